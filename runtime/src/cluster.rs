@@ -1,0 +1,554 @@
+//! The driver API: a cluster in this process, on the virtual or the real clock.
+
+use crate::core::work::{Arg, CallRequest, FnId, KindId, MethodId, TaskRequest};
+use crate::core::{ClockMode, Core, CoreConfig, ObjectStatus};
+use crate::error::{ActorId, RuntimeError};
+use crate::exec::real_clock::RealClock;
+use crate::exec::virtual_clock::VirtualClock;
+use crate::exec::{Executor, RunEnd, Runner};
+use crate::payload::Payload;
+use crate::registry::Registry;
+use crate::spec::ClusterSpec;
+use crate::time::Nanos;
+use crate::trace::{Trace, TraceLevel};
+use cohort_policy::{Dependency, GroupId, Hints, NodeId, ObjectId, Policy, Resources};
+use std::sync::{Arc, Mutex};
+
+/// Which clock a cluster runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// Discrete-event virtual time; durations from the cost model. Deterministic.
+    #[default]
+    Virtual,
+    /// Wall-clock time; code runs on `workers` threads.
+    Real {
+        /// Add the cost model's duration after each real execution.
+        add_modeled: bool,
+        /// Worker threads.
+        workers: usize,
+    },
+}
+
+/// How a cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ClusterConfig {
+    /// The clock.
+    pub clock: Clock,
+    /// Staleness of the policy's load view in nanoseconds (0: always current).
+    pub heartbeat: Nanos,
+    /// The node the driver's puts go to (node 0 by default).
+    pub driver_node: NodeId,
+    /// What the trace records.
+    pub trace: TraceLevel,
+}
+
+/// A reference to an object, held by the driver. While any clone of it lives, the object is
+/// not freed. Dropping the last reference (and the last use by pending work) frees it on
+/// every node.
+#[derive(Debug)]
+pub struct ObjectRef {
+    id: ObjectId,
+    tracker: Arc<RefTracker>,
+}
+
+impl ObjectRef {
+    /// The object's id.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+impl Clone for ObjectRef {
+    fn clone(&self) -> Self {
+        self.tracker.push(self.id, true);
+        ObjectRef {
+            id: self.id,
+            tracker: Arc::clone(&self.tracker),
+        }
+    }
+}
+
+impl Drop for ObjectRef {
+    fn drop(&mut self) {
+        self.tracker.push(self.id, false);
+    }
+}
+
+/// Reference-count changes made by handles, applied to the core at the next driver call.
+#[derive(Debug, Default)]
+struct RefTracker {
+    ops: Mutex<Vec<(ObjectId, bool)>>,
+}
+
+impl RefTracker {
+    fn push(&self, id: ObjectId, add: bool) {
+        if let Ok(mut ops) = self.ops.lock() {
+            ops.push((id, add));
+        }
+    }
+
+    fn drain(&self) -> Vec<(ObjectId, bool)> {
+        self.ops
+            .lock()
+            .map(|mut ops| std::mem::take(&mut *ops))
+            .unwrap_or_default()
+    }
+}
+
+/// An argument of a task or method call.
+#[derive(Clone, Debug)]
+pub enum TaskArg {
+    /// An object by reference.
+    Ref(ObjectRef),
+    /// An inline value.
+    Value(Payload),
+}
+
+impl From<&ObjectRef> for TaskArg {
+    fn from(r: &ObjectRef) -> Self {
+        TaskArg::Ref(r.clone())
+    }
+}
+
+impl From<ObjectRef> for TaskArg {
+    fn from(r: ObjectRef) -> Self {
+        TaskArg::Ref(r)
+    }
+}
+
+impl From<Payload> for TaskArg {
+    fn from(p: Payload) -> Self {
+        TaskArg::Value(p)
+    }
+}
+
+/// A task to submit: a function, its arguments, and how to run it. Defaults: one CPU, one
+/// return value, no hints.
+#[derive(Clone, Debug)]
+pub struct Task {
+    function: FnId,
+    args: Vec<TaskArg>,
+    demand: Resources,
+    num_returns: u32,
+    hints: Hints,
+    declared_output_size: u64,
+}
+
+impl Task {
+    /// A task running `function`.
+    pub fn new(function: FnId) -> Self {
+        Task {
+            function,
+            args: Vec::new(),
+            demand: Resources { cpus: 1 },
+            num_returns: 1,
+            hints: Hints::NONE,
+            declared_output_size: 0,
+        }
+    }
+
+    /// Appends an argument.
+    pub fn arg(mut self, arg: impl Into<TaskArg>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<A: Into<TaskArg>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the number of return values.
+    pub fn returns(mut self, n: u32) -> Self {
+        self.num_returns = n;
+        self
+    }
+
+    /// Sets the CPU demand.
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.demand = Resources { cpus };
+        self
+    }
+
+    /// Sets the scheduling hints.
+    pub fn hints(mut self, hints: Hints) -> Self {
+        self.hints = hints;
+        self
+    }
+
+    /// Declares the size of each output, for policies to see while it is pending.
+    pub fn declared_output_size(mut self, bytes: u64) -> Self {
+        self.declared_output_size = bytes;
+        self
+    }
+}
+
+/// A method call to submit. Defaults: one return value, no hints.
+#[derive(Clone, Debug)]
+pub struct Call {
+    method: MethodId,
+    args: Vec<TaskArg>,
+    num_returns: u32,
+    hints: Hints,
+    declared_output_size: u64,
+}
+
+impl Call {
+    /// A call of `method`.
+    pub fn new(method: MethodId) -> Self {
+        Call {
+            method,
+            args: Vec::new(),
+            num_returns: 1,
+            hints: Hints::NONE,
+            declared_output_size: 0,
+        }
+    }
+
+    /// Appends an argument.
+    pub fn arg(mut self, arg: impl Into<TaskArg>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<A: Into<TaskArg>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the number of return values.
+    pub fn returns(mut self, n: u32) -> Self {
+        self.num_returns = n;
+        self
+    }
+
+    /// Sets the scheduling hints.
+    pub fn hints(mut self, hints: Hints) -> Self {
+        self.hints = hints;
+        self
+    }
+
+    /// Declares the size of each output.
+    pub fn declared_output_size(mut self, bytes: u64) -> Self {
+        self.declared_output_size = bytes;
+        self
+    }
+}
+
+/// A handle to an actor. Actors live as long as the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ActorHandle {
+    id: ActorId,
+    kind: KindId,
+}
+
+impl ActorHandle {
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.id
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> KindId {
+        self.kind
+    }
+}
+
+/// What [`Cluster::wait`] waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitMode {
+    /// At least one object is no longer pending.
+    Any,
+    /// No object is pending.
+    All,
+}
+
+/// The outcome of [`Cluster::wait`]: indices into the slice that was passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitResult {
+    /// Objects that are no longer pending (ready, failed or lost).
+    pub done: Vec<usize>,
+    /// Objects still pending.
+    pub pending: Vec<usize>,
+}
+
+/// A multi-node cluster in this process, driven by the virtual or the real clock.
+pub struct Cluster {
+    core: Core,
+    exec: Executor,
+    runner: Arc<Runner>,
+    tracker: Arc<RefTracker>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// A cluster of `spec`'s nodes that can run `registry`'s code and asks `policy` where.
+    pub fn new(
+        spec: ClusterSpec,
+        registry: Registry,
+        policy: Box<dyn Policy>,
+        config: ClusterConfig,
+    ) -> Result<Cluster, RuntimeError> {
+        let clock = match config.clock {
+            Clock::Virtual => ClockMode::Virtual,
+            Clock::Real { add_modeled, .. } => ClockMode::Real { add_modeled },
+        };
+        let core = Core::new(
+            spec,
+            registry.catalog(),
+            CoreConfig {
+                heartbeat: config.heartbeat,
+                driver_node: config.driver_node,
+                trace: config.trace,
+                clock,
+            },
+            policy,
+        )?;
+        let runner = Arc::new(Runner::new(registry));
+        let exec = match config.clock {
+            Clock::Virtual => Executor::Virtual(VirtualClock::new(Arc::clone(&runner))),
+            Clock::Real { workers, .. } => {
+                Executor::Real(RealClock::new(Arc::clone(&runner), workers))
+            }
+        };
+        Ok(Cluster {
+            core,
+            exec,
+            runner,
+            tracker: Arc::new(RefTracker::default()),
+        })
+    }
+
+    /// The code registry.
+    pub fn registry(&self) -> &Registry {
+        self.runner.registry()
+    }
+
+    /// The function registered under `name`.
+    pub fn function(&self, name: &str) -> Result<FnId, RuntimeError> {
+        self.registry().function_id(name)
+    }
+
+    /// The actor kind registered under `name`.
+    pub fn actor_kind(&self, name: &str) -> Result<KindId, RuntimeError> {
+        self.registry().kind_id(name)
+    }
+
+    /// The method `name` of actor kind `kind`.
+    pub fn method(&self, kind: KindId, name: &str) -> Result<MethodId, RuntimeError> {
+        self.registry().method_id(kind, name)
+    }
+
+    /// The core, for inspection.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Nanos {
+        self.exec.now()
+    }
+
+    /// Moves the records gathered so far out of the core.
+    pub fn take_trace(&mut self) -> Trace {
+        self.core.take_trace()
+    }
+
+    fn sync(&mut self) {
+        for (id, add) in self.tracker.drain() {
+            if add {
+                self.core.add_ref(id);
+            } else {
+                self.core.release(id);
+            }
+        }
+    }
+
+    fn handle(&self, id: ObjectId) -> ObjectRef {
+        ObjectRef {
+            id,
+            tracker: Arc::clone(&self.tracker),
+        }
+    }
+
+    fn check_ref(&self, r: &ObjectRef) -> Result<ObjectId, RuntimeError> {
+        if Arc::ptr_eq(&r.tracker, &self.tracker) {
+            Ok(r.id)
+        } else {
+            // A handle from another cluster names nothing here.
+            Err(RuntimeError::UnknownObject(r.id))
+        }
+    }
+
+    fn lower(&self, args: Vec<TaskArg>) -> Result<Vec<Arg>, RuntimeError> {
+        args.into_iter()
+            .map(|a| match a {
+                TaskArg::Ref(r) => self.check_ref(&r).map(Arg::Object),
+                TaskArg::Value(p) => Ok(Arg::Value(p)),
+            })
+            .collect()
+    }
+
+    /// Stores a value on the driver node.
+    pub fn put(&mut self, value: Payload) -> Result<ObjectRef, RuntimeError> {
+        self.sync();
+        let now = self.now();
+        let id = self.core.put(value, now)?;
+        Ok(self.handle(id))
+    }
+
+    /// Submits a task; returns references to its outputs.
+    pub fn submit(&mut self, task: Task) -> Result<Vec<ObjectRef>, RuntimeError> {
+        self.sync();
+        let args = self.lower(task.args)?;
+        let now = self.now();
+        let (_, outputs) = self.core.submit(
+            TaskRequest {
+                function: task.function,
+                args,
+                demand: task.demand,
+                num_returns: task.num_returns,
+                hints: task.hints,
+                declared_output_size: task.declared_output_size,
+            },
+            now,
+        )?;
+        Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+    }
+
+    /// Creates an actor of `kind`; it is placed at its first call (or [`Cluster::place_actor`]).
+    /// `hints` are the actor's own group and index.
+    pub fn create_actor(
+        &mut self,
+        kind: KindId,
+        args: Vec<TaskArg>,
+        hints: Hints,
+    ) -> Result<ActorHandle, RuntimeError> {
+        self.sync();
+        let args = self.lower(args)?;
+        let now = self.now();
+        let id = self.core.create_actor(kind, args, hints, now)?;
+        Ok(ActorHandle { id, kind })
+    }
+
+    /// Places an actor now with `dependency`; returns its node.
+    pub fn place_actor(
+        &mut self,
+        actor: &ActorHandle,
+        dependency: Dependency,
+    ) -> Result<NodeId, RuntimeError> {
+        self.sync();
+        let now = self.now();
+        self.core.place_actor(actor.id, dependency, now)
+    }
+
+    /// Calls a method on an actor; returns references to its outputs.
+    pub fn call(
+        &mut self,
+        actor: &ActorHandle,
+        call: Call,
+    ) -> Result<Vec<ObjectRef>, RuntimeError> {
+        self.sync();
+        let args = self.lower(call.args)?;
+        let now = self.now();
+        let (_, outputs) = self.core.call(
+            CallRequest {
+                actor: actor.id,
+                method: call.method,
+                args,
+                num_returns: call.num_returns,
+                hints: call.hints,
+                declared_output_size: call.declared_output_size,
+            },
+            now,
+        )?;
+        Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+    }
+
+    /// Tells the policy that `group` will not be referred to again.
+    pub fn free_group(&mut self, group: GroupId) {
+        self.sync();
+        self.core.free_group(group);
+    }
+
+    /// Waits for an object and returns its value.
+    pub fn get(&mut self, r: &ObjectRef) -> Result<Payload, RuntimeError> {
+        self.sync();
+        let id = self.check_ref(r)?;
+        self.exec.run_until(
+            &mut self.core,
+            &mut |core, _| !matches!(core.object(id), ObjectStatus::Pending),
+            None,
+        )?;
+        match self.core.object(id) {
+            ObjectStatus::Ready(p) => Ok(p.clone()),
+            ObjectStatus::Failed(reason) => Err(RuntimeError::ObjectFailed {
+                object: id,
+                reason: reason.to_string(),
+            }),
+            ObjectStatus::Lost => Err(RuntimeError::ObjectLost(id)),
+            ObjectStatus::Unknown | ObjectStatus::Pending => Err(RuntimeError::UnknownObject(id)),
+        }
+    }
+
+    /// Waits until any or all of `refs` are no longer pending, or `timeout` passes.
+    /// A timeout is not an error: the result says what is still pending.
+    pub fn wait(
+        &mut self,
+        refs: &[ObjectRef],
+        mode: WaitMode,
+        timeout: Option<Nanos>,
+    ) -> Result<WaitResult, RuntimeError> {
+        self.sync();
+        let ids: Vec<ObjectId> = refs
+            .iter()
+            .map(|r| self.check_ref(r))
+            .collect::<Result<_, _>>()?;
+        let pending = |core: &Core, id: &ObjectId| matches!(core.object(*id), ObjectStatus::Pending);
+        let deadline = timeout.map(|t| self.now().saturating_add(t));
+        self.exec.run_until(
+            &mut self.core,
+            &mut |core, _| match mode {
+                WaitMode::Any => ids.is_empty() || ids.iter().any(|id| !pending(core, id)),
+                WaitMode::All => ids.iter().all(|id| !pending(core, id)),
+            },
+            deadline,
+        )?;
+        let (mut done, mut still) = (Vec::new(), Vec::new());
+        for (i, id) in ids.iter().enumerate() {
+            if pending(&self.core, id) {
+                still.push(i);
+            } else {
+                done.push(i);
+            }
+        }
+        Ok(WaitResult {
+            done,
+            pending: still,
+        })
+    }
+
+    /// Lets `duration` pass (the cluster keeps working meanwhile).
+    pub fn sleep(&mut self, duration: Nanos) -> Result<(), RuntimeError> {
+        self.sync();
+        let deadline = self.now().saturating_add(duration);
+        self.exec
+            .run_until(&mut self.core, &mut |_, _| false, Some(deadline))
+            .map(|_: RunEnd| ())
+    }
+
+    /// Runs until nothing is running or scheduled.
+    pub fn run_until_idle(&mut self) -> Result<(), RuntimeError> {
+        self.sync();
+        self.exec.run_until_idle(&mut self.core)
+    }
+}

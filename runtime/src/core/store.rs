@@ -1,0 +1,280 @@
+//! The object store of one node: size accounting, pinning and LRU eviction.
+
+use cohort_policy::ObjectId;
+use rustc_hash::FxHashMap;
+
+/// One object held (or being received) by a store.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    size: u64,
+    /// Running tasks using it, outgoing transfers reading it, and an incoming transfer
+    /// writing it each hold one pin.
+    pins: u32,
+    /// Logical time of last use, for LRU.
+    last_use: u64,
+    /// False while an incoming transfer is still writing it.
+    sealed: bool,
+}
+
+/// An object chosen for eviction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evicted {
+    /// The object.
+    pub object: ObjectId,
+    /// Its size.
+    pub size: u64,
+}
+
+/// A request for space that cannot be met even after evicting every unpinned object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoRoom {
+    /// Bytes requested.
+    pub needed: u64,
+    /// Bytes that pinned objects hold.
+    pub pinned: u64,
+    /// The store's capacity.
+    pub capacity: u64,
+}
+
+/// The object store of one node.
+///
+/// Invariants: `used` is the sum of the sizes of all entries and never exceeds `capacity`;
+/// pinned and unsealed entries are never evicted.
+#[derive(Debug)]
+pub struct ObjectStore {
+    capacity: u64,
+    used: u64,
+    entries: FxHashMap<ObjectId, Entry>,
+    clock: u64,
+}
+
+impl ObjectStore {
+    /// An empty store of `capacity` bytes.
+    pub fn new(capacity: u64) -> Self {
+        ObjectStore {
+            capacity,
+            used: 0,
+            entries: FxHashMap::default(),
+            clock: 0,
+        }
+    }
+
+    /// Bytes in use, including reservations for incoming transfers.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Number of objects held or being received.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a sealed copy of `object` is here.
+    pub fn has_sealed(&self, object: ObjectId) -> bool {
+        self.entries.get(&object).is_some_and(|e| e.sealed)
+    }
+
+    /// Whether `object` is here at all (sealed or still arriving).
+    pub fn contains(&self, object: ObjectId) -> bool {
+        self.entries.contains_key(&object)
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Marks `object` as just used (LRU).
+    pub fn touch(&mut self, object: ObjectId) {
+        let t = self.tick();
+        if let Some(e) = self.entries.get_mut(&object) {
+            e.last_use = t;
+        }
+    }
+
+    /// Pins `object` so that it cannot be evicted. Returns false if it is not here.
+    pub fn pin(&mut self, object: ObjectId) -> bool {
+        let t = self.tick();
+        match self.entries.get_mut(&object) {
+            Some(e) => {
+                e.pins += 1;
+                e.last_use = t;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Releases one pin of `object`.
+    pub fn unpin(&mut self, object: ObjectId) {
+        if let Some(e) = self.entries.get_mut(&object) {
+            debug_assert!(e.pins > 0, "unpin of an unpinned {object}");
+            e.pins = e.pins.saturating_sub(1);
+        }
+    }
+
+    /// Chooses what to evict so that `size` more bytes fit, without evicting anything.
+    ///
+    /// Order: unpinned sealed objects of which another node holds a copy (least recently used
+    /// first), then unpinned last copies (least recently used first). `is_last_copy` answers
+    /// whether this node holds the only copy. Either the whole request can be met or nothing
+    /// is chosen.
+    pub fn plan_room(
+        &self,
+        size: u64,
+        is_last_copy: impl Fn(ObjectId) -> bool,
+    ) -> Result<Vec<Evicted>, NoRoom> {
+        let free = self.capacity - self.used;
+        if size <= free {
+            return Ok(Vec::new());
+        }
+        let no_room = || NoRoom {
+            needed: size,
+            pinned: self
+                .entries
+                .values()
+                .filter(|e| e.pins > 0 || !e.sealed)
+                .map(|e| e.size)
+                .sum(),
+            capacity: self.capacity,
+        };
+        if size > self.capacity {
+            return Err(no_room());
+        }
+        let mut candidates: Vec<(bool, u64, ObjectId, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.pins == 0 && e.sealed)
+            .map(|(id, e)| (is_last_copy(*id), e.last_use, *id, e.size))
+            .collect();
+        candidates.sort_unstable();
+        let mut freed = free;
+        let mut chosen = Vec::new();
+        for (_, _, object, size_of) in candidates {
+            if freed >= size {
+                break;
+            }
+            freed += size_of;
+            chosen.push(Evicted {
+                object,
+                size: size_of,
+            });
+        }
+        if freed >= size {
+            Ok(chosen)
+        } else {
+            Err(no_room())
+        }
+    }
+
+    /// Adds a sealed object. The caller has made room (see [`ObjectStore::plan_room`]).
+    pub fn insert_sealed(&mut self, object: ObjectId, size: u64) {
+        self.insert(object, size, true, 0);
+    }
+
+    /// Reserves room for an object that a transfer is about to write; it stays pinned and
+    /// unsealed until [`ObjectStore::seal`].
+    pub fn reserve(&mut self, object: ObjectId, size: u64) {
+        self.insert(object, size, false, 1);
+    }
+
+    fn insert(&mut self, object: ObjectId, size: u64, sealed: bool, pins: u32) {
+        assert!(
+            self.used + size <= self.capacity,
+            "store overflow: room was not made"
+        );
+        let last_use = self.tick();
+        let old = self.entries.insert(
+            object,
+            Entry {
+                size,
+                pins,
+                last_use,
+                sealed,
+            },
+        );
+        assert!(old.is_none(), "{object} inserted twice into one store");
+        self.used += size;
+    }
+
+    /// Seals a reserved object and releases the transfer's pin.
+    pub fn seal(&mut self, object: ObjectId) {
+        let t = self.tick();
+        if let Some(e) = self.entries.get_mut(&object) {
+            e.sealed = true;
+            e.pins = e.pins.saturating_sub(1);
+            e.last_use = t;
+        }
+    }
+
+    /// Removes `object` whatever its pins; returns its size if it was here.
+    pub fn remove(&mut self, object: ObjectId) -> Option<u64> {
+        let e = self.entries.remove(&object)?;
+        self.used -= e.size;
+        Some(e.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[Evicted]) -> Vec<u64> {
+        v.iter().map(|e| e.object.0).collect()
+    }
+
+    #[test]
+    fn evicts_secondary_copies_before_last_copies_each_in_lru_order() {
+        let mut s = ObjectStore::new(100);
+        for i in 1..=5 {
+            s.insert_sealed(ObjectId(i), 20);
+        }
+        s.touch(ObjectId(1)); // 1 becomes most recently used
+        // Objects 2 and 4 are last copies; 1, 3, 5 have copies elsewhere.
+        let last = |o: ObjectId| o.0 == 2 || o.0 == 4;
+        assert_eq!(ids(&s.plan_room(20, last).unwrap()), vec![3]);
+        assert_eq!(ids(&s.plan_room(60, last).unwrap()), vec![3, 5, 1]);
+        assert_eq!(ids(&s.plan_room(80, last).unwrap()), vec![3, 5, 1, 2]);
+    }
+
+    #[test]
+    fn pinned_and_unsealed_objects_stay() {
+        let mut s = ObjectStore::new(100);
+        s.insert_sealed(ObjectId(1), 40);
+        s.reserve(ObjectId(2), 40);
+        assert!(s.pin(ObjectId(1)));
+        let err = s.plan_room(30, |_| false).unwrap_err();
+        assert_eq!(
+            err,
+            NoRoom {
+                needed: 30,
+                pinned: 80,
+                capacity: 100
+            }
+        );
+        s.unpin(ObjectId(1));
+        assert_eq!(ids(&s.plan_room(30, |_| false).unwrap()), vec![1]);
+        s.seal(ObjectId(2));
+        assert!(s.has_sealed(ObjectId(2)));
+    }
+
+    #[test]
+    fn fits_without_eviction_and_rejects_oversize() {
+        let mut s = ObjectStore::new(100);
+        s.insert_sealed(ObjectId(1), 50);
+        assert!(s.plan_room(50, |_| true).unwrap().is_empty());
+        assert!(s.plan_room(101, |_| false).is_err());
+        assert_eq!(s.remove(ObjectId(1)), Some(50));
+        assert_eq!(s.used(), 0);
+    }
+}

@@ -1,0 +1,141 @@
+//! What can run: the catalog of functions and actor kinds, and requests to run them.
+
+use crate::cost::CostModel;
+use crate::error::ActorId;
+use crate::payload::Payload;
+use cohort_policy::{Hints, NodeId, ObjectId, Resources, TaskId};
+use std::sync::Arc;
+
+/// Index of a function in the [`Catalog`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FnId(pub u32);
+
+/// Index of an actor kind in the [`Catalog`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KindId(pub u32);
+
+/// Index of a method within its actor kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MethodId(pub u32);
+
+/// A named piece of code and what it costs on the virtual clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// The name work is submitted by (for methods: `Kind.method`).
+    pub name: Arc<str>,
+    /// Its cost model.
+    pub cost: CostModel,
+}
+
+/// An actor kind: its constructor and methods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorKindInfo {
+    /// The kind's name.
+    pub name: Arc<str>,
+    /// Cost of running the constructor.
+    pub creation_cost: CostModel,
+    /// CPUs the constructor holds while it runs. An actor holds no CPU slot afterwards, as in
+    /// Ray v0.6, so method calls never wait for a slot.
+    pub creation_demand: Resources,
+    /// Methods by [`MethodId`]; names are `Kind.method`.
+    pub methods: Vec<FunctionInfo>,
+}
+
+/// Everything that can be run, by index. The executor holds the code under the same indices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    /// Functions by [`FnId`].
+    pub functions: Vec<FunctionInfo>,
+    /// Actor kinds by [`KindId`].
+    pub actor_kinds: Vec<ActorKindInfo>,
+}
+
+/// An argument of submitted work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// An object, by reference: it must be local to the node before the work runs.
+    Object(ObjectId),
+    /// A value carried with the request.
+    Value(Payload),
+}
+
+/// A request to run a function as a task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRequest {
+    /// The function.
+    pub function: FnId,
+    /// Its arguments, in order.
+    pub args: Vec<Arg>,
+    /// CPUs it holds while running.
+    pub demand: Resources,
+    /// How many objects it returns.
+    pub num_returns: u32,
+    /// Scheduling hints.
+    pub hints: Hints,
+    /// The size each output is expected to have, shown to policies while it is pending.
+    pub declared_output_size: u64,
+}
+
+/// A request to call a method of an actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRequest {
+    /// The actor.
+    pub actor: ActorId,
+    /// The method.
+    pub method: MethodId,
+    /// Its arguments, in order.
+    pub args: Vec<Arg>,
+    /// How many objects it returns.
+    pub num_returns: u32,
+    /// Scheduling hints; if the actor is not placed yet, it is placed with this call's
+    /// dependency.
+    pub hints: Hints,
+    /// The size each output is expected to have.
+    pub declared_output_size: u64,
+}
+
+/// What an execution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecWork {
+    /// A function.
+    Function(FnId),
+    /// An actor's constructor.
+    CreateActor {
+        /// The actor.
+        actor: ActorId,
+        /// Its kind.
+        kind: KindId,
+    },
+    /// A method call.
+    Method {
+        /// The actor.
+        actor: ActorId,
+        /// Its kind.
+        kind: KindId,
+        /// The method.
+        method: MethodId,
+    },
+}
+
+/// Work the core hands to its executor: run this code on these inputs, then report back with
+/// [`crate::core::Core::complete`].
+#[derive(Clone, Debug)]
+pub struct Execution {
+    /// The work.
+    pub task: TaskId,
+    /// Where it runs.
+    pub node: NodeId,
+    /// What to run.
+    pub work: ExecWork,
+    /// Inputs in argument order.
+    pub inputs: Vec<Payload>,
+}
+
+/// What an execution produced.
+#[derive(Clone, Debug, Default)]
+pub struct ExecOutput {
+    /// Return values (none for constructors).
+    pub outputs: Vec<Payload>,
+    /// Datapoints recorded by the code: `(tag, ingest time)`; arrival is the start time.
+    pub datapoints: Vec<(u64, crate::time::Nanos)>,
+}

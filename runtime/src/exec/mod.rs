@@ -1,0 +1,148 @@
+//! Executors: what drives the [`Core`] through time and runs the code it asks for.
+//!
+//! - [`virtual_clock`]: a discrete-event loop. Time jumps from one core timer to the next;
+//!   code runs inline at the instant its execution starts and its duration is the cost
+//!   model's. Deterministic and much faster than real time. The default.
+//! - [`real_clock`]: the same core driven in real time; code runs on a pool of worker threads
+//!   and its duration is what it really took (plus the modeled part if asked).
+
+pub mod real_clock;
+pub mod virtual_clock;
+
+use crate::core::Core;
+use crate::core::work::{ExecOutput, ExecWork, Execution};
+use crate::error::{ActorId, RuntimeError};
+use crate::registry::{ActorState, Registry, TaskContext};
+use crate::time::Nanos;
+use rustc_hash::FxHashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+/// Why [`Executor::run_until`] returned successfully.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The condition holds.
+    Reached,
+    /// The deadline passed first.
+    Deadline,
+}
+
+/// Runs code for the core: the registry plus every actor's state.
+pub(crate) struct Runner {
+    registry: Registry,
+    actors: Mutex<FxHashMap<ActorId, Arc<Mutex<ActorState>>>>,
+}
+
+impl Runner {
+    pub fn new(registry: Registry) -> Self {
+        Runner {
+            registry,
+            actors: Mutex::new(FxHashMap::default()),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Runs one execution. A panic in user code becomes a failure of that execution.
+    pub fn run(&self, exec: &Execution, now: Nanos) -> Result<ExecOutput, String> {
+        let mut ctx = TaskContext {
+            now,
+            node: exec.node,
+            task: exec.task,
+            datapoints: Vec::new(),
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run_inner(exec, &mut ctx)));
+        let outputs = match outcome {
+            Ok(r) => r?,
+            Err(panic) => return Err(format!("panicked: {}", panic_message(&*panic))),
+        };
+        Ok(ExecOutput {
+            outputs,
+            datapoints: ctx.datapoints,
+        })
+    }
+
+    fn run_inner(
+        &self,
+        exec: &Execution,
+        ctx: &mut TaskContext,
+    ) -> Result<Vec<crate::payload::Payload>, String> {
+        match exec.work {
+            ExecWork::Function(f) => (self.registry.task_fn(f))(ctx, &exec.inputs),
+            ExecWork::CreateActor { actor, kind } => {
+                let state = (self.registry.ctor(kind))(ctx, &exec.inputs)?;
+                self.actors
+                    .lock()
+                    .map_err(|_| "actor table poisoned".to_string())?
+                    .insert(actor, Arc::new(Mutex::new(state)));
+                Ok(Vec::new())
+            }
+            ExecWork::Method {
+                actor,
+                kind,
+                method,
+            } => {
+                let state = self
+                    .actors
+                    .lock()
+                    .map_err(|_| "actor table poisoned".to_string())?
+                    .get(&actor)
+                    .cloned()
+                    .ok_or_else(|| format!("{actor} has no state"))?;
+                let mut guard = state
+                    .lock()
+                    .map_err(|_| format!("{actor}'s state is poisoned by an earlier panic"))?;
+                (self.registry.method_fn(kind, method))(&mut **guard, ctx, &exec.inputs)
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_string()
+    }
+}
+
+/// A driver of the core through time.
+pub(crate) enum Executor {
+    Virtual(virtual_clock::VirtualClock),
+    Real(real_clock::RealClock),
+}
+
+impl Executor {
+    pub fn now(&self) -> Nanos {
+        match self {
+            Executor::Virtual(v) => v.now(),
+            Executor::Real(r) => r.now(),
+        }
+    }
+
+    /// Drives the core until `done` holds, or `deadline` passes. `done` is given the core and
+    /// the number of executions running outside it (always 0 on the virtual clock).
+    pub fn run_until(
+        &mut self,
+        core: &mut Core,
+        done: &mut dyn FnMut(&Core, usize) -> bool,
+        deadline: Option<Nanos>,
+    ) -> Result<RunEnd, RuntimeError> {
+        match self {
+            Executor::Virtual(v) => v.run_until(core, done, deadline),
+            Executor::Real(r) => r.run_until(core, done, deadline),
+        }
+    }
+
+    /// Drives the core until nothing is running or scheduled.
+    pub fn run_until_idle(&mut self, core: &mut Core) -> Result<(), RuntimeError> {
+        let mut idle = |core: &Core, in_flight: usize| {
+            in_flight == 0 && !core.has_executions() && core.next_timer().is_none()
+        };
+        self.run_until(core, &mut idle, None).map(|_| ())
+    }
+}

@@ -1,0 +1,33 @@
+//! cohort's runtime: a minimal multi-node, Ray-like runtime in one process.
+//!
+//! - [`core`]: the sans-IO core (nodes, object stores, directory, network model, tasks,
+//!   actors, placement). No clock, no threads, no files, no randomness.
+//! - [`exec`]: executors that drive the core on the virtual or the real clock.
+//! - [`cluster`]: the driver API (put, submit, get, wait, actors) over an executor.
+//!
+//! Placement policies implement [`cohort_policy::Policy`]; the runtime asks the policy once
+//! per task, at submission, and once per actor, at its first call.
+
+pub mod cluster;
+pub mod core;
+pub mod cost;
+pub mod error;
+pub mod exec;
+pub mod payload;
+pub mod registry;
+pub mod spec;
+pub mod time;
+pub mod trace;
+
+pub use cluster::{
+    ActorHandle, Call, Clock, Cluster, ClusterConfig, ObjectRef, Task, TaskArg, WaitMode,
+    WaitResult,
+};
+pub use cohort_policy as policy;
+pub use cost::CostModel;
+pub use error::{ActorId, RuntimeError};
+pub use payload::Payload;
+pub use registry::{ActorKind, Registry, TaskContext};
+pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError};
+pub use time::{MILLISECOND, Nanos, SECOND};
+pub use trace::{Datapoint, Trace, TraceLevel};

@@ -1,0 +1,137 @@
+//! The cluster spec: nodes, their CPU slots and stores, and the network between them.
+
+use crate::time::Nanos;
+use thiserror::Error;
+
+/// One node of the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// CPU slots (whole CPUs).
+    pub cpus: u32,
+    /// Object-store capacity in bytes.
+    pub store_capacity: u64,
+}
+
+/// The network model's parameters.
+///
+/// Every node has one NIC with the same bandwidth in each direction; a transfer of `S` bytes
+/// costs `latency` plus `S` bytes at a max-min fair share of the sender's egress and the
+/// receiver's ingress (see [`crate::core::network`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkSpec {
+    /// NIC bandwidth per direction, in bytes per second.
+    pub nic_bandwidth: u64,
+    /// Fixed latency per transfer, in nanoseconds.
+    pub latency: Nanos,
+}
+
+/// A whole cluster.
+///
+/// Invariant once [`ClusterSpec::validate`] has passed: at least one node, every node has at
+/// least one CPU and a non-zero store, and the NIC bandwidth is non-zero.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// The nodes; node `i` gets id `NodeId(i)`.
+    pub nodes: Vec<NodeSpec>,
+    /// The network.
+    pub network: NetworkSpec,
+}
+
+/// Why a cluster spec is invalid.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum SpecError {
+    /// The spec has no nodes.
+    #[error("the cluster has no nodes")]
+    NoNodes,
+    /// A node has no CPU slots.
+    #[error("node {node} has zero CPUs")]
+    ZeroCpus {
+        /// The node's index.
+        node: usize,
+    },
+    /// A node has no object-store capacity.
+    #[error("node {node} has a zero-byte object store")]
+    ZeroStore {
+        /// The node's index.
+        node: usize,
+    },
+    /// The NIC bandwidth is zero.
+    #[error("the network's NIC bandwidth is zero")]
+    ZeroBandwidth,
+    /// More nodes than node ids.
+    #[error("the cluster has {0} nodes; at most {max} are supported", max = u32::MAX - 1)]
+    TooManyNodes(usize),
+}
+
+impl ClusterSpec {
+    /// `count` identical nodes.
+    pub fn uniform(count: usize, node: NodeSpec, network: NetworkSpec) -> Self {
+        ClusterSpec {
+            nodes: vec![node; count],
+            network,
+        }
+    }
+
+    /// Checks the invariants stated on the type.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.nodes.is_empty() {
+            return Err(SpecError::NoNodes);
+        }
+        if self.nodes.len() >= u32::MAX as usize {
+            return Err(SpecError::TooManyNodes(self.nodes.len()));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.cpus == 0 {
+                return Err(SpecError::ZeroCpus { node: i });
+            }
+            if n.store_capacity == 0 {
+                return Err(SpecError::ZeroStore { node: i });
+            }
+        }
+        if self.network.nic_bandwidth == 0 {
+            return Err(SpecError::ZeroBandwidth);
+        }
+        Ok(())
+    }
+
+    /// The largest CPU count of any node.
+    pub fn max_cpus(&self) -> u32 {
+        self.nodes.iter().map(|n| n.cpus).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> NetworkSpec {
+        NetworkSpec {
+            nic_bandwidth: 1_000_000_000,
+            latency: 0,
+        }
+    }
+    fn node() -> NodeSpec {
+        NodeSpec {
+            cpus: 4,
+            store_capacity: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn rejects_each_invalid_part() {
+        assert_eq!(
+            ClusterSpec::uniform(0, node(), net()).validate(),
+            Err(SpecError::NoNodes)
+        );
+        let mut s = ClusterSpec::uniform(3, node(), net());
+        s.nodes[2].cpus = 0;
+        assert_eq!(s.validate(), Err(SpecError::ZeroCpus { node: 2 }));
+        let mut s = ClusterSpec::uniform(3, node(), net());
+        s.nodes[1].store_capacity = 0;
+        assert_eq!(s.validate(), Err(SpecError::ZeroStore { node: 1 }));
+        let mut s = ClusterSpec::uniform(3, node(), net());
+        s.network.nic_bandwidth = 0;
+        assert_eq!(s.validate(), Err(SpecError::ZeroBandwidth));
+        assert_eq!(ClusterSpec::uniform(3, node(), net()).validate(), Ok(()));
+    }
+}

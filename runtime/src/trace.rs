@@ -1,0 +1,135 @@
+//! The trace: plain records of what happened, for the harness to write out.
+
+use crate::time::Nanos;
+use cohort_policy::{Hints, NodeId, ObjectId, TaskId, WorkKind};
+use std::sync::Arc;
+
+/// How much the core records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TraceLevel {
+    /// Only datapoints (the measurement itself) and counters.
+    Off,
+    /// Datapoints, and a record per task, transfer and eviction.
+    #[default]
+    Full,
+}
+
+/// One finished (or failed) piece of work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The work.
+    pub task: TaskId,
+    /// Task, actor creation or method call.
+    pub kind: WorkKind,
+    /// Function, actor kind, or `Kind.method`.
+    pub name: Arc<str>,
+    /// Its hints.
+    pub hints: Hints,
+    /// Where it was placed.
+    pub node: NodeId,
+    /// Submitted (and placed: placement happens at submission).
+    pub submitted: Nanos,
+    /// All arguments local (equal to `finished` if it failed before that).
+    pub args_local: Nanos,
+    /// Started running (equal to `finished` if it never ran).
+    pub started: Nanos,
+    /// Finished: outputs sealed, or failure recorded.
+    pub finished: Nanos,
+    /// Bytes of all inputs.
+    pub input_bytes: u64,
+    /// Bytes of all outputs.
+    pub output_bytes: u64,
+    /// Whether it succeeded.
+    pub ok: bool,
+}
+
+/// One completed transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferRecord {
+    /// The object moved.
+    pub object: ObjectId,
+    /// Its size.
+    pub bytes: u64,
+    /// Source node.
+    pub from: NodeId,
+    /// Destination node.
+    pub to: NodeId,
+    /// When it was requested.
+    pub requested: Nanos,
+    /// When it started flowing (after the latency).
+    pub flowing: Nanos,
+    /// When the last byte arrived.
+    pub finished: Nanos,
+}
+
+/// One copy evicted from a store to make room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvictionRecord {
+    /// The object.
+    pub object: ObjectId,
+    /// Where.
+    pub node: NodeId,
+    /// Its size.
+    pub bytes: u64,
+    /// When.
+    pub at: Nanos,
+    /// Whether this was the last copy (the object is lost).
+    pub last_copy: bool,
+}
+
+/// A datapoint reached its destination: what cohort measures latency with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datapoint {
+    /// A tag chosen by the workload (e.g. the iteration number).
+    pub tag: u64,
+    /// When the data entered the system.
+    pub ingest: Nanos,
+    /// When it arrived (the start of the work that recorded it).
+    pub arrival: Nanos,
+    /// The work that recorded it.
+    pub task: TaskId,
+    /// Where that work ran.
+    pub node: NodeId,
+}
+
+impl Datapoint {
+    /// `arrival - ingest`.
+    pub fn latency(&self) -> Nanos {
+        self.arrival.saturating_sub(self.ingest)
+    }
+}
+
+/// Running totals kept at every trace level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Work that finished successfully.
+    pub finished: u64,
+    /// Work that failed.
+    pub failed: u64,
+    /// Completed transfers.
+    pub transfers: u64,
+    /// Bytes moved by completed transfers.
+    pub bytes_transferred: u64,
+    /// Copies evicted.
+    pub evictions: u64,
+}
+
+/// Everything recorded since the last [`Trace::take`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Finished work.
+    pub tasks: Vec<TaskRecord>,
+    /// Completed transfers.
+    pub transfers: Vec<TransferRecord>,
+    /// Evictions.
+    pub evictions: Vec<EvictionRecord>,
+    /// Datapoints.
+    pub datapoints: Vec<Datapoint>,
+}
+
+impl Trace {
+    /// Moves the records out, leaving an empty trace.
+    pub fn take(&mut self) -> Trace {
+        std::mem::take(self)
+    }
+}
