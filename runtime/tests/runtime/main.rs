@@ -1,0 +1,13 @@
+//! Integration tests of the runtime: the driver API on a real `Cluster`, with exact
+//! assertions wherever the virtual clock makes values exact.
+
+mod common;
+
+mod actors;
+mod determinism;
+mod errors;
+mod mapreduce;
+mod network;
+mod objects;
+mod props;
+mod staleness;

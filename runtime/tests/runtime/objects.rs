@@ -1,0 +1,148 @@
+//! Object stores and the directory: eviction order, freeing, capacity errors.
+
+use crate::common::{Fixed, Scripted, basic_registry, spec};
+use cohort_runtime::policy::{NodeId, ObjectId};
+use cohort_runtime::{Cluster, Payload, RuntimeError, Task};
+
+fn make(c: &mut Cluster, size: u64) -> cohort_runtime::ObjectRef {
+    let f = c.function("make").unwrap();
+    let o = c
+        .submit(Task::new(f).arg(Payload::from_u64(size)))
+        .unwrap()
+        .remove(0);
+    c.get(&o).unwrap();
+    o
+}
+
+fn evicted(c: &mut Cluster) -> Vec<(ObjectId, NodeId, bool)> {
+    c.take_trace()
+        .evictions
+        .iter()
+        .map(|e| (e.object, e.node, e.last_copy))
+        .collect()
+}
+
+#[test]
+fn secondary_copies_go_before_last_copies_each_least_recently_used_first() {
+    // Node 1's store holds 100 bytes. Everything below runs on node 1 except the put.
+    let mut s = spec(2, 4, 100, 0);
+    s.nodes[0].store_capacity = 1000;
+    let mut c = Cluster::new(s, basic_registry(), Box::new(Fixed(1)), Default::default()).unwrap();
+    let touch = c.function("touch").unwrap();
+    let a = c.put(Payload::modeled(&b""[..], 40)).unwrap(); // on node 0
+    let b = make(&mut c, 40); // last copy on node 1 (older)
+    let t = c.submit(Task::new(touch).arg(&a)).unwrap().remove(0);
+    c.get(&t).unwrap(); // a copied to node 1 (newer, secondary); t holds 8 bytes
+    drop(t);
+    assert_eq!(c.core().holders(a.id()), &[NodeId(0), NodeId(1)]);
+    let _c1 = make(&mut c, 40); // needs room: the secondary copy of a goes, not b
+    assert_eq!(evicted(&mut c), vec![(a.id(), NodeId(1), false)]);
+    assert_eq!(c.core().holders(a.id()), &[NodeId(0)]);
+    let _d = make(&mut c, 40); // now only last copies: b (older) goes and is lost
+    assert_eq!(evicted(&mut c), vec![(b.id(), NodeId(1), true)]);
+    assert_eq!(c.get(&b), Err(RuntimeError::ObjectLost(b.id())));
+    assert_eq!(c.get(&a).unwrap().size(), 40);
+}
+
+#[test]
+fn objects_are_freed_everywhere_when_nothing_refers_to_them() {
+    let mut c = Cluster::new(
+        spec(3, 4, 1 << 20, 0),
+        basic_registry(),
+        Box::new(Scripted(vec![1, 2])),
+        Default::default(),
+    )
+    .unwrap();
+    let touch = c.function("touch").unwrap();
+    let x = c.put(Payload::modeled(&b""[..], 1000)).unwrap();
+    let o1 = c.submit(Task::new(touch).arg(&x)).unwrap().remove(0);
+    let o2 = c.submit(Task::new(touch).arg(&x)).unwrap().remove(0);
+    c.get(&o1).unwrap();
+    c.get(&o2).unwrap();
+    assert_eq!(c.core().holders(x.id()).len(), 3);
+    let id = x.id();
+    drop(x);
+    drop((o1, o2));
+    c.run_until_idle().unwrap();
+    assert_eq!(c.core().live_objects(), 0);
+    assert!(c.core().nodes().iter().all(|n| n.store_used == 0));
+    assert!(c.core().holders(id).is_empty());
+}
+
+#[test]
+fn an_argument_stays_alive_while_pending_work_needs_it() {
+    let mut c = Cluster::new(
+        spec(2, 1, 1 << 20, 0),
+        basic_registry(),
+        Box::new(Fixed(1)),
+        Default::default(),
+    )
+    .unwrap();
+    let touch = c.function("touch").unwrap();
+    let x = c.put(Payload::modeled(&b""[..], 1000)).unwrap();
+    let out = c.submit(Task::new(touch).arg(x)).unwrap().remove(0); // the handle moves in
+    assert_eq!(c.get(&out).unwrap().as_u64(), Some(0));
+    c.run_until_idle().unwrap();
+    assert_eq!(c.core().live_objects(), 1, "only the output is left");
+}
+
+#[test]
+fn an_unwanted_output_is_freed_when_produced() {
+    let mut c = Cluster::new(
+        spec(1, 1, 1 << 20, 0),
+        basic_registry(),
+        Box::new(Fixed(0)),
+        Default::default(),
+    )
+    .unwrap();
+    let make = c.function("make").unwrap();
+    drop(c.submit(Task::new(make).arg(Payload::from_u64(500))).unwrap());
+    c.run_until_idle().unwrap();
+    assert_eq!(c.core().live_objects(), 0);
+    assert_eq!(c.core().nodes()[0].store_used, 0);
+}
+
+#[test]
+fn an_output_that_cannot_fit_fails_its_task_with_a_clear_error() {
+    let mut c = Cluster::new(
+        spec(1, 1, 100, 0),
+        basic_registry(),
+        Box::new(Fixed(0)),
+        Default::default(),
+    )
+    .unwrap();
+    let make = c.function("make").unwrap();
+    let o = c
+        .submit(Task::new(make).arg(Payload::from_u64(101)))
+        .unwrap()
+        .remove(0);
+    match c.get(&o) {
+        Err(RuntimeError::ObjectFailed { object, reason }) => {
+            assert_eq!(object, o.id());
+            assert!(reason.contains("cannot store its outputs"), "{reason}");
+            assert!(reason.contains("cannot hold 101 more bytes"), "{reason}");
+        }
+        other => panic!("expected a store failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_put_that_cannot_fit_is_an_error() {
+    let mut c = Cluster::new(
+        spec(1, 1, 100, 0),
+        basic_registry(),
+        Box::new(Fixed(0)),
+        Default::default(),
+    )
+    .unwrap();
+    let err = c.put(Payload::modeled(&b""[..], 200)).unwrap_err();
+    assert_eq!(
+        err,
+        RuntimeError::StoreFull {
+            node: NodeId(0),
+            needed: 200,
+            pinned: 0,
+            capacity: 100
+        }
+    );
+}
