@@ -74,20 +74,51 @@ impl Drop for ObjectRef {
     }
 }
 
-/// Reference-count changes made by handles, applied to the core at the next driver call.
+/// Changes made by handles on the driver's side (reference counts, freed IR groups), applied
+/// to the core at the next driver call, in the order they were made.
 #[derive(Debug, Default)]
-struct RefTracker {
-    ops: Mutex<Vec<(ObjectId, bool)>>,
+pub(crate) struct RefTracker {
+    ops: Mutex<Vec<DriverOp>>,
+    next_group: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum DriverOp {
+    AddRef(ObjectId),
+    Release(ObjectId),
+    FreeGroup(GroupId),
 }
 
 impl RefTracker {
     fn push(&self, id: ObjectId, add: bool) {
+        self.push_op(if add {
+            DriverOp::AddRef(id)
+        } else {
+            DriverOp::Release(id)
+        });
+    }
+
+    fn push_op(&self, op: DriverOp) {
         if let Ok(mut ops) = self.ops.lock() {
-            ops.push((id, add));
+            ops.push(op);
         }
     }
 
-    fn drain(&self) -> Vec<(ObjectId, bool)> {
+    /// Queues the freeing of a group (an IR node was dropped).
+    pub(crate) fn free_group(&self, group: GroupId) {
+        self.push_op(DriverOp::FreeGroup(group));
+    }
+
+    /// A group id never handed out before (ids start at 1; 0 means no group).
+    pub(crate) fn new_group(&self) -> GroupId {
+        GroupId(
+            self.next_group
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1,
+        )
+    }
+
+    fn drain(&self) -> Vec<DriverOp> {
         self.ops
             .lock()
             .map(|mut ops| std::mem::take(&mut *ops))
@@ -364,11 +395,11 @@ impl Cluster {
     }
 
     fn sync(&mut self) {
-        for (id, add) in self.tracker.drain() {
-            if add {
-                self.core.add_ref(id);
-            } else {
-                self.core.release(id);
+        for op in self.tracker.drain() {
+            match op {
+                DriverOp::AddRef(id) => self.core.add_ref(id),
+                DriverOp::Release(id) => self.core.release(id),
+                DriverOp::FreeGroup(g) => self.core.free_group(g),
             }
         }
     }
@@ -472,6 +503,16 @@ impl Cluster {
             now,
         )?;
         Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+    }
+
+    /// A fresh group id, for hints attached by hand; the IR draws from the same sequence.
+    pub fn new_group(&self) -> GroupId {
+        self.tracker.new_group()
+    }
+
+    /// A builder of IR graphs evaluated on this cluster.
+    pub fn ir(&self) -> crate::ir::Ir {
+        crate::ir::Ir::new(Arc::clone(&self.tracker), Arc::clone(&self.runner))
     }
 
     /// Tells the policy that `group` will not be referred to again.

@@ -13,6 +13,7 @@ pub mod core;
 pub mod cost;
 pub mod error;
 pub mod exec;
+pub mod ir;
 pub mod payload;
 pub mod registry;
 pub mod spec;
@@ -26,6 +27,7 @@ pub use cluster::{
 pub use cohort_policy as policy;
 pub use cost::CostModel;
 pub use error::{ActorId, RuntimeError};
+pub use ir::{Ir, IrError, IrNode, NodeOptions};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
 pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError};

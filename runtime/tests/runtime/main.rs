@@ -6,6 +6,7 @@ mod common;
 mod actors;
 mod determinism;
 mod errors;
+mod ir;
 mod mapreduce;
 mod network;
 mod objects;

@@ -1,0 +1,532 @@
+//! The IR: four node kinds that describe map-reduce-style programs and attach group hints to
+//! every task they submit.
+//!
+//! - `Broadcast(task, n)`: runs `task` once; yields `n` handles to its one result.
+//! - `Map(task, objects)`: one task per input object (task `i` gets input `i`'s outputs).
+//! - `InitActors(kind, n)`: `n` actors; creating them does not place them.
+//! - `ReduceActors(method, actors, objects)`: calls `method` on every actor, each call given
+//!   all of `objects`.
+//!
+//! Each node is a group; each task in it has an index. Hints, as the group-scheduling write-up
+//! defines them: a Broadcast task has none; a Map over a Broadcast depends on the broadcast's
+//! group; a Map over anything else depends on the task with the same index in its input; a
+//! ReduceActors call depends on its objects' group; an actor inherits the dependency of the
+//! first call made on it, which is when the runtime places it.
+//!
+//! Evaluation is semi-lazy: [`IrNode::eval`] submits the node and whatever it needs that has
+//! not been submitted yet, once (results are memoized), and returns the references. Nodes are
+//! cheap handles; when the last handle to a node is dropped (including those held by nodes
+//! built on it), its group is freed in the scheduler.
+
+use crate::cluster::{ActorHandle, Call, Cluster, ObjectRef, RefTracker, Task, TaskArg};
+use crate::core::work::{FnId, KindId, MethodId};
+use crate::error::RuntimeError;
+use crate::exec::Runner;
+use cohort_policy::{Dependency, GroupId, Hints};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// Errors building or evaluating IR nodes. Each names the node.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum IrError {
+    /// The runtime refused something the node asked for.
+    #[error("{node}: {source}")]
+    Runtime {
+        /// The node.
+        node: String,
+        /// The runtime's error.
+        source: RuntimeError,
+    },
+    /// Per-task argument lists do not match the node's width.
+    #[error("{node}: {got} argument lists for {expected} {what}")]
+    ArgsLength {
+        /// The node.
+        node: String,
+        /// Tasks, actors or calls.
+        what: &'static str,
+        /// The node's width.
+        expected: usize,
+        /// Argument lists given.
+        got: usize,
+    },
+    /// An input was released before this node was evaluated.
+    #[error("{node}: its input {input} was released")]
+    InputReleased {
+        /// The node.
+        node: String,
+        /// The input.
+        input: String,
+    },
+    /// The node itself was released.
+    #[error("{node} was released and cannot be evaluated")]
+    Released {
+        /// The node.
+        node: String,
+    },
+    /// An input is of the wrong kind (actors where objects are needed, or the reverse).
+    #[error("{node}: {input} {problem}")]
+    WrongInput {
+        /// The node.
+        node: String,
+        /// The input.
+        input: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+}
+
+/// Options of the tasks or calls a node submits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Return values per task or call (default 1).
+    pub returns: u32,
+    /// CPUs per task (default 1; ignored for actor calls).
+    pub cpus: u32,
+    /// Declared size of each output, shown to policies while pending (default 0).
+    pub declared_output_size: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            returns: 1,
+            cpus: 1,
+            declared_output_size: 0,
+        }
+    }
+}
+
+enum Op {
+    Broadcast {
+        task: FnId,
+        n: usize,
+        args: Vec<TaskArg>,
+    },
+    Map {
+        task: FnId,
+        input: IrNode,
+        args: Vec<Vec<TaskArg>>,
+    },
+    InitActors {
+        kind: KindId,
+        n: usize,
+        args: Vec<Vec<TaskArg>>,
+    },
+    ReduceActors {
+        method: MethodId,
+        actors: IrNode,
+        input: IrNode,
+        args: Vec<Vec<TaskArg>>,
+    },
+}
+
+#[derive(Clone)]
+enum Output {
+    /// Per task (or handle), its return values.
+    Objects(Vec<Vec<ObjectRef>>),
+    Actors(Vec<ActorHandle>),
+}
+
+enum State {
+    Unevaluated,
+    Evaluated(Output),
+    Released,
+}
+
+struct Inner {
+    group: GroupId,
+    label: String,
+    op: Op,
+    options: NodeOptions,
+    state: Mutex<State>,
+    tracker: Arc<RefTracker>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.tracker.free_group(self.group);
+    }
+}
+
+/// A node of an IR graph. Cloning is cheap and shares the node.
+#[derive(Clone)]
+pub struct IrNode(Arc<Inner>);
+
+impl fmt::Debug for IrNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.label)
+    }
+}
+
+impl fmt::Display for IrNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.label)
+    }
+}
+
+/// Builds IR nodes for one cluster (see [`Cluster::ir`]).
+#[derive(Clone)]
+pub struct Ir {
+    tracker: Arc<RefTracker>,
+    runner: Arc<Runner>,
+}
+
+impl fmt::Debug for Ir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ir").finish_non_exhaustive()
+    }
+}
+
+impl Ir {
+    pub(crate) fn new(tracker: Arc<RefTracker>, runner: Arc<Runner>) -> Self {
+        Ir { tracker, runner }
+    }
+
+    fn node(&self, kind: &str, name: &str, op: Op, options: NodeOptions) -> IrNode {
+        let group = self.tracker.new_group();
+        IrNode(Arc::new(Inner {
+            group,
+            label: format!("{kind}({name}) [group {}]", group.0),
+            op,
+            options,
+            state: Mutex::new(State::Unevaluated),
+            tracker: Arc::clone(&self.tracker),
+        }))
+    }
+
+    fn named_err(kind: &str, name: &str, source: RuntimeError) -> IrError {
+        IrError::Runtime {
+            node: format!("{kind}({name})"),
+            source,
+        }
+    }
+
+    /// `Broadcast(task, n)`: `task` runs once with `args`; the node yields `n` handles to its
+    /// result.
+    pub fn broadcast(
+        &self,
+        task: &str,
+        n: usize,
+        args: Vec<TaskArg>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        let id = self
+            .runner
+            .registry()
+            .function_id(task)
+            .map_err(|e| Self::named_err("Broadcast", task, e))?;
+        Ok(self.node(
+            "Broadcast",
+            task,
+            Op::Broadcast { task: id, n, args },
+            options,
+        ))
+    }
+
+    /// `Map(task, input)`: one task per element of `input`. `args` is empty, or holds one
+    /// list of extra arguments per task.
+    pub fn map(
+        &self,
+        task: &str,
+        input: &IrNode,
+        args: Vec<Vec<TaskArg>>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        let id = self
+            .runner
+            .registry()
+            .function_id(task)
+            .map_err(|e| Self::named_err("Map", task, e))?;
+        let width = input.width();
+        if input.is_actors() {
+            return Err(IrError::WrongInput {
+                node: format!("Map({task})"),
+                input: input.to_string(),
+                problem: "yields actors, not objects",
+            });
+        }
+        check_args(&format!("Map({task})"), "tasks", width, &args)?;
+        Ok(self.node(
+            "Map",
+            task,
+            Op::Map {
+                task: id,
+                input: input.clone(),
+                args,
+            },
+            options,
+        ))
+    }
+
+    /// `InitActors(kind, n)`: `n` actors of `kind`. `args` is empty, or holds one list of
+    /// constructor arguments per actor. They are placed at their first call.
+    pub fn init_actors(
+        &self,
+        kind: &str,
+        n: usize,
+        args: Vec<Vec<TaskArg>>,
+    ) -> Result<IrNode, IrError> {
+        let id = self
+            .runner
+            .registry()
+            .kind_id(kind)
+            .map_err(|e| Self::named_err("InitActors", kind, e))?;
+        check_args(&format!("InitActors({kind})"), "actors", n, &args)?;
+        Ok(self.node(
+            "InitActors",
+            kind,
+            Op::InitActors { kind: id, n, args },
+            NodeOptions::default(),
+        ))
+    }
+
+    /// `ReduceActors(method, actors, input)`: calls `method` on every actor of `actors`, each
+    /// call given all of `input`'s objects followed by its own extra `args` (empty, or one
+    /// list per actor).
+    pub fn reduce_actors(
+        &self,
+        method: &str,
+        actors: &IrNode,
+        input: &IrNode,
+        args: Vec<Vec<TaskArg>>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        let label = format!("ReduceActors({method})");
+        let Op::InitActors { kind, n, .. } = &actors.0.op else {
+            return Err(IrError::WrongInput {
+                node: label,
+                input: actors.to_string(),
+                problem: "is not an InitActors node",
+            });
+        };
+        if input.is_actors() {
+            return Err(IrError::WrongInput {
+                node: label,
+                input: input.to_string(),
+                problem: "yields actors, not objects",
+            });
+        }
+        let id = self
+            .runner
+            .registry()
+            .method_id(*kind, method)
+            .map_err(|e| IrError::Runtime {
+                node: label.clone(),
+                source: e,
+            })?;
+        check_args(&label, "actors", *n, &args)?;
+        Ok(self.node(
+            "ReduceActors",
+            method,
+            Op::ReduceActors {
+                method: id,
+                actors: actors.clone(),
+                input: input.clone(),
+                args,
+            },
+            options,
+        ))
+    }
+}
+
+fn check_args(
+    node: &str,
+    what: &'static str,
+    expected: usize,
+    args: &[Vec<TaskArg>],
+) -> Result<(), IrError> {
+    if args.is_empty() || args.len() == expected {
+        Ok(())
+    } else {
+        Err(IrError::ArgsLength {
+            node: node.to_string(),
+            what,
+            expected,
+            got: args.len(),
+        })
+    }
+}
+
+impl IrNode {
+    /// The node's group.
+    pub fn group(&self) -> GroupId {
+        self.0.group
+    }
+
+    /// How many handles (objects per task, or actors) the node yields.
+    pub fn width(&self) -> usize {
+        match &self.0.op {
+            Op::Broadcast { n, .. } | Op::InitActors { n, .. } => *n,
+            Op::Map { input, .. } => input.width(),
+            Op::ReduceActors { actors, .. } => actors.width(),
+        }
+    }
+
+    fn is_actors(&self) -> bool {
+        matches!(self.0.op, Op::InitActors { .. })
+    }
+
+    /// Whether the node has been evaluated (and not released).
+    pub fn is_evaluated(&self) -> bool {
+        matches!(*self.lock(), State::Evaluated(_))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned state only means a panic elsewhere; the state itself is always whole.
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drops the node's results and frees its group now, even if handles remain. Nodes that
+    /// need it and are not evaluated yet will fail to evaluate.
+    pub fn release(&self) {
+        let mut state = self.lock();
+        if !matches!(*state, State::Released) {
+            *state = State::Released;
+            self.0.tracker.free_group(self.0.group);
+        }
+    }
+
+    /// Evaluates the node (and whatever it needs) once; returns its objects, one list of
+    /// return values per task (or per handle, for a Broadcast).
+    pub fn eval(&self, cluster: &mut Cluster) -> Result<Vec<Vec<ObjectRef>>, IrError> {
+        match self.evaluate(cluster)? {
+            Output::Objects(o) => Ok(o),
+            Output::Actors(_) => Err(IrError::WrongInput {
+                node: self.to_string(),
+                input: self.to_string(),
+                problem: "yields actors, not objects: use eval_actors",
+            }),
+        }
+    }
+
+    /// Evaluates an InitActors node: creates its actors (unplaced) once and returns them.
+    pub fn eval_actors(&self, cluster: &mut Cluster) -> Result<Vec<ActorHandle>, IrError> {
+        match self.evaluate(cluster)? {
+            Output::Actors(a) => Ok(a),
+            Output::Objects(_) => Err(IrError::WrongInput {
+                node: self.to_string(),
+                input: self.to_string(),
+                problem: "yields objects, not actors: use eval",
+            }),
+        }
+    }
+
+    fn input_output(&self, input: &IrNode, cluster: &mut Cluster) -> Result<Output, IrError> {
+        input.evaluate(cluster).map_err(|e| match e {
+            IrError::Released { node } => IrError::InputReleased {
+                node: self.to_string(),
+                input: node,
+            },
+            other => other,
+        })
+    }
+
+    fn evaluate(&self, cluster: &mut Cluster) -> Result<Output, IrError> {
+        match &*self.lock() {
+            State::Evaluated(out) => return Ok(out.clone()),
+            State::Released => {
+                return Err(IrError::Released {
+                    node: self.to_string(),
+                });
+            }
+            State::Unevaluated => {}
+        }
+        let out = self.submit(cluster)?;
+        *self.lock() = State::Evaluated(out.clone());
+        Ok(out)
+    }
+
+    fn err(&self, source: RuntimeError) -> IrError {
+        IrError::Runtime {
+            node: self.to_string(),
+            source,
+        }
+    }
+
+    fn hints(&self, index: usize, dependency: Dependency) -> Hints {
+        Hints {
+            group: self.0.group,
+            index: index as u32,
+            dependency,
+        }
+    }
+
+    fn submit(&self, cluster: &mut Cluster) -> Result<Output, IrError> {
+        let opts = self.0.options;
+        let task_of = |f: FnId| {
+            Task::new(f)
+                .returns(opts.returns)
+                .cpus(opts.cpus)
+                .declared_output_size(opts.declared_output_size)
+        };
+        match &self.0.op {
+            Op::Broadcast { task, n, args } => {
+                let task = task_of(*task)
+                    .args(args.iter().cloned())
+                    .hints(self.hints(0, Dependency::None));
+                let outs = cluster.submit(task).map_err(|e| self.err(e))?;
+                Ok(Output::Objects(vec![outs; *n]))
+            }
+            Op::Map { task, input, args } => {
+                let Output::Objects(inputs) = self.input_output(input, cluster)? else {
+                    unreachable!("checked when the node was built");
+                };
+                let broadcast = matches!(input.0.op, Op::Broadcast { .. });
+                let mut outs = Vec::with_capacity(inputs.len());
+                for (i, objects) in inputs.iter().enumerate() {
+                    let dependency = if broadcast {
+                        Dependency::Group(input.group())
+                    } else {
+                        Dependency::Task(input.group(), i as u32)
+                    };
+                    let extra = args.get(i).into_iter().flatten().cloned();
+                    let t = task_of(*task)
+                        .args(objects)
+                        .args(extra)
+                        .hints(self.hints(i, dependency));
+                    outs.push(cluster.submit(t).map_err(|e| self.err(e))?);
+                }
+                Ok(Output::Objects(outs))
+            }
+            Op::InitActors { kind, n, args } => {
+                let mut actors = Vec::with_capacity(*n);
+                for i in 0..*n {
+                    let a = args.get(i).cloned().unwrap_or_default();
+                    let h = self.hints(i, Dependency::None);
+                    actors.push(cluster.create_actor(*kind, a, h).map_err(|e| self.err(e))?);
+                }
+                Ok(Output::Actors(actors))
+            }
+            Op::ReduceActors {
+                method,
+                actors,
+                input,
+                args,
+            } => {
+                let Output::Actors(handles) = self.input_output(actors, cluster)? else {
+                    unreachable!("checked when the node was built");
+                };
+                let Output::Objects(inputs) = self.input_output(input, cluster)? else {
+                    unreachable!("checked when the node was built");
+                };
+                let all: Vec<&ObjectRef> = inputs.iter().flatten().collect();
+                let mut outs = Vec::with_capacity(handles.len());
+                for (r, actor) in handles.iter().enumerate() {
+                    let extra = args.get(r).into_iter().flatten().cloned();
+                    let call = Call::new(*method)
+                        .args(all.iter().copied())
+                        .args(extra)
+                        .returns(opts.returns)
+                        .declared_output_size(opts.declared_output_size)
+                        .hints(self.hints(r, Dependency::Group(input.group())));
+                    outs.push(cluster.call(actor, call).map_err(|e| self.err(e))?);
+                }
+                Ok(Output::Objects(outs))
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The IR: hints per node kind, deferred actor placement, memoized evaluation, group
+//! lifecycle, bad input.
+
+use crate::common::{Recorder, RoundRobin, spec};
+use cohort_runtime::policy::{Dependency, GroupId, Hints, PolicyEvent, WorkKind};
+use cohort_runtime::{
+    ActorKind, Cluster, CostModel, IrError, NodeOptions, Payload, Registry, RuntimeError,
+    TaskArg,
+};
+use std::sync::{Arc, Mutex};
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.function("generate", CostModel::fixed(1_000), |_, _| {
+        Ok(vec![Payload::modeled(vec![0u8; 8], 1_000)])
+    })
+    .unwrap();
+    r.function("step", CostModel::fixed(1_000), |_, args: &[Payload]| {
+        Ok(vec![args[0].clone()])
+    })
+    .unwrap();
+    r.actor(
+        ActorKind::new("Sink", |_, _| Ok(0u64)).method(
+            "take",
+            CostModel::fixed(1_000),
+            |n: &mut u64, _, args| {
+                *n += args.len() as u64;
+                Ok(vec![Payload::from_u64(*n)])
+            },
+        ),
+    )
+    .unwrap();
+    r
+}
+
+type Events = Arc<Mutex<Vec<PolicyEvent>>>;
+
+fn cluster() -> (Cluster, Events) {
+    let p = Recorder::new(RoundRobin::default());
+    let events = p.events.clone();
+    let c = Cluster::new(spec(3, 4, 1 << 30, 0), registry(), Box::new(p), Default::default())
+        .unwrap();
+    (c, events)
+}
+
+/// (kind, hints) of every placement, in order.
+fn placed(events: &Events) -> Vec<(WorkKind, Hints)> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            PolicyEvent::Placed { kind, hints, .. } => Some((*kind, *hints)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn freed(events: &Events) -> Vec<GroupId> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            PolicyEvent::GroupFreed(g) => Some(*g),
+            _ => None,
+        })
+        .collect()
+}
+
+fn h(group: GroupId, index: u32, dependency: Dependency) -> Hints {
+    Hints {
+        group,
+        index,
+        dependency,
+    }
+}
+
+#[test]
+fn each_node_kind_emits_the_write_ups_hints() {
+    let (mut c, events) = cluster();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let actors = ir.init_actors("Sink", 2, vec![]).unwrap();
+    let b = ir.broadcast("generate", 3, vec![], o).unwrap();
+    let m1 = ir.map("step", &b, vec![], o).unwrap();
+    let m2 = ir.map("step", &m1, vec![], o).unwrap();
+    let red = ir.reduce_actors("take", &actors, &m2, vec![], o).unwrap();
+    let outs = red.eval(&mut c).unwrap();
+    assert_eq!(c.get(&outs[1][0]).unwrap().as_u64(), Some(3));
+    let (gb, g1, g2, gr, ga) = (b.group(), m1.group(), m2.group(), red.group(), actors.group());
+    use Dependency::{Group, None as No, Task};
+    use WorkKind::{ActorCreation, ActorMethod, Task as T};
+    assert_eq!(
+        placed(&events),
+        vec![
+            (T, h(gb, 0, No)),
+            (T, h(g1, 0, Group(gb))),
+            (T, h(g1, 1, Group(gb))),
+            (T, h(g1, 2, Group(gb))),
+            (T, h(g2, 0, Task(g1, 0))),
+            (T, h(g2, 1, Task(g1, 1))),
+            (T, h(g2, 2, Task(g1, 2))),
+            // Each actor is placed at its first call, inheriting that call's dependency.
+            (ActorCreation, h(ga, 0, Group(g2))),
+            (ActorMethod, h(gr, 0, Group(g2))),
+            (ActorCreation, h(ga, 1, Group(g2))),
+            (ActorMethod, h(gr, 1, Group(g2))),
+        ]
+    );
+}
+
+#[test]
+fn actors_are_not_placed_before_the_first_reduce() {
+    let (mut c, events) = cluster();
+    let ir = c.ir();
+    let actors = ir.init_actors("Sink", 2, vec![]).unwrap();
+    let handles = actors.eval_actors(&mut c).unwrap();
+    c.run_until_idle().unwrap();
+    assert!(placed(&events).is_empty());
+    assert!(handles.iter().all(|a| c.core().actor_node(a.id()).is_none()));
+}
+
+#[test]
+fn evaluation_is_memoized() {
+    let (mut c, events) = cluster();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("generate", 4, vec![], o).unwrap();
+    let m = ir.map("step", &b, vec![], o).unwrap();
+    let first = m.eval(&mut c).unwrap();
+    let again = m.eval(&mut c).unwrap();
+    let ids = |v: &Vec<Vec<cohort_runtime::ObjectRef>>| {
+        v.iter().flatten().map(|r| r.id()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ids(&again));
+    // Two maps over one broadcast submit the broadcast once.
+    let m2 = ir.map("step", &b, vec![], o).unwrap();
+    m2.eval(&mut c).unwrap();
+    assert_eq!(placed(&events).len(), 1 + 4 + 4);
+    // A broadcast's handles all name the same object.
+    let handles = b.eval(&mut c).unwrap();
+    assert!(handles.iter().all(|h| h[0].id() == handles[0][0].id()));
+}
+
+#[test]
+fn groups_are_freed_when_no_graph_needs_them() {
+    let (mut c, events) = cluster();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("generate", 2, vec![], o).unwrap();
+    let m1 = ir.map("step", &b, vec![], o).unwrap();
+    let m2 = ir.map("step", &m1, vec![], o).unwrap();
+    let (g1, g2) = (m1.group(), m2.group());
+    m2.eval(&mut c).unwrap();
+    drop(m1); // m2 still needs it
+    c.run_until_idle().unwrap();
+    assert!(freed(&events).is_empty());
+    drop(m2);
+    c.run_until_idle().unwrap();
+    assert_eq!(freed(&events), vec![g2, g1]);
+    assert!(!freed(&events).contains(&b.group()));
+}
+
+#[test]
+fn mismatched_lengths_are_typed_errors_naming_the_node() {
+    let (c, _) = cluster();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("generate", 3, vec![], o).unwrap();
+    let two = vec![vec![TaskArg::Value(Payload::from_u64(1))]; 2];
+    let err = ir.map("step", &b, two.clone(), o).unwrap_err();
+    assert_eq!(
+        err,
+        IrError::ArgsLength {
+            node: "Map(step)".into(),
+            what: "tasks",
+            expected: 3,
+            got: 2
+        }
+    );
+    assert_eq!(err.to_string(), "Map(step): 2 argument lists for 3 tasks");
+    let err = ir.init_actors("Sink", 3, two.clone()).unwrap_err();
+    assert!(matches!(err, IrError::ArgsLength { what: "actors", expected: 3, got: 2, .. }));
+    let actors = ir.init_actors("Sink", 3, vec![]).unwrap();
+    let err = ir.reduce_actors("take", &actors, &b, two, o).unwrap_err();
+    assert!(matches!(err, IrError::ArgsLength { what: "actors", .. }), "{err}");
+}
+
+#[test]
+fn unknown_names_and_wrong_inputs_are_typed_errors() {
+    let (c, _) = cluster();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let actors = ir.init_actors("Sink", 2, vec![]).unwrap();
+    let b = ir.broadcast("generate", 2, vec![], o).unwrap();
+    let err = ir.reduce_actors("nope", &actors, &b, vec![], o).unwrap_err();
+    assert_eq!(
+        err,
+        IrError::Runtime {
+            node: "ReduceActors(nope)".into(),
+            source: RuntimeError::UnknownMethod {
+                kind: "Sink".into(),
+                method: "nope".into()
+            }
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "ReduceActors(nope): actor kind `Sink` has no method `nope`"
+    );
+    assert!(matches!(
+        ir.map("missing", &b, vec![], o).unwrap_err(),
+        IrError::Runtime { source: RuntimeError::UnknownFunction(_), .. }
+    ));
+    assert!(matches!(
+        ir.map("step", &actors, vec![], o).unwrap_err(),
+        IrError::WrongInput { .. }
+    ));
+    assert!(matches!(
+        ir.reduce_actors("take", &b, &b, vec![], o).unwrap_err(),
+        IrError::WrongInput { problem: "is not an InitActors node", .. }
+    ));
+}
+
+#[test]
+fn evaluating_a_node_whose_input_was_released_fails() {
+    let (mut c, _) = cluster();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("generate", 2, vec![], o).unwrap();
+    let m = ir.map("step", &b, vec![], o).unwrap();
+    b.release();
+    let err = m.eval(&mut c).unwrap_err();
+    assert!(
+        matches!(&err, IrError::InputReleased { input, .. } if input.starts_with("Broadcast(generate)")),
+        "{err}"
+    );
+    assert!(matches!(b.eval(&mut c).unwrap_err(), IrError::Released { .. }));
+}
