@@ -17,10 +17,19 @@
 //! - Calls are sequential: a policy is never called from two threads at once.
 //! - The view may be stale by up to the cluster's heartbeat period (see `now_ns` and
 //!   `view_time_ns`), exactly as Ray v0.6's heartbeat-based load view was.
+//!
+//! # Plugins
+//! A policy that should be loadable at run time implements [`Policy`] and [`PolicyFactory`]
+//! and calls [`export_policy!`] once in a `cdylib` crate. The [`ffi`] module holds the small,
+//! versioned C ABI that the macro generates and that the runtime's loader checks; it is the
+//! only place in this crate with `unsafe` code.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use std::fmt;
+
+#[allow(unsafe_code)]
+pub mod ffi;
 
 /// A node of the cluster, numbered densely from 0.
 #[repr(transparent)]
@@ -320,6 +329,19 @@ pub trait Policy {
     fn on_event(&mut self, event: &PolicyEvent) {
         let _ = event;
     }
+}
+
+/// How a policy is built from its configuration: the constructor a plugin exports.
+///
+/// `config_toml` is the text of the policy's own TOML table (possibly empty); `seed` is the
+/// run's seed, from which the policy must draw all its randomness. An `Err` is shown to the
+/// user as the reason the policy could not be created.
+///
+/// `Send` is required so that a created policy may be handed to another thread (it is still
+/// only ever called from one thread at a time).
+pub trait PolicyFactory: Policy + Send + Sized + 'static {
+    /// Builds the policy, or says what is wrong with the configuration.
+    fn create(config_toml: &str, seed: u64) -> Result<Self, String>;
 }
 
 impl<P: Policy + ?Sized> Policy for Box<P> {
