@@ -40,6 +40,9 @@ pub struct ClusterConfig {
     pub driver_node: NodeId,
     /// What the trace records.
     pub trace: TraceLevel,
+    /// Driver time spent on each submission (task or method call), in nanoseconds: the
+    /// cluster keeps working while the driver submits. 0 by default.
+    pub submit_cost: Nanos,
 }
 
 /// A reference to an object, held by the driver. While any clone of it lives, the object is
@@ -311,6 +314,7 @@ pub struct Cluster {
     exec: Executor,
     runner: Arc<Runner>,
     tracker: Arc<RefTracker>,
+    submit_cost: Nanos,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -356,6 +360,7 @@ impl Cluster {
             exec,
             runner,
             tracker: Arc::new(RefTracker::default()),
+            submit_cost: config.submit_cost,
         })
     }
 
@@ -437,8 +442,17 @@ impl Cluster {
         Ok(self.handle(id))
     }
 
+    /// Spends the driver's submission cost, if any.
+    fn spend_submit_cost(&mut self) -> Result<(), RuntimeError> {
+        if self.submit_cost > 0 {
+            self.sleep(self.submit_cost)?;
+        }
+        Ok(())
+    }
+
     /// Submits a task; returns references to its outputs.
     pub fn submit(&mut self, task: Task) -> Result<Vec<ObjectRef>, RuntimeError> {
+        self.spend_submit_cost()?;
         self.sync();
         let args = self.lower(task.args)?;
         let now = self.now();
@@ -488,6 +502,7 @@ impl Cluster {
         actor: &ActorHandle,
         call: Call,
     ) -> Result<Vec<ObjectRef>, RuntimeError> {
+        self.spend_submit_cost()?;
         self.sync();
         let args = self.lower(call.args)?;
         let now = self.now();

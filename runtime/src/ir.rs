@@ -3,6 +3,9 @@
 //!
 //! - `Broadcast(task, n)`: runs `task` once; yields `n` handles to its one result.
 //! - `Map(task, objects)`: one task per input object (task `i` gets input `i`'s outputs).
+//!   cohort extends it with a fan-in `k` ([`Ir::map_chunks`]): task `i` gets the outputs of
+//!   inputs `i*k .. (i+1)*k`, so that trees (e.g. a tree reduction) can be written; its hint is
+//!   a task dependency on its first input.
 //! - `InitActors(kind, n)`: `n` actors; creating them does not place them.
 //! - `ReduceActors(method, actors, objects)`: calls `method` on every actor, each call given
 //!   all of `objects`.
@@ -58,6 +61,12 @@ pub enum IrError {
         /// The input.
         input: String,
     },
+    /// A map's fan-in is zero.
+    #[error("{node}: the fan-in must be at least 1")]
+    ZeroFanIn {
+        /// The node.
+        node: String,
+    },
     /// The node itself was released.
     #[error("{node} was released and cannot be evaluated")]
     Released {
@@ -106,6 +115,7 @@ enum Op {
     Map {
         task: FnId,
         input: IrNode,
+        fan_in: usize,
         args: Vec<Vec<TaskArg>>,
     },
     InitActors {
@@ -233,12 +243,30 @@ impl Ir {
         args: Vec<Vec<TaskArg>>,
         options: NodeOptions,
     ) -> Result<IrNode, IrError> {
+        self.map_chunks(task, input, 1, args, options)
+    }
+
+    /// `Map` with fan-in `fan_in` (at least 1): one task per `fan_in` consecutive elements of
+    /// `input` (the last chunk may be shorter). `args` is empty or holds one list per task.
+    pub fn map_chunks(
+        &self,
+        task: &str,
+        input: &IrNode,
+        fan_in: usize,
+        args: Vec<Vec<TaskArg>>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
         let id = self
             .runner
             .registry()
             .function_id(task)
             .map_err(|e| Self::named_err("Map", task, e))?;
-        let width = input.width();
+        if fan_in == 0 {
+            return Err(IrError::ZeroFanIn {
+                node: format!("Map({task})"),
+            });
+        }
+        let width = input.width().div_ceil(fan_in);
         if input.is_actors() {
             return Err(IrError::WrongInput {
                 node: format!("Map({task})"),
@@ -253,6 +281,7 @@ impl Ir {
             Op::Map {
                 task: id,
                 input: input.clone(),
+                fan_in,
                 args,
             },
             options,
@@ -358,7 +387,7 @@ impl IrNode {
     pub fn width(&self) -> usize {
         match &self.0.op {
             Op::Broadcast { n, .. } | Op::InitActors { n, .. } => *n,
-            Op::Map { input, .. } => input.width(),
+            Op::Map { input, fan_in, .. } => input.width().div_ceil(*fan_in),
             Op::ReduceActors { actors, .. } => actors.width(),
         }
     }
@@ -471,21 +500,26 @@ impl IrNode {
                 let outs = cluster.submit(task).map_err(|e| self.err(e))?;
                 Ok(Output::Objects(vec![outs; *n]))
             }
-            Op::Map { task, input, args } => {
+            Op::Map {
+                task,
+                input,
+                fan_in,
+                args,
+            } => {
                 let Output::Objects(inputs) = self.input_output(input, cluster)? else {
                     unreachable!("checked when the node was built");
                 };
                 let broadcast = matches!(input.0.op, Op::Broadcast { .. });
-                let mut outs = Vec::with_capacity(inputs.len());
-                for (i, objects) in inputs.iter().enumerate() {
+                let mut outs = Vec::with_capacity(inputs.len().div_ceil(*fan_in));
+                for (i, chunk) in inputs.chunks(*fan_in).enumerate() {
                     let dependency = if broadcast {
                         Dependency::Group(input.group())
                     } else {
-                        Dependency::Task(input.group(), i as u32)
+                        Dependency::Task(input.group(), (i * fan_in) as u32)
                     };
                     let extra = args.get(i).into_iter().flatten().cloned();
                     let t = task_of(*task)
-                        .args(objects)
+                        .args(chunk.iter().flatten())
                         .args(extra)
                         .hints(self.hints(i, dependency));
                     outs.push(cluster.submit(t).map_err(|e| self.err(e))?);

@@ -27,6 +27,8 @@ pub struct TaskRecord {
     pub hints: Hints,
     /// Where it was placed.
     pub node: NodeId,
+    /// CPU slots it held while running (0 for method calls).
+    pub cpus: u32,
     /// Submitted (and placed: placement happens at submission).
     pub submitted: Nanos,
     /// All arguments local (equal to `finished` if it failed before that).
@@ -88,6 +90,8 @@ pub struct Datapoint {
     pub arrival: Nanos,
     /// The work that recorded it.
     pub task: TaskId,
+    /// That work's index in its group (e.g. which reducer).
+    pub index: u32,
     /// Where that work ran.
     pub node: NodeId,
 }

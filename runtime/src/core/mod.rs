@@ -650,6 +650,7 @@ impl Core {
                 ingest,
                 arrival: entry.started,
                 task,
+                index: entry.hints.index,
                 node: entry.node,
             });
         }
@@ -1202,6 +1203,11 @@ impl Core {
                 name: self.work_name(&entry.work),
                 hints: entry.hints,
                 node: entry.node,
+                cpus: if entry.holds_slot() {
+                    entry.demand.cpus
+                } else {
+                    0
+                },
                 submitted: entry.submitted,
                 args_local: reached(entry.args_local),
                 started,

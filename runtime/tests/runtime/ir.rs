@@ -238,3 +238,48 @@ fn evaluating_a_node_whose_input_was_released_fails() {
     );
     assert!(matches!(b.eval(&mut c).unwrap_err(), IrError::Released { .. }));
 }
+
+#[test]
+fn a_map_with_fan_in_reads_consecutive_chunks_and_depends_on_the_first() {
+    let mut r = Registry::new();
+    r.function("leaf", CostModel::fixed(10), |ctx, _| {
+        Ok(vec![Payload::from_u64(ctx.task().0)])
+    })
+    .unwrap();
+    r.function("sum", CostModel::fixed(10), |_, args: &[Payload]| {
+        Ok(vec![Payload::from_u64(args.iter().filter_map(Payload::as_u64).sum())])
+    })
+    .unwrap();
+    let p = Recorder::new(RoundRobin::default());
+    let events = p.events.clone();
+    let mut c = Cluster::new(spec(2, 2, 1 << 20, 0), r, Box::new(p), Default::default()).unwrap();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("leaf", 5, vec![], o).unwrap();
+    let leaves = ir.map("leaf", &b, vec![], o).unwrap();
+    let level = ir.map_chunks("sum", &leaves, 2, vec![], o).unwrap();
+    let root = ir.map_chunks("sum", &level, 3, vec![], o).unwrap();
+    assert_eq!((level.width(), root.width()), (3, 1));
+    let out = root.eval(&mut c).unwrap();
+    let leaf_ids: u64 = leaves
+        .eval(&mut c)
+        .unwrap()
+        .iter()
+        .map(|o| c.get(&o[0]).unwrap().as_u64().unwrap())
+        .sum();
+    assert_eq!(c.get(&out[0][0]).unwrap().as_u64(), Some(leaf_ids));
+    let lg = leaves.group();
+    let deps: Vec<Dependency> = placed(&events)
+        .into_iter()
+        .filter(|(_, h)| h.group == level.group())
+        .map(|(_, h)| h.dependency)
+        .collect();
+    assert_eq!(
+        deps,
+        vec![Dependency::Task(lg, 0), Dependency::Task(lg, 2), Dependency::Task(lg, 4)]
+    );
+    assert!(matches!(
+        ir.map_chunks("sum", &leaves, 0, vec![], o).unwrap_err(),
+        IrError::ZeroFanIn { .. }
+    ));
+}
