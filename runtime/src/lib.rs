@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod ir;
 pub mod payload;
+pub mod plugin;
 pub mod registry;
 pub mod spec;
 pub mod time;

@@ -1,0 +1,711 @@
+//! Placement policies loaded at run time from shared libraries.
+//!
+//! A policy plugin is a `cdylib` built against `cohort-policy` that exports its policy with
+//! `cohort_policy::export_policy!` (see `policies/README.md`). [`Plugin::load`] opens one by
+//! path, [`Plugin::find`] by name, and [`Plugin::create`] makes a [`PluginPolicy`]: an
+//! ordinary [`Policy`] that the runtime uses like any in-process policy.
+//!
+//! # Names and the search path
+//! The plugin named `NAME` is the file `cohort_NAME` with the platform's library prefix and
+//! suffix (`libcohort_NAME.so` on Linux; a `-` in the name becomes `_`, as Cargo does for
+//! library names). [`SearchPath::from_env`] looks for it, in order, in
+//! 1. the workspace's build output: the directory of the running executable, then its
+//!    parent (this covers `target/<profile>` for binaries and `target/<profile>/deps` for
+//!    tests, where `cargo build --workspace` puts the built-in plugins);
+//! 2. each directory listed in the `COHORT_POLICY_PATH` environment variable (separated as
+//!    `PATH` is on this platform).
+//!
+//! The first match wins. [`SearchPath::available`] lists what can be found.
+//!
+//! # Checks
+//! Before the policy is created, the loader checks that the file exists and is a loadable
+//! library, that it exports `cohort_policy::ffi::ENTRY_SYMBOL`, that the entry's ABI version
+//! equals [`ABI_VERSION`] and that the plugin's layout record equals this build's
+//! [`AbiLayout::CURRENT`]. Each failure is a [`PluginError`] naming the file.
+//!
+//! # Failures while running
+//! A plugin reports panics instead of unwinding into the runtime. When it panics in
+//! [`Policy::place`] (or earlier, in [`Policy::on_event`]), [`PluginPolicy`] answers
+//! [`Placement::Refuse`] with a message saying the plugin panicked, so that the run stops
+//! with [`crate::RuntimeError::PolicyRefused`] naming the policy; the plugin is not asked
+//! anything again.
+
+use cohort_policy::ffi::{
+    ABI_VERSION, AbiLayout, ENTRY_SYMBOL, EntryFn, HostBuf, PolicyVTable, RawEvent,
+    RawPlacementView, STATUS_FAILED, STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
+};
+use cohort_policy::{NodeId, Placement, PlacementView, Policy, PolicyEvent};
+use libloading::Library;
+use std::ffi::{OsStr, c_void};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The environment variable listing extra directories to search for plugins.
+pub const POLICY_PATH_VAR: &str = "COHORT_POLICY_PATH";
+
+/// Bytes the host lends a plugin for a message (a refusal, an error, a panic message, the
+/// policy's name). Longer text is cut at a character boundary.
+pub const MESSAGE_CAPACITY: usize = 4096;
+
+/// Why a plugin could not be loaded or created. Every variant names the plugin.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum PluginError {
+    /// The name is not a valid plugin name.
+    #[error("`{name}` is not a valid policy plugin name: {reason}")]
+    InvalidName {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No directory of the search path holds the plugin.
+    #[error(
+        "no policy plugin named `{name}`: {file} is in none of {} (build the workspace, or add \
+         its directory to {POLICY_PATH_VAR})",
+        display_dirs(searched)
+    )]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// The file name looked for.
+        file: String,
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
+    },
+    /// The path does not exist.
+    #[error("policy plugin {}: no such file", .path.display())]
+    NoSuchFile {
+        /// The plugin's path.
+        path: PathBuf,
+    },
+    /// The file exists but is not a shared library that can be loaded.
+    #[error("policy plugin {}: not a loadable shared library: {reason}", .path.display())]
+    NotALibrary {
+        /// The plugin's path.
+        path: PathBuf,
+        /// What the system loader said.
+        reason: String,
+    },
+    /// The library does not export a usable entry symbol.
+    #[error(
+        "policy plugin {}: no entry symbol `{ENTRY_SYMBOL}` ({reason}); was it built with \
+         cohort_policy::export_policy!?",
+        .path.display()
+    )]
+    NoEntrySymbol {
+        /// The plugin's path.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The plugin was built for another version of the ABI.
+    #[error(
+        "policy plugin {}: built for policy ABI version {found}, but this cohort uses version \
+         {expected}; rebuild it against the matching cohort-policy",
+        .path.display()
+    )]
+    AbiVersion {
+        /// The plugin's path.
+        path: PathBuf,
+        /// The version the plugin declares.
+        found: u32,
+        /// The version this runtime speaks.
+        expected: u32,
+    },
+    /// The plugin's view types are laid out differently from the runtime's.
+    #[error(
+        "policy plugin {}: layout mismatch with this cohort (same ABI version {ABI_VERSION}, \
+         but {}); rebuild it against the matching cohort-policy",
+        .path.display(),
+        .differences.join("; ")
+    )]
+    Layout {
+        /// The plugin's path.
+        path: PathBuf,
+        /// Each difference, e.g. `NodeView: size 40 align 8, expected size 32 align 8`.
+        differences: Vec<String>,
+    },
+    /// The plugin rejected its configuration or failed to build its state.
+    #[error("policy plugin {}: could not create the policy: {message}", .path.display())]
+    CreateFailed {
+        /// The plugin's path.
+        path: PathBuf,
+        /// The plugin's message.
+        message: String,
+    },
+    /// The plugin panicked (the panic was caught inside the plugin).
+    #[error("policy plugin {}: panicked in `{during}`: {message}", .path.display())]
+    Panicked {
+        /// The plugin's path.
+        path: PathBuf,
+        /// The entry point that panicked.
+        during: &'static str,
+        /// The panic message.
+        message: String,
+    },
+    /// The plugin answered with a status the ABI does not define.
+    #[error("policy plugin {}: `{during}` returned unknown status {status}", .path.display())]
+    BadStatus {
+        /// The plugin's path.
+        path: PathBuf,
+        /// The entry point.
+        during: &'static str,
+        /// The status.
+        status: u32,
+    },
+}
+
+impl PluginError {
+    /// The plugin file this error is about, if it got as far as a file.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            PluginError::InvalidName { .. } | PluginError::NotFound { .. } => None,
+            PluginError::NoSuchFile { path }
+            | PluginError::NotALibrary { path, .. }
+            | PluginError::NoEntrySymbol { path, .. }
+            | PluginError::AbiVersion { path, .. }
+            | PluginError::Layout { path, .. }
+            | PluginError::CreateFailed { path, .. }
+            | PluginError::Panicked { path, .. }
+            | PluginError::BadStatus { path, .. } => Some(path),
+        }
+    }
+}
+
+fn display_dirs(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return "an empty search path".to_string();
+    }
+    let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    list.join(", ")
+}
+
+/// The library file name of the plugin called `name` (`libcohort_NAME.so` on Linux).
+pub fn library_file_name(name: &str) -> String {
+    format!(
+        "{}cohort_{}{}",
+        std::env::consts::DLL_PREFIX,
+        name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// The plugin name a library file name stands for, if it is one (`libcohort_x.so` -> `x`).
+pub fn plugin_name_of(file_name: &OsStr) -> Option<String> {
+    let file = file_name.to_str()?;
+    let stem = file
+        .strip_prefix(std::env::consts::DLL_PREFIX)?
+        .strip_prefix("cohort_")?
+        .strip_suffix(std::env::consts::DLL_SUFFIX)?;
+    check_name(stem).ok()?;
+    Some(stem.to_string())
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        Some(c) => Err(format!(
+            "`{c}` is not allowed (use letters, digits, `_` and `-`, or give a path)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A plugin found on the search path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AvailablePlugin {
+    /// Its name (what [`Plugin::find`] takes).
+    pub name: String,
+    /// The file that name resolves to.
+    pub path: PathBuf,
+}
+
+/// The directories searched for plugins by name, in order. See the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchPath {
+    dirs: Vec<PathBuf>,
+}
+
+impl SearchPath {
+    /// Exactly these directories, in this order.
+    pub fn new(dirs: Vec<PathBuf>) -> Self {
+        SearchPath { dirs }
+    }
+
+    /// The build output directories (see [`SearchPath::build_output_dirs`]), then the
+    /// directories in `COHORT_POLICY_PATH`.
+    pub fn from_env() -> Self {
+        let mut dirs = Self::build_output_dirs();
+        if let Some(value) = std::env::var_os(POLICY_PATH_VAR) {
+            dirs.extend(Self::parse_env_value(&value));
+        }
+        SearchPath { dirs }
+    }
+
+    /// The directory of the running executable and its parent (empty if the executable's
+    /// path is unknown).
+    pub fn build_output_dirs() -> Vec<PathBuf> {
+        let Ok(exe) = std::env::current_exe() else {
+            return Vec::new();
+        };
+        exe.ancestors()
+            .skip(1)
+            .take(2)
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect()
+    }
+
+    /// The directories of a `COHORT_POLICY_PATH` value, empty entries skipped.
+    pub fn parse_env_value(value: &OsStr) -> Vec<PathBuf> {
+        std::env::split_paths(value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect()
+    }
+
+    /// The directories, in search order.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// The file the plugin called `name` resolves to: the first directory holding
+    /// [`library_file_name`]`(name)`.
+    pub fn resolve(&self, name: &str) -> Result<PathBuf, PluginError> {
+        check_name(name).map_err(|reason| PluginError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })?;
+        let file = library_file_name(name);
+        self.dirs
+            .iter()
+            .map(|d| d.join(&file))
+            .find(|p| p.is_file())
+            .ok_or_else(|| PluginError::NotFound {
+                name: name.to_string(),
+                file,
+                searched: self.dirs.clone(),
+            })
+    }
+
+    /// Every plugin that can be found by name, sorted by name; for a name present in
+    /// several directories, the one that [`SearchPath::resolve`] picks. Unreadable
+    /// directories are skipped. Files are listed by name only, not loaded.
+    pub fn available(&self) -> Vec<AvailablePlugin> {
+        let mut found: Vec<AvailablePlugin> = Vec::new();
+        for dir in &self.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut here: Vec<AvailablePlugin> = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .filter_map(|e| {
+                    plugin_name_of(&e.file_name()).map(|name| AvailablePlugin {
+                        name,
+                        path: e.path(),
+                    })
+                })
+                .collect();
+            here.sort_by(|a, b| a.name.cmp(&b.name));
+            for p in here {
+                if !found.iter().any(|f| f.name == p.name) {
+                    found.push(p);
+                }
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
+}
+
+/// A loaded and checked plugin library, from which policies are created.
+///
+/// The library stays loaded while the `Plugin` or any policy created from it lives.
+pub struct Plugin {
+    path: PathBuf,
+    vtable: PolicyVTable,
+    library: Arc<Library>,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads the plugin at `path` and checks its entry symbol, ABI version and layout.
+    /// Nothing in the plugin is called except its entry point, which only returns a pointer
+    /// to its vtable.
+    pub fn load(path: impl AsRef<Path>) -> Result<Plugin, PluginError> {
+        let given = path.as_ref();
+        // An absolute path: the system loader searches its own directories for bare names.
+        let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+        match std::fs::metadata(&path) {
+            Err(_) => return Err(PluginError::NoSuchFile { path }),
+            Ok(m) if m.is_dir() => {
+                return Err(PluginError::NotALibrary {
+                    path,
+                    reason: "it is a directory".to_string(),
+                });
+            }
+            Ok(_) => {}
+        }
+        // SAFETY: loading a library runs its initialisers. Loading the file the user named
+        // as a policy plugin is the point of this function; a plugin is trusted code, and the
+        // checks below only protect against honest mistakes (wrong file, stale build).
+        let library = unsafe { Library::new(&path) }.map_err(|e| PluginError::NotALibrary {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        // SAFETY: `EntryFn` is the type the ABI gives the entry symbol; the export macro
+        // defines it with exactly that signature.
+        let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) }
+            .map(|symbol| *symbol)
+            .map_err(|e| PluginError::NoEntrySymbol {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let table = entry();
+        if table.is_null() {
+            return Err(PluginError::NoEntrySymbol {
+                path,
+                reason: "the entry returned a null vtable".to_string(),
+            });
+        }
+        // SAFETY: every ABI version's vtable starts with its `u32` version, so this read is
+        // valid whatever version the plugin was built for; the pointer is to a static in the
+        // library, which `library` keeps loaded.
+        let found = unsafe { table.cast::<u32>().read() };
+        if found != ABI_VERSION {
+            return Err(PluginError::AbiVersion {
+                path,
+                found,
+                expected: ABI_VERSION,
+            });
+        }
+        // SAFETY: same ABI version, so the vtable has this version's layout up to and
+        // including the layout record, whose first field (its own size) is checked before
+        // anything else is trusted.
+        let layout: AbiLayout = unsafe { std::ptr::addr_of!((*table).layout).read() };
+        let differences = layout.differences(&AbiLayout::CURRENT);
+        if !differences.is_empty() {
+            return Err(PluginError::Layout { path, differences });
+        }
+        // SAFETY: version and layout agree with ours, so the pointee is a `PolicyVTable` as
+        // this build defines it; copying it out is a plain read of a static.
+        let vtable = unsafe { table.read() };
+        Ok(Plugin {
+            path,
+            vtable,
+            library: Arc::new(library),
+        })
+    }
+
+    /// Loads the plugin called `name` from [`SearchPath::from_env`].
+    pub fn find(name: &str) -> Result<Plugin, PluginError> {
+        Self::find_in(&SearchPath::from_env(), name)
+    }
+
+    /// Loads the plugin called `name` from `search`.
+    pub fn find_in(search: &SearchPath, name: &str) -> Result<Plugin, PluginError> {
+        Plugin::load(search.resolve(name)?)
+    }
+
+    /// Loads by path if `name_or_path` looks like one (it contains a path separator or ends
+    /// with the platform's library suffix), otherwise by name from
+    /// [`SearchPath::from_env`].
+    pub fn open(name_or_path: &str) -> Result<Plugin, PluginError> {
+        let is_path = name_or_path.contains('/')
+            || name_or_path.contains(std::path::MAIN_SEPARATOR)
+            || name_or_path.ends_with(std::env::consts::DLL_SUFFIX);
+        if is_path {
+            Plugin::load(name_or_path)
+        } else {
+            Plugin::find(name_or_path)
+        }
+    }
+
+    /// The library's absolute path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a policy from its configuration (the text of its TOML table) and the run's
+    /// seed.
+    pub fn create(&self, config_toml: &str, seed: u64) -> Result<PluginPolicy, PluginError> {
+        let mut message = vec![0u8; MESSAGE_CAPACITY].into_boxed_slice();
+        let mut buf = HostBuf::new(&mut message);
+        let mut state: *mut c_void = std::ptr::null_mut();
+        // SAFETY: `config_toml` is readable for its length, `state` and `buf` are valid for
+        // writes, and `buf.data` is valid for `buf.capacity` bytes; the function pointer comes
+        // from a checked vtable of a library that `self.library` keeps loaded.
+        let status = unsafe {
+            (self.vtable.create)(
+                config_toml.as_ptr(),
+                config_toml.len(),
+                seed,
+                &mut state,
+                &mut buf,
+            )
+        };
+        let text = read_message(&message, &buf);
+        let state = match (status, NonNull::new(state)) {
+            (STATUS_OK, Some(state)) => state,
+            (STATUS_OK, None) => {
+                return Err(PluginError::CreateFailed {
+                    path: self.path.clone(),
+                    message: "it reported success but returned no state".to_string(),
+                });
+            }
+            (STATUS_FAILED, _) => {
+                return Err(PluginError::CreateFailed {
+                    path: self.path.clone(),
+                    message: text,
+                });
+            }
+            (STATUS_PANICKED, _) => {
+                return Err(PluginError::Panicked {
+                    path: self.path.clone(),
+                    during: "create",
+                    message: text,
+                });
+            }
+            (status, _) => {
+                return Err(PluginError::BadStatus {
+                    path: self.path.clone(),
+                    during: "create",
+                    status,
+                });
+            }
+        };
+        let mut policy = PluginPolicy {
+            path: self.path.clone(),
+            vtable: self.vtable,
+            state,
+            name: String::new(),
+            message,
+            broken: None,
+            _library: Arc::clone(&self.library),
+        };
+        // From here on, dropping `policy` destroys the state.
+        let mut buf = HostBuf::new(&mut policy.message);
+        // SAFETY: `state` is live and used from this thread only; `buf` is valid as above.
+        let status = unsafe { (policy.vtable.name)(policy.state.as_ptr(), &mut buf) };
+        let text = read_message(&policy.message, &buf);
+        match status {
+            STATUS_OK => {
+                policy.name = text;
+                Ok(policy)
+            }
+            STATUS_PANICKED => Err(PluginError::Panicked {
+                path: self.path.clone(),
+                during: "name",
+                message: text,
+            }),
+            STATUS_FAILED => Err(PluginError::CreateFailed {
+                path: self.path.clone(),
+                message: format!("it could not tell its name: {text}"),
+            }),
+            status => Err(PluginError::BadStatus {
+                path: self.path.clone(),
+                during: "name",
+                status,
+            }),
+        }
+    }
+}
+
+/// The text a plugin wrote into a host buffer (lossily decoded, never past the buffer).
+fn read_message(storage: &[u8], buf: &HostBuf) -> String {
+    String::from_utf8_lossy(&storage[..buf.len.min(storage.len())]).into_owned()
+}
+
+/// A policy living in a plugin, used through the C ABI. See the module documentation.
+pub struct PluginPolicy {
+    path: PathBuf,
+    vtable: PolicyVTable,
+    state: NonNull<c_void>,
+    name: String,
+    message: Box<[u8]>,
+    /// Set once the plugin has panicked or answered outside the ABI; it is not called again.
+    broken: Option<String>,
+    /// Keeps the code behind `vtable` loaded; dropped after `state` is destroyed.
+    _library: Arc<Library>,
+}
+
+// SAFETY: the ABI lets the host move a state between threads (the export macro only accepts
+// `Send` policies) as long as it is used from one thread at a time, which `&mut self` on
+// every call guarantees; `Library` is `Send` and the rest is owned data.
+unsafe impl Send for PluginPolicy {}
+
+impl fmt::Debug for PluginPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginPolicy")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginPolicy {
+    /// Loads the plugin `name_or_path` (see [`Plugin::open`]) and creates its policy.
+    pub fn open(name_or_path: &str, config_toml: &str, seed: u64) -> Result<Self, PluginError> {
+        Plugin::open(name_or_path)?.create(config_toml, seed)
+    }
+
+    /// The library the policy lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Why the plugin is no longer called (it panicked or broke the ABI), if it is not.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    fn mark_broken(&mut self, what: String) -> String {
+        let text = format!("policy plugin {} {what}", self.path.display());
+        self.broken = Some(text.clone());
+        text
+    }
+}
+
+impl Policy for PluginPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn place(&mut self, view: &PlacementView<'_>) -> Placement {
+        if let Some(broken) = &self.broken {
+            return Placement::Refuse(format!("{broken}; it is not asked again"));
+        }
+        let raw = RawPlacementView::new(view);
+        let mut node = NodeId::NONE;
+        let mut buf = HostBuf::new(&mut self.message);
+        // SAFETY: the state is live and only used through `&mut self`; `raw` points into
+        // `view`'s slices, which outlive the call; `node` and `buf` are valid for writes.
+        let status = unsafe { (self.vtable.place)(self.state.as_ptr(), &raw, &mut node, &mut buf) };
+        let text = read_message(&self.message, &buf);
+        match status {
+            STATUS_OK => Placement::Node(node),
+            STATUS_REFUSED => Placement::Refuse(text),
+            STATUS_PANICKED => Placement::Refuse(
+                self.mark_broken(format!("panicked while placing {}: {text}", view.task)),
+            ),
+            STATUS_FAILED => Placement::Refuse(format!(
+                "policy plugin {} failed to place {}: {text}",
+                self.path.display(),
+                view.task
+            )),
+            status => Placement::Refuse(self.mark_broken(format!(
+                "answered with unknown status {status} while placing {}",
+                view.task
+            ))),
+        }
+    }
+
+    fn on_event(&mut self, event: &PolicyEvent) {
+        if self.broken.is_some() {
+            return;
+        }
+        let raw = RawEvent::from(event);
+        let mut buf = HostBuf::new(&mut self.message);
+        // SAFETY: as in `place`; `raw` lives across the call.
+        let status = unsafe { (self.vtable.on_event)(self.state.as_ptr(), &raw, &mut buf) };
+        let text = read_message(&self.message, &buf);
+        match status {
+            STATUS_OK => {}
+            STATUS_PANICKED => {
+                self.mark_broken(format!("panicked handling {event:?}: {text}"));
+            }
+            STATUS_FAILED => {
+                self.mark_broken(format!("failed handling {event:?}: {text}"));
+            }
+            status => {
+                self.mark_broken(format!(
+                    "answered with unknown status {status} handling {event:?}"
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for PluginPolicy {
+    fn drop(&mut self) {
+        let mut buf = HostBuf::new(&mut self.message);
+        // SAFETY: the state was created by this vtable's `create`, is destroyed exactly once
+        // (here) and is not used afterwards; the library is still loaded (`_library` is
+        // dropped after this function).
+        let status = unsafe { (self.vtable.destroy)(self.state.as_ptr(), &mut buf) };
+        if status != STATUS_OK {
+            let text = read_message(&self.message, &buf);
+            tracing::warn!(
+                plugin = %self.path.display(),
+                status,
+                "policy plugin failed to free its state: {text}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let file = library_file_name("my-policy");
+        assert!(file.contains("cohort_my_policy"), "{file}");
+        assert_eq!(
+            plugin_name_of(OsStr::new(&file)).as_deref(),
+            Some("my_policy")
+        );
+        assert_eq!(plugin_name_of(OsStr::new("libcohort_runtime.rlib")), None);
+        assert_eq!(plugin_name_of(OsStr::new("cohort_x.txt")), None);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let search = SearchPath::new(Vec::new());
+        assert!(matches!(
+            search.resolve("../evil"),
+            Err(PluginError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            search.resolve(""),
+            Err(PluginError::InvalidName { .. })
+        ));
+        let err = search.resolve("random").unwrap_err();
+        assert!(matches!(err, PluginError::NotFound { .. }));
+        assert!(err.to_string().contains("an empty search path"), "{err}");
+    }
+
+    #[test]
+    fn env_value_is_split_like_path() {
+        let joined = std::env::join_paths(["/a/b", "", "/c"]).expect("joinable");
+        assert_eq!(
+            SearchPath::parse_env_value(&joined),
+            vec![PathBuf::from("/a/b"), PathBuf::from("/c")]
+        );
+    }
+
+    #[test]
+    fn build_output_dirs_are_the_exe_dir_and_its_parent() {
+        let dirs = SearchPath::build_output_dirs();
+        let exe = std::env::current_exe().expect("test binary path");
+        assert_eq!(dirs.first().map(PathBuf::as_path), exe.parent());
+        assert_eq!(dirs.len(), 2);
+    }
+}
