@@ -597,9 +597,12 @@ impl Policy for PluginPolicy {
         // SAFETY: the state is live and only used through `&mut self`; `raw` points into
         // `view`'s slices, which outlive the call; `node` and `buf` are valid for writes.
         let status = unsafe { (self.vtable.place)(self.state.as_ptr(), &raw, &mut node, &mut buf) };
+        if status == STATUS_OK {
+            return Placement::Node(node);
+        }
+        // Only now decode the message: the common path stays free of text handling.
         let text = read_message(&self.message, &buf);
         match status {
-            STATUS_OK => Placement::Node(node),
             STATUS_REFUSED => Placement::Refuse(text),
             STATUS_PANICKED => Placement::Refuse(
                 self.mark_broken(format!("panicked while placing {}: {text}", view.task)),
@@ -624,9 +627,11 @@ impl Policy for PluginPolicy {
         let mut buf = HostBuf::new(&mut self.message);
         // SAFETY: as in `place`; `raw` lives across the call.
         let status = unsafe { (self.vtable.on_event)(self.state.as_ptr(), &raw, &mut buf) };
+        if status == STATUS_OK {
+            return;
+        }
         let text = read_message(&self.message, &buf);
         match status {
-            STATUS_OK => {}
             STATUS_PANICKED => {
                 self.mark_broken(format!("panicked handling {event:?}: {text}"));
             }

@@ -308,6 +308,7 @@ pub struct HostBuf {
 impl HostBuf {
     /// A buffer over `storage` with nothing written yet. The buffer borrows `storage` in all
     /// but name: it must not outlive it.
+    #[inline]
     pub fn new(storage: &mut [u8]) -> HostBuf {
         HostBuf {
             data: storage.as_mut_ptr(),
@@ -322,6 +323,7 @@ impl HostBuf {
     /// # Safety
     /// `buf` is null or points to a valid `HostBuf` whose `data` is valid for writes of
     /// `capacity` bytes.
+    #[inline]
     pub unsafe fn write(buf: *mut HostBuf, text: &str) {
         // SAFETY: the caller guarantees `buf` is null or valid; we only take a unique
         // reference for the duration of this function.
@@ -373,6 +375,7 @@ pub struct RawPlacementView {
 
 impl RawPlacementView {
     /// The raw form of `view`. It points into `view`'s slices: use it while they live.
+    #[inline]
     pub fn new(view: &PlacementView<'_>) -> RawPlacementView {
         RawPlacementView {
             task: view.task,
@@ -396,6 +399,7 @@ impl RawPlacementView {
     /// # Safety
     /// Each non-null pointer is valid for reads of its length in elements, the elements are
     /// valid values of their types, and nothing writes to them for `'a`.
+    #[inline]
     pub unsafe fn view<'a>(&'a self) -> Result<PlacementView<'a>, String> {
         // SAFETY: forwarded from this function's contract.
         let args = unsafe { slice_or_empty(self.args, self.args_len, "args")? };
@@ -422,6 +426,7 @@ impl RawPlacementView {
 /// # Safety
 /// If `len > 0` and `ptr` is not null, `ptr` is valid for reads of `len` initialised `T`s that
 /// nothing writes for `'a`.
+#[inline]
 unsafe fn slice_or_empty<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], String> {
     if len == 0 {
         return Ok(&[]);
@@ -469,6 +474,7 @@ pub enum RawEvent {
 }
 
 impl From<&PolicyEvent> for RawEvent {
+    #[inline]
     fn from(e: &PolicyEvent) -> Self {
         match *e {
             PolicyEvent::Placed {
@@ -491,6 +497,7 @@ impl From<&PolicyEvent> for RawEvent {
 }
 
 impl From<&RawEvent> for PolicyEvent {
+    #[inline]
     fn from(e: &RawEvent) -> Self {
         match *e {
             RawEvent::Placed {
