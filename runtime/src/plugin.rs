@@ -385,8 +385,9 @@ impl Plugin {
         }
         // SAFETY: every ABI version's vtable starts with its `u32` version, so this read is
         // valid whatever version the plugin was built for; the pointer is to a static in the
-        // library, which `library` keeps loaded.
-        let found = unsafe { table.cast::<u32>().read() };
+        // library, which `library` keeps loaded. (Unaligned reads: nothing is assumed about
+        // the pointer beyond what the ABI promises.)
+        let found = unsafe { table.cast::<u32>().read_unaligned() };
         if found != ABI_VERSION {
             return Err(PluginError::AbiVersion {
                 path,
@@ -394,17 +395,17 @@ impl Plugin {
                 expected: ABI_VERSION,
             });
         }
-        // SAFETY: same ABI version, so the vtable has this version's layout up to and
-        // including the layout record, whose first field (its own size) is checked before
-        // anything else is trusted.
-        let layout: AbiLayout = unsafe { std::ptr::addr_of!((*table).layout).read() };
+        // SAFETY: same ABI version, so the pointee starts with this version's header: the
+        // version and the layout record, plain integers for which any bits are valid. Only
+        // once the record matches ours is the rest of the vtable trusted.
+        let layout: AbiLayout = unsafe { (&raw const (*table).layout).read_unaligned() };
         let differences = layout.differences(&AbiLayout::CURRENT);
         if !differences.is_empty() {
             return Err(PluginError::Layout { path, differences });
         }
         // SAFETY: version and layout agree with ours, so the pointee is a `PolicyVTable` as
         // this build defines it; copying it out is a plain read of a static.
-        let vtable = unsafe { table.read() };
+        let vtable = unsafe { table.read_unaligned() };
         Ok(Plugin {
             path,
             vtable,
