@@ -4,8 +4,8 @@
 use cohort_runtime::core::network::Network;
 use cohort_runtime::policy::{NodeId, ObjectId, Placement, PlacementView, Policy};
 use cohort_runtime::{
-    Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec, Payload, Registry,
-    Task, TraceLevel,
+    Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec, Payload, Registry, Task,
+    TraceLevel,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -57,7 +57,10 @@ fn trivial_tasks(c: &mut Criterion) {
     const BATCH: u64 = 10_000;
     let mut g = c.benchmark_group("trivial_tasks_5_nodes");
     g.throughput(Throughput::Elements(BATCH));
-    for (name, trace) in [("trace_off", TraceLevel::Off), ("trace_full", TraceLevel::Full)] {
+    for (name, trace) in [
+        ("trace_off", TraceLevel::Off),
+        ("trace_full", TraceLevel::Full),
+    ] {
         g.bench_function(name, |b| {
             let mut cl = cluster(trace);
             let noop = cl.function("noop").expect("registered");

@@ -10,8 +10,8 @@
 
 use cohort_runtime::policy::{NodeId, Placement, PlacementView, Policy};
 use cohort_runtime::{
-    Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec, Payload, Registry,
-    Task, TraceLevel,
+    Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec, Payload, Registry, Task,
+    TraceLevel,
 };
 use std::time::Instant;
 
@@ -78,7 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         c.now() as f64 / 1e9
     );
     if let (Some(b), Some(a)) = (before, peak_rss_kib()) {
-        println!("peak RSS: {:.1} MiB (before the run: {:.1} MiB)", a as f64 / 1024.0, b as f64 / 1024.0);
+        println!(
+            "peak RSS: {:.1} MiB (before the run: {:.1} MiB)",
+            a as f64 / 1024.0,
+            b as f64 / 1024.0
+        );
     }
     Ok(())
 }

@@ -569,7 +569,8 @@ impl Cluster {
             .iter()
             .map(|r| self.check_ref(r))
             .collect::<Result<_, _>>()?;
-        let pending = |core: &Core, id: &ObjectId| matches!(core.object(*id), ObjectStatus::Pending);
+        let pending =
+            |core: &Core, id: &ObjectId| matches!(core.object(*id), ObjectStatus::Pending);
         let deadline = timeout.map(|t| self.now().saturating_add(t));
         self.exec.run_until(
             &mut self.core,

@@ -102,7 +102,9 @@ pub enum RuntimeError {
     #[error("{0} was lost: its last copy was evicted and objects are not reconstructed")]
     ObjectLost(ObjectId),
     /// A put by the driver does not fit the driver node's store.
-    #[error("{node}'s object store cannot hold {needed} more bytes ({pinned} of its {capacity} bytes are pinned)")]
+    #[error(
+        "{node}'s object store cannot hold {needed} more bytes ({pinned} of its {capacity} bytes are pinned)"
+    )]
     StoreFull {
         /// The node.
         node: NodeId,

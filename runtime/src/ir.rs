@@ -267,7 +267,7 @@ impl Ir {
             });
         }
         let width = input.width().div_ceil(fan_in);
-        if input.is_actors() {
+        if input.yields_actors() {
             return Err(IrError::WrongInput {
                 node: format!("Map({task})"),
                 input: input.to_string(),
@@ -329,7 +329,7 @@ impl Ir {
                 problem: "is not an InitActors node",
             });
         };
-        if input.is_actors() {
+        if input.yields_actors() {
             return Err(IrError::WrongInput {
                 node: label,
                 input: input.to_string(),
@@ -392,7 +392,8 @@ impl IrNode {
         }
     }
 
-    fn is_actors(&self) -> bool {
+    /// Whether the node yields actors (an InitActors node) rather than objects.
+    pub fn yields_actors(&self) -> bool {
         matches!(self.0.op, Op::InitActors { .. })
     }
 

@@ -46,7 +46,8 @@ impl TaskContext {
 pub type CodeResult<T> = Result<T, String>;
 
 /// A function's code.
-pub type TaskFn = Arc<dyn Fn(&mut TaskContext, &[Payload]) -> CodeResult<Vec<Payload>> + Send + Sync>;
+pub type TaskFn =
+    Arc<dyn Fn(&mut TaskContext, &[Payload]) -> CodeResult<Vec<Payload>> + Send + Sync>;
 
 /// An actor's state, owned by the executor.
 pub type ActorState = Box<dyn Any + Send>;
@@ -67,7 +68,9 @@ pub struct ActorKind {
 
 impl std::fmt::Debug for ActorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActorKind").field("info", &self.info).finish()
+        f.debug_struct("ActorKind")
+            .field("info", &self.info)
+            .finish()
     }
 }
 

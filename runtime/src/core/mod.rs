@@ -150,9 +150,7 @@ impl TaskEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ActorPhase {
     /// Created by the driver; not placed yet.
-    Unplaced {
-        args: Vec<Arg>,
-    },
+    Unplaced { args: Vec<Arg> },
     /// Placed; the constructor has not finished.
     Creating,
     /// Constructed; methods may run.
@@ -437,7 +435,14 @@ impl Core {
         self.check_args(&req.args)?;
         self.check_feasible(&what, req.demand)?;
         let task = self.new_task_id();
-        let node = self.ask_policy(task, WorkKind::Task, req.hints, req.demand, &req.args, &what)?;
+        let node = self.ask_policy(
+            task,
+            WorkKind::Task,
+            req.hints,
+            req.demand,
+            &req.args,
+            &what,
+        )?;
         let outputs = (0..req.num_returns)
             .map(|_| self.new_object(req.declared_output_size, node))
             .collect::<SmallVec<[ObjectId; 2]>>();
@@ -1192,7 +1197,13 @@ impl Core {
             self.counters.failed += 1;
         }
         if self.config.trace == TraceLevel::Full {
-            let reached = |t: Nanos| if entry.phase == Phase::Fetching { now } else { t };
+            let reached = |t: Nanos| {
+                if entry.phase == Phase::Fetching {
+                    now
+                } else {
+                    t
+                }
+            };
             let started = match entry.phase {
                 Phase::Running | Phase::Executed => entry.started,
                 _ => now,
@@ -1323,11 +1334,7 @@ impl Core {
             self.objects.remove(&id);
         }
         for task in waiters {
-            self.fail_task(
-                task,
-                format!("argument {id} failed: {reason}").into(),
-                now,
-            );
+            self.fail_task(task, format!("argument {id} failed: {reason}").into(), now);
         }
     }
 
@@ -1345,12 +1352,15 @@ impl Core {
     /// Evicts what must go for `size` more bytes to fit on `node`.
     fn make_room(&mut self, node: NodeId, size: u64) -> Result<(), store::NoRoom> {
         let objects = &self.objects;
-        let plan = self.nodes[node.index()]
-            .store
-            .plan_room(size, |o| objects.get(&o).is_none_or(|e| e.holders.len() <= 1))?;
+        let plan = self.nodes[node.index()].store.plan_room(size, |o| {
+            objects.get(&o).is_none_or(|e| e.holders.len() <= 1)
+        })?;
         for ev in plan {
             self.nodes[node.index()].store.remove(ev.object);
-            let o = self.objects.get_mut(&ev.object).expect("stored objects exist");
+            let o = self
+                .objects
+                .get_mut(&ev.object)
+                .expect("stored objects exist");
             let last_copy = o.remove_holder(node);
             self.counters.evictions += 1;
             if self.config.trace == TraceLevel::Full {

@@ -8,10 +8,14 @@ fn log_registry() -> cohort_runtime::Registry {
     let mut r = basic_registry();
     r.actor(
         ActorKind::new("Log", |_, _| Ok(Vec::<u64>::new()))
-            .method("push", CostModel::fixed(100), |s: &mut Vec<u64>, _, args| {
-                s.push(word(&args[0])?);
-                Ok(vec![])
-            })
+            .method(
+                "push",
+                CostModel::fixed(100),
+                |s: &mut Vec<u64>, _, args| {
+                    s.push(word(&args[0])?);
+                    Ok(vec![])
+                },
+            )
             .method("get", CostModel::fixed(100), |s: &mut Vec<u64>, _, _| {
                 Ok(vec![Payload::from_i64s(
                     &s.iter().map(|v| *v as i64).collect::<Vec<_>>(),
@@ -130,7 +134,11 @@ fn an_actor_is_placed_at_its_first_call_with_that_calls_dependency() {
             node: NodeId(2),
         }
     );
-    assert_eq!(seen.lock().unwrap().len(), 1, "method calls are not placed by the policy");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "method calls are not placed by the policy"
+    );
 }
 
 fn events_task(e: &PolicyEvent) -> cohort_runtime::policy::TaskId {

@@ -141,7 +141,8 @@ impl<P: Policy> Policy for Recorder<P> {
 
 /// Reads a payload's first word.
 pub fn word(p: &Payload) -> Result<u64, String> {
-    p.as_u64().ok_or_else(|| "expected an 8-byte word".to_string())
+    p.as_u64()
+        .ok_or_else(|| "expected an 8-byte word".to_string())
 }
 
 /// Registers the generic functions tests use:
@@ -174,9 +175,11 @@ pub fn basic_registry() -> Registry {
         Err("no good".to_string())
     })
     .unwrap();
-    r.function("boom", CostModel::fixed(10), |_: &mut TaskContext, _: &[Payload]| {
-        panic!("kaboom")
-    })
+    r.function(
+        "boom",
+        CostModel::fixed(10),
+        |_: &mut TaskContext, _: &[Payload]| panic!("kaboom"),
+    )
     .unwrap();
     r
 }

@@ -4,8 +4,7 @@
 use crate::common::{Recorder, RoundRobin, spec};
 use cohort_runtime::policy::{Dependency, GroupId, Hints, PolicyEvent, WorkKind};
 use cohort_runtime::{
-    ActorKind, Cluster, CostModel, IrError, NodeOptions, Payload, Registry, RuntimeError,
-    TaskArg,
+    ActorKind, Cluster, CostModel, IrError, NodeOptions, Payload, Registry, RuntimeError, TaskArg,
 };
 use std::sync::{Arc, Mutex};
 
@@ -19,16 +18,14 @@ fn registry() -> Registry {
         Ok(vec![args[0].clone()])
     })
     .unwrap();
-    r.actor(
-        ActorKind::new("Sink", |_, _| Ok(0u64)).method(
-            "take",
-            CostModel::fixed(1_000),
-            |n: &mut u64, _, args| {
-                *n += args.len() as u64;
-                Ok(vec![Payload::from_u64(*n)])
-            },
-        ),
-    )
+    r.actor(ActorKind::new("Sink", |_, _| Ok(0u64)).method(
+        "take",
+        CostModel::fixed(1_000),
+        |n: &mut u64, _, args| {
+            *n += args.len() as u64;
+            Ok(vec![Payload::from_u64(*n)])
+        },
+    ))
     .unwrap();
     r
 }
@@ -38,8 +35,13 @@ type Events = Arc<Mutex<Vec<PolicyEvent>>>;
 fn cluster() -> (Cluster, Events) {
     let p = Recorder::new(RoundRobin::default());
     let events = p.events.clone();
-    let c = Cluster::new(spec(3, 4, 1 << 30, 0), registry(), Box::new(p), Default::default())
-        .unwrap();
+    let c = Cluster::new(
+        spec(3, 4, 1 << 30, 0),
+        registry(),
+        Box::new(p),
+        Default::default(),
+    )
+    .unwrap();
     (c, events)
 }
 
@@ -88,7 +90,13 @@ fn each_node_kind_emits_the_write_ups_hints() {
     let red = ir.reduce_actors("take", &actors, &m2, vec![], o).unwrap();
     let outs = red.eval(&mut c).unwrap();
     assert_eq!(c.get(&outs[1][0]).unwrap().as_u64(), Some(3));
-    let (gb, g1, g2, gr, ga) = (b.group(), m1.group(), m2.group(), red.group(), actors.group());
+    let (gb, g1, g2, gr, ga) = (
+        b.group(),
+        m1.group(),
+        m2.group(),
+        red.group(),
+        actors.group(),
+    );
     use Dependency::{Group, None as No, Task};
     use WorkKind::{ActorCreation, ActorMethod, Task as T};
     assert_eq!(
@@ -118,7 +126,11 @@ fn actors_are_not_placed_before_the_first_reduce() {
     let handles = actors.eval_actors(&mut c).unwrap();
     c.run_until_idle().unwrap();
     assert!(placed(&events).is_empty());
-    assert!(handles.iter().all(|a| c.core().actor_node(a.id()).is_none()));
+    assert!(
+        handles
+            .iter()
+            .all(|a| c.core().actor_node(a.id()).is_none())
+    );
 }
 
 #[test]
@@ -181,10 +193,21 @@ fn mismatched_lengths_are_typed_errors_naming_the_node() {
     );
     assert_eq!(err.to_string(), "Map(step): 2 argument lists for 3 tasks");
     let err = ir.init_actors("Sink", 3, two.clone()).unwrap_err();
-    assert!(matches!(err, IrError::ArgsLength { what: "actors", expected: 3, got: 2, .. }));
+    assert!(matches!(
+        err,
+        IrError::ArgsLength {
+            what: "actors",
+            expected: 3,
+            got: 2,
+            ..
+        }
+    ));
     let actors = ir.init_actors("Sink", 3, vec![]).unwrap();
     let err = ir.reduce_actors("take", &actors, &b, two, o).unwrap_err();
-    assert!(matches!(err, IrError::ArgsLength { what: "actors", .. }), "{err}");
+    assert!(
+        matches!(err, IrError::ArgsLength { what: "actors", .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -194,7 +217,9 @@ fn unknown_names_and_wrong_inputs_are_typed_errors() {
     let o = NodeOptions::default();
     let actors = ir.init_actors("Sink", 2, vec![]).unwrap();
     let b = ir.broadcast("generate", 2, vec![], o).unwrap();
-    let err = ir.reduce_actors("nope", &actors, &b, vec![], o).unwrap_err();
+    let err = ir
+        .reduce_actors("nope", &actors, &b, vec![], o)
+        .unwrap_err();
     assert_eq!(
         err,
         IrError::Runtime {
@@ -211,7 +236,10 @@ fn unknown_names_and_wrong_inputs_are_typed_errors() {
     );
     assert!(matches!(
         ir.map("missing", &b, vec![], o).unwrap_err(),
-        IrError::Runtime { source: RuntimeError::UnknownFunction(_), .. }
+        IrError::Runtime {
+            source: RuntimeError::UnknownFunction(_),
+            ..
+        }
     ));
     assert!(matches!(
         ir.map("step", &actors, vec![], o).unwrap_err(),
@@ -219,7 +247,10 @@ fn unknown_names_and_wrong_inputs_are_typed_errors() {
     ));
     assert!(matches!(
         ir.reduce_actors("take", &b, &b, vec![], o).unwrap_err(),
-        IrError::WrongInput { problem: "is not an InitActors node", .. }
+        IrError::WrongInput {
+            problem: "is not an InitActors node",
+            ..
+        }
     ));
 }
 
@@ -236,7 +267,10 @@ fn evaluating_a_node_whose_input_was_released_fails() {
         matches!(&err, IrError::InputReleased { input, .. } if input.starts_with("Broadcast(generate)")),
         "{err}"
     );
-    assert!(matches!(b.eval(&mut c).unwrap_err(), IrError::Released { .. }));
+    assert!(matches!(
+        b.eval(&mut c).unwrap_err(),
+        IrError::Released { .. }
+    ));
 }
 
 #[test]
@@ -247,7 +281,9 @@ fn a_map_with_fan_in_reads_consecutive_chunks_and_depends_on_the_first() {
     })
     .unwrap();
     r.function("sum", CostModel::fixed(10), |_, args: &[Payload]| {
-        Ok(vec![Payload::from_u64(args.iter().filter_map(Payload::as_u64).sum())])
+        Ok(vec![Payload::from_u64(
+            args.iter().filter_map(Payload::as_u64).sum(),
+        )])
     })
     .unwrap();
     let p = Recorder::new(RoundRobin::default());
@@ -276,7 +312,11 @@ fn a_map_with_fan_in_reads_consecutive_chunks_and_depends_on_the_first() {
         .collect();
     assert_eq!(
         deps,
-        vec![Dependency::Task(lg, 0), Dependency::Task(lg, 2), Dependency::Task(lg, 4)]
+        vec![
+            Dependency::Task(lg, 0),
+            Dependency::Task(lg, 2),
+            Dependency::Task(lg, 4)
+        ]
     );
     assert!(matches!(
         ir.map_chunks("sum", &leaves, 0, vec![], o).unwrap_err(),

@@ -124,7 +124,10 @@ fn the_answer_is_exact_under_every_placement() {
         ("round robin", Box::new(RoundRobin::default())),
         ("seeded 1", Box::new(Seeded(1))),
         ("seeded 2", Box::new(Seeded(2))),
-        ("scripted", Box::new(Scripted(vec![3, 1, 1, 2, 0, 3, 2, 1, 0, 0, 2]))),
+        (
+            "scripted",
+            Box::new(Scripted(vec![3, 1, 1, 2, 0, 3, 2, 1, 0, 0, 2])),
+        ),
     ];
     for (name, p) in policies {
         let (totals, mut c) = run(p, Clock::Virtual);

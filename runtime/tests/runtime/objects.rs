@@ -96,7 +96,10 @@ fn an_unwanted_output_is_freed_when_produced() {
     )
     .unwrap();
     let make = c.function("make").unwrap();
-    drop(c.submit(Task::new(make).arg(Payload::from_u64(500))).unwrap());
+    drop(
+        c.submit(Task::new(make).arg(Payload::from_u64(500)))
+            .unwrap(),
+    );
     c.run_until_idle().unwrap();
     assert_eq!(c.core().live_objects(), 0);
     assert_eq!(c.core().nodes()[0].store_used, 0);

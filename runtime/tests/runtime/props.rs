@@ -15,7 +15,11 @@ struct Node {
 
 fn graph() -> impl Strategy<Value = Vec<Node>> {
     prop::collection::vec(
-        (0u64..1000, prop::collection::vec(any::<prop::sample::Index>(), 0..4), 0u64..50_000),
+        (
+            0u64..1000,
+            prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+            0u64..50_000,
+        ),
         1..40,
     )
     .prop_map(|raw| {

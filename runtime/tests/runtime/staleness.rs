@@ -38,7 +38,12 @@ fn a_zero_heartbeat_shows_the_live_state() {
     let ms = MILLISECOND;
     assert_eq!(
         busy_seen(0),
-        vec![(0, 0, 0), (10 * ms, 10 * ms, 1), (150 * ms, 150 * ms, 1), (250 * ms, 250 * ms, 1)]
+        vec![
+            (0, 0, 0),
+            (10 * ms, 10 * ms, 1),
+            (150 * ms, 150 * ms, 1),
+            (250 * ms, 250 * ms, 1)
+        ]
     );
 }
 
@@ -49,6 +54,11 @@ fn a_100ms_heartbeat_shows_the_state_at_the_last_heartbeat() {
     // it is the one of 100 ms, in which the task runs (and the 10 ms probe has finished).
     assert_eq!(
         busy_seen(100 * ms),
-        vec![(0, 0, 0), (10 * ms, 0, 0), (150 * ms, 100 * ms, 1), (250 * ms, 200 * ms, 1)]
+        vec![
+            (0, 0, 0),
+            (10 * ms, 0, 0),
+            (150 * ms, 100 * ms, 1),
+            (250 * ms, 200 * ms, 1)
+        ]
     );
 }

@@ -1,0 +1,486 @@
+//! `cohort`: runs placement-policy experiments on the cohort runtime.
+//!
+//! Exit codes: 0 on success; 2 on bad input (workload, units, paths, plugins) or a failed run,
+//! with a message that names the problem. Nothing half-written is left behind: every output
+//! directory is built under a temporary name and renamed into place when complete.
+
+mod output;
+mod policy;
+mod run;
+mod stats;
+mod sweep;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use cohort_runtime::Clock;
+use cohort_workloads::{End, Workload};
+use policy::PolicySource;
+use run::RunSpec;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cohort",
+    version,
+    about = "A workbench for task-placement policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ClockArg {
+    /// Discrete-event virtual time (deterministic).
+    Virtual,
+    /// Wall-clock time, code on worker threads, modeled durations added.
+    Real,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs one workload with one policy and writes a run directory.
+    Run {
+        /// The workload file (TOML).
+        workload: PathBuf,
+        /// A built-in policy (random, group, locality), a plugin name, or a plugin's path.
+        #[arg(long)]
+        policy: String,
+        /// The policy's configuration, as TOML text.
+        #[arg(long, default_value = "")]
+        policy_config: String,
+        /// Sets a workload parameter: NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// The seed of the policy's random number generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The clock.
+        #[arg(long, value_enum, default_value_t = ClockArg::Virtual)]
+        clock: ClockArg,
+        /// The run directory to write [default: out/WORKLOAD-POLICY-seedN].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Run twice and check that the CSVs are byte-identical (virtual clock only).
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// Runs policies x parameter points x seeds (the workload's [sweep] by default).
+    Sweep {
+        /// The workload file (TOML).
+        workload: PathBuf,
+        /// Policies to compare [default: the workload's sweep.policies].
+        #[arg(long, value_delimiter = ',')]
+        policies: Vec<String>,
+        /// Seeds [default: the workload's sweep.seeds, or 1].
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Fixes a workload parameter for every run: NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Runs at once [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// The sweep directory to write [default: out/WORKLOAD-sweep].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Checks workload files without running them.
+    Validate {
+        /// Workload files.
+        #[arg(required = true)]
+        workloads: Vec<PathBuf>,
+    },
+    /// Lists the policies cohort can find, and checks each.
+    Policies,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            workload,
+            policy,
+            policy_config,
+            set,
+            seed,
+            clock,
+            out,
+            force,
+            check_determinism,
+        } => cmd_run(RunArgs {
+            workload,
+            policy,
+            policy_config,
+            set,
+            seed,
+            clock,
+            out,
+            force,
+            check_determinism,
+        }),
+        Command::Sweep {
+            workload,
+            policies,
+            seeds,
+            set,
+            jobs,
+            out,
+            force,
+        } => cmd_sweep(&workload, policies, seeds, &set, jobs, out, force),
+        Command::Validate { workloads } => cmd_validate(&workloads),
+        Command::Policies => cmd_policies(),
+    }
+}
+
+fn parse_sets(set: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for s in set {
+        let Some((k, v)) = s.split_once('=') else {
+            bail!("--set {s}: expected NAME=VALUE");
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            bail!("--set {s}: expected NAME=VALUE");
+        }
+        m.insert(k.to_string(), v.to_string());
+    }
+    Ok(m)
+}
+
+fn clock_of(c: ClockArg) -> Clock {
+    match c {
+        ClockArg::Virtual => Clock::Virtual,
+        ClockArg::Real => Clock::Real {
+            add_modeled: true,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        },
+    }
+}
+
+struct RunArgs {
+    workload: PathBuf,
+    policy: String,
+    policy_config: String,
+    set: Vec<String>,
+    seed: u64,
+    clock: ClockArg,
+    out: Option<PathBuf>,
+    force: bool,
+    check_determinism: bool,
+}
+
+fn cmd_run(a: RunArgs) -> Result<()> {
+    let w = Workload::load(&a.workload)?;
+    let overrides = parse_sets(&a.set)?;
+    let resolved = w.resolve(&overrides)?;
+    let policy = PolicySource::resolve(&a.policy)?;
+    if a.check_determinism && matches!(a.clock, ClockArg::Real) {
+        bail!("--check-determinism needs the virtual clock: the real clock is not deterministic");
+    }
+    let spec = RunSpec {
+        workload_source: w.source().to_string(),
+        workload_path: a.workload.display().to_string(),
+        resolved,
+        overrides,
+        policy,
+        policy_config: a.policy_config,
+        seed: a.seed,
+        clock: clock_of(a.clock),
+    };
+    let dir = a.out.unwrap_or_else(|| {
+        PathBuf::from("out").join(format!(
+            "{}-{}-seed{}",
+            spec.resolved.name,
+            spec.policy.name(),
+            spec.seed
+        ))
+    });
+    let tmp = output::prepare(&dir, a.force)?;
+    let result = run_and_write(&spec, &tmp, a.check_determinism);
+    match result {
+        Ok(row) => {
+            output::commit(&tmp, &dir)?;
+            let header = output::summary_header(&spec);
+            print_table(&header, &[row])?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "wrote {}", dir.display())?;
+            if a.check_determinism {
+                writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            output::abandon(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<Vec<String>> {
+    let total = match spec.resolved.schedule.end {
+        End::Duration(d) => d / 1_000_000,
+        End::Iterations(n) => n * spec.resolved.schedule.period / 1_000_000,
+    };
+    let mut progress = sweep::Progress::new(total, "virtual ms");
+    let out = run::execute(spec, &mut |now| progress.set(now / 1_000_000))?;
+    progress.finish();
+    output::write_run(dir, spec, &out)?;
+    if check {
+        let second = output::prepare(&dir.with_extension("check"), true)?;
+        let again = run::execute(spec, &mut |_| {})
+            .and_then(|o| output::write_run(&second, spec, &o))
+            .and_then(|()| output::differing_csvs(dir, &second));
+        output::abandon(&second);
+        let differ = again?;
+        if !differ.is_empty() {
+            bail!(
+                "the same run twice gave different output in: {}",
+                differ.join(", ")
+            );
+        }
+    }
+    Ok(output::summary_row(spec, &out))
+}
+
+#[derive(Serialize)]
+struct SweepManifest<'a> {
+    workload: &'a str,
+    workload_file: String,
+    policies: Vec<String>,
+    seeds: &'a [u64],
+    cohort_version: &'a str,
+    git_commit: &'a str,
+    runs: usize,
+    failed: Vec<String>,
+    params: BTreeMap<String, Vec<String>>,
+    fixed: &'a BTreeMap<String, String>,
+}
+
+fn cmd_sweep(
+    path: &Path,
+    policies: Vec<String>,
+    seeds: Vec<u64>,
+    set: &[String],
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    let w = Workload::load(path)?;
+    let fixed = parse_sets(set)?;
+    let sweep = w.sweep()?;
+    let policies = if policies.is_empty() {
+        sweep.policies.clone()
+    } else {
+        policies
+    };
+    if policies.is_empty() {
+        bail!("no policies to sweep: pass --policies or list them in [sweep] policies");
+    }
+    let seeds = if !seeds.is_empty() {
+        seeds
+    } else if !sweep.seeds.is_empty() {
+        sweep.seeds.clone()
+    } else {
+        vec![1]
+    };
+    let sources = policies
+        .iter()
+        .map(|p| PolicySource::resolve(p))
+        .collect::<Result<Vec<_>>>()?;
+    let mut specs = Vec::new();
+    let mut grid: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for source in &sources {
+        for point in &sweep.points {
+            let mut overrides = point.clone();
+            overrides.retain(|k, _| !fixed.contains_key(k));
+            for (k, v) in &overrides {
+                let values = grid.entry(k.clone()).or_default();
+                if !values.contains(v) {
+                    values.push(v.clone());
+                }
+            }
+            overrides.extend(fixed.clone());
+            let resolved = w.resolve(&overrides)?;
+            for &seed in &seeds {
+                specs.push(RunSpec {
+                    workload_source: w.source().to_string(),
+                    workload_path: path.display().to_string(),
+                    resolved: resolved.clone(),
+                    overrides: overrides.clone(),
+                    policy: source.clone(),
+                    policy_config: String::new(),
+                    seed,
+                    clock: Clock::Virtual,
+                });
+            }
+        }
+    }
+    // The same point can appear twice when --set fixes a swept parameter.
+    specs.dedup_by_key(|s| s.id());
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
+    let tmp = output::prepare(&dir, force)?;
+    let runs_dir = tmp.join("runs");
+    std::fs::create_dir_all(&runs_dir)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let started = std::time::Instant::now();
+    let results = sweep::run_all(specs.clone(), jobs, &runs_dir, &mut |spec, done| {
+        if let Err(e) = &done.result {
+            let _ = writeln!(std::io::stderr(), "run {} failed: {e}", spec.id());
+        }
+    });
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for r in &results {
+        match &r.result {
+            Ok(row) => rows.push(row.clone()),
+            Err(_) => failed.push(specs[r.index].id()),
+        }
+    }
+    let written = (|| -> Result<()> {
+        let mut s = csv::Writer::from_path(tmp.join("summary.csv"))?;
+        s.write_record(output::summary_header(&specs[0]))?;
+        for row in &rows {
+            s.write_record(row)?;
+        }
+        s.flush()?;
+        let m = SweepManifest {
+            workload: w.name(),
+            workload_file: path.display().to_string(),
+            policies: sources.iter().map(PolicySource::name).collect(),
+            seeds: &seeds,
+            cohort_version: output::VERSION,
+            git_commit: output::GIT_COMMIT,
+            runs: specs.len(),
+            failed: failed.clone(),
+            params: grid,
+            fixed: &fixed,
+        };
+        std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
+        output::commit(&tmp, &dir)
+    })();
+    if let Err(e) = written {
+        output::abandon(&tmp);
+        return Err(e);
+    }
+    print_table(&output::summary_header(&specs[0]), &rows)?;
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "{} runs in {:.1} s wall; wrote {}",
+        specs.len(),
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    )?;
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} runs failed (the others were written): {}",
+            failed.len(),
+            specs.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn cmd_validate(paths: &[PathBuf]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for p in paths {
+        let w = Workload::load(p)?;
+        let r = w.resolve(&BTreeMap::new())?;
+        let sweep = w.sweep()?;
+        writeln!(
+            out,
+            "{}: ok: workload `{}`, {} nodes, {} stages, {} sweep points",
+            p.display(),
+            r.name,
+            r.spec.nodes.len(),
+            r.stages.len(),
+            sweep.points.len()
+        )?;
+    }
+    Ok(())
+}
+
+fn cmd_policies() -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut bad = 0;
+    for (name, source, check) in policy::list() {
+        match check {
+            Ok(()) => writeln!(out, "{name:<12} ok      {source}")?,
+            Err(e) => {
+                bad += 1;
+                writeln!(out, "{name:<12} BROKEN  {source}: {e}")?;
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} plugin(s) failed their checks");
+    }
+    Ok(())
+}
+
+/// Prints the columns of summary rows that a person reads first.
+fn print_table(header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let wanted =
+        |h: &str| h == "run" || h.starts_with("param.") || h.ends_with("_ms") || h == "datapoints";
+    let cols: Vec<usize> = (0..header.len()).filter(|i| wanted(&header[*i])).collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .map(|&c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(
+        out,
+        "{}",
+        line(cols.iter().map(|&c| header[c].as_str()).collect())
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{}",
+            line(cols.iter().map(|&c| r[c].as_str()).collect())
+        )?;
+    }
+    out.flush().context("writing to stdout")
+}

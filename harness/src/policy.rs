@@ -1,0 +1,134 @@
+//! Which policy a run uses: a built-in one, or a plugin found by name or path.
+
+use anyhow::{Context, Result, bail};
+use cohort_policy::{Policy, PolicyFactory};
+use cohort_policy_group::GroupPolicy;
+use cohort_policy_locality::LocalityPolicy;
+use cohort_policy_random::RandomPolicy;
+use cohort_runtime::plugin::{Plugin, SearchPath};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Names of the built-in policies (linked into `cohort`, always available).
+pub const BUILTIN: [&str; 3] = ["random", "group", "locality"];
+
+/// Where a policy comes from, as resolved before any run starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    /// Linked into this binary.
+    Builtin(&'static str),
+    /// A plugin library, checked when it was resolved.
+    Plugin {
+        /// The name it was asked for by, or its file stem.
+        name: String,
+        /// Its absolute path.
+        path: PathBuf,
+        /// SHA-256 of the file, hex.
+        sha256: String,
+    },
+}
+
+impl PolicySource {
+    /// Resolves what the user wrote: a built-in name, a plugin name on the search path, or a
+    /// path to a plugin library. The plugin is loaded and checked now, so that a bad plugin
+    /// fails before any run starts.
+    pub fn resolve(spec: &str) -> Result<PolicySource> {
+        let is_path = spec.contains('/') || spec.ends_with(std::env::consts::DLL_SUFFIX);
+        if !is_path && let Some(b) = BUILTIN.iter().find(|b| **b == spec) {
+            return Ok(PolicySource::Builtin(b));
+        }
+        let plugin = Plugin::open(spec).with_context(|| {
+            if is_path {
+                format!("policy `{spec}`")
+            } else {
+                format!(
+                    "policy `{spec}` is neither built in ({}) nor a plugin on the search path",
+                    BUILTIN.join(", ")
+                )
+            }
+        })?;
+        let path = plugin.path().to_path_buf();
+        Ok(PolicySource::Plugin {
+            name: spec.to_string(),
+            sha256: sha256_of(&path)?,
+            path,
+        })
+    }
+
+    /// The name runs are labelled with.
+    pub fn name(&self) -> String {
+        match self {
+            PolicySource::Builtin(n) => (*n).to_string(),
+            PolicySource::Plugin { name, path, .. } => {
+                if name.contains('/') {
+                    path.file_stem()
+                        .map(|s| s.to_string_lossy().trim_start_matches("lib").to_string())
+                        .unwrap_or_else(|| name.clone())
+                } else {
+                    name.clone()
+                }
+            }
+        }
+    }
+
+    /// Creates a fresh policy instance seeded with `seed`.
+    pub fn create(&self, config_toml: &str, seed: u64) -> Result<Box<dyn Policy>> {
+        match self {
+            PolicySource::Builtin(name) => builtin(name, config_toml, seed),
+            PolicySource::Plugin { path, .. } => {
+                let plugin = Plugin::load(path)?;
+                Ok(Box::new(plugin.create(config_toml, seed)?))
+            }
+        }
+    }
+}
+
+fn make<P: PolicyFactory>(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
+    match P::create(config, seed) {
+        Ok(p) => Ok(Box::new(p)),
+        Err(e) => bail!("policy `{name}` could not be created: {e}"),
+    }
+}
+
+fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
+    match name {
+        "random" => make::<RandomPolicy>(name, config, seed),
+        "group" => make::<GroupPolicy>(name, config, seed),
+        "locality" => make::<LocalityPolicy>(name, config, seed),
+        other => bail!("`{other}` is not a built-in policy"),
+    }
+}
+
+/// SHA-256 of a file, as lowercase hex.
+pub fn sha256_of(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// SHA-256 of bytes, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything `cohort policies` shows: built-ins, and plugins on the search path, each
+/// checked by loading it.
+pub fn list() -> Vec<(String, String, Result<(), String>)> {
+    let mut rows: Vec<(String, String, Result<(), String>)> = BUILTIN
+        .iter()
+        .map(|b| {
+            let ok = builtin(b, "", 0).map(|_| ()).map_err(|e| format!("{e:#}"));
+            ((*b).to_string(), "built-in".to_string(), ok)
+        })
+        .collect();
+    for found in SearchPath::from_env().available() {
+        let check = Plugin::load(&found.path)
+            .and_then(|p| p.create("", 0).map(|_| ()))
+            .map_err(|e| e.to_string());
+        rows.push((found.name, found.path.display().to_string(), check));
+    }
+    rows
+}

@@ -1,0 +1,106 @@
+//! One run: a resolved workload, a policy, a seed and a clock, executed on a fresh cluster.
+
+use crate::policy::PolicySource;
+use anyhow::{Context, Result};
+use cohort_runtime::trace::Counters;
+use cohort_runtime::{Clock, Cluster, Nanos, Trace};
+use cohort_workloads::{Resolved, cluster_config, drive, registry};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Everything that defines a run.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The workload file's text (for the manifest).
+    pub workload_source: String,
+    /// Where it was read from, as given.
+    pub workload_path: String,
+    /// The workload with its parameters bound.
+    pub resolved: Resolved,
+    /// The parameters set on the command line or by the sweep.
+    pub overrides: BTreeMap<String, String>,
+    /// The policy.
+    pub policy: PolicySource,
+    /// The policy's configuration (TOML text).
+    pub policy_config: String,
+    /// The seed.
+    pub seed: u64,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl RunSpec {
+    /// A name for the run directory: policy, overridden parameters, seed.
+    pub fn id(&self) -> String {
+        let mut id = self.policy.name();
+        for (k, v) in &self.overrides {
+            id.push('-');
+            id.push_str(k);
+            id.push('=');
+            id.push_str(v);
+        }
+        id.push_str(&format!("-seed{}", self.seed));
+        id.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._=-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    /// "virtual" or "real".
+    pub fn clock_name(&self) -> &'static str {
+        match self.clock {
+            Clock::Virtual => "virtual",
+            Clock::Real { .. } => "real",
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// Every record.
+    pub trace: Trace,
+    /// Running totals.
+    pub counters: Counters,
+    /// Time when the cluster went idle.
+    pub end: Nanos,
+    /// Iterations submitted.
+    pub iterations: u64,
+    /// Wall-clock time taken.
+    pub wall: Duration,
+}
+
+/// Runs `spec`; `progress` is told the cluster's time after each iteration.
+pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
+    let started = Instant::now();
+    let policy = spec
+        .policy
+        .create(&spec.policy_config, spec.seed)
+        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
+    let w = &spec.resolved;
+    let mut cluster = Cluster::new(
+        w.spec.clone(),
+        registry(w).context("registering the workload's task kinds")?,
+        policy,
+        cluster_config(w, spec.clock),
+    )?;
+    let report = drive(w, &mut cluster, progress).with_context(|| {
+        format!(
+            "run {} failed at {:.3} s",
+            spec.id(),
+            cluster.now() as f64 / 1e9
+        )
+    })?;
+    Ok(RunOutput {
+        trace: cluster.take_trace(),
+        counters: cluster.core().counters(),
+        end: cluster.now(),
+        iterations: report.iterations,
+        wall: started.elapsed(),
+    })
+}

@@ -1,0 +1,178 @@
+//! Statistics of a run: latency quantiles and CPU utilization, from the trace.
+
+use cohort_runtime::trace::TaskRecord;
+use cohort_runtime::{Datapoint, Nanos};
+
+/// Latency statistics over the measured (post-warm-up) datapoints, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Latency {
+    /// Datapoints measured.
+    pub count: usize,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Median (nearest rank).
+    pub p50_ms: f64,
+    /// 90th percentile (nearest rank).
+    pub p90_ms: f64,
+    /// 99th percentile (nearest rank).
+    pub p99_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+}
+
+/// Whether a datapoint falls in the warm-up.
+pub fn is_warmup(d: &Datapoint, warmup: Nanos) -> bool {
+    d.ingest < warmup
+}
+
+/// Latency statistics of the datapoints ingested at or after `warmup`. Quantiles use the
+/// nearest-rank definition: the smallest value with at least q of the values at or below it.
+pub fn latency(points: &[Datapoint], warmup: Nanos) -> Latency {
+    let mut ns: Vec<Nanos> = points
+        .iter()
+        .filter(|d| !is_warmup(d, warmup))
+        .map(Datapoint::latency)
+        .collect();
+    if ns.is_empty() {
+        return Latency::default();
+    }
+    ns.sort_unstable();
+    let ms = |v: Nanos| v as f64 / 1e6;
+    let rank = |q: f64| {
+        let i = ((ns.len() as f64 * q).ceil() as usize).clamp(1, ns.len());
+        ms(ns[i - 1])
+    };
+    let sum: u128 = ns.iter().map(|v| u128::from(*v)).sum();
+    Latency {
+        count: ns.len(),
+        mean_ms: sum as f64 / ns.len() as f64 / 1e6,
+        p50_ms: rank(0.5),
+        p90_ms: rank(0.9),
+        p99_ms: rank(0.99),
+        max_ms: ms(ns[ns.len() - 1]),
+    }
+}
+
+/// Busy CPU-slot time of each node within `[from, to)`, as a fraction of its capacity.
+pub fn utilization(tasks: &[TaskRecord], cpus: &[u32], from: Nanos, to: Nanos) -> Vec<f64> {
+    let mut busy = vec![0u128; cpus.len()];
+    for t in tasks {
+        let (s, e) = (t.started.max(from), t.finished.min(to));
+        if e > s {
+            busy[t.node.index()] += u128::from(e - s) * u128::from(t.cpus);
+        }
+    }
+    let span = to.saturating_sub(from).max(1) as f64;
+    busy.iter()
+        .zip(cpus)
+        .map(|(b, c)| *b as f64 / (span * f64::from(*c)))
+        .collect()
+}
+
+/// Per-node utilization in consecutive windows of `window` ns over `[0, end)`: rows of
+/// `(node, window start, busy fraction)`, node-major.
+pub fn utilization_windows(
+    tasks: &[TaskRecord],
+    cpus: &[u32],
+    window: Nanos,
+    end: Nanos,
+) -> Vec<(usize, Nanos, f64)> {
+    let window = window.max(1);
+    let windows = end.div_ceil(window) as usize;
+    let mut busy = vec![vec![0u128; windows]; cpus.len()];
+    for t in tasks {
+        if t.cpus == 0 || t.finished <= t.started {
+            continue;
+        }
+        let mut at = t.started;
+        while at < t.finished && at < end {
+            let w = (at / window) as usize;
+            let w_end = ((w as u64 + 1) * window).min(t.finished);
+            busy[t.node.index()][w] += u128::from(w_end - at) * u128::from(t.cpus);
+            at = w_end;
+        }
+    }
+    let mut rows = Vec::with_capacity(cpus.len() * windows);
+    for (node, per) in busy.iter().enumerate() {
+        for (w, b) in per.iter().enumerate() {
+            let start = w as u64 * window;
+            let len = (start + window).min(end) - start;
+            rows.push((
+                node,
+                start,
+                *b as f64 / (len as f64 * f64::from(cpus[node])),
+            ));
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cohort_runtime::policy::{Hints, NodeId, TaskId, WorkKind};
+
+    fn point(ingest: u64, arrival: u64) -> Datapoint {
+        Datapoint {
+            tag: 0,
+            ingest,
+            arrival,
+            task: TaskId(1),
+            index: 0,
+            node: NodeId(0),
+        }
+    }
+
+    fn task(node: u32, cpus: u32, started: u64, finished: u64) -> TaskRecord {
+        TaskRecord {
+            task: TaskId(1),
+            kind: WorkKind::Task,
+            name: "t".into(),
+            hints: Hints::NONE,
+            node: NodeId(node),
+            cpus,
+            submitted: 0,
+            args_local: started,
+            started,
+            finished,
+            input_bytes: 0,
+            output_bytes: 0,
+            ok: true,
+        }
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank_and_skip_warmup() {
+        // Latencies 1..=100 ms after warm-up; one huge point during warm-up.
+        let mut pts: Vec<Datapoint> = (1..=100u64)
+            .map(|i| point(1_000_000_000, 1_000_000_000 + i * 1_000_000))
+            .collect();
+        pts.push(point(0, 999_000_000));
+        let l = latency(&pts, 500_000_000);
+        assert_eq!(l.count, 100);
+        assert_eq!(l.mean_ms, 50.5);
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (50.0, 90.0, 99.0, 100.0)
+        );
+        assert_eq!(latency(&pts[..0], 0), Latency::default());
+    }
+
+    #[test]
+    fn utilization_clips_to_the_window_and_weighs_cpus() {
+        let tasks = [task(0, 1, 0, 100), task(0, 2, 50, 150), task(1, 1, 0, 10)];
+        let u = utilization(&tasks, &[4, 1], 50, 150);
+        // Node 0: 50 ns x 1 CPU + 100 ns x 2 CPUs = 250 of 4 x 100.
+        assert_eq!(u, vec![0.625, 0.0]);
+        let rows = utilization_windows(&tasks, &[4, 1], 100, 150);
+        assert_eq!(
+            rows,
+            vec![
+                (0, 0, (100.0 + 2.0 * 50.0) / 400.0),
+                (0, 100, 2.0 * 50.0 / 200.0),
+                (1, 0, 10.0 / 100.0),
+                (1, 100, 0.0),
+            ]
+        );
+    }
+}

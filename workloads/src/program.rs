@@ -1,0 +1,227 @@
+//! Running a resolved workload on a cluster: the code of its task kinds, and the driver
+//! program that submits its stages iteration after iteration through the IR.
+//!
+//! Every task and method call the driver submits gets one inline argument last: the batch
+//! header `[iteration, ingest time]`. Outputs carry the batch's ingest time in their first
+//! eight real bytes (the data's stamp; the rest of an output's size is modeled). A kind with
+//! `record = true` records a datapoint each time it runs: iteration, and the batch's ingest
+//! time; the arrival time is when it started.
+
+use crate::resolve::{End, Kind, OutputSize, Resolved, StageOp};
+use crate::schema::{Mode, Scope};
+use cohort_runtime::policy::Resources;
+use cohort_runtime::{
+    ActorKind as RuntimeActorKind, Clock, Cluster, ClusterConfig, IrError, IrNode, NodeOptions,
+    Payload, Registry, RuntimeError, TaskArg, TaskContext, TraceLevel,
+};
+use thiserror::Error;
+
+/// Why a run failed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum RunError {
+    /// The runtime refused something (a policy error, a failed task, ...).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Building or evaluating the IR failed.
+    #[error(transparent)]
+    Ir(#[from] IrError),
+}
+
+/// What the driver did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DriveReport {
+    /// Iterations submitted.
+    pub iterations: u64,
+}
+
+fn run_kind(kind: &Kind, ctx: &mut TaskContext, args: &[Payload]) -> Result<Vec<Payload>, String> {
+    let (header, objects) = args
+        .split_last()
+        .ok_or("no batch header: work must be submitted by the workload driver")?;
+    let h = header.as_i64s();
+    let (iteration, ingest) = match h[..] {
+        [i, t] => (i as u64, t as u64),
+        _ => return Err("malformed batch header".to_string()),
+    };
+    if kind.record {
+        ctx.record_arrival(iteration, ingest);
+    }
+    let size = match kind.output_size {
+        OutputSize::Bytes(b) => b,
+        OutputSize::Input => objects.first().map_or(0, Payload::size),
+        OutputSize::Inputs => objects.iter().map(Payload::size).sum(),
+    };
+    let stamp = ingest.to_le_bytes();
+    Ok((0..kind.outputs)
+        .map(|_| Payload::modeled(stamp.to_vec(), size.saturating_sub(8)))
+        .collect())
+}
+
+/// The registry holding the code of every task and actor kind of `w`.
+pub fn registry(w: &Resolved) -> Result<Registry, RuntimeError> {
+    let mut r = Registry::new();
+    for (name, kind) in &w.tasks {
+        let k = kind.clone();
+        r.function(name, kind.cost, move |ctx, args| run_kind(&k, ctx, args))?;
+    }
+    for (name, actor) in &w.actors {
+        let mut a = RuntimeActorKind::new(name, |_, _| Ok(()))
+            .creation_cost(actor.creation_cost)
+            .creation_demand(Resources {
+                cpus: actor.creation_cpus,
+            });
+        for (m, kind) in &actor.methods {
+            let k = kind.clone();
+            a = a.method(m, kind.cost, move |_: &mut (), ctx, args| {
+                run_kind(&k, ctx, args)
+            });
+        }
+        r.actor(a)?;
+    }
+    Ok(r)
+}
+
+/// The cluster configuration `w` asks for, on `clock`.
+pub fn cluster_config(w: &Resolved, clock: Clock) -> ClusterConfig {
+    ClusterConfig {
+        clock,
+        heartbeat: w.heartbeat,
+        submit_cost: w.submit_cost,
+        trace: TraceLevel::Full,
+        ..ClusterConfig::default()
+    }
+}
+
+fn header(iteration: u64, ingest: u64) -> TaskArg {
+    TaskArg::Value(Payload::from_i64s(&[iteration as i64, ingest as i64]))
+}
+
+/// Builds the IR node(s) of stage `i`; `built` holds the nodes of the stages before it.
+fn build(
+    w: &Resolved,
+    cluster: &Cluster,
+    i: usize,
+    built: &[Option<IrNode>],
+    head: &TaskArg,
+) -> Result<IrNode, RunError> {
+    let ir = cluster.ir();
+    let options = |task: &str| {
+        let k = &w.tasks[task];
+        NodeOptions {
+            returns: k.outputs,
+            cpus: k.cpus,
+            declared_output_size: match k.output_size {
+                OutputSize::Bytes(b) => b,
+                OutputSize::Input | OutputSize::Inputs => 0,
+            },
+        }
+    };
+    let node = |j: usize| {
+        built[j]
+            .clone()
+            .expect("stages are built in dependency order")
+    };
+    Ok(match &w.stages[i].op {
+        StageOp::Broadcast { task, width } => {
+            ir.broadcast(task, *width, vec![head.clone()], options(task))?
+        }
+        StageOp::Map {
+            task,
+            input,
+            repeat,
+            fan_in,
+        } => {
+            let mut current = node(*input);
+            for _ in 0..*repeat {
+                let width = current.width().div_ceil(*fan_in);
+                let args = vec![vec![head.clone()]; width];
+                current = ir.map_chunks(task, &current, *fan_in, args, options(task))?;
+            }
+            current
+        }
+        StageOp::InitActors { actor, count } => ir.init_actors(actor, *count, vec![])?,
+        StageOp::ReduceActors {
+            method,
+            actors,
+            input,
+        } => {
+            let a = node(*actors);
+            let StageOp::InitActors { actor, .. } = &w.stages[*actors].op else {
+                unreachable!("checked when resolving");
+            };
+            let k = &w.actors[actor].methods[method];
+            let args = vec![vec![head.clone()]; a.width()];
+            let opts = NodeOptions {
+                returns: k.outputs,
+                cpus: 0,
+                declared_output_size: match k.output_size {
+                    OutputSize::Bytes(b) => b,
+                    _ => 0,
+                },
+            };
+            ir.reduce_actors(method, &a, &node(*input), args, opts)?
+        }
+    })
+}
+
+fn evaluate(node: &IrNode, cluster: &mut Cluster) -> Result<(), RunError> {
+    if node.yields_actors() {
+        node.eval_actors(cluster)?;
+    } else {
+        node.eval(cluster)?;
+    }
+    Ok(())
+}
+
+/// Runs the driver program of `w` on `cluster`: once-stages are built at the start, every
+/// other stage anew each iteration; each iteration is evaluated, its nodes dropped (freeing
+/// their groups), and the driver waits per the schedule. Returns when the schedule ends and
+/// the cluster is idle. `progress` is told the time after each iteration.
+pub fn drive(
+    w: &Resolved,
+    cluster: &mut Cluster,
+    progress: &mut dyn FnMut(u64),
+) -> Result<DriveReport, RunError> {
+    let n = w.stages.len();
+    let mut once: Vec<Option<IrNode>> = vec![None; n];
+    let setup = header(0, cluster.now());
+    for i in 0..n {
+        if w.stages[i].scope == Scope::Once {
+            once[i] = Some(build(w, cluster, i, &once, &setup)?);
+        }
+    }
+    let mut iteration = 0u64;
+    loop {
+        let start = cluster.now();
+        let more = match w.schedule.end {
+            End::Duration(d) => start < d,
+            End::Iterations(k) => iteration < k,
+        };
+        if !more {
+            break;
+        }
+        let head = header(iteration, start);
+        let mut built = once.clone();
+        for i in 0..n {
+            if w.stages[i].scope == Scope::Iteration {
+                built[i] = Some(build(w, cluster, i, &built, &head)?);
+            }
+        }
+        for node in built.iter().flatten() {
+            evaluate(node, cluster)?;
+        }
+        drop(built);
+        iteration += 1;
+        let wait = match w.schedule.mode {
+            Mode::FixedDelay => w.schedule.period,
+            Mode::FixedRate => (start + w.schedule.period).saturating_sub(cluster.now()),
+        };
+        cluster.sleep(wait)?;
+        progress(cluster.now());
+    }
+    drop(once);
+    cluster.run_until_idle()?;
+    Ok(DriveReport {
+        iterations: iteration,
+    })
+}

@@ -1,0 +1,229 @@
+//! The workload file format, as serde reads it. Unknown keys are rejected everywhere.
+//!
+//! Every quantity is a [`Field`]: an integer, a float, or a string that is either a quantity
+//! with a unit (`"15.26MiB"`, `"100ms"`, `"10Gbit/s"`) or a reference to a parameter
+//! (`"$data_size"`). Spans are kept so that errors can point at the line and column.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// A raw value as written.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Raw {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string: a quantity with a unit, a keyword, or `$param`.
+    Str(String),
+}
+
+impl std::fmt::Display for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Int(i) => write!(f, "{i}"),
+            Raw::Float(x) => write!(f, "{x}"),
+            Raw::Str(s) => write!(f, "\"{s}\""),
+        }
+    }
+}
+
+/// A raw value with its place in the file.
+pub type Field = Spanned<Raw>;
+
+/// A whole workload file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadFile {
+    /// Short name, used in run ids and manifests.
+    pub name: String,
+    /// What the workload models, and where its numbers come from.
+    #[serde(default)]
+    pub description: String,
+    /// Parameters and their defaults; any field may refer to one as `"$name"`.
+    #[serde(default)]
+    pub params: BTreeMap<String, Field>,
+    /// The cluster.
+    pub cluster: ClusterSection,
+    /// Task kinds by name.
+    #[serde(default)]
+    pub tasks: BTreeMap<String, Spanned<TaskKindSection>>,
+    /// Actor kinds by name.
+    #[serde(default)]
+    pub actors: BTreeMap<String, Spanned<ActorSection>>,
+    /// The graph, as IR stages.
+    #[serde(rename = "stage", default)]
+    pub stages: Vec<Spanned<StageSection>>,
+    /// When iterations are submitted.
+    pub schedule: ScheduleSection,
+    /// The default sweep.
+    #[serde(default)]
+    pub sweep: Option<SweepSection>,
+}
+
+/// `[cluster]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Number of nodes.
+    pub nodes: Field,
+    /// CPU slots per node.
+    pub cpus: Field,
+    /// Object-store capacity per node (size).
+    pub store: Field,
+    /// NIC bandwidth per direction (rate).
+    pub nic_bandwidth: Field,
+    /// Fixed latency per transfer (duration).
+    pub latency: Field,
+    /// Staleness of the policy's load view (duration; default 0).
+    pub heartbeat: Option<Field>,
+    /// Driver time per submission (duration; default 0).
+    pub submit_cost: Option<Field>,
+}
+
+/// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces
+/// and what it costs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskKindSection {
+    /// Objects returned (count; default 1).
+    pub outputs: Option<Field>,
+    /// Size of each output: a size, `"input"` (the size of the first object argument) or
+    /// `"inputs"` (the sum of all object arguments). Default `"8B"`: the ingest stamp alone.
+    pub output_size: Option<Field>,
+    /// CPU slots held while running (count; default 1; ignored for methods).
+    pub cpus: Option<Field>,
+    /// Fixed cost per execution (duration; default 0).
+    pub fixed: Option<Field>,
+    /// Rate at which inputs are read (rate; default: free).
+    pub input_rate: Option<Field>,
+    /// Rate at which outputs are written (rate; default: free).
+    pub output_rate: Option<Field>,
+    /// Record a datapoint (ingest time of the data → now) each time this runs.
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// `[actors.NAME]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSection {
+    /// Cost of the constructor (its `outputs`, `output_size` and `record` are ignored).
+    pub creation: Option<TaskKindSection>,
+    /// Methods by name.
+    pub methods: BTreeMap<String, TaskKindSection>,
+}
+
+/// The four IR operations.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// `Broadcast(task, width)`.
+    Broadcast,
+    /// `Map(task, input)`, optionally with a fan-in and repeated.
+    Map,
+    /// `InitActors(actor, count)`.
+    InitActors,
+    /// `ReduceActors(method, actors, input)`.
+    ReduceActors,
+}
+
+/// When a stage is built: once per run, or anew every iteration.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Built once and reused (default for broadcast and init_actors).
+    Once,
+    /// Built anew each iteration (default for map and reduce_actors).
+    Iteration,
+}
+
+/// `[[stage]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSection {
+    /// The stage's name, by which later stages refer to it.
+    pub name: Spanned<String>,
+    /// The IR operation.
+    pub op: Op,
+    /// The task kind (broadcast, map).
+    pub task: Option<Spanned<String>>,
+    /// The actor kind (init_actors).
+    pub actor: Option<Spanned<String>>,
+    /// The method (reduce_actors).
+    pub method: Option<Spanned<String>>,
+    /// The stage whose objects this one consumes (map, reduce_actors).
+    pub input: Option<Spanned<String>>,
+    /// The init_actors stage whose actors are called (reduce_actors).
+    pub actors: Option<Spanned<String>>,
+    /// Handles a broadcast yields (count).
+    pub width: Option<Field>,
+    /// Actors to create (count).
+    pub count: Option<Field>,
+    /// Chain this map this many times, each over the previous (count; default 1).
+    pub repeat: Option<Field>,
+    /// Inputs per map task (count; default 1).
+    pub fan_in: Option<Field>,
+    /// Once per run, or per iteration.
+    pub scope: Option<Scope>,
+}
+
+/// How iterations follow each other.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Sleep `period` after submitting an iteration (the write-up's driver).
+    FixedDelay,
+    /// Start an iteration every `period` (immediately if behind).
+    FixedRate,
+}
+
+/// `[schedule]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSection {
+    /// Time between iterations (duration).
+    pub period: Field,
+    /// Fixed delay or fixed rate.
+    pub mode: Mode,
+    /// Stop starting iterations after this much time (duration).
+    pub duration: Option<Field>,
+    /// Or after this many iterations (count).
+    pub iterations: Option<Field>,
+    /// Datapoints ingested before this time are warm-up (duration; default 0).
+    pub warmup: Option<Field>,
+}
+
+/// Values a swept parameter takes: a list, or an arithmetic range.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SweepValues {
+    /// Explicit values.
+    List(Vec<Raw>),
+    /// `from`, `from + step`, ... up to and including `to`.
+    Range {
+        /// First value.
+        from: Raw,
+        /// Last value (included if reached exactly).
+        to: Raw,
+        /// Increment.
+        step: Raw,
+    },
+}
+
+/// `[sweep]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    /// Policies to compare.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Seeds to run each point with.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// Parameter grid (cartesian product).
+    #[serde(default)]
+    pub params: BTreeMap<String, Spanned<SweepValues>>,
+}
