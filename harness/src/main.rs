@@ -222,11 +222,15 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             spec.seed
         ))
     });
-    let tmp = output::prepare(&dir, a.force)?;
-    let result = run_and_write(&spec, &tmp, a.check_determinism);
+    // Fail on a policy that cannot start before anything is written.
+    spec.policy
+        .create(&spec.policy_config, spec.seed)
+        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
+    let staging = output::prepare(&dir, a.force)?;
+    let result = run_and_write(&spec, &staging.tmp, a.check_determinism);
     match result {
         Ok(row) => {
-            output::commit(&tmp, &dir)?;
+            output::commit(&staging, &dir)?;
             let header = output::summary_header(&spec);
             print_table(&header, &[row])?;
             let mut out = std::io::stdout().lock();
@@ -237,7 +241,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            output::abandon(&tmp);
+            output::abandon(&staging);
             Err(e)
         }
     }
@@ -255,8 +259,8 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<Vec<String>>
     if check {
         let second = output::prepare(&dir.with_extension("check"), true)?;
         let again = run::execute(spec, &mut |_| {})
-            .and_then(|o| output::write_run(&second, spec, &o))
-            .and_then(|()| output::differing_csvs(dir, &second));
+            .and_then(|o| output::write_run(&second.tmp, spec, &o))
+            .and_then(|()| output::differing_csvs(dir, &second.tmp));
         output::abandon(&second);
         let differ = again?;
         if !differ.is_empty() {
@@ -345,7 +349,8 @@ fn cmd_sweep(
     // The same point can appear twice when --set fixes a swept parameter.
     specs.dedup_by_key(|s| s.id());
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
-    let tmp = output::prepare(&dir, force)?;
+    let staging = output::prepare(&dir, force)?;
+    let tmp = staging.tmp.clone();
     let runs_dir = tmp.join("runs");
     std::fs::create_dir_all(&runs_dir)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -383,10 +388,10 @@ fn cmd_sweep(
             fixed: &fixed,
         };
         std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
-        output::commit(&tmp, &dir)
+        output::commit(&staging, &dir)
     })();
     if let Err(e) = written {
-        output::abandon(&tmp);
+        output::abandon(&staging);
         return Err(e);
     }
     print_table(&output::summary_header(&specs[0]), &rows)?;

@@ -25,8 +25,17 @@ pub const RUN_CSVS: [&str; 6] = [
     "summary.csv",
 ];
 
+/// A directory being built under a temporary name next to where it will end up.
+#[derive(Debug)]
+pub struct Staging {
+    /// The temporary directory to write into.
+    pub tmp: PathBuf,
+    /// The parent directory, if this staging created it (removed again on failure).
+    created_parent: Option<PathBuf>,
+}
+
 /// Refuses to overwrite `dir` unless `force`; returns a fresh temporary sibling to build in.
-pub fn prepare(dir: &Path, force: bool) -> Result<PathBuf> {
+pub fn prepare(dir: &Path, force: bool) -> Result<Staging> {
     if dir.exists() && !force {
         bail!(
             "output directory {} already exists (pass --force to replace it)",
@@ -37,7 +46,13 @@ pub fn prepare(dir: &Path, force: bool) -> Result<PathBuf> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let created_parent = if parent.exists() {
+        None
+    } else {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        Some(parent.to_path_buf())
+    };
     let name = dir
         .file_name()
         .with_context(|| format!("{} does not name a directory", dir.display()))?;
@@ -50,21 +65,28 @@ pub fn prepare(dir: &Path, force: bool) -> Result<PathBuf> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    Ok(tmp)
+    Ok(Staging {
+        tmp,
+        created_parent,
+    })
 }
 
 /// Moves a finished temporary directory into place (replacing `dir` if it exists).
-pub fn commit(tmp: &Path, dir: &Path) -> Result<()> {
+pub fn commit(staging: &Staging, dir: &Path) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    std::fs::rename(tmp, dir)
-        .with_context(|| format!("moving {} to {}", tmp.display(), dir.display()))
+    std::fs::rename(&staging.tmp, dir)
+        .with_context(|| format!("moving {} to {}", staging.tmp.display(), dir.display()))
 }
 
-/// Removes a temporary directory after a failure (best effort).
-pub fn abandon(tmp: &Path) {
-    let _ = std::fs::remove_dir_all(tmp);
+/// Removes a temporary directory after a failure, and its parent if staging created it
+/// (best effort).
+pub fn abandon(staging: &Staging) {
+    let _ = std::fs::remove_dir_all(&staging.tmp);
+    if let Some(p) = &staging.created_parent {
+        let _ = std::fs::remove_dir(p);
+    }
 }
 
 /// Fixed-precision decimal, so that output is byte-identical across runs.

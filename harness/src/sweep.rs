@@ -107,10 +107,11 @@ pub fn run_all(
 /// Executes one run and writes its directory atomically; returns its summary row.
 pub fn run_into(spec: &RunSpec, dir: &Path) -> Result<Vec<String>> {
     let out = execute(spec, &mut |_| {})?;
-    let tmp = output::prepare(dir, false)?;
-    let written = output::write_run(&tmp, spec, &out).and_then(|()| output::commit(&tmp, dir));
+    let staging = output::prepare(dir, false)?;
+    let written =
+        output::write_run(&staging.tmp, spec, &out).and_then(|()| output::commit(&staging, dir));
     if written.is_err() {
-        output::abandon(&tmp);
+        output::abandon(&staging);
     }
     written?;
     Ok(output::summary_row(spec, &out))

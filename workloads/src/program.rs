@@ -25,6 +25,14 @@ pub enum RunError {
     /// Building or evaluating the IR failed.
     #[error(transparent)]
     Ir(#[from] IrError),
+    /// Work failed during the run (the first failure; others may follow from it).
+    #[error("{failed} task(s) failed; the first: {first}")]
+    WorkFailed {
+        /// How many failed.
+        failed: u64,
+        /// The first failure's message.
+        first: String,
+    },
 }
 
 /// What the driver did.
@@ -221,6 +229,12 @@ pub fn drive(
     }
     drop(once);
     cluster.run_until_idle()?;
+    if let Some((_, first)) = cluster.core().first_failure() {
+        return Err(RunError::WorkFailed {
+            failed: cluster.core().counters().failed,
+            first: first.to_string(),
+        });
+    }
     Ok(DriveReport {
         iterations: iteration,
     })

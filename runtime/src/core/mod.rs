@@ -209,6 +209,7 @@ pub struct Core {
     arg_scratch: Vec<ArgView>,
     holder_scratch: Vec<NodeId>,
     now: Nanos,
+    first_failure: Option<(TaskId, Arc<str>)>,
 }
 
 impl std::fmt::Debug for Core {
@@ -284,6 +285,7 @@ impl Core {
             arg_scratch: Vec::new(),
             holder_scratch: Vec::new(),
             now: 0,
+            first_failure: None,
         })
     }
 
@@ -312,6 +314,12 @@ impl Core {
     /// The live state of every node.
     pub fn nodes(&self) -> &[NodeView] {
         &self.views
+    }
+
+    /// The first work that failed, and why (failures propagate to dependents; this is the
+    /// root cause unless several failed independently).
+    pub fn first_failure(&self) -> Option<(TaskId, &str)> {
+        self.first_failure.as_ref().map(|(t, r)| (*t, &**r))
     }
 
     /// Running totals.
@@ -1172,6 +1180,7 @@ impl Core {
             Err(reason) => {
                 let name = self.work_name(&entry.work);
                 let reason: Arc<str> = format!("{task} (`{name}`) failed: {reason}").into();
+                self.first_failure.get_or_insert((task, reason.clone()));
                 for o in entry.outputs.clone() {
                     self.fail_object(o, reason.clone(), now);
                 }
@@ -1278,6 +1287,7 @@ impl Core {
         }
         let name = self.work_name(&entry.work);
         let reason: Arc<str> = format!("{task} (`{name}`) failed: {reason}").into();
+        self.first_failure.get_or_insert((task, reason.clone()));
         for o in entry.outputs.clone() {
             self.fail_object(o, reason.clone(), now);
         }

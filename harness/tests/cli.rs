@@ -1,0 +1,430 @@
+//! The `cohort` binary end to end: runs, determinism, sweeps, and every kind of bad input
+//! (exit code 2, a message naming the problem, nothing half-written).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TINY: &str = r#"
+name = "tiny"
+
+[params]
+size = "1MiB"
+
+[cluster]
+nodes = 3
+cpus = 2
+store = "64MiB"
+nic_bandwidth = "1GB/s"
+latency = "100us"
+heartbeat = "10ms"
+submit_cost = "50us"
+
+[tasks.make]
+output_size = "$size"
+fixed = "1ms"
+
+[tasks.pass]
+output_size = "input"
+fixed = "200us"
+output_rate = "2GB/s"
+
+[actors.Sink.methods.take]
+outputs = 0
+fixed = "100us"
+record = true
+
+[[stage]]
+name = "data"
+op = "broadcast"
+task = "make"
+width = 6
+
+[[stage]]
+name = "sinks"
+op = "init_actors"
+actor = "Sink"
+count = 2
+
+[[stage]]
+name = "maps"
+op = "map"
+task = "pass"
+input = "data"
+
+[[stage]]
+name = "reduce"
+op = "reduce_actors"
+actors = "sinks"
+method = "take"
+input = "maps"
+
+[schedule]
+period = "50ms"
+mode = "fixed-delay"
+duration = "2s"
+warmup = "500ms"
+
+[sweep]
+policies = ["random", "group", "locality"]
+seeds = [1, 2]
+
+[sweep.params]
+size = ["256KiB", "1MiB"]
+"#;
+
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn new(name: &str) -> Sandbox {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tiny.toml"), TINY).unwrap();
+        Sandbox { dir }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn cohort(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cohort"))
+            .args(args)
+            .current_dir(&self.dir)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.join(p)
+    }
+
+    /// Entries of the sandbox other than the fixtures it was given (to catch leftovers).
+    fn leftovers(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| !n.ends_with(".toml") && !n.ends_with(".so"))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn assert_bad(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "expected {needle:?} in: {}",
+        stderr(o)
+    );
+    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+}
+
+#[test]
+fn a_run_writes_every_file_and_is_byte_identical_when_repeated() {
+    let s = Sandbox::new("run");
+    let o = s.cohort(&["run", "tiny.toml", "--policy", "group", "--out", "a"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = s.cohort(&["run", "tiny.toml", "--policy", "group", "--out", "b"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "manifest.toml",
+        "latencies.csv",
+        "tasks.csv",
+        "transfers.csv",
+        "evictions.csv",
+        "utilization.csv",
+        "summary.csv",
+    ] {
+        assert!(s.path("a").join(f).is_file(), "{f} missing");
+        if f.ends_with(".csv") {
+            assert_eq!(
+                std::fs::read(s.path("a").join(f)).unwrap(),
+                std::fs::read(s.path("b").join(f)).unwrap(),
+                "{f} differs between two identical runs"
+            );
+        }
+    }
+    let lat = std::fs::read_to_string(s.path("a/latencies.csv")).unwrap();
+    assert!(lat.starts_with(
+        "policy,seed,param.size,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup\n"
+    ));
+    // 2 s / (50 ms + submission time) iterations, 2 reducers each.
+    let rows = lat.lines().count() - 1;
+    assert!(rows > 60 && rows % 2 == 0, "{rows} datapoints");
+    let manifest = std::fs::read_to_string(s.path("a/manifest.toml")).unwrap();
+    for key in [
+        "workload = \"tiny\"",
+        "policy = \"group\"",
+        "seed = 1",
+        "clock = \"virtual\"",
+        "policy_sha256",
+        "git_commit",
+    ] {
+        assert!(manifest.contains(key), "manifest lacks {key}: {manifest}");
+    }
+    let summary = std::fs::read_to_string(s.path("a/summary.csv")).unwrap();
+    assert!(
+        summary.starts_with("run,policy,seed,param.size,datapoints,mean_ms,"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn check_determinism_compares_two_runs() {
+    let s = Sandbox::new("det");
+    let o = s.cohort(&[
+        "run",
+        "tiny.toml",
+        "--policy",
+        "random",
+        "--seed",
+        "7",
+        "--check-determinism",
+        "--out",
+        "r",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("byte-identical"));
+    assert_eq!(s.leftovers(), ["r"]);
+}
+
+#[test]
+fn another_seed_changes_a_random_run() {
+    let s = Sandbox::new("seeds");
+    for (seed, out) in [("1", "s1"), ("2", "s2")] {
+        let o = s.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "random",
+            "--seed",
+            seed,
+            "--out",
+            out,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_ne!(
+        std::fs::read(s.path("s1/tasks.csv")).unwrap(),
+        std::fs::read(s.path("s2/tasks.csv")).unwrap()
+    );
+}
+
+#[test]
+fn an_existing_output_directory_is_refused_unless_forced() {
+    let s = Sandbox::new("exists");
+    std::fs::create_dir(s.path("out1")).unwrap();
+    std::fs::write(s.path("out1/keep.txt"), "mine").unwrap();
+    let o = s.cohort(&["run", "tiny.toml", "--policy", "random", "--out", "out1"]);
+    assert_bad(&o, "already exists (pass --force to replace it)");
+    assert_eq!(
+        std::fs::read_to_string(s.path("out1/keep.txt")).unwrap(),
+        "mine"
+    );
+    let o = s.cohort(&[
+        "run",
+        "tiny.toml",
+        "--policy",
+        "random",
+        "--out",
+        "out1",
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(s.path("out1/summary.csv").is_file());
+    assert!(!s.path("out1/keep.txt").exists());
+}
+
+#[test]
+fn bad_workloads_fail_with_file_line_and_column_and_write_nothing() {
+    let s = Sandbox::new("badtoml");
+    s.write("syntax.toml", &TINY.replace("nodes = 3", "nodes = = 3"));
+    assert_bad(
+        &s.cohort(&["run", "syntax.toml", "--policy", "random"]),
+        "syntax.toml:8:9:",
+    );
+    s.write(
+        "unknown.toml",
+        &TINY.replace("nodes = 3", "nodes = 3\ncolour = \"red\""),
+    );
+    assert_bad(
+        &s.cohort(&["run", "unknown.toml", "--policy", "random"]),
+        "unknown field `colour`",
+    );
+    s.write("units.toml", &TINY.replace("\"100us\"", "\"100 furlongs\""));
+    assert_bad(
+        &s.cohort(&["run", "units.toml", "--policy", "random"]),
+        "units.toml:12:11: cluster.latency: `100 furlongs` has unit `furlongs`",
+    );
+    s.write(
+        "stage.toml",
+        &TINY.replace("input = \"data\"", "input = \"date\""),
+    );
+    assert_bad(
+        &s.cohort(&["run", "stage.toml", "--policy", "random"]),
+        "input `date` is not a stage of this workload",
+    );
+    s.write(
+        "kind.toml",
+        &TINY.replace("task = \"pass\"", "task = \"fly\""),
+    );
+    assert_bad(
+        &s.cohort(&["run", "kind.toml", "--policy", "random"]),
+        "task kind `fly` is not defined in [tasks]",
+    );
+    s.write(
+        "cycle.toml",
+        &TINY.replace("input = \"data\"", "input = \"maps\""),
+    );
+    assert_bad(
+        &s.cohort(&["run", "cycle.toml", "--policy", "random"]),
+        "the stages form a cycle: maps -> maps",
+    );
+    s.write("empty.toml", &TINY.replace("nodes = 3", "nodes = 0"));
+    assert_bad(
+        &s.cohort(&["run", "empty.toml", "--policy", "random"]),
+        "the cluster has no nodes",
+    );
+    s.write(
+        "demand.toml",
+        &TINY.replace("[tasks.pass]", "[tasks.pass]\ncpus = 8"),
+    );
+    assert_bad(
+        &s.cohort(&["run", "demand.toml", "--policy", "random"]),
+        "tasks.pass demands 8 CPUs, but no node has more than 2",
+    );
+    assert_bad(
+        &s.cohort(&["run", "missing.toml", "--policy", "random"]),
+        "missing.toml: cannot read",
+    );
+    assert_bad(
+        &s.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "random",
+            "--set",
+            "size=huge",
+        ]),
+        "--set size=huge",
+    );
+    assert_bad(&s.cohort(&["validate", "cycle.toml"]), "cycle");
+    assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
+}
+
+#[test]
+fn bad_policies_fail_cleanly() {
+    let s = Sandbox::new("badpolicy");
+    assert_bad(
+        &s.cohort(&["run", "tiny.toml", "--policy", "nosuch"]),
+        "policy `nosuch` is neither built in (random, group, locality) nor a plugin on the search path",
+    );
+    assert_bad(
+        &s.cohort(&["run", "tiny.toml", "--policy", "./no/such/libx.so"]),
+        "no/such/libx.so",
+    );
+    s.write("notalib.so", "just text");
+    assert_bad(
+        &s.cohort(&["run", "tiny.toml", "--policy", "./notalib.so"]),
+        "notalib.so",
+    );
+    // A policy that fails to start: the built-ins take no options.
+    assert_bad(
+        &s.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "random",
+            "--policy-config",
+            "bogus = 1",
+        ]),
+        "policy `random` could not be created",
+    );
+    assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
+}
+
+#[test]
+fn a_failing_run_in_a_sweep_does_not_lose_the_others() {
+    let s = Sandbox::new("sweep");
+    // The 256 MiB point cannot fit its outputs in a 64 MiB store: those runs fail.
+    let text = TINY.replace(
+        "size = [\"256KiB\", \"1MiB\"]",
+        "size = [\"1MiB\", \"256MiB\"]",
+    );
+    s.write("mixed.toml", &text);
+    let o = s.cohort(&[
+        "sweep",
+        "mixed.toml",
+        "--policies",
+        "random,group",
+        "--seeds",
+        "1",
+        "--out",
+        "sw",
+        "--jobs",
+        "2",
+    ]);
+    assert_bad(&o, "2 of 4 runs failed (the others were written)");
+    assert!(
+        stderr(&o).contains("cannot store its outputs"),
+        "{}",
+        stderr(&o)
+    );
+    let summary = std::fs::read_to_string(s.path("sw/summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 3, "{summary}");
+    assert!(
+        s.path("sw/runs/random-size=1MiB-seed1/latencies.csv")
+            .is_file()
+    );
+    assert!(!s.path("sw/runs/random-size=256MiB-seed1").exists());
+    let manifest = std::fs::read_to_string(s.path("sw/sweep.toml")).unwrap();
+    assert!(manifest.contains("random-size=256MiB-seed1"), "{manifest}");
+}
+
+#[test]
+fn a_sweep_writes_a_combined_summary() {
+    let s = Sandbox::new("sweep-ok");
+    let o = s.cohort(&["sweep", "tiny.toml", "--out", "sw"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(s.path("sw/summary.csv")).unwrap();
+    // 3 policies x 2 sizes x 2 seeds.
+    assert_eq!(summary.lines().count(), 13);
+    assert!(
+        summary
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("random-size=256KiB-seed1,random,1,262144,")
+    );
+    assert_eq!(std::fs::read_dir(s.path("sw/runs")).unwrap().count(), 12);
+}
+
+#[test]
+fn validate_and_policies_report() {
+    let s = Sandbox::new("misc");
+    let o = s.cohort(&["validate", "tiny.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("ok: workload `tiny`, 3 nodes, 4 stages, 2 sweep points")
+    );
+    let o = s.cohort(&["policies"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for p in ["random", "group", "locality"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(p) && l.contains("ok")),
+            "{out}"
+        );
+    }
+}
