@@ -89,13 +89,14 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         policy,
         cluster_config(w, spec.clock),
     )?;
-    let report = drive(w, &mut cluster, progress).with_context(|| {
-        format!(
-            "run {} failed at {:.3} s",
-            spec.id(),
-            cluster.now() as f64 / 1e9
-        )
-    })?;
+    let report =
+        drive(w, &mut cluster, &mut |c: &Cluster| progress(c.now())).with_context(|| {
+            format!(
+                "run {} failed at {:.3} s",
+                spec.id(),
+                cluster.now() as f64 / 1e9
+            )
+        })?;
     Ok(RunOutput {
         trace: cluster.take_trace(),
         counters: cluster.core().counters(),

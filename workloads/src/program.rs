@@ -184,11 +184,11 @@ fn evaluate(node: &IrNode, cluster: &mut Cluster) -> Result<(), RunError> {
 /// Runs the driver program of `w` on `cluster`: once-stages are built at the start, every
 /// other stage anew each iteration; each iteration is evaluated, its nodes dropped (freeing
 /// their groups), and the driver waits per the schedule. Returns when the schedule ends and
-/// the cluster is idle. `progress` is told the time after each iteration.
+/// the cluster is idle. `progress` is shown the cluster after each iteration.
 pub fn drive(
     w: &Resolved,
     cluster: &mut Cluster,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(&Cluster),
 ) -> Result<DriveReport, RunError> {
     let n = w.stages.len();
     let mut once: Vec<Option<IrNode>> = vec![None; n];
@@ -225,7 +225,7 @@ pub fn drive(
             Mode::FixedRate => (start + w.schedule.period).saturating_sub(cluster.now()),
         };
         cluster.sleep(wait)?;
-        progress(cluster.now());
+        progress(cluster);
     }
     drop(once);
     cluster.run_until_idle()?;
