@@ -1,0 +1,164 @@
+//! Seed-averaging of the summary rows, and small statistics helpers.
+
+use crate::ReportError;
+use crate::input::{SummaryRow, Sweep};
+
+/// Mean, minimum and maximum of one measure over the seeds (runs) of one point.
+///
+/// Values that are not finite (a run without datapoints may report `NaN`) are left out; when
+/// no value is left, all three fields are `NaN`, and figures and text skip the point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// Arithmetic mean over the seeds.
+    pub mean: f64,
+    /// Smallest value over the seeds.
+    pub min: f64,
+    /// Largest value over the seeds.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of the finite values in `values`.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let (mut n, mut sum, mut min, mut max) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            n += 1;
+            sum += v;
+            min = min.min(v);
+            max = max.max(v);
+        }
+        if n == 0 {
+            Spread {
+                mean: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            }
+        } else {
+            Spread {
+                mean: sum / n as f64,
+                min,
+                max,
+            }
+        }
+    }
+
+    /// Whether there was at least one finite value.
+    pub fn is_known(&self) -> bool {
+        self.mean.is_finite()
+    }
+}
+
+/// One policy at one value of the x parameter, over its seeds (one run per seed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregatePoint {
+    /// The policy's name as written by the harness.
+    pub policy: String,
+    /// The raw value of the x parameter (e.g. `data_size` in bytes).
+    pub x: f64,
+    /// How many runs (seeds) were averaged.
+    pub runs: usize,
+    /// Measured datapoints (warm-up excluded), summed over the runs.
+    pub datapoints: u64,
+    /// Mean latency, ms.
+    pub mean_ms: Spread,
+    /// Median latency, ms.
+    pub p50_ms: Spread,
+    /// 90th-percentile latency, ms.
+    pub p90_ms: Spread,
+    /// 99th-percentile latency, ms.
+    pub p99_ms: Spread,
+    /// Largest latency, ms.
+    pub max_ms: Spread,
+    /// Bytes moved over the network per run.
+    pub bytes_transferred: Spread,
+    /// Object transfers per run.
+    pub transfers: Spread,
+    /// Object-store evictions per run.
+    pub evictions: Spread,
+    /// Tasks per run.
+    pub tasks: Spread,
+    /// Failed tasks, summed over the runs.
+    pub failed: u64,
+    /// Mean over nodes of per-node CPU utilization (fraction in [0, 1]).
+    pub cpu_util_mean: Spread,
+    /// Utilization of the least busy node (fraction).
+    pub cpu_util_min: Spread,
+    /// Utilization of the busiest node (fraction).
+    pub cpu_util_max: Spread,
+}
+
+/// Groups the sweep's runs by (policy, x) and averages over seeds; ordered by policy (sweep
+/// order), then x ascending.
+pub(crate) fn aggregate(sweep: &Sweep, x_param: &str) -> Result<Vec<AggregatePoint>, ReportError> {
+    if !sweep.param_names.iter().any(|n| n == x_param) {
+        let have: Vec<String> = sweep
+            .param_names
+            .iter()
+            .map(|n| format!("param.{n}"))
+            .collect();
+        return Err(ReportError::input(
+            &sweep.summary_path,
+            Some(1),
+            format!(
+                "missing column `param.{x_param}` for the x axis (parameter columns: {})",
+                if have.is_empty() {
+                    "none".to_owned()
+                } else {
+                    have.join(", ")
+                }
+            ),
+        ));
+    }
+    let xs = x_values(sweep, x_param);
+    let mut out = Vec::new();
+    for policy in &sweep.policies {
+        for &x in &xs {
+            let runs: Vec<&SummaryRow> = sweep
+                .rows
+                .iter()
+                .filter(|r| &r.policy == policy && r.param(x_param) == Some(x))
+                .collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let spread = |f: fn(&SummaryRow) -> f64| Spread::of(runs.iter().map(|r| f(r)));
+            out.push(AggregatePoint {
+                policy: policy.clone(),
+                x,
+                runs: runs.len(),
+                datapoints: runs.iter().map(|r| r.datapoints).sum(),
+                mean_ms: spread(|r| r.mean_ms),
+                p50_ms: spread(|r| r.p50_ms),
+                p90_ms: spread(|r| r.p90_ms),
+                p99_ms: spread(|r| r.p99_ms),
+                max_ms: spread(|r| r.max_ms),
+                bytes_transferred: spread(|r| r.bytes_transferred as f64),
+                transfers: spread(|r| r.transfers as f64),
+                evictions: spread(|r| r.evictions as f64),
+                tasks: spread(|r| r.tasks as f64),
+                failed: runs.iter().map(|r| r.failed).sum(),
+                cpu_util_mean: spread(|r| r.cpu_util_mean),
+                cpu_util_min: spread(|r| r.cpu_util_min),
+                cpu_util_max: spread(|r| r.cpu_util_max),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The distinct values of the x parameter, ascending.
+pub(crate) fn x_values(sweep: &Sweep, x_param: &str) -> Vec<f64> {
+    let mut xs: Vec<f64> = sweep.rows.iter().filter_map(|r| r.param(x_param)).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs
+}
+
+/// The nearest-rank `q`-quantile (0 < q <= 1) of an ascending slice; `NaN` when empty.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

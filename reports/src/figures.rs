@@ -1,0 +1,664 @@
+//! The five figures: what each shows (a small chart description), and drawing it with
+//! plotters to SVG and PNG.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::coord::combinators::{BindKeyPoints, LogCoord, WithKeyPoints};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::model::{Model, trim_number};
+use crate::{AggregatePoint, ReportError, Spread};
+
+/// Figure size in pixels (PNG) and user units (SVG).
+pub(crate) const SIZE: (u32, u32) = (1000, 600);
+/// Width of the legend column at the right of every figure.
+const LEGEND_WIDTH: u32 = 250;
+/// Height of the title and subtitle band at the top of every figure.
+const HEADER_HEIGHT: u32 = 74;
+/// Above this many decades between the smallest and largest value, an axis goes log-scale.
+const LOG_DECADES: f64 = 1.5;
+/// Most points drawn per CDF curve (the distribution is subsampled at even ranks above this).
+const CDF_POINTS: usize = 2000;
+/// Above this many windows per node, the utilization figure averages consecutive windows.
+const UTILIZATION_POINTS: usize = 150;
+
+/// The font shipped in `reports/assets/` (DejaVu Sans, see the license file beside it).
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Registers the shipped font as plotters' "sans-serif" family, once per process.
+pub(crate) fn register_font() -> Result<(), ReportError> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if ok { Ok(()) } else { Err(ReportError::Font) }
+}
+
+/// One axis: its range and whether it is logarithmic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Axis {
+    pub lo: f64,
+    pub hi: f64,
+    pub log: bool,
+}
+
+impl Axis {
+    /// A fixed linear range.
+    pub(crate) fn fixed(lo: f64, hi: f64) -> Axis {
+        Axis { lo, hi, log: false }
+    }
+
+    /// An axis fitted to `values`: logarithmic when `allow_log`, every value is positive and
+    /// they span more than [`LOG_DECADES`] decades; otherwise linear, from zero when
+    /// `from_zero`.
+    pub(crate) fn fit(
+        values: impl IntoIterator<Item = f64>,
+        from_zero: bool,
+        allow_log: bool,
+    ) -> Axis {
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            min = min.min(v);
+            max = max.max(v);
+        }
+        if min > max {
+            return Axis::fixed(0.0, 1.0);
+        }
+        if allow_log && min > 0.0 && (max / min).log10() > LOG_DECADES {
+            return Axis {
+                lo: min / 1.3,
+                hi: max * 1.3,
+                log: true,
+            };
+        }
+        let lo = if from_zero { min.min(0.0) } else { min };
+        let mut hi = max + 0.06 * (max - lo);
+        if hi <= lo {
+            hi = lo + if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
+        }
+        let lo = if from_zero { lo } else { lo - 0.06 * (hi - lo) };
+        Axis { lo, hi, log: false }
+    }
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    pub name: String,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+    pub markers: bool,
+    /// Line width in pixels.
+    pub width: u32,
+    /// `(x, low, high)`: a shaded band drawn under the line (empty: none).
+    pub band: Vec<(f64, f64, f64)>,
+}
+
+/// A line chart, independent of the backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Chart {
+    pub title: String,
+    /// A smaller line under the title: what the points are (seeds, bands, pooling).
+    pub subtitle: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x: Axis,
+    pub y: Axis,
+    pub series: Vec<Series>,
+}
+
+/// One figure of the report.
+#[derive(Debug, Clone)]
+pub(crate) struct Figure {
+    /// File stem: `<stem>.svg` and `<stem>.png`.
+    pub stem: &'static str,
+    /// A heading for the report.
+    pub heading: String,
+    pub chart: Chart,
+}
+
+/// Tab10-like colors; known policies keep the same color in every figure and report.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The color of a policy: fixed for the three built-in policies, else by sweep position.
+fn policy_color(policy: &str, index: usize) -> RGBColor {
+    match policy {
+        "random" => PALETTE[3],
+        "group" => PALETTE[0],
+        "locality" => PALETTE[2],
+        _ => PALETTE[(index + 4) % PALETTE.len()],
+    }
+}
+
+fn log_note(axis: &Axis) -> &'static str {
+    if axis.log { ", log scale" } else { "" }
+}
+
+/// An axis label without its unit, e.g. "data size" for "data size (MiB)".
+fn words(label: &str) -> &str {
+    label.split(" (").next().unwrap_or(label)
+}
+
+/// A per-policy line of one seed-averaged measure against x, with a min–max band across
+/// seeds when there are several.
+fn measure_series(
+    model: &Model,
+    measure: impl Fn(&AggregatePoint) -> Spread,
+    scale: f64,
+) -> Vec<Series> {
+    model
+        .sweep
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(i, policy)| {
+            let known: Vec<(f64, Spread)> = model
+                .policy_points(policy)
+                .map(|p| (model.x.value(p.x), measure(p)))
+                .filter(|(_, s)| s.is_known())
+                .collect();
+            let several = model.policy_points(policy).any(|p| p.runs > 1);
+            Series {
+                name: policy.clone(),
+                color: policy_color(policy, i),
+                points: known.iter().map(|(x, s)| (*x, s.mean * scale)).collect(),
+                dashed: false,
+                markers: true,
+                width: 3,
+                band: if several {
+                    known
+                        .iter()
+                        .map(|(x, s)| (*x, s.min * scale, s.max * scale))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect()
+}
+
+/// All values a chart's y axis must show (lines and bands).
+fn y_values(series: &[Series]) -> Vec<f64> {
+    series
+        .iter()
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .map(|p| p.1)
+                .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn x_axis(model: &Model) -> Axis {
+    let xs: Vec<f64> = model.xs.iter().map(|&x| model.x.value(x)).collect();
+    Axis::fit(xs, true, false)
+}
+
+fn seeds_note(model: &Model) -> String {
+    let n = model.sweep.seeds.len();
+    if n > 1 {
+        format!("each point: mean of {n} seeds; band: min–max across seeds")
+    } else {
+        "one seed per point".to_owned()
+    }
+}
+
+/// Mean latency against x, with the published points as dashed reference series.
+pub(crate) fn mean_latency(model: &Model) -> Figure {
+    let mut series = measure_series(model, |p| p.mean_ms, 1.0);
+    for (i, policy) in model.sweep.policies.iter().enumerate() {
+        let points: Vec<(f64, f64)> = model
+            .published_for(policy)
+            .map(|p| (p.data_mib, p.mean_latency_ms))
+            .collect();
+        if !points.is_empty() {
+            series.push(Series {
+                name: format!("{policy} (published)"),
+                color: policy_color(policy, i),
+                points,
+                dashed: true,
+                markers: true,
+                width: 2,
+                band: Vec::new(),
+            });
+        }
+    }
+    let mut x = x_axis(model);
+    let published_x = series
+        .iter()
+        .filter(|s| s.dashed)
+        .flat_map(|s| s.points.iter());
+    x.hi =
+        x.hi.max(published_x.map(|p| p.0 * 1.04).fold(0.0, f64::max));
+    let y = Axis::fit(y_values(&series), true, true);
+    let subtitle = if model.published.is_empty() {
+        seeds_note(model)
+    } else {
+        format!(
+            "{}; dashed: the write-up's published points",
+            seeds_note(model)
+        )
+    };
+    Figure {
+        stem: "mean-latency",
+        heading: format!("Mean latency against {}", model.x.label),
+        chart: Chart {
+            title: format!("Mean end-to-end latency against {}", words(&model.x.label)),
+            subtitle,
+            x_label: model.x.label.clone(),
+            y_label: format!("mean latency (ms{})", log_note(&y)),
+            x,
+            y,
+            series,
+        },
+    }
+}
+
+/// The CDF of measured latencies at the largest x, all seeds pooled.
+pub(crate) fn latency_cdf(model: &Model) -> Figure {
+    let series: Vec<Series> = model
+        .cdfs
+        .iter()
+        .map(|c| {
+            let i = model
+                .sweep
+                .policies
+                .iter()
+                .position(|p| *p == c.policy)
+                .unwrap_or(0);
+            let n = c.sorted_ms.len();
+            let ranks: Vec<usize> = if n <= CDF_POINTS {
+                (0..n).collect()
+            } else {
+                (0..CDF_POINTS)
+                    .map(|k| (k * (n - 1) + (CDF_POINTS - 1) / 2) / (CDF_POINTS - 1))
+                    .collect()
+            };
+            Series {
+                name: c.policy.clone(),
+                color: policy_color(&c.policy, i),
+                points: ranks
+                    .into_iter()
+                    .map(|r| (c.sorted_ms[r], (r + 1) as f64 / n as f64))
+                    .collect(),
+                dashed: false,
+                markers: false,
+                width: 2,
+                band: Vec::new(),
+            }
+        })
+        .collect();
+    let latencies: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let x = Axis::fit(latencies, true, true);
+    Figure {
+        stem: "latency-cdf",
+        heading: format!("Latency CDF at {}", model.x.fmt(model.cdf_x)),
+        chart: Chart {
+            title: format!("Latency CDF at {}", model.x.fmt(model.cdf_x)),
+            subtitle: "every measured datapoint of every seed, pooled; warm-up excluded".to_owned(),
+            x_label: format!("end-to-end latency (ms{})", log_note(&x)),
+            y_label: "fraction of datapoints at or below".to_owned(),
+            x,
+            y: Axis::fixed(0.0, 1.02),
+            series,
+        },
+    }
+}
+
+/// 99th-percentile latency against x.
+pub(crate) fn p99_latency(model: &Model) -> Figure {
+    let series = measure_series(model, |p| p.p99_ms, 1.0);
+    let y = Axis::fit(y_values(&series), true, true);
+    Figure {
+        stem: "p99-latency",
+        heading: format!("99th-percentile latency against {}", model.x.label),
+        chart: Chart {
+            title: format!("99th-percentile latency against {}", words(&model.x.label)),
+            subtitle: seeds_note(model),
+            x_label: model.x.label.clone(),
+            y_label: format!("p99 latency (ms{})", log_note(&y)),
+            x: x_axis(model),
+            y,
+            series,
+        },
+    }
+}
+
+/// The unit in which to show byte counts up to `max`: (name, bytes per unit).
+pub(crate) fn bytes_unit(max: f64) -> (&'static str, f64) {
+    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+    if max >= GIB {
+        ("GiB", GIB)
+    } else {
+        ("MiB", 1024.0 * 1024.0)
+    }
+}
+
+/// Bytes moved over the network per run against x.
+pub(crate) fn bytes_moved(model: &Model) -> Figure {
+    let max = model
+        .points
+        .iter()
+        .map(|p| p.bytes_transferred.max)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let (unit, per) = bytes_unit(max);
+    let series = measure_series(model, |p| p.bytes_transferred, 1.0 / per);
+    let y = Axis::fit(y_values(&series), true, true);
+    Figure {
+        stem: "bytes-moved",
+        heading: format!("Bytes moved over the network against {}", model.x.label),
+        chart: Chart {
+            title: "Bytes moved over the network per run".to_owned(),
+            subtitle: seeds_note(model),
+            x_label: model.x.label.clone(),
+            y_label: format!("bytes moved ({unit}{})", log_note(&y)),
+            x: x_axis(model),
+            y,
+            series,
+        },
+    }
+}
+
+/// CPU utilization per node over time for the chosen run. Long runs are shown as averages
+/// of consecutive windows, at most [`UTILIZATION_POINTS`] points per node.
+pub(crate) fn cpu_utilization(model: &Model) -> Figure {
+    let u = &model.utilization;
+    let windows = u.nodes.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+    let per_bin = windows.div_ceil(UTILIZATION_POINTS).max(1);
+    let series: Vec<Series> = u
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (node, points))| Series {
+            name: format!("node {node}"),
+            color: PALETTE[i % PALETTE.len()],
+            points: points
+                .chunks(per_bin)
+                .map(|c| {
+                    let n = c.len() as f64;
+                    let t = c.iter().map(|p| p.0).sum::<f64>() / n;
+                    (t, c.iter().map(|p| p.1).sum::<f64>() * 100.0 / n)
+                })
+                .collect(),
+            dashed: false,
+            markers: false,
+            width: 2,
+            band: Vec::new(),
+        })
+        .collect();
+    let times: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let run = &u.run;
+    let window = trim_number(u.window_ms);
+    let at = run
+        .param(&model.x.param)
+        .map(|v| format!(", {}", model.x.fmt(v)))
+        .unwrap_or_default();
+    let what = format!("run {}: {}, seed {}{at}", run.run, run.policy, run.seed);
+    Figure {
+        stem: "cpu-utilization",
+        heading: "CPU utilization per node over time".to_owned(),
+        chart: Chart {
+            title: "CPU utilization per node over time".to_owned(),
+            subtitle: if per_bin > 1 {
+                format!("{what}; each point averages {per_bin} windows of {window} ms")
+            } else {
+                format!("{what}; {window} ms windows")
+            },
+            x_label: "time since the run's start (s)".to_owned(),
+            y_label: "busy CPU slots (% of the node's CPUs)".to_owned(),
+            x: Axis::fit(times, true, false),
+            y: Axis::fixed(0.0, 102.0),
+            series,
+        },
+    }
+}
+
+/// All figures of a report, in report order.
+pub(crate) fn all(model: &Model) -> Vec<Figure> {
+    vec![
+        mean_latency(model),
+        latency_cdf(model),
+        p99_latency(model),
+        bytes_moved(model),
+        cpu_utilization(model),
+    ]
+}
+
+/// Draws a figure as `<stem>.svg` and `<stem>.png` into `dir`.
+pub(crate) fn write(figure: &Figure, dir: &Path) -> Result<(), ReportError> {
+    let fail = |message: String| ReportError::Draw {
+        figure: figure.stem.to_owned(),
+        message,
+    };
+    let svg = dir.join(format!("{}.svg", figure.stem));
+    draw(
+        SVGBackend::new(&svg, SIZE).into_drawing_area(),
+        &figure.chart,
+    )
+    .map_err(fail)?;
+    let png = dir.join(format!("{}.png", figure.stem));
+    draw(
+        BitMapBackend::new(&png, SIZE).into_drawing_area(),
+        &figure.chart,
+    )
+    .map_err(fail)?;
+    Ok(())
+}
+
+fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
+    e.to_string()
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let (width, _) = root.dim_in_pixel();
+    let center = (width / 2) as i32;
+    let top = Pos::new(HPos::Center, VPos::Top);
+    let title = fitted_font(&root, &chart.title, 26.0, width - 24).pos(top);
+    root.draw(&Text::new(chart.title.clone(), (center, 12), title))
+        .map_err(err)?;
+    let subtitle = fitted_font(&root, &chart.subtitle, 18.0, width - 24)
+        .color(&RGBColor(85, 85, 85))
+        .pos(top);
+    root.draw(&Text::new(chart.subtitle.clone(), (center, 46), subtitle))
+        .map_err(err)?;
+    let (_, body) = root.split_vertically(HEADER_HEIGHT);
+    let (plot_area, legend_area) = body.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    let (x, y) = (chart.x.lo..chart.x.hi, chart.y.lo..chart.y.hi);
+    match (chart.x.log, chart.y.log) {
+        (false, false) => plot(&plot_area, chart, x, y),
+        (false, true) => plot(&plot_area, chart, x, log_axis(&chart.y)),
+        (true, false) => plot(&plot_area, chart, log_axis(&chart.x), y),
+        (true, true) => plot(&plot_area, chart, log_axis(&chart.x), log_axis(&chart.y)),
+    }?;
+    legend(&legend_area, chart)?;
+    root.present().map_err(err)
+}
+
+/// The largest font, from `size` down, in which `text` fits in `max_width` pixels.
+fn fitted_font<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    size: f64,
+    max_width: u32,
+) -> TextStyle<'static> {
+    let mut size = size;
+    while size > 10.0 {
+        let style = TextStyle::from(("sans-serif", size).into_font());
+        match area.estimate_text_size(text, &style) {
+            Ok((w, _)) if w > max_width => size -= 1.0,
+            _ => break,
+        }
+    }
+    TextStyle::from(("sans-serif", size).into_font()).color(&BLACK)
+}
+
+/// A log-scale axis with labels at 1-2-5 (or 1-3, or 1) times powers of ten, by how many
+/// decades it spans, and light grid lines at every integer times a power of ten.
+fn log_axis(axis: &Axis) -> WithKeyPoints<LogCoord<f64>> {
+    let (k0, k1) = (
+        axis.lo.log10().floor() as i32,
+        axis.hi.log10().ceil() as i32,
+    );
+    let mantissas: &[f64] = match k1 - k0 {
+        0..=2 => &[1.0, 2.0, 5.0],
+        3..=4 => &[1.0, 3.0],
+        _ => &[1.0],
+    };
+    let within = |v: &f64| *v >= axis.lo && *v <= axis.hi;
+    let decades = || (k0..=k1).map(|k| 10f64.powi(k));
+    let major: Vec<f64> = decades()
+        .flat_map(|p| mantissas.iter().map(move |m| m * p))
+        .filter(within)
+        .collect();
+    let minor: Vec<f64> = decades()
+        .flat_map(|p| (1..10).map(move |m| f64::from(m) * p))
+        .filter(within)
+        .collect();
+    (axis.lo..axis.hi)
+        .log_scale()
+        .with_key_points(major)
+        .with_light_points(minor)
+}
+
+/// A tick label: up to three decimals, or scientific notation below 0.01.
+fn tick(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 {
+        format!("{v:.0e}")
+    } else {
+        trim_number(v)
+    }
+}
+
+fn plot<DB, X, Y>(area: &DrawingArea<DB, Shift>, spec: &Chart, x: X, y: Y) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .margin(14)
+        .margin_top(6)
+        .x_label_area_size(64)
+        .y_label_area_size(88)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(spec.x_label.as_str())
+        .y_desc(spec.y_label.as_str())
+        .axis_desc_style(("sans-serif", 20))
+        .label_style(("sans-serif", 17))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
+        .x_labels(10)
+        .y_labels(10)
+        .draw()
+        .map_err(err)?;
+    for s in spec.series.iter().filter(|s| !s.band.is_empty()) {
+        let outline: Vec<(f64, f64)> = s
+            .band
+            .iter()
+            .map(|&(x, lo, _)| (x, lo))
+            .chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+            .collect();
+        let band = Polygon::new(outline, s.color.mix(0.18).filled());
+        chart.draw_series(std::iter::once(band)).map_err(err)?;
+    }
+    for s in &spec.series {
+        let style = s.color.stroke_width(s.width);
+        if s.dashed {
+            let line = DashedPathElement::new(s.points.clone(), 9, 6, style);
+            chart.draw_series(std::iter::once(line)).map_err(err)?;
+            if s.markers {
+                let hollow = s
+                    .points
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, s.color.stroke_width(2)));
+                chart.draw_series(hollow).map_err(err)?;
+            }
+        } else {
+            chart
+                .draw_series(std::iter::once(PathElement::new(s.points.clone(), style)))
+                .map_err(err)?;
+            if s.markers {
+                let filled = s
+                    .points
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, s.color.filled()));
+                chart.draw_series(filled).map_err(err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The legend column: one sample line (dashed when the series is) and the series name.
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+    let longest = chart
+        .series
+        .iter()
+        .map(|s| s.name.as_str())
+        .max_by_key(|n| n.chars().count());
+    let font = fitted_font(area, longest.unwrap_or(""), 19.0, LEGEND_WIDTH - 62)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, s) in chart.series.iter().enumerate() {
+        let y = 24 + 32 * i as i32;
+        let line = vec![(6, y), (46, y)];
+        if s.dashed {
+            area.draw(&DashedPathElement::new(
+                line,
+                9,
+                6,
+                s.color.stroke_width(s.width),
+            ))
+            .map_err(err)?;
+            if s.markers {
+                area.draw(&Circle::new((26, y), 4, s.color.stroke_width(2)))
+                    .map_err(err)?;
+            }
+        } else {
+            area.draw(&PathElement::new(line, s.color.stroke_width(s.width)))
+                .map_err(err)?;
+            if s.markers {
+                area.draw(&Circle::new((26, y), 4, s.color.filled()))
+                    .map_err(err)?;
+            }
+        }
+        area.draw(&Text::new(s.name.clone(), (54, y), font.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! A fake sweep directory in exactly the harness's contract, for tests.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::aggregate::quantile;
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("cohort-reports-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A synthetic sweep: every (policy, size, seed) is one run.
+pub(crate) struct FakeSweep {
+    pub policies: Vec<&'static str>,
+    pub seeds: Vec<u64>,
+    /// `param.data_size` values, bytes.
+    pub sizes: Vec<u64>,
+    /// Target mean latency in ms of (policy, size index, seed).
+    pub mean_ms: fn(&str, usize, u64) -> f64,
+    /// Latency of the datapoint at quantile `u` in (0, 1), as a multiple of the mean.
+    pub shape: fn(&str, f64) -> f64,
+    /// Bytes moved by (policy, size in bytes).
+    pub bytes: fn(&str, u64) -> u64,
+    /// Measured (non-warm-up) datapoints per run; a quarter as many warm-up ones come first.
+    pub datapoints: usize,
+    /// Utilization windows per node.
+    pub windows: usize,
+    pub write_sweep_toml: bool,
+}
+
+impl FakeSweep {
+    /// Two policies, two seeds, three sizes, with round numbers:
+    /// seed-averaged means are random 25, 80, 600 ms and group 70, 60, 65 ms at
+    /// 0.76, 7.63 and 15.26 MiB; latencies are spread evenly over 0.5x to 1.5x the run's mean
+    /// (datapoint k of n at (0.5 + (k + 0.5) / n) x the mean);
+    /// warm-up datapoints are 10x the mean; group moves no bytes.
+    pub(crate) fn small() -> FakeSweep {
+        FakeSweep {
+            policies: vec!["random", "group"],
+            seeds: vec![1, 2],
+            sizes: vec![800_000, 8_000_000, 16_000_000],
+            mean_ms: |policy, i, seed| {
+                let delta = if seed == 1 { -1.0 } else { 1.0 };
+                match policy {
+                    "random" => [25.0, 80.0, 600.0][i] + delta * [1.0, 2.0, 10.0][i],
+                    _ => [70.0, 60.0, 65.0][i] + delta,
+                }
+            },
+            shape: |_, u| 0.5 + u,
+            bytes: |policy, size| if policy == "random" { size * 100 } else { 0 },
+            datapoints: 32,
+            windows: 10,
+            write_sweep_toml: true,
+        }
+    }
+
+    /// Three policies, two seeds, the write-up's 20 sizes, with numbers shaped like the
+    /// write-up's published ones (for looking at the figures).
+    pub(crate) fn writeup_like() -> FakeSweep {
+        FakeSweep {
+            policies: vec!["random", "group", "locality"],
+            seeds: vec![1, 2],
+            sizes: (1..=20).map(|k| k * 800_000).collect(),
+            mean_ms: |policy, i, seed| {
+                let x = (i + 1) as f64;
+                let wiggle = if seed == 1 { 0.93 } else { 1.07 };
+                match policy {
+                    "random" => 16.0 * (x * 0.19).exp() * wiggle,
+                    "group" => (62.0 + 12.0 / x) * (1.0 + (wiggle - 1.0) * 0.3),
+                    _ => (35.0 + 9.0 * x) * wiggle,
+                }
+            },
+            shape: |policy, u| match policy {
+                "group" => {
+                    0.8 + 0.3 * u
+                        + if u > 0.97 {
+                            6.0 * (u - 0.97) / 0.03
+                        } else {
+                            0.0
+                        }
+                }
+                _ => -(1.0 - u).ln(),
+            },
+            bytes: |policy, size| match policy {
+                "random" => size * 12 * 750,
+                "group" => size * 750 / 2,
+                _ => size * 4 * 750,
+            },
+            datapoints: 3000,
+            windows: 750,
+            write_sweep_toml: true,
+        }
+    }
+
+    /// The run id of (policy, size index, seed).
+    pub(crate) fn run_id(&self, policy: &str, size: usize, seed: u64) -> String {
+        format!("{policy}-size{size:02}-seed{seed}")
+    }
+
+    /// Writes the sweep into `dir` (which must exist).
+    pub(crate) fn write(&self, dir: &Path) {
+        let mut summary = String::from(
+            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,\
+             bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max\n",
+        );
+        for &policy in &self.policies {
+            for (i, &size) in self.sizes.iter().enumerate() {
+                for &seed in &self.seeds {
+                    let run = self.run_id(policy, i, seed);
+                    let run_dir = dir.join("runs").join(&run);
+                    fs::create_dir_all(&run_dir).expect("create run dir");
+                    let mean = (self.mean_ms)(policy, i, seed);
+                    let n = self.datapoints as f64;
+                    let measured: Vec<f64> = (0..self.datapoints)
+                        .map(|k| mean * (self.shape)(policy, (k as f64 + 0.5) / n))
+                        .collect();
+                    self.write_latencies(&run_dir, policy, seed, size, mean, &measured);
+                    let busy = self.write_utilization(&run_dir, policy, seed);
+                    let mut sorted = measured.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    let (umean, umin, umax) = (
+                        busy.iter().sum::<f64>() / busy.len() as f64,
+                        busy.iter().copied().fold(f64::INFINITY, f64::min),
+                        busy.iter().copied().fold(0.0, f64::max),
+                    );
+                    let _ = writeln!(
+                        summary,
+                        "{run},{policy},{seed},{size},4,{},{mean:.3},{:.3},{:.3},{:.3},{:.3},{},{},0,{},0,{umean:.4},{umin:.4},{umax:.4}",
+                        measured.len(),
+                        quantile(&sorted, 0.5),
+                        quantile(&sorted, 0.9),
+                        quantile(&sorted, 0.99),
+                        sorted[sorted.len() - 1],
+                        (self.bytes)(policy, size),
+                        (self.bytes)(policy, size) / size.max(1),
+                        750 * 62,
+                    );
+                    let manifest = format!(
+                        "workload = \"writeup\"\npolicy = \"{policy}\"\nseed = {seed}\nclock = \"virtual\"\n\
+                         cohort_version = \"0.1.0\"\ngit_commit = \"abc1234\"\n\n[params]\ndata_size = {size}\nnum_reducers = 4\n"
+                    );
+                    fs::write(run_dir.join("manifest.toml"), manifest).expect("write manifest");
+                    for (name, header) in [
+                        ("tasks.csv", "task,node\n"),
+                        ("transfers.csv", "object,from,to,bytes\n"),
+                        ("evictions.csv", "object,node\n"),
+                    ] {
+                        fs::write(run_dir.join(name), header).expect("write csv");
+                    }
+                }
+            }
+        }
+        fs::write(dir.join("summary.csv"), summary).expect("write summary");
+        if self.write_sweep_toml {
+            let quoted: Vec<String> = self.policies.iter().map(|p| format!("\"{p}\"")).collect();
+            let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+            let sizes: Vec<String> = self.sizes.iter().map(u64::to_string).collect();
+            let toml = format!(
+                "workload = \"writeup\"\npolicies = [{}]\nseeds = [{}]\ncohort_version = \"0.1.0\"\n\
+                 git_commit = \"abc1234\"\n\n[params]\ndata_size = [{}]\nnum_reducers = [4]\n",
+                quoted.join(", "),
+                seeds.join(", "),
+                sizes.join(", ")
+            );
+            fs::write(dir.join("sweep.toml"), toml).expect("write sweep.toml");
+        }
+    }
+
+    fn write_latencies(
+        &self,
+        run_dir: &Path,
+        policy: &str,
+        seed: u64,
+        size: u64,
+        mean: f64,
+        measured: &[f64],
+    ) {
+        let mut out = String::from(
+            "policy,seed,param.data_size,param.num_reducers,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup\n",
+        );
+        let warmup = (0..self.datapoints / 4).map(|_| (mean * 10.0, 1));
+        for (k, (ms, w)) in warmup.chain(measured.iter().map(|&m| (m, 0))).enumerate() {
+            let (iteration, reducer) = (k / 4, k % 4);
+            let ingest = iteration as u64 * 100_000_000;
+            let latency = (ms * 1e6).round() as u64;
+            let _ = writeln!(
+                out,
+                "{policy},{seed},{size},4,{iteration},{reducer},{},{ingest},{},{latency},{w}",
+                reducer % 5,
+                ingest + latency
+            );
+        }
+        fs::write(run_dir.join("latencies.csv"), out).expect("write latencies");
+    }
+
+    /// Writes 5 nodes' windows; returns each node's mean busy fraction.
+    fn write_utilization(&self, run_dir: &Path, policy: &str, seed: u64) -> Vec<f64> {
+        let base: [f64; 5] = if policy == "random" {
+            [0.85, 0.3, 0.6, 0.2, 0.5]
+        } else {
+            [0.45, 0.4, 0.42, 0.38, 0.44]
+        };
+        let mut out = String::from("node,window_start_ns,window_ns,busy_fraction\n");
+        let mut means = Vec::new();
+        for (node, b) in base.iter().enumerate() {
+            let mut sum = 0.0;
+            for w in 0..self.windows {
+                let phase = (w as f64 * 0.21 + node as f64 + seed as f64).sin();
+                let f = (b + 0.12 * phase).clamp(0.0, 1.0);
+                sum += f;
+                let _ = writeln!(out, "{node},{},100000000,{f:.4}", w as u64 * 100_000_000);
+            }
+            means.push(sum / self.windows as f64);
+        }
+        fs::write(run_dir.join("utilization.csv"), out).expect("write utilization");
+        means
+    }
+}

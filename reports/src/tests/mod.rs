@@ -1,0 +1,673 @@
+//! Tests on synthetic sweeps written by [`fixture::FakeSweep`].
+
+mod fixture;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use self::fixture::{FakeSweep, TempDir};
+use crate::figures::Axis;
+use crate::model::XAxis;
+use crate::{ReportError, ReportOptions, ReportSummary, render};
+
+const STEMS: [&str; 5] = [
+    "mean-latency",
+    "latency-cdf",
+    "p99-latency",
+    "bytes-moved",
+    "cpu-utilization",
+];
+
+/// Writes the small fixture into `<tmp>/sweep` and renders it into `<tmp>/report`.
+fn render_small(tmp: &TempDir) -> (PathBuf, PathBuf, ReportSummary) {
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    FakeSweep::small().write(&sweep);
+    let out = tmp.path().join("report");
+    let summary = render(&sweep, &out, &ReportOptions::default()).expect("render");
+    (sweep, out, summary)
+}
+
+fn finding<'a>(summary: &'a ReportSummary, section: &str) -> &'a str {
+    &summary
+        .findings
+        .iter()
+        .find(|f| f.section == section)
+        .expect("finding")
+        .text
+}
+
+/// Names in `dir` that look like leftover staging directories.
+fn leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("report-tmp"))
+        .collect()
+}
+
+/// Width and height from a PNG's signature and IHDR chunk, decoding the whole image with the
+/// `png` crate; also whether any pixel is not white.
+fn decode_png(path: &Path) -> (u32, u32, bool) {
+    let bytes = fs::read(path).expect("read png");
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} has no PNG signature",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    let drawn = buf[..info.buffer_size()].iter().any(|&b| b != 255);
+    (info.width, info.height, drawn)
+}
+
+#[test]
+fn renders_every_file_and_leaves_no_staging_directory() {
+    let tmp = TempDir::new("files");
+    let (_, out, summary) = render_small(&tmp);
+    let mut expected: Vec<PathBuf> = STEMS
+        .iter()
+        .flat_map(|s| [out.join(format!("{s}.png")), out.join(format!("{s}.svg"))])
+        .chain([out.join("report.html"), out.join("report.md")])
+        .collect();
+    expected.sort();
+    assert_eq!(summary.files, expected);
+    for f in &summary.files {
+        assert!(
+            fs::metadata(f).expect("written file").len() > 100,
+            "{} is nearly empty",
+            f.display()
+        );
+    }
+    assert!(leftovers(tmp.path()).is_empty());
+}
+
+#[test]
+fn pngs_decode_at_the_figure_size_and_are_not_blank() {
+    let tmp = TempDir::new("png");
+    let (_, out, _) = render_small(&tmp);
+    for stem in STEMS {
+        let (w, h, drawn) = decode_png(&out.join(format!("{stem}.png")));
+        assert_eq!((w, h), crate::figures::SIZE, "{stem}");
+        assert!(drawn, "{stem}.png is all white");
+    }
+}
+
+#[test]
+fn svgs_are_svg_documents_naming_their_series() {
+    let tmp = TempDir::new("svg");
+    let (_, out, _) = render_small(&tmp);
+    let read = |stem: &str| fs::read_to_string(out.join(format!("{stem}.svg"))).expect("svg");
+    let mean = read("mean-latency");
+    assert!(mean.contains("<svg") && mean.trim_end().ends_with("</svg>"));
+    // plotters writes each text element's content on a line of its own.
+    for name in ["random", "group", "random (published)", "group (published)"] {
+        assert!(
+            mean.contains(&format!("\n{name}\n")),
+            "mean-latency.svg lacks {name:?}"
+        );
+    }
+    assert!(mean.contains("\nmean latency (ms)\n"));
+    for stem in ["latency-cdf", "p99-latency", "bytes-moved"] {
+        let svg = read(stem);
+        assert!(
+            svg.contains("<svg") && svg.contains("\nrandom\n") && svg.contains("\ngroup\n"),
+            "{stem}"
+        );
+        assert!(
+            !svg.contains("(published)"),
+            "{stem} should not draw the published points"
+        );
+    }
+    let cpu = read("cpu-utilization");
+    for node in 0..5 {
+        assert!(
+            cpu.contains(&format!("\nnode {node}\n")),
+            "cpu-utilization.svg lacks node {node}"
+        );
+    }
+    assert!(read("latency-cdf").contains("Latency CDF at 15.26 MiB"));
+}
+
+#[test]
+fn html_is_self_contained_with_one_decodable_image_per_figure() {
+    let tmp = TempDir::new("html");
+    let (_, out, summary) = render_small(&tmp);
+    let html = fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let prefix = "<img src=\"data:image/png;base64,";
+    assert_eq!(html.matches("<img ").count(), STEMS.len());
+    assert_eq!(html.matches(prefix).count(), STEMS.len());
+    for chunk in html.split(prefix).skip(1) {
+        let data = &chunk[..chunk.find('"').expect("closing quote")];
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64");
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    for stem in STEMS {
+        assert!(
+            html.contains(&format!("id=\"{stem}\"")),
+            "no section for {stem}"
+        );
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "external reference in the HTML"
+    );
+    assert!(!html.contains("<link") && !html.contains("src=\"http"));
+    assert!(
+        html.contains("dataset") && html.contains("imagesLoaded") && html.contains("consoleErrors")
+    );
+    for fact in [
+        "writeup",
+        "abc1234",
+        "0.1.0",
+        "virtual",
+        "1, 2",
+        "random, group",
+    ] {
+        assert!(html.contains(fact), "facts lack {fact}");
+    }
+    // Every paragraph appears, HTML-escaped.
+    for f in &summary.findings {
+        assert!(
+            html.contains(&f.text.replace('\'', "&#39;")),
+            "HTML lacks: {}",
+            f.text
+        );
+    }
+    // The summary table: one row per policy and size.
+    assert_eq!(html.matches("<tr><td class=\"l\">").count(), 6);
+}
+
+#[test]
+fn mean_latency_sentences_state_the_fixture_numbers() {
+    let tmp = TempDir::new("mean");
+    let (_, _, summary) = render_small(&tmp);
+    let text = finding(&summary, "mean-latency");
+    for expected in [
+        "group's mean latency stays between 60.0 and 70.0 ms across the 3 sizes (max/min = 1.17).",
+        "random's mean latency goes from 25.0 ms at 0.76 MiB to 600.0 ms at 15.26 MiB (range 25.0–600.0 ms, max/min = 24.00); it rises from one size to the next at 2 of 2 steps.",
+        "random's mean latency is below group's up to 0.76 MiB and above it from 7.63 MiB on: the curves cross between 0.76 MiB and 7.63 MiB.",
+        "At the smallest size, 0.76 MiB, random's mean latency (25.0 ms) is the lowest; group's (70.0 ms) is 2.80× that.",
+        "At the largest size, 15.26 MiB, group's mean latency (65.0 ms) is the lowest; random's (600.0 ms) is 9.23× that.",
+        "Across seeds, the widest min–max range of a point is 20.0 ms (random at 15.26 MiB, 590.0–610.0 ms)",
+        "random from 27 ms at 0.76 MiB to 663 ms at 15.26 MiB (range 27–663 ms); group from 77 ms at 0.76 MiB to 67 ms at 15.26 MiB (range 61–77 ms).",
+        "At 0.76 MiB we measure 25.0 ms for random (published: 27 ms) and 70.0 ms for group (published: 77 ms).",
+        "At 15.26 MiB we measure 600.0 ms for random (published: 663 ms) and 65.0 ms for group (published: 67 ms).",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn other_sentences_state_the_fixture_numbers() {
+    let tmp = TempDir::new("other");
+    let (_, _, summary) = render_small(&tmp);
+    let cdf = finding(&summary, "latency-cdf");
+    // 2 seeds x 32 measured datapoints; the largest is 1.484375 x 610 ms. The warm-up
+    // datapoints (10x the mean) must not show.
+    assert!(
+        cdf.contains("random (2 runs, 64 datapoints): median "),
+        "{cdf}"
+    );
+    assert!(cdf.contains("max 905.5 ms"), "{cdf}");
+    assert!(cdf.contains("group (2 runs, 64 datapoints)"), "{cdf}");
+    assert!(!cdf.contains("6100"), "warm-up leaked into the CDF: {cdf}");
+    let bytes = finding(&summary, "bytes-moved");
+    for expected in [
+        "random moves 76.3 MiB per run at 0.76 MiB and 1.5 GiB at 15.26 MiB.",
+        "group moves no bytes over the network at any size.",
+        "At 15.26 MiB, group moves the fewest bytes (0 B); random moves 1.5 GiB.",
+    ] {
+        assert!(
+            bytes.contains(expected),
+            "missing {expected:?} in:\n{bytes}"
+        );
+    }
+    let cpu = finding(&summary, "cpu-utilization");
+    assert!(
+        cpu.starts_with("The figure shows run random-size02-seed1 (random, seed 1, 15.26 MiB)."),
+        "{cpu}"
+    );
+    assert!(cpu.contains("Over 10 windows of 100 ms (1.0 s)"), "{cpu}");
+    assert!(cpu.contains("It ranges from"), "{cpu}");
+    let p99 = finding(&summary, "p99-latency");
+    assert!(p99.contains("group's p99 latency stays between"), "{p99}");
+    assert!(p99.contains("At 15.26 MiB, the p99 is "), "{p99}");
+    assert_eq!(
+        finding(&summary, "runs"),
+        "12 runs, 384 measured datapoints in all (warm-up excluded). No run reports failed tasks."
+    );
+}
+
+#[test]
+fn markdown_links_each_png_and_repeats_the_paragraphs() {
+    let tmp = TempDir::new("md");
+    let (_, out, summary) = render_small(&tmp);
+    let md = fs::read_to_string(out.join("report.md")).expect("md");
+    for stem in STEMS {
+        assert!(
+            md.contains(&format!("]({stem}.png)")),
+            "no link to {stem}.png"
+        );
+    }
+    assert!(md.contains("group's mean latency stays between 60.0 and 70.0 ms"));
+    assert_eq!(
+        md.matches("\n| random | ").count() + md.matches("\n| group | ").count(),
+        6
+    );
+    assert_eq!(summary.findings.len(), 6);
+}
+
+#[test]
+fn terminal_table_has_a_row_per_point() {
+    let tmp = TempDir::new("table");
+    let (_, _, summary) = render_small(&tmp);
+    let table = summary.table();
+    assert_eq!(table.lines().count(), 7, "{table}");
+    assert!(
+        table
+            .lines()
+            .next()
+            .expect("header")
+            .contains("data size (MiB)")
+    );
+    assert!(table.contains("70.0 (69.0-71.0)"), "{table}");
+}
+
+/// Renders a broken sweep into an output directory that already holds a file, and checks
+/// that the error is as expected and nothing was written.
+fn assert_fails_cleanly(sweep: &Path, tmp: &TempDir) -> ReportError {
+    let out = tmp.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir out");
+    fs::write(out.join("keep.txt"), "keep").expect("write");
+    let err = render(sweep, &out, &ReportOptions::default()).expect_err("bad input must fail");
+    let names: Vec<_> = fs::read_dir(&out)
+        .expect("read out")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("keep.txt")],
+        "output was written despite {err}"
+    );
+    assert!(leftovers(tmp.path()).is_empty());
+    // A fresh output directory is not even created.
+    let fresh = tmp.path().join("fresh");
+    render(sweep, &fresh, &ReportOptions::default()).expect_err("bad input must fail");
+    assert!(!fresh.exists());
+    assert!(leftovers(tmp.path()).is_empty());
+    err
+}
+
+fn small_sweep(tmp: &TempDir) -> PathBuf {
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    FakeSweep::small().write(&sweep);
+    sweep
+}
+
+fn edit_summary(sweep: &Path, edit: impl FnOnce(Vec<String>) -> Vec<String>) {
+    let path = sweep.join("summary.csv");
+    let lines: Vec<String> = fs::read_to_string(&path)
+        .expect("read")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    fs::write(&path, edit(lines).join("\n") + "\n").expect("write");
+}
+
+fn input_error(err: &ReportError) -> (&Path, Option<u64>, &str) {
+    match err {
+        ReportError::Input {
+            path,
+            line,
+            message,
+        } => (path.as_path(), *line, message.as_str()),
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_summary_is_an_error_naming_the_file() {
+    let tmp = TempDir::new("nosummary");
+    let sweep = small_sweep(&tmp);
+    fs::remove_file(sweep.join("summary.csv")).expect("rm");
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    match &err {
+        ReportError::Io { path, .. } => assert!(path.ends_with("summary.csv")),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("summary.csv"), "{err}");
+}
+
+#[test]
+fn malformed_row_is_an_error_naming_file_and_line() {
+    let tmp = TempDir::new("malformed");
+    let sweep = small_sweep(&tmp);
+    edit_summary(&sweep, |mut lines| {
+        lines[2] = lines[2].rsplitn(3, ',').nth(2).expect("fields").to_owned();
+        lines
+    });
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (path, line, message) = input_error(&err);
+    assert!(path.ends_with("summary.csv"));
+    assert_eq!(line, Some(3));
+    assert!(
+        message.contains("malformed row: 17 fields where the header has 19"),
+        "{message}"
+    );
+    assert!(err.to_string().contains("summary.csv:3: "), "{err}");
+}
+
+#[test]
+fn value_that_is_not_a_number_names_the_column_and_line() {
+    let tmp = TempDir::new("nan");
+    let sweep = small_sweep(&tmp);
+    edit_summary(&sweep, |mut lines| {
+        let mut fields: Vec<&str> = lines[4].split(',').collect();
+        fields[6] = "fast";
+        lines[4] = fields.join(",");
+        lines
+    });
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (_, line, message) = input_error(&err);
+    assert_eq!(line, Some(5));
+    assert!(message.starts_with("column `mean_ms`"), "{message}");
+
+    let tmp = TempDir::new("badparam");
+    let sweep = small_sweep(&tmp);
+    edit_summary(&sweep, |mut lines| {
+        lines[1] = lines[1].replacen(",800000,", ",big,", 1);
+        lines
+    });
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    assert_eq!(
+        input_error(&err),
+        (
+            sweep.join("summary.csv").as_path(),
+            Some(2),
+            "column `param.data_size`: `big` is not a number"
+        )
+    );
+}
+
+#[test]
+fn missing_column_is_an_error_naming_the_column() {
+    let tmp = TempDir::new("nocolumn");
+    let sweep = small_sweep(&tmp);
+    edit_summary(&sweep, |lines| {
+        lines
+            .iter()
+            .map(|l| {
+                let mut fields: Vec<&str> = l.split(',').collect();
+                fields.remove(9); // p99_ms
+                fields.join(",")
+            })
+            .collect()
+    });
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (path, line, message) = input_error(&err);
+    assert!(path.ends_with("summary.csv"));
+    assert_eq!(line, Some(1));
+    assert!(message.starts_with("missing column `p99_ms`"), "{message}");
+}
+
+#[test]
+fn missing_x_parameter_is_an_error_naming_it() {
+    let tmp = TempDir::new("nox");
+    let sweep = small_sweep(&tmp);
+    let out = tmp.path().join("out");
+    let options = ReportOptions {
+        x_param: "num_maps".to_owned(),
+        ..ReportOptions::default()
+    };
+    let err = render(&sweep, &out, &options).expect_err("no such parameter");
+    let (_, line, message) = input_error(&err);
+    assert_eq!(line, Some(1));
+    assert!(
+        message.contains("`param.num_maps`")
+            && message.contains("param.data_size, param.num_reducers"),
+        "{message}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_run_csv_is_an_error_naming_that_file_and_line() {
+    let tmp = TempDir::new("badlatency");
+    let sweep = small_sweep(&tmp);
+    let fx = FakeSweep::small();
+    let path = sweep
+        .join("runs")
+        .join(fx.run_id("group", 2, 2))
+        .join("latencies.csv");
+    let mut text = fs::read_to_string(&path).expect("read");
+    text.push_str("group,2,16000000,4,99,0,0,0,0,-5,0\n");
+    fs::write(&path, &text).expect("write");
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (p, line, message) = input_error(&err);
+    assert_eq!(p, path.as_path());
+    assert_eq!(line, Some(text.lines().count() as u64));
+    assert!(message.starts_with("column `latency_ns`"), "{message}");
+
+    let tmp = TempDir::new("badutil");
+    let sweep = small_sweep(&tmp);
+    let path = sweep
+        .join("runs")
+        .join(fx.run_id("random", 2, 1))
+        .join("utilization.csv");
+    fs::write(&path, "node,window_start_ns,busy_fraction\n0,0,0.5\n").expect("write");
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (p, line, message) = input_error(&err);
+    assert_eq!((p, line), (path.as_path(), Some(1)));
+    assert!(
+        message.starts_with("missing column `window_ns`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn malformed_sweep_toml_names_the_line() {
+    let tmp = TempDir::new("badtoml");
+    let sweep = small_sweep(&tmp);
+    fs::write(
+        sweep.join("sweep.toml"),
+        "workload = \"writeup\"\npolicies = [\"random\"\n",
+    )
+    .expect("write");
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (p, line, _) = input_error(&err);
+    assert!(p.ends_with("sweep.toml"));
+    assert!(matches!(line, Some(2) | Some(3)), "{line:?}");
+}
+
+#[test]
+fn renders_again_into_an_existing_directory_and_into_the_sweep_itself() {
+    let tmp = TempDir::new("again");
+    let (sweep, out, first) = render_small(&tmp);
+    fs::write(out.join("notes.txt"), "mine").expect("write");
+    let second = render(&sweep, &out, &ReportOptions::default()).expect("second render");
+    assert_eq!(first.files, second.files);
+    assert_eq!(
+        fs::read_to_string(out.join("notes.txt")).expect("kept"),
+        "mine"
+    );
+    let inside = render(&sweep, &sweep, &ReportOptions::default()).expect("render into the sweep");
+    assert!(inside.files.iter().all(|f| f.starts_with(&sweep)));
+    assert!(sweep.join("report.html").is_file() && sweep.join("summary.csv").is_file());
+    assert!(leftovers(tmp.path()).is_empty());
+}
+
+#[test]
+fn single_run_without_sweep_toml_renders_from_the_manifest() {
+    let tmp = TempDir::new("single");
+    let sweep = tmp.path().join("one");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    let mut fx = FakeSweep::small();
+    fx.policies = vec!["group"];
+    fx.seeds = vec![7];
+    fx.sizes = vec![8_000_000];
+    fx.write_sweep_toml = false;
+    fx.write(&sweep);
+    let out = tmp.path().join("report");
+    let summary = render(&sweep, &out, &ReportOptions::default()).expect("render");
+    assert_eq!(summary.points.len(), 1);
+    assert_eq!(summary.points[0].runs, 1);
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.starts_with("group's mean latency is 71.0 ms at 7.63 MiB."),
+        "{text}"
+    );
+    let html = fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(html.contains("writeup") && html.contains("abc1234"));
+    assert_eq!(html.matches("<img ").count(), STEMS.len());
+}
+
+#[test]
+fn utilization_run_can_be_chosen_and_must_exist() {
+    let tmp = TempDir::new("utilrun");
+    let sweep = small_sweep(&tmp);
+    let run = FakeSweep::small().run_id("group", 0, 2);
+    let options = ReportOptions {
+        utilization_run: Some(run.clone()),
+        ..ReportOptions::default()
+    };
+    let summary = render(&sweep, &tmp.path().join("a"), &options).expect("render");
+    assert!(finding(&summary, "cpu-utilization").starts_with(&format!(
+        "The figure shows run {run} (group, seed 2, 0.76 MiB)."
+    )));
+    let options = ReportOptions {
+        utilization_run: Some("nope".to_owned()),
+        ..ReportOptions::default()
+    };
+    let err = render(&sweep, &tmp.path().join("b"), &options).expect_err("unknown run");
+    assert!(input_error(&err).2.contains("no run `nope`"));
+}
+
+#[test]
+fn several_crossings_are_listed() {
+    let tmp = TempDir::new("cross");
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    let mut fx = FakeSweep::small();
+    fx.sizes = vec![1_048_576, 2_097_152, 3_145_728, 4_194_304];
+    fx.seeds = vec![1];
+    fx.mean_ms = |policy, i, _| match policy {
+        "random" => [10.0, 30.0, 10.0, 30.0][i],
+        _ => 20.0,
+    };
+    fx.write(&sweep);
+    let options = ReportOptions {
+        published_reference: false,
+        ..ReportOptions::default()
+    };
+    let summary = render(&sweep, &tmp.path().join("out"), &options).expect("render");
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.contains("random's and group's mean latencies cross 3 times: between 1.00 MiB and 2.00 MiB (random goes above), between 2.00 MiB and 3.00 MiB (random goes below), between 3.00 MiB and 4.00 MiB (random goes above); at 4.00 MiB random's is above group's."),
+        "{text}"
+    );
+    assert!(!text.contains("published"));
+    assert!(
+        !fs::read_to_string(tmp.path().join("out/mean-latency.svg"))
+            .expect("svg")
+            .contains("(published)")
+    );
+}
+
+#[test]
+fn writeup_like_sweep_renders_with_log_latency_axes() {
+    let tmp = TempDir::new("writeup");
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    FakeSweep::writeup_like().write(&sweep);
+    // Set COHORT_REPORTS_FIXTURE_OUT=/some/dir to keep this report for a look at the figures.
+    let out = std::env::var_os("COHORT_REPORTS_FIXTURE_OUT")
+        .map_or_else(|| tmp.path().join("out"), PathBuf::from);
+    let summary = render(&sweep, &out, &ReportOptions::default()).expect("render");
+    assert_eq!(summary.points.len(), 60);
+    let svg = fs::read_to_string(out.join("mean-latency.svg")).expect("svg");
+    assert!(svg.contains("mean latency (ms, log scale)"));
+    assert!(
+        fs::read_to_string(out.join("latency-cdf.svg"))
+            .expect("svg")
+            .contains("latency (ms, log scale)")
+    );
+    assert!(finding(&summary, "mean-latency").contains("group's mean latency stays between"));
+}
+
+#[test]
+fn axis_goes_log_only_past_one_and_a_half_decades_of_positive_values() {
+    assert!(Axis::fit([10.0, 400.0], true, true).log);
+    assert!(!Axis::fit([10.0, 300.0], true, true).log);
+    assert!(!Axis::fit([0.0, 10.0, 1000.0], true, true).log);
+    assert!(!Axis::fit([10.0, 1000.0], true, false).log);
+    let linear = Axis::fit([60.0, 70.0], true, true);
+    assert_eq!(linear.lo, 0.0);
+    assert!(linear.hi > 70.0);
+    assert_eq!(
+        Axis::fit(std::iter::empty(), true, true),
+        Axis::fixed(0.0, 1.0)
+    );
+}
+
+#[test]
+fn x_axis_units_follow_the_parameter_name() {
+    let size = XAxis::new("data_size");
+    assert_eq!(
+        (size.label.as_str(), size.fmt(16_000_000.0).as_str()),
+        ("data size (MiB)", "15.26 MiB")
+    );
+    let delay = XAxis::new("submit_delay_ns");
+    assert_eq!(
+        (delay.label.as_str(), delay.fmt(100_000_000.0).as_str()),
+        ("submit delay (ms)", "100 ms")
+    );
+    let maps = XAxis::new("num_maps");
+    assert_eq!(
+        (
+            maps.label.as_str(),
+            maps.fmt(3.0).as_str(),
+            maps.plural.as_str()
+        ),
+        ("num maps", "3", "values of num_maps")
+    );
+}
+
+#[test]
+fn published_points_are_the_twenty_readoffs_per_policy() {
+    let points = crate::published_eval_line().expect("embedded data parses");
+    assert_eq!(points.len(), 40);
+    assert_eq!(points.iter().filter(|p| p.policy == "random").count(), 20);
+    assert_eq!(
+        (
+            points[0].policy.as_str(),
+            points[0].data_mib,
+            points[0].mean_latency_ms
+        ),
+        ("random", 0.76, 27.0)
+    );
+    let last = points.last().expect("points");
+    assert_eq!(
+        (last.policy.as_str(), last.data_mib, last.mean_latency_ms),
+        ("group", 15.26, 67.0)
+    );
+}
+
+#[test]
+fn quantiles_are_nearest_rank() {
+    let v = [1.0, 2.0, 3.0, 4.0];
+    assert_eq!(crate::aggregate::quantile(&v, 0.5), 2.0);
+    assert_eq!(crate::aggregate::quantile(&v, 0.9), 4.0);
+    assert_eq!(crate::aggregate::quantile(&v, 0.01), 1.0);
+    assert!(crate::aggregate::quantile(&[], 0.5).is_nan());
+}

@@ -1,0 +1,594 @@
+//! The report's sentences, generated from the numbers. Every sentence states a measurement
+//! (with its numbers); none says why.
+
+use crate::aggregate::quantile;
+use crate::figures::bytes_unit;
+use crate::model::{Model, trim_number};
+use crate::{AggregatePoint, Spread};
+
+/// Up to this ratio of largest to smallest value a curve is said to "stay between" the two.
+const FLAT_RATIO: f64 = 1.5;
+
+/// One generated paragraph and the report section it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The figure's file stem (e.g. "mean-latency"), or "runs" for the note on the runs.
+    pub section: String,
+    /// The paragraph, plain text.
+    pub text: String,
+}
+
+/// The paragraphs of a report: one per figure (in figure order), then one on the runs.
+pub(crate) fn findings(model: &Model) -> Vec<Finding> {
+    let make = |section: &str, text: String| Finding {
+        section: section.to_owned(),
+        text,
+    };
+    vec![
+        make("mean-latency", mean_latency(model)),
+        make("latency-cdf", latency_cdf(model)),
+        make("p99-latency", p99_latency(model)),
+        make("bytes-moved", bytes_moved(model)),
+        make("cpu-utilization", cpu_utilization(model)),
+        make("runs", runs_note(model)),
+    ]
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.1} ms")
+}
+
+fn pct(fraction: f64) -> String {
+    format!("{:.1}%", fraction * 100.0)
+}
+
+/// A byte count in B, KiB, MiB or GiB.
+pub(crate) fn bytes(b: f64) -> String {
+    if b < 1024.0 {
+        format!("{b:.0} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        let (unit, per) = bytes_unit(b);
+        format!("{:.1} {unit}", b / per)
+    }
+}
+
+/// `(x, value)` of one policy's known values of a measure, ascending in x.
+fn curve(model: &Model, policy: &str, measure: fn(&AggregatePoint) -> Spread) -> Vec<(f64, f64)> {
+    model
+        .policy_points(policy)
+        .map(|p| (p.x, measure(p).mean))
+        .filter(|(_, v)| v.is_finite())
+        .collect()
+}
+
+fn min_max(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    values
+        .into_iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// "X's <what> stays between A and B ms across the N sizes (max/min = R)." or, when it varies
+/// more than [`FLAT_RATIO`], where it starts and ends and how often it rises.
+fn range_sentence(model: &Model, policy: &str, what: &str, c: &[(f64, f64)]) -> String {
+    let x = &model.x;
+    match c {
+        [] => format!("{policy} has no {what} data."),
+        [(x0, v)] => format!("{policy}'s {what} is {} at {}.", ms(*v), x.fmt(*x0)),
+        _ => {
+            let (lo, hi) = min_max(c.iter().map(|p| p.1));
+            let ratio = if lo > 0.0 {
+                format!("max/min = {:.2}", hi / lo)
+            } else {
+                "the minimum is 0".to_owned()
+            };
+            if lo > 0.0 && hi / lo <= FLAT_RATIO {
+                format!(
+                    "{policy}'s {what} stays between {lo:.1} and {hi:.1} ms across the {} {} ({ratio}).",
+                    c.len(),
+                    x.plural
+                )
+            } else {
+                let ups = c.windows(2).filter(|w| w[1].1 > w[0].1).count();
+                let (first, last) = (c[0], c[c.len() - 1]);
+                format!(
+                    "{policy}'s {what} goes from {} at {} to {} at {} (range {lo:.1}–{hi:.1} ms, {ratio}); it rises from one {} to the next at {ups} of {} steps.",
+                    ms(first.1),
+                    x.fmt(first.0),
+                    ms(last.1),
+                    x.fmt(last.0),
+                    x.noun,
+                    c.len() - 1
+                )
+            }
+        }
+    }
+}
+
+/// Where the mean-latency curves of two policies cross, from the sign of their difference at
+/// each x where both have a value.
+fn crossing_sentence(model: &Model, a: &str, b: &str) -> Option<String> {
+    let cb = curve(model, b, |p| p.mean_ms);
+    let both: Vec<(f64, f64, f64)> = curve(model, a, |p| p.mean_ms)
+        .into_iter()
+        .filter_map(|(x, va)| {
+            cb.iter()
+                .find(|(xb, _)| *xb == x)
+                .map(|&(_, vb)| (x, va, vb))
+        })
+        .collect();
+    if both.len() < 2 {
+        return None;
+    }
+    let x = &model.x;
+    let signed: Vec<(f64, f64)> = both
+        .iter()
+        .filter(|t| t.1 != t.2)
+        .map(|t| (t.0, (t.1 - t.2).signum()))
+        .collect();
+    let rel = |s: f64| if s < 0.0 { "below" } else { "above" };
+    let Some(&(_, first)) = signed.first() else {
+        return Some(format!(
+            "{a}'s and {b}'s mean latencies are equal at every {} where both ran.",
+            x.noun
+        ));
+    };
+    let crossings: Vec<(f64, f64, f64)> = signed
+        .windows(2)
+        .filter(|w| w[0].1 != w[1].1)
+        .map(|w| (w[0].0, w[1].0, w[1].1))
+        .collect();
+    Some(match crossings.as_slice() {
+        [] => {
+            let (lo, hi) = min_max(both.iter().map(|t| t.1.max(t.2) / t.1.min(t.2)));
+            format!(
+                "{a}'s mean latency is {} {b}'s at every {} where both ran (by a factor of {lo:.2} to {hi:.2}).",
+                rel(first),
+                x.noun
+            )
+        }
+        [(before, after, _)] => format!(
+            "{a}'s mean latency is {} {b}'s up to {} and {} it from {} on: the curves cross between {} and {}.",
+            rel(first),
+            x.fmt(*before),
+            rel(-first),
+            x.fmt(*after),
+            x.fmt(*before),
+            x.fmt(*after)
+        ),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|(before, after, s)| {
+                    format!(
+                        "between {} and {} ({a} goes {})",
+                        x.fmt(*before),
+                        x.fmt(*after),
+                        rel(*s)
+                    )
+                })
+                .collect();
+            let last = signed[signed.len() - 1];
+            format!(
+                "{a}'s and {b}'s mean latencies cross {} times: {}; at {} {a}'s is {} {b}'s.",
+                many.len(),
+                list.join(", "),
+                x.fmt(last.0),
+                rel(last.1)
+            )
+        }
+    })
+}
+
+/// "At the smallest size, X, P's mean latency (v ms) is the lowest; Q's (w ms) is r× that."
+fn ranking_sentence(model: &Model, which: &str, at: f64) -> Option<String> {
+    let mut here: Vec<(&str, f64)> = model
+        .points
+        .iter()
+        .filter(|p| p.x == at && p.mean_ms.is_known())
+        .map(|p| (p.policy.as_str(), p.mean_ms.mean))
+        .collect();
+    if here.len() < 2 {
+        return None;
+    }
+    here.sort_by(|l, r| l.1.total_cmp(&r.1));
+    let (best, v) = here[0];
+    let others: Vec<String> = here[1..]
+        .iter()
+        .map(|(p, w)| {
+            let factor = if v > 0.0 {
+                format!("{:.2}× that", w / v)
+            } else {
+                "above it".to_owned()
+            };
+            format!("{p}'s ({}) is {factor}", ms(*w))
+        })
+        .collect();
+    Some(format!(
+        "At the {which} {}, {}, {best}'s mean latency ({}) is the lowest; {}.",
+        model.x.noun,
+        model.x.fmt(at),
+        ms(v),
+        others.join(", ")
+    ))
+}
+
+fn mean_latency(model: &Model) -> String {
+    let policies = &model.sweep.policies;
+    let mut s: Vec<String> = policies
+        .iter()
+        .map(|p| range_sentence(model, p, "mean latency", &curve(model, p, |a| a.mean_ms)))
+        .collect();
+    for (i, a) in policies.iter().enumerate() {
+        for b in &policies[i + 1..] {
+            s.extend(crossing_sentence(model, a, b));
+        }
+    }
+    if let (Some(&first), Some(&last)) = (model.xs.first(), model.xs.last()) {
+        s.extend(ranking_sentence(model, "smallest", first));
+        if last != first {
+            s.extend(ranking_sentence(model, "largest", last));
+        }
+    }
+    let widest = model
+        .points
+        .iter()
+        .filter(|p| p.runs > 1 && p.mean_ms.is_known())
+        .max_by(|l, r| (l.mean_ms.max - l.mean_ms.min).total_cmp(&(r.mean_ms.max - r.mean_ms.min)));
+    if let Some(p) = widest {
+        s.push(format!(
+            "Across seeds, the widest min–max range of a point is {} ({} at {}, {:.1}–{:.1} ms); the shaded bands show these ranges.",
+            ms(p.mean_ms.max - p.mean_ms.min),
+            p.policy,
+            model.x.fmt(p.x),
+            p.mean_ms.min,
+            p.mean_ms.max
+        ));
+    }
+    if !model.published.is_empty() {
+        s.push(published_sentences(model));
+    }
+    s.join(" ")
+}
+
+/// What the dashed published series show, and ours beside them at the smallest and largest
+/// size where the published figure has a point.
+fn published_sentences(model: &Model) -> String {
+    let mut parts = Vec::new();
+    for p in &model.sweep.policies {
+        let pts: Vec<(f64, f64)> = model
+            .published_for(p)
+            .map(|q| (q.data_mib, q.mean_latency_ms))
+            .collect();
+        if let (Some(first), Some(last)) = (pts.first(), pts.last()) {
+            let (lo, hi) = min_max(pts.iter().map(|q| q.1));
+            parts.push(format!(
+                "{p} from {} ms at {:.2} MiB to {} ms at {:.2} MiB (range {}–{} ms)",
+                trim_number(first.1),
+                first.0,
+                trim_number(last.1),
+                last.0,
+                trim_number(lo),
+                trim_number(hi)
+            ));
+        }
+    }
+    let mut text = format!(
+        "The dashed lines are the write-up's published points, read by eye off its figure: {}.",
+        parts.join("; ")
+    );
+    let mut ends = vec![model.xs[0]];
+    if model.xs.len() > 1 {
+        ends.push(model.xs[model.xs.len() - 1]);
+    }
+    for x in ends {
+        let mib = model.x.value(x);
+        let pairs: Vec<String> = model
+            .points
+            .iter()
+            .filter(|a| a.x == x && a.mean_ms.is_known())
+            .filter_map(|a| {
+                model
+                    .published_for(&a.policy)
+                    .find(|q| (q.data_mib - mib).abs() < 0.006)
+                    .map(|q| {
+                        format!(
+                            "{} for {} (published: {} ms)",
+                            ms(a.mean_ms.mean),
+                            a.policy,
+                            trim_number(q.mean_latency_ms)
+                        )
+                    })
+            })
+            .collect();
+        if !pairs.is_empty() {
+            text.push_str(&format!(
+                " At {} we measure {}.",
+                model.x.fmt(x),
+                join_and(&pairs)
+            ));
+        }
+    }
+    text
+}
+
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn latency_cdf(model: &Model) -> String {
+    if model.cdfs.is_empty() {
+        return format!("No policy has runs at {}.", model.x.fmt(model.cdf_x));
+    }
+    let per: Vec<String> = model
+        .cdfs
+        .iter()
+        .map(|c| {
+            let v = &c.sorted_ms;
+            let runs = if c.runs == 1 { "1 run".to_owned() } else { format!("{} runs", c.runs) };
+            if v.is_empty() {
+                format!("{} ({runs}): no measured datapoints", c.policy)
+            } else {
+                format!(
+                    "{} ({runs}, {} datapoints): median {}, 10th–90th percentile {:.1}–{:.1} ms, 99th percentile {}, max {}",
+                    c.policy,
+                    v.len(),
+                    ms(quantile(v, 0.5)),
+                    quantile(v, 0.1),
+                    quantile(v, 0.9),
+                    ms(quantile(v, 0.99)),
+                    ms(v[v.len() - 1])
+                )
+            }
+        })
+        .collect();
+    let mut text = format!(
+        "At {}, warm-up excluded, seeds pooled (nearest-rank percentiles): {}.",
+        model.x.fmt(model.cdf_x),
+        per.join("; ")
+    );
+    let medians: Vec<(&str, f64)> = model
+        .cdfs
+        .iter()
+        .filter(|c| !c.sorted_ms.is_empty())
+        .map(|c| (c.policy.as_str(), quantile(&c.sorted_ms, 0.5)))
+        .collect();
+    if medians.len() > 1 {
+        let &(low, m) = medians
+            .iter()
+            .min_by(|l, r| l.1.total_cmp(&r.1))
+            .unwrap_or(&medians[0]);
+        if m > 0.0 {
+            let others: Vec<String> = medians
+                .iter()
+                .filter(|(p, _)| *p != low)
+                .map(|(p, v)| format!("{p}'s median is {:.2}× {low}'s", v / m))
+                .collect();
+            text.push_str(&format!(" {}.", capitalize(&join_and(&others))));
+        }
+    }
+    text
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn p99_latency(model: &Model) -> String {
+    let mut s: Vec<String> = model
+        .sweep
+        .policies
+        .iter()
+        .map(|p| range_sentence(model, p, "p99 latency", &curve(model, p, |a| a.p99_ms)))
+        .collect();
+    if let Some(&last) = model.xs.last() {
+        let ratios: Vec<String> = model
+            .points
+            .iter()
+            .filter(|a| {
+                a.x == last && a.p99_ms.is_known() && a.mean_ms.is_known() && a.mean_ms.mean > 0.0
+            })
+            .map(|a| {
+                format!(
+                    "{:.2}× the mean for {}",
+                    a.p99_ms.mean / a.mean_ms.mean,
+                    a.policy
+                )
+            })
+            .collect();
+        if !ratios.is_empty() {
+            s.push(format!(
+                "At {}, the p99 is {}.",
+                model.x.fmt(last),
+                join_and(&ratios)
+            ));
+        }
+    }
+    s.join(" ")
+}
+
+fn bytes_moved(model: &Model) -> String {
+    let x = &model.x;
+    let mut s: Vec<String> = Vec::new();
+    for p in &model.sweep.policies {
+        let c = curve(model, p, |a| a.bytes_transferred);
+        match c.as_slice() {
+            [] => s.push(format!("{p} has no transfer data.")),
+            _ if c.iter().all(|q| q.1 == 0.0) => s.push(format!(
+                "{p} moves no bytes over the network at any {}.",
+                x.noun
+            )),
+            [(x0, b)] => s.push(format!(
+                "{p} moves {} per run at {}.",
+                bytes(*b),
+                x.fmt(*x0)
+            )),
+            _ => {
+                let (first, last) = (c[0], c[c.len() - 1]);
+                s.push(format!(
+                    "{p} moves {} per run at {} and {} at {}.",
+                    bytes(first.1),
+                    x.fmt(first.0),
+                    bytes(last.1),
+                    x.fmt(last.0)
+                ));
+            }
+        }
+    }
+    if let Some(&last) = model.xs.last() {
+        let mut here: Vec<(&str, f64)> = model
+            .points
+            .iter()
+            .filter(|a| a.x == last && a.bytes_transferred.is_known())
+            .map(|a| (a.policy.as_str(), a.bytes_transferred.mean))
+            .collect();
+        here.sort_by(|l, r| l.1.total_cmp(&r.1));
+        if let [(least, lb), rest @ ..] = here.as_slice() {
+            let others: Vec<String> = rest
+                .iter()
+                .map(|(p, b)| {
+                    if *lb > 0.0 {
+                        format!("{p} moves {:.2}× as many bytes", b / lb)
+                    } else {
+                        format!("{p} moves {}", bytes(*b))
+                    }
+                })
+                .collect();
+            if !others.is_empty() {
+                s.push(format!(
+                    "At {}, {least} moves the fewest bytes ({}); {}.",
+                    x.fmt(last),
+                    bytes(*lb),
+                    join_and(&others)
+                ));
+            }
+        }
+    }
+    s.join(" ")
+}
+
+fn cpu_utilization(model: &Model) -> String {
+    let u = &model.utilization;
+    let run = &u.run;
+    let at = run
+        .param(&model.x.param)
+        .map(|v| format!(", {}", model.x.fmt(v)))
+        .unwrap_or_default();
+    let mut text = format!(
+        "The figure shows run {} ({}, seed {}{at}).",
+        run.run, run.policy, run.seed
+    );
+    let means: Vec<(u64, f64, usize, f64)> = u
+        .nodes
+        .iter()
+        .filter(|(_, pts)| !pts.is_empty())
+        .map(|(node, pts)| {
+            let end = pts.iter().map(|p| p.0).fold(0.0, f64::max) + u.window_ms / 2000.0;
+            (
+                *node,
+                pts.iter().map(|p| p.1).sum::<f64>() / pts.len() as f64,
+                pts.len(),
+                end,
+            )
+        })
+        .collect();
+    if means.is_empty() {
+        text.push_str(" Its utilization.csv has no windows.");
+    } else {
+        let windows = means.iter().map(|m| m.2).max().unwrap_or(0);
+        let span = means.iter().map(|m| m.3).fold(0.0, f64::max);
+        let list: Vec<String> = means
+            .iter()
+            .map(|(n, f, _, _)| format!("node {n} {}", pct(*f)))
+            .collect();
+        text.push_str(&format!(
+            " Over {windows} windows of {} ms ({span:.1} s), the mean busy fraction per node is: {}.",
+            trim_number(u.window_ms),
+            list.join(", ")
+        ));
+        if means.len() > 1 {
+            let lo = means
+                .iter()
+                .min_by(|l, r| l.1.total_cmp(&r.1))
+                .unwrap_or(&means[0]);
+            let hi = means
+                .iter()
+                .max_by(|l, r| l.1.total_cmp(&r.1))
+                .unwrap_or(&means[0]);
+            text.push_str(&format!(
+                " It ranges from {} (node {}) to {} (node {}).",
+                pct(lo.1),
+                lo.0,
+                pct(hi.1),
+                hi.0
+            ));
+        }
+    }
+    if let Some(&last) = model.xs.last() {
+        let per: Vec<String> = model
+            .points
+            .iter()
+            .filter(|a| a.x == last && a.cpu_util_min.is_known() && a.cpu_util_max.is_known())
+            .map(|a| {
+                format!(
+                    "{} and {} under {} (node mean {})",
+                    pct(a.cpu_util_min.mean),
+                    pct(a.cpu_util_max.mean),
+                    a.policy,
+                    pct(a.cpu_util_mean.mean)
+                )
+            })
+            .collect();
+        if !per.is_empty() {
+            text.push_str(&format!(
+                " Over the measured period of every run at {} (seed-averaged), the least and the most busy node are busy {}.",
+                model.x.fmt(last),
+                per.join("; ")
+            ));
+        }
+    }
+    text
+}
+
+fn runs_note(model: &Model) -> String {
+    let rows = &model.sweep.rows;
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.failed > 0)
+        .map(|r| r.run.as_str())
+        .collect();
+    let datapoints: u64 = rows.iter().map(|r| r.datapoints).sum();
+    let mut text = format!(
+        "{} runs, {datapoints} measured datapoints in all (warm-up excluded).",
+        rows.len()
+    );
+    if failed.is_empty() {
+        text.push_str(" No run reports failed tasks.");
+    } else {
+        let total: u64 = rows.iter().map(|r| r.failed).sum();
+        let shown: Vec<&str> = failed.iter().take(10).copied().collect();
+        let more = if failed.len() > shown.len() {
+            format!(" and {} more", failed.len() - shown.len())
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            " {} of {} runs report failed tasks ({total} in all): {}{more}.",
+            failed.len(),
+            rows.len(),
+            shown.join(", ")
+        ));
+    }
+    text
+}
