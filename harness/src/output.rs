@@ -199,14 +199,10 @@ struct Manifest<'a> {
 
 fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
     let (source, sha) = match &spec.policy {
-        PolicySource::Builtin(_) => {
-            let exe = std::env::current_exe().context("locating the cohort executable")?;
-            (
-                "built-in (linked into the cohort executable; sha256 is the executable's)"
-                    .to_string(),
-                sha256_of(&exe)?,
-            )
-        }
+        PolicySource::Builtin(_) => (
+            "built-in (linked into the cohort executable; sha256 is the executable's)".to_string(),
+            executable_sha256().to_string(),
+        ),
         PolicySource::Plugin { path, sha256, .. } => (path.display().to_string(), sha256.clone()),
     };
     let m = Manifest {
@@ -228,6 +224,23 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         workload_source: &spec.workload_source,
     };
     toml::to_string(&m).context("writing the manifest")
+}
+
+/// SHA-256 of the running executable, computed once per process ("unknown" if it cannot be
+/// read). On Linux `/proc/self/exe` still reads the file a rebuild has replaced.
+fn executable_sha256() -> &'static str {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHA.get_or_init(|| {
+        let candidates = [
+            Some(PathBuf::from("/proc/self/exe")),
+            std::env::current_exe().ok(),
+        ];
+        candidates
+            .into_iter()
+            .flatten()
+            .find_map(|p| sha256_of(&p).ok())
+            .unwrap_or_else(|| "unknown".to_string())
+    })
 }
 
 fn dependency(d: Dependency) -> (String, String, String) {

@@ -83,8 +83,14 @@ impl PolicySource {
     }
 }
 
+/// Built-in policies are linked in, but called through the same C ABI as plugins, so that
+/// a built-in run and a plugin run exercise the same boundary.
 fn make<P: PolicyFactory>(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
-    match P::create(config, seed) {
+    let plugin = Plugin::linked(
+        &format!("built-in:{name}"),
+        cohort_policy::ffi::vtable::<P>(),
+    );
+    match plugin.create(config, seed) {
         Ok(p) => Ok(Box::new(p)),
         Err(e) => bail!("policy `{name}` could not be created: {e}"),
     }

@@ -332,7 +332,8 @@ impl SearchPath {
 pub struct Plugin {
     path: PathBuf,
     vtable: PolicyVTable,
-    library: Arc<Library>,
+    /// `None` for a policy linked into this binary (see [`Plugin::linked`]).
+    library: Option<Arc<Library>>,
 }
 
 impl fmt::Debug for Plugin {
@@ -409,8 +410,20 @@ impl Plugin {
         Ok(Plugin {
             path,
             vtable,
-            library: Arc::new(library),
+            library: Some(Arc::new(library)),
         })
+    }
+
+    /// A policy linked into this binary, used through the same C ABI as a loaded plugin: its
+    /// vtable comes from [`cohort_policy::ffi::vtable`], so every call crosses the same
+    /// `extern "C"` entry points (with the same panic containment) without loading a library.
+    /// `label` stands in for the library's path in messages (e.g. `built-in:random`).
+    pub fn linked(label: &str, vtable: PolicyVTable) -> Plugin {
+        Plugin {
+            path: PathBuf::from(label),
+            vtable,
+            library: None,
+        }
     }
 
     /// Loads the plugin called `name` from [`SearchPath::from_env`].
@@ -497,7 +510,7 @@ impl Plugin {
             name: String::new(),
             message,
             broken: None,
-            _library: Arc::clone(&self.library),
+            _library: self.library.clone(),
         };
         // From here on, dropping `policy` destroys the state.
         let mut buf = HostBuf::new(&mut policy.message);
@@ -541,8 +554,9 @@ pub struct PluginPolicy {
     message: Box<[u8]>,
     /// Set once the plugin has panicked or answered outside the ABI; it is not called again.
     broken: Option<String>,
-    /// Keeps the code behind `vtable` loaded; dropped after `state` is destroyed.
-    _library: Arc<Library>,
+    /// Keeps the code behind `vtable` loaded; dropped after `state` is destroyed (`None`
+    /// for linked policies, whose code is part of this binary).
+    _library: Option<Arc<Library>>,
 }
 
 // SAFETY: the ABI lets the host move a state between threads (the export macro only accepts
