@@ -434,10 +434,21 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
             x_label: "time since the run's start (s)".to_owned(),
             y_label: "busy CPU slots (% of the node's CPUs)".to_owned(),
             x: Axis::fit(times, true, false),
-            y: Axis::fixed(0.0, 102.0),
+            y: Axis::fixed(0.0, utilization_top(&series)),
             series,
         },
     }
+}
+
+/// The top of the utilization axis, in percent: the busiest plotted point plus 15%, rounded up
+/// to a multiple of 10, at least 10 and at most 100 (2 more at 100 so a full node's line shows).
+fn utilization_top(series: &[Series]) -> f64 {
+    let max = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let top = ((max * 1.15) / 10.0).ceil() * 10.0;
+    if top >= 100.0 { 102.0 } else { top.max(10.0) }
 }
 
 /// All figures of a report, in report order.

@@ -132,7 +132,7 @@ impl ReportSummary {
                 out,
                 "{:<12} {:>16} {:>5} {:>22} {:>10.1} {:>12.1} {:>8.0}%",
                 p.policy,
-                model::trim_number(x.value(p.x)),
+                x.fmt_number(p.x),
                 p.runs,
                 mean,
                 p.p99_ms.mean,

@@ -61,11 +61,20 @@ impl XAxis {
 
     /// A raw parameter value formatted with its unit, e.g. "15.26 MiB".
     pub(crate) fn fmt(&self, raw: f64) -> String {
-        let v = self.value(raw);
         match self.unit {
-            "MiB" => format!("{v:.2} MiB"),
-            "" => trim_number(v),
-            unit => format!("{} {unit}", trim_number(v)),
+            "" => self.fmt_number(raw),
+            unit => format!("{} {unit}", self.fmt_number(raw)),
+        }
+    }
+
+    /// A raw parameter value in the shown unit, without the unit: two decimals for MiB, up
+    /// to three otherwise.
+    pub(crate) fn fmt_number(&self, raw: f64) -> String {
+        let v = self.value(raw);
+        if self.unit == "MiB" {
+            format!("{v:.2}")
+        } else {
+            trim_number(v)
         }
     }
 }

@@ -149,7 +149,7 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
             };
             vec![
                 p.policy.clone(),
-                trim_number(x.value(p.x)),
+                x.fmt_number(p.x),
                 p.runs.to_string(),
                 mean,
                 f1(p.p50_ms.mean),

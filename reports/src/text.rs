@@ -369,20 +369,16 @@ fn latency_cdf(model: &Model) -> String {
             let others: Vec<String> = medians
                 .iter()
                 .filter(|(p, _)| *p != low)
-                .map(|(p, v)| format!("{p}'s median is {:.2}× {low}'s", v / m))
+                .map(|(p, v)| format!("{p}'s is {:.2}× that", v / m))
                 .collect();
-            text.push_str(&format!(" {}.", capitalize(&join_and(&others))));
+            text.push_str(&format!(
+                " The lowest median is {low}'s ({}); {}.",
+                ms(m),
+                join_and(&others)
+            ));
         }
     }
     text
-}
-
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn p99_latency(model: &Model) -> String {
