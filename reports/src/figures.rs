@@ -70,11 +70,12 @@ impl Axis {
             return Axis::fixed(0.0, 1.0);
         }
         if allow_log && min > 0.0 && (max / min).log10() > LOG_DECADES {
-            return Axis {
-                lo: min / 1.3,
-                hi: max * 1.3,
-                log: true,
-            };
+            // Out to the next power of ten when that is near, so the ends have a label.
+            let below = 10f64.powf((min / 1.05).log10().floor());
+            let above = 10f64.powf((max * 1.05).log10().ceil());
+            let lo = if below >= min / 2.0 { below } else { min / 1.3 };
+            let hi = if above <= max * 2.0 { above } else { max * 1.3 };
+            return Axis { lo, hi, log: true };
         }
         let lo = if from_zero { min.min(0.0) } else { min };
         let mut hi = max + 0.06 * (max - lo);
@@ -359,13 +360,18 @@ pub(crate) fn bytes_unit(max: f64) -> (&'static str, f64) {
 
 /// Bytes moved over the network per run against x.
 pub(crate) fn bytes_moved(model: &Model) -> Figure {
-    let max = model
-        .points
-        .iter()
-        .map(|p| p.bytes_transferred.max)
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max);
-    let (unit, per) = bytes_unit(max);
+    // The unit: GiB when the largest value reaches 1 GiB, except on a log axis whose smallest
+    // value is under 0.1 GiB, where MiB keeps the tick labels plain numbers.
+    let raw = y_values(&measure_series(model, |p| p.bytes_transferred, 1.0));
+    let (min, max) = raw.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (unit, per) = match bytes_unit(max) {
+        ("GiB", per) if Axis::fit(raw.iter().copied(), true, true).log && min < per / 10.0 => {
+            ("MiB", 1024.0 * 1024.0)
+        }
+        other => other,
+    };
     let series = measure_series(model, |p| p.bytes_transferred, 1.0 / per);
     let y = Axis::fit(y_values(&series), true, true);
     Figure {

@@ -101,6 +101,9 @@ pub(crate) struct Sweep {
     pub sweep_toml: Option<toml::Table>,
     /// The first run's `manifest.toml`, when present.
     pub manifest: Option<toml::Table>,
+    /// A single run written flat (`cohort run`): its CSVs sit beside `summary.csv` instead of
+    /// in `runs/<run>/`.
+    pub flat: bool,
 }
 
 impl Sweep {
@@ -110,7 +113,15 @@ impl Sweep {
         let summary_path = dir.join("summary.csv");
         let (param_names, rows) = read_summary(&summary_path)?;
         let sweep_toml = read_toml(&dir.join("sweep.toml"))?;
-        let manifest = read_toml(&run_dir(dir, &summary_path, &rows[0])?.join("manifest.toml"))?;
+        let flat = rows.len() == 1
+            && !dir.join("runs").join(&rows[0].run).exists()
+            && dir.join("latencies.csv").is_file();
+        let first_run = if flat {
+            dir.to_path_buf()
+        } else {
+            run_dir(dir, &summary_path, &rows[0])?
+        };
+        let manifest = read_toml(&first_run.join("manifest.toml"))?;
 
         let mut policies: Vec<String> = Vec::new();
         let listed = sweep_toml
@@ -162,11 +173,16 @@ impl Sweep {
             seeds,
             sweep_toml,
             manifest,
+            flat,
         })
     }
 
-    /// The directory of one run, checked to be a plain name inside `runs/`.
+    /// The directory of one run: `runs/<run>/` (the run id checked to be a plain name), or
+    /// the directory itself for a single run written flat.
     pub(crate) fn run_dir(&self, row: &SummaryRow) -> Result<PathBuf, ReportError> {
+        if self.flat {
+            return Ok(self.dir.clone());
+        }
         run_dir(&self.dir, &self.summary_path, row)
     }
 }

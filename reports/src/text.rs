@@ -566,8 +566,12 @@ fn runs_note(model: &Model) -> String {
         .collect();
     let datapoints: u64 = rows.iter().map(|r| r.datapoints).sum();
     let mut text = format!(
-        "{} runs, {datapoints} measured datapoints in all (warm-up excluded).",
-        rows.len()
+        "{}, {datapoints} measured datapoints in all (warm-up excluded).",
+        if rows.len() == 1 {
+            "1 run".to_owned()
+        } else {
+            format!("{} runs", rows.len())
+        }
     );
     if failed.is_empty() {
         text.push_str(" No run reports failed tasks.");

@@ -533,6 +533,32 @@ fn single_run_without_sweep_toml_renders_from_the_manifest() {
 }
 
 #[test]
+fn a_single_run_written_flat_renders() {
+    // `cohort run` writes one run's CSVs beside its one-row summary.csv, without runs/.
+    let tmp = TempDir::new("flat");
+    let dir = tmp.path().join("run");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let mut fx = FakeSweep::small();
+    fx.policies = vec!["random"];
+    fx.seeds = vec![3];
+    fx.sizes = vec![16_000_000];
+    fx.write_sweep_toml = false;
+    fx.write(&dir);
+    let nested = dir.join("runs").join(fx.run_id("random", 0, 3));
+    for entry in fs::read_dir(&nested).expect("run dir") {
+        let entry = entry.expect("entry");
+        fs::rename(entry.path(), dir.join(entry.file_name())).expect("move up");
+    }
+    fs::remove_dir_all(dir.join("runs")).expect("rm runs");
+    let summary = render(&dir, &dir.join("report"), &ReportOptions::default()).expect("render");
+    assert!(finding(&summary, "latency-cdf").contains("random (1 run, 32 datapoints)"));
+    assert!(
+        finding(&summary, "cpu-utilization")
+            .starts_with("The figure shows run random-size00-seed3")
+    );
+}
+
+#[test]
 fn utilization_run_can_be_chosen_and_must_exist() {
     let tmp = TempDir::new("utilrun");
     let sweep = small_sweep(&tmp);
@@ -608,6 +634,15 @@ fn writeup_like_sweep_renders_with_log_latency_axes() {
 #[test]
 fn axis_goes_log_only_past_one_and_a_half_decades_of_positive_values() {
     assert!(Axis::fit([10.0, 400.0], true, true).log);
+    // Log axes reach out to a near power of ten, so both ends carry a label.
+    assert_eq!(
+        Axis::fit([20.0, 800.0], true, true),
+        Axis {
+            lo: 10.0,
+            hi: 1000.0,
+            log: true
+        }
+    );
     assert!(!Axis::fit([10.0, 300.0], true, true).log);
     assert!(!Axis::fit([0.0, 10.0, 1000.0], true, true).log);
     assert!(!Axis::fit([10.0, 1000.0], true, false).log);
