@@ -89,6 +89,8 @@ enum Timer {
     Flow(TransferId),
     /// The network must be looked at (see [`Wake`]).
     Network(u64),
+    /// Transfers started flowing at this instant: recompute the rates once for all of them.
+    Settle,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +212,8 @@ pub struct Core {
     holder_scratch: Vec<NodeId>,
     now: Nanos,
     first_failure: Option<(TaskId, Arc<str>)>,
+    /// The instant a [`Timer::Settle`] is pending for, if any.
+    settle_at: Option<Nanos>,
 }
 
 impl std::fmt::Debug for Core {
@@ -286,6 +290,7 @@ impl Core {
             holder_scratch: Vec::new(),
             now: 0,
             first_failure: None,
+            settle_at: None,
         })
     }
 
@@ -698,8 +703,10 @@ impl Core {
         self.observe(now);
         match timer {
             Timer::Finish(task) => self.finish(task, now),
-            Timer::Flow(id) => {
-                if let Some(wake) = self.network.begin_flow(id, now) {
+            Timer::Flow(id) => self.start_flowing(id, now),
+            Timer::Settle => {
+                self.settle_at = None;
+                if let Some(wake) = self.network.settle(now) {
                     self.schedule(wake.at, Timer::Network(wake.generation));
                 }
             }
@@ -979,20 +986,34 @@ impl Core {
         let id = self.network.start(object, from, to, size, now);
         let latency = self.spec.network.latency;
         if latency == 0 {
-            if let Some(wake) = self.network.begin_flow(id, now) {
-                self.schedule(wake.at, Timer::Network(wake.generation));
-            }
+            self.start_flowing(id, now);
         } else {
             self.schedule(now + latency, Timer::Flow(id));
         }
         Ok(id)
     }
 
+    /// A transfer's latency has passed: it flows once the rates are settled at this instant.
+    fn start_flowing(&mut self, id: TransferId, now: Nanos) {
+        self.network.start_flowing(id, now);
+        if self.settle_at != Some(now) {
+            self.settle_at = Some(now);
+            self.schedule(now, Timer::Settle);
+        }
+    }
+
     fn transfer_done(&mut self, t: network::Transfer, now: Nanos) {
         self.nodes[t.from.index()].store.unpin(t.object);
-        self.nodes[t.to.index()].store.seal(t.object);
-        if let Some(o) = self.objects.get_mut(&t.object) {
-            o.add_holder(t.to);
+        match self.objects.get_mut(&t.object) {
+            Some(o) => {
+                self.nodes[t.to.index()].store.seal(t.object);
+                o.add_holder(t.to);
+            }
+            None => {
+                // Freed while in flight (every task that wanted it failed): drop the copy.
+                self.nodes[t.to.index()].store.remove(t.object);
+                self.refresh_store_view(t.to);
+            }
         }
         self.counters.transfers += 1;
         self.counters.bytes_transferred += t.size;
@@ -1372,6 +1393,17 @@ impl Core {
                 .get_mut(&ev.object)
                 .expect("stored objects exist");
             let last_copy = o.remove_holder(node);
+            if last_copy {
+                tracing::debug!(
+                    object = ev.object.0,
+                    node = node.0,
+                    bytes = ev.size,
+                    needed = size,
+                    used = self.nodes[node.index()].store.used(),
+                    objects = self.nodes[node.index()].store.len(),
+                    "evicting the last copy of an object"
+                );
+            }
             self.counters.evictions += 1;
             if self.config.trace == TraceLevel::Full {
                 self.trace.evictions.push(EvictionRecord {

@@ -10,7 +10,8 @@
 use crate::time::Nanos;
 use cohort_policy::{NodeId, ObjectId};
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// Identifies one transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,6 +61,8 @@ pub struct Network {
     last_update: Nanos,
     generation: u64,
     next_id: u64,
+    /// Transfers started flowing since the rates were last computed.
+    dirty: bool,
 }
 
 /// When the network next needs attention, tagged with the generation that must still be
@@ -84,6 +87,7 @@ impl Network {
             last_update: 0,
             generation: 0,
             next_id: 0,
+            dirty: false,
         }
     }
 
@@ -141,11 +145,27 @@ impl Network {
 
     /// The latency of `id` has passed: it starts competing for bandwidth.
     pub fn begin_flow(&mut self, id: TransferId, now: Nanos) -> Option<Wake> {
+        self.start_flowing(id, now);
+        self.settle(now)
+    }
+
+    /// Like [`Network::begin_flow`], but leaves the rates to a later [`Network::settle`] at the
+    /// same instant, so that many transfers starting together cost one recomputation.
+    pub fn start_flowing(&mut self, id: TransferId, now: Nanos) {
         self.advance(now);
         if let Some(t) = self.transfers.get_mut(&id) {
             t.flowing_since = Some(now);
+            self.dirty = true;
         }
-        self.recompute();
+    }
+
+    /// Recomputes the rates if transfers started flowing since the last recomputation, and
+    /// returns the next wake-up. Must be called before time moves on.
+    pub fn settle(&mut self, now: Nanos) -> Option<Wake> {
+        self.advance(now);
+        if self.dirty {
+            self.recompute();
+        }
         self.next_wake(now)
     }
 
@@ -207,49 +227,93 @@ impl Network {
         })
     }
 
-    /// Progressive filling over the egress (index `n`) and ingress (index `nodes + n`) links.
+    /// Progressive filling over the egress (index `n`) and ingress (index `nodes + n`) links:
+    /// repeatedly take the link with the smallest fair share (ties to the lowest index),
+    /// give that share to its unfrozen flows, and charge it to their other link. Links sit in
+    /// a min-heap keyed by share; a link's share only grows as flows elsewhere freeze, so a
+    /// popped entry whose share is out of date is simply skipped. O((F + L) log L).
     fn recompute(&mut self) {
         self.generation += 1;
+        self.dirty = false;
         let links = 2 * self.nodes;
-        let mut cap = vec![self.capacity; links];
-        let mut count = vec![0u32; links];
+        // Flows in id order, and their links.
         let mut flows: Vec<(usize, usize, TransferId)> = Vec::new();
         for t in self.transfers.values_mut() {
             t.rate = 0.0;
             if t.flowing_since.is_some() {
-                let (e, i) = (t.from.index(), self.nodes + t.to.index());
-                count[e] += 1;
-                count[i] += 1;
-                flows.push((e, i, t.id));
+                flows.push((t.from.index(), self.nodes + t.to.index(), t.id));
             }
         }
-        let mut frozen = vec![false; flows.len()];
-        let mut left = flows.len();
-        while left > 0 {
-            // The bottleneck: the link with the smallest fair share; ties to the lowest index.
-            let mut best: Option<(f64, usize)> = None;
-            for (l, (&c, &n)) in cap.iter().zip(&count).enumerate() {
-                if n > 0 {
-                    let share = c.max(0.0) / f64::from(n);
-                    if best.is_none_or(|(s, _)| share < s) {
-                        best = Some((share, l));
+        if flows.is_empty() {
+            return;
+        }
+        // Flows per link, as compressed rows.
+        let mut start = vec![0usize; links + 1];
+        for &(e, i, _) in &flows {
+            start[e + 1] += 1;
+            start[i + 1] += 1;
+        }
+        for l in 0..links {
+            start[l + 1] += start[l];
+        }
+        let mut fill = start.clone();
+        let mut on_link = vec![0usize; 2 * flows.len()];
+        for (k, &(e, i, _)) in flows.iter().enumerate() {
+            for l in [e, i] {
+                on_link[fill[l]] = k;
+                fill[l] += 1;
+            }
+        }
+        let mut cap = vec![self.capacity; links];
+        let mut count: Vec<u32> = (0..links)
+            .map(|l| (start[l + 1] - start[l]) as u32)
+            .collect();
+        let share = |cap: f64, count: u32| cap.max(0.0) / f64::from(count);
+        let mut heap: BinaryHeap<Reverse<(Share, usize)>> = (0..links)
+            .filter(|&l| count[l] > 0)
+            .map(|l| Reverse((Share(share(cap[l], count[l])), l)))
+            .collect();
+        let mut rate = vec![f64::NAN; flows.len()];
+        while let Some(Reverse((Share(s), link))) = heap.pop() {
+            if count[link] == 0 || share(cap[link], count[link]) != s {
+                continue; // finished, or superseded by a later entry
+            }
+            for &k in &on_link[start[link]..start[link + 1]] {
+                if !rate[k].is_nan() {
+                    continue;
+                }
+                rate[k] = s;
+                let (e, i, _) = flows[k];
+                for l in [e, i] {
+                    cap[l] -= s;
+                    count[l] -= 1;
+                    if l != link && count[l] > 0 {
+                        heap.push(Reverse((Share(share(cap[l], count[l])), l)));
                     }
                 }
             }
-            let Some((share, link)) = best else { break };
-            for (k, &(e, i, id)) in flows.iter().enumerate() {
-                if frozen[k] || (e != link && i != link) {
-                    continue;
-                }
-                frozen[k] = true;
-                left -= 1;
-                self.transfers.get_mut(&id).expect("flow exists").rate = share;
-                for l in [e, i] {
-                    cap[l] -= share;
-                    count[l] -= 1;
-                }
-            }
         }
+        for (k, &(_, _, id)) in flows.iter().enumerate() {
+            self.transfers.get_mut(&id).expect("flow exists").rate = rate[k];
+        }
+    }
+}
+
+/// A fair share, totally ordered (shares are never NaN).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Share(f64);
+
+impl Eq for Share {}
+
+impl PartialOrd for Share {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Share {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
     }
 }
 
@@ -339,5 +403,50 @@ mod tests {
         let later = net.begin_flow(b, 0).unwrap();
         assert_eq!(net.wake(early).0.len(), 0);
         assert_eq!(later.at, 2_000);
+    }
+
+    proptest::proptest! {
+        /// Max-min fairness, characterised: no link is over capacity, and every flow has a
+        /// bottleneck: a saturated link on which no other flow gets more.
+        #[test]
+        fn rates_are_max_min_fair(pairs in proptest::collection::vec((0u32..6, 0u32..6), 1..40)) {
+            let nodes = 6;
+            let mut net = Network::new(nodes, GB);
+            let mut ids = Vec::new();
+            for (k, (a, b)) in pairs.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                let id = net.start(ObjectId(k as u64), NodeId(*a), NodeId(*b), 1 << 30, 0);
+                net.begin_flow(id, 0);
+                ids.push(id);
+            }
+            let flows: Vec<(usize, usize, f64)> = ids
+                .iter()
+                .map(|id| {
+                    let t = net.get(*id).unwrap();
+                    (t.from.index(), nodes + t.to.index(), t.rate)
+                })
+                .collect();
+            let mut load = vec![0.0f64; 2 * nodes];
+            for &(e, i, r) in &flows {
+                load[e] += r;
+                load[i] += r;
+            }
+            for l in &load {
+                proptest::prop_assert!(*l <= 1.0 + 1e-9);
+            }
+            for &(e, i, r) in &flows {
+                proptest::prop_assert!(r > 0.0);
+                let bottleneck = [e, i].into_iter().any(|l| {
+                    load[l] >= 1.0 - 1e-9
+                        && flows
+                            .iter()
+                            .filter(|f| f.0 == l || f.1 == l)
+                            .all(|f| f.2 <= r + 1e-12)
+                });
+                proptest::prop_assert!(bottleneck, "flow at {} has no bottleneck", r);
+            }
+        }
     }
 }
