@@ -95,6 +95,36 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Reproduces the write-up: its sweep for random, group and locality on the virtual
+    /// clock, then the figures and the report, all under one directory.
+    Repro {
+        /// The directory to write [default: out/repro].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Seeds [default: the workload's sweep.seeds].
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Runs at once [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Skip the second sweep with a live (0 ms) placement view.
+        #[arg(long)]
+        no_fresh_view: bool,
+    },
+    /// Redraws the figures and the report of a sweep directory from its CSVs.
+    Report {
+        /// A directory written by `cohort sweep`, `cohort repro` or `cohort run`.
+        dir: PathBuf,
+        /// Where to write [default: DIR/report].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The swept parameter on the x axis.
+        #[arg(long, default_value = "data_size")]
+        x: String,
+    },
     /// Checks workload files without running them.
     Validate {
         /// Workload files.
@@ -154,6 +184,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             out,
             force,
         } => cmd_sweep(&workload, policies, seeds, &set, jobs, out, force),
+        Command::Repro {
+            out,
+            force,
+            seeds,
+            jobs,
+            no_fresh_view,
+        } => cmd_repro(out, force, seeds, jobs, !no_fresh_view),
+        Command::Report { dir, out, x } => cmd_report(&dir, out, &x),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Policies => cmd_policies(),
     }
@@ -297,7 +335,33 @@ fn cmd_sweep(
     force: bool,
 ) -> Result<()> {
     let w = Workload::load(path)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
     let fixed = parse_sets(set)?;
+    sweep_workload(
+        &w,
+        &path.display().to_string(),
+        policies,
+        seeds,
+        &fixed,
+        jobs,
+        &dir,
+        force,
+    )?;
+    Ok(())
+}
+
+/// Runs a sweep of `w` into `dir`; returns the summary rows written.
+#[allow(clippy::too_many_arguments)]
+fn sweep_workload(
+    w: &Workload,
+    shown_path: &str,
+    policies: Vec<String>,
+    seeds: Vec<u64>,
+    fixed: &BTreeMap<String, String>,
+    jobs: Option<usize>,
+    dir: &Path,
+    force: bool,
+) -> Result<Vec<Vec<String>>> {
     let sweep = w.sweep()?;
     let policies = if policies.is_empty() {
         sweep.policies.clone()
@@ -335,7 +399,7 @@ fn cmd_sweep(
             for &seed in &seeds {
                 specs.push(RunSpec {
                     workload_source: w.source().to_string(),
-                    workload_path: path.display().to_string(),
+                    workload_path: shown_path.to_string(),
                     resolved: resolved.clone(),
                     overrides: overrides.clone(),
                     policy: source.clone(),
@@ -348,8 +412,7 @@ fn cmd_sweep(
     }
     // The same point can appear twice when --set fixes a swept parameter.
     specs.dedup_by_key(|s| s.id());
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
-    let staging = output::prepare(&dir, force)?;
+    let staging = output::prepare(dir, force)?;
     let tmp = staging.tmp.clone();
     let runs_dir = tmp.join("runs");
     std::fs::create_dir_all(&runs_dir)?;
@@ -377,7 +440,7 @@ fn cmd_sweep(
         s.flush()?;
         let m = SweepManifest {
             workload: w.name(),
-            workload_file: path.display().to_string(),
+            workload_file: shown_path.to_string(),
             policies: sources.iter().map(PolicySource::name).collect(),
             seeds: &seeds,
             cohort_version: output::VERSION,
@@ -385,10 +448,10 @@ fn cmd_sweep(
             runs: specs.len(),
             failed: failed.clone(),
             params: grid,
-            fixed: &fixed,
+            fixed,
         };
         std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
-        output::commit(&staging, &dir)
+        output::commit(&staging, dir)
     })();
     if let Err(e) = written {
         output::abandon(&staging);
@@ -411,6 +474,100 @@ fn cmd_sweep(
             failed.join(", ")
         );
     }
+    Ok(rows)
+}
+
+fn cmd_repro(
+    out: Option<PathBuf>,
+    force: bool,
+    seeds: Vec<u64>,
+    jobs: Option<usize>,
+    fresh_view: bool,
+) -> Result<()> {
+    let (name, text) = cohort_workloads::SHIPPED[0];
+    let shown = format!("built-in:{name}.toml");
+    let w = Workload::parse(&shown, text)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
+    if dir.exists() && !force {
+        bail!(
+            "output directory {} already exists (pass --force to replace it)",
+            dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let policies = vec!["random".into(), "group".into(), "locality".into()];
+    // Build everything in a staging directory; move it into place at the end.
+    let staging = output::prepare(&dir, force)?;
+    let result = (|| -> Result<()> {
+        let main = staging.tmp.join("sweep");
+        sweep_workload(
+            &w,
+            &shown,
+            policies.clone(),
+            seeds.clone(),
+            &BTreeMap::new(),
+            jobs,
+            &main,
+            false,
+        )?;
+        let report = cohort_reports::render(&main, &staging.tmp, &Default::default())?;
+        let mut o = std::io::stdout().lock();
+        writeln!(o, "\n{}", report.table())?;
+        for f in &report.findings {
+            writeln!(o, "- {}: {}", f.section, f.text)?;
+        }
+        if fresh_view {
+            let fresh = staging.tmp.join("fresh-view");
+            let fixed = BTreeMap::from([("heartbeat".to_string(), "0ms".to_string())]);
+            let fresh_sweep = fresh.join("sweep");
+            std::fs::create_dir_all(&fresh)?;
+            sweep_workload(
+                &w,
+                &shown,
+                policies,
+                seeds,
+                &fixed,
+                jobs,
+                &fresh_sweep,
+                false,
+            )?;
+            let r = cohort_reports::render(&fresh_sweep, &fresh, &Default::default())?;
+            writeln!(
+                o,
+                "\nwith a live placement view (heartbeat 0 ms):\n{}",
+                r.table()
+            )?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            output::commit(&staging, &dir)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "\nrepro done in {:.1} s wall: report at {}",
+                started.elapsed().as_secs_f64(),
+                dir.join("report.html").display()
+            )?;
+            Ok(())
+        }
+        Err(e) => {
+            output::abandon(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn cmd_report(dir: &Path, out: Option<PathBuf>, x: &str) -> Result<()> {
+    let out = out.unwrap_or_else(|| dir.join("report"));
+    let options = cohort_reports::ReportOptions {
+        x_param: x.to_string(),
+        ..Default::default()
+    };
+    let report = cohort_reports::render(dir, &out, &options)?;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{}", report.table())?;
+    writeln!(o, "wrote {}", out.join("report.html").display())?;
     Ok(())
 }
 

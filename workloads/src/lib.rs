@@ -22,6 +22,14 @@ use error::line_column;
 use schema::{Raw, SweepValues, WorkloadFile};
 use std::collections::BTreeMap;
 
+/// The workload files shipped with cohort, by name: `(name, TOML text)`. `cohort repro`
+/// uses `streaming`, so that it runs from anywhere.
+pub const SHIPPED: [(&str, &str); 3] = [
+    ("streaming", include_str!("../files/streaming.toml")),
+    ("tree-reduce", include_str!("../files/tree-reduce.toml")),
+    ("param-server", include_str!("../files/param-server.toml")),
+];
+
 /// A parsed workload file, not yet bound to parameter values.
 #[derive(Clone, Debug)]
 pub struct Workload {
