@@ -113,6 +113,10 @@ enum Command {
         /// Skip the second sweep with a live (0 ms) placement view.
         #[arg(long)]
         no_fresh_view: bool,
+        /// Fixes a workload parameter for every run: NAME=VALUE (repeatable; e.g. a shorter
+        /// `duration` for a quick look).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Redraws the figures and the report of a sweep directory from its CSVs.
     Report {
@@ -190,7 +194,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             seeds,
             jobs,
             no_fresh_view,
-        } => cmd_repro(out, force, seeds, jobs, !no_fresh_view),
+            set,
+        } => cmd_repro(out, force, seeds, jobs, !no_fresh_view, &parse_sets(&set)?),
         Command::Report { dir, out, x } => cmd_report(&dir, out, &x),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Policies => cmd_policies(),
@@ -483,6 +488,7 @@ fn cmd_repro(
     seeds: Vec<u64>,
     jobs: Option<usize>,
     fresh_view: bool,
+    fixed: &BTreeMap<String, String>,
 ) -> Result<()> {
     let (name, text) = cohort_workloads::SHIPPED[0];
     let shown = format!("built-in:{name}.toml");
@@ -505,7 +511,7 @@ fn cmd_repro(
             &shown,
             policies.clone(),
             seeds.clone(),
-            &BTreeMap::new(),
+            fixed,
             jobs,
             &main,
             false,
@@ -518,7 +524,8 @@ fn cmd_repro(
         }
         if fresh_view {
             let fresh = staging.tmp.join("fresh-view");
-            let fixed = BTreeMap::from([("heartbeat".to_string(), "0ms".to_string())]);
+            let mut fixed = fixed.clone();
+            fixed.insert("heartbeat".to_string(), "0ms".to_string());
             let fresh_sweep = fresh.join("sweep");
             std::fs::create_dir_all(&fresh)?;
             sweep_workload(

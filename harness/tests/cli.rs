@@ -428,3 +428,49 @@ fn validate_and_policies_report() {
         );
     }
 }
+
+#[test]
+fn repro_runs_the_write_up_sweep_and_writes_the_report() {
+    let s = Sandbox::new("repro");
+    let o = s.cohort(&[
+        "repro",
+        "--out",
+        "rp",
+        "--set",
+        "duration=3s",
+        "--set",
+        "warmup=1s",
+        "--set",
+        "data_size=4000000B",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "report.html",
+        "report.md",
+        "mean-latency.png",
+        "mean-latency.svg",
+        "latency-cdf.png",
+        "p99-latency.png",
+        "bytes-moved.png",
+        "cpu-utilization.png",
+        "sweep/summary.csv",
+        "fresh-view/report.html",
+        "fresh-view/sweep/summary.csv",
+    ] {
+        assert!(s.path("rp").join(f).is_file(), "{f} missing");
+    }
+    let summary = std::fs::read_to_string(s.path("rp/sweep/summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 4, "{summary}");
+    let fresh = std::fs::read_to_string(s.path("rp/fresh-view/sweep/summary.csv")).unwrap();
+    assert!(
+        fresh.lines().nth(1).unwrap().contains("heartbeat=0ms"),
+        "{fresh}"
+    );
+    let html = std::fs::read_to_string(s.path("rp/report.html")).unwrap();
+    assert!(html.contains("data:image/png;base64,"));
+    // Redrawing from the CSVs alone.
+    let o = s.cohort(&["report", "rp/sweep", "--out", "again"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(s.path("again/report.html").is_file());
+    assert_bad(&s.cohort(&["report", "nowhere"]), "nowhere");
+}
