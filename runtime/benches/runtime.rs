@@ -1,11 +1,13 @@
-//! Runtime benchmarks on the virtual clock: trivial task throughput, and the fluid network's
-//! fair-share recomputation.
+//! Runtime benchmarks: trivial task throughput, actor calls and gets on the virtual clock; the
+//! object store's put, get and eviction; the fluid network's fair-share recomputation; and the
+//! real clock's round trip and throughput.
 
 use cohort_runtime::core::network::Network;
-use cohort_runtime::policy::{NodeId, ObjectId, Placement, PlacementView, Policy};
+use cohort_runtime::core::store::ObjectStore;
+use cohort_runtime::policy::{Hints, NodeId, ObjectId, Placement, PlacementView, Policy};
 use cohort_runtime::{
-    Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec, Payload, Registry, Task,
-    TraceLevel,
+    ActorKind, Call, Clock, Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec,
+    Payload, Registry, Task, TraceLevel, WaitMode,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -26,10 +28,23 @@ impl Policy for RoundRobin {
 }
 
 fn cluster(trace: TraceLevel) -> Cluster {
+    cluster_on(trace, Clock::Virtual)
+}
+
+fn cluster_on(trace: TraceLevel, clock: Clock) -> Cluster {
     let mut r = Registry::new();
     r.function("noop", CostModel::fixed(1_000), |_, _: &[Payload]| {
         Ok(vec![Payload::default()])
     })
+    .expect("fresh registry");
+    r.actor(ActorKind::new("Counter", |_, _| Ok(0u64)).method(
+        "add",
+        CostModel::fixed(1_000),
+        |n: &mut u64, _, _| {
+            *n += 1;
+            Ok(vec![Payload::default()])
+        },
+    ))
     .expect("fresh registry");
     Cluster::new(
         ClusterSpec::uniform(
@@ -47,6 +62,7 @@ fn cluster(trace: TraceLevel) -> Cluster {
         Box::new(RoundRobin::default()),
         ClusterConfig {
             trace,
+            clock,
             ..Default::default()
         },
     )
@@ -107,5 +123,120 @@ fn fair_shares(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, trivial_tasks, fair_shares);
+fn actor_calls(c: &mut Criterion) {
+    const BATCH: u64 = 10_000;
+    let mut g = c.benchmark_group("actor_calls_virtual");
+    g.throughput(Throughput::Elements(BATCH));
+    g.bench_function("one_actor", |b| {
+        let mut cl = cluster(TraceLevel::Off);
+        let kind = cl.actor_kind("Counter").expect("registered");
+        let add = cl.method(kind, "add").expect("registered");
+        let actor = cl.create_actor(kind, vec![], Hints::NONE).expect("created");
+        b.iter(|| {
+            for _ in 0..BATCH {
+                drop(cl.call(&actor, Call::new(add)).expect("call"));
+            }
+            cl.run_until_idle().expect("runs");
+        });
+    });
+    g.finish();
+}
+
+fn gets(c: &mut Criterion) {
+    c.bench_function("get_finished_object", |b| {
+        let mut cl = cluster(TraceLevel::Off);
+        let noop = cl.function("noop").expect("registered");
+        let out = cl.submit(Task::new(noop)).expect("submit").remove(0);
+        cl.get(&out).expect("runs");
+        b.iter(|| black_box(cl.get(&out).expect("ready")));
+    });
+}
+
+fn store(c: &mut Criterion) {
+    let mut g = c.benchmark_group("object_store");
+    g.bench_function("put_then_remove", |b| {
+        let mut s = ObjectStore::new(1 << 30);
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            s.insert_sealed(ObjectId(i), 1 << 20);
+            black_box(s.remove(ObjectId(i)));
+        });
+    });
+    g.bench_function("get_touch", |b| {
+        let mut s = ObjectStore::new(1 << 30);
+        for i in 0..1_000 {
+            s.insert_sealed(ObjectId(i), 1 << 10);
+        }
+        let mut i = 0u64;
+        b.iter(|| {
+            i = (i + 7) % 1_000;
+            black_box(s.has_sealed(ObjectId(i)));
+            s.touch(ObjectId(i));
+        });
+    });
+    for full in [100u64, 1_000] {
+        g.bench_with_input(
+            BenchmarkId::new("evict_for_put_in_full_store", full),
+            &full,
+            |b, &full| {
+                // A store exactly full of `full` unpinned objects; each put evicts the least
+                // recently used one.
+                let mut s = ObjectStore::new(full << 20);
+                for i in 0..full {
+                    s.insert_sealed(ObjectId(i), 1 << 20);
+                }
+                let mut next = full;
+                b.iter(|| {
+                    let plan = s.plan_room(1 << 20, |o| o.0 % 2 == 0).expect("room");
+                    for e in &plan {
+                        s.remove(e.object);
+                    }
+                    s.insert_sealed(ObjectId(next), 1 << 20);
+                    next += 1;
+                });
+            },
+        );
+    }
+    g.finish();
+}
+
+fn real_clock(c: &mut Criterion) {
+    let real = Clock::Real {
+        add_modeled: false,
+        workers: 2,
+    };
+    let mut g = c.benchmark_group("real_clock");
+    g.bench_function("task_round_trip", |b| {
+        let mut cl = cluster_on(TraceLevel::Off, real);
+        let noop = cl.function("noop").expect("registered");
+        b.iter(|| {
+            let out = cl.submit(Task::new(noop)).expect("submit").remove(0);
+            black_box(cl.get(&out).expect("runs"));
+        });
+    });
+    const BATCH: u64 = 1_000;
+    g.throughput(Throughput::Elements(BATCH));
+    g.bench_function("task_throughput", |b| {
+        let mut cl = cluster_on(TraceLevel::Off, real);
+        let noop = cl.function("noop").expect("registered");
+        b.iter(|| {
+            let outs: Vec<_> = (0..BATCH)
+                .map(|_| cl.submit(Task::new(noop)).expect("submit").remove(0))
+                .collect();
+            black_box(cl.wait(&outs, WaitMode::All, None).expect("runs"));
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    trivial_tasks,
+    actor_calls,
+    gets,
+    store,
+    fair_shares,
+    real_clock
+);
 criterion_main!(benches);
