@@ -44,34 +44,7 @@ enum ClockArg {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Runs one workload with one policy and writes a run directory.
-    Run {
-        /// The workload file (TOML).
-        workload: PathBuf,
-        /// A built-in policy (random, group, locality), a plugin name, or a plugin's path.
-        #[arg(long)]
-        policy: String,
-        /// The policy's configuration, as TOML text.
-        #[arg(long, default_value = "")]
-        policy_config: String,
-        /// Sets a workload parameter: NAME=VALUE (repeatable).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
-        /// The seed of the policy's random number generator.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// The clock.
-        #[arg(long, value_enum, default_value_t = ClockArg::Virtual)]
-        clock: ClockArg,
-        /// The run directory to write [default: out/WORKLOAD-POLICY-seedN].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Run twice and check that the CSVs are byte-identical (virtual clock only).
-        #[arg(long)]
-        check_determinism: bool,
-    },
+    Run(RunArgs),
     /// Runs policies x parameter points x seeds (the workload's [sweep] by default).
     Sweep {
         /// The workload file (TOML).
@@ -158,27 +131,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run {
-            workload,
-            policy,
-            policy_config,
-            set,
-            seed,
-            clock,
-            out,
-            force,
-            check_determinism,
-        } => cmd_run(RunArgs {
-            workload,
-            policy,
-            policy_config,
-            set,
-            seed,
-            clock,
-            out,
-            force,
-            check_determinism,
-        }),
+        Command::Run(args) => cmd_run(args),
         Command::Sweep {
             workload,
             policies,
@@ -227,15 +180,33 @@ fn clock_of(c: ClockArg) -> Clock {
     }
 }
 
+#[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// The workload file (TOML).
     workload: PathBuf,
+    /// A built-in policy (random, group, locality), a plugin name, or a plugin's path.
+    #[arg(long)]
     policy: String,
+    /// The policy's configuration, as TOML text.
+    #[arg(long, default_value = "")]
     policy_config: String,
+    /// Sets a workload parameter: NAME=VALUE (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// The seed of the policy's random number generator.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The clock.
+    #[arg(long, value_enum, default_value_t = ClockArg::Virtual)]
     clock: ClockArg,
+    /// The run directory to write [default: out/WORKLOAD-POLICY-seedN].
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the output directory if it exists.
+    #[arg(long)]
     force: bool,
+    /// Run twice and check that the CSVs are byte-identical (virtual clock only).
+    #[arg(long)]
     check_determinism: bool,
 }
 

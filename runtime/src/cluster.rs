@@ -156,6 +156,43 @@ impl From<Payload> for TaskArg {
     }
 }
 
+/// The builder methods [`Task`] and [`Call`] share.
+macro_rules! submission_builders {
+    ($ty:ty) => {
+        impl $ty {
+            /// Appends an argument.
+            pub fn arg(mut self, arg: impl Into<TaskArg>) -> Self {
+                self.args.push(arg.into());
+                self
+            }
+
+            /// Appends arguments.
+            pub fn args<A: Into<TaskArg>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+                self.args.extend(args.into_iter().map(Into::into));
+                self
+            }
+
+            /// Sets the number of return values.
+            pub fn returns(mut self, n: u32) -> Self {
+                self.num_returns = n;
+                self
+            }
+
+            /// Sets the scheduling hints.
+            pub fn hints(mut self, hints: Hints) -> Self {
+                self.hints = hints;
+                self
+            }
+
+            /// Declares the size of each output, for policies to see while it is pending.
+            pub fn declared_output_size(mut self, bytes: u64) -> Self {
+                self.declared_output_size = bytes;
+                self
+            }
+        }
+    };
+}
+
 /// A task to submit: a function, its arguments, and how to run it. Defaults: one CPU, one
 /// return value, no hints.
 #[derive(Clone, Debug)]
@@ -181,42 +218,14 @@ impl Task {
         }
     }
 
-    /// Appends an argument.
-    pub fn arg(mut self, arg: impl Into<TaskArg>) -> Self {
-        self.args.push(arg.into());
-        self
-    }
-
-    /// Appends arguments.
-    pub fn args<A: Into<TaskArg>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// Sets the number of return values.
-    pub fn returns(mut self, n: u32) -> Self {
-        self.num_returns = n;
-        self
-    }
-
     /// Sets the CPU demand.
     pub fn cpus(mut self, cpus: u32) -> Self {
         self.demand = Resources { cpus };
         self
     }
-
-    /// Sets the scheduling hints.
-    pub fn hints(mut self, hints: Hints) -> Self {
-        self.hints = hints;
-        self
-    }
-
-    /// Declares the size of each output, for policies to see while it is pending.
-    pub fn declared_output_size(mut self, bytes: u64) -> Self {
-        self.declared_output_size = bytes;
-        self
-    }
 }
+
+submission_builders!(Task);
 
 /// A method call to submit. Defaults: one return value, no hints.
 #[derive(Clone, Debug)]
@@ -239,37 +248,9 @@ impl Call {
             declared_output_size: 0,
         }
     }
-
-    /// Appends an argument.
-    pub fn arg(mut self, arg: impl Into<TaskArg>) -> Self {
-        self.args.push(arg.into());
-        self
-    }
-
-    /// Appends arguments.
-    pub fn args<A: Into<TaskArg>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// Sets the number of return values.
-    pub fn returns(mut self, n: u32) -> Self {
-        self.num_returns = n;
-        self
-    }
-
-    /// Sets the scheduling hints.
-    pub fn hints(mut self, hints: Hints) -> Self {
-        self.hints = hints;
-        self
-    }
-
-    /// Declares the size of each output.
-    pub fn declared_output_size(mut self, bytes: u64) -> Self {
-        self.declared_output_size = bytes;
-        self
-    }
 }
+
+submission_builders!(Call);
 
 /// A handle to an actor. Actors live as long as the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

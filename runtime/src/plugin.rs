@@ -638,10 +638,10 @@ impl Policy for PluginPolicy {
         if self.broken.is_some() {
             return;
         }
-        let raw = RawEvent::from(event);
+        let raw: &RawEvent = event;
         let mut buf = HostBuf::new(&mut self.message);
         // SAFETY: as in `place`; `raw` lives across the call.
-        let status = unsafe { (self.vtable.on_event)(self.state.as_ptr(), &raw, &mut buf) };
+        let status = unsafe { (self.vtable.on_event)(self.state.as_ptr(), raw, &mut buf) };
         if status == STATUS_OK {
             return;
         }

@@ -441,83 +441,9 @@ unsafe fn slice_or_empty<'a, T>(ptr: *const T, len: usize, what: &str) -> Result
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// [`PolicyEvent`] in a form that can cross the C ABI.
-#[repr(C, u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RawEvent {
-    /// [`PolicyEvent::Placed`].
-    Placed {
-        /// The work.
-        task: TaskId,
-        /// Its kind.
-        kind: WorkKind,
-        /// Its hints.
-        hints: Hints,
-        /// Where it went.
-        node: NodeId,
-    },
-    /// [`PolicyEvent::Finished`].
-    Finished {
-        /// The work.
-        task: TaskId,
-        /// Its hints.
-        hints: Hints,
-        /// Where it ran.
-        node: NodeId,
-    },
-    /// [`PolicyEvent::GroupFreed`].
-    GroupFreed(GroupId),
-    /// [`PolicyEvent::NodeAdded`].
-    NodeAdded(NodeId),
-    /// [`PolicyEvent::NodeRemoved`].
-    NodeRemoved(NodeId),
-}
-
-impl From<&PolicyEvent> for RawEvent {
-    #[inline]
-    fn from(e: &PolicyEvent) -> Self {
-        match *e {
-            PolicyEvent::Placed {
-                task,
-                kind,
-                hints,
-                node,
-            } => RawEvent::Placed {
-                task,
-                kind,
-                hints,
-                node,
-            },
-            PolicyEvent::Finished { task, hints, node } => RawEvent::Finished { task, hints, node },
-            PolicyEvent::GroupFreed(g) => RawEvent::GroupFreed(g),
-            PolicyEvent::NodeAdded(n) => RawEvent::NodeAdded(n),
-            PolicyEvent::NodeRemoved(n) => RawEvent::NodeRemoved(n),
-        }
-    }
-}
-
-impl From<&RawEvent> for PolicyEvent {
-    #[inline]
-    fn from(e: &RawEvent) -> Self {
-        match *e {
-            RawEvent::Placed {
-                task,
-                kind,
-                hints,
-                node,
-            } => PolicyEvent::Placed {
-                task,
-                kind,
-                hints,
-                node,
-            },
-            RawEvent::Finished { task, hints, node } => PolicyEvent::Finished { task, hints, node },
-            RawEvent::GroupFreed(g) => PolicyEvent::GroupFreed(g),
-            RawEvent::NodeAdded(n) => PolicyEvent::NodeAdded(n),
-            RawEvent::NodeRemoved(n) => PolicyEvent::NodeRemoved(n),
-        }
-    }
-}
+/// How [`PolicyEvent`] crosses the C ABI: as itself, since it is `#[repr(C, u8)]` plain data
+/// (its layout is part of [`AbiLayout`]).
+pub type RawEvent = PolicyEvent;
 
 /// The vtable of policy `P`: what [`export_policy!`](crate::export_policy) exports.
 pub const fn vtable<P: PolicyFactory>() -> PolicyVTable {
@@ -695,7 +621,7 @@ unsafe extern "C" fn on_event<P: PolicyFactory>(
             // SAFETY: as above for `message`.
             return unsafe { failed(message, "null event") };
         };
-        policy.on_event(&PolicyEvent::from(event));
+        policy.on_event(event);
         STATUS_OK
     };
     // SAFETY: `message` is null or valid (host contract).
@@ -885,8 +811,7 @@ mod tests {
         assert_eq!(text, "task 13 is unlucky");
 
         let send = |e: PolicyEvent| {
-            let raw = RawEvent::from(&e);
-            assert_eq!(PolicyEvent::from(&raw), e);
+            let raw: RawEvent = e;
             let mut storage = [0u8; 64];
             let mut msg = HostBuf::new(&mut storage);
             // SAFETY: live state, valid event and buffer.

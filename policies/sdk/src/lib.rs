@@ -284,6 +284,9 @@ pub enum Placement {
 }
 
 /// Something the policy is told about after the fact.
+///
+/// Plain `#[repr(C, u8)]` data: it crosses the C ABI as it is (see [`ffi::RawEvent`]).
+#[repr(C, u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolicyEvent {
     /// Work was placed on a node, by this policy or by the runtime (actor method calls).

@@ -123,6 +123,33 @@ struct TaskEntry {
 }
 
 impl TaskEntry {
+    /// Work just placed on `node` at `now`, about to fetch its arguments.
+    fn placed(
+        work: ExecWork,
+        hints: Hints,
+        demand: Resources,
+        args: Vec<Arg>,
+        outputs: SmallVec<[ObjectId; 2]>,
+        node: NodeId,
+        now: Nanos,
+    ) -> TaskEntry {
+        TaskEntry {
+            work,
+            hints,
+            demand,
+            args,
+            outputs,
+            node,
+            phase: Phase::Fetching,
+            missing: 0,
+            submitted: now,
+            args_local: now,
+            started: now,
+            input_bytes: 0,
+            result: None,
+        }
+    }
+
     fn kind(&self) -> WorkKind {
         match self.work {
             ExecWork::Function(_) => WorkKind::Task,
@@ -461,21 +488,15 @@ impl Core {
             .collect::<SmallVec<[ObjectId; 2]>>();
         self.admit(
             task,
-            TaskEntry {
-                work: ExecWork::Function(req.function),
-                hints: req.hints,
-                demand: req.demand,
-                args: req.args,
-                outputs: outputs.clone(),
+            TaskEntry::placed(
+                ExecWork::Function(req.function),
+                req.hints,
+                req.demand,
+                req.args,
+                outputs.clone(),
                 node,
-                phase: Phase::Fetching,
-                missing: 0,
-                submitted: now,
-                args_local: now,
-                started: now,
-                input_bytes: 0,
-                result: None,
-            },
+                now,
+            ),
             now,
         );
         Ok((task, outputs))
@@ -550,21 +571,15 @@ impl Core {
         entry.node = Some(node);
         self.admit(
             task,
-            TaskEntry {
-                work: ExecWork::CreateActor { actor, kind },
+            TaskEntry::placed(
+                ExecWork::CreateActor { actor, kind },
                 hints,
                 demand,
                 args,
-                outputs: SmallVec::new(),
+                SmallVec::new(),
                 node,
-                phase: Phase::Fetching,
-                missing: 0,
-                submitted: now,
-                args_local: now,
-                started: now,
-                input_bytes: 0,
-                result: None,
-            },
+                now,
+            ),
             now,
         );
         Ok(node)
@@ -609,25 +624,19 @@ impl Core {
             .push_back(task);
         self.admit(
             task,
-            TaskEntry {
-                work: ExecWork::Method {
+            TaskEntry::placed(
+                ExecWork::Method {
                     actor: req.actor,
                     kind,
                     method: req.method,
                 },
-                hints: req.hints,
-                demand: Resources::default(),
-                args: req.args,
-                outputs: outputs.clone(),
+                req.hints,
+                Resources::default(),
+                req.args,
+                outputs.clone(),
                 node,
-                phase: Phase::Fetching,
-                missing: 0,
-                submitted: now,
-                args_local: now,
-                started: now,
-                input_bytes: 0,
-                result: None,
-            },
+                now,
+            ),
             now,
         );
         Ok((task, outputs))
