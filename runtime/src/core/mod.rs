@@ -1287,8 +1287,10 @@ impl Core {
                 if let Some(a) = self.actors.get_mut(&actor) {
                     if a.calls.front() == Some(&task) {
                         a.running = false;
+                        a.calls.pop_front();
+                    } else {
+                        a.calls.retain(|c| *c != task);
                     }
-                    a.calls.retain(|c| *c != task);
                 }
                 self.run_actor(actor, now);
             }
