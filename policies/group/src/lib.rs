@@ -210,15 +210,7 @@ mod tests {
     use cohort_policy::{Hints, Resources, TaskId, WorkKind};
 
     fn node(id: u32, total: u32, busy: u32, queued: u32) -> NodeView {
-        NodeView {
-            id: NodeId(id),
-            alive: true,
-            cpus_total: total,
-            cpus_busy: busy,
-            queued,
-            store_used: 0,
-            store_capacity: 1 << 30,
-        }
+        NodeView::new(NodeId(id), total, busy, queued, 1 << 30)
     }
 
     fn idle(n: u32, cpus: u32) -> Vec<NodeView> {

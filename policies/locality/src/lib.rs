@@ -106,15 +106,7 @@ mod tests {
     use cohort_policy::{ArgView, Hints, NodeView, Resources, TaskId, WorkKind};
 
     fn node(id: u32, total: u32, busy: u32, queued: u32) -> NodeView {
-        NodeView {
-            id: NodeId(id),
-            alive: true,
-            cpus_total: total,
-            cpus_busy: busy,
-            queued,
-            store_used: 0,
-            store_capacity: 1 << 30,
-        }
+        NodeView::new(NodeId(id), total, busy, queued, 1 << 30)
     }
 
     /// Builds args and their holders: `(object, size, holders)` ready, or `(object, size,

@@ -179,6 +179,27 @@ pub struct NodeView {
 }
 
 impl NodeView {
+    /// An alive node with an empty store of `store_capacity` bytes, e.g. for hand-made views
+    /// in a policy's tests. `cpus_busy` must not exceed `cpus_total`.
+    pub fn new(
+        id: NodeId,
+        cpus_total: u32,
+        cpus_busy: u32,
+        queued: u32,
+        store_capacity: u64,
+    ) -> NodeView {
+        debug_assert!(cpus_busy <= cpus_total, "more CPUs busy than the node has");
+        NodeView {
+            id,
+            alive: true,
+            cpus_total,
+            cpus_busy,
+            queued,
+            store_used: 0,
+            store_capacity,
+        }
+    }
+
     /// Free CPU slots (`total - busy`).
     pub fn cpus_available(&self) -> u32 {
         self.cpus_total - self.cpus_busy
@@ -364,15 +385,7 @@ mod tests {
     use super::*;
 
     fn node(id: u32, total: u32, busy: u32, queued: u32) -> NodeView {
-        NodeView {
-            id: NodeId(id),
-            alive: true,
-            cpus_total: total,
-            cpus_busy: busy,
-            queued,
-            store_used: 0,
-            store_capacity: 1 << 30,
-        }
+        NodeView::new(NodeId(id), total, busy, queued, 1 << 30)
     }
 
     #[test]
