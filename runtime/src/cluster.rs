@@ -48,8 +48,15 @@ pub struct ClusterConfig {
 /// A reference to an object, held by the driver. While any clone of it lives, the object is
 /// not freed. Dropping the last reference (and the last use by pending work) frees it on
 /// every node.
+///
+/// Clones share one [`Handle`]: the core counts one driver reference per object however many
+/// clones the driver holds, so cloning never reaches the core.
+#[derive(Clone, Debug)]
+pub struct ObjectRef(Arc<Handle>);
+
+/// The driver's one reference to an object; dropping it releases that reference.
 #[derive(Debug)]
-pub struct ObjectRef {
+struct Handle {
     id: ObjectId,
     tracker: Arc<RefTracker>,
 }
@@ -57,23 +64,13 @@ pub struct ObjectRef {
 impl ObjectRef {
     /// The object's id.
     pub fn id(&self) -> ObjectId {
-        self.id
+        self.0.id
     }
 }
 
-impl Clone for ObjectRef {
-    fn clone(&self) -> Self {
-        self.tracker.push(self.id, true);
-        ObjectRef {
-            id: self.id,
-            tracker: Arc::clone(&self.tracker),
-        }
-    }
-}
-
-impl Drop for ObjectRef {
+impl Drop for Handle {
     fn drop(&mut self) {
-        self.tracker.push(self.id, false);
+        self.tracker.push_op(DriverOp::Release(self.id));
     }
 }
 
@@ -87,20 +84,11 @@ pub(crate) struct RefTracker {
 
 #[derive(Clone, Copy, Debug)]
 enum DriverOp {
-    AddRef(ObjectId),
     Release(ObjectId),
     FreeGroup(GroupId),
 }
 
 impl RefTracker {
-    fn push(&self, id: ObjectId, add: bool) {
-        self.push_op(if add {
-            DriverOp::AddRef(id)
-        } else {
-            DriverOp::Release(id)
-        });
-    }
-
     fn push_op(&self, op: DriverOp) {
         if let Ok(mut ops) = self.ops.lock() {
             ops.push(op);
@@ -383,7 +371,6 @@ impl Cluster {
     fn sync(&mut self) {
         for op in self.tracker.drain() {
             match op {
-                DriverOp::AddRef(id) => self.core.add_ref(id),
                 DriverOp::Release(id) => self.core.release(id),
                 DriverOp::FreeGroup(g) => self.core.free_group(g),
             }
@@ -391,18 +378,18 @@ impl Cluster {
     }
 
     fn handle(&self, id: ObjectId) -> ObjectRef {
-        ObjectRef {
+        ObjectRef(Arc::new(Handle {
             id,
             tracker: Arc::clone(&self.tracker),
-        }
+        }))
     }
 
     fn check_ref(&self, r: &ObjectRef) -> Result<ObjectId, RuntimeError> {
-        if Arc::ptr_eq(&r.tracker, &self.tracker) {
-            Ok(r.id)
+        if Arc::ptr_eq(&r.0.tracker, &self.tracker) {
+            Ok(r.0.id)
         } else {
             // A handle from another cluster names nothing here.
-            Err(RuntimeError::UnknownObject(r.id))
+            Err(RuntimeError::UnknownObject(r.0.id))
         }
     }
 

@@ -111,6 +111,9 @@ struct TaskEntry {
     hints: Hints,
     demand: Resources,
     args: Vec<Arg>,
+    /// The distinct objects among `args`, in first-use order (fetched, pinned and unpinned
+    /// once each).
+    objects: SmallVec<[ObjectId; 4]>,
     outputs: SmallVec<[ObjectId; 2]>,
     node: NodeId,
     phase: Phase,
@@ -133,11 +136,20 @@ impl TaskEntry {
         node: NodeId,
         now: Nanos,
     ) -> TaskEntry {
+        let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
+        for a in &args {
+            if let Arg::Object(o) = a
+                && !objects.contains(o)
+            {
+                objects.push(*o);
+            }
+        }
         TaskEntry {
             work,
             hints,
             demand,
             args,
+            objects,
             outputs,
             node,
             phase: Phase::Fetching,
@@ -156,19 +168,6 @@ impl TaskEntry {
             ExecWork::CreateActor { .. } => WorkKind::ActorCreation,
             ExecWork::Method { .. } => WorkKind::ActorMethod,
         }
-    }
-
-    /// Distinct object arguments, in first-use order.
-    fn distinct_objects(&self) -> SmallVec<[ObjectId; 4]> {
-        let mut out: SmallVec<[ObjectId; 4]> = SmallVec::new();
-        for a in &self.args {
-            if let Arg::Object(o) = a
-                && !out.contains(o)
-            {
-                out.push(*o);
-            }
-        }
-        out
     }
 
     fn holds_slot(&self) -> bool {
@@ -439,7 +438,7 @@ impl Core {
         Ok(id)
     }
 
-    /// Adds a reference to an object (a driver handle was cloned).
+    /// Adds a reference to an object (pending work or a driver handle holds it).
     pub fn add_ref(&mut self, id: ObjectId) {
         if let Some(o) = self.objects.get_mut(&id) {
             o.refs += 1;
@@ -917,7 +916,7 @@ impl Core {
         if entry.holds_slot() {
             self.views[node.index()].queued += 1;
         }
-        let objects = entry.distinct_objects();
+        let objects = entry.objects.clone();
         self.tasks.insert(task, entry);
         let mut missing = 0;
         for o in &objects {
@@ -1062,7 +1061,7 @@ impl Core {
     fn all_args_arrived(&mut self, task: TaskId, now: Nanos) {
         let entry = &self.tasks[&task];
         let node = entry.node;
-        let objects = entry.distinct_objects();
+        let objects = entry.objects.clone();
         let store = &self.nodes[node.index()].store;
         let gone: SmallVec<[ObjectId; 4]> = objects
             .iter()
@@ -1188,7 +1187,7 @@ impl Core {
         if entry.holds_slot() {
             self.views[node.index()].cpus_busy -= entry.demand.cpus;
         }
-        for o in entry.distinct_objects() {
+        for &o in &entry.objects {
             self.nodes[node.index()].store.unpin(o);
         }
         let mut result = entry.result.take().expect("finish after complete");
@@ -1313,7 +1312,7 @@ impl Core {
             }
         }
         if entry.phase == Phase::Ready {
-            for o in entry.distinct_objects() {
+            for &o in &entry.objects {
                 self.nodes[node.index()].store.unpin(o);
             }
         }

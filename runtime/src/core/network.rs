@@ -11,7 +11,7 @@ use crate::time::Nanos;
 use cohort_policy::{NodeId, ObjectId};
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 
 /// Identifies one transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,6 +40,11 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// Whether every byte has arrived (up to floating-point rounding).
+    fn is_done(&self) -> bool {
+        self.flowing_since.is_some() && self.remaining <= 1e-9 * self.size as f64 + 1e-6
+    }
+
     /// Current rate in bytes per second.
     pub fn rate_bytes_per_sec(&self) -> f64 {
         self.rate * 1e9
@@ -48,14 +53,15 @@ impl Transfer {
 
 /// All transfers in flight and the state of the fluid model.
 ///
-/// Invariant: the rates of flowing transfers are max-min fair as of `last_update`, and the sum
-/// of rates on any link never exceeds its capacity.
+/// Invariants: the rates of flowing transfers are max-min fair as of `last_update`, and the
+/// sum of rates on any link never exceeds its capacity. `transfers` is sorted by id (ids only
+/// grow, so a new transfer is pushed at the end), which fixes the order of every scan.
 #[derive(Debug)]
 pub struct Network {
     /// Link capacity in bytes per nanosecond.
     capacity: f64,
     nodes: usize,
-    transfers: BTreeMap<TransferId, Transfer>,
+    transfers: Vec<Transfer>,
     by_destination: FxHashMap<(ObjectId, NodeId), TransferId>,
     outgoing: Vec<u32>,
     last_update: Nanos,
@@ -63,6 +69,31 @@ pub struct Network {
     next_id: u64,
     /// Transfers started flowing since the rates were last computed.
     dirty: bool,
+    /// Work arrays of [`Network::recompute`], kept to avoid allocating on every event.
+    scratch: Scratch,
+}
+
+/// The work arrays of one progressive filling, reused from one recomputation to the next.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Flowing transfers as (index in `transfers`, egress link, ingress link).
+    flows: Vec<(usize, usize, usize)>,
+    /// Capacity left, unfrozen flows and current fair share, per link (all links; only the
+    /// busy ones are meaningful, and every count is 0 between fillings).
+    cap: Vec<f64>,
+    count: Vec<u32>,
+    share: Vec<f64>,
+    /// Links with at least one flow, in index order.
+    busy: Vec<usize>,
+    /// Heap variant only: position of a busy link in `busy`, and the flows of each busy link
+    /// as compressed rows (`on_link[start[k]..start[k + 1]]`; `next` is the fill cursor).
+    slot: Vec<usize>,
+    start: Vec<usize>,
+    next: Vec<usize>,
+    on_link: Vec<usize>,
+    heap: BinaryHeap<Reverse<(Share, usize)>>,
+    /// Frozen rate per flow, NaN while unfrozen.
+    rate: Vec<f64>,
 }
 
 /// When the network next needs attention, tagged with the generation that must still be
@@ -81,13 +112,14 @@ impl Network {
         Network {
             capacity: bandwidth as f64 / 1e9,
             nodes,
-            transfers: BTreeMap::new(),
+            transfers: Vec::new(),
             by_destination: FxHashMap::default(),
             outgoing: vec![0; nodes],
             last_update: 0,
             generation: 0,
             next_id: 0,
             dirty: false,
+            scratch: Scratch::default(),
         }
     }
 
@@ -104,7 +136,11 @@ impl Network {
 
     /// A transfer in flight.
     pub fn get(&self, id: TransferId) -> Option<&Transfer> {
-        self.transfers.get(&id)
+        self.position(id).map(|k| &self.transfers[k])
+    }
+
+    fn position(&self, id: TransferId) -> Option<usize> {
+        self.transfers.binary_search_by_key(&id, |t| t.id).ok()
     }
 
     /// Transfers in flight whose source is `node`.
@@ -124,20 +160,17 @@ impl Network {
         debug_assert_ne!(from, to, "a transfer needs two nodes");
         let id = TransferId(self.next_id);
         self.next_id += 1;
-        self.transfers.insert(
+        self.transfers.push(Transfer {
             id,
-            Transfer {
-                id,
-                object,
-                from,
-                to,
-                size,
-                requested_at: now,
-                flowing_since: None,
-                remaining: size as f64,
-                rate: 0.0,
-            },
-        );
+            object,
+            from,
+            to,
+            size,
+            requested_at: now,
+            flowing_since: None,
+            remaining: size as f64,
+            rate: 0.0,
+        });
         self.by_destination.insert((object, to), id);
         self.outgoing[from.index()] += 1;
         id
@@ -153,8 +186,8 @@ impl Network {
     /// same instant, so that many transfers starting together cost one recomputation.
     pub fn start_flowing(&mut self, id: TransferId, now: Nanos) {
         self.advance(now);
-        if let Some(t) = self.transfers.get_mut(&id) {
-            t.flowing_since = Some(now);
+        if let Some(k) = self.position(id) {
+            self.transfers[k].flowing_since = Some(now);
             self.dirty = true;
         }
     }
@@ -177,18 +210,18 @@ impl Network {
         }
         let now = wake.at;
         self.advance(now);
-        let done: Vec<TransferId> = self
-            .transfers
-            .values()
-            .filter(|t| t.flowing_since.is_some() && t.remaining <= 1e-9 * t.size as f64 + 1e-6)
-            .map(|t| t.id)
-            .collect();
-        let mut completed = Vec::with_capacity(done.len());
-        for id in done {
-            let t = self.transfers.remove(&id).expect("listed above");
-            self.by_destination.remove(&(t.object, t.to));
-            self.outgoing[t.from.index()] -= 1;
-            completed.push(t);
+        let mut completed = Vec::new();
+        let mut k = 0;
+        while k < self.transfers.len() {
+            if self.transfers[k].is_done() {
+                // `remove` keeps the rest in id order.
+                let t = self.transfers.remove(k);
+                self.by_destination.remove(&(t.object, t.to));
+                self.outgoing[t.from.index()] -= 1;
+                completed.push(t);
+            } else {
+                k += 1;
+            }
         }
         self.recompute();
         (completed, self.next_wake(now))
@@ -197,7 +230,7 @@ impl Network {
     fn advance(&mut self, now: Nanos) {
         let dt = now.saturating_sub(self.last_update) as f64;
         if dt > 0.0 {
-            for t in self.transfers.values_mut() {
+            for t in &mut self.transfers {
                 if t.rate > 0.0 {
                     t.remaining = (t.remaining - t.rate * dt).max(0.0);
                 }
@@ -209,13 +242,13 @@ impl Network {
     fn next_wake(&self, now: Nanos) -> Option<Wake> {
         let at = self
             .transfers
-            .values()
+            .iter()
             .filter(|t| t.flowing_since.is_some())
             .map(|t| {
-                if t.remaining <= 1e-9 * t.size as f64 + 1e-6 {
+                if t.is_done() {
                     now
                 } else if t.rate > 0.0 {
-                    now.saturating_add((t.remaining / t.rate).ceil() as Nanos)
+                    now.saturating_add(ceil_nanos(t.remaining / t.rate))
                 } else {
                     Nanos::MAX
                 }
@@ -227,76 +260,202 @@ impl Network {
         })
     }
 
-    /// Progressive filling over the egress (index `n`) and ingress (index `nodes + n`) links:
-    /// repeatedly take the link with the smallest fair share (ties to the lowest index),
-    /// give that share to its unfrozen flows, and charge it to their other link. Links sit in
-    /// a min-heap keyed by share; a link's share only grows as flows elsewhere freeze, so a
-    /// popped entry whose share is out of date is simply skipped. O((F + L) log L).
+    /// Recomputes the max-min fair rate of every flowing transfer (see [`Scratch::fill`]).
     fn recompute(&mut self) {
         self.generation += 1;
         self.dirty = false;
-        let links = 2 * self.nodes;
+        let sc = &mut self.scratch;
         // Flows in id order, and their links.
-        let mut flows: Vec<(usize, usize, TransferId)> = Vec::new();
-        for t in self.transfers.values_mut() {
+        sc.flows.clear();
+        for (k, t) in self.transfers.iter_mut().enumerate() {
             t.rate = 0.0;
             if t.flowing_since.is_some() {
-                flows.push((t.from.index(), self.nodes + t.to.index(), t.id));
+                sc.flows
+                    .push((k, t.from.index(), self.nodes + t.to.index()));
             }
         }
-        if flows.is_empty() {
+        if sc.flows.is_empty() {
             return;
         }
-        // Flows per link, as compressed rows.
-        let mut start = vec![0usize; links + 1];
-        for &(e, i, _) in &flows {
-            start[e + 1] += 1;
-            start[i + 1] += 1;
+        sc.fill(2 * self.nodes, self.capacity, Filling::Auto);
+        for (&(k, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
+            self.transfers[k].rate = r;
         }
-        for l in 0..links {
-            start[l + 1] += start[l];
+    }
+}
+
+/// How [`Scratch::fill`] finds the link with the smallest share; both give bit-identical rates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filling {
+    /// A linear scan of the busy links when there are few of them, else a heap.
+    Auto,
+    /// Always scan: O(L²) but no heap traffic.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the tests compare the strategies")
+    )]
+    Scan,
+    /// Always use the heap: O((F + L) log L).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the tests compare the strategies")
+    )]
+    Heap,
+}
+
+/// Busy links up to which a scan beats the heap.
+const SCAN_MAX_LINKS: usize = 32;
+
+impl Scratch {
+    /// Progressive filling of `self.flows` over `links` links of `capacity` each: repeatedly
+    /// take the link with the smallest fair share (ties to the lowest index), give that share
+    /// to its unfrozen flows (in flow order), and charge it to their other link. Leaves the
+    /// rates in `self.rate`, in the order of `self.flows`.
+    ///
+    /// Freezing flows at the smallest share only ever raises the share of the other links, so
+    /// the heap variant may skip any popped entry whose share is out of date.
+    ///
+    /// Cost is in the busy links, not in all links: the per-link arrays keep their size
+    /// between calls and only busy entries are written (every count is back to 0 at the end,
+    /// as every flow is frozen).
+    fn fill(&mut self, links: usize, capacity: f64, filling: Filling) {
+        if self.count.len() != links {
+            self.count.clear();
+            self.count.resize(links, 0);
+            self.cap.resize(links, 0.0);
+            self.share.resize(links, 0.0);
+            self.slot.resize(links, 0);
         }
-        let mut fill = start.clone();
-        let mut on_link = vec![0usize; 2 * flows.len()];
-        for (k, &(e, i, _)) in flows.iter().enumerate() {
+        self.busy.clear();
+        for &(_, e, i) in &self.flows {
             for l in [e, i] {
-                on_link[fill[l]] = k;
-                fill[l] += 1;
+                if self.count[l] == 0 {
+                    self.busy.push(l);
+                }
+                self.count[l] += 1;
             }
         }
-        let mut cap = vec![self.capacity; links];
-        let mut count: Vec<u32> = (0..links)
-            .map(|l| (start[l + 1] - start[l]) as u32)
-            .collect();
-        let share = |cap: f64, count: u32| cap.max(0.0) / f64::from(count);
-        let mut heap: BinaryHeap<Reverse<(Share, usize)>> = (0..links)
-            .filter(|&l| count[l] > 0)
-            .map(|l| Reverse((Share(share(cap[l], count[l])), l)))
-            .collect();
-        let mut rate = vec![f64::NAN; flows.len()];
+        self.busy.sort_unstable();
+        for &l in &self.busy {
+            self.cap[l] = capacity;
+            self.share[l] = fair(capacity, self.count[l]);
+        }
+        self.rate.clear();
+        self.rate.resize(self.flows.len(), f64::NAN);
+        let scan = match filling {
+            Filling::Auto => self.busy.len() <= SCAN_MAX_LINKS,
+            Filling::Scan => true,
+            Filling::Heap => false,
+        };
+        if scan {
+            self.fill_by_scan();
+        } else {
+            self.fill_by_heap();
+        }
+        debug_assert!(self.busy.iter().all(|&l| self.count[l] == 0));
+    }
+
+    /// Finds each bottleneck by scanning the busy links, and its flows by scanning the flows.
+    fn fill_by_scan(&mut self) {
+        loop {
+            let mut best: Option<(usize, f64)> = None;
+            for &l in &self.busy {
+                if self.count[l] > 0 && best.is_none_or(|(_, s)| self.share[l] < s) {
+                    best = Some((l, self.share[l]));
+                }
+            }
+            let Some((link, s)) = best else { break };
+            for f in 0..self.flows.len() {
+                let (_, e, i) = self.flows[f];
+                if (e == link || i == link) && self.rate[f].is_nan() {
+                    self.freeze(f, link, s);
+                }
+            }
+        }
+    }
+
+    /// Keeps the busy links in a min-heap by share, and the flows of each in compressed rows.
+    fn fill_by_heap(&mut self) {
+        // `on_link[start[k]..start[k + 1]]` are the flows of the k-th busy link, in order.
+        for (k, &l) in self.busy.iter().enumerate() {
+            self.slot[l] = k;
+        }
+        self.start.clear();
+        self.start.resize(self.busy.len() + 1, 0);
+        for &(_, e, i) in &self.flows {
+            self.start[self.slot[e] + 1] += 1;
+            self.start[self.slot[i] + 1] += 1;
+        }
+        for k in 0..self.busy.len() {
+            self.start[k + 1] += self.start[k];
+        }
+        self.next.clone_from(&self.start);
+        self.on_link.clear();
+        self.on_link.resize(2 * self.flows.len(), 0);
+        for (f, &(_, e, i)) in self.flows.iter().enumerate() {
+            for l in [e, i] {
+                let k = self.slot[l];
+                self.on_link[self.next[k]] = f;
+                self.next[k] += 1;
+            }
+        }
+        let mut heap = std::mem::take(&mut self.heap);
+        heap.clear();
+        heap.extend(
+            self.busy
+                .iter()
+                .map(|&l| Reverse((Share(self.share[l]), l))),
+        );
         while let Some(Reverse((Share(s), link))) = heap.pop() {
-            if count[link] == 0 || share(cap[link], count[link]) != s {
+            if self.count[link] == 0 || self.share[link] != s {
                 continue; // finished, or superseded by a later entry
             }
-            for &k in &on_link[start[link]..start[link + 1]] {
-                if !rate[k].is_nan() {
-                    continue;
-                }
-                rate[k] = s;
-                let (e, i, _) = flows[k];
-                for l in [e, i] {
-                    cap[l] -= s;
-                    count[l] -= 1;
-                    if l != link && count[l] > 0 {
-                        heap.push(Reverse((Share(share(cap[l], count[l])), l)));
+            let k = self.slot[link];
+            for n in self.start[k]..self.start[k + 1] {
+                let f = self.on_link[n];
+                if self.rate[f].is_nan() {
+                    if let Some(l) = self.freeze(f, link, s) {
+                        heap.push(Reverse((Share(self.share[l]), l)));
                     }
                 }
             }
         }
-        for (k, &(_, _, id)) in flows.iter().enumerate() {
-            self.transfers.get_mut(&id).expect("flow exists").rate = rate[k];
-        }
+        self.heap = heap;
     }
+
+    /// Freezes flow `f` at share `s` of its bottleneck `link`; charges both its links and
+    /// returns the other link if its share changed and it still has unfrozen flows.
+    #[inline]
+    fn freeze(&mut self, f: usize, link: usize, s: f64) -> Option<usize> {
+        self.rate[f] = s;
+        let (_, e, i) = self.flows[f];
+        let mut changed = None;
+        for l in [e, i] {
+            self.cap[l] -= s;
+            self.count[l] -= 1;
+            if l != link && self.count[l] > 0 {
+                self.share[l] = fair(self.cap[l], self.count[l]);
+                changed = Some(l);
+            }
+        }
+        changed
+    }
+}
+
+/// `x.ceil() as Nanos` for `x >= 0` (saturating), without the libm call that `ceil` is on
+/// the baseline x86-64 target.
+fn ceil_nanos(x: f64) -> Nanos {
+    let whole = x as Nanos; // truncates; saturates at Nanos::MAX
+    if (whole as f64) < x {
+        whole.saturating_add(1)
+    } else {
+        whole
+    }
+}
+
+/// The fair share of a link: what is left of its capacity, split among its unfrozen flows.
+fn fair(cap: f64, count: u32) -> f64 {
+    cap.max(0.0) / f64::from(count)
 }
 
 /// A fair share, totally ordered (shares are never NaN).
@@ -405,7 +564,63 @@ mod tests {
         assert_eq!(later.at, 2_000);
     }
 
+    /// Rates from one filling strategy, as bits, for flows given as (from, to) node pairs.
+    fn fill_with(nodes: usize, pairs: &[(usize, usize)], filling: Filling) -> Vec<u64> {
+        let mut sc = Scratch {
+            flows: pairs
+                .iter()
+                .enumerate()
+                .map(|(k, &(a, b))| (k, a, nodes + b))
+                .collect(),
+            ..Scratch::default()
+        };
+        sc.fill(2 * nodes, 1.25, filling);
+        sc.rate.iter().map(|r| r.to_bits()).collect()
+    }
+
+    #[test]
+    fn ceil_nanos_is_ceil() {
+        for x in [
+            0.0,
+            0.25,
+            1.0,
+            1.5,
+            2.0 - 1e-12,
+            1e15 + 0.5,
+            2f64.powi(53),
+            2f64.powi(64),
+            f64::INFINITY,
+        ] {
+            assert_eq!(ceil_nanos(x), x.ceil() as Nanos, "{x}");
+        }
+    }
+
     proptest::proptest! {
+        /// `ceil_nanos` agrees with `ceil` on every non-negative float.
+        #[test]
+        fn ceil_nanos_agrees(bits in 0u64..0x7ff0_0000_0000_0001) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assert_eq!(ceil_nanos(x), x.ceil() as Nanos);
+        }
+
+        /// The scan and the heap pick the same bottlenecks in the same order, so the rates are
+        /// bit for bit the same, whatever the number of busy links.
+        #[test]
+        fn scan_and_heap_agree(
+            nodes in 2usize..40,
+            raw in proptest::collection::vec((0usize..40, 1usize..40), 1..120),
+        ) {
+            let pairs: Vec<(usize, usize)> = raw
+                .iter()
+                .map(|&(a, d)| (a % nodes, (a % nodes + d % (nodes - 1).max(1) + 1) % nodes))
+                .filter(|(a, b)| a != b)
+                .collect();
+            proptest::prop_assume!(!pairs.is_empty());
+            let scan = fill_with(nodes, &pairs, Filling::Scan);
+            proptest::prop_assert_eq!(&scan, &fill_with(nodes, &pairs, Filling::Heap));
+            proptest::prop_assert_eq!(&scan, &fill_with(nodes, &pairs, Filling::Auto));
+        }
+
         /// Max-min fairness, characterised: no link is over capacity, and every flow has a
         /// bottleneck: a saturated link on which no other flow gets more.
         #[test]
