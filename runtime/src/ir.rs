@@ -131,7 +131,6 @@ enum Op {
     },
 }
 
-#[derive(Clone)]
 enum Output {
     /// Per task (or handle), its return values.
     Objects(Vec<Vec<ObjectRef>>),
@@ -140,7 +139,8 @@ enum Output {
 
 enum State {
     Unevaluated,
-    Evaluated(Output),
+    /// Shared with every node that reads it, so reading clones no handle.
+    Evaluated(Arc<Output>),
     Released,
 }
 
@@ -423,8 +423,8 @@ impl IrNode {
     /// Evaluates the node (and whatever it needs) once; returns its objects, one list of
     /// return values per task (or per handle, for a Broadcast).
     pub fn eval(&self, cluster: &mut Cluster) -> Result<Vec<Vec<ObjectRef>>, IrError> {
-        match self.evaluate(cluster)? {
-            Output::Objects(o) => Ok(o),
+        match &*self.evaluate(cluster)? {
+            Output::Objects(o) => Ok(o.clone()),
             Output::Actors(_) => Err(IrError::WrongInput {
                 node: self.to_string(),
                 input: self.to_string(),
@@ -435,8 +435,8 @@ impl IrNode {
 
     /// Evaluates an InitActors node: creates its actors (unplaced) once and returns them.
     pub fn eval_actors(&self, cluster: &mut Cluster) -> Result<Vec<ActorHandle>, IrError> {
-        match self.evaluate(cluster)? {
-            Output::Actors(a) => Ok(a),
+        match &*self.evaluate(cluster)? {
+            Output::Actors(a) => Ok(a.clone()),
             Output::Objects(_) => Err(IrError::WrongInput {
                 node: self.to_string(),
                 input: self.to_string(),
@@ -445,7 +445,7 @@ impl IrNode {
         }
     }
 
-    fn input_output(&self, input: &IrNode, cluster: &mut Cluster) -> Result<Output, IrError> {
+    fn input_output(&self, input: &IrNode, cluster: &mut Cluster) -> Result<Arc<Output>, IrError> {
         input.evaluate(cluster).map_err(|e| match e {
             IrError::Released { node } => IrError::InputReleased {
                 node: self.to_string(),
@@ -455,9 +455,9 @@ impl IrNode {
         })
     }
 
-    fn evaluate(&self, cluster: &mut Cluster) -> Result<Output, IrError> {
+    fn evaluate(&self, cluster: &mut Cluster) -> Result<Arc<Output>, IrError> {
         match &*self.lock() {
-            State::Evaluated(out) => return Ok(out.clone()),
+            State::Evaluated(out) => return Ok(Arc::clone(out)),
             State::Released => {
                 return Err(IrError::Released {
                     node: self.to_string(),
@@ -465,8 +465,8 @@ impl IrNode {
             }
             State::Unevaluated => {}
         }
-        let out = self.submit(cluster)?;
-        *self.lock() = State::Evaluated(out.clone());
+        let out = Arc::new(self.submit(cluster)?);
+        *self.lock() = State::Evaluated(Arc::clone(&out));
         Ok(out)
     }
 
@@ -507,7 +507,8 @@ impl IrNode {
                 fan_in,
                 args,
             } => {
-                let Output::Objects(inputs) = self.input_output(input, cluster)? else {
+                let inputs = self.input_output(input, cluster)?;
+                let Output::Objects(inputs) = &*inputs else {
                     unreachable!("checked when the node was built");
                 };
                 let broadcast = matches!(input.0.op, Op::Broadcast { .. });
@@ -542,10 +543,12 @@ impl IrNode {
                 input,
                 args,
             } => {
-                let Output::Actors(handles) = self.input_output(actors, cluster)? else {
+                let handles = self.input_output(actors, cluster)?;
+                let Output::Actors(handles) = &*handles else {
                     unreachable!("checked when the node was built");
                 };
-                let Output::Objects(inputs) = self.input_output(input, cluster)? else {
+                let inputs = self.input_output(input, cluster)?;
+                let Output::Objects(inputs) = &*inputs else {
                     unreachable!("checked when the node was built");
                 };
                 let all: Vec<&ObjectRef> = inputs.iter().flatten().collect();
