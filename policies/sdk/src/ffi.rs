@@ -393,14 +393,14 @@ impl RawPlacementView {
         }
     }
 
-    /// The view this raw form describes, or why it cannot be one (a null pointer with a
-    /// non-zero length).
+    /// The view this raw form describes, or why it cannot be one (a null or misaligned
+    /// pointer with a non-zero length).
     ///
     /// # Safety
     /// Each non-null pointer is valid for reads of its length in elements, the elements are
     /// valid values of their types, and nothing writes to them for `'a`.
-    #[inline]
-    pub unsafe fn view<'a>(&'a self) -> Result<PlacementView<'a>, String> {
+    #[inline(always)]
+    pub unsafe fn view<'a>(&'a self) -> Result<PlacementView<'a>, BadView> {
         // SAFETY: forwarded from this function's contract.
         let args = unsafe { slice_or_empty(self.args, self.args_len, "args")? };
         // SAFETY: as above.
@@ -421,21 +421,44 @@ impl RawPlacementView {
     }
 }
 
+/// Why a [`RawPlacementView`] describes no view: which slice, and what is wrong with it.
+/// Small and plain, so that checking a view costs nothing on the path where it is fine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadView {
+    /// The named slice has a null pointer and this non-zero length.
+    Null(&'static str, usize),
+    /// The named slice's pointer is not aligned for its element type.
+    Misaligned(&'static str),
+}
+
+impl std::fmt::Display for BadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadView::Null(what, len) => write!(f, "the view's `{what}` is null with length {len}"),
+            BadView::Misaligned(what) => write!(f, "the view's `{what}` is misaligned"),
+        }
+    }
+}
+
 /// A slice from a pointer and a length; an empty slice for length 0 whatever the pointer.
 ///
 /// # Safety
 /// If `len > 0` and `ptr` is not null, `ptr` is valid for reads of `len` initialised `T`s that
 /// nothing writes for `'a`.
-#[inline]
-unsafe fn slice_or_empty<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], String> {
+#[inline(always)]
+unsafe fn slice_or_empty<'a, T>(
+    ptr: *const T,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [T], BadView> {
     if len == 0 {
         return Ok(&[]);
     }
     if ptr.is_null() {
-        return Err(format!("the view's `{what}` is null with length {len}"));
+        return Err(BadView::Null(what, len));
     }
     if !ptr.is_aligned() {
-        return Err(format!("the view's `{what}` is misaligned"));
+        return Err(BadView::Misaligned(what));
     }
     // SAFETY: non-null, aligned, and valid for `len` elements per the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
@@ -493,6 +516,7 @@ unsafe fn guarded(message: *mut HostBuf, body: impl FnOnce() -> u32) -> u32 {
 ///
 /// # Safety
 /// As [`HostBuf::write`].
+#[cold]
 unsafe fn failed(message: *mut HostBuf, text: &str) -> u32 {
     // SAFETY: forwarded from this function's contract.
     unsafe { HostBuf::write(message, text) };
@@ -515,7 +539,7 @@ unsafe extern "C" fn create<P: PolicyFactory>(
         let bytes = match unsafe { slice_or_empty(config, config_len, "config") } {
             Ok(b) => b,
             // SAFETY: as above for `message`.
-            Err(e) => return unsafe { failed(message, &e) },
+            Err(e) => return unsafe { failed(message, &e.to_string()) },
         };
         let Ok(text) = std::str::from_utf8(bytes) else {
             // SAFETY: as above for `message`.
@@ -586,7 +610,7 @@ unsafe extern "C" fn place<P: PolicyFactory>(
         let view = match unsafe { raw.view() } {
             Ok(v) => v,
             // SAFETY: as above for `message`.
-            Err(e) => return unsafe { failed(message, &e) },
+            Err(e) => return unsafe { failed(message, &e.to_string()) },
         };
         match policy.place(&view) {
             Placement::Node(n) => {
@@ -880,6 +904,7 @@ mod tests {
         };
         // SAFETY: null pointers are rejected, not read.
         let err = unsafe { raw.view() }.unwrap_err();
-        assert!(err.contains("`args` is null"), "{err}");
+        assert_eq!(err, BadView::Null("args", 2));
+        assert_eq!(err.to_string(), "the view's `args` is null with length 2");
     }
 }
