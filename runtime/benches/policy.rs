@@ -5,7 +5,8 @@
 //! held by two nodes), a group dependency on a broadcast group placed on node 0, and nodes
 //! with mixed load. The group policy is primed with that history; every decision is followed by
 //! the `Placed` event the runtime would send, and by freeing the group every 20 decisions, so
-//! its state stays that of a live iteration.
+//! its state stays that of a live iteration. Policies that want no events (random, locality)
+//! are sent none, as in the runtime.
 
 use cohort_policy::ffi::vtable;
 use cohort_policy::{
@@ -67,14 +68,17 @@ fn decide(policy: &mut dyn Policy, nodes: &[NodeView], holders: &[NodeId], task:
         Placement::Node(n) => n,
         Placement::Refuse(r) => panic!("refused: {r}"),
     };
-    policy.on_event(&PolicyEvent::Placed {
-        task: TaskId(task),
-        kind: WorkKind::Task,
-        hints,
-        node,
-    });
-    if index == 19 {
-        policy.on_event(&PolicyEvent::GroupFreed(MAPS));
+    // Like the runtime, which asks once, send events only to a policy that wants them.
+    if policy.wants_events() {
+        policy.on_event(&PolicyEvent::Placed {
+            task: TaskId(task),
+            kind: WorkKind::Task,
+            hints,
+            node,
+        });
+        if index == 19 {
+            policy.on_event(&PolicyEvent::GroupFreed(MAPS));
+        }
     }
     node
 }

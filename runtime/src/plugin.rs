@@ -31,8 +31,8 @@
 //! anything again.
 
 use cohort_policy::ffi::{
-    ABI_VERSION, AbiLayout, ENTRY_SYMBOL, EntryFn, HostBuf, PolicyVTable, RawEvent,
-    RawPlacementView, STATUS_FAILED, STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
+    ABI_VERSION, AbiLayout, ENTRY_SYMBOL, EntryFn, FLAG_WANTS_EVENTS, HostBuf, PolicyVTable,
+    RawEvent, RawPlacementView, STATUS_FAILED, STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
 };
 use cohort_policy::{NodeId, Placement, PlacementView, Policy, PolicyEvent};
 use libloading::Library;
@@ -473,7 +473,7 @@ impl Plugin {
                 &mut buf,
             )
         };
-        let text = read_message(&message, &buf);
+        let text = read_message(&message, buf.len);
         let state = match (status, NonNull::new(state)) {
             (STATUS_OK, Some(state)) => state,
             (STATUS_OK, None) => {
@@ -508,32 +508,37 @@ impl Plugin {
             vtable: self.vtable,
             state,
             name: String::new(),
+            wants_events: true,
             message,
             broken: None,
             _library: self.library.clone(),
         };
         // From here on, dropping `policy` destroys the state.
         let mut buf = HostBuf::new(&mut policy.message);
-        // SAFETY: `state` is live and used from this thread only; `buf` is valid as above.
-        let status = unsafe { (policy.vtable.name)(policy.state.as_ptr(), &mut buf) };
-        let text = read_message(&policy.message, &buf);
+        let mut flags = 0;
+        // SAFETY: `state` is live and used from this thread only; `buf` is valid as above and
+        // `flags` for a write.
+        let status =
+            unsafe { (policy.vtable.describe)(policy.state.as_ptr(), &mut buf, &mut flags) };
+        let text = read_message(&policy.message, buf.len);
         match status {
             STATUS_OK => {
                 policy.name = text;
+                policy.wants_events = flags & FLAG_WANTS_EVENTS != 0;
                 Ok(policy)
             }
             STATUS_PANICKED => Err(PluginError::Panicked {
                 path: self.path.clone(),
-                during: "name",
+                during: "describe",
                 message: text,
             }),
             STATUS_FAILED => Err(PluginError::CreateFailed {
                 path: self.path.clone(),
-                message: format!("it could not tell its name: {text}"),
+                message: format!("it could not describe itself: {text}"),
             }),
             status => Err(PluginError::BadStatus {
                 path: self.path.clone(),
-                during: "name",
+                during: "describe",
                 status,
             }),
         }
@@ -541,8 +546,8 @@ impl Plugin {
 }
 
 /// The text a plugin wrote into a host buffer (lossily decoded, never past the buffer).
-fn read_message(storage: &[u8], buf: &HostBuf) -> String {
-    String::from_utf8_lossy(&storage[..buf.len.min(storage.len())]).into_owned()
+fn read_message(storage: &[u8], len: usize) -> String {
+    String::from_utf8_lossy(&storage[..len.min(storage.len())]).into_owned()
 }
 
 /// A policy living in a plugin, used through the C ABI. See the module documentation.
@@ -551,6 +556,8 @@ pub struct PluginPolicy {
     vtable: PolicyVTable,
     state: NonNull<c_void>,
     name: String,
+    /// What the plugin's `describe` said; when false, events are not sent across.
+    wants_events: bool,
     message: Box<[u8]>,
     /// Set once the plugin has panicked or answered outside the ABI; it is not called again.
     broken: Option<String>,
@@ -615,37 +622,56 @@ impl Policy for PluginPolicy {
         if status == STATUS_OK {
             return Placement::Node(node);
         }
-        // Only now decode the message: the common path stays free of text handling.
-        let text = read_message(&self.message, &buf);
-        match status {
-            STATUS_REFUSED => Placement::Refuse(text),
-            STATUS_PANICKED => Placement::Refuse(
-                self.mark_broken(format!("panicked while placing {}: {text}", view.task)),
-            ),
-            STATUS_FAILED => Placement::Refuse(format!(
-                "policy plugin {} failed to place {}: {text}",
-                self.path.display(),
-                view.task
-            )),
-            status => Placement::Refuse(self.mark_broken(format!(
-                "answered with unknown status {status} while placing {}",
-                view.task
-            ))),
-        }
+        let len = buf.len;
+        self.not_placed(status, len, view.task)
+    }
+
+    fn wants_events(&self) -> bool {
+        self.wants_events
     }
 
     fn on_event(&mut self, event: &PolicyEvent) {
-        if self.broken.is_some() {
+        if self.broken.is_some() || !self.wants_events {
             return;
         }
         let raw: &RawEvent = event;
         let mut buf = HostBuf::new(&mut self.message);
         // SAFETY: as in `place`; `raw` lives across the call.
         let status = unsafe { (self.vtable.on_event)(self.state.as_ptr(), raw, &mut buf) };
-        if status == STATUS_OK {
-            return;
+        if status != STATUS_OK {
+            let len = buf.len;
+            self.event_failed(status, len, event);
         }
-        let text = read_message(&self.message, &buf);
+    }
+}
+
+impl PluginPolicy {
+    /// The refusal for a `place` that did not return [`STATUS_OK`]; `len` bytes of message.
+    /// Out of line, so that the common path stays free of text handling.
+    #[cold]
+    #[inline(never)]
+    fn not_placed(&mut self, status: u32, len: usize, task: cohort_policy::TaskId) -> Placement {
+        let text = read_message(&self.message, len);
+        match status {
+            STATUS_REFUSED => Placement::Refuse(text),
+            STATUS_PANICKED => Placement::Refuse(
+                self.mark_broken(format!("panicked while placing {task}: {text}")),
+            ),
+            STATUS_FAILED => Placement::Refuse(format!(
+                "policy plugin {} failed to place {task}: {text}",
+                self.path.display(),
+            )),
+            status => Placement::Refuse(self.mark_broken(format!(
+                "answered with unknown status {status} while placing {task}"
+            ))),
+        }
+    }
+
+    /// Marks the plugin broken after an event that did not return [`STATUS_OK`].
+    #[cold]
+    #[inline(never)]
+    fn event_failed(&mut self, status: u32, len: usize, event: &PolicyEvent) {
+        let text = read_message(&self.message, len);
         match status {
             STATUS_PANICKED => {
                 self.mark_broken(format!("panicked handling {event:?}: {text}"));
@@ -670,7 +696,8 @@ impl Drop for PluginPolicy {
         // dropped after this function).
         let status = unsafe { (self.vtable.destroy)(self.state.as_ptr(), &mut buf) };
         if status != STATUS_OK {
-            let text = read_message(&self.message, &buf);
+            let len = buf.len;
+            let text = read_message(&self.message, len);
             tracing::warn!(
                 plugin = %self.path.display(),
                 status,

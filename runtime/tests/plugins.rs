@@ -517,6 +517,40 @@ fn a_policy_that_panics_while_being_created() {
     mentions(&err, &path);
 }
 
+#[test]
+fn a_policy_that_panics_while_describing_itself() {
+    let path = fixture("misbehave");
+    let err = Plugin::load(&path)
+        .expect("loads")
+        .create("mode = \"panic-describe\"", 0)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::Panicked {
+            path: path.clone(),
+            during: "describe",
+            message: "misbehave panics while telling its name".into(),
+        }
+    );
+}
+
+#[test]
+fn whether_a_policy_wants_events_crosses_the_abi() {
+    assert!(!builtin("random").create("", 0).unwrap().wants_events());
+    assert!(!builtin("locality").create("", 0).unwrap().wants_events());
+    assert!(builtin("group").create("", 0).unwrap().wants_events());
+    assert!(misbehave("").wants_events());
+    // A deaf plugin panics on any event: a run must never send it one.
+    let p = misbehave("mode = \"deaf\"");
+    assert!(!p.wants_events());
+    let mut c = cluster(p, 3, 2);
+    let outs: Vec<_> = (0..6).map(|x| square(&mut c, x).unwrap()).collect();
+    c.run_until_idle().unwrap();
+    for (x, o) in outs.iter().enumerate() {
+        assert_eq!(c.get(&o[0]).unwrap().as_u64(), Some((x * x) as u64));
+    }
+}
+
 // ----- bad input: misbehaving while running ----------------------------------------------
 
 #[test]

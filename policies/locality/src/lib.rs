@@ -91,6 +91,10 @@ impl Policy for LocalityPolicy {
             None => self.random.place(view),
         }
     }
+    /// Keeps no history: events would only cost a call each.
+    fn wants_events(&self) -> bool {
+        false
+    }
 }
 
 impl PolicyFactory for LocalityPolicy {

@@ -108,6 +108,10 @@ impl Policy for RandomPolicy {
         }
         infeasible(view)
     }
+    /// Keeps no history: events would only cost a call each.
+    fn wants_events(&self) -> bool {
+        false
+    }
 }
 
 impl PolicyFactory for RandomPolicy {

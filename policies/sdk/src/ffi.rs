@@ -35,7 +35,7 @@ use std::mem::{align_of, offset_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The version of this ABI. See the module documentation for when it changes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The name of the symbol every plugin exports (an [`EntryFn`]). It carries no version:
 /// the version is data, so that a host can tell "built for another version" from "not a
@@ -65,8 +65,15 @@ pub type CreateFn = unsafe extern "C" fn(
     message: *mut HostBuf,
 ) -> u32;
 
-/// Writes the policy's name ([`Policy::name`](crate::Policy::name)) into `out`.
-pub type NameFn = unsafe extern "C" fn(state: *mut c_void, out: *mut HostBuf) -> u32;
+/// Describes a freshly created policy: writes its name ([`Policy::name`](crate::Policy::name))
+/// into `name` and its `FLAG_*` bits into `*flags`. The host calls it once, after `create`.
+pub type DescribeFn =
+    unsafe extern "C" fn(state: *mut c_void, name: *mut HostBuf, flags: *mut u32) -> u32;
+
+/// [`DescribeFn`] flag: the policy wants events
+/// ([`Policy::wants_events`](crate::Policy::wants_events)); without it the host never calls
+/// [`PolicyVTable::on_event`].
+pub const FLAG_WANTS_EVENTS: u32 = 1;
 
 /// Places one piece of work: on [`STATUS_OK`] the node is written to `*node`; on
 /// [`STATUS_REFUSED`] the reason goes to `message`.
@@ -94,8 +101,8 @@ pub struct PolicyVTable {
     pub layout: AbiLayout,
     /// See [`CreateFn`].
     pub create: CreateFn,
-    /// See [`NameFn`].
-    pub name: NameFn,
+    /// See [`DescribeFn`].
+    pub describe: DescribeFn,
     /// See [`PlaceFn`].
     pub place: PlaceFn,
     /// See [`EventFn`].
@@ -474,7 +481,7 @@ pub const fn vtable<P: PolicyFactory>() -> PolicyVTable {
         abi_version: ABI_VERSION,
         layout: AbiLayout::CURRENT,
         create: create::<P>,
-        name: name::<P>,
+        describe: describe::<P>,
         place: place::<P>,
         on_event: on_event::<P>,
         destroy: destroy::<P>,
@@ -570,19 +577,34 @@ unsafe fn policy_mut<'a, P>(state: *mut c_void) -> Option<&'a mut P> {
     unsafe { state.cast::<P>().as_mut() }
 }
 
-unsafe extern "C" fn name<P: PolicyFactory>(state: *mut c_void, out: *mut HostBuf) -> u32 {
+unsafe extern "C" fn describe<P: PolicyFactory>(
+    state: *mut c_void,
+    name: *mut HostBuf,
+    flags: *mut u32,
+) -> u32 {
     let body = || {
         // SAFETY: the host passes a live state of this plugin and calls it from one thread.
         let Some(policy) = (unsafe { policy_mut::<P>(state) }) else {
-            // SAFETY: `out` is null or valid (host contract).
-            return unsafe { failed(out, "null state") };
+            // SAFETY: `name` is null or valid (host contract).
+            return unsafe { failed(name, "null state") };
         };
-        // SAFETY: as above for `out`.
-        unsafe { HostBuf::write(out, policy.name()) };
+        if flags.is_null() {
+            // SAFETY: as above for `name`.
+            return unsafe { failed(name, "the host passed no place to put the flags") };
+        }
+        // SAFETY: as above for `name`.
+        unsafe { HostBuf::write(name, policy.name()) };
+        let bits = if policy.wants_events() {
+            FLAG_WANTS_EVENTS
+        } else {
+            0
+        };
+        // SAFETY: `flags` is non-null (checked) and valid for a write (host contract).
+        unsafe { flags.write(bits) };
         STATUS_OK
     };
-    // SAFETY: `out` is null or valid (host contract).
-    unsafe { guarded(out, body) }
+    // SAFETY: `name` is null or valid (host contract).
+    unsafe { guarded(name, body) }
 }
 
 unsafe extern "C" fn place<P: PolicyFactory>(
@@ -785,12 +807,15 @@ mod tests {
 
         let mut storage = [0u8; 64];
         let mut name_buf = HostBuf::new(&mut storage);
-        // SAFETY: live state, valid buffer.
-        assert_eq!(unsafe { (vt.name)(state, &mut name_buf) }, STATUS_OK);
+        let mut flags = 0;
+        // SAFETY: live state, valid buffer and flags.
+        let status = unsafe { (vt.describe)(state, &mut name_buf, &mut flags) };
+        assert_eq!(status, STATUS_OK);
         assert_eq!(
             std::str::from_utf8(&storage[..name_buf.len]),
             Ok("echo-ünïcode")
         );
+        assert_eq!(flags, FLAG_WANTS_EVENTS, "Echo keeps the default");
 
         let holders = [NodeId(1)];
         let args = [ArgView {

@@ -215,6 +215,8 @@ pub struct Core {
     config: CoreConfig,
     catalog: Catalog,
     policy: Box<dyn Policy>,
+    /// [`Policy::wants_events`], asked once: events go to the policy only if true.
+    policy_wants_events: bool,
     nodes: Vec<NodeState>,
     views: Vec<NodeView>,
     snapshot: Vec<NodeView>,
@@ -297,6 +299,7 @@ impl Core {
             spec,
             config,
             catalog,
+            policy_wants_events: policy.wants_events(),
             policy,
             nodes,
             objects: FxHashMap::default(),
@@ -610,7 +613,7 @@ impl Core {
         let outputs = (0..req.num_returns)
             .map(|_| self.new_object(req.declared_output_size, node))
             .collect::<SmallVec<[ObjectId; 2]>>();
-        self.policy.on_event(&PolicyEvent::Placed {
+        self.tell_policy(PolicyEvent::Placed {
             task,
             kind: WorkKind::ActorMethod,
             hints: req.hints,
@@ -643,7 +646,14 @@ impl Core {
 
     /// Tells the policy that a group will not be referred to again.
     pub fn free_group(&mut self, group: cohort_policy::GroupId) {
-        self.policy.on_event(&PolicyEvent::GroupFreed(group));
+        self.tell_policy(PolicyEvent::GroupFreed(group));
+    }
+
+    /// Sends an event to the policy, unless it said it wants none.
+    fn tell_policy(&mut self, event: PolicyEvent) {
+        if self.policy_wants_events {
+            self.policy.on_event(&event);
+        }
     }
 
     /// The executor ran `task`: record what it produced. On the virtual clock the work
@@ -898,7 +908,7 @@ impl Core {
                 problem,
             });
         }
-        self.policy.on_event(&PolicyEvent::Placed {
+        self.tell_policy(PolicyEvent::Placed {
             task,
             kind,
             hints,
@@ -1266,7 +1276,7 @@ impl Core {
                 ok,
             });
         }
-        self.policy.on_event(&PolicyEvent::Finished {
+        self.tell_policy(PolicyEvent::Finished {
             task,
             hints: entry.hints,
             node: entry.node,

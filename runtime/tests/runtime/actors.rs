@@ -141,6 +141,36 @@ fn an_actor_is_placed_at_its_first_call_with_that_calls_dependency() {
     );
 }
 
+#[test]
+fn a_policy_that_wants_no_events_is_sent_none() {
+    let run = |policy: Recorder<Scripted>| {
+        let events = policy.events.clone();
+        let mut c = Cluster::new(
+            spec(4, 4, 1 << 20, 0),
+            log_registry(),
+            Box::new(policy),
+            Default::default(),
+        )
+        .unwrap();
+        let kind = c.actor_kind("Log").unwrap();
+        let push = c.method(kind, "push").unwrap();
+        let log = c.create_actor(kind, vec![], Hints::NONE).unwrap();
+        let make = c.function("make").unwrap();
+        let out = c.submit(Task::new(make).arg(Payload::from_u64(8))).unwrap();
+        c.call(&log, Call::new(push).arg(&out[0]).returns(0))
+            .unwrap();
+        drop(out);
+        c.run_until_idle().unwrap();
+        let placed = (c.core().actor_node(log.id()), c.now());
+        (placed, events.lock().unwrap().len())
+    };
+    let (told, events) = run(Recorder::new(Scripted(vec![1, 2])));
+    assert!(events >= 4, "placed x2, finished x2 at least: {events}");
+    let (quiet, none) = run(Recorder::quiet(Scripted(vec![1, 2])));
+    assert_eq!(none, 0);
+    assert_eq!(quiet, told, "the same placements and timing without events");
+}
+
 fn events_task(e: &PolicyEvent) -> cohort_runtime::policy::TaskId {
     match e {
         PolicyEvent::Placed { task, .. } | PolicyEvent::Finished { task, .. } => *task,

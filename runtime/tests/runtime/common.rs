@@ -97,6 +97,8 @@ pub struct Recorder<P> {
     pub inner: P,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub events: Arc<Mutex<Vec<PolicyEvent>>>,
+    /// What it answers to `wants_events` (true unless built by [`Recorder::quiet`]).
+    pub wants_events: bool,
 }
 
 impl<P> Recorder<P> {
@@ -105,6 +107,15 @@ impl<P> Recorder<P> {
             inner,
             seen: Arc::default(),
             events: Arc::default(),
+            wants_events: true,
+        }
+    }
+
+    /// A recorder that says it wants no events.
+    pub fn quiet(inner: P) -> Self {
+        Recorder {
+            wants_events: false,
+            ..Recorder::new(inner)
         }
     }
 }
@@ -136,6 +147,9 @@ impl<P: Policy> Policy for Recorder<P> {
     fn on_event(&mut self, event: &PolicyEvent) {
         self.events.lock().unwrap().push(*event);
         self.inner.on_event(event);
+    }
+    fn wants_events(&self) -> bool {
+        self.wants_events
     }
 }
 
