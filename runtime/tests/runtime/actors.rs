@@ -4,6 +4,22 @@ use crate::common::{Recorder, Scripted, basic_registry, sleeper, spec, word};
 use cohort_runtime::policy::{Dependency, GroupId, Hints, NodeId, PolicyEvent, WorkKind};
 use cohort_runtime::{ActorKind, Call, Cluster, CostModel, Payload, RuntimeError, Task};
 
+/// A cluster of `nodes` nodes with `cpus` CPUs each, 1 MiB stores, no latency, and the `Log`
+/// and `Broken` actor kinds.
+fn log_cluster(
+    nodes: usize,
+    cpus: u32,
+    policy: impl cohort_runtime::policy::Policy + 'static,
+) -> Cluster {
+    Cluster::new(
+        spec(nodes, cpus, 1 << 20, 0),
+        log_registry(),
+        Box::new(policy),
+        Default::default(),
+    )
+    .unwrap()
+}
+
 fn log_registry() -> cohort_runtime::Registry {
     let mut r = basic_registry();
     r.actor(
@@ -34,13 +50,7 @@ fn log_registry() -> cohort_runtime::Registry {
 fn methods_run_one_at_a_time_in_submission_order() {
     // Call i's argument is ready after (10 - i) µs, so later calls are ready first; they
     // must still run in submission order.
-    let mut c = Cluster::new(
-        spec(2, 16, 1 << 20, 0),
-        log_registry(),
-        Box::new(Scripted(vec![1; 20])),
-        Default::default(),
-    )
-    .unwrap();
+    let mut c = log_cluster(2, 16, Scripted(vec![1; 20]));
     let sleep = c.function("sleep").unwrap();
     let kind = c.actor_kind("Log").unwrap();
     let push = c.method(kind, "push").unwrap();
@@ -79,13 +89,7 @@ fn an_actor_is_placed_at_its_first_call_with_that_calls_dependency() {
     let policy = Recorder::new(Scripted(vec![2, 3]));
     let events = policy.events.clone();
     let seen = policy.seen.clone();
-    let mut c = Cluster::new(
-        spec(4, 4, 1 << 20, 0),
-        log_registry(),
-        Box::new(policy),
-        Default::default(),
-    )
-    .unwrap();
+    let mut c = log_cluster(4, 4, policy);
     let kind = c.actor_kind("Log").unwrap();
     let push = c.method(kind, "push").unwrap();
     let own = Hints {
@@ -145,13 +149,7 @@ fn an_actor_is_placed_at_its_first_call_with_that_calls_dependency() {
 fn a_policy_that_wants_no_events_is_sent_none() {
     let run = |policy: Recorder<Scripted>| {
         let events = policy.events.clone();
-        let mut c = Cluster::new(
-            spec(4, 4, 1 << 20, 0),
-            log_registry(),
-            Box::new(policy),
-            Default::default(),
-        )
-        .unwrap();
+        let mut c = log_cluster(4, 4, policy);
         let kind = c.actor_kind("Log").unwrap();
         let push = c.method(kind, "push").unwrap();
         let log = c.create_actor(kind, vec![], Hints::NONE).unwrap();
@@ -181,13 +179,7 @@ fn events_task(e: &PolicyEvent) -> cohort_runtime::policy::TaskId {
 #[test]
 fn actors_hold_no_cpu_slot_after_construction() {
     // One CPU per node; five actors on node 0 all answer while a task holds the slot.
-    let mut c = Cluster::new(
-        spec(1, 1, 1 << 20, 0),
-        log_registry(),
-        Box::new(Scripted(vec![])),
-        Default::default(),
-    )
-    .unwrap();
+    let mut c = log_cluster(1, 1, Scripted(vec![]));
     let kind = c.actor_kind("Log").unwrap();
     let get = c.method(kind, "get").unwrap();
     let actors: Vec<_> = (0..5)
@@ -218,13 +210,7 @@ fn actors_hold_no_cpu_slot_after_construction() {
 
 #[test]
 fn calls_on_an_actor_whose_constructor_failed_fail() {
-    let mut c = Cluster::new(
-        spec(1, 1, 1 << 20, 0),
-        log_registry(),
-        Box::new(Scripted(vec![])),
-        Default::default(),
-    )
-    .unwrap();
+    let mut c = log_cluster(1, 1, Scripted(vec![]));
     let log = c.actor_kind("Log").unwrap();
     let broken = c.actor_kind("Broken").unwrap();
     assert!(matches!(
