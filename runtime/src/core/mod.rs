@@ -137,12 +137,20 @@ impl TaskEntry {
         now: Nanos,
     ) -> TaskEntry {
         let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
-        for a in &args {
-            if let Arg::Object(o) = a
-                && !objects.contains(o)
-            {
-                objects.push(*o);
+        let ids = args.iter().filter_map(|a| match a {
+            Arg::Object(o) => Some(*o),
+            Arg::Value(_) => None,
+        });
+        if args.len() <= 16 {
+            for o in ids {
+                if !objects.contains(&o) {
+                    objects.push(o);
+                }
             }
+        } else {
+            // Wide fan-ins (a reducer of thousands of chunks): a set instead of a scan.
+            let mut seen = rustc_hash::FxHashSet::default();
+            objects.extend(ids.filter(|o| seen.insert(*o)));
         }
         TaskEntry {
             work,
@@ -1459,5 +1467,40 @@ impl store::NoRoom {
             pinned: self.pinned,
             capacity: self.capacity,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The distinct objects of an argument list, as a placed task records them.
+    fn objects_of(ids: &[u64]) -> Vec<u64> {
+        let mut args: Vec<Arg> = ids.iter().map(|&i| Arg::Object(ObjectId(i))).collect();
+        args.insert(1, Arg::Value(Payload::from_u64(0)));
+        let entry = TaskEntry::placed(
+            ExecWork::Function(work::FnId(0)),
+            Hints::NONE,
+            Resources { cpus: 1 },
+            args,
+            SmallVec::new(),
+            NodeId(0),
+            0,
+        );
+        entry.objects.iter().map(|o| o.0).collect()
+    }
+
+    #[test]
+    fn a_task_fetches_each_argument_object_once_in_first_use_order() {
+        assert_eq!(objects_of(&[3, 1, 3, 2, 1]), vec![3, 1, 2]);
+        // A wide fan-in takes the set-based path; the answer is the same.
+        let wide: Vec<u64> = (0..40).map(|i| (i * 7) % 13).collect();
+        let mut expected = Vec::new();
+        for &o in &wide {
+            if !expected.contains(&o) {
+                expected.push(o);
+            }
+        }
+        assert_eq!(objects_of(&wide), expected);
     }
 }

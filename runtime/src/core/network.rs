@@ -35,14 +35,21 @@ pub struct Transfer {
     /// When it started flowing (after the latency), if it has.
     pub flowing_since: Option<Nanos>,
     remaining: f64,
-    /// Current rate in bytes per nanosecond (0 while not flowing).
+    /// Current rate in bytes per nanosecond (0 while not flowing, and once gone).
     rate: f64,
+    /// Completed and handed back: a tombstone until the next compaction.
+    gone: bool,
 }
 
 impl Transfer {
+    /// Whether this transfer is in flight and has started flowing.
+    fn is_flowing(&self) -> bool {
+        !self.gone && self.flowing_since.is_some()
+    }
+
     /// Whether every byte has arrived (up to floating-point rounding).
     fn is_done(&self) -> bool {
-        self.flowing_since.is_some() && self.remaining <= 1e-9 * self.size as f64 + 1e-6
+        self.is_flowing() && self.remaining <= 1e-9 * self.size as f64 + 1e-6
     }
 
     /// Current rate in bytes per second.
@@ -55,13 +62,17 @@ impl Transfer {
 ///
 /// Invariants: the rates of flowing transfers are max-min fair as of `last_update`, and the
 /// sum of rates on any link never exceeds its capacity. `transfers` is sorted by id (ids only
-/// grow, so a new transfer is pushed at the end), which fixes the order of every scan.
+/// grow, so a new transfer is pushed at the end), which fixes the order of every scan; a
+/// completed transfer stays as a tombstone (`gone`) until tombstones are half of the vector,
+/// so that a completion never shifts the rest.
 #[derive(Debug)]
 pub struct Network {
     /// Link capacity in bytes per nanosecond.
     capacity: f64,
     nodes: usize,
     transfers: Vec<Transfer>,
+    /// Tombstones in `transfers`.
+    gone: usize,
     by_destination: FxHashMap<(ObjectId, NodeId), TransferId>,
     outgoing: Vec<u32>,
     last_update: Nanos,
@@ -113,6 +124,7 @@ impl Network {
             capacity: bandwidth as f64 / 1e9,
             nodes,
             transfers: Vec::new(),
+            gone: 0,
             by_destination: FxHashMap::default(),
             outgoing: vec![0; nodes],
             last_update: 0,
@@ -125,7 +137,7 @@ impl Network {
 
     /// Transfers in flight (waiting out the latency or flowing).
     pub fn in_flight(&self) -> usize {
-        self.transfers.len()
+        self.transfers.len() - self.gone
     }
 
     /// The transfer of `object` to `to` in flight, if any (pulls of one object to one node are
@@ -136,7 +148,9 @@ impl Network {
 
     /// A transfer in flight.
     pub fn get(&self, id: TransferId) -> Option<&Transfer> {
-        self.position(id).map(|k| &self.transfers[k])
+        self.position(id)
+            .map(|k| &self.transfers[k])
+            .filter(|t| !t.gone)
     }
 
     fn position(&self, id: TransferId) -> Option<usize> {
@@ -170,6 +184,7 @@ impl Network {
             flowing_since: None,
             remaining: size as f64,
             rate: 0.0,
+            gone: false,
         });
         self.by_destination.insert((object, to), id);
         self.outgoing[from.index()] += 1;
@@ -186,7 +201,7 @@ impl Network {
     /// same instant, so that many transfers starting together cost one recomputation.
     pub fn start_flowing(&mut self, id: TransferId, now: Nanos) {
         self.advance(now);
-        if let Some(k) = self.position(id) {
+        if let Some(k) = self.position(id).filter(|&k| !self.transfers[k].gone) {
             self.transfers[k].flowing_since = Some(now);
             self.dirty = true;
         }
@@ -211,17 +226,20 @@ impl Network {
         let now = wake.at;
         self.advance(now);
         let mut completed = Vec::new();
-        let mut k = 0;
-        while k < self.transfers.len() {
-            if self.transfers[k].is_done() {
-                // `remove` keeps the rest in id order.
-                let t = self.transfers.remove(k);
+        for t in &mut self.transfers {
+            if t.is_done() {
+                t.gone = true;
+                t.rate = 0.0;
                 self.by_destination.remove(&(t.object, t.to));
                 self.outgoing[t.from.index()] -= 1;
-                completed.push(t);
-            } else {
-                k += 1;
+                completed.push(t.clone());
             }
+        }
+        self.gone += completed.len();
+        if 2 * self.gone > self.transfers.len() {
+            // `retain` keeps the rest in id order.
+            self.transfers.retain(|t| !t.gone);
+            self.gone = 0;
         }
         self.recompute();
         (completed, self.next_wake(now))
@@ -243,7 +261,7 @@ impl Network {
         let at = self
             .transfers
             .iter()
-            .filter(|t| t.flowing_since.is_some())
+            .filter(|t| t.is_flowing())
             .map(|t| {
                 if t.is_done() {
                     now
@@ -269,7 +287,7 @@ impl Network {
         sc.flows.clear();
         for (k, t) in self.transfers.iter_mut().enumerate() {
             t.rate = 0.0;
-            if t.flowing_since.is_some() {
+            if t.is_flowing() {
                 sc.flows
                     .push((k, t.from.index(), self.nodes + t.to.index()));
             }
