@@ -141,7 +141,7 @@ impl TaskEntry {
             Arg::Object(o) => Some(*o),
             Arg::Value(_) => None,
         });
-        if args.len() <= 16 {
+        if args.len() <= 64 {
             for o in ids {
                 if !objects.contains(&o) {
                     objects.push(o);
@@ -1494,7 +1494,7 @@ mod tests {
     fn a_task_fetches_each_argument_object_once_in_first_use_order() {
         assert_eq!(objects_of(&[3, 1, 3, 2, 1]), vec![3, 1, 2]);
         // A wide fan-in takes the set-based path; the answer is the same.
-        let wide: Vec<u64> = (0..40).map(|i| (i * 7) % 13).collect();
+        let wide: Vec<u64> = (0..100).map(|i| (i * 7) % 53).collect();
         let mut expected = Vec::new();
         for &o in &wide {
             if !expected.contains(&o) {

@@ -63,8 +63,8 @@ impl Transfer {
 /// Invariants: the rates of flowing transfers are max-min fair as of `last_update`, and the
 /// sum of rates on any link never exceeds its capacity. `transfers` is sorted by id (ids only
 /// grow, so a new transfer is pushed at the end), which fixes the order of every scan; a
-/// completed transfer stays as a tombstone (`gone`) until tombstones are half of the vector,
-/// so that a completion never shifts the rest.
+/// completed transfer stays as a tombstone (`gone`) until tombstones are half of the vector
+/// (or at once, while the vector is short), so that a completion never shifts thousands.
 #[derive(Debug)]
 pub struct Network {
     /// Link capacity in bytes per nanosecond.
@@ -236,8 +236,9 @@ impl Network {
             }
         }
         self.gone += completed.len();
-        if 2 * self.gone > self.transfers.len() {
-            // `retain` keeps the rest in id order.
+        if self.gone > 0 && (self.transfers.len() <= 64 || 2 * self.gone > self.transfers.len()) {
+            // `retain` keeps the rest in id order. Few transfers: compact at once (cheap, and
+            // scans stay short); many: only once tombstones are half of them.
             self.transfers.retain(|t| !t.gone);
             self.gone = 0;
         }
