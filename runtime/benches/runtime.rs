@@ -111,11 +111,13 @@ fn fair_shares(c: &mut Criterion) {
                 net.begin_flow(id, 0);
             }
             let mut i = flows;
+            let mut done = Vec::new();
             b.iter(|| {
                 let (from, to) = pair(i);
                 let id = net.start(ObjectId(i), from, to, 0, 0);
                 let wake = net.begin_flow(id, 0).expect("a flow is in flight");
-                black_box(net.wake(wake));
+                black_box(net.wake(wake, &mut done));
+                done.clear();
                 i += 1;
             });
         });
@@ -146,7 +148,12 @@ fn gets(c: &mut Criterion) {
     c.bench_function("get_finished_object", |b| {
         let mut cl = cluster(TraceLevel::Off);
         let noop = cl.function("noop").expect("registered");
-        let out = cl.submit(Task::new(noop)).expect("submit").remove(0);
+        let out = cl
+            .submit(Task::new(noop))
+            .expect("submit")
+            .into_iter()
+            .next()
+            .expect("one output");
         cl.get(&out).expect("runs");
         b.iter(|| black_box(cl.get(&out).expect("ready")));
     });
@@ -211,7 +218,12 @@ fn real_clock(c: &mut Criterion) {
         let mut cl = cluster_on(TraceLevel::Off, real);
         let noop = cl.function("noop").expect("registered");
         b.iter(|| {
-            let out = cl.submit(Task::new(noop)).expect("submit").remove(0);
+            let out = cl
+                .submit(Task::new(noop))
+                .expect("submit")
+                .into_iter()
+                .next()
+                .expect("one output");
             black_box(cl.get(&out).expect("runs"));
         });
     });
@@ -222,7 +234,13 @@ fn real_clock(c: &mut Criterion) {
         let noop = cl.function("noop").expect("registered");
         b.iter(|| {
             let outs: Vec<_> = (0..BATCH)
-                .map(|_| cl.submit(Task::new(noop)).expect("submit").remove(0))
+                .map(|_| {
+                    cl.submit(Task::new(noop))
+                        .expect("submit")
+                        .into_iter()
+                        .next()
+                        .expect("one output")
+                })
                 .collect();
             black_box(cl.wait(&outs, WaitMode::All, None).expect("runs"));
         });

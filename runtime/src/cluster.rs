@@ -12,6 +12,7 @@ use crate::spec::ClusterSpec;
 use crate::time::Nanos;
 use crate::trace::{Trace, TraceLevel};
 use cohort_policy::{Dependency, GroupId, Hints, NodeId, ObjectId, Policy, Resources};
+use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
 
 /// Which clock a cluster runs on.
@@ -74,6 +75,48 @@ impl Drop for Handle {
     }
 }
 
+/// The references a submission returns, one per return value, in order. Derefs to a slice;
+/// up to two are held inline, so the common one-output task allocates no list.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs(SmallVec<[ObjectRef; 2]>);
+
+impl Outputs {
+    /// Takes out the reference at `index`, like [`Vec::remove`] (which it panics like, if
+    /// `index` is out of bounds): `submit(..)?.remove(0)` is the first output.
+    pub fn remove(&mut self, index: usize) -> ObjectRef {
+        self.0.remove(index)
+    }
+}
+
+impl std::ops::Deref for Outputs {
+    type Target = [ObjectRef];
+    fn deref(&self) -> &[ObjectRef] {
+        &self.0
+    }
+}
+
+impl FromIterator<ObjectRef> for Outputs {
+    fn from_iter<I: IntoIterator<Item = ObjectRef>>(iter: I) -> Self {
+        Outputs(iter.into_iter().collect())
+    }
+}
+
+impl IntoIterator for Outputs {
+    type Item = ObjectRef;
+    type IntoIter = smallvec::IntoIter<[ObjectRef; 2]>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Outputs {
+    type Item = &'a ObjectRef;
+    type IntoIter = std::slice::Iter<'a, ObjectRef>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 /// Changes made by handles on the driver's side (reference counts, freed IR groups), applied
 /// to the core at the next driver call, in the order they were made.
 #[derive(Debug, Default)]
@@ -109,11 +152,13 @@ impl RefTracker {
         )
     }
 
-    fn drain(&self) -> Vec<DriverOp> {
-        self.ops
-            .lock()
-            .map(|mut ops| std::mem::take(&mut *ops))
-            .unwrap_or_default()
+    /// Swaps the queued changes into `buf` (which must be empty) and leaves `buf`'s old
+    /// allocation as the new queue, so that queueing does not allocate in steady state.
+    fn swap_out(&self, buf: &mut Vec<DriverOp>) {
+        debug_assert!(buf.is_empty());
+        if let Ok(mut ops) = self.ops.lock() {
+            std::mem::swap(&mut *ops, buf);
+        }
     }
 }
 
@@ -283,6 +328,8 @@ pub struct Cluster {
     exec: Executor,
     runner: Arc<Runner>,
     tracker: Arc<RefTracker>,
+    /// The queue's spare buffer (see [`RefTracker::swap_out`]); empty between calls.
+    ops: Vec<DriverOp>,
     submit_cost: Nanos,
 }
 
@@ -329,6 +376,7 @@ impl Cluster {
             exec,
             runner,
             tracker: Arc::new(RefTracker::default()),
+            ops: Vec::new(),
             submit_cost: config.submit_cost,
         })
     }
@@ -369,7 +417,8 @@ impl Cluster {
     }
 
     fn sync(&mut self) {
-        for op in self.tracker.drain() {
+        self.tracker.swap_out(&mut self.ops);
+        for op in self.ops.drain(..) {
             match op {
                 DriverOp::Release(id) => self.core.release(id),
                 DriverOp::FreeGroup(g) => self.core.free_group(g),
@@ -419,7 +468,7 @@ impl Cluster {
     }
 
     /// Submits a task; returns references to its outputs.
-    pub fn submit(&mut self, task: Task) -> Result<Vec<ObjectRef>, RuntimeError> {
+    pub fn submit(&mut self, task: Task) -> Result<Outputs, RuntimeError> {
         self.spend_submit_cost()?;
         self.sync();
         let args = self.lower(task.args)?;
@@ -465,11 +514,7 @@ impl Cluster {
     }
 
     /// Calls a method on an actor; returns references to its outputs.
-    pub fn call(
-        &mut self,
-        actor: &ActorHandle,
-        call: Call,
-    ) -> Result<Vec<ObjectRef>, RuntimeError> {
+    pub fn call(&mut self, actor: &ActorHandle, call: Call) -> Result<Outputs, RuntimeError> {
         self.spend_submit_cost()?;
         self.sync();
         let args = self.lower(call.args)?;

@@ -21,7 +21,7 @@
 //! cheap handles; when the last handle to a node is dropped (including those held by nodes
 //! built on it), its group is freed in the scheduler.
 
-use crate::cluster::{ActorHandle, Call, Cluster, ObjectRef, RefTracker, Task, TaskArg};
+use crate::cluster::{ActorHandle, Call, Cluster, ObjectRef, Outputs, RefTracker, Task, TaskArg};
 use crate::core::work::{FnId, KindId, MethodId};
 use crate::error::RuntimeError;
 use crate::exec::Runner;
@@ -133,7 +133,7 @@ enum Op {
 
 enum Output {
     /// Per task (or handle), its return values.
-    Objects(Vec<Vec<ObjectRef>>),
+    Objects(Vec<Outputs>),
     Actors(Vec<ActorHandle>),
 }
 
@@ -422,7 +422,7 @@ impl IrNode {
 
     /// Evaluates the node (and whatever it needs) once; returns its objects, one list of
     /// return values per task (or per handle, for a Broadcast).
-    pub fn eval(&self, cluster: &mut Cluster) -> Result<Vec<Vec<ObjectRef>>, IrError> {
+    pub fn eval(&self, cluster: &mut Cluster) -> Result<Vec<Outputs>, IrError> {
         match &*self.evaluate(cluster)? {
             Output::Objects(o) => Ok(o.clone()),
             Output::Actors(_) => Err(IrError::WrongInput {

@@ -22,7 +22,7 @@ pub mod time;
 pub mod trace;
 
 pub use cluster::{
-    ActorHandle, Call, Clock, Cluster, ClusterConfig, ObjectRef, Task, TaskArg, WaitMode,
+    ActorHandle, Call, Clock, Cluster, ClusterConfig, ObjectRef, Outputs, Task, TaskArg, WaitMode,
     WaitResult,
 };
 pub use cohort_policy as policy;

@@ -157,7 +157,7 @@ fn cluster(policy: PluginPolicy, nodes: usize, cpus: u32) -> Cluster {
     .expect("valid cluster")
 }
 
-fn square(c: &mut Cluster, x: u64) -> Result<Vec<cohort_runtime::ObjectRef>, RuntimeError> {
+fn square(c: &mut Cluster, x: u64) -> Result<cohort_runtime::Outputs, RuntimeError> {
     let f = c.function("square")?;
     c.submit(Task::new(f).arg(Payload::from_u64(x)))
 }

@@ -225,6 +225,8 @@ pub struct Core {
     policy: Box<dyn Policy>,
     /// [`Policy::wants_events`], asked once: events go to the policy only if true.
     policy_wants_events: bool,
+    /// Transfers a network wake-up completed; empty between timers (kept for its buffer).
+    completed: Vec<network::Transfer>,
     nodes: Vec<NodeState>,
     views: Vec<NodeView>,
     snapshot: Vec<NodeView>,
@@ -308,6 +310,7 @@ impl Core {
             config,
             catalog,
             policy_wants_events: policy.wants_events(),
+            completed: Vec::new(),
             policy,
             nodes,
             objects: FxHashMap::default(),
@@ -737,16 +740,21 @@ impl Core {
                 }
             }
             Timer::Network(generation) => {
-                let (done, next) = self.network.wake(Wake {
-                    at: now,
-                    generation,
-                });
+                let mut done = std::mem::take(&mut self.completed);
+                let next = self.network.wake(
+                    Wake {
+                        at: now,
+                        generation,
+                    },
+                    &mut done,
+                );
                 if let Some(wake) = next {
                     self.schedule(wake.at, Timer::Network(wake.generation));
                 }
-                for t in done {
+                for t in done.drain(..) {
                     self.transfer_done(t, now);
                 }
+                self.completed = done;
             }
         }
     }

@@ -217,15 +217,15 @@ impl Network {
         self.next_wake(now)
     }
 
-    /// Handles a wake-up: returns the transfers that completed, and the next wake-up.
-    /// A stale generation does nothing.
-    pub fn wake(&mut self, wake: Wake) -> (Vec<Transfer>, Option<Wake>) {
+    /// Handles a wake-up: appends the transfers that completed to `completed` (in id order)
+    /// and returns the next wake-up. A stale generation does nothing.
+    pub fn wake(&mut self, wake: Wake, completed: &mut Vec<Transfer>) -> Option<Wake> {
         if wake.generation != self.generation {
-            return (Vec::new(), None);
+            return None;
         }
         let now = wake.at;
         self.advance(now);
-        let mut completed = Vec::new();
+        let before = completed.len();
         for t in &mut self.transfers {
             if t.is_done() {
                 t.gone = true;
@@ -235,7 +235,7 @@ impl Network {
                 completed.push(t.clone());
             }
         }
-        self.gone += completed.len();
+        self.gone += completed.len() - before;
         if self.gone > 0 && (self.transfers.len() <= 64 || 2 * self.gone > self.transfers.len()) {
             // `retain` keeps the rest in id order. Few transfers: compact at once (cheap, and
             // scans stay short); many: only once tombstones are half of them.
@@ -243,7 +243,7 @@ impl Network {
             self.gone = 0;
         }
         self.recompute();
-        (completed, self.next_wake(now))
+        self.next_wake(now)
     }
 
     fn advance(&mut self, now: Nanos) {
@@ -551,7 +551,8 @@ mod tests {
     fn run(net: &mut Network, mut wake: Option<Wake>) -> Vec<(u64, Nanos)> {
         let mut done = Vec::new();
         while let Some(w) = wake {
-            let (completed, next) = net.wake(w);
+            let mut completed = Vec::new();
+            let next = net.wake(w, &mut completed);
             done.extend(completed.into_iter().map(|t| (t.id.0, w.at)));
             wake = next;
         }
@@ -625,7 +626,9 @@ mod tests {
         let early = net.begin_flow(a, 0).unwrap();
         let b = net.start(ObjectId(2), NodeId(0), NodeId(2), 1_000, 0);
         let later = net.begin_flow(b, 0).unwrap();
-        assert_eq!(net.wake(early).0.len(), 0);
+        let mut completed = Vec::new();
+        assert_eq!(net.wake(early, &mut completed), None);
+        assert!(completed.is_empty());
         assert_eq!(later.at, 2_000);
     }
 

@@ -142,9 +142,8 @@ fn evaluation_is_memoized() {
     let m = ir.map("step", &b, vec![], o).unwrap();
     let first = m.eval(&mut c).unwrap();
     let again = m.eval(&mut c).unwrap();
-    let ids = |v: &Vec<Vec<cohort_runtime::ObjectRef>>| {
-        v.iter().flatten().map(|r| r.id()).collect::<Vec<_>>()
-    };
+    let ids =
+        |v: &Vec<cohort_runtime::Outputs>| v.iter().flatten().map(|r| r.id()).collect::<Vec<_>>();
     assert_eq!(ids(&first), ids(&again));
     // Two maps over one broadcast submit the broadcast once.
     let m2 = ir.map("step", &b, vec![], o).unwrap();
