@@ -148,12 +148,7 @@ fn gets(c: &mut Criterion) {
     c.bench_function("get_finished_object", |b| {
         let mut cl = cluster(TraceLevel::Off);
         let noop = cl.function("noop").expect("registered");
-        let out = cl
-            .submit(Task::new(noop))
-            .expect("submit")
-            .into_iter()
-            .next()
-            .expect("one output");
+        let out = cl.submit(Task::new(noop)).expect("submit").remove(0);
         cl.get(&out).expect("runs");
         b.iter(|| black_box(cl.get(&out).expect("ready")));
     });
@@ -218,12 +213,7 @@ fn real_clock(c: &mut Criterion) {
         let mut cl = cluster_on(TraceLevel::Off, real);
         let noop = cl.function("noop").expect("registered");
         b.iter(|| {
-            let out = cl
-                .submit(Task::new(noop))
-                .expect("submit")
-                .into_iter()
-                .next()
-                .expect("one output");
+            let out = cl.submit(Task::new(noop)).expect("submit").remove(0);
             black_box(cl.get(&out).expect("runs"));
         });
     });
@@ -234,13 +224,7 @@ fn real_clock(c: &mut Criterion) {
         let noop = cl.function("noop").expect("registered");
         b.iter(|| {
             let outs: Vec<_> = (0..BATCH)
-                .map(|_| {
-                    cl.submit(Task::new(noop))
-                        .expect("submit")
-                        .into_iter()
-                        .next()
-                        .expect("one output")
-                })
+                .map(|_| cl.submit(Task::new(noop)).expect("submit").remove(0))
                 .collect();
             black_box(cl.wait(&outs, WaitMode::All, None).expect("runs"));
         });
