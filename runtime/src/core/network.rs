@@ -620,6 +620,33 @@ mod tests {
     }
 
     #[test]
+    fn many_transfers_on_one_link_are_work_conserving() {
+        // 100 transfers (more than the 64 compacted at once, so completed ones linger as
+        // tombstones) of 1..=100 KB from node 0 to node 1: the link is never idle, so the last
+        // finishes when all the bytes have crossed it, and each finishes exactly once.
+        let mut net = Network::new(2, GB);
+        for k in 1..=100u64 {
+            let id = net.start(ObjectId(k), NodeId(0), NodeId(1), k * 1_000, 0);
+            net.start_flowing(id, 0);
+        }
+        let wake = net.settle(0);
+        let done = run(&mut net, wake);
+        assert_eq!(done.len(), 100);
+        let mut ids: Vec<u64> = done.iter().map(|d| d.0).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..100).collect::<Vec<_>>());
+        // Each of the 100 completions rounds its instant up to a whole nanosecond.
+        let total: u64 = (1..=100u64).map(|k| k * 1_000).sum();
+        let last = done.last().expect("all done").1;
+        assert!((total..=total + 100).contains(&last), "{last} vs {total}");
+        // Equal shares: the smallest finishes when 100 transfers have each moved its size.
+        assert_eq!(done[0].0, 0);
+        assert!((100_000..=100_001).contains(&done[0].1), "{:?}", done[0]);
+        assert_eq!(net.in_flight(), 0);
+        assert!(net.get(TransferId(5)).is_none());
+    }
+
+    #[test]
     fn stale_wakes_are_ignored() {
         let mut net = Network::new(3, GB);
         let a = net.start(ObjectId(1), NodeId(0), NodeId(1), 1_000, 0);
