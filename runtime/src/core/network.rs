@@ -259,20 +259,25 @@ impl Network {
     }
 
     fn next_wake(&self, now: Nanos) -> Option<Wake> {
-        let at = self
-            .transfers
-            .iter()
-            .filter(|t| t.is_flowing())
-            .map(|t| {
-                if t.is_done() {
-                    now
-                } else if t.rate > 0.0 {
-                    now.saturating_add(ceil_nanos(t.remaining / t.rate))
-                } else {
-                    Nanos::MAX
-                }
-            })
-            .min()?;
+        // The soonest completion. `ceil` is monotonic, so rounding the smallest time up is
+        // rounding each up and taking the smallest.
+        let mut soonest = f64::INFINITY;
+        for t in self.transfers.iter().filter(|t| t.is_flowing()) {
+            if t.is_done() {
+                soonest = 0.0;
+                break;
+            }
+            if t.rate > 0.0 {
+                soonest = soonest.min(t.remaining / t.rate);
+            }
+        }
+        let at = if soonest == 0.0 {
+            now
+        } else if soonest.is_finite() {
+            now.saturating_add(ceil_nanos(soonest))
+        } else {
+            Nanos::MAX
+        };
         (at != Nanos::MAX).then_some(Wake {
             at,
             generation: self.generation,
@@ -306,19 +311,16 @@ impl Network {
 /// How [`Scratch::fill`] finds the link with the smallest share; both give bit-identical rates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Filling {
-    /// A linear scan of the busy links when there are few of them, else a heap.
+    /// A scan on bit sets when the links (up to 16 nodes) or the busy links fit one, else a
+    /// heap.
     Auto,
-    /// Always scan: O(L²) but no heap traffic.
+    /// Always scan (at most 32 busy links and 64 flows): O(L²) but no heap traffic.
     #[cfg_attr(
         not(test),
         expect(dead_code, reason = "the tests compare the strategies")
     )]
     Scan,
     /// Always use the heap: O((F + L) log L).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the tests compare the strategies")
-    )]
     Heap,
 }
 
@@ -340,6 +342,24 @@ impl Scratch {
     /// between calls and only busy entries are written (every count is back to 0 at the end,
     /// as every flow is frozen).
     fn fill(&mut self, links: usize, capacity: f64, filling: Filling) {
+        self.rate.clear();
+        self.rate.resize(self.flows.len(), f64::NAN);
+        if filling != Filling::Heap && links <= SCAN_MAX_LINKS && self.flows.len() <= SCAN_MAX_FLOWS
+        {
+            // Every link fits a bit set (clusters of up to 16 nodes): the links are the slots.
+            let mut count = [0u32; SCAN_MAX_LINKS];
+            let mut on = [0u64; SCAN_MAX_LINKS];
+            let mut ends = [(0u8, 0u8); SCAN_MAX_FLOWS];
+            for (f, &(_, e, i)) in self.flows.iter().enumerate() {
+                count[e] += 1;
+                count[i] += 1;
+                on[e] |= 1 << f;
+                on[i] |= 1 << f;
+                ends[f] = (e as u8, i as u8);
+            }
+            scan_fill(&mut self.rate, capacity, count, &on, &ends);
+            return;
+        }
         if self.count.len() != links {
             self.count.clear();
             self.count.resize(links, 0);
@@ -357,8 +377,6 @@ impl Scratch {
             }
         }
         self.busy.sort_unstable();
-        self.rate.clear();
-        self.rate.resize(self.flows.len(), f64::NAN);
         let small = self.busy.len() <= SCAN_MAX_LINKS && self.flows.len() <= SCAN_MAX_FLOWS;
         let scan = match filling {
             Filling::Auto => small,
@@ -380,20 +398,15 @@ impl Scratch {
         debug_assert!(self.busy.iter().all(|&l| self.count[l] == 0));
     }
 
-    /// Few links and flows: per-slot state on the stack, the flows of each busy link and the
-    /// links still open as bit sets; each bottleneck is found by scanning the open links.
-    /// Slot `k` is `busy[k]`, so ascending slots are ascending links (the same ties).
+    /// Few busy links among many: slot `k` is `busy[k]`, so ascending slots are ascending
+    /// links (the same ties); then [`scan_fill`].
     fn fill_by_scan(&mut self, capacity: f64) {
-        let n = self.busy.len();
-        let mut cap = [capacity; SCAN_MAX_LINKS];
         let mut count = [0u32; SCAN_MAX_LINKS];
-        let mut share = [0.0f64; SCAN_MAX_LINKS];
         let mut on = [0u64; SCAN_MAX_LINKS];
         let mut ends = [(0u8, 0u8); SCAN_MAX_FLOWS];
         for (k, &l) in self.busy.iter().enumerate() {
             self.slot[l] = k;
             count[k] = std::mem::take(&mut self.count[l]);
-            share[k] = fair(capacity, count[k]);
         }
         for (f, &(_, e, i)) in self.flows.iter().enumerate() {
             let (a, b) = (self.slot[e], self.slot[i]);
@@ -401,42 +414,7 @@ impl Scratch {
             on[b] |= 1 << f;
             ends[f] = (a as u8, b as u8);
         }
-        let mut open: u32 = if n == 32 { u32::MAX } else { (1 << n) - 1 };
-        while open != 0 {
-            let mut rest = open;
-            let mut best = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            while rest != 0 {
-                let k = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                if share[k] < share[best] {
-                    best = k;
-                }
-            }
-            let s = share[best];
-            let mut flows = on[best];
-            while flows != 0 {
-                let f = flows.trailing_zeros() as usize;
-                flows &= flows - 1;
-                if !self.rate[f].is_nan() {
-                    continue;
-                }
-                self.rate[f] = s;
-                let (a, b) = ends[f];
-                for k in [usize::from(a), usize::from(b)] {
-                    cap[k] -= s;
-                    count[k] -= 1;
-                    if k != best {
-                        if count[k] > 0 {
-                            share[k] = fair(cap[k], count[k]);
-                        } else {
-                            open &= !(1 << k);
-                        }
-                    }
-                }
-            }
-            open &= !(1 << best);
-        }
+        scan_fill(&mut self.rate, capacity, count, &on, &ends);
     }
 
     /// Keeps the busy links in a min-heap by share, and the flows of each in compressed rows.
@@ -504,6 +482,63 @@ impl Scratch {
             }
         }
         changed
+    }
+}
+
+/// Progressive filling over at most 32 slots (links) and 64 flows held as bit sets: `count[k]`
+/// flows cross slot `k`, `on[k]` says which, and flow `f` crosses slots `ends[f]`. Each round
+/// scans the open slots for the smallest share (ties to the lowest slot) and freezes its
+/// unfrozen flows, in flow order. Writes the rates into `rate` (NaN on entry).
+fn scan_fill(
+    rate: &mut [f64],
+    capacity: f64,
+    mut count: [u32; SCAN_MAX_LINKS],
+    on: &[u64; SCAN_MAX_LINKS],
+    ends: &[(u8, u8)],
+) {
+    let mut cap = [capacity; SCAN_MAX_LINKS];
+    let mut share = [0.0f64; SCAN_MAX_LINKS];
+    let mut open: u32 = 0;
+    for k in 0..SCAN_MAX_LINKS {
+        if count[k] > 0 {
+            open |= 1 << k;
+            share[k] = fair(capacity, count[k]);
+        }
+    }
+    while open != 0 {
+        let mut rest = open;
+        let mut best = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        while rest != 0 {
+            let k = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if share[k] < share[best] {
+                best = k;
+            }
+        }
+        let s = share[best];
+        let mut flows = on[best];
+        while flows != 0 {
+            let f = flows.trailing_zeros() as usize;
+            flows &= flows - 1;
+            if !rate[f].is_nan() {
+                continue;
+            }
+            rate[f] = s;
+            let (a, b) = ends[f];
+            for k in [usize::from(a), usize::from(b)] {
+                cap[k] -= s;
+                count[k] -= 1;
+                if k != best {
+                    if count[k] > 0 {
+                        share[k] = fair(cap[k], count[k]);
+                    } else {
+                        open &= !(1 << k);
+                    }
+                }
+            }
+        }
+        open &= !(1 << best);
     }
 }
 
