@@ -357,7 +357,7 @@ impl Scratch {
                 on[i] |= 1 << f;
                 ends[f] = (e as u8, i as u8);
             }
-            scan_fill(&mut self.rate, capacity, count, &on, &ends);
+            scan_fill(&mut self.rate, capacity, links, count, &on, &ends);
             return;
         }
         if self.count.len() != links {
@@ -414,7 +414,7 @@ impl Scratch {
             on[b] |= 1 << f;
             ends[f] = (a as u8, b as u8);
         }
-        scan_fill(&mut self.rate, capacity, count, &on, &ends);
+        scan_fill(&mut self.rate, capacity, self.busy.len(), count, &on, &ends);
     }
 
     /// Keeps the busy links in a min-heap by share, and the flows of each in compressed rows.
@@ -485,13 +485,14 @@ impl Scratch {
     }
 }
 
-/// Progressive filling over at most 32 slots (links) and 64 flows held as bit sets: `count[k]`
+/// Progressive filling over `slots` (at most 32) links and 64 flows held as bit sets: `count[k]`
 /// flows cross slot `k`, `on[k]` says which, and flow `f` crosses slots `ends[f]`. Each round
 /// scans the open slots for the smallest share (ties to the lowest slot) and freezes its
 /// unfrozen flows, in flow order. Writes the rates into `rate` (NaN on entry).
 fn scan_fill(
     rate: &mut [f64],
     capacity: f64,
+    slots: usize,
     mut count: [u32; SCAN_MAX_LINKS],
     on: &[u64; SCAN_MAX_LINKS],
     ends: &[(u8, u8)],
@@ -499,7 +500,7 @@ fn scan_fill(
     let mut cap = [capacity; SCAN_MAX_LINKS];
     let mut share = [0.0f64; SCAN_MAX_LINKS];
     let mut open: u32 = 0;
-    for k in 0..SCAN_MAX_LINKS {
+    for k in 0..slots {
         if count[k] > 0 {
             open |= 1 << k;
             share[k] = fair(capacity, count[k]);
