@@ -17,7 +17,7 @@ use cohort_policy_group::GroupPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
 use cohort_runtime::plugin::Plugin;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 fn nodes(n: usize) -> Vec<NodeView> {
@@ -38,7 +38,14 @@ const BROADCAST: GroupId = GroupId(1);
 const MAPS: GroupId = GroupId(2);
 
 /// Runs `decide` on the streaming map view, with the events the runtime would send.
-fn decide(policy: &mut dyn Policy, nodes: &[NodeView], holders: &[NodeId], task: u64) -> NodeId {
+/// `events`: what the policy answered to `wants_events`, asked once, as the runtime does.
+fn decide(
+    policy: &mut dyn Policy,
+    events: bool,
+    nodes: &[NodeView],
+    holders: &[NodeId],
+    task: u64,
+) -> NodeId {
     let args = [ArgView {
         object: ObjectId(1),
         size: 16_000_000,
@@ -68,8 +75,7 @@ fn decide(policy: &mut dyn Policy, nodes: &[NodeView], holders: &[NodeId], task:
         Placement::Node(n) => n,
         Placement::Refuse(r) => panic!("refused: {r}"),
     };
-    // Like the runtime, which asks once, send events only to a policy that wants them.
-    if policy.wants_events() {
+    if events {
         policy.on_event(&PolicyEvent::Placed {
             task: TaskId(task),
             kind: WorkKind::Task,
@@ -96,6 +102,17 @@ fn prime(policy: &mut dyn Policy) {
     });
 }
 
+/// Times decisions of a primed policy, asking `wants_events` once as the runtime does.
+fn decisions_of(b: &mut Bencher<'_>, p: &mut dyn Policy, nodes: &[NodeView], holders: &[NodeId]) {
+    prime(p);
+    let events = p.wants_events();
+    let mut task = 1;
+    b.iter(|| {
+        task += 1;
+        decide(p, events, nodes, holders, task)
+    });
+}
+
 fn bench_policy<P: PolicyFactory>(c: &mut Criterion, name: &str) {
     let mut g = c.benchmark_group(format!("decision_{name}"));
     for n in [5usize, 100, 1_000] {
@@ -103,22 +120,12 @@ fn bench_policy<P: PolicyFactory>(c: &mut Criterion, name: &str) {
         let holders = [NodeId(0), NodeId((n / 2) as u32)];
         g.bench_with_input(BenchmarkId::new("direct", n), &n, |b, _| {
             let mut p = P::create("", 1).expect("creates");
-            prime(&mut p);
-            let mut task = 1;
-            b.iter(|| {
-                task += 1;
-                decide(&mut p, &view_nodes, &holders, task)
-            });
+            decisions_of(b, &mut p, &view_nodes, &holders);
         });
         g.bench_with_input(BenchmarkId::new("abi", n), &n, |b, _| {
             let plugin = Plugin::linked(name, vtable::<P>());
             let mut p = plugin.create("", 1).expect("creates");
-            prime(&mut p);
-            let mut task = 1;
-            b.iter(|| {
-                task += 1;
-                decide(&mut p, &view_nodes, &holders, task)
-            });
+            decisions_of(b, &mut p, &view_nodes, &holders);
         });
     }
     g.finish();

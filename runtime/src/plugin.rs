@@ -602,6 +602,47 @@ impl PluginPolicy {
         self.broken = Some(text.clone());
         text
     }
+
+    /// The refusal for a `place` that did not return [`STATUS_OK`]; `len` bytes of message.
+    /// Out of line, so that the common path stays free of text handling.
+    #[cold]
+    #[inline(never)]
+    fn not_placed(&mut self, status: u32, len: usize, task: cohort_policy::TaskId) -> Placement {
+        let text = read_message(&self.message, len);
+        match status {
+            STATUS_REFUSED => Placement::Refuse(text),
+            STATUS_PANICKED => Placement::Refuse(
+                self.mark_broken(format!("panicked while placing {task}: {text}")),
+            ),
+            STATUS_FAILED => Placement::Refuse(format!(
+                "policy plugin {} failed to place {task}: {text}",
+                self.path.display(),
+            )),
+            status => Placement::Refuse(self.mark_broken(format!(
+                "answered with unknown status {status} while placing {task}"
+            ))),
+        }
+    }
+
+    /// Marks the plugin broken after an event that did not return [`STATUS_OK`].
+    #[cold]
+    #[inline(never)]
+    fn event_failed(&mut self, status: u32, len: usize, event: &PolicyEvent) {
+        let text = read_message(&self.message, len);
+        match status {
+            STATUS_PANICKED => {
+                self.mark_broken(format!("panicked handling {event:?}: {text}"));
+            }
+            STATUS_FAILED => {
+                self.mark_broken(format!("failed handling {event:?}: {text}"));
+            }
+            status => {
+                self.mark_broken(format!(
+                    "answered with unknown status {status} handling {event:?}"
+                ));
+            }
+        }
+    }
 }
 
 impl Policy for PluginPolicy {
@@ -641,49 +682,6 @@ impl Policy for PluginPolicy {
         if status != STATUS_OK {
             let len = buf.len;
             self.event_failed(status, len, event);
-        }
-    }
-}
-
-impl PluginPolicy {
-    /// The refusal for a `place` that did not return [`STATUS_OK`]; `len` bytes of message.
-    /// Out of line, so that the common path stays free of text handling.
-    #[cold]
-    #[inline(never)]
-    fn not_placed(&mut self, status: u32, len: usize, task: cohort_policy::TaskId) -> Placement {
-        let text = read_message(&self.message, len);
-        match status {
-            STATUS_REFUSED => Placement::Refuse(text),
-            STATUS_PANICKED => Placement::Refuse(
-                self.mark_broken(format!("panicked while placing {task}: {text}")),
-            ),
-            STATUS_FAILED => Placement::Refuse(format!(
-                "policy plugin {} failed to place {task}: {text}",
-                self.path.display(),
-            )),
-            status => Placement::Refuse(self.mark_broken(format!(
-                "answered with unknown status {status} while placing {task}"
-            ))),
-        }
-    }
-
-    /// Marks the plugin broken after an event that did not return [`STATUS_OK`].
-    #[cold]
-    #[inline(never)]
-    fn event_failed(&mut self, status: u32, len: usize, event: &PolicyEvent) {
-        let text = read_message(&self.message, len);
-        match status {
-            STATUS_PANICKED => {
-                self.mark_broken(format!("panicked handling {event:?}: {text}"));
-            }
-            STATUS_FAILED => {
-                self.mark_broken(format!("failed handling {event:?}: {text}"));
-            }
-            status => {
-                self.mark_broken(format!(
-                    "answered with unknown status {status} handling {event:?}"
-                ));
-            }
         }
     }
 }

@@ -500,38 +500,32 @@ fn a_configuration_the_policy_rejects() {
 }
 
 #[test]
-fn a_policy_that_panics_while_being_created() {
+fn a_policy_that_panics_while_being_created_or_described() {
     let path = fixture("misbehave");
-    let err = Plugin::load(&path)
-        .expect("loads")
-        .create("mode = \"panic-create\"", 0)
-        .unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::Panicked {
-            path: path.clone(),
-            during: "create",
-            message: "misbehave panics while being created".into(),
-        }
-    );
-    mentions(&err, &path);
-}
-
-#[test]
-fn a_policy_that_panics_while_describing_itself() {
-    let path = fixture("misbehave");
-    let err = Plugin::load(&path)
-        .expect("loads")
-        .create("mode = \"panic-describe\"", 0)
-        .unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::Panicked {
-            path: path.clone(),
-            during: "describe",
-            message: "misbehave panics while telling its name".into(),
-        }
-    );
+    let plugin = Plugin::load(&path).expect("loads");
+    for (mode, during, message) in [
+        (
+            "panic-create",
+            "create",
+            "misbehave panics while being created",
+        ),
+        (
+            "panic-describe",
+            "describe",
+            "misbehave panics while telling its name",
+        ),
+    ] {
+        let err = plugin.create(&format!("mode = \"{mode}\""), 0).unwrap_err();
+        assert_eq!(
+            err,
+            PluginError::Panicked {
+                path: path.clone(),
+                during,
+                message: message.into(),
+            }
+        );
+        mentions(&err, &path);
+    }
 }
 
 #[test]

@@ -136,22 +136,7 @@ impl TaskEntry {
         node: NodeId,
         now: Nanos,
     ) -> TaskEntry {
-        let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
-        let ids = args.iter().filter_map(|a| match a {
-            Arg::Object(o) => Some(*o),
-            Arg::Value(_) => None,
-        });
-        if args.len() <= 64 {
-            for o in ids {
-                if !objects.contains(&o) {
-                    objects.push(o);
-                }
-            }
-        } else {
-            // Wide fan-ins (a reducer of thousands of chunks): a set instead of a scan.
-            let mut seen = rustc_hash::FxHashSet::default();
-            objects.extend(ids.filter(|o| seen.insert(*o)));
-        }
+        let objects = distinct_objects(&args);
         TaskEntry {
             work,
             hints,
@@ -181,6 +166,27 @@ impl TaskEntry {
     fn holds_slot(&self) -> bool {
         !matches!(self.work, ExecWork::Method { .. })
     }
+}
+
+/// The distinct objects among `args`, in first-use order.
+fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
+    let ids = args.iter().filter_map(|a| match a {
+        Arg::Object(o) => Some(*o),
+        Arg::Value(_) => None,
+    });
+    let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
+    if args.len() <= 64 {
+        for o in ids {
+            if !objects.contains(&o) {
+                objects.push(o);
+            }
+        }
+    } else {
+        // Wide fan-ins (a reducer of thousands of chunks): a set instead of a scan.
+        let mut seen = rustc_hash::FxHashSet::default();
+        objects.extend(ids.filter(|o| seen.insert(*o)));
+    }
+    objects
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,8 +458,8 @@ impl Core {
         Ok(id)
     }
 
-    /// Adds a reference to an object (pending work or a driver handle holds it).
-    pub fn add_ref(&mut self, id: ObjectId) {
+    /// Adds a reference to an object (pending work holds it).
+    fn add_ref(&mut self, id: ObjectId) {
         if let Some(o) = self.objects.get_mut(&id) {
             o.refs += 1;
         }
@@ -1087,9 +1093,9 @@ impl Core {
     fn all_args_arrived(&mut self, task: TaskId, now: Nanos) {
         let entry = &self.tasks[&task];
         let node = entry.node;
-        let objects = entry.objects.clone();
         let store = &self.nodes[node.index()].store;
-        let gone: SmallVec<[ObjectId; 4]> = objects
+        let gone: SmallVec<[ObjectId; 4]> = entry
+            .objects
             .iter()
             .copied()
             .filter(|o| !store.has_sealed(*o))
@@ -1113,11 +1119,11 @@ impl Core {
             }
         }
         let mut input_bytes = 0;
-        let store = &mut self.nodes[node.index()].store;
-        for o in &objects {
-            store.pin(*o);
-        }
         let entry = self.tasks.get_mut(&task).expect("exists");
+        let store = &mut self.nodes[node.index()].store;
+        for &o in &entry.objects {
+            store.pin(o);
+        }
         for a in &entry.args {
             input_bytes += match a {
                 Arg::Object(o) => self.objects[o].size,

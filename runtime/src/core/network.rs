@@ -96,9 +96,10 @@ struct Scratch {
     share: Vec<f64>,
     /// Links with at least one flow, in index order.
     busy: Vec<usize>,
-    /// Heap variant only: position of a busy link in `busy`, and the flows of each busy link
-    /// as compressed rows (`on_link[start[k]..start[k + 1]]`; `next` is the fill cursor).
+    /// Position of a busy link in `busy` (its slot, when links are not their own slots).
     slot: Vec<usize>,
+    /// Heap variant only: the flows of each busy link as compressed rows
+    /// (`on_link[start[k]..start[k + 1]]`; `next` is the fill cursor).
     start: Vec<usize>,
     next: Vec<usize>,
     on_link: Vec<usize>,
@@ -347,17 +348,8 @@ impl Scratch {
         if filling != Filling::Heap && links <= SCAN_MAX_LINKS && self.flows.len() <= SCAN_MAX_FLOWS
         {
             // Every link fits a bit set (clusters of up to 16 nodes): the links are the slots.
-            let mut count = [0u32; SCAN_MAX_LINKS];
-            let mut on = [0u64; SCAN_MAX_LINKS];
-            let mut ends = [(0u8, 0u8); SCAN_MAX_FLOWS];
-            for (f, &(_, e, i)) in self.flows.iter().enumerate() {
-                count[e] += 1;
-                count[i] += 1;
-                on[e] |= 1 << f;
-                on[i] |= 1 << f;
-                ends[f] = (e as u8, i as u8);
-            }
-            scan_fill(&mut self.rate, capacity, links, count, &on, &ends);
+            let sets = BitSets::of(&self.flows, |l| l);
+            scan_fill(&mut self.rate, capacity, links, sets);
             return;
         }
         if self.count.len() != links {
@@ -401,20 +393,14 @@ impl Scratch {
     /// Few busy links among many: slot `k` is `busy[k]`, so ascending slots are ascending
     /// links (the same ties); then [`scan_fill`].
     fn fill_by_scan(&mut self, capacity: f64) {
-        let mut count = [0u32; SCAN_MAX_LINKS];
-        let mut on = [0u64; SCAN_MAX_LINKS];
-        let mut ends = [(0u8, 0u8); SCAN_MAX_FLOWS];
         for (k, &l) in self.busy.iter().enumerate() {
             self.slot[l] = k;
-            count[k] = std::mem::take(&mut self.count[l]);
+            // The per-link counts go back to 0 (the bit sets count by slot).
+            self.count[l] = 0;
         }
-        for (f, &(_, e, i)) in self.flows.iter().enumerate() {
-            let (a, b) = (self.slot[e], self.slot[i]);
-            on[a] |= 1 << f;
-            on[b] |= 1 << f;
-            ends[f] = (a as u8, b as u8);
-        }
-        scan_fill(&mut self.rate, capacity, self.busy.len(), count, &on, &ends);
+        let slot = &self.slot;
+        let sets = BitSets::of(&self.flows, |l| slot[l]);
+        scan_fill(&mut self.rate, capacity, self.busy.len(), sets);
     }
 
     /// Keeps the busy links in a min-heap by share, and the flows of each in compressed rows.
@@ -485,18 +471,43 @@ impl Scratch {
     }
 }
 
-/// Progressive filling over `slots` (at most 32) links and 64 flows held as bit sets: `count[k]`
-/// flows cross slot `k`, `on[k]` says which, and flow `f` crosses slots `ends[f]`. Each round
-/// scans the open slots for the smallest share (ties to the lowest slot) and freezes its
-/// unfrozen flows, in flow order. Writes the rates into `rate` (NaN on entry).
-fn scan_fill(
-    rate: &mut [f64],
-    capacity: f64,
-    slots: usize,
-    mut count: [u32; SCAN_MAX_LINKS],
-    on: &[u64; SCAN_MAX_LINKS],
-    ends: &[(u8, u8)],
-) {
+/// Flows as bit sets over at most 32 slots (links) and 64 flows: `count[k]` flows cross slot
+/// `k`, `on[k]` says which, and flow `f` crosses slots `ends[f]`.
+struct BitSets {
+    count: [u32; SCAN_MAX_LINKS],
+    on: [u64; SCAN_MAX_LINKS],
+    ends: [(u8, u8); SCAN_MAX_FLOWS],
+}
+
+impl BitSets {
+    /// The bit sets of `flows` (as in [`Scratch::flows`]), link `l` being slot `slot(l)`.
+    fn of(flows: &[(usize, usize, usize)], slot: impl Fn(usize) -> usize) -> BitSets {
+        let mut sets = BitSets {
+            count: [0; SCAN_MAX_LINKS],
+            on: [0; SCAN_MAX_LINKS],
+            ends: [(0, 0); SCAN_MAX_FLOWS],
+        };
+        for (f, &(_, e, i)) in flows.iter().enumerate() {
+            let (a, b) = (slot(e), slot(i));
+            for k in [a, b] {
+                sets.count[k] += 1;
+                sets.on[k] |= 1 << f;
+            }
+            sets.ends[f] = (a as u8, b as u8);
+        }
+        sets
+    }
+}
+
+/// Progressive filling over the first `slots` slots of `sets`: each round scans the open
+/// slots for the smallest share (ties to the lowest slot) and freezes its unfrozen flows, in
+/// flow order. Writes the rates into `rate` (NaN on entry).
+fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, sets: BitSets) {
+    let BitSets {
+        mut count,
+        on,
+        ends,
+    } = sets;
     let mut cap = [capacity; SCAN_MAX_LINKS];
     let mut share = [0.0f64; SCAN_MAX_LINKS];
     let mut open: u32 = 0;
