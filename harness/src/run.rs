@@ -99,7 +99,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         })?;
     Ok(RunOutput {
         trace: cluster.take_trace(),
-        counters: cluster.core().counters(),
+        counters: cluster.counters(),
         end: cluster.now(),
         iterations: report.iterations,
         wall: started.elapsed(),

@@ -2,8 +2,9 @@
 //! object store's put, get and eviction; the fluid network's fair-share recomputation; and the
 //! real clock's round trip and throughput.
 
-use cohort_runtime::core::network::Network;
 use cohort_runtime::core::store::ObjectStore;
+use cohort_runtime::core::transport::fluid::FluidTransport;
+use cohort_runtime::core::transport::{Outbox, TransferRequest, Transport};
 use cohort_runtime::policy::{Hints, NodeId, ObjectId, Placement, PlacementView, Policy};
 use cohort_runtime::{
     ActorKind, Call, Clock, Cluster, ClusterConfig, ClusterSpec, CostModel, NetworkSpec, NodeSpec,
@@ -56,6 +57,7 @@ fn cluster_on(trace: TraceLevel, clock: Clock) -> Cluster {
             NetworkSpec {
                 nic_bandwidth: 1_250_000_000,
                 latency: 100_000,
+                transport: Default::default(),
             },
         ),
         r,
@@ -99,25 +101,46 @@ fn fair_shares(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(flows), &flows, |b, &flows| {
             // `flows` transfers in flight between pseudo-random pairs; each iteration starts
             // and completes one more, which costs two recomputations.
-            let mut net = Network::new(nodes, 1_000_000_000);
+            let mut net = FluidTransport::new(nodes, 1_000_000_000, 0);
+            let mut out = Outbox::default();
             let pair = |i: u64| {
                 let from = (i * 7919) % nodes as u64;
                 let to = (from + 1 + (i * 104_729) % (nodes as u64 - 1)) % nodes as u64;
                 (NodeId(from as u32), NodeId(to as u32))
             };
+            let request = |i: u64, size: u64| {
+                let (from, to) = pair(i);
+                TransferRequest {
+                    object: ObjectId(i),
+                    from,
+                    to,
+                    size,
+                }
+            };
+            // Fires the wake-ups due now (time stays 0) until none is left.
+            let settle = |net: &mut FluidTransport, out: &mut Outbox| {
+                loop {
+                    let mut due = None;
+                    for w in out.drain_wakes() {
+                        if w.at == 0 {
+                            due = Some(w.token);
+                        }
+                    }
+                    let Some(token) = due else { break };
+                    net.wake(token, 0, out);
+                    let events = out.take_events();
+                    black_box(&events);
+                    out.recycle_events(events);
+                }
+            };
             for i in 0..flows {
-                let (from, to) = pair(i);
-                let id = net.start(ObjectId(i), from, to, u64::MAX / 4, 0);
-                net.begin_flow(id, 0);
+                net.start(request(i, u64::MAX / 4), 0, &mut out);
             }
+            settle(&mut net, &mut out);
             let mut i = flows;
-            let mut done = Vec::new();
             b.iter(|| {
-                let (from, to) = pair(i);
-                let id = net.start(ObjectId(i), from, to, 0, 0);
-                let wake = net.begin_flow(id, 0).expect("a flow is in flight");
-                black_box(net.wake(wake, &mut done));
-                done.clear();
+                net.start(request(i, 0), 0, &mut out);
+                settle(&mut net, &mut out);
                 i += 1;
             });
         });

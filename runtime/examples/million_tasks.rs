@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             NetworkSpec {
                 nic_bandwidth: 1_250_000_000,
                 latency: 100_000,
+                transport: Default::default(),
             },
         ),
         r,

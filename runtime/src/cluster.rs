@@ -10,8 +10,11 @@ use crate::payload::Payload;
 use crate::registry::Registry;
 use crate::spec::ClusterSpec;
 use crate::time::Nanos;
+use crate::trace::Counters;
 use crate::trace::{Trace, TraceLevel};
-use cohort_policy::{Dependency, GroupId, Hints, NodeId, ObjectId, Policy, Resources};
+use cohort_policy::{
+    Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Policy, Resources, TaskId,
+};
 use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
 
@@ -401,9 +404,51 @@ impl Cluster {
         self.registry().method_id(kind, name)
     }
 
-    /// The core, for inspection.
-    pub fn core(&self) -> &Core {
-        &self.core
+    // ----- inspection (the core's state as of the last call) -------------------------------
+
+    /// The policy's name.
+    pub fn policy_name(&self) -> &str {
+        self.core.policy_name()
+    }
+
+    /// Running totals: work finished and failed, transfers, bytes moved, evictions.
+    pub fn counters(&self) -> Counters {
+        self.core.counters()
+    }
+
+    /// The first work that failed, and why (see [`Core::first_failure`]).
+    pub fn first_failure(&self) -> Option<(TaskId, &str)> {
+        self.core.first_failure()
+    }
+
+    /// The live state of every node: CPUs busy, work queued, store used.
+    pub fn nodes(&self) -> &[NodeView] {
+        self.core.nodes()
+    }
+
+    /// The nodes holding a sealed copy of an object (ascending).
+    pub fn holders(&self, id: ObjectId) -> &[NodeId] {
+        self.core.holders(id)
+    }
+
+    /// Where an actor was placed, if it has been.
+    pub fn actor_node(&self, actor: ActorId) -> Option<NodeId> {
+        self.core.actor_node(actor)
+    }
+
+    /// Objects the directory knows (not yet freed).
+    pub fn live_objects(&self) -> usize {
+        self.core.live_objects()
+    }
+
+    /// Tasks, method calls and actor constructions not finished yet.
+    pub fn live_tasks(&self) -> usize {
+        self.core.live_tasks()
+    }
+
+    /// Transfers in flight.
+    pub fn transfers_in_flight(&self) -> usize {
+        self.core.transfers_in_flight()
     }
 
     /// The current time.
@@ -538,9 +583,9 @@ impl Cluster {
         self.tracker.new_group()
     }
 
-    /// A builder of IR graphs evaluated on this cluster.
-    pub fn ir(&self) -> crate::ir::Ir {
-        crate::ir::Ir::new(Arc::clone(&self.tracker), Arc::clone(&self.runner))
+    /// The driver's reference tracker and code runner, which the IR shares.
+    pub(crate) fn handles(&self) -> (Arc<RefTracker>, Arc<Runner>) {
+        (Arc::clone(&self.tracker), Arc::clone(&self.runner))
     }
 
     /// Tells the policy that `group` will not be referred to again.

@@ -188,8 +188,16 @@ impl fmt::Debug for Ir {
     }
 }
 
+impl Cluster {
+    /// A builder of IR graphs evaluated on this cluster.
+    pub fn ir(&self) -> Ir {
+        let (tracker, runner) = self.handles();
+        Ir::new(tracker, runner)
+    }
+}
+
 impl Ir {
-    pub(crate) fn new(tracker: Arc<RefTracker>, runner: Arc<Runner>) -> Self {
+    fn new(tracker: Arc<RefTracker>, runner: Arc<Runner>) -> Self {
         Ir { tracker, runner }
     }
 

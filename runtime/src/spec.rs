@@ -1,5 +1,6 @@
 //! The cluster spec: nodes, their CPU slots and stores, and the network between them.
 
+use crate::core::transport::TransportModel;
 use crate::time::Nanos;
 use thiserror::Error;
 
@@ -12,17 +13,20 @@ pub struct NodeSpec {
     pub store_capacity: u64,
 }
 
-/// The network model's parameters.
+/// The network: how bytes move between nodes, and the model's parameters.
 ///
-/// Every node has one NIC with the same bandwidth in each direction; a transfer of `S` bytes
-/// costs `latency` plus `S` bytes at a max-min fair share of the sender's egress and the
-/// receiver's ingress (see [`crate::core::network`]).
+/// Every node has one NIC with the same bandwidth in each direction. With the fluid transport
+/// (the default) a transfer of `S` bytes costs `latency` plus `S` bytes at a max-min fair
+/// share of the sender's egress and the receiver's ingress (see
+/// [`crate::core::transport::fluid`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetworkSpec {
     /// NIC bandwidth per direction, in bytes per second.
     pub nic_bandwidth: u64,
     /// Fixed latency per transfer, in nanoseconds.
     pub latency: Nanos,
+    /// Which transport moves the bytes.
+    pub transport: TransportModel,
 }
 
 /// A whole cluster.
@@ -108,6 +112,7 @@ mod tests {
         NetworkSpec {
             nic_bandwidth: 1_000_000_000,
             latency: 0,
+            transport: Default::default(),
         }
     }
     fn node() -> NodeSpec {

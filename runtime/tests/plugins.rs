@@ -128,6 +128,7 @@ fn spec(nodes: usize, cpus: u32) -> ClusterSpec {
         NetworkSpec {
             nic_bandwidth: 1_000_000_000,
             latency: 1_000,
+            transport: Default::default(),
         },
     )
 }
@@ -344,7 +345,7 @@ fn builtin_plugins_run_a_workload() {
             .map(|o| c.get(o).expect("computed").as_u64().expect("a word"))
             .collect();
         assert_eq!(got, (0..10).map(|x| x * x).collect::<Vec<_>>(), "{name}");
-        assert_eq!(c.core().policy_name(), name);
+        assert_eq!(c.policy_name(), name);
     }
 }
 

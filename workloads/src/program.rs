@@ -229,9 +229,9 @@ pub fn drive(
     }
     drop(once);
     cluster.run_until_idle()?;
-    if let Some((_, first)) = cluster.core().first_failure() {
+    if let Some((_, first)) = cluster.first_failure() {
         return Err(RunError::WorkFailed {
-            failed: cluster.core().counters().failed,
+            failed: cluster.counters().failed,
             first: first.to_string(),
         });
     }

@@ -400,6 +400,7 @@ pub(crate) fn resolve(
         NetworkSpec {
             nic_bandwidth: bandwidth,
             latency: r.duration(&c.latency, "cluster.latency")?,
+            transport: Default::default(),
         },
     );
     let heartbeat = r.opt_duration(&c.heartbeat, "cluster.heartbeat")?;

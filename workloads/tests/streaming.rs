@@ -110,8 +110,8 @@ fn ten_thousand_iterations_stay_bounded() {
         if iteration % 500 == 0 {
             samples.push((
                 policy.lock().unwrap().state_size(),
-                c.core().live_objects(),
-                c.core().live_tasks(),
+                c.live_objects(),
+                c.live_tasks(),
             ));
         }
     });

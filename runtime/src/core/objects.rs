@@ -1,117 +1,128 @@
-//! The directory: every object the cluster knows, where its copies are, and who refers to it.
+//! Objects through the core: puts, references, sealing a produced value, failing and freeing.
 
+use super::Core;
+use super::directory::ObjectState;
+use super::transfers::Request;
+use super::work::Arg;
+use crate::error::RuntimeError;
 use crate::payload::Payload;
-use cohort_policy::{NodeId, TaskId};
+use crate::time::Nanos;
+use cohort_policy::{GroupId, NodeId, ObjectId, PolicyEvent};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
-/// Lifecycle of one object.
-#[derive(Clone, Debug)]
-pub(crate) enum ObjectState {
-    /// Its producer has not finished.
-    Pending,
-    /// Sealed; copies are on `holders`.
-    Ready(Payload),
-    /// Its producer failed.
-    Failed(Arc<str>),
-    /// Every copy was evicted.
-    Lost,
-}
+impl Core {
+    /// Stores a value from the driver on the driver node. The object starts with one
+    /// reference (the driver's).
+    pub fn put(&mut self, payload: Payload, now: Nanos) -> Result<ObjectId, RuntimeError> {
+        self.observe(now);
+        let node = self.config.driver_node;
+        let size = payload.size();
+        self.make_room(node, size).map_err(|e| e.into_error(node))?;
+        let id = self.directory.create(0, NodeId::NONE);
+        self.nodes[node.index()].store.insert_sealed(id, size);
+        self.refresh_store_view(node);
+        let entry = self.directory.get_mut(id).expect("just created");
+        entry.seal(payload, node);
+        Ok(id)
+    }
 
-/// What the driver can learn about an object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectStatus<'a> {
-    /// Not known: never created, or freed.
-    Unknown,
-    /// Not produced yet.
-    Pending,
-    /// Available, with this value.
-    Ready(&'a Payload),
-    /// Its producer failed, for this reason.
-    Failed(&'a str),
-    /// Its last copy was evicted.
-    Lost,
-}
-
-/// One object in the directory.
-///
-/// Invariants: `holders` is ascending without repeats and empty unless `state` is `Ready`;
-/// `waiters` is empty unless `state` is `Pending`.
-#[derive(Clone, Debug)]
-pub(crate) struct ObjectEntry {
-    /// Actual size once ready; the producer's declared size before.
-    pub size: u64,
-    pub state: ObjectState,
-    pub holders: SmallVec<[NodeId; 4]>,
-    /// Driver handles, plus work not yet finished that takes it as an argument, plus unplaced
-    /// actors that take it as a constructor argument.
-    pub refs: u32,
-    /// Where the producer was placed ([`NodeId::NONE`] for puts).
-    pub producer_node: NodeId,
-    /// Work waiting for it to be produced.
-    pub waiters: SmallVec<[TaskId; 2]>,
-}
-
-impl ObjectEntry {
-    /// A pending object with one reference (its creator's handle).
-    pub fn new(declared: u64, producer_node: NodeId) -> Self {
-        ObjectEntry {
-            size: declared,
-            state: ObjectState::Pending,
-            holders: SmallVec::new(),
-            refs: 1,
-            producer_node,
-            waiters: SmallVec::new(),
+    /// Drops a reference to an object; when none is left, it is freed everywhere.
+    pub fn release(&mut self, id: ObjectId) {
+        let Some(o) = self.directory.get_mut(id) else {
+            return;
+        };
+        debug_assert!(o.refs > 0, "release of unreferenced {id}");
+        o.refs = o.refs.saturating_sub(1);
+        if o.refs == 0 && !matches!(o.state, ObjectState::Pending) {
+            self.free_object(id);
         }
     }
 
-    pub fn status(&self) -> ObjectStatus<'_> {
-        match &self.state {
-            ObjectState::Pending => ObjectStatus::Pending,
-            ObjectState::Ready(p) => ObjectStatus::Ready(p),
-            ObjectState::Failed(r) => ObjectStatus::Failed(r),
-            ObjectState::Lost => ObjectStatus::Lost,
+    /// Tells the policy that a group will not be referred to again.
+    pub fn free_group(&mut self, group: GroupId) {
+        self.placer.tell(PolicyEvent::GroupFreed(group));
+    }
+
+    /// `count` new pending outputs of work placed on `node`, each with one reference.
+    pub(super) fn new_outputs(
+        &mut self,
+        count: u32,
+        declared: u64,
+        node: NodeId,
+    ) -> SmallVec<[ObjectId; 2]> {
+        (0..count)
+            .map(|_| self.directory.create(declared, node))
+            .collect()
+    }
+
+    /// Adds a reference to every object argument (pending work holds them).
+    pub(super) fn hold_args(&mut self, args: &[Arg]) {
+        for a in args {
+            if let Arg::Object(o) = a
+                && let Some(o) = self.directory.get_mut(*o)
+            {
+                o.refs += 1;
+            }
         }
     }
 
-    pub fn payload(&self) -> Option<&Payload> {
-        match &self.state {
-            ObjectState::Ready(p) => Some(p),
-            _ => None,
+    /// Drops the references [`Core::hold_args`] added.
+    pub(super) fn release_args(&mut self, args: &[Arg]) {
+        for a in args {
+            if let Arg::Object(o) = a {
+                self.release(*o);
+            }
         }
     }
 
-    /// Seals the value with its first copy on `node`; returns the waiters to wake.
-    pub fn seal(&mut self, value: Payload, node: NodeId) -> SmallVec<[TaskId; 2]> {
-        self.size = value.size();
-        self.state = ObjectState::Ready(value);
-        self.holders.clear();
-        self.holders.push(node);
-        std::mem::take(&mut self.waiters)
-    }
-
-    /// Marks the object failed; returns the waiters to fail.
-    pub fn fail(&mut self, reason: Arc<str>) -> SmallVec<[TaskId; 2]> {
-        self.state = ObjectState::Failed(reason);
-        std::mem::take(&mut self.waiters)
-    }
-
-    pub fn add_holder(&mut self, node: NodeId) {
-        if let Err(pos) = self.holders.binary_search(&node) {
-            self.holders.insert(pos, node);
+    /// Seals a produced output on its producer's node (room was made) and wakes its waiters.
+    pub(super) fn seal_output(&mut self, id: ObjectId, value: Payload, node: NodeId, now: Nanos) {
+        let size = value.size();
+        let Some(o) = self.directory.get_mut(id) else {
+            return;
+        };
+        self.nodes[node.index()].store.insert_sealed(id, size);
+        let waiters = o.seal(value, node);
+        if o.refs == 0 {
+            self.free_object(id);
+            return;
+        }
+        for task in waiters {
+            let Some(t) = self.tasks.get(task) else {
+                continue;
+            };
+            let dest = t.node;
+            match self.request(id, dest, task, now) {
+                Request::Local => self.arrived(task, now),
+                Request::Waiting => {}
+                Request::Failed(reason) => self.fail_task(task, reason, now),
+            }
         }
     }
 
-    /// Drops the copy on `node`; returns whether it was the last (the object is then lost).
-    pub fn remove_holder(&mut self, node: NodeId) -> bool {
-        if let Ok(pos) = self.holders.binary_search(&node) {
-            self.holders.remove(pos);
+    /// The producer of `id` failed: so does every task waiting for it.
+    pub(super) fn fail_object(&mut self, id: ObjectId, reason: Arc<str>, now: Nanos) {
+        let Some(o) = self.directory.get_mut(id) else {
+            return;
+        };
+        let waiters = o.fail(reason.clone());
+        if o.refs == 0 {
+            self.directory.remove(id);
         }
-        if self.holders.is_empty() {
-            self.state = ObjectState::Lost;
-            true
-        } else {
-            false
+        for task in waiters {
+            self.fail_task(task, format!("argument {id} failed: {reason}").into(), now);
+        }
+    }
+
+    /// Removes an unreferenced object from every store and the directory.
+    pub(super) fn free_object(&mut self, id: ObjectId) {
+        let Some(o) = self.directory.remove(id) else {
+            return;
+        };
+        for h in &o.holders {
+            self.nodes[h.index()].store.remove(id);
+            self.refresh_store_view(*h);
         }
     }
 }

@@ -50,6 +50,31 @@ pub struct Catalog {
     pub actor_kinds: Vec<ActorKindInfo>,
 }
 
+impl Catalog {
+    /// The name of `work`'s code (for methods: `Kind.method`).
+    pub fn name(&self, work: &ExecWork) -> Arc<str> {
+        match *work {
+            ExecWork::Function(f) => self.functions[f.0 as usize].name.clone(),
+            ExecWork::CreateActor { kind, .. } => self.actor_kinds[kind.0 as usize].name.clone(),
+            ExecWork::Method { kind, method, .. } => self.actor_kinds[kind.0 as usize].methods
+                [method.0 as usize]
+                .name
+                .clone(),
+        }
+    }
+
+    /// The cost model of `work`'s code.
+    pub fn cost(&self, work: &ExecWork) -> CostModel {
+        match *work {
+            ExecWork::Function(f) => self.functions[f.0 as usize].cost,
+            ExecWork::CreateActor { kind, .. } => self.actor_kinds[kind.0 as usize].creation_cost,
+            ExecWork::Method { kind, method, .. } => {
+                self.actor_kinds[kind.0 as usize].methods[method.0 as usize].cost
+            }
+        }
+    }
+}
+
 /// An argument of submitted work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Arg {

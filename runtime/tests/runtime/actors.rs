@@ -100,7 +100,7 @@ fn an_actor_is_placed_at_its_first_call_with_that_calls_dependency() {
     let log = c.create_actor(kind, vec![], own).unwrap();
     c.run_until_idle().unwrap();
     assert!(seen.lock().unwrap().is_empty(), "creation must not place");
-    assert_eq!(c.core().actor_node(log.id()), None);
+    assert_eq!(c.actor_node(log.id()), None);
     let call_hints = Hints {
         group: GroupId(9),
         index: 0,
@@ -114,7 +114,7 @@ fn an_actor_is_placed_at_its_first_call_with_that_calls_dependency() {
             .returns(0),
     )
     .unwrap();
-    assert_eq!(c.core().actor_node(log.id()), Some(NodeId(2)));
+    assert_eq!(c.actor_node(log.id()), Some(NodeId(2)));
     let events = events.lock().unwrap().clone();
     assert_eq!(
         events[0],
@@ -159,7 +159,7 @@ fn a_policy_that_wants_no_events_is_sent_none() {
             .unwrap();
         drop(out);
         c.run_until_idle().unwrap();
-        let placed = (c.core().actor_node(log.id()), c.now());
+        let placed = (c.actor_node(log.id()), c.now());
         (placed, events.lock().unwrap().len())
     };
     let (told, events) = run(Recorder::new(Scripted(vec![1, 2])));

@@ -17,6 +17,7 @@ pub fn spec(n: usize, cpus: u32, store: u64, latency: u64) -> ClusterSpec {
         NetworkSpec {
             nic_bandwidth: 1_000_000_000,
             latency,
+            transport: Default::default(),
         },
     )
 }

@@ -144,7 +144,7 @@ fn failures_propagate_to_dependents_with_the_cause() {
     // The cluster is still usable.
     let ok = c.submit(Task::new(touch)).unwrap().remove(0);
     assert_eq!(c.get(&ok).unwrap(), Payload::from_u64(0));
-    assert_eq!(c.core().counters().failed, 3);
+    assert_eq!(c.counters().failed, 3);
 }
 
 #[test]

@@ -126,11 +126,7 @@ fn actors_are_not_placed_before_the_first_reduce() {
     let handles = actors.eval_actors(&mut c).unwrap();
     c.run_until_idle().unwrap();
     assert!(placed(&events).is_empty());
-    assert!(
-        handles
-            .iter()
-            .all(|a| c.core().actor_node(a.id()).is_none())
-    );
+    assert!(handles.iter().all(|a| c.actor_node(a.id()).is_none()));
 }
 
 #[test]

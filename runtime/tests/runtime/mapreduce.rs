@@ -134,8 +134,8 @@ fn the_answer_is_exact_under_every_placement() {
         assert_eq!(totals, expected(), "{name}");
         c.run_until_idle().unwrap();
         // Everything but the three `total` outputs was freed once nothing referred to it.
-        assert_eq!(c.core().live_objects(), 0, "{name}");
-        assert_eq!(c.core().live_tasks(), 0, "{name}");
+        assert_eq!(c.live_objects(), 0, "{name}");
+        assert_eq!(c.live_tasks(), 0, "{name}");
     }
 }
 

@@ -74,10 +74,10 @@ fn local_arguments_move_nothing_and_later_pulls_reuse_copies() {
         let o = c.submit(Task::new(touch).arg(&x)).unwrap().remove(0);
         c.get(&o).unwrap();
     }
-    let counters = c.core().counters();
+    let counters = c.counters();
     assert_eq!(counters.transfers, 1);
     assert_eq!(counters.bytes_transferred, MB);
-    assert_eq!(c.core().holders(x.id()), &[NodeId(0), NodeId(1)]);
+    assert_eq!(c.holders(x.id()), &[NodeId(0), NodeId(1)]);
 }
 
 #[test]

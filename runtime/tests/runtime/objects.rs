@@ -34,10 +34,10 @@ fn secondary_copies_go_before_last_copies_each_least_recently_used_first() {
     let t = c.submit(Task::new(touch).arg(&a)).unwrap().remove(0);
     c.get(&t).unwrap(); // a copied to node 1 (newer, secondary); t holds 8 bytes
     drop(t);
-    assert_eq!(c.core().holders(a.id()), &[NodeId(0), NodeId(1)]);
+    assert_eq!(c.holders(a.id()), &[NodeId(0), NodeId(1)]);
     let _c1 = make(&mut c, 40); // needs room: the secondary copy of a goes, not b
     assert_eq!(evicted(&mut c), vec![(a.id(), NodeId(1), false)]);
-    assert_eq!(c.core().holders(a.id()), &[NodeId(0)]);
+    assert_eq!(c.holders(a.id()), &[NodeId(0)]);
     let _d = make(&mut c, 40); // now only last copies: b (older) goes and is lost
     assert_eq!(evicted(&mut c), vec![(b.id(), NodeId(1), true)]);
     assert_eq!(c.get(&b), Err(RuntimeError::ObjectLost(b.id())));
@@ -59,14 +59,14 @@ fn objects_are_freed_everywhere_when_nothing_refers_to_them() {
     let o2 = c.submit(Task::new(touch).arg(&x)).unwrap().remove(0);
     c.get(&o1).unwrap();
     c.get(&o2).unwrap();
-    assert_eq!(c.core().holders(x.id()).len(), 3);
+    assert_eq!(c.holders(x.id()).len(), 3);
     let id = x.id();
     drop(x);
     drop((o1, o2));
     c.run_until_idle().unwrap();
-    assert_eq!(c.core().live_objects(), 0);
-    assert!(c.core().nodes().iter().all(|n| n.store_used == 0));
-    assert!(c.core().holders(id).is_empty());
+    assert_eq!(c.live_objects(), 0);
+    assert!(c.nodes().iter().all(|n| n.store_used == 0));
+    assert!(c.holders(id).is_empty());
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn an_argument_stays_alive_while_pending_work_needs_it() {
     let out = c.submit(Task::new(touch).arg(x)).unwrap().remove(0); // the handle moves in
     assert_eq!(c.get(&out).unwrap().as_u64(), Some(0));
     c.run_until_idle().unwrap();
-    assert_eq!(c.core().live_objects(), 1, "only the output is left");
+    assert_eq!(c.live_objects(), 1, "only the output is left");
 }
 
 #[test]
@@ -101,8 +101,8 @@ fn an_unwanted_output_is_freed_when_produced() {
             .unwrap(),
     );
     c.run_until_idle().unwrap();
-    assert_eq!(c.core().live_objects(), 0);
-    assert_eq!(c.core().nodes()[0].store_used, 0);
+    assert_eq!(c.live_objects(), 0);
+    assert_eq!(c.nodes()[0].store_used, 0);
 }
 
 #[test]

@@ -94,11 +94,10 @@ proptest! {
         }
         drop(refs);
         c.run_until_idle().unwrap();
-        let core = c.core();
-        prop_assert_eq!(core.live_objects(), 0);
-        prop_assert_eq!(core.live_tasks(), 0);
-        prop_assert_eq!(core.transfers_in_flight(), 0);
-        for n in core.nodes() {
+        prop_assert_eq!(c.live_objects(), 0);
+        prop_assert_eq!(c.live_tasks(), 0);
+        prop_assert_eq!(c.transfers_in_flight(), 0);
+        for n in c.nodes() {
             prop_assert_eq!((n.cpus_busy, n.queued, n.store_used), (0, 0, 0));
         }
         let trace = c.take_trace();

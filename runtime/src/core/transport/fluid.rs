@@ -1,4 +1,4 @@
-//! The network model: a fluid model of transfers sharing NIC bandwidth max-min fairly.
+//! The fluid network model: transfers share NIC bandwidth max-min fairly.
 //!
 //! Every node has an egress and an ingress link of the same capacity (the NIC bandwidth). A
 //! transfer from A to B first waits the fixed per-transfer latency, then *flows*: it uses A's
@@ -6,32 +6,27 @@
 //! (progressive filling). Rates are recomputed whenever a transfer starts or stops flowing, so
 //! between two such moments every rate is constant and completion times are exact up to the
 //! rounding of the final nanosecond (always rounded up).
+//!
+//! [`Network`] is the model; [`FluidTransport`] puts it behind the core's
+//! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
+use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::time::Nanos;
-use cohort_policy::{NodeId, ObjectId};
-use rustc_hash::FxHashMap;
+use cohort_policy::NodeId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Identifies one transfer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TransferId(pub u64);
-
 /// One transfer of one object from one node to another.
 #[derive(Clone, Debug)]
-pub struct Transfer {
+pub(crate) struct Transfer {
     /// The transfer.
     pub id: TransferId,
-    /// The object being moved.
-    pub object: ObjectId,
     /// Source node.
     pub from: NodeId,
     /// Destination node.
     pub to: NodeId,
     /// Bytes to move.
     pub size: u64,
-    /// When it was requested.
-    pub requested_at: Nanos,
     /// When it started flowing (after the latency), if it has.
     pub flowing_since: Option<Nanos>,
     remaining: f64,
@@ -53,6 +48,7 @@ impl Transfer {
     }
 
     /// Current rate in bytes per second.
+    #[cfg(test)]
     pub fn rate_bytes_per_sec(&self) -> f64 {
         self.rate * 1e9
     }
@@ -66,15 +62,13 @@ impl Transfer {
 /// completed transfer stays as a tombstone (`gone`) until tombstones are half of the vector
 /// (or at once, while the vector is short), so that a completion never shifts thousands.
 #[derive(Debug)]
-pub struct Network {
+pub(crate) struct Network {
     /// Link capacity in bytes per nanosecond.
     capacity: f64,
     nodes: usize,
     transfers: Vec<Transfer>,
     /// Tombstones in `transfers`.
     gone: usize,
-    by_destination: FxHashMap<(ObjectId, NodeId), TransferId>,
-    outgoing: Vec<u32>,
     last_update: Nanos,
     generation: u64,
     next_id: u64,
@@ -111,7 +105,7 @@ struct Scratch {
 /// When the network next needs attention, tagged with the generation that must still be
 /// current for the wake-up to matter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Wake {
+pub(crate) struct Wake {
     /// When.
     pub at: Nanos,
     /// Stale if the network has recomputed rates since.
@@ -126,8 +120,6 @@ impl Network {
             nodes,
             transfers: Vec::new(),
             gone: 0,
-            by_destination: FxHashMap::default(),
-            outgoing: vec![0; nodes],
             last_update: 0,
             generation: 0,
             next_id: 0,
@@ -137,17 +129,13 @@ impl Network {
     }
 
     /// Transfers in flight (waiting out the latency or flowing).
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.transfers.len() - self.gone
     }
 
-    /// The transfer of `object` to `to` in flight, if any (pulls of one object to one node are
-    /// merged into it).
-    pub fn find(&self, object: ObjectId, to: NodeId) -> Option<TransferId> {
-        self.by_destination.get(&(object, to)).copied()
-    }
-
     /// A transfer in flight.
+    #[cfg(test)]
     pub fn get(&self, id: TransferId) -> Option<&Transfer> {
         self.position(id)
             .map(|k| &self.transfers[k])
@@ -158,53 +146,42 @@ impl Network {
         self.transfers.binary_search_by_key(&id, |t| t.id).ok()
     }
 
-    /// Transfers in flight whose source is `node`.
-    pub fn outgoing(&self, node: NodeId) -> u32 {
-        self.outgoing[node.index()]
-    }
-
     /// Registers a transfer that will start flowing after the latency.
-    pub fn start(
-        &mut self,
-        object: ObjectId,
-        from: NodeId,
-        to: NodeId,
-        size: u64,
-        now: Nanos,
-    ) -> TransferId {
+    pub fn start(&mut self, from: NodeId, to: NodeId, size: u64) -> TransferId {
         debug_assert_ne!(from, to, "a transfer needs two nodes");
         let id = TransferId(self.next_id);
         self.next_id += 1;
         self.transfers.push(Transfer {
             id,
-            object,
             from,
             to,
             size,
-            requested_at: now,
             flowing_since: None,
             remaining: size as f64,
             rate: 0.0,
             gone: false,
         });
-        self.by_destination.insert((object, to), id);
-        self.outgoing[from.index()] += 1;
         id
     }
 
     /// The latency of `id` has passed: it starts competing for bandwidth.
+    #[cfg(test)]
     pub fn begin_flow(&mut self, id: TransferId, now: Nanos) -> Option<Wake> {
         self.start_flowing(id, now);
         self.settle(now)
     }
 
     /// Like [`Network::begin_flow`], but leaves the rates to a later [`Network::settle`] at the
-    /// same instant, so that many transfers starting together cost one recomputation.
-    pub fn start_flowing(&mut self, id: TransferId, now: Nanos) {
+    /// same instant, so that many transfers starting together cost one recomputation. Returns
+    /// whether `id` is in flight.
+    pub fn start_flowing(&mut self, id: TransferId, now: Nanos) -> bool {
         self.advance(now);
         if let Some(k) = self.position(id).filter(|&k| !self.transfers[k].gone) {
             self.transfers[k].flowing_since = Some(now);
             self.dirty = true;
+            true
+        } else {
+            false
         }
     }
 
@@ -218,9 +195,10 @@ impl Network {
         self.next_wake(now)
     }
 
-    /// Handles a wake-up: appends the transfers that completed to `completed` (in id order)
+    /// Handles a wake-up: appends the ids of the transfers that completed to `completed` (in id
+    /// order)
     /// and returns the next wake-up. A stale generation does nothing.
-    pub fn wake(&mut self, wake: Wake, completed: &mut Vec<Transfer>) -> Option<Wake> {
+    pub fn wake(&mut self, wake: Wake, completed: &mut Vec<TransferId>) -> Option<Wake> {
         if wake.generation != self.generation {
             return None;
         }
@@ -231,9 +209,7 @@ impl Network {
             if t.is_done() {
                 t.gone = true;
                 t.rate = 0.0;
-                self.by_destination.remove(&(t.object, t.to));
-                self.outgoing[t.from.index()] -= 1;
-                completed.push(t.clone());
+                completed.push(t.id);
             }
         }
         self.gone += completed.len() - before;
@@ -588,9 +564,120 @@ impl Ord for Share {
     }
 }
 
+/// The fluid model behind the [`Transport`] boundary.
+///
+/// A transfer waits out the fixed latency (a wake-up), is reported flowing, and competes for
+/// bandwidth from then on; the rates are recomputed once per instant at which transfers start
+/// flowing (a wake-up at that instant, after everything else due then) and whenever one
+/// finishes (a wake-up at the soonest completion).
+#[derive(Debug)]
+pub struct FluidTransport {
+    net: Network,
+    latency: Nanos,
+    /// The instant a settle wake-up is pending for, if any.
+    settle_at: Option<Nanos>,
+    /// Transfers a wake-up completed; empty between calls (kept for its buffer).
+    completed: Vec<TransferId>,
+}
+
+/// The fluid transport's wake-ups, as tokens: settle is 0, the others carry their number in
+/// the remaining bits with the lowest bit telling them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FluidWake {
+    /// Transfers started flowing at this instant: recompute the rates once for all of them.
+    Settle,
+    /// A transfer's latency has passed.
+    Flow(TransferId),
+    /// A completion may be due, if the rates of this generation still hold.
+    Network(u64),
+}
+
+impl FluidWake {
+    fn token(self) -> u64 {
+        match self {
+            FluidWake::Settle => 0,
+            FluidWake::Flow(id) => 1 + 2 * id.0,
+            FluidWake::Network(generation) => 2 + 2 * generation,
+        }
+    }
+
+    fn of(token: u64) -> FluidWake {
+        match token {
+            0 => FluidWake::Settle,
+            t if t % 2 == 1 => FluidWake::Flow(TransferId((t - 1) / 2)),
+            t => FluidWake::Network((t - 2) / 2),
+        }
+    }
+}
+
+impl FluidTransport {
+    /// A fluid network of `nodes` nodes whose NICs move `bandwidth` bytes per second each way,
+    /// with `latency` before each transfer flows.
+    pub fn new(nodes: usize, bandwidth: u64, latency: Nanos) -> Self {
+        FluidTransport {
+            net: Network::new(nodes, bandwidth),
+            latency,
+            settle_at: None,
+            completed: Vec::new(),
+        }
+    }
+
+    fn begin_flowing(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
+        if self.net.start_flowing(id, now) {
+            out.report(TransportEvent::Flowing(id));
+        }
+        if self.settle_at != Some(now) {
+            self.settle_at = Some(now);
+            out.wake_at(now, FluidWake::Settle.token());
+        }
+    }
+
+    fn ask_wake(out: &mut Outbox, wake: Option<Wake>) {
+        if let Some(w) = wake {
+            out.wake_at(w.at, FluidWake::Network(w.generation).token());
+        }
+    }
+}
+
+impl Transport for FluidTransport {
+    fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
+        let TransferRequest { from, to, size, .. } = request;
+        let id = self.net.start(from, to, size);
+        if self.latency == 0 {
+            self.begin_flowing(id, now, out);
+        } else {
+            out.wake_at(now + self.latency, FluidWake::Flow(id).token());
+        }
+        id
+    }
+
+    fn wake(&mut self, token: u64, now: Nanos, out: &mut Outbox) {
+        match FluidWake::of(token) {
+            FluidWake::Settle => {
+                self.settle_at = None;
+                let next = self.net.settle(now);
+                Self::ask_wake(out, next);
+            }
+            FluidWake::Flow(id) => self.begin_flowing(id, now, out),
+            FluidWake::Network(generation) => {
+                let wake = Wake {
+                    at: now,
+                    generation,
+                };
+                let next = self.net.wake(wake, &mut self.completed);
+                Self::ask_wake(out, next);
+                for id in self.completed.drain(..) {
+                    out.report(TransportEvent::Arrived(id));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cohort_policy::ObjectId;
 
     const GB: u64 = 1_000_000_000;
 
@@ -600,7 +687,7 @@ mod tests {
         while let Some(w) = wake {
             let mut completed = Vec::new();
             let next = net.wake(w, &mut completed);
-            done.extend(completed.into_iter().map(|t| (t.id.0, w.at)));
+            done.extend(completed.into_iter().map(|id| (id.0, w.at)));
             wake = next;
         }
         done
@@ -609,7 +696,7 @@ mod tests {
     #[test]
     fn one_transfer_moves_at_full_bandwidth() {
         let mut net = Network::new(2, GB); // 1 byte per ns
-        let id = net.start(ObjectId(1), NodeId(0), NodeId(1), 1_000_000, 0);
+        let id = net.start(NodeId(0), NodeId(1), 1_000_000);
         let wake = net.begin_flow(id, 0);
         assert_eq!(run(&mut net, wake), vec![(0, 1_000_000)]);
     }
@@ -617,8 +704,8 @@ mod tests {
     #[test]
     fn two_transfers_out_of_one_node_share_its_egress() {
         let mut net = Network::new(3, GB);
-        let a = net.start(ObjectId(1), NodeId(0), NodeId(1), 1_000_000, 0);
-        let b = net.start(ObjectId(2), NodeId(0), NodeId(2), 1_000_000, 0);
+        let a = net.start(NodeId(0), NodeId(1), 1_000_000);
+        let b = net.start(NodeId(0), NodeId(2), 1_000_000);
         net.begin_flow(a, 0);
         let wake = net.begin_flow(b, 0);
         assert_eq!(run(&mut net, wake), vec![(0, 2_000_000), (1, 2_000_000)]);
@@ -629,9 +716,9 @@ mod tests {
         // Flows 0->2 and 1->2 share node 2's ingress; 1->3 competes only with 1->2 at node 1's
         // egress. Max-min: 0->2 and 1->2 get 0.5 each, 1->3 gets the remaining 0.5.
         let mut net = Network::new(4, GB);
-        let a = net.start(ObjectId(1), NodeId(0), NodeId(2), 1_000, 0);
-        let b = net.start(ObjectId(2), NodeId(1), NodeId(2), 1_000, 0);
-        let c = net.start(ObjectId(3), NodeId(1), NodeId(3), 1_000, 0);
+        let a = net.start(NodeId(0), NodeId(2), 1_000);
+        let b = net.start(NodeId(1), NodeId(2), 1_000);
+        let c = net.start(NodeId(1), NodeId(3), 1_000);
         for id in [a, b, c] {
             net.begin_flow(id, 0);
         }
@@ -645,8 +732,8 @@ mod tests {
     #[test]
     fn a_finished_transfer_frees_bandwidth_for_the_rest() {
         let mut net = Network::new(3, GB);
-        let a = net.start(ObjectId(1), NodeId(0), NodeId(1), 1_000, 0);
-        let b = net.start(ObjectId(2), NodeId(0), NodeId(2), 3_000, 0);
+        let a = net.start(NodeId(0), NodeId(1), 1_000);
+        let b = net.start(NodeId(0), NodeId(2), 3_000);
         net.begin_flow(a, 0);
         let wake = net.begin_flow(b, 0);
         // Both at 0.5 B/ns until a finishes at 2000 ns (b has 2000 left), then b alone at 1.
@@ -654,16 +741,57 @@ mod tests {
     }
 
     #[test]
-    fn merges_by_destination_and_counts_outgoing() {
-        let mut net = Network::new(2, GB);
-        let id = net.start(ObjectId(9), NodeId(1), NodeId(0), 10, 5);
-        assert_eq!(net.find(ObjectId(9), NodeId(0)), Some(id));
-        assert_eq!(net.find(ObjectId(9), NodeId(1)), None);
-        assert_eq!(net.outgoing(NodeId(1)), 1);
-        let wake = net.begin_flow(id, 5);
-        assert_eq!(run(&mut net, wake), vec![(0, 15)]);
-        assert_eq!(net.outgoing(NodeId(1)), 0);
-        assert_eq!(net.find(ObjectId(9), NodeId(0)), None);
+    fn wake_tokens_round_trip() {
+        for w in [
+            FluidWake::Settle,
+            FluidWake::Flow(TransferId(0)),
+            FluidWake::Flow(TransferId(7)),
+            FluidWake::Network(0),
+            FluidWake::Network(12),
+        ] {
+            assert_eq!(FluidWake::of(w.token()), w);
+        }
+    }
+
+    #[test]
+    fn through_the_boundary_a_transfer_waits_its_latency_then_flows_then_arrives() {
+        // 10 bytes at 1 byte/ns after a 5 ns latency: flowing at 5, arrived at 15.
+        let mut t = FluidTransport::new(2, GB, 5);
+        let mut out = Outbox::default();
+        let req = TransferRequest {
+            object: ObjectId(9),
+            from: NodeId(1),
+            to: NodeId(0),
+            size: 10,
+        };
+        let id = t.start(req, 0, &mut out);
+        // A tiny timer queue, as the core keeps one: (time, order of asking, token).
+        let (mut now, mut seq) = (0, 0);
+        let mut pending: Vec<(Nanos, u64, u64)> = Vec::new();
+        let mut log = Vec::new();
+        loop {
+            for w in out.drain_wakes() {
+                assert!(w.at >= now, "a wake-up in the past");
+                seq += 1;
+                pending.push((w.at, seq, w.token));
+            }
+            log.extend(out.take_events().into_iter().map(|ev| (now, ev)));
+            pending.sort_unstable();
+            if pending.is_empty() {
+                break;
+            }
+            let (at, _, token) = pending.remove(0);
+            now = at;
+            t.wake(token, now, &mut out);
+        }
+        assert_eq!(
+            log,
+            vec![
+                (5, TransportEvent::Flowing(id)),
+                (15, TransportEvent::Arrived(id))
+            ]
+        );
+        assert_eq!(t.net.in_flight(), 0);
     }
 
     #[test]
@@ -673,7 +801,7 @@ mod tests {
         // finishes when all the bytes have crossed it, and each finishes exactly once.
         let mut net = Network::new(2, GB);
         for k in 1..=100u64 {
-            let id = net.start(ObjectId(k), NodeId(0), NodeId(1), k * 1_000, 0);
+            let id = net.start(NodeId(0), NodeId(1), k * 1_000);
             net.start_flowing(id, 0);
         }
         let wake = net.settle(0);
@@ -696,9 +824,9 @@ mod tests {
     #[test]
     fn stale_wakes_are_ignored() {
         let mut net = Network::new(3, GB);
-        let a = net.start(ObjectId(1), NodeId(0), NodeId(1), 1_000, 0);
+        let a = net.start(NodeId(0), NodeId(1), 1_000);
         let early = net.begin_flow(a, 0).unwrap();
-        let b = net.start(ObjectId(2), NodeId(0), NodeId(2), 1_000, 0);
+        let b = net.start(NodeId(0), NodeId(2), 1_000);
         let later = net.begin_flow(b, 0).unwrap();
         let mut completed = Vec::new();
         assert_eq!(net.wake(early, &mut completed), None);
@@ -771,11 +899,11 @@ mod tests {
             let nodes = 6;
             let mut net = Network::new(nodes, GB);
             let mut ids = Vec::new();
-            for (k, (a, b)) in pairs.iter().enumerate() {
+            for (a, b) in &pairs {
                 if a == b {
                     continue;
                 }
-                let id = net.start(ObjectId(k as u64), NodeId(*a), NodeId(*b), 1 << 30, 0);
+                let id = net.start(NodeId(*a), NodeId(*b), 1 << 30);
                 net.begin_flow(id, 0);
                 ids.push(id);
             }

@@ -1,0 +1,197 @@
+//! The directory: every object the cluster knows, where its copies are, and who refers to it.
+
+use super::work::Arg;
+use crate::error::RuntimeError;
+use crate::payload::Payload;
+use cohort_policy::{NodeId, ObjectId, TaskId};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// Every object the core knows, by id.
+///
+/// Invariant: ids are handed out ascending from 1 and never reused; an id absent from the map
+/// was freed (or never existed).
+#[derive(Debug)]
+pub(super) struct Directory {
+    objects: FxHashMap<ObjectId, ObjectEntry>,
+    next_object: u64,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Directory {
+            objects: FxHashMap::default(),
+            next_object: 1,
+        }
+    }
+}
+
+impl Directory {
+    /// A new pending object with one reference, to be produced on `producer_node` with about
+    /// `declared` bytes.
+    pub(super) fn create(&mut self, declared: u64, producer_node: NodeId) -> ObjectId {
+        let id = ObjectId(self.next_object);
+        self.next_object += 1;
+        self.objects
+            .insert(id, ObjectEntry::new(declared, producer_node));
+        id
+    }
+
+    /// Objects known.
+    pub(super) fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub(super) fn get(&self, id: ObjectId) -> Option<&ObjectEntry> {
+        self.objects.get(&id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: ObjectId) -> Option<&mut ObjectEntry> {
+        self.objects.get_mut(&id)
+    }
+
+    /// An object that must exist (an argument of live work, a stored copy).
+    pub(super) fn entry(&self, id: ObjectId) -> &ObjectEntry {
+        &self.objects[&id]
+    }
+
+    pub(super) fn remove(&mut self, id: ObjectId) -> Option<ObjectEntry> {
+        self.objects.remove(&id)
+    }
+
+    /// What the driver can learn about `id`.
+    pub(super) fn status(&self, id: ObjectId) -> ObjectStatus<'_> {
+        self.objects
+            .get(&id)
+            .map_or(ObjectStatus::Unknown, ObjectEntry::status)
+    }
+
+    /// The nodes holding a sealed copy of `id` (ascending).
+    pub(super) fn holders(&self, id: ObjectId) -> &[NodeId] {
+        self.objects.get(&id).map_or(&[], |o| &o.holders[..])
+    }
+
+    /// Checks that every object argument is known.
+    pub(super) fn check_args(&self, args: &[Arg]) -> Result<(), RuntimeError> {
+        for a in args {
+            if let Arg::Object(o) = a
+                && !self.objects.contains_key(o)
+            {
+                return Err(RuntimeError::UnknownObject(*o));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lifecycle of one object.
+#[derive(Clone, Debug)]
+pub(crate) enum ObjectState {
+    /// Its producer has not finished.
+    Pending,
+    /// Sealed; copies are on `holders`.
+    Ready(Payload),
+    /// Its producer failed.
+    Failed(Arc<str>),
+    /// Every copy was evicted.
+    Lost,
+}
+
+/// What the driver can learn about an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectStatus<'a> {
+    /// Not known: never created, or freed.
+    Unknown,
+    /// Not produced yet.
+    Pending,
+    /// Available, with this value.
+    Ready(&'a Payload),
+    /// Its producer failed, for this reason.
+    Failed(&'a str),
+    /// Its last copy was evicted.
+    Lost,
+}
+
+/// One object in the directory.
+///
+/// Invariants: `holders` is ascending without repeats and empty unless `state` is `Ready`;
+/// `waiters` is empty unless `state` is `Pending`.
+#[derive(Clone, Debug)]
+pub(crate) struct ObjectEntry {
+    /// Actual size once ready; the producer's declared size before.
+    pub size: u64,
+    pub state: ObjectState,
+    pub holders: SmallVec<[NodeId; 4]>,
+    /// Driver handles, plus work not yet finished that takes it as an argument, plus unplaced
+    /// actors that take it as a constructor argument.
+    pub refs: u32,
+    /// Where the producer was placed ([`NodeId::NONE`] for puts).
+    pub producer_node: NodeId,
+    /// Work waiting for it to be produced.
+    pub waiters: SmallVec<[TaskId; 2]>,
+}
+
+impl ObjectEntry {
+    /// A pending object with one reference (its creator's handle).
+    pub fn new(declared: u64, producer_node: NodeId) -> Self {
+        ObjectEntry {
+            size: declared,
+            state: ObjectState::Pending,
+            holders: SmallVec::new(),
+            refs: 1,
+            producer_node,
+            waiters: SmallVec::new(),
+        }
+    }
+
+    pub fn status(&self) -> ObjectStatus<'_> {
+        match &self.state {
+            ObjectState::Pending => ObjectStatus::Pending,
+            ObjectState::Ready(p) => ObjectStatus::Ready(p),
+            ObjectState::Failed(r) => ObjectStatus::Failed(r),
+            ObjectState::Lost => ObjectStatus::Lost,
+        }
+    }
+
+    pub fn payload(&self) -> Option<&Payload> {
+        match &self.state {
+            ObjectState::Ready(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Seals the value with its first copy on `node`; returns the waiters to wake.
+    pub fn seal(&mut self, value: Payload, node: NodeId) -> SmallVec<[TaskId; 2]> {
+        self.size = value.size();
+        self.state = ObjectState::Ready(value);
+        self.holders.clear();
+        self.holders.push(node);
+        std::mem::take(&mut self.waiters)
+    }
+
+    /// Marks the object failed; returns the waiters to fail.
+    pub fn fail(&mut self, reason: Arc<str>) -> SmallVec<[TaskId; 2]> {
+        self.state = ObjectState::Failed(reason);
+        std::mem::take(&mut self.waiters)
+    }
+
+    pub fn add_holder(&mut self, node: NodeId) {
+        if let Err(pos) = self.holders.binary_search(&node) {
+            self.holders.insert(pos, node);
+        }
+    }
+
+    /// Drops the copy on `node`; returns whether it was the last (the object is then lost).
+    pub fn remove_holder(&mut self, node: NodeId) -> bool {
+        if let Ok(pos) = self.holders.binary_search(&node) {
+            self.holders.remove(pos);
+        }
+        if self.holders.is_empty() {
+            self.state = ObjectState::Lost;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Making room in a node's store: least-recently-used unpinned copies go first, copies that
+//! another node also holds before last copies (a last copy evicted is lost).
+
+use super::Core;
+use super::store::NoRoom;
+use crate::error::RuntimeError;
+use cohort_policy::NodeId;
+
+impl Core {
+    /// Evicts what must go for `size` more bytes to fit on `node`.
+    pub(super) fn make_room(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
+        let directory = &self.directory;
+        let plan = self.nodes[node.index()].store.plan_room(size, |o| {
+            directory.get(o).is_none_or(|e| e.holders.len() <= 1)
+        })?;
+        for ev in plan {
+            self.nodes[node.index()].store.remove(ev.object);
+            let o = self
+                .directory
+                .get_mut(ev.object)
+                .expect("stored objects exist");
+            let last_copy = o.remove_holder(node);
+            if last_copy {
+                tracing::debug!(
+                    object = ev.object.0,
+                    node = node.0,
+                    bytes = ev.size,
+                    needed = size,
+                    used = self.nodes[node.index()].store.used(),
+                    objects = self.nodes[node.index()].store.len(),
+                    "evicting the last copy of an object"
+                );
+            }
+            self.record
+                .eviction(ev.object, node, ev.size, self.now, last_copy);
+        }
+        self.refresh_store_view(node);
+        Ok(())
+    }
+
+    /// Copies the store's usage of `node` into the placer's live view.
+    pub(super) fn refresh_store_view(&mut self, node: NodeId) {
+        self.placer.node_mut(node).store_used = self.nodes[node.index()].store.used();
+    }
+}
+
+impl NoRoom {
+    /// The error a driver sees for this shortfall on `node`.
+    pub(super) fn into_error(self, node: NodeId) -> RuntimeError {
+        RuntimeError::StoreFull {
+            node,
+            needed: self.needed,
+            pinned: self.pinned,
+            capacity: self.capacity,
+        }
+    }
+}

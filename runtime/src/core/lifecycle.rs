@@ -1,0 +1,570 @@
+//! The life of a piece of work (a task, an actor's construction, a method call): admitted on
+//! its node, fetching its arguments, ready, running, executed, finished or failed.
+
+use super::placement::Ask;
+use super::transfers::Request;
+use super::work::{Arg, ExecOutput, ExecWork, Execution, TaskRequest};
+use super::{ClockMode, Core};
+use crate::error::RuntimeError;
+use crate::payload::Payload;
+use crate::time::Nanos;
+use crate::trace::{Datapoint, TaskRecord};
+use cohort_policy::{Hints, NodeId, ObjectId, PolicyEvent, Resources, TaskId, WorkKind};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Waiting for `missing` distinct objects to arrive at the node.
+    Fetching,
+    /// All arguments local and pinned; waiting for a slot (or for the actor).
+    Ready,
+    /// Handed to the executor.
+    Running,
+    /// The executor reported back; waiting for the finish timer.
+    Executed,
+}
+
+/// One piece of work not finished yet.
+///
+/// Invariants: `objects` are the distinct objects of `args`, each holding one reference
+/// while the work lives and pinned on `node` from `Ready` until it ends; `missing` counts
+/// the objects still on their way while `Fetching`; `result` is set from `Executed` on.
+#[derive(Debug)]
+pub(super) struct TaskEntry {
+    pub work: ExecWork,
+    pub hints: Hints,
+    pub demand: Resources,
+    pub args: Vec<Arg>,
+    /// The distinct objects among `args`, in first-use order (fetched, pinned and unpinned
+    /// once each).
+    pub objects: SmallVec<[ObjectId; 4]>,
+    pub outputs: SmallVec<[ObjectId; 2]>,
+    pub node: NodeId,
+    pub phase: Phase,
+    pub missing: u32,
+    pub submitted: Nanos,
+    pub args_local: Nanos,
+    pub started: Nanos,
+    pub input_bytes: u64,
+    pub result: Option<Result<Vec<Payload>, Arc<str>>>,
+}
+
+impl TaskEntry {
+    /// Work just placed on `node` at `now`, about to fetch its arguments.
+    pub(super) fn placed(
+        work: ExecWork,
+        hints: Hints,
+        demand: Resources,
+        args: Vec<Arg>,
+        outputs: SmallVec<[ObjectId; 2]>,
+        node: NodeId,
+        now: Nanos,
+    ) -> TaskEntry {
+        let objects = distinct_objects(&args);
+        TaskEntry {
+            work,
+            hints,
+            demand,
+            args,
+            objects,
+            outputs,
+            node,
+            phase: Phase::Fetching,
+            missing: 0,
+            submitted: now,
+            args_local: now,
+            started: now,
+            input_bytes: 0,
+            result: None,
+        }
+    }
+
+    fn kind(&self) -> WorkKind {
+        match self.work {
+            ExecWork::Function(_) => WorkKind::Task,
+            ExecWork::CreateActor { .. } => WorkKind::ActorCreation,
+            ExecWork::Method { .. } => WorkKind::ActorMethod,
+        }
+    }
+
+    /// Whether the work holds a CPU slot while it runs (method calls do not).
+    pub(super) fn holds_slot(&self) -> bool {
+        !matches!(self.work, ExecWork::Method { .. })
+    }
+}
+
+/// The distinct objects among `args`, in first-use order.
+fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
+    let ids = args.iter().filter_map(|a| match a {
+        Arg::Object(o) => Some(*o),
+        Arg::Value(_) => None,
+    });
+    let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
+    if args.len() <= 64 {
+        for o in ids {
+            if !objects.contains(&o) {
+                objects.push(o);
+            }
+        }
+    } else {
+        // Wide fan-ins (a reducer of thousands of chunks): a set instead of a scan.
+        let mut seen = rustc_hash::FxHashSet::default();
+        objects.extend(ids.filter(|o| seen.insert(*o)));
+    }
+    objects
+}
+
+/// Work not finished yet, by id.
+///
+/// Invariant: ids are handed out ascending from 1 (shared by tasks, calls and actor
+/// constructions) and never reused.
+#[derive(Debug)]
+pub(super) struct TaskTable {
+    tasks: FxHashMap<TaskId, TaskEntry>,
+    next_task: u64,
+}
+
+impl Default for TaskTable {
+    fn default() -> Self {
+        TaskTable {
+            tasks: FxHashMap::default(),
+            next_task: 1,
+        }
+    }
+}
+
+impl TaskTable {
+    pub(super) fn new_id(&mut self) -> TaskId {
+        let id = TaskId(self.next_task);
+        self.next_task += 1;
+        id
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub(super) fn get(&self, task: TaskId) -> Option<&TaskEntry> {
+        self.tasks.get(&task)
+    }
+
+    pub(super) fn get_mut(&mut self, task: TaskId) -> Option<&mut TaskEntry> {
+        self.tasks.get_mut(&task)
+    }
+
+    /// Work that must exist.
+    pub(super) fn entry(&self, task: TaskId) -> &TaskEntry {
+        &self.tasks[&task]
+    }
+
+    /// Work that must exist, to change.
+    pub(super) fn entry_mut(&mut self, task: TaskId) -> &mut TaskEntry {
+        self.tasks.get_mut(&task).expect("live work exists")
+    }
+
+    fn insert(&mut self, task: TaskId, entry: TaskEntry) {
+        self.tasks.insert(task, entry);
+    }
+
+    fn remove(&mut self, task: TaskId) -> Option<TaskEntry> {
+        self.tasks.remove(&task)
+    }
+}
+
+impl Core {
+    /// Submits a task: it is placed now and runs when its arguments are local and a slot is
+    /// free. Each returned object starts with one reference (the driver's).
+    pub fn submit(
+        &mut self,
+        req: TaskRequest,
+        now: Nanos,
+    ) -> Result<(TaskId, SmallVec<[ObjectId; 2]>), RuntimeError> {
+        self.observe(now);
+        let info = self
+            .catalog
+            .functions
+            .get(req.function.0 as usize)
+            .ok_or_else(|| RuntimeError::UnknownFunction(format!("#{}", req.function.0)))?;
+        let what = info.name.clone();
+        self.directory.check_args(&req.args)?;
+        self.placer.check_feasible(&what, req.demand)?;
+        let task = self.tasks.new_id();
+        let ask = Ask {
+            task,
+            kind: WorkKind::Task,
+            hints: req.hints,
+            demand: req.demand,
+            args: &req.args,
+            what: &what,
+        };
+        let node = self.placer.place(ask, &self.directory, self.now)?;
+        let outputs = self.new_outputs(req.num_returns, req.declared_output_size, node);
+        self.admit(
+            task,
+            TaskEntry::placed(
+                ExecWork::Function(req.function),
+                req.hints,
+                req.demand,
+                req.args,
+                outputs.clone(),
+                node,
+                now,
+            ),
+            now,
+        );
+        Ok((task, outputs))
+    }
+
+    /// The executor ran `task`: record what it produced. On the virtual clock the work
+    /// finishes after its modeled duration; on the real clock now (plus the modeled duration
+    /// if configured).
+    pub fn complete(&mut self, task: TaskId, result: Result<ExecOutput, String>, now: Nanos) {
+        self.observe(now);
+        let Some(entry) = self.tasks.get_mut(task) else {
+            return;
+        };
+        debug_assert_eq!(entry.phase, Phase::Running);
+        let expected = entry.outputs.len();
+        let (result, datapoints) = match result {
+            Ok(out) if matches!(entry.work, ExecWork::CreateActor { .. }) => {
+                (Ok(Vec::new()), out.datapoints)
+            }
+            Ok(out) if out.outputs.len() == expected => (Ok(out.outputs), out.datapoints),
+            Ok(out) => (
+                Err(Arc::from(format!(
+                    "returned {} values, expected {expected}",
+                    out.outputs.len()
+                ))),
+                out.datapoints,
+            ),
+            Err(reason) => (Err(Arc::from(reason)), Vec::new()),
+        };
+        for (tag, ingest) in datapoints {
+            self.record.trace.datapoints.push(Datapoint {
+                tag,
+                ingest,
+                arrival: entry.started,
+                task,
+                index: entry.hints.index,
+                node: entry.node,
+            });
+        }
+        let output_bytes: u64 = result
+            .as_ref()
+            .map_or(0, |v| v.iter().map(Payload::size).sum());
+        let cost = self.catalog.cost(&entry.work);
+        let modeled = cost.duration(entry.input_bytes, output_bytes);
+        let delay = match self.config.clock {
+            ClockMode::Virtual | ClockMode::Real { add_modeled: true } => modeled,
+            ClockMode::Real { add_modeled: false } => 0,
+        };
+        entry.result = Some(result);
+        entry.phase = Phase::Executed;
+        self.schedule(now.saturating_add(delay), super::Timer::Finish(task));
+    }
+
+    /// Registers a placed task and starts fetching its arguments.
+    pub(super) fn admit(&mut self, task: TaskId, entry: TaskEntry, now: Nanos) {
+        self.hold_args(&entry.args);
+        let node = entry.node;
+        if entry.holds_slot() {
+            self.placer.node_mut(node).queued += 1;
+        }
+        let objects = entry.objects.clone();
+        self.tasks.insert(task, entry);
+        let Some(missing) = self.fetch(task, node, &objects, now) else {
+            return;
+        };
+        self.tasks.entry_mut(task).missing = missing;
+        if missing == 0 {
+            self.all_args_arrived(task, now);
+        }
+    }
+
+    /// Asks for each of `objects` at `node` for `task`; returns how many are on their way, or
+    /// `None` if one cannot come (the task has then failed).
+    fn fetch(
+        &mut self,
+        task: TaskId,
+        node: NodeId,
+        objects: &[ObjectId],
+        now: Nanos,
+    ) -> Option<u32> {
+        let mut missing = 0;
+        for &o in objects {
+            match self.request(o, node, task, now) {
+                Request::Local => {}
+                Request::Waiting => missing += 1,
+                Request::Failed(reason) => {
+                    self.fail_task(task, reason, now);
+                    return None;
+                }
+            }
+        }
+        Some(missing)
+    }
+
+    /// One awaited object reached the task's node.
+    pub(super) fn arrived(&mut self, task: TaskId, now: Nanos) {
+        let Some(entry) = self.tasks.get_mut(task) else {
+            return;
+        };
+        if entry.phase != Phase::Fetching {
+            return;
+        }
+        entry.missing -= 1;
+        if entry.missing == 0 {
+            self.all_args_arrived(task, now);
+        }
+    }
+
+    /// Every argument has arrived once; check none was evicted since, pin them, and queue.
+    fn all_args_arrived(&mut self, task: TaskId, now: Nanos) {
+        let entry = self.tasks.entry(task);
+        let node = entry.node;
+        let store = &self.nodes[node.index()].store;
+        let gone: SmallVec<[ObjectId; 4]> = entry
+            .objects
+            .iter()
+            .copied()
+            .filter(|o| !store.has_sealed(*o))
+            .collect();
+        if !gone.is_empty() {
+            // Evicted while other arguments were still on their way: fetch again.
+            match self.fetch(task, node, &gone, now) {
+                None => return,
+                Some(0) => {}
+                Some(missing) => {
+                    self.tasks.entry_mut(task).missing = missing;
+                    return;
+                }
+            }
+        }
+        let mut input_bytes = 0;
+        let entry = self.tasks.entry_mut(task);
+        let store = &mut self.nodes[node.index()].store;
+        for &o in &entry.objects {
+            store.pin(o);
+        }
+        for a in &entry.args {
+            input_bytes += match a {
+                Arg::Object(o) => self.directory.entry(*o).size,
+                Arg::Value(p) => p.size(),
+            };
+        }
+        entry.input_bytes = input_bytes;
+        entry.phase = Phase::Ready;
+        entry.args_local = now;
+        match entry.work {
+            ExecWork::Method { actor, .. } => self.run_actor(actor, now),
+            _ => {
+                self.nodes[node.index()].ready.push_back(task);
+                self.dispatch(node, now);
+            }
+        }
+    }
+
+    /// Starts ready work on `node` while slots are free (FIFO).
+    fn dispatch(&mut self, node: NodeId, now: Nanos) {
+        while let Some(&task) = self.nodes[node.index()].ready.front() {
+            let demand = self.tasks.entry(task).demand.cpus;
+            let view = self.placer.node_mut(node);
+            if demand > view.cpus_total - view.cpus_busy {
+                break;
+            }
+            view.cpus_busy += demand;
+            view.queued -= 1;
+            self.nodes[node.index()].ready.pop_front();
+            self.start(task, now);
+        }
+    }
+
+    /// Hands ready work to the executor.
+    pub(super) fn start(&mut self, task: TaskId, now: Nanos) {
+        let entry = self.tasks.entry_mut(task);
+        entry.phase = Phase::Running;
+        entry.started = now;
+        let inputs = entry
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Value(p) => p.clone(),
+                Arg::Object(o) => self
+                    .directory
+                    .entry(*o)
+                    .payload()
+                    .cloned()
+                    .expect("a pinned local argument is ready"),
+            })
+            .collect();
+        self.executions.push_back(Execution {
+            task,
+            node: entry.node,
+            work: entry.work,
+            inputs,
+        });
+    }
+
+    /// The finish timer of executed work fired: seal outputs, free slot and pins.
+    pub(super) fn finish(&mut self, task: TaskId, now: Nanos) {
+        let Some(mut entry) = self.tasks.remove(task) else {
+            return;
+        };
+        let node = entry.node;
+        if entry.holds_slot() {
+            self.placer.node_mut(node).cpus_busy -= entry.demand.cpus;
+        }
+        for &o in &entry.objects {
+            self.nodes[node.index()].store.unpin(o);
+        }
+        let mut result = entry.result.take().expect("finish after complete");
+        let mut output_bytes = 0;
+        if let Ok(values) = &result {
+            let total: u64 = values.iter().map(Payload::size).sum();
+            output_bytes = total;
+            if let Err(e) = self.make_room(node, total) {
+                result = Err(format!("cannot store its outputs: {}", e.into_error(node)).into());
+            }
+        }
+        let ok = result.is_ok();
+        match result {
+            Ok(values) => {
+                for (o, v) in entry.outputs.iter().zip(values) {
+                    self.seal_output(*o, v, node, now);
+                }
+            }
+            Err(reason) => self.fail_outputs(task, &entry, &reason, now),
+        }
+        self.refresh_store_view(node);
+        self.end_of_work(task, entry, ok, output_bytes, now);
+        self.dispatch(node, now);
+    }
+
+    /// Fails work that has not run (an argument failed or could not be fetched).
+    pub(super) fn fail_task(&mut self, task: TaskId, reason: Arc<str>, now: Nanos) {
+        let Some(entry) = self.tasks.remove(task) else {
+            return;
+        };
+        let node = entry.node;
+        debug_assert!(matches!(entry.phase, Phase::Fetching | Phase::Ready));
+        if entry.holds_slot() {
+            self.placer.node_mut(node).queued -= 1;
+            if entry.phase == Phase::Ready {
+                self.nodes[node.index()].ready.retain(|t| *t != task);
+            }
+        }
+        if entry.phase == Phase::Ready {
+            for &o in &entry.objects {
+                self.nodes[node.index()].store.unpin(o);
+            }
+        }
+        self.fail_outputs(task, &entry, &reason, now);
+        self.end_of_work(task, entry, false, 0, now);
+        self.dispatch(node, now);
+    }
+
+    /// Records why `task` failed and fails its outputs (and so the work waiting for them).
+    fn fail_outputs(&mut self, task: TaskId, entry: &TaskEntry, reason: &str, now: Nanos) {
+        let name = self.catalog.name(&entry.work);
+        let reason = self.record.failure(task, &name, reason);
+        for &o in &entry.outputs {
+            self.fail_object(o, reason.clone(), now);
+        }
+    }
+
+    /// Bookkeeping shared by finished and failed work.
+    fn end_of_work(
+        &mut self,
+        task: TaskId,
+        entry: TaskEntry,
+        ok: bool,
+        output_bytes: u64,
+        now: Nanos,
+    ) {
+        if ok {
+            self.record.counters.finished += 1;
+        } else {
+            self.record.counters.failed += 1;
+        }
+        if self.record.full() {
+            let reached = |t: Nanos| {
+                if entry.phase == Phase::Fetching {
+                    now
+                } else {
+                    t
+                }
+            };
+            let started = match entry.phase {
+                Phase::Running | Phase::Executed => entry.started,
+                _ => now,
+            };
+            self.record.trace.tasks.push(TaskRecord {
+                task,
+                kind: entry.kind(),
+                name: self.catalog.name(&entry.work),
+                hints: entry.hints,
+                node: entry.node,
+                cpus: if entry.holds_slot() {
+                    entry.demand.cpus
+                } else {
+                    0
+                },
+                submitted: entry.submitted,
+                args_local: reached(entry.args_local),
+                started,
+                finished: now,
+                input_bytes: entry.input_bytes,
+                output_bytes,
+                ok,
+            });
+        }
+        self.placer.tell(PolicyEvent::Finished {
+            task,
+            hints: entry.hints,
+            node: entry.node,
+        });
+        match entry.work {
+            ExecWork::CreateActor { actor, .. } => self.actor_constructed(actor, ok, now),
+            ExecWork::Method { actor, .. } => self.call_ended(actor, task, now),
+            ExecWork::Function(_) => {}
+        }
+        self.release_args(&entry.args);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The distinct objects of an argument list, as a placed task records them.
+    fn objects_of(ids: &[u64]) -> Vec<u64> {
+        let mut args: Vec<Arg> = ids.iter().map(|&i| Arg::Object(ObjectId(i))).collect();
+        args.insert(1, Arg::Value(Payload::from_u64(0)));
+        let entry = TaskEntry::placed(
+            ExecWork::Function(super::super::work::FnId(0)),
+            Hints::NONE,
+            Resources { cpus: 1 },
+            args,
+            SmallVec::new(),
+            NodeId(0),
+            0,
+        );
+        entry.objects.iter().map(|o| o.0).collect()
+    }
+
+    #[test]
+    fn a_task_fetches_each_argument_object_once_in_first_use_order() {
+        assert_eq!(objects_of(&[3, 1, 3, 2, 1]), vec![3, 1, 2]);
+        // A wide fan-in takes the set-based path; the answer is the same.
+        let wide: Vec<u64> = (0..100).map(|i| (i * 7) % 53).collect();
+        let mut expected = Vec::new();
+        for &o in &wide {
+            if !expected.contains(&o) {
+                expected.push(o);
+            }
+        }
+        assert_eq!(objects_of(&wide), expected);
+    }
+}

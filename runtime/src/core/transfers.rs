@@ -1,0 +1,273 @@
+//! The core's side of the transport boundary: asking for an object at a node, merging pulls,
+//! choosing the source, and handling what the transport reports.
+
+use super::Core;
+use super::directory::ObjectState;
+use super::timers::Timer;
+use super::transport::{TransferId, TransferRequest, TransportEvent};
+use crate::time::Nanos;
+use crate::trace::TransferRecord;
+use cohort_policy::{NodeId, ObjectId, TaskId};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// Outcome of asking for an object at a node.
+pub(super) enum Request {
+    /// A sealed copy is in the node's store.
+    Local,
+    /// It will arrive (produced there, or moved there); the task is told then.
+    Waiting,
+    /// It cannot come.
+    Failed(Arc<str>),
+}
+
+/// A transfer the core asked for and has not seen arrive.
+#[derive(Debug)]
+struct InFlight {
+    request: TransferRequest,
+    requested: Nanos,
+    /// When its first bytes arrived, once they have.
+    flowing: Option<Nanos>,
+    /// Tasks waiting for it.
+    waiters: SmallVec<[TaskId; 2]>,
+}
+
+/// Transfers in flight.
+///
+/// Invariants: `by_destination` maps each in-flight transfer's `(object, to)` to it (so pulls
+/// of one object to one node merge); `outgoing[n]` counts in-flight transfers from node `n`.
+#[derive(Debug)]
+pub(super) struct Transfers {
+    in_flight: FxHashMap<TransferId, InFlight>,
+    by_destination: FxHashMap<(ObjectId, NodeId), TransferId>,
+    outgoing: Vec<u32>,
+    /// Arrivals being handled; empty between calls (kept for its buffer).
+    arrived: Vec<(TransferId, InFlight)>,
+}
+
+impl Transfers {
+    pub(super) fn new(nodes: usize) -> Transfers {
+        Transfers {
+            in_flight: FxHashMap::default(),
+            by_destination: FxHashMap::default(),
+            outgoing: vec![0; nodes],
+            arrived: Vec::new(),
+        }
+    }
+
+    /// Transfers in flight.
+    pub(super) fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn insert(&mut self, id: TransferId, request: TransferRequest, now: Nanos) {
+        self.by_destination.insert((request.object, request.to), id);
+        self.outgoing[request.from.index()] += 1;
+        self.in_flight.insert(
+            id,
+            InFlight {
+                request,
+                requested: now,
+                flowing: None,
+                waiters: SmallVec::new(),
+            },
+        );
+    }
+
+    /// The transfer of `object` to `to` in flight, if any.
+    fn find(&self, object: ObjectId, to: NodeId) -> Option<TransferId> {
+        self.by_destination.get(&(object, to)).copied()
+    }
+
+    fn wait_for(&mut self, id: TransferId, task: TaskId) {
+        if let Some(t) = self.in_flight.get_mut(&id) {
+            t.waiters.push(task);
+        }
+    }
+
+    /// Removes an arrived transfer from the tables.
+    fn detach(&mut self, id: TransferId) -> Option<InFlight> {
+        let t = self.in_flight.remove(&id)?;
+        self.by_destination
+            .remove(&(t.request.object, t.request.to));
+        self.outgoing[t.request.from.index()] -= 1;
+        Some(t)
+    }
+}
+
+impl Core {
+    /// Ensures `object` will be local to `node` for `task`.
+    pub(super) fn request(
+        &mut self,
+        object: ObjectId,
+        node: NodeId,
+        task: TaskId,
+        now: Nanos,
+    ) -> Request {
+        let Some(o) = self.directory.get_mut(object) else {
+            return Request::Failed(format!("argument {object} was freed").into());
+        };
+        match &o.state {
+            ObjectState::Pending => {
+                o.waiters.push(task);
+                Request::Waiting
+            }
+            ObjectState::Failed(reason) => {
+                Request::Failed(format!("argument {object} failed: {reason}").into())
+            }
+            ObjectState::Lost => Request::Failed(
+                format!("argument {object} was lost (its last copy was evicted)").into(),
+            ),
+            ObjectState::Ready { .. } => {
+                if self.nodes[node.index()].store.has_sealed(object) {
+                    self.nodes[node.index()].store.touch(object);
+                    return Request::Local;
+                }
+                let id = match self.transfers.find(object, node) {
+                    Some(id) => id,
+                    None => match self.pull(object, node, now) {
+                        Ok(id) => id,
+                        Err(reason) => return Request::Failed(reason),
+                    },
+                };
+                self.transfers.wait_for(id, task);
+                Request::Waiting
+            }
+        }
+    }
+
+    /// Starts a transfer of a ready object to `node`. The source is the holder with the
+    /// fewest outgoing transfers in flight, ties to the lowest node id.
+    fn pull(&mut self, object: ObjectId, to: NodeId, now: Nanos) -> Result<TransferId, Arc<str>> {
+        let o = self.directory.entry(object);
+        let size = o.size;
+        let outgoing = &self.transfers.outgoing;
+        let from = *o
+            .holders
+            .iter()
+            .min_by_key(|h| (outgoing[h.index()], **h))
+            .expect("a ready object has a holder");
+        if let Err(e) = self.make_room(to, size) {
+            return Err(format!(
+                "cannot receive argument {object} ({size} bytes) on {to}: {}",
+                e.into_error(to)
+            )
+            .into());
+        }
+        self.nodes[to.index()].store.reserve(object, size);
+        self.refresh_store_view(to);
+        self.nodes[from.index()].store.pin(object);
+        let request = TransferRequest {
+            object,
+            from,
+            to,
+            size,
+        };
+        let id = self.transport.start(request, now, &mut self.outbox);
+        self.transfers.insert(id, request, now);
+        self.handle_outbox(now);
+        Ok(id)
+    }
+
+    /// Schedules the wake-ups the transport asked for, then handles what it reported. Every
+    /// transfer that arrived leaves the tables before any arrival is handled, so the work an
+    /// arrival wakes sees none of them in flight.
+    pub(super) fn handle_outbox(&mut self, now: Nanos) {
+        for w in self.outbox.drain_wakes() {
+            self.timers.push(w.at, Timer::Transport(w.token));
+        }
+        let events = self.outbox.take_events();
+        if events.is_empty() {
+            self.outbox.recycle_events(events);
+            return;
+        }
+        let mut arrived = std::mem::take(&mut self.transfers.arrived);
+        for &event in &events {
+            match event {
+                TransportEvent::Flowing(id) => {
+                    if let Some(t) = self.transfers.in_flight.get_mut(&id) {
+                        t.flowing.get_or_insert(now);
+                    }
+                }
+                TransportEvent::Arrived(id) => {
+                    if let Some(t) = self.transfers.detach(id) {
+                        arrived.push((id, t));
+                    }
+                }
+            }
+        }
+        for (_, t) in arrived.drain(..) {
+            self.transfer_done(t, now);
+        }
+        if self.transfers.arrived.is_empty() {
+            self.transfers.arrived = arrived;
+        }
+        self.outbox.recycle_events(events);
+    }
+
+    /// A transfer's last byte arrived: seal the copy, record it, wake its waiters.
+    fn transfer_done(&mut self, t: InFlight, now: Nanos) {
+        let TransferRequest {
+            object,
+            from,
+            to,
+            size,
+        } = t.request;
+        self.nodes[from.index()].store.unpin(object);
+        match self.directory.get_mut(object) {
+            Some(o) => {
+                self.nodes[to.index()].store.seal(object);
+                o.add_holder(to);
+            }
+            None => {
+                // Freed while in flight (every task that wanted it failed): drop the copy.
+                self.nodes[to.index()].store.remove(object);
+                self.refresh_store_view(to);
+            }
+        }
+        self.record.transfer(TransferRecord {
+            object,
+            bytes: size,
+            from,
+            to,
+            requested: t.requested,
+            flowing: t.flowing.unwrap_or(now),
+            finished: now,
+        });
+        for task in t.waiters {
+            self.arrived(task, now);
+        }
+        // Nobody may want the copy any more (all its waiters failed): it stays as a
+        // secondary copy, evictable like any other.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulls_merge_by_destination_and_sources_count_their_transfers() {
+        let mut t = Transfers::new(2);
+        let request = TransferRequest {
+            object: ObjectId(9),
+            from: NodeId(1),
+            to: NodeId(0),
+            size: 10,
+        };
+        t.insert(TransferId(4), request, 5);
+        assert_eq!(t.find(ObjectId(9), NodeId(0)), Some(TransferId(4)));
+        assert_eq!(t.find(ObjectId(9), NodeId(1)), None);
+        assert_eq!(t.outgoing, vec![0, 1]);
+        t.wait_for(TransferId(4), TaskId(1));
+        t.wait_for(TransferId(4), TaskId(2));
+        let done = t.detach(TransferId(4)).expect("in flight");
+        assert_eq!(done.requested, 5);
+        assert_eq!(&done.waiters[..], &[TaskId(1), TaskId(2)]);
+        assert_eq!(t.outgoing, vec![0, 0]);
+        assert_eq!(t.find(ObjectId(9), NodeId(0)), None);
+        assert!(t.detach(TransferId(4)).is_none());
+        assert_eq!(t.len(), 0);
+    }
+}

@@ -1,0 +1,156 @@
+//! The transport boundary: how an object's bytes get from one node to another.
+//!
+//! The core decides *what* moves: it merges pulls of one object to one node, picks the source
+//! (the holder with the fewest outgoing transfers in flight), reserves room at the destination
+//! and pins the source copy. Then it hands a [`TransferRequest`] to its [`Transport`] and waits
+//! to be told, through [`TransportEvent`]s, when the bytes start arriving
+//! ([`TransportEvent::Flowing`]) and when the last one has ([`TransportEvent::Arrived`]).
+//! *How* the bytes move, and so how long that takes, is the transport's alone.
+//!
+//! The contract fits three kinds of transport:
+//! - **A simulated model inside the sans-IO core** (the fluid max-min model, [`fluid`]): it
+//!   asks the core for wake-ups through the [`Outbox`] (opaque tokens the core keeps in its own
+//!   timer queue, so that transport timers and every other timer are ordered by one
+//!   `(time, sequence)` key) and reports events when they fire.
+//! - **A second simulated model** (e.g. chunked, serial transfers): the same two calls.
+//! - **Real sockets driven by an executor**: the transport only queues requests, which the
+//!   executor takes with [`Transport::poll_request`] and carries out; what then happens comes
+//!   back as inputs with their time ([`Core::transport_input`](super::Core::transport_input)),
+//!   which the core passes to [`Transport::input`]. [`external::ExternalTransport`] is that
+//!   kind.
+//!
+//! Rules every transport keeps:
+//! - A transfer is reported `Flowing` at most once and `Arrived` exactly once, `Flowing` (if
+//!   reported) first; nothing is reported for an id the transport did not hand out.
+//! - It never reports an event at a time earlier than the call that reports it.
+//! - Given the same calls at the same times it does the same thing (no clock, no randomness of
+//!   its own): a simulated transport is as deterministic as the core.
+
+pub mod external;
+pub mod fluid;
+
+use crate::time::Nanos;
+use cohort_policy::{NodeId, ObjectId};
+
+/// Identifies one transfer. Handed out by the transport, ascending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TransferId(pub u64);
+
+/// One object to move from one node to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// The object.
+    pub object: ObjectId,
+    /// The node that holds a sealed, pinned copy.
+    pub from: NodeId,
+    /// The node that reserved room for it. Never equal to `from`.
+    pub to: NodeId,
+    /// Bytes to move.
+    pub size: u64,
+}
+
+/// What a transport tells the core about a transfer, at the time of the call that reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// The transfer's first bytes are arriving (its latency has passed).
+    Flowing(TransferId),
+    /// The transfer's last byte has arrived; the copy at the destination is complete.
+    Arrived(TransferId),
+}
+
+/// A moment a transport asked to be woken at, with a token only the transport interprets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WakeRequest {
+    /// When.
+    pub at: Nanos,
+    /// The transport's own tag, handed back to [`Transport::wake`].
+    pub token: u64,
+}
+
+/// What a transport asks of the core during one call: wake-ups and events, each in the order
+/// they were added. The core schedules every wake-up before it handles any event.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    wakes: Vec<WakeRequest>,
+    events: Vec<TransportEvent>,
+}
+
+impl Outbox {
+    /// Asks to be woken at `at` (not before the current call's time) with `token`.
+    pub fn wake_at(&mut self, at: Nanos, token: u64) {
+        self.wakes.push(WakeRequest { at, token });
+    }
+
+    /// Reports an event, as of the current call's time.
+    pub fn report(&mut self, event: TransportEvent) {
+        self.events.push(event);
+    }
+
+    /// Takes the wake-ups asked for, in order.
+    pub fn drain_wakes(&mut self) -> std::vec::Drain<'_, WakeRequest> {
+        self.wakes.drain(..)
+    }
+
+    /// Takes the events reported, in order, leaving the outbox's buffer behind: handling an
+    /// event may call the transport again, which reports into the same outbox.
+    pub fn take_events(&mut self) -> Vec<TransportEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Gives back a buffer taken by [`Outbox::take_events`] (emptied) for reuse, unless events
+    /// were reported meanwhile.
+    pub fn recycle_events(&mut self, mut buffer: Vec<TransportEvent>) {
+        if self.events.is_empty() {
+            buffer.clear();
+            self.events = buffer;
+        }
+    }
+}
+
+/// How bytes move between nodes. See the module documentation for the contract.
+pub trait Transport: std::fmt::Debug + Send {
+    /// Begins moving `request` at `now`; returns the transfer's id.
+    fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId;
+
+    /// A wake-up asked for with `token` is due; `now` is its time. Wake-ups come in the order
+    /// of `(time, order of asking)`, interleaved with the core's other timers by the same key.
+    fn wake(&mut self, token: u64, now: Nanos, out: &mut Outbox);
+
+    /// An event observed outside the core (by an executor moving real bytes), at `now`. A
+    /// transport whose bytes move inside the core ignores it (the default).
+    fn input(&mut self, event: TransportEvent, now: Nanos, out: &mut Outbox) {
+        let _ = (event, now, out);
+    }
+
+    /// The next request for an executor to carry out, for a transport whose bytes move outside
+    /// the core; `None` otherwise (the default).
+    fn poll_request(&mut self) -> Option<(TransferId, TransferRequest)> {
+        None
+    }
+}
+
+/// Which transport a cluster's network uses. Part of [`NetworkSpec`](crate::NetworkSpec).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TransportModel {
+    /// The fluid model: a fixed latency, then max-min fair shares of NIC bandwidth
+    /// ([`fluid::FluidTransport`]).
+    #[default]
+    Fluid,
+    /// Bytes are moved by the executor ([`external::ExternalTransport`]): the core only asks
+    /// and is told. For executors that move real bytes.
+    External,
+}
+
+impl TransportModel {
+    /// A transport of this model for a cluster of `nodes` nodes on `network`.
+    pub fn build(self, nodes: usize, network: &crate::spec::NetworkSpec) -> Box<dyn Transport> {
+        match self {
+            TransportModel::Fluid => Box::new(fluid::FluidTransport::new(
+                nodes,
+                network.nic_bandwidth,
+                network.latency,
+            )),
+            TransportModel::External => Box::new(external::ExternalTransport::default()),
+        }
+    }
+}
