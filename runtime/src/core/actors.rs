@@ -2,8 +2,8 @@
 //! then running their calls one at a time in submission order, holding no CPU slot.
 
 use super::Core;
-use super::lifecycle::{Phase, TaskEntry};
 use super::placement::Ask;
+use super::tasks::{Phase, TaskEntry};
 use super::work::{Arg, CallRequest, ExecWork, KindId};
 use crate::error::{ActorId, RuntimeError};
 use crate::time::Nanos;

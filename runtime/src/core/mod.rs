@@ -16,12 +16,12 @@
 //! on the virtual clock the core now waits out the modeled duration), finished (outputs sealed
 //! into the node's store, slot and pins released).
 //!
-//! The code is split by responsibility, each file an `impl Core` block or a component:
-//! [`placement`](self) (the policy, the nodes' load view, heartbeat snapshots), `lifecycle`
-//! (tasks from submission to finish), `actors`, `objects` (puts, references, sealing,
-//! failing, freeing), `transfers` (the core's side of the [`transport`] boundary), `eviction`
-//! (making room in a store), `directory`, `timers`, `record` (trace and counters), [`store`],
-//! [`work`].
+//! The code is split by responsibility, each file a component or an `impl Core` block:
+//! `placement` (the policy, the nodes' load view, heartbeat snapshots), `lifecycle` (work
+//! from submission to finish), `tasks` (the task table), `actors`, `objects` (puts,
+//! references, sealing, failing, freeing), `directory`, `transfers` (the core's side of the
+//! [`transport`] boundary), `eviction` (making room in a store), `timers`, `record` (trace and
+//! counters), [`store`], [`work`].
 
 pub mod store;
 pub mod transport;
@@ -34,6 +34,7 @@ mod lifecycle;
 mod objects;
 mod placement;
 mod record;
+mod tasks;
 mod timers;
 mod transfers;
 
@@ -44,11 +45,11 @@ use crate::trace::{Counters, Trace, TraceLevel};
 use actors::ActorTable;
 use cohort_policy::{NodeId, NodeView, ObjectId, Policy, TaskId};
 use directory::Directory;
-use lifecycle::TaskTable;
 use placement::Placer;
 use record::Recorder;
 use std::collections::VecDeque;
 use store::ObjectStore;
+use tasks::TaskTable;
 use timers::{Timer, Timers};
 use transfers::Transfers;
 use transport::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
