@@ -1,12 +1,17 @@
 //! cohort's runtime: a minimal multi-node, Ray-like runtime in one process.
 //!
-//! - [`core`]: the sans-IO core (nodes, object stores, directory, network model, tasks,
+//! - [`core`]: the sans-IO core (nodes, object stores, directory, transport, tasks,
 //!   actors, placement). No clock, no threads, no files, no randomness.
 //! - [`exec`]: executors that drive the core on the virtual or the real clock.
 //! - [`cluster`]: the driver API (put, submit, get, wait, actors) over an executor.
 //!
 //! Placement policies implement [`cohort_policy::Policy`]; the runtime asks the policy once
 //! per task, at submission, and once per actor, at its first call.
+//!
+//! No `unsafe` code here, except in [`plugin`]: loading a library and calling through its C
+//! ABI cannot be done safely, and that module is where each such step is justified.
+
+#![deny(unsafe_code)]
 
 pub mod cluster;
 pub mod core;
@@ -15,6 +20,7 @@ pub mod error;
 pub mod exec;
 pub mod ir;
 pub mod payload;
+#[allow(unsafe_code)]
 pub mod plugin;
 pub mod registry;
 pub mod spec;

@@ -12,3 +12,4 @@ mod network;
 mod objects;
 mod props;
 mod staleness;
+mod transport;
