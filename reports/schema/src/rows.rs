@@ -466,6 +466,57 @@ mod tests {
         );
     }
 
+    /// The columns a Markdown table in `doc` lists for `file`: the backticked names of the
+    /// line's last cell, `param.*` standing for the parameters.
+    fn documented_columns(doc: &str, file: &str) -> String {
+        let name = format!("`{file}`");
+        let cells: Vec<&str> = doc
+            .lines()
+            .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+            .find(|cells| cells.get(1) == Some(&name.as_str()))
+            .unwrap_or_else(|| panic!("no table row for {file}"));
+        let last = cells.iter().rev().find(|c| !c.is_empty()).expect("a cell");
+        last.split('`')
+            .skip(1)
+            .step_by(2)
+            .collect::<Vec<_>>()
+            .join(",")
+            .replace(' ', "")
+    }
+
+    fn header<R: Row>() -> String {
+        crate::columns::<R>(&["*".to_owned()]).join(",")
+    }
+
+    #[test]
+    fn the_crate_docs_and_the_readme_list_every_files_columns() {
+        let readme = include_str!("../../../README.md");
+        let docs = include_str!("lib.rs");
+        for doc in [readme, docs] {
+            assert_eq!(
+                documented_columns(doc, LatencyRow::FILE),
+                header::<LatencyRow>()
+            );
+            assert_eq!(documented_columns(doc, TaskRow::FILE), header::<TaskRow>());
+            assert_eq!(
+                documented_columns(doc, TransferRow::FILE),
+                header::<TransferRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, EvictionRow::FILE),
+                header::<EvictionRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, UtilizationRow::FILE),
+                header::<UtilizationRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, SummaryRow::FILE),
+                header::<SummaryRow>()
+            );
+        }
+    }
+
     #[test]
     fn run_csvs_are_the_row_types_files_in_writing_order() {
         assert_eq!(
