@@ -13,10 +13,11 @@ mod sweep;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use cohort_runtime::Clock;
+use cohort_schema::{CsvWriter, Fixed6, SummaryRow};
 use cohort_workloads::{End, Workload};
 use policy::PolicySource;
 use run::RunSpec;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -240,28 +241,19 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     spec.policy
         .create(&spec.policy_config, spec.seed)
         .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
-    let staging = output::prepare(&dir, a.force)?;
-    let result = run_and_write(&spec, &staging.tmp, a.check_determinism);
-    match result {
-        Ok(row) => {
-            output::commit(&staging, &dir)?;
-            let header = output::summary_header(&spec);
-            print_table(&header, &[row])?;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "wrote {}", dir.display())?;
-            if a.check_determinism {
-                writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            output::abandon(&staging);
-            Err(e)
-        }
+    let staging = output::stage(&dir, a.force)?;
+    let row = run_and_write(&spec, staging.path(), a.check_determinism)?;
+    staging.commit()?;
+    print_table(&output::param_names(&spec), &[row])?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "wrote {}", dir.display())?;
+    if a.check_determinism {
+        writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
     }
+    Ok(())
 }
 
-fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<Vec<String>> {
+fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<SummaryRow> {
     let total = match spec.resolved.schedule.end {
         End::Duration(d) => d / 1_000_000,
         End::Iterations(n) => n * spec.resolved.schedule.period / 1_000_000,
@@ -271,12 +263,11 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<Vec<String>>
     progress.finish();
     output::write_run(dir, spec, &out)?;
     if check {
-        let second = output::prepare(&dir.with_extension("check"), true)?;
-        let again = run::execute(spec, &mut |_| {})
-            .and_then(|o| output::write_run(&second.tmp, spec, &o))
-            .and_then(|()| output::differing_csvs(dir, &second.tmp));
-        output::abandon(&second);
-        let differ = again?;
+        // Never committed: dropping it removes the second run's files.
+        let second = output::stage(&dir.with_extension("check"), true)?;
+        let again = run::execute(spec, &mut |_| {})?;
+        output::write_run(second.path(), spec, &again)?;
+        let differ = output::differing_csvs(dir, second.path())?;
         if !differ.is_empty() {
             bail!(
                 "the same run twice gave different output in: {}",
@@ -337,7 +328,7 @@ fn sweep_workload(
     jobs: Option<usize>,
     dir: &Path,
     force: bool,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<SummaryRow>> {
     let sweep = w.sweep()?;
     let policies = if policies.is_empty() {
         sweep.policies.clone()
@@ -388,8 +379,8 @@ fn sweep_workload(
     }
     // The same point can appear twice when --set fixes a swept parameter.
     specs.dedup_by_key(|s| s.id());
-    let staging = output::prepare(dir, force)?;
-    let tmp = staging.tmp.clone();
+    let staging = output::stage(dir, force)?;
+    let tmp = staging.path();
     let runs_dir = tmp.join("runs");
     std::fs::create_dir_all(&runs_dir)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -407,33 +398,27 @@ fn sweep_workload(
             Err(_) => failed.push(specs[r.index].id()),
         }
     }
-    let written = (|| -> Result<()> {
-        let mut s = csv::Writer::from_path(tmp.join("summary.csv"))?;
-        s.write_record(output::summary_header(&specs[0]))?;
-        for row in &rows {
-            s.write_record(row)?;
-        }
-        s.flush()?;
-        let m = SweepManifest {
-            workload: w.name(),
-            workload_file: shown_path.to_string(),
-            policies: sources.iter().map(PolicySource::name).collect(),
-            seeds: &seeds,
-            cohort_version: output::VERSION,
-            git_commit: output::GIT_COMMIT,
-            runs: specs.len(),
-            failed: failed.clone(),
-            params: grid,
-            fixed,
-        };
-        std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
-        output::commit(&staging, dir)
-    })();
-    if let Err(e) = written {
-        output::abandon(&staging);
-        return Err(e);
+    let param_names = output::param_names(&specs[0]);
+    let mut summary = CsvWriter::<SummaryRow>::create(tmp, &param_names)?;
+    for row in &rows {
+        summary.write(row)?;
     }
-    print_table(&output::summary_header(&specs[0]), &rows)?;
+    summary.finish()?;
+    let m = SweepManifest {
+        workload: w.name(),
+        workload_file: shown_path.to_string(),
+        policies: sources.iter().map(PolicySource::name).collect(),
+        seeds: &seeds,
+        cohort_version: output::VERSION,
+        git_commit: output::GIT_COMMIT,
+        runs: specs.len(),
+        failed: failed.clone(),
+        params: grid,
+        fixed,
+    };
+    std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
+    staging.commit()?;
+    print_table(&param_names, &rows)?;
     let mut o = std::io::stdout().lock();
     writeln!(
         o,
@@ -465,18 +450,12 @@ fn cmd_repro(
     let shown = format!("built-in:{name}.toml");
     let w = Workload::parse(&shown, text)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
-    if dir.exists() && !force {
-        bail!(
-            "output directory {} already exists (pass --force to replace it)",
-            dir.display()
-        );
-    }
     let started = std::time::Instant::now();
-    let policies = vec!["random".into(), "group".into(), "locality".into()];
+    let policies: Vec<String> = policy::BUILTIN.map(String::from).to_vec();
     // Build everything in a staging directory; move it into place at the end.
-    let staging = output::prepare(&dir, force)?;
-    let result = (|| -> Result<()> {
-        let main = staging.tmp.join("sweep");
+    let staging = output::stage(&dir, force)?;
+    {
+        let main = staging.path().join("sweep");
         sweep_workload(
             &w,
             &shown,
@@ -487,14 +466,14 @@ fn cmd_repro(
             &main,
             false,
         )?;
-        let report = cohort_reports::render(&main, &staging.tmp, &Default::default())?;
+        let report = cohort_reports::render(&main, staging.path(), &Default::default())?;
         let mut o = std::io::stdout().lock();
         writeln!(o, "\n{}", report.table())?;
         for f in &report.findings {
             writeln!(o, "- {}: {}", f.section, f.text)?;
         }
         if fresh_view {
-            let fresh = staging.tmp.join("fresh-view");
+            let fresh = staging.path().join("fresh-view");
             let mut fixed = fixed.clone();
             fixed.insert("heartbeat".to_string(), "0ms".to_string());
             let fresh_sweep = fresh.join("sweep");
@@ -516,24 +495,15 @@ fn cmd_repro(
                 r.table()
             )?;
         }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            output::commit(&staging, &dir)?;
-            writeln!(
-                std::io::stdout().lock(),
-                "\nrepro done in {:.1} s wall: report at {}",
-                started.elapsed().as_secs_f64(),
-                dir.join("report.html").display()
-            )?;
-            Ok(())
-        }
-        Err(e) => {
-            output::abandon(&staging);
-            Err(e)
-        }
     }
+    staging.commit()?;
+    writeln!(
+        std::io::stdout().lock(),
+        "\nrepro done in {:.1} s wall: report at {}",
+        started.elapsed().as_secs_f64(),
+        dir.join("report.html").display()
+    )?;
+    Ok(())
 }
 
 fn cmd_report(dir: &Path, out: Option<PathBuf>, x: &str) -> Result<()> {
@@ -586,15 +556,45 @@ fn cmd_policies() -> Result<()> {
     Ok(())
 }
 
-/// Prints the columns of summary rows that a person reads first.
-fn print_table(header: &[String], rows: &[Vec<String>]) -> Result<()> {
-    let wanted =
-        |h: &str| h == "run" || h.starts_with("param.") || h.ends_with("_ms") || h == "datapoints";
-    let cols: Vec<usize> = (0..header.len()).filter(|i| wanted(&header[*i])).collect();
-    let widths: Vec<usize> = cols
+/// The columns of a summary row that a person reads first: what a run or sweep prints.
+#[derive(Serialize, Deserialize)]
+struct Headline {
+    run: String,
+    params: Vec<u64>,
+    datapoints: u64,
+    mean_ms: Fixed6,
+    p50_ms: Fixed6,
+    p90_ms: Fixed6,
+    p99_ms: Fixed6,
+    max_ms: Fixed6,
+}
+
+impl From<&SummaryRow> for Headline {
+    fn from(r: &SummaryRow) -> Headline {
+        Headline {
+            run: r.run.clone(),
+            params: r.params.clone(),
+            datapoints: r.datapoints,
+            mean_ms: r.mean_ms,
+            p50_ms: r.p50_ms,
+            p90_ms: r.p90_ms,
+            p99_ms: r.p99_ms,
+            max_ms: r.max_ms,
+        }
+    }
+}
+
+/// Prints the [`Headline`] of summary rows as a table, cells as in `summary.csv`.
+fn print_table(param_names: &[String], rows: &[SummaryRow]) -> Result<()> {
+    let header = cohort_schema::columns::<Headline>(param_names);
+    let cells = rows
         .iter()
-        .map(|&c| {
-            rows.iter()
+        .map(|r| cohort_schema::cells(&Headline::from(r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            cells
+                .iter()
                 .map(|r| r[c].len())
                 .chain([header[c].len()])
                 .max()
@@ -602,7 +602,7 @@ fn print_table(header: &[String], rows: &[Vec<String>]) -> Result<()> {
         })
         .collect();
     let mut out = std::io::stdout().lock();
-    let line = |cells: Vec<&str>| {
+    let line = |cells: &[String]| {
         cells
             .iter()
             .zip(&widths)
@@ -610,17 +610,9 @@ fn print_table(header: &[String], rows: &[Vec<String>]) -> Result<()> {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    writeln!(
-        out,
-        "{}",
-        line(cols.iter().map(|&c| header[c].as_str()).collect())
-    )?;
-    for r in rows {
-        writeln!(
-            out,
-            "{}",
-            line(cols.iter().map(|&c| r[c].as_str()).collect())
-        )?;
+    writeln!(out, "{}", line(&header))?;
+    for r in &cells {
+        writeln!(out, "{}", line(r))?;
     }
     out.flush().context("writing to stdout")
 }

@@ -1,11 +1,17 @@
-//! Run directories: CSVs and manifests, written to a temporary directory and renamed into
-//! place, so that a failed or interrupted run leaves nothing half-written.
+//! Run directories: the trace turned into the rows of the CSV contract (`cohort-schema`) and
+//! a manifest, written into a staging directory that is renamed into place when complete, so
+//! that a failed or interrupted run leaves nothing half-written.
 
 use crate::policy::{PolicySource, sha256_hex, sha256_of};
 use crate::run::{RunOutput, RunSpec};
 use crate::stats;
-use anyhow::{Context, Result, bail};
-use cohort_policy::Dependency;
+use anyhow::{Context, Result, anyhow};
+use cohort_policy::{Dependency, WorkKind};
+use cohort_runtime::trace::TaskRecord;
+use cohort_schema::{
+    CsvWriter, DependencyKind, EvictionRow, Existing, Fixed6, LatencyRow, RUN_CSVS, Row,
+    SchemaError, Staging, SummaryRow, TaskKind, TaskRow, TransferRow, UtilizationRow,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,108 +21,30 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git commit cohort was built from ("unknown" outside a checkout).
 pub const GIT_COMMIT: &str = env!("COHORT_GIT_COMMIT");
 
-/// The CSV files of a run directory, in the order they are written.
-pub const RUN_CSVS: [&str; 6] = [
-    "latencies.csv",
-    "tasks.csv",
-    "transfers.csv",
-    "evictions.csv",
-    "utilization.csv",
-    "summary.csv",
-];
-
-/// A directory being built under a temporary name next to where it will end up.
-#[derive(Debug)]
-pub struct Staging {
-    /// The temporary directory to write into.
-    pub tmp: PathBuf,
-    /// The parent directory, if this staging created it (removed again on failure).
-    created_parent: Option<PathBuf>,
-}
-
-/// Refuses to overwrite `dir` unless `force`; returns a fresh temporary sibling to build in.
-pub fn prepare(dir: &Path, force: bool) -> Result<Staging> {
-    if dir.exists() && !force {
-        bail!(
-            "output directory {} already exists (pass --force to replace it)",
-            dir.display()
-        );
-    }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let created_parent = if parent.exists() {
-        None
+/// Stages `dir`: refuses an existing `dir` unless `force` (then it is replaced on commit).
+pub fn stage(dir: &Path, force: bool) -> Result<Staging> {
+    let existing = if force {
+        Existing::Replace
     } else {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-        Some(parent.to_path_buf())
+        Existing::Refuse
     };
-    let name = dir
-        .file_name()
-        .with_context(|| format!("{} does not name a directory", dir.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    Ok(Staging {
-        tmp,
-        created_parent,
+    Staging::new(dir, existing).map_err(|e| match e {
+        SchemaError::Exists { .. } => anyhow!("{e} (pass --force to replace it)"),
+        e => e.into(),
     })
 }
 
-/// Moves a finished temporary directory into place (replacing `dir` if it exists).
-pub fn commit(staging: &Staging, dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::rename(&staging.tmp, dir)
-        .with_context(|| format!("moving {} to {}", staging.tmp.display(), dir.display()))
+/// The names of the run's workload parameters: its `param.*` columns.
+pub fn param_names(spec: &RunSpec) -> Vec<String> {
+    spec.resolved.param_values.keys().cloned().collect()
 }
 
-/// Removes a temporary directory after a failure, and its parent if staging created it
-/// (best effort).
-pub fn abandon(staging: &Staging) {
-    let _ = std::fs::remove_dir_all(&staging.tmp);
-    if let Some(p) = &staging.created_parent {
-        let _ = std::fs::remove_dir(p);
-    }
+fn param_values(spec: &RunSpec) -> Vec<u64> {
+    spec.resolved.param_values.values().copied().collect()
 }
 
-/// Fixed-precision decimal, so that output is byte-identical across runs.
-fn dec(v: f64) -> String {
-    format!("{v:.6}")
-}
-
-fn param_header(spec: &RunSpec) -> Vec<String> {
-    spec.resolved
-        .param_values
-        .keys()
-        .map(|k| format!("param.{k}"))
-        .collect()
-}
-
-fn param_cells(spec: &RunSpec) -> Vec<String> {
-    spec.resolved
-        .param_values
-        .values()
-        .map(u64::to_string)
-        .collect()
-}
-
-fn writer(dir: &Path, name: &str) -> Result<csv::Writer<std::fs::File>> {
-    let path = dir.join(name);
-    csv::Writer::from_path(&path).with_context(|| format!("creating {}", path.display()))
-}
-
-/// The summary of one run, as a CSV row (see [`summary_header`]).
-pub fn summary_row(spec: &RunSpec, out: &RunOutput) -> Vec<String> {
+/// The summary of one run, as its row of `summary.csv`.
+pub fn summary_row(spec: &RunSpec, out: &RunOutput) -> SummaryRow {
     let w = &spec.resolved;
     let lat = stats::latency(&out.trace.datapoints, w.schedule.warmup);
     let cpus: Vec<u32> = w.spec.nodes.iter().map(|n| n.cpus).collect();
@@ -130,51 +58,26 @@ pub fn summary_row(spec: &RunSpec, out: &RunOutput) -> Vec<String> {
             util.iter().copied().fold(0.0, f64::max),
         )
     };
-    let mut row = vec![spec.id(), spec.policy.name(), spec.seed.to_string()];
-    row.extend(param_cells(spec));
-    row.extend([
-        lat.count.to_string(),
-        dec(lat.mean_ms),
-        dec(lat.p50_ms),
-        dec(lat.p90_ms),
-        dec(lat.p99_ms),
-        dec(lat.max_ms),
-        out.counters.bytes_transferred.to_string(),
-        out.counters.transfers.to_string(),
-        out.counters.evictions.to_string(),
-        out.counters.finished.to_string(),
-        out.counters.failed.to_string(),
-        dec(umean),
-        dec(umin),
-        dec(umax),
-    ]);
-    row
-}
-
-/// The header of [`summary_row`].
-pub fn summary_header(spec: &RunSpec) -> Vec<String> {
-    let mut h: Vec<String> = ["run", "policy", "seed"].map(String::from).to_vec();
-    h.extend(param_header(spec));
-    h.extend(
-        [
-            "datapoints",
-            "mean_ms",
-            "p50_ms",
-            "p90_ms",
-            "p99_ms",
-            "max_ms",
-            "bytes_transferred",
-            "transfers",
-            "evictions",
-            "tasks",
-            "failed",
-            "cpu_util_mean",
-            "cpu_util_min",
-            "cpu_util_max",
-        ]
-        .map(String::from),
-    );
-    h
+    SummaryRow {
+        run: spec.id(),
+        policy: spec.policy.name(),
+        seed: spec.seed,
+        params: param_values(spec),
+        datapoints: lat.count as u64,
+        mean_ms: Fixed6(lat.mean_ms),
+        p50_ms: Fixed6(lat.p50_ms),
+        p90_ms: Fixed6(lat.p90_ms),
+        p99_ms: Fixed6(lat.p99_ms),
+        max_ms: Fixed6(lat.max_ms),
+        bytes_transferred: out.counters.bytes_transferred,
+        transfers: out.counters.transfers,
+        evictions: out.counters.evictions,
+        tasks: out.counters.finished,
+        failed: out.counters.failed,
+        cpu_util_mean: Fixed6(umean),
+        cpu_util_min: Fixed6(umin),
+        cpu_util_max: Fixed6(umax),
+    }
 }
 
 #[derive(Serialize)]
@@ -243,157 +146,113 @@ fn executable_sha256() -> &'static str {
     })
 }
 
-fn dependency(d: Dependency) -> (String, String, String) {
-    match d {
-        Dependency::None => ("none".into(), String::new(), String::new()),
-        Dependency::Group(g) => ("group".into(), g.0.to_string(), String::new()),
-        Dependency::Task(g, i) => ("task".into(), g.0.to_string(), i.to_string()),
+fn task_row(r: &TaskRecord) -> TaskRow {
+    let (dependency, dependency_group, dependency_index) = match r.hints.dependency {
+        Dependency::None => (DependencyKind::None, None, None),
+        Dependency::Group(g) => (DependencyKind::Group, Some(g.0), None),
+        Dependency::Task(g, i) => (DependencyKind::Task, Some(g.0), Some(i)),
+    };
+    TaskRow {
+        task: r.task.0,
+        kind: match r.kind {
+            WorkKind::Task => TaskKind::Task,
+            WorkKind::ActorCreation => TaskKind::ActorCreation,
+            WorkKind::ActorMethod => TaskKind::ActorMethod,
+        },
+        name: r.name.to_string(),
+        group: r.hints.group.0,
+        index: r.hints.index,
+        dependency,
+        dependency_group,
+        dependency_index,
+        node: r.node.0,
+        cpus: r.cpus,
+        submitted_ns: r.submitted,
+        args_local_ns: r.args_local,
+        started_ns: r.started,
+        finished_ns: r.finished,
+        input_bytes: r.input_bytes,
+        output_bytes: r.output_bytes,
+        ok: r.ok,
     }
+}
+
+/// Writes `rows` as the file of their row type in `dir`.
+fn write_csv<R: Row>(
+    dir: &Path,
+    params: &[String],
+    rows: impl IntoIterator<Item = R>,
+) -> Result<(), SchemaError> {
+    let mut w = CsvWriter::<R>::create(dir, params)?;
+    for row in rows {
+        w.write(&row)?;
+    }
+    w.finish()
 }
 
 /// Writes every file of a run into `dir` (an existing, empty directory).
 pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
     let w = &spec.resolved;
     let policy = spec.policy.name();
-    let seed = spec.seed.to_string();
-    let params = param_cells(spec);
+    let names = param_names(spec);
+    let params = param_values(spec);
 
-    let mut lat = writer(dir, "latencies.csv")?;
-    let mut h: Vec<String> = vec!["policy".into(), "seed".into()];
-    h.extend(param_header(spec));
-    h.extend(
-        [
-            "iteration",
-            "reducer",
-            "node",
-            "ingest_ns",
-            "arrival_ns",
-            "latency_ns",
-            "warmup",
-        ]
-        .map(String::from),
-    );
-    lat.write_record(&h)?;
-    for d in &out.trace.datapoints {
-        let mut row = vec![policy.clone(), seed.clone()];
-        row.extend(params.iter().cloned());
-        row.extend([
-            d.tag.to_string(),
-            d.index.to_string(),
-            d.node.0.to_string(),
-            d.ingest.to_string(),
-            d.arrival.to_string(),
-            d.latency().to_string(),
-            u8::from(stats::is_warmup(d, w.schedule.warmup)).to_string(),
-        ]);
-        lat.write_record(&row)?;
-    }
-    lat.flush()?;
-
-    let mut t = writer(dir, "tasks.csv")?;
-    t.write_record([
-        "task",
-        "kind",
-        "name",
-        "group",
-        "index",
-        "dependency",
-        "dependency_group",
-        "dependency_index",
-        "node",
-        "cpus",
-        "submitted_ns",
-        "args_local_ns",
-        "started_ns",
-        "finished_ns",
-        "input_bytes",
-        "output_bytes",
-        "ok",
-    ])?;
-    for r in &out.trace.tasks {
-        let (dk, dg, di) = dependency(r.hints.dependency);
-        let kind = match r.kind {
-            cohort_policy::WorkKind::Task => "task",
-            cohort_policy::WorkKind::ActorCreation => "actor_creation",
-            cohort_policy::WorkKind::ActorMethod => "actor_method",
-        };
-        t.write_record([
-            r.task.0.to_string(),
-            kind.to_string(),
-            r.name.to_string(),
-            r.hints.group.0.to_string(),
-            r.hints.index.to_string(),
-            dk,
-            dg,
-            di,
-            r.node.0.to_string(),
-            r.cpus.to_string(),
-            r.submitted.to_string(),
-            r.args_local.to_string(),
-            r.started.to_string(),
-            r.finished.to_string(),
-            r.input_bytes.to_string(),
-            r.output_bytes.to_string(),
-            u8::from(r.ok).to_string(),
-        ])?;
-    }
-    t.flush()?;
-
-    let mut tr = writer(dir, "transfers.csv")?;
-    tr.write_record([
-        "object",
-        "bytes",
-        "from",
-        "to",
-        "requested_ns",
-        "flowing_ns",
-        "finished_ns",
-    ])?;
-    for x in &out.trace.transfers {
-        tr.write_record([
-            x.object.0.to_string(),
-            x.bytes.to_string(),
-            x.from.0.to_string(),
-            x.to.0.to_string(),
-            x.requested.to_string(),
-            x.flowing.to_string(),
-            x.finished.to_string(),
-        ])?;
-    }
-    tr.flush()?;
-
-    let mut ev = writer(dir, "evictions.csv")?;
-    ev.write_record(["object", "node", "bytes", "at_ns", "last_copy"])?;
-    for e in &out.trace.evictions {
-        ev.write_record([
-            e.object.0.to_string(),
-            e.node.0.to_string(),
-            e.bytes.to_string(),
-            e.at.to_string(),
-            u8::from(e.last_copy).to_string(),
-        ])?;
-    }
-    ev.flush()?;
+    write_csv(
+        dir,
+        &names,
+        out.trace.datapoints.iter().map(|d| LatencyRow {
+            policy: policy.clone(),
+            seed: spec.seed,
+            params: params.clone(),
+            iteration: d.tag,
+            reducer: d.index,
+            node: d.node.0,
+            ingest_ns: d.ingest,
+            arrival_ns: d.arrival,
+            latency_ns: d.latency(),
+            warmup: stats::is_warmup(d, w.schedule.warmup),
+        }),
+    )?;
+    write_csv(dir, &[], out.trace.tasks.iter().map(task_row))?;
+    write_csv(
+        dir,
+        &[],
+        out.trace.transfers.iter().map(|x| TransferRow {
+            object: x.object.0,
+            bytes: x.bytes,
+            from: x.from.0,
+            to: x.to.0,
+            requested_ns: x.requested,
+            flowing_ns: x.flowing,
+            finished_ns: x.finished,
+        }),
+    )?;
+    write_csv(
+        dir,
+        &[],
+        out.trace.evictions.iter().map(|e| EvictionRow {
+            object: e.object.0,
+            node: e.node.0,
+            bytes: e.bytes,
+            at_ns: e.at,
+            last_copy: e.last_copy,
+        }),
+    )?;
 
     let cpus: Vec<u32> = w.spec.nodes.iter().map(|n| n.cpus).collect();
     let window = w.schedule.period.max(out.end / 2000).max(1);
-    let mut u = writer(dir, "utilization.csv")?;
-    u.write_record(["node", "window_start_ns", "window_ns", "busy_fraction"])?;
-    for (node, start, frac) in stats::utilization_windows(&out.trace.tasks, &cpus, window, out.end)
-    {
-        u.write_record([
-            node.to_string(),
-            start.to_string(),
-            window.to_string(),
-            dec(frac),
-        ])?;
+    let windows = stats::utilization_windows(&out.trace.tasks, &cpus, window, out.end);
+    let mut rows = Vec::with_capacity(windows.len());
+    for (node, start, frac) in windows {
+        rows.push(UtilizationRow {
+            node: u32::try_from(node).context("a node index past u32")?,
+            window_start_ns: start,
+            window_ns: window,
+            busy_fraction: Fixed6(frac),
+        });
     }
-    u.flush()?;
-
-    let mut s = writer(dir, "summary.csv")?;
-    s.write_record(summary_header(spec))?;
-    s.write_record(summary_row(spec, out))?;
-    s.flush()?;
+    write_csv(dir, &[], rows)?;
+    write_csv(dir, &names, [summary_row(spec, out)])?;
 
     let path = dir.join("manifest.toml");
     std::fs::write(&path, manifest(spec, out)?)

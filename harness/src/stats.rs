@@ -2,6 +2,7 @@
 
 use cohort_runtime::trace::TaskRecord;
 use cohort_runtime::{Datapoint, Nanos};
+use cohort_schema::quantile;
 
 /// Latency statistics over the measured (post-warm-up) datapoints, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,7 +27,7 @@ pub fn is_warmup(d: &Datapoint, warmup: Nanos) -> bool {
 }
 
 /// Latency statistics of the datapoints ingested at or after `warmup`. Quantiles use the
-/// nearest-rank definition: the smallest value with at least q of the values at or below it.
+/// nearest-rank definition ([`quantile`]).
 pub fn latency(points: &[Datapoint], warmup: Nanos) -> Latency {
     let mut ns: Vec<Nanos> = points
         .iter()
@@ -38,10 +39,7 @@ pub fn latency(points: &[Datapoint], warmup: Nanos) -> Latency {
     }
     ns.sort_unstable();
     let ms = |v: Nanos| v as f64 / 1e6;
-    let rank = |q: f64| {
-        let i = ((ns.len() as f64 * q).ceil() as usize).clamp(1, ns.len());
-        ms(ns[i - 1])
-    };
+    let rank = |q: f64| quantile(&ns, q).map_or(0.0, ms);
     let sum: u128 = ns.iter().map(|v| u128::from(*v)).sum();
     Latency {
         count: ns.len(),

@@ -4,6 +4,7 @@
 use crate::output;
 use crate::run::{RunSpec, execute};
 use anyhow::Result;
+use cohort_schema::SummaryRow;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -16,7 +17,7 @@ pub struct Finished {
     /// Its position in the sweep.
     pub index: usize,
     /// Its summary row, or why it failed.
-    pub result: Result<Vec<String>, String>,
+    pub result: Result<SummaryRow, String>,
 }
 
 /// A progress bar that only appears once work has taken more than a second, and only on a
@@ -105,14 +106,10 @@ pub fn run_all(
 }
 
 /// Executes one run and writes its directory atomically; returns its summary row.
-pub fn run_into(spec: &RunSpec, dir: &Path) -> Result<Vec<String>> {
+pub fn run_into(spec: &RunSpec, dir: &Path) -> Result<SummaryRow> {
     let out = execute(spec, &mut |_| {})?;
-    let staging = output::prepare(dir, false)?;
-    let written =
-        output::write_run(&staging.tmp, spec, &out).and_then(|()| output::commit(&staging, dir));
-    if written.is_err() {
-        output::abandon(&staging);
-    }
-    written?;
+    let staging = output::stage(dir, false)?;
+    output::write_run(staging.path(), spec, &out)?;
+    staging.commit()?;
     Ok(output::summary_row(spec, &out))
 }

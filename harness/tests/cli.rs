@@ -247,6 +247,24 @@ fn an_existing_output_directory_is_refused_unless_forced() {
 }
 
 #[test]
+fn a_run_failing_midway_leaves_nothing_not_even_the_parents_it_made() {
+    let s = Sandbox::new("runfail");
+    // A 256 MiB output cannot fit the 64 MiB store: the run fails after its staging exists.
+    let o = s.cohort(&[
+        "run",
+        "tiny.toml",
+        "--policy",
+        "random",
+        "--set",
+        "size=256MiB",
+        "--out",
+        "new/deeper/r",
+    ]);
+    assert_bad(&o, "cannot store its outputs");
+    assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
+}
+
+#[test]
 fn bad_workloads_fail_with_file_line_and_column_and_write_nothing() {
     let s = Sandbox::new("badtoml");
     s.write("syntax.toml", &TINY.replace("nodes = 3", "nodes = = 3"));

@@ -1,7 +1,9 @@
-//! Seed-averaging of the summary rows, and small statistics helpers.
+//! Seed-averaging of the summary rows.
+
+use cohort_schema::SummaryRow;
 
 use crate::ReportError;
-use crate::input::{SummaryRow, Sweep};
+use crate::input::Sweep;
 
 /// Mean, minimum and maximum of one measure over the seeds (runs) of one point.
 ///
@@ -116,7 +118,7 @@ pub(crate) fn aggregate(sweep: &Sweep, x_param: &str) -> Result<Vec<AggregatePoi
             let runs: Vec<&SummaryRow> = sweep
                 .rows
                 .iter()
-                .filter(|r| &r.policy == policy && r.param(x_param) == Some(x))
+                .filter(|r| &r.policy == policy && sweep.param(r, x_param) == Some(x))
                 .collect();
             if runs.is_empty() {
                 continue;
@@ -127,19 +129,19 @@ pub(crate) fn aggregate(sweep: &Sweep, x_param: &str) -> Result<Vec<AggregatePoi
                 x,
                 runs: runs.len(),
                 datapoints: runs.iter().map(|r| r.datapoints).sum(),
-                mean_ms: spread(|r| r.mean_ms),
-                p50_ms: spread(|r| r.p50_ms),
-                p90_ms: spread(|r| r.p90_ms),
-                p99_ms: spread(|r| r.p99_ms),
-                max_ms: spread(|r| r.max_ms),
+                mean_ms: spread(|r| r.mean_ms.get()),
+                p50_ms: spread(|r| r.p50_ms.get()),
+                p90_ms: spread(|r| r.p90_ms.get()),
+                p99_ms: spread(|r| r.p99_ms.get()),
+                max_ms: spread(|r| r.max_ms.get()),
                 bytes_transferred: spread(|r| r.bytes_transferred as f64),
                 transfers: spread(|r| r.transfers as f64),
                 evictions: spread(|r| r.evictions as f64),
                 tasks: spread(|r| r.tasks as f64),
                 failed: runs.iter().map(|r| r.failed).sum(),
-                cpu_util_mean: spread(|r| r.cpu_util_mean),
-                cpu_util_min: spread(|r| r.cpu_util_min),
-                cpu_util_max: spread(|r| r.cpu_util_max),
+                cpu_util_mean: spread(|r| r.cpu_util_mean.get()),
+                cpu_util_min: spread(|r| r.cpu_util_min.get()),
+                cpu_util_max: spread(|r| r.cpu_util_max.get()),
             });
         }
     }
@@ -148,17 +150,12 @@ pub(crate) fn aggregate(sweep: &Sweep, x_param: &str) -> Result<Vec<AggregatePoi
 
 /// The distinct values of the x parameter, ascending.
 pub(crate) fn x_values(sweep: &Sweep, x_param: &str) -> Vec<f64> {
-    let mut xs: Vec<f64> = sweep.rows.iter().filter_map(|r| r.param(x_param)).collect();
+    let mut xs: Vec<f64> = sweep
+        .rows
+        .iter()
+        .filter_map(|r| sweep.param(r, x_param))
+        .collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
     xs
-}
-
-/// The nearest-rank `q`-quantile (0 < q <= 1) of an ascending slice; `NaN` when empty.
-pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use cohort_schema::SchemaError;
+
 /// Why a report could not be made.
 ///
 /// Every variant names the file it is about; input errors also name the line when there is
@@ -47,6 +49,34 @@ pub enum ReportError {
 
 fn line_suffix(line: Option<u64>) -> String {
     line.map(|l| format!(":{l}")).unwrap_or_default()
+}
+
+impl From<SchemaError> for ReportError {
+    fn from(e: SchemaError) -> ReportError {
+        match e {
+            SchemaError::Io { op, path, source } => ReportError::Io { op, path, source },
+            SchemaError::Contract {
+                path,
+                line,
+                message,
+            } => ReportError::Input {
+                path,
+                line,
+                message,
+            },
+            SchemaError::Exists { path } => ReportError::Io {
+                op: "creating",
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            },
+            // This crate writes no CSV, and `SchemaError` may grow variants.
+            other => ReportError::Input {
+                path: PathBuf::new(),
+                line: None,
+                message: other.to_string(),
+            },
+        }
+    }
 }
 
 impl ReportError {

@@ -422,8 +422,9 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
         .collect();
     let run = &u.run;
     let window = trim_number(u.window_ms);
-    let at = run
-        .param(&model.x.param)
+    let at = model
+        .sweep
+        .param(run, &model.x.param)
         .map(|v| format!(", {}", model.x.fmt(v)))
         .unwrap_or_default();
     let what = format!("run {}: {}, seed {}{at}", run.run, run.policy, run.seed);

@@ -1,97 +1,24 @@
-//! Reading a sweep directory written by the harness (the CSV contract in the crate docs).
+//! Reading a sweep directory written by the harness (the contract is `cohort-schema`'s).
 //!
 //! Nothing here writes: every input error is found before any output exists.
 
-use std::fs::{self, File};
-use std::io::{BufReader, ErrorKind};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use csv::StringRecord;
-use serde::Deserialize;
+use cohort_schema::{CsvReader, LatencyRow, Row, SummaryRow, UtilizationRow};
 
 use crate::ReportError;
-
-/// The fixed columns of `summary.csv`, in contract order (the `param.*` columns sit between
-/// `seed` and `datapoints`).
-pub(crate) const SUMMARY_COLUMNS: [&str; 17] = [
-    "run",
-    "policy",
-    "seed",
-    "datapoints",
-    "mean_ms",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "max_ms",
-    "bytes_transferred",
-    "transfers",
-    "evictions",
-    "tasks",
-    "failed",
-    "cpu_util_mean",
-    "cpu_util_min",
-    "cpu_util_max",
-];
-
-const PARAM_PREFIX: &str = "param.";
-
-/// One row of `summary.csv`: one run.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct SummaryRow {
-    pub run: String,
-    pub policy: String,
-    pub seed: u64,
-    pub datapoints: u64,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    pub bytes_transferred: u64,
-    pub transfers: u64,
-    pub evictions: u64,
-    pub tasks: u64,
-    pub failed: u64,
-    pub cpu_util_mean: f64,
-    pub cpu_util_min: f64,
-    pub cpu_util_max: f64,
-    /// `(name without "param.", value)`, in column order.
-    #[serde(skip)]
-    pub params: Vec<(String, f64)>,
-    /// The row's 1-based line in `summary.csv`.
-    #[serde(skip)]
-    pub line: u64,
-}
-
-impl SummaryRow {
-    /// The value of parameter `name` (without the `param.` prefix), if the sweep has it.
-    pub(crate) fn param(&self, name: &str) -> Option<f64> {
-        self.params.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
-    }
-}
-
-/// One row of a run's `utilization.csv`.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct UtilizationRow {
-    pub node: u64,
-    pub window_start_ns: u64,
-    pub window_ns: u64,
-    pub busy_fraction: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct LatencyRow {
-    latency_ns: u64,
-    warmup: u8,
-}
 
 /// Everything read from a sweep directory before drawing.
 #[derive(Debug)]
 pub(crate) struct Sweep {
     pub dir: PathBuf,
     pub summary_path: PathBuf,
-    /// Parameter names (without `param.`), in column order.
+    /// Parameter names (without `param.`), in column order: the order of each row's
+    /// `params`.
     pub param_names: Vec<String>,
+    /// The rows of `summary.csv`: one per run.
     pub rows: Vec<SummaryRow>,
     /// Policies in sweep order (`sweep.toml`'s `policies`, else first appearance).
     pub policies: Vec<String>,
@@ -110,16 +37,16 @@ impl Sweep {
     /// Reads `summary.csv`, `sweep.toml` (optional) and the first run's `manifest.toml`
     /// (optional) from `dir`.
     pub(crate) fn read(dir: &Path) -> Result<Sweep, ReportError> {
-        let summary_path = dir.join("summary.csv");
-        let (param_names, rows) = read_summary(&summary_path)?;
+        let summary_path = dir.join(SummaryRow::FILE);
+        let (param_names, rows) = read_summary(dir)?;
         let sweep_toml = read_toml(&dir.join("sweep.toml"))?;
         let flat = rows.len() == 1
             && !dir.join("runs").join(&rows[0].run).exists()
-            && dir.join("latencies.csv").is_file();
+            && dir.join(LatencyRow::FILE).is_file();
         let first_run = if flat {
             dir.to_path_buf()
         } else {
-            run_dir(dir, &summary_path, &rows[0])?
+            dir.join("runs").join(&rows[0].run)
         };
         let manifest = read_toml(&first_run.join("manifest.toml"))?;
 
@@ -177,138 +104,61 @@ impl Sweep {
         })
     }
 
-    /// The directory of one run: `runs/<run>/` (the run id checked to be a plain name), or
-    /// the directory itself for a single run written flat.
-    pub(crate) fn run_dir(&self, row: &SummaryRow) -> Result<PathBuf, ReportError> {
+    /// The directory of one run: `runs/<run>/`, or the directory itself for a single run
+    /// written flat.
+    pub(crate) fn run_dir(&self, row: &SummaryRow) -> PathBuf {
         if self.flat {
-            return Ok(self.dir.clone());
+            return self.dir.clone();
         }
-        run_dir(&self.dir, &self.summary_path, row)
+        self.dir.join("runs").join(&row.run)
+    }
+
+    /// The value of parameter `name` (without the `param.` prefix) in `row`, if the sweep
+    /// has it.
+    pub(crate) fn param(&self, row: &SummaryRow, name: &str) -> Option<f64> {
+        let i = self.param_names.iter().position(|n| n == name)?;
+        row.params.get(i).map(|&v| v as f64)
     }
 }
 
-fn run_dir(dir: &Path, summary_path: &Path, row: &SummaryRow) -> Result<PathBuf, ReportError> {
-    let plain =
-        !row.run.is_empty() && row.run != "." && row.run != ".." && !row.run.contains(['/', '\\']);
-    if !plain {
-        return Err(ReportError::input(
-            summary_path,
-            Some(row.line),
-            format!("run id `{}` is not a plain directory name", row.run),
-        ));
-    }
-    Ok(dir.join("runs").join(&row.run))
-}
-
-/// Opens a CSV file and checks that its header has every column in `required`.
-fn open_csv(
-    path: &Path,
-    required: &[&str],
-) -> Result<(csv::Reader<BufReader<File>>, StringRecord), ReportError> {
-    let file = File::open(path).map_err(ReportError::io("reading", path))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(BufReader::new(file));
-    let headers = reader
-        .headers()
-        .map_err(|e| csv_error(path, None, e))?
-        .clone();
-    for column in required {
-        if !headers.iter().any(|h| h == *column) {
-            return Err(ReportError::input(
-                path,
-                Some(1),
-                format!(
-                    "missing column `{column}` (the header has: {})",
-                    headers.iter().collect::<Vec<_>>().join(",")
-                ),
-            ));
-        }
-    }
-    Ok((reader, headers))
-}
-
-/// Turns a csv error into an input error naming the file, line and column.
-fn csv_error(path: &Path, headers: Option<&StringRecord>, err: csv::Error) -> ReportError {
-    let line = err.position().map(|p| p.line());
-    let message = match err.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("malformed row: {len} fields where the header has {expected_len}")
-        }
-        csv::ErrorKind::Deserialize { err: de, .. } => {
-            let column = de
-                .field()
-                .and_then(|i| headers.and_then(|h| h.get(i as usize)));
-            match column {
-                Some(c) => format!("column `{c}`: {}", de.kind()),
-                None => de.kind().to_string(),
-            }
-        }
-        csv::ErrorKind::Utf8 { err: utf8, .. } => {
-            format!("invalid UTF-8 in field {}", utf8.field() + 1)
-        }
-        csv::ErrorKind::Io(io) => format!("read error: {io}"),
-        _ => err.to_string(),
-    };
-    ReportError::input(path, line, message)
-}
-
-fn read_summary(path: &Path) -> Result<(Vec<String>, Vec<SummaryRow>), ReportError> {
-    let (mut reader, headers) = open_csv(path, &SUMMARY_COLUMNS)?;
-    let params: Vec<(usize, String)> = headers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, h)| {
-            h.strip_prefix(PARAM_PREFIX)
-                .map(|name| (i, name.to_owned()))
-        })
-        .collect();
+/// Reads `summary.csv`: its parameter names and rows. Every run id is checked to be a plain
+/// directory name, since it names the run's directory.
+fn read_summary(dir: &Path) -> Result<(Vec<String>, Vec<SummaryRow>), ReportError> {
+    let mut reader = CsvReader::<SummaryRow>::open(dir)?;
+    let path = reader.path().to_path_buf();
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, Some(&headers), e))?;
-        let line = record.position().map_or(0, |p| p.line());
-        let mut row: SummaryRow = record
-            .deserialize(Some(&headers))
-            .map_err(|e| csv_error(path, Some(&headers), e))?;
-        row.line = line;
-        for (i, name) in &params {
-            let text = record.get(*i).unwrap_or_default();
-            let value = text
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| {
-                    ReportError::input(
-                        path,
-                        Some(line),
-                        format!("column `param.{name}`: `{text}` is not a number"),
-                    )
-                })?;
-            row.params.push((name.clone(), value));
+    for row in reader.rows() {
+        let (line, row) = row?;
+        let plain = !row.run.is_empty()
+            && row.run != "."
+            && row.run != ".."
+            && !row.run.contains(['/', '\\']);
+        if !plain {
+            return Err(ReportError::input(
+                &path,
+                Some(line),
+                format!("run id `{}` is not a plain directory name", row.run),
+            ));
         }
         rows.push(row);
     }
     if rows.is_empty() {
         return Err(ReportError::input(
-            path,
+            &path,
             None,
             "no runs: the file has a header but no rows",
         ));
     }
-    Ok((params.into_iter().map(|(_, n)| n).collect(), rows))
+    Ok((reader.param_names().to_vec(), rows))
 }
 
 /// The latencies of one run's measured datapoints (warm-up excluded), in milliseconds.
 pub(crate) fn read_latencies_ms(run_dir: &Path) -> Result<Vec<f64>, ReportError> {
-    let path = run_dir.join("latencies.csv");
-    let (mut reader, headers) = open_csv(&path, &["latency_ns", "warmup"])?;
+    let mut reader = CsvReader::<LatencyRow>::open(run_dir)?;
     let mut out = Vec::new();
-    for record in reader.deserialize::<LatencyRow>() {
-        let row = record.map_err(|e| csv_error(&path, Some(&headers), e))?;
-        if row.warmup == 0 {
+    for row in reader.rows() {
+        let (_, row) = row?;
+        if !row.warmup {
             out.push(row.latency_ns as f64 / 1e6);
         }
     }
@@ -317,16 +167,11 @@ pub(crate) fn read_latencies_ms(run_dir: &Path) -> Result<Vec<f64>, ReportError>
 
 /// One run's `utilization.csv`.
 pub(crate) fn read_utilization(run_dir: &Path) -> Result<Vec<UtilizationRow>, ReportError> {
-    let path = run_dir.join("utilization.csv");
-    let (mut reader, headers) = open_csv(
-        &path,
-        &["node", "window_start_ns", "window_ns", "busy_fraction"],
-    )?;
-    let mut out = Vec::new();
-    for record in reader.deserialize::<UtilizationRow>() {
-        out.push(record.map_err(|e| csv_error(&path, Some(&headers), e))?);
-    }
-    Ok(out)
+    let mut reader = CsvReader::<UtilizationRow>::open(run_dir)?;
+    reader
+        .rows()
+        .map(|row| row.map(|(_, row)| row).map_err(ReportError::from))
+        .collect()
 }
 
 /// Reads a TOML table; a missing file is `None`, a malformed one an error naming the line.

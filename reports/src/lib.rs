@@ -15,25 +15,27 @@
 //! decades. Text is drawn with DejaVu Sans, shipped in `reports/assets/` and registered with
 //! plotters at first use: no system font or library is needed.
 //!
-//! # Input: the harness's CSV contract
+//! # Input: the harness's run directory contract
 //!
-//! A sweep directory `OUT` holds:
-//! - `OUT/summary.csv`, one row per run: `run,policy,seed,` then `param.<name>` columns
-//!   (sorted by name, plain numbers), then `datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,
-//!   bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max`.
-//!   Columns are found by name; extra columns are ignored.
-//! - `OUT/runs/<run>/latencies.csv` (read: `latency_ns`, `warmup`) for the runs at the largest
-//!   x, `OUT/runs/<run>/utilization.csv` (`node,window_start_ns,window_ns,busy_fraction`) for
-//!   the chosen run, and `OUT/runs/<run>/manifest.toml` of the first run (optional, for facts).
+//! The CSV files and their columns are `cohort-schema`'s row types, read with its
+//! `CsvReader`: a file whose header is not exactly the contract's is refused. From a sweep
+//! directory `OUT` this crate reads:
+//! - `OUT/summary.csv`, one row per run; every run id must be a plain directory name.
+//! - `OUT/runs/<run>/latencies.csv` for the runs at the largest x, `OUT/runs/<run>/
+//!   utilization.csv` for the chosen run, and `OUT/runs/<run>/manifest.toml` of the first run
+//!   (optional, for facts).
 //! - `OUT/sweep.toml` (optional): `workload`, `policies`, `seeds`, `cohort_version`,
 //!   `git_commit`; its policy and seed order is the report's order.
 //!
+//! A single run written flat by `cohort run` (its CSVs beside its one-row `summary.csv`, no
+//! `runs/`) is read the same way.
+//!
 //! # Output
 //!
-//! Everything is first written into a temporary directory in `out_dir`'s parent and moved into
-//! `out_dir` only when all of it was written, so an error leaves no partial report. `out_dir`
-//! may already exist (even be the sweep directory itself); existing files of the same names are
-//! replaced.
+//! Everything is first written into a temporary directory in `out_dir`'s parent (a
+//! `cohort-schema` `Staging`) and moved into `out_dir` only when all of it was written, so an
+//! error leaves no partial report. `out_dir` may already exist (even be the sweep directory
+//! itself); existing files of the same names are replaced, others are kept.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -51,7 +53,6 @@ mod error;
 mod figures;
 mod input;
 mod model;
-mod output;
 mod published;
 mod report;
 mod text;
@@ -61,6 +62,8 @@ mod tests;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use cohort_schema::{Existing, Staging};
 
 pub use aggregate::{AggregatePoint, Spread};
 pub use error::ReportError;
@@ -160,7 +163,7 @@ pub fn render(
     let figures = figures::all(&model);
     let findings = text::findings(&model);
 
-    let staging = output::Staging::new(out_dir)?;
+    let staging = Staging::new(out_dir, Existing::Merge)?;
     for figure in &figures {
         figures::write(figure, staging.path())?;
     }

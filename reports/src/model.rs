@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::aggregate::{AggregatePoint, aggregate, x_values};
-use crate::input::{SummaryRow, Sweep, read_latencies_ms, read_utilization};
+use cohort_schema::SummaryRow;
+
+use crate::input::{Sweep, read_latencies_ms, read_utilization};
 use crate::published::{PublishedPoint, published_eval_line};
 use crate::{ReportError, ReportOptions};
 
@@ -148,9 +150,9 @@ impl Model {
             for row in sweep
                 .rows
                 .iter()
-                .filter(|r| &r.policy == policy && r.param(&x.param) == Some(cdf_x))
+                .filter(|r| &r.policy == policy && sweep.param(r, &x.param) == Some(cdf_x))
             {
-                sorted_ms.extend(read_latencies_ms(&sweep.run_dir(row)?)?);
+                sorted_ms.extend(read_latencies_ms(&sweep.run_dir(row))?);
                 runs += 1;
             }
             if runs > 0 {
@@ -223,7 +225,8 @@ fn load_utilization(
             } else {
                 sweep.policies[0].as_str()
             };
-            let at_x = |r: &&SummaryRow| r.policy == policy && r.param(&x.param) == Some(cdf_x);
+            let at_x =
+                |r: &&SummaryRow| r.policy == policy && sweep.param(r, &x.param) == Some(cdf_x);
             sweep
                 .seeds
                 .iter()
@@ -232,15 +235,15 @@ fn load_utilization(
                 .unwrap_or(&sweep.rows[0])
         }
     };
-    let rows = read_utilization(&sweep.run_dir(row)?)?;
+    let rows = read_utilization(&sweep.run_dir(row))?;
     let window_ms = rows.first().map_or(0.0, |r| r.window_ns as f64 / 1e6);
     let mut by_node: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
     for r in &rows {
         let mid_s = (r.window_start_ns as f64 + r.window_ns as f64 / 2.0) / 1e9;
         by_node
-            .entry(r.node)
+            .entry(u64::from(r.node))
             .or_default()
-            .push((mid_s, r.busy_fraction));
+            .push((mid_s, r.busy_fraction.get()));
     }
     for series in by_node.values_mut() {
         series.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -46,7 +46,11 @@ pub(crate) fn facts(model: &Model) -> Vec<(String, String)> {
         ));
     }
     for name in sweep.param_names.iter().filter(|n| **n != x.param) {
-        let mut values: Vec<f64> = sweep.rows.iter().filter_map(|r| r.param(name)).collect();
+        let mut values: Vec<f64> = sweep
+            .rows
+            .iter()
+            .filter_map(|r| sweep.param(r, name))
+            .collect();
         values.sort_by(f64::total_cmp);
         values.dedup();
         let shown = match values.as_slice() {

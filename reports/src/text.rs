@@ -1,7 +1,8 @@
 //! The report's sentences, generated from the numbers. Every sentence states a measurement
 //! (with its numbers); none says why.
 
-use crate::aggregate::quantile;
+use cohort_schema::quantile;
+
 use crate::figures::bytes_unit;
 use crate::model::{Model, trim_number};
 use crate::{AggregatePoint, Spread};
@@ -333,6 +334,7 @@ fn latency_cdf(model: &Model) -> String {
         .map(|c| {
             let v = &c.sorted_ms;
             let runs = if c.runs == 1 { "1 run".to_owned() } else { format!("{} runs", c.runs) };
+            let q = |p: f64| quantile(v, p).unwrap_or(f64::NAN);
             if v.is_empty() {
                 format!("{} ({runs}): no measured datapoints", c.policy)
             } else {
@@ -340,10 +342,10 @@ fn latency_cdf(model: &Model) -> String {
                     "{} ({runs}, {} datapoints): median {}, 10th–90th percentile {:.1}–{:.1} ms, 99th percentile {}, max {}",
                     c.policy,
                     v.len(),
-                    ms(quantile(v, 0.5)),
-                    quantile(v, 0.1),
-                    quantile(v, 0.9),
-                    ms(quantile(v, 0.99)),
+                    ms(q(0.5)),
+                    q(0.1),
+                    q(0.9),
+                    ms(q(0.99)),
                     ms(v[v.len() - 1])
                 )
             }
@@ -357,8 +359,7 @@ fn latency_cdf(model: &Model) -> String {
     let medians: Vec<(&str, f64)> = model
         .cdfs
         .iter()
-        .filter(|c| !c.sorted_ms.is_empty())
-        .map(|c| (c.policy.as_str(), quantile(&c.sorted_ms, 0.5)))
+        .filter_map(|c| Some((c.policy.as_str(), quantile(&c.sorted_ms, 0.5)?)))
         .collect();
     if medians.len() > 1 {
         let &(low, m) = medians
@@ -477,8 +478,9 @@ fn bytes_moved(model: &Model) -> String {
 fn cpu_utilization(model: &Model) -> String {
     let u = &model.utilization;
     let run = &u.run;
-    let at = run
-        .param(&model.x.param)
+    let at = model
+        .sweep
+        .param(run, &model.x.param)
         .map(|v| format!(", {}", model.x.fmt(v)))
         .unwrap_or_default();
     let mut text = format!(

@@ -1,11 +1,28 @@
-//! A fake sweep directory in exactly the harness's contract, for tests.
+//! A fake sweep directory in exactly the harness's contract, for tests: its CSVs are written
+//! with `cohort-schema`'s writer, as the harness writes them.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::aggregate::quantile;
+use cohort_schema::{
+    CsvWriter, EvictionRow, Fixed6, LatencyRow, Row, SummaryRow, TaskRow, TransferRow,
+    UtilizationRow, quantile,
+};
+
+/// The fixture's workload parameters, in column order.
+fn params() -> Vec<String> {
+    vec!["data_size".to_owned(), "num_reducers".to_owned()]
+}
+
+/// Writes `rows` as their file in `dir`.
+fn write_csv<R: Row>(dir: &Path, params: &[String], rows: impl IntoIterator<Item = R>) {
+    let mut w = CsvWriter::<R>::create(dir, params).expect("create csv");
+    for row in rows {
+        w.write(&row).expect("write row");
+    }
+    w.finish().expect("flush csv");
+}
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub(crate) struct TempDir(PathBuf);
@@ -122,10 +139,7 @@ impl FakeSweep {
 
     /// Writes the sweep into `dir` (which must exist).
     pub(crate) fn write(&self, dir: &Path) {
-        let mut summary = String::from(
-            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,\
-             bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max\n",
-        );
+        let mut summary = Vec::new();
         for &policy in &self.policies {
             for (i, &size) in self.sizes.iter().enumerate() {
                 for &seed in &self.seeds {
@@ -146,34 +160,42 @@ impl FakeSweep {
                         busy.iter().copied().fold(f64::INFINITY, f64::min),
                         busy.iter().copied().fold(0.0, f64::max),
                     );
-                    let _ = writeln!(
-                        summary,
-                        "{run},{policy},{seed},{size},4,{},{mean:.3},{:.3},{:.3},{:.3},{:.3},{},{},0,{},0,{umean:.4},{umin:.4},{umax:.4}",
-                        measured.len(),
-                        quantile(&sorted, 0.5),
-                        quantile(&sorted, 0.9),
-                        quantile(&sorted, 0.99),
-                        sorted[sorted.len() - 1],
-                        (self.bytes)(policy, size),
-                        (self.bytes)(policy, size) / size.max(1),
-                        750 * 62,
-                    );
+                    let q = |p| Fixed6(quantile(&sorted, p).expect("datapoints"));
+                    let row = SummaryRow {
+                        run,
+                        policy: policy.to_owned(),
+                        seed,
+                        params: vec![size, 4],
+                        datapoints: measured.len() as u64,
+                        mean_ms: Fixed6(mean),
+                        p50_ms: q(0.5),
+                        p90_ms: q(0.9),
+                        p99_ms: q(0.99),
+                        max_ms: Fixed6(sorted[sorted.len() - 1]),
+                        bytes_transferred: (self.bytes)(policy, size),
+                        transfers: (self.bytes)(policy, size) / size.max(1),
+                        evictions: 0,
+                        tasks: 750 * 62,
+                        failed: 0,
+                        cpu_util_mean: Fixed6(umean),
+                        cpu_util_min: Fixed6(umin),
+                        cpu_util_max: Fixed6(umax),
+                    };
+                    // A run directory has its own one-row summary.
+                    write_csv(&run_dir, &params(), [row.clone()]);
+                    summary.push(row);
                     let manifest = format!(
                         "workload = \"writeup\"\npolicy = \"{policy}\"\nseed = {seed}\nclock = \"virtual\"\n\
                          cohort_version = \"0.1.0\"\ngit_commit = \"abc1234\"\n\n[params]\ndata_size = {size}\nnum_reducers = 4\n"
                     );
                     fs::write(run_dir.join("manifest.toml"), manifest).expect("write manifest");
-                    for (name, header) in [
-                        ("tasks.csv", "task,node\n"),
-                        ("transfers.csv", "object,from,to,bytes\n"),
-                        ("evictions.csv", "object,node\n"),
-                    ] {
-                        fs::write(run_dir.join(name), header).expect("write csv");
-                    }
+                    write_csv(&run_dir, &[], Vec::<TaskRow>::new());
+                    write_csv(&run_dir, &[], Vec::<TransferRow>::new());
+                    write_csv(&run_dir, &[], Vec::<EvictionRow>::new());
                 }
             }
         }
-        fs::write(dir.join("summary.csv"), summary).expect("write summary");
+        write_csv(dir, &params(), summary);
         if self.write_sweep_toml {
             let quoted: Vec<String> = self.policies.iter().map(|p| format!("\"{p}\"")).collect();
             let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
@@ -198,22 +220,28 @@ impl FakeSweep {
         mean: f64,
         measured: &[f64],
     ) {
-        let mut out = String::from(
-            "policy,seed,param.data_size,param.num_reducers,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup\n",
-        );
-        let warmup = (0..self.datapoints / 4).map(|_| (mean * 10.0, 1));
-        for (k, (ms, w)) in warmup.chain(measured.iter().map(|&m| (m, 0))).enumerate() {
-            let (iteration, reducer) = (k / 4, k % 4);
-            let ingest = iteration as u64 * 100_000_000;
-            let latency = (ms * 1e6).round() as u64;
-            let _ = writeln!(
-                out,
-                "{policy},{seed},{size},4,{iteration},{reducer},{},{ingest},{},{latency},{w}",
-                reducer % 5,
-                ingest + latency
-            );
-        }
-        fs::write(run_dir.join("latencies.csv"), out).expect("write latencies");
+        let warmup = (0..self.datapoints / 4).map(|_| (mean * 10.0, true));
+        let rows = warmup
+            .chain(measured.iter().map(|&m| (m, false)))
+            .enumerate()
+            .map(|(k, (ms, warmup))| {
+                let (iteration, reducer) = (k as u64 / 4, k as u32 % 4);
+                let ingest_ns = iteration * 100_000_000;
+                let latency_ns = (ms * 1e6).round() as u64;
+                LatencyRow {
+                    policy: policy.to_owned(),
+                    seed,
+                    params: vec![size, 4],
+                    iteration,
+                    reducer,
+                    node: reducer % 5,
+                    ingest_ns,
+                    arrival_ns: ingest_ns + latency_ns,
+                    latency_ns,
+                    warmup,
+                }
+            });
+        write_csv(run_dir, &params(), rows);
     }
 
     /// Writes 5 nodes' windows; returns each node's mean busy fraction.
@@ -223,19 +251,24 @@ impl FakeSweep {
         } else {
             [0.45, 0.4, 0.42, 0.38, 0.44]
         };
-        let mut out = String::from("node,window_start_ns,window_ns,busy_fraction\n");
+        let mut rows = Vec::new();
         let mut means = Vec::new();
-        for (node, b) in base.iter().enumerate() {
+        for (node, b) in (0u32..).zip(base) {
             let mut sum = 0.0;
             for w in 0..self.windows {
-                let phase = (w as f64 * 0.21 + node as f64 + seed as f64).sin();
+                let phase = (w as f64 * 0.21 + f64::from(node) + seed as f64).sin();
                 let f = (b + 0.12 * phase).clamp(0.0, 1.0);
                 sum += f;
-                let _ = writeln!(out, "{node},{},100000000,{f:.4}", w as u64 * 100_000_000);
+                rows.push(UtilizationRow {
+                    node,
+                    window_start_ns: w as u64 * 100_000_000,
+                    window_ns: 100_000_000,
+                    busy_fraction: Fixed6(f),
+                });
             }
             means.push(sum / self.windows as f64);
         }
-        fs::write(run_dir.join("utilization.csv"), out).expect("write utilization");
+        write_csv(run_dir, &[], rows);
         means
     }
 }

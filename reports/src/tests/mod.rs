@@ -39,12 +39,12 @@ fn finding<'a>(summary: &'a ReportSummary, section: &str) -> &'a str {
         .text
 }
 
-/// Names in `dir` that look like leftover staging directories.
+/// Names in `dir` that look like leftover staging directories (`.<name>.tmp-<pid>-<n>`).
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .expect("read dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("report-tmp"))
+        .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
         .collect()
 }
 
@@ -395,7 +395,7 @@ fn value_that_is_not_a_number_names_the_column_and_line() {
         (
             sweep.join("summary.csv").as_path(),
             Some(2),
-            "column `param.data_size`: `big` is not a number"
+            "column `param.data_size`: `big` is not a whole number"
         )
     );
 }
@@ -419,6 +419,69 @@ fn missing_column_is_an_error_naming_the_column() {
     assert!(path.ends_with("summary.csv"));
     assert_eq!(line, Some(1));
     assert!(message.starts_with("missing column `p99_ms`"), "{message}");
+}
+
+#[test]
+fn a_column_the_contract_does_not_have_is_refused_naming_it() {
+    // The header must be exactly the contract's: an extra column is not ignored.
+    let tmp = TempDir::new("extracolumn");
+    let sweep = small_sweep(&tmp);
+    edit_summary(&sweep, |lines| {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{l},{}", if i == 0 { "colour" } else { "red" }))
+            .collect()
+    });
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (path, line, message) = input_error(&err);
+    assert!(path.ends_with("summary.csv"));
+    assert_eq!(line, Some(1));
+    assert_eq!(
+        message,
+        "unexpected column `colour` (column 20): the contract has 19 columns"
+    );
+    assert!(err.to_string().contains("summary.csv:1: "), "{err}");
+
+    // Nor may a run file's columns come in another order.
+    let tmp = TempDir::new("swapcolumns");
+    let sweep = small_sweep(&tmp);
+    let path = sweep
+        .join("runs")
+        .join(FakeSweep::small().run_id("group", 2, 1))
+        .join("latencies.csv");
+    let text = fs::read_to_string(&path).expect("read");
+    fs::write(
+        &path,
+        text.replacen("latency_ns,warmup", "warmup,latency_ns", 1),
+    )
+    .expect("write");
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (p, line, message) = input_error(&err);
+    assert_eq!((p, line), (path.as_path(), Some(1)));
+    assert_eq!(
+        message,
+        "column 10 is `warmup` where the contract has `latency_ns`"
+    );
+}
+
+#[test]
+fn a_run_id_that_is_not_a_plain_name_is_refused_naming_its_line() {
+    let tmp = TempDir::new("runid");
+    let sweep = small_sweep(&tmp);
+    edit_summary(&sweep, |mut lines| {
+        lines[7] = lines[7].replacen("group-", "../group-", 1);
+        lines
+    });
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (path, line, message) = input_error(&err);
+    assert!(path.ends_with("summary.csv"));
+    assert_eq!(line, Some(8));
+    assert!(
+        message.starts_with("run id `../group-")
+            && message.ends_with("is not a plain directory name"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -696,13 +759,4 @@ fn published_points_are_the_twenty_readoffs_per_policy() {
         (last.policy.as_str(), last.data_mib, last.mean_latency_ms),
         ("group", 15.26, 67.0)
     );
-}
-
-#[test]
-fn quantiles_are_nearest_rank() {
-    let v = [1.0, 2.0, 3.0, 4.0];
-    assert_eq!(crate::aggregate::quantile(&v, 0.5), 2.0);
-    assert_eq!(crate::aggregate::quantile(&v, 0.9), 4.0);
-    assert_eq!(crate::aggregate::quantile(&v, 0.01), 1.0);
-    assert!(crate::aggregate::quantile(&[], 0.5).is_nan());
 }

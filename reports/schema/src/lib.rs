@@ -1,0 +1,92 @@
+//! The run directory contract of cohort: what the harness writes and the reports read.
+//!
+//! Both sides use this crate, and nothing else describes the files: each CSV file has one row
+//! type here, a `#[derive(Serialize, Deserialize)]` struct whose fields are its columns in
+//! order ([`Row`]). [`CsvWriter`] writes a header made from those fields and serializes rows;
+//! [`CsvReader`] refuses a file whose header is not exactly that, and deserializes rows. The
+//! crate knows nothing of the runtime: the harness turns its trace records into these rows.
+//!
+//! # Files
+//!
+//! A run directory (written by `cohort run`, or `runs/<run>/` of a sweep) holds
+//! `manifest.toml` and the CSV files of [`RUN_CSVS`]:
+//!
+//! | file              | row type           | columns |
+//! |-------------------|--------------------|---------|
+//! | `latencies.csv`   | [`LatencyRow`]     | `policy,seed,param.*,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup` |
+//! | `tasks.csv`       | [`TaskRow`]        | `task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok` |
+//! | `transfers.csv`   | [`TransferRow`]    | `object,bytes,from,to,requested_ns,flowing_ns,finished_ns` |
+//! | `evictions.csv`   | [`EvictionRow`]    | `object,node,bytes,at_ns,last_copy` |
+//! | `utilization.csv` | [`UtilizationRow`] | `node,window_start_ns,window_ns,busy_fraction` |
+//! | `summary.csv`     | [`SummaryRow`]     | `run,policy,seed,param.*,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max` |
+//!
+//! A sweep directory holds a combined `summary.csv` (one [`SummaryRow`] per run that
+//! finished), `sweep.toml` (the grid, policies, seeds and failed runs) and `runs/<run>/`, one
+//! run directory per run, named by the run's `run` cell.
+//!
+//! # Cells
+//!
+//! - Integers in decimal: times are nanoseconds of the run's clock (`_ns`), sizes are bytes,
+//!   nodes, objects, groups and tasks are ids.
+//! - Decimals ([`Fixed6`]) with exactly six digits after the point: milliseconds (`_ms`) and
+//!   fractions in [0, 1] (`busy_fraction`, `cpu_util_*`).
+//! - Flags (`warmup`, `ok`, `last_copy`) are `0` or `1`.
+//! - `kind` is `task`, `actor_creation` or `actor_method` ([`TaskKind`]); `dependency` is
+//!   `none`, `group` or `task` ([`DependencyKind`]), with `dependency_group` empty for `none`
+//!   and `dependency_index` empty unless `task`.
+//! - `param.<name>`: one column per parameter of the workload, sorted by name, with whole
+//!   numbers (bytes, ns, bytes/s or counts), where the row type has its `params` field. A
+//!   workload without parameters has none.
+//!
+//! Text is quoted only where CSV needs it; lines end in `\n`. The writers produce the same
+//! bytes for the same rows, so two runs of a deterministic workload can be compared file by
+//! file.
+//!
+//! # Output directories
+//!
+//! [`Staging`] builds an output directory under a temporary name beside it and moves it into
+//! place on [`commit`](Staging::commit); dropped before that, it removes what it made, so a
+//! failed or interrupted command leaves nothing half-written.
+//!
+//! ```no_run
+//! use cohort_schema::{CsvReader, CsvWriter, Existing, Staging, SummaryRow};
+//! use std::path::Path;
+//!
+//! let staging = Staging::new(Path::new("out/run"), Existing::Refuse)?;
+//! let params = vec!["data_size".to_owned()];
+//! let mut summary = CsvWriter::<SummaryRow>::create(staging.path(), &params)?;
+//! summary.write(&SummaryRow {
+//!     run: "random-seed1".into(),
+//!     params: vec![1_048_576],
+//!     ..SummaryRow::default()
+//! })?;
+//! summary.finish()?;
+//! staging.commit()?;
+//!
+//! let mut reader = CsvReader::<SummaryRow>::open(Path::new("out/run"))?;
+//! assert_eq!(reader.param_names(), ["data_size"]);
+//! for row in reader.rows() {
+//!     let (line, row) = row?;
+//!     println!("line {line}: {} {}", row.run, row.mean_ms);
+//! }
+//! # Ok::<(), cohort_schema::SchemaError>(())
+//! ```
+
+mod error;
+mod file;
+mod quantile;
+mod rows;
+#[cfg(test)]
+mod scratch;
+pub mod staging;
+mod values;
+
+pub use error::SchemaError;
+pub use file::{CsvReader, CsvWriter, PARAM_PREFIX, PARAMS_FIELD, cells, columns};
+pub use quantile::quantile;
+pub use rows::{
+    DependencyKind, EvictionRow, LatencyRow, RUN_CSVS, Row, SummaryRow, TaskKind, TaskRow,
+    TransferRow, UtilizationRow,
+};
+pub use staging::{Existing, Staging};
+pub use values::Fixed6;

@@ -1,0 +1,534 @@
+//! The row types: one struct per CSV file of a run directory, its fields the file's columns
+//! in order.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::values::{Fixed6, flag};
+
+/// A row type of one CSV file of the contract.
+///
+/// Its fields, in declaration order, are the file's columns; a field named `params` (of type
+/// `Vec<u64>`) stands for the `param.<name>` columns, one per workload parameter, at its
+/// place. [`CsvWriter`](crate::CsvWriter) and [`CsvReader`](crate::CsvReader) take the
+/// header from the fields, so the column list exists only here.
+pub trait Row: Serialize + DeserializeOwned {
+    /// The file's name inside a run (or sweep) directory, e.g. `"latencies.csv"`.
+    const FILE: &'static str;
+
+    /// The values of the `param.*` columns, for the row types that have them.
+    fn params(&self) -> Option<&[u64]> {
+        None
+    }
+
+    /// The values of the `param.*` columns, to fill in when reading.
+    fn params_mut(&mut self) -> Option<&mut Vec<u64>> {
+        None
+    }
+}
+
+/// The CSV files of a run directory, in the order the harness writes them.
+pub const RUN_CSVS: [&str; 6] = [
+    LatencyRow::FILE,
+    TaskRow::FILE,
+    TransferRow::FILE,
+    EvictionRow::FILE,
+    UtilizationRow::FILE,
+    SummaryRow::FILE,
+];
+
+/// One row of `latencies.csv`: one datapoint, i.e. one recorded arrival of data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyRow {
+    /// The run's policy.
+    pub policy: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The run's workload parameters, in the order of the header's `param.*` columns.
+    #[serde(default)]
+    pub params: Vec<u64>,
+    /// The tag the workload gave the datapoint (the iteration).
+    pub iteration: u64,
+    /// The index of the recording call in its group (e.g. which reducer).
+    pub reducer: u32,
+    /// The node the recording work ran on.
+    pub node: u32,
+    /// When the data entered the system, ns.
+    pub ingest_ns: u64,
+    /// When it arrived (the start of the recording work), ns.
+    pub arrival_ns: u64,
+    /// `arrival_ns - ingest_ns`.
+    pub latency_ns: u64,
+    /// Whether it was ingested during the warm-up (written `1`, else `0`).
+    #[serde(with = "flag")]
+    pub warmup: bool,
+}
+
+impl Row for LatencyRow {
+    const FILE: &'static str = "latencies.csv";
+
+    fn params(&self) -> Option<&[u64]> {
+        Some(&self.params)
+    }
+
+    fn params_mut(&mut self) -> Option<&mut Vec<u64>> {
+        Some(&mut self.params)
+    }
+}
+
+/// What a task was: written `task`, `actor_creation` or `actor_method`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A plain task.
+    #[default]
+    Task,
+    /// The creation of an actor.
+    ActorCreation,
+    /// A method call on an actor.
+    ActorMethod,
+}
+
+/// What a task declared it depends on: written `none`, `group` or `task`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyKind {
+    /// No declared dependency.
+    #[default]
+    None,
+    /// Every output of a group.
+    Group,
+    /// The output of one task of a group.
+    Task,
+}
+
+/// One row of `tasks.csv`: one finished piece of work (task, actor creation or method call).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRow {
+    /// The work's id.
+    pub task: u64,
+    /// Task, actor creation or method call.
+    pub kind: TaskKind,
+    /// Function, actor kind, or `Kind.method`.
+    pub name: String,
+    /// Its group (0: none).
+    pub group: u64,
+    /// Its index in its group.
+    pub index: u32,
+    /// What it declared it depends on.
+    pub dependency: DependencyKind,
+    /// The group it depends on (empty when `dependency` is `none`).
+    pub dependency_group: Option<u64>,
+    /// The index of the task it depends on (empty unless `dependency` is `task`).
+    pub dependency_index: Option<u32>,
+    /// Where it was placed.
+    pub node: u32,
+    /// CPU slots it held while running.
+    pub cpus: u32,
+    /// Submitted (and placed), ns.
+    pub submitted_ns: u64,
+    /// All arguments local, ns.
+    pub args_local_ns: u64,
+    /// Started running, ns.
+    pub started_ns: u64,
+    /// Finished, ns.
+    pub finished_ns: u64,
+    /// Bytes of all inputs.
+    pub input_bytes: u64,
+    /// Bytes of all outputs.
+    pub output_bytes: u64,
+    /// Whether it succeeded (`1`) or failed (`0`).
+    #[serde(with = "flag")]
+    pub ok: bool,
+}
+
+impl Row for TaskRow {
+    const FILE: &'static str = "tasks.csv";
+}
+
+/// One row of `transfers.csv`: one completed object transfer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRow {
+    /// The object moved.
+    pub object: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// Source node.
+    pub from: u32,
+    /// Destination node.
+    pub to: u32,
+    /// When it was requested, ns.
+    pub requested_ns: u64,
+    /// When it started flowing (after the latency), ns.
+    pub flowing_ns: u64,
+    /// When the last byte arrived, ns.
+    pub finished_ns: u64,
+}
+
+impl Row for TransferRow {
+    const FILE: &'static str = "transfers.csv";
+}
+
+/// One row of `evictions.csv`: one copy evicted from a store to make room.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvictionRow {
+    /// The object.
+    pub object: u64,
+    /// The node whose store evicted it.
+    pub node: u32,
+    /// Its size.
+    pub bytes: u64,
+    /// When, ns.
+    pub at_ns: u64,
+    /// Whether it was the last copy (`1`: the object is lost).
+    #[serde(with = "flag")]
+    pub last_copy: bool,
+}
+
+impl Row for EvictionRow {
+    const FILE: &'static str = "evictions.csv";
+}
+
+/// One row of `utilization.csv`: one node's busy fraction over one window of time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UtilizationRow {
+    /// The node.
+    pub node: u32,
+    /// The window's start, ns.
+    pub window_start_ns: u64,
+    /// The window's length, ns (the last window of a run may be cut short by its end; this
+    /// is the nominal length).
+    pub window_ns: u64,
+    /// Busy CPU-slot time over capacity, in [0, 1].
+    pub busy_fraction: Fixed6,
+}
+
+impl Row for UtilizationRow {
+    const FILE: &'static str = "utilization.csv";
+}
+
+/// One row of `summary.csv`: one run. A run directory's `summary.csv` has one row; a sweep
+/// directory's has one per run that finished.
+///
+/// Latency statistics cover the datapoints ingested after the warm-up and use nearest-rank
+/// percentiles ([`quantile`](crate::quantile)); utilization covers the time from the warm-up
+/// to the end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    /// The run's id: its directory name under `runs/` in a sweep.
+    pub run: String,
+    /// The policy.
+    pub policy: String,
+    /// The seed.
+    pub seed: u64,
+    /// The workload parameters, in the order of the header's `param.*` columns.
+    #[serde(default)]
+    pub params: Vec<u64>,
+    /// Measured datapoints (warm-up excluded).
+    pub datapoints: u64,
+    /// Mean latency, ms.
+    pub mean_ms: Fixed6,
+    /// Median latency, ms.
+    pub p50_ms: Fixed6,
+    /// 90th-percentile latency, ms.
+    pub p90_ms: Fixed6,
+    /// 99th-percentile latency, ms.
+    pub p99_ms: Fixed6,
+    /// Largest latency, ms.
+    pub max_ms: Fixed6,
+    /// Bytes moved by completed transfers.
+    pub bytes_transferred: u64,
+    /// Completed transfers.
+    pub transfers: u64,
+    /// Copies evicted.
+    pub evictions: u64,
+    /// Work that finished successfully.
+    pub tasks: u64,
+    /// Work that failed.
+    pub failed: u64,
+    /// Mean over nodes of each node's CPU utilization.
+    pub cpu_util_mean: Fixed6,
+    /// Utilization of the least busy node.
+    pub cpu_util_min: Fixed6,
+    /// Utilization of the busiest node.
+    pub cpu_util_max: Fixed6,
+}
+
+impl Row for SummaryRow {
+    const FILE: &'static str = "summary.csv";
+
+    fn params(&self) -> Option<&[u64]> {
+        Some(&self.params)
+    }
+
+    fn params_mut(&mut self) -> Option<&mut Vec<u64>> {
+        Some(&mut self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::Scratch;
+    use crate::{CsvReader, CsvWriter};
+
+    /// Writes `rows` into a fresh directory, checks the file's text, reads the rows back and
+    /// checks they are the same values.
+    fn round_trip<R: Row + PartialEq + std::fmt::Debug>(
+        tag: &str,
+        params: &[&str],
+        rows: &[R],
+        text: &str,
+    ) {
+        let s = Scratch::new(tag);
+        let names: Vec<String> = params.iter().map(|p| (*p).to_owned()).collect();
+        let mut w = CsvWriter::<R>::create(s.path(), &names).expect("create");
+        for r in rows {
+            w.write(r).expect("write");
+        }
+        w.finish().expect("finish");
+        let written = std::fs::read_to_string(s.path().join(R::FILE)).expect("read");
+        assert_eq!(written, text, "{}", R::FILE);
+        let mut reader = CsvReader::<R>::open(s.path()).expect("open");
+        assert_eq!(reader.param_names(), names.as_slice());
+        let back: Vec<(u64, R)> = reader.rows().collect::<Result<_, _>>().expect("rows");
+        let lines: Vec<u64> = back.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, (2..2 + rows.len() as u64).collect::<Vec<_>>());
+        let back: Vec<R> = back.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(back, rows, "{}", R::FILE);
+    }
+
+    #[test]
+    fn latencies_round_trip_with_their_params_between_fixed_columns() {
+        let row = |iteration, warmup| LatencyRow {
+            policy: "group".into(),
+            seed: 3,
+            params: vec![262_144, 4],
+            iteration,
+            reducer: 1,
+            node: 2,
+            ingest_ns: 1_000,
+            arrival_ns: 4_500,
+            latency_ns: 3_500,
+            warmup,
+        };
+        round_trip(
+            "latencies",
+            &["data_size", "num_reducers"],
+            &[row(0, true), row(7, false)],
+            "policy,seed,param.data_size,param.num_reducers,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup\n\
+             group,3,262144,4,0,1,2,1000,4500,3500,1\n\
+             group,3,262144,4,7,1,2,1000,4500,3500,0\n",
+        );
+        // A workload without parameters has no param.* columns.
+        round_trip(
+            "latencies-noparams",
+            &[],
+            &[LatencyRow::default()],
+            "policy,seed,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup\n\
+             ,0,0,0,0,0,0,0,0\n",
+        );
+    }
+
+    #[test]
+    fn tasks_round_trip_with_every_kind_and_dependency() {
+        let base = TaskRow {
+            task: 12,
+            kind: TaskKind::Task,
+            name: "make, then pass".into(),
+            group: 5,
+            index: 2,
+            dependency: DependencyKind::None,
+            dependency_group: None,
+            dependency_index: None,
+            node: 1,
+            cpus: 2,
+            submitted_ns: 10,
+            args_local_ns: 20,
+            started_ns: 30,
+            finished_ns: 40,
+            input_bytes: 1_048_576,
+            output_bytes: 0,
+            ok: true,
+        };
+        let rows = [
+            base.clone(),
+            TaskRow {
+                kind: TaskKind::ActorCreation,
+                name: "Sink".into(),
+                dependency: DependencyKind::Group,
+                dependency_group: Some(4),
+                ..base.clone()
+            },
+            TaskRow {
+                kind: TaskKind::ActorMethod,
+                name: "Sink.take".into(),
+                dependency: DependencyKind::Task,
+                dependency_group: Some(4),
+                dependency_index: Some(3),
+                ok: false,
+                ..base
+            },
+        ];
+        round_trip(
+            "tasks",
+            &[],
+            &rows,
+            "task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok\n\
+             12,task,\"make, then pass\",5,2,none,,,1,2,10,20,30,40,1048576,0,1\n\
+             12,actor_creation,Sink,5,2,group,4,,1,2,10,20,30,40,1048576,0,1\n\
+             12,actor_method,Sink.take,5,2,task,4,3,1,2,10,20,30,40,1048576,0,0\n",
+        );
+    }
+
+    #[test]
+    fn transfers_evictions_and_utilization_round_trip() {
+        round_trip(
+            "transfers",
+            &[],
+            &[TransferRow {
+                object: 9,
+                bytes: 800_000,
+                from: 0,
+                to: 4,
+                requested_ns: 100,
+                flowing_ns: 200,
+                finished_ns: 900,
+            }],
+            "object,bytes,from,to,requested_ns,flowing_ns,finished_ns\n9,800000,0,4,100,200,900\n",
+        );
+        round_trip(
+            "evictions",
+            &[],
+            &[
+                EvictionRow {
+                    object: 9,
+                    node: 1,
+                    bytes: 64,
+                    at_ns: 5,
+                    last_copy: false,
+                },
+                EvictionRow {
+                    object: 10,
+                    node: 2,
+                    bytes: 65,
+                    at_ns: 6,
+                    last_copy: true,
+                },
+            ],
+            "object,node,bytes,at_ns,last_copy\n9,1,64,5,0\n10,2,65,6,1\n",
+        );
+        round_trip(
+            "utilization",
+            &[],
+            &[UtilizationRow {
+                node: 3,
+                window_start_ns: 50_000_000,
+                window_ns: 50_000_000,
+                busy_fraction: Fixed6(0.625),
+            }],
+            "node,window_start_ns,window_ns,busy_fraction\n3,50000000,50000000,0.625000\n",
+        );
+    }
+
+    #[test]
+    fn summaries_round_trip() {
+        let row = |run: &str, size| SummaryRow {
+            run: run.into(),
+            policy: "random".into(),
+            seed: 1,
+            params: vec![size, 4],
+            datapoints: 1_500,
+            mean_ms: Fixed6(25.5),
+            p50_ms: Fixed6(24.0),
+            p90_ms: Fixed6(31.25),
+            p99_ms: Fixed6(40.125),
+            max_ms: Fixed6(51.0),
+            bytes_transferred: 123_456_789,
+            transfers: 150,
+            evictions: 0,
+            tasks: 9_000,
+            failed: 0,
+            cpu_util_mean: Fixed6(0.5),
+            cpu_util_min: Fixed6(0.25),
+            cpu_util_max: Fixed6(0.75),
+        };
+        round_trip(
+            "summary",
+            &["data_size", "num_reducers"],
+            &[
+                row("random-data_size=1MiB-seed1", 1_048_576),
+                row("r2", 800_000),
+            ],
+            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max\n\
+             random-data_size=1MiB-seed1,random,1,1048576,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000\n\
+             r2,random,1,800000,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000\n",
+        );
+    }
+
+    /// The columns a Markdown table in `doc` lists for `file`: the backticked names of the
+    /// line's last cell, `param.*` standing for the parameters.
+    fn documented_columns(doc: &str, file: &str) -> String {
+        let name = format!("`{file}`");
+        let cells: Vec<&str> = doc
+            .lines()
+            .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+            .find(|cells| cells.get(1) == Some(&name.as_str()))
+            .unwrap_or_else(|| panic!("no table row for {file}"));
+        let last = cells.iter().rev().find(|c| !c.is_empty()).expect("a cell");
+        last.split('`')
+            .skip(1)
+            .step_by(2)
+            .collect::<Vec<_>>()
+            .join(",")
+            .replace(' ', "")
+    }
+
+    fn header<R: Row>() -> String {
+        crate::columns::<R>(&["*".to_owned()]).join(",")
+    }
+
+    #[test]
+    fn the_crate_docs_and_the_readme_list_every_files_columns() {
+        let readme = include_str!("../../../README.md");
+        let docs = include_str!("lib.rs");
+        for doc in [readme, docs] {
+            assert_eq!(
+                documented_columns(doc, LatencyRow::FILE),
+                header::<LatencyRow>()
+            );
+            assert_eq!(documented_columns(doc, TaskRow::FILE), header::<TaskRow>());
+            assert_eq!(
+                documented_columns(doc, TransferRow::FILE),
+                header::<TransferRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, EvictionRow::FILE),
+                header::<EvictionRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, UtilizationRow::FILE),
+                header::<UtilizationRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, SummaryRow::FILE),
+                header::<SummaryRow>()
+            );
+        }
+    }
+
+    #[test]
+    fn run_csvs_are_the_row_types_files_in_writing_order() {
+        assert_eq!(
+            RUN_CSVS,
+            [
+                "latencies.csv",
+                "tasks.csv",
+                "transfers.csv",
+                "evictions.csv",
+                "utilization.csv",
+                "summary.csv",
+            ]
+        );
+    }
+}
