@@ -7,7 +7,7 @@
 //! against an edited copy of the SDK (into `target/fixtures/sdk-edits`).
 
 use cohort_runtime::plugin::{Plugin, PluginError, PluginPolicy, SearchPath, library_file_name};
-use cohort_runtime::policy::ffi::{ABI_VERSION, PolicyVTable};
+use cohort_runtime::policy::ffi::{ABI_VERSION, AbiLayout, ENTRY_SYMBOL, EntryFn, PolicyVTable};
 use cohort_runtime::policy::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
     PlacementView, Policy, PolicyEvent, Resources, TaskId, WorkKind,
@@ -713,6 +713,48 @@ fn a_plugin_built_with_two_dependency_variants_swapped() {
         ]
     );
     mentions(&err, &path);
+}
+
+/// What `export_policy!` builds, checked without the loader: each library (the built-in
+/// plugins, and a crate outside the workspace that compiled the SDK on its own) exports a
+/// symbol named `ENTRY_SYMBOL`, and the table behind it carries this host's ABI version and
+/// the layout record as this host computes it.
+#[test]
+fn export_policy_exports_the_entry_symbol_with_the_hosts_layout() {
+    // Found by name, but not loaded through the loader.
+    let search = SearchPath::from_env();
+    let mut libraries: Vec<PathBuf> = ["random", "group", "locality"]
+        .iter()
+        .map(|name| {
+            search
+                .resolve(name)
+                .expect("built by `cargo build --workspace`")
+        })
+        .collect();
+    libraries.push(fixture("first-fit"));
+    for path in libraries {
+        // SAFETY: these are plugins built from this repository; loading runs their
+        // initialisers only.
+        let library = unsafe { libloading::Library::new(&path) }.expect("loads");
+        // SAFETY: `EntryFn` is the type the ABI gives the entry symbol.
+        let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) }
+            .map(|symbol| *symbol)
+            .unwrap_or_else(|e| panic!("{}: no `{ENTRY_SYMBOL}`: {e}", path.display()));
+        let table = entry();
+        assert!(!table.is_null(), "{}", path.display());
+        // SAFETY: the table is a static of the loaded library that starts with the version.
+        let version = unsafe { table.cast::<u32>().read_unaligned() };
+        assert_eq!(version, ABI_VERSION, "{}", path.display());
+        // SAFETY: same version, so the layout record follows (as the loader reads it).
+        let layout = unsafe { (&raw const (*table).layout).read_unaligned() };
+        assert_eq!(
+            layout.differences(&AbiLayout::CURRENT),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(layout, AbiLayout::CURRENT);
+    }
 }
 
 #[test]

@@ -971,13 +971,34 @@ mod tests {
     }
 
     #[test]
-    fn entry_symbol_matches_the_macro() {
-        assert_eq!(ENTRY_SYMBOL, "cohort_policy_entry");
-        let vt = cohort_policy_entry();
+    fn the_macro_exports_the_vtable_of_the_policy_it_names() {
+        // The macro defines the entry with the type the ABI gives it (or this fails to build).
+        let entry: EntryFn = cohort_policy_entry;
+        assert!(std::ptr::eq(entry(), entry()), "one static vtable");
         // SAFETY: the entry returns a pointer to a static.
-        let vt = unsafe { &*vt };
+        let vt = unsafe { &*entry() };
         assert_eq!(vt.abi_version, ABI_VERSION);
-        assert!(vt.layout.differences(&AbiLayout::CURRENT).is_empty());
+        assert_eq!(vt.layout, AbiLayout::CURRENT);
+        // Its functions are `Echo`'s: Echo's configuration is accepted, Echo's name comes back.
+        assert_eq!(
+            make(vt, "seven"),
+            Err((STATUS_FAILED, "bad config `seven`".to_string()))
+        );
+        let state = make(vt, "2").expect("created");
+        let mut storage = [0u8; 64];
+        let mut name = HostBuf::new(&mut storage);
+        let mut flags = 0;
+        // SAFETY: live state, valid buffer and flags.
+        let status = unsafe { (vt.describe)(state, &mut name, &mut flags) };
+        assert_eq!(status, STATUS_OK);
+        assert_eq!(
+            std::str::from_utf8(&storage[..name.len]),
+            Ok("echo-ünïcode")
+        );
+        let mut storage = [0u8; 8];
+        let mut msg = HostBuf::new(&mut storage);
+        // SAFETY: the state is live and destroyed exactly once.
+        assert_eq!(unsafe { (vt.destroy)(state, &mut msg) }, STATUS_OK);
     }
 
     #[test]
