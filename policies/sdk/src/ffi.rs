@@ -681,7 +681,10 @@ pub const fn vtable<P: PolicyFactory>() -> PolicyVTable {
     }
 }
 
-/// The text of a panic payload.
+/// The text of a caught panic's payload: the message of a `panic!` with one (whose payload
+/// is a `&str` or a `String`), or `a panic without a message` for any other payload (e.g.
+/// `std::panic::panic_any(42)`). The entry points use it for [`STATUS_PANICKED`]'s message;
+/// the runtime uses it for panics in user code.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
