@@ -200,6 +200,16 @@ pub fn library_file_name(name: &str) -> String {
     )
 }
 
+/// Whether `name_or_path` names a library file rather than a plugin on the search path: it
+/// contains `/` or this platform's path separator, or it ends with this platform's library
+/// suffix (`.so`, `.dylib`, `.dll`). No valid plugin name does any of these. [`Plugin::open`]
+/// and the harness's policy option both decide with this.
+pub fn looks_like_path(name_or_path: &str) -> bool {
+    name_or_path.contains('/')
+        || name_or_path.contains(std::path::MAIN_SEPARATOR)
+        || name_or_path.ends_with(std::env::consts::DLL_SUFFIX)
+}
+
 /// The plugin name a library file name stands for, if it is one (`libcohort_x.so` -> `x`).
 pub fn plugin_name_of(file_name: &OsStr) -> Option<String> {
     let file = file_name.to_str()?;
@@ -435,14 +445,10 @@ impl Plugin {
         Plugin::load(search.resolve(name)?)
     }
 
-    /// Loads by path if `name_or_path` looks like one (it contains a path separator or ends
-    /// with the platform's library suffix), otherwise by name from
-    /// [`SearchPath::from_env`].
+    /// Loads by path if `name_or_path` looks like one (see [`looks_like_path`]), otherwise by
+    /// name from [`SearchPath::from_env`].
     pub fn open(name_or_path: &str) -> Result<Plugin, PluginError> {
-        let is_path = name_or_path.contains('/')
-            || name_or_path.contains(std::path::MAIN_SEPARATOR)
-            || name_or_path.ends_with(std::env::consts::DLL_SUFFIX);
-        if is_path {
+        if looks_like_path(name_or_path) {
             Plugin::load(name_or_path)
         } else {
             Plugin::find(name_or_path)
@@ -824,6 +830,34 @@ mod tests {
             SearchPath::parse_env_value(&joined),
             vec![PathBuf::from("/a/b"), PathBuf::from("/c")]
         );
+    }
+
+    #[test]
+    fn paths_are_told_from_names() {
+        for path in [
+            "./libcohort_x.so",
+            "/abs/olute",
+            "dir/plugin",
+            "relative/libcohort_x.so",
+        ] {
+            assert!(looks_like_path(path), "{path}");
+        }
+        let suffixed = library_file_name("x");
+        assert!(looks_like_path(&suffixed), "{suffixed}: the library suffix");
+        let native = format!("dir{}file", std::path::MAIN_SEPARATOR);
+        assert!(
+            looks_like_path(&native),
+            "{native}: the platform's separator"
+        );
+        // Every valid name is a name, including ones that resemble file names.
+        for name in ["random", "first-fit", "my_policy", "so", "x2"] {
+            assert!(check_name(name).is_ok(), "{name}");
+            assert!(!looks_like_path(name), "{name}");
+        }
+        // And nothing that looks like a path is a valid name.
+        for path in ["a/b", "libcohort_x.so", native.as_str()] {
+            assert!(check_name(path).is_err(), "{path}");
+        }
     }
 
     struct Fixed;
