@@ -5,7 +5,7 @@ use cohort_policy::{Policy, PolicyFactory};
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
-use cohort_runtime::plugin::{Plugin, SearchPath};
+use cohort_runtime::plugin::{Plugin, SearchPath, looks_like_path};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ impl PolicySource {
     /// path to a plugin library. The plugin is loaded and checked now, so that a bad plugin
     /// fails before any run starts.
     pub fn resolve(spec: &str) -> Result<PolicySource> {
-        let is_path = spec.contains('/') || spec.ends_with(std::env::consts::DLL_SUFFIX);
+        let is_path = looks_like_path(spec);
         if !is_path && let Some(b) = BUILTIN.iter().find(|b| **b == spec) {
             return Ok(PolicySource::Builtin(b));
         }
@@ -55,12 +55,13 @@ impl PolicySource {
         })
     }
 
-    /// The name runs are labelled with.
+    /// The name runs are labelled with: the name asked for, or for a plugin given by path
+    /// (see [`looks_like_path`]), its file stem without the `lib` prefix.
     pub fn name(&self) -> String {
         match self {
             PolicySource::Builtin(n) => (*n).to_string(),
             PolicySource::Plugin { name, path, .. } => {
-                if name.contains('/') {
+                if looks_like_path(name) {
                     path.file_stem()
                         .map(|s| s.to_string_lossy().trim_start_matches("lib").to_string())
                         .unwrap_or_else(|| name.clone())
@@ -137,4 +138,28 @@ pub fn list() -> Vec<(String, String, Result<(), String>)> {
         rows.push((found.name, found.path.display().to_string(), check));
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_given_by_path_is_labelled_by_its_file() {
+        let plugin = |name: &str| PolicySource::Plugin {
+            name: name.to_string(),
+            path: PathBuf::from("plugins")
+                .join(format!("libcohort_x{}", std::env::consts::DLL_SUFFIX)),
+            sha256: String::new(),
+        };
+        let file = format!("libcohort_x{}", std::env::consts::DLL_SUFFIX);
+        assert_eq!(plugin(&format!("plugins/{file}")).name(), "cohort_x");
+        assert_eq!(
+            plugin(&file).name(),
+            "cohort_x",
+            "the suffix alone makes a path"
+        );
+        assert_eq!(plugin("x").name(), "x", "a name stays a name");
+        assert_eq!(PolicySource::Builtin("group").name(), "group");
+    }
 }

@@ -21,7 +21,10 @@
 //! Before the policy is created, the loader checks that the file exists and is a loadable
 //! library, that it exports `cohort_policy::ffi::ENTRY_SYMBOL`, that the entry's ABI version
 //! equals [`ABI_VERSION`] and that the plugin's layout record equals this build's
-//! [`AbiLayout::CURRENT`]. Each failure is a [`PluginError`] naming the file.
+//! [`AbiLayout::CURRENT`], reading the version, then the record's size, then the record, and
+//! only then the functions. Each failure is a [`PluginError`] naming the file; a layout
+//! mismatch names every size, field offset or enum discriminant that differs. The record is
+//! only read here, once: a loaded policy keeps just the vtable's function pointers.
 //!
 //! # Failures while running
 //! A plugin reports panics instead of unwinding into the runtime. When it panics in
@@ -31,13 +34,15 @@
 //! anything again.
 
 use cohort_policy::ffi::{
-    ABI_VERSION, AbiLayout, ENTRY_SYMBOL, EntryFn, FLAG_WANTS_EVENTS, HostBuf, PolicyVTable,
-    RawEvent, RawPlacementView, STATUS_FAILED, STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
+    ABI_VERSION, AbiLayout, CreateFn, DescribeFn, DestroyFn, ENTRY_SYMBOL, EntryFn, EventFn,
+    FLAG_WANTS_EVENTS, HostBuf, PlaceFn, PolicyVTable, RawEvent, RawPlacementView, STATUS_FAILED,
+    STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
 };
 use cohort_policy::{NodeId, Placement, PlacementView, Policy, PolicyEvent};
 use libloading::Library;
 use std::ffi::{OsStr, c_void};
 use std::fmt;
+use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -115,7 +120,8 @@ pub enum PluginError {
         /// The version this runtime speaks.
         expected: u32,
     },
-    /// The plugin's view types are laid out differently from the runtime's.
+    /// The plugin was built against types laid out differently from the runtime's (same ABI
+    /// version, but a different layout record).
     #[error(
         "policy plugin {}: layout mismatch with this cohort (same ABI version {ABI_VERSION}, \
          but {}); rebuild it against the matching cohort-policy",
@@ -125,7 +131,8 @@ pub enum PluginError {
     Layout {
         /// The plugin's path.
         path: PathBuf,
-        /// Each difference, e.g. `NodeView: size 40 align 8, expected size 32 align 8`.
+        /// Each difference, e.g. `offset of PolicyVTable.place: 448, expected 440` or
+        /// `discriminant of Dependency::Group: 2, expected 1`.
         differences: Vec<String>,
     },
     /// The plugin rejected its configuration or failed to build its state.
@@ -191,6 +198,16 @@ pub fn library_file_name(name: &str) -> String {
         name.replace('-', "_"),
         std::env::consts::DLL_SUFFIX
     )
+}
+
+/// Whether `name_or_path` names a library file rather than a plugin on the search path: it
+/// contains `/` or this platform's path separator, or it ends with this platform's library
+/// suffix (`.so`, `.dylib`, `.dll`). No valid plugin name does any of these. [`Plugin::open`]
+/// and the harness's policy option both decide with this.
+pub fn looks_like_path(name_or_path: &str) -> bool {
+    name_or_path.contains('/')
+        || name_or_path.contains(std::path::MAIN_SEPARATOR)
+        || name_or_path.ends_with(std::env::consts::DLL_SUFFIX)
 }
 
 /// The plugin name a library file name stands for, if it is one (`libcohort_x.so` -> `x`).
@@ -331,7 +348,7 @@ impl SearchPath {
 /// The library stays loaded while the `Plugin` or any policy created from it lives.
 pub struct Plugin {
     path: PathBuf,
-    vtable: PolicyVTable,
+    functions: Functions,
     /// `None` for a policy linked into this binary (see [`Plugin::linked`]).
     library: Option<Arc<Library>>,
 }
@@ -377,39 +394,31 @@ impl Plugin {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        let table = entry();
-        if table.is_null() {
-            return Err(PluginError::NoEntrySymbol {
-                path,
-                reason: "the entry returned a null vtable".to_string(),
-            });
-        }
-        // SAFETY: every ABI version's vtable starts with its `u32` version, so this read is
-        // valid whatever version the plugin was built for; the pointer is to a static in the
-        // library, which `library` keeps loaded. (Unaligned reads: nothing is assumed about
-        // the pointer beyond what the ABI promises.)
-        let found = unsafe { table.cast::<u32>().read_unaligned() };
-        if found != ABI_VERSION {
-            return Err(PluginError::AbiVersion {
-                path,
-                found,
-                expected: ABI_VERSION,
-            });
-        }
-        // SAFETY: same ABI version, so the pointee starts with this version's header: the
-        // version and the layout record, plain integers for which any bits are valid. Only
-        // once the record matches ours is the rest of the vtable trusted.
-        let layout: AbiLayout = unsafe { (&raw const (*table).layout).read_unaligned() };
-        let differences = layout.differences(&AbiLayout::CURRENT);
-        if !differences.is_empty() {
-            return Err(PluginError::Layout { path, differences });
-        }
-        // SAFETY: version and layout agree with ours, so the pointee is a `PolicyVTable` as
-        // this build defines it; copying it out is a plain read of a static.
-        let vtable = unsafe { table.read_unaligned() };
+        // SAFETY: the entry of a cohort plugin returns null or a pointer to a static in the
+        // library (which `library` keeps loaded) laid out as the ABI promises, which is what
+        // `read_table` requires.
+        let functions = match unsafe { read_table(entry()) } {
+            Ok(functions) => functions,
+            Err(TableProblem::Null) => {
+                return Err(PluginError::NoEntrySymbol {
+                    path,
+                    reason: "the entry returned a null vtable".to_string(),
+                });
+            }
+            Err(TableProblem::Version(found)) => {
+                return Err(PluginError::AbiVersion {
+                    path,
+                    found,
+                    expected: ABI_VERSION,
+                });
+            }
+            Err(TableProblem::Layout(differences)) => {
+                return Err(PluginError::Layout { path, differences });
+            }
+        };
         Ok(Plugin {
             path,
-            vtable,
+            functions,
             library: Some(Arc::new(library)),
         })
     }
@@ -421,7 +430,7 @@ impl Plugin {
     pub fn linked(label: &str, vtable: PolicyVTable) -> Plugin {
         Plugin {
             path: PathBuf::from(label),
-            vtable,
+            functions: Functions::of(&vtable),
             library: None,
         }
     }
@@ -436,14 +445,10 @@ impl Plugin {
         Plugin::load(search.resolve(name)?)
     }
 
-    /// Loads by path if `name_or_path` looks like one (it contains a path separator or ends
-    /// with the platform's library suffix), otherwise by name from
-    /// [`SearchPath::from_env`].
+    /// Loads by path if `name_or_path` looks like one (see [`looks_like_path`]), otherwise by
+    /// name from [`SearchPath::from_env`].
     pub fn open(name_or_path: &str) -> Result<Plugin, PluginError> {
-        let is_path = name_or_path.contains('/')
-            || name_or_path.contains(std::path::MAIN_SEPARATOR)
-            || name_or_path.ends_with(std::env::consts::DLL_SUFFIX);
-        if is_path {
+        if looks_like_path(name_or_path) {
             Plugin::load(name_or_path)
         } else {
             Plugin::find(name_or_path)
@@ -465,7 +470,7 @@ impl Plugin {
         // writes, and `buf.data` is valid for `buf.capacity` bytes; the function pointer comes
         // from a checked vtable of a library that `self.library` keeps loaded.
         let status = unsafe {
-            (self.vtable.create)(
+            (self.functions.create)(
                 config_toml.as_ptr(),
                 config_toml.len(),
                 seed,
@@ -505,7 +510,7 @@ impl Plugin {
         };
         let mut policy = PluginPolicy {
             path: self.path.clone(),
-            vtable: self.vtable,
+            functions: self.functions,
             state,
             name: String::new(),
             wants_events: true,
@@ -519,7 +524,7 @@ impl Plugin {
         // SAFETY: `state` is live and used from this thread only; `buf` is valid as above and
         // `flags` for a write.
         let status =
-            unsafe { (policy.vtable.describe)(policy.state.as_ptr(), &mut buf, &mut flags) };
+            unsafe { (policy.functions.describe)(policy.state.as_ptr(), &mut buf, &mut flags) };
         let text = read_message(&policy.message, buf.len);
         match status {
             STATUS_OK => {
@@ -545,6 +550,86 @@ impl Plugin {
     }
 }
 
+/// The functions of a checked vtable: all that the host keeps of it. The layout record is
+/// read once, at load, and a policy carries only what its calls use.
+#[derive(Clone, Copy)]
+struct Functions {
+    create: CreateFn,
+    describe: DescribeFn,
+    place: PlaceFn,
+    on_event: EventFn,
+    destroy: DestroyFn,
+}
+
+impl Functions {
+    fn of(vtable: &PolicyVTable) -> Functions {
+        Functions {
+            create: vtable.create,
+            describe: vtable.describe,
+            place: vtable.place,
+            on_event: vtable.on_event,
+            destroy: vtable.destroy,
+        }
+    }
+}
+
+/// What is wrong with the table an entry point returned (the caller knows the file).
+#[derive(Debug, PartialEq, Eq)]
+enum TableProblem {
+    /// The entry returned null.
+    Null,
+    /// The table is of this other ABI version.
+    Version(u32),
+    /// Same version, but a layout record unlike ours: each difference.
+    Layout(Vec<String>),
+}
+
+/// Checks the table an entry point returned and takes its functions, reading no further than
+/// each check allows: the `u32` version (first in every version's table); if it is ours, the
+/// layout record's size (the record's first field, right after the version); if that is
+/// ours, the whole record; and only if the record equals [`AbiLayout::CURRENT`], the rest of
+/// the table.
+///
+/// # Safety
+/// `table` is null or points to memory that stays readable during the call and holds what
+/// the ABI promises: a `u32` version; if the version is [`ABI_VERSION`], a `u32` record size
+/// after it; if that size is this build's, a whole [`AbiLayout`]; if the record is this
+/// build's, a whole [`PolicyVTable`]. No alignment is assumed.
+unsafe fn read_table(table: *const PolicyVTable) -> Result<Functions, TableProblem> {
+    if table.is_null() {
+        return Err(TableProblem::Null);
+    }
+    // SAFETY: every version's table starts with its `u32` version (caller's guarantee).
+    let version = unsafe { table.cast::<u32>().read_unaligned() };
+    if version != ABI_VERSION {
+        return Err(TableProblem::Version(version));
+    }
+    // SAFETY: this version's table has its layout record at this offset, and the record
+    // starts with its `u32` size (caller's guarantee); offsetting stays inside the table.
+    let record = unsafe { table.cast::<u8>().add(offset_of!(PolicyVTable, layout)) };
+    // SAFETY: as above.
+    let size = unsafe {
+        record
+            .add(offset_of!(AbiLayout, layout_size))
+            .cast::<u32>()
+            .read_unaligned()
+    };
+    if let Some(difference) = AbiLayout::size_difference(size) {
+        return Err(TableProblem::Layout(vec![difference]));
+    }
+    // SAFETY: the record is as long as ours (caller's guarantee), and made of integers, for
+    // which any bits are valid.
+    let layout = unsafe { record.cast::<AbiLayout>().read_unaligned() };
+    let differences = layout.differences(&AbiLayout::CURRENT);
+    if !differences.is_empty() {
+        return Err(TableProblem::Layout(differences));
+    }
+    // SAFETY: version and layout agree with ours, so the pointee is a `PolicyVTable` as this
+    // build defines it (caller's guarantee); copying it out is a plain read.
+    let vtable = unsafe { table.read_unaligned() };
+    Ok(Functions::of(&vtable))
+}
+
 /// The text a plugin wrote into a host buffer (lossily decoded, never past the buffer).
 fn read_message(storage: &[u8], len: usize) -> String {
     String::from_utf8_lossy(&storage[..len.min(storage.len())]).into_owned()
@@ -553,7 +638,7 @@ fn read_message(storage: &[u8], len: usize) -> String {
 /// A policy living in a plugin, used through the C ABI. See the module documentation.
 pub struct PluginPolicy {
     path: PathBuf,
-    vtable: PolicyVTable,
+    functions: Functions,
     state: NonNull<c_void>,
     name: String,
     /// What the plugin's `describe` said; when false, events are not sent across.
@@ -561,7 +646,7 @@ pub struct PluginPolicy {
     message: Box<[u8]>,
     /// Set once the plugin has panicked or answered outside the ABI; it is not called again.
     broken: Option<String>,
-    /// Keeps the code behind `vtable` loaded; dropped after `state` is destroyed (`None`
+    /// Keeps the code behind `functions` loaded; dropped after `state` is destroyed (`None`
     /// for linked policies, whose code is part of this binary).
     _library: Option<Arc<Library>>,
 }
@@ -659,7 +744,8 @@ impl Policy for PluginPolicy {
         let mut buf = HostBuf::new(&mut self.message);
         // SAFETY: the state is live and only used through `&mut self`; `raw` points into
         // `view`'s slices, which outlive the call; `node` and `buf` are valid for writes.
-        let status = unsafe { (self.vtable.place)(self.state.as_ptr(), &raw, &mut node, &mut buf) };
+        let status =
+            unsafe { (self.functions.place)(self.state.as_ptr(), &raw, &mut node, &mut buf) };
         if status == STATUS_OK {
             return Placement::Node(node);
         }
@@ -678,7 +764,7 @@ impl Policy for PluginPolicy {
         let raw: &RawEvent = event;
         let mut buf = HostBuf::new(&mut self.message);
         // SAFETY: as in `place`; `raw` lives across the call.
-        let status = unsafe { (self.vtable.on_event)(self.state.as_ptr(), raw, &mut buf) };
+        let status = unsafe { (self.functions.on_event)(self.state.as_ptr(), raw, &mut buf) };
         if status != STATUS_OK {
             let len = buf.len;
             self.event_failed(status, len, event);
@@ -689,10 +775,10 @@ impl Policy for PluginPolicy {
 impl Drop for PluginPolicy {
     fn drop(&mut self) {
         let mut buf = HostBuf::new(&mut self.message);
-        // SAFETY: the state was created by this vtable's `create`, is destroyed exactly once
+        // SAFETY: the state was created by these functions' `create`, is destroyed exactly once
         // (here) and is not used afterwards; the library is still loaded (`_library` is
         // dropped after this function).
-        let status = unsafe { (self.vtable.destroy)(self.state.as_ptr(), &mut buf) };
+        let status = unsafe { (self.functions.destroy)(self.state.as_ptr(), &mut buf) };
         if status != STATUS_OK {
             let len = buf.len;
             let text = read_message(&self.message, len);
@@ -744,6 +830,123 @@ mod tests {
             SearchPath::parse_env_value(&joined),
             vec![PathBuf::from("/a/b"), PathBuf::from("/c")]
         );
+    }
+
+    #[test]
+    fn paths_are_told_from_names() {
+        for path in [
+            "./libcohort_x.so",
+            "/abs/olute",
+            "dir/plugin",
+            "relative/libcohort_x.so",
+        ] {
+            assert!(looks_like_path(path), "{path}");
+        }
+        let suffixed = library_file_name("x");
+        assert!(looks_like_path(&suffixed), "{suffixed}: the library suffix");
+        let native = format!("dir{}file", std::path::MAIN_SEPARATOR);
+        assert!(
+            looks_like_path(&native),
+            "{native}: the platform's separator"
+        );
+        // Every valid name is a name, including ones that resemble file names.
+        for name in ["random", "first-fit", "my_policy", "so", "x2"] {
+            assert!(check_name(name).is_ok(), "{name}");
+            assert!(!looks_like_path(name), "{name}");
+        }
+        // And nothing that looks like a path is a valid name.
+        for path in ["a/b", "libcohort_x.so", native.as_str()] {
+            assert!(check_name(path).is_err(), "{path}");
+        }
+    }
+
+    struct Fixed;
+
+    impl Policy for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+        fn place(&mut self, _view: &PlacementView<'_>) -> Placement {
+            Placement::Node(NodeId(0))
+        }
+    }
+
+    impl cohort_policy::PolicyFactory for Fixed {
+        fn create(_config_toml: &str, _seed: u64) -> Result<Self, String> {
+            Ok(Fixed)
+        }
+    }
+
+    #[test]
+    fn tables_are_read_version_then_record_size_then_record() {
+        /// A table that ends after the layout record's size: all a host may read of it.
+        #[repr(C)]
+        struct Header {
+            abi_version: u32,
+            layout_size: u32,
+        }
+        let read = |table: *const PolicyVTable| {
+            // SAFETY: each table below holds at least what its fields say, as `read_table`
+            // requires.
+            unsafe { read_table(table) }.map(|_| ())
+        };
+        assert_eq!(read(std::ptr::null()), Err(TableProblem::Null));
+
+        let other_version = Header {
+            abi_version: ABI_VERSION + 1,
+            layout_size: 0,
+        };
+        assert_eq!(
+            read(std::ptr::from_ref(&other_version).cast()),
+            Err(TableProblem::Version(ABI_VERSION + 1))
+        );
+        // A record of another size is refused on its size alone: nothing after it is read.
+        let short = Header {
+            abi_version: ABI_VERSION,
+            layout_size: 8,
+        };
+        assert_eq!(
+            read(std::ptr::from_ref(&short).cast()),
+            Err(TableProblem::Layout(vec![format!(
+                "layout record: 8 bytes, expected {}",
+                size_of::<AbiLayout>()
+            )]))
+        );
+
+        let good = cohort_policy::ffi::vtable::<Fixed>();
+        assert_eq!(read(&good), Ok(()));
+        // Every value that differs is named; the functions are not taken.
+        let mut swapped = good;
+        for (name, delta) in [
+            ("offset of PolicyVTable.place", 8),
+            ("discriminant of WorkKind::Task", 1),
+        ] {
+            let i = AbiLayout::position(name).expect("recorded");
+            swapped.layout.values[i] += delta;
+        }
+        let place = AbiLayout::CURRENT.values
+            [AbiLayout::position("offset of PolicyVTable.place").expect("recorded")];
+        assert_eq!(
+            read(&swapped),
+            Err(TableProblem::Layout(vec![
+                format!(
+                    "offset of PolicyVTable.place: {}, expected {place}",
+                    place + 8
+                ),
+                "discriminant of WorkKind::Task: 1, expected 0".to_string(),
+            ]))
+        );
+        // Unaligned tables are read too (nothing is assumed about the pointer).
+        let mut bytes = vec![0u8; size_of::<PolicyVTable>() + 1];
+        // SAFETY: `bytes` has room for a table after its first byte; the write is unaligned.
+        unsafe {
+            bytes
+                .as_mut_ptr()
+                .add(1)
+                .cast::<PolicyVTable>()
+                .write_unaligned(good)
+        };
+        assert_eq!(read(bytes[1..].as_ptr().cast()), Ok(()));
     }
 
     #[test]

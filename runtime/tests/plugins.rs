@@ -3,10 +3,11 @@
 //! built outside the workspace.
 //!
 //! The built-in plugins must have been built first (`cargo build --workspace`); the fixture
-//! crates under `policies/fixtures/` are built here, into `target/fixtures`.
+//! crates under `policies/fixtures/` are built here, into `target/fixtures`, some of them also
+//! against an edited copy of the SDK (into `target/fixtures/sdk-edits`).
 
 use cohort_runtime::plugin::{Plugin, PluginError, PluginPolicy, SearchPath, library_file_name};
-use cohort_runtime::policy::ffi::ABI_VERSION;
+use cohort_runtime::policy::ffi::{ABI_VERSION, AbiLayout, ENTRY_SYMBOL, EntryFn, PolicyVTable};
 use cohort_runtime::policy::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
     PlacementView, Policy, PolicyEvent, Resources, TaskId, WorkKind,
@@ -15,6 +16,7 @@ use cohort_runtime::{
     Cluster, ClusterSpec, CostModel, NetworkSpec, NodeSpec, Payload, Registry, RuntimeError, Task,
 };
 use std::collections::BTreeMap;
+use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -34,30 +36,36 @@ fn fixtures_output() -> PathBuf {
 /// Builds the fixture crate `policies/fixtures/<name>` (once per test run) and returns the
 /// path of its library.
 fn fixture(name: &str) -> PathBuf {
+    built_once(name, || {
+        let manifest = workspace_root()
+            .join("policies/fixtures")
+            .join(name)
+            .join("Cargo.toml");
+        cargo_build(&manifest, &fixtures_output(), name)
+    })
+}
+
+/// Runs `build` for `key` once per test run, one build at a time (fixtures share target
+/// directories, and the machine's cores), and returns its library or panics with its error.
+fn built_once(key: &str, build: impl FnOnce() -> Result<PathBuf, String>) -> PathBuf {
     static BUILT: Mutex<BTreeMap<String, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
-    // One cargo at a time: the fixtures share a target directory.
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let result = built
-        .entry(name.to_string())
-        .or_insert_with(|| build_fixture(name))
-        .clone();
+    let result = built.entry(key.to_string()).or_insert_with(build).clone();
     result.unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn build_fixture(name: &str) -> Result<PathBuf, String> {
-    let manifest = workspace_root()
-        .join("policies/fixtures")
-        .join(name)
-        .join("Cargo.toml");
+/// `cargo build`s the crate of `manifest` into `target_dir` and returns the path of the
+/// library of the plugin `name`.
+fn cargo_build(manifest: &Path, target_dir: &Path, name: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(&cargo)
         .arg("build")
         .arg("--offline")
         .arg("--quiet")
         .arg("--manifest-path")
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(fixtures_output())
+        .arg(target_dir)
         .output()
         .map_err(|e| format!("could not run {}: {e}", Path::new(&cargo).display()))?;
     if !out.status.success() {
@@ -67,9 +75,7 @@ fn build_fixture(name: &str) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let lib = fixtures_output()
-        .join("debug")
-        .join(library_file_name(name));
+    let lib = target_dir.join("debug").join(library_file_name(name));
     if lib.is_file() {
         Ok(lib)
     } else {
@@ -78,6 +84,142 @@ fn build_fixture(name: &str) -> Result<PathBuf, String> {
             lib.display()
         ))
     }
+}
+
+/// An edit of the SDK's sources: in `file` (relative to `policies/sdk`), the texts `first` and
+/// `second` trade places.
+struct SdkEdit {
+    file: &'static str,
+    first: &'static str,
+    second: &'static str,
+}
+
+/// `place` and `on_event` swapped in `PolicyVTable`: same types, same size, same version.
+const SWAP_PLACE_AND_ON_EVENT: SdkEdit = SdkEdit {
+    file: "src/ffi.rs",
+    first: "    /// See [`PlaceFn`].\n    pub place: PlaceFn,\n",
+    second: "    /// See [`EventFn`].\n    pub on_event: EventFn,\n",
+};
+
+/// The variants `Dependency::Group` and `Dependency::Task` swapped: same size, same version.
+const SWAP_GROUP_AND_TASK_DEPENDENCIES: SdkEdit = SdkEdit {
+    file: "src/lib.rs",
+    first: "    /// The task needs every output of a group.\n    Group(GroupId),\n",
+    second: "    /// The task needs the output of one task, named by its group and its index in the \
+             group.\n    Task(GroupId, u32),\n",
+};
+
+/// Builds the fixture crate `policies/fixtures/<name>` against a copy of the SDK with `edit`
+/// applied, as a plugin author with a modified SDK would, and returns the path of its library.
+///
+/// The copy mirrors the repository under `target/fixtures/sdk-edits/<name>/`: the workspace
+/// manifest (with the SDK as its only member, so that the SDK's inherited settings are the
+/// real ones), `policies/sdk` (edited) and the fixture itself, whose `../../sdk` dependency
+/// then leads to the copy. The SDK is copied afresh each time, so the fixture cannot drift
+/// from the real SDK; and each text of the edit must occur exactly once, so an edit that no
+/// longer applies fails the test instead of building an unmodified SDK.
+fn fixture_with_sdk_edit(name: &str, edit: &SdkEdit) -> PathBuf {
+    built_once(&format!("{name} with an edited SDK"), || {
+        let root = fixtures_output().join("sdk-edits").join(name);
+        let real = workspace_root();
+        copy_tree(&real.join("policies/sdk"), &root.join("policies/sdk"))?;
+        let fixture_dir = Path::new("policies/fixtures").join(name);
+        copy_tree(&real.join(&fixture_dir), &root.join(&fixture_dir))?;
+
+        let manifest = read(&real.join("Cargo.toml"))?;
+        let start = manifest
+            .find("members = [")
+            .ok_or("the workspace manifest has no `members = [`")?;
+        let end = start
+            + manifest[start..]
+                .find(']')
+                .ok_or("the workspace's members list does not end")?;
+        let manifest = format!(
+            "{}members = [\"policies/sdk\"{}",
+            &manifest[..start],
+            &manifest[end..]
+        );
+        write_if_changed(&root.join("Cargo.toml"), &manifest)?;
+
+        let edited = root.join("policies/sdk").join(edit.file);
+        let text = swap_once(&read(&edited)?, edit.first, edit.second)
+            .map_err(|e| format!("editing {}: {e}", edited.display()))?;
+        write_if_changed(&edited, &text)?;
+
+        cargo_build(
+            &root.join(&fixture_dir).join("Cargo.toml"),
+            &fixtures_output().join("sdk-edits").join("target"),
+            name,
+        )
+    })
+}
+
+/// `text` with `first` and `second` trading places; each must occur exactly once.
+fn swap_once(text: &str, first: &str, second: &str) -> Result<String, String> {
+    for part in [first, second] {
+        let count = text.matches(part).count();
+        if count != 1 {
+            return Err(format!("`{part}` occurs {count} times, not once"));
+        }
+    }
+    const HOLE: &str = "\u{0}swapped\u{0}";
+    Ok(text
+        .replace(first, HOLE)
+        .replace(second, first)
+        .replace(HOLE, second))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// Writes `text` to `path` unless it already holds exactly that (so that cargo sees no change
+/// and does not rebuild).
+fn write_if_changed(path: &Path, text: &str) -> Result<(), String> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Copies the text files of the crate in `from` to `to`, without build output and lock files;
+/// files in `to` that `from` no longer has are removed.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("listing {}: {e}", from.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("listing {}: {e}", from.display()))?;
+        let name = entry.file_name();
+        if name == "target" || name == "Cargo.lock" {
+            continue;
+        }
+        let source = entry.path();
+        if source.is_dir() {
+            copy_tree(&source, &to.join(&name))?;
+        } else {
+            write_if_changed(&to.join(&name), &read(&source)?)?;
+        }
+        names.push(name);
+    }
+    if let Ok(existing) = std::fs::read_dir(to) {
+        for entry in existing.filter_map(Result::ok) {
+            let name = entry.file_name();
+            if !names.contains(&name) && name != "target" && name != "Cargo.lock" {
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|e| format!("removing {}: {e}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Loads a built-in plugin by name, with a hint when the workspace was not built.
@@ -475,13 +617,145 @@ fn a_layout_mismatch() {
     let PluginError::Layout { differences, .. } = &err else {
         panic!("expected a layout mismatch, got {err}");
     };
-    assert_eq!(differences.len(), 1, "{differences:?}");
-    assert!(
-        differences[0].starts_with("NodeView: size"),
-        "{differences:?}"
+    let size = size_of::<NodeView>();
+    assert_eq!(
+        differences,
+        &[format!("size of NodeView: {}, expected {size}", size + 8)]
     );
     mentions(&err, &path);
     assert!(err.to_string().contains("layout mismatch"), "{err}");
+}
+
+#[test]
+fn a_plugin_built_with_place_and_on_event_swapped_in_the_vtable() {
+    // Built against the real SDK, the fixture is a good plugin.
+    let good = fixture("swapped-vtable");
+    let mut p = Plugin::load(&good)
+        .expect("loads")
+        .create("2", 0)
+        .expect("created");
+    let nodes: Vec<NodeView> = (0..3).map(|i| node(i, 4, 0, 0)).collect();
+    assert_eq!(
+        p.place(&view(&nodes, &[], &[], Hints::NONE)),
+        Placement::Node(NodeId(2))
+    );
+
+    // Built against an SDK whose vtable lists the two functions the other way round, under
+    // the same ABI version: the host would call `on_event` with a placement view. It is
+    // refused before any call, naming both fields.
+    let path = fixture_with_sdk_edit("swapped-vtable", &SWAP_PLACE_AND_ON_EVENT);
+    let err = Plugin::load(&path).unwrap_err();
+    let PluginError::Layout { differences, .. } = &err else {
+        panic!("expected a layout mismatch, got {err}");
+    };
+    let (place, on_event) = (
+        offset_of!(PolicyVTable, place),
+        offset_of!(PolicyVTable, on_event),
+    );
+    assert_eq!(
+        differences,
+        &[
+            format!("offset of PolicyVTable.place: {on_event}, expected {place}"),
+            format!("offset of PolicyVTable.on_event: {place}, expected {on_event}"),
+        ]
+    );
+    mentions(&err, &path);
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "layout mismatch with this cohort (same ABI version {ABI_VERSION}"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_plugin_built_with_two_dependency_variants_swapped() {
+    let group = |g| Hints {
+        group: GroupId(9),
+        index: 0,
+        dependency: Dependency::Group(GroupId(g)),
+    };
+    let task = Hints {
+        group: GroupId(9),
+        index: 0,
+        dependency: Dependency::Task(GroupId(1), 3),
+    };
+    let nodes: Vec<NodeView> = (0..3).map(|i| node(i, 4, 0, 0)).collect();
+
+    // Built against the real SDK, the fixture reads dependencies as the host sends them.
+    let good = fixture("swapped-dependency");
+    let mut p = Plugin::load(&good)
+        .expect("loads")
+        .create("", 0)
+        .expect("created");
+    assert_eq!(
+        p.place(&view(&nodes, &[], &[], group(2))),
+        Placement::Node(NodeId(2))
+    );
+    assert_eq!(
+        p.place(&view(&nodes, &[], &[], task)),
+        Placement::Refuse("a task dependency on (group 1, 3)".into())
+    );
+
+    // Built against an SDK where `Group` and `Task` trade places, under the same ABI version,
+    // it would read the host's group dependency as a task dependency. It is refused, naming
+    // both variants.
+    let path = fixture_with_sdk_edit("swapped-dependency", &SWAP_GROUP_AND_TASK_DEPENDENCIES);
+    let err = Plugin::load(&path).unwrap_err();
+    let PluginError::Layout { differences, .. } = &err else {
+        panic!("expected a layout mismatch, got {err}");
+    };
+    assert_eq!(
+        differences,
+        &[
+            "discriminant of Dependency::Group: 2, expected 1",
+            "discriminant of Dependency::Task: 1, expected 2",
+        ]
+    );
+    mentions(&err, &path);
+}
+
+/// What `export_policy!` builds, checked without the loader: each library (the built-in
+/// plugins, and a crate outside the workspace that compiled the SDK on its own) exports a
+/// symbol named `ENTRY_SYMBOL`, and the table behind it carries this host's ABI version and
+/// the layout record as this host computes it.
+#[test]
+fn export_policy_exports_the_entry_symbol_with_the_hosts_layout() {
+    // Found by name, but not loaded through the loader.
+    let search = SearchPath::from_env();
+    let mut libraries: Vec<PathBuf> = ["random", "group", "locality"]
+        .iter()
+        .map(|name| {
+            search
+                .resolve(name)
+                .expect("built by `cargo build --workspace`")
+        })
+        .collect();
+    libraries.push(fixture("first-fit"));
+    for path in libraries {
+        // SAFETY: these are plugins built from this repository; loading runs their
+        // initialisers only.
+        let library = unsafe { libloading::Library::new(&path) }.expect("loads");
+        // SAFETY: `EntryFn` is the type the ABI gives the entry symbol.
+        let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) }
+            .map(|symbol| *symbol)
+            .unwrap_or_else(|e| panic!("{}: no `{ENTRY_SYMBOL}`: {e}", path.display()));
+        let table = entry();
+        assert!(!table.is_null(), "{}", path.display());
+        // SAFETY: the table is a static of the loaded library that starts with the version.
+        let version = unsafe { table.cast::<u32>().read_unaligned() };
+        assert_eq!(version, ABI_VERSION, "{}", path.display());
+        // SAFETY: same version, so the layout record follows (as the loader reads it).
+        let layout = unsafe { (&raw const (*table).layout).read_unaligned() };
+        assert_eq!(
+            layout.differences(&AbiLayout::CURRENT),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(layout, AbiLayout::CURRENT);
+    }
 }
 
 #[test]

@@ -9,8 +9,11 @@
 //!   `'static` [`PolicyVTable`].
 //! - The first field of every version's vtable is a `u32` ABI version. A host reads that
 //!   field first and stops unless it equals its own [`ABI_VERSION`]; only then does it read
-//!   [`PolicyVTable::layout`] and compare it with [`AbiLayout::CURRENT`], so that a plugin
-//!   built against a different definition of the views is rejected before its first call.
+//!   the layout record [`PolicyVTable::layout`]: first its size, then, if that is right, the
+//!   whole record, which it compares with [`AbiLayout::CURRENT`]. The record holds every
+//!   size, alignment, field offset (the vtable's own included), enum discriminant and status
+//!   value of the boundary, so a plugin built against a different definition of any type that
+//!   crosses is rejected, naming each difference, before its first call.
 //! - Nothing that owns memory crosses the boundary: views are pointer-and-length pairs
 //!   borrowed for one call, text goes into a [`HostBuf`] the host owns, and the policy's state
 //!   is an opaque pointer that only the plugin creates and frees ([`PolicyVTable::destroy`]).
@@ -22,8 +25,12 @@
 //!
 //! # Versioning rule
 //! Any change to a type that crosses the boundary (the views, [`RawEvent`], [`HostBuf`], the
-//! vtable, a function signature or the meaning of a status) increments [`ABI_VERSION`].
-//! Changes that add only safe Rust API (helpers, trait methods with defaults) do not.
+//! vtable, the layout record [`AbiLayout`] and what it records, a function signature or the
+//! meaning of a status) increments [`ABI_VERSION`]. Changes that add only safe Rust API
+//! (helpers, trait methods with defaults) do not.
+//!
+//! Version 3 made the layout record name every size, offset and discriminant (version 2 kept
+//! sizes and a hash of some offsets); version 2 replaced `name` with `describe`.
 
 use crate::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
@@ -35,7 +42,7 @@ use std::mem::{align_of, offset_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The version of this ABI. See the module documentation for when it changes.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// The name of the symbol every plugin exports (an [`EntryFn`]). It carries no version:
 /// the version is data, so that a host can tell "built for another version" from "not a
@@ -97,7 +104,8 @@ pub type DestroyFn = unsafe extern "C" fn(state: *mut c_void, message: *mut Host
 pub struct PolicyVTable {
     /// [`ABI_VERSION`] of the SDK the plugin was built with. Always the first field.
     pub abi_version: u32,
-    /// [`AbiLayout::CURRENT`] of the SDK the plugin was built with.
+    /// [`AbiLayout::CURRENT`] of the SDK the plugin was built with. It follows the version
+    /// directly (offset 4: the record is made of `u32`s) and starts with its own size.
     pub layout: AbiLayout,
     /// See [`CreateFn`].
     pub create: CreateFn,
@@ -111,191 +119,376 @@ pub struct PolicyVTable {
     pub destroy: DestroyFn,
 }
 
-/// Size and alignment of one type, in bytes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TypeLayout {
-    /// `size_of`.
-    pub size: u32,
-    /// `align_of`.
-    pub align: u32,
-}
-
-impl TypeLayout {
-    /// The layout of `T`.
-    pub const fn of<T>() -> TypeLayout {
-        TypeLayout {
-            size: size_of::<T>() as u32,
-            align: align_of::<T>() as u32,
-        }
-    }
-}
-
-/// The layout of every type that crosses the boundary, as the side that filled it in was
-/// compiled. Host and plugin must agree exactly.
+/// The layout record: every fact about the types that cross the boundary on which the two
+/// sides must agree, as the side that filled it in was compiled.
+///
+/// [`AbiLayout::values`] holds one `u32` per entry of [`AbiLayout::NAMES`], in that order:
+/// the pointer width; the size and alignment of every type that crosses; the offset of every
+/// field of every `#[repr(C)]` struct that crosses, [`PolicyVTable`] and this record included;
+/// the discriminant of every variant of every `#[repr(u8)]` and `#[repr(C, u8)]` enum that
+/// crosses ([`WorkKind`], [`ArgState`], [`Dependency`], [`PolicyEvent`] which crosses as
+/// [`RawEvent`]) and the offset of every field of each variant; and the value of every status
+/// and flag. Each value is computed from the definitions themselves (`size_of`, `offset_of!`,
+/// a variant's tag read from a value of it), so that a plugin built against an SDK whose
+/// definitions differ (two vtable functions or two enum variants swapped, a field added)
+/// carries different values, and the host names each one that differs.
+///
+/// The host reads the record in three steps, never reading what it has not checked exists:
+/// the vtable's `u32` ABI version (the first field in every version), then, if that is
+/// [`ABI_VERSION`], the record's first field [`AbiLayout::layout_size`], then, if that is
+/// this record's size, the whole record; only when it equals [`AbiLayout::CURRENT`] is the
+/// rest of the vtable read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbiLayout {
     /// `size_of::<AbiLayout>()`: compared first, so that the rest is only read if it exists.
     pub layout_size: u32,
-    /// Width of a pointer in bytes.
-    pub pointer_width: u32,
-    /// [`NodeId`].
-    pub node_id: TypeLayout,
-    /// [`GroupId`].
-    pub group_id: TypeLayout,
-    /// [`TaskId`].
-    pub task_id: TypeLayout,
-    /// [`ObjectId`].
-    pub object_id: TypeLayout,
-    /// [`Dependency`].
-    pub dependency: TypeLayout,
-    /// [`Hints`].
-    pub hints: TypeLayout,
-    /// [`Resources`].
-    pub resources: TypeLayout,
-    /// [`WorkKind`].
-    pub work_kind: TypeLayout,
-    /// [`ArgState`].
-    pub arg_state: TypeLayout,
-    /// [`NodeView`].
-    pub node_view: TypeLayout,
-    /// [`ArgView`].
-    pub arg_view: TypeLayout,
-    /// [`RawPlacementView`].
-    pub raw_view: TypeLayout,
-    /// [`RawEvent`].
-    pub raw_event: TypeLayout,
-    /// [`HostBuf`].
-    pub host_buf: TypeLayout,
-    /// [`PolicyVTable`].
-    pub vtable: TypeLayout,
-    /// A hash of the offset of every field of the `#[repr(C)]` structs above, so that two
-    /// fields swapped without changing any size are caught too.
-    pub field_offsets: u64,
+    /// One value per entry of [`AbiLayout::NAMES`], in the same order.
+    pub values: [u32; LAYOUT_LEN],
 }
+
+/// How many values an [`AbiLayout`] holds.
+pub const LAYOUT_LEN: usize = NAMES_PASS.len;
 
 impl AbiLayout {
-    /// The layout as this build of the SDK sees it.
-    pub const CURRENT: AbiLayout = AbiLayout {
-        layout_size: size_of::<AbiLayout>() as u32,
-        pointer_width: size_of::<usize>() as u32,
-        node_id: TypeLayout::of::<NodeId>(),
-        group_id: TypeLayout::of::<GroupId>(),
-        task_id: TypeLayout::of::<TaskId>(),
-        object_id: TypeLayout::of::<ObjectId>(),
-        dependency: TypeLayout::of::<Dependency>(),
-        hints: TypeLayout::of::<Hints>(),
-        resources: TypeLayout::of::<Resources>(),
-        work_kind: TypeLayout::of::<WorkKind>(),
-        arg_state: TypeLayout::of::<ArgState>(),
-        node_view: TypeLayout::of::<NodeView>(),
-        arg_view: TypeLayout::of::<ArgView>(),
-        raw_view: TypeLayout::of::<RawPlacementView>(),
-        raw_event: TypeLayout::of::<RawEvent>(),
-        host_buf: TypeLayout::of::<HostBuf>(),
-        vtable: TypeLayout::of::<PolicyVTable>(),
-        field_offsets: field_offsets_hash(),
+    /// What each of [`AbiLayout::values`] is, in order, e.g. `offset of PolicyVTable.place`
+    /// or `discriminant of Dependency::Group`. These are the names
+    /// [`AbiLayout::differences`] reports.
+    pub const NAMES: [&'static str; LAYOUT_LEN] = {
+        let mut names = [""; LAYOUT_LEN];
+        let mut i = 0;
+        while i < LAYOUT_LEN {
+            names[i] = NAMES_PASS.names[i];
+            i += 1;
+        }
+        names
     };
 
+    /// The layout as this build of the SDK sees it.
+    pub const CURRENT: AbiLayout = {
+        let all = record_values();
+        assert!(all.len == LAYOUT_LEN);
+        let mut values = [0; LAYOUT_LEN];
+        let mut i = 0;
+        while i < LAYOUT_LEN {
+            values[i] = all.values[i];
+            i += 1;
+        }
+        AbiLayout {
+            layout_size: size_of::<AbiLayout>() as u32,
+            values,
+        }
+    };
+
+    /// The index in [`AbiLayout::values`] of the entry called `name`, if there is one.
+    pub const fn position(name: &str) -> Option<usize> {
+        let mut i = 0;
+        while i < LAYOUT_LEN {
+            if str_eq(Self::NAMES[i], name) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Why a record that says it is `layout_size` bytes long is not this version's record,
+    /// or `None` if the size is right. A host checks this before reading past the size.
+    pub fn size_difference(layout_size: u32) -> Option<String> {
+        let expected = AbiLayout::CURRENT.layout_size;
+        (layout_size != expected)
+            .then(|| format!("layout record: {layout_size} bytes, expected {expected}"))
+    }
+
     /// Every way in which `self` (e.g. a plugin's layout) differs from `expected` (the host's),
-    /// one line each; empty when they agree.
+    /// one line each (`offset of PolicyVTable.place: 448, expected 440`); empty when they
+    /// agree. A record of the wrong size gives that one line only.
     pub fn differences(&self, expected: &AbiLayout) -> Vec<String> {
-        let mut out = Vec::new();
         if self.layout_size != expected.layout_size {
-            out.push(format!(
+            return vec![format!(
                 "layout record: {} bytes, expected {}",
                 self.layout_size, expected.layout_size
-            ));
-            return out;
+            )];
         }
-        if self.pointer_width != expected.pointer_width {
-            out.push(format!(
-                "pointer width: {} bytes, expected {}",
-                self.pointer_width, expected.pointer_width
-            ));
-        }
-        let types = [
-            ("NodeId", self.node_id, expected.node_id),
-            ("GroupId", self.group_id, expected.group_id),
-            ("TaskId", self.task_id, expected.task_id),
-            ("ObjectId", self.object_id, expected.object_id),
-            ("Dependency", self.dependency, expected.dependency),
-            ("Hints", self.hints, expected.hints),
-            ("Resources", self.resources, expected.resources),
-            ("WorkKind", self.work_kind, expected.work_kind),
-            ("ArgState", self.arg_state, expected.arg_state),
-            ("NodeView", self.node_view, expected.node_view),
-            ("ArgView", self.arg_view, expected.arg_view),
-            ("RawPlacementView", self.raw_view, expected.raw_view),
-            ("RawEvent", self.raw_event, expected.raw_event),
-            ("HostBuf", self.host_buf, expected.host_buf),
-            ("PolicyVTable", self.vtable, expected.vtable),
-        ];
-        for (name, got, want) in types {
-            if got != want {
-                out.push(format!(
-                    "{name}: size {} align {}, expected size {} align {}",
-                    got.size, got.align, want.size, want.align
-                ));
-            }
-        }
-        if self.field_offsets != expected.field_offsets {
-            out.push(format!(
-                "field offsets hash {:#018x}, expected {:#018x}",
-                self.field_offsets, expected.field_offsets
-            ));
-        }
-        out
+        AbiLayout::NAMES
+            .iter()
+            .zip(self.values.iter().zip(&expected.values))
+            .filter(|(_, (found, wanted))| found != wanted)
+            .map(|(name, (found, wanted))| format!("{name}: {found}, expected {wanted}"))
+            .collect()
     }
 }
 
-/// FNV-1a over the offsets of every field of the boundary's `#[repr(C)]` structs.
-const fn field_offsets_hash() -> u64 {
-    let offsets: [usize; 34] = [
-        offset_of!(Hints, group),
-        offset_of!(Hints, index),
-        offset_of!(Hints, dependency),
-        offset_of!(Resources, cpus),
-        offset_of!(NodeView, id),
-        offset_of!(NodeView, alive),
-        offset_of!(NodeView, cpus_total),
-        offset_of!(NodeView, cpus_busy),
-        offset_of!(NodeView, queued),
-        offset_of!(NodeView, store_used),
-        offset_of!(NodeView, store_capacity),
-        offset_of!(ArgView, object),
-        offset_of!(ArgView, size),
-        offset_of!(ArgView, state),
-        offset_of!(ArgView, holders_start),
-        offset_of!(ArgView, holders_len),
-        offset_of!(ArgView, producer_node),
-        offset_of!(RawPlacementView, task),
-        offset_of!(RawPlacementView, kind),
-        offset_of!(RawPlacementView, hints),
-        offset_of!(RawPlacementView, demand),
-        offset_of!(RawPlacementView, args),
-        offset_of!(RawPlacementView, args_len),
-        offset_of!(RawPlacementView, holders),
-        offset_of!(RawPlacementView, holders_len),
-        offset_of!(RawPlacementView, nodes),
-        offset_of!(RawPlacementView, nodes_len),
-        offset_of!(RawPlacementView, now_ns),
-        offset_of!(RawPlacementView, view_time_ns),
-        offset_of!(HostBuf, data),
-        offset_of!(HostBuf, capacity),
-        offset_of!(HostBuf, len),
-        offset_of!(PolicyVTable, layout),
-        offset_of!(PolicyVTable, create),
-    ];
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+/// Room for the entries while they are being recorded (more than the record will ever need).
+const RECORD_CAPACITY: usize = 256;
+
+/// The entries of the layout record while they are recorded.
+struct Record {
+    names: [&'static str; RECORD_CAPACITY],
+    values: [u32; RECORD_CAPACITY],
+    len: usize,
+}
+
+impl Record {
+    const fn new() -> Record {
+        Record {
+            names: [""; RECORD_CAPACITY],
+            values: [0; RECORD_CAPACITY],
+            len: 0,
+        }
+    }
+
+    const fn push(&mut self, name: &'static str, value: usize) {
+        assert!(
+            value <= u32::MAX as usize,
+            "a layout value does not fit in a u32"
+        );
+        self.names[self.len] = name;
+        self.values[self.len] = value as u32;
+        self.len += 1;
+    }
+}
+
+/// `$value` when recording values, `0` when only naming and counting the entries: the count
+/// is the length of the record's array, and the record is part of the vtable whose layout it
+/// describes, so the naming pass must not ask for any layout.
+macro_rules! value {
+    (names, $value:expr) => {
+        0
+    };
+    (values, $value:expr) => {
+        $value
+    };
+}
+
+/// One kind of layout entry, recorded into `$r` in `$mode` (`names` or `values`). Each list
+/// of fields or variants must be complete: a guard fails to compile otherwise.
+macro_rules! layout_entries {
+    // `value "name" = expression`: one entry.
+    ($mode:ident, $r:ident, value $name:literal = $value:expr) => {
+        $r.push($name, value!($mode, $value));
+    };
+    // `sizes (A, B)`: the size and the alignment of each type.
+    ($mode:ident, $r:ident, sizes ($($t:ident),+ $(,)?)) => {$(
+        $r.push(concat!("size of ", stringify!($t)), value!($mode, size_of::<$t>()));
+        $r.push(concat!("align of ", stringify!($t)), value!($mode, align_of::<$t>()));
+    )+};
+    // `fields S { a, b }`: the offset of every field of a struct.
+    ($mode:ident, $r:ident, fields $t:ident { $($f:ident),+ $(,)? }) => {
+        $(
+            $r.push(
+                concat!("offset of ", stringify!($t), ".", stringify!($f)),
+                value!($mode, offset_of!($t, $f)),
+            );
+        )+
+        {
+            // Fails to compile when the struct gains a field the list does not name.
+            fn every_field(v: &$t) {
+                let $t { $($f: _),+ } = v;
+            }
+            let _ = every_field;
+        }
+    };
+    // `discriminants E { A, B }`: the discriminant of every variant of a fieldless
+    // `#[repr(u8)]` enum.
+    ($mode:ident, $r:ident, discriminants $t:ident { $($v:ident),+ $(,)? }) => {
+        $(
+            $r.push(
+                concat!("discriminant of ", stringify!($t), "::", stringify!($v)),
+                value!($mode, $t::$v as usize),
+            );
+        )+
+        {
+            // Fails to compile when the enum gains a variant the list does not name.
+            fn every_variant(v: $t) {
+                match v {
+                    $($t::$v)|+ => {}
+                }
+            }
+            let _ = every_variant;
+        }
+    };
+    // `variants E { A {}, B { 0: x }, C { f: y } }`: for every variant of a `#[repr(C, u8)]`
+    // enum, its discriminant and the offset of each of its fields, read from a value built
+    // with the given fields (a tuple variant's fields are named `0`, `1`, ...). Building the
+    // value needs every field, so a field added to a variant fails to compile here.
+    ($mode:ident, $r:ident, variants $t:ident {
+        $($v:ident { $($f:tt : $val:expr),* $(,)? }),+ $(,)?
+    }) => {
+        $( layout_entries!(@variant $mode, $r, $t, $v, { $($f: $val),* }, $($f),*); )+
+        {
+            // Fails to compile when the enum gains a variant the list does not name.
+            fn every_variant(v: &$t) {
+                match v {
+                    $($t::$v { .. })|+ => {}
+                }
+            }
+            let _ = every_variant;
+        }
+    };
+    (@variant $mode:ident, $r:ident, $t:ident, $v:ident, $fields:tt, $($f:tt),*) => {
+        $r.push(
+            concat!("discriminant of ", stringify!($t), "::", stringify!($v)),
+            value!($mode, tag_of(&$t::$v $fields)),
+        );
+        $(
+            $r.push(
+                concat!("offset of ", stringify!($t), "::", stringify!($v), ".", stringify!($f)),
+                value!($mode, {
+                    let whole = $t::$v $fields;
+                    match &whole {
+                        // SAFETY: `part` is a field of `whole`.
+                        $t::$v { $f: part, .. } => unsafe { offset_in(&whole, part) },
+                        _ => unreachable!(),
+                    }
+                }),
+            );
+        )*
+    };
+    // `constants (A, B)`: the value of each integer constant.
+    ($mode:ident, $r:ident, constants ($($c:ident),+ $(,)?)) => {$(
+        $r.push(concat!("value of ", stringify!($c)), value!($mode, $c as usize));
+    )+};
+}
+
+/// Defines `record_names` and `record_values`, the two passes over one list of entries
+/// (each a [`layout_entries!`] kind, ended by `;`).
+macro_rules! layout_record {
+    (@each $mode:ident, $r:ident,) => {};
+    (@each $mode:ident, $r:ident, $kind:ident $($rest:tt)*) => {
+        layout_record!(@split $mode, $r, $kind [] $($rest)*);
+    };
+    // Gathers the tokens of one entry up to its `;`.
+    (@split $mode:ident, $r:ident, $kind:ident [$($entry:tt)*] ; $($rest:tt)*) => {
+        layout_entries!($mode, $r, $kind $($entry)*);
+        layout_record!(@each $mode, $r, $($rest)*);
+    };
+    (@split $mode:ident, $r:ident, $kind:ident [$($entry:tt)*] $next:tt $($rest:tt)*) => {
+        layout_record!(@split $mode, $r, $kind [$($entry)* $next] $($rest)*);
+    };
+    ($($entries:tt)*) => {
+        /// The entries' names (their values are 0): the naming pass.
+        const fn record_names() -> Record {
+            let mut r = Record::new();
+            layout_record!(@each names, r, $($entries)*);
+            r
+        }
+
+        /// The entries' names and values.
+        const fn record_values() -> Record {
+            let mut r = Record::new();
+            layout_record!(@each values, r, $($entries)*);
+            r
+        }
+    };
+}
+
+layout_record! {
+    value "pointer width" = size_of::<usize>();
+    sizes (
+        NodeId, GroupId, TaskId, ObjectId, Dependency, Hints, Resources, WorkKind, ArgState,
+        NodeView, ArgView, RawPlacementView, PolicyEvent, HostBuf, PolicyVTable,
+    );
+    fields Hints { group, index, dependency };
+    fields Resources { cpus };
+    fields NodeView { id, alive, cpus_total, cpus_busy, queued, store_used, store_capacity };
+    fields ArgView { object, size, state, holders_start, holders_len, producer_node };
+    fields RawPlacementView {
+        task, kind, hints, demand, args, args_len, holders, holders_len, nodes, nodes_len,
+        now_ns, view_time_ns,
+    };
+    fields HostBuf { data, capacity, len };
+    fields PolicyVTable { abi_version, layout, create, describe, place, on_event, destroy };
+    fields AbiLayout { layout_size, values };
+    discriminants WorkKind { Task, ActorCreation, ActorMethod };
+    discriminants ArgState { Ready, Pending };
+    variants Dependency {
+        None {},
+        Group { 0: GroupId(0) },
+        Task { 0: GroupId(0), 1: 0 },
+    };
+    variants PolicyEvent {
+        Placed { task: TaskId(0), kind: WorkKind::Task, hints: Hints::NONE, node: NodeId(0) },
+        Finished { task: TaskId(0), hints: Hints::NONE, node: NodeId(0) },
+        GroupFreed { 0: GroupId(0) },
+        NodeAdded { 0: NodeId(0) },
+        NodeRemoved { 0: NodeId(0) },
+    };
+    constants (STATUS_OK, STATUS_REFUSED, STATUS_FAILED, STATUS_PANICKED, FLAG_WANTS_EVENTS);
+}
+
+/// The naming pass, evaluated once.
+const NAMES_PASS: Record = record_names();
+
+const _: () = assert!(
+    names_are_distinct(&AbiLayout::NAMES),
+    "two layout entries have the same name"
+);
+const _: () = assert!(
+    offset_of!(PolicyVTable, abi_version) == 0,
+    "the ABI version must be the vtable's first field"
+);
+const _: () = assert!(
+    offset_of!(AbiLayout, layout_size) == 0,
+    "the record's size must be its first field"
+);
+const _: () = assert!(
+    offset_of!(PolicyVTable, layout) == size_of::<u32>(),
+    "the layout record must follow the version directly"
+);
+
+/// The discriminant of a `#[repr(C, u8)]` enum's value: its tag, the first byte.
+const fn tag_of(value: &impl ReprCU8) -> usize {
+    // SAFETY: `ReprCU8` is only implemented for `#[repr(C, u8)]` enums, whose layout starts
+    // with the tag, a `u8` that every value initialises.
+    unsafe { *std::ptr::from_ref(value).cast::<u8>() as usize }
+}
+
+/// Enums that are `#[repr(C, u8)]`: their tag is a `u8` at offset 0.
+trait ReprCU8 {}
+impl ReprCU8 for Dependency {}
+impl ReprCU8 for PolicyEvent {}
+
+/// How many bytes into `whole` its field `part` lies.
+///
+/// # Safety
+/// `part` is a field of `whole` (or lies inside it).
+const unsafe fn offset_in<T, F>(whole: &T, part: &F) -> usize {
+    let whole = std::ptr::from_ref(whole).cast::<u8>();
+    let part = std::ptr::from_ref(part).cast::<u8>();
+    // SAFETY: both pointers are into one value (the caller's guarantee), the field at or
+    // after its start.
+    unsafe { part.offset_from(whole) as usize }
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
     let mut i = 0;
-    while i < offsets.len() {
-        hash ^= offsets[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
         i += 1;
     }
-    hash
+    true
+}
+
+const fn names_are_distinct(names: &[&str]) -> bool {
+    let mut i = 0;
+    while i < names.len() {
+        let mut j = i + 1;
+        while j < names.len() {
+            if str_eq(names[i], names[j]) {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A byte buffer owned by the host, into which the plugin writes text (a refusal, an error,
@@ -488,7 +681,10 @@ pub const fn vtable<P: PolicyFactory>() -> PolicyVTable {
     }
 }
 
-/// The text of a panic payload.
+/// The text of a caught panic's payload: the message of a `panic!` with one (whose payload
+/// is a `&str` or a `String`), or `a panic without a message` for any other payload (e.g.
+/// `std::panic::panic_any(42)`). The entry points use it for [`STATUS_PANICKED`]'s message;
+/// the runtime uses it for panics in user code.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -778,26 +974,125 @@ mod tests {
     }
 
     #[test]
-    fn entry_symbol_matches_the_macro() {
-        assert_eq!(ENTRY_SYMBOL, "cohort_policy_entry");
-        let vt = cohort_policy_entry();
+    fn the_macro_exports_the_vtable_of_the_policy_it_names() {
+        // The macro defines the entry with the type the ABI gives it (or this fails to build).
+        let entry: EntryFn = cohort_policy_entry;
+        assert!(std::ptr::eq(entry(), entry()), "one static vtable");
         // SAFETY: the entry returns a pointer to a static.
-        let vt = unsafe { &*vt };
+        let vt = unsafe { &*entry() };
         assert_eq!(vt.abi_version, ABI_VERSION);
-        assert!(vt.layout.differences(&AbiLayout::CURRENT).is_empty());
+        assert_eq!(vt.layout, AbiLayout::CURRENT);
+        // Its functions are `Echo`'s: Echo's configuration is accepted, Echo's name comes back.
+        assert_eq!(
+            make(vt, "seven"),
+            Err((STATUS_FAILED, "bad config `seven`".to_string()))
+        );
+        let state = make(vt, "2").expect("created");
+        let mut storage = [0u8; 64];
+        let mut name = HostBuf::new(&mut storage);
+        let mut flags = 0;
+        // SAFETY: live state, valid buffer and flags.
+        let status = unsafe { (vt.describe)(state, &mut name, &mut flags) };
+        assert_eq!(status, STATUS_OK);
+        assert_eq!(
+            std::str::from_utf8(&storage[..name.len]),
+            Ok("echo-ünïcode")
+        );
+        let mut storage = [0u8; 8];
+        let mut msg = HostBuf::new(&mut storage);
+        // SAFETY: the state is live and destroyed exactly once.
+        assert_eq!(unsafe { (vt.destroy)(state, &mut msg) }, STATUS_OK);
     }
 
     #[test]
-    fn layout_differences_name_the_type() {
-        let mut other = AbiLayout::CURRENT;
-        other.node_view.size += 8;
-        other.field_offsets ^= 1;
-        let d = other.differences(&AbiLayout::CURRENT);
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert!(d[0].starts_with("NodeView: size"), "{d:?}");
-        assert!(d[1].starts_with("field offsets hash"), "{d:?}");
+    fn layout_differences_name_what_differs() {
+        let current = AbiLayout::CURRENT;
+        let value = |name: &str| {
+            let i = AbiLayout::position(name).unwrap_or_else(|| panic!("`{name}` not recorded"));
+            (i, current.values[i])
+        };
+        let (size, node_view) = value("size of NodeView");
+        let (place, place_offset) = value("offset of PolicyVTable.place");
+        let (tag, group_tag) = value("discriminant of Dependency::Group");
+        let mut other = current;
+        other.values[size] += 8;
+        other.values[place] += 8;
+        other.values[tag] = 2;
+        assert_eq!(
+            other.differences(&current),
+            [
+                format!("size of NodeView: {}, expected {node_view}", node_view + 8),
+                format!(
+                    "offset of PolicyVTable.place: {}, expected {place_offset}",
+                    place_offset + 8
+                ),
+                format!("discriminant of Dependency::Group: 2, expected {group_tag}"),
+            ]
+        );
+        assert!(current.differences(&current).is_empty());
+
+        // A record of another size: that alone is reported, and no value is compared.
         other.layout_size = 3;
-        assert_eq!(other.differences(&AbiLayout::CURRENT).len(), 1);
+        let size_line = format!("layout record: 3 bytes, expected {}", current.layout_size);
+        assert_eq!(AbiLayout::size_difference(3).as_ref(), Some(&size_line));
+        assert_eq!(other.differences(&current), [size_line]);
+        assert_eq!(AbiLayout::size_difference(current.layout_size), None);
+        assert_eq!(current.layout_size as usize, size_of::<AbiLayout>());
+    }
+
+    /// The record's values are what the definitions say: discriminants in declaration order,
+    /// offsets as `#[repr(C)]` and `#[repr(C, u8)]` lay fields out, statuses as defined.
+    #[test]
+    fn the_record_holds_every_offset_discriminant_and_status() {
+        let value = |name: &str| {
+            let i = AbiLayout::position(name).unwrap_or_else(|| panic!("`{name}` not recorded"));
+            AbiLayout::CURRENT.values[i] as usize
+        };
+        let ptr = size_of::<usize>();
+        assert_eq!(value("pointer width"), ptr);
+        let functions = ["create", "describe", "place", "on_event", "destroy"];
+        let first = value("offset of PolicyVTable.create");
+        assert_eq!(value("offset of PolicyVTable.abi_version"), 0);
+        assert_eq!(value("offset of PolicyVTable.layout"), 4);
+        assert_eq!(first, (4 + size_of::<AbiLayout>()).next_multiple_of(ptr));
+        for (i, f) in functions.iter().enumerate() {
+            assert_eq!(
+                value(&format!("offset of PolicyVTable.{f}")),
+                first + i * ptr
+            );
+        }
+        assert_eq!(value("size of PolicyVTable"), first + functions.len() * ptr);
+
+        for (i, v) in ["None", "Group", "Task"].iter().enumerate() {
+            assert_eq!(value(&format!("discriminant of Dependency::{v}")), i);
+        }
+        assert_eq!(value("offset of Dependency::Group.0"), 8);
+        assert_eq!(value("offset of Dependency::Task.0"), 8);
+        assert_eq!(value("offset of Dependency::Task.1"), 16);
+        let events = [
+            "Placed",
+            "Finished",
+            "GroupFreed",
+            "NodeAdded",
+            "NodeRemoved",
+        ];
+        for (i, v) in events.iter().enumerate() {
+            assert_eq!(value(&format!("discriminant of PolicyEvent::{v}")), i);
+        }
+        assert_eq!(value("offset of PolicyEvent::Placed.task"), 8);
+        assert_eq!(value("offset of PolicyEvent::Placed.kind"), 16);
+        assert_eq!(value("offset of PolicyEvent::Placed.hints"), 24);
+        // `#[repr(C, u8)]`: the tag, then a union of the variants, aligned for the largest.
+        assert_eq!(value("offset of PolicyEvent::NodeAdded.0"), 8);
+        for (i, v) in ["Task", "ActorCreation", "ActorMethod"].iter().enumerate() {
+            assert_eq!(value(&format!("discriminant of WorkKind::{v}")), i);
+        }
+        assert_eq!(value("discriminant of ArgState::Pending"), 1);
+        assert_eq!(value("value of STATUS_OK"), 0);
+        assert_eq!(value("value of STATUS_PANICKED"), 3);
+        assert_eq!(value("value of FLAG_WANTS_EVENTS"), 1);
+        assert_eq!(value("offset of AbiLayout.values"), 4);
+        assert_eq!(AbiLayout::position("no such entry"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::core::work::{ExecOutput, ExecWork, Execution};
 use crate::error::{ActorId, RuntimeError};
 use crate::registry::{ActorState, Registry, TaskContext};
 use crate::time::Nanos;
+use cohort_policy::ffi::panic_message;
 use rustc_hash::FxHashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -97,16 +98,6 @@ impl Runner {
                 (self.registry.method_fn(kind, method))(&mut **guard, ctx, &exec.inputs)
             }
         }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".to_string()
     }
 }
 

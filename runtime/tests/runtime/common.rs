@@ -196,6 +196,12 @@ pub fn basic_registry() -> Registry {
         |_: &mut TaskContext, _: &[Payload]| panic!("kaboom"),
     )
     .unwrap();
+    r.function(
+        "boom_silently",
+        CostModel::fixed(10),
+        |_: &mut TaskContext, _: &[Payload]| std::panic::panic_any(7_u32),
+    )
+    .unwrap();
     r
 }
 

@@ -141,10 +141,22 @@ fn failures_propagate_to_dependents_with_the_cause() {
         }
         other => panic!("{other:?}"),
     }
+    // A panic whose payload is not text is described as the SDK describes a plugin's.
+    let silent = c.function("boom_silently").unwrap();
+    let w = c.submit(Task::new(silent)).unwrap().remove(0);
+    match c.get(&w) {
+        Err(RuntimeError::ObjectFailed { reason, .. }) => {
+            assert!(
+                reason.contains("panicked: a panic without a message"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     // The cluster is still usable.
     let ok = c.submit(Task::new(touch)).unwrap().remove(0);
     assert_eq!(c.get(&ok).unwrap(), Payload::from_u64(0));
-    assert_eq!(c.counters().failed, 3);
+    assert_eq!(c.counters().failed, 4);
 }
 
 #[test]
