@@ -10,8 +10,7 @@ use crate::payload::Payload;
 use crate::registry::Registry;
 use crate::spec::ClusterSpec;
 use crate::time::Nanos;
-use crate::trace::Counters;
-use crate::trace::{Trace, TraceLevel};
+use crate::trace::{Counters, Trace, TraceLevel};
 use cohort_policy::{
     Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Policy, Resources, TaskId,
 };

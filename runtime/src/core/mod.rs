@@ -160,7 +160,8 @@ impl Core {
     }
 
     /// Like [`Core::new`], with a transport of the caller's (e.g. one whose bytes an executor
-    /// moves).
+    /// moves); the spec's [`NetworkSpec::transport`](crate::NetworkSpec::transport) is then
+    /// not used.
     pub fn with_transport(
         spec: ClusterSpec,
         catalog: Catalog,
