@@ -1,5 +1,6 @@
 //! The driver API: a cluster in this process, on the virtual or the real clock.
 
+use crate::core::transport::TransportModel;
 use crate::core::work::{Arg, CallRequest, FnId, KindId, MethodId, TaskRequest};
 use crate::core::{ClockMode, Core, CoreConfig, ObjectStatus};
 use crate::error::{ActorId, RuntimeError};
@@ -355,6 +356,10 @@ impl Cluster {
             Clock::Virtual => ClockMode::Virtual,
             Clock::Real { add_modeled, .. } => ClockMode::Real { add_modeled },
         };
+        if spec.network.transport == TransportModel::External {
+            // Its transfers would wait forever: no executor here moves bytes.
+            return Err(RuntimeError::UnsupportedTransport(spec.network.transport));
+        }
         let core = Core::new(
             spec,
             registry.catalog(),

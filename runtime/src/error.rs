@@ -43,6 +43,12 @@ pub enum RuntimeError {
     /// The object was never created here or has been freed.
     #[error("{0} does not exist (never created, or freed when nothing referred to it any more)")]
     UnknownObject(ObjectId),
+    /// The cluster's transport cannot be driven by this executor.
+    #[error(
+        "the {0:?} transport moves bytes through an executor that carries out transfers (the \
+         live runtime); the in-process clocks cannot drive it"
+    )]
+    UnsupportedTransport(crate::core::transport::TransportModel),
     /// The driver node named in the config does not exist.
     #[error("the driver is configured on {0}, which is not in the cluster")]
     UnknownDriverNode(NodeId),

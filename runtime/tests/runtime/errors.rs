@@ -188,6 +188,19 @@ fn an_invalid_driver_node_is_rejected() {
 }
 
 #[test]
+fn a_transport_the_clocks_cannot_drive_is_refused() {
+    let mut s = spec(2, 1, 100, 0);
+    s.network.transport = cohort_runtime::core::transport::TransportModel::External;
+    let err =
+        Cluster::new(s, basic_registry(), Box::new(Fixed(0)), Default::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the External transport moves bytes through an executor that carries out transfers \
+         (the live runtime); the in-process clocks cannot drive it"
+    );
+}
+
+#[test]
 fn policy_choices_are_checked() {
     let mut c = Cluster::new(
         spec(2, 4, 1 << 20, 0),
