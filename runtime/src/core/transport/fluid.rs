@@ -195,9 +195,8 @@ impl Network {
         self.next_wake(now)
     }
 
-    /// Handles a wake-up: appends the ids of the transfers that completed to `completed` (in id
-    /// order)
-    /// and returns the next wake-up. A stale generation does nothing.
+    /// Handles a wake-up: appends the ids of the transfers that completed to `completed` (in
+    /// id order) and returns the next wake-up. A stale generation does nothing.
     pub fn wake(&mut self, wake: Wake, completed: &mut Vec<TransferId>) -> Option<Wake> {
         if wake.generation != self.generation {
             return None;
