@@ -108,7 +108,7 @@ impl Core {
         };
         let waiters = o.fail(reason.clone());
         if o.refs == 0 {
-            self.directory.remove(id);
+            self.directory.discard(id);
         }
         for task in waiters {
             self.fail_task(task, format!("argument {id} failed: {reason}").into(), now);
@@ -117,12 +117,14 @@ impl Core {
 
     /// Removes an unreferenced object from every store and the directory.
     pub(super) fn free_object(&mut self, id: ObjectId) {
-        let Some(o) = self.directory.remove(id) else {
+        let Some(o) = self.directory.get(id) else {
             return;
         };
         for h in &o.holders {
-            self.nodes[h.index()].store.remove(id);
-            self.refresh_store_view(*h);
+            let store = &mut self.nodes[h.index()].store;
+            store.remove(id);
+            self.placer.node_mut(*h).store_used = store.used();
         }
+        self.directory.discard(id);
     }
 }

@@ -1,10 +1,10 @@
 //! The task table: every piece of work not finished yet, and what the core knows of it.
 
 use super::work::{Arg, ExecWork};
+use crate::idmap::IdMap;
 use crate::payload::Payload;
 use crate::time::Nanos;
 use cohort_policy::{Hints, NodeId, ObjectId, Resources, TaskId, WorkKind};
-use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -113,17 +113,18 @@ fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
 /// Work not finished yet, by id.
 ///
 /// Invariant: ids are handed out ascending from 1 (shared by tasks, calls and actor
-/// constructions) and never reused.
+/// constructions) and never reused; work is inserted in the order of its ids (some ids, of
+/// work whose placement failed, are never inserted), which keeps `tasks` dense.
 #[derive(Debug)]
 pub(super) struct TaskTable {
-    tasks: FxHashMap<TaskId, TaskEntry>,
+    tasks: IdMap<TaskEntry>,
     next_task: u64,
 }
 
 impl Default for TaskTable {
     fn default() -> Self {
         TaskTable {
-            tasks: FxHashMap::default(),
+            tasks: IdMap::default(),
             next_task: 1,
         }
     }
@@ -141,29 +142,29 @@ impl TaskTable {
     }
 
     pub(super) fn get(&self, task: TaskId) -> Option<&TaskEntry> {
-        self.tasks.get(&task)
+        self.tasks.get(task.0)
     }
 
     pub(super) fn get_mut(&mut self, task: TaskId) -> Option<&mut TaskEntry> {
-        self.tasks.get_mut(&task)
+        self.tasks.get_mut(task.0)
     }
 
     /// Work that must exist.
     pub(super) fn entry(&self, task: TaskId) -> &TaskEntry {
-        &self.tasks[&task]
+        self.tasks.get(task.0).expect("live work exists")
     }
 
     /// Work that must exist, to change.
     pub(super) fn entry_mut(&mut self, task: TaskId) -> &mut TaskEntry {
-        self.tasks.get_mut(&task).expect("live work exists")
+        self.tasks.get_mut(task.0).expect("live work exists")
     }
 
     pub(super) fn insert(&mut self, task: TaskId, entry: TaskEntry) {
-        self.tasks.insert(task, entry);
+        self.tasks.insert(task.0, entry);
     }
 
     pub(super) fn remove(&mut self, task: TaskId) -> Option<TaskEntry> {
-        self.tasks.remove(&task)
+        self.tasks.remove(task.0)
     }
 }
 
