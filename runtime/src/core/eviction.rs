@@ -9,6 +9,11 @@ use cohort_policy::NodeId;
 impl Core {
     /// Evicts what must go for `size` more bytes to fit on `node`.
     pub(super) fn make_room(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
+        let store = &self.nodes[node.index()].store;
+        if size <= store.capacity() - store.used() {
+            // Nothing to evict; the placer's view of this store is already current.
+            return Ok(());
+        }
         let directory = &self.directory;
         let plan = self.nodes[node.index()].store.plan_room(size, |o| {
             directory.get(o).is_none_or(|e| e.holders.len() <= 1)

@@ -113,7 +113,7 @@ impl Core {
         if entry.holds_slot() {
             self.placer.node_mut(node).queued += 1;
         }
-        let objects = entry.objects.clone();
+        let objects = SmallVec::<[ObjectId; 4]>::from_slice(&entry.objects);
         self.tasks.insert(task, entry);
         let Some(missing) = self.fetch(task, node, &objects, now) else {
             return;
@@ -166,13 +166,13 @@ impl Core {
         let entry = self.tasks.entry(task);
         let node = entry.node;
         let store = &self.nodes[node.index()].store;
-        let gone: SmallVec<[ObjectId; 4]> = entry
-            .objects
-            .iter()
-            .copied()
-            .filter(|o| !store.has_sealed(*o))
-            .collect();
-        if !gone.is_empty() {
+        if entry.objects.iter().any(|o| !store.has_sealed(*o)) {
+            let gone: SmallVec<[ObjectId; 4]> = entry
+                .objects
+                .iter()
+                .copied()
+                .filter(|o| !store.has_sealed(*o))
+                .collect();
             // Evicted while other arguments were still on their way: fetch again.
             match self.fetch(task, node, &gone, now) {
                 None => return,

@@ -51,9 +51,11 @@ impl Core {
         declared: u64,
         node: NodeId,
     ) -> SmallVec<[ObjectId; 2]> {
-        (0..count)
-            .map(|_| self.directory.create(declared, node))
-            .collect()
+        let mut outputs = SmallVec::new();
+        for _ in 0..count {
+            outputs.push(self.directory.create(declared, node));
+        }
+        outputs
     }
 
     /// Adds a reference to every object argument (pending work holds them).
@@ -82,6 +84,12 @@ impl Core {
         let Some(o) = self.directory.get_mut(id) else {
             return;
         };
+        if o.refs == 0 && o.waiters.is_empty() {
+            // Nobody refers to it: storing it only to free it at once would change nothing
+            // but the store's LRU clock, whose order it keeps.
+            self.directory.discard(id);
+            return;
+        }
         self.nodes[node.index()].store.insert_sealed(id, size);
         let waiters = o.seal(value, node);
         if o.refs == 0 {

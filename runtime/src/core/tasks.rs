@@ -96,6 +96,9 @@ fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
         Arg::Value(_) => None,
     });
     let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
+    if args.is_empty() {
+        return objects;
+    }
     if args.len() <= 64 {
         for o in ids {
             if !objects.contains(&o) {
