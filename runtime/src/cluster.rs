@@ -478,6 +478,15 @@ impl Cluster {
         }))
     }
 
+    /// A handle for each of `ids`, in order.
+    fn handles_of(&self, ids: &[ObjectId]) -> Outputs {
+        let mut refs = SmallVec::new();
+        for &id in ids {
+            refs.push(self.handle(id));
+        }
+        Outputs(refs)
+    }
+
     fn check_ref(&self, r: &ObjectRef) -> Result<ObjectId, RuntimeError> {
         if Arc::ptr_eq(&r.0.tracker, &self.tracker) {
             Ok(r.0.id)
@@ -488,6 +497,9 @@ impl Cluster {
     }
 
     fn lower(&self, args: Vec<TaskArg>) -> Result<Vec<Arg>, RuntimeError> {
+        if args.is_empty() {
+            return Ok(Vec::new());
+        }
         args.into_iter()
             .map(|a| match a {
                 TaskArg::Ref(r) => self.check_ref(&r).map(Arg::Object),
@@ -529,7 +541,7 @@ impl Cluster {
             },
             now,
         )?;
-        Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+        Ok(self.handles_of(&outputs))
     }
 
     /// Creates an actor of `kind`; it is placed at its first call (or [`Cluster::place_actor`]).
@@ -575,7 +587,7 @@ impl Cluster {
             },
             now,
         )?;
-        Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+        Ok(self.handles_of(&outputs))
     }
 
     /// A fresh group id, for hints attached by hand; the IR draws from the same sequence.
