@@ -211,7 +211,7 @@ impl Core {
                 req.hints,
                 Resources::default(),
                 req.args,
-                outputs.clone(),
+                SmallVec::from_slice(&outputs),
                 node,
                 now,
             ),

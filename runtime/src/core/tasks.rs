@@ -144,30 +144,41 @@ impl TaskTable {
         self.tasks.len()
     }
 
+    #[inline]
     pub(super) fn get(&self, task: TaskId) -> Option<&TaskEntry> {
         self.tasks.get(task.0)
     }
 
+    #[inline]
     pub(super) fn get_mut(&mut self, task: TaskId) -> Option<&mut TaskEntry> {
         self.tasks.get_mut(task.0)
     }
 
     /// Work that must exist.
+    #[inline]
     pub(super) fn entry(&self, task: TaskId) -> &TaskEntry {
         self.tasks.get(task.0).expect("live work exists")
     }
 
     /// Work that must exist, to change.
+    #[inline]
     pub(super) fn entry_mut(&mut self, task: TaskId) -> &mut TaskEntry {
         self.tasks.get_mut(task.0).expect("live work exists")
     }
 
+    #[inline]
     pub(super) fn insert(&mut self, task: TaskId, entry: TaskEntry) {
         self.tasks.insert(task.0, entry);
     }
 
     pub(super) fn remove(&mut self, task: TaskId) -> Option<TaskEntry> {
         self.tasks.remove(task.0)
+    }
+
+    /// Removes `task` without moving its entry out.
+    #[inline]
+    pub(super) fn discard(&mut self, task: TaskId) {
+        self.tasks.discard(task.0);
     }
 }
 
