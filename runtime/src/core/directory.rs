@@ -73,6 +73,17 @@ impl Directory {
         self.objects.get(id.0).map_or(&[], |o| &o.holders[..])
     }
 
+    /// Adds a reference to every object argument (pending work holds them).
+    pub(super) fn hold_args(&mut self, args: &[Arg]) {
+        for a in args {
+            if let Arg::Object(o) = a
+                && let Some(o) = self.get_mut(*o)
+            {
+                o.refs += 1;
+            }
+        }
+    }
+
     /// Checks that every object argument is known.
     pub(super) fn check_args(&self, args: &[Arg]) -> Result<(), RuntimeError> {
         for a in args {

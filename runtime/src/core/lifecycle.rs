@@ -28,9 +28,9 @@ impl Core {
             .functions
             .get(req.function.0 as usize)
             .ok_or_else(|| RuntimeError::UnknownFunction(format!("#{}", req.function.0)))?;
-        let what = info.name.clone();
+        let what = &info.name;
         self.directory.check_args(&req.args)?;
-        self.placer.check_feasible(&what, req.demand)?;
+        self.placer.check_feasible(what, req.demand)?;
         let task = self.tasks.new_id();
         let ask = Ask {
             task,
@@ -38,7 +38,7 @@ impl Core {
             hints: req.hints,
             demand: req.demand,
             args: &req.args,
-            what: &what,
+            what,
         };
         let node = self.placer.place(ask, &self.directory, self.now)?;
         let outputs = self.new_outputs(req.num_returns, req.declared_output_size, node);
@@ -82,15 +82,17 @@ impl Core {
             ),
             Err(reason) => (Err(Arc::from(reason)), Vec::new()),
         };
-        for (tag, ingest) in datapoints {
-            self.record.trace.datapoints.push(Datapoint {
-                tag,
-                ingest,
-                arrival: entry.started,
-                task,
-                index: entry.hints.index,
-                node: entry.node,
-            });
+        if !datapoints.is_empty() {
+            for (tag, ingest) in datapoints {
+                self.record.trace.datapoints.push(Datapoint {
+                    tag,
+                    ingest,
+                    arrival: entry.started,
+                    task,
+                    index: entry.hints.index,
+                    node: entry.node,
+                });
+            }
         }
         let output_bytes: u64 = result
             .as_ref()
@@ -108,13 +110,18 @@ impl Core {
 
     /// Registers a placed task and starts fetching its arguments.
     pub(super) fn admit(&mut self, task: TaskId, entry: TaskEntry, now: Nanos) {
-        self.hold_args(&entry.args);
+        self.tasks.insert(task, entry);
+        let entry = self.tasks.entry(task);
+        self.directory.hold_args(&entry.args);
         let node = entry.node;
         if entry.holds_slot() {
             self.placer.node_mut(node).queued += 1;
         }
+        if entry.objects.is_empty() {
+            self.all_args_arrived(task, now);
+            return;
+        }
         let objects = SmallVec::<[ObjectId; 4]>::from_slice(&entry.objects);
-        self.tasks.insert(task, entry);
         let Some(missing) = self.fetch(task, node, &objects, now) else {
             return;
         };
@@ -227,19 +234,23 @@ impl Core {
         let entry = self.tasks.entry_mut(task);
         entry.phase = Phase::Running;
         entry.started = now;
-        let inputs = entry
-            .args
-            .iter()
-            .map(|a| match a {
-                Arg::Value(p) => p.clone(),
-                Arg::Object(o) => self
-                    .directory
-                    .entry(*o)
-                    .payload()
-                    .cloned()
-                    .expect("a pinned local argument is ready"),
-            })
-            .collect();
+        let inputs = if entry.args.is_empty() {
+            Vec::new()
+        } else {
+            entry
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Value(p) => p.clone(),
+                    Arg::Object(o) => self
+                        .directory
+                        .entry(*o)
+                        .payload()
+                        .cloned()
+                        .expect("a pinned local argument is ready"),
+                })
+                .collect()
+        };
         self.executions.push_back(Execution {
             task,
             node: entry.node,

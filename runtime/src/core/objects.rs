@@ -58,18 +58,7 @@ impl Core {
         outputs
     }
 
-    /// Adds a reference to every object argument (pending work holds them).
-    pub(super) fn hold_args(&mut self, args: &[Arg]) {
-        for a in args {
-            if let Arg::Object(o) = a
-                && let Some(o) = self.directory.get_mut(*o)
-            {
-                o.refs += 1;
-            }
-        }
-    }
-
-    /// Drops the references [`Core::hold_args`] added.
+    /// Drops the references `Directory::hold_args` added.
     pub(super) fn release_args(&mut self, args: &[Arg]) {
         for a in args {
             if let Arg::Object(o) = a {
