@@ -99,6 +99,19 @@ fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
     if args.is_empty() {
         return objects;
     }
+    // The common case (chunks of a map's outputs): ids strictly ascending, so all distinct.
+    objects.reserve_exact(args.len());
+    let mut last = 0;
+    let mut ascending = true;
+    for o in ids.clone() {
+        ascending &= o.0 > last;
+        last = o.0;
+        objects.push(o);
+    }
+    if ascending {
+        return objects;
+    }
+    objects.clear();
     if args.len() <= 64 {
         for o in ids {
             if !objects.contains(&o) {
@@ -205,6 +218,9 @@ mod tests {
     #[test]
     fn a_task_fetches_each_argument_object_once_in_first_use_order() {
         assert_eq!(objects_of(&[3, 1, 3, 2, 1]), vec![3, 1, 2]);
+        // Ascending ids (the common case) are taken as they are; a repeat is not ascending.
+        assert_eq!(objects_of(&[1, 2, 5, 9]), vec![1, 2, 5, 9]);
+        assert_eq!(objects_of(&[1, 2, 2, 9]), vec![1, 2, 9]);
         // A wide fan-in takes the set-based path; the answer is the same.
         let wide: Vec<u64> = (0..100).map(|i| (i * 7) % 53).collect();
         let mut expected = Vec::new();
