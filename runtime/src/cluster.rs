@@ -135,6 +135,7 @@ enum DriverOp {
 }
 
 impl RefTracker {
+    #[inline]
     fn push_op(&self, op: DriverOp) {
         if let Ok(mut ops) = self.ops.lock() {
             ops.push(op);
@@ -157,6 +158,7 @@ impl RefTracker {
 
     /// Swaps the queued changes into `buf` (which must be empty) and leaves `buf`'s old
     /// allocation as the new queue, so that queueing does not allocate in steady state.
+    #[inline]
     fn swap_out(&self, buf: &mut Vec<DriverOp>) {
         debug_assert!(buf.is_empty());
         if let Ok(mut ops) = self.ops.lock() {
@@ -461,6 +463,7 @@ impl Cluster {
         self.core.take_trace()
     }
 
+    #[inline]
     fn sync(&mut self) {
         self.tracker.swap_out(&mut self.ops);
         for op in self.ops.drain(..) {
@@ -471,6 +474,7 @@ impl Cluster {
         }
     }
 
+    #[inline]
     fn handle(&self, id: ObjectId) -> ObjectRef {
         ObjectRef(Arc::new(Handle {
             id,
@@ -479,6 +483,7 @@ impl Cluster {
     }
 
     /// A handle for each of `ids`, in order.
+    #[inline]
     fn handles_of(&self, ids: &[ObjectId]) -> Outputs {
         let mut refs = SmallVec::new();
         for &id in ids {
@@ -517,6 +522,7 @@ impl Cluster {
     }
 
     /// Spends the driver's submission cost, if any.
+    #[inline]
     fn spend_submit_cost(&mut self) -> Result<(), RuntimeError> {
         if self.submit_cost > 0 {
             self.sleep(self.submit_cost)?;

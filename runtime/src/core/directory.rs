@@ -85,6 +85,7 @@ impl Directory {
     }
 
     /// Checks that every object argument is known.
+    #[inline]
     pub(super) fn check_args(&self, args: &[Arg]) -> Result<(), RuntimeError> {
         for a in args {
             if let Arg::Object(o) = a

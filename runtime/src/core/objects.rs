@@ -28,6 +28,7 @@ impl Core {
     }
 
     /// Drops a reference to an object; when none is left, it is freed everywhere.
+    #[inline]
     pub fn release(&mut self, id: ObjectId) {
         let Some(o) = self.directory.get_mut(id) else {
             return;
@@ -45,6 +46,7 @@ impl Core {
     }
 
     /// `count` new pending outputs of work placed on `node`, each with one reference.
+    #[inline]
     pub(super) fn new_outputs(
         &mut self,
         count: u32,
@@ -68,6 +70,7 @@ impl Core {
     }
 
     /// Seals a produced output on its producer's node (room was made) and wakes its waiters.
+    #[inline]
     pub(super) fn seal_output(&mut self, id: ObjectId, value: Payload, node: NodeId, now: Nanos) {
         let size = value.size();
         let Some(o) = self.directory.get_mut(id) else {

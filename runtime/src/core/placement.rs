@@ -77,11 +77,13 @@ impl Placer {
     }
 
     /// Node `node`'s current load, to update.
+    #[inline]
     pub(super) fn node_mut(&mut self, node: NodeId) -> &mut NodeView {
         &mut self.live[node.index()]
     }
 
     /// Time has reached `now`: take a snapshot if a heartbeat has passed.
+    #[inline]
     pub(super) fn observe(&mut self, now: Nanos) {
         let hb = self.heartbeat;
         if hb > 0 && now >= self.next_heartbeat {
@@ -94,6 +96,7 @@ impl Placer {
     }
 
     /// Fails early if no live node could ever run `demand`.
+    #[inline]
     pub(super) fn check_feasible(&self, what: &str, demand: Resources) -> Result<(), RuntimeError> {
         let max = self.max_cpus;
         if demand.cpus > max {

@@ -84,6 +84,7 @@ impl TaskEntry {
     }
 
     /// Whether the work holds a CPU slot while it runs (method calls do not).
+    #[inline]
     pub(super) fn holds_slot(&self) -> bool {
         !matches!(self.work, ExecWork::Method { .. })
     }
@@ -147,6 +148,7 @@ impl Default for TaskTable {
 }
 
 impl TaskTable {
+    #[inline]
     pub(super) fn new_id(&mut self) -> TaskId {
         let id = TaskId(self.next_task);
         self.next_task += 1;
