@@ -135,6 +135,7 @@ enum DriverOp {
 }
 
 impl RefTracker {
+    #[inline]
     fn push_op(&self, op: DriverOp) {
         if let Ok(mut ops) = self.ops.lock() {
             ops.push(op);
@@ -157,6 +158,7 @@ impl RefTracker {
 
     /// Swaps the queued changes into `buf` (which must be empty) and leaves `buf`'s old
     /// allocation as the new queue, so that queueing does not allocate in steady state.
+    #[inline]
     fn swap_out(&self, buf: &mut Vec<DriverOp>) {
         debug_assert!(buf.is_empty());
         if let Ok(mut ops) = self.ops.lock() {
@@ -465,6 +467,7 @@ impl Cluster {
         self.core.take_trace()
     }
 
+    #[inline]
     fn sync(&mut self) {
         self.tracker.swap_out(&mut self.ops);
         for op in self.ops.drain(..) {
@@ -475,11 +478,22 @@ impl Cluster {
         }
     }
 
+    #[inline]
     fn handle(&self, id: ObjectId) -> ObjectRef {
         ObjectRef(Arc::new(Handle {
             id,
             tracker: Arc::clone(&self.tracker),
         }))
+    }
+
+    /// A handle for each of `ids`, in order.
+    #[inline]
+    fn handles_of(&self, ids: &[ObjectId]) -> Outputs {
+        let mut refs = SmallVec::new();
+        for &id in ids {
+            refs.push(self.handle(id));
+        }
+        Outputs(refs)
     }
 
     fn check_ref(&self, r: &ObjectRef) -> Result<ObjectId, RuntimeError> {
@@ -492,6 +506,9 @@ impl Cluster {
     }
 
     fn lower(&self, args: Vec<TaskArg>) -> Result<Vec<Arg>, RuntimeError> {
+        if args.is_empty() {
+            return Ok(Vec::new());
+        }
         args.into_iter()
             .map(|a| match a {
                 TaskArg::Ref(r) => self.check_ref(&r).map(Arg::Object),
@@ -509,6 +526,7 @@ impl Cluster {
     }
 
     /// Spends the driver's submission cost, if any.
+    #[inline]
     fn spend_submit_cost(&mut self) -> Result<(), RuntimeError> {
         if self.submit_cost > 0 {
             self.sleep(self.submit_cost)?;
@@ -533,7 +551,7 @@ impl Cluster {
             },
             now,
         )?;
-        Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+        Ok(self.handles_of(&outputs))
     }
 
     /// Creates an actor of `kind`; it is placed at its first call (or [`Cluster::place_actor`]).
@@ -579,7 +597,7 @@ impl Cluster {
             },
             now,
         )?;
-        Ok(outputs.into_iter().map(|id| self.handle(id)).collect())
+        Ok(self.handles_of(&outputs))
     }
 
     /// A fresh group id, for hints attached by hand; the IR draws from the same sequence.

@@ -29,6 +29,9 @@ impl CostModel {
 
     /// The modeled duration of one execution.
     pub fn duration(&self, input_bytes: u64, output_bytes: u64) -> Nanos {
+        if self.per_input_byte_ps == 0 && self.per_output_byte_ps == 0 {
+            return self.fixed_ns;
+        }
         let ps = u128::from(input_bytes) * u128::from(self.per_input_byte_ps)
             + u128::from(output_bytes) * u128::from(self.per_output_byte_ps);
         let ns = ps.div_ceil(1000);

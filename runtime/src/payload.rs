@@ -60,6 +60,7 @@ impl Payload {
     }
 
     /// The size this payload counts for: real plus modeled bytes.
+    #[inline]
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64 + self.modeled
     }

@@ -88,7 +88,7 @@ impl Core {
         let (what, demand) = (info.name.clone(), info.creation_demand);
         self.directory.check_args(&args)?;
         self.placer.check_feasible(&what, demand)?;
-        self.hold_args(&args);
+        self.directory.hold_args(&args);
         let table = &mut self.actors;
         let id = ActorId(table.next_actor);
         table.next_actor += 1;
@@ -211,7 +211,7 @@ impl Core {
                 req.hints,
                 Resources::default(),
                 req.args,
-                outputs.clone(),
+                SmallVec::from_slice(&outputs),
                 node,
                 now,
             ),

@@ -2,26 +2,26 @@
 
 use super::work::Arg;
 use crate::error::RuntimeError;
+use crate::idmap::IdMap;
 use crate::payload::Payload;
 use cohort_policy::{NodeId, ObjectId, TaskId};
-use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Every object the core knows, by id.
 ///
-/// Invariant: ids are handed out ascending from 1 and never reused; an id absent from the map
-/// was freed (or never existed).
+/// Invariant: ids are handed out ascending from 1 and never reused, and inserted as they are
+/// handed out; an id absent from the map was freed (or never existed).
 #[derive(Debug)]
 pub(super) struct Directory {
-    objects: FxHashMap<ObjectId, ObjectEntry>,
+    objects: IdMap<ObjectEntry>,
     next_object: u64,
 }
 
 impl Default for Directory {
     fn default() -> Self {
         Directory {
-            objects: FxHashMap::default(),
+            objects: IdMap::default(),
             next_object: 1,
         }
     }
@@ -34,7 +34,7 @@ impl Directory {
         let id = ObjectId(self.next_object);
         self.next_object += 1;
         self.objects
-            .insert(id, ObjectEntry::new(declared, producer_node));
+            .insert(id.0, ObjectEntry::new(declared, producer_node));
         id
     }
 
@@ -44,39 +44,52 @@ impl Directory {
     }
 
     pub(super) fn get(&self, id: ObjectId) -> Option<&ObjectEntry> {
-        self.objects.get(&id)
+        self.objects.get(id.0)
     }
 
     pub(super) fn get_mut(&mut self, id: ObjectId) -> Option<&mut ObjectEntry> {
-        self.objects.get_mut(&id)
+        self.objects.get_mut(id.0)
     }
 
     /// An object that must exist (an argument of live work, a stored copy).
     pub(super) fn entry(&self, id: ObjectId) -> &ObjectEntry {
-        &self.objects[&id]
+        self.objects.get(id.0).expect("the object exists")
     }
 
-    pub(super) fn remove(&mut self, id: ObjectId) -> Option<ObjectEntry> {
-        self.objects.remove(&id)
+    /// Removes `id` without moving its entry out; returns whether it was known.
+    pub(super) fn discard(&mut self, id: ObjectId) -> bool {
+        self.objects.discard(id.0)
     }
 
     /// What the driver can learn about `id`.
     pub(super) fn status(&self, id: ObjectId) -> ObjectStatus<'_> {
         self.objects
-            .get(&id)
+            .get(id.0)
             .map_or(ObjectStatus::Unknown, ObjectEntry::status)
     }
 
     /// The nodes holding a sealed copy of `id` (ascending).
     pub(super) fn holders(&self, id: ObjectId) -> &[NodeId] {
-        self.objects.get(&id).map_or(&[], |o| &o.holders[..])
+        self.objects.get(id.0).map_or(&[], |o| &o.holders[..])
+    }
+
+    /// Adds a reference to every object argument (pending work holds them).
+    pub(super) fn hold_args(&mut self, args: &[Arg]) {
+        for a in args {
+            if let Arg::Object(o) = a
+                && let Some(o) = self.get_mut(*o)
+            {
+                o.refs += 1;
+            }
+        }
     }
 
     /// Checks that every object argument is known.
+    #[inline]
     pub(super) fn check_args(&self, args: &[Arg]) -> Result<(), RuntimeError> {
         for a in args {
             if let Arg::Object(o) = a
-                && !self.objects.contains_key(o)
+                && !self.objects.contains(o.0)
             {
                 return Err(RuntimeError::UnknownObject(*o));
             }

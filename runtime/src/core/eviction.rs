@@ -8,7 +8,18 @@ use cohort_policy::NodeId;
 
 impl Core {
     /// Evicts what must go for `size` more bytes to fit on `node`.
+    #[inline]
     pub(super) fn make_room(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
+        let store = &self.nodes[node.index()].store;
+        if size <= store.capacity() - store.used() {
+            // Nothing to evict; the placer's view of this store is already current.
+            return Ok(());
+        }
+        self.evict_for(node, size)
+    }
+
+    /// [`Core::make_room`] when something must go.
+    fn evict_for(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
         let directory = &self.directory;
         let plan = self.nodes[node.index()].store.plan_room(size, |o| {
             directory.get(o).is_none_or(|e| e.holders.len() <= 1)
@@ -39,6 +50,7 @@ impl Core {
     }
 
     /// Copies the store's usage of `node` into the placer's live view.
+    #[inline]
     pub(super) fn refresh_store_view(&mut self, node: NodeId) {
         self.placer.node_mut(node).store_used = self.nodes[node.index()].store.used();
     }

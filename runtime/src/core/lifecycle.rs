@@ -28,9 +28,9 @@ impl Core {
             .functions
             .get(req.function.0 as usize)
             .ok_or_else(|| RuntimeError::UnknownFunction(format!("#{}", req.function.0)))?;
-        let what = info.name.clone();
+        let what = &info.name;
         self.directory.check_args(&req.args)?;
-        self.placer.check_feasible(&what, req.demand)?;
+        self.placer.check_feasible(what, req.demand)?;
         let task = self.tasks.new_id();
         let ask = Ask {
             task,
@@ -38,7 +38,7 @@ impl Core {
             hints: req.hints,
             demand: req.demand,
             args: &req.args,
-            what: &what,
+            what,
         };
         let node = self.placer.place(ask, &self.directory, self.now)?;
         let outputs = self.new_outputs(req.num_returns, req.declared_output_size, node);
@@ -49,7 +49,7 @@ impl Core {
                 req.hints,
                 req.demand,
                 req.args,
-                outputs.clone(),
+                SmallVec::from_slice(&outputs),
                 node,
                 now,
             ),
@@ -82,15 +82,17 @@ impl Core {
             ),
             Err(reason) => (Err(Arc::from(reason)), Vec::new()),
         };
-        for (tag, ingest) in datapoints {
-            self.record.trace.datapoints.push(Datapoint {
-                tag,
-                ingest,
-                arrival: entry.started,
-                task,
-                index: entry.hints.index,
-                node: entry.node,
-            });
+        if !datapoints.is_empty() {
+            for (tag, ingest) in datapoints {
+                self.record.trace.datapoints.push(Datapoint {
+                    tag,
+                    ingest,
+                    arrival: entry.started,
+                    task,
+                    index: entry.hints.index,
+                    node: entry.node,
+                });
+            }
         }
         let output_bytes: u64 = result
             .as_ref()
@@ -108,13 +110,18 @@ impl Core {
 
     /// Registers a placed task and starts fetching its arguments.
     pub(super) fn admit(&mut self, task: TaskId, entry: TaskEntry, now: Nanos) {
-        self.hold_args(&entry.args);
+        self.tasks.insert(task, entry);
+        let entry = self.tasks.entry(task);
+        self.directory.hold_args(&entry.args);
         let node = entry.node;
         if entry.holds_slot() {
             self.placer.node_mut(node).queued += 1;
         }
-        let objects = entry.objects.clone();
-        self.tasks.insert(task, entry);
+        if entry.objects.is_empty() {
+            self.all_args_arrived(task, now);
+            return;
+        }
+        let objects = SmallVec::<[ObjectId; 4]>::from_slice(&entry.objects);
         let Some(missing) = self.fetch(task, node, &objects, now) else {
             return;
         };
@@ -166,13 +173,13 @@ impl Core {
         let entry = self.tasks.entry(task);
         let node = entry.node;
         let store = &self.nodes[node.index()].store;
-        let gone: SmallVec<[ObjectId; 4]> = entry
-            .objects
-            .iter()
-            .copied()
-            .filter(|o| !store.has_sealed(*o))
-            .collect();
-        if !gone.is_empty() {
+        if entry.objects.iter().any(|o| !store.has_sealed(*o)) {
+            let gone: SmallVec<[ObjectId; 4]> = entry
+                .objects
+                .iter()
+                .copied()
+                .filter(|o| !store.has_sealed(*o))
+                .collect();
             // Evicted while other arguments were still on their way: fetch again.
             match self.fetch(task, node, &gone, now) {
                 None => return,
@@ -227,19 +234,23 @@ impl Core {
         let entry = self.tasks.entry_mut(task);
         entry.phase = Phase::Running;
         entry.started = now;
-        let inputs = entry
-            .args
-            .iter()
-            .map(|a| match a {
-                Arg::Value(p) => p.clone(),
-                Arg::Object(o) => self
-                    .directory
-                    .entry(*o)
-                    .payload()
-                    .cloned()
-                    .expect("a pinned local argument is ready"),
-            })
-            .collect();
+        let inputs = if entry.args.is_empty() {
+            Vec::new()
+        } else {
+            entry
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Value(p) => p.clone(),
+                    Arg::Object(o) => self
+                        .directory
+                        .entry(*o)
+                        .payload()
+                        .cloned()
+                        .expect("a pinned local argument is ready"),
+                })
+                .collect()
+        };
         self.executions.push_back(Execution {
             task,
             node: entry.node,
@@ -248,19 +259,24 @@ impl Core {
         });
     }
 
-    /// The finish timer of executed work fired: seal outputs, free slot and pins.
+    /// The finish timer of executed work fired: seal outputs, free slot and pins. The entry
+    /// stays in the table (in phase `Executed`, which nothing acts on) until the end, so that
+    /// it is never moved out.
     pub(super) fn finish(&mut self, task: TaskId, now: Nanos) {
-        let Some(mut entry) = self.tasks.remove(task) else {
+        let Some(entry) = self.tasks.get_mut(task) else {
             return;
         };
         let node = entry.node;
         if entry.holds_slot() {
             self.placer.node_mut(node).cpus_busy -= entry.demand.cpus;
         }
+        let store = &mut self.nodes[node.index()].store;
         for &o in &entry.objects {
-            self.nodes[node.index()].store.unpin(o);
+            store.unpin(o);
         }
         let mut result = entry.result.take().expect("finish after complete");
+        let work = entry.work;
+        let outputs = std::mem::take(&mut entry.outputs);
         let mut output_bytes = 0;
         if let Ok(values) = &result {
             let total: u64 = values.iter().map(Payload::size).sum();
@@ -272,14 +288,14 @@ impl Core {
         let ok = result.is_ok();
         match result {
             Ok(values) => {
-                for (o, v) in entry.outputs.iter().zip(values) {
+                for (o, v) in outputs.iter().zip(values) {
                     self.seal_output(*o, v, node, now);
                 }
             }
-            Err(reason) => self.fail_outputs(task, &entry, &reason, now),
+            Err(reason) => self.fail_outputs(task, &work, &outputs, &reason, now),
         }
         self.refresh_store_view(node);
-        self.end_of_work(task, entry, ok, output_bytes, now);
+        self.end_of_work(task, None, ok, output_bytes, now);
         self.dispatch(node, now);
     }
 
@@ -301,25 +317,35 @@ impl Core {
                 self.nodes[node.index()].store.unpin(o);
             }
         }
-        self.fail_outputs(task, &entry, &reason, now);
-        self.end_of_work(task, entry, false, 0, now);
+        self.fail_outputs(task, &entry.work, &entry.outputs, &reason, now);
+        self.end_of_work(task, Some(entry), false, 0, now);
         self.dispatch(node, now);
     }
 
-    /// Records why `task` failed and fails its outputs (and so the work waiting for them).
-    fn fail_outputs(&mut self, task: TaskId, entry: &TaskEntry, reason: &str, now: Nanos) {
-        let name = self.catalog.name(&entry.work);
+    /// Records why `task` (running `work`) failed and fails its `outputs` (and so the work
+    /// waiting for them).
+    fn fail_outputs(
+        &mut self,
+        task: TaskId,
+        work: &ExecWork,
+        outputs: &[ObjectId],
+        reason: &str,
+        now: Nanos,
+    ) {
+        let name = self.catalog.name(work);
         let reason = self.record.failure(task, &name, reason);
-        for &o in &entry.outputs {
+        for &o in outputs {
             self.fail_object(o, reason.clone(), now);
         }
     }
 
-    /// Bookkeeping shared by finished and failed work.
+    /// Bookkeeping shared by finished and failed work. `removed` is the work's entry if it
+    /// was taken out of the table already; if `None`, the entry is still in the table and is
+    /// dropped from it here.
     fn end_of_work(
         &mut self,
         task: TaskId,
-        entry: TaskEntry,
+        removed: Option<TaskEntry>,
         ok: bool,
         output_bytes: u64,
         now: Nanos,
@@ -329,6 +355,10 @@ impl Core {
         } else {
             self.record.counters.failed += 1;
         }
+        let entry = match &removed {
+            Some(entry) => entry,
+            None => self.tasks.entry(task),
+        };
         if self.record.full() {
             let reached = |t: Nanos| {
                 if entry.phase == Phase::Fetching {
@@ -366,11 +396,20 @@ impl Core {
             hints: entry.hints,
             node: entry.node,
         });
-        match entry.work {
+        let work = entry.work;
+        let args = match removed {
+            Some(entry) => entry.args,
+            None => {
+                let args = std::mem::take(&mut self.tasks.entry_mut(task).args);
+                self.tasks.discard(task);
+                args
+            }
+        };
+        match work {
             ExecWork::CreateActor { actor, .. } => self.actor_constructed(actor, ok, now),
             ExecWork::Method { actor, .. } => self.call_ended(actor, task, now),
             ExecWork::Function(_) => {}
         }
-        self.release_args(&entry.args);
+        self.release_args(&args);
     }
 }

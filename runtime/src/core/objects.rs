@@ -28,6 +28,7 @@ impl Core {
     }
 
     /// Drops a reference to an object; when none is left, it is freed everywhere.
+    #[inline]
     pub fn release(&mut self, id: ObjectId) {
         let Some(o) = self.directory.get_mut(id) else {
             return;
@@ -45,29 +46,21 @@ impl Core {
     }
 
     /// `count` new pending outputs of work placed on `node`, each with one reference.
+    #[inline]
     pub(super) fn new_outputs(
         &mut self,
         count: u32,
         declared: u64,
         node: NodeId,
     ) -> SmallVec<[ObjectId; 2]> {
-        (0..count)
-            .map(|_| self.directory.create(declared, node))
-            .collect()
-    }
-
-    /// Adds a reference to every object argument (pending work holds them).
-    pub(super) fn hold_args(&mut self, args: &[Arg]) {
-        for a in args {
-            if let Arg::Object(o) = a
-                && let Some(o) = self.directory.get_mut(*o)
-            {
-                o.refs += 1;
-            }
+        let mut outputs = SmallVec::new();
+        for _ in 0..count {
+            outputs.push(self.directory.create(declared, node));
         }
+        outputs
     }
 
-    /// Drops the references [`Core::hold_args`] added.
+    /// Drops the references `Directory::hold_args` added.
     pub(super) fn release_args(&mut self, args: &[Arg]) {
         for a in args {
             if let Arg::Object(o) = a {
@@ -77,11 +70,18 @@ impl Core {
     }
 
     /// Seals a produced output on its producer's node (room was made) and wakes its waiters.
+    #[inline]
     pub(super) fn seal_output(&mut self, id: ObjectId, value: Payload, node: NodeId, now: Nanos) {
         let size = value.size();
         let Some(o) = self.directory.get_mut(id) else {
             return;
         };
+        if o.refs == 0 && o.waiters.is_empty() {
+            // Nobody refers to it: storing it only to free it at once would change nothing
+            // but the store's LRU clock, whose order it keeps.
+            self.directory.discard(id);
+            return;
+        }
         self.nodes[node.index()].store.insert_sealed(id, size);
         let waiters = o.seal(value, node);
         if o.refs == 0 {
@@ -108,7 +108,7 @@ impl Core {
         };
         let waiters = o.fail(reason.clone());
         if o.refs == 0 {
-            self.directory.remove(id);
+            self.directory.discard(id);
         }
         for task in waiters {
             self.fail_task(task, format!("argument {id} failed: {reason}").into(), now);
@@ -117,12 +117,14 @@ impl Core {
 
     /// Removes an unreferenced object from every store and the directory.
     pub(super) fn free_object(&mut self, id: ObjectId) {
-        let Some(o) = self.directory.remove(id) else {
+        let Some(o) = self.directory.get(id) else {
             return;
         };
         for h in &o.holders {
-            self.nodes[h.index()].store.remove(id);
-            self.refresh_store_view(*h);
+            let store = &mut self.nodes[h.index()].store;
+            store.remove(id);
+            self.placer.node_mut(*h).store_used = store.used();
         }
+        self.directory.discard(id);
     }
 }

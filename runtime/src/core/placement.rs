@@ -28,12 +28,14 @@ pub(super) struct Ask<'a> {
 /// Invariants: `live[n]` is node `n`'s current load (the core updates it as work is queued,
 /// started and finished, and as its store fills); `snapshot` is `live` as it was at
 /// `snapshot_at`, the last multiple of the heartbeat period the core has observed; with a
-/// period of 0 the policy sees `live`.
+/// period of 0 the policy sees `live`; `max_cpus` is the most CPUs of a live node (whether a
+/// node is alive and its CPU count are set at construction and never change).
 pub(super) struct Placer {
     policy: Box<dyn Policy>,
     /// [`Policy::wants_events`], asked once: events go to the policy only if true.
     wants_events: bool,
     live: Vec<NodeView>,
+    max_cpus: u32,
     heartbeat: Nanos,
     snapshot: Vec<NodeView>,
     snapshot_at: Nanos,
@@ -45,8 +47,15 @@ pub(super) struct Placer {
 
 impl Placer {
     pub(super) fn new(policy: Box<dyn Policy>, live: Vec<NodeView>, heartbeat: Nanos) -> Placer {
+        let max_cpus = live
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| n.cpus_total)
+            .max()
+            .unwrap_or(0);
         Placer {
             wants_events: policy.wants_events(),
+            max_cpus,
             policy,
             snapshot: live.clone(),
             live,
@@ -68,11 +77,13 @@ impl Placer {
     }
 
     /// Node `node`'s current load, to update.
+    #[inline]
     pub(super) fn node_mut(&mut self, node: NodeId) -> &mut NodeView {
         &mut self.live[node.index()]
     }
 
     /// Time has reached `now`: take a snapshot if a heartbeat has passed.
+    #[inline]
     pub(super) fn observe(&mut self, now: Nanos) {
         let hb = self.heartbeat;
         if hb > 0 && now >= self.next_heartbeat {
@@ -85,14 +96,9 @@ impl Placer {
     }
 
     /// Fails early if no live node could ever run `demand`.
+    #[inline]
     pub(super) fn check_feasible(&self, what: &str, demand: Resources) -> Result<(), RuntimeError> {
-        let max = self
-            .live
-            .iter()
-            .filter(|n| n.alive)
-            .map(|n| n.cpus_total)
-            .max()
-            .unwrap_or(0);
+        let max = self.max_cpus;
         if demand.cpus > max {
             return Err(RuntimeError::Infeasible {
                 what: what.to_string(),
@@ -104,6 +110,7 @@ impl Placer {
     }
 
     /// Sends an event to the policy, unless it said it wants none.
+    #[inline]
     pub(super) fn tell(&mut self, event: PolicyEvent) {
         if self.wants_events {
             self.policy.on_event(&event);

@@ -60,11 +60,13 @@ impl ObjectStore {
     }
 
     /// Bytes in use, including reservations for incoming transfers.
+    #[inline]
     pub fn used(&self) -> u64 {
         self.used
     }
 
     /// Capacity in bytes.
+    #[inline]
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
@@ -80,6 +82,7 @@ impl ObjectStore {
     }
 
     /// Whether a sealed copy of `object` is here.
+    #[inline]
     pub fn has_sealed(&self, object: ObjectId) -> bool {
         self.entries.get(&object).is_some_and(|e| e.sealed)
     }
@@ -89,6 +92,7 @@ impl ObjectStore {
         self.entries.contains_key(&object)
     }
 
+    #[inline]
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -103,6 +107,7 @@ impl ObjectStore {
     }
 
     /// Pins `object` so that it cannot be evicted. Returns false if it is not here.
+    #[inline]
     pub fn pin(&mut self, object: ObjectId) -> bool {
         let t = self.tick();
         match self.entries.get_mut(&object) {
@@ -116,6 +121,7 @@ impl ObjectStore {
     }
 
     /// Releases one pin of `object`.
+    #[inline]
     pub fn unpin(&mut self, object: ObjectId) {
         if let Some(e) = self.entries.get_mut(&object) {
             debug_assert!(e.pins > 0, "unpin of an unpinned {object}");

@@ -1,10 +1,10 @@
 //! The task table: every piece of work not finished yet, and what the core knows of it.
 
 use super::work::{Arg, ExecWork};
+use crate::idmap::IdMap;
 use crate::payload::Payload;
 use crate::time::Nanos;
 use cohort_policy::{Hints, NodeId, ObjectId, Resources, TaskId, WorkKind};
-use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -84,6 +84,7 @@ impl TaskEntry {
     }
 
     /// Whether the work holds a CPU slot while it runs (method calls do not).
+    #[inline]
     pub(super) fn holds_slot(&self) -> bool {
         !matches!(self.work, ExecWork::Method { .. })
     }
@@ -96,6 +97,22 @@ fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
         Arg::Value(_) => None,
     });
     let mut objects: SmallVec<[ObjectId; 4]> = SmallVec::new();
+    if args.is_empty() {
+        return objects;
+    }
+    // The common case (chunks of a map's outputs): ids strictly ascending, so all distinct.
+    objects.reserve_exact(args.len());
+    let mut last = 0;
+    let mut ascending = true;
+    for o in ids.clone() {
+        ascending &= o.0 > last;
+        last = o.0;
+        objects.push(o);
+    }
+    if ascending {
+        return objects;
+    }
+    objects.clear();
     if args.len() <= 64 {
         for o in ids {
             if !objects.contains(&o) {
@@ -113,23 +130,25 @@ fn distinct_objects(args: &[Arg]) -> SmallVec<[ObjectId; 4]> {
 /// Work not finished yet, by id.
 ///
 /// Invariant: ids are handed out ascending from 1 (shared by tasks, calls and actor
-/// constructions) and never reused.
+/// constructions) and never reused; work is inserted in the order of its ids (some ids, of
+/// work whose placement failed, are never inserted), which keeps `tasks` dense.
 #[derive(Debug)]
 pub(super) struct TaskTable {
-    tasks: FxHashMap<TaskId, TaskEntry>,
+    tasks: IdMap<TaskEntry>,
     next_task: u64,
 }
 
 impl Default for TaskTable {
     fn default() -> Self {
         TaskTable {
-            tasks: FxHashMap::default(),
+            tasks: IdMap::default(),
             next_task: 1,
         }
     }
 }
 
 impl TaskTable {
+    #[inline]
     pub(super) fn new_id(&mut self) -> TaskId {
         let id = TaskId(self.next_task);
         self.next_task += 1;
@@ -140,30 +159,41 @@ impl TaskTable {
         self.tasks.len()
     }
 
+    #[inline]
     pub(super) fn get(&self, task: TaskId) -> Option<&TaskEntry> {
-        self.tasks.get(&task)
+        self.tasks.get(task.0)
     }
 
+    #[inline]
     pub(super) fn get_mut(&mut self, task: TaskId) -> Option<&mut TaskEntry> {
-        self.tasks.get_mut(&task)
+        self.tasks.get_mut(task.0)
     }
 
     /// Work that must exist.
+    #[inline]
     pub(super) fn entry(&self, task: TaskId) -> &TaskEntry {
-        &self.tasks[&task]
+        self.tasks.get(task.0).expect("live work exists")
     }
 
     /// Work that must exist, to change.
+    #[inline]
     pub(super) fn entry_mut(&mut self, task: TaskId) -> &mut TaskEntry {
-        self.tasks.get_mut(&task).expect("live work exists")
+        self.tasks.get_mut(task.0).expect("live work exists")
     }
 
+    #[inline]
     pub(super) fn insert(&mut self, task: TaskId, entry: TaskEntry) {
-        self.tasks.insert(task, entry);
+        self.tasks.insert(task.0, entry);
     }
 
     pub(super) fn remove(&mut self, task: TaskId) -> Option<TaskEntry> {
-        self.tasks.remove(&task)
+        self.tasks.remove(task.0)
+    }
+
+    /// Removes `task` without moving its entry out.
+    #[inline]
+    pub(super) fn discard(&mut self, task: TaskId) {
+        self.tasks.discard(task.0);
     }
 }
 
@@ -190,6 +220,9 @@ mod tests {
     #[test]
     fn a_task_fetches_each_argument_object_once_in_first_use_order() {
         assert_eq!(objects_of(&[3, 1, 3, 2, 1]), vec![3, 1, 2]);
+        // Ascending ids (the common case) are taken as they are; a repeat is not ascending.
+        assert_eq!(objects_of(&[1, 2, 5, 9]), vec![1, 2, 5, 9]);
+        assert_eq!(objects_of(&[1, 2, 2, 9]), vec![1, 2, 9]);
         // A wide fan-in takes the set-based path; the answer is the same.
         let wide: Vec<u64> = (0..100).map(|i| (i * 7) % 53).collect();
         let mut expected = Vec::new();

@@ -52,6 +52,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// The name of `work`'s code (for methods: `Kind.method`).
+    #[inline]
     pub fn name(&self, work: &ExecWork) -> Arc<str> {
         match *work {
             ExecWork::Function(f) => self.functions[f.0 as usize].name.clone(),
@@ -64,6 +65,7 @@ impl Catalog {
     }
 
     /// The cost model of `work`'s code.
+    #[inline]
     pub fn cost(&self, work: &ExecWork) -> CostModel {
         match *work {
             ExecWork::Function(f) => self.functions[f.0 as usize].cost,

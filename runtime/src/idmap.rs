@@ -1,0 +1,251 @@
+//! [`IdMap`]: a map from ids handed out in ascending order to values, for the core's tables.
+
+use rustc_hash::FxHashMap;
+
+/// A map from `u64` ids to values, for ids that are handed out ascending and mostly removed
+/// in roughly the order they were inserted (the core's tasks and objects).
+///
+/// Recent ids live in a window of slots indexed by `id - base`, so that inserting, finding
+/// and removing one is a subtraction and an index rather than a hash, and a value is not
+/// moved while it stays (a hash table moves its values when it grows). Ids older than the
+/// window (stragglers: an object the driver holds for the whole run, a task waiting long
+/// for its arguments) are moved into a hash map, so that one old id never keeps a window of
+/// mostly empty slots alive.
+///
+/// Invariants: `slots[i]` holds the value of id `base + i`, if any; `slots[..head]` are
+/// empty (they are dropped only when the slots would otherwise grow), and `slots` is empty
+/// if `live` is 0; at least a quarter of `slots[head..]` is occupied once it has
+/// `MIN_COMPACT` slots; `live` counts the occupied slots; `old` holds
+/// only ids below `base + head` (stragglers moved out of the window), so at most one of
+/// `slots` and `old` holds a given id. Nothing
+/// iterates over the map, so no result depends on the order of `old`.
+#[derive(Debug)]
+pub(crate) struct IdMap<V> {
+    slots: Vec<Option<V>>,
+    base: u64,
+    head: usize,
+    live: usize,
+    old: FxHashMap<u64, V>,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap {
+            slots: Vec::new(),
+            base: 0,
+            head: 0,
+            live: 0,
+            old: FxHashMap::default(),
+        }
+    }
+}
+
+/// Windows smaller than this are never compacted.
+const MIN_COMPACT: usize = 64;
+
+impl<V> IdMap<V> {
+    /// Number of values held.
+    pub(crate) fn len(&self) -> usize {
+        self.live + self.old.len()
+    }
+
+    /// The value of `id`.
+    #[inline]
+    pub(crate) fn get(&self, id: u64) -> Option<&V> {
+        match self.slots.get(id.wrapping_sub(self.base) as usize) {
+            Some(Some(value)) => Some(value),
+            _ if self.old.is_empty() => None,
+            _ => self.old.get(&id),
+        }
+    }
+
+    /// The value of `id`, to change.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut V> {
+        match self.slots.get_mut(id.wrapping_sub(self.base) as usize) {
+            Some(Some(value)) => Some(value),
+            _ if self.old.is_empty() => None,
+            _ => self.old.get_mut(&id),
+        }
+    }
+
+    /// Whether `id` has a value.
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Sets the value of `id`, which must have none. Cheapest for an id above every id held.
+    #[inline]
+    pub(crate) fn insert(&mut self, id: u64, value: V) {
+        if self.live == 0 && id >= self.base {
+            self.slots.clear();
+            self.base = id;
+            self.head = 0;
+        }
+        if id < self.base {
+            let old = self.old.insert(id, value);
+            debug_assert!(old.is_none(), "id {id} inserted twice");
+            return;
+        }
+        let mut i = (id - self.base) as usize;
+        let mut len = self.slots.len();
+        if i >= len && len == self.slots.capacity() && self.head * 4 >= len * 3 {
+            // Full, and mostly empty slots at the front: reuse them rather than grow.
+            i -= self.head;
+            len -= self.head;
+            self.drop_front();
+        }
+        if i == len {
+            self.slots.push(Some(value));
+        } else if i > len {
+            self.slots.resize_with(i, || None);
+            self.slots.push(Some(value));
+        } else {
+            let slot = &mut self.slots[i];
+            debug_assert!(slot.is_none(), "id {id} inserted twice");
+            *slot = Some(value);
+            self.head = self.head.min(i);
+        }
+        self.live += 1;
+        if self.slots.len() - self.head >= MIN_COMPACT
+            && self.live * 4 < self.slots.len() - self.head
+        {
+            self.compact();
+        }
+    }
+
+    /// Removes and returns the value of `id`.
+    #[inline]
+    pub(crate) fn remove(&mut self, id: u64) -> Option<V> {
+        let i = id.wrapping_sub(self.base) as usize;
+        if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
+            let value = slot.take();
+            self.vacated(i);
+            return value;
+        }
+        if self.old.is_empty() {
+            None
+        } else {
+            self.old.remove(&id)
+        }
+    }
+
+    /// Removes the value of `id` and drops it where it lies; returns whether there was one.
+    #[inline]
+    pub(crate) fn discard(&mut self, id: u64) -> bool {
+        let i = id.wrapping_sub(self.base) as usize;
+        if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
+            *slot = None;
+            self.vacated(i);
+            return true;
+        }
+        !self.old.is_empty() && self.old.remove(&id).is_some()
+    }
+
+    /// Slot `i` was just emptied: move past the empty slots at the front.
+    #[inline]
+    fn vacated(&mut self, i: usize) {
+        self.live -= 1;
+        if self.live == 0 {
+            self.base += self.slots.len() as u64;
+            self.slots.clear();
+            self.head = 0;
+        } else if i == self.head {
+            // Some later slot is occupied, so this stops inside `slots`.
+            while self.slots[self.head].is_none() {
+                self.head += 1;
+            }
+        }
+    }
+
+    /// Drops the empty slots before `head`, moving the rest to the front. Called only when
+    /// the slots are full and at least three quarters of them are dropped, so a slot is
+    /// moved at most once for every three insertions.
+    #[cold]
+    fn drop_front(&mut self) {
+        self.slots.drain(..self.head);
+        self.base += self.head as u64;
+        self.head = 0;
+    }
+
+    /// Moves stragglers out of a window that is mostly empty, until at least half of it is
+    /// occupied. Each value moves at most once, so this costs O(1) amortized per insertion.
+    #[cold]
+    fn compact(&mut self) {
+        while self.live * 2 < self.slots.len() - self.head {
+            if let Some(v) = self.slots[self.head].take() {
+                self.old.insert(self.base + self.head as u64, v);
+                self.live -= 1;
+            }
+            self.head += 1;
+        }
+        while self.head < self.slots.len() && self.slots[self.head].is_none() {
+            self.head += 1;
+        }
+        if self.live == 0 {
+            self.base += self.slots.len() as u64;
+            self.slots.clear();
+            self.head = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_was_inserted_in_and_out_of_order() {
+        let mut m = IdMap::default();
+        for id in 1..=10u64 {
+            m.insert(id, id * 10);
+        }
+        assert_eq!(m.len(), 10);
+        assert_eq!(m.remove(4), Some(40));
+        assert_eq!(m.remove(4), None);
+        assert_eq!(m.remove(1), Some(10));
+        assert_eq!(m.get(2), Some(&20));
+        assert_eq!(m.get(1), None);
+        // An id with a gap before it, then one filling a slot of the gap.
+        m.insert(15, 150);
+        m.insert(12, 120);
+        assert_eq!(m.get(12), Some(&120));
+        assert_eq!(m.get(13), None);
+        assert_eq!(m.remove(15), Some(150));
+        assert_eq!(m.get(15), None);
+        *m.get_mut(2).unwrap() += 1;
+        assert_eq!(m.get(2), Some(&21));
+        assert_eq!(m.len(), 9);
+        assert!(m.contains(12));
+        assert!(!m.contains(100));
+    }
+
+    #[test]
+    fn a_straggler_moves_out_of_the_window_and_stays_reachable() {
+        // Id 1 stays while 100 others at a time come and go, first in first out.
+        let mut m = IdMap::default();
+        m.insert(1, 1u64);
+        for id in 2..10_000u64 {
+            m.insert(id, id);
+            if id > 101 {
+                assert_eq!(m.remove(id - 100), Some(id - 100));
+            }
+            let window = m.slots.len() - m.head;
+            assert!(window <= 4 * 101 + MIN_COMPACT, "window {window}");
+            assert!(m.slots.capacity() <= 16 * (4 * 101 + MIN_COMPACT));
+        }
+        for id in 9_900..10_000u64 {
+            assert_eq!(m.remove(id), Some(id));
+        }
+        assert_eq!(m.get(1), Some(&1));
+        assert_eq!(m.len(), 1);
+        assert!(m.discard(1));
+        assert!(!m.discard(1));
+        m.insert(1, 1);
+        // An id below the window can even be inserted (not the common case).
+        m.insert(5, 5);
+        assert_eq!(m.remove(5), Some(5));
+        assert_eq!(m.remove(1), Some(1));
+        assert_eq!(m.len(), 0);
+    }
+}
