@@ -18,7 +18,6 @@ pub mod core;
 pub mod cost;
 pub mod error;
 pub mod exec;
-mod idmap;
 pub mod ir;
 pub mod payload;
 #[allow(unsafe_code)]

@@ -1,8 +1,8 @@
 //! The directory: every object the cluster knows, where its copies are, and who refers to it.
 
+use super::idmap::IdMap;
 use super::work::Arg;
 use crate::error::RuntimeError;
-use crate::idmap::IdMap;
 use crate::payload::Payload;
 use cohort_policy::{NodeId, ObjectId, TaskId};
 use smallvec::SmallVec;

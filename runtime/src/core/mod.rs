@@ -21,7 +21,7 @@
 //! from submission to finish), `tasks` (the task table), `actors`, `objects` (puts,
 //! references, sealing, failing, freeing), `directory`, `transfers` (the core's side of the
 //! [`transport`] boundary), `eviction` (making room in a store), `timers`, `record` (trace and
-//! counters), [`store`], [`work`].
+//! counters), `idmap` (the tables' map from ascending ids), [`store`], [`work`].
 
 pub mod store;
 pub mod transport;
@@ -30,6 +30,7 @@ pub mod work;
 mod actors;
 mod directory;
 mod eviction;
+mod idmap;
 mod lifecycle;
 mod objects;
 mod placement;

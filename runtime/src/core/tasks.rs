@@ -1,7 +1,7 @@
 //! The task table: every piece of work not finished yet, and what the core knows of it.
 
+use super::idmap::IdMap;
 use super::work::{Arg, ExecWork};
-use crate::idmap::IdMap;
 use crate::payload::Payload;
 use crate::time::Nanos;
 use cohort_policy::{Hints, NodeId, ObjectId, Resources, TaskId, WorkKind};

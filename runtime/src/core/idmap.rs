@@ -15,12 +15,12 @@ use rustc_hash::FxHashMap;
 /// Invariants: `slots[i]` holds the value of id `base + i`, if any; `slots[..head]` are
 /// empty (they are dropped only when the slots would otherwise grow), and `slots` is empty
 /// if `live` is 0; at least a quarter of `slots[head..]` is occupied once it has
-/// `MIN_COMPACT` slots; `live` counts the occupied slots; `old` holds
-/// only ids below `base + head` (stragglers moved out of the window), so at most one of
-/// `slots` and `old` holds a given id. Nothing
-/// iterates over the map, so no result depends on the order of `old`.
+/// `MIN_COMPACT` slots; `live` counts the occupied slots; `old` holds only ids below
+/// `base + head` (stragglers moved out of the window), so at most one of `slots` and `old`
+/// holds a given id. Nothing iterates over the map, so no result depends on the order of
+/// `old`.
 #[derive(Debug)]
-pub(crate) struct IdMap<V> {
+pub(super) struct IdMap<V> {
     slots: Vec<Option<V>>,
     base: u64,
     head: usize,
@@ -45,13 +45,13 @@ const MIN_COMPACT: usize = 64;
 
 impl<V> IdMap<V> {
     /// Number of values held.
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.live + self.old.len()
     }
 
     /// The value of `id`.
     #[inline]
-    pub(crate) fn get(&self, id: u64) -> Option<&V> {
+    pub(super) fn get(&self, id: u64) -> Option<&V> {
         match self.slots.get(id.wrapping_sub(self.base) as usize) {
             Some(Some(value)) => Some(value),
             _ if self.old.is_empty() => None,
@@ -61,7 +61,7 @@ impl<V> IdMap<V> {
 
     /// The value of `id`, to change.
     #[inline]
-    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut V> {
+    pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut V> {
         match self.slots.get_mut(id.wrapping_sub(self.base) as usize) {
             Some(Some(value)) => Some(value),
             _ if self.old.is_empty() => None,
@@ -70,13 +70,13 @@ impl<V> IdMap<V> {
     }
 
     /// Whether `id` has a value.
-    pub(crate) fn contains(&self, id: u64) -> bool {
+    pub(super) fn contains(&self, id: u64) -> bool {
         self.get(id).is_some()
     }
 
     /// Sets the value of `id`, which must have none. Cheapest for an id above every id held.
     #[inline]
-    pub(crate) fn insert(&mut self, id: u64, value: V) {
+    pub(super) fn insert(&mut self, id: u64, value: V) {
         if self.live == 0 && id >= self.base {
             self.slots.clear();
             self.base = id;
@@ -116,7 +116,7 @@ impl<V> IdMap<V> {
 
     /// Removes and returns the value of `id`.
     #[inline]
-    pub(crate) fn remove(&mut self, id: u64) -> Option<V> {
+    pub(super) fn remove(&mut self, id: u64) -> Option<V> {
         let i = id.wrapping_sub(self.base) as usize;
         if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
             let value = slot.take();
@@ -132,7 +132,7 @@ impl<V> IdMap<V> {
 
     /// Removes the value of `id` and drops it where it lies; returns whether there was one.
     #[inline]
-    pub(crate) fn discard(&mut self, id: u64) -> bool {
+    pub(super) fn discard(&mut self, id: u64) -> bool {
         let i = id.wrapping_sub(self.base) as usize;
         if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
             *slot = None;
