@@ -3,6 +3,7 @@
 
 use super::Core;
 use super::directory::ObjectState;
+use super::idmap::IdMap;
 use super::timers::Timer;
 use super::transport::{TransferId, TransferRequest, TransportEvent};
 use crate::time::Nanos;
@@ -39,7 +40,8 @@ struct InFlight {
 /// of one object to one node merge); `outgoing[n]` counts in-flight transfers from node `n`.
 #[derive(Debug)]
 pub(super) struct Transfers {
-    in_flight: FxHashMap<TransferId, InFlight>,
+    /// By transfer id (transports hand ids out ascending).
+    in_flight: IdMap<InFlight>,
     by_destination: FxHashMap<(ObjectId, NodeId), TransferId>,
     outgoing: Vec<u32>,
     /// Arrivals being handled; empty between calls (kept for its buffer).
@@ -49,7 +51,7 @@ pub(super) struct Transfers {
 impl Transfers {
     pub(super) fn new(nodes: usize) -> Transfers {
         Transfers {
-            in_flight: FxHashMap::default(),
+            in_flight: IdMap::default(),
             by_destination: FxHashMap::default(),
             outgoing: vec![0; nodes],
             arrived: Vec::new(),
@@ -65,7 +67,7 @@ impl Transfers {
         self.by_destination.insert((request.object, request.to), id);
         self.outgoing[request.from.index()] += 1;
         self.in_flight.insert(
-            id,
+            id.0,
             InFlight {
                 request,
                 requested: now,
@@ -81,14 +83,14 @@ impl Transfers {
     }
 
     fn wait_for(&mut self, id: TransferId, task: TaskId) {
-        if let Some(t) = self.in_flight.get_mut(&id) {
+        if let Some(t) = self.in_flight.get_mut(id.0) {
             t.waiters.push(task);
         }
     }
 
     /// Removes an arrived transfer from the tables.
     fn detach(&mut self, id: TransferId) -> Option<InFlight> {
-        let t = self.in_flight.remove(&id)?;
+        let t = self.in_flight.remove(id.0)?;
         self.by_destination
             .remove(&(t.request.object, t.request.to));
         self.outgoing[t.request.from.index()] -= 1;
@@ -186,7 +188,7 @@ impl Core {
         for &event in &events {
             match event {
                 TransportEvent::Flowing(id) => {
-                    if let Some(t) = self.transfers.in_flight.get_mut(&id) {
+                    if let Some(t) = self.transfers.in_flight.get_mut(id.0) {
                         t.flowing.get_or_insert(now);
                     }
                 }

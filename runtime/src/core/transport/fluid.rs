@@ -25,11 +25,12 @@ pub(crate) struct Transfer {
     pub from: NodeId,
     /// Destination node.
     pub to: NodeId,
-    /// Bytes to move.
-    pub size: u64,
-    /// When it started flowing (after the latency), if it has.
-    pub flowing_since: Option<Nanos>,
+    /// Whether it has started flowing (its latency has passed).
+    flowing: bool,
     remaining: f64,
+    /// At or below this many bytes remaining it is done (floating-point rounding of the
+    /// transfers' progress), computed once from its size.
+    done_below: f64,
     /// Current rate in bytes per nanosecond (0 while not flowing, and once gone).
     rate: f64,
     /// Completed and handed back: a tombstone until the next compaction.
@@ -39,12 +40,12 @@ pub(crate) struct Transfer {
 impl Transfer {
     /// Whether this transfer is in flight and has started flowing.
     fn is_flowing(&self) -> bool {
-        !self.gone && self.flowing_since.is_some()
+        !self.gone && self.flowing
     }
 
     /// Whether every byte has arrived (up to floating-point rounding).
     fn is_done(&self) -> bool {
-        self.is_flowing() && self.remaining <= 1e-9 * self.size as f64 + 1e-6
+        self.is_flowing() && self.remaining <= self.done_below
     }
 
     /// Current rate in bytes per second.
@@ -155,9 +156,9 @@ impl Network {
             id,
             from,
             to,
-            size,
-            flowing_since: None,
+            flowing: false,
             remaining: size as f64,
+            done_below: 1e-9 * size as f64 + 1e-6,
             rate: 0.0,
             gone: false,
         });
@@ -177,7 +178,7 @@ impl Network {
     pub fn start_flowing(&mut self, id: TransferId, now: Nanos) -> bool {
         self.advance(now);
         if let Some(k) = self.position(id).filter(|&k| !self.transfers[k].gone) {
-            self.transfers[k].flowing_since = Some(now);
+            self.transfers[k].flowing = true;
             self.dirty = true;
             true
         } else {
@@ -189,10 +190,12 @@ impl Network {
     /// returns the next wake-up. Must be called before time moves on.
     pub fn settle(&mut self, now: Nanos) -> Option<Wake> {
         self.advance(now);
-        if self.dirty {
-            self.recompute();
-        }
-        self.next_wake(now)
+        let soonest = if self.dirty {
+            self.recompute()
+        } else {
+            self.soonest()
+        };
+        self.wake_after(soonest, now)
     }
 
     /// Handles a wake-up: appends the ids of the transfers that completed to `completed` (in
@@ -202,9 +205,15 @@ impl Network {
             return None;
         }
         let now = wake.at;
-        self.advance(now);
+        // Advances every transfer to `now` (as `advance` does) and takes the done ones out, in
+        // one pass.
+        let dt = now.saturating_sub(self.last_update) as f64;
+        self.last_update = now;
         let before = completed.len();
         for t in &mut self.transfers {
+            if dt > 0.0 && t.rate > 0.0 {
+                t.remaining = (t.remaining - t.rate * dt).max(0.0);
+            }
             if t.is_done() {
                 t.gone = true;
                 t.rate = 0.0;
@@ -218,8 +227,8 @@ impl Network {
             self.transfers.retain(|t| !t.gone);
             self.gone = 0;
         }
-        self.recompute();
-        self.next_wake(now)
+        let soonest = self.recompute();
+        self.wake_after(soonest, now)
     }
 
     fn advance(&mut self, now: Nanos) {
@@ -234,19 +243,25 @@ impl Network {
         self.last_update = now;
     }
 
-    fn next_wake(&self, now: Nanos) -> Option<Wake> {
-        // The soonest completion. `ceil` is monotonic, so rounding the smallest time up is
-        // rounding each up and taking the smallest.
+    /// Nanoseconds (not rounded) until the soonest completion at the current rates: 0 if a
+    /// flowing transfer is done, infinite if none is flowing.
+    fn soonest(&self) -> f64 {
         let mut soonest = f64::INFINITY;
         for t in self.transfers.iter().filter(|t| t.is_flowing()) {
             if t.is_done() {
-                soonest = 0.0;
-                break;
+                return 0.0;
             }
             if t.rate > 0.0 {
                 soonest = soonest.min(t.remaining / t.rate);
             }
         }
+        soonest
+    }
+
+    /// The wake-up for a completion `soonest` nanoseconds after `now` (see
+    /// [`Network::soonest`]). `ceil` is monotonic, so rounding the smallest time up is rounding
+    /// each up and taking the smallest.
+    fn wake_after(&self, soonest: f64, now: Nanos) -> Option<Wake> {
         let at = if soonest == 0.0 {
             now
         } else if soonest.is_finite() {
@@ -260,27 +275,38 @@ impl Network {
         })
     }
 
-    /// Recomputes the max-min fair rate of every flowing transfer (see [`Scratch::fill`]).
-    fn recompute(&mut self) {
+    /// Recomputes the max-min fair rate of every flowing transfer (see [`Scratch::fill`]) and
+    /// returns [`Network::soonest`] at the new rates, found while writing them.
+    ///
+    /// Only flowing transfers ever have a rate (a transfer's rate is set here and zeroed when
+    /// it completes), so those are the only ones written.
+    fn recompute(&mut self) -> f64 {
         self.generation += 1;
         self.dirty = false;
         let sc = &mut self.scratch;
         // Flows in id order, and their links.
         sc.flows.clear();
-        for (k, t) in self.transfers.iter_mut().enumerate() {
-            t.rate = 0.0;
+        for (k, t) in self.transfers.iter().enumerate() {
             if t.is_flowing() {
                 sc.flows
                     .push((k, t.from.index(), self.nodes + t.to.index()));
             }
         }
         if sc.flows.is_empty() {
-            return;
+            return f64::INFINITY;
         }
         sc.fill(2 * self.nodes, self.capacity, Filling::Auto);
+        let mut soonest = f64::INFINITY;
         for (&(k, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
-            self.transfers[k].rate = r;
+            let t = &mut self.transfers[k];
+            t.rate = r;
+            if t.is_done() {
+                soonest = 0.0;
+            } else if r > 0.0 && soonest != 0.0 {
+                soonest = soonest.min(t.remaining / r);
+            }
         }
+        soonest
     }
 }
 
