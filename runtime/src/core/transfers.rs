@@ -179,11 +179,10 @@ impl Core {
         for w in self.outbox.drain_wakes() {
             self.timers.push(w.at, Timer::Transport(w.token));
         }
-        let events = self.outbox.take_events();
-        if events.is_empty() {
-            self.outbox.recycle_events(events);
+        if !self.outbox.has_events() {
             return;
         }
+        let events = self.outbox.take_events();
         let mut arrived = std::mem::take(&mut self.transfers.arrived);
         for &event in &events {
             match event {

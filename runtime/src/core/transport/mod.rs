@@ -91,6 +91,11 @@ impl Outbox {
         self.wakes.drain(..)
     }
 
+    /// Whether events were reported and not taken yet.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Takes the events reported, in order, leaving the outbox's buffer behind: handling an
     /// event may call the transport again, which reports into the same outbox.
     pub fn take_events(&mut self) -> Vec<TransportEvent> {
