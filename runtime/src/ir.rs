@@ -453,6 +453,12 @@ impl IrNode {
         }
     }
 
+    /// Evaluates the node (and whatever it needs) once, as [`IrNode::eval`] or
+    /// [`IrNode::eval_actors`] would, without copying out its objects or actors.
+    pub fn force(&self, cluster: &mut Cluster) -> Result<(), IrError> {
+        self.evaluate(cluster).map(drop)
+    }
+
     fn input_output(&self, input: &IrNode, cluster: &mut Cluster) -> Result<Arc<Output>, IrError> {
         input.evaluate(cluster).map_err(|e| match e {
             IrError::Released { node } => IrError::InputReleased {
@@ -504,6 +510,7 @@ impl IrNode {
         match &self.0.op {
             Op::Broadcast { task, n, args } => {
                 let task = task_of(*task)
+                    .reserve_args(args.len())
                     .args(args.iter().cloned())
                     .hints(self.hints(0, Dependency::None));
                 let outs = cluster.submit(task).map_err(|e| self.err(e))?;
@@ -527,10 +534,12 @@ impl IrNode {
                     } else {
                         Dependency::Task(input.group(), (i * fan_in) as u32)
                     };
-                    let extra = args.get(i).into_iter().flatten().cloned();
+                    let extra = args.get(i).map_or(&[][..], Vec::as_slice);
+                    let width = chunk.iter().map(|o| o.len()).sum::<usize>() + extra.len();
                     let t = task_of(*task)
+                        .reserve_args(width)
                         .args(chunk.iter().flatten())
-                        .args(extra)
+                        .args(extra.iter().cloned())
                         .hints(self.hints(i, dependency));
                     outs.push(cluster.submit(t).map_err(|e| self.err(e))?);
                 }
@@ -562,10 +571,11 @@ impl IrNode {
                 let all: Vec<&ObjectRef> = inputs.iter().flatten().collect();
                 let mut outs = Vec::with_capacity(handles.len());
                 for (r, actor) in handles.iter().enumerate() {
-                    let extra = args.get(r).into_iter().flatten().cloned();
+                    let extra = args.get(r).map_or(&[][..], Vec::as_slice);
                     let call = Call::new(*method)
+                        .reserve_args(all.len() + extra.len())
                         .args(all.iter().copied())
-                        .args(extra)
+                        .args(extra.iter().cloned())
                         .returns(opts.returns)
                         .declared_output_size(opts.declared_output_size)
                         .hints(self.hints(r, Dependency::Group(input.group())));

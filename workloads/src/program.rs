@@ -46,9 +46,8 @@ fn run_kind(kind: &Kind, ctx: &mut TaskContext, args: &[Payload]) -> Result<Vec<
     let (header, objects) = args
         .split_last()
         .ok_or("no batch header: work must be submitted by the workload driver")?;
-    let h = header.as_i64s();
-    let (iteration, ingest) = match h[..] {
-        [i, t] => (i as u64, t as u64),
+    let (iteration, ingest) = match (header.i64_count(), header.i64_at(0), header.i64_at(1)) {
+        (2, Some(i), Some(t)) => (i as u64, t as u64),
         _ => return Err("malformed batch header".to_string()),
     };
     if kind.record {
@@ -59,9 +58,8 @@ fn run_kind(kind: &Kind, ctx: &mut TaskContext, args: &[Payload]) -> Result<Vec<
         OutputSize::Input => objects.first().map_or(0, Payload::size),
         OutputSize::Inputs => objects.iter().map(Payload::size).sum(),
     };
-    let stamp = ingest.to_le_bytes();
     Ok((0..kind.outputs)
-        .map(|_| Payload::modeled(stamp.to_vec(), size.saturating_sub(8)))
+        .map(|_| Payload::stamped(ingest, size.saturating_sub(8)))
         .collect())
 }
 
@@ -172,15 +170,6 @@ fn build(
     })
 }
 
-fn evaluate(node: &IrNode, cluster: &mut Cluster) -> Result<(), RunError> {
-    if node.yields_actors() {
-        node.eval_actors(cluster)?;
-    } else {
-        node.eval(cluster)?;
-    }
-    Ok(())
-}
-
 /// Runs the driver program of `w` on `cluster`: once-stages are built at the start, every
 /// other stage anew each iteration; each iteration is evaluated, its nodes dropped (freeing
 /// their groups), and the driver waits per the schedule. Returns when the schedule ends and
@@ -216,7 +205,7 @@ pub fn drive(
             }
         }
         for node in built.iter().flatten() {
-            evaluate(node, cluster)?;
+            node.force(cluster)?;
         }
         drop(built);
         iteration += 1;
