@@ -116,7 +116,7 @@ enum Op {
         task: FnId,
         input: IrNode,
         fan_in: usize,
-        args: Vec<Vec<TaskArg>>,
+        args: Extra,
     },
     InitActors {
         kind: KindId,
@@ -127,8 +127,29 @@ enum Op {
         method: MethodId,
         actors: IrNode,
         input: IrNode,
-        args: Vec<Vec<TaskArg>>,
+        args: Extra,
     },
+}
+
+/// The extra arguments of a node's tasks or calls, after those it takes from its input.
+///
+/// Invariant: a `PerTask` list is empty or holds one list per task (checked when the node is
+/// built).
+enum Extra {
+    /// One list per task, or none at all.
+    PerTask(Vec<Vec<TaskArg>>),
+    /// One list every task gets: kept once rather than copied per task.
+    Shared(Vec<TaskArg>),
+}
+
+impl Extra {
+    /// The extra arguments of task `i`.
+    fn of(&self, i: usize) -> &[TaskArg] {
+        match self {
+            Extra::PerTask(lists) => lists.get(i).map_or(&[], Vec::as_slice),
+            Extra::Shared(list) => list,
+        }
+    }
 }
 
 enum Output {
@@ -264,6 +285,31 @@ impl Ir {
         args: Vec<Vec<TaskArg>>,
         options: NodeOptions,
     ) -> Result<IrNode, IrError> {
+        self.map_with(task, input, fan_in, Extra::PerTask(args), options)
+    }
+
+    /// [`Ir::map_chunks`] where every task gets the same extra arguments `args` (after its
+    /// input's objects): the same tasks as passing one copy of `args` per task, built without
+    /// the copies.
+    pub fn map_chunks_shared(
+        &self,
+        task: &str,
+        input: &IrNode,
+        fan_in: usize,
+        args: Vec<TaskArg>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        self.map_with(task, input, fan_in, Extra::Shared(args), options)
+    }
+
+    fn map_with(
+        &self,
+        task: &str,
+        input: &IrNode,
+        fan_in: usize,
+        args: Extra,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
         let id = self
             .runner
             .registry()
@@ -282,7 +328,9 @@ impl Ir {
                 problem: "yields actors, not objects",
             });
         }
-        check_args(&format!("Map({task})"), "tasks", width, &args)?;
+        if let Extra::PerTask(lists) = &args {
+            check_args(&format!("Map({task})"), "tasks", width, lists)?;
+        }
         Ok(self.node(
             "Map",
             task,
@@ -329,6 +377,31 @@ impl Ir {
         args: Vec<Vec<TaskArg>>,
         options: NodeOptions,
     ) -> Result<IrNode, IrError> {
+        self.reduce_with(method, actors, input, Extra::PerTask(args), options)
+    }
+
+    /// [`Ir::reduce_actors`] where every call gets the same extra arguments `args` (after
+    /// `input`'s objects): the same calls as passing one copy of `args` per actor, built
+    /// without the copies.
+    pub fn reduce_actors_shared(
+        &self,
+        method: &str,
+        actors: &IrNode,
+        input: &IrNode,
+        args: Vec<TaskArg>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        self.reduce_with(method, actors, input, Extra::Shared(args), options)
+    }
+
+    fn reduce_with(
+        &self,
+        method: &str,
+        actors: &IrNode,
+        input: &IrNode,
+        args: Extra,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
         let label = format!("ReduceActors({method})");
         let Op::InitActors { kind, n, .. } = &actors.0.op else {
             return Err(IrError::WrongInput {
@@ -352,7 +425,9 @@ impl Ir {
                 node: label.clone(),
                 source: e,
             })?;
-        check_args(&label, "actors", *n, &args)?;
+        if let Extra::PerTask(lists) = &args {
+            check_args(&label, "actors", *n, lists)?;
+        }
         Ok(self.node(
             "ReduceActors",
             method,
@@ -534,7 +609,7 @@ impl IrNode {
                     } else {
                         Dependency::Task(input.group(), (i * fan_in) as u32)
                     };
-                    let extra = args.get(i).map_or(&[][..], Vec::as_slice);
+                    let extra = args.of(i);
                     let width = chunk.iter().map(|o| o.len()).sum::<usize>() + extra.len();
                     let t = task_of(*task)
                         .reserve_args(width)
@@ -571,7 +646,7 @@ impl IrNode {
                 let all: Vec<&ObjectRef> = inputs.iter().flatten().collect();
                 let mut outs = Vec::with_capacity(handles.len());
                 for (r, actor) in handles.iter().enumerate() {
-                    let extra = args.get(r).map_or(&[][..], Vec::as_slice);
+                    let extra = args.of(r);
                     let call = Call::new(*method)
                         .reserve_args(all.len() + extra.len())
                         .args(all.iter().copied())

@@ -139,9 +139,8 @@ fn build(
         } => {
             let mut current = node(*input);
             for _ in 0..*repeat {
-                let width = current.width().div_ceil(*fan_in);
-                let args = vec![vec![head.clone()]; width];
-                current = ir.map_chunks(task, &current, *fan_in, args, options(task))?;
+                let args = vec![head.clone()];
+                current = ir.map_chunks_shared(task, &current, *fan_in, args, options(task))?;
             }
             current
         }
@@ -156,7 +155,7 @@ fn build(
                 unreachable!("checked when resolving");
             };
             let k = &w.actors[actor].methods[method];
-            let args = vec![vec![head.clone()]; a.width()];
+            let args = vec![head.clone()];
             let opts = NodeOptions {
                 returns: k.outputs,
                 cpus: 0,
@@ -165,7 +164,7 @@ fn build(
                     _ => 0,
                 },
             };
-            ir.reduce_actors(method, &a, &node(*input), args, opts)?
+            ir.reduce_actors_shared(method, &a, &node(*input), args, opts)?
         }
     })
 }
