@@ -167,7 +167,10 @@ enum State {
 
 struct Inner {
     group: GroupId,
-    label: String,
+    /// The node kind and the name it was built with: the node's label is
+    /// `kind(name) [group g]`, written out only when shown.
+    kind: &'static str,
+    name: String,
     op: Op,
     options: NodeOptions,
     state: Mutex<State>,
@@ -186,13 +189,22 @@ pub struct IrNode(Arc<Inner>);
 
 impl fmt::Debug for IrNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.label)
+        self.write_label(f)
     }
 }
 
 impl fmt::Display for IrNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.label)
+        self.write_label(f)
+    }
+}
+
+impl IrNode {
+    fn write_label(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Inner {
+            kind, name, group, ..
+        } = &*self.0;
+        write!(f, "{kind}({name}) [group {}]", group.0)
     }
 }
 
@@ -222,11 +234,12 @@ impl Ir {
         Ir { tracker, runner }
     }
 
-    fn node(&self, kind: &str, name: &str, op: Op, options: NodeOptions) -> IrNode {
+    fn node(&self, kind: &'static str, name: &str, op: Op, options: NodeOptions) -> IrNode {
         let group = self.tracker.new_group();
         IrNode(Arc::new(Inner {
             group,
-            label: format!("{kind}({name}) [group {}]", group.0),
+            kind,
+            name: name.to_string(),
             op,
             options,
             state: Mutex::new(State::Unevaluated),
@@ -329,7 +342,7 @@ impl Ir {
             });
         }
         if let Extra::PerTask(lists) = &args {
-            check_args(&format!("Map({task})"), "tasks", width, lists)?;
+            check_args(|| format!("Map({task})"), "tasks", width, lists)?;
         }
         Ok(self.node(
             "Map",
@@ -357,7 +370,7 @@ impl Ir {
             .registry()
             .kind_id(kind)
             .map_err(|e| Self::named_err("InitActors", kind, e))?;
-        check_args(&format!("InitActors({kind})"), "actors", n, &args)?;
+        check_args(|| format!("InitActors({kind})"), "actors", n, &args)?;
         Ok(self.node(
             "InitActors",
             kind,
@@ -402,17 +415,17 @@ impl Ir {
         args: Extra,
         options: NodeOptions,
     ) -> Result<IrNode, IrError> {
-        let label = format!("ReduceActors({method})");
+        let label = || format!("ReduceActors({method})");
         let Op::InitActors { kind, n, .. } = &actors.0.op else {
             return Err(IrError::WrongInput {
-                node: label,
+                node: label(),
                 input: actors.to_string(),
                 problem: "is not an InitActors node",
             });
         };
         if input.yields_actors() {
             return Err(IrError::WrongInput {
-                node: label,
+                node: label(),
                 input: input.to_string(),
                 problem: "yields actors, not objects",
             });
@@ -422,11 +435,11 @@ impl Ir {
             .registry()
             .method_id(*kind, method)
             .map_err(|e| IrError::Runtime {
-                node: label.clone(),
+                node: label(),
                 source: e,
             })?;
         if let Extra::PerTask(lists) = &args {
-            check_args(&label, "actors", *n, lists)?;
+            check_args(label, "actors", *n, lists)?;
         }
         Ok(self.node(
             "ReduceActors",
@@ -442,8 +455,9 @@ impl Ir {
     }
 }
 
+/// Checks that `args` is empty or holds `expected` lists; `node` names the node in the error.
 fn check_args(
-    node: &str,
+    node: impl FnOnce() -> String,
     what: &'static str,
     expected: usize,
     args: &[Vec<TaskArg>],
@@ -452,7 +466,7 @@ fn check_args(
         Ok(())
     } else {
         Err(IrError::ArgsLength {
-            node: node.to_string(),
+            node: node(),
             what,
             expected,
             got: args.len(),
