@@ -109,6 +109,7 @@ impl Core {
     }
 
     /// Registers a placed task and starts fetching its arguments.
+    #[inline]
     pub(super) fn admit(&mut self, task: TaskId, entry: TaskEntry, now: Nanos) {
         self.tasks.insert(task, entry);
         let entry = self.tasks.entry(task);

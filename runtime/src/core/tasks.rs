@@ -47,6 +47,7 @@ pub(super) struct TaskEntry {
 
 impl TaskEntry {
     /// Work just placed on `node` at `now`, about to fetch its arguments.
+    #[inline]
     pub(super) fn placed(
         work: ExecWork,
         hints: Hints,
