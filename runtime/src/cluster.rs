@@ -204,6 +204,14 @@ macro_rules! submission_builders {
                 self
             }
 
+            /// Makes room for `additional` more arguments at once, so that appending them
+            /// does not grow the list step by step.
+            #[inline]
+            pub(crate) fn reserve_args(mut self, additional: usize) -> Self {
+                self.args.reserve_exact(additional);
+                self
+            }
+
             /// Appends arguments.
             pub fn args<A: Into<TaskArg>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
                 self.args.extend(args.into_iter().map(Into::into));

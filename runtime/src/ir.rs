@@ -116,7 +116,7 @@ enum Op {
         task: FnId,
         input: IrNode,
         fan_in: usize,
-        args: Vec<Vec<TaskArg>>,
+        args: Extra,
     },
     InitActors {
         kind: KindId,
@@ -127,8 +127,29 @@ enum Op {
         method: MethodId,
         actors: IrNode,
         input: IrNode,
-        args: Vec<Vec<TaskArg>>,
+        args: Extra,
     },
+}
+
+/// The extra arguments of a node's tasks or calls, after those it takes from its input.
+///
+/// Invariant: a `PerTask` list is empty or holds one list per task (checked when the node is
+/// built).
+enum Extra {
+    /// One list per task, or none at all.
+    PerTask(Vec<Vec<TaskArg>>),
+    /// One list every task gets: kept once rather than copied per task.
+    Shared(Vec<TaskArg>),
+}
+
+impl Extra {
+    /// The extra arguments of task `i`.
+    fn of(&self, i: usize) -> &[TaskArg] {
+        match self {
+            Extra::PerTask(lists) => lists.get(i).map_or(&[], Vec::as_slice),
+            Extra::Shared(list) => list,
+        }
+    }
 }
 
 enum Output {
@@ -146,7 +167,10 @@ enum State {
 
 struct Inner {
     group: GroupId,
-    label: String,
+    /// The node kind and the name it was built with: the node's label is
+    /// `kind(name) [group g]`, written out only when shown.
+    kind: &'static str,
+    name: String,
     op: Op,
     options: NodeOptions,
     state: Mutex<State>,
@@ -165,13 +189,22 @@ pub struct IrNode(Arc<Inner>);
 
 impl fmt::Debug for IrNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.label)
+        self.write_label(f)
     }
 }
 
 impl fmt::Display for IrNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.label)
+        self.write_label(f)
+    }
+}
+
+impl IrNode {
+    fn write_label(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Inner {
+            kind, name, group, ..
+        } = &*self.0;
+        write!(f, "{kind}({name}) [group {}]", group.0)
     }
 }
 
@@ -201,11 +234,12 @@ impl Ir {
         Ir { tracker, runner }
     }
 
-    fn node(&self, kind: &str, name: &str, op: Op, options: NodeOptions) -> IrNode {
+    fn node(&self, kind: &'static str, name: &str, op: Op, options: NodeOptions) -> IrNode {
         let group = self.tracker.new_group();
         IrNode(Arc::new(Inner {
             group,
-            label: format!("{kind}({name}) [group {}]", group.0),
+            kind,
+            name: name.to_string(),
             op,
             options,
             state: Mutex::new(State::Unevaluated),
@@ -264,6 +298,31 @@ impl Ir {
         args: Vec<Vec<TaskArg>>,
         options: NodeOptions,
     ) -> Result<IrNode, IrError> {
+        self.map_with(task, input, fan_in, Extra::PerTask(args), options)
+    }
+
+    /// [`Ir::map_chunks`] where every task gets the same extra arguments `args` (after its
+    /// input's objects): the same tasks as passing one copy of `args` per task, built without
+    /// the copies.
+    pub fn map_chunks_shared(
+        &self,
+        task: &str,
+        input: &IrNode,
+        fan_in: usize,
+        args: Vec<TaskArg>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        self.map_with(task, input, fan_in, Extra::Shared(args), options)
+    }
+
+    fn map_with(
+        &self,
+        task: &str,
+        input: &IrNode,
+        fan_in: usize,
+        args: Extra,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
         let id = self
             .runner
             .registry()
@@ -282,7 +341,9 @@ impl Ir {
                 problem: "yields actors, not objects",
             });
         }
-        check_args(&format!("Map({task})"), "tasks", width, &args)?;
+        if let Extra::PerTask(lists) = &args {
+            check_args(|| format!("Map({task})"), "tasks", width, lists)?;
+        }
         Ok(self.node(
             "Map",
             task,
@@ -309,7 +370,7 @@ impl Ir {
             .registry()
             .kind_id(kind)
             .map_err(|e| Self::named_err("InitActors", kind, e))?;
-        check_args(&format!("InitActors({kind})"), "actors", n, &args)?;
+        check_args(|| format!("InitActors({kind})"), "actors", n, &args)?;
         Ok(self.node(
             "InitActors",
             kind,
@@ -329,17 +390,42 @@ impl Ir {
         args: Vec<Vec<TaskArg>>,
         options: NodeOptions,
     ) -> Result<IrNode, IrError> {
-        let label = format!("ReduceActors({method})");
+        self.reduce_with(method, actors, input, Extra::PerTask(args), options)
+    }
+
+    /// [`Ir::reduce_actors`] where every call gets the same extra arguments `args` (after
+    /// `input`'s objects): the same calls as passing one copy of `args` per actor, built
+    /// without the copies.
+    pub fn reduce_actors_shared(
+        &self,
+        method: &str,
+        actors: &IrNode,
+        input: &IrNode,
+        args: Vec<TaskArg>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        self.reduce_with(method, actors, input, Extra::Shared(args), options)
+    }
+
+    fn reduce_with(
+        &self,
+        method: &str,
+        actors: &IrNode,
+        input: &IrNode,
+        args: Extra,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        let label = || format!("ReduceActors({method})");
         let Op::InitActors { kind, n, .. } = &actors.0.op else {
             return Err(IrError::WrongInput {
-                node: label,
+                node: label(),
                 input: actors.to_string(),
                 problem: "is not an InitActors node",
             });
         };
         if input.yields_actors() {
             return Err(IrError::WrongInput {
-                node: label,
+                node: label(),
                 input: input.to_string(),
                 problem: "yields actors, not objects",
             });
@@ -349,10 +435,12 @@ impl Ir {
             .registry()
             .method_id(*kind, method)
             .map_err(|e| IrError::Runtime {
-                node: label.clone(),
+                node: label(),
                 source: e,
             })?;
-        check_args(&label, "actors", *n, &args)?;
+        if let Extra::PerTask(lists) = &args {
+            check_args(label, "actors", *n, lists)?;
+        }
         Ok(self.node(
             "ReduceActors",
             method,
@@ -367,8 +455,9 @@ impl Ir {
     }
 }
 
+/// Checks that `args` is empty or holds `expected` lists; `node` names the node in the error.
 fn check_args(
-    node: &str,
+    node: impl FnOnce() -> String,
     what: &'static str,
     expected: usize,
     args: &[Vec<TaskArg>],
@@ -377,7 +466,7 @@ fn check_args(
         Ok(())
     } else {
         Err(IrError::ArgsLength {
-            node: node.to_string(),
+            node: node(),
             what,
             expected,
             got: args.len(),
@@ -453,6 +542,12 @@ impl IrNode {
         }
     }
 
+    /// Evaluates the node (and whatever it needs) once, as [`IrNode::eval`] or
+    /// [`IrNode::eval_actors`] would, without copying out its objects or actors.
+    pub fn force(&self, cluster: &mut Cluster) -> Result<(), IrError> {
+        self.evaluate(cluster).map(drop)
+    }
+
     fn input_output(&self, input: &IrNode, cluster: &mut Cluster) -> Result<Arc<Output>, IrError> {
         input.evaluate(cluster).map_err(|e| match e {
             IrError::Released { node } => IrError::InputReleased {
@@ -504,6 +599,7 @@ impl IrNode {
         match &self.0.op {
             Op::Broadcast { task, n, args } => {
                 let task = task_of(*task)
+                    .reserve_args(args.len())
                     .args(args.iter().cloned())
                     .hints(self.hints(0, Dependency::None));
                 let outs = cluster.submit(task).map_err(|e| self.err(e))?;
@@ -527,10 +623,12 @@ impl IrNode {
                     } else {
                         Dependency::Task(input.group(), (i * fan_in) as u32)
                     };
-                    let extra = args.get(i).into_iter().flatten().cloned();
+                    let extra = args.of(i);
+                    let width = chunk.iter().map(|o| o.len()).sum::<usize>() + extra.len();
                     let t = task_of(*task)
+                        .reserve_args(width)
                         .args(chunk.iter().flatten())
-                        .args(extra)
+                        .args(extra.iter().cloned())
                         .hints(self.hints(i, dependency));
                     outs.push(cluster.submit(t).map_err(|e| self.err(e))?);
                 }
@@ -562,10 +660,11 @@ impl IrNode {
                 let all: Vec<&ObjectRef> = inputs.iter().flatten().collect();
                 let mut outs = Vec::with_capacity(handles.len());
                 for (r, actor) in handles.iter().enumerate() {
-                    let extra = args.get(r).into_iter().flatten().cloned();
+                    let extra = args.of(r);
                     let call = Call::new(*method)
+                        .reserve_args(all.len() + extra.len())
                         .args(all.iter().copied())
-                        .args(extra)
+                        .args(extra.iter().cloned())
                         .returns(opts.returns)
                         .declared_output_size(opts.declared_output_size)
                         .hints(self.hints(r, Dependency::Group(input.group())));

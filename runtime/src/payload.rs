@@ -40,6 +40,16 @@ impl Payload {
         Payload::from_bytes(Bytes::copy_from_slice(&v.to_le_bytes()))
     }
 
+    /// A payload whose real bytes are `stamp` as a little-endian `u64`, followed by `modeled`
+    /// bytes that are accounted but not stored. One allocation, which clones share (a payload
+    /// built from a `Vec` allocates again at its first clone).
+    pub fn stamped(stamp: u64, modeled: u64) -> Self {
+        Payload {
+            bytes: Bytes::from_owner(stamp.to_le_bytes()),
+            modeled,
+        }
+    }
+
     /// A payload holding little-endian `i64`s.
     pub fn from_i64s(values: &[i64]) -> Self {
         let mut buf = Vec::with_capacity(values.len() * 8);
@@ -71,6 +81,24 @@ impl Payload {
         Some(u64::from_le_bytes(head))
     }
 
+    /// The `index`-th little-endian `i64` of the real bytes, if they hold that many whole
+    /// words; [`Payload::as_i64s`] without building a list.
+    #[inline]
+    pub fn i64_at(&self, index: usize) -> Option<i64> {
+        let word: [u8; 8] = self
+            .bytes
+            .get(index.checked_mul(8)?..index.checked_add(1)?.checked_mul(8)?)?
+            .try_into()
+            .ok()?;
+        Some(i64::from_le_bytes(word))
+    }
+
+    /// The number of whole little-endian `i64`s in the real bytes.
+    #[inline]
+    pub fn i64_count(&self) -> usize {
+        self.bytes.len() / 8
+    }
+
     /// The real bytes read as little-endian `i64`s (a trailing partial word is ignored).
     pub fn as_i64s(&self) -> Vec<i64> {
         self.bytes
@@ -96,5 +124,14 @@ mod tests {
         assert_eq!(Payload::from_u64(42).as_u64(), Some(42));
         assert_eq!(Payload::from_i64s(&[1, -2, 3]).as_i64s(), vec![1, -2, 3]);
         assert_eq!(Payload::from_bytes(&b"short"[..]).as_u64(), None);
+        let p = Payload::from_i64s(&[1, -2, 3]);
+        assert_eq!(p.i64_count(), 3);
+        assert_eq!(
+            (0..4).map(|i| p.i64_at(i)).collect::<Vec<_>>(),
+            vec![Some(1), Some(-2), Some(3), None]
+        );
+        let s = Payload::stamped(7, 100);
+        assert_eq!((s.as_u64(), s.size()), (Some(7), 108));
+        assert_eq!(s, Payload::modeled(7u64.to_le_bytes().to_vec(), 100));
     }
 }

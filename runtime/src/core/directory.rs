@@ -141,8 +141,9 @@ pub(crate) struct ObjectEntry {
     pub refs: u32,
     /// Where the producer was placed ([`NodeId::NONE`] for puts).
     pub producer_node: NodeId,
-    /// Work waiting for it to be produced.
-    pub waiters: SmallVec<[TaskId; 2]>,
+    /// Work waiting for it to be produced. Up to four are held inline (an output that each
+    /// of a few reducers takes), so that most objects allocate no list.
+    pub waiters: SmallVec<[TaskId; 4]>,
 }
 
 impl ObjectEntry {
@@ -175,7 +176,7 @@ impl ObjectEntry {
     }
 
     /// Seals the value with its first copy on `node`; returns the waiters to wake.
-    pub fn seal(&mut self, value: Payload, node: NodeId) -> SmallVec<[TaskId; 2]> {
+    pub fn seal(&mut self, value: Payload, node: NodeId) -> SmallVec<[TaskId; 4]> {
         self.size = value.size();
         self.state = ObjectState::Ready(value);
         self.holders.clear();
@@ -184,7 +185,7 @@ impl ObjectEntry {
     }
 
     /// Marks the object failed; returns the waiters to fail.
-    pub fn fail(&mut self, reason: Arc<str>) -> SmallVec<[TaskId; 2]> {
+    pub fn fail(&mut self, reason: Arc<str>) -> SmallVec<[TaskId; 4]> {
         self.state = ObjectState::Failed(reason);
         std::mem::take(&mut self.waiters)
     }

@@ -109,6 +109,7 @@ impl Core {
     }
 
     /// Registers a placed task and starts fetching its arguments.
+    #[inline]
     pub(super) fn admit(&mut self, task: TaskId, entry: TaskEntry, now: Nanos) {
         self.tasks.insert(task, entry);
         let entry = self.tasks.entry(task);
@@ -229,27 +230,36 @@ impl Core {
         }
     }
 
-    /// Hands ready work to the executor.
+    /// Hands ready work to the executor. If its object arguments are distinct (the common
+    /// case), its argument list becomes the inputs (in place), and `objects` stands for the
+    /// object arguments from then on; otherwise the inputs are a new list.
     pub(super) fn start(&mut self, task: TaskId, now: Nanos) {
         let entry = self.tasks.entry_mut(task);
         entry.phase = Phase::Running;
         entry.started = now;
+        let directory = &self.directory;
+        let input = |a: &Arg| match a {
+            Arg::Value(p) => p.clone(),
+            Arg::Object(o) => directory
+                .entry(*o)
+                .payload()
+                .cloned()
+                .expect("a pinned local argument is ready"),
+        };
+        let object_args =
+            |args: &[Arg]| args.iter().filter(|a| matches!(a, Arg::Object(_))).count();
         let inputs = if entry.args.is_empty() {
             Vec::new()
-        } else {
-            entry
-                .args
-                .iter()
+        } else if object_args(&entry.args) == entry.objects.len() {
+            std::mem::take(&mut entry.args)
+                .into_iter()
                 .map(|a| match a {
-                    Arg::Value(p) => p.clone(),
-                    Arg::Object(o) => self
-                        .directory
-                        .entry(*o)
-                        .payload()
-                        .cloned()
-                        .expect("a pinned local argument is ready"),
+                    Arg::Value(p) => p,
+                    object => input(&object),
                 })
                 .collect()
+        } else {
+            entry.args.iter().map(input).collect()
         };
         self.executions.push_back(Execution {
             task,
@@ -397,10 +407,17 @@ impl Core {
             node: entry.node,
         });
         let work = entry.work;
+        // If the arguments became the inputs when the work started, its object arguments
+        // were distinct and `objects` lists them in order.
+        let mut started_objects = None;
         let args = match removed {
             Some(entry) => entry.args,
             None => {
-                let args = std::mem::take(&mut self.tasks.entry_mut(task).args);
+                let entry = self.tasks.entry_mut(task);
+                let args = std::mem::take(&mut entry.args);
+                if args.is_empty() && !entry.objects.is_empty() {
+                    started_objects = Some(std::mem::take(&mut entry.objects));
+                }
                 self.tasks.discard(task);
                 args
             }
@@ -411,5 +428,10 @@ impl Core {
             ExecWork::Function(_) => {}
         }
         self.release_args(&args);
+        if let Some(objects) = started_objects {
+            for o in objects {
+                self.release(o);
+            }
+        }
     }
 }

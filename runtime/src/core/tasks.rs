@@ -25,6 +25,9 @@ pub(super) enum Phase {
 /// Invariants: `objects` are the distinct objects of `args`, each holding one reference
 /// while the work lives and pinned on `node` from `Ready` until it ends; `missing` counts
 /// the objects still on their way while `Fetching`; `result` is set from `Executed` on.
+/// From `Running` on, `args` may be empty though the work had arguments: if its object
+/// arguments were distinct, the list became the execution's inputs, and `objects` is then
+/// exactly its object arguments in order (each holding the reference its argument held).
 #[derive(Debug)]
 pub(super) struct TaskEntry {
     pub work: ExecWork,
@@ -47,6 +50,7 @@ pub(super) struct TaskEntry {
 
 impl TaskEntry {
     /// Work just placed on `node` at `now`, about to fetch its arguments.
+    #[inline]
     pub(super) fn placed(
         work: ExecWork,
         hints: Hints,

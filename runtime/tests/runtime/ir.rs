@@ -318,3 +318,35 @@ fn a_map_with_fan_in_reads_consecutive_chunks_and_depends_on_the_first() {
         IrError::ZeroFanIn { .. }
     ));
 }
+
+#[test]
+fn shared_extra_arguments_submit_what_one_copy_per_task_does() {
+    let run = |shared: bool| {
+        let (mut c, events) = cluster();
+        let ir = c.ir();
+        let o = NodeOptions::default();
+        let extra = || vec![TaskArg::from(Payload::from_u64(7))];
+        let actors = ir.init_actors("Sink", 2, vec![]).unwrap();
+        let b = ir.broadcast("generate", 3, vec![], o).unwrap();
+        let (m, red) = if shared {
+            let m = ir.map_chunks_shared("step", &b, 2, extra(), o).unwrap();
+            let red = ir.reduce_actors_shared("take", &actors, &m, extra(), o);
+            (m, red.unwrap())
+        } else {
+            let m = ir.map_chunks("step", &b, 2, vec![extra(); 2], o).unwrap();
+            let red = ir.reduce_actors("take", &actors, &m, vec![extra(); 2], o);
+            (m, red.unwrap())
+        };
+        assert_eq!(m.width(), 2);
+        red.force(&mut c).unwrap();
+        let outs = red.eval(&mut c).unwrap();
+        // Each call takes the map's two outputs and the one extra argument.
+        let counts: Vec<Option<u64>> = outs
+            .iter()
+            .map(|o| c.get(&o[0]).unwrap().as_u64())
+            .collect();
+        assert_eq!(counts, vec![Some(3), Some(3)]);
+        (placed(&events), c.now())
+    };
+    assert_eq!(run(true), run(false));
+}

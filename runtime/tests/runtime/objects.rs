@@ -149,3 +149,38 @@ fn a_put_that_cannot_fit_is_an_error() {
         }
     );
 }
+
+#[test]
+fn work_gets_its_arguments_in_order_and_frees_them_whether_or_not_they_repeat() {
+    let mut r = cohort_runtime::Registry::new();
+    r.function(
+        "sizes",
+        cohort_runtime::CostModel::fixed(10),
+        |_, args: &[Payload]| {
+            let sizes: Vec<i64> = args.iter().map(|p| p.size() as i64).collect();
+            Ok(vec![Payload::from_i64s(&sizes)])
+        },
+    )
+    .unwrap();
+    let mut c = Cluster::new(
+        spec(2, 1, 1 << 20, 0),
+        r,
+        Box::new(Fixed(1)),
+        Default::default(),
+    )
+    .unwrap();
+    let sizes = c.function("sizes").unwrap();
+    let x = c.put(Payload::modeled(&b""[..], 100)).unwrap();
+    let y = c.put(Payload::modeled(&b""[..], 200)).unwrap();
+    let v = || Payload::modeled(&b""[..], 7);
+    // Distinct objects (their list becomes the inputs), then a repeated one.
+    let distinct = Task::new(sizes).arg(&x).arg(v()).arg(&y);
+    let repeated = Task::new(sizes).arg(&y).arg(&x).arg(v()).arg(&y);
+    let a = c.submit(distinct).unwrap().remove(0);
+    let b = c.submit(repeated).unwrap().remove(0);
+    assert_eq!(c.get(&a).unwrap().as_i64s(), vec![100, 7, 200]);
+    assert_eq!(c.get(&b).unwrap().as_i64s(), vec![200, 100, 7, 200]);
+    drop((x, y, a, b));
+    c.run_until_idle().unwrap();
+    assert_eq!(c.live_objects(), 0);
+}
