@@ -53,7 +53,7 @@ pub struct ClusterConfig {
 /// not freed. Dropping the last reference (and the last use by pending work) frees it on
 /// every node.
 ///
-/// Clones share one [`Handle`]: the core counts one driver reference per object however many
+/// Clones share one `Handle`: the core counts one driver reference per object however many
 /// clones the driver holds, so cloning never reaches the core.
 #[derive(Clone, Debug)]
 pub struct ObjectRef(Arc<Handle>);

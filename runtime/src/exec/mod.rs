@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
-/// Why [`Executor::run_until`] returned successfully.
+/// Why `Executor::run_until` returned successfully.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunEnd {
     /// The condition holds.

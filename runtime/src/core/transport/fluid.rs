@@ -7,7 +7,7 @@
 //! between two such moments every rate is constant and completion times are exact up to the
 //! rounding of the final nanosecond (always rounded up).
 //!
-//! [`Network`] is the model; [`FluidTransport`] puts it behind the core's
+//! `Network` is the model; [`FluidTransport`] puts it behind the core's
 //! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
 use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
