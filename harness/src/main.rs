@@ -451,7 +451,7 @@ fn cmd_repro(
     let w = Workload::parse(&shown, text)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
     let started = std::time::Instant::now();
-    let policies: Vec<String> = policy::BUILTIN.map(String::from).to_vec();
+    let policies: Vec<String> = policy::builtin_names().map(String::from).collect();
     // Build everything in a staging directory; move it into place at the end.
     let staging = output::stage(&dir, force)?;
     {

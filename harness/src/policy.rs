@@ -1,7 +1,8 @@
 //! Which policy a run uses: a built-in one, or a plugin found by name or path.
 
 use anyhow::{Context, Result, bail};
-use cohort_policy::{Policy, PolicyFactory};
+use cohort_policy::Policy;
+use cohort_policy::ffi::{PolicyVTable, vtable};
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
@@ -9,8 +10,19 @@ use cohort_runtime::plugin::{Plugin, SearchPath, looks_like_path};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Names of the built-in policies (linked into `cohort`, always available).
-pub const BUILTIN: [&str; 3] = ["random", "group", "locality"];
+/// The built-in policies (linked into `cohort`, always available): each name with the vtable
+/// it is called through. Built-in policies cross the same C ABI as plugins, so that a built-in
+/// run and a plugin run exercise the same boundary.
+const BUILTIN: [(&str, PolicyVTable); 3] = [
+    ("random", vtable::<RandomPolicy>()),
+    ("group", vtable::<GroupPolicy>()),
+    ("locality", vtable::<LocalityPolicy>()),
+];
+
+/// The names of the built-in policies, in the order `cohort policies` lists them.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(name, _)| *name)
+}
 
 /// Where a policy comes from, as resolved before any run starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +46,8 @@ impl PolicySource {
     /// fails before any run starts.
     pub fn resolve(spec: &str) -> Result<PolicySource> {
         let is_path = looks_like_path(spec);
-        if !is_path && let Some(b) = BUILTIN.iter().find(|b| **b == spec) {
-            return Ok(PolicySource::Builtin(b));
+        if !is_path && let Some(name) = builtin_names().find(|b| *b == spec) {
+            return Ok(PolicySource::Builtin(name));
         }
         let plugin = Plugin::open(spec).with_context(|| {
             if is_path {
@@ -43,7 +55,7 @@ impl PolicySource {
             } else {
                 format!(
                     "policy `{spec}` is neither built in ({}) nor a plugin on the search path",
-                    BUILTIN.join(", ")
+                    builtin_names().collect::<Vec<_>>().join(", ")
                 )
             }
         })?;
@@ -84,25 +96,14 @@ impl PolicySource {
     }
 }
 
-/// Built-in policies are linked in, but called through the same C ABI as plugins, so that
-/// a built-in run and a plugin run exercise the same boundary.
-fn make<P: PolicyFactory>(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
-    let plugin = Plugin::linked(
-        &format!("built-in:{name}"),
-        cohort_policy::ffi::vtable::<P>(),
-    );
+fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
+    let Some((_, vtable)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
+        bail!("`{name}` is not a built-in policy");
+    };
+    let plugin = Plugin::linked(&format!("built-in:{name}"), *vtable);
     match plugin.create(config, seed) {
         Ok(p) => Ok(Box::new(p)),
         Err(e) => bail!("policy `{name}` could not be created: {e}"),
-    }
-}
-
-fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
-    match name {
-        "random" => make::<RandomPolicy>(name, config, seed),
-        "group" => make::<GroupPolicy>(name, config, seed),
-        "locality" => make::<LocalityPolicy>(name, config, seed),
-        other => bail!("`{other}` is not a built-in policy"),
     }
 }
 
@@ -124,11 +125,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Everything `cohort policies` shows: built-ins, and plugins on the search path, each
 /// checked by loading it.
 pub fn list() -> Vec<(String, String, Result<(), String>)> {
-    let mut rows: Vec<(String, String, Result<(), String>)> = BUILTIN
-        .iter()
+    let mut rows: Vec<(String, String, Result<(), String>)> = builtin_names()
         .map(|b| {
             let ok = builtin(b, "", 0).map(|_| ()).map_err(|e| format!("{e:#}"));
-            ((*b).to_string(), "built-in".to_string(), ok)
+            (b.to_string(), "built-in".to_string(), ok)
         })
         .collect();
     for found in SearchPath::from_env().available() {

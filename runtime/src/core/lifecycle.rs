@@ -82,17 +82,15 @@ impl Core {
             ),
             Err(reason) => (Err(Arc::from(reason)), Vec::new()),
         };
-        if !datapoints.is_empty() {
-            for (tag, ingest) in datapoints {
-                self.record.trace.datapoints.push(Datapoint {
-                    tag,
-                    ingest,
-                    arrival: entry.started,
-                    task,
-                    index: entry.hints.index,
-                    node: entry.node,
-                });
-            }
+        for (tag, ingest) in datapoints {
+            self.record.trace.datapoints.push(Datapoint {
+                tag,
+                ingest,
+                arrival: entry.started,
+                task,
+                index: entry.hints.index,
+                node: entry.node,
+            });
         }
         let output_bytes: u64 = result
             .as_ref()
@@ -105,7 +103,8 @@ impl Core {
         };
         entry.result = Some(result);
         entry.phase = Phase::Executed;
-        self.schedule(now.saturating_add(delay), super::Timer::Finish(task));
+        self.timers
+            .push(now.saturating_add(delay), super::Timer::Finish(task));
     }
 
     /// Registers a placed task and starts fetching its arguments.

@@ -361,8 +361,4 @@ impl Core {
         self.now = self.now.max(now);
         self.placer.observe(now);
     }
-
-    fn schedule(&mut self, at: Nanos, timer: Timer) {
-        self.timers.push(at, timer);
-    }
 }

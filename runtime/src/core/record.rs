@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// [`TraceLevel::Full`]; counters and datapoints are always kept.
 #[derive(Debug)]
 pub(super) struct Recorder {
-    pub(super) level: TraceLevel,
+    level: TraceLevel,
     pub(super) trace: Trace,
     pub(super) counters: Counters,
     first_failure: Option<(TaskId, Arc<str>)>,
