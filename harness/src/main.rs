@@ -288,8 +288,11 @@ struct SweepManifest<'a> {
     git_commit: &'a str,
     runs: usize,
     failed: Vec<String>,
+    reproduces: Option<&'a str>,
+    swept: &'a [String],
     params: BTreeMap<String, Vec<String>>,
     fixed: &'a BTreeMap<String, String>,
+    param_units: BTreeMap<String, &'static str>,
 }
 
 fn cmd_sweep(
@@ -413,8 +416,11 @@ fn sweep_workload(
         git_commit: output::GIT_COMMIT,
         runs: specs.len(),
         failed: failed.clone(),
+        reproduces: specs[0].resolved.reproduces.as_deref(),
+        swept: &sweep.swept,
         params: grid,
         fixed,
+        param_units: output::param_units(&specs[0]),
     };
     std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
     staging.commit()?;

@@ -39,6 +39,15 @@ pub fn param_names(spec: &RunSpec) -> Vec<String> {
     spec.resolved.param_values.keys().cloned().collect()
 }
 
+/// What each `param.*` column measures (`size`, `duration`, `rate` or `count`), by name.
+pub fn param_units(spec: &RunSpec) -> BTreeMap<String, &'static str> {
+    spec.resolved
+        .param_units
+        .iter()
+        .map(|(k, q)| (k.clone(), q.as_str()))
+        .collect()
+}
+
 fn param_values(spec: &RunSpec) -> Vec<u64> {
     spec.resolved.param_values.values().copied().collect()
 }
@@ -96,7 +105,9 @@ struct Manifest<'a> {
     iterations: u64,
     virtual_end_s: f64,
     wall_s: f64,
+    reproduces: Option<&'a str>,
     params: &'a BTreeMap<String, String>,
+    param_units: BTreeMap<String, &'static str>,
     workload_source: &'a str,
 }
 
@@ -123,7 +134,9 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         iterations: out.iterations,
         virtual_end_s: out.end as f64 / 1e9,
         wall_s: out.wall.as_secs_f64(),
+        reproduces: spec.resolved.reproduces.as_deref(),
         params: &spec.resolved.params,
+        param_units: param_units(spec),
         workload_source: &spec.workload_source,
     };
     toml::to_string(&m).context("writing the manifest")

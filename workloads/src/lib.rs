@@ -16,7 +16,7 @@ pub mod units;
 
 pub use error::WorkloadError;
 pub use program::{DriveReport, RunError, cluster_config, drive, registry};
-pub use resolve::{End, Kind, OutputSize, Resolved, Stage, StageOp};
+pub use resolve::{End, Kind, OutputSize, Quantity, Resolved, Stage, StageOp};
 
 use error::line_column;
 use schema::{Raw, SweepValues, WorkloadFile};
@@ -45,6 +45,8 @@ pub struct Sweep {
     pub policies: Vec<String>,
     /// Seeds (empty: the caller decides).
     pub seeds: Vec<u64>,
+    /// The swept parameters, in grid order (`[sweep.params]`, by name).
+    pub swept: Vec<String>,
     /// Every point of the grid: parameter name → value as text, in grid order (the first
     /// parameter, by name, varies slowest).
     pub points: Vec<BTreeMap<String, String>>,
@@ -129,6 +131,7 @@ impl Workload {
             self.resolve(p)?;
         }
         Ok(Sweep {
+            swept: s.params.keys().cloned().collect(),
             policies: s.policies.clone(),
             seeds: s.seeds.clone(),
             points,

@@ -131,6 +131,10 @@ pub struct Resolved {
     /// Every parameter's effective value as a number (bytes, ns, bytes/s or a count), for
     /// tables; parameters that nothing uses are absent.
     pub param_values: BTreeMap<String, u64>,
+    /// What each number of `param_values` measures (same keys).
+    pub param_units: BTreeMap<String, Quantity>,
+    /// The published data set the workload declares it reproduces (`reproduces`), if any.
+    pub reproduces: Option<String>,
     /// The cluster.
     pub spec: ClusterSpec,
     /// Staleness of the policy's view (ns).
@@ -147,15 +151,31 @@ pub struct Resolved {
     pub schedule: Schedule,
 }
 
-#[derive(Clone, Copy)]
-enum Quantity {
+/// What a parameter's number measures, from where the workload uses it: the unit of its
+/// `param.*` column (bytes, ns, bytes/s or a plain count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Quantity {
+    /// A whole number.
     Count,
+    /// A size in bytes.
     Size,
+    /// A duration in nanoseconds.
     Duration,
+    /// A rate in bytes per second.
     Rate,
 }
 
 impl Quantity {
+    /// Its name in manifests: `count`, `size`, `duration` or `rate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantity::Count => "count",
+            Quantity::Size => "size",
+            Quantity::Duration => "duration",
+            Quantity::Rate => "rate",
+        }
+    }
+
     fn parse(self, text: &str) -> Result<u64, UnitError> {
         match self {
             Quantity::Count => text
@@ -183,7 +203,8 @@ pub(crate) struct Resolver<'a> {
     pub source: &'a str,
     pub params: &'a BTreeMap<String, Field>,
     pub overrides: &'a BTreeMap<String, String>,
-    pub used: BTreeMap<String, u64>,
+    /// Parameters used so far: value, and the quantity of their first use.
+    pub used: BTreeMap<String, (u64, Quantity)>,
 }
 
 impl<'a> Resolver<'a> {
@@ -218,7 +239,7 @@ impl<'a> Resolver<'a> {
                             q.describe()
                         ))
                     })?;
-                    self.used.insert(name.to_string(), v);
+                    self.record_use(name, v, q, what)?;
                     return Ok(v);
                 }
                 let Some(def) = self.params.get(name) else {
@@ -235,7 +256,7 @@ impl<'a> Resolver<'a> {
                     ));
                 }
                 let v = self.quantity(def, &format!("params.{name} (used by {what})"), q)?;
-                self.used.insert(name.to_string(), v);
+                self.record_use(name, v, q, what)?;
                 Ok(v)
             }
             Raw::Str(s) => q
@@ -255,6 +276,29 @@ impl<'a> Resolver<'a> {
                 field.span(),
                 format!("{x} is not a whole number and has no unit"),
             )),
+        }
+    }
+
+    /// Records that parameter `name` (value `v`) is used by `what` as a `q`; one parameter
+    /// measures one kind of quantity, so that its column has one unit.
+    fn record_use(
+        &mut self,
+        name: &str,
+        v: u64,
+        q: Quantity,
+        what: &str,
+    ) -> Result<(), WorkloadError> {
+        match self.used.get(name) {
+            Some(&(_, first)) if first != q => Err(self.whole(format!(
+                "params.{name} is used as a {} elsewhere and as a {} by {what}: a parameter \
+                 measures one kind of quantity",
+                first.as_str(),
+                q.as_str()
+            ))),
+            _ => {
+                self.used.insert(name.to_string(), (v, q));
+                Ok(())
+            }
         }
     }
 
@@ -497,7 +541,9 @@ pub(crate) fn resolve(
         name: file.name.clone(),
         description: file.description.trim().to_string(),
         params,
-        param_values: r.used,
+        param_values: r.used.iter().map(|(k, &(v, _))| (k.clone(), v)).collect(),
+        param_units: r.used.iter().map(|(k, &(_, q))| (k.clone(), q)).collect(),
+        reproduces: file.reproduces.clone(),
         spec,
         heartbeat,
         submit_cost,

@@ -42,6 +42,10 @@ pub struct WorkloadFile {
     /// What the workload models, and where its numbers come from.
     #[serde(default)]
     pub description: String,
+    /// The published data set this workload reproduces (e.g. `"group-scheduling-2018"`):
+    /// reports overlay that data set's points only on sweeps that declare it.
+    #[serde(default)]
+    pub reproduces: Option<String>,
     /// Parameters and their defaults; any field may refer to one as `"$name"`.
     #[serde(default)]
     pub params: BTreeMap<String, Field>,

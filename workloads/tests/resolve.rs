@@ -128,6 +128,38 @@ fn a_good_file_resolves_to_exact_numbers() {
 }
 
 #[test]
+fn parameters_carry_the_quantity_they_measure() {
+    let w = Workload::parse("tiny.toml", GOOD).unwrap();
+    let r = w.resolve(&BTreeMap::new()).unwrap();
+    let units: Vec<(&str, &str)> = r
+        .param_units
+        .iter()
+        .map(|(k, q)| (k.as_str(), q.as_str()))
+        .collect();
+    assert_eq!(units, [("size", "size"), ("width", "count")]);
+    assert_eq!(r.reproduces, None);
+    assert_eq!(w.sweep().unwrap().swept, ["size", "width"]);
+    let declared = with(
+        "name = \"tiny\"",
+        "name = \"tiny\"\nreproduces = \"some-paper\"",
+    );
+    let r = Workload::parse("bad.toml", &declared)
+        .unwrap()
+        .resolve(&BTreeMap::new())
+        .unwrap();
+    assert_eq!(r.reproduces.as_deref(), Some("some-paper"));
+    // One parameter cannot be a size in one place and a count in another: its column has one
+    // unit.
+    let e = err(&with("output_size = \"input\"", "output_size = \"$width\""));
+    assert!(
+        e.to_string().contains(
+            "params.width is used as a size elsewhere and as a count by stage data.width"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_sweep_expands_ranges_and_lists() {
     let s = Workload::parse("tiny.toml", GOOD).unwrap().sweep().unwrap();
     assert_eq!(s.policies, ["random"]);
