@@ -5,6 +5,7 @@
 //! directory is built under a temporary name and renamed into place when complete.
 
 mod output;
+mod plan;
 mod policy;
 mod run;
 mod stats;
@@ -47,28 +48,12 @@ enum Command {
     /// Runs one workload with one policy and writes a run directory.
     Run(RunArgs),
     /// Runs policies x parameter points x seeds (the workload's [sweep] by default).
-    Sweep {
-        /// The workload file (TOML).
-        workload: PathBuf,
-        /// Policies to compare [default: the workload's sweep.policies].
-        #[arg(long, value_delimiter = ',')]
-        policies: Vec<String>,
-        /// Seeds [default: the workload's sweep.seeds, or 1].
-        #[arg(long, value_delimiter = ',')]
-        seeds: Vec<u64>,
-        /// Fixes a workload parameter for every run: NAME=VALUE (repeatable).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
-        /// Runs at once [default: the number of cores].
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// The sweep directory to write [default: out/WORKLOAD-sweep].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        force: bool,
-    },
+    ///
+    /// Per-run CSVs are gzip-compressed (`*.csv.gz`); the per-task, per-transfer and
+    /// per-eviction files are written only with `--detail`. A sweep too big for one machine
+    /// goes to a batch system: `--plan FILE` writes one command per run, `--shard K/N` runs
+    /// one slice, and `cohort merge` combines the slices.
+    Sweep(SweepArgs),
     /// Reproduces the write-up: its sweep for random, group and locality on the virtual
     /// clock, then the figures and the report, all under one directory.
     Repro {
@@ -91,6 +76,22 @@ enum Command {
         /// `duration` for a quick look).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
+        #[arg(long)]
+        detail: bool,
+    },
+    /// Combines the shard directories of `cohort sweep --shard K/N` (every slice of one
+    /// sweep, each once) into the sweep directory one `cohort sweep` would have written.
+    Merge {
+        /// The shard directories.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// The sweep directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Redraws the figures and the report of a sweep directory from its CSVs.
     Report {
@@ -133,15 +134,8 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => cmd_run(args),
-        Command::Sweep {
-            workload,
-            policies,
-            seeds,
-            set,
-            jobs,
-            out,
-            force,
-        } => cmd_sweep(&workload, policies, seeds, &set, jobs, out, force),
+        Command::Sweep(args) => cmd_sweep(args),
+        Command::Merge { shards, out, force } => cmd_merge(&shards, &out, force),
         Command::Repro {
             out,
             force,
@@ -149,7 +143,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             jobs,
             no_fresh_view,
             set,
-        } => cmd_repro(out, force, seeds, jobs, !no_fresh_view, &parse_sets(&set)?),
+            detail,
+        } => cmd_repro(
+            out,
+            force,
+            seeds,
+            jobs,
+            !no_fresh_view,
+            &parse_sets(&set)?,
+            detail,
+        ),
         Command::Report { dir, out, x } => cmd_report(&dir, out, &x),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Policies => cmd_policies(),
@@ -178,6 +181,57 @@ fn clock_of(c: ClockArg) -> Clock {
             add_modeled: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         },
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct SweepArgs {
+    /// The workload file (TOML).
+    workload: PathBuf,
+    /// Policies to compare [default: the workload's sweep.policies].
+    #[arg(long, value_delimiter = ',')]
+    policies: Vec<String>,
+    /// Seeds [default: the workload's sweep.seeds, or 1].
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// Fixes a value for every run: a parameter NAME=VALUE, or a key of the file such as
+    /// cluster.nodes=10 (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// A policy's configuration: POLICY=TOML (repeatable, one per policy).
+    #[arg(long = "policy-config", value_name = "POLICY=TOML")]
+    policy_config: Vec<String>,
+    /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
+    #[arg(long)]
+    detail: bool,
+    /// Runs at once [default: the number of cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The sweep directory to write [default: out/WORKLOAD-sweep].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the output directory (or the plan file) if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Write one self-contained command per run to FILE instead of running (for GNU
+    /// parallel, a Slurm job array or any batch system); each writes a shard into
+    /// OUT.shards/, and `cohort merge` combines them into OUT.
+    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
+    plan: Option<PathBuf>,
+    /// Run only slice K of N of the sweep's runs (runs K, K+N, K+2N, ... in sweep order),
+    /// writing a shard directory for `cohort merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<plan::Shard>,
+}
+
+impl SweepArgs {
+    /// The policies as asked, or `defaults` when none were.
+    fn policies_or(&self, defaults: &[String]) -> String {
+        if self.policies.is_empty() {
+            defaults.join(",")
+        } else {
+            self.policies.join(",")
+        }
     }
 }
 
@@ -261,12 +315,12 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<SummaryRow> 
     let mut progress = sweep::Progress::new(total, "virtual ms");
     let out = run::execute(spec, &mut |now| progress.set(now / 1_000_000))?;
     progress.finish();
-    output::write_run(dir, spec, &out)?;
+    output::write_run(dir, spec, &out, output::Detail::Full)?;
     if check {
         // Never committed: dropping it removes the second run's files.
         let second = output::stage(&dir.with_extension("check"), true)?;
         let again = run::execute(spec, &mut |_| {})?;
-        output::write_run(second.path(), spec, &again)?;
+        output::write_run(second.path(), spec, &again, output::Detail::Full)?;
         let differ = output::differing_csvs(dir, second.path())?;
         if !differ.is_empty() {
             bail!(
@@ -278,170 +332,199 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<SummaryRow> 
     Ok(output::summary_row(spec, &out))
 }
 
-#[derive(Serialize)]
-struct SweepManifest<'a> {
-    workload: &'a str,
-    workload_file: String,
-    policies: Vec<String>,
-    seeds: &'a [u64],
-    cohort_version: &'a str,
-    git_commit: &'a str,
-    runs: usize,
-    failed: Vec<String>,
-    reproduces: Option<&'a str>,
-    swept: &'a [String],
-    params: BTreeMap<String, Vec<String>>,
-    fixed: &'a BTreeMap<String, String>,
-    param_units: BTreeMap<String, &'static str>,
+fn cmd_sweep(a: SweepArgs) -> Result<()> {
+    let w = Workload::load(&a.workload)?;
+    let shown = a.workload.display().to_string();
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
+    let fixed = parse_sets(&a.set)?;
+    let configs = parse_policy_configs(&a.policy_config)?;
+    let request = plan::Request {
+        workload: &w,
+        shown_path: &shown,
+        policies: a.policies.clone(),
+        seeds: a.seeds.clone(),
+        fixed: &fixed,
+        configs: &configs,
+        detail: a.detail,
+    };
+    let plan = plan::Plan::new(&request)?;
+    if let Some(file) = &a.plan {
+        return write_plan(&a, &plan, file, &dir);
+    }
+    run_plan(plan, a.shard, a.jobs, &dir, a.force, &dir)?;
+    Ok(())
 }
 
-fn cmd_sweep(
-    path: &Path,
-    policies: Vec<String>,
-    seeds: Vec<u64>,
-    set: &[String],
-    jobs: Option<usize>,
-    out: Option<PathBuf>,
-    force: bool,
-) -> Result<()> {
-    let w = Workload::load(path)?;
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
-    let fixed = parse_sets(set)?;
-    sweep_workload(
-        &w,
-        &path.display().to_string(),
-        policies,
-        seeds,
-        &fixed,
-        jobs,
-        &dir,
-        force,
+/// `--policy-config POLICY=TOML` values, by policy.
+fn parse_policy_configs(values: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for v in values {
+        let Some((policy, config)) = v.split_once('=') else {
+            bail!(
+                "--policy-config {v}: expected POLICY=TOML, e.g. 'group=fallback = \"least-loaded\"'"
+            );
+        };
+        if m.insert(policy.trim().to_string(), config.to_string())
+            .is_some()
+        {
+            bail!(
+                "--policy-config: two configurations for `{}`",
+                policy.trim()
+            );
+        }
+    }
+    Ok(m)
+}
+
+/// Writes `--plan FILE`: one command per run of `plan`, each a shard of one run.
+fn write_plan(a: &SweepArgs, plan: &plan::Plan, file: &Path, dir: &Path) -> Result<()> {
+    let m = &plan.manifest;
+    let mut args = vec![
+        a.workload.display().to_string(),
+        "--policies".to_string(),
+        a.policies_or(&m.policies),
+        "--seeds".to_string(),
+        m.seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    ];
+    for s in &a.set {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    for c in &a.policy_config {
+        args.extend(["--policy-config".to_string(), c.clone()]);
+    }
+    if a.detail {
+        args.push("--detail".to_string());
+    }
+    let shards = dir.with_file_name(format!(
+        "{}.shards",
+        dir.file_name()
+            .map_or("sweep".into(), |n| n.to_string_lossy())
+    ));
+    let lines = plan::commands(&args, plan.specs.len(), &shards)?;
+    if file.exists() && !a.force {
+        bail!(
+            "{} already exists (pass --force to replace it)",
+            file.display()
+        );
+    }
+    output::write_atomically(file, (lines.join("\n") + "\n").as_bytes())?;
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "wrote {} commands to {}: run them in any order (e.g. `parallel < {}`, or line \
+         $SLURM_ARRAY_TASK_ID of a job array), then combine the shards with\n  cohort merge {}/shard-* --out {}",
+        lines.len(),
+        file.display(),
+        file.display(),
+        shards.display(),
+        dir.display()
     )?;
     Ok(())
 }
 
-/// Runs a sweep of `w` into `dir`; returns the summary rows written.
-#[allow(clippy::too_many_arguments)]
-fn sweep_workload(
-    w: &Workload,
-    shown_path: &str,
-    policies: Vec<String>,
-    seeds: Vec<u64>,
-    fixed: &BTreeMap<String, String>,
+/// Runs `plan` (or its slice `shard`) into `dir`, which the user will find at `shown` (a
+/// different place when `dir` is inside a staging directory); returns the summary rows.
+fn run_plan(
+    mut plan: plan::Plan,
+    shard: Option<plan::Shard>,
     jobs: Option<usize>,
     dir: &Path,
     force: bool,
+    shown: &Path,
 ) -> Result<Vec<SummaryRow>> {
-    let sweep = w.sweep()?;
-    let policies = if policies.is_empty() {
-        sweep.policies.clone()
-    } else {
-        policies
-    };
-    if policies.is_empty() {
-        bail!("no policies to sweep: pass --policies or list them in [sweep] policies");
+    let mut manifest = plan.manifest.clone();
+    if let Some(shard) = shard {
+        manifest.shard = Some(plan::ShardRecord {
+            slice: shard,
+            plan: plan.ids(),
+        });
+        let mut position = 0;
+        plan.specs.retain(|_| {
+            position += 1;
+            shard.holds(position - 1)
+        });
     }
-    let seeds = if !seeds.is_empty() {
-        seeds
-    } else if !sweep.seeds.is_empty() {
-        sweep.seeds.clone()
+    let specs = plan.specs;
+    let param_names = output::param_names(&specs[0]);
+    let detail = if manifest.detail {
+        output::Detail::Full
     } else {
-        vec![1]
+        output::Detail::Summary
     };
-    let sources = policies
-        .iter()
-        .map(|p| PolicySource::resolve(p))
-        .collect::<Result<Vec<_>>>()?;
-    let mut specs = Vec::new();
-    let mut grid: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for source in &sources {
-        for point in &sweep.points {
-            let mut overrides = point.clone();
-            overrides.retain(|k, _| !fixed.contains_key(k));
-            for (k, v) in &overrides {
-                let values = grid.entry(k.clone()).or_default();
-                if !values.contains(v) {
-                    values.push(v.clone());
-                }
-            }
-            overrides.extend(fixed.clone());
-            let resolved = w.resolve(&overrides)?;
-            for &seed in &seeds {
-                specs.push(RunSpec {
-                    workload_source: w.source().to_string(),
-                    workload_path: shown_path.to_string(),
-                    resolved: resolved.clone(),
-                    overrides: overrides.clone(),
-                    policy: source.clone(),
-                    policy_config: String::new(),
-                    seed,
-                    clock: Clock::Virtual,
-                });
-            }
-        }
-    }
-    // The same point can appear twice when --set fixes a swept parameter.
-    specs.dedup_by_key(|s| s.id());
     let staging = output::stage(dir, force)?;
     let tmp = staging.path();
     let runs_dir = tmp.join("runs");
     std::fs::create_dir_all(&runs_dir)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let started = std::time::Instant::now();
-    let results = sweep::run_all(specs.clone(), jobs, &runs_dir, &mut |spec, done| {
+    let results = sweep::run_all(specs.clone(), jobs, &runs_dir, detail, &mut |spec, done| {
         if let Err(e) = &done.result {
             let _ = writeln!(std::io::stderr(), "run {} failed: {e}", spec.id());
         }
     });
     let mut rows = Vec::new();
-    let mut failed = Vec::new();
     for r in &results {
         match &r.result {
             Ok(row) => rows.push(row.clone()),
-            Err(_) => failed.push(specs[r.index].id()),
+            Err(_) => manifest.failed.push(specs[r.index].id()),
         }
     }
-    let param_names = output::param_names(&specs[0]);
     let mut summary = CsvWriter::<SummaryRow>::create(tmp, &param_names)?;
     for row in &rows {
         summary.write(row)?;
     }
     summary.finish()?;
-    let m = SweepManifest {
-        workload: w.name(),
-        workload_file: shown_path.to_string(),
-        policies: sources.iter().map(PolicySource::name).collect(),
-        seeds: &seeds,
-        cohort_version: output::VERSION,
-        git_commit: output::GIT_COMMIT,
-        runs: specs.len(),
-        failed: failed.clone(),
-        reproduces: specs[0].resolved.reproduces.as_deref(),
-        swept: &sweep.swept,
-        params: grid,
-        fixed,
-        param_units: output::param_units(&specs[0]),
-    };
-    std::fs::write(tmp.join("sweep.toml"), toml::to_string(&m)?)?;
+    plan::write_manifest(tmp, &manifest)?;
     staging.commit()?;
     print_table(&param_names, &rows)?;
     let mut o = std::io::stdout().lock();
     writeln!(
         o,
-        "{} runs in {:.1} s wall; wrote {}",
+        "{} runs in {:.1} s wall; wrote {} ({})",
         specs.len(),
         started.elapsed().as_secs_f64(),
-        dir.display()
+        shown.display(),
+        output::human_size(output::size_on_disk(dir))
     )?;
-    if !failed.is_empty() {
+    if !manifest.failed.is_empty() {
         bail!(
             "{} of {} runs failed (the others were written): {}",
-            failed.len(),
+            manifest.failed.len(),
             specs.len(),
-            failed.join(", ")
+            manifest.failed.join(", ")
         );
     }
     Ok(rows)
+}
+
+fn cmd_merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<()> {
+    let staging = output::stage(out, force)?;
+    let (names, rows) = plan::merge(shards, staging.path())?;
+    let failed = plan::read_manifest(staging.path())?.failed;
+    staging.commit()?;
+    print_table(&names, &rows)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "merged {} shards; wrote {} ({})",
+        shards.len(),
+        out.display(),
+        output::human_size(output::size_on_disk(out))
+    )?;
+    if !failed.is_empty() {
+        bail!(
+            "{} runs of the sweep failed (the others were merged): {}",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn cmd_repro(
@@ -451,6 +534,7 @@ fn cmd_repro(
     jobs: Option<usize>,
     fresh_view: bool,
     fixed: &BTreeMap<String, String>,
+    detail: bool,
 ) -> Result<()> {
     let (name, text) = cohort_workloads::SHIPPED[0];
     let shown = format!("built-in:{name}.toml");
@@ -458,21 +542,28 @@ fn cmd_repro(
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
     let started = std::time::Instant::now();
     let policies: Vec<String> = policy::builtin_names().map(String::from).collect();
+    let configs = BTreeMap::new();
+    let sweep_into = |fixed: &BTreeMap<String, String>, into: &Path, shown_as: &Path| {
+        let plan = plan::Plan::new(&plan::Request {
+            workload: &w,
+            shown_path: &shown,
+            policies: policies.clone(),
+            seeds: seeds.clone(),
+            fixed,
+            configs: &configs,
+            detail,
+        })?;
+        run_plan(plan, None, jobs, into, false, shown_as)
+    };
     // Build everything in a staging directory; move it into place at the end.
     let staging = output::stage(&dir, force)?;
     {
-        let main = staging.path().join("sweep");
-        sweep_workload(
-            &w,
-            &shown,
-            policies.clone(),
-            seeds.clone(),
-            fixed,
-            jobs,
-            &main,
-            false,
+        sweep_into(fixed, &staging.path().join("sweep"), &dir.join("sweep"))?;
+        let report = cohort_reports::render(
+            &staging.path().join("sweep"),
+            staging.path(),
+            &Default::default(),
         )?;
-        let report = cohort_reports::render(&main, staging.path(), &Default::default())?;
         let mut o = std::io::stdout().lock();
         writeln!(o, "\n{}", report.table())?;
         for f in &report.findings {
@@ -482,19 +573,13 @@ fn cmd_repro(
             let fresh = staging.path().join("fresh-view");
             let mut fixed = fixed.clone();
             fixed.insert("heartbeat".to_string(), "0ms".to_string());
-            let fresh_sweep = fresh.join("sweep");
             std::fs::create_dir_all(&fresh)?;
-            sweep_workload(
-                &w,
-                &shown,
-                policies,
-                seeds,
+            sweep_into(
                 &fixed,
-                jobs,
-                &fresh_sweep,
-                false,
+                &fresh.join("sweep"),
+                &dir.join("fresh-view").join("sweep"),
             )?;
-            let r = cohort_reports::render(&fresh_sweep, &fresh, &Default::default())?;
+            let r = cohort_reports::render(&fresh.join("sweep"), &fresh, &Default::default())?;
             writeln!(
                 o,
                 "\nwith a live placement view (heartbeat 0 ms):\n{}",
@@ -505,8 +590,10 @@ fn cmd_repro(
     staging.commit()?;
     writeln!(
         std::io::stdout().lock(),
-        "\nrepro done in {:.1} s wall: report at {}",
+        "\nrepro done in {:.1} s wall: wrote {} ({}); report at {}",
         started.elapsed().as_secs_f64(),
+        dir.display(),
+        output::human_size(output::size_on_disk(&dir)),
         dir.join("report.html").display()
     )?;
     Ok(())

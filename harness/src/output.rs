@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use cohort_policy::{Dependency, WorkKind};
 use cohort_runtime::trace::TaskRecord;
 use cohort_schema::{
-    CsvWriter, DependencyKind, EvictionRow, Existing, Fixed6, LatencyRow, RUN_CSVS, Row,
+    CsvWriter, DependencyKind, Encoding, EvictionRow, Existing, Fixed6, LatencyRow, Row,
     SchemaError, Staging, SummaryRow, TaskKind, TaskRow, TransferRow, UtilizationRow,
 };
 use serde::Serialize;
@@ -32,6 +32,26 @@ pub fn stage(dir: &Path, force: bool) -> Result<Staging> {
         SchemaError::Exists { .. } => anyhow!("{e} (pass --force to replace it)"),
         e => e.into(),
     })
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, renamed
+/// into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} does not name a file", path.display()))?;
+    let temp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::write(&temp, bytes)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .with_context(|| format!("writing {}", path.display()));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// The names of the run's workload parameters: its `param.*` columns.
@@ -190,21 +210,32 @@ fn task_row(r: &TaskRecord) -> TaskRow {
     }
 }
 
-/// Writes `rows` as the file of their row type in `dir`.
+/// Which files of a run directory are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Latencies, utilization, summary and manifest: what reports read.
+    Summary,
+    /// Also the per-task, per-transfer and per-eviction files.
+    Full,
+}
+
+/// Writes `rows` as the file of their row type in `dir`, gzip-compressed.
 fn write_csv<R: Row>(
     dir: &Path,
     params: &[String],
     rows: impl IntoIterator<Item = R>,
 ) -> Result<(), SchemaError> {
-    let mut w = CsvWriter::<R>::create(dir, params)?;
+    let mut w = CsvWriter::<R>::create_encoded(dir, params, Encoding::Gzip)?;
     for row in rows {
         w.write(&row)?;
     }
     w.finish()
 }
 
-/// Writes every file of a run into `dir` (an existing, empty directory).
-pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
+/// Writes the files of a run into `dir` (an existing, empty directory): every CSV but
+/// `summary.csv` gzip-compressed, the per-task, per-transfer and per-eviction files only with
+/// [`Detail::Full`].
+pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput, detail: Detail) -> Result<()> {
     let w = &spec.resolved;
     let policy = spec.policy.name();
     let names = param_names(spec);
@@ -226,31 +257,33 @@ pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
             warmup: stats::is_warmup(d, w.schedule.warmup),
         }),
     )?;
-    write_csv(dir, &[], out.trace.tasks.iter().map(task_row))?;
-    write_csv(
-        dir,
-        &[],
-        out.trace.transfers.iter().map(|x| TransferRow {
-            object: x.object.0,
-            bytes: x.bytes,
-            from: x.from.0,
-            to: x.to.0,
-            requested_ns: x.requested,
-            flowing_ns: x.flowing,
-            finished_ns: x.finished,
-        }),
-    )?;
-    write_csv(
-        dir,
-        &[],
-        out.trace.evictions.iter().map(|e| EvictionRow {
-            object: e.object.0,
-            node: e.node.0,
-            bytes: e.bytes,
-            at_ns: e.at,
-            last_copy: e.last_copy,
-        }),
-    )?;
+    if detail == Detail::Full {
+        write_csv(dir, &[], out.trace.tasks.iter().map(task_row))?;
+        write_csv(
+            dir,
+            &[],
+            out.trace.transfers.iter().map(|x| TransferRow {
+                object: x.object.0,
+                bytes: x.bytes,
+                from: x.from.0,
+                to: x.to.0,
+                requested_ns: x.requested,
+                flowing_ns: x.flowing,
+                finished_ns: x.finished,
+            }),
+        )?;
+        write_csv(
+            dir,
+            &[],
+            out.trace.evictions.iter().map(|e| EvictionRow {
+                object: e.object.0,
+                node: e.node.0,
+                bytes: e.bytes,
+                at_ns: e.at,
+                last_copy: e.last_copy,
+            }),
+        )?;
+    }
 
     let cpus: Vec<u32> = w.spec.nodes.iter().map(|n| n.cpus).collect();
     let window = w.schedule.period.max(out.end / 2000).max(1);
@@ -265,7 +298,9 @@ pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
         });
     }
     write_csv(dir, &[], rows)?;
-    write_csv(dir, &names, [summary_row(spec, out)])?;
+    let mut summary = CsvWriter::<SummaryRow>::create(dir, &names)?;
+    summary.write(&summary_row(spec, out))?;
+    summary.finish()?;
 
     let path = dir.join("manifest.toml");
     std::fs::write(&path, manifest(spec, out)?)
@@ -273,15 +308,68 @@ pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput) -> Result<()> {
     Ok(())
 }
 
-/// Compares the CSVs of two run directories byte for byte; returns the names that differ.
-pub fn differing_csvs(a: &Path, b: &Path) -> Result<Vec<&'static str>> {
-    let mut differ = Vec::new();
-    for name in RUN_CSVS {
+/// The CSV files (plain or gzip) directly in `dir`, by name, sorted.
+fn csv_files(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Compares the CSVs of two run directories byte for byte; returns the names that differ
+/// (or are in one directory only).
+pub fn differing_csvs(a: &Path, b: &Path) -> Result<Vec<String>> {
+    let (in_a, in_b) = (csv_files(a)?, csv_files(b)?);
+    let mut differ: Vec<String> = in_a
+        .iter()
+        .chain(&in_b)
+        .filter(|n| !(in_a.contains(n) && in_b.contains(n)))
+        .cloned()
+        .collect();
+    for name in in_a.iter().filter(|n| in_b.contains(n)) {
         let x = std::fs::read(a.join(name)).with_context(|| format!("reading {name}"))?;
         let y = std::fs::read(b.join(name)).with_context(|| format!("reading {name}"))?;
         if x != y {
-            differ.push(name);
+            differ.push(name.clone());
         }
     }
+    differ.sort();
+    differ.dedup();
     Ok(differ)
+}
+
+/// The total size of the files under `path`, in bytes.
+pub fn size_on_disk(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path).map_or(0, |entries| {
+        entries.flatten().map(|e| size_on_disk(&e.path())).sum()
+    })
+}
+
+/// A size in bytes for people: `812 B`, `3.4 KiB`, `12.3 MiB`, `1.2 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for next in &UNITS[1..] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
 }

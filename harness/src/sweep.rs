@@ -1,7 +1,7 @@
 //! Sweeps: many independent runs on a bounded pool of threads, each written to its own
 //! directory; one failing run is reported without losing the others.
 
-use crate::output;
+use crate::output::{self, Detail};
 use crate::run::{RunSpec, execute};
 use anyhow::Result;
 use cohort_schema::SummaryRow;
@@ -66,6 +66,7 @@ pub fn run_all(
     specs: Vec<RunSpec>,
     jobs: usize,
     runs_dir: &Path,
+    detail: Detail,
     report: &mut dyn FnMut(&RunSpec, &Finished),
 ) -> Vec<Finished> {
     let total = specs.len();
@@ -82,7 +83,7 @@ pub fn run_all(
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                     let Some((index, spec)) = next else { return };
-                    let result = run_into(&spec, &runs_dir.join(spec.id()));
+                    let result = run_into(&spec, &runs_dir.join(spec.id()), detail);
                     let done = Finished {
                         index,
                         result: result.map_err(|e| format!("{e:#}")),
@@ -106,10 +107,10 @@ pub fn run_all(
 }
 
 /// Executes one run and writes its directory atomically; returns its summary row.
-pub fn run_into(spec: &RunSpec, dir: &Path) -> Result<SummaryRow> {
+pub fn run_into(spec: &RunSpec, dir: &Path, detail: Detail) -> Result<SummaryRow> {
     let out = execute(spec, &mut |_| {})?;
     let staging = output::stage(dir, false)?;
-    output::write_run(staging.path(), spec, &out)?;
+    output::write_run(staging.path(), spec, &out, detail)?;
     staging.commit()?;
     Ok(output::summary_row(spec, &out))
 }

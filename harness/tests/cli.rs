@@ -116,6 +116,21 @@ impl Sandbox {
     }
 }
 
+/// The text of a CSV file of a run directory, stored plain or gzip-compressed (`NAME.gz`).
+fn read_csv(path: &Path) -> String {
+    use std::io::Read;
+    if path.is_file() {
+        return std::fs::read_to_string(path).unwrap();
+    }
+    let gz = path.with_extension("csv.gz");
+    let bytes = std::fs::read(&gz).unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
@@ -137,17 +152,18 @@ fn a_run_writes_every_file_and_is_byte_identical_when_repeated() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = s.cohort(&["run", "tiny.toml", "--policy", "group", "--out", "b"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A run writes every file; all CSVs but the summary are compressed.
     for f in [
         "manifest.toml",
-        "latencies.csv",
-        "tasks.csv",
-        "transfers.csv",
-        "evictions.csv",
-        "utilization.csv",
+        "latencies.csv.gz",
+        "tasks.csv.gz",
+        "transfers.csv.gz",
+        "evictions.csv.gz",
+        "utilization.csv.gz",
         "summary.csv",
     ] {
         assert!(s.path("a").join(f).is_file(), "{f} missing");
-        if f.ends_with(".csv") {
+        if f.contains(".csv") {
             assert_eq!(
                 std::fs::read(s.path("a").join(f)).unwrap(),
                 std::fs::read(s.path("b").join(f)).unwrap(),
@@ -155,7 +171,7 @@ fn a_run_writes_every_file_and_is_byte_identical_when_repeated() {
             );
         }
     }
-    let lat = std::fs::read_to_string(s.path("a/latencies.csv")).unwrap();
+    let lat = read_csv(&s.path("a/latencies.csv"));
     assert!(lat.starts_with(
         "policy,seed,param.size,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup\n"
     ));
@@ -216,8 +232,8 @@ fn another_seed_changes_a_random_run() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_ne!(
-        std::fs::read(s.path("s1/tasks.csv")).unwrap(),
-        std::fs::read(s.path("s2/tasks.csv")).unwrap()
+        read_csv(&s.path("s1/tasks.csv")),
+        read_csv(&s.path("s2/tasks.csv"))
     );
 }
 
@@ -402,7 +418,7 @@ fn a_failing_run_in_a_sweep_does_not_lose_the_others() {
     let summary = std::fs::read_to_string(s.path("sw/summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 3, "{summary}");
     assert!(
-        s.path("sw/runs/random-size=1MiB-seed1/latencies.csv")
+        s.path("sw/runs/random-size=1MiB-seed1/latencies.csv.gz")
             .is_file()
     );
     assert!(!s.path("sw/runs/random-size=256MiB-seed1").exists());
@@ -426,6 +442,143 @@ fn a_sweep_writes_a_combined_summary() {
             .starts_with("random-size=256KiB-seed1,random,1,262144,")
     );
     assert_eq!(std::fs::read_dir(s.path("sw/runs")).unwrap().count(), 12);
+    // Without --detail a sweep keeps what reports read, compressed, and says how much it wrote.
+    let run = s.path("sw/runs/random-size=256KiB-seed1");
+    let mut files: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "latencies.csv.gz",
+            "manifest.toml",
+            "summary.csv",
+            "utilization.csv.gz"
+        ]
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        stdout.contains("12 runs in") && stdout.contains("wrote sw (") && stdout.contains("KiB)"),
+        "{stdout}"
+    );
+    let o = s.cohort(&[
+        "sweep",
+        "tiny.toml",
+        "--out",
+        "full",
+        "--detail",
+        "--seeds",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = s.path("full/runs/random-size=256KiB-seed1");
+    for f in ["tasks.csv.gz", "transfers.csv.gz", "evictions.csv.gz"] {
+        assert!(full.join(f).is_file(), "--detail: {f} missing");
+    }
+    assert_eq!(
+        read_csv(&full.join("latencies.csv")),
+        read_csv(&run.join("latencies.csv")),
+        "--detail changes no result"
+    );
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes; `wall_s` (the wall time a
+/// run took, the one thing two identical runs do not share) is blanked in manifests.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+                continue;
+            }
+            let mut bytes = std::fs::read(&p).unwrap();
+            if p.ends_with("manifest.toml") {
+                let text = String::from_utf8(bytes).unwrap();
+                bytes = text
+                    .lines()
+                    .filter(|l| !l.starts_with("wall_s = "))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes();
+            }
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            out.push((rel, bytes));
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_planned_sweep_run_in_shards_and_merged_is_the_single_sweep() {
+    let s = Sandbox::new("plan");
+    let args = ["tiny.toml", "--policies", "random,group", "--seeds", "1,2"];
+    let sweep = |extra: &[&str]| {
+        let mut a = vec!["sweep"];
+        a.extend(args);
+        a.extend(extra);
+        s.cohort(&a)
+    };
+    let o = sweep(&["--out", "single"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sweep(&["--out", "merged", "--plan", "plan.txt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!s.path("merged").exists(), "--plan runs nothing");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        stdout.contains("cohort merge merged.shards/shard-* --out merged"),
+        "{stdout}"
+    );
+    let plan = std::fs::read_to_string(s.path("plan.txt")).unwrap();
+    let lines: Vec<&str> = plan.lines().collect();
+    // 2 policies x 2 sizes x 2 seeds: one self-contained command per run.
+    assert_eq!(lines.len(), 8);
+    assert!(lines[2].contains(" --shard 3/8 "), "{}", lines[2]);
+    assert!(lines[0].starts_with("cd "), "{}", lines[0]);
+    // Run the commands in reverse order, as a batch system might.
+    for line in lines.iter().rev() {
+        let o = Command::new("sh").arg("-c").arg(line).output().unwrap();
+        assert!(o.status.success(), "{line}: {}", stderr(&o));
+    }
+    // Merging fewer than all slices names the missing ones and writes nothing.
+    let o = s.cohort(&[
+        "merge",
+        "merged.shards/shard-1",
+        "merged.shards/shard-2",
+        "--out",
+        "merged",
+    ]);
+    assert_bad(&o, "missing 6 of 8 slices: 3/8, 4/8");
+    assert!(!s.path("merged").exists());
+    let shards: Vec<String> = (1..=8)
+        .map(|k| format!("merged.shards/shard-{k}"))
+        .collect();
+    let mut a = vec!["merge"];
+    a.extend(shards.iter().map(String::as_str));
+    a.extend(["--out", "merged"]);
+    let o = s.cohort(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (single, merged) = (tree(&s.path("single")), tree(&s.path("merged")));
+    assert_eq!(
+        single.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        merged.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (a, b) in single.iter().zip(&merged) {
+        assert!(
+            a.1 == b.1,
+            "{} differs between the sweep and the merge",
+            a.0
+        );
+    }
+    // A sweep directory that is not a shard is refused.
+    let o = s.cohort(&["merge", "single", "--out", "again"]);
+    assert_bad(&o, "not a shard");
+    assert!(!s.path("again").exists());
 }
 
 #[test]

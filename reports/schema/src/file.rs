@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,98 @@ pub fn cells<T: Serialize>(row: &T) -> Result<Vec<String>, csv::Error> {
     Ok(record.iter().map(str::to_owned).collect())
 }
 
+/// How a CSV file is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Plain text, `NAME.csv`.
+    Plain,
+    /// gzip-compressed, `NAME.csv.gz` (read directly by pandas, polars, R and `zcat`). The
+    /// bytes are a function of the rows alone: no time or file name is stored in the gzip
+    /// header.
+    Gzip,
+}
+
+/// The suffix of a gzip-compressed CSV file.
+pub const GZIP_SUFFIX: &str = ".gz";
+
+impl Encoding {
+    /// The file name of `file` (a `*.csv` name) stored this way.
+    pub fn file_name(self, file: &str) -> String {
+        match self {
+            Encoding::Plain => file.to_owned(),
+            Encoding::Gzip => format!("{file}{GZIP_SUFFIX}"),
+        }
+    }
+}
+
+/// Where a [`CsvWriter`] puts its bytes.
+enum Sink {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            // What was written is the encoder's; a flush here would only add a sync block to
+            // the stream. `finish` writes it all.
+            Sink::Gzip(_) => Ok(()),
+        }
+    }
+}
+
+impl Sink {
+    /// Writes what is buffered (and, for gzip, the trailer) and flushes the file.
+    fn finish(self) -> io::Result<()> {
+        let mut file = match self {
+            Sink::Plain(w) => w,
+            Sink::Gzip(w) => w.finish()?,
+        };
+        file.flush()
+    }
+}
+
+impl fmt::Debug for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Sink::Plain(_) => "Sink::Plain",
+            Sink::Gzip(_) => "Sink::Gzip",
+        })
+    }
+}
+
+/// Where a [`CsvReader`] reads its bytes from.
+enum Source {
+    Plain(BufReader<File>),
+    Gzip(flate2::read::MultiGzDecoder<BufReader<File>>),
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(buf),
+            Source::Gzip(r) => r.read(buf),
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Plain(_) => "Source::Plain",
+            Source::Gzip(_) => "Source::Gzip",
+        })
+    }
+}
+
 /// Writes one CSV file of the contract: the header, then rows of type `R`.
 ///
 /// Cells are written by the rows' `Serialize`; the header by [`columns`]. Nothing is
@@ -111,7 +204,7 @@ pub fn cells<T: Serialize>(row: &T) -> Result<Vec<String>, csv::Error> {
 #[derive(Debug)]
 pub struct CsvWriter<R: Row> {
     path: PathBuf,
-    writer: csv::Writer<File>,
+    writer: csv::Writer<Sink>,
     params: usize,
     row: PhantomData<fn(&R)>,
 }
@@ -120,7 +213,17 @@ impl<R: Row> CsvWriter<R> {
     /// Creates `dir/R::FILE` and writes its header, with one `param.<name>` column per name
     /// in `param_names` (which must be empty for a row type without them).
     pub fn create(dir: &Path, param_names: &[String]) -> Result<CsvWriter<R>, SchemaError> {
-        let path = dir.join(R::FILE);
+        CsvWriter::create_encoded(dir, param_names, Encoding::Plain)
+    }
+
+    /// [`create`](CsvWriter::create), storing the file as `encoding` says (`R::FILE` or
+    /// `R::FILE.gz`).
+    pub fn create_encoded(
+        dir: &Path,
+        param_names: &[String],
+        encoding: Encoding,
+    ) -> Result<CsvWriter<R>, SchemaError> {
+        let path = dir.join(encoding.file_name(R::FILE));
         if !param_names.is_empty() && !field_names::<R>().contains(&PARAMS_FIELD) {
             return Err(SchemaError::contract(
                 &path,
@@ -128,10 +231,18 @@ impl<R: Row> CsvWriter<R> {
                 "this file has no param.* columns",
             ));
         }
-        let file = File::create(&path).map_err(SchemaError::io("creating", &path))?;
+        let file = BufWriter::new(File::create(&path).map_err(SchemaError::io("creating", &path))?);
+        let sink = match encoding {
+            Encoding::Plain => Sink::Plain(file),
+            Encoding::Gzip => Sink::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(file, flate2::Compression::default()),
+            ),
+        };
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
-            .from_writer(file);
+            .from_writer(sink);
         if let Err(source) = writer.write_record(columns::<R>(param_names)) {
             return Err(SchemaError::Write { path, source });
         }
@@ -164,11 +275,13 @@ impl<R: Row> CsvWriter<R> {
             })
     }
 
-    /// Flushes the file.
-    pub fn finish(mut self) -> Result<(), SchemaError> {
-        self.writer
-            .flush()
-            .map_err(SchemaError::io("writing", &self.path))
+    /// Writes what is buffered (for gzip, also the trailer) and flushes the file.
+    pub fn finish(self) -> Result<(), SchemaError> {
+        let CsvWriter { path, writer, .. } = self;
+        let sink = writer
+            .into_inner()
+            .map_err(|e| SchemaError::io("writing", &path)(e.into_error()))?;
+        sink.finish().map_err(SchemaError::io("writing", &path))
     }
 }
 
@@ -176,7 +289,7 @@ impl<R: Row> CsvWriter<R> {
 #[derive(Debug)]
 pub struct CsvReader<R: Row> {
     path: PathBuf,
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Source>,
     header: StringRecord,
     /// The index of the first `param.*` column.
     param_at: usize,
@@ -185,14 +298,25 @@ pub struct CsvReader<R: Row> {
 }
 
 impl<R: Row> CsvReader<R> {
-    /// Opens `dir/R::FILE` and checks its header: the columns of `R` in order, with any
-    /// number of `param.<name>` columns where `R` has them.
+    /// Opens `dir/R::FILE`, or `dir/R::FILE.gz` when only that exists, and checks its header:
+    /// the columns of `R` in order, with any number of `param.<name>` columns where `R` has
+    /// them.
     pub fn open(dir: &Path) -> Result<CsvReader<R>, SchemaError> {
-        let path = dir.join(R::FILE);
-        let file = File::open(&path).map_err(SchemaError::io("reading", &path))?;
+        let plain = dir.join(R::FILE);
+        let gzip = dir.join(Encoding::Gzip.file_name(R::FILE));
+        let (path, encoding) = if !plain.exists() && gzip.exists() {
+            (gzip, Encoding::Gzip)
+        } else {
+            (plain, Encoding::Plain)
+        };
+        let file = BufReader::new(File::open(&path).map_err(SchemaError::io("reading", &path))?);
+        let source = match encoding {
+            Encoding::Plain => Source::Plain(file),
+            Encoding::Gzip => Source::Gzip(flate2::read::MultiGzDecoder::new(file)),
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(file);
+            .from_reader(source);
         let header = match reader.headers() {
             Ok(h) => h.clone(),
             Err(e) => return Err(csv_error(&path, None, e)),
@@ -366,6 +490,59 @@ mod tests {
             }
             other => panic!("expected a contract error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn gzip_files_hold_the_same_rows_and_the_same_bytes_every_time() {
+        let s = Scratch::new("gzip");
+        let rows: Vec<UtilizationRow> = (0..500)
+            .map(|i| UtilizationRow {
+                node: i % 5,
+                window_start_ns: u64::from(i) * 1_000,
+                window_ns: 1_000,
+                busy_fraction: Fixed6(f64::from(i % 4) / 4.0),
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        for dir in ["a", "b"] {
+            let dir = s.path().join(dir);
+            std::fs::create_dir(&dir).expect("mkdir");
+            let mut w = CsvWriter::<UtilizationRow>::create_encoded(&dir, &[], Encoding::Gzip)
+                .expect("create");
+            for r in &rows {
+                w.write(r).expect("write");
+            }
+            w.finish().expect("finish");
+            assert!(!dir.join(UtilizationRow::FILE).exists());
+            bytes.push(std::fs::read(dir.join("utilization.csv.gz")).expect("read"));
+            let mut reader = CsvReader::<UtilizationRow>::open(&dir).expect("open");
+            assert!(reader.path().ends_with("utilization.csv.gz"));
+            let back: Vec<UtilizationRow> = reader.rows().map(|r| r.expect("row").1).collect();
+            assert_eq!(back, rows);
+        }
+        assert_eq!(bytes[0], bytes[1], "compression must be deterministic");
+        // The same rows written plain: the decompressed bytes are the plain file's.
+        let plain = s.path().join("plain");
+        std::fs::create_dir(&plain).expect("mkdir");
+        let mut w = CsvWriter::<UtilizationRow>::create(&plain, &[]).expect("create");
+        for r in &rows {
+            w.write(r).expect("write");
+        }
+        w.finish().expect("finish");
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(bytes[0].as_slice())
+            .read_to_end(&mut text)
+            .expect("gunzip");
+        assert_eq!(
+            text,
+            std::fs::read(plain.join(UtilizationRow::FILE)).expect("read")
+        );
+        assert!(
+            bytes[0].len() * 4 < text.len(),
+            "{} of {}",
+            bytes[0].len(),
+            text.len()
+        );
     }
 
     fn summary_header() -> String {

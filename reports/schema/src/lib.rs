@@ -82,7 +82,9 @@ pub mod staging;
 mod values;
 
 pub use error::SchemaError;
-pub use file::{CsvReader, CsvWriter, PARAM_PREFIX, PARAMS_FIELD, cells, columns};
+pub use file::{
+    CsvReader, CsvWriter, Encoding, GZIP_SUFFIX, PARAM_PREFIX, PARAMS_FIELD, cells, columns,
+};
 pub use quantile::quantile;
 pub use rows::{
     DependencyKind, EvictionRow, LatencyRow, RUN_CSVS, Row, SummaryRow, TaskKind, TaskRow,
