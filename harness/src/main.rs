@@ -111,6 +111,11 @@ enum Command {
         workloads: Vec<PathBuf>,
     },
     /// Lists the policies cohort can find, and checks each.
+    ///
+    /// A plugin named NAME is the library libcohort_NAME.so (.dylib on macOS, .dll on
+    /// Windows); `--policy NAME` finds it in the directory of the cohort executable and its
+    /// parent (the workspace's build output), then in the directories of COHORT_POLICY_PATH
+    /// (separated like PATH). `--policy PATH` loads a library by its path.
     Policies,
 }
 
@@ -269,7 +274,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let w = Workload::load(&a.workload)?;
     let overrides = parse_sets(&a.set)?;
     let resolved = w.resolve(&overrides)?;
-    let policy = PolicySource::resolve(&a.policy)?;
+    let policy = PolicySource::resolve(&a.policy, &a.policy_config)?;
     if a.check_determinism && matches!(a.clock, ClockArg::Real) {
         bail!("--check-determinism needs the virtual clock: the real clock is not deterministic");
     }
@@ -284,12 +289,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         clock: clock_of(a.clock),
     };
     let dir = a.out.unwrap_or_else(|| {
-        PathBuf::from("out").join(format!(
-            "{}-{}-seed{}",
-            spec.resolved.name,
-            spec.policy.name(),
-            spec.seed
-        ))
+        PathBuf::from("out").join(format!("{}-{}", spec.resolved.name, spec.id()))
     });
     // Fail on a policy that cannot start before anything is written.
     spec.policy
@@ -634,13 +634,26 @@ fn cmd_validate(paths: &[PathBuf]) -> Result<()> {
 fn cmd_policies() -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut bad = 0;
-    for (name, source, check) in policy::list() {
-        match check {
-            Ok(()) => writeln!(out, "{name:<12} ok      {source}")?,
+    let (listed, shadowed) = policy::list();
+    for p in listed {
+        match p.check {
+            Ok(()) => writeln!(out, "{:<12} ok      {}", p.name, p.source)?,
             Err(e) => {
                 bad += 1;
-                writeln!(out, "{name:<12} BROKEN  {source}: {e}")?;
+                // The error names the plugin's path.
+                writeln!(out, "{:<12} BROKEN  {e}", p.name)?;
             }
+        }
+    }
+    if !shadowed.is_empty() {
+        writeln!(
+            out,
+            "\n{} plugin(s) on the search path have a built-in's name; `--policy NAME` runs the \
+             built-in, a path runs the plugin:",
+            shadowed.len()
+        )?;
+        for path in shadowed {
+            writeln!(out, "  {}", path.display())?;
         }
     }
     if bad > 0 {

@@ -126,6 +126,8 @@ struct Manifest<'a> {
     virtual_end_s: f64,
     wall_s: f64,
     reproduces: Option<&'a str>,
+    /// Every value set for this run (`--set`, and the sweep's point): parameters and keys.
+    set: &'a BTreeMap<String, String>,
     params: &'a BTreeMap<String, String>,
     param_units: BTreeMap<String, &'static str>,
     workload_source: &'a str,
@@ -155,6 +157,7 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         virtual_end_s: out.end as f64 / 1e9,
         wall_s: out.wall.as_secs_f64(),
         reproduces: spec.resolved.reproduces.as_deref(),
+        set: &spec.overrides,
         params: &spec.resolved.params,
         param_units: param_units(spec),
         workload_source: &spec.workload_source,

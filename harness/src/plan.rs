@@ -152,10 +152,6 @@ impl Plan {
         } else {
             vec![1]
         };
-        let sources = policies
-            .iter()
-            .map(|p| PolicySource::resolve(p))
-            .collect::<Result<Vec<_>>>()?;
         for name in request.configs.keys() {
             if !policies.contains(name) {
                 bail!(
@@ -164,10 +160,25 @@ impl Plan {
                 );
             }
         }
+        let config = |p: &String| request.configs.get(p).cloned().unwrap_or_default();
+        let sources = policies
+            .iter()
+            .map(|p| PolicySource::resolve(p, &config(p)))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, a) in sources.iter().enumerate() {
+            if let Some(j) = sources[..i].iter().position(|b| b.name() == a.name()) {
+                bail!(
+                    "policies `{}` and `{}` both call themselves `{}`: their runs would share names",
+                    policies[j],
+                    policies[i],
+                    a.name()
+                );
+            }
+        }
         let mut specs = Vec::new();
         let mut grid: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (asked, source) in policies.iter().zip(&sources) {
-            let policy_config = request.configs.get(asked).cloned().unwrap_or_default();
+            let policy_config = config(asked);
             for point in &sweep.points {
                 let mut overrides = point.clone();
                 overrides.retain(|k, _| !request.fixed.contains_key(k));

@@ -31,7 +31,8 @@ pub enum PolicySource {
     Builtin(&'static str),
     /// A plugin library, checked when it was resolved.
     Plugin {
-        /// The name it was asked for by, or its file stem.
+        /// The policy's own name, as its `describe` gives it: what runs are labelled with,
+        /// however the plugin was asked for (`round-robin`, `round_robin` or a path).
         name: String,
         /// Its absolute path.
         path: PathBuf,
@@ -42,9 +43,10 @@ pub enum PolicySource {
 
 impl PolicySource {
     /// Resolves what the user wrote: a built-in name, a plugin name on the search path, or a
-    /// path to a plugin library. The plugin is loaded and checked now, so that a bad plugin
-    /// fails before any run starts.
-    pub fn resolve(spec: &str) -> Result<PolicySource> {
+    /// path to a plugin library. The plugin is loaded, checked and created once with `config`
+    /// now, so that a bad plugin or configuration fails before any run starts, and so that
+    /// runs are labelled with the name the policy gives itself.
+    pub fn resolve(spec: &str, config: &str) -> Result<PolicySource> {
         let is_path = looks_like_path(spec);
         if !is_path && let Some(name) = builtin_names().find(|b| *b == spec) {
             return Ok(PolicySource::Builtin(name));
@@ -60,27 +62,21 @@ impl PolicySource {
             }
         })?;
         let path = plugin.path().to_path_buf();
+        let policy = plugin
+            .create(config, 0)
+            .with_context(|| format!("creating policy `{spec}`"))?;
         Ok(PolicySource::Plugin {
-            name: spec.to_string(),
+            name: policy.name().to_string(),
             sha256: sha256_of(&path)?,
             path,
         })
     }
 
-    /// The name runs are labelled with: the name asked for, or for a plugin given by path
-    /// (see [`looks_like_path`]), its file stem without the `lib` prefix.
+    /// The name runs are labelled with: the policy's own name.
     pub fn name(&self) -> String {
         match self {
             PolicySource::Builtin(n) => (*n).to_string(),
-            PolicySource::Plugin { name, path, .. } => {
-                if looks_like_path(name) {
-                    path.file_stem()
-                        .map(|s| s.to_string_lossy().trim_start_matches("lib").to_string())
-                        .unwrap_or_else(|| name.clone())
-                } else {
-                    name.clone()
-                }
-            }
+            PolicySource::Plugin { name, .. } => name.clone(),
         }
     }
 
@@ -122,44 +118,41 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Everything `cohort policies` shows: built-ins, and plugins on the search path, each
-/// checked by loading it.
-pub fn list() -> Vec<(String, String, Result<(), String>)> {
-    let mut rows: Vec<(String, String, Result<(), String>)> = builtin_names()
-        .map(|b| {
-            let ok = builtin(b, "", 0).map(|_| ()).map_err(|e| format!("{e:#}"));
-            (b.to_string(), "built-in".to_string(), ok)
+/// One policy `cohort policies` lists.
+pub struct Listed {
+    /// The name to pass to `--policy`.
+    pub name: String,
+    /// "built-in", or the plugin's path.
+    pub source: String,
+    /// Whether it loads and creates with an empty configuration (why not, if not).
+    pub check: Result<(), String>,
+}
+
+/// What `cohort policies` shows: the built-ins, and the plugins on the search path, each
+/// checked by loading it; a plugin with a built-in's name is reachable only by its path, so it
+/// is returned apart (`shadowed`), as its path.
+pub fn list() -> (Vec<Listed>, Vec<PathBuf>) {
+    let mut rows: Vec<Listed> = builtin_names()
+        .map(|b| Listed {
+            name: b.to_string(),
+            source: "built-in".to_string(),
+            check: builtin(b, "", 0).map(|_| ()).map_err(|e| format!("{e:#}")),
         })
         .collect();
+    let mut shadowed = Vec::new();
     for found in SearchPath::from_env().available() {
+        if builtin_names().any(|b| b == found.name) {
+            shadowed.push(found.path);
+            continue;
+        }
         let check = Plugin::load(&found.path)
             .and_then(|p| p.create("", 0).map(|_| ()))
             .map_err(|e| e.to_string());
-        rows.push((found.name, found.path.display().to_string(), check));
+        rows.push(Listed {
+            name: found.name,
+            source: found.path.display().to_string(),
+            check,
+        });
     }
-    rows
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_plugin_given_by_path_is_labelled_by_its_file() {
-        let plugin = |name: &str| PolicySource::Plugin {
-            name: name.to_string(),
-            path: PathBuf::from("plugins")
-                .join(format!("libcohort_x{}", std::env::consts::DLL_SUFFIX)),
-            sha256: String::new(),
-        };
-        let file = format!("libcohort_x{}", std::env::consts::DLL_SUFFIX);
-        assert_eq!(plugin(&format!("plugins/{file}")).name(), "cohort_x");
-        assert_eq!(
-            plugin(&file).name(),
-            "cohort_x",
-            "the suffix alone makes a path"
-        );
-        assert_eq!(plugin("x").name(), "x", "a name stays a name");
-        assert_eq!(PolicySource::Builtin("group").name(), "group");
-    }
+    (rows, shadowed)
 }

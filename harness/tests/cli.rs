@@ -368,10 +368,19 @@ fn bad_policies_fail_cleanly() {
         &s.cohort(&["run", "tiny.toml", "--policy", "./no/such/libx.so"]),
         "no/such/libx.so",
     );
-    s.write("notalib.so", "just text");
+    s.write(
+        "notalib.so",
+        "just text, long enough (64 bytes and more) for the loader to read a header from it\n",
+    );
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "./notalib.so"]),
         "notalib.so",
+    );
+    // The loader's own reason, not only "dlopen failed".
+    #[cfg(target_os = "linux")]
+    assert_bad(
+        &s.cohort(&["run", "tiny.toml", "--policy", "./notalib.so"]),
+        "invalid ELF header",
     );
     // A policy that fails to start: the built-ins take no options.
     assert_bad(
@@ -597,7 +606,99 @@ fn validate_and_policies_report() {
             out.lines().any(|l| l.starts_with(p) && l.contains("ok")),
             "{out}"
         );
+        // Listed once as a policy: the workspace's own plugin of that name is reachable by
+        // path only, and said so apart.
+        assert_eq!(out.lines().filter(|l| l.starts_with(p)).count(), 1, "{out}");
     }
+    let o = s.cohort(&["policies", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("COHORT_POLICY_PATH"),
+        "policies --help must say where plugins are found"
+    );
+}
+
+/// The workspace's build of the random policy as a plugin (`cargo build --workspace` makes
+/// it beside the `cohort` executable).
+fn random_plugin() -> PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_cohort"));
+    let lib = exe.with_file_name(format!(
+        "{}cohort_random{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        lib.is_file(),
+        "{} missing: run `cargo build --workspace` before the tests",
+        lib.display()
+    );
+    lib
+}
+
+#[test]
+fn a_plugin_is_labelled_by_its_own_name_however_it_was_asked_for() {
+    let s = Sandbox::new("label");
+    let copy = s.path(&format!(
+        "{}cohort_round_robin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    std::fs::copy(random_plugin(), &copy).unwrap();
+    let by_path = copy.display().to_string();
+    for (asked, out) in [
+        (by_path.as_str(), "p"),
+        ("round-robin", "n"),
+        ("round_robin", "u"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_cohort"))
+            .args(["run", "tiny.toml", "--policy", asked, "--out", out])
+            .current_dir(&s.dir)
+            .env("COHORT_POLICY_PATH", &s.dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{asked}: {}", stderr(&o));
+        let summary = std::fs::read_to_string(s.path(out).join("summary.csv")).unwrap();
+        assert!(
+            summary
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("random-seed1,random,"),
+            "{asked}: {summary}"
+        );
+    }
+    // Two policies that call themselves the same would write runs of the same names.
+    let o = s.cohort(&[
+        "sweep",
+        "tiny.toml",
+        "--policies",
+        &format!("random,{by_path}"),
+    ]);
+    assert_bad(&o, "both call themselves `random`");
+}
+
+#[test]
+fn a_run_named_by_default_carries_its_settings() {
+    let s = Sandbox::new("runname");
+    for size in ["256KiB", "1MiB"] {
+        let set = format!("size={size}");
+        let o = s.cohort(&["run", "tiny.toml", "--policy", "random", "--set", &set]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let mut runs: Vec<String> = std::fs::read_dir(s.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    runs.sort();
+    assert_eq!(
+        runs,
+        [
+            "tiny-random-size=1MiB-seed1",
+            "tiny-random-size=256KiB-seed1"
+        ]
+    );
+    let manifest =
+        std::fs::read_to_string(s.path("out/tiny-random-size=1MiB-seed1/manifest.toml")).unwrap();
+    assert!(manifest.contains("[set]\nsize = \"1MiB\""), "{manifest}");
 }
 
 #[test]
@@ -639,6 +740,13 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
     );
     let html = std::fs::read_to_string(s.path("rp/report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,"));
+    // It tells where its files are, never the staging directory they were built in.
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(!stdout.contains(".tmp-"), "{stdout}");
+    assert!(
+        stdout.contains("wrote rp/sweep (") && stdout.contains("wrote rp/fresh-view/sweep ("),
+        "{stdout}"
+    );
     // Redrawing from the CSVs alone.
     let o = s.cohort(&["report", "rp/sweep", "--out", "again"]);
     assert!(o.status.success(), "{}", stderr(&o));

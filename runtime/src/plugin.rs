@@ -384,7 +384,7 @@ impl Plugin {
         // checks below only protect against honest mistakes (wrong file, stale build).
         let library = unsafe { Library::new(&path) }.map_err(|e| PluginError::NotALibrary {
             path: path.clone(),
-            reason: e.to_string(),
+            reason: loader_reason(&e),
         })?;
         // SAFETY: `EntryFn` is the type the ABI gives the entry symbol; the export macro
         // defines it with exactly that signature.
@@ -392,7 +392,7 @@ impl Plugin {
             .map(|symbol| *symbol)
             .map_err(|e| PluginError::NoEntrySymbol {
                 path: path.clone(),
-                reason: e.to_string(),
+                reason: loader_reason(&e),
             })?;
         // SAFETY: the entry of a cohort plugin returns null or a pointer to a static in the
         // library (which `library` keeps loaded) laid out as the ABI promises, which is what
@@ -628,6 +628,22 @@ unsafe fn read_table(table: *const PolicyVTable) -> Result<Functions, TableProbl
     // build defines it (caller's guarantee); copying it out is a plain read.
     let vtable = unsafe { table.read_unaligned() };
     Ok(Functions::of(&vtable))
+}
+
+/// What the system loader said: libloading's message with the loader's own reason (its
+/// `source`), e.g. "dlopen failed: /etc/passwd: invalid ELF header".
+fn loader_reason(e: &libloading::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The text a plugin wrote into a host buffer (lossily decoded, never past the buffer).

@@ -575,6 +575,9 @@ fn a_file_that_is_not_a_shared_library() {
         err.to_string().contains("not a loadable shared library"),
         "{err}"
     );
+    // The loader's own reason, not just "dlopen failed".
+    #[cfg(target_os = "linux")]
+    assert!(err.to_string().contains("invalid ELF header"), "{err}");
 
     // A directory is not one either.
     let err = Plugin::load(&dir).unwrap_err();
