@@ -127,13 +127,40 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Ctrl-C (or SIGTERM, e.g. from a batch system) ends the process without unwinding:
+    // remove the half-written output first.
+    let _ = ctrlc::set_handler(|| {
+        cohort_schema::abandon_all();
+        let _ = writeln!(
+            std::io::stderr(),
+            "interrupted: nothing half-written was left behind"
+        );
+        std::process::exit(130);
+    });
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", describe(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes in one line, each cause once: a cause whose text its parent's
+/// message already ends with is not repeated.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn dispatch(cli: Cli) -> Result<()> {

@@ -280,6 +280,201 @@ fn a_run_failing_midway_leaves_nothing_not_even_the_parents_it_made() {
     assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
 }
 
+/// Every path and the bytes of every file under `dir`, to check that a command changed
+/// nothing.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            if p.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn no_error_path_leaves_anything_half_written() {
+    let s = Sandbox::new("errpaths");
+    // Inputs for report and merge, and things in the way.
+    let o = s.cohort(&[
+        "sweep",
+        "tiny.toml",
+        "--policies",
+        "random",
+        "--seeds",
+        "1",
+        "--out",
+        "sw",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = s.cohort(&[
+        "sweep",
+        "tiny.toml",
+        "--policies",
+        "random",
+        "--seeds",
+        "1",
+        "--shard",
+        "1/2",
+        "--out",
+        "shard-1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    s.write("afile", "mine");
+    std::fs::create_dir(s.path("adir")).unwrap();
+    s.write("adir/keep.txt", "mine");
+
+    let quick_repro = [
+        "repro",
+        "--no-fresh-view",
+        "--set",
+        "duration=2s",
+        "--set",
+        "warmup=1s",
+        "--set",
+        "data_size=100000B",
+    ];
+    // (command without --out, whether an existing directory is refused without --force)
+    let commands: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["run", "tiny.toml", "--policy", "random"], true),
+        (
+            vec![
+                "run",
+                "tiny.toml",
+                "--policy",
+                "random",
+                "--check-determinism",
+            ],
+            true,
+        ),
+        (vec!["sweep", "tiny.toml", "--seeds", "1"], true),
+        (
+            vec!["sweep", "tiny.toml", "--seeds", "1", "--shard", "2/2"],
+            true,
+        ),
+        (quick_repro.to_vec(), true),
+        (vec!["report", "sw"], false),
+        (vec!["merge", "shard-1"], true),
+    ];
+    let before = snapshot(&s.dir);
+    let check = |args: &[&str], what: &str| {
+        let o = s.cohort(args);
+        assert_eq!(o.status.code(), Some(2), "{what}: {args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        assert!(
+            snapshot(&s.dir) == before,
+            "{what}: {args:?} changed the directory: {}",
+            stderr(&o)
+        );
+    };
+    for (command, refuses_existing) in &commands {
+        let with = |extra: &[&'static str]| {
+            let mut a = command.clone();
+            a.extend(extra);
+            a
+        };
+        check(&with(&["--out", "afile"]), "a file in the way");
+        if !command.contains(&"report") {
+            check(
+                &with(&["--out", "afile", "--force"]),
+                "a file in the way, forced",
+            );
+        }
+        check(&with(&["--out", "afile/sub"]), "a file as the parent");
+        if *refuses_existing {
+            check(&with(&["--out", "adir"]), "an existing directory");
+        }
+    }
+    // A plan is one file: refused in the way of another, and never half-written.
+    check(&["sweep", "tiny.toml", "--plan", "afile"], "a plan over a file");
+    check(&["sweep", "tiny.toml", "--plan", "afile/sub"], "a plan under a file");
+    check(&["sweep", "tiny.toml", "--plan", "adir"], "a plan over a directory");
+    // The work itself fails once the staging exists.
+    let big = ["--set", "size=256MiB", "--out", "new/deeper/x"];
+    check(
+        &[&["run", "tiny.toml", "--policy", "random"][..], &big[..]].concat(),
+        "a failing run",
+    );
+    check(
+        &[
+            &quick_repro[..],
+            &["--set", "data_size=1GiB", "--out", "rp"][..],
+        ]
+        .concat(),
+        "a failing repro",
+    );
+    check(&["merge", "shard-1", "--out", "merged"], "a missing slice");
+    s.write("sw/summary.csv", "not,the,contract\n");
+    let before_report = snapshot(&s.dir);
+    let o = s.cohort(&["report", "sw", "--out", "rep"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(snapshot(&s.dir) == before_report, "a bad report input");
+    // One message per cause: a cause is not repeated after its parent.
+    let o = s.cohort(&["run", "tiny.toml", "--policy", "random", "--out", "afile"]);
+    let err = stderr(&o);
+    assert_eq!(err.matches("not a directory").count(), 1, "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_leaves_nothing_half_written() {
+    let s = Sandbox::new("sigint");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args([
+            "sweep",
+            "tiny.toml",
+            "--jobs",
+            "1",
+            "--set",
+            "size=4MiB",
+            "--out",
+            "sw",
+        ])
+        .args(["--seeds", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"])
+        .current_dir(&s.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (at most 20 s) until a run has been written into the staging directory.
+    let started = std::time::Instant::now();
+    let staged = loop {
+        let found = std::fs::read_dir(&s.dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains(".sw.tmp-"));
+        if let Some(dir) = found
+            && std::fs::read_dir(dir.join("runs")).is_ok_and(|mut r| r.next().is_some())
+        {
+            break dir;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the sweep never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let o = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(!staged.exists(), "{} left behind", staged.display());
+    assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
+}
+
 #[test]
 fn bad_workloads_fail_with_file_line_and_column_and_write_nothing() {
     let s = Sandbox::new("badtoml");

@@ -90,5 +90,5 @@ pub use rows::{
     DependencyKind, EvictionRow, LatencyRow, RUN_CSVS, Row, SummaryRow, TaskKind, TaskRow,
     TransferRow, UtilizationRow,
 };
-pub use staging::{Existing, Staging};
+pub use staging::{Existing, Staging, abandon_all};
 pub use values::Fixed6;

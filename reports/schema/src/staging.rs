@@ -5,9 +5,45 @@
 use std::fs;
 use std::io::{Error, ErrorKind};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::SchemaError;
+
+/// The temporary directories of the stagings alive in this process (and the parents each
+/// created), for [`abandon_all`].
+static LIVE: Mutex<Vec<(PathBuf, Vec<PathBuf>)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Vec<PathBuf>)>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes the temporary directory of every [`Staging`] alive in this process, as dropping
+/// each would. For a process about to exit without unwinding (on Ctrl-C, from a signal
+/// handler's thread): nothing half-written is left behind. Stagings used afterwards fail.
+pub fn abandon_all() {
+    abandon_where(|_| true);
+}
+
+/// [`abandon_all`] for the stagings whose temporary directory satisfies `pred`.
+fn abandon_where(pred: impl Fn(&Path) -> bool) {
+    let mut live = live();
+    let (gone, kept): (Vec<_>, Vec<_>) = live.drain(..).partition(|(temp, _)| pred(temp));
+    *live = kept;
+    drop(live);
+    for (temp, created) in gone {
+        remove(&temp, &created);
+    }
+}
+
+/// Removes `temp` and the parents in `created` (deepest first) that are empty.
+fn remove(temp: &Path, created: &[PathBuf]) {
+    // Best effort: the error that made the caller give up is what it needs to see.
+    let _ = fs::remove_dir_all(temp);
+    for dir in created {
+        let _ = fs::remove_dir(dir);
+    }
+}
 
 /// What [`Staging`] does about an output directory that already exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +128,7 @@ impl Staging {
                 .map_err(SchemaError::io("removing", &staging.temp))?;
         }
         fs::create_dir(&staging.temp).map_err(SchemaError::io("creating", &staging.temp))?;
+        live().push((staging.temp.clone(), staging.created.clone()));
         Ok(staging)
     }
 
@@ -128,7 +165,15 @@ impl Staging {
             fs::rename(&self.temp, &self.out).map_err(SchemaError::io("renaming", &self.temp))?;
         }
         self.committed = true;
+        self.forget();
         Ok(names.iter().map(|n| self.out.join(n)).collect())
+    }
+}
+
+impl Staging {
+    /// Takes this staging off the list [`abandon_all`] removes.
+    fn forget(&self) {
+        live().retain(|(temp, _)| *temp != self.temp);
     }
 }
 
@@ -137,11 +182,8 @@ impl Drop for Staging {
         if self.committed {
             return;
         }
-        // Best effort: the error that made the caller give up is what it needs to see.
-        let _ = fs::remove_dir_all(&self.temp);
-        for dir in &self.created {
-            let _ = fs::remove_dir(dir);
-        }
+        self.forget();
+        remove(&self.temp, &self.created);
     }
 }
 
@@ -170,6 +212,23 @@ mod tests {
                 .next()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn abandon_all_removes_every_live_staging() {
+        let s = Scratch::new("abandon");
+        let a = Staging::new(&s.path().join("a"), Existing::Refuse).expect("stage");
+        let b = Staging::new(&s.path().join("deep/b"), Existing::Refuse).expect("stage");
+        fs::write(a.path().join("x.csv"), "x").expect("write");
+        let kept = Staging::new(&s.path().join("kept"), Existing::Refuse).expect("stage");
+        kept.commit().expect("commit");
+        // Only this test's stagings: other tests may stage in parallel in this process.
+        let ours = |t: &PathBuf| t.starts_with(s.path());
+        assert_eq!(live().iter().filter(|(t, _)| ours(t)).count(), 2);
+        abandon_where(|t| t.starts_with(s.path()));
+        assert_eq!(s.entries(), ["kept"]);
+        drop((a, b));
+        assert_eq!(s.entries(), ["kept"]);
     }
 
     #[test]
