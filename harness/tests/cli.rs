@@ -428,7 +428,7 @@ fn no_error_path_leaves_anything_half_written() {
 #[test]
 fn ctrl_c_leaves_nothing_half_written() {
     let s = Sandbox::new("sigint");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+    let child = Command::new(env!("CARGO_BIN_EXE_cohort"))
         .args([
             "sweep",
             "tiny.toml",
