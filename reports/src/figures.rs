@@ -157,28 +157,44 @@ fn words(label: &str) -> &str {
     label.split(" (").next().unwrap_or(label)
 }
 
-/// A per-policy line of one seed-averaged measure against x, with a min–max band across
-/// seeds when there are several.
+/// The color of series `index` of the model: its policy's color, or, when other parameters
+/// vary too (several series per policy), one palette color per series.
+fn series_color(model: &Model, index: usize) -> RGBColor {
+    let key = &model.series[index];
+    if model.series.iter().all(|s| s.others.is_empty()) {
+        let i = model
+            .sweep
+            .policies
+            .iter()
+            .position(|p| *p == key.policy)
+            .unwrap_or(index);
+        policy_color(&key.policy, i)
+    } else {
+        PALETTE[index % PALETTE.len()]
+    }
+}
+
+/// A per-series line of one seed-averaged measure against x, with a min–max band across
+/// seeds when the series has a point with several seeds.
 fn measure_series(
     model: &Model,
     measure: impl Fn(&AggregatePoint) -> Spread,
     scale: f64,
 ) -> Vec<Series> {
     model
-        .sweep
-        .policies
+        .series
         .iter()
         .enumerate()
-        .map(|(i, policy)| {
+        .map(|(i, key)| {
             let known: Vec<(f64, Spread)> = model
-                .policy_points(policy)
+                .series_points(&key.label)
                 .map(|p| (model.x.value(p.x), measure(p)))
                 .filter(|(_, s)| s.is_known())
                 .collect();
-            let several = model.policy_points(policy).any(|p| p.runs > 1);
+            let several = model.series_points(&key.label).any(|p| p.runs > 1);
             Series {
-                name: policy.clone(),
-                color: policy_color(policy, i),
+                name: key.label.clone(),
+                color: series_color(model, i),
                 points: known.iter().map(|(x, s)| (*x, s.mean * scale)).collect(),
                 dashed: false,
                 markers: true,
@@ -215,12 +231,62 @@ fn x_axis(model: &Model) -> Axis {
     Axis::fit(xs, true, false)
 }
 
+/// The subtitle's note on seeds: how many each point averages (with the exceptions, when
+/// points have different numbers, at most three named) and what the band is.
 fn seeds_note(model: &Model) -> String {
-    let n = model.sweep.seeds.len();
-    if n > 1 {
-        format!("each point: mean of {n} seeds; band: min–max across seeds")
-    } else {
-        "one seed per point".to_owned()
+    let seeds = SeedCounts::of(model);
+    match (seeds.usual, seeds.exceptions.as_slice()) {
+        (1, []) => "one seed per point".to_owned(),
+        (n, []) => format!("each point: mean of {n} seeds; band: min–max across seeds"),
+        (n, exceptions) => {
+            let shown: Vec<String> = exceptions
+                .iter()
+                .take(3)
+                .map(|(what, runs)| format!("{what}: {runs}"))
+                .collect();
+            let more = if exceptions.len() > 3 {
+                format!(" and {} more", exceptions.len() - 3)
+            } else {
+                String::new()
+            };
+            format!(
+                "each point: mean of {n} seed{} per point, except {}{more}; band: min–max across seeds",
+                if n == 1 { "" } else { "s" },
+                shown.join(", ")
+            )
+        }
+    }
+}
+
+/// How many seeds (runs) the points average: the most common number, and the points with
+/// another number as `("<series> at <x>", runs)`, in point order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SeedCounts {
+    pub usual: usize,
+    pub exceptions: Vec<(String, usize)>,
+}
+
+impl SeedCounts {
+    pub(crate) fn of(model: &Model) -> SeedCounts {
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for p in &model.points {
+            match counts.iter_mut().find(|(runs, _)| *runs == p.runs) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((p.runs, 1)),
+            }
+        }
+        // The most common number; on a tie, the larger.
+        let usual = counts
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map_or(1, |c| c.0);
+        let exceptions = model
+            .points
+            .iter()
+            .filter(|p| p.runs != usual)
+            .map(|p| (format!("{} at {}", p.series, model.x.fmt(p.x)), p.runs))
+            .collect();
+        SeedCounts { usual, exceptions }
     }
 }
 
@@ -230,7 +296,7 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
     for (i, policy) in model.sweep.policies.iter().enumerate() {
         let points: Vec<(f64, f64)> = model
             .published_for(policy)
-            .map(|p| (p.data_mib, p.mean_latency_ms))
+            .map(|p| (model.x.value(p.data_mib * 1_048_576.0), p.mean_latency_ms))
             .collect();
         if !points.is_empty() {
             series.push(Series {
@@ -282,10 +348,9 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
         .iter()
         .map(|c| {
             let i = model
-                .sweep
-                .policies
+                .series
                 .iter()
-                .position(|p| *p == c.policy)
+                .position(|s| s.label == c.series)
                 .unwrap_or(0);
             let n = c.sorted_ms.len();
             let ranks: Vec<usize> = if n <= CDF_POINTS {
@@ -296,8 +361,8 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
                     .collect()
             };
             Series {
-                name: c.policy.clone(),
-                color: policy_color(&c.policy, i),
+                name: c.series.clone(),
+                color: series_color(model, i),
                 points: ranks
                     .into_iter()
                     .map(|r| (c.sorted_ms[r], (r + 1) as f64 / n as f64))

@@ -56,40 +56,47 @@ mod model;
 mod published;
 mod report;
 mod text;
+mod units;
 
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cohort_schema::{Existing, Staging};
 
 pub use aggregate::{AggregatePoint, Spread};
 pub use error::ReportError;
-pub use published::{PublishedPoint, published_eval_line};
+pub use published::{PUBLISHED_DATA_SETS, PublishedPoint, published_eval_line};
 pub use text::Finding;
 
 /// What to draw: which parameter is the x axis, which run's utilization to show, and whether
-/// to draw the write-up's published points.
+/// to draw the published points of the data set the sweep reproduces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportOptions {
-    /// The x-axis parameter, without the `param.` prefix (default `"data_size"`). Names ending
-    /// in `size` or `bytes` are shown in MiB, names ending in `_ns` in ms, others as is.
-    pub x_param: String,
+    /// The x-axis parameter, without the `param.` prefix. `None` (default): the first of
+    /// `swept` in `sweep.toml` (or the run's `manifest.toml`); without `swept`, the first
+    /// parameter whose value differs between the rows of `summary.csv`, else the first
+    /// parameter column. A name that is not a column of `summary.csv` is an error.
+    ///
+    /// When parameters other than x also vary between runs, runs are never averaged across
+    /// their values: each policy gets one series per combination of them, named e.g.
+    /// "random, num_maps=2".
+    pub x_param: Option<String>,
     /// The run id whose CPU utilization is drawn. `None` (default): the run at the largest x,
     /// first seed, of policy "random" if present (else the first policy).
     pub utilization_run: Option<String>,
-    /// Draw the write-up's published mean-latency points as dashed reference series (default
-    /// `true`; only applies when the x parameter is `data_size`, and only to the policies
-    /// "random" and "group" when they are in the sweep).
+    /// Draw the published reference points (default `true`). They are drawn only when the
+    /// sweep's `reproduces` names a data set cohort has (see [`PUBLISHED_DATA_SETS`]) and the
+    /// x parameter is that data set's (`data_size` for "group-scheduling-2018"), and only for
+    /// the policies of the data set that are in the sweep. `false` turns them off.
     pub published_reference: bool,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
-            x_param: "data_size".to_owned(),
+            x_param: None,
             utilization_run: None,
             published_reference: true,
         }
@@ -103,47 +110,23 @@ pub struct ReportSummary {
     pub out_dir: PathBuf,
     /// Every file written, inside `out_dir`, sorted by name.
     pub files: Vec<PathBuf>,
-    /// The x-axis parameter used.
+    /// The x-axis parameter used (the one asked for, or the one chosen by default).
     pub x_param: String,
-    /// Seed-averaged points, by policy (sweep order) then x ascending.
+    /// Seed-averaged points, by series (policy in sweep order, then the other varying
+    /// parameters' values) then x ascending.
     pub points: Vec<AggregatePoint>,
     /// The report's generated paragraphs: one per figure, then one on the runs.
     pub findings: Vec<Finding>,
+    /// [`ReportSummary::table`]'s text, made while the units were known.
+    table: String,
 }
 
 impl ReportSummary {
-    /// A plain-text table of the seed-averaged points for a terminal: policy, x, runs, mean,
-    /// p99, bytes moved and mean CPU utilization.
+    /// A plain-text table of the seed-averaged points for a terminal: policy, the other
+    /// varying parameters (if any), x, runs, mean, p99, bytes moved and mean CPU utilization.
+    /// Parameter values are shown in their units.
     pub fn table(&self) -> String {
-        let x = model::XAxis::new(&self.x_param);
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:<12} {:>16} {:>5} {:>22} {:>10} {:>12} {:>9}",
-            "policy", x.label, "runs", "mean ms (min-max)", "p99 ms", "moved MiB", "CPU util"
-        );
-        for p in &self.points {
-            let mean = if p.runs > 1 {
-                format!(
-                    "{:.1} ({:.1}-{:.1})",
-                    p.mean_ms.mean, p.mean_ms.min, p.mean_ms.max
-                )
-            } else {
-                format!("{:.1}", p.mean_ms.mean)
-            };
-            let _ = writeln!(
-                out,
-                "{:<12} {:>16} {:>5} {:>22} {:>10.1} {:>12.1} {:>8.0}%",
-                p.policy,
-                x.fmt_number(p.x),
-                p.runs,
-                mean,
-                p.p99_ms.mean,
-                p.bytes_transferred.mean / 1_048_576.0,
-                p.cpu_util_mean.mean * 100.0
-            );
-        }
-        out
+        self.table.clone()
     }
 }
 
@@ -171,11 +154,13 @@ pub fn render(
     report::write_markdown(&model, &figures, &findings, staging.path())?;
     let files = staging.commit()?;
 
+    let table = report::terminal_table(&model);
     Ok(ReportSummary {
         out_dir: out_dir.to_path_buf(),
         files,
-        x_param: options.x_param.clone(),
+        x_param: model.x.param,
         points: model.points,
         findings,
+        table,
     })
 }
