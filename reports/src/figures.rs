@@ -157,21 +157,40 @@ fn words(label: &str) -> &str {
     label.split(" (").next().unwrap_or(label)
 }
 
-/// The color of series `index` of the model: its policy's color, or, when other parameters
-/// vary too (several series per policy), one palette color per series.
+/// The color of series `index` of the model: its policy's color; when other parameters vary
+/// too (several series per policy), a shade of it per combination of their values, from dark
+/// to light in combination order.
 fn series_color(model: &Model, index: usize) -> RGBColor {
     let key = &model.series[index];
-    if model.series.iter().all(|s| s.others.is_empty()) {
-        let i = model
-            .sweep
-            .policies
-            .iter()
-            .position(|p| *p == key.policy)
-            .unwrap_or(index);
-        policy_color(&key.policy, i)
-    } else {
-        PALETTE[index % PALETTE.len()]
+    let i = model
+        .sweep
+        .policies
+        .iter()
+        .position(|p| *p == key.policy)
+        .unwrap_or(index);
+    let base = policy_color(&key.policy, i);
+    let combos = model.combos();
+    let k = combos.iter().position(|c| *c == key.others).unwrap_or(0);
+    shade(base, k, combos.len())
+}
+
+/// Shade `k` of `n` of a color: the color itself when `n` is 1, else from 60% of it (darker)
+/// through the color to a half blend with white.
+fn shade(c: RGBColor, k: usize, n: usize) -> RGBColor {
+    if n <= 1 {
+        return c;
     }
+    let t = k as f64 / (n - 1) as f64;
+    let channel = |v: u8| {
+        let v = f64::from(v);
+        let out = if t <= 0.5 {
+            v * (0.6 + 0.8 * t)
+        } else {
+            v + (255.0 - v) * (t - 0.5)
+        };
+        out.round().clamp(0.0, 255.0) as u8
+    };
+    RGBColor(channel(c.0), channel(c.1), channel(c.2))
 }
 
 /// A per-series line of one seed-averaged measure against x, with a min–max band across
@@ -250,7 +269,7 @@ fn seeds_note(model: &Model) -> String {
                 String::new()
             };
             format!(
-                "each point: mean of {n} seed{} per point, except {}{more}; band: min–max across seeds",
+                "mean of {n} seed{} per point, except {}{more}; band: min–max across seeds",
                 if n == 1 { "" } else { "s" },
                 shown.join(", ")
             )
@@ -487,11 +506,7 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
         .collect();
     let run = &u.run;
     let window = trim_number(u.window_ms);
-    let at = model
-        .sweep
-        .param(run, &model.x.param)
-        .map(|v| format!(", {}", model.x.fmt(v)))
-        .unwrap_or_default();
+    let at = model.run_at(run);
     let what = format!("run {}: {}, seed {}{at}", run.run, run.policy, run.seed);
     Figure {
         stem: "cpu-utilization",

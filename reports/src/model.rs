@@ -320,6 +320,21 @@ impl Model {
             .join(", ")
     }
 
+    /// ", 8.00 MiB" (and ", shards=4" for each other varying parameter): where a run is.
+    pub(crate) fn run_at(&self, run: &SummaryRow) -> String {
+        let mut at = self
+            .sweep
+            .param(run, &self.x.param)
+            .map(|v| format!(", {}", self.x.fmt(v)))
+            .unwrap_or_default();
+        for name in &self.others {
+            if let Some(v) = self.sweep.param(run, name) {
+                at.push_str(&format!(", {name}={}", self.unit(name).fmt(v)));
+            }
+        }
+        at
+    }
+
     /// The published points of one policy, ascending in data size.
     pub(crate) fn published_for<'a>(
         &'a self,

@@ -570,11 +570,7 @@ fn bytes_moved(model: &Model) -> String {
 fn cpu_utilization(model: &Model) -> String {
     let u = &model.utilization;
     let run = &u.run;
-    let at = model
-        .sweep
-        .param(run, &model.x.param)
-        .map(|v| format!(", {}", model.x.fmt(v)))
-        .unwrap_or_default();
+    let at = model.run_at(run);
     let mut text = format!(
         "The figure shows run {} ({}, seed {}{at}).",
         run.run, run.policy, run.seed

@@ -1019,6 +1019,13 @@ fn other_varying_parameters_get_a_series_each_and_are_never_averaged_across() {
         "{text}"
     );
     assert!(text.contains("group, num_reducers=4's mean latency stays between 60.0 and 70.0 ms"));
+    assert!(
+        finding(&summary, "cpu-utilization").starts_with(
+            "The figure shows run random-size02-r2-seed1 (random, seed 1, 15.26 MiB, num_reducers=2)."
+        ),
+        "{}",
+        finding(&summary, "cpu-utilization")
+    );
     let table = summary.table();
     assert!(
         table
@@ -1207,7 +1214,7 @@ fn points_with_fewer_seeds_are_named() {
         let svg = read(&out.join(format!("{stem}.svg")));
         assert!(
             svg.contains(
-                "each point: mean of 3 seeds per point, except random at 15.26 MiB: 2; band: min–max across seeds"
+                "\nmean of 3 seeds per point, except random at 15.26 MiB: 2; band: min–max across seeds"
             ),
             "{stem}"
         );
