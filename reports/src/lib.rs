@@ -5,11 +5,18 @@
 //!
 //! | file stem         | figure                                                                  |
 //! |-------------------|-------------------------------------------------------------------------|
-//! | `mean-latency`    | mean latency against the x parameter, one line per policy (seed mean, min–max band across seeds), with the write-up's published points dashed |
-//! | `latency-cdf`     | CDF of latency at the largest x, one curve per policy, seeds pooled      |
-//! | `p99-latency`     | 99th-percentile latency against x, per policy                            |
-//! | `bytes-moved`     | bytes moved over the network per run against x, per policy               |
+//! | `mean-latency`    | mean latency against the x parameter, one line per series (seed mean, min–max band across seeds), with the published points dashed when the sweep reproduces a published data set |
+//! | `latency-cdf`     | CDF of latency at the largest x, one curve per series, seeds pooled     |
+//! | `p99-latency`     | 99th-percentile latency against x, per series (seed mean, min–max band)  |
+//! | `bytes-moved`     | bytes moved over the network per run against x, per series (seed mean, min–max band) |
 //! | `cpu-utilization` | busy CPU fraction per node over time, for one chosen run                 |
+//!
+//! A series is a policy; when parameters other than x also vary between the runs, it is a
+//! policy at one combination of their values ("random, num_maps=2", drawn in a shade of the
+//! policy's color): runs with different values of another parameter are never averaged
+//! together. The subtitle of each line figure and its paragraph say how many seeds each point
+//! averages (naming the points that have another number, e.g. when runs failed) and that the
+//! band is the min–max across them.
 //!
 //! A latency axis (and the bytes axis) is logarithmic when its values span more than 1.5
 //! decades. Text is drawn with DejaVu Sans, shipped in `reports/assets/` and registered with
@@ -25,10 +32,34 @@
 //!   utilization.csv` for the chosen run, and `OUT/runs/<run>/manifest.toml` of the first run
 //!   (optional, for facts).
 //! - `OUT/sweep.toml` (optional): `workload`, `policies`, `seeds`, `cohort_version`,
-//!   `git_commit`; its policy and seed order is the report's order.
+//!   `git_commit`; its policy and seed order is the report's order. And three keys that
+//!   `sweep.toml` and a run's `manifest.toml` both carry (each is read from `sweep.toml`, else
+//!   from the first run's `manifest.toml`):
+//!   - `reproduces` (optional string): the id of the published data set the workload
+//!     declares it reproduces. Its points are drawn and cited only when cohort has that data
+//!     set ([`PUBLISHED_DATA_SETS`]: "group-scheduling-2018", the write-up's mean latency
+//!     against `data_size`, from `reports/data/published-eval-line.csv`) and the x axis is
+//!     the data set's parameter. An id cohort does not know, or another x axis, is not an
+//!     error: the report says so in its text and facts.
+//!   - `swept` (array of parameter names, in the workload's `[sweep.params]` order): the
+//!     default x axis is its first name, which must be a parameter column.
+//!   - `[param_units]` (table, parameter name → `"size"` (bytes), `"duration"` (ns),
+//!     `"rate"` (bytes/s) or `"count"`): how each `param.<name>` value is shown, in one unit
+//!     per parameter chosen from its largest value: a size in B, KiB, MiB or GiB (two
+//!     decimals), a duration in ns, µs, ms, or s from 10 s on, a rate in Gbit/s (Mbit/s below
+//!     1 Gbit/s), a count as a plain integer. This applies to axis labels, tables, facts and
+//!     text alike.
 //!
-//! A single run written flat by `cohort run` (its CSVs beside its one-row `summary.csv`, no
-//! `runs/`) is read the same way.
+//!   A value of the wrong type, or a kind not in that list, is an input error naming the
+//!   file. Directories written before these keys existed still render: without
+//!   `reproduces` no published points are drawn; without `swept` the default x is the first
+//!   parameter whose value differs between rows of `summary.csv`, else the first parameter
+//!   column; a parameter missing from `param_units` (or all of them, without the table) is
+//!   shown by its name: names ending in `size` or `bytes` as sizes, in `_ns` as durations,
+//!   others as plain numbers.
+//!
+//! A single run written flat by `cohort run` (its CSVs and `manifest.toml` beside its one-row
+//! `summary.csv`, no `runs/`) is read the same way.
 //!
 //! # Output
 //!
