@@ -1,5 +1,6 @@
 //! Renders the report of an existing sweep directory, for trying the crate without the
-//! harness: `cargo run -p cohort-reports --example render -- SWEEP_DIR OUT_DIR [X_PARAM]`.
+//! harness: `cargo run -p cohort-reports --example render -- SWEEP_DIR OUT_DIR [X_PARAM]`
+//! (without X_PARAM, the sweep's first swept parameter).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     };
     let mut options = cohort_reports::ReportOptions::default();
     if let Some(x) = args.get(2) {
-        options.x_param = x.clone();
+        options.x_param = Some(x.clone());
     }
     match cohort_reports::render(&sweep, &out, &options) {
         Ok(summary) => {

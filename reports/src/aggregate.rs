@@ -2,7 +2,6 @@
 
 use cohort_schema::SummaryRow;
 
-use crate::ReportError;
 use crate::input::Sweep;
 
 /// Mean, minimum and maximum of one measure over the seeds (runs) of one point.
@@ -51,10 +50,20 @@ impl Spread {
 }
 
 /// One policy at one value of the x parameter, over its seeds (one run per seed).
+///
+/// When parameters other than x also vary between the runs, runs with different values of
+/// them are never averaged together: each combination of their values is a series of its own
+/// (`others`, `series`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggregatePoint {
     /// The policy's name as written by the harness.
     pub policy: String,
+    /// The name of the point's series in figures and text: the policy, followed by the
+    /// values of the other varying parameters when there are any (e.g. "random, num_maps=2").
+    pub series: String,
+    /// The raw values of the parameters other than x that vary between the sweep's runs, in
+    /// column order (empty when only x varies).
+    pub others: Vec<(String, f64)>,
     /// The raw value of the x parameter (e.g. `data_size` in bytes).
     pub x: f64,
     /// How many runs (seeds) were averaged.
@@ -89,63 +98,84 @@ pub struct AggregatePoint {
     pub cpu_util_max: Spread,
 }
 
-/// Groups the sweep's runs by (policy, x) and averages over seeds; ordered by policy (sweep
-/// order), then x ascending.
-pub(crate) fn aggregate(sweep: &Sweep, x_param: &str) -> Result<Vec<AggregatePoint>, ReportError> {
-    if !sweep.param_names.iter().any(|n| n == x_param) {
-        let have: Vec<String> = sweep
-            .param_names
-            .iter()
-            .map(|n| format!("param.{n}"))
-            .collect();
-        return Err(ReportError::input(
-            &sweep.summary_path,
-            Some(1),
-            format!(
-                "missing column `param.{x_param}` for the x axis (parameter columns: {})",
-                if have.is_empty() {
-                    "none".to_owned()
-                } else {
-                    have.join(", ")
-                }
-            ),
-        ));
-    }
+/// Groups the sweep's runs by (policy, values of the `others` parameters, x) and averages
+/// over seeds; ordered by policy (sweep order), then the other values ascending, then x
+/// ascending. `label` names a series from its policy and other values.
+pub(crate) fn aggregate(
+    sweep: &Sweep,
+    x_param: &str,
+    others: &[String],
+    label: impl Fn(&str, &[(String, f64)]) -> String,
+) -> Vec<AggregatePoint> {
     let xs = x_values(sweep, x_param);
+    let other_values = |r: &SummaryRow| -> Vec<f64> {
+        others
+            .iter()
+            .map(|n| sweep.param(r, n).unwrap_or(f64::NAN))
+            .collect()
+    };
     let mut out = Vec::new();
     for policy in &sweep.policies {
-        for &x in &xs {
-            let runs: Vec<&SummaryRow> = sweep
-                .rows
-                .iter()
-                .filter(|r| &r.policy == policy && sweep.param(r, x_param) == Some(x))
-                .collect();
-            if runs.is_empty() {
-                continue;
+        let mut combos: Vec<Vec<f64>> = sweep
+            .rows
+            .iter()
+            .filter(|r| &r.policy == policy)
+            .map(other_values)
+            .collect();
+        combos.sort_by(|a, b| {
+            a.iter()
+                .zip(b)
+                .map(|(l, r)| l.total_cmp(r))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        combos.dedup_by(|a, b| a.iter().zip(b.iter()).all(|(l, r)| l.total_cmp(r).is_eq()));
+        for combo in &combos {
+            let named: Vec<(String, f64)> =
+                others.iter().cloned().zip(combo.iter().copied()).collect();
+            let series = label(policy, &named);
+            for &x in &xs {
+                let runs: Vec<&SummaryRow> = sweep
+                    .rows
+                    .iter()
+                    .filter(|r| {
+                        &r.policy == policy
+                            && sweep.param(r, x_param) == Some(x)
+                            && other_values(r)
+                                .iter()
+                                .zip(combo)
+                                .all(|(l, r)| l.total_cmp(r).is_eq())
+                    })
+                    .collect();
+                if runs.is_empty() {
+                    continue;
+                }
+                let spread = |f: fn(&SummaryRow) -> f64| Spread::of(runs.iter().map(|r| f(r)));
+                out.push(AggregatePoint {
+                    policy: policy.clone(),
+                    series: series.clone(),
+                    others: named.clone(),
+                    x,
+                    runs: runs.len(),
+                    datapoints: runs.iter().map(|r| r.datapoints).sum(),
+                    mean_ms: spread(|r| r.mean_ms.get()),
+                    p50_ms: spread(|r| r.p50_ms.get()),
+                    p90_ms: spread(|r| r.p90_ms.get()),
+                    p99_ms: spread(|r| r.p99_ms.get()),
+                    max_ms: spread(|r| r.max_ms.get()),
+                    bytes_transferred: spread(|r| r.bytes_transferred as f64),
+                    transfers: spread(|r| r.transfers as f64),
+                    evictions: spread(|r| r.evictions as f64),
+                    tasks: spread(|r| r.tasks as f64),
+                    failed: runs.iter().map(|r| r.failed).sum(),
+                    cpu_util_mean: spread(|r| r.cpu_util_mean.get()),
+                    cpu_util_min: spread(|r| r.cpu_util_min.get()),
+                    cpu_util_max: spread(|r| r.cpu_util_max.get()),
+                });
             }
-            let spread = |f: fn(&SummaryRow) -> f64| Spread::of(runs.iter().map(|r| f(r)));
-            out.push(AggregatePoint {
-                policy: policy.clone(),
-                x,
-                runs: runs.len(),
-                datapoints: runs.iter().map(|r| r.datapoints).sum(),
-                mean_ms: spread(|r| r.mean_ms.get()),
-                p50_ms: spread(|r| r.p50_ms.get()),
-                p90_ms: spread(|r| r.p90_ms.get()),
-                p99_ms: spread(|r| r.p99_ms.get()),
-                max_ms: spread(|r| r.max_ms.get()),
-                bytes_transferred: spread(|r| r.bytes_transferred as f64),
-                transfers: spread(|r| r.transfers as f64),
-                evictions: spread(|r| r.evictions as f64),
-                tasks: spread(|r| r.tasks as f64),
-                failed: runs.iter().map(|r| r.failed).sum(),
-                cpu_util_mean: spread(|r| r.cpu_util_mean.get()),
-                cpu_util_min: spread(|r| r.cpu_util_min.get()),
-                cpu_util_max: spread(|r| r.cpu_util_max.get()),
-            });
         }
     }
-    Ok(out)
+    out
 }
 
 /// The distinct values of the x parameter, ascending.

@@ -157,28 +157,63 @@ fn words(label: &str) -> &str {
     label.split(" (").next().unwrap_or(label)
 }
 
-/// A per-policy line of one seed-averaged measure against x, with a min–max band across
-/// seeds when there are several.
+/// The color of series `index` of the model: its policy's color; when other parameters vary
+/// too (several series per policy), a shade of it per combination of their values, from dark
+/// to light in combination order.
+fn series_color(model: &Model, index: usize) -> RGBColor {
+    let key = &model.series[index];
+    let i = model
+        .sweep
+        .policies
+        .iter()
+        .position(|p| *p == key.policy)
+        .unwrap_or(index);
+    let base = policy_color(&key.policy, i);
+    let combos = model.combos();
+    let k = combos.iter().position(|c| *c == key.others).unwrap_or(0);
+    shade(base, k, combos.len())
+}
+
+/// Shade `k` of `n` of a color: the color itself when `n` is 1, else from 60% of it (darker)
+/// through the color to a half blend with white.
+fn shade(c: RGBColor, k: usize, n: usize) -> RGBColor {
+    if n <= 1 {
+        return c;
+    }
+    let t = k as f64 / (n - 1) as f64;
+    let channel = |v: u8| {
+        let v = f64::from(v);
+        let out = if t <= 0.5 {
+            v * (0.6 + 0.8 * t)
+        } else {
+            v + (255.0 - v) * (t - 0.5)
+        };
+        out.round().clamp(0.0, 255.0) as u8
+    };
+    RGBColor(channel(c.0), channel(c.1), channel(c.2))
+}
+
+/// A per-series line of one seed-averaged measure against x, with a min–max band across
+/// seeds when the series has a point with several seeds.
 fn measure_series(
     model: &Model,
     measure: impl Fn(&AggregatePoint) -> Spread,
     scale: f64,
 ) -> Vec<Series> {
     model
-        .sweep
-        .policies
+        .series
         .iter()
         .enumerate()
-        .map(|(i, policy)| {
+        .map(|(i, key)| {
             let known: Vec<(f64, Spread)> = model
-                .policy_points(policy)
+                .series_points(&key.label)
                 .map(|p| (model.x.value(p.x), measure(p)))
                 .filter(|(_, s)| s.is_known())
                 .collect();
-            let several = model.policy_points(policy).any(|p| p.runs > 1);
+            let several = model.series_points(&key.label).any(|p| p.runs > 1);
             Series {
-                name: policy.clone(),
-                color: policy_color(policy, i),
+                name: key.label.clone(),
+                color: series_color(model, i),
                 points: known.iter().map(|(x, s)| (*x, s.mean * scale)).collect(),
                 dashed: false,
                 markers: true,
@@ -215,12 +250,62 @@ fn x_axis(model: &Model) -> Axis {
     Axis::fit(xs, true, false)
 }
 
+/// The subtitle's note on seeds: how many each point averages (with the exceptions, when
+/// points have different numbers, at most three named) and what the band is.
 fn seeds_note(model: &Model) -> String {
-    let n = model.sweep.seeds.len();
-    if n > 1 {
-        format!("each point: mean of {n} seeds; band: min–max across seeds")
-    } else {
-        "one seed per point".to_owned()
+    let seeds = SeedCounts::of(model);
+    match (seeds.usual, seeds.exceptions.as_slice()) {
+        (1, []) => "one seed per point".to_owned(),
+        (n, []) => format!("each point: mean of {n} seeds; band: min–max across seeds"),
+        (n, exceptions) => {
+            let shown: Vec<String> = exceptions
+                .iter()
+                .take(3)
+                .map(|(what, runs)| format!("{what}: {runs}"))
+                .collect();
+            let more = if exceptions.len() > 3 {
+                format!(" and {} more", exceptions.len() - 3)
+            } else {
+                String::new()
+            };
+            format!(
+                "mean of {n} seed{} per point, except {}{more}; band: min–max across seeds",
+                if n == 1 { "" } else { "s" },
+                shown.join(", ")
+            )
+        }
+    }
+}
+
+/// How many seeds (runs) the points average: the most common number, and the points with
+/// another number as `("<series> at <x>", runs)`, in point order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SeedCounts {
+    pub usual: usize,
+    pub exceptions: Vec<(String, usize)>,
+}
+
+impl SeedCounts {
+    pub(crate) fn of(model: &Model) -> SeedCounts {
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for p in &model.points {
+            match counts.iter_mut().find(|(runs, _)| *runs == p.runs) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((p.runs, 1)),
+            }
+        }
+        // The most common number; on a tie, the larger.
+        let usual = counts
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map_or(1, |c| c.0);
+        let exceptions = model
+            .points
+            .iter()
+            .filter(|p| p.runs != usual)
+            .map(|p| (format!("{} at {}", p.series, model.x.fmt(p.x)), p.runs))
+            .collect();
+        SeedCounts { usual, exceptions }
     }
 }
 
@@ -230,7 +315,7 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
     for (i, policy) in model.sweep.policies.iter().enumerate() {
         let points: Vec<(f64, f64)> = model
             .published_for(policy)
-            .map(|p| (p.data_mib, p.mean_latency_ms))
+            .map(|p| (model.x.value(p.data_mib * 1_048_576.0), p.mean_latency_ms))
             .collect();
         if !points.is_empty() {
             series.push(Series {
@@ -282,10 +367,9 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
         .iter()
         .map(|c| {
             let i = model
-                .sweep
-                .policies
+                .series
                 .iter()
-                .position(|p| *p == c.policy)
+                .position(|s| s.label == c.series)
                 .unwrap_or(0);
             let n = c.sorted_ms.len();
             let ranks: Vec<usize> = if n <= CDF_POINTS {
@@ -296,8 +380,8 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
                     .collect()
             };
             Series {
-                name: c.policy.clone(),
-                color: policy_color(&c.policy, i),
+                name: c.series.clone(),
+                color: series_color(model, i),
                 points: ranks
                     .into_iter()
                     .map(|r| (c.sorted_ms[r], (r + 1) as f64 / n as f64))
@@ -422,11 +506,7 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
         .collect();
     let run = &u.run;
     let window = trim_number(u.window_ms);
-    let at = model
-        .sweep
-        .param(run, &model.x.param)
-        .map(|v| format!(", {}", model.x.fmt(v)))
-        .unwrap_or_default();
+    let at = model.run_at(run);
     let what = format!("run {}: {}, seed {}{at}", run.run, run.policy, run.seed);
     Figure {
         stem: "cpu-utilization",

@@ -2,6 +2,7 @@
 //!
 //! Nothing here writes: every input error is found before any output exists.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use cohort_schema::{CsvReader, LatencyRow, Row, SummaryRow, UtilizationRow};
 
 use crate::ReportError;
+use crate::units::ParamKind;
 
 /// Everything read from a sweep directory before drawing.
 #[derive(Debug)]
@@ -31,6 +33,12 @@ pub(crate) struct Sweep {
     /// A single run written flat (`cohort run`): its CSVs sit beside `summary.csv` instead of
     /// in `runs/<run>/`.
     pub flat: bool,
+    /// `reproduces`: the id of the published data set the workload declares it reproduces.
+    pub reproduces: Option<String>,
+    /// `swept`: the swept parameters in the workload's order (`None`: not recorded).
+    pub swept: Option<Vec<String>>,
+    /// `param_units`: each parameter's kind (`None`: not recorded, an older directory).
+    pub param_units: Option<BTreeMap<String, ParamKind>>,
 }
 
 impl Sweep {
@@ -91,6 +99,30 @@ impl Sweep {
         rest.dedup();
         seeds.extend(rest);
 
+        let sources = [
+            (dir.join("sweep.toml"), sweep_toml.as_ref()),
+            (first_run.join("manifest.toml"), manifest.as_ref()),
+        ];
+        let reproduces = match lookup(&sources, "reproduces") {
+            None => None,
+            Some((_, toml::Value::String(s))) => Some(s.clone()),
+            Some((path, _)) => {
+                return Err(ReportError::input(
+                    path,
+                    None,
+                    "`reproduces` must be a string (the id of a published data set)",
+                ));
+            }
+        };
+        let swept = match lookup(&sources, "swept") {
+            None => None,
+            Some((path, value)) => Some(string_array(path, value)?),
+        };
+        let param_units = match lookup(&sources, "param_units") {
+            None => None,
+            Some((path, value)) => Some(param_units(path, value)?),
+        };
+
         Ok(Sweep {
             dir: dir.to_path_buf(),
             summary_path,
@@ -101,7 +133,22 @@ impl Sweep {
             sweep_toml,
             manifest,
             flat,
+            reproduces,
+            swept,
+            param_units,
         })
+    }
+
+    /// The distinct values of parameter `name` over the rows, ascending.
+    pub(crate) fn values(&self, name: &str) -> Vec<f64> {
+        let mut values: Vec<f64> = self
+            .rows
+            .iter()
+            .filter_map(|r| self.param(r, name))
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values.dedup();
+        values
     }
 
     /// The directory of one run: `runs/<run>/`, or the directory itself for a single run
@@ -119,6 +166,67 @@ impl Sweep {
         let i = self.param_names.iter().position(|n| n == name)?;
         row.params.get(i).map(|&v| v as f64)
     }
+}
+
+/// The value of `key` in the first of `sources` that has it, with that file's path.
+fn lookup<'a>(
+    sources: &'a [(PathBuf, Option<&'a toml::Table>)],
+    key: &str,
+) -> Option<(&'a Path, &'a toml::Value)> {
+    sources
+        .iter()
+        .find_map(|(path, table)| table.and_then(|t| t.get(key)).map(|v| (path.as_path(), v)))
+}
+
+/// `swept`: an array of parameter names.
+fn string_array(path: &Path, value: &toml::Value) -> Result<Vec<String>, ReportError> {
+    let bad = || {
+        ReportError::input(
+            path,
+            None,
+            "`swept` must be an array of parameter names (strings)",
+        )
+    };
+    value
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+        .collect()
+}
+
+/// `[param_units]`: a table of parameter name to kind.
+fn param_units(
+    path: &Path,
+    value: &toml::Value,
+) -> Result<BTreeMap<String, ParamKind>, ReportError> {
+    let table = value.as_table().ok_or_else(|| {
+        ReportError::input(
+            path,
+            None,
+            "`param_units` must be a table of parameter name = kind",
+        )
+    })?;
+    table
+        .iter()
+        .map(|(name, kind)| {
+            kind.as_str()
+                .and_then(ParamKind::parse)
+                .map(|k| (name.clone(), k))
+                .ok_or_else(|| {
+                    ReportError::input(
+                        path,
+                        None,
+                        format!(
+                            "param_units.{name} is {}: the kinds are \"{}\"",
+                            kind.as_str()
+                                .map_or_else(|| "not a string".to_owned(), |k| format!("\"{k}\"")),
+                            ParamKind::NAMES.join("\", \"")
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Reads `summary.csv`: its parameter names and rows. Every run id is checked to be a plain

@@ -5,11 +5,18 @@
 //!
 //! | file stem         | figure                                                                  |
 //! |-------------------|-------------------------------------------------------------------------|
-//! | `mean-latency`    | mean latency against the x parameter, one line per policy (seed mean, min–max band across seeds), with the write-up's published points dashed |
-//! | `latency-cdf`     | CDF of latency at the largest x, one curve per policy, seeds pooled      |
-//! | `p99-latency`     | 99th-percentile latency against x, per policy                            |
-//! | `bytes-moved`     | bytes moved over the network per run against x, per policy               |
+//! | `mean-latency`    | mean latency against the x parameter, one line per series (seed mean, min–max band across seeds), with the published points dashed when the sweep reproduces a published data set |
+//! | `latency-cdf`     | CDF of latency at the largest x, one curve per series, seeds pooled     |
+//! | `p99-latency`     | 99th-percentile latency against x, per series (seed mean, min–max band)  |
+//! | `bytes-moved`     | bytes moved over the network per run against x, per series (seed mean, min–max band) |
 //! | `cpu-utilization` | busy CPU fraction per node over time, for one chosen run                 |
+//!
+//! A series is a policy; when parameters other than x also vary between the runs, it is a
+//! policy at one combination of their values ("random, num_maps=2", drawn in a shade of the
+//! policy's color): runs with different values of another parameter are never averaged
+//! together. The subtitle of each line figure and its paragraph say how many seeds each point
+//! averages (naming the points that have another number, e.g. when runs failed) and that the
+//! band is the min–max across them.
 //!
 //! A latency axis (and the bytes axis) is logarithmic when its values span more than 1.5
 //! decades. Text is drawn with DejaVu Sans, shipped in `reports/assets/` and registered with
@@ -25,10 +32,34 @@
 //!   utilization.csv` for the chosen run, and `OUT/runs/<run>/manifest.toml` of the first run
 //!   (optional, for facts).
 //! - `OUT/sweep.toml` (optional): `workload`, `policies`, `seeds`, `cohort_version`,
-//!   `git_commit`; its policy and seed order is the report's order.
+//!   `git_commit`; its policy and seed order is the report's order. And three keys that
+//!   `sweep.toml` and a run's `manifest.toml` both carry (each is read from `sweep.toml`, else
+//!   from the first run's `manifest.toml`):
+//!   - `reproduces` (optional string): the id of the published data set the workload
+//!     declares it reproduces. Its points are drawn and cited only when cohort has that data
+//!     set ([`PUBLISHED_DATA_SETS`]: "group-scheduling-2018", the write-up's mean latency
+//!     against `data_size`, from `reports/data/published-eval-line.csv`) and the x axis is
+//!     the data set's parameter. An id cohort does not know, or another x axis, is not an
+//!     error: the report says so in its text and facts.
+//!   - `swept` (array of parameter names, in the workload's `[sweep.params]` order): the
+//!     default x axis is its first name, which must be a parameter column.
+//!   - `[param_units]` (table, parameter name → `"size"` (bytes), `"duration"` (ns),
+//!     `"rate"` (bytes/s) or `"count"`): how each `param.<name>` value is shown, in one unit
+//!     per parameter chosen from its largest value: a size in B, KiB, MiB or GiB (two
+//!     decimals), a duration in ns, µs, ms, or s from 10 s on, a rate in Gbit/s (Mbit/s below
+//!     1 Gbit/s), a count as a plain integer. This applies to axis labels, tables, facts and
+//!     text alike.
 //!
-//! A single run written flat by `cohort run` (its CSVs beside its one-row `summary.csv`, no
-//! `runs/`) is read the same way.
+//!   A value of the wrong type, or a kind not in that list, is an input error naming the
+//!   file. Directories written before these keys existed still render: without
+//!   `reproduces` no published points are drawn; without `swept` the default x is the first
+//!   parameter whose value differs between rows of `summary.csv`, else the first parameter
+//!   column; a parameter missing from `param_units` (or all of them, without the table) is
+//!   shown by its name: names ending in `size` or `bytes` as sizes, in `_ns` as durations,
+//!   others as plain numbers.
+//!
+//! A single run written flat by `cohort run` (its CSVs and `manifest.toml` beside its one-row
+//! `summary.csv`, no `runs/`) is read the same way.
 //!
 //! # Output
 //!
@@ -56,40 +87,47 @@ mod model;
 mod published;
 mod report;
 mod text;
+mod units;
 
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cohort_schema::{Existing, Staging};
 
 pub use aggregate::{AggregatePoint, Spread};
 pub use error::ReportError;
-pub use published::{PublishedPoint, published_eval_line};
+pub use published::{PUBLISHED_DATA_SETS, PublishedPoint, published_eval_line};
 pub use text::Finding;
 
 /// What to draw: which parameter is the x axis, which run's utilization to show, and whether
-/// to draw the write-up's published points.
+/// to draw the published points of the data set the sweep reproduces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportOptions {
-    /// The x-axis parameter, without the `param.` prefix (default `"data_size"`). Names ending
-    /// in `size` or `bytes` are shown in MiB, names ending in `_ns` in ms, others as is.
-    pub x_param: String,
+    /// The x-axis parameter, without the `param.` prefix. `None` (default): the first of
+    /// `swept` in `sweep.toml` (or the run's `manifest.toml`); without `swept`, the first
+    /// parameter whose value differs between the rows of `summary.csv`, else the first
+    /// parameter column. A name that is not a column of `summary.csv` is an error.
+    ///
+    /// When parameters other than x also vary between runs, runs are never averaged across
+    /// their values: each policy gets one series per combination of them, named e.g.
+    /// "random, num_maps=2".
+    pub x_param: Option<String>,
     /// The run id whose CPU utilization is drawn. `None` (default): the run at the largest x,
     /// first seed, of policy "random" if present (else the first policy).
     pub utilization_run: Option<String>,
-    /// Draw the write-up's published mean-latency points as dashed reference series (default
-    /// `true`; only applies when the x parameter is `data_size`, and only to the policies
-    /// "random" and "group" when they are in the sweep).
+    /// Draw the published reference points (default `true`). They are drawn only when the
+    /// sweep's `reproduces` names a data set cohort has (see [`PUBLISHED_DATA_SETS`]) and the
+    /// x parameter is that data set's (`data_size` for "group-scheduling-2018"), and only for
+    /// the policies of the data set that are in the sweep. `false` turns them off.
     pub published_reference: bool,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
-            x_param: "data_size".to_owned(),
+            x_param: None,
             utilization_run: None,
             published_reference: true,
         }
@@ -103,47 +141,23 @@ pub struct ReportSummary {
     pub out_dir: PathBuf,
     /// Every file written, inside `out_dir`, sorted by name.
     pub files: Vec<PathBuf>,
-    /// The x-axis parameter used.
+    /// The x-axis parameter used (the one asked for, or the one chosen by default).
     pub x_param: String,
-    /// Seed-averaged points, by policy (sweep order) then x ascending.
+    /// Seed-averaged points, by series (policy in sweep order, then the other varying
+    /// parameters' values) then x ascending.
     pub points: Vec<AggregatePoint>,
     /// The report's generated paragraphs: one per figure, then one on the runs.
     pub findings: Vec<Finding>,
+    /// [`ReportSummary::table`]'s text, made while the units were known.
+    table: String,
 }
 
 impl ReportSummary {
-    /// A plain-text table of the seed-averaged points for a terminal: policy, x, runs, mean,
-    /// p99, bytes moved and mean CPU utilization.
+    /// A plain-text table of the seed-averaged points for a terminal: policy, the other
+    /// varying parameters (if any), x, runs, mean, p99, bytes moved and mean CPU utilization.
+    /// Parameter values are shown in their units.
     pub fn table(&self) -> String {
-        let x = model::XAxis::new(&self.x_param);
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:<12} {:>16} {:>5} {:>22} {:>10} {:>12} {:>9}",
-            "policy", x.label, "runs", "mean ms (min-max)", "p99 ms", "moved MiB", "CPU util"
-        );
-        for p in &self.points {
-            let mean = if p.runs > 1 {
-                format!(
-                    "{:.1} ({:.1}-{:.1})",
-                    p.mean_ms.mean, p.mean_ms.min, p.mean_ms.max
-                )
-            } else {
-                format!("{:.1}", p.mean_ms.mean)
-            };
-            let _ = writeln!(
-                out,
-                "{:<12} {:>16} {:>5} {:>22} {:>10.1} {:>12.1} {:>8.0}%",
-                p.policy,
-                x.fmt_number(p.x),
-                p.runs,
-                mean,
-                p.p99_ms.mean,
-                p.bytes_transferred.mean / 1_048_576.0,
-                p.cpu_util_mean.mean * 100.0
-            );
-        }
-        out
+        self.table.clone()
     }
 }
 
@@ -171,11 +185,13 @@ pub fn render(
     report::write_markdown(&model, &figures, &findings, staging.path())?;
     let files = staging.commit()?;
 
+    let table = report::terminal_table(&model);
     Ok(ReportSummary {
         out_dir: out_dir.to_path_buf(),
         files,
-        x_param: options.x_param.clone(),
+        x_param: model.x.param,
         points: model.points,
         findings,
+        table,
     })
 }

@@ -6,20 +6,19 @@ use crate::aggregate::{AggregatePoint, aggregate, x_values};
 use cohort_schema::SummaryRow;
 
 use crate::input::{Sweep, read_latencies_ms, read_utilization};
-use crate::published::{PublishedPoint, published_eval_line};
+use crate::published::{DataSet, PublishedPoint, data_set};
+use crate::units::{ParamKind, ParamUnit};
 use crate::{ReportError, ReportOptions};
 
-/// How the x parameter is shown: label, unit and scale from its raw value.
+/// How the x parameter is shown: label, unit and scale from its kind and largest value.
 #[derive(Debug, Clone)]
 pub(crate) struct XAxis {
     /// Parameter name without `param.`.
     pub param: String,
     /// Axis label with unit, e.g. "data size (MiB)".
     pub label: String,
-    /// Multiplier from the raw value to the shown value.
-    pub scale: f64,
-    /// Unit of the shown value ("MiB", "ms" or "").
-    pub unit: &'static str,
+    /// The unit the values are shown in.
+    pub unit: ParamUnit,
     /// "size" for data sizes, else "value of <param>".
     pub noun: String,
     /// "sizes" for data sizes, else "values of <param>".
@@ -27,21 +26,25 @@ pub(crate) struct XAxis {
 }
 
 impl XAxis {
+    /// The axis of `param` by the name rule alone (for directories without `param_units`),
+    /// without knowing its values: sizes in MiB, `_ns` durations in ms.
+    #[cfg(test)]
     pub(crate) fn new(param: &str) -> XAxis {
-        let words = param.replace('_', " ");
-        let (scale, unit, base) = if param.ends_with("size") || param.ends_with("bytes") {
-            (1.0 / 1_048_576.0, "MiB", words)
-        } else if let Some(stem) = param.strip_suffix("_ns") {
-            (1e-6, "ms", stem.replace('_', " "))
+        XAxis::with_unit(
+            param,
+            ParamUnit::choose(ParamKind::from_name(param), f64::NAN),
+        )
+    }
+
+    /// The axis of `param` shown in `unit`.
+    pub(crate) fn with_unit(param: &str, unit: ParamUnit) -> XAxis {
+        let words = param_words(param, unit.kind);
+        let label = if unit.unit.is_empty() {
+            words
         } else {
-            (1.0, "", words)
+            format!("{words} ({})", unit.unit)
         };
-        let label = if unit.is_empty() {
-            base
-        } else {
-            format!("{base} ({unit})")
-        };
-        let (noun, plural) = if unit == "MiB" {
+        let (noun, plural) = if unit.kind == Some(ParamKind::Size) {
             ("size".to_owned(), "sizes".to_owned())
         } else {
             (format!("value of {param}"), format!("values of {param}"))
@@ -49,7 +52,6 @@ impl XAxis {
         XAxis {
             param: param.to_owned(),
             label,
-            scale,
             unit,
             noun,
             plural,
@@ -58,27 +60,27 @@ impl XAxis {
 
     /// The shown value of a raw parameter value.
     pub(crate) fn value(&self, raw: f64) -> f64 {
-        raw * self.scale
+        self.unit.value(raw)
     }
 
     /// A raw parameter value formatted with its unit, e.g. "15.26 MiB".
     pub(crate) fn fmt(&self, raw: f64) -> String {
-        match self.unit {
-            "" => self.fmt_number(raw),
-            unit => format!("{} {unit}", self.fmt_number(raw)),
-        }
+        self.unit.fmt(raw)
     }
 
-    /// A raw parameter value in the shown unit, without the unit: two decimals for MiB, up
-    /// to three otherwise.
+    /// A raw parameter value in the shown unit, without the unit.
     pub(crate) fn fmt_number(&self, raw: f64) -> String {
-        let v = self.value(raw);
-        if self.unit == "MiB" {
-            format!("{v:.2}")
-        } else {
-            trim_number(v)
-        }
+        self.unit.fmt_number(raw)
     }
+}
+
+/// A parameter's name in words: underscores as spaces, and a duration's `_ns` suffix dropped.
+pub(crate) fn param_words(param: &str, kind: Option<ParamKind>) -> String {
+    let stem = match kind {
+        Some(ParamKind::Duration) => param.strip_suffix("_ns").unwrap_or(param),
+        _ => param,
+    };
+    stem.replace('_', " ")
 }
 
 /// A number with up to three decimals and no trailing zeros.
@@ -92,10 +94,11 @@ pub(crate) fn trim_number(v: f64) -> String {
     }
 }
 
-/// The pooled latency distribution of one policy at the CDF's x value.
+/// The pooled latency distribution of one series at the CDF's x value.
 #[derive(Debug, Clone)]
 pub(crate) struct PolicyCdf {
-    pub policy: String,
+    /// The series' name (the policy, and the other varying parameters' values).
+    pub series: String,
     /// How many runs (seeds) were pooled.
     pub runs: usize,
     /// Measured latencies in ms, ascending.
@@ -112,28 +115,103 @@ pub(crate) struct Utilization {
     pub window_ms: f64,
 }
 
+/// One line of the x-axis figures: a policy at one combination of the values of the other
+/// varying parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SeriesKey {
+    /// "random", or "random, num_maps=2" when other parameters vary.
+    pub label: String,
+    pub policy: String,
+    /// The other varying parameters' raw values.
+    pub others: Vec<(String, f64)>,
+}
+
+/// Whether the published points of a data set are drawn, and if not, why the report says so.
+#[derive(Debug, Clone)]
+pub(crate) enum Reference {
+    /// The sweep declares no `reproduces`, or `ReportOptions::published_reference` is off.
+    None,
+    /// The sweep reproduces this data set and its x axis is the data set's: drawn.
+    Drawn(&'static DataSet),
+    /// `reproduces` names an id cohort has no published data for.
+    Unknown(String),
+    /// The sweep reproduces this data set, but the x axis is another parameter.
+    OtherAxis(&'static DataSet),
+}
+
 /// All data behind one report.
 #[derive(Debug)]
 pub(crate) struct Model {
     pub sweep: Sweep,
+    /// How each parameter is shown, in `sweep.param_names` order.
+    pub units: Vec<ParamUnit>,
     pub x: XAxis,
-    /// Seed-averaged points, by policy then x.
+    /// The parameters other than x whose values differ between runs, in column order.
+    pub others: Vec<String>,
+    /// The series, in point order (policy, then the other values).
+    pub series: Vec<SeriesKey>,
+    /// Seed-averaged points, by series then x.
     pub points: Vec<AggregatePoint>,
     /// The distinct x values, ascending.
     pub xs: Vec<f64>,
     /// Published reference points (empty when not drawn).
     pub published: Vec<PublishedPoint>,
+    /// Why the published points are or are not drawn.
+    pub reference: Reference,
     /// The x value of the CDF (the largest).
     pub cdf_x: f64,
-    /// One pooled distribution per policy that has runs at `cdf_x`.
+    /// One pooled distribution per series that has runs at `cdf_x`.
     pub cdfs: Vec<PolicyCdf>,
     pub utilization: Utilization,
 }
 
 impl Model {
     pub(crate) fn load(sweep: Sweep, options: &ReportOptions) -> Result<Model, ReportError> {
-        let x = XAxis::new(&options.x_param);
-        let points = aggregate(&sweep, &x.param)?;
+        let units: Vec<ParamUnit> = sweep
+            .param_names
+            .iter()
+            .map(|name| {
+                let kind = sweep
+                    .param_units
+                    .as_ref()
+                    .and_then(|u| u.get(name).copied())
+                    .or_else(|| ParamKind::from_name(name));
+                let max = sweep.values(name).last().copied().unwrap_or(f64::NAN);
+                ParamUnit::choose(kind, max)
+            })
+            .collect();
+        let x_param = x_param(&sweep, options)?;
+        let unit_of = |name: &str| {
+            sweep
+                .param_names
+                .iter()
+                .position(|n| n == name)
+                .map_or_else(|| ParamUnit::choose(None, f64::NAN), |i| units[i].clone())
+        };
+        let x = XAxis::with_unit(&x_param, unit_of(&x_param));
+        let others: Vec<String> = sweep
+            .param_names
+            .iter()
+            .filter(|n| **n != x.param && sweep.values(n).len() > 1)
+            .cloned()
+            .collect();
+        let points = aggregate(&sweep, &x.param, &others, |policy, values| {
+            let mut label = policy.to_owned();
+            for (name, v) in values {
+                label.push_str(&format!(", {name}={}", unit_of(name).fmt(*v)));
+            }
+            label
+        });
+        let mut series: Vec<SeriesKey> = Vec::new();
+        for p in &points {
+            if series.last().is_none_or(|s| s.label != p.series) {
+                series.push(SeriesKey {
+                    label: p.series.clone(),
+                    policy: p.policy.clone(),
+                    others: p.others.clone(),
+                });
+            }
+        }
         let xs = x_values(&sweep, &x.param);
         let cdf_x = *xs.last().ok_or_else(|| {
             ReportError::input(
@@ -144,14 +222,17 @@ impl Model {
         })?;
 
         let mut cdfs = Vec::new();
-        for policy in &sweep.policies {
+        for key in &series {
             let mut sorted_ms = Vec::new();
             let mut runs = 0;
-            for row in sweep
-                .rows
-                .iter()
-                .filter(|r| &r.policy == policy && sweep.param(r, &x.param) == Some(cdf_x))
-            {
+            for row in sweep.rows.iter().filter(|r| {
+                r.policy == key.policy
+                    && sweep.param(r, &x.param) == Some(cdf_x)
+                    && key
+                        .others
+                        .iter()
+                        .all(|(n, v)| sweep.param(r, n) == Some(*v))
+            }) {
                 sorted_ms.extend(read_latencies_ms(&sweep.run_dir(row))?);
                 runs += 1;
             }
@@ -159,7 +240,7 @@ impl Model {
                 sorted_ms.retain(|v| v.is_finite());
                 sorted_ms.sort_by(f64::total_cmp);
                 cdfs.push(PolicyCdf {
-                    policy: policy.clone(),
+                    series: key.label.clone(),
                     runs,
                     sorted_ms,
                 });
@@ -167,32 +248,91 @@ impl Model {
         }
 
         let utilization = load_utilization(&sweep, &x, cdf_x, options)?;
-        let published = if options.published_reference && x.param == "data_size" {
-            published_eval_line()?
+        let reference = match (&sweep.reproduces, options.published_reference) {
+            (None, _) | (_, false) => Reference::None,
+            (Some(id), true) => match data_set(id) {
+                None => Reference::Unknown(id.clone()),
+                Some(set) if set.x_param == x.param => Reference::Drawn(set),
+                Some(set) => Reference::OtherAxis(set),
+            },
+        };
+        let published = match &reference {
+            Reference::Drawn(set) => (set.load)()?
                 .into_iter()
                 .filter(|p| sweep.policies.contains(&p.policy))
-                .collect()
-        } else {
-            Vec::new()
+                .collect(),
+            _ => Vec::new(),
         };
         Ok(Model {
             sweep,
+            units,
             x,
+            others,
+            series,
             points,
             xs,
             published,
+            reference,
             cdf_x,
             cdfs,
             utilization,
         })
     }
 
-    /// The seed-averaged points of one policy, ascending in x.
-    pub(crate) fn policy_points<'a>(
+    /// The seed-averaged points of one series, ascending in x.
+    pub(crate) fn series_points<'a>(
         &'a self,
-        policy: &'a str,
+        series: &'a str,
     ) -> impl Iterator<Item = &'a AggregatePoint> + 'a {
-        self.points.iter().filter(move |p| p.policy == policy)
+        self.points.iter().filter(move |p| p.series == series)
+    }
+
+    /// The distinct combinations of the other varying parameters' values, in point order
+    /// (one empty combination when only x varies).
+    pub(crate) fn combos(&self) -> Vec<Vec<(String, f64)>> {
+        let mut out: Vec<Vec<(String, f64)>> = Vec::new();
+        for s in &self.series {
+            if !out.contains(&s.others) {
+                out.push(s.others.clone());
+            }
+        }
+        out
+    }
+
+    /// The unit a parameter is shown in.
+    pub(crate) fn unit(&self, name: &str) -> ParamUnit {
+        self.sweep
+            .param_names
+            .iter()
+            .position(|n| n == name)
+            .map_or_else(
+                || ParamUnit::choose(None, f64::NAN),
+                |i| self.units[i].clone(),
+            )
+    }
+
+    /// "num_maps=2, heartbeat=100 ms": a combination of other parameters' values.
+    pub(crate) fn fmt_combo(&self, combo: &[(String, f64)]) -> String {
+        combo
+            .iter()
+            .map(|(n, v)| format!("{n}={}", self.unit(n).fmt(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// ", 8.00 MiB" (and ", shards=4" for each other varying parameter): where a run is.
+    pub(crate) fn run_at(&self, run: &SummaryRow) -> String {
+        let mut at = self
+            .sweep
+            .param(run, &self.x.param)
+            .map(|v| format!(", {}", self.x.fmt(v)))
+            .unwrap_or_default();
+        for name in &self.others {
+            if let Some(v) = self.sweep.param(run, name) {
+                at.push_str(&format!(", {name}={}", self.unit(name).fmt(v)));
+            }
+        }
+        at
     }
 
     /// The published points of one policy, ascending in data size.
@@ -202,6 +342,61 @@ impl Model {
     ) -> impl Iterator<Item = &'a PublishedPoint> + 'a {
         self.published.iter().filter(move |p| p.policy == policy)
     }
+}
+
+/// The x parameter: the one asked for, else the first swept parameter, else the first that
+/// varies between runs, else the first parameter column.
+fn x_param(sweep: &Sweep, options: &ReportOptions) -> Result<String, ReportError> {
+    let columns = || {
+        let have: Vec<String> = sweep
+            .param_names
+            .iter()
+            .map(|n| format!("param.{n}"))
+            .collect();
+        if have.is_empty() {
+            "none".to_owned()
+        } else {
+            have.join(", ")
+        }
+    };
+    let missing = |x: &str, why: &str| {
+        ReportError::input(
+            &sweep.summary_path,
+            Some(1),
+            format!(
+                "missing column `param.{x}` for the x axis{why} (parameter columns: {})",
+                columns()
+            ),
+        )
+    };
+    let has = |x: &str| sweep.param_names.iter().any(|n| n == x);
+    if let Some(x) = &options.x_param {
+        return if has(x) {
+            Ok(x.clone())
+        } else {
+            Err(missing(x, ""))
+        };
+    }
+    if let Some(first) = sweep.swept.as_ref().and_then(|s| s.first()) {
+        return if has(first) {
+            Ok(first.clone())
+        } else {
+            Err(missing(first, ", the first of `swept` in sweep.toml"))
+        };
+    }
+    sweep
+        .param_names
+        .iter()
+        .find(|n| sweep.values(n).len() > 1)
+        .or_else(|| sweep.param_names.first())
+        .cloned()
+        .ok_or_else(|| {
+            ReportError::input(
+                &sweep.summary_path,
+                Some(1),
+                "no parameter columns (`param.<name>`): there is no parameter to draw the figures against",
+            )
+        })
 }
 
 /// Picks the run for the utilization figure and reads its `utilization.csv`.

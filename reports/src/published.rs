@@ -4,6 +4,38 @@ use serde::Deserialize;
 
 use crate::ReportError;
 
+/// The ids of the published data sets cohort ships, for a workload's `reproduces`: only
+/// "group-scheduling-2018", the 2018 group-scheduling write-up's mean-latency figure (see
+/// [`published_eval_line`]).
+pub const PUBLISHED_DATA_SETS: [&str; 1] = [GROUP_SCHEDULING_2018.id];
+
+/// A published data set: what a sweep must declare and sweep to be compared with it.
+#[derive(Debug)]
+pub(crate) struct DataSet {
+    /// The id a sweep's `reproduces` names.
+    pub id: &'static str,
+    /// The parameter the published points are against (in MiB of bytes for this data set).
+    pub x_param: &'static str,
+    /// Where the numbers are from, for the report's facts.
+    pub source: &'static str,
+    /// The points.
+    pub load: fn() -> Result<Vec<PublishedPoint>, ReportError>,
+}
+
+/// The 2018 group-scheduling write-up's mean latency against data size.
+const GROUP_SCHEDULING_2018: DataSet = DataSet {
+    id: "group-scheduling-2018",
+    x_param: "data_size",
+    source: "reports/data/published-eval-line.csv: the write-up's mean-latency points, read by eye off its figure",
+    load: published_eval_line,
+};
+
+/// The data set with id `id`, if cohort has it.
+pub(crate) fn data_set(id: &str) -> Option<&'static DataSet> {
+    static SETS: [DataSet; 1] = [GROUP_SCHEDULING_2018];
+    SETS.iter().find(|d| d.id == id)
+}
+
 /// The embedded reference data; see `reports/data/README.md` for its origin.
 const PUBLISHED_EVAL_LINE_CSV: &str = include_str!("../data/published-eval-line.csv");
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use base64::Engine as _;
 
 use crate::figures::Figure;
-use crate::model::{Model, trim_number};
+use crate::model::{Model, Reference, param_words, trim_number};
 use crate::text::Finding;
 use crate::{AggregatePoint, ReportError};
 
@@ -46,20 +46,14 @@ pub(crate) fn facts(model: &Model) -> Vec<(String, String)> {
         ));
     }
     for name in sweep.param_names.iter().filter(|n| **n != x.param) {
-        let mut values: Vec<f64> = sweep
-            .rows
-            .iter()
-            .filter_map(|r| sweep.param(r, name))
-            .collect();
-        values.sort_by(f64::total_cmp);
-        values.dedup();
-        let shown = match values.as_slice() {
-            [one] => trim_number(*one),
+        let unit = model.unit(name);
+        let shown = match sweep.values(name).as_slice() {
+            [one] => unit.fmt(*one),
             many => format!(
                 "{} values: {}",
                 many.len(),
                 many.iter()
-                    .map(|v| trim_number(*v))
+                    .map(|v| unit.fmt(*v))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -79,11 +73,22 @@ pub(crate) fn facts(model: &Model) -> Vec<(String, String)> {
     ));
     out.push(("cohort version".to_owned(), lookup("cohort_version")));
     out.push(("git commit".to_owned(), lookup("git_commit")));
-    if !model.published.is_empty() {
-        out.push((
+    match &model.reference {
+        Reference::Drawn(set) if !model.published.is_empty() => {
+            out.push(("published reference".to_owned(), set.source.to_owned()));
+        }
+        Reference::Unknown(id) => out.push((
             "published reference".to_owned(),
-            "reports/data/published-eval-line.csv: the write-up's mean-latency points, read by eye off its figure".to_owned(),
-        ));
+            format!("none: the workload reproduces `{id}`, for which cohort has no published data"),
+        )),
+        Reference::OtherAxis(set) => out.push((
+            "published reference".to_owned(),
+            format!(
+                "not drawn: `{}` is against {}, the x axis is {}",
+                set.id, set.x_param, x.param
+            ),
+        )),
+        _ => {}
     }
     out
 }
@@ -105,11 +110,21 @@ fn toml_text(v: &toml::Value) -> String {
     }
 }
 
-/// The summary table's header and rows (one row per policy and x, seed-averaged).
+/// A seed mean of a count as a whole number ("–" when unknown).
+fn count(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.0}")
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// The summary table's header and rows (one row per series and x, seed-averaged).
 fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
     let x = &model.x;
-    let header = [
-        "policy".to_owned(),
+    let mut header = vec!["policy".to_owned()];
+    header.extend(model.others.iter().map(|n| other_label(model, n)));
+    header.extend([
         x.label.clone(),
         "runs".to_owned(),
         "mean ms (min–max over seeds)".to_owned(),
@@ -122,7 +137,7 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
         "evictions".to_owned(),
         "CPU util: mean / min node / max node".to_owned(),
         "failed tasks".to_owned(),
-    ];
+    ]);
     let f1 = |v: f64| {
         if v.is_finite() {
             format!("{v:.1}")
@@ -151,8 +166,9 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
                     "–".to_owned()
                 }
             };
-            vec![
-                p.policy.clone(),
+            let mut row = vec![p.policy.clone()];
+            row.extend(p.others.iter().map(|(n, v)| model.unit(n).fmt_number(*v)));
+            row.extend([
                 x.fmt_number(p.x),
                 p.runs.to_string(),
                 mean,
@@ -161,8 +177,8 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
                 f1(p.p99_ms.mean),
                 f1(p.max_ms.mean),
                 f1(p.bytes_transferred.mean / 1_048_576.0),
-                f1(p.transfers.mean),
-                f1(p.evictions.mean),
+                count(p.transfers.mean),
+                count(p.evictions.mean),
                 format!(
                     "{} / {} / {}",
                     pc(p.cpu_util_mean.mean),
@@ -170,10 +186,63 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
                     pc(p.cpu_util_max.mean)
                 ),
                 p.failed.to_string(),
-            ]
+            ]);
+            row
         })
         .collect();
-    (header.to_vec(), rows)
+    (header, rows)
+}
+
+/// A column header for another varying parameter: its name in words and its unit.
+fn other_label(model: &Model, name: &str) -> String {
+    let unit = model.unit(name);
+    let words = param_words(name, unit.kind);
+    if unit.unit.is_empty() {
+        words
+    } else {
+        format!("{words} ({})", unit.unit)
+    }
+}
+
+/// The terminal table of [`ReportSummary::table`](crate::ReportSummary::table).
+pub(crate) fn terminal_table(model: &Model) -> String {
+    let x = &model.x;
+    let others: Vec<String> = model.others.iter().map(|n| other_label(model, n)).collect();
+    let mut out = String::new();
+    let _ = write!(out, "{:<12}", "policy");
+    for o in &others {
+        let _ = write!(out, " {o:>14}");
+    }
+    let _ = writeln!(
+        out,
+        " {:>16} {:>5} {:>22} {:>10} {:>12} {:>9}",
+        x.label, "runs", "mean ms (min-max)", "p99 ms", "moved MiB", "CPU util"
+    );
+    for p in &model.points {
+        let mean = if p.runs > 1 {
+            format!(
+                "{:.1} ({:.1}-{:.1})",
+                p.mean_ms.mean, p.mean_ms.min, p.mean_ms.max
+            )
+        } else {
+            format!("{:.1}", p.mean_ms.mean)
+        };
+        let _ = write!(out, "{:<12}", p.policy);
+        for (n, v) in &p.others {
+            let _ = write!(out, " {:>14}", model.unit(n).fmt_number(*v));
+        }
+        let _ = writeln!(
+            out,
+            " {:>16} {:>5} {:>22} {:>10.1} {:>12.1} {:>8.0}%",
+            x.fmt_number(p.x),
+            p.runs,
+            mean,
+            p.p99_ms.mean,
+            p.bytes_transferred.mean / 1_048_576.0,
+            p.cpu_util_mean.mean * 100.0
+        );
+    }
+    out
 }
 
 fn title(model: &Model) -> String {

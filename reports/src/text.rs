@@ -3,8 +3,8 @@
 
 use cohort_schema::quantile;
 
-use crate::figures::bytes_unit;
-use crate::model::{Model, trim_number};
+use crate::figures::{SeedCounts, bytes_unit};
+use crate::model::{Model, Reference, trim_number};
 use crate::{AggregatePoint, Spread};
 
 /// Up to this ratio of largest to smallest value a curve is said to "stay between" the two.
@@ -55,10 +55,10 @@ pub(crate) fn bytes(b: f64) -> String {
     }
 }
 
-/// `(x, value)` of one policy's known values of a measure, ascending in x.
-fn curve(model: &Model, policy: &str, measure: fn(&AggregatePoint) -> Spread) -> Vec<(f64, f64)> {
+/// `(x, value)` of one series' known values of a measure, ascending in x.
+fn curve(model: &Model, series: &str, measure: fn(&AggregatePoint) -> Spread) -> Vec<(f64, f64)> {
     model
-        .policy_points(policy)
+        .series_points(series)
         .map(|p| (p.x, measure(p).mean))
         .filter(|(_, v)| v.is_finite())
         .collect()
@@ -185,11 +185,17 @@ fn crossing_sentence(model: &Model, a: &str, b: &str) -> Option<String> {
 }
 
 /// "At the smallest size, X, P's mean latency (v ms) is the lowest; Q's (w ms) is r× that."
-fn ranking_sentence(model: &Model, which: &str, at: f64) -> Option<String> {
+/// Compares the policies within one combination of the other varying parameters' values.
+fn ranking_sentence(
+    model: &Model,
+    which: &str,
+    at: f64,
+    combo: &[(String, f64)],
+) -> Option<String> {
     let mut here: Vec<(&str, f64)> = model
         .points
         .iter()
-        .filter(|p| p.x == at && p.mean_ms.is_known())
+        .filter(|p| p.x == at && p.others == combo && p.mean_ms.is_known())
         .map(|p| (p.policy.as_str(), p.mean_ms.mean))
         .collect();
     if here.len() < 2 {
@@ -209,31 +215,104 @@ fn ranking_sentence(model: &Model, which: &str, at: f64) -> Option<String> {
         })
         .collect();
     Some(format!(
-        "At the {which} {}, {}, {best}'s mean latency ({}) is the lowest; {}.",
+        "At the {which} {}, {}{}, {best}'s mean latency ({}) is the lowest; {}.",
         model.x.noun,
         model.x.fmt(at),
+        with_combo(model, combo),
         ms(v),
         others.join(", ")
     ))
 }
 
+/// " with num_maps=2" for a combination of other parameters' values; empty for none.
+fn with_combo(model: &Model, combo: &[(String, f64)]) -> String {
+    if combo.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", model.fmt_combo(combo))
+    }
+}
+
+/// How many seeds each point averages and what the shaded band is.
+fn seeds_sentence(model: &Model) -> String {
+    let seeds = SeedCounts::of(model);
+    let each = |n: usize| {
+        if n == 1 {
+            "1 seed".to_owned()
+        } else {
+            format!("{n} seeds")
+        }
+    };
+    match (seeds.usual, seeds.exceptions.as_slice()) {
+        (1, []) => "Each point is one run (one seed), so there is no band across seeds.".to_owned(),
+        (n, []) => format!(
+            "Each point is the mean of {} (one run each); the shaded band spans the min–max across them.",
+            each(n)
+        ),
+        (n, exceptions) => {
+            let shown: Vec<String> = exceptions
+                .iter()
+                .take(10)
+                .map(|(what, runs)| format!("{what}: {}", each(*runs)))
+                .collect();
+            let more = if exceptions.len() > shown.len() {
+                format!(" and {} more points", exceptions.len() - shown.len())
+            } else {
+                String::new()
+            };
+            format!(
+                "Points average {} each (one run per seed), except {}{more} (the other runs are not in summary.csv); the shaded band spans the min–max across a point's seeds.",
+                each(n),
+                shown.join(", ")
+            )
+        }
+    }
+}
+
+/// What the report says about a published data set it does not draw.
+fn reference_sentence(model: &Model) -> Option<String> {
+    match &model.reference {
+        Reference::Unknown(id) => Some(format!(
+            "The workload declares that it reproduces `{id}`, but cohort has no published data for `{id}`, so no published points are drawn."
+        )),
+        Reference::OtherAxis(set) => Some(format!(
+            "The workload reproduces `{}`, whose published points are against {}; with {} on the x axis they are not drawn.",
+            set.id, set.x_param, model.x.param
+        )),
+        Reference::None | Reference::Drawn(_) => None,
+    }
+}
+
 fn mean_latency(model: &Model) -> String {
-    let policies = &model.sweep.policies;
-    let mut s: Vec<String> = policies
+    let mut s: Vec<String> = model
+        .series
         .iter()
-        .map(|p| range_sentence(model, p, "mean latency", &curve(model, p, |a| a.mean_ms)))
+        .map(|k| {
+            range_sentence(
+                model,
+                &k.label,
+                "mean latency",
+                &curve(model, &k.label, |a| a.mean_ms),
+            )
+        })
         .collect();
-    for (i, a) in policies.iter().enumerate() {
-        for b in &policies[i + 1..] {
-            s.extend(crossing_sentence(model, a, b));
+    for (i, a) in model.series.iter().enumerate() {
+        for b in model.series[i + 1..]
+            .iter()
+            .filter(|b| b.others == a.others)
+        {
+            s.extend(crossing_sentence(model, &a.label, &b.label));
         }
     }
     if let (Some(&first), Some(&last)) = (model.xs.first(), model.xs.last()) {
-        s.extend(ranking_sentence(model, "smallest", first));
-        if last != first {
-            s.extend(ranking_sentence(model, "largest", last));
+        for combo in model.combos() {
+            s.extend(ranking_sentence(model, "smallest", first, &combo));
+            if last != first {
+                s.extend(ranking_sentence(model, "largest", last, &combo));
+            }
         }
     }
+    s.push(seeds_sentence(model));
     let widest = model
         .points
         .iter()
@@ -243,7 +322,7 @@ fn mean_latency(model: &Model) -> String {
         s.push(format!(
             "Across seeds, the widest min–max range of a point is {} ({} at {}, {:.1}–{:.1} ms); the shaded bands show these ranges.",
             ms(p.mean_ms.max - p.mean_ms.min),
-            p.policy,
+            p.series,
             model.x.fmt(p.x),
             p.mean_ms.min,
             p.mean_ms.max
@@ -252,6 +331,7 @@ fn mean_latency(model: &Model) -> String {
     if !model.published.is_empty() {
         s.push(published_sentences(model));
     }
+    s.extend(reference_sentence(model));
     s.join(" ")
 }
 
@@ -286,7 +366,7 @@ fn published_sentences(model: &Model) -> String {
         ends.push(model.xs[model.xs.len() - 1]);
     }
     for x in ends {
-        let mib = model.x.value(x);
+        let mib = x / 1_048_576.0;
         let pairs: Vec<String> = model
             .points
             .iter()
@@ -299,7 +379,7 @@ fn published_sentences(model: &Model) -> String {
                         format!(
                             "{} for {} (published: {} ms)",
                             ms(a.mean_ms.mean),
-                            a.policy,
+                            a.series,
                             trim_number(q.mean_latency_ms)
                         )
                     })
@@ -336,11 +416,11 @@ fn latency_cdf(model: &Model) -> String {
             let runs = if c.runs == 1 { "1 run".to_owned() } else { format!("{} runs", c.runs) };
             let q = |p: f64| quantile(v, p).unwrap_or(f64::NAN);
             if v.is_empty() {
-                format!("{} ({runs}): no measured datapoints", c.policy)
+                format!("{} ({runs}): no measured datapoints", c.series)
             } else {
                 format!(
                     "{} ({runs}, {} datapoints): median {}, 10th–90th percentile {:.1}–{:.1} ms, 99th percentile {}, max {}",
-                    c.policy,
+                    c.series,
                     v.len(),
                     ms(q(0.5)),
                     q(0.1),
@@ -359,7 +439,7 @@ fn latency_cdf(model: &Model) -> String {
     let medians: Vec<(&str, f64)> = model
         .cdfs
         .iter()
-        .filter_map(|c| Some((c.policy.as_str(), quantile(&c.sorted_ms, 0.5)?)))
+        .filter_map(|c| Some((c.series.as_str(), quantile(&c.sorted_ms, 0.5)?)))
         .collect();
     if medians.len() > 1 {
         let &(low, m) = medians
@@ -384,10 +464,16 @@ fn latency_cdf(model: &Model) -> String {
 
 fn p99_latency(model: &Model) -> String {
     let mut s: Vec<String> = model
-        .sweep
-        .policies
+        .series
         .iter()
-        .map(|p| range_sentence(model, p, "p99 latency", &curve(model, p, |a| a.p99_ms)))
+        .map(|k| {
+            range_sentence(
+                model,
+                &k.label,
+                "p99 latency",
+                &curve(model, &k.label, |a| a.p99_ms),
+            )
+        })
         .collect();
     if let Some(&last) = model.xs.last() {
         let ratios: Vec<String> = model
@@ -400,7 +486,7 @@ fn p99_latency(model: &Model) -> String {
                 format!(
                     "{:.2}× the mean for {}",
                     a.p99_ms.mean / a.mean_ms.mean,
-                    a.policy
+                    a.series
                 )
             })
             .collect();
@@ -412,13 +498,15 @@ fn p99_latency(model: &Model) -> String {
             ));
         }
     }
+    s.push(seeds_sentence(model));
     s.join(" ")
 }
 
 fn bytes_moved(model: &Model) -> String {
     let x = &model.x;
     let mut s: Vec<String> = Vec::new();
-    for p in &model.sweep.policies {
+    for key in &model.series {
+        let p = &key.label;
         let c = curve(model, p, |a| a.bytes_transferred);
         match c.as_slice() {
             [] => s.push(format!("{p} has no transfer data.")),
@@ -444,45 +532,45 @@ fn bytes_moved(model: &Model) -> String {
         }
     }
     if let Some(&last) = model.xs.last() {
-        let mut here: Vec<(&str, f64)> = model
-            .points
-            .iter()
-            .filter(|a| a.x == last && a.bytes_transferred.is_known())
-            .map(|a| (a.policy.as_str(), a.bytes_transferred.mean))
-            .collect();
-        here.sort_by(|l, r| l.1.total_cmp(&r.1));
-        if let [(least, lb), rest @ ..] = here.as_slice() {
-            let others: Vec<String> = rest
+        for combo in model.combos() {
+            let mut here: Vec<(&str, f64)> = model
+                .points
                 .iter()
-                .map(|(p, b)| {
-                    if *lb > 0.0 {
-                        format!("{p} moves {:.2}× as many bytes", b / lb)
-                    } else {
-                        format!("{p} moves {}", bytes(*b))
-                    }
-                })
+                .filter(|a| a.x == last && a.others == combo && a.bytes_transferred.is_known())
+                .map(|a| (a.policy.as_str(), a.bytes_transferred.mean))
                 .collect();
-            if !others.is_empty() {
-                s.push(format!(
-                    "At {}, {least} moves the fewest bytes ({}); {}.",
-                    x.fmt(last),
-                    bytes(*lb),
-                    join_and(&others)
-                ));
+            here.sort_by(|l, r| l.1.total_cmp(&r.1));
+            if let [(least, lb), rest @ ..] = here.as_slice() {
+                let others: Vec<String> = rest
+                    .iter()
+                    .map(|(p, b)| {
+                        if *lb > 0.0 {
+                            format!("{p} moves {:.2}× as many bytes", b / lb)
+                        } else {
+                            format!("{p} moves {}", bytes(*b))
+                        }
+                    })
+                    .collect();
+                if !others.is_empty() {
+                    s.push(format!(
+                        "At {}{}, {least} moves the fewest bytes ({}); {}.",
+                        x.fmt(last),
+                        with_combo(model, &combo),
+                        bytes(*lb),
+                        join_and(&others)
+                    ));
+                }
             }
         }
     }
+    s.push(seeds_sentence(model));
     s.join(" ")
 }
 
 fn cpu_utilization(model: &Model) -> String {
     let u = &model.utilization;
     let run = &u.run;
-    let at = model
-        .sweep
-        .param(run, &model.x.param)
-        .map(|v| format!(", {}", model.x.fmt(v)))
-        .unwrap_or_default();
+    let at = model.run_at(run);
     let mut text = format!(
         "The figure shows run {} ({}, seed {}{at}).",
         run.run, run.policy, run.seed
@@ -543,7 +631,7 @@ fn cpu_utilization(model: &Model) -> String {
                     "{} and {} under {} (node mean {})",
                     pct(a.cpu_util_min.mean),
                     pct(a.cpu_util_max.mean),
-                    a.policy,
+                    a.series,
                     pct(a.cpu_util_mean.mean)
                 )
             })

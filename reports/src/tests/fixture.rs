@@ -10,11 +10,6 @@ use cohort_schema::{
     UtilizationRow, quantile,
 };
 
-/// The fixture's workload parameters, in column order.
-fn params() -> Vec<String> {
-    vec!["data_size".to_owned(), "num_reducers".to_owned()]
-}
-
 /// Writes `rows` as their file in `dir`.
 fn write_csv<R: Row>(dir: &Path, params: &[String], rows: impl IntoIterator<Item = R>) {
     let mut w = CsvWriter::<R>::create(dir, params).expect("create csv");
@@ -66,6 +61,18 @@ pub(crate) struct FakeSweep {
     /// Utilization windows per node.
     pub windows: usize,
     pub write_sweep_toml: bool,
+    /// `param.num_reducers` values; the mean latency scales with `reducers / 4`.
+    pub reducers: Vec<u64>,
+    /// Further parameter columns with one value each: (name, raw value, kind).
+    pub fixed: Vec<(&'static str, u64, &'static str)>,
+    /// `reproduces` in `sweep.toml` and every manifest.
+    pub reproduces: Option<&'static str>,
+    /// `swept` in `sweep.toml` (`None`: not written, as by older versions).
+    pub swept: Option<Vec<&'static str>>,
+    /// Whether `[param_units]` is written (to `sweep.toml` and every manifest).
+    pub param_units: bool,
+    /// Runs left out of the sweep (as if they failed): (policy, size index, seed).
+    pub missing: Vec<(&'static str, usize, u64)>,
 }
 
 impl FakeSweep {
@@ -91,6 +98,12 @@ impl FakeSweep {
             datapoints: 32,
             windows: 10,
             write_sweep_toml: true,
+            reducers: vec![4],
+            fixed: Vec::new(),
+            reproduces: Some("group-scheduling-2018"),
+            swept: Some(vec!["data_size"]),
+            param_units: true,
+            missing: Vec::new(),
         }
     }
 
@@ -129,94 +142,168 @@ impl FakeSweep {
             datapoints: 3000,
             windows: 750,
             write_sweep_toml: true,
+            reducers: vec![4],
+            fixed: Vec::new(),
+            reproduces: Some("group-scheduling-2018"),
+            swept: Some(vec!["data_size"]),
+            param_units: true,
+            missing: Vec::new(),
         }
     }
 
-    /// The run id of (policy, size index, seed).
+    /// The run id of (policy, size index, seed), with 4 reducers.
     pub(crate) fn run_id(&self, policy: &str, size: usize, seed: u64) -> String {
         format!("{policy}-size{size:02}-seed{seed}")
+    }
+
+    /// The run id of (policy, size index, seed, reducers).
+    fn run_id_with(&self, policy: &str, size: usize, seed: u64, reducers: u64) -> String {
+        if self.reducers.len() > 1 {
+            format!("{policy}-size{size:02}-r{reducers}-seed{seed}")
+        } else {
+            self.run_id(policy, size, seed)
+        }
+    }
+
+    /// The parameter columns, in order.
+    fn params(&self) -> Vec<String> {
+        ["data_size", "num_reducers"]
+            .into_iter()
+            .chain(self.fixed.iter().map(|f| f.0))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The parameter values of one run, in column order.
+    fn param_values(&self, size: u64, reducers: u64) -> Vec<u64> {
+        [size, reducers]
+            .into_iter()
+            .chain(self.fixed.iter().map(|f| f.1))
+            .collect()
+    }
+
+    /// The contract's keys shared by `sweep.toml` and the manifests: `reproduces` (top-level
+    /// lines) and `[param_units]` (a table, to go last).
+    fn contract_keys(&self) -> (String, String) {
+        let top = self
+            .reproduces
+            .map(|r| format!("reproduces = \"{r}\"\n"))
+            .unwrap_or_default();
+        let units = if self.param_units {
+            let mut t =
+                "\n[param_units]\ndata_size = \"size\"\nnum_reducers = \"count\"\n".to_owned();
+            for (name, _, kind) in &self.fixed {
+                t.push_str(&format!("{name} = \"{kind}\"\n"));
+            }
+            t
+        } else {
+            String::new()
+        };
+        (top, units)
     }
 
     /// Writes the sweep into `dir` (which must exist).
     pub(crate) fn write(&self, dir: &Path) {
         let mut summary = Vec::new();
+        let params = self.params();
+        let (top, units) = self.contract_keys();
         for &policy in &self.policies {
             for (i, &size) in self.sizes.iter().enumerate() {
-                for &seed in &self.seeds {
-                    let run = self.run_id(policy, i, seed);
-                    let run_dir = dir.join("runs").join(&run);
-                    fs::create_dir_all(&run_dir).expect("create run dir");
-                    let mean = (self.mean_ms)(policy, i, seed);
-                    let n = self.datapoints as f64;
-                    let measured: Vec<f64> = (0..self.datapoints)
-                        .map(|k| mean * (self.shape)(policy, (k as f64 + 0.5) / n))
-                        .collect();
-                    self.write_latencies(&run_dir, policy, seed, size, mean, &measured);
-                    let busy = self.write_utilization(&run_dir, policy, seed);
-                    let mut sorted = measured.clone();
-                    sorted.sort_by(f64::total_cmp);
-                    let (umean, umin, umax) = (
-                        busy.iter().sum::<f64>() / busy.len() as f64,
-                        busy.iter().copied().fold(f64::INFINITY, f64::min),
-                        busy.iter().copied().fold(0.0, f64::max),
-                    );
-                    let q = |p| Fixed6(quantile(&sorted, p).expect("datapoints"));
-                    let row = SummaryRow {
-                        run,
-                        policy: policy.to_owned(),
-                        seed,
-                        params: vec![size, 4],
-                        datapoints: measured.len() as u64,
-                        mean_ms: Fixed6(mean),
-                        p50_ms: q(0.5),
-                        p90_ms: q(0.9),
-                        p99_ms: q(0.99),
-                        max_ms: Fixed6(sorted[sorted.len() - 1]),
-                        bytes_transferred: (self.bytes)(policy, size),
-                        transfers: (self.bytes)(policy, size) / size.max(1),
-                        evictions: 0,
-                        tasks: 750 * 62,
-                        failed: 0,
-                        cpu_util_mean: Fixed6(umean),
-                        cpu_util_min: Fixed6(umin),
-                        cpu_util_max: Fixed6(umax),
-                    };
-                    // A run directory has its own one-row summary.
-                    write_csv(&run_dir, &params(), [row.clone()]);
-                    summary.push(row);
-                    let manifest = format!(
-                        "workload = \"writeup\"\npolicy = \"{policy}\"\nseed = {seed}\nclock = \"virtual\"\n\
-                         cohort_version = \"0.1.0\"\ngit_commit = \"abc1234\"\n\n[params]\ndata_size = {size}\nnum_reducers = 4\n"
-                    );
-                    fs::write(run_dir.join("manifest.toml"), manifest).expect("write manifest");
-                    write_csv(&run_dir, &[], Vec::<TaskRow>::new());
-                    write_csv(&run_dir, &[], Vec::<TransferRow>::new());
-                    write_csv(&run_dir, &[], Vec::<EvictionRow>::new());
+                for &reducers in &self.reducers {
+                    for &seed in &self.seeds {
+                        if self.missing.contains(&(policy, i, seed)) {
+                            continue;
+                        }
+                        let run = self.run_id_with(policy, i, seed, reducers);
+                        let run_dir = dir.join("runs").join(&run);
+                        fs::create_dir_all(&run_dir).expect("create run dir");
+                        let mean = (self.mean_ms)(policy, i, seed) * reducers as f64 / 4.0;
+                        let n = self.datapoints as f64;
+                        let measured: Vec<f64> = (0..self.datapoints)
+                            .map(|k| mean * (self.shape)(policy, (k as f64 + 0.5) / n))
+                            .collect();
+                        let values = self.param_values(size, reducers);
+                        self.write_latencies(
+                            &run_dir, &params, &values, policy, seed, mean, &measured,
+                        );
+                        let busy = self.write_utilization(&run_dir, policy, seed);
+                        let mut sorted = measured.clone();
+                        sorted.sort_by(f64::total_cmp);
+                        let (umean, umin, umax) = (
+                            busy.iter().sum::<f64>() / busy.len() as f64,
+                            busy.iter().copied().fold(f64::INFINITY, f64::min),
+                            busy.iter().copied().fold(0.0, f64::max),
+                        );
+                        let q = |p| Fixed6(quantile(&sorted, p).expect("datapoints"));
+                        let row = SummaryRow {
+                            run,
+                            policy: policy.to_owned(),
+                            seed,
+                            params: values.clone(),
+                            datapoints: measured.len() as u64,
+                            mean_ms: Fixed6(mean),
+                            p50_ms: q(0.5),
+                            p90_ms: q(0.9),
+                            p99_ms: q(0.99),
+                            max_ms: Fixed6(sorted[sorted.len() - 1]),
+                            bytes_transferred: (self.bytes)(policy, size),
+                            transfers: (self.bytes)(policy, size) / size.max(1),
+                            evictions: 0,
+                            tasks: 750 * 62,
+                            failed: 0,
+                            cpu_util_mean: Fixed6(umean),
+                            cpu_util_min: Fixed6(umin),
+                            cpu_util_max: Fixed6(umax),
+                        };
+                        // A run directory has its own one-row summary.
+                        write_csv(&run_dir, &params, [row.clone()]);
+                        summary.push(row);
+                        let manifest = format!(
+                            "workload = \"writeup\"\npolicy = \"{policy}\"\nseed = {seed}\nclock = \"virtual\"\n\
+                         cohort_version = \"0.1.0\"\ngit_commit = \"abc1234\"\n{top}\n[params]\ndata_size = {size}\nnum_reducers = {reducers}\n{units}"
+                        );
+                        fs::write(run_dir.join("manifest.toml"), manifest).expect("write manifest");
+                        write_csv(&run_dir, &[], Vec::<TaskRow>::new());
+                        write_csv(&run_dir, &[], Vec::<TransferRow>::new());
+                        write_csv(&run_dir, &[], Vec::<EvictionRow>::new());
+                    }
                 }
             }
         }
-        write_csv(dir, &params(), summary);
+        write_csv(dir, &params, summary);
         if self.write_sweep_toml {
             let quoted: Vec<String> = self.policies.iter().map(|p| format!("\"{p}\"")).collect();
             let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
             let sizes: Vec<String> = self.sizes.iter().map(u64::to_string).collect();
+            let reducers: Vec<String> = self.reducers.iter().map(u64::to_string).collect();
+            let swept = self
+                .swept
+                .as_ref()
+                .map(|s| {
+                    let names: Vec<String> = s.iter().map(|n| format!("\"{n}\"")).collect();
+                    format!("swept = [{}]\n", names.join(", "))
+                })
+                .unwrap_or_default();
             let toml = format!(
                 "workload = \"writeup\"\npolicies = [{}]\nseeds = [{}]\ncohort_version = \"0.1.0\"\n\
-                 git_commit = \"abc1234\"\n\n[params]\ndata_size = [{}]\nnum_reducers = [4]\n",
+                 git_commit = \"abc1234\"\n{top}{swept}\n[params]\ndata_size = [{}]\nnum_reducers = [{}]\n{units}",
                 quoted.join(", "),
                 seeds.join(", "),
-                sizes.join(", ")
+                sizes.join(", "),
+                reducers.join(", ")
             );
             fs::write(dir.join("sweep.toml"), toml).expect("write sweep.toml");
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_latencies(
         &self,
         run_dir: &Path,
+        params: &[String],
+        values: &[u64],
         policy: &str,
         seed: u64,
-        size: u64,
         mean: f64,
         measured: &[f64],
     ) {
@@ -231,7 +318,7 @@ impl FakeSweep {
                 LatencyRow {
                     policy: policy.to_owned(),
                     seed,
-                    params: vec![size, 4],
+                    params: values.to_vec(),
                     iteration,
                     reducer,
                     node: reducer % 5,
@@ -241,7 +328,7 @@ impl FakeSweep {
                     warmup,
                 }
             });
-        write_csv(run_dir, &params(), rows);
+        write_csv(run_dir, params, rows);
     }
 
     /// Writes 5 nodes' windows; returns each node's mean busy fraction.

@@ -490,7 +490,7 @@ fn missing_x_parameter_is_an_error_naming_it() {
     let sweep = small_sweep(&tmp);
     let out = tmp.path().join("out");
     let options = ReportOptions {
-        x_param: "num_maps".to_owned(),
+        x_param: Some("num_maps".to_owned()),
         ..ReportOptions::default()
     };
     let err = render(&sweep, &out, &options).expect_err("no such parameter");
@@ -759,4 +759,471 @@ fn published_points_are_the_twenty_readoffs_per_policy() {
         (last.policy.as_str(), last.data_mib, last.mean_latency_ms),
         ("group", 15.26, 67.0)
     );
+}
+
+/// Writes `fx` into `<tmp>/sweep` and renders it with `options` into `<tmp>/report`.
+fn render_fx(
+    tmp: &TempDir,
+    fx: &FakeSweep,
+    options: &ReportOptions,
+) -> (PathBuf, PathBuf, ReportSummary) {
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    fx.write(&sweep);
+    let out = tmp.path().join("report");
+    let summary = render(&sweep, &out, options).expect("render");
+    (sweep, out, summary)
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn published_points_only_when_the_sweep_reproduces_the_writeup() {
+    // A data_size axis alone is not enough: the sweep must declare what it reproduces.
+    let tmp = TempDir::new("noreproduces");
+    let mut fx = FakeSweep::small();
+    fx.reproduces = None;
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        !text.contains("published") && !text.contains("663"),
+        "{text}"
+    );
+    for stem in STEMS {
+        assert!(!read(&out.join(format!("{stem}.svg"))).contains("(published)"));
+    }
+    let md = read(&out.join("report.md"));
+    assert!(
+        !md.contains("published") && !md.contains("write-up"),
+        "{md}"
+    );
+
+    let tmp = TempDir::new("reproduces");
+    let (_, out, summary) = render_fx(&tmp, &FakeSweep::small(), &ReportOptions::default());
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.contains("The dashed lines are the write-up's published points")
+            && text.contains("(published: 663 ms)"),
+        "{text}"
+    );
+    let svg = read(&out.join("mean-latency.svg"));
+    assert!(svg.contains("\nrandom (published)\n") && svg.contains("\ngroup (published)\n"));
+    assert!(read(&out.join("report.md")).contains("| published reference | "));
+}
+
+#[test]
+fn a_flat_run_draws_published_points_only_when_its_manifest_reproduces_them() {
+    for reproduces in [None, Some("group-scheduling-2018")] {
+        let tmp = TempDir::new("flatref");
+        let dir = tmp.path().join("run");
+        fs::create_dir_all(&dir).expect("mkdir");
+        let mut fx = FakeSweep::small();
+        fx.policies = vec!["random"];
+        fx.seeds = vec![3];
+        fx.sizes = vec![16_000_000];
+        fx.write_sweep_toml = false;
+        fx.reproduces = reproduces;
+        fx.write(&dir);
+        let nested = dir.join("runs").join(fx.run_id("random", 0, 3));
+        for entry in fs::read_dir(&nested).expect("run dir") {
+            let entry = entry.expect("entry");
+            fs::rename(entry.path(), dir.join(entry.file_name())).expect("move up");
+        }
+        fs::remove_dir_all(dir.join("runs")).expect("rm runs");
+        let summary = render(&dir, &dir.join("report"), &ReportOptions::default()).expect("render");
+        let svg = read(&dir.join("report/mean-latency.svg"));
+        assert_eq!(
+            svg.contains("\nrandom (published)\n"),
+            reproduces.is_some(),
+            "{reproduces:?}"
+        );
+        assert_eq!(
+            finding(&summary, "mean-latency").contains("published: 663 ms"),
+            reproduces.is_some()
+        );
+    }
+}
+
+#[test]
+fn an_unknown_or_mismatched_published_data_set_is_said_and_not_drawn() {
+    let tmp = TempDir::new("unknownref");
+    let mut fx = FakeSweep::small();
+    fx.reproduces = Some("other-paper-2020");
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.ends_with(
+            "The workload declares that it reproduces `other-paper-2020`, but cohort has no published data for `other-paper-2020`, so no published points are drawn."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("663"));
+    assert!(!read(&out.join("mean-latency.svg")).contains("(published)"));
+    assert!(read(&out.join("report.md")).contains(
+        "| published reference | none: the workload reproduces \\`other-paper-2020\\`, for which cohort has no published data |"
+    ));
+
+    // The write-up's points are against data_size: not drawn on another x axis.
+    let tmp = TempDir::new("otheraxis");
+    let mut fx = FakeSweep::small();
+    fx.sizes = vec![8_000_000];
+    fx.reducers = vec![2, 4, 8];
+    fx.swept = Some(vec!["num_reducers"]);
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.ends_with("The workload reproduces `group-scheduling-2018`, whose published points are against data_size; with num_reducers on the x axis they are not drawn."),
+        "{text}"
+    );
+    assert!(!read(&out.join("mean-latency.svg")).contains("(published)"));
+
+    // The option still turns the points off, silently.
+    let tmp = TempDir::new("refoff");
+    let options = ReportOptions {
+        published_reference: false,
+        ..ReportOptions::default()
+    };
+    let mut fx = FakeSweep::small();
+    fx.reproduces = Some("other-paper-2020");
+    let (_, out, summary) = render_fx(&tmp, &fx, &options);
+    assert!(!finding(&summary, "mean-latency").contains("published"));
+    assert!(!read(&out.join("report.md")).contains("published reference"));
+}
+
+#[test]
+fn the_x_axis_defaults_to_the_first_swept_parameter() {
+    let tmp = TempDir::new("sweptx");
+    let mut fx = FakeSweep::small();
+    fx.sizes = vec![8_000_000];
+    fx.reducers = vec![2, 4, 8];
+    fx.swept = Some(vec!["num_reducers"]);
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert_eq!(summary.x_param, "num_reducers");
+    assert_eq!(summary.points.len(), 6);
+    assert!(summary.points.iter().all(|p| p.runs == 2));
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.contains("group's mean latency goes from 35.0 ms at 2 to 140.0 ms at 8"),
+        "{text}"
+    );
+    assert!(
+        text.contains("it rises from one value of num_reducers to the next at 2 of 2 steps"),
+        "{text}"
+    );
+    assert!(
+        summary
+            .table()
+            .lines()
+            .next()
+            .expect("header")
+            .contains("num reducers")
+    );
+    assert!(
+        read(&out.join("mean-latency.svg"))
+            .contains("Mean end-to-end latency against num reducers")
+    );
+    assert!(read(&out.join("latency-cdf.svg")).contains("Latency CDF at 8"));
+    // data_size does not vary: it is a fact, in its unit.
+    assert!(read(&out.join("report.md")).contains("| parameter data\\_size | 7.63 MiB |"));
+}
+
+#[test]
+fn without_swept_the_x_axis_is_the_first_parameter_that_varies() {
+    // An older directory: no swept, no param_units, no reproduces.
+    let tmp = TempDir::new("varyx");
+    let mut fx = FakeSweep::small();
+    fx.sizes = vec![8_000_000];
+    fx.reducers = vec![2, 4];
+    fx.swept = None;
+    fx.param_units = false;
+    fx.reproduces = None;
+    let (_, _, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert_eq!(summary.x_param, "num_reducers");
+    assert_eq!(summary.points.len(), 4);
+
+    // Nothing varies (one run): the first parameter column; sizes by the name rule.
+    let tmp = TempDir::new("onex");
+    let mut fx = FakeSweep::small();
+    fx.policies = vec!["group"];
+    fx.seeds = vec![7];
+    fx.sizes = vec![8_000_000];
+    fx.swept = None;
+    fx.param_units = false;
+    fx.write_sweep_toml = false;
+    let (_, _, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert_eq!(summary.x_param, "data_size");
+    assert!(
+        finding(&summary, "mean-latency")
+            .starts_with("group's mean latency is 71.0 ms at 7.63 MiB.")
+    );
+}
+
+#[test]
+fn a_swept_parameter_that_is_not_a_column_is_an_error_naming_it() {
+    let tmp = TempDir::new("badswept");
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    let mut fx = FakeSweep::small();
+    fx.swept = Some(vec!["num_maps"]);
+    fx.write(&sweep);
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    let (path, line, message) = input_error(&err);
+    assert!(path.ends_with("summary.csv"));
+    assert_eq!(line, Some(1));
+    assert!(
+        message.contains("`param.num_maps`")
+            && message.contains("the first of `swept` in sweep.toml")
+            && message.contains("param.data_size, param.num_reducers"),
+        "{message}"
+    );
+}
+
+#[test]
+fn other_varying_parameters_get_a_series_each_and_are_never_averaged_across() {
+    let tmp = TempDir::new("twod");
+    let mut fx = FakeSweep::small();
+    fx.reducers = vec![2, 4];
+    fx.swept = Some(vec!["data_size", "num_reducers"]);
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert_eq!(summary.x_param, "data_size");
+    // 2 policies x 2 reducer counts x 3 sizes, each over its 2 seeds only.
+    assert_eq!(summary.points.len(), 12);
+    assert!(summary.points.iter().all(|p| p.runs == 2));
+    let p = &summary.points[0];
+    assert_eq!(
+        (p.series.as_str(), p.others.as_slice(), p.x, p.mean_ms.mean),
+        (
+            "random, num_reducers=2",
+            &[("num_reducers".to_owned(), 2.0)][..],
+            800_000.0,
+            12.5
+        )
+    );
+    let svg = read(&out.join("mean-latency.svg"));
+    for name in [
+        "random, num_reducers=2",
+        "random, num_reducers=4",
+        "group, num_reducers=2",
+        "group, num_reducers=4",
+    ] {
+        assert!(
+            svg.contains(&format!("\n{name}\n")),
+            "mean-latency.svg lacks {name}"
+        );
+    }
+    let text = finding(&summary, "mean-latency");
+    assert!(
+        text.contains("At the smallest size, 0.76 MiB with num_reducers=2, random's mean latency (12.5 ms) is the lowest; group's (35.0 ms) is 2.80× that."),
+        "{text}"
+    );
+    assert!(text.contains("group, num_reducers=4's mean latency stays between 60.0 and 70.0 ms"));
+    assert!(
+        finding(&summary, "cpu-utilization").starts_with(
+            "The figure shows run random-size02-r2-seed1 (random, seed 1, 15.26 MiB, num_reducers=2)."
+        ),
+        "{}",
+        finding(&summary, "cpu-utilization")
+    );
+    let table = summary.table();
+    assert!(
+        table
+            .lines()
+            .next()
+            .expect("header")
+            .contains("num reducers"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 13);
+    let md = read(&out.join("report.md"));
+    assert!(
+        md.contains("| policy | num reducers | data size (MiB) | runs |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| parameter num\\_reducers | 2 values: 2, 4 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn units_follow_the_declared_kind_not_the_name() {
+    let tmp = TempDir::new("kinds");
+    let mut fx = FakeSweep::small();
+    fx.fixed = vec![
+        ("heartbeat", 100_000_000, "duration"),
+        ("duration", 100_000_000_000, "duration"),
+        ("submit_cost", 100_000, "duration"),
+        ("nic", 1_250_000_000, "rate"),
+        ("disk", 50_000_000, "rate"),
+        ("block_size", 4096, "count"),
+        ("store", 5_153_960_755, "size"),
+    ];
+    let (_, out, _) = render_fx(&tmp, &fx, &ReportOptions::default());
+    let md = read(&out.join("report.md"));
+    for fact in [
+        "| parameter heartbeat | 100 ms |",
+        "| parameter duration | 100 s |",
+        "| parameter submit\\_cost | 100 µs |",
+        "| parameter nic | 10 Gbit/s |",
+        "| parameter disk | 400 Mbit/s |",
+        "| parameter block\\_size | 4096 |",
+        "| parameter store | 4.80 GiB |",
+        "| parameter num\\_reducers | 4 |",
+    ] {
+        assert!(md.contains(fact), "facts lack {fact:?}:\n{md}");
+    }
+
+    // A size axis takes one unit from its largest value.
+    let tmp = TempDir::new("kib");
+    let mut fx = FakeSweep::small();
+    fx.sizes = vec![512, 256_000, 512_000];
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert!(read(&out.join("mean-latency.svg")).contains("data size (KiB)"));
+    assert!(
+        finding(&summary, "mean-latency").contains("at 0.50 KiB to 600.0 ms at 500.00 KiB"),
+        "{}",
+        finding(&summary, "mean-latency")
+    );
+    assert!(summary.table().contains("data size (KiB)"));
+
+    // A parameter declared a count is a plain number even when its name ends in "size".
+    let tmp = TempDir::new("countx");
+    let mut fx = FakeSweep::small();
+    fx.sizes = vec![8_000_000];
+    fx.reducers = vec![2, 4];
+    fx.fixed = vec![("batch_size", 64, "count")];
+    fx.swept = Some(vec!["num_reducers"]);
+    let (_, out, _) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert!(read(&out.join("report.md")).contains("| parameter batch\\_size | 64 |"));
+}
+
+#[test]
+fn param_units_pick_units_by_kind_and_largest_value() {
+    use crate::units::{ParamKind, ParamUnit};
+    let fmt = |kind, max: f64, raw: f64| ParamUnit::choose(Some(kind), max).fmt(raw);
+    assert_eq!(fmt(ParamKind::Size, 16_000_000.0, 800_000.0), "0.76 MiB");
+    assert_eq!(fmt(ParamKind::Size, 1000.0, 512.0), "512 B");
+    assert_eq!(fmt(ParamKind::Size, 2e9, 1_073_741_824.0), "1.00 GiB");
+    assert_eq!(fmt(ParamKind::Duration, 2e8, 1e8), "100 ms");
+    assert_eq!(fmt(ParamKind::Duration, 1e11, 2.5e10), "25 s");
+    assert_eq!(fmt(ParamKind::Duration, 0.0, 0.0), "0 ms");
+    assert_eq!(fmt(ParamKind::Duration, 500.0, 500.0), "500 ns");
+    assert_eq!(fmt(ParamKind::Rate, 1.25e9, 1.25e9), "10 Gbit/s");
+    assert_eq!(fmt(ParamKind::Rate, 1e8, 6.25e7), "500 Mbit/s");
+    assert_eq!(fmt(ParamKind::Count, 61426.0, 61426.0), "61426");
+}
+
+#[test]
+fn bad_contract_keys_are_errors_naming_the_file() {
+    for (line, expected) in [
+        ("reproduces = 3\n", "`reproduces` must be a string"),
+        ("swept = \"data_size\"\n", "`swept` must be an array"),
+        (
+            "[param_units]\ndata_size = \"bytes\"\n",
+            "param_units.data_size is \"bytes\": the kinds are \"size\", \"duration\", \"rate\", \"count\"",
+        ),
+    ] {
+        let tmp = TempDir::new("badkeys");
+        let sweep = tmp.path().join("sweep");
+        fs::create_dir_all(&sweep).expect("mkdir");
+        let mut fx = FakeSweep::small();
+        fx.reproduces = None;
+        fx.swept = None;
+        fx.param_units = false;
+        fx.write(&sweep);
+        let path = sweep.join("sweep.toml");
+        let text = read(&path);
+        let text = if line.starts_with('[') {
+            format!("{text}\n{line}")
+        } else {
+            format!("{line}{text}")
+        };
+        fs::write(&path, text).expect("write");
+        let err = assert_fails_cleanly(&sweep, &tmp);
+        let (p, _, message) = input_error(&err);
+        assert!(p.ends_with("sweep.toml"));
+        assert!(message.starts_with(expected), "{message}");
+    }
+}
+
+#[test]
+fn counts_are_whole_numbers_in_the_table() {
+    let tmp = TempDir::new("counts");
+    let (_, out, _) = render_small(&tmp);
+    let md = read(&out.join("report.md"));
+    // random moves 100 objects per run and evicts none; group moves none.
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| random | 0.76 | 2 |"))
+        .expect("random's first row");
+    assert!(row.contains("| 76.3 | 100 | 0 |"), "{row}");
+    assert!(!md.contains(".0 | 0.0 |"), "{md}");
+}
+
+#[test]
+fn bands_and_seed_counts_are_stated_when_every_point_has_the_same_seeds() {
+    let tmp = TempDir::new("seeds");
+    let (_, out, summary) = render_small(&tmp);
+    for (stem, section) in [
+        ("mean-latency", "mean-latency"),
+        ("p99-latency", "p99-latency"),
+        ("bytes-moved", "bytes-moved"),
+    ] {
+        let svg = read(&out.join(format!("{stem}.svg")));
+        assert!(
+            svg.contains("each point: mean of 2 seeds; band: min–max across seeds"),
+            "{stem}"
+        );
+        assert!(svg.contains("<polygon"), "{stem} draws no band");
+        assert!(
+            finding(&summary, section).contains(
+                "Each point is the mean of 2 seeds (one run each); the shaded band spans the min–max across them."
+            ),
+            "{}",
+            finding(&summary, section)
+        );
+    }
+
+    let tmp = TempDir::new("oneseed");
+    let mut fx = FakeSweep::small();
+    fx.seeds = vec![1];
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    assert!(read(&out.join("p99-latency.svg")).contains("\none seed per point\n"));
+    assert!(
+        finding(&summary, "p99-latency")
+            .ends_with("Each point is one run (one seed), so there is no band across seeds.")
+    );
+}
+
+#[test]
+fn points_with_fewer_seeds_are_named() {
+    let tmp = TempDir::new("missingseed");
+    let mut fx = FakeSweep::small();
+    fx.seeds = vec![1, 2, 3];
+    fx.missing = vec![("random", 2, 3)];
+    let (_, out, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    let odd = summary
+        .points
+        .iter()
+        .find(|p| p.policy == "random" && p.x == 16_000_000.0)
+        .expect("point");
+    assert_eq!(odd.runs, 2);
+    for stem in ["mean-latency", "p99-latency", "bytes-moved"] {
+        let svg = read(&out.join(format!("{stem}.svg")));
+        assert!(
+            svg.contains(
+                "\nmean of 3 seeds per point, except random at 15.26 MiB: 2; band: min–max across seeds"
+            ),
+            "{stem}"
+        );
+        assert!(
+            finding(&summary, stem).contains(
+                "Points average 3 seeds each (one run per seed), except random at 15.26 MiB: 2 seeds (the other runs are not in summary.csv); the shaded band spans the min–max across a point's seeds."
+            ),
+            "{}",
+            finding(&summary, stem)
+        );
+    }
 }
