@@ -100,9 +100,10 @@ enum Command {
         /// Where to write [default: DIR/report].
         #[arg(long)]
         out: Option<PathBuf>,
-        /// The swept parameter on the x axis.
-        #[arg(long, default_value = "data_size")]
-        x: String,
+        /// The parameter on the x axis [default: the sweep's first swept parameter]. When
+        /// other parameters vary too, each combination of their values is its own series.
+        #[arg(long)]
+        x: Option<String>,
     },
     /// Checks workload files without running them.
     Validate {
@@ -185,7 +186,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             &parse_sets(&set)?,
             detail,
         ),
-        Command::Report { dir, out, x } => cmd_report(&dir, out, &x),
+        Command::Report { dir, out, x } => cmd_report(&dir, out, x),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Policies => cmd_policies(),
     }
@@ -626,10 +627,10 @@ fn cmd_repro(
     Ok(())
 }
 
-fn cmd_report(dir: &Path, out: Option<PathBuf>, x: &str) -> Result<()> {
+fn cmd_report(dir: &Path, out: Option<PathBuf>, x: Option<String>) -> Result<()> {
     let out = out.unwrap_or_else(|| dir.join("report"));
     let options = cohort_reports::ReportOptions {
-        x_param: x.to_string(),
+        x_param: x,
         ..Default::default()
     };
     let report = cohort_reports::render(dir, &out, &options)?;

@@ -204,8 +204,10 @@ impl Plan {
                 }
             }
         }
-        // The same point can appear twice when --set fixes a swept parameter.
-        specs.dedup_by_key(|s| s.id());
+        // The same run can appear more than once when --set fixes a swept parameter: keep
+        // the first.
+        let mut seen = std::collections::BTreeSet::new();
+        specs.retain(|s| seen.insert(s.id()));
         let first = &specs[0];
         let manifest = SweepManifest {
             workload: w.name().to_string(),
@@ -218,7 +220,12 @@ impl Plan {
             failed: Vec::new(),
             detail: request.detail,
             reproduces: first.resolved.reproduces.clone(),
-            swept: sweep.swept.clone(),
+            swept: sweep
+                .swept
+                .iter()
+                .filter(|p| !request.fixed.contains_key(*p))
+                .cloned()
+                .collect(),
             params: grid,
             fixed: request.fixed.clone(),
             policy_config: request.configs.clone(),
