@@ -744,34 +744,23 @@ fn report_draws_the_sweeps_own_axis_and_published_points_only_where_declared() {
     assert!(table.contains("size (MiB)"), "{table}");
 }
 
-/// Every file under `dir`, by path relative to it, with its bytes; `wall_s` (the wall time a
-/// run took, the one thing two identical runs do not share) is blanked in manifests.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-                continue;
+/// [`snapshot`] with `wall_s` (the wall time a run took, the one thing two identical runs do
+/// not share) blanked in manifests.
+fn snapshot_but_wall_times(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    snapshot(dir)
+        .into_iter()
+        .map(|(path, bytes)| {
+            if !path.ends_with("manifest.toml") {
+                return (path, bytes);
             }
-            let mut bytes = std::fs::read(&p).unwrap();
-            if p.ends_with("manifest.toml") {
-                let text = String::from_utf8(bytes).unwrap();
-                bytes = text
-                    .lines()
-                    .filter(|l| !l.starts_with("wall_s = "))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .into_bytes();
-            }
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
-            out.push((rel, bytes));
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+            let text = String::from_utf8(bytes).unwrap();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with("wall_s = "))
+                .collect();
+            (path, kept.join("\n").into_bytes())
+        })
+        .collect()
 }
 
 #[test]
@@ -823,7 +812,10 @@ fn a_planned_sweep_run_in_shards_and_merged_is_the_single_sweep() {
     a.extend(["--out", "merged"]);
     let o = s.cohort(&a);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (single, merged) = (tree(&s.path("single")), tree(&s.path("merged")));
+    let (single, merged) = (
+        snapshot_but_wall_times(&s.path("single")),
+        snapshot_but_wall_times(&s.path("merged")),
+    );
     assert_eq!(
         single.iter().map(|f| &f.0).collect::<Vec<_>>(),
         merged.iter().map(|f| &f.0).collect::<Vec<_>>()
