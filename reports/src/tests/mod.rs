@@ -595,24 +595,31 @@ fn single_run_without_sweep_toml_renders_from_the_manifest() {
     assert_eq!(html.matches("<img ").count(), STEMS.len());
 }
 
-#[test]
-fn a_single_run_written_flat_renders() {
-    // `cohort run` writes one run's CSVs beside its one-row summary.csv, without runs/.
-    let tmp = TempDir::new("flat");
-    let dir = tmp.path().join("run");
-    fs::create_dir_all(&dir).expect("mkdir");
+/// Writes into `dir` one run (random, seed 3, 16 MB) as `cohort run` does: its CSVs beside
+/// its one-row summary.csv, without runs/; its manifest declares `reproduces`.
+fn write_flat_run(dir: &Path, reproduces: Option<&'static str>) {
     let mut fx = FakeSweep::small();
     fx.policies = vec!["random"];
     fx.seeds = vec![3];
     fx.sizes = vec![16_000_000];
     fx.write_sweep_toml = false;
-    fx.write(&dir);
+    fx.reproduces = reproduces;
+    fx.write(dir);
     let nested = dir.join("runs").join(fx.run_id("random", 0, 3));
     for entry in fs::read_dir(&nested).expect("run dir") {
         let entry = entry.expect("entry");
         fs::rename(entry.path(), dir.join(entry.file_name())).expect("move up");
     }
     fs::remove_dir_all(dir.join("runs")).expect("rm runs");
+}
+
+#[test]
+fn a_single_run_written_flat_renders() {
+    // `cohort run` writes one run's CSVs beside its one-row summary.csv, without runs/.
+    let tmp = TempDir::new("flat");
+    let dir = tmp.path().join("run");
+    fs::create_dir_all(&dir).expect("mkdir");
+    write_flat_run(&dir, Some("group-scheduling-2018"));
     let summary = render(&dir, &dir.join("report"), &ReportOptions::default()).expect("render");
     assert!(finding(&summary, "latency-cdf").contains("random (1 run, 32 datapoints)"));
     assert!(
@@ -819,19 +826,7 @@ fn a_flat_run_draws_published_points_only_when_its_manifest_reproduces_them() {
         let tmp = TempDir::new("flatref");
         let dir = tmp.path().join("run");
         fs::create_dir_all(&dir).expect("mkdir");
-        let mut fx = FakeSweep::small();
-        fx.policies = vec!["random"];
-        fx.seeds = vec![3];
-        fx.sizes = vec![16_000_000];
-        fx.write_sweep_toml = false;
-        fx.reproduces = reproduces;
-        fx.write(&dir);
-        let nested = dir.join("runs").join(fx.run_id("random", 0, 3));
-        for entry in fs::read_dir(&nested).expect("run dir") {
-            let entry = entry.expect("entry");
-            fs::rename(entry.path(), dir.join(entry.file_name())).expect("move up");
-        }
-        fs::remove_dir_all(dir.join("runs")).expect("rm runs");
+        write_flat_run(&dir, reproduces);
         let summary = render(&dir, &dir.join("report"), &ReportOptions::default()).expect("render");
         let svg = read(&dir.join("report/mean-latency.svg"));
         assert_eq!(
