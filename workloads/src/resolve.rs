@@ -627,7 +627,10 @@ fn check_keys(r: &Resolver<'_>, file: &WorkloadFile) -> Result<(), WorkloadError
                     )));
                 };
                 let keys = stage_keys(st.op);
-                let joins = matches!(&st.input, Some(i) if matches!(i.get_ref(), StageInput::Many(v) if v.len() > 1));
+                let joins = st
+                    .input
+                    .as_ref()
+                    .is_some_and(|i| matches!(i.get_ref(), StageInput::Many(v) if v.len() > 1));
                 if !keys.contains(&key) || joins {
                     let (what, keys) = if joins {
                         (format!("stage `{owner}` (a join)"), &[][..])
