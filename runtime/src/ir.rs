@@ -1,11 +1,14 @@
-//! The IR: four node kinds that describe map-reduce-style programs and attach group hints to
-//! every task they submit.
+//! The IR: the write-up's four node kinds (and cohort's multi-input map, a join) that
+//! describe map-reduce-style programs and attach group hints to every task they submit.
 //!
 //! - `Broadcast(task, n)`: runs `task` once; yields `n` handles to its one result.
 //! - `Map(task, objects)`: one task per input object (task `i` gets input `i`'s outputs).
 //!   cohort extends it with a fan-in `k` ([`Ir::map_chunks`]): task `i` gets the outputs of
 //!   inputs `i*k .. (i+1)*k`, so that trees (e.g. a tree reduction) can be written; its hint is
 //!   a task dependency on its first input.
+//!   cohort also extends it to several inputs ([`Ir::map_join`], a join): with
+//!   [`Pairing::Zip`] task `i` gets element `i` of every input; with [`Pairing::Product`] one
+//!   task per combination of one element of each input.
 //! - `InitActors(kind, n)`: `n` actors; creating them does not place them.
 //! - `ReduceActors(method, actors, objects)`: calls `method` on every actor, each call given
 //!   all of `objects`.
@@ -14,7 +17,9 @@
 //! defines them: a Broadcast task has none; a Map over a Broadcast depends on the broadcast's
 //! group; a Map over anything else depends on the task with the same index in its input; a
 //! ReduceActors call depends on its objects' group; an actor inherits the dependency of the
-//! first call made on it, which is when the runtime places it.
+//! first call made on it, which is when the runtime places it. A join's task has the hints a
+//! Map over the join's *first* input would give the task reading the same element of it (see
+//! [`Ir::map_join`]).
 //!
 //! Evaluation is semi-lazy: [`IrNode::eval`] submits the node and whatever it needs that has
 //! not been submitted yet, once (results are memoized), and returns the references. Nodes are
@@ -67,6 +72,30 @@ pub enum IrError {
         /// The node.
         node: String,
     },
+    /// A join was given no inputs.
+    #[error("{node}: a join needs at least one input")]
+    NoInputs {
+        /// The node.
+        node: String,
+    },
+    /// A zip's inputs are not all as wide.
+    #[error(
+        "{node}: a zip pairs element i of every input, but the inputs yield {widths:?} elements"
+    )]
+    WidthMismatch {
+        /// The node.
+        node: String,
+        /// Each input's width, in order.
+        widths: Vec<usize>,
+    },
+    /// A product's width (the product of its inputs' widths) does not fit in a `usize`.
+    #[error("{node}: a product of inputs yielding {widths:?} elements has too many tasks")]
+    TooWide {
+        /// The node.
+        node: String,
+        /// Each input's width, in order.
+        widths: Vec<usize>,
+    },
     /// The node itself was released.
     #[error("{node} was released and cannot be evaluated")]
     Released {
@@ -83,6 +112,17 @@ pub enum IrError {
         /// What is wrong.
         problem: &'static str,
     },
+}
+
+/// How a map over several inputs ([`Ir::map_join`]) pairs their elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pairing {
+    /// Task `i` gets element `i` of every input; every input must yield as many elements.
+    Zip,
+    /// One task per combination of one element of each input, in row-major order (the first
+    /// input varies slowest): with input widths `w0, w1`, task `i0 * w1 + i1` gets element
+    /// `i0` of input 0 and element `i1` of input 1; likewise for more inputs.
+    Product,
 }
 
 /// Options of the tasks or calls a node submits.
@@ -116,6 +156,14 @@ enum Op {
         task: FnId,
         input: IrNode,
         fan_in: usize,
+        args: Extra,
+    },
+    Join {
+        task: FnId,
+        inputs: Vec<IrNode>,
+        pairing: Pairing,
+        /// Tasks submitted (checked when the node was built).
+        width: usize,
         args: Extra,
     },
     InitActors {
@@ -357,6 +405,105 @@ impl Ir {
         ))
     }
 
+    /// A `Map` over several inputs (a join): one task per pairing of their elements, as
+    /// `pairing` says ([`Pairing::Zip`]: task `i` gets element `i` of every input, which must
+    /// all be as wide; [`Pairing::Product`]: one task per combination). Each task's arguments
+    /// are the outputs of its element of input 0, then of input 1, and so on, then its extra
+    /// `args` (empty, or one list per task).
+    ///
+    /// Hints: the node is a group; task `i` has index `i`; its dependency is the one a Map
+    /// over `inputs[0]` would give the task reading the same element of it: the broadcast's
+    /// group if `inputs[0]` is a Broadcast (place near that group), else a task dependency on
+    /// that element's producer (place with it). A task gets one dependency, and the group
+    /// policy follows it to a node; naming the first input's producer means that input is
+    /// read where it was made, while the other inputs move to it. So put first the input
+    /// whose elements are largest (for a broadcast join, the partitioned side). With one
+    /// input, a zip is exactly [`Ir::map`].
+    pub fn map_join(
+        &self,
+        task: &str,
+        inputs: &[&IrNode],
+        pairing: Pairing,
+        args: Vec<Vec<TaskArg>>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        self.join_with(task, inputs, pairing, Extra::PerTask(args), options)
+    }
+
+    /// [`Ir::map_join`] where every task gets the same extra arguments `args` (after its
+    /// inputs' objects): the same tasks as passing one copy of `args` per task, built without
+    /// the copies.
+    pub fn map_join_shared(
+        &self,
+        task: &str,
+        inputs: &[&IrNode],
+        pairing: Pairing,
+        args: Vec<TaskArg>,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        self.join_with(task, inputs, pairing, Extra::Shared(args), options)
+    }
+
+    fn join_with(
+        &self,
+        task: &str,
+        inputs: &[&IrNode],
+        pairing: Pairing,
+        args: Extra,
+        options: NodeOptions,
+    ) -> Result<IrNode, IrError> {
+        let label = || format!("Join({task})");
+        let id = self
+            .runner
+            .registry()
+            .function_id(task)
+            .map_err(|e| Self::named_err("Join", task, e))?;
+        if inputs.is_empty() {
+            return Err(IrError::NoInputs { node: label() });
+        }
+        if let Some(input) = inputs.iter().find(|i| i.yields_actors()) {
+            return Err(IrError::WrongInput {
+                node: label(),
+                input: input.to_string(),
+                problem: "yields actors, not objects",
+            });
+        }
+        let widths: Vec<usize> = inputs.iter().map(|i| i.width()).collect();
+        let width = match pairing {
+            Pairing::Zip if widths.iter().any(|&w| w != widths[0]) => {
+                return Err(IrError::WidthMismatch {
+                    node: label(),
+                    widths,
+                });
+            }
+            Pairing::Zip => widths[0],
+            Pairing::Product => match widths.iter().try_fold(1usize, |p, &w| p.checked_mul(w)) {
+                Some(w) => w,
+                None => {
+                    return Err(IrError::TooWide {
+                        node: label(),
+                        widths,
+                    });
+                }
+            },
+        };
+        if let Extra::PerTask(lists) = &args {
+            check_args(label, "tasks", width, lists)?;
+        }
+        Ok(self.node(
+            "Join",
+            task,
+            Op::Join {
+                task: id,
+                inputs: inputs.iter().map(|&i| i.clone()).collect(),
+                pairing,
+                width,
+                args,
+            },
+            options,
+        ))
+    }
+
     /// `InitActors(kind, n)`: `n` actors of `kind`. `args` is empty, or holds one list of
     /// constructor arguments per actor. They are placed at their first call.
     pub fn init_actors(
@@ -485,6 +632,7 @@ impl IrNode {
         match &self.0.op {
             Op::Broadcast { n, .. } | Op::InitActors { n, .. } => *n,
             Op::Map { input, fan_in, .. } => input.width().div_ceil(*fan_in),
+            Op::Join { width, .. } => *width,
             Op::ReduceActors { actors, .. } => actors.width(),
         }
     }
@@ -628,6 +776,62 @@ impl IrNode {
                     let t = task_of(*task)
                         .reserve_args(width)
                         .args(chunk.iter().flatten())
+                        .args(extra.iter().cloned())
+                        .hints(self.hints(i, dependency));
+                    outs.push(cluster.submit(t).map_err(|e| self.err(e))?);
+                }
+                Ok(Output::Objects(outs))
+            }
+            Op::Join {
+                task,
+                inputs,
+                pairing,
+                width,
+                args,
+            } => {
+                let mut outputs = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    outputs.push(self.input_output(input, cluster)?);
+                }
+                let elements = |k: usize| match &*outputs[k] {
+                    Output::Objects(o) => o.as_slice(),
+                    Output::Actors(_) => unreachable!("checked when the node was built"),
+                };
+                let first = &inputs[0];
+                let broadcast = matches!(first.0.op, Op::Broadcast { .. });
+                let mut outs = Vec::with_capacity(*width);
+                let mut chosen: Vec<&Outputs> = Vec::with_capacity(inputs.len());
+                for i in 0..*width {
+                    // The element of each input task `i` reads (row-major for a product).
+                    chosen.clear();
+                    let mut rest = i;
+                    for k in (0..inputs.len()).rev() {
+                        let e = elements(k);
+                        let j = match pairing {
+                            Pairing::Zip => i,
+                            Pairing::Product => {
+                                let j = rest % e.len();
+                                rest /= e.len();
+                                j
+                            }
+                        };
+                        chosen.push(&e[j]);
+                    }
+                    chosen.reverse();
+                    let at_first = match pairing {
+                        Pairing::Zip => i,
+                        Pairing::Product => i / (*width / elements(0).len()),
+                    };
+                    let dependency = if broadcast {
+                        Dependency::Group(first.group())
+                    } else {
+                        Dependency::Task(first.group(), at_first as u32)
+                    };
+                    let extra = args.of(i);
+                    let n = chosen.iter().map(|o| o.len()).sum::<usize>() + extra.len();
+                    let t = task_of(*task)
+                        .reserve_args(n)
+                        .args(chosen.iter().copied().flatten())
                         .args(extra.iter().cloned())
                         .hints(self.hints(i, dependency));
                     outs.push(cluster.submit(t).map_err(|e| self.err(e))?);

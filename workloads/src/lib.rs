@@ -16,7 +16,9 @@ pub mod units;
 
 pub use error::WorkloadError;
 pub use program::{DriveReport, RunError, cluster_config, drive, registry};
-pub use resolve::{End, Kind, OutputSize, Quantity, Resolved, Stage, StageOp};
+pub use resolve::{
+    End, KEY_PATHS, Kind, OutputSize, Quantity, Resolved, Stage, StageOp, is_key_path,
+};
 
 use error::line_column;
 use schema::{Raw, SweepValues, WorkloadFile};

@@ -8,7 +8,8 @@
 //! time; the arrival time is when it started.
 
 use crate::resolve::{End, Kind, OutputSize, Resolved, StageOp};
-use crate::schema::{Mode, Scope};
+use crate::schema::{Join, Mode, Scope};
+use cohort_runtime::ir::Pairing;
 use cohort_runtime::policy::Resources;
 use cohort_runtime::{
     ActorKind as RuntimeActorKind, Clock, Cluster, ClusterConfig, IrError, IrNode, NodeOptions,
@@ -176,6 +177,15 @@ fn build(
                 current = ir.map_chunks_shared(task, &current, *fan_in, args, options(task))?;
             }
             current
+        }
+        StageOp::Join { task, inputs, join } => {
+            let nodes: Vec<IrNode> = inputs.iter().map(|&j| node(j)).collect();
+            let refs: Vec<&IrNode> = nodes.iter().collect();
+            let pairing = match join {
+                Join::Zip => Pairing::Zip,
+                Join::Product => Pairing::Product,
+            };
+            ir.map_join_shared(task, &refs, pairing, vec![head.clone()], options(task))?
         }
         StageOp::InitActors { actor, count } => ir.init_actors(actor, *count, vec![])?,
         StageOp::ReduceActors {

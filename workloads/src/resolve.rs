@@ -1,9 +1,15 @@
 //! From a parsed file plus parameter overrides to a [`Resolved`] workload with concrete
 //! numbers, checked: every reference names something that exists, the stage graph has no
 //! cycle, every demand fits some node.
+//!
+//! Overrides (`--set NAME=VALUE`) are of two kinds: a plain `NAME` sets a parameter of
+//! `[params]`; a dotted key path (`cluster.nic_bandwidth`, `tasks.map_step.fixed`,
+//! `stage.data.width`, ...: see [`KEY_PATHS`]) replaces what the file says for that key, even
+//! if the file wrote `"$param"` there or left the key out. Both are read exactly as the same
+//! value written in the file would be, and their errors quote the `--set`.
 
 use crate::error::{WorkloadError, line_column};
-use crate::schema::{self, Field, Mode, Op, Raw, Scope, WorkloadFile};
+use crate::schema::{self, Creation, Field, Join, Mode, Op, Raw, Scope, StageInput, WorkloadFile};
 use crate::units::{self, UnitError};
 use cohort_runtime::{ClusterSpec, CostModel, NetworkSpec, NodeSpec};
 use std::collections::BTreeMap;
@@ -68,6 +74,15 @@ pub enum StageOp {
         /// Inputs per task.
         fan_in: usize,
     },
+    /// A map over several input stages (a join), paired as `join` says.
+    Join {
+        /// Task kind.
+        task: String,
+        /// Input stages, in the order written (the first one's producers place the tasks).
+        inputs: Vec<usize>,
+        /// How elements are paired.
+        join: Join,
+    },
     /// `InitActors(actor, count)`.
     InitActors {
         /// Actor kind.
@@ -128,6 +143,9 @@ pub struct Resolved {
     pub description: String,
     /// Every parameter's effective value as text (defaults overridden by `--set`).
     pub params: BTreeMap<String, String>,
+    /// The overrides that replaced a key of the file (key path such as `cluster.nodes` →
+    /// value as text); every other override set a parameter and is in `params`.
+    pub keys: BTreeMap<String, String>,
     /// Every parameter's effective value as a number (bytes, ns, bytes/s or a count), for
     /// tables; parameters that nothing uses are absent.
     pub param_values: BTreeMap<String, u64>,
@@ -198,11 +216,107 @@ impl Quantity {
     }
 }
 
+/// The key paths `--set` accepts, as patterns (`NAME` and `M` stand for the names of the
+/// file's task kinds, actor kinds, methods and stages). A plain name without a dot sets a
+/// parameter instead.
+pub const KEY_PATHS: [&str; 6] = [
+    "cluster.KEY",
+    "tasks.NAME.KEY",
+    "actors.NAME.creation.KEY",
+    "actors.NAME.methods.M.KEY",
+    "schedule.KEY",
+    "stage.NAME.KEY",
+];
+
+/// The settable keys of `[cluster]`.
+pub const CLUSTER_KEYS: [&str; 7] = [
+    "nodes",
+    "cpus",
+    "store",
+    "nic_bandwidth",
+    "latency",
+    "heartbeat",
+    "submit_cost",
+];
+/// The settable keys of a task kind.
+pub const TASK_KEYS: [&str; 6] = [
+    "outputs",
+    "output_size",
+    "cpus",
+    "fixed",
+    "input_rate",
+    "output_rate",
+];
+/// The settable keys of an actor's `creation` (its other keys are ignored).
+pub const CREATION_KEYS: [&str; 4] = ["cpus", "fixed", "input_rate", "output_rate"];
+/// The settable keys of an actor's method (`cpus` is ignored for methods).
+pub const METHOD_KEYS: [&str; 5] = [
+    "outputs",
+    "output_size",
+    "fixed",
+    "input_rate",
+    "output_rate",
+];
+/// The settable keys of `[schedule]`.
+pub const SCHEDULE_KEYS: [&str; 4] = ["period", "duration", "iterations", "warmup"];
+
+/// The settable keys of a stage with operation `op`.
+pub fn stage_keys(op: Op) -> &'static [&'static str] {
+    match op {
+        Op::Broadcast => &["width"],
+        Op::Map => &["repeat", "fan_in"],
+        Op::InitActors => &["count"],
+        Op::ReduceActors => &[],
+    }
+}
+
+/// Whether an override's name is a key path (it has a dot) rather than a parameter's name.
+pub fn is_key_path(name: &str) -> bool {
+    name.contains('.')
+}
+
+/// A value to resolve: as written in the file, or given on the command line.
+#[derive(Clone, Debug)]
+enum Val<'f> {
+    /// Written in the file, at its span.
+    File(&'f Field),
+    /// `--set key=text`, read as `raw`.
+    Set { key: String, text: String, raw: Raw },
+}
+
+impl Val<'_> {
+    fn raw(&self) -> &Raw {
+        match self {
+            Val::File(f) => f.get_ref(),
+            Val::Set { raw, .. } => raw,
+        }
+    }
+}
+
+/// A `--set` value read as the same text written in the file would be: a whole number, a
+/// decimal number, or a string (a quantity with a unit, a keyword or `$param`).
+fn raw_of(text: &str) -> Raw {
+    let t = text.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Raw::Int(i);
+    }
+    let numeric = !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+    match t.parse::<f64>() {
+        Ok(x) if numeric => Raw::Float(x),
+        _ => Raw::Str(t.to_string()),
+    }
+}
+
 pub(crate) struct Resolver<'a> {
     pub path: &'a str,
     pub source: &'a str,
     pub params: &'a BTreeMap<String, Field>,
+    /// Parameter overrides (plain names).
     pub overrides: &'a BTreeMap<String, String>,
+    /// Key overrides (key paths).
+    pub keys: &'a BTreeMap<String, String>,
     /// Parameters used so far: value, and the quantity of their first use.
     pub used: BTreeMap<String, (u64, Quantity)>,
 }
@@ -225,11 +339,47 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn quantity(&mut self, field: &Field, what: &str, q: Quantity) -> Result<u64, WorkloadError> {
-        let bad = |r: &Self, span: std::ops::Range<usize>, detail: String| {
-            r.at(span, format!("{what}: {detail}; expected {}", q.describe()))
+    /// The value of key `key`: its `--set` override if any, else what the file wrote.
+    fn val<'f>(&self, key: &str, file: Option<&'f Field>) -> Option<Val<'f>> {
+        match self.keys.get(key) {
+            Some(text) => Some(Val::Set {
+                key: key.to_string(),
+                text: text.clone(),
+                raw: raw_of(text),
+            }),
+            None => file.map(Val::File),
+        }
+    }
+
+    /// The value of required key `key`: its `--set` override if any, else `file`.
+    fn val_of<'f>(&self, key: &str, file: &'f Field) -> Val<'f> {
+        self.val(key, Some(file)).unwrap_or(Val::File(file))
+    }
+
+    /// An error about `v`, which `what` names: at its place in the file, or quoting its
+    /// `--set`.
+    fn fail(&self, v: &Val<'_>, what: &str, detail: impl std::fmt::Display) -> WorkloadError {
+        match v {
+            Val::File(f) => self.at(f.span(), format!("{what}: {detail}")),
+            Val::Set { key, text, .. } => self.whole(format!("--set {key}={text}: {detail}")),
+        }
+    }
+
+    /// Whether `v` comes from the command line (a key override, or a parameter override).
+    fn set_on_command_line(&self, v: &Val<'_>) -> bool {
+        match v {
+            Val::Set { .. } => true,
+            Val::File(f) => matches!(f.get_ref(), Raw::Str(s) if s
+                .strip_prefix('$')
+                .is_some_and(|p| self.overrides.contains_key(p))),
+        }
+    }
+
+    fn quantity(&mut self, v: &Val<'_>, what: &str, q: Quantity) -> Result<u64, WorkloadError> {
+        let bad = |r: &Self, detail: String| {
+            r.fail(v, what, format!("{detail}; expected {}", q.describe()))
         };
-        match field.get_ref() {
+        match v.raw() {
             Raw::Str(s) if s.starts_with('$') => {
                 let name = &s[1..];
                 if let Some(text) = self.overrides.get(name) {
@@ -243,11 +393,7 @@ impl<'a> Resolver<'a> {
                     return Ok(v);
                 }
                 let Some(def) = self.params.get(name) else {
-                    return Err(bad(
-                        self,
-                        field.span(),
-                        format!("no parameter `{name}` in [params]"),
-                    ));
+                    return Err(bad(self, format!("no parameter `{name}` in [params]")));
                 };
                 if matches!(def.get_ref(), Raw::Str(t) if t.starts_with('$')) {
                     return Err(self.at(
@@ -255,25 +401,22 @@ impl<'a> Resolver<'a> {
                         format!("params.{name}: a parameter cannot refer to another"),
                     ));
                 }
-                let v = self.quantity(def, &format!("params.{name} (used by {what})"), q)?;
+                let v = self.quantity(
+                    &Val::File(def),
+                    &format!("params.{name} (used by {what})"),
+                    q,
+                )?;
                 self.record_use(name, v, q, what)?;
                 Ok(v)
             }
-            Raw::Str(s) => q
-                .parse(s)
-                .map_err(|e| bad(self, field.span(), e.to_string())),
+            Raw::Str(s) => q.parse(s).map_err(|e| bad(self, e.to_string())),
             Raw::Int(i) => match q {
                 Quantity::Count | Quantity::Size if *i >= 0 => Ok(*i as u64),
-                Quantity::Count | Quantity::Size => {
-                    Err(bad(self, field.span(), format!("{i} is negative")))
-                }
-                Quantity::Duration | Quantity::Rate => {
-                    Err(bad(self, field.span(), format!("{i} has no unit")))
-                }
+                Quantity::Count | Quantity::Size => Err(bad(self, format!("{i} is negative"))),
+                Quantity::Duration | Quantity::Rate => Err(bad(self, format!("{i} has no unit"))),
             },
             Raw::Float(x) => Err(bad(
                 self,
-                field.span(),
                 format!("{x} is not a whole number and has no unit"),
             )),
         }
@@ -302,77 +445,216 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    pub fn count(&mut self, f: &Field, what: &str) -> Result<u64, WorkloadError> {
-        self.quantity(f, what, Quantity::Count)
-    }
-    pub fn size(&mut self, f: &Field, what: &str) -> Result<u64, WorkloadError> {
-        self.quantity(f, what, Quantity::Size)
-    }
-    pub fn duration(&mut self, f: &Field, what: &str) -> Result<u64, WorkloadError> {
-        self.quantity(f, what, Quantity::Duration)
-    }
-    pub fn rate(&mut self, f: &Field, what: &str) -> Result<u64, WorkloadError> {
-        self.quantity(f, what, Quantity::Rate)
-    }
-
-    fn positive(&mut self, f: &Field, what: &str, max: u64) -> Result<u64, WorkloadError> {
-        let v = self.count(f, what)?;
-        if v == 0 || v > max {
-            return Err(self.at(
-                f.span(),
-                format!("{what}: must be between 1 and {max}, got {v}"),
-            ));
+    /// The key `key` (the file's `file`, or its override) as a `q`, or `default` if neither
+    /// gives it.
+    fn key(
+        &mut self,
+        key: &str,
+        file: Option<&Field>,
+        q: Quantity,
+        default: u64,
+    ) -> Result<u64, WorkloadError> {
+        match self.val(key, file) {
+            Some(v) => self.quantity(&v, key, q),
+            None => Ok(default),
         }
-        Ok(v)
     }
 
-    fn opt_duration(&mut self, f: &Option<Field>, what: &str) -> Result<u64, WorkloadError> {
-        f.as_ref().map_or(Ok(0), |f| self.duration(f, what))
+    /// A required key.
+    fn required(&mut self, key: &str, file: &Field, q: Quantity) -> Result<u64, WorkloadError> {
+        self.key(key, Some(file), q, 0)
     }
 
-    /// Picoseconds per byte for a rate (0 when absent: free).
-    fn per_byte(&mut self, f: &Option<Field>, what: &str) -> Result<u64, WorkloadError> {
-        let Some(f) = f else { return Ok(0) };
-        let rate = self.rate(f, what)?;
+    /// The count `key` if given, which must be between 1 and `max`.
+    fn positive(
+        &mut self,
+        key: &str,
+        file: Option<&Field>,
+        max: u64,
+    ) -> Result<Option<u64>, WorkloadError> {
+        let Some(v) = self.val(key, file) else {
+            return Ok(None);
+        };
+        let n = self.quantity(&v, key, Quantity::Count)?;
+        if n == 0 || n > max {
+            return Err(self.fail(&v, key, format!("must be between 1 and {max}, got {n}")));
+        }
+        Ok(Some(n))
+    }
+
+    /// Picoseconds per byte for the rate `key` (0 when absent: free).
+    fn per_byte(&mut self, key: &str, file: Option<&Field>) -> Result<u64, WorkloadError> {
+        let Some(v) = self.val(key, file) else {
+            return Ok(0);
+        };
+        let rate = self.quantity(&v, key, Quantity::Rate)?;
         if rate == 0 {
-            return Err(self.at(
-                f.span(),
-                format!("{what}: a rate of zero would never finish"),
-            ));
+            return Err(self.fail(&v, key, "a rate of zero would never finish"));
         }
         Ok(1_000_000_000_000u64.div_ceil(rate))
     }
 
+    /// The kind `k`, whose keys are `{what}.KEY`.
     fn kind(&mut self, k: &schema::TaskKindSection, what: &str) -> Result<Kind, WorkloadError> {
-        let outputs = match &k.outputs {
-            Some(f) => self.count(f, &format!("{what}.outputs"))?,
-            None => 1,
-        };
-        let output_size = match &k.output_size {
+        let key = |name: &str| format!("{what}.{name}");
+        let outputs = self.key(&key("outputs"), k.outputs.as_ref(), Quantity::Count, 1)?;
+        let output_size = match self.val(&key("output_size"), k.output_size.as_ref()) {
             None => OutputSize::Bytes(8),
-            Some(f) => match f.get_ref() {
+            Some(v) => match v.raw() {
                 Raw::Str(s) if s == "input" => OutputSize::Input,
                 Raw::Str(s) if s == "inputs" => OutputSize::Inputs,
-                _ => OutputSize::Bytes(self.size(f, &format!("{what}.output_size"))?),
+                _ => OutputSize::Bytes(self.quantity(&v, &key("output_size"), Quantity::Size)?),
             },
         };
-        let cpus = match &k.cpus {
-            Some(f) => self.count(f, &format!("{what}.cpus"))?,
-            None => 1,
-        };
+        let cpus = self.key(&key("cpus"), k.cpus.as_ref(), Quantity::Count, 1)?;
         Ok(Kind {
             outputs: u32::try_from(outputs).unwrap_or(u32::MAX),
             output_size,
             cpus: u32::try_from(cpus).unwrap_or(u32::MAX),
             cost: CostModel {
-                fixed_ns: self.opt_duration(&k.fixed, &format!("{what}.fixed"))?,
-                per_input_byte_ps: self.per_byte(&k.input_rate, &format!("{what}.input_rate"))?,
-                per_output_byte_ps: self
-                    .per_byte(&k.output_rate, &format!("{what}.output_rate"))?,
+                fixed_ns: self.key(&key("fixed"), k.fixed.as_ref(), Quantity::Duration, 0)?,
+                per_input_byte_ps: self.per_byte(&key("input_rate"), k.input_rate.as_ref())?,
+                per_output_byte_ps: self.per_byte(&key("output_rate"), k.output_rate.as_ref())?,
             },
             record: k.record,
         })
     }
+}
+
+/// Checks that every key override names a settable key of this file.
+fn check_keys(r: &Resolver<'_>, file: &WorkloadFile) -> Result<(), WorkloadError> {
+    let list = |keys: &[&str]| {
+        if keys.is_empty() {
+            "it has none".to_string()
+        } else {
+            format!("its keys: {}", keys.join(", "))
+        }
+    };
+    let names = |it: &mut dyn Iterator<Item = &String>| {
+        let v: Vec<&str> = it.map(String::as_str).collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    for (path, text) in r.keys {
+        let set = format!("--set {path}={text}");
+        let no_key = |section: &str, key: &str, keys: &[&str]| {
+            r.whole(format!(
+                "{set}: {section} has no settable key `{key}` ({})",
+                list(keys)
+            ))
+        };
+        let (section, rest) = path.split_once('.').unwrap_or((path, ""));
+        let (owner, key) = rest.rsplit_once('.').unwrap_or(("", rest));
+        match section {
+            "cluster" if !rest.contains('.') => {
+                if !CLUSTER_KEYS.contains(&rest) {
+                    return Err(no_key("[cluster]", rest, &CLUSTER_KEYS));
+                }
+            }
+            "schedule" if !rest.contains('.') => {
+                if !SCHEDULE_KEYS.contains(&rest) {
+                    return Err(no_key("[schedule]", rest, &SCHEDULE_KEYS));
+                }
+            }
+            "tasks" if !owner.is_empty() => {
+                if !file.tasks.contains_key(owner) {
+                    return Err(r.whole(format!(
+                        "{set}: no task kind `{owner}` in [tasks] (it has: {})",
+                        names(&mut file.tasks.keys())
+                    )));
+                }
+                if !TASK_KEYS.contains(&key) {
+                    return Err(no_key(&format!("[tasks.{owner}]"), key, &TASK_KEYS));
+                }
+            }
+            "actors" if !owner.is_empty() => {
+                let (actor, part) = match owner.strip_suffix(".creation") {
+                    Some(a) => (a, None),
+                    None => match owner.split_once(".methods.") {
+                        Some((a, m)) => (a, Some(m)),
+                        None => {
+                            return Err(r.whole(format!(
+                                "{set}: expected actors.NAME.creation.KEY or \
+                                 actors.NAME.methods.M.KEY"
+                            )));
+                        }
+                    },
+                };
+                let Some(a) = file.actors.get(actor) else {
+                    return Err(r.whole(format!(
+                        "{set}: no actor kind `{actor}` in [actors] (it has: {})",
+                        names(&mut file.actors.keys())
+                    )));
+                };
+                match part {
+                    None if !CREATION_KEYS.contains(&key) => {
+                        return Err(no_key(
+                            &format!("actors.{actor}.creation"),
+                            key,
+                            &CREATION_KEYS,
+                        ));
+                    }
+                    None => {}
+                    Some(m) if !a.get_ref().methods.contains_key(m) => {
+                        return Err(r.whole(format!(
+                            "{set}: actor kind `{actor}` has no method `{m}` (it has: {})",
+                            names(&mut a.get_ref().methods.keys())
+                        )));
+                    }
+                    Some(m) if !METHOD_KEYS.contains(&key) => {
+                        return Err(no_key(
+                            &format!("actors.{actor}.methods.{m}"),
+                            key,
+                            &METHOD_KEYS,
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            "stage" if !owner.is_empty() => {
+                let Some(st) = file
+                    .stages
+                    .iter()
+                    .map(Spanned::get_ref)
+                    .find(|s| s.name.get_ref() == owner)
+                else {
+                    return Err(r.whole(format!(
+                        "{set}: no stage `{owner}` (it has: {})",
+                        names(&mut file.stages.iter().map(|s| s.get_ref().name.get_ref()))
+                    )));
+                };
+                let keys = stage_keys(st.op);
+                let joins = st
+                    .input
+                    .as_ref()
+                    .is_some_and(|i| matches!(i.get_ref(), StageInput::Many(v) if v.len() > 1));
+                if !keys.contains(&key) || joins {
+                    let (what, keys) = if joins {
+                        (format!("stage `{owner}` (a join)"), &[][..])
+                    } else {
+                        (format!("stage `{owner}` ({})", op_name(st.op)), keys)
+                    };
+                    return Err(no_key(&what, key, keys));
+                }
+            }
+            _ => {
+                return Err(r.whole(format!(
+                    "{set}: no key `{path}`: a key is {} (a plain NAME sets a parameter)",
+                    KEY_PATHS.join(", ")
+                )));
+            }
+        }
+    }
+    if r.keys.contains_key("schedule.duration") && r.keys.contains_key("schedule.iterations") {
+        return Err(r.whole(
+            "--set schedule.duration and --set schedule.iterations: give one (the run ends \
+             after a duration or after a number of iterations)",
+        ));
+    }
+    Ok(())
 }
 
 fn name_of<'s>(
@@ -385,55 +667,78 @@ fn name_of<'s>(
         let s = stage.get_ref();
         r.at(
             stage.span(),
-            format!("stage `{}` ({:?}) needs `{key}`", s.name.get_ref(), s.op),
+            format!(
+                "stage `{}` ({}) needs `{key}`",
+                s.name.get_ref(),
+                op_name(s.op)
+            ),
         )
     })
 }
 
-/// Resolves `file` with `overrides` (parameter name → value as text).
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Broadcast => "broadcast",
+        Op::Map => "map",
+        Op::InitActors => "init_actors",
+        Op::ReduceActors => "reduce_actors",
+    }
+}
+
+/// Resolves `file` with `overrides` (parameter name or key path → value as text).
 pub(crate) fn resolve(
     path: &str,
     source: &str,
     file: &WorkloadFile,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Resolved, WorkloadError> {
+    let (keys, params): (BTreeMap<String, String>, BTreeMap<String, String>) = overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| is_key_path(k));
     let mut r = Resolver {
         path,
         source,
         params: &file.params,
-        overrides,
+        overrides: &params,
+        keys: &keys,
         used: BTreeMap::new(),
     };
-    for name in overrides.keys() {
+    for name in params.keys() {
         if !file.params.contains_key(name) {
             let known: Vec<&str> = file.params.keys().map(String::as_str).collect();
             return Err(r.whole(format!(
-                "--set {name}: the workload has no parameter `{name}` (it has: {})",
+                "--set {name}: the workload has no parameter `{name}` (it has: {}; a key of \
+                 the file is set as SECTION.KEY, e.g. cluster.nodes)",
                 known.join(", ")
             )));
         }
     }
+    check_keys(&r, file)?;
 
     // The cluster.
     let c = &file.cluster;
-    let nodes = r.count(&c.nodes, "cluster.nodes")?;
+    let nodes_val = r.val_of("cluster.nodes", &c.nodes);
+    let nodes = r.quantity(&nodes_val, "cluster.nodes", Quantity::Count)?;
     if nodes == 0 {
-        return Err(r.at(c.nodes.span(), "cluster.nodes: the cluster has no nodes"));
+        return Err(r.fail(&nodes_val, "cluster.nodes", "the cluster has no nodes"));
     }
-    let cpus = r.positive(&c.cpus, "cluster.cpus", u64::from(u32::MAX))? as u32;
-    let store = r.size(&c.store, "cluster.store")?;
+    let cpus = r
+        .positive("cluster.cpus", Some(&c.cpus), u64::from(u32::MAX))?
+        .unwrap_or(1) as u32;
+    let store_val = r.val_of("cluster.store", &c.store);
+    let store = r.quantity(&store_val, "cluster.store", Quantity::Size)?;
     if store == 0 {
-        return Err(r.at(
-            c.store.span(),
-            "cluster.store: the object store has no capacity",
+        return Err(r.fail(
+            &store_val,
+            "cluster.store",
+            "the object store has no capacity",
         ));
     }
-    let bandwidth = r.rate(&c.nic_bandwidth, "cluster.nic_bandwidth")?;
+    let bw_val = r.val_of("cluster.nic_bandwidth", &c.nic_bandwidth);
+    let bandwidth = r.quantity(&bw_val, "cluster.nic_bandwidth", Quantity::Rate)?;
     if bandwidth == 0 {
-        return Err(r.at(
-            c.nic_bandwidth.span(),
-            "cluster.nic_bandwidth: zero bandwidth",
-        ));
+        return Err(r.fail(&bw_val, "cluster.nic_bandwidth", "zero bandwidth"));
     }
     let spec = ClusterSpec::uniform(
         nodes as usize,
@@ -443,12 +748,22 @@ pub(crate) fn resolve(
         },
         NetworkSpec {
             nic_bandwidth: bandwidth,
-            latency: r.duration(&c.latency, "cluster.latency")?,
+            latency: r.required("cluster.latency", &c.latency, Quantity::Duration)?,
             transport: Default::default(),
         },
     );
-    let heartbeat = r.opt_duration(&c.heartbeat, "cluster.heartbeat")?;
-    let submit_cost = r.opt_duration(&c.submit_cost, "cluster.submit_cost")?;
+    let heartbeat = r.key(
+        "cluster.heartbeat",
+        c.heartbeat.as_ref(),
+        Quantity::Duration,
+        0,
+    )?;
+    let submit_cost = r.key(
+        "cluster.submit_cost",
+        c.submit_cost.as_ref(),
+        Quantity::Duration,
+        0,
+    )?;
 
     // Kinds.
     let mut tasks = BTreeMap::new();
@@ -468,16 +783,18 @@ pub(crate) fn resolve(
     let mut actors = BTreeMap::new();
     for (name, a) in &file.actors {
         let a_ref = a.get_ref();
-        let creation = match &a_ref.creation {
-            Some(k) => r.kind(k, &format!("actors.{name}.creation"))?,
-            None => Kind {
-                outputs: 0,
-                output_size: OutputSize::Bytes(8),
-                cpus: 1,
-                cost: CostModel::default(),
-                record: false,
+        // `creation = "1ms"` is short for `creation = { fixed = "1ms" }`.
+        let section = match &a_ref.creation {
+            Some(c) => match c.get_ref() {
+                Creation::Fixed(raw) => schema::TaskKindSection {
+                    fixed: Some(Spanned::new(c.span(), raw.clone())),
+                    ..Default::default()
+                },
+                Creation::Table(t) => (**t).clone(),
             },
+            None => schema::TaskKindSection::default(),
         };
+        let creation = r.kind(&section, &format!("actors.{name}.creation"))?;
         if creation.cpus > cpus {
             return Err(r.at(
                 a.span(),
@@ -505,42 +822,55 @@ pub(crate) fn resolve(
 
     // The schedule.
     let s = &file.schedule;
-    let period = r.duration(&s.period, "schedule.period")?;
-    let end = match (&s.duration, &s.iterations) {
-        (Some(d), None) => End::Duration(r.duration(d, "schedule.duration")?),
-        (None, Some(i)) => End::Iterations(r.count(i, "schedule.iterations")?),
+    let period = r.required("schedule.period", &s.period, Quantity::Duration)?;
+    // A `--set` of one end replaces the other the file may give.
+    let (dur_file, it_file) = match (
+        keys.contains_key("schedule.duration"),
+        keys.contains_key("schedule.iterations"),
+    ) {
+        (true, _) => (s.duration.as_ref(), None),
+        (_, true) => (None, s.iterations.as_ref()),
+        _ => (s.duration.as_ref(), s.iterations.as_ref()),
+    };
+    let duration = r.val("schedule.duration", dur_file);
+    let end = match (&duration, r.val("schedule.iterations", it_file)) {
+        (Some(d), None) => End::Duration(r.quantity(d, "schedule.duration", Quantity::Duration)?),
+        (None, Some(i)) => {
+            End::Iterations(r.quantity(&i, "schedule.iterations", Quantity::Count)?)
+        }
         _ => {
             return Err(
                 r.whole("[schedule] needs exactly one of `duration` and `iterations`".to_string())
             );
         }
     };
-    let warmup = r.opt_duration(&s.warmup, "schedule.warmup")?;
-    if let End::Duration(d) = end
+    let warmup_val = r.val("schedule.warmup", s.warmup.as_ref());
+    let warmup = match &warmup_val {
+        Some(v) => r.quantity(v, "schedule.warmup", Quantity::Duration)?,
+        None => 0,
+    };
+    if let (End::Duration(d), Some(w), Some(dv)) = (end, &warmup_val, &duration)
         && warmup >= d
-        && let Some(w) = &s.warmup
     {
-        return Err(r.at(
-            w.span(),
-            "schedule.warmup: as long as the whole run: nothing would be measured",
-        ));
+        return Err(warmup_too_long(&r, w, dv, warmup, d));
     }
 
-    let mut params = BTreeMap::new();
+    let mut param_texts = BTreeMap::new();
     for (name, f) in &file.params {
-        let text = match overrides.get(name) {
+        let text = match params.get(name) {
             Some(t) => t.clone(),
             None => match f.get_ref() {
                 Raw::Str(s) => s.clone(),
                 other => other.to_string(),
             },
         };
-        params.insert(name.clone(), text);
+        param_texts.insert(name.clone(), text);
     }
     Ok(Resolved {
         name: file.name.clone(),
         description: file.description.trim().to_string(),
-        params,
+        params: param_texts,
+        keys: keys.clone(),
         param_values: r.used.iter().map(|(k, &(v, _))| (k.clone(), v)).collect(),
         param_units: r.used.iter().map(|(k, &(_, q))| (k.clone(), q)).collect(),
         reproduces: file.reproduces.clone(),
@@ -557,6 +887,77 @@ pub(crate) fn resolve(
             warmup,
         },
     })
+}
+
+/// The error for a warm-up `warmup` at least as long as the run (`duration`), saying what to
+/// set: the parameter the file's `schedule.warmup` refers to, else the key itself.
+fn warmup_too_long(
+    r: &Resolver<'_>,
+    w: &Val<'_>,
+    d: &Val<'_>,
+    warmup: u64,
+    duration: u64,
+) -> WorkloadError {
+    let setting = match w {
+        Val::File(f) => match f.get_ref() {
+            Raw::Str(s) if s.starts_with('$') => s[1..].to_string(),
+            _ => "schedule.warmup".to_string(),
+        },
+        Val::Set { .. } => "schedule.warmup".to_string(),
+    };
+    let problem = format!(
+        "warm-up {} >= duration {}: nothing would be measured",
+        units::format_duration(warmup),
+        units::format_duration(duration)
+    );
+    let below = units::format_duration(duration);
+    match (r.set_on_command_line(d), r.set_on_command_line(w)) {
+        (true, _) => r.whole(format!(
+            "{problem}; also --set {setting}=... (less than {below})"
+        )),
+        (false, true) => r.whole(format!("{problem}; --set {setting}=... less than {below}")),
+        (false, false) => {
+            let span = match w {
+                Val::File(f) => f.span(),
+                Val::Set { .. } => 0..0,
+            };
+            let what = if setting == "schedule.warmup" {
+                setting
+            } else {
+                format!("params.{setting}")
+            };
+            r.at(
+                span,
+                format!("schedule.warmup: {problem}; make {what} less than {below}"),
+            )
+        }
+    }
+}
+
+/// The input stages of stage `s`: one, or several (a join), with their spans.
+fn inputs_of(
+    r: &Resolver<'_>,
+    s: &Spanned<schema::StageSection>,
+) -> Result<Vec<Spanned<String>>, WorkloadError> {
+    let st = s.get_ref();
+    let Some(input) = &st.input else {
+        return Err(r.at(
+            s.span(),
+            format!(
+                "stage `{}` ({}) needs `input`",
+                st.name.get_ref(),
+                op_name(st.op)
+            ),
+        ));
+    };
+    match input.get_ref() {
+        StageInput::One(name) => Ok(vec![Spanned::new(input.span(), name.clone())]),
+        StageInput::Many(v) if v.is_empty() => Err(r.at(
+            input.span(),
+            format!("stage `{}`: `input` is an empty list", st.name.get_ref()),
+        )),
+        StageInput::Many(v) => Ok(v.clone()),
+    }
 }
 
 fn resolve_stages(
@@ -592,21 +993,33 @@ fn resolve_stages(
     // First pass: references and per-stage numbers, in file order.
     let mut ops = Vec::with_capacity(file.stages.len());
     let mut deps: Vec<Vec<usize>> = Vec::with_capacity(file.stages.len());
+    // Per stage, the spans of its inputs (for errors about them).
+    let mut input_spans: Vec<Vec<std::ops::Range<usize>>> = Vec::with_capacity(file.stages.len());
     for s in &file.stages {
         let st = s.get_ref();
         let sname = st.name.get_ref();
+        let key = |k: &str| format!("stage.{sname}.{k}");
+        if let Some(j) = &st.join
+            && st.op != Op::Map
+        {
+            return Err(r.at(
+                j.span(),
+                format!(
+                    "stage `{sname}` ({}): `join` applies to a map over several inputs",
+                    op_name(st.op)
+                ),
+            ));
+        }
+        let mut spans = Vec::new();
         let (op, d) = match st.op {
             Op::Broadcast => {
                 let task = name_of(r, &st.task, s, "task")?;
                 check_task(r, tasks, task)?;
-                let width = match &st.width {
-                    Some(f) => r.positive(f, &format!("stage {sname}.width"), 1 << 24)?,
-                    None => {
-                        return Err(r.at(
-                            s.span(),
-                            format!("stage `{sname}` (broadcast) needs `width`"),
-                        ));
-                    }
+                let Some(width) = r.positive(&key("width"), st.width.as_ref(), 1 << 24)? else {
+                    return Err(r.at(
+                        s.span(),
+                        format!("stage `{sname}` (broadcast) needs `width`"),
+                    ));
                 };
                 (
                     StageOp::Broadcast {
@@ -619,24 +1032,67 @@ fn resolve_stages(
             Op::Map => {
                 let task = name_of(r, &st.task, s, "task")?;
                 check_task(r, tasks, task)?;
-                let input = lookup(r, name_of(r, &st.input, s, "input")?, "input")?;
-                let repeat = match &st.repeat {
-                    Some(f) => r.positive(f, &format!("stage {sname}.repeat"), 1 << 16)?,
-                    None => 1,
-                };
-                let fan_in = match &st.fan_in {
-                    Some(f) => r.positive(f, &format!("stage {sname}.fan_in"), 1 << 24)?,
-                    None => 1,
-                };
-                (
-                    StageOp::Map {
-                        task: task.get_ref().clone(),
-                        input,
-                        repeat: repeat as usize,
-                        fan_in: fan_in as usize,
-                    },
-                    vec![input],
-                )
+                let names = inputs_of(r, s)?;
+                let mut inputs = Vec::with_capacity(names.len());
+                for n in &names {
+                    inputs.push(lookup(r, n, "input")?);
+                    spans.push(n.span());
+                }
+                match (&st.join, names.len()) {
+                    (None, 1) => {
+                        let repeat = r.positive(&key("repeat"), st.repeat.as_ref(), 1 << 16)?;
+                        let fan_in = r.positive(&key("fan_in"), st.fan_in.as_ref(), 1 << 24)?;
+                        (
+                            StageOp::Map {
+                                task: task.get_ref().clone(),
+                                input: inputs[0],
+                                repeat: repeat.unwrap_or(1) as usize,
+                                fan_in: fan_in.unwrap_or(1) as usize,
+                            },
+                            inputs,
+                        )
+                    }
+                    (None, n) => {
+                        return Err(r.at(
+                            st.input.as_ref().map_or(s.span(), Spanned::span),
+                            format!(
+                                "stage `{sname}` reads {n} stages: say how to pair their \
+                                 elements: join = \"zip\" (task i gets element i of each) or \
+                                 join = \"product\" (one task per combination)"
+                            ),
+                        ));
+                    }
+                    (Some(j), 1) => {
+                        return Err(r.at(
+                            j.span(),
+                            format!(
+                                "stage `{sname}`: `join` pairs two or more inputs, but `input` \
+                                 names one stage"
+                            ),
+                        ));
+                    }
+                    (Some(j), _) => {
+                        for (k, f) in [("repeat", &st.repeat), ("fan_in", &st.fan_in)] {
+                            if let Some(f) = f {
+                                return Err(r.at(
+                                    f.span(),
+                                    format!(
+                                        "stage `{sname}`: `{k}` applies to a map over one \
+                                         input, not to a join"
+                                    ),
+                                ));
+                            }
+                        }
+                        (
+                            StageOp::Join {
+                                task: task.get_ref().clone(),
+                                inputs: inputs.clone(),
+                                join: *j.get_ref(),
+                            },
+                            inputs,
+                        )
+                    }
+                }
             }
             Op::InitActors => {
                 let actor = name_of(r, &st.actor, s, "actor")?;
@@ -649,14 +1105,11 @@ fn resolve_stages(
                         ),
                     ));
                 }
-                let count = match &st.count {
-                    Some(f) => r.positive(f, &format!("stage {sname}.count"), 1 << 24)?,
-                    None => {
-                        return Err(r.at(
-                            s.span(),
-                            format!("stage `{sname}` (init_actors) needs `count`"),
-                        ));
-                    }
+                let Some(count) = r.positive(&key("count"), st.count.as_ref(), 1 << 24)? else {
+                    return Err(r.at(
+                        s.span(),
+                        format!("stage `{sname}` (init_actors) needs `count`"),
+                    ));
                 };
                 (
                     StageOp::InitActors {
@@ -670,7 +1123,18 @@ fn resolve_stages(
                 let method = name_of(r, &st.method, s, "method")?;
                 let actors_name = name_of(r, &st.actors, s, "actors")?;
                 let a = lookup(r, actors_name, "actors")?;
-                let input = lookup(r, name_of(r, &st.input, s, "input")?, "input")?;
+                let names = inputs_of(r, s)?;
+                if names.len() > 1 {
+                    return Err(r.at(
+                        st.input.as_ref().map_or(s.span(), Spanned::span),
+                        format!(
+                            "stage `{sname}` (reduce_actors) reads one stage; a list of \
+                             inputs is for a map (a join)"
+                        ),
+                    ));
+                }
+                let input = lookup(r, &names[0], "input")?;
+                spans.push(names[0].span());
                 let actors_stage = file.stages[a].get_ref();
                 let actor = match (actors_stage.op, &actors_stage.actor) {
                     (Op::InitActors, Some(k)) => k.get_ref().clone(),
@@ -702,30 +1166,103 @@ fn resolve_stages(
         };
         ops.push(op);
         deps.push(d);
+        input_spans.push(spans);
     }
-    // Kinds of input: a map or reduce needs objects, not actors.
+    // Kinds of input: a map, join or reduce needs objects, not actors.
     for (i, op) in ops.iter().enumerate() {
-        let input = match op {
-            StageOp::Map { input, .. } | StageOp::ReduceActors { input, .. } => *input,
+        let inputs: &[usize] = match op {
+            StageOp::Map { input, .. } | StageOp::ReduceActors { input, .. } => {
+                std::slice::from_ref(input)
+            }
+            StageOp::Join { inputs, .. } => inputs,
             _ => continue,
         };
-        if matches!(ops[input], StageOp::InitActors { .. }) {
-            let st = file.stages[i].get_ref();
-            let span = st
-                .input
-                .as_ref()
-                .map_or(file.stages[i].span(), Spanned::span);
-            return Err(r.at(
-                span,
-                format!(
-                    "stage `{}` reads `{}`, which yields actors, not objects",
-                    st.name.get_ref(),
-                    file.stages[input].get_ref().name.get_ref()
-                ),
-            ));
+        for (k, &input) in inputs.iter().enumerate() {
+            if matches!(ops[input], StageOp::InitActors { .. }) {
+                let st = file.stages[i].get_ref();
+                return Err(r.at(
+                    input_spans[i][k].clone(),
+                    format!(
+                        "stage `{}` reads `{}`, which yields actors, not objects",
+                        st.name.get_ref(),
+                        file.stages[input].get_ref().name.get_ref()
+                    ),
+                ));
+            }
         }
     }
     let order = topological(r, file, &deps)?;
+    // Widths (elements yielded), in dependency order: a zip's inputs must be as wide, and a
+    // product must not be too wide.
+    let mut widths = vec![0usize; ops.len()];
+    for &i in &order {
+        widths[i] = match &ops[i] {
+            StageOp::Broadcast { width, .. } => *width,
+            StageOp::InitActors { count, .. } => *count,
+            StageOp::ReduceActors { actors, .. } => widths[*actors],
+            StageOp::Map {
+                input,
+                repeat,
+                fan_in,
+                ..
+            } => (0..*repeat).fold(widths[*input], |w, _| w.div_ceil(*fan_in)),
+            StageOp::Join { inputs, join, .. } => {
+                let ws: Vec<usize> = inputs.iter().map(|&j| widths[j]).collect();
+                let st = file.stages[i].get_ref();
+                let span = st
+                    .input
+                    .as_ref()
+                    .map_or(file.stages[i].span(), Spanned::span);
+                let described = || {
+                    inputs
+                        .iter()
+                        .map(|&j| {
+                            format!(
+                                "`{}` yields {}",
+                                file.stages[j].get_ref().name.get_ref(),
+                                widths[j]
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                match join {
+                    Join::Zip if ws.iter().any(|&w| w != ws[0]) => {
+                        return Err(r.at(
+                            span,
+                            format!(
+                                "stage `{}`: join = \"zip\" gives task i element i of every \
+                                 input, so they must be as wide, but {}",
+                                st.name.get_ref(),
+                                described()
+                            ),
+                        ));
+                    }
+                    Join::Zip => ws[0],
+                    Join::Product => {
+                        const MAX: usize = 1 << 24;
+                        match ws
+                            .iter()
+                            .try_fold(1usize, |p, &w| p.checked_mul(w).filter(|&p| p <= MAX))
+                        {
+                            Some(w) => w,
+                            None => {
+                                return Err(r.at(
+                                    span,
+                                    format!(
+                                        "stage `{}`: join = \"product\" makes one task per \
+                                         combination, more than {MAX}: {}",
+                                        st.name.get_ref(),
+                                        described()
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+    }
     // Scopes: a once-stage cannot read a per-iteration stage.
     let scopes: Vec<Scope> = file
         .stages
@@ -774,6 +1311,11 @@ fn resolve_stages(
                     input: position[input],
                     repeat,
                     fan_in,
+                },
+                StageOp::Join { task, inputs, join } => StageOp::Join {
+                    task,
+                    inputs: inputs.iter().map(|&j| position[j]).collect(),
+                    join,
                 },
                 StageOp::ReduceActors {
                     method,

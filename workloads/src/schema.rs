@@ -10,7 +10,10 @@ use toml::Spanned;
 
 /// A raw value as written.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a number, or a string such as \"100ms\" or \"$param\""
+)]
 pub enum Raw {
     /// An integer.
     Int(i64),
@@ -35,7 +38,7 @@ pub type Field = Spanned<Raw>;
 
 /// A whole workload file.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a workload file")]
 pub struct WorkloadFile {
     /// Short name, used in run ids and manifests.
     pub name: String,
@@ -69,7 +72,10 @@ pub struct WorkloadFile {
 
 /// `[cluster]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [cluster] table (nodes, cpus, store, nic_bandwidth, latency, ...)"
+)]
 pub struct ClusterSection {
     /// Number of nodes.
     pub nodes: Field,
@@ -89,8 +95,11 @@ pub struct ClusterSection {
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces
 /// and what it costs.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of costs (outputs, output_size, cpus, fixed, input_rate, output_rate, record)"
+)]
 pub struct TaskKindSection {
     /// Objects returned (count; default 1).
     pub outputs: Option<Field>,
@@ -112,17 +121,67 @@ pub struct TaskKindSection {
 
 /// `[actors.NAME]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an actor kind: a table with `methods` and an optional `creation`"
+)]
 pub struct ActorSection {
     /// Cost of the constructor (its `outputs`, `output_size` and `record` are ignored).
-    pub creation: Option<TaskKindSection>,
+    pub creation: Option<Spanned<Creation>>,
     /// Methods by name.
     pub methods: BTreeMap<String, TaskKindSection>,
 }
 
+/// An actor's `creation`: a table like a task kind, or, for short, just its fixed cost
+/// (`creation = "1ms"` means `creation = { fixed = "1ms" }`).
+#[derive(Clone, Debug)]
+pub enum Creation {
+    /// The short form: the fixed cost, as written (its span is the `creation` value's).
+    Fixed(Raw),
+    /// The full form.
+    Table(Box<TaskKindSection>),
+}
+
+impl<'de> Deserialize<'de> for Creation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Creation;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a duration such as \"1ms\" (the fixed cost) or a table such as \
+                     { fixed = \"1ms\", cpus = 1 }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Creation, E> {
+                Ok(Creation::Fixed(Raw::Str(v.to_string())))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Creation, E> {
+                Ok(Creation::Fixed(Raw::Int(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Creation, E> {
+                Ok(Creation::Fixed(Raw::Int(
+                    i64::try_from(v).unwrap_or(i64::MAX),
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Creation, E> {
+                Ok(Creation::Fixed(Raw::Float(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Creation, A::Error> {
+                TaskKindSection::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| Creation::Table(Box::new(t)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// The four IR operations.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[serde(
+    rename_all = "snake_case",
+    expecting = "an operation: broadcast, map, init_actors or reduce_actors"
+)]
 pub enum Op {
     /// `Broadcast(task, width)`.
     Broadcast,
@@ -136,7 +195,7 @@ pub enum Op {
 
 /// When a stage is built: once per run, or anew every iteration.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", expecting = "a scope: once or iteration")]
 pub enum Scope {
     /// Built once and reused (default for broadcast and init_actors).
     Once,
@@ -144,9 +203,57 @@ pub enum Scope {
     Iteration,
 }
 
+/// How a map over several stages pairs their elements.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", expecting = "a pairing: zip or product")]
+pub enum Join {
+    /// Task `i` gets element `i` of every input (all as wide).
+    Zip,
+    /// One task per combination, the first input varying slowest.
+    Product,
+}
+
+/// A stage's `input`: one stage's name, or a list of them (a join).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StageInput {
+    /// One stage (its span is the `input` value's).
+    One(String),
+    /// Several stages, each with its own span.
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for StageInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StageInput;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a stage name, or a list of stage names (a join)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StageInput, E> {
+                Ok(StageInput::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StageInput, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<Spanned<String>>()? {
+                    names.push(n);
+                }
+                Ok(StageInput::Many(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `[[stage]]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [[stage]] table (name, op, and the operation's keys)"
+)]
 pub struct StageSection {
     /// The stage's name, by which later stages refer to it.
     pub name: Spanned<String>,
@@ -158,8 +265,11 @@ pub struct StageSection {
     pub actor: Option<Spanned<String>>,
     /// The method (reduce_actors).
     pub method: Option<Spanned<String>>,
-    /// The stage whose objects this one consumes (map, reduce_actors).
-    pub input: Option<Spanned<String>>,
+    /// The stage whose objects this one consumes (map, reduce_actors), or for a map, a list
+    /// of stages (a join).
+    pub input: Option<Spanned<StageInput>>,
+    /// How a map over several stages pairs their elements (required then).
+    pub join: Option<Spanned<Join>>,
     /// The init_actors stage whose actors are called (reduce_actors).
     pub actors: Option<Spanned<String>>,
     /// Handles a broadcast yields (count).
@@ -176,7 +286,10 @@ pub struct StageSection {
 
 /// How iterations follow each other.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[serde(
+    rename_all = "kebab-case",
+    expecting = "a mode: fixed-delay or fixed-rate"
+)]
 pub enum Mode {
     /// Sleep `period` after submitting an iteration (the write-up's driver).
     FixedDelay,
@@ -186,7 +299,10 @@ pub enum Mode {
 
 /// `[schedule]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [schedule] table (period, mode, duration or iterations, warmup)"
+)]
 pub struct ScheduleSection {
     /// Time between iterations (duration).
     pub period: Field,
@@ -202,7 +318,10 @@ pub struct ScheduleSection {
 
 /// Values a swept parameter takes: a list, or an arithmetic range.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a list of values, or a range { from = ..., to = ..., step = ... }"
+)]
 pub enum SweepValues {
     /// Explicit values.
     List(Vec<Raw>),
@@ -219,7 +338,10 @@ pub enum SweepValues {
 
 /// `[sweep]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [sweep] table (policies, seeds, params)"
+)]
 pub struct SweepSection {
     /// Policies to compare.
     #[serde(default)]

@@ -126,9 +126,40 @@ pub fn parse_rate(text: &str) -> Result<u64, UnitError> {
     scale(text, n, f)
 }
 
+/// A duration in nanoseconds as a person writes it, exactly: the largest of s, ms, us and ns
+/// in which it is at least 1, with as many decimals as needed (`25 s`, `1.5 s`, `250 us`,
+/// `0 s`).
+pub fn format_duration(ns: u64) -> String {
+    let (unit, per) = match ns {
+        0 => return "0 s".to_string(),
+        n if n >= 1_000_000_000 => ("s", 1_000_000_000u64),
+        n if n >= 1_000_000 => ("ms", 1_000_000),
+        n if n >= 1_000 => ("us", 1_000),
+        _ => ("ns", 1),
+    };
+    let (whole, frac) = (ns / per, ns % per);
+    if frac == 0 {
+        return format!("{whole} {unit}");
+    }
+    let digits = per.ilog10() as usize;
+    let decimals = format!("{frac:0digits$}");
+    format!("{whole}.{} {unit}", decimals.trim_end_matches('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_formatted_exactly() {
+        assert_eq!(format_duration(25_000_000_000), "25 s");
+        assert_eq!(format_duration(1_500_000_000), "1.5 s");
+        assert_eq!(format_duration(1_000_000_001), "1.000000001 s");
+        assert_eq!(format_duration(250_000), "250 us");
+        assert_eq!(format_duration(100_500_000), "100.5 ms");
+        assert_eq!(format_duration(7), "7 ns");
+        assert_eq!(format_duration(0), "0 s");
+    }
 
     #[test]
     fn sizes() {

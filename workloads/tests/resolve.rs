@@ -153,7 +153,7 @@ fn parameters_carry_the_quantity_they_measure() {
     let e = err(&with("output_size = \"input\"", "output_size = \"$width\""));
     assert!(
         e.to_string().contains(
-            "params.width is used as a size elsewhere and as a count by stage data.width"
+            "params.width is used as a size elsewhere and as a count by stage.data.width"
         ),
         "{e}"
     );
@@ -176,9 +176,25 @@ fn the_sweep_expands_ranges_and_lists() {
 
 #[test]
 fn the_shipped_workloads_resolve_and_sweep() {
-    for f in ["streaming", "tree-reduce", "param-server"] {
-        let path = format!("{}/files/{f}.toml", env!("CARGO_MANIFEST_DIR"));
-        let w = Workload::load(std::path::Path::new(&path)).unwrap();
+    // Every file shipped, so that a new one is checked without being listed here.
+    let dir = format!("{}/files", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "join.toml",
+            "param-server.toml",
+            "streaming.toml",
+            "tree-reduce.toml"
+        ]
+    );
+    for f in &names {
+        let w = Workload::load(&std::path::Path::new(&dir).join(f)).unwrap();
         w.resolve(&BTreeMap::new()).unwrap();
         assert!(!w.sweep().unwrap().points.is_empty(), "{f}");
     }

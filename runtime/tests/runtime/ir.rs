@@ -2,6 +2,7 @@
 //! lifecycle, bad input.
 
 use crate::common::{Recorder, RoundRobin, spec};
+use cohort_runtime::ir::Pairing;
 use cohort_runtime::policy::{Dependency, GroupId, Hints, PolicyEvent, WorkKind};
 use cohort_runtime::{
     ActorKind, Cluster, CostModel, IrError, NodeOptions, Payload, Registry, RuntimeError, TaskArg,
@@ -349,4 +350,202 @@ fn shared_extra_arguments_submit_what_one_copy_per_task_does() {
         (placed(&events), c.now())
     };
     assert_eq!(run(true), run(false));
+}
+
+/// A cluster whose `leaf` tasks return their task id and whose `pair` tasks return their
+/// arguments as one list of numbers, so that a join's wiring can be read off its outputs.
+fn numbered() -> (Cluster, Events) {
+    let mut r = Registry::new();
+    r.function("leaf", CostModel::fixed(10), |ctx, _| {
+        Ok(vec![Payload::from_u64(ctx.task().0)])
+    })
+    .unwrap();
+    r.function("pair", CostModel::fixed(10), |_, args: &[Payload]| {
+        let values: Vec<i64> = args
+            .iter()
+            .filter_map(|a| a.as_u64())
+            .map(|v| v as i64)
+            .collect();
+        Ok(vec![Payload::from_i64s(&values)])
+    })
+    .unwrap();
+    let p = Recorder::new(RoundRobin::default());
+    let events = p.events.clone();
+    let c = Cluster::new(spec(2, 2, 1 << 20, 0), r, Box::new(p), Default::default()).unwrap();
+    (c, events)
+}
+
+/// The numbers each output of `node` holds.
+fn values(c: &mut Cluster, node: &cohort_runtime::IrNode) -> Vec<Vec<i64>> {
+    node.eval(c)
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let p = c.get(&o[0]).unwrap();
+            (0..p.i64_count()).filter_map(|k| p.i64_at(k)).collect()
+        })
+        .collect()
+}
+
+/// The number each task of `node` returned (a `leaf` map).
+fn ids(c: &mut Cluster, node: &cohort_runtime::IrNode) -> Vec<i64> {
+    node.eval(c)
+        .unwrap()
+        .iter()
+        .map(|o| c.get(&o[0]).unwrap().as_u64().unwrap() as i64)
+        .collect()
+}
+
+fn deps_of(events: &Events, group: GroupId) -> Vec<(u32, Dependency)> {
+    placed(events)
+        .into_iter()
+        .filter(|(_, h)| h.group == group)
+        .map(|(_, h)| (h.index, h.dependency))
+        .collect()
+}
+
+#[test]
+fn a_zip_join_gives_task_i_element_i_of_every_input_and_depends_on_the_first() {
+    let (mut c, events) = numbered();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("leaf", 3, vec![], o).unwrap();
+    let left = ir.map("leaf", &b, vec![], o).unwrap();
+    let right = ir.map("leaf", &b, vec![], o).unwrap();
+    let extra = vec![TaskArg::from(Payload::from_u64(99))];
+    let zip = ir
+        .map_join_shared("pair", &[&left, &right], Pairing::Zip, extra, o)
+        .unwrap();
+    assert_eq!(zip.width(), 3);
+    assert_eq!(
+        zip.to_string(),
+        format!("Join(pair) [group {}]", zip.group().0)
+    );
+    let got = values(&mut c, &zip);
+    let (l, r) = (ids(&mut c, &left), ids(&mut c, &right));
+    let expected: Vec<Vec<i64>> = (0..3).map(|i| vec![l[i], r[i], 99]).collect();
+    assert_eq!(got, expected);
+    let lg = left.group();
+    assert_eq!(
+        deps_of(&events, zip.group()),
+        (0..3)
+            .map(|i| (i, Dependency::Task(lg, i)))
+            .collect::<Vec<_>>()
+    );
+    // Over a broadcast first, the tasks depend on the broadcast's group, as a Map's would.
+    let zb = ir
+        .map_join("pair", &[&b, &left], Pairing::Zip, vec![], o)
+        .unwrap();
+    zb.force(&mut c).unwrap();
+    assert!(
+        deps_of(&events, zb.group())
+            .iter()
+            .all(|&(_, d)| d == Dependency::Group(b.group()))
+    );
+}
+
+#[test]
+fn a_product_join_makes_every_combination_first_input_slowest() {
+    let (mut c, events) = numbered();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let b = ir.broadcast("leaf", 2, vec![], o).unwrap();
+    let left = ir.map("leaf", &b, vec![], o).unwrap();
+    let b3 = ir.broadcast("leaf", 3, vec![], o).unwrap();
+    let right = ir.map("leaf", &b3, vec![], o).unwrap();
+    let product = ir
+        .map_join("pair", &[&left, &right], Pairing::Product, vec![], o)
+        .unwrap();
+    assert_eq!(product.width(), 6);
+    let got = values(&mut c, &product);
+    let (l, r) = (ids(&mut c, &left), ids(&mut c, &right));
+    let mut expected = Vec::new();
+    for a in &l {
+        for b in &r {
+            expected.push(vec![*a, *b]);
+        }
+    }
+    assert_eq!(got, expected);
+    let lg = left.group();
+    assert_eq!(
+        deps_of(&events, product.group()),
+        (0..6)
+            .map(|k| (k, Dependency::Task(lg, k / 3)))
+            .collect::<Vec<_>>()
+    );
+    // The join holds its inputs: their groups are freed with it, not before.
+    let (gp, gl, gr) = (product.group(), left.group(), right.group());
+    drop((left, right));
+    c.run_until_idle().unwrap();
+    assert!(freed(&events).is_empty());
+    drop(product);
+    c.run_until_idle().unwrap();
+    let mut f = freed(&events);
+    f.sort();
+    let mut want = vec![gp, gl, gr];
+    want.sort();
+    assert_eq!(f, want);
+}
+
+#[test]
+fn bad_joins_are_typed_errors_naming_the_node() {
+    let (c, _) = numbered();
+    let ir = c.ir();
+    let o = NodeOptions::default();
+    let two = ir.broadcast("leaf", 2, vec![], o).unwrap();
+    let three = ir.broadcast("leaf", 3, vec![], o).unwrap();
+    let err = ir
+        .map_join("pair", &[&two, &three], Pairing::Zip, vec![], o)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        IrError::WidthMismatch {
+            node: "Join(pair)".into(),
+            widths: vec![2, 3]
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "Join(pair): a zip pairs element i of every input, but the inputs yield [2, 3] elements"
+    );
+    assert!(matches!(
+        ir.map_join("pair", &[], Pairing::Zip, vec![], o)
+            .unwrap_err(),
+        IrError::NoInputs { .. }
+    ));
+    let err = ir
+        .map_join(
+            "pair",
+            &[&two, &three],
+            Pairing::Product,
+            vec![vec![]; 5],
+            o,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IrError::ArgsLength {
+                expected: 6,
+                got: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let huge = ir.broadcast("leaf", usize::MAX, vec![], o).unwrap();
+    assert!(matches!(
+        ir.map_join("pair", &[&huge, &three], Pairing::Product, vec![], o)
+            .unwrap_err(),
+        IrError::TooWide { .. }
+    ));
+    let (c2, _) = cluster();
+    let ir2 = c2.ir();
+    let sinks = ir2.init_actors("Sink", 2, vec![]).unwrap();
+    let b = ir2.broadcast("generate", 2, vec![], o).unwrap();
+    assert!(matches!(
+        ir2.map_join("step", &[&b, &sinks], Pairing::Zip, vec![], o)
+            .unwrap_err(),
+        IrError::WrongInput { .. }
+    ));
 }

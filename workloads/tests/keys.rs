@@ -1,0 +1,387 @@
+//! `--set`: parameters by name, and every numeric key of the file by its key path; and the
+//! warm-up that would leave nothing to measure, named with what to set.
+
+use cohort_workloads::{End, StageOp, Workload, WorkloadError};
+use std::collections::BTreeMap;
+
+const GOOD: &str = r#"
+name = "tiny"
+
+[params]
+size = "1MiB"
+width = 4
+
+[cluster]
+nodes = 2
+cpus = 2
+store = "1GiB"
+nic_bandwidth = "10Gbit/s"
+latency = "100us"
+
+[tasks.make]
+output_size = "$size"
+fixed = "1ms"
+output_rate = "1GB/s"
+
+[tasks.pass]
+output_size = "input"
+
+[actors.Sink.methods.take]
+outputs = 0
+record = true
+
+[[stage]]
+name = "data"
+op = "broadcast"
+task = "make"
+width = "$width"
+
+[[stage]]
+name = "sinks"
+op = "init_actors"
+actor = "Sink"
+count = 2
+
+[[stage]]
+name = "maps"
+op = "map"
+task = "pass"
+input = "data"
+
+[[stage]]
+name = "reduce"
+op = "reduce_actors"
+actors = "sinks"
+method = "take"
+input = "maps"
+
+[schedule]
+period = "100ms"
+mode = "fixed-delay"
+iterations = 10
+warmup = "200ms"
+"#;
+
+fn sets(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn tiny() -> Workload {
+    Workload::parse("tiny.toml", GOOD).unwrap()
+}
+
+fn shipped(name: &str) -> Workload {
+    let path = format!("{}/files/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    // Shown as a relative name, so that messages compare without this machine's paths.
+    let text = std::fs::read_to_string(path).unwrap();
+    Workload::parse(&format!("{name}.toml"), &text).unwrap()
+}
+
+fn message(w: &Workload, pairs: &[(&str, &str)]) -> String {
+    w.resolve(&sets(pairs)).unwrap_err().to_string()
+}
+
+#[test]
+fn a_shorter_duration_alone_says_to_set_the_warm_up_too_in_units() {
+    let w = shipped("streaming");
+    // The file's warm-up is "$warmup": the parameter is what to set.
+    assert_eq!(
+        message(&w, &[("duration", "5s")]),
+        "streaming.toml: warm-up 25 s >= duration 5 s: nothing would be measured; also --set \
+         warmup=... (less than 5 s)"
+    );
+    assert_eq!(
+        message(&w, &[("schedule.duration", "2500ms")]),
+        "streaming.toml: warm-up 25 s >= duration 2.5 s: nothing would be measured; also --set \
+         warmup=... (less than 2.5 s)"
+    );
+    assert_eq!(
+        message(&w, &[("warmup", "100s")]),
+        "streaming.toml: warm-up 100 s >= duration 100 s: nothing would be measured; --set \
+         warmup=... less than 100 s"
+    );
+    let ok = w
+        .resolve(&sets(&[("duration", "5s"), ("warmup", "1s")]))
+        .unwrap();
+    assert_eq!(
+        (ok.schedule.end, ok.schedule.warmup),
+        (End::Duration(5_000_000_000), 1_000_000_000)
+    );
+    // A file that writes the warm-up itself: the key is what to set.
+    let t = shipped("tree-reduce");
+    assert_eq!(
+        message(&t, &[("schedule.duration", "3s")]),
+        "tree-reduce.toml: warm-up 5 s >= duration 3 s: nothing would be measured; also --set \
+         schedule.warmup=... (less than 3 s)"
+    );
+    let ok = t
+        .resolve(&sets(&[
+            ("schedule.duration", "3s"),
+            ("schedule.warmup", "1s"),
+        ]))
+        .unwrap();
+    assert_eq!(ok.schedule.warmup, 1_000_000_000);
+    // The file alone: pointed at, with what to change.
+    let text = GOOD.replace("iterations = 10", "duration = \"150ms\"");
+    let e = Workload::parse("bad.toml", &text)
+        .unwrap()
+        .resolve(&BTreeMap::new())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "bad.toml:56:10: schedule.warmup: warm-up 200 ms >= duration 150 ms: nothing would be \
+         measured; make schedule.warmup less than 150 ms"
+    );
+}
+
+#[test]
+fn every_numeric_key_can_be_set_on_the_command_line() {
+    let w = shipped("streaming");
+    let r = w
+        .resolve(&sets(&[
+            ("cluster.nic_bandwidth", "1.25Gbit/s"),
+            ("cluster.nodes", "1000"),
+            ("data_size", "1MiB"),
+        ]))
+        .unwrap();
+    assert_eq!(r.spec.network.nic_bandwidth, 156_250_000);
+    assert_eq!(r.spec.nodes.len(), 1000);
+    // The harness is told which overrides were keys and which were parameters.
+    assert_eq!(
+        r.keys,
+        sets(&[
+            ("cluster.nic_bandwidth", "1.25Gbit/s"),
+            ("cluster.nodes", "1000")
+        ])
+    );
+    assert_eq!(r.params["data_size"], "1MiB");
+    assert!(!r.params.contains_key("cluster.nodes"));
+
+    let r = tiny()
+        .resolve(&sets(&[
+            ("cluster.cpus", "4"),
+            ("cluster.store", "2GiB"),
+            ("cluster.latency", "1ms"),
+            // Optional keys the file leaves out.
+            ("cluster.heartbeat", "50ms"),
+            ("cluster.submit_cost", "20us"),
+            ("tasks.make.outputs", "2"),
+            ("tasks.make.output_size", "3MiB"),
+            ("tasks.pass.output_size", "inputs"),
+            ("tasks.pass.cpus", "2"),
+            ("tasks.pass.fixed", "2ms"),
+            ("tasks.pass.input_rate", "1GB/s"),
+            ("tasks.pass.output_rate", "2GB/s"),
+            ("actors.Sink.creation.fixed", "5ms"),
+            ("actors.Sink.creation.cpus", "2"),
+            ("actors.Sink.methods.take.fixed", "3ms"),
+            ("actors.Sink.methods.take.outputs", "1"),
+            ("stage.data.width", "8"),
+            ("stage.sinks.count", "3"),
+            ("stage.maps.fan_in", "2"),
+            ("stage.maps.repeat", "2"),
+            ("schedule.period", "50ms"),
+            ("schedule.iterations", "7"),
+            ("schedule.warmup", "0ms"),
+        ]))
+        .unwrap();
+    assert_eq!(r.spec.nodes[0].cpus, 4);
+    assert_eq!(r.spec.nodes[0].store_capacity, 2 << 30);
+    assert_eq!(r.spec.network.latency, 1_000_000);
+    assert_eq!((r.heartbeat, r.submit_cost), (50_000_000, 20_000));
+    let make = &r.tasks["make"];
+    assert_eq!(make.outputs, 2);
+    assert_eq!(
+        make.output_size,
+        cohort_workloads::OutputSize::Bytes(3 << 20)
+    );
+    let pass = &r.tasks["pass"];
+    assert_eq!(pass.output_size, cohort_workloads::OutputSize::Inputs);
+    assert_eq!(pass.cpus, 2);
+    assert_eq!(pass.cost.fixed_ns, 2_000_000);
+    assert_eq!(pass.cost.per_input_byte_ps, 1_000);
+    assert_eq!(pass.cost.per_output_byte_ps, 500);
+    let sink = &r.actors["Sink"];
+    assert_eq!(
+        (sink.creation_cost.fixed_ns, sink.creation_cpus),
+        (5_000_000, 2)
+    );
+    assert_eq!(sink.methods["take"].cost.fixed_ns, 3_000_000);
+    assert_eq!(sink.methods["take"].outputs, 1);
+    assert!(matches!(
+        r.stages[0].op,
+        StageOp::Broadcast { width: 8, .. }
+    ));
+    assert!(matches!(
+        r.stages[1].op,
+        StageOp::InitActors { count: 3, .. }
+    ));
+    assert!(matches!(
+        r.stages[2].op,
+        StageOp::Map {
+            fan_in: 2,
+            repeat: 2,
+            ..
+        }
+    ));
+    assert_eq!(r.schedule.period, 50_000_000);
+    assert_eq!(r.schedule.end, End::Iterations(7));
+    assert_eq!(r.schedule.warmup, 0);
+    // The width was "$width": the key replaces it, and the parameter is no longer used.
+    assert!(!r.param_values.contains_key("width"));
+}
+
+#[test]
+fn a_key_replaces_a_parameter_reference_and_the_other_end_of_the_run() {
+    let w = shipped("streaming");
+    // heartbeat = "$heartbeat" in the file; the key wins over the parameter.
+    let r = w
+        .resolve(&sets(&[
+            ("cluster.heartbeat", "0ms"),
+            ("heartbeat", "300ms"),
+        ]))
+        .unwrap();
+    assert_eq!(r.heartbeat, 0);
+    // Setting `iterations` replaces the file's `duration`, and the reverse.
+    let r = w.resolve(&sets(&[("schedule.iterations", "3")])).unwrap();
+    assert_eq!(r.schedule.end, End::Iterations(3));
+    let r = tiny()
+        .resolve(&sets(&[("schedule.duration", "1s")]))
+        .unwrap();
+    assert_eq!(r.schedule.end, End::Duration(1_000_000_000));
+    assert_eq!(
+        message(
+            &tiny(),
+            &[("schedule.duration", "1s"), ("schedule.iterations", "3")]
+        ),
+        "tiny.toml: --set schedule.duration and --set schedule.iterations: give one (the run \
+         ends after a duration or after a number of iterations)"
+    );
+    // A key's value may itself name a parameter, as in the file.
+    let r = tiny()
+        .resolve(&sets(&[("stage.sinks.count", "$width")]))
+        .unwrap();
+    assert!(matches!(
+        r.stages[1].op,
+        StageOp::InitActors { count: 4, .. }
+    ));
+}
+
+#[test]
+fn key_values_are_checked_as_in_the_file() {
+    let w = tiny();
+    assert_eq!(
+        message(&w, &[("cluster.nic_bandwidth", "10")]),
+        "tiny.toml: --set cluster.nic_bandwidth=10: 10 has no unit; expected a rate such as \
+         \"10Gbit/s\""
+    );
+    assert_eq!(
+        message(&w, &[("cluster.latency", "1.5")]),
+        "tiny.toml: --set cluster.latency=1.5: 1.5 is not a whole number and has no unit; \
+         expected a duration such as \"100ms\""
+    );
+    assert_eq!(
+        message(&w, &[("tasks.make.fixed", "3 parsecs")]),
+        "tiny.toml: --set tasks.make.fixed=3 parsecs: `3 parsecs` has unit `parsecs`; expected \
+         one of ns, us (or µs), ms, s; expected a duration such as \"100ms\""
+    );
+    assert_eq!(
+        message(&w, &[("cluster.nodes", "0")]),
+        "tiny.toml: --set cluster.nodes=0: the cluster has no nodes"
+    );
+    assert_eq!(
+        message(&w, &[("stage.data.width", "0")]),
+        "tiny.toml: --set stage.data.width=0: must be between 1 and 16777216, got 0"
+    );
+    assert_eq!(
+        message(&w, &[("tasks.pass.input_rate", "0GB/s")]),
+        "tiny.toml: --set tasks.pass.input_rate=0GB/s: a rate of zero would never finish"
+    );
+    assert!(
+        message(&w, &[("cluster.nodes", "$nope")])
+            .contains("--set cluster.nodes=$nope: no parameter `nope` in [params]")
+    );
+    // A demand no node meets, whichever side was set.
+    assert!(
+        message(&w, &[("tasks.pass.cpus", "3")])
+            .contains("tasks.pass demands 3 CPUs, but no node has more than 2")
+    );
+}
+
+#[test]
+fn unknown_key_paths_are_named_with_the_valid_keys() {
+    let w = tiny();
+    assert_eq!(
+        message(&w, &[("cluster.gpus", "1")]),
+        "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
+         nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost)"
+    );
+    assert_eq!(
+        message(&w, &[("schedule.mode", "fixed-rate")]),
+        "tiny.toml: --set schedule.mode=fixed-rate: [schedule] has no settable key `mode` (its \
+         keys: period, duration, iterations, warmup)"
+    );
+    assert_eq!(
+        message(&w, &[("tasks.pass.record", "true")]),
+        "tiny.toml: --set tasks.pass.record=true: [tasks.pass] has no settable key `record` \
+         (its keys: outputs, output_size, cpus, fixed, input_rate, output_rate)"
+    );
+    assert_eq!(
+        message(&w, &[("tasks.fly.fixed", "1ms")]),
+        "tiny.toml: --set tasks.fly.fixed=1ms: no task kind `fly` in [tasks] (it has: make, \
+         pass)"
+    );
+    assert_eq!(
+        message(&w, &[("actors.Sink.methods.give.fixed", "1ms")]),
+        "tiny.toml: --set actors.Sink.methods.give.fixed=1ms: actor kind `Sink` has no method \
+         `give` (it has: take)"
+    );
+    assert_eq!(
+        message(&w, &[("actors.Sink.creation.outputs", "1")]),
+        "tiny.toml: --set actors.Sink.creation.outputs=1: actors.Sink.creation has no settable \
+         key `outputs` (its keys: cpus, fixed, input_rate, output_rate)"
+    );
+    assert_eq!(
+        message(&w, &[("actors.Sunk.creation.fixed", "1ms")]),
+        "tiny.toml: --set actors.Sunk.creation.fixed=1ms: no actor kind `Sunk` in [actors] (it \
+         has: Sink)"
+    );
+    assert_eq!(
+        message(&w, &[("stage.maps.width", "3")]),
+        "tiny.toml: --set stage.maps.width=3: stage `maps` (map) has no settable key `width` \
+         (its keys: repeat, fan_in)"
+    );
+    assert_eq!(
+        message(&w, &[("stage.reduce.count", "3")]),
+        "tiny.toml: --set stage.reduce.count=3: stage `reduce` (reduce_actors) has no settable \
+         key `count` (it has none)"
+    );
+    assert_eq!(
+        message(&w, &[("stage.mpas.repeat", "3")]),
+        "tiny.toml: --set stage.mpas.repeat=3: no stage `mpas` (it has: data, sinks, maps, \
+         reduce)"
+    );
+    assert_eq!(
+        message(&w, &[("clutser.nodes", "3")]),
+        "tiny.toml: --set clutser.nodes=3: no key `clutser.nodes`: a key is cluster.KEY, \
+         tasks.NAME.KEY, actors.NAME.creation.KEY, actors.NAME.methods.M.KEY, schedule.KEY, \
+         stage.NAME.KEY (a plain NAME sets a parameter)"
+    );
+    // A plain name is still a parameter, and says how keys are set.
+    assert_eq!(
+        message(&w, &[("nodes", "3")]),
+        "tiny.toml: --set nodes: the workload has no parameter `nodes` (it has: size, width; a \
+         key of the file is set as SECTION.KEY, e.g. cluster.nodes)"
+    );
+}
+
+#[test]
+fn errors_are_whole_not_located_when_the_command_line_is_at_fault() {
+    let e = tiny()
+        .resolve(&sets(&[("cluster.nodes", "0")]))
+        .unwrap_err();
+    assert!(matches!(e, WorkloadError::Whole { .. }), "{e:?}");
+}
