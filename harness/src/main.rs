@@ -72,8 +72,8 @@ enum Command {
         /// Skip the second sweep with a live (0 ms) placement view.
         #[arg(long)]
         no_fresh_view: bool,
-        /// Fixes a workload parameter for every run: NAME=VALUE (repeatable; e.g. a shorter
-        /// `duration` for a quick look).
+        /// Fixes a value for every run: a parameter NAME=VALUE or a key of the file such as
+        /// cluster.nodes=10 (repeatable; e.g. a shorter `duration` for a quick look).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
@@ -278,7 +278,8 @@ struct RunArgs {
     /// The policy's configuration, as TOML text.
     #[arg(long, default_value = "")]
     policy_config: String,
-    /// Sets a workload parameter: NAME=VALUE (repeatable).
+    /// Sets a value: a parameter NAME=VALUE, or any numeric key of the file by its path, e.g.
+    /// cluster.nodes=10 or tasks.map_step.fixed=1ms (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
     /// The seed of the policy's random number generator.

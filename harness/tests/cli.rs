@@ -1,8 +1,11 @@
 //! The `cohort` binary end to end: runs, determinism, sweeps, and every kind of bad input
 //! (exit code 2, a message naming the problem, nothing half-written).
 
+mod common;
+
+use common::{Sandbox, assert_bad, read_csv, stderr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const TINY: &str = r#"
 name = "tiny"
@@ -72,82 +75,14 @@ seeds = [1, 2]
 size = ["256KiB", "1MiB"]
 "#;
 
-struct Sandbox {
-    dir: PathBuf,
-}
-
-impl Sandbox {
-    fn new(name: &str) -> Sandbox {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tiny.toml"), TINY).unwrap();
-        Sandbox { dir }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn cohort(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_cohort"))
-            .args(args)
-            .current_dir(&self.dir)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.join(p)
-    }
-
-    /// Entries of the sandbox other than the fixtures it was given (to catch leftovers).
-    fn leftovers(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| !n.ends_with(".toml") && !n.ends_with(".so"))
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-/// The text of a CSV file of a run directory, stored plain or gzip-compressed (`NAME.gz`).
-fn read_csv(path: &Path) -> String {
-    use std::io::Read;
-    if path.is_file() {
-        return std::fs::read_to_string(path).unwrap();
-    }
-    let gz = path.with_extension("csv.gz");
-    let bytes = std::fs::read(&gz).unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .read_to_string(&mut text)
-        .unwrap();
-    text
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn assert_bad(o: &Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
-    assert!(
-        stderr(o).contains(needle),
-        "expected {needle:?} in: {}",
-        stderr(o)
-    );
-    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+/// A sandbox of this file's tests, holding [`TINY`].
+fn sandbox(name: &str) -> Sandbox {
+    Sandbox::new(&format!("cli-{name}"), TINY)
 }
 
 #[test]
 fn a_run_writes_every_file_and_is_byte_identical_when_repeated() {
-    let s = Sandbox::new("run");
+    let s = sandbox("run");
     let o = s.cohort(&["run", "tiny.toml", "--policy", "group", "--out", "a"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = s.cohort(&["run", "tiny.toml", "--policy", "group", "--out", "b"]);
@@ -198,7 +133,7 @@ fn a_run_writes_every_file_and_is_byte_identical_when_repeated() {
 
 #[test]
 fn check_determinism_compares_two_runs() {
-    let s = Sandbox::new("det");
+    let s = sandbox("det");
     let o = s.cohort(&[
         "run",
         "tiny.toml",
@@ -217,7 +152,7 @@ fn check_determinism_compares_two_runs() {
 
 #[test]
 fn another_seed_changes_a_random_run() {
-    let s = Sandbox::new("seeds");
+    let s = sandbox("seeds");
     for (seed, out) in [("1", "s1"), ("2", "s2")] {
         let o = s.cohort(&[
             "run",
@@ -239,7 +174,7 @@ fn another_seed_changes_a_random_run() {
 
 #[test]
 fn an_existing_output_directory_is_refused_unless_forced() {
-    let s = Sandbox::new("exists");
+    let s = sandbox("exists");
     std::fs::create_dir(s.path("out1")).unwrap();
     std::fs::write(s.path("out1/keep.txt"), "mine").unwrap();
     let o = s.cohort(&["run", "tiny.toml", "--policy", "random", "--out", "out1"]);
@@ -264,7 +199,7 @@ fn an_existing_output_directory_is_refused_unless_forced() {
 
 #[test]
 fn a_run_failing_midway_leaves_nothing_not_even_the_parents_it_made() {
-    let s = Sandbox::new("runfail");
+    let s = sandbox("runfail");
     // A 256 MiB output cannot fit the 64 MiB store: the run fails after its staging exists.
     let o = s.cohort(&[
         "run",
@@ -303,7 +238,7 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn no_error_path_leaves_anything_half_written() {
-    let s = Sandbox::new("errpaths");
+    let s = sandbox("errpaths");
     // Inputs for report and merge, and things in the way.
     let o = s.cohort(&[
         "sweep",
@@ -436,7 +371,7 @@ fn no_error_path_leaves_anything_half_written() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_leaves_nothing_half_written() {
-    let s = Sandbox::new("sigint");
+    let s = sandbox("sigint");
     let child = Command::new(env!("CARGO_BIN_EXE_cohort"))
         .args([
             "sweep",
@@ -486,7 +421,7 @@ fn ctrl_c_leaves_nothing_half_written() {
 
 #[test]
 fn bad_workloads_fail_with_file_line_and_column_and_write_nothing() {
-    let s = Sandbox::new("badtoml");
+    let s = sandbox("badtoml");
     s.write("syntax.toml", &TINY.replace("nodes = 3", "nodes = = 3"));
     assert_bad(
         &s.cohort(&["run", "syntax.toml", "--policy", "random"]),
@@ -563,7 +498,7 @@ fn bad_workloads_fail_with_file_line_and_column_and_write_nothing() {
 
 #[test]
 fn bad_policies_fail_cleanly() {
-    let s = Sandbox::new("badpolicy");
+    let s = sandbox("badpolicy");
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "nosuch"]),
         "policy `nosuch` is neither built in (random, group, locality) nor a plugin on the search path",
@@ -603,7 +538,7 @@ fn bad_policies_fail_cleanly() {
 
 #[test]
 fn a_failing_run_in_a_sweep_does_not_lose_the_others() {
-    let s = Sandbox::new("sweep");
+    let s = sandbox("sweep");
     // The 256 MiB point cannot fit its outputs in a 64 MiB store: those runs fail.
     let text = TINY.replace(
         "size = [\"256KiB\", \"1MiB\"]",
@@ -641,7 +576,7 @@ fn a_failing_run_in_a_sweep_does_not_lose_the_others() {
 
 #[test]
 fn a_sweep_writes_a_combined_summary() {
-    let s = Sandbox::new("sweep-ok");
+    let s = sandbox("sweep-ok");
     let o = s.cohort(&["sweep", "tiny.toml", "--out", "sw"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = std::fs::read_to_string(s.path("sw/summary.csv")).unwrap();
@@ -699,7 +634,7 @@ fn a_sweep_writes_a_combined_summary() {
 
 #[test]
 fn report_draws_the_sweeps_own_axis_and_published_points_only_where_declared() {
-    let s = Sandbox::new("report");
+    let s = sandbox("report");
     // The parameter is called data_size, but the workload does not reproduce the write-up.
     let renamed = TINY
         .replace("$size", "$data_size")
@@ -765,7 +700,7 @@ fn snapshot_but_wall_times(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_planned_sweep_run_in_shards_and_merged_is_the_single_sweep() {
-    let s = Sandbox::new("plan");
+    let s = sandbox("plan");
     let args = ["tiny.toml", "--policies", "random,group", "--seeds", "1,2"];
     let sweep = |extra: &[&str]| {
         let mut a = vec!["sweep"];
@@ -835,7 +770,7 @@ fn a_planned_sweep_run_in_shards_and_merged_is_the_single_sweep() {
 
 #[test]
 fn validate_and_policies_report() {
-    let s = Sandbox::new("misc");
+    let s = sandbox("misc");
     let o = s.cohort(&["validate", "tiny.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -879,7 +814,7 @@ fn random_plugin() -> PathBuf {
 
 #[test]
 fn a_plugin_is_labelled_by_its_own_name_however_it_was_asked_for() {
-    let s = Sandbox::new("label");
+    let s = sandbox("label");
     let copy = s.path(&format!(
         "{}cohort_round_robin{}",
         std::env::consts::DLL_PREFIX,
@@ -921,7 +856,7 @@ fn a_plugin_is_labelled_by_its_own_name_however_it_was_asked_for() {
 
 #[test]
 fn a_run_named_by_default_carries_its_settings() {
-    let s = Sandbox::new("runname");
+    let s = sandbox("runname");
     for size in ["256KiB", "1MiB"] {
         let set = format!("size={size}");
         let o = s.cohort(&["run", "tiny.toml", "--policy", "random", "--set", &set]);
@@ -942,11 +877,28 @@ fn a_run_named_by_default_carries_its_settings() {
     let manifest =
         std::fs::read_to_string(s.path("out/tiny-random-size=1MiB-seed1/manifest.toml")).unwrap();
     assert!(manifest.contains("[set]\nsize = \"1MiB\""), "{manifest}");
+    // A key of the file set from the command line is recorded the same way.
+    let o = s.cohort(&[
+        "run",
+        "tiny.toml",
+        "--policy",
+        "random",
+        "--set",
+        "cluster.nodes=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest =
+        std::fs::read_to_string(s.path("out/tiny-random-cluster.nodes=2-seed1/manifest.toml"))
+            .unwrap();
+    assert!(
+        manifest.contains("[set]\n\"cluster.nodes\" = \"2\""),
+        "{manifest}"
+    );
 }
 
 #[test]
 fn repro_runs_the_write_up_sweep_and_writes_the_report() {
-    let s = Sandbox::new("repro");
+    let s = sandbox("repro");
     let o = s.cohort(&[
         "repro",
         "--out",

@@ -3,8 +3,10 @@
 //! form of an actor's `creation`. Bad input exits with 2, says what is wrong, and writes
 //! nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{Sandbox, assert_bad, read_csv, shipped, stderr};
+use std::process::Output;
 
 const TINY: &str = r#"
 name = "tiny"
@@ -85,82 +87,20 @@ duration = "1s"
 warmup = "200ms"
 "#;
 
-/// A directory of its own under the system's temporary directory, removed when dropped.
-struct Sandbox {
-    dir: PathBuf,
+/// A sandbox of this file's tests, holding [`TINY`].
+fn sandbox(name: &str) -> Sandbox {
+    Sandbox::new(&format!("workload-cli-{name}"), TINY)
 }
 
-impl Sandbox {
-    fn new(name: &str) -> Sandbox {
-        let dir =
-            std::env::temp_dir().join(format!("cohort-workload-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tiny.toml"), TINY).unwrap();
-        Sandbox { dir }
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.join(name), text).unwrap();
-    }
-
-    fn cohort(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_cohort"))
-            .args(args)
-            .current_dir(&self.dir)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.join(p)
-    }
-
-    /// Entries other than the workload files it was given.
-    fn leftovers(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| !n.ends_with(".toml"))
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn shipped(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/files")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn assert_bad(s: &Sandbox, o: &Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
-    assert!(
-        stderr(o).contains(needle),
-        "expected {needle:?} in: {}",
-        stderr(o)
-    );
-    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+/// Bad input, and nothing written.
+fn assert_bad_clean(s: &Sandbox, o: &Output, needle: &str) {
+    assert_bad(o, needle);
     assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
 }
 
 #[test]
 fn a_shorter_duration_alone_says_what_else_to_set() {
-    let s = Sandbox::new("warmup");
+    let s = sandbox("warmup");
     let streaming = shipped("streaming.toml");
     let o = s.cohort(&[
         "run",
@@ -172,7 +112,7 @@ fn a_shorter_duration_alone_says_what_else_to_set() {
         "--out",
         "r",
     ]);
-    assert_bad(
+    assert_bad_clean(
         &s,
         &o,
         "warm-up 25 s >= duration 5 s: nothing would be measured; also --set warmup=... (less \
@@ -186,7 +126,7 @@ fn a_shorter_duration_alone_says_what_else_to_set() {
         "--out",
         "sw",
     ]);
-    assert_bad(
+    assert_bad_clean(
         &s,
         &o,
         "warm-up 5 s >= duration 2 s: nothing would be measured; also --set schedule.warmup=... \
@@ -196,7 +136,7 @@ fn a_shorter_duration_alone_says_what_else_to_set() {
 
 #[test]
 fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
-    let s = Sandbox::new("keys");
+    let s = sandbox("keys");
     let o = s.cohort(&[
         "run",
         "tiny.toml",
@@ -220,7 +160,7 @@ fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
     std::fs::remove_dir_all(s.path("r")).unwrap();
     let bad = |set: &str, needle: &str| {
         let o = s.cohort(&["run", "tiny.toml", "--policy", "random", "--set", set]);
-        assert_bad(&s, &o, needle);
+        assert_bad_clean(&s, &o, needle);
     };
     bad(
         "cluster.nic_bandwidth=10",
@@ -246,7 +186,7 @@ fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
 
 #[test]
 fn joins_and_short_creations_run_and_their_mistakes_are_named() {
-    let s = Sandbox::new("joins");
+    let s = sandbox("joins");
     let o = s.cohort(&["validate", "tiny.toml", &shipped("join.toml")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = s.cohort(&[
@@ -260,7 +200,7 @@ fn joins_and_short_creations_run_and_their_mistakes_are_named() {
         "j",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let latencies = std::fs::read_to_string(s.path("j/latencies.csv")).unwrap();
+    let latencies = read_csv(&s.path("j/latencies.csv"));
     // One datapoint per train step: 16 per iteration.
     assert_eq!(latencies.lines().count(), 1 + 32, "{latencies}");
     std::fs::remove_dir_all(s.path("j")).unwrap();
@@ -272,14 +212,14 @@ fn joins_and_short_creations_run_and_their_mistakes_are_named() {
             "task = \"pass\"\ninput = \"data\"\nfan_in = 3\n\n[[stage]]\nname = \"right\"",
         ),
     );
-    assert_bad(
+    assert_bad_clean(
         &s,
         &s.cohort(&["run", "ragged.toml", "--policy", "random", "--out", "r"]),
         "ragged.toml:64:9: stage `pairs`: join = \"zip\" gives task i element i of every input, \
          so they must be as wide, but `left` yields 2, `right` yields 4",
     );
     s.write("unpaired.toml", &TINY.replace("join = \"zip\"\n", ""));
-    assert_bad(
+    assert_bad_clean(
         &s,
         &s.cohort(&["validate", "unpaired.toml"]),
         "stage `pairs` reads 2 stages: say how to pair their elements: join = \"zip\"",
@@ -289,7 +229,7 @@ fn joins_and_short_creations_run_and_their_mistakes_are_named() {
         &TINY.replace("creation = \"2ms\"", "creation = false"),
     );
     let o = s.cohort(&["validate", "creation.toml"]);
-    assert_bad(
+    assert_bad_clean(
         &s,
         &o,
         "creation.toml:28:12: invalid type: boolean `false`, expected a duration such as \"1ms\"",

@@ -34,7 +34,7 @@ pub use cluster::{
 pub use cohort_policy as policy;
 pub use cost::CostModel;
 pub use error::{ActorId, RuntimeError};
-pub use ir::{Ir, IrError, IrNode, NodeOptions};
+pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
 pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError};
