@@ -49,6 +49,7 @@ impl PolicySource {
     pub fn resolve(spec: &str, config: &str) -> Result<PolicySource> {
         let is_path = looks_like_path(spec);
         if !is_path && let Some(name) = builtin_names().find(|b| *b == spec) {
+            builtin(name, config, 0)?;
             return Ok(PolicySource::Builtin(name));
         }
         let plugin = Plugin::open(spec).with_context(|| {

@@ -844,6 +844,24 @@ fn a_plugin_is_labelled_by_its_own_name_however_it_was_asked_for() {
             "{asked}: {summary}"
         );
     }
+    // A sweep gives each policy its own configuration, checked before anything runs.
+    let o = s.cohort(&[
+        "sweep",
+        "tiny.toml",
+        "--policies",
+        "random,group",
+        "--policy-config",
+        "group=spread = 2",
+        "--out",
+        "cfg",
+    ]);
+    assert_bad(&o, "policy `group` could not be created");
+    let o = s.cohort(&["sweep", "tiny.toml", "--policy-config", "nosuch=x = 1"]);
+    assert_bad(
+        &o,
+        "`nosuch` is not a policy of this sweep (random, group, locality)",
+    );
+    assert!(!s.path("cfg").exists() && !s.path("out").exists());
     // Two policies that call themselves the same would write runs of the same names.
     let o = s.cohort(&[
         "sweep",

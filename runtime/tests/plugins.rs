@@ -564,7 +564,12 @@ fn a_file_that_is_not_a_shared_library() {
     let dir = fixtures_output().join("not-a-library");
     std::fs::create_dir_all(&dir).expect("writable target dir");
     let path = dir.join(library_file_name("text"));
-    std::fs::write(&path, "this is a text file, not a policy\n").expect("written");
+    // Longer than an ELF header, so that the loader reads one and says what is wrong with it.
+    std::fs::write(
+        &path,
+        "this is a text file, not a policy, and longer than the header a loader reads\n",
+    )
+    .expect("written");
     let err = Plugin::load(&path).unwrap_err();
     assert!(
         matches!(&err, PluginError::NotALibrary { path: p, .. } if *p == path),
