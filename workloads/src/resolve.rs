@@ -707,9 +707,18 @@ pub(crate) fn resolve(
     for name in params.keys() {
         if !file.params.contains_key(name) {
             let known: Vec<&str> = file.params.keys().map(String::as_str).collect();
+            // A key's own name given alone: say its path.
+            let example = if CLUSTER_KEYS.contains(&name.as_str()) {
+                format!("did you mean cluster.{name}?")
+            } else if SCHEDULE_KEYS.contains(&name.as_str()) {
+                format!("did you mean schedule.{name}?")
+            } else if TASK_KEYS.contains(&name.as_str()) {
+                format!("a task kind's is set as tasks.NAME.{name}")
+            } else {
+                "a key of the file is set as SECTION.KEY, e.g. cluster.nodes".to_string()
+            };
             return Err(r.whole(format!(
-                "--set {name}: the workload has no parameter `{name}` (it has: {}; a key of \
-                 the file is set as SECTION.KEY, e.g. cluster.nodes)",
+                "--set {name}: the workload has no parameter `{name}` (it has: {}; {example})",
                 known.join(", ")
             )));
         }

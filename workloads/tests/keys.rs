@@ -370,11 +370,27 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          tasks.NAME.KEY, actors.NAME.creation.KEY, actors.NAME.methods.M.KEY, schedule.KEY, \
          stage.NAME.KEY (a plain NAME sets a parameter)"
     );
-    // A plain name is still a parameter, and says how keys are set.
+    // A plain name is still a parameter, and says how keys are set: the key's path when the
+    // name is a key's own.
     assert_eq!(
         message(&w, &[("nodes", "3")]),
-        "tiny.toml: --set nodes: the workload has no parameter `nodes` (it has: size, width; a \
-         key of the file is set as SECTION.KEY, e.g. cluster.nodes)"
+        "tiny.toml: --set nodes: the workload has no parameter `nodes` (it has: size, width; \
+         did you mean cluster.nodes?)"
+    );
+    assert_eq!(
+        message(&w, &[("warmup", "1s")]),
+        "tiny.toml: --set warmup: the workload has no parameter `warmup` (it has: size, width; \
+         did you mean schedule.warmup?)"
+    );
+    assert_eq!(
+        message(&w, &[("fixed", "1ms")]),
+        "tiny.toml: --set fixed: the workload has no parameter `fixed` (it has: size, width; a \
+         task kind's is set as tasks.NAME.fixed)"
+    );
+    assert_eq!(
+        message(&w, &[("colour", "red")]),
+        "tiny.toml: --set colour: the workload has no parameter `colour` (it has: size, width; \
+         a key of the file is set as SECTION.KEY, e.g. cluster.nodes)"
     );
 }
 
