@@ -196,7 +196,10 @@ fn the_shipped_workloads_resolve_and_sweep() {
     for f in &names {
         let w = Workload::load(&std::path::Path::new(&dir).join(f)).unwrap();
         w.resolve(&BTreeMap::new()).unwrap();
-        assert!(!w.sweep().unwrap().points.is_empty(), "{f}");
+        let sweep = w.sweep().unwrap();
+        assert!(!sweep.points.is_empty(), "{f}");
+        // Figures show a spread across seeds: every shipped sweep has at least three.
+        assert!(sweep.seeds.len() >= 3, "{f}: seeds {:?}", sweep.seeds);
     }
     let path = format!("{}/files/streaming.toml", env!("CARGO_MANIFEST_DIR"));
     let w = Workload::load(std::path::Path::new(&path)).unwrap();
