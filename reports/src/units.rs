@@ -15,11 +15,13 @@ pub(crate) enum ParamKind {
     Rate,
     /// A plain integer.
     Count,
+    /// A ratio in thousandths (a slowdown factor: 2500 is 2.5×).
+    Factor,
 }
 
 impl ParamKind {
     /// The names `param_units` may use, in the contract's order.
-    pub(crate) const NAMES: [&'static str; 4] = ["size", "duration", "rate", "count"];
+    pub(crate) const NAMES: [&'static str; 5] = ["size", "duration", "rate", "count", "factor"];
 
     /// The kind named `name` in `param_units`.
     pub(crate) fn parse(name: &str) -> Option<ParamKind> {
@@ -28,6 +30,7 @@ impl ParamKind {
             "duration" => Some(ParamKind::Duration),
             "rate" => Some(ParamKind::Rate),
             "count" => Some(ParamKind::Count),
+            "factor" => Some(ParamKind::Factor),
             _ => None,
         }
     }
@@ -102,6 +105,7 @@ impl ParamUnit {
                     ("Mbit/s", 8e-6, None)
                 }
             }
+            Some(ParamKind::Factor) => ("×", 1e-3, None),
             Some(ParamKind::Count) | None => ("", 1.0, None),
         };
         ParamUnit {
@@ -126,10 +130,11 @@ impl ParamUnit {
         }
     }
 
-    /// A raw value with its unit, e.g. "15.26 MiB", "100 ms" or "4".
+    /// A raw value with its unit, e.g. "15.26 MiB", "100 ms", "2.5×" or "4".
     pub(crate) fn fmt(&self, raw: f64) -> String {
         match self.unit {
             "" => self.fmt_number(raw),
+            "×" => format!("{}×", self.fmt_number(raw)),
             unit => format!("{} {unit}", self.fmt_number(raw)),
         }
     }

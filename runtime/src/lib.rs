@@ -18,6 +18,7 @@ pub mod core;
 pub mod cost;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod ir;
 pub mod payload;
 #[allow(unsafe_code)]
@@ -34,6 +35,7 @@ pub use cluster::{
 pub use cohort_policy as policy;
 pub use cost::CostModel;
 pub use error::{ActorId, RuntimeError};
+pub use fault::{Fault, FaultError, FaultKind, FaultScript, Slowdown};
 pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};

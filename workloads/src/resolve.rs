@@ -9,9 +9,14 @@
 //! value written in the file would be, and their errors quote the `--set`.
 
 use crate::error::{WorkloadError, line_column};
-use crate::schema::{self, Creation, Field, Join, Mode, Op, Raw, Scope, StageInput, WorkloadFile};
+use crate::schema::{
+    self, Creation, FaultKindName, Field, Join, Mode, Op, Raw, Scope, StageInput, WorkloadFile,
+};
 use crate::units::{self, UnitError};
-use cohort_runtime::{ClusterSpec, CostModel, NetworkSpec, NodeSpec};
+use cohort_runtime::policy::NodeId;
+use cohort_runtime::{
+    ClusterSpec, CostModel, Fault, FaultKind, FaultScript, NetworkSpec, NodeSpec, Slowdown,
+};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -167,6 +172,8 @@ pub struct Resolved {
     pub stages: Vec<Stage>,
     /// The schedule.
     pub schedule: Schedule,
+    /// What goes wrong during the run (`[[fault]]`), checked against the cluster.
+    pub faults: FaultScript,
 }
 
 /// What a parameter's number measures, from where the workload uses it: the unit of its
@@ -181,6 +188,8 @@ pub enum Quantity {
     Duration,
     /// A rate in bytes per second.
     Rate,
+    /// A ratio in thousandths (`4` or `"2.5x"`: 4 000 and 2 500).
+    Factor,
 }
 
 impl Quantity {
@@ -191,6 +200,7 @@ impl Quantity {
             Quantity::Size => "size",
             Quantity::Duration => "duration",
             Quantity::Rate => "rate",
+            Quantity::Factor => "factor",
         }
     }
 
@@ -203,6 +213,7 @@ impl Quantity {
             Quantity::Size => units::parse_size(text),
             Quantity::Duration => units::parse_duration(text),
             Quantity::Rate => units::parse_rate(text),
+            Quantity::Factor => units::parse_factor(text),
         }
     }
 
@@ -212,6 +223,7 @@ impl Quantity {
             Quantity::Size => "a size such as \"15.26MiB\" or a number of bytes",
             Quantity::Duration => "a duration such as \"100ms\"",
             Quantity::Rate => "a rate such as \"10Gbit/s\"",
+            Quantity::Factor => "a factor such as 4 or 2.5",
         }
     }
 }
@@ -219,13 +231,14 @@ impl Quantity {
 /// The key paths `--set` accepts, as patterns (`NAME` and `M` stand for the names of the
 /// file's task kinds, actor kinds, methods and stages). A plain name without a dot sets a
 /// parameter instead.
-pub const KEY_PATHS: [&str; 6] = [
+pub const KEY_PATHS: [&str; 7] = [
     "cluster.KEY",
     "tasks.NAME.KEY",
     "actors.NAME.creation.KEY",
     "actors.NAME.methods.M.KEY",
     "schedule.KEY",
     "stage.NAME.KEY",
+    "fault.N.KEY",
 ];
 
 /// The settable keys of `[cluster]`.
@@ -257,6 +270,8 @@ pub const METHOD_KEYS: [&str; 5] = [
     "input_rate",
     "output_rate",
 ];
+/// The settable keys of a `[[fault]]` (the `N`th of the file, from 1).
+pub const FAULT_KEYS: [&str; 4] = ["node", "at", "until", "by"];
 /// The settable keys of `[schedule]`.
 pub const SCHEDULE_KEYS: [&str; 4] = ["period", "duration", "iterations", "warmup"];
 
@@ -412,9 +427,19 @@ impl<'a> Resolver<'a> {
             Raw::Str(s) => q.parse(s).map_err(|e| bad(self, e.to_string())),
             Raw::Int(i) => match q {
                 Quantity::Count | Quantity::Size if *i >= 0 => Ok(*i as u64),
-                Quantity::Count | Quantity::Size => Err(bad(self, format!("{i} is negative"))),
-                Quantity::Duration | Quantity::Rate => Err(bad(self, format!("{i} has no unit"))),
+                Quantity::Count | Quantity::Size | Quantity::Factor if *i < 0 => {
+                    Err(bad(self, format!("{i} is negative")))
+                }
+                Quantity::Factor => q
+                    .parse(&i.to_string())
+                    .map_err(|e| bad(self, e.to_string())),
+                Quantity::Count | Quantity::Size | Quantity::Duration | Quantity::Rate => {
+                    Err(bad(self, format!("{i} has no unit")))
+                }
             },
+            Raw::Float(x) if q == Quantity::Factor => q
+                .parse(&x.to_string())
+                .map_err(|e| bad(self, e.to_string())),
             Raw::Float(x) => Err(bad(
                 self,
                 format!("{x} is not a whole number and has no unit"),
@@ -638,6 +663,21 @@ fn check_keys(r: &Resolver<'_>, file: &WorkloadFile) -> Result<(), WorkloadError
                         (format!("stage `{owner}` ({})", op_name(st.op)), keys)
                     };
                     return Err(no_key(&what, key, keys));
+                }
+            }
+            "fault" if !owner.is_empty() => {
+                let count = file.faults.len();
+                if !owner
+                    .parse::<usize>()
+                    .is_ok_and(|n| (1..=count).contains(&n))
+                {
+                    return Err(r.whole(format!(
+                        "{set}: no fault `{owner}`: the file's [[fault]] tables are numbered \
+                         from 1 (it has {count})"
+                    )));
+                }
+                if !FAULT_KEYS.contains(&key) {
+                    return Err(no_key(&format!("fault {owner}"), key, &FAULT_KEYS));
                 }
             }
             _ => {
@@ -875,6 +915,7 @@ pub(crate) fn resolve(
         };
         param_texts.insert(name.clone(), text);
     }
+    let faults = resolve_faults(&mut r, file, nodes)?;
     Ok(Resolved {
         name: file.name.clone(),
         description: file.description.trim().to_string(),
@@ -895,7 +936,130 @@ pub(crate) fn resolve(
             end,
             warmup,
         },
+        faults,
     })
+}
+
+/// The `[[fault]]` tables, checked against a cluster of `nodes` nodes; their keys are
+/// `fault.N.KEY`, `N` from 1 in file order.
+fn resolve_faults(
+    r: &mut Resolver<'_>,
+    file: &WorkloadFile,
+    nodes: u64,
+) -> Result<FaultScript, WorkloadError> {
+    let mut faults = Vec::with_capacity(file.faults.len());
+    for (i, section) in file.faults.iter().enumerate() {
+        let f = section.get_ref();
+        let key = |name: &str| format!("fault.{}.{name}", i + 1);
+        let kind_name = match f.kind {
+            FaultKindName::Kill => "kill",
+            FaultKindName::SlowCpu => "slow_cpu",
+            FaultKindName::SlowNic => "slow_nic",
+            FaultKindName::DropLink => "drop_link",
+        };
+        let whole = |r: &Resolver<'_>, message: String| {
+            r.at(
+                section.span(),
+                format!("fault {} ({kind_name}): {message}", i + 1),
+            )
+        };
+        let node = |r: &mut Resolver<'_>, k: &str, field: Option<&Field>| {
+            let Some(v) = r.val(k, field) else {
+                return Ok(None);
+            };
+            let n = r.quantity(&v, k, Quantity::Count)?;
+            if n >= nodes {
+                return Err(r.fail(
+                    &v,
+                    k,
+                    format!("the cluster's nodes are 0 to {}, not {n}", nodes - 1),
+                ));
+            }
+            Ok(Some(NodeId(n as u32)))
+        };
+        let at = r.required(&key("at"), &f.at, Quantity::Duration)?;
+        let until = match r.val(&key("until"), f.until.as_ref()) {
+            None => None,
+            Some(v) => {
+                let t = r.quantity(&v, &key("until"), Quantity::Duration)?;
+                if t <= at {
+                    return Err(r.fail(
+                        &v,
+                        &key("until"),
+                        format!(
+                            "ends at {} but starts at {}: it must end after it starts",
+                            units::format_duration(t),
+                            units::format_duration(at)
+                        ),
+                    ));
+                }
+                Some(t)
+            }
+        };
+        let by = match r.val(&key("by"), f.by.as_ref()) {
+            None => None,
+            Some(v) => {
+                let milli = r.quantity(&v, &key("by"), Quantity::Factor)?;
+                let by = u32::try_from(milli)
+                    .ok()
+                    .and_then(Slowdown::from_milli)
+                    .ok_or_else(|| {
+                        r.fail(
+                            &v,
+                            &key("by"),
+                            "a slowdown is a factor from 1 (unchanged) to 4000000",
+                        )
+                    })?;
+                Some(by)
+            }
+        };
+        let single = node(r, &key("node"), f.node.as_ref())?;
+        let kind = match f.kind {
+            FaultKindName::Kill | FaultKindName::SlowCpu | FaultKindName::SlowNic => {
+                let Some(node) = single else {
+                    return Err(whole(r, "needs `node`".to_string()));
+                };
+                if f.between.is_some() {
+                    return Err(whole(r, "takes `node`, not `between`".to_string()));
+                }
+                match (f.kind, by) {
+                    (FaultKindName::Kill, None) => FaultKind::Kill { node },
+                    (FaultKindName::Kill, Some(_)) => {
+                        return Err(whole(r, "a kill has no `by`".to_string()));
+                    }
+                    (_, None) => {
+                        return Err(whole(r, "needs `by`, how many times slower".to_string()));
+                    }
+                    (FaultKindName::SlowCpu, Some(by)) => FaultKind::SlowCpu { node, by },
+                    (_, Some(by)) => FaultKind::SlowNic { node, by },
+                }
+            }
+            FaultKindName::DropLink => {
+                if single.is_some() || by.is_some() {
+                    return Err(whole(
+                        r,
+                        "takes `between = [A, B]`, not `node` or `by`".to_string(),
+                    ));
+                }
+                let Some(between) = &f.between else {
+                    return Err(whole(r, "needs `between = [A, B]`".to_string()));
+                };
+                let [a, b] = between.get_ref().as_slice() else {
+                    return Err(r.at(
+                        between.span(),
+                        format!("fault {}: `between` takes two nodes", i + 1),
+                    ));
+                };
+                let what = format!("fault.{}.between", i + 1);
+                let a = node(r, &what, Some(a))?.unwrap_or(NodeId(0));
+                let b = node(r, &what, Some(b))?.unwrap_or(NodeId(0));
+                FaultKind::DropLink { a, b }
+            }
+        };
+        faults.push(Fault { kind, at, until });
+    }
+    FaultScript::new(faults, nodes as usize)
+        .map_err(|e| r.at(file.faults[e.fault() - 1].span(), e.to_string()))
 }
 
 /// The error for a warm-up `warmup` at least as long as the run (`duration`), saying what to

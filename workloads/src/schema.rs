@@ -65,6 +65,9 @@ pub struct WorkloadFile {
     pub stages: Vec<Spanned<StageSection>>,
     /// When iterations are submitted.
     pub schedule: ScheduleSection,
+    /// What goes wrong during the run, and when.
+    #[serde(rename = "fault", default)]
+    pub faults: Vec<Spanned<FaultSection>>,
     /// The default sweep.
     #[serde(default)]
     pub sweep: Option<SweepSection>,
@@ -282,6 +285,38 @@ pub struct StageSection {
     pub fan_in: Option<Field>,
     /// Once per run, or per iteration.
     pub scope: Option<Scope>,
+}
+
+/// The kinds of `[[fault]]`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKindName {
+    /// A node dies (and restarts empty at `until`, if given).
+    Kill,
+    /// A node's CPUs run `by` times slower.
+    SlowCpu,
+    /// A node's NIC runs `by` times slower.
+    SlowNic,
+    /// The link `between` two nodes carries nothing.
+    DropLink,
+}
+
+/// `[[fault]]`: something that goes wrong during the run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSection {
+    /// What goes wrong.
+    pub kind: FaultKindName,
+    /// The node (kill, slow_cpu, slow_nic; a count from 0).
+    pub node: Option<Field>,
+    /// The two nodes of the link (drop_link).
+    pub between: Option<Spanned<Vec<Field>>>,
+    /// When it starts (duration from the start of the run).
+    pub at: Field,
+    /// When it ends (duration from the start of the run; default: never).
+    pub until: Option<Field>,
+    /// How many times slower (slow_cpu, slow_nic; a factor of at least 1, e.g. 4 or 2.5).
+    pub by: Option<Field>,
 }
 
 /// How iterations follow each other.

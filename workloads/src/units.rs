@@ -106,6 +106,19 @@ pub fn parse_duration(text: &str) -> Result<u64, UnitError> {
     scale(text, n, f)
 }
 
+/// A factor in thousandths (`"2.5"`, `"2.5x"`, `"4×"`: 2 500 and 4 000), exact to a thousandth.
+pub fn parse_factor(text: &str) -> Result<u64, UnitError> {
+    let (n, unit) = split(text)?;
+    match unit {
+        "" | "x" | "×" => scale(text, n, 1e3),
+        _ => Err(UnitError::BadUnit {
+            text: text.to_string(),
+            unit: unit.to_string(),
+            expected: "none, x or ×",
+        }),
+    }
+}
+
 /// A rate in bytes per second.
 pub fn parse_rate(text: &str) -> Result<u64, UnitError> {
     let (n, unit) = split(text)?;
