@@ -129,6 +129,10 @@ fn a_run_writes_every_file_and_is_byte_identical_when_repeated() {
         summary.starts_with("run,policy,seed,param.size,datapoints,mean_ms,"),
         "{summary}"
     );
+    // A single run's directory is a report's input too (its CSVs compressed).
+    let o = s.cohort(&["report", "a"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(s.path("a/report/report.html").is_file());
 }
 
 #[test]

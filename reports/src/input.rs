@@ -50,7 +50,7 @@ impl Sweep {
         let sweep_toml = read_toml(&dir.join("sweep.toml"))?;
         let flat = rows.len() == 1
             && !dir.join("runs").join(&rows[0].run).exists()
-            && dir.join(LatencyRow::FILE).is_file();
+            && cohort_schema::stored::<LatencyRow>(dir).is_some();
         let first_run = if flat {
             dir.to_path_buf()
         } else {

@@ -129,6 +129,15 @@ impl Encoding {
     }
 }
 
+/// The file of row type `R` in `dir` and how it is stored: `R::FILE` if it exists, else
+/// `R::FILE.gz` if that does; `None` when neither is there.
+pub fn stored<R: Row>(dir: &Path) -> Option<(PathBuf, Encoding)> {
+    [Encoding::Plain, Encoding::Gzip]
+        .into_iter()
+        .map(|e| (dir.join(e.file_name(R::FILE)), e))
+        .find(|(path, _)| path.is_file())
+}
+
 /// Where a [`CsvWriter`] puts its bytes.
 enum Sink {
     Plain(BufWriter<File>),
@@ -302,13 +311,8 @@ impl<R: Row> CsvReader<R> {
     /// the columns of `R` in order, with any number of `param.<name>` columns where `R` has
     /// them.
     pub fn open(dir: &Path) -> Result<CsvReader<R>, SchemaError> {
-        let plain = dir.join(R::FILE);
-        let gzip = dir.join(Encoding::Gzip.file_name(R::FILE));
-        let (path, encoding) = if !plain.exists() && gzip.exists() {
-            (gzip, Encoding::Gzip)
-        } else {
-            (plain, Encoding::Plain)
-        };
+        let (path, encoding) =
+            stored::<R>(dir).unwrap_or_else(|| (dir.join(R::FILE), Encoding::Plain));
         let file = BufReader::new(File::open(&path).map_err(SchemaError::io("reading", &path))?);
         let source = match encoding {
             Encoding::Plain => Source::Plain(file),

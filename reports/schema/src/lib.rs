@@ -83,7 +83,7 @@ mod values;
 
 pub use error::SchemaError;
 pub use file::{
-    CsvReader, CsvWriter, Encoding, GZIP_SUFFIX, PARAM_PREFIX, PARAMS_FIELD, cells, columns,
+    CsvReader, CsvWriter, Encoding, GZIP_SUFFIX, PARAM_PREFIX, PARAMS_FIELD, cells, columns, stored,
 };
 pub use quantile::quantile;
 pub use rows::{
