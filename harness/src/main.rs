@@ -4,121 +4,27 @@
 //! with a message that names the problem. Nothing half-written is left behind: every output
 //! directory is built under a temporary name and renamed into place when complete.
 
+mod cli;
 mod output;
 mod plan;
 mod policy;
 mod run;
 mod stats;
 mod sweep;
+mod table;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
-use cohort_runtime::Clock;
-use cohort_schema::{CsvWriter, Fixed6, SummaryRow};
+use anyhow::{Result, bail};
+use clap::Parser;
+use cli::{Cli, ClockArg, Command, RunArgs, SweepArgs, clock_of, parse_policy_configs, parse_sets};
+use cohort_schema::{CsvWriter, SummaryRow};
 use cohort_workloads::{End, Workload};
 use policy::PolicySource;
 use run::RunSpec;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "cohort",
-    version,
-    about = "A workbench for task-placement policies"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ClockArg {
-    /// Discrete-event virtual time (deterministic).
-    Virtual,
-    /// Wall-clock time, code on worker threads, modeled durations added.
-    Real,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Runs one workload with one policy and writes a run directory.
-    Run(RunArgs),
-    /// Runs policies x parameter points x seeds (the workload's [sweep] by default).
-    ///
-    /// Per-run CSVs are gzip-compressed (`*.csv.gz`); the per-task, per-transfer and
-    /// per-eviction files are written only with `--detail`. A sweep too big for one machine
-    /// goes to a batch system: `--plan FILE` writes one command per run, `--shard K/N` runs
-    /// one slice, and `cohort merge` combines the slices.
-    Sweep(SweepArgs),
-    /// Reproduces the write-up: its sweep for random, group and locality on the virtual
-    /// clock, then the figures and the report, all under one directory.
-    Repro {
-        /// The directory to write [default: out/repro].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Seeds [default: the workload's sweep.seeds].
-        #[arg(long, value_delimiter = ',')]
-        seeds: Vec<u64>,
-        /// Runs at once [default: the number of cores].
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Skip the second sweep with a live (0 ms) placement view.
-        #[arg(long)]
-        no_fresh_view: bool,
-        /// Fixes a value for every run: a parameter NAME=VALUE or a key of the file such as
-        /// cluster.nodes=10 (repeatable; e.g. a shorter `duration` for a quick look).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
-        /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
-        #[arg(long)]
-        detail: bool,
-    },
-    /// Combines the shard directories of `cohort sweep --shard K/N` (every slice of one
-    /// sweep, each once) into the sweep directory one `cohort sweep` would have written.
-    Merge {
-        /// The shard directories.
-        #[arg(required = true)]
-        shards: Vec<PathBuf>,
-        /// The sweep directory to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Redraws the figures and the report of a sweep directory from its CSVs.
-    Report {
-        /// A directory written by `cohort sweep`, `cohort repro` or `cohort run`.
-        dir: PathBuf,
-        /// Where to write [default: DIR/report].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The parameter on the x axis [default: the sweep's first swept parameter]. When
-        /// other parameters vary too, each combination of their values is its own series.
-        #[arg(long)]
-        x: Option<String>,
-    },
-    /// Checks workload files without running them.
-    Validate {
-        /// Workload files.
-        #[arg(required = true)]
-        workloads: Vec<PathBuf>,
-    },
-    /// Lists the policies cohort can find, and checks each.
-    ///
-    /// A plugin named NAME is the library libcohort_NAME.so (.dylib on macOS, .dll on
-    /// Windows); `--policy NAME` finds it in the directory of the cohort executable and its
-    /// parent (the workspace's build output), then in the directories of COHORT_POLICY_PATH
-    /// (separated like PATH). `--policy PATH` loads a library by its path.
-    Policies,
-}
+use table::print_table;
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -192,113 +98,6 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-fn parse_sets(set: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut m = BTreeMap::new();
-    for s in set {
-        let Some((k, v)) = s.split_once('=') else {
-            bail!("--set {s}: expected NAME=VALUE");
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if k.is_empty() || v.is_empty() {
-            bail!("--set {s}: expected NAME=VALUE");
-        }
-        m.insert(k.to_string(), v.to_string());
-    }
-    Ok(m)
-}
-
-fn clock_of(c: ClockArg) -> Clock {
-    match c {
-        ClockArg::Virtual => Clock::Virtual,
-        ClockArg::Real => Clock::Real {
-            add_modeled: true,
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        },
-    }
-}
-
-#[derive(clap::Args, Debug)]
-struct SweepArgs {
-    /// The workload file (TOML).
-    workload: PathBuf,
-    /// Policies to compare [default: the workload's sweep.policies].
-    #[arg(long, value_delimiter = ',')]
-    policies: Vec<String>,
-    /// Seeds [default: the workload's sweep.seeds, or 1].
-    #[arg(long, value_delimiter = ',')]
-    seeds: Vec<u64>,
-    /// Fixes a value for every run: a parameter NAME=VALUE, or a key of the file such as
-    /// cluster.nodes=10 (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    set: Vec<String>,
-    /// A policy's configuration: POLICY=TOML (repeatable, one per policy).
-    #[arg(long = "policy-config", value_name = "POLICY=TOML")]
-    policy_config: Vec<String>,
-    /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
-    #[arg(long)]
-    detail: bool,
-    /// Runs at once [default: the number of cores].
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// The sweep directory to write [default: out/WORKLOAD-sweep].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Replace the output directory (or the plan file) if it exists.
-    #[arg(long)]
-    force: bool,
-    /// Write one self-contained command per run to FILE instead of running (for GNU
-    /// parallel, a Slurm job array or any batch system); each writes a shard into
-    /// OUT.shards/, and `cohort merge` combines them into OUT.
-    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
-    plan: Option<PathBuf>,
-    /// Run only slice K of N of the sweep's runs (runs K, K+N, K+2N, ... in sweep order),
-    /// writing a shard directory for `cohort merge`.
-    #[arg(long, value_name = "K/N")]
-    shard: Option<plan::Shard>,
-}
-
-impl SweepArgs {
-    /// The policies as asked, or `defaults` when none were.
-    fn policies_or(&self, defaults: &[String]) -> String {
-        if self.policies.is_empty() {
-            defaults.join(",")
-        } else {
-            self.policies.join(",")
-        }
-    }
-}
-
-#[derive(clap::Args, Debug)]
-struct RunArgs {
-    /// The workload file (TOML).
-    workload: PathBuf,
-    /// A built-in policy (random, group, locality), a plugin name, or a plugin's path.
-    #[arg(long)]
-    policy: String,
-    /// The policy's configuration, as TOML text.
-    #[arg(long, default_value = "")]
-    policy_config: String,
-    /// Sets a value: a parameter NAME=VALUE, or any numeric key of the file by its path, e.g.
-    /// cluster.nodes=10 or tasks.map_step.fixed=1ms (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    set: Vec<String>,
-    /// The seed of the policy's random number generator.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// The clock.
-    #[arg(long, value_enum, default_value_t = ClockArg::Virtual)]
-    clock: ClockArg,
-    /// The run directory to write [default: out/WORKLOAD-POLICY-seedN].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Replace the output directory if it exists.
-    #[arg(long)]
-    force: bool,
-    /// Run twice and check that the CSVs are byte-identical (virtual clock only).
-    #[arg(long)]
-    check_determinism: bool,
-}
-
 fn cmd_run(a: RunArgs) -> Result<()> {
     let w = Workload::load(&a.workload)?;
     let overrides = parse_sets(&a.set)?;
@@ -320,16 +119,19 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let dir = a.out.unwrap_or_else(|| {
         PathBuf::from("out").join(format!("{}-{}", spec.resolved.name, spec.id()))
     });
-    // Fail on a policy that cannot start before anything is written.
-    spec.policy
-        .create(&spec.policy_config, spec.seed)
-        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
+    // The policy was created once with its configuration when resolved: one that cannot
+    // start has failed before anything is written.
     let staging = output::stage(&dir, a.force)?;
     let row = run_and_write(&spec, staging.path(), a.check_determinism)?;
     staging.commit()?;
     print_table(&output::param_names(&spec), &[row])?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "wrote {}", dir.display())?;
+    writeln!(
+        out,
+        "wrote {} ({})",
+        dir.display(),
+        output::human_size(output::size_on_disk(&dir))
+    )?;
     if a.check_determinism {
         writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
     }
@@ -386,28 +188,6 @@ fn cmd_sweep(a: SweepArgs) -> Result<()> {
     run_plan(plan, a.shard, a.jobs, &dir, a.force, &dir)?;
     Ok(())
 }
-
-/// `--policy-config POLICY=TOML` values, by policy.
-fn parse_policy_configs(values: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut m = BTreeMap::new();
-    for v in values {
-        let Some((policy, config)) = v.split_once('=') else {
-            bail!(
-                "--policy-config {v}: expected POLICY=TOML, e.g. 'group=fallback = \"least-loaded\"'"
-            );
-        };
-        if m.insert(policy.trim().to_string(), config.to_string())
-            .is_some()
-        {
-            bail!(
-                "--policy-config: two configurations for `{}`",
-                policy.trim()
-            );
-        }
-    }
-    Ok(m)
-}
-
 /// Writes `--plan FILE`: one command per run of `plan`, each a shard of one run.
 fn write_plan(a: &SweepArgs, plan: &plan::Plan, file: &Path, dir: &Path) -> Result<()> {
     let m = &plan.manifest;
@@ -689,65 +469,4 @@ fn cmd_policies() -> Result<()> {
         bail!("{bad} plugin(s) failed their checks");
     }
     Ok(())
-}
-
-/// The columns of a summary row that a person reads first: what a run or sweep prints.
-#[derive(Serialize, Deserialize)]
-struct Headline {
-    run: String,
-    params: Vec<u64>,
-    datapoints: u64,
-    mean_ms: Fixed6,
-    p50_ms: Fixed6,
-    p90_ms: Fixed6,
-    p99_ms: Fixed6,
-    max_ms: Fixed6,
-}
-
-impl From<&SummaryRow> for Headline {
-    fn from(r: &SummaryRow) -> Headline {
-        Headline {
-            run: r.run.clone(),
-            params: r.params.clone(),
-            datapoints: r.datapoints,
-            mean_ms: r.mean_ms,
-            p50_ms: r.p50_ms,
-            p90_ms: r.p90_ms,
-            p99_ms: r.p99_ms,
-            max_ms: r.max_ms,
-        }
-    }
-}
-
-/// Prints the [`Headline`] of summary rows as a table, cells as in `summary.csv`.
-fn print_table(param_names: &[String], rows: &[SummaryRow]) -> Result<()> {
-    let header = cohort_schema::columns::<Headline>(param_names);
-    let cells = rows
-        .iter()
-        .map(|r| cohort_schema::cells(&Headline::from(r)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].len())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = std::io::stdout().lock();
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:>w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    writeln!(out, "{}", line(&header))?;
-    for r in &cells {
-        writeln!(out, "{}", line(r))?;
-    }
-    out.flush().context("writing to stdout")
 }

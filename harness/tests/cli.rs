@@ -681,6 +681,19 @@ fn report_draws_the_sweeps_own_axis_and_published_points_only_where_declared() {
     let table =
         String::from_utf8_lossy(&s.cohort(&["report", "a", "--out", "again"]).stdout).to_string();
     assert!(table.contains("size (MiB)"), "{table}");
+    // Other parameters in their units, counts as whole numbers: never raw nanoseconds.
+    let timed = TINY
+        .replace("[params]\n", "[params]\nwarm = \"500ms\"\nsinks = 2\n")
+        .replace("warmup = \"500ms\"", "warmup = \"$warm\"")
+        .replace("count = 2", "count = \"$sinks\"");
+    s.write("timed.toml", &timed);
+    let o = s.cohort(&["sweep", "timed.toml", "--policies", "random", "--out", "d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(s.cohort(&["report", "d"]).status.success());
+    let md = md("d");
+    assert!(md.contains("| parameter warm | 500 ms |"), "{md}");
+    assert!(md.contains("| parameter sinks | 2 |"), "{md}");
+    assert!(!md.contains("500000000"), "{md}");
 }
 
 /// [`snapshot`] with `wall_s` (the wall time a run took, the one thing two identical runs do

@@ -9,7 +9,10 @@
 //! # Files
 //!
 //! A run directory (written by `cohort run`, or `runs/<run>/` of a sweep) holds
-//! `manifest.toml` and the CSV files of [`RUN_CSVS`]:
+//! `manifest.toml` and the CSV files of [`RUN_CSVS`], each stored plain (`NAME.csv`) or
+//! gzip-compressed (`NAME.csv.gz`, [`Encoding`]); [`CsvReader`] reads either. The harness
+//! compresses all but `summary.csv`, and writes `tasks`, `transfers` and `evictions` only for a
+//! single run or a sweep with `--detail`:
 //!
 //! | file              | row type           | columns |
 //! |-------------------|--------------------|---------|
@@ -21,8 +24,9 @@
 //! | `summary.csv`     | [`SummaryRow`]     | `run,policy,seed,param.*,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max` |
 //!
 //! A sweep directory holds a combined `summary.csv` (one [`SummaryRow`] per run that
-//! finished), `sweep.toml` (the grid, policies, seeds and failed runs) and `runs/<run>/`, one
-//! run directory per run, named by the run's `run` cell.
+//! finished), `sweep.toml` (the grid, policies, seeds, swept parameters, what each parameter
+//! measures, failed runs) and `runs/<run>/`, one run directory per run, named by the run's
+//! `run` cell.
 //!
 //! # Cells
 //!

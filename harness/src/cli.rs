@@ -1,0 +1,233 @@
+//! The command line: `cohort`'s commands and their arguments (clap), and the parsing of
+//! argument values that clap leaves as text.
+
+use crate::plan;
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use cohort_runtime::Clock;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cohort",
+    version,
+    about = "A workbench for task-placement policies"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ClockArg {
+    /// Discrete-event virtual time (deterministic).
+    Virtual,
+    /// Wall-clock time, code on worker threads, modeled durations added.
+    Real,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Runs one workload with one policy and writes a run directory.
+    Run(RunArgs),
+    /// Runs policies x parameter points x seeds (the workload's [sweep] by default).
+    ///
+    /// Per-run CSVs are gzip-compressed (`*.csv.gz`); the per-task, per-transfer and
+    /// per-eviction files are written only with `--detail`. A sweep too big for one machine
+    /// goes to a batch system: `--plan FILE` writes one command per run, `--shard K/N` runs
+    /// one slice, and `cohort merge` combines the slices.
+    Sweep(SweepArgs),
+    /// Reproduces the write-up: its sweep for random, group and locality on the virtual
+    /// clock, then the figures and the report, all under one directory.
+    Repro {
+        /// The directory to write [default: out/repro].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Seeds [default: the workload's sweep.seeds].
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Runs at once [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Skip the second sweep with a live (0 ms) placement view.
+        #[arg(long)]
+        no_fresh_view: bool,
+        /// Fixes a value for every run: a parameter NAME=VALUE or a key of the file such as
+        /// cluster.nodes=10 (repeatable; e.g. a shorter `duration` for a quick look).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
+        #[arg(long)]
+        detail: bool,
+    },
+    /// Combines the shard directories of `cohort sweep --shard K/N` (every slice of one
+    /// sweep, each once) into the sweep directory one `cohort sweep` would have written.
+    Merge {
+        /// The shard directories.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// The sweep directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Redraws the figures and the report of a sweep directory from its CSVs.
+    Report {
+        /// A directory written by `cohort sweep`, `cohort repro` or `cohort run`.
+        dir: PathBuf,
+        /// Where to write [default: DIR/report].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The parameter on the x axis [default: the sweep's first swept parameter]. When
+        /// other parameters vary too, each combination of their values is its own series.
+        #[arg(long)]
+        x: Option<String>,
+    },
+    /// Checks workload files without running them.
+    Validate {
+        /// Workload files.
+        #[arg(required = true)]
+        workloads: Vec<PathBuf>,
+    },
+    /// Lists the policies cohort can find, and checks each.
+    ///
+    /// A plugin named NAME is the library libcohort_NAME.so (.dylib on macOS, .dll on
+    /// Windows); `--policy NAME` finds it in the directory of the cohort executable and its
+    /// parent (the workspace's build output), then in the directories of COHORT_POLICY_PATH
+    /// (separated like PATH). `--policy PATH` loads a library by its path.
+    Policies,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SweepArgs {
+    /// The workload file (TOML).
+    pub(crate) workload: PathBuf,
+    /// Policies to compare [default: the workload's sweep.policies].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) policies: Vec<String>,
+    /// Seeds [default: the workload's sweep.seeds, or 1].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) seeds: Vec<u64>,
+    /// Fixes a value for every run: a parameter NAME=VALUE, or a key of the file such as
+    /// cluster.nodes=10 (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// A policy's configuration: POLICY=TOML (repeatable, one per policy).
+    #[arg(long = "policy-config", value_name = "POLICY=TOML")]
+    pub(crate) policy_config: Vec<String>,
+    /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
+    #[arg(long)]
+    pub(crate) detail: bool,
+    /// Runs at once [default: the number of cores].
+    #[arg(long)]
+    pub(crate) jobs: Option<usize>,
+    /// The sweep directory to write [default: out/WORKLOAD-sweep].
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Replace the output directory (or the plan file) if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Write one self-contained command per run to FILE instead of running (for GNU
+    /// parallel, a Slurm job array or any batch system); each writes a shard into
+    /// OUT.shards/, and `cohort merge` combines them into OUT.
+    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
+    pub(crate) plan: Option<PathBuf>,
+    /// Run only slice K of N of the sweep's runs (runs K, K+N, K+2N, ... in sweep order),
+    /// writing a shard directory for `cohort merge`.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<plan::Shard>,
+}
+
+impl SweepArgs {
+    /// The policies as asked, or `defaults` when none were.
+    pub(crate) fn policies_or(&self, defaults: &[String]) -> String {
+        if self.policies.is_empty() {
+            defaults.join(",")
+        } else {
+            self.policies.join(",")
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RunArgs {
+    /// The workload file (TOML).
+    pub(crate) workload: PathBuf,
+    /// A built-in policy (random, group, locality), a plugin name, or a plugin's path.
+    #[arg(long)]
+    pub(crate) policy: String,
+    /// The policy's configuration, as TOML text.
+    #[arg(long, default_value = "")]
+    pub(crate) policy_config: String,
+    /// Sets a value: a parameter NAME=VALUE, or any numeric key of the file by its path, e.g.
+    /// cluster.nodes=10 or tasks.map_step.fixed=1ms (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// The seed of the policy's random number generator.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// The clock.
+    #[arg(long, value_enum, default_value_t = ClockArg::Virtual)]
+    pub(crate) clock: ClockArg,
+    /// The run directory to write [default: out/WORKLOAD-POLICY-seedN].
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Replace the output directory if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Run twice and check that the CSVs are byte-identical (virtual clock only).
+    #[arg(long)]
+    pub(crate) check_determinism: bool,
+}
+
+pub(crate) fn parse_sets(set: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for s in set {
+        let Some((k, v)) = s.split_once('=') else {
+            bail!("--set {s}: expected NAME=VALUE");
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            bail!("--set {s}: expected NAME=VALUE");
+        }
+        m.insert(k.to_string(), v.to_string());
+    }
+    Ok(m)
+}
+
+pub(crate) fn clock_of(c: ClockArg) -> Clock {
+    match c {
+        ClockArg::Virtual => Clock::Virtual,
+        ClockArg::Real => Clock::Real {
+            add_modeled: true,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        },
+    }
+}
+
+/// `--policy-config POLICY=TOML` values, by policy.
+pub(crate) fn parse_policy_configs(values: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for v in values {
+        let Some((policy, config)) = v.split_once('=') else {
+            bail!(
+                "--policy-config {v}: expected POLICY=TOML, e.g. 'group=fallback = \"least-loaded\"'"
+            );
+        };
+        if m.insert(policy.trim().to_string(), config.to_string())
+            .is_some()
+        {
+            bail!(
+                "--policy-config: two configurations for `{}`",
+                policy.trim()
+            );
+        }
+    }
+    Ok(m)
+}
