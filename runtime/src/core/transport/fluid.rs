@@ -48,6 +48,20 @@ impl Transfer {
         self.is_flowing() && self.remaining <= self.done_below
     }
 
+    /// Sets the rate of this flowing transfer, and returns `soonest` lowered to its time to
+    /// completion at that rate (0 if it is done; see [`Network::soonest`]).
+    #[inline]
+    fn set_rate(&mut self, r: f64, soonest: f64) -> f64 {
+        self.rate = r;
+        if self.is_done() {
+            0.0
+        } else if r > 0.0 && soonest != 0.0 {
+            soonest.min(self.remaining / r)
+        } else {
+            soonest
+        }
+    }
+
     /// Current rate in bytes per second.
     #[cfg(test)]
     pub fn rate_bytes_per_sec(&self) -> f64 {
@@ -168,15 +182,17 @@ impl Network {
     /// The latency of `id` has passed: it starts competing for bandwidth.
     #[cfg(test)]
     pub fn begin_flow(&mut self, id: TransferId, now: Nanos) -> Option<Wake> {
-        self.start_flowing(id, now);
+        self.start_flowing(id);
         self.settle(now)
     }
 
     /// Like [`Network::begin_flow`], but leaves the rates to a later [`Network::settle`] at the
     /// same instant, so that many transfers starting together cost one recomputation. Returns
     /// whether `id` is in flight.
-    pub fn start_flowing(&mut self, id: TransferId, now: Nanos) -> bool {
-        self.advance(now);
+    ///
+    /// Nothing is advanced here: `id` has no rate yet and no other rate changes before that
+    /// settle, which advances every transfer (or a wake-up at the same instant does first).
+    pub fn start_flowing(&mut self, id: TransferId) -> bool {
         if let Some(k) = self.position(id).filter(|&k| !self.transfers[k].gone) {
             self.transfers[k].flowing = true;
             self.dirty = true;
@@ -283,6 +299,11 @@ impl Network {
     fn recompute(&mut self) -> f64 {
         self.generation += 1;
         self.dirty = false;
+        if 2 * self.nodes <= SCAN_MAX_LINKS {
+            if let Some(soonest) = self.recompute_small() {
+                return soonest;
+            }
+        }
         let sc = &mut self.scratch;
         // Flows in id order, and their links.
         sc.flows.clear();
@@ -298,15 +319,40 @@ impl Network {
         sc.fill(2 * self.nodes, self.capacity, Filling::Auto);
         let mut soonest = f64::INFINITY;
         for (&(k, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
-            let t = &mut self.transfers[k];
-            t.rate = r;
-            if t.is_done() {
-                soonest = 0.0;
-            } else if r > 0.0 && soonest != 0.0 {
-                soonest = soonest.min(t.remaining / r);
-            }
+            soonest = self.transfers[k].set_rate(r, soonest);
         }
         soonest
+    }
+
+    /// [`Network::recompute`]'s filling on a cluster whose links fit a bit set (up to 16
+    /// nodes): the bit sets are built straight from the transfers, and the rates kept on the
+    /// stack ([`Scratch::fill`] does the same with `Filling::Auto`, bit for bit). `None`, having
+    /// changed nothing, if more than 64 transfers are flowing.
+    fn recompute_small(&mut self) -> Option<f64> {
+        let mut sets = BitSets::new();
+        // Flows in id order: flow `f` is `transfers[at[f]]`.
+        let mut at = [0u32; SCAN_MAX_FLOWS];
+        let mut flows = 0;
+        for (k, t) in self.transfers.iter().enumerate() {
+            if t.is_flowing() {
+                if flows == SCAN_MAX_FLOWS {
+                    return None;
+                }
+                at[flows] = k as u32;
+                sets.add(flows, t.from.index(), self.nodes + t.to.index());
+                flows += 1;
+            }
+        }
+        if flows == 0 {
+            return Some(f64::INFINITY);
+        }
+        let mut rate = [0.0f64; SCAN_MAX_FLOWS];
+        scan_fill(&mut rate, self.capacity, 2 * self.nodes, flows, &sets);
+        let mut soonest = f64::INFINITY;
+        for (&k, &r) in at[..flows].iter().zip(&rate[..flows]) {
+            soonest = self.transfers[k as usize].set_rate(r, soonest);
+        }
+        Some(soonest)
     }
 }
 
@@ -350,7 +396,7 @@ impl Scratch {
         {
             // Every link fits a bit set (clusters of up to 16 nodes): the links are the slots.
             let sets = BitSets::of(&self.flows, |l| l);
-            scan_fill(&mut self.rate, capacity, links, sets);
+            scan_fill(&mut self.rate, capacity, links, self.flows.len(), &sets);
             return;
         }
         if self.count.len() != links {
@@ -401,7 +447,13 @@ impl Scratch {
         }
         let slot = &self.slot;
         let sets = BitSets::of(&self.flows, |l| slot[l]);
-        scan_fill(&mut self.rate, capacity, self.busy.len(), sets);
+        scan_fill(
+            &mut self.rate,
+            capacity,
+            self.busy.len(),
+            self.flows.len(),
+            &sets,
+        );
     }
 
     /// Keeps the busy links in a min-heap by share, and the flows of each in compressed rows.
@@ -481,20 +533,30 @@ struct BitSets {
 }
 
 impl BitSets {
-    /// The bit sets of `flows` (as in [`Scratch::flows`]), link `l` being slot `slot(l)`.
-    fn of(flows: &[(usize, usize, usize)], slot: impl Fn(usize) -> usize) -> BitSets {
-        let mut sets = BitSets {
+    /// No flows.
+    fn new() -> BitSets {
+        BitSets {
             count: [0; SCAN_MAX_LINKS],
             on: [0; SCAN_MAX_LINKS],
             ends: [(0, 0); SCAN_MAX_FLOWS],
-        };
+        }
+    }
+
+    /// Adds flow `f` (the next one), crossing slots `a` and `b`.
+    #[inline]
+    fn add(&mut self, f: usize, a: usize, b: usize) {
+        for k in [a, b] {
+            self.count[k] += 1;
+            self.on[k] |= 1 << f;
+        }
+        self.ends[f] = (a as u8, b as u8);
+    }
+
+    /// The bit sets of `flows` (as in [`Scratch::flows`]), link `l` being slot `slot(l)`.
+    fn of(flows: &[(usize, usize, usize)], slot: impl Fn(usize) -> usize) -> BitSets {
+        let mut sets = BitSets::new();
         for (f, &(_, e, i)) in flows.iter().enumerate() {
-            let (a, b) = (slot(e), slot(i));
-            for k in [a, b] {
-                sets.count[k] += 1;
-                sets.on[k] |= 1 << f;
-            }
-            sets.ends[f] = (a as u8, b as u8);
+            sets.add(f, slot(e), slot(i));
         }
         sets
     }
@@ -502,22 +564,27 @@ impl BitSets {
 
 /// Progressive filling over the first `slots` slots of `sets`: each round scans the open
 /// slots for the smallest share (ties to the lowest slot) and freezes its unfrozen flows, in
-/// flow order. Writes the rates into `rate` (NaN on entry).
-fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, sets: BitSets) {
-    let BitSets {
-        mut count,
-        on,
-        ends,
-    } = sets;
-    let mut cap = [capacity; SCAN_MAX_LINKS];
+/// flow order. Writes the rate of each of the first `flows` flows into `rate`.
+fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, flows: usize, sets: &BitSets) {
+    debug_assert!(flows <= SCAN_MAX_FLOWS && rate.len() >= flows);
+    let mut count = sets.count;
+    let (on, ends) = (&sets.on, &sets.ends);
+    let mut cap = [0.0f64; SCAN_MAX_LINKS];
     let mut share = [0.0f64; SCAN_MAX_LINKS];
     let mut open: u32 = 0;
     for k in 0..slots {
         if count[k] > 0 {
             open |= 1 << k;
+            cap[k] = capacity;
             share[k] = fair(capacity, count[k]);
         }
     }
+    // Bit `f` set while flow `f` is not frozen.
+    let mut unfrozen: u64 = if flows == SCAN_MAX_FLOWS {
+        u64::MAX
+    } else {
+        (1 << flows) - 1
+    };
     while open != 0 {
         let mut rest = open;
         let mut best = rest.trailing_zeros() as usize;
@@ -530,13 +597,11 @@ fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, sets: BitSets) {
             }
         }
         let s = share[best];
-        let mut flows = on[best];
-        while flows != 0 {
-            let f = flows.trailing_zeros() as usize;
-            flows &= flows - 1;
-            if !rate[f].is_nan() {
-                continue;
-            }
+        let mut now_frozen = on[best] & unfrozen;
+        unfrozen &= !now_frozen;
+        while now_frozen != 0 {
+            let f = now_frozen.trailing_zeros() as usize;
+            now_frozen &= now_frozen - 1;
             rate[f] = s;
             let (a, b) = ends[f];
             for k in [usize::from(a), usize::from(b)] {
@@ -648,7 +713,7 @@ impl FluidTransport {
     }
 
     fn begin_flowing(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
-        if self.net.start_flowing(id, now) {
+        if self.net.start_flowing(id) {
             out.report(TransportEvent::Flowing(id));
         }
         if self.settle_at != Some(now) {
@@ -827,7 +892,7 @@ mod tests {
         let mut net = Network::new(2, GB);
         for k in 1..=100u64 {
             let id = net.start(NodeId(0), NodeId(1), k * 1_000);
-            net.start_flowing(id, 0);
+            net.start_flowing(id);
         }
         let wake = net.settle(0);
         let done = run(&mut net, wake);
