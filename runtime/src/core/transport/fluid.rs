@@ -115,6 +115,29 @@ struct Scratch {
     heap: BinaryHeap<Reverse<(Share, usize)>>,
     /// Frozen rate per flow, NaN while unfrozen.
     rate: Vec<f64>,
+    /// The work arrays of [`Network::recompute_small`].
+    small: Small,
+}
+
+/// The work arrays of [`Network::recompute_small`], kept between calls so that none is
+/// zeroed whole: each call clears the bit sets of the links in use, and writes every flow's
+/// entries before reading them.
+#[derive(Debug)]
+struct Small {
+    sets: BitSets,
+    /// Flows in id order: flow `f` is `transfers[at[f]]`.
+    at: [u32; SCAN_MAX_FLOWS],
+    rate: [f64; SCAN_MAX_FLOWS],
+}
+
+impl Default for Small {
+    fn default() -> Self {
+        Small {
+            sets: BitSets::new(),
+            at: [0; SCAN_MAX_FLOWS],
+            rate: [0.0; SCAN_MAX_FLOWS],
+        }
+    }
 }
 
 /// When the network next needs attention, tagged with the generation that must still be
@@ -329,27 +352,28 @@ impl Network {
     /// stack ([`Scratch::fill`] does the same with `Filling::Auto`, bit for bit). `None`, having
     /// changed nothing, if more than 64 transfers are flowing.
     fn recompute_small(&mut self) -> Option<f64> {
-        let mut sets = BitSets::new();
-        // Flows in id order: flow `f` is `transfers[at[f]]`.
-        let mut at = [0u32; SCAN_MAX_FLOWS];
+        let links = 2 * self.nodes;
+        let small = &mut self.scratch.small;
+        small.sets.clear(links);
         let mut flows = 0;
         for (k, t) in self.transfers.iter().enumerate() {
             if t.is_flowing() {
                 if flows == SCAN_MAX_FLOWS {
                     return None;
                 }
-                at[flows] = k as u32;
-                sets.add(flows, t.from.index(), self.nodes + t.to.index());
+                small.at[flows] = k as u32;
+                small
+                    .sets
+                    .add(flows, t.from.index(), self.nodes + t.to.index());
                 flows += 1;
             }
         }
         if flows == 0 {
             return Some(f64::INFINITY);
         }
-        let mut rate = [0.0f64; SCAN_MAX_FLOWS];
-        scan_fill(&mut rate, self.capacity, 2 * self.nodes, flows, &sets);
+        scan_fill(&mut small.rate, self.capacity, links, flows, &small.sets);
         let mut soonest = f64::INFINITY;
-        for (&k, &r) in at[..flows].iter().zip(&rate[..flows]) {
+        for (&k, &r) in small.at[..flows].iter().zip(&small.rate[..flows]) {
             soonest = self.transfers[k as usize].set_rate(r, soonest);
         }
         Some(soonest)
@@ -526,6 +550,7 @@ impl Scratch {
 
 /// Flows as bit sets over at most 32 slots (links) and 64 flows: `count[k]` flows cross slot
 /// `k`, `on[k]` says which, and flow `f` crosses slots `ends[f]`.
+#[derive(Debug)]
 struct BitSets {
     count: [u32; SCAN_MAX_LINKS],
     on: [u64; SCAN_MAX_LINKS],
@@ -540,6 +565,13 @@ impl BitSets {
             on: [0; SCAN_MAX_LINKS],
             ends: [(0, 0); SCAN_MAX_FLOWS],
         }
+    }
+
+    /// Removes every flow from the first `slots` slots (the only ones in use).
+    #[inline]
+    fn clear(&mut self, slots: usize) {
+        self.count[..slots].fill(0);
+        self.on[..slots].fill(0);
     }
 
     /// Adds flow `f` (the next one), crossing slots `a` and `b`.
