@@ -14,41 +14,50 @@ use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
-/// One transfer of one object from one node to another.
+/// A transfer waiting out its latency.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    id: TransferId,
+    from: NodeId,
+    to: NodeId,
+    size: u64,
+}
+
+/// A flowing transfer of one object from one node to another.
 #[derive(Clone, Debug)]
-pub(crate) struct Transfer {
+pub(crate) struct Flow {
     /// The transfer.
     pub id: TransferId,
     /// Source node.
     pub from: NodeId,
     /// Destination node.
     pub to: NodeId,
-    /// Whether it has started flowing (its latency has passed).
-    flowing: bool,
     remaining: f64,
     /// At or below this many bytes remaining it is done (floating-point rounding of the
     /// transfers' progress), computed once from its size.
     done_below: f64,
-    /// Current rate in bytes per nanosecond (0 while not flowing, and once gone).
+    /// Current rate in bytes per nanosecond (0 until the first recomputation).
     rate: f64,
-    /// Completed and handed back: a tombstone until the next compaction.
-    gone: bool,
 }
 
-impl Transfer {
-    /// Whether this transfer is in flight and has started flowing.
-    fn is_flowing(&self) -> bool {
-        !self.gone && self.flowing
-    }
-
+impl Flow {
     /// Whether every byte has arrived (up to floating-point rounding).
+    #[inline]
     fn is_done(&self) -> bool {
-        self.is_flowing() && self.remaining <= self.done_below
+        self.remaining <= self.done_below
     }
 
-    /// Sets the rate of this flowing transfer, and returns `soonest` lowered to its time to
+    /// Moves `dt` nanoseconds on at the current rate.
+    #[inline]
+    fn advance(&mut self, dt: f64) {
+        if self.rate > 0.0 {
+            self.remaining = (self.remaining - self.rate * dt).max(0.0);
+        }
+    }
+
+    /// Sets the rate of this transfer, and returns `soonest` lowered to its time to
     /// completion at that rate (0 if it is done; see [`Network::soonest`]).
     #[inline]
     fn set_rate(&mut self, r: f64, soonest: f64) -> f64 {
@@ -72,18 +81,31 @@ impl Transfer {
 /// All transfers in flight and the state of the fluid model.
 ///
 /// Invariants: the rates of flowing transfers are max-min fair as of `last_update`, and the
-/// sum of rates on any link never exceeds its capacity. `transfers` is sorted by id (ids only
-/// grow, so a new transfer is pushed at the end), which fixes the order of every scan; a
-/// completed transfer stays as a tombstone (`gone`) until tombstones are half of the vector
-/// (or at once, while the vector is short), so that a completion never shifts thousands.
+/// sum of rates on any link never exceeds its capacity. A transfer waits in `waiting` (by
+/// id) until its latency has passed, then flows in a *slot* of `flows` (the lowest free one;
+/// `live` has a bit per slot in use) until it completes. Every result is independent of which
+/// slot a flow has: the progressive filling freezes a round's flows all at one share (so the
+/// order among them changes no sum), soonest completions are minima, and completions are
+/// reported sorted by id. While no flow has a slot of 64 or above (`beyond` is 0) and the
+/// links fit one (up to 16 nodes), `sets` holds the flows as bit sets by slot, kept up to
+/// date as flows come and go, and a recomputation only fills them.
 #[derive(Debug)]
 pub(crate) struct Network {
     /// Link capacity in bytes per nanosecond.
     capacity: f64,
     nodes: usize,
-    transfers: Vec<Transfer>,
-    /// Tombstones in `transfers`.
-    gone: usize,
+    /// Transfers waiting out their latency, by id (ascending).
+    waiting: VecDeque<Waiting>,
+    /// Flowing transfers by slot (slots not in `live` hold stale values).
+    flows: Vec<Flow>,
+    /// Bit `s % 64` of word `s / 64` is set while slot `s` holds a flowing transfer.
+    live: Vec<u64>,
+    /// Slots in use.
+    flowing: usize,
+    /// Slots in use numbered 64 or above.
+    beyond: usize,
+    /// The flows of slots below 64 as bit sets over the links (when the links fit one).
+    sets: BitSets,
     last_update: Nanos,
     generation: u64,
     next_id: u64,
@@ -96,7 +118,7 @@ pub(crate) struct Network {
 /// The work arrays of one progressive filling, reused from one recomputation to the next.
 #[derive(Debug, Default)]
 struct Scratch {
-    /// Flowing transfers as (index in `transfers`, egress link, ingress link).
+    /// Flowing transfers as (slot in `flows`, egress link, ingress link).
     flows: Vec<(usize, usize, usize)>,
     /// Capacity left, unfrozen flows and current fair share, per link (all links; only the
     /// busy ones are meaningful, and every count is 0 between fillings).
@@ -115,29 +137,6 @@ struct Scratch {
     heap: BinaryHeap<Reverse<(Share, usize)>>,
     /// Frozen rate per flow, NaN while unfrozen.
     rate: Vec<f64>,
-    /// The work arrays of [`Network::recompute_small`].
-    small: Small,
-}
-
-/// The work arrays of [`Network::recompute_small`], kept between calls so that none is
-/// zeroed whole: each call clears the bit sets of the links in use, and writes every flow's
-/// entries before reading them.
-#[derive(Debug)]
-struct Small {
-    sets: BitSets,
-    /// Flows in id order: flow `f` is `transfers[at[f]]`.
-    at: [u32; SCAN_MAX_FLOWS],
-    rate: [f64; SCAN_MAX_FLOWS],
-}
-
-impl Default for Small {
-    fn default() -> Self {
-        Small {
-            sets: BitSets::new(),
-            at: [0; SCAN_MAX_FLOWS],
-            rate: [0.0; SCAN_MAX_FLOWS],
-        }
-    }
 }
 
 /// When the network next needs attention, tagged with the generation that must still be
@@ -150,14 +149,32 @@ pub(crate) struct Wake {
     pub generation: u64,
 }
 
+/// The slots set in `live`, ascending.
+fn slots_of(live: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    live.iter().enumerate().flat_map(|(w, &word)| {
+        let mut bits = word;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                w * 64 + b
+            })
+        })
+    })
+}
+
 impl Network {
     /// A network of `nodes` nodes whose NICs move `bandwidth` bytes per second each way.
     pub fn new(nodes: usize, bandwidth: u64) -> Self {
         Network {
             capacity: bandwidth as f64 / 1e9,
             nodes,
-            transfers: Vec::new(),
-            gone: 0,
+            waiting: VecDeque::new(),
+            flows: Vec::new(),
+            live: Vec::new(),
+            flowing: 0,
+            beyond: 0,
+            sets: BitSets::new(),
             last_update: 0,
             generation: 0,
             next_id: 0,
@@ -169,19 +186,21 @@ impl Network {
     /// Transfers in flight (waiting out the latency or flowing).
     #[cfg(test)]
     pub fn in_flight(&self) -> usize {
-        self.transfers.len() - self.gone
+        self.waiting.len() + self.flowing
     }
 
-    /// A transfer in flight.
+    /// A flowing transfer.
     #[cfg(test)]
-    pub fn get(&self, id: TransferId) -> Option<&Transfer> {
-        self.position(id)
-            .map(|k| &self.transfers[k])
-            .filter(|t| !t.gone)
+    pub fn get(&self, id: TransferId) -> Option<&Flow> {
+        slots_of(&self.live)
+            .map(|s| &self.flows[s])
+            .find(|f| f.id == id)
     }
 
-    fn position(&self, id: TransferId) -> Option<usize> {
-        self.transfers.binary_search_by_key(&id, |t| t.id).ok()
+    /// Whether the flows are kept as bit sets (see [`Network`]).
+    #[inline]
+    fn small_links(&self) -> bool {
+        2 * self.nodes <= SCAN_MAX_LINKS
     }
 
     /// Registers a transfer that will start flowing after the latency.
@@ -189,16 +208,7 @@ impl Network {
         debug_assert_ne!(from, to, "a transfer needs two nodes");
         let id = TransferId(self.next_id);
         self.next_id += 1;
-        self.transfers.push(Transfer {
-            id,
-            from,
-            to,
-            flowing: false,
-            remaining: size as f64,
-            done_below: 1e-9 * size as f64 + 1e-6,
-            rate: 0.0,
-            gone: false,
-        });
+        self.waiting.push_back(Waiting { id, from, to, size });
         id
     }
 
@@ -216,12 +226,54 @@ impl Network {
     /// Nothing is advanced here: `id` has no rate yet and no other rate changes before that
     /// settle, which advances every transfer (or a wake-up at the same instant does first).
     pub fn start_flowing(&mut self, id: TransferId) -> bool {
-        if let Some(k) = self.position(id).filter(|&k| !self.transfers[k].gone) {
-            self.transfers[k].flowing = true;
-            self.dirty = true;
-            true
+        let Ok(k) = self.waiting.binary_search_by_key(&id, |w| w.id) else {
+            return false;
+        };
+        let Some(Waiting { id, from, to, size }) = self.waiting.remove(k) else {
+            return false;
+        };
+        let flow = Flow {
+            id,
+            from,
+            to,
+            remaining: size as f64,
+            done_below: 1e-9 * size as f64 + 1e-6,
+            rate: 0.0,
+        };
+        // The lowest free slot.
+        let slot = match self.live.iter().position(|&w| w != u64::MAX) {
+            Some(w) => w * 64 + (!self.live[w]).trailing_zeros() as usize,
+            None => {
+                self.live.push(0);
+                64 * (self.live.len() - 1)
+            }
+        };
+        self.live[slot / 64] |= 1 << (slot % 64);
+        if slot == self.flows.len() {
+            self.flows.push(flow);
         } else {
-            false
+            self.flows[slot] = flow;
+        }
+        self.flowing += 1;
+        if slot >= SCAN_MAX_FLOWS {
+            self.beyond += 1;
+        } else if self.small_links() {
+            self.sets.add(slot, from.index(), self.nodes + to.index());
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// Frees the slot of a completed transfer.
+    fn free(&mut self, slot: usize) {
+        self.live[slot / 64] &= !(1 << (slot % 64));
+        self.flowing -= 1;
+        if slot >= SCAN_MAX_FLOWS {
+            self.beyond -= 1;
+        } else if self.small_links() {
+            let f = &self.flows[slot];
+            self.sets
+                .remove(slot, f.from.index(), self.nodes + f.to.index());
         }
     }
 
@@ -249,23 +301,22 @@ impl Network {
         let dt = now.saturating_sub(self.last_update) as f64;
         self.last_update = now;
         let before = completed.len();
-        for t in &mut self.transfers {
-            if dt > 0.0 && t.rate > 0.0 {
-                t.remaining = (t.remaining - t.rate * dt).max(0.0);
-            }
-            if t.is_done() {
-                t.gone = true;
-                t.rate = 0.0;
-                completed.push(t.id);
+        for w in 0..self.live.len() {
+            let mut bits = self.live[w];
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let f = &mut self.flows[slot];
+                if dt > 0.0 {
+                    f.advance(dt);
+                }
+                if f.is_done() {
+                    completed.push(f.id);
+                    self.free(slot);
+                }
             }
         }
-        self.gone += completed.len() - before;
-        if self.gone > 0 && (self.transfers.len() <= 64 || 2 * self.gone > self.transfers.len()) {
-            // `retain` keeps the rest in id order. Few transfers: compact at once (cheap, and
-            // scans stay short); many: only once tombstones are half of them.
-            self.transfers.retain(|t| !t.gone);
-            self.gone = 0;
-        }
+        completed[before..].sort_unstable();
         let soonest = self.recompute();
         self.wake_after(soonest, now)
     }
@@ -273,10 +324,8 @@ impl Network {
     fn advance(&mut self, now: Nanos) {
         let dt = now.saturating_sub(self.last_update) as f64;
         if dt > 0.0 {
-            for t in &mut self.transfers {
-                if t.rate > 0.0 {
-                    t.remaining = (t.remaining - t.rate * dt).max(0.0);
-                }
+            for slot in slots_of(&self.live) {
+                self.flows[slot].advance(dt);
             }
         }
         self.last_update = now;
@@ -286,12 +335,13 @@ impl Network {
     /// flowing transfer is done, infinite if none is flowing.
     fn soonest(&self) -> f64 {
         let mut soonest = f64::INFINITY;
-        for t in self.transfers.iter().filter(|t| t.is_flowing()) {
-            if t.is_done() {
+        for slot in slots_of(&self.live) {
+            let f = &self.flows[slot];
+            if f.is_done() {
                 return 0.0;
             }
-            if t.rate > 0.0 {
-                soonest = soonest.min(t.remaining / t.rate);
+            if f.rate > 0.0 {
+                soonest = soonest.min(f.remaining / f.rate);
             }
         }
         soonest
@@ -316,67 +366,66 @@ impl Network {
 
     /// Recomputes the max-min fair rate of every flowing transfer (see [`Scratch::fill`]) and
     /// returns [`Network::soonest`] at the new rates, found while writing them.
-    ///
-    /// Only flowing transfers ever have a rate (a transfer's rate is set here and zeroed when
-    /// it completes), so those are the only ones written.
     fn recompute(&mut self) -> f64 {
         self.generation += 1;
         self.dirty = false;
-        if 2 * self.nodes <= SCAN_MAX_LINKS {
-            if let Some(soonest) = self.recompute_small() {
-                return soonest;
-            }
+        if self.flowing == 0 {
+            return f64::INFINITY;
+        }
+        if self.small_links() && self.beyond == 0 {
+            return self.recompute_small();
         }
         let sc = &mut self.scratch;
         // Flows in id order, and their links.
         sc.flows.clear();
-        for (k, t) in self.transfers.iter().enumerate() {
-            if t.is_flowing() {
-                sc.flows
-                    .push((k, t.from.index(), self.nodes + t.to.index()));
-            }
+        for slot in slots_of(&self.live) {
+            let f = &self.flows[slot];
+            sc.flows
+                .push((slot, f.from.index(), self.nodes + f.to.index()));
         }
-        if sc.flows.is_empty() {
-            return f64::INFINITY;
-        }
+        let flows = &self.flows;
+        sc.flows
+            .sort_unstable_by_key(|&(slot, _, _)| flows[slot].id);
         sc.fill(2 * self.nodes, self.capacity, Filling::Auto);
         let mut soonest = f64::INFINITY;
-        for (&(k, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
-            soonest = self.transfers[k].set_rate(r, soonest);
+        for (&(slot, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
+            soonest = self.flows[slot].set_rate(r, soonest);
         }
         soonest
     }
 
-    /// [`Network::recompute`]'s filling on a cluster whose links fit a bit set (up to 16
-    /// nodes): the bit sets are built straight from the transfers, and the rates kept on the
-    /// stack ([`Scratch::fill`] does the same with `Filling::Auto`, bit for bit). `None`, having
-    /// changed nothing, if more than 64 transfers are flowing.
-    fn recompute_small(&mut self) -> Option<f64> {
-        let links = 2 * self.nodes;
-        let small = &mut self.scratch.small;
-        small.sets.clear(links);
-        let mut flows = 0;
-        for (k, t) in self.transfers.iter().enumerate() {
-            if t.is_flowing() {
-                if flows == SCAN_MAX_FLOWS {
-                    return None;
-                }
-                small.at[flows] = k as u32;
-                small
-                    .sets
-                    .add(flows, t.from.index(), self.nodes + t.to.index());
-                flows += 1;
-            }
-        }
-        if flows == 0 {
-            return Some(f64::INFINITY);
-        }
-        scan_fill(&mut small.rate, self.capacity, links, flows, &small.sets);
+    /// [`Network::recompute`] when every flow is in `sets`: the filling runs on them as they
+    /// are (flow `f` being slot `f`), giving the rates [`Scratch::fill`] gives bit for bit.
+    /// A round's flows all get one share `s`, so the soonest of them to complete is the one
+    /// with the least left (division by `s` is monotonic).
+    fn recompute_small(&mut self) -> f64 {
+        let Network {
+            flows,
+            live,
+            sets,
+            capacity,
+            nodes,
+            ..
+        } = self;
         let mut soonest = f64::INFINITY;
-        for (&k, &r) in small.at[..flows].iter().zip(&small.rate[..flows]) {
-            soonest = self.transfers[k as usize].set_rate(r, soonest);
-        }
-        Some(soonest)
+        let mut any_done = false;
+        scan_fill(*capacity, 2 * *nodes, live[0], sets, |round, s| {
+            let mut least = f64::INFINITY;
+            let mut bits = round;
+            while bits != 0 {
+                let f = &mut flows[bits.trailing_zeros() as usize];
+                bits &= bits - 1;
+                f.rate = s;
+                any_done |= f.is_done();
+                if f.remaining < least {
+                    least = f.remaining;
+                }
+            }
+            if s > 0.0 {
+                soonest = soonest.min(least / s);
+            }
+        });
+        if any_done { 0.0 } else { soonest }
     }
 }
 
@@ -420,7 +469,14 @@ impl Scratch {
         {
             // Every link fits a bit set (clusters of up to 16 nodes): the links are the slots.
             let sets = BitSets::of(&self.flows, |l| l);
-            scan_fill(&mut self.rate, capacity, links, self.flows.len(), &sets);
+            let rate = &mut self.rate;
+            scan_fill(
+                capacity,
+                links,
+                first_flows(self.flows.len()),
+                &sets,
+                |frozen, s| write_rates(rate, frozen, s),
+            );
             return;
         }
         if self.count.len() != links {
@@ -471,12 +527,13 @@ impl Scratch {
         }
         let slot = &self.slot;
         let sets = BitSets::of(&self.flows, |l| slot[l]);
+        let rate = &mut self.rate;
         scan_fill(
-            &mut self.rate,
             capacity,
             self.busy.len(),
-            self.flows.len(),
+            first_flows(self.flows.len()),
             &sets,
+            |frozen, s| write_rates(rate, frozen, s),
         );
     }
 
@@ -567,14 +624,7 @@ impl BitSets {
         }
     }
 
-    /// Removes every flow from the first `slots` slots (the only ones in use).
-    #[inline]
-    fn clear(&mut self, slots: usize) {
-        self.count[..slots].fill(0);
-        self.on[..slots].fill(0);
-    }
-
-    /// Adds flow `f` (the next one), crossing slots `a` and `b`.
+    /// Adds flow `f`, crossing slots `a` and `b`.
     #[inline]
     fn add(&mut self, f: usize, a: usize, b: usize) {
         for k in [a, b] {
@@ -582,6 +632,15 @@ impl BitSets {
             self.on[k] |= 1 << f;
         }
         self.ends[f] = (a as u8, b as u8);
+    }
+
+    /// Removes flow `f`, which crosses slots `a` and `b`.
+    #[inline]
+    fn remove(&mut self, f: usize, a: usize, b: usize) {
+        for k in [a, b] {
+            self.count[k] -= 1;
+            self.on[k] &= !(1 << f);
+        }
     }
 
     /// The bit sets of `flows` (as in [`Scratch::flows`]), link `l` being slot `slot(l)`.
@@ -594,11 +653,19 @@ impl BitSets {
     }
 }
 
-/// Progressive filling over the first `slots` slots of `sets`: each round scans the open
-/// slots for the smallest share (ties to the lowest slot) and freezes its unfrozen flows, in
-/// flow order. Writes the rate of each of the first `flows` flows into `rate`.
-fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, flows: usize, sets: &BitSets) {
-    debug_assert!(flows <= SCAN_MAX_FLOWS && rate.len() >= flows);
+/// Progressive filling over the first `slots` slots of `sets`, of the flows in `unfrozen`
+/// (all the flows `sets` holds): each round scans the open slots for the smallest share (ties
+/// to the lowest slot) and freezes its unfrozen flows at that share `s`, in flow order, then
+/// calls `on_round(frozen, s)` with the bit set of the flows it froze. Which number a flow
+/// has changes nothing: a round charges the same `s` once per flow to each link, in whatever
+/// order, and the next round starts from the same state.
+fn scan_fill(
+    capacity: f64,
+    slots: usize,
+    mut unfrozen: u64,
+    sets: &BitSets,
+    mut on_round: impl FnMut(u64, f64),
+) {
     let mut count = sets.count;
     let (on, ends) = (&sets.on, &sets.ends);
     let mut cap = [0.0f64; SCAN_MAX_LINKS];
@@ -611,12 +678,6 @@ fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, flows: usize, sets: 
             share[k] = fair(capacity, count[k]);
         }
     }
-    // Bit `f` set while flow `f` is not frozen.
-    let mut unfrozen: u64 = if flows == SCAN_MAX_FLOWS {
-        u64::MAX
-    } else {
-        (1 << flows) - 1
-    };
     while open != 0 {
         let mut rest = open;
         let mut best = rest.trailing_zeros() as usize;
@@ -629,12 +690,12 @@ fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, flows: usize, sets: 
             }
         }
         let s = share[best];
-        let mut now_frozen = on[best] & unfrozen;
-        unfrozen &= !now_frozen;
-        while now_frozen != 0 {
-            let f = now_frozen.trailing_zeros() as usize;
-            now_frozen &= now_frozen - 1;
-            rate[f] = s;
+        let frozen = on[best] & unfrozen;
+        unfrozen &= !frozen;
+        let mut bits = frozen;
+        while bits != 0 {
+            let f = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
             let (a, b) = ends[f];
             for k in [usize::from(a), usize::from(b)] {
                 cap[k] -= s;
@@ -648,7 +709,27 @@ fn scan_fill(rate: &mut [f64], capacity: f64, slots: usize, flows: usize, sets: 
                 }
             }
         }
+        on_round(frozen, s);
         open &= !(1 << best);
+    }
+}
+
+/// The flows `0..n` as a bit set.
+fn first_flows(n: usize) -> u64 {
+    debug_assert!(n <= SCAN_MAX_FLOWS);
+    if n == SCAN_MAX_FLOWS {
+        u64::MAX
+    } else {
+        (1 << n) - 1
+    }
+}
+
+/// Writes share `s` as the rate of each flow in `frozen`.
+fn write_rates(rate: &mut [f64], frozen: u64, s: f64) {
+    let mut bits = frozen;
+    while bits != 0 {
+        rate[bits.trailing_zeros() as usize] = s;
+        bits &= bits - 1;
     }
 }
 
@@ -943,6 +1024,99 @@ mod tests {
         assert!(net.get(TransferId(5)).is_none());
     }
 
+    /// The model as first written, for comparison: transfers in id order, every recomputation
+    /// a heap filling of all the flows in that order.
+    struct Reference {
+        net: Network,
+        /// (flowing, transfer), by id.
+        transfers: Vec<(bool, Flow)>,
+    }
+
+    impl Reference {
+        fn new(nodes: usize) -> Reference {
+            Reference {
+                net: Network::new(nodes, GB),
+                transfers: Vec::new(),
+            }
+        }
+
+        fn start(&mut self, from: usize, to: usize, size: u64) {
+            self.transfers.push((
+                false,
+                Flow {
+                    id: TransferId(self.transfers.len() as u64),
+                    from: NodeId(from as u32),
+                    to: NodeId(to as u32),
+                    remaining: size as f64,
+                    done_below: 1e-9 * size as f64 + 1e-6,
+                    rate: 0.0,
+                },
+            ));
+        }
+
+        fn advance(&mut self, now: Nanos) {
+            let dt = now.saturating_sub(self.net.last_update) as f64;
+            if dt > 0.0 {
+                for (_, t) in &mut self.transfers {
+                    t.advance(dt);
+                }
+            }
+            self.net.last_update = now;
+        }
+
+        fn recompute(&mut self, now: Nanos) -> Option<Nanos> {
+            let nodes = self.net.nodes;
+            let sc = &mut self.net.scratch;
+            sc.flows.clear();
+            for (k, (flowing, t)) in self.transfers.iter().enumerate() {
+                if *flowing {
+                    sc.flows.push((k, t.from.index(), nodes + t.to.index()));
+                }
+            }
+            let mut soonest = f64::INFINITY;
+            if !sc.flows.is_empty() {
+                sc.fill(2 * nodes, 1.0, Filling::Heap);
+                for (&(k, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
+                    soonest = self.transfers[k].1.set_rate(r, soonest);
+                }
+            }
+            self.net.wake_after(soonest, now).map(|w| w.at)
+        }
+
+        /// Completes the done transfers at `now`, returning them in id order.
+        fn complete(&mut self, now: Nanos) -> Vec<TransferId> {
+            self.advance(now);
+            let mut done = Vec::new();
+            for (flowing, t) in &mut self.transfers {
+                if *flowing && t.is_done() {
+                    *flowing = false;
+                    t.remaining = f64::INFINITY; // never done again
+                    t.rate = 0.0;
+                    done.push(t.id);
+                }
+            }
+            done
+        }
+
+        /// Every flowing transfer's id and rate, as bits, in id order.
+        fn rates(&self) -> Vec<(u64, u64)> {
+            self.transfers
+                .iter()
+                .filter(|(flowing, _)| *flowing)
+                .map(|(_, t)| (t.id.0, t.rate.to_bits()))
+                .collect()
+        }
+    }
+
+    /// The network's flowing transfers and their rates, as bits, in id order.
+    fn rates_of(net: &Network) -> Vec<(u64, u64)> {
+        let mut rates: Vec<(u64, u64)> = slots_of(&net.live)
+            .map(|s| (net.flows[s].id.0, net.flows[s].rate.to_bits()))
+            .collect();
+        rates.sort_unstable();
+        rates
+    }
+
     #[test]
     fn stale_wakes_are_ignored() {
         let mut net = Network::new(3, GB);
@@ -1011,6 +1185,53 @@ mod tests {
             proptest::prop_assert_eq!(&heap, &fill_with(nodes, &pairs, Filling::Auto));
             if nodes <= 16 && pairs.len() <= SCAN_MAX_FLOWS {
                 proptest::prop_assert_eq!(&heap, &fill_with(nodes, &pairs, Filling::Scan));
+            }
+        }
+
+        /// Transfers starting and completing at random, up to 16 nodes (flows kept as bit sets
+        /// by slot, slots beyond 64 included) and beyond: the same wake-ups, completions and
+        /// rates, bit for bit, as the model first written (flows in id order, heap filling).
+        #[test]
+        fn slots_change_nothing(
+            nodes in 2usize..20,
+            steps in proptest::collection::vec(
+                (proptest::collection::vec((0usize..20, 1usize..20, 1u64..8), 0..12),
+                 0u64..3_000_000),
+                1..40,
+            ),
+        ) {
+            let mut net = Network::new(nodes, GB);
+            let mut reference = Reference::new(nodes);
+            let mut now = 0;
+            let mut wake: Option<Wake> = None;
+            for (starts, delta) in steps {
+                if !starts.is_empty() {
+                    for &(a, d, size) in &starts {
+                        // Sizes from a few values, so that transfers often finish together.
+                        let size = size * 500_000;
+                        let (from, to) = (a % nodes, (a % nodes + d % (nodes - 1) + 1) % nodes);
+                        let id = net.start(NodeId(from as u32), NodeId(to as u32), size);
+                        reference.start(from, to, size);
+                        proptest::prop_assert!(net.start_flowing(id));
+                        reference.transfers[id.0 as usize].0 = true;
+                    }
+                    wake = net.settle(now);
+                    reference.advance(now);
+                    let want = reference.recompute(now);
+                    proptest::prop_assert_eq!(wake.map(|w| w.at), want);
+                    proptest::prop_assert_eq!(rates_of(&net), reference.rates());
+                }
+                let until = now + delta;
+                while let Some(w) = wake.filter(|w| w.at <= until) {
+                    now = w.at;
+                    let mut completed = Vec::new();
+                    wake = net.wake(w, &mut completed);
+                    let done = reference.complete(now);
+                    proptest::prop_assert_eq!(&completed, &done);
+                    proptest::prop_assert_eq!(wake.map(|w| w.at), reference.recompute(now));
+                    proptest::prop_assert_eq!(rates_of(&net), reference.rates());
+                }
+                now = until;
             }
         }
 
