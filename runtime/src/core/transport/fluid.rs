@@ -658,7 +658,10 @@ impl BitSets {
 /// to the lowest slot) and freezes its unfrozen flows at that share `s`, in flow order, then
 /// calls `on_round(frozen, s)` with the bit set of the flows it froze. Which number a flow
 /// has changes nothing: a round charges the same `s` once per flow to each link, in whatever
-/// order, and the next round starts from the same state.
+/// order, and the next round starts from the same state. (The heap variant charges both links
+/// of a flow and updates a share at every charge; here the bottleneck, never read again, is
+/// not charged, and a share is computed once, after the round's last charge to its link: the
+/// same value.)
 fn scan_fill(
     capacity: f64,
     slots: usize,
@@ -692,25 +695,31 @@ fn scan_fill(
         let s = share[best];
         let frozen = on[best] & unfrozen;
         unfrozen &= !frozen;
+        // Every flow of `best` freezes now, so `best` is never read again: only each flow's
+        // other link is charged, and its share is the one after the round's last charge.
+        let mut touched: u32 = 0;
         let mut bits = frozen;
         while bits != 0 {
             let f = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let (a, b) = ends[f];
-            for k in [usize::from(a), usize::from(b)] {
-                cap[k] -= s;
-                count[k] -= 1;
-                if k != best {
-                    if count[k] > 0 {
-                        share[k] = fair(cap[k], count[k]);
-                    } else {
-                        open &= !(1 << k);
-                    }
-                }
+            let k = if usize::from(a) == best { b } else { a };
+            let k = usize::from(k);
+            cap[k] -= s;
+            count[k] -= 1;
+            touched |= 1 << k;
+        }
+        open &= !(1 << best);
+        while touched != 0 {
+            let k = touched.trailing_zeros() as usize;
+            touched &= touched - 1;
+            if count[k] > 0 {
+                share[k] = fair(cap[k], count[k]);
+            } else {
+                open &= !(1 << k);
             }
         }
         on_round(frozen, s);
-        open &= !(1 << best);
     }
 }
 
