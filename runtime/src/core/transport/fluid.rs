@@ -226,10 +226,14 @@ impl Network {
     /// Nothing is advanced here: `id` has no rate yet and no other rate changes before that
     /// settle, which advances every transfer (or a wake-up at the same instant does first).
     pub fn start_flowing(&mut self, id: TransferId) -> bool {
-        let Ok(k) = self.waiting.binary_search_by_key(&id, |w| w.id) else {
-            return false;
+        // With a fixed latency, transfers start flowing in the order they started: the first.
+        let waiting = if self.waiting.front().is_some_and(|w| w.id == id) {
+            self.waiting.pop_front()
+        } else {
+            let k = self.waiting.binary_search_by_key(&id, |w| w.id);
+            k.ok().and_then(|k| self.waiting.remove(k))
         };
-        let Some(Waiting { id, from, to, size }) = self.waiting.remove(k) else {
+        let Some(Waiting { id, from, to, size }) = waiting else {
             return false;
         };
         let flow = Flow {
