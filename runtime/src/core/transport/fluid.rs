@@ -284,10 +284,12 @@ impl Network {
     /// Recomputes the rates if transfers started flowing since the last recomputation, and
     /// returns the next wake-up. Must be called before time moves on.
     pub fn settle(&mut self, now: Nanos) -> Option<Wake> {
-        self.advance(now);
+        let dt = now.saturating_sub(self.last_update) as f64;
+        self.last_update = now;
         let soonest = if self.dirty {
-            self.recompute()
+            self.recompute(dt)
         } else {
+            self.advance(dt);
             self.soonest()
         };
         self.wake_after(soonest, now)
@@ -321,18 +323,17 @@ impl Network {
             }
         }
         completed[before..].sort_unstable();
-        let soonest = self.recompute();
+        let soonest = self.recompute(0.0);
         self.wake_after(soonest, now)
     }
 
-    fn advance(&mut self, now: Nanos) {
-        let dt = now.saturating_sub(self.last_update) as f64;
+    /// Moves every flow `dt` nanoseconds on at its current rate.
+    fn advance(&mut self, dt: f64) {
         if dt > 0.0 {
             for slot in slots_of(&self.live) {
                 self.flows[slot].advance(dt);
             }
         }
-        self.last_update = now;
     }
 
     /// Nanoseconds (not rounded) until the soonest completion at the current rates: 0 if a
@@ -368,17 +369,19 @@ impl Network {
         })
     }
 
-    /// Recomputes the max-min fair rate of every flowing transfer (see [`Scratch::fill`]) and
-    /// returns [`Network::soonest`] at the new rates, found while writing them.
-    fn recompute(&mut self) -> f64 {
+    /// Moves every flow `dt` nanoseconds on at its current rate (see [`Network::advance`]),
+    /// then recomputes the max-min fair rate of every flowing transfer (see [`Scratch::fill`])
+    /// and returns [`Network::soonest`] at the new rates, found while writing them.
+    fn recompute(&mut self, dt: f64) -> f64 {
         self.generation += 1;
         self.dirty = false;
         if self.flowing == 0 {
             return f64::INFINITY;
         }
         if self.small_links() && self.beyond == 0 {
-            return self.recompute_small();
+            return self.recompute_small(dt);
         }
+        self.advance(dt);
         let sc = &mut self.scratch;
         // Flows in id order, and their links.
         sc.flows.clear();
@@ -402,7 +405,10 @@ impl Network {
     /// are (flow `f` being slot `f`), giving the rates [`Scratch::fill`] gives bit for bit.
     /// A round's flows all get one share `s`, so the soonest of them to complete is the one
     /// with the least left (division by `s` is monotonic).
-    fn recompute_small(&mut self) -> f64 {
+    ///
+    /// Each flow is moved `dt` on at its old rate just before it gets its new one (every flow
+    /// is in exactly one round), which is what advancing them all first does.
+    fn recompute_small(&mut self, dt: f64) -> f64 {
         let Network {
             flows,
             live,
@@ -419,6 +425,9 @@ impl Network {
             while bits != 0 {
                 let f = &mut flows[bits.trailing_zeros() as usize];
                 bits &= bits - 1;
+                if dt > 0.0 {
+                    f.advance(dt);
+                }
                 f.rate = s;
                 any_done |= f.is_done();
                 if f.remaining < least {
