@@ -106,6 +106,8 @@ pub(crate) struct Network {
     beyond: usize,
     /// The flows of slots below 64 as bit sets over the links (when the links fit one).
     sets: BitSets,
+    /// Work arrays of the filling on `sets`.
+    work: SlotWork,
     last_update: Nanos,
     generation: u64,
     next_id: u64,
@@ -137,6 +139,8 @@ struct Scratch {
     heap: BinaryHeap<Reverse<(Share, usize)>>,
     /// Frozen rate per flow, NaN while unfrozen.
     rate: Vec<f64>,
+    /// Work arrays of the bit-set filling.
+    work: SlotWork,
 }
 
 /// When the network next needs attention, tagged with the generation that must still be
@@ -175,6 +179,7 @@ impl Network {
             flowing: 0,
             beyond: 0,
             sets: BitSets::new(),
+            work: SlotWork::default(),
             last_update: 0,
             generation: 0,
             next_id: 0,
@@ -413,13 +418,14 @@ impl Network {
             flows,
             live,
             sets,
+            work,
             capacity,
             nodes,
             ..
         } = self;
         let mut soonest = f64::INFINITY;
         let mut any_done = false;
-        scan_fill(*capacity, 2 * *nodes, live[0], sets, |round, s| {
+        scan_fill(*capacity, 2 * *nodes, live[0], sets, work, |round, s| {
             let mut least = f64::INFINITY;
             let mut bits = round;
             while bits != 0 {
@@ -488,6 +494,7 @@ impl Scratch {
                 links,
                 first_flows(self.flows.len()),
                 &sets,
+                &mut self.work,
                 |frozen, s| write_rates(rate, frozen, s),
             );
             return;
@@ -546,6 +553,7 @@ impl Scratch {
             self.busy.len(),
             first_flows(self.flows.len()),
             &sets,
+            &mut self.work,
             |frozen, s| write_rates(rate, frozen, s),
         );
     }
@@ -666,6 +674,26 @@ impl BitSets {
     }
 }
 
+/// The per-slot work arrays of [`scan_fill`]: unfrozen flows, capacity left and fair share.
+/// Kept between fillings (only the slots in use are written, each before it is read), so
+/// that none is zeroed whole.
+#[derive(Debug)]
+struct SlotWork {
+    count: [u32; SCAN_MAX_LINKS],
+    cap: [f64; SCAN_MAX_LINKS],
+    share: [f64; SCAN_MAX_LINKS],
+}
+
+impl Default for SlotWork {
+    fn default() -> Self {
+        SlotWork {
+            count: [0; SCAN_MAX_LINKS],
+            cap: [0.0; SCAN_MAX_LINKS],
+            share: [0.0; SCAN_MAX_LINKS],
+        }
+    }
+}
+
 /// Progressive filling over the first `slots` slots of `sets`, of the flows in `unfrozen`
 /// (all the flows `sets` holds): each round scans the open slots for the smallest share (ties
 /// to the lowest slot) and freezes its unfrozen flows at that share `s`, in flow order, then
@@ -680,12 +708,12 @@ fn scan_fill(
     slots: usize,
     mut unfrozen: u64,
     sets: &BitSets,
+    work: &mut SlotWork,
     mut on_round: impl FnMut(u64, f64),
 ) {
-    let mut count = sets.count;
+    let SlotWork { count, cap, share } = work;
+    count[..slots].copy_from_slice(&sets.count[..slots]);
     let (on, ends) = (&sets.on, &sets.ends);
-    let mut cap = [0.0f64; SCAN_MAX_LINKS];
-    let mut share = [0.0f64; SCAN_MAX_LINKS];
     let mut open: u32 = 0;
     for k in 0..slots {
         if count[k] > 0 {
