@@ -89,28 +89,29 @@ impl<V, const SPARSE: usize> IdMap<V, SPARSE> {
         self.get(id).is_some()
     }
 
-    /// Sets the value of `id`, which must have none. Cheapest for an id above every id held.
-    #[inline]
-    pub(super) fn insert(&mut self, id: u64, value: V) {
-        let vacant = self.try_insert(id, value);
-        debug_assert!(vacant, "id {id} inserted twice");
-    }
-
     /// Sets the value of `id` if it has none, and returns true; returns false (dropping
     /// `value`, changing nothing) if it has one.
     #[inline]
     pub(super) fn try_insert(&mut self, id: u64, value: V) -> bool {
-        if !self.old.is_empty() && self.old.contains_key(&id) {
+        if self.contains(id) {
             return false;
         }
+        self.insert(id, value);
+        true
+    }
+
+    /// Sets the value of `id`, which must have none. Cheapest for an id above every id held.
+    #[inline]
+    pub(super) fn insert(&mut self, id: u64, value: V) {
         if self.live == 0 && id >= self.base {
             self.slots.clear();
             self.base = id;
             self.head = 0;
         }
         if id < self.base {
-            self.old.insert(id, value);
-            return true;
+            let old = self.old.insert(id, value);
+            debug_assert!(old.is_none(), "id {id} inserted twice");
+            return;
         }
         let mut i = (id - self.base) as usize;
         let mut len = self.slots.len();
@@ -127,9 +128,7 @@ impl<V, const SPARSE: usize> IdMap<V, SPARSE> {
             self.slots.push(Some(value));
         } else {
             let slot = &mut self.slots[i];
-            if slot.is_some() {
-                return false;
-            }
+            debug_assert!(slot.is_none(), "id {id} inserted twice");
             *slot = Some(value);
             self.head = self.head.min(i);
         }
@@ -139,7 +138,6 @@ impl<V, const SPARSE: usize> IdMap<V, SPARSE> {
         {
             self.compact();
         }
-        true
     }
 
     /// Removes and returns the value of `id`.
