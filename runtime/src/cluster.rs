@@ -522,16 +522,24 @@ impl Cluster {
         }
     }
 
+    #[inline]
     fn lower(&self, args: Vec<TaskArg>) -> Result<Vec<Arg>, RuntimeError> {
         if args.is_empty() {
             return Ok(Vec::new());
         }
-        args.into_iter()
+        // Checked first, so that the conversion cannot fail and reuses the list in place.
+        for a in &args {
+            if let TaskArg::Ref(r) = a {
+                self.check_ref(r)?;
+            }
+        }
+        Ok(args
+            .into_iter()
             .map(|a| match a {
-                TaskArg::Ref(r) => self.check_ref(&r).map(Arg::Object),
-                TaskArg::Value(p) => Ok(Arg::Value(p)),
+                TaskArg::Ref(r) => Arg::Object(r.id()),
+                TaskArg::Value(p) => Arg::Value(p),
             })
-            .collect()
+            .collect())
     }
 
     /// Stores a value on the driver node.
