@@ -1049,9 +1049,10 @@ mod tests {
 
     #[test]
     fn many_transfers_on_one_link_are_work_conserving() {
-        // 100 transfers (more than the 64 compacted at once, so completed ones linger as
-        // tombstones) of 1..=100 KB from node 0 to node 1: the link is never idle, so the last
-        // finishes when all the bytes have crossed it, and each finishes exactly once.
+        // 100 transfers (more than the 64 slots kept as bit sets, so the general filling runs
+        // until the slots beyond 64 are free again) of 1..=100 KB from node 0 to node 1: the
+        // link is never idle, so the last finishes when all the bytes have crossed it, and
+        // each finishes exactly once.
         let mut net = Network::new(2, GB);
         for k in 1..=100u64 {
             let id = net.start(NodeId(0), NodeId(1), k * 1_000);
