@@ -16,6 +16,7 @@ use cohort_policy::{
     Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Policy, Resources, TaskId,
 };
 use smallvec::SmallVec;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Which clock a cluster runs on.
@@ -125,6 +126,9 @@ impl<'a> IntoIterator for &'a Outputs {
 #[derive(Debug, Default)]
 pub(crate) struct RefTracker {
     ops: Mutex<Vec<DriverOp>>,
+    /// Whether `ops` may hold something: set with every push (under the lock), cleared when
+    /// they are taken, so that a driver call with nothing queued takes no lock.
+    queued: AtomicBool,
     next_group: std::sync::atomic::AtomicU64,
 }
 
@@ -139,6 +143,7 @@ impl RefTracker {
     fn push_op(&self, op: DriverOp) {
         if let Ok(mut ops) = self.ops.lock() {
             ops.push(op);
+            self.queued.store(true, Ordering::Release);
         }
     }
 
@@ -161,8 +166,12 @@ impl RefTracker {
     #[inline]
     fn swap_out(&self, buf: &mut Vec<DriverOp>) {
         debug_assert!(buf.is_empty());
+        if !self.queued.load(Ordering::Acquire) {
+            return;
+        }
         if let Ok(mut ops) = self.ops.lock() {
             std::mem::swap(&mut *ops, buf);
+            self.queued.store(false, Ordering::Relaxed);
         }
     }
 }
@@ -513,16 +522,24 @@ impl Cluster {
         }
     }
 
+    #[inline]
     fn lower(&self, args: Vec<TaskArg>) -> Result<Vec<Arg>, RuntimeError> {
         if args.is_empty() {
             return Ok(Vec::new());
         }
-        args.into_iter()
+        // Checked first, so that the conversion cannot fail and reuses the list in place.
+        for a in &args {
+            if let TaskArg::Ref(r) = a {
+                self.check_ref(r)?;
+            }
+        }
+        Ok(args
+            .into_iter()
             .map(|a| match a {
-                TaskArg::Ref(r) => self.check_ref(&r).map(Arg::Object),
-                TaskArg::Value(p) => Ok(Arg::Value(p)),
+                TaskArg::Ref(r) => Arg::Object(r.id()),
+                TaskArg::Value(p) => Arg::Value(p),
             })
-            .collect()
+            .collect())
     }
 
     /// Stores a value on the driver node.

@@ -12,15 +12,21 @@ use rustc_hash::FxHashMap;
 /// for its arguments) are moved into a hash map, so that one old id never keeps a window of
 /// mostly empty slots alive.
 ///
+/// How sparse the window may get is `SPARSE`: a map whose ids are mostly all present (the
+/// task table, the directory) keeps the default, 4; one that holds a scattered subset of the
+/// ids (a store: the objects of one node) a larger one, so that it does not keep moving
+/// values out of the window.
+///
 /// Invariants: `slots[i]` holds the value of id `base + i`, if any; `slots[..head]` are
 /// empty (they are dropped only when the slots would otherwise grow), and `slots` is empty
-/// if `live` is 0; at least a quarter of `slots[head..]` is occupied once it has
+/// if `live` is 0; at least one in `SPARSE` of `slots[head..]` is occupied once it has
 /// `MIN_COMPACT` slots; `live` counts the occupied slots; `old` holds only ids below
 /// `base + head` (stragglers moved out of the window), so at most one of `slots` and `old`
-/// holds a given id. Nothing iterates over the map, so no result depends on the order of
-/// `old`.
+/// holds a given id. [`IdMap::iter`] visits the values in no particular order (the window's,
+/// then `old`'s): a caller whose result depends on the order sorts what it finds by a total
+/// order.
 #[derive(Debug)]
-pub(super) struct IdMap<V> {
+pub(super) struct IdMap<V, const SPARSE: usize = 4> {
     slots: Vec<Option<V>>,
     base: u64,
     head: usize,
@@ -28,7 +34,7 @@ pub(super) struct IdMap<V> {
     old: FxHashMap<u64, V>,
 }
 
-impl<V> Default for IdMap<V> {
+impl<V, const SPARSE: usize> Default for IdMap<V, SPARSE> {
     fn default() -> Self {
         IdMap {
             slots: Vec::new(),
@@ -43,7 +49,7 @@ impl<V> Default for IdMap<V> {
 /// Windows smaller than this are never compacted.
 const MIN_COMPACT: usize = 64;
 
-impl<V> IdMap<V> {
+impl<V, const SPARSE: usize> IdMap<V, SPARSE> {
     /// Number of values held.
     pub(super) fn len(&self) -> usize {
         self.live + self.old.len()
@@ -69,9 +75,29 @@ impl<V> IdMap<V> {
         }
     }
 
+    /// Every id and its value, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &V)> {
+        let window = self.slots[self.head..]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((self.base + (self.head + i) as u64, v.as_ref()?)));
+        window.chain(self.old.iter().map(|(&id, v)| (id, v)))
+    }
+
     /// Whether `id` has a value.
     pub(super) fn contains(&self, id: u64) -> bool {
         self.get(id).is_some()
+    }
+
+    /// Sets the value of `id` if it has none, and returns true; returns false (dropping
+    /// `value`, changing nothing) if it has one.
+    #[inline]
+    pub(super) fn try_insert(&mut self, id: u64, value: V) -> bool {
+        if self.contains(id) {
+            return false;
+        }
+        self.insert(id, value);
+        true
     }
 
     /// Sets the value of `id`, which must have none. Cheapest for an id above every id held.
@@ -108,7 +134,7 @@ impl<V> IdMap<V> {
         }
         self.live += 1;
         if self.slots.len() - self.head >= MIN_COMPACT
-            && self.live * 4 < self.slots.len() - self.head
+            && self.live * SPARSE < self.slots.len() - self.head
         {
             self.compact();
         }
@@ -168,11 +194,12 @@ impl<V> IdMap<V> {
         self.head = 0;
     }
 
-    /// Moves stragglers out of a window that is mostly empty, until at least half of it is
-    /// occupied. Each value moves at most once, so this costs O(1) amortized per insertion.
+    /// Moves stragglers out of a window that is mostly empty, until at least two in `SPARSE`
+    /// of it are occupied. Each value moves at most once, so this costs O(1) amortized per
+    /// insertion.
     #[cold]
     fn compact(&mut self) {
-        while self.live * 2 < self.slots.len() - self.head {
+        while self.live * (SPARSE / 2) < self.slots.len() - self.head {
             if let Some(v) = self.slots[self.head].take() {
                 self.old.insert(self.base + self.head as u64, v);
                 self.live -= 1;
@@ -196,7 +223,7 @@ mod tests {
 
     #[test]
     fn finds_what_was_inserted_in_and_out_of_order() {
-        let mut m = IdMap::default();
+        let mut m: IdMap<u64> = IdMap::default();
         for id in 1..=10u64 {
             m.insert(id, id * 10);
         }
@@ -218,12 +245,17 @@ mod tests {
         assert_eq!(m.len(), 9);
         assert!(m.contains(12));
         assert!(!m.contains(100));
+        // A second insertion of an id held changes nothing.
+        assert!(!m.try_insert(12, 0));
+        assert_eq!(m.get(12), Some(&120));
+        assert!(m.try_insert(13, 130));
+        assert_eq!(m.len(), 10);
     }
 
     #[test]
     fn a_straggler_moves_out_of_the_window_and_stays_reachable() {
         // Id 1 stays while 100 others at a time come and go, first in first out.
-        let mut m = IdMap::default();
+        let mut m: IdMap<u64> = IdMap::default();
         m.insert(1, 1u64);
         for id in 2..10_000u64 {
             m.insert(id, id);
@@ -234,10 +266,16 @@ mod tests {
             assert!(window <= 4 * 101 + MIN_COMPACT, "window {window}");
             assert!(m.slots.capacity() <= 16 * (4 * 101 + MIN_COMPACT));
         }
+        assert_eq!(m.get(1), Some(&1));
+        assert!(!m.try_insert(1, 2), "a straggler is found too");
+        let mut all: Vec<(u64, u64)> = m.iter().map(|(id, &v)| (id, v)).collect();
+        all.sort_unstable();
+        let mut want = vec![(1, 1)];
+        want.extend((9_900..10_000u64).map(|id| (id, id)));
+        assert_eq!(all, want);
         for id in 9_900..10_000u64 {
             assert_eq!(m.remove(id), Some(id));
         }
-        assert_eq!(m.get(1), Some(&1));
         assert_eq!(m.len(), 1);
         assert!(m.discard(1));
         assert!(!m.discard(1));

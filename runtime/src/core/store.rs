@@ -1,7 +1,7 @@
 //! The object store of one node: size accounting, pinning and LRU eviction.
 
+use super::idmap::IdMap;
 use cohort_policy::ObjectId;
-use rustc_hash::FxHashMap;
 
 /// One object held (or being received) by a store.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,10 @@ pub struct NoRoom {
     pub capacity: u64,
 }
 
+/// How sparse a store's window of ids may get ([`IdMap`]): a node holds the objects produced
+/// on it and the copies it received, a fraction of all ids.
+const STORE_SPARSE: usize = 16;
+
 /// The object store of one node.
 ///
 /// Invariants: `used` is the sum of the sizes of all entries and never exceeds `capacity`;
@@ -44,7 +48,9 @@ pub struct NoRoom {
 pub struct ObjectStore {
     capacity: u64,
     used: u64,
-    entries: FxHashMap<ObjectId, Entry>,
+    /// By object id: ids are handed out ascending and copies mostly leave a store in roughly
+    /// that order, but a store holds a scattered subset of them (see [`STORE_SPARSE`]).
+    entries: IdMap<Entry, STORE_SPARSE>,
     clock: u64,
 }
 
@@ -54,7 +60,7 @@ impl ObjectStore {
         ObjectStore {
             capacity,
             used: 0,
-            entries: FxHashMap::default(),
+            entries: IdMap::default(),
             clock: 0,
         }
     }
@@ -78,18 +84,18 @@ impl ObjectStore {
 
     /// Whether the store holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// Whether a sealed copy of `object` is here.
     #[inline]
     pub fn has_sealed(&self, object: ObjectId) -> bool {
-        self.entries.get(&object).is_some_and(|e| e.sealed)
+        self.entries.get(object.0).is_some_and(|e| e.sealed)
     }
 
     /// Whether `object` is here at all (sealed or still arriving).
     pub fn contains(&self, object: ObjectId) -> bool {
-        self.entries.contains_key(&object)
+        self.entries.contains(object.0)
     }
 
     #[inline]
@@ -101,7 +107,7 @@ impl ObjectStore {
     /// Marks `object` as just used (LRU).
     pub fn touch(&mut self, object: ObjectId) {
         let t = self.tick();
-        if let Some(e) = self.entries.get_mut(&object) {
+        if let Some(e) = self.entries.get_mut(object.0) {
             e.last_use = t;
         }
     }
@@ -110,7 +116,7 @@ impl ObjectStore {
     #[inline]
     pub fn pin(&mut self, object: ObjectId) -> bool {
         let t = self.tick();
-        match self.entries.get_mut(&object) {
+        match self.entries.get_mut(object.0) {
             Some(e) => {
                 e.pins += 1;
                 e.last_use = t;
@@ -123,7 +129,7 @@ impl ObjectStore {
     /// Releases one pin of `object`.
     #[inline]
     pub fn unpin(&mut self, object: ObjectId) {
-        if let Some(e) = self.entries.get_mut(&object) {
+        if let Some(e) = self.entries.get_mut(object.0) {
             debug_assert!(e.pins > 0, "unpin of an unpinned {object}");
             e.pins = e.pins.saturating_sub(1);
         }
@@ -148,7 +154,8 @@ impl ObjectStore {
             needed: size,
             pinned: self
                 .entries
-                .values()
+                .iter()
+                .map(|(_, e)| e)
                 .filter(|e| e.pins > 0 || !e.sealed)
                 .map(|e| e.size)
                 .sum(),
@@ -161,7 +168,10 @@ impl ObjectStore {
             .entries
             .iter()
             .filter(|(_, e)| e.pins == 0 && e.sealed)
-            .map(|(id, e)| (is_last_copy(*id), e.last_use, *id, e.size))
+            .map(|(id, e)| {
+                let id = ObjectId(id);
+                (is_last_copy(id), e.last_use, id, e.size)
+            })
             .collect();
         candidates.sort_unstable();
         let mut freed = free;
@@ -200,8 +210,8 @@ impl ObjectStore {
             "store overflow: room was not made"
         );
         let last_use = self.tick();
-        let old = self.entries.insert(
-            object,
+        let vacant = self.entries.try_insert(
+            object.0,
             Entry {
                 size,
                 pins,
@@ -209,14 +219,14 @@ impl ObjectStore {
                 sealed,
             },
         );
-        assert!(old.is_none(), "{object} inserted twice into one store");
+        assert!(vacant, "{object} inserted twice into one store");
         self.used += size;
     }
 
     /// Seals a reserved object and releases the transfer's pin.
     pub fn seal(&mut self, object: ObjectId) {
         let t = self.tick();
-        if let Some(e) = self.entries.get_mut(&object) {
+        if let Some(e) = self.entries.get_mut(object.0) {
             e.sealed = true;
             e.pins = e.pins.saturating_sub(1);
             e.last_use = t;
@@ -225,7 +235,7 @@ impl ObjectStore {
 
     /// Removes `object` whatever its pins; returns its size if it was here.
     pub fn remove(&mut self, object: ObjectId) -> Option<u64> {
-        let e = self.entries.remove(&object)?;
+        let e = self.entries.remove(object.0)?;
         self.used -= e.size;
         Some(e.size)
     }

@@ -2,11 +2,11 @@
 
 use crate::time::Nanos;
 use cohort_policy::TaskId;
-use std::cmp::Reverse;
+use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// Something the core must do at a moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Timer {
     /// The modeled duration of executed work has passed.
     Finish(TaskId),
@@ -16,28 +16,174 @@ pub(super) enum Timer {
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
+///
+/// Timers are mostly scheduled in time order within their kind (a transport's latency is
+/// fixed, a settle is due at once), so a timer goes to the end of the first of a few FIFO
+/// *lanes* whose last timer is not later than it, and only the rest to a heap. Each lane is
+/// sorted by `(time, sequence)` (times not decreasing, sequence numbers growing), so the
+/// earliest timer is the earliest of the lanes' fronts and the heap's top: the order is
+/// exactly the one a single heap gives.
 #[derive(Debug, Default)]
 pub(super) struct Timers {
-    heap: BinaryHeap<Reverse<(Nanos, u64, Timer)>>,
+    heap: BinaryHeap<Entry>,
+    lanes: [Lane; LANES],
+    /// The time of each lane's last timer (0 when it is empty).
+    last_at: [Nanos; LANES],
+    /// Where the earliest timer is and its key, kept up to date by every push and pop.
+    earliest: Option<(Source, u128)>,
     /// Timers scheduled so far (the sequence number of the last one).
     seq: u64,
 }
 
+/// FIFO lanes in front of the heap.
+const LANES: usize = 3;
+
+/// A FIFO of timers: `items[head..]`, the taken ones dropped when it empties (or when they are
+/// most of it).
+#[derive(Debug, Default)]
+struct Lane {
+    items: Vec<Entry>,
+    head: usize,
+}
+
+/// Where the earliest timer is.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Heap,
+    Lane(usize),
+}
+
+/// A scheduled timer: its time, its sequence number (shifted left by one, the low bit telling
+/// the kinds apart) and the kind's payload. Ordered by `(at, seq)` only, reversed so that
+/// `BinaryHeap` (a max-heap) yields the earliest.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    at: Nanos,
+    seq: u64,
+    payload: u64,
+}
+
+impl Entry {
+    #[inline]
+    fn key(&self) -> u128 {
+        (u128::from(self.at) << 64) | u128::from(self.seq)
+    }
+
+    #[inline]
+    fn timer(&self) -> Timer {
+        if self.seq & 1 == 0 {
+            Timer::Finish(TaskId(self.payload))
+        } else {
+            Timer::Transport(self.payload)
+        }
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key().cmp(&self.key())
+    }
+}
+
 impl Timers {
     /// Schedules `timer` at `at`.
+    #[inline]
     pub(super) fn push(&mut self, at: Nanos, timer: Timer) {
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, timer)));
+        let (kind, payload) = match timer {
+            Timer::Finish(task) => (0, task.0),
+            Timer::Transport(token) => (1, token),
+        };
+        let entry = Entry {
+            at,
+            seq: (self.seq << 1) | kind,
+            payload,
+        };
+        let key = entry.key();
+        let source = self.place(entry);
+        if self.earliest.is_none_or(|(_, e)| key < e) {
+            self.earliest = Some((source, key));
+        }
+    }
+
+    /// Puts `entry` at the end of the first lane whose last timer is not later, or else in
+    /// the heap.
+    #[inline]
+    fn place(&mut self, entry: Entry) -> Source {
+        for k in 0..LANES {
+            if self.last_at[k] <= entry.at {
+                self.last_at[k] = entry.at;
+                self.lanes[k].items.push(entry);
+                return Source::Lane(k);
+            }
+        }
+        self.heap.push(entry);
+        Source::Heap
+    }
+
+    /// Where the earliest timer is, and its key: the earliest of the lanes' fronts and the
+    /// heap's top.
+    #[inline]
+    fn find_earliest(&self) -> Option<(Source, u128)> {
+        let mut best = self.heap.peek().map(|e| (Source::Heap, e.key()));
+        for (k, lane) in self.lanes.iter().enumerate() {
+            if let Some(e) = lane.items.get(lane.head) {
+                let key = e.key();
+                if best.is_none_or(|(_, b)| key < b) {
+                    best = Some((Source::Lane(k), key));
+                }
+            }
+        }
+        best
     }
 
     /// The time of the earliest timer.
+    #[inline]
     pub(super) fn next(&self) -> Option<Nanos> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
+        self.earliest.map(|(_, key)| (key >> 64) as Nanos)
+    }
+
+    /// Takes the first timer of lane `k`, which has one.
+    #[inline]
+    fn take_front(&mut self, k: usize) -> Entry {
+        let lane = &mut self.lanes[k];
+        let entry = lane.items[lane.head];
+        lane.head += 1;
+        if lane.head == lane.items.len() {
+            lane.items.clear();
+            lane.head = 0;
+            self.last_at[k] = 0;
+        } else if lane.head >= 256 && 2 * lane.head >= lane.items.len() {
+            lane.items.drain(..lane.head);
+            lane.head = 0;
+        }
+        entry
     }
 
     /// Takes the earliest timer.
+    #[inline]
     pub(super) fn pop(&mut self) -> Option<(Nanos, Timer)> {
-        self.heap.pop().map(|Reverse((at, _, timer))| (at, timer))
+        let entry = match self.earliest?.0 {
+            Source::Heap => self.heap.pop(),
+            Source::Lane(k) => Some(self.take_front(k)),
+        }?;
+        self.earliest = self.find_earliest();
+        Some((entry.at, entry.timer()))
     }
 }
 
@@ -56,5 +202,62 @@ mod tests {
         assert_eq!(t.pop(), Some((10, Timer::Transport(7))));
         assert_eq!(t.pop(), Some((10, Timer::Finish(TaskId(1)))));
         assert_eq!(t.pop(), None);
+    }
+
+    #[test]
+    fn a_long_lane_drops_taken_timers_and_keeps_its_order() {
+        // One lane that never empties: its taken timers are dropped once they are most of it.
+        let mut t = Timers::default();
+        let mut next_push = 0u64;
+        let mut expected = 0u64;
+        for _ in 0..10 {
+            for _ in 0..400 {
+                t.push(next_push, Timer::Finish(TaskId(next_push)));
+                next_push += 1;
+            }
+            for _ in 0..300 {
+                assert_eq!(t.pop(), Some((expected, Timer::Finish(TaskId(expected)))));
+                expected += 1;
+            }
+        }
+        assert!(t.lanes[0].items.len() < 2_000, "taken timers are dropped");
+        while let Some((at, _)) = t.pop() {
+            assert_eq!(at, expected);
+            expected += 1;
+        }
+        assert_eq!(expected, next_push);
+    }
+
+    proptest::proptest! {
+        /// Pushes and pops interleaved at random, against a sorted list of
+        /// `(time, order of scheduling)`: the same timers in the same order.
+        #[test]
+        fn same_order_as_a_sorted_list(
+            ops in proptest::collection::vec((0u64..6, 0u64..50, proptest::bool::ANY), 1..300),
+        ) {
+            let mut t = Timers::default();
+            let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
+            let (mut now, mut seq) = (0, 0);
+            for (k, (pops, delay, finish)) in ops.into_iter().enumerate() {
+                let timer = if finish {
+                    Timer::Finish(TaskId(k as u64))
+                } else {
+                    Timer::Transport(k as u64)
+                };
+                seq += 1;
+                t.push(now + delay, timer);
+                reference.push((now + delay, seq, timer));
+                reference.sort_by_key(|&(at, seq, _)| (at, seq));
+                for _ in 0..pops {
+                    proptest::prop_assert_eq!(t.next(), reference.first().map(|r| r.0));
+                    let want = (!reference.is_empty()).then(|| reference.remove(0));
+                    let got = t.pop();
+                    proptest::prop_assert_eq!(got, want.map(|(at, _, timer)| (at, timer)));
+                    if let Some((at, _)) = got {
+                        now = at;
+                    }
+                }
+            }
+        }
     }
 }

@@ -182,9 +182,10 @@ impl Core {
         if !self.outbox.has_events() {
             return;
         }
-        let events = self.outbox.take_events();
-        let mut arrived = std::mem::take(&mut self.transfers.arrived);
-        for &event in &events {
+        // Taking note of the events calls nothing that reports into the outbox; handling the
+        // arrivals may (a waiting task pulls its next argument), so that comes after.
+        let mut arrived = None;
+        for &event in self.outbox.events() {
             match event {
                 TransportEvent::Flowing(id) => {
                     if let Some(t) = self.transfers.in_flight.get_mut(id.0) {
@@ -193,18 +194,22 @@ impl Core {
                 }
                 TransportEvent::Arrived(id) => {
                     if let Some(t) = self.transfers.detach(id) {
-                        arrived.push((id, t));
+                        arrived
+                            .get_or_insert_with(|| std::mem::take(&mut self.transfers.arrived))
+                            .push((id, t));
                     }
                 }
             }
         }
-        for (_, t) in arrived.drain(..) {
-            self.transfer_done(t, now);
+        self.outbox.clear_events();
+        if let Some(mut arrived) = arrived {
+            for (_, t) in arrived.drain(..) {
+                self.transfer_done(t, now);
+            }
+            if self.transfers.arrived.is_empty() {
+                self.transfers.arrived = arrived;
+            }
         }
-        if self.transfers.arrived.is_empty() {
-            self.transfers.arrived = arrived;
-        }
-        self.outbox.recycle_events(events);
     }
 
     /// A transfer's last byte arrived: seal the copy, record it, wake its waiters.

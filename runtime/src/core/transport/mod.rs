@@ -96,6 +96,16 @@ impl Outbox {
         !self.events.is_empty()
     }
 
+    /// The events reported and not cleared yet, in order.
+    pub fn events(&self) -> &[TransportEvent] {
+        &self.events
+    }
+
+    /// Forgets the events reported (keeping the buffer).
+    pub fn clear_events(&mut self) {
+        self.events.clear();
+    }
+
     /// Takes the events reported, in order, leaving the outbox's buffer behind: handling an
     /// event may call the transport again, which reports into the same outbox.
     pub fn take_events(&mut self) -> Vec<TransportEvent> {
