@@ -49,6 +49,16 @@ pub enum RuntimeError {
          live runtime); the in-process clocks cannot drive it"
     )]
     UnsupportedTransport(crate::core::transport::TransportModel),
+    /// The cluster's fault script has a kind of fault the core does not play yet.
+    #[error(
+        "fault {position} ({kind}) cannot be played yet: this cohort plays slow_cpu faults only"
+    )]
+    UnsupportedFault {
+        /// The fault's position in the script, from 1.
+        position: usize,
+        /// Its kind, as the workload format names it.
+        kind: &'static str,
+    },
     /// The driver node named in the config does not exist.
     #[error("the driver is configured on {0}, which is not in the cluster")]
     UnknownDriverNode(NodeId),

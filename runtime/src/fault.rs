@@ -71,6 +71,18 @@ pub enum FaultKind {
     },
 }
 
+impl FaultKind {
+    /// Its name in the workload format: `kill`, `slow_cpu`, `slow_nic` or `drop_link`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Kill { .. } => "kill",
+            FaultKind::SlowCpu { .. } => "slow_cpu",
+            FaultKind::SlowNic { .. } => "slow_nic",
+            FaultKind::DropLink { .. } => "drop_link",
+        }
+    }
+}
+
 /// One fault: `kind` from `at` until `until` (for ever when `None`).
 ///
 /// Invariant (checked by [`FaultScript::new`]): `until`, when set, is after `at`.
@@ -162,7 +174,18 @@ pub struct FaultScript {
 
 impl FaultScript {
     /// Checks `faults` against a cluster of `nodes` nodes and orders them by start.
-    pub fn new(mut faults: Vec<Fault>, nodes: usize) -> Result<FaultScript, FaultError> {
+    pub fn new(faults: Vec<Fault>, nodes: usize) -> Result<FaultScript, FaultError> {
+        let mut script = FaultScript { faults };
+        script.check(nodes)?;
+        // Stable: faults starting at one instant keep the order they were written in.
+        script.faults.sort_by_key(|f| f.at);
+        Ok(script)
+    }
+
+    /// Checks the script's invariant against a cluster of `nodes` nodes (positions in
+    /// errors count from 1 in the script's order).
+    pub fn check(&self, nodes: usize) -> Result<(), FaultError> {
+        let faults = &self.faults;
         for (i, f) in faults.iter().enumerate() {
             let index = i + 1;
             if let Some(node) = f.nodes().find(|n| n.0 as usize >= nodes) {
@@ -197,9 +220,7 @@ impl FaultScript {
                 }
             }
         }
-        // Stable: faults starting at one instant keep the order they were written in.
-        faults.sort_by_key(|f| f.at);
-        Ok(FaultScript { faults })
+        Ok(())
     }
 
     /// The faults, in the order they start.

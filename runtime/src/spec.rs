@@ -1,6 +1,7 @@
 //! The cluster spec: nodes, their CPU slots and stores, and the network between them.
 
 use crate::core::transport::TransportModel;
+use crate::fault::{FaultError, FaultScript};
 use crate::time::Nanos;
 use thiserror::Error;
 
@@ -29,16 +30,19 @@ pub struct NetworkSpec {
     pub transport: TransportModel,
 }
 
-/// A whole cluster.
+/// A whole cluster, and what goes wrong with it during a run.
 ///
 /// Invariant once [`ClusterSpec::validate`] has passed: at least one node, every node has at
-/// least one CPU and a non-zero store, and the NIC bandwidth is non-zero.
+/// least one CPU and a non-zero store, the NIC bandwidth is non-zero, and every fault names
+/// nodes of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterSpec {
     /// The nodes; node `i` gets id `NodeId(i)`.
     pub nodes: Vec<NodeSpec>,
     /// The network.
     pub network: NetworkSpec,
+    /// The faults the cluster suffers, on the run's clock (none by default).
+    pub faults: FaultScript,
 }
 
 /// Why a cluster spec is invalid.
@@ -62,6 +66,9 @@ pub enum SpecError {
     /// The NIC bandwidth is zero.
     #[error("the network's NIC bandwidth is zero")]
     ZeroBandwidth,
+    /// The fault script does not fit the cluster.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
     /// More nodes than node ids.
     #[error("the cluster has {0} nodes; at most {max} are supported", max = u32::MAX - 1)]
     TooManyNodes(usize),
@@ -73,6 +80,7 @@ impl ClusterSpec {
         ClusterSpec {
             nodes: vec![node; count],
             network,
+            faults: FaultScript::default(),
         }
     }
 
@@ -95,6 +103,7 @@ impl ClusterSpec {
         if self.network.nic_bandwidth == 0 {
             return Err(SpecError::ZeroBandwidth);
         }
+        self.faults.check(self.nodes.len())?;
         Ok(())
     }
 

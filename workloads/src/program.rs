@@ -27,12 +27,6 @@ pub enum RunError {
     /// Building or evaluating the IR failed.
     #[error(transparent)]
     Ir(#[from] IrError),
-    /// The workload has `[[fault]]` tables, which the runtime does not play yet.
-    #[error(
-        "the workload has {0} [[fault]] table(s), but this cohort's runtime does not play faults \
-         yet: remove them to run it"
-    )]
-    FaultsNotPlayed(usize),
     /// Work failed during the run (the first failure; others may follow from it).
     #[error("{failed} task(s) failed; the first: {first}")]
     WorkFailed {
@@ -227,9 +221,6 @@ pub fn drive(
     cluster: &mut Cluster,
     progress: &mut dyn FnMut(&Cluster),
 ) -> Result<DriveReport, RunError> {
-    if !w.faults.is_empty() {
-        return Err(RunError::FaultsNotPlayed(w.faults.faults().len()));
-    }
     let n = w.stages.len();
     let mut once: Vec<Option<IrNode>> = vec![None; n];
     let setup = header(0, cluster.now());

@@ -172,8 +172,6 @@ pub struct Resolved {
     pub stages: Vec<Stage>,
     /// The schedule.
     pub schedule: Schedule,
-    /// What goes wrong during the run (`[[fault]]`), checked against the cluster.
-    pub faults: FaultScript,
 }
 
 /// What a parameter's number measures, from where the workload uses it: the unit of its
@@ -789,7 +787,7 @@ pub(crate) fn resolve(
     if bandwidth == 0 {
         return Err(r.fail(&bw_val, "cluster.nic_bandwidth", "zero bandwidth"));
     }
-    let spec = ClusterSpec::uniform(
+    let mut spec = ClusterSpec::uniform(
         nodes as usize,
         NodeSpec {
             cpus,
@@ -915,7 +913,7 @@ pub(crate) fn resolve(
         };
         param_texts.insert(name.clone(), text);
     }
-    let faults = resolve_faults(&mut r, file, nodes)?;
+    spec.faults = resolve_faults(&mut r, file, nodes)?;
     Ok(Resolved {
         name: file.name.clone(),
         description: file.description.trim().to_string(),
@@ -936,7 +934,6 @@ pub(crate) fn resolve(
             end,
             warmup,
         },
-        faults,
     })
 }
 

@@ -113,6 +113,7 @@ fn by(milli: u32) -> Slowdown {
 fn faults_resolve_in_the_order_they_start_with_exact_numbers() {
     let r = resolve(FAULTS, &[]).expect("valid");
     let got: Vec<(FaultKind, u64, Option<u64>)> = r
+        .spec
         .faults
         .faults()
         .iter()
@@ -153,7 +154,7 @@ fn faults_resolve_in_the_order_they_start_with_exact_numbers() {
             ),
         ]
     );
-    assert!(resolve("", &[]).expect("valid").faults.is_empty());
+    assert!(resolve("", &[]).expect("valid").spec.faults.is_empty());
 }
 
 #[test]
@@ -169,7 +170,7 @@ fn every_fault_key_can_be_set_from_the_command_line() {
     )
     .expect("valid");
     // In the order they now start: the kill (50 ms), slow_cpu (250 ms), slow_nic (300 ms).
-    let f = r.faults.faults();
+    let f = r.spec.faults.faults();
     assert_eq!(f[0].kind, FaultKind::Kill { node: NodeId(1) });
     assert_eq!(f[0].at, 50_000_000);
     assert_eq!(

@@ -97,6 +97,11 @@ impl Core {
             .map_or(0, |v| v.iter().map(Payload::size).sum());
         let cost = self.catalog.cost(&entry.work);
         let modeled = cost.duration(entry.input_bytes, output_bytes);
+        // A slowed node's work takes longer (its duration is fixed now, as it starts).
+        let modeled = match self.nodes[entry.node.index()].cpu_slowdown {
+            Some(by) => by.stretch(modeled),
+            None => modeled,
+        };
         let delay = match self.config.clock {
             ClockMode::Virtual | ClockMode::Real { add_modeled: true } => modeled,
             ClockMode::Real { add_modeled: false } => 0,

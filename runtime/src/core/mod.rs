@@ -30,6 +30,7 @@ pub mod work;
 mod actors;
 mod directory;
 mod eviction;
+mod faults;
 mod idmap;
 mod lifecycle;
 mod objects;
@@ -102,6 +103,8 @@ struct NodeState {
     store: ObjectStore,
     /// Ready work waiting for a slot, FIFO.
     ready: VecDeque<TaskId>,
+    /// How much slower work that starts now runs (a `slow_cpu` fault), if it does.
+    cpu_slowdown: Option<crate::fault::Slowdown>,
 }
 
 /// The state of one cluster: a composition of the components below. See the module
@@ -171,6 +174,7 @@ impl Core {
         transport: Box<dyn Transport>,
     ) -> Result<Core, RuntimeError> {
         spec.validate()?;
+        faults::check_playable(&spec.faults)?;
         if config.driver_node.index() >= spec.nodes.len() {
             return Err(RuntimeError::UnknownDriverNode(config.driver_node));
         }
@@ -180,6 +184,7 @@ impl Core {
             .map(|n| NodeState {
                 store: ObjectStore::new(n.store_capacity),
                 ready: VecDeque::new(),
+                cpu_slowdown: None,
             })
             .collect();
         let views = spec
@@ -196,7 +201,7 @@ impl Core {
                 store_capacity: n.store_capacity,
             })
             .collect();
-        Ok(Core {
+        let mut core = Core {
             placer: Placer::new(policy, views, config.heartbeat),
             transfers: Transfers::new(spec.nodes.len()),
             record: Recorder::new(config.trace),
@@ -212,7 +217,9 @@ impl Core {
             timers: Timers::default(),
             executions: VecDeque::new(),
             now: 0,
-        })
+        };
+        core.schedule_faults();
+        Ok(core)
     }
 
     // ----- observation -------------------------------------------------------------------
@@ -303,6 +310,12 @@ impl Core {
         self.timers.next()
     }
 
+    /// Whether the cluster has nothing left to do: no execution waiting, and no timer but the
+    /// starts and ends of faults (which happen to a cluster, whether or not it works).
+    pub fn is_idle(&self) -> bool {
+        self.executions.is_empty() && self.timers.only_faults_left()
+    }
+
     /// Whether executions are waiting to be run.
     pub fn has_executions(&self) -> bool {
         !self.executions.is_empty()
@@ -335,6 +348,7 @@ impl Core {
                 self.transport.wake(token, now, &mut self.outbox);
                 self.handle_outbox(now);
             }
+            Timer::Fault(edge) => self.fault_edge(edge),
         }
     }
 

@@ -12,6 +12,8 @@ pub(super) enum Timer {
     Finish(TaskId),
     /// A wake-up the transport asked for, with its token.
     Transport(u64),
+    /// A fault of the cluster's script starts or ends: `(position << 1) | ends`.
+    Fault(u64),
 }
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
@@ -33,6 +35,10 @@ pub(super) struct Timers {
     earliest: Option<(Source, u128)>,
     /// Timers scheduled so far (the sequence number of the last one).
     seq: u64,
+    /// Fault timers scheduled and not yet taken.
+    faults: usize,
+    /// All timers scheduled and not yet taken.
+    pending: usize,
 }
 
 /// FIFO lanes in front of the heap.
@@ -53,7 +59,7 @@ enum Source {
     Lane(usize),
 }
 
-/// A scheduled timer: its time, its sequence number (shifted left by one, the low bit telling
+/// A scheduled timer: its time, its sequence number (shifted left by two, the low bits telling
 /// the kinds apart) and the kind's payload. Ordered by `(at, seq)` only, reversed so that
 /// `BinaryHeap` (a max-heap) yields the earliest.
 #[derive(Clone, Copy, Debug)]
@@ -71,10 +77,10 @@ impl Entry {
 
     #[inline]
     fn timer(&self) -> Timer {
-        if self.seq & 1 == 0 {
-            Timer::Finish(TaskId(self.payload))
-        } else {
-            Timer::Transport(self.payload)
+        match self.seq & 3 {
+            0 => Timer::Finish(TaskId(self.payload)),
+            1 => Timer::Transport(self.payload),
+            _ => Timer::Fault(self.payload),
         }
     }
 }
@@ -108,10 +114,15 @@ impl Timers {
         let (kind, payload) = match timer {
             Timer::Finish(task) => (0, task.0),
             Timer::Transport(token) => (1, token),
+            Timer::Fault(edge) => {
+                self.faults += 1;
+                (2, edge)
+            }
         };
+        self.pending += 1;
         let entry = Entry {
             at,
-            seq: (self.seq << 1) | kind,
+            seq: (self.seq << 2) | kind,
             payload,
         };
         let key = entry.key();
@@ -183,7 +194,17 @@ impl Timers {
             Source::Lane(k) => Some(self.take_front(k)),
         }?;
         self.earliest = self.find_earliest();
-        Some((entry.at, entry.timer()))
+        self.pending -= 1;
+        let timer = entry.timer();
+        if let Timer::Fault(_) = timer {
+            self.faults -= 1;
+        }
+        Some((entry.at, timer))
+    }
+
+    /// Whether every timer left is a fault's start or end: nothing else will happen.
+    pub(super) fn only_faults_left(&self) -> bool {
+        self.pending == self.faults
     }
 }
 
@@ -233,16 +254,16 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, proptest::bool::ANY), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..3), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
             let (mut now, mut seq) = (0, 0);
-            for (k, (pops, delay, finish)) in ops.into_iter().enumerate() {
-                let timer = if finish {
-                    Timer::Finish(TaskId(k as u64))
-                } else {
-                    Timer::Transport(k as u64)
+            for (k, (pops, delay, kind)) in ops.into_iter().enumerate() {
+                let timer = match kind {
+                    0 => Timer::Finish(TaskId(k as u64)),
+                    1 => Timer::Transport(k as u64),
+                    _ => Timer::Fault(k as u64),
                 };
                 seq += 1;
                 t.push(now + delay, timer);

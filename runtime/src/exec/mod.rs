@@ -129,11 +129,10 @@ impl Executor {
         }
     }
 
-    /// Drives the core until nothing is running or scheduled.
+    /// Drives the core until nothing is running or scheduled (faults still to start or end
+    /// do not count: the run ends with its work).
     pub fn run_until_idle(&mut self, core: &mut Core) -> Result<(), RuntimeError> {
-        let mut idle = |core: &Core, in_flight: usize| {
-            in_flight == 0 && !core.has_executions() && core.next_timer().is_none()
-        };
+        let mut idle = |core: &Core, in_flight: usize| in_flight == 0 && core.is_idle();
         self.run_until(core, &mut idle, None).map(|_| ())
     }
 }

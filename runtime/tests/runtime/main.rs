@@ -6,6 +6,7 @@ mod common;
 mod actors;
 mod determinism;
 mod errors;
+mod faults;
 mod ir;
 mod mapreduce;
 mod network;
