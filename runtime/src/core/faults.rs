@@ -1,10 +1,14 @@
 //! The core's side of a fault script: each fault's start and end are timers, scheduled when
 //! the core is made; what a fault does to the cluster is applied when its timer fires.
 //!
-//! Played today: `slow_cpu` (work that starts on the node while it is slowed takes `by` times
-//! its modeled duration; a duration is fixed when the work starts, so work running when the
-//! slowdown starts or ends keeps the speed it started with). Other kinds are refused when the
-//! core is made ([`RuntimeError::UnsupportedFault`]).
+//! Played today:
+//! - `slow_cpu`: work that starts on the node while it is slowed takes `by` times its modeled
+//!   duration (a duration is fixed when the work starts, so work running when the slowdown
+//!   starts or ends keeps the speed it started with);
+//! - `slow_nic`: the node's NIC moves bytes `by` times slower each way; the transport's rates
+//!   change at that instant, transfers in flight included.
+//!
+//! Other kinds are refused when the core is made ([`RuntimeError::UnsupportedFault`]).
 
 use super::Core;
 use super::timers::Timer;
@@ -20,7 +24,10 @@ fn edge(position: usize, ends: bool) -> u64 {
 /// Refuses a script with a kind of fault the core does not play yet.
 pub(super) fn check_playable(script: &FaultScript) -> Result<(), RuntimeError> {
     for (i, f) in script.faults().iter().enumerate() {
-        if !matches!(f.kind, FaultKind::SlowCpu { .. }) {
+        if !matches!(
+            f.kind,
+            FaultKind::SlowCpu { .. } | FaultKind::SlowNic { .. }
+        ) {
             return Err(RuntimeError::UnsupportedFault {
                 position: i + 1,
                 kind: f.kind.name(),
@@ -49,16 +56,21 @@ impl Core {
         }
     }
 
-    /// A fault starts or ends.
-    pub(super) fn fault_edge(&mut self, edge: u64) {
+    /// A fault starts or ends at `now`.
+    pub(super) fn fault_edge(&mut self, edge: u64, now: Nanos) {
         let ends = edge & 1 == 1;
         let fault = self.spec.faults.faults()[(edge >> 1) as usize];
         match fault.kind {
             FaultKind::SlowCpu { node, by } => {
                 self.nodes[node.index()].cpu_slowdown = (!ends).then_some(by);
             }
+            FaultKind::SlowNic { node, by } => {
+                self.transport
+                    .slow_nic(node, (!ends).then_some(by), now, &mut self.outbox);
+                self.handle_outbox(now);
+            }
             // Refused when the core was made.
-            FaultKind::Kill { .. } | FaultKind::SlowNic { .. } | FaultKind::DropLink { .. } => {}
+            FaultKind::Kill { .. } | FaultKind::DropLink { .. } => {}
         }
     }
 }

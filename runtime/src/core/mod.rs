@@ -348,7 +348,7 @@ impl Core {
                 self.transport.wake(token, now, &mut self.outbox);
                 self.handle_outbox(now);
             }
-            Timer::Fault(edge) => self.fault_edge(edge),
+            Timer::Fault(edge) => self.fault_edge(edge, now),
         }
     }
 

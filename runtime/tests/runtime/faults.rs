@@ -2,11 +2,11 @@
 //! the core does not play yet are refused when the cluster is made; a fault still to come does
 //! not keep a finished run going.
 
-use crate::common::{Fixed, basic_registry, sleeper, spec};
+use crate::common::{Fixed, Scripted, basic_registry, sleeper, spec};
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
-    Cluster, ClusterConfig, Fault, FaultKind, FaultScript, MILLISECOND, RuntimeError, Slowdown,
-    Task,
+    Cluster, ClusterConfig, Fault, FaultKind, FaultScript, MILLISECOND, Payload, RuntimeError,
+    Slowdown, Task,
 };
 
 fn slow_cpu(node: u32, milli: u32, at: u64, until: Option<u64>) -> Fault {
@@ -18,6 +18,60 @@ fn slow_cpu(node: u32, milli: u32, at: u64, until: Option<u64>) -> Fault {
         at,
         until,
     }
+}
+
+fn slow_nic(node: u32, milli: u32, at: u64, until: Option<u64>) -> Fault {
+    Fault {
+        kind: FaultKind::SlowNic {
+            node: NodeId(node),
+            by: Slowdown::from_milli(milli).expect("a slowdown"),
+        },
+        at,
+        until,
+    }
+}
+
+/// When a task on node 1 that reads a 10 MB object made on node 0 finishes: the object is
+/// sealed at 1 us, crosses a 1 byte/ns network with no latency, and the reader runs 1 us.
+fn reader_finishes(faults: Vec<Fault>) -> u64 {
+    let mut s = spec(2, 1, 1 << 30, 0);
+    s.faults = FaultScript::new(faults, 2).expect("a valid script");
+    let mut c = Cluster::new(
+        s,
+        basic_registry(),
+        Box::new(Scripted(vec![0, 1])),
+        ClusterConfig::default(),
+    )
+    .expect("playable");
+    let (make, touch) = (c.function("make").unwrap(), c.function("touch").unwrap());
+    let data = c
+        .submit(Task::new(make).arg(Payload::from_u64(10_000_000)))
+        .unwrap()
+        .remove(0);
+    let read = c.submit(Task::new(touch).arg(&data)).unwrap().remove(0);
+    c.get(&read).unwrap();
+    c.now()
+}
+
+#[test]
+fn a_slowed_nic_moves_bytes_that_much_slower_from_that_instant() {
+    // 1 us to make, 10 ms across, 1 us to read.
+    assert_eq!(reader_finishes(vec![]), 10_002_000);
+    // The sender's NIC at half speed from halfway: the second 5 MB take 10 ms.
+    assert_eq!(
+        reader_finishes(vec![slow_nic(0, 2_000, 5_001_000, None)]),
+        15_002_000
+    );
+    // ...until 5 ms later: 2.5 MB then, the last 2.5 MB at full speed again.
+    assert_eq!(
+        reader_finishes(vec![slow_nic(0, 2_000, 5_001_000, Some(10_001_000))]),
+        12_502_000
+    );
+    // The receiver's NIC counts the same; an uninvolved node's does not exist here.
+    assert_eq!(
+        reader_finishes(vec![slow_nic(1, 4_000, 0, None)]),
+        40_002_000
+    );
 }
 
 fn cluster(faults: Vec<Fault>) -> Result<Cluster, RuntimeError> {
@@ -98,6 +152,7 @@ fn faults_the_core_does_not_play_yet_are_refused_when_the_cluster_is_made() {
     );
     assert_eq!(
         err.to_string(),
-        "fault 2 (kill) cannot be played yet: this cohort plays slow_cpu faults only"
+        "fault 2 (kill) cannot be played yet: this cohort plays slow_cpu and slow_nic faults \
+         only"
     );
 }

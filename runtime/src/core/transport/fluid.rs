@@ -11,6 +11,7 @@
 //! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
 use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
+use crate::fault::Slowdown;
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::cmp::Reverse;
@@ -91,8 +92,11 @@ impl Flow {
 /// date as flows come and go, and a recomputation only fills them.
 #[derive(Debug)]
 pub(crate) struct Network {
-    /// Link capacity in bytes per nanosecond.
-    capacity: f64,
+    /// Each link's capacity in bytes per nanosecond: node `n`'s egress is link `n`, its
+    /// ingress link `nodes + n`.
+    caps: Vec<f64>,
+    /// A NIC's capacity when nothing slows it, in bytes per nanosecond.
+    nic: f64,
     nodes: usize,
     /// Transfers waiting out their latency, by id (ascending).
     waiting: VecDeque<Waiting>,
@@ -170,8 +174,10 @@ fn slots_of(live: &[u64]) -> impl Iterator<Item = usize> + '_ {
 impl Network {
     /// A network of `nodes` nodes whose NICs move `bandwidth` bytes per second each way.
     pub fn new(nodes: usize, bandwidth: u64) -> Self {
+        let nic = bandwidth as f64 / 1e9;
         Network {
-            capacity: bandwidth as f64 / 1e9,
+            caps: vec![nic; 2 * nodes],
+            nic,
             nodes,
             waiting: VecDeque::new(),
             flows: Vec::new(),
@@ -286,6 +292,18 @@ impl Network {
         }
     }
 
+    /// Node `node`'s NIC moves bytes `by` times slower each way (at full speed with `None`).
+    /// The rates change at the next [`Network::settle`], which must come at this instant.
+    pub fn slow_nic(&mut self, node: NodeId, by: Option<Slowdown>) {
+        let cap = match by {
+            Some(by) => self.nic * f64::from(Slowdown::MILLI) / f64::from(by.milli()),
+            None => self.nic,
+        };
+        self.caps[node.index()] = cap;
+        self.caps[self.nodes + node.index()] = cap;
+        self.dirty = true;
+    }
+
     /// Recomputes the rates if transfers started flowing since the last recomputation, and
     /// returns the next wake-up. Must be called before time moves on.
     pub fn settle(&mut self, now: Nanos) -> Option<Wake> {
@@ -398,7 +416,7 @@ impl Network {
         let flows = &self.flows;
         sc.flows
             .sort_unstable_by_key(|&(slot, _, _)| flows[slot].id);
-        sc.fill(2 * self.nodes, self.capacity, Filling::Auto);
+        sc.fill(&self.caps, Filling::Auto);
         let mut soonest = f64::INFINITY;
         for (&(slot, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
             soonest = self.flows[slot].set_rate(r, soonest);
@@ -419,31 +437,38 @@ impl Network {
             live,
             sets,
             work,
-            capacity,
-            nodes,
+            caps,
             ..
         } = self;
         let mut soonest = f64::INFINITY;
         let mut any_done = false;
-        scan_fill(*capacity, 2 * *nodes, live[0], sets, work, |round, s| {
-            let mut least = f64::INFINITY;
-            let mut bits = round;
-            while bits != 0 {
-                let f = &mut flows[bits.trailing_zeros() as usize];
-                bits &= bits - 1;
-                if dt > 0.0 {
-                    f.advance(dt);
+        let caps: &[f64] = caps;
+        scan_fill(
+            |k| caps[k],
+            caps.len(),
+            live[0],
+            sets,
+            work,
+            |round, s| {
+                let mut least = f64::INFINITY;
+                let mut bits = round;
+                while bits != 0 {
+                    let f = &mut flows[bits.trailing_zeros() as usize];
+                    bits &= bits - 1;
+                    if dt > 0.0 {
+                        f.advance(dt);
+                    }
+                    f.rate = s;
+                    any_done |= f.is_done();
+                    if f.remaining < least {
+                        least = f.remaining;
+                    }
                 }
-                f.rate = s;
-                any_done |= f.is_done();
-                if f.remaining < least {
-                    least = f.remaining;
+                if s > 0.0 {
+                    soonest = soonest.min(least / s);
                 }
-            }
-            if s > 0.0 {
-                soonest = soonest.min(least / s);
-            }
-        });
+            },
+        );
         if any_done { 0.0 } else { soonest }
     }
 }
@@ -470,7 +495,7 @@ const SCAN_MAX_LINKS: usize = 32;
 const SCAN_MAX_FLOWS: usize = 64;
 
 impl Scratch {
-    /// Progressive filling of `self.flows` over `links` links of `capacity` each: repeatedly
+    /// Progressive filling of `self.flows` over the links of `caps` (their capacities): repeatedly
     /// take the link with the smallest fair share (ties to the lowest index), give that share
     /// to its unfrozen flows (in flow order), and charge it to their other link. Leaves the
     /// rates in `self.rate`, in the order of `self.flows`.
@@ -481,7 +506,8 @@ impl Scratch {
     /// Cost is in the busy links, not in all links: the per-link arrays keep their size
     /// between calls and only busy entries are written (every count is back to 0 at the end,
     /// as every flow is frozen).
-    fn fill(&mut self, links: usize, capacity: f64, filling: Filling) {
+    fn fill(&mut self, caps: &[f64], filling: Filling) {
+        let links = caps.len();
         self.rate.clear();
         self.rate.resize(self.flows.len(), f64::NAN);
         if filling != Filling::Heap && links <= SCAN_MAX_LINKS && self.flows.len() <= SCAN_MAX_FLOWS
@@ -490,7 +516,7 @@ impl Scratch {
             let sets = BitSets::of(&self.flows, |l| l);
             let rate = &mut self.rate;
             scan_fill(
-                capacity,
+                |l| caps[l],
                 links,
                 first_flows(self.flows.len()),
                 &sets,
@@ -526,11 +552,11 @@ impl Scratch {
             Filling::Heap => false,
         };
         if scan {
-            self.fill_by_scan(capacity);
+            self.fill_by_scan(caps);
         } else {
             for &l in &self.busy {
-                self.cap[l] = capacity;
-                self.share[l] = fair(capacity, self.count[l]);
+                self.cap[l] = caps[l];
+                self.share[l] = fair(caps[l], self.count[l]);
             }
             self.fill_by_heap();
         }
@@ -539,7 +565,7 @@ impl Scratch {
 
     /// Few busy links among many: slot `k` is `busy[k]`, so ascending slots are ascending
     /// links (the same ties); then [`scan_fill`].
-    fn fill_by_scan(&mut self, capacity: f64) {
+    fn fill_by_scan(&mut self, caps: &[f64]) {
         for (k, &l) in self.busy.iter().enumerate() {
             self.slot[l] = k;
             // The per-link counts go back to 0 (the bit sets count by slot).
@@ -548,8 +574,9 @@ impl Scratch {
         let slot = &self.slot;
         let sets = BitSets::of(&self.flows, |l| slot[l]);
         let rate = &mut self.rate;
+        let busy = &self.busy;
         scan_fill(
-            capacity,
+            |k| caps[busy[k]],
             self.busy.len(),
             first_flows(self.flows.len()),
             &sets,
@@ -704,7 +731,7 @@ impl Default for SlotWork {
 /// not charged, and a share is computed once, after the round's last charge to its link: the
 /// same value.)
 fn scan_fill(
-    capacity: f64,
+    capacity: impl Fn(usize) -> f64,
     slots: usize,
     mut unfrozen: u64,
     sets: &BitSets,
@@ -718,8 +745,8 @@ fn scan_fill(
     for k in 0..slots {
         if count[k] > 0 {
             open |= 1 << k;
-            cap[k] = capacity;
-            share[k] = fair(capacity, count[k]);
+            cap[k] = capacity(k);
+            share[k] = fair(cap[k], count[k]);
         }
     }
     while open != 0 {
@@ -879,6 +906,11 @@ impl FluidTransport {
         if self.net.start_flowing(id) {
             out.report(TransportEvent::Flowing(id));
         }
+        self.settle(now, out);
+    }
+
+    /// Asks for the rates to be recomputed once at `now`, after everything else due then.
+    fn settle(&mut self, now: Nanos, out: &mut Outbox) {
         if self.settle_at != Some(now) {
             self.settle_at = Some(now);
             out.wake_at(now, FluidWake::Settle.token());
@@ -924,6 +956,11 @@ impl Transport for FluidTransport {
                 }
             }
         }
+    }
+
+    fn slow_nic(&mut self, node: NodeId, by: Option<Slowdown>, now: Nanos, out: &mut Outbox) {
+        self.net.slow_nic(node, by);
+        self.settle(now, out);
     }
 }
 
@@ -1126,7 +1163,7 @@ mod tests {
             }
             let mut soonest = f64::INFINITY;
             if !sc.flows.is_empty() {
-                sc.fill(2 * nodes, 1.0, Filling::Heap);
+                sc.fill(&vec![1.0; 2 * nodes], Filling::Heap);
                 for (&(k, _, _), &r) in sc.flows.iter().zip(sc.rate.iter()) {
                     soonest = self.transfers[k].1.set_rate(r, soonest);
                 }
@@ -1191,7 +1228,7 @@ mod tests {
                 .collect(),
             ..Scratch::default()
         };
-        sc.fill(2 * nodes, 1.25, filling);
+        sc.fill(&vec![1.25; 2 * nodes], filling);
         sc.rate.iter().map(|r| r.to_bits()).collect()
     }
 

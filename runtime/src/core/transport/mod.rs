@@ -29,6 +29,7 @@
 pub mod external;
 pub mod fluid;
 
+use crate::fault::Slowdown;
 use crate::time::Nanos;
 use cohort_policy::{NodeId, ObjectId};
 
@@ -141,6 +142,14 @@ pub trait Transport: std::fmt::Debug + Send {
     /// the core; `None` otherwise (the default).
     fn poll_request(&mut self) -> Option<(TransferId, TransferRequest)> {
         None
+    }
+
+    /// From `now`, node `node`'s NIC moves bytes `by` times slower in each direction (at its
+    /// full speed again with `None`): a `slow_nic` fault. A simulated transport changes its
+    /// model; where an executor moves real bytes, the slowdown is the executor's to apply (a
+    /// node's token bucket), and the core's side does nothing (the default).
+    fn slow_nic(&mut self, node: NodeId, by: Option<Slowdown>, now: Nanos, out: &mut Outbox) {
+        let _ = (node, by, now, out);
     }
 }
 
