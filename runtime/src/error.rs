@@ -51,8 +51,8 @@ pub enum RuntimeError {
     UnsupportedTransport(crate::core::transport::TransportModel),
     /// The cluster's fault script has a kind of fault the core does not play yet.
     #[error(
-        "fault {position} ({kind}) cannot be played yet: this cohort plays slow_cpu and slow_nic \
-         faults only"
+        "fault {position} ({kind}) cannot be played yet: this cohort plays slow_cpu, slow_nic and \
+         drop_link faults, not kills"
     )]
     UnsupportedFault {
         /// The fault's position in the script, from 1.

@@ -6,7 +6,9 @@
 //!   duration (a duration is fixed when the work starts, so work running when the slowdown
 //!   starts or ends keeps the speed it started with);
 //! - `slow_nic`: the node's NIC moves bytes `by` times slower each way; the transport's rates
-//!   change at that instant, transfers in flight included.
+//!   change at that instant, transfers in flight included;
+//! - `drop_link`: transfers between the two nodes wait at rate 0, keeping their progress, until
+//!   the link is back (the core still asks for them: a policy does not know of the fault).
 //!
 //! Other kinds are refused when the core is made ([`RuntimeError::UnsupportedFault`]).
 
@@ -24,10 +26,7 @@ fn edge(position: usize, ends: bool) -> u64 {
 /// Refuses a script with a kind of fault the core does not play yet.
 pub(super) fn check_playable(script: &FaultScript) -> Result<(), RuntimeError> {
     for (i, f) in script.faults().iter().enumerate() {
-        if !matches!(
-            f.kind,
-            FaultKind::SlowCpu { .. } | FaultKind::SlowNic { .. }
-        ) {
+        if let FaultKind::Kill { .. } = f.kind {
             return Err(RuntimeError::UnsupportedFault {
                 position: i + 1,
                 kind: f.kind.name(),
@@ -69,8 +68,12 @@ impl Core {
                     .slow_nic(node, (!ends).then_some(by), now, &mut self.outbox);
                 self.handle_outbox(now);
             }
+            FaultKind::DropLink { a, b } => {
+                self.transport.drop_link(a, b, !ends, now, &mut self.outbox);
+                self.handle_outbox(now);
+            }
             // Refused when the core was made.
-            FaultKind::Kill { .. } | FaultKind::DropLink { .. } => {}
+            FaultKind::Kill { .. } => {}
         }
     }
 }

@@ -34,8 +34,14 @@ fn slow_nic(node: u32, milli: u32, at: u64, until: Option<u64>) -> Fault {
 /// When a task on node 1 that reads a 10 MB object made on node 0 finishes: the object is
 /// sealed at 1 us, crosses a 1 byte/ns network with no latency, and the reader runs 1 us.
 fn reader_finishes(faults: Vec<Fault>) -> u64 {
-    let mut s = spec(2, 1, 1 << 30, 0);
-    s.faults = FaultScript::new(faults, 2).expect("a valid script");
+    reader_finishes_on(2, faults)
+}
+
+/// [`reader_finishes`] on a cluster of `nodes` nodes (beyond 16, the fluid model's general
+/// filling runs instead of the one on bit sets).
+fn reader_finishes_on(nodes: usize, faults: Vec<Fault>) -> u64 {
+    let mut s = spec(nodes, 1, 1 << 30, 0);
+    s.faults = FaultScript::new(faults, nodes).expect("a valid script");
     let mut c = Cluster::new(
         s,
         basic_registry(),
@@ -71,6 +77,45 @@ fn a_slowed_nic_moves_bytes_that_much_slower_from_that_instant() {
     assert_eq!(
         reader_finishes(vec![slow_nic(1, 4_000, 0, None)]),
         40_002_000
+    );
+}
+
+fn drop_link(a: u32, b: u32, at: u64, until: Option<u64>) -> Fault {
+    Fault {
+        kind: FaultKind::DropLink {
+            a: NodeId(a),
+            b: NodeId(b),
+        },
+        at,
+        until,
+    }
+}
+
+#[test]
+fn a_dropped_link_holds_its_transfers_where_they_are_until_it_is_back() {
+    for nodes in [2, 20] {
+        assert_eq!(
+            reader_finishes_on(nodes, vec![]),
+            10_002_000,
+            "{nodes} nodes"
+        );
+        // Dropped for 3 ms halfway: the transfer waits 3 ms, keeping what it moved.
+        assert_eq!(
+            reader_finishes_on(nodes, vec![drop_link(1, 0, 5_001_000, Some(8_001_000))]),
+            13_002_000,
+            "{nodes} nodes"
+        );
+        // Dropped before the transfer could flow: it starts when the link is back.
+        assert_eq!(
+            reader_finishes_on(nodes, vec![drop_link(0, 1, 0, Some(2_000_000))]),
+            12_001_000,
+            "{nodes} nodes"
+        );
+    }
+    // Another link changes nothing.
+    assert_eq!(
+        reader_finishes_on(3, vec![drop_link(0, 2, 0, None)]),
+        10_002_000
     );
 }
 
@@ -152,7 +197,7 @@ fn faults_the_core_does_not_play_yet_are_refused_when_the_cluster_is_made() {
     );
     assert_eq!(
         err.to_string(),
-        "fault 2 (kill) cannot be played yet: this cohort plays slow_cpu and slow_nic faults \
-         only"
+        "fault 2 (kill) cannot be played yet: this cohort plays slow_cpu, slow_nic and drop_link \
+         faults, not kills"
     );
 }

@@ -104,6 +104,11 @@ pub(crate) struct Network {
     flows: Vec<Flow>,
     /// Bit `s % 64` of word `s / 64` is set while slot `s` holds a flowing transfer.
     live: Vec<u64>,
+    /// Like `live`, for the flowing transfers whose link is dropped (a `drop_link` fault):
+    /// they keep their slot but take part in no filling, at rate 0 (and are not in `sets`).
+    blocked: Vec<u64>,
+    /// Pairs of nodes whose link is dropped, each `(lower, higher)`.
+    dropped: Vec<(NodeId, NodeId)>,
     /// Slots in use.
     flowing: usize,
     /// Slots in use numbered 64 or above.
@@ -182,6 +187,8 @@ impl Network {
             waiting: VecDeque::new(),
             flows: Vec::new(),
             live: Vec::new(),
+            blocked: Vec::new(),
+            dropped: Vec::new(),
             flowing: 0,
             beyond: 0,
             sets: BitSets::new(),
@@ -272,11 +279,86 @@ impl Network {
         self.flowing += 1;
         if slot >= SCAN_MAX_FLOWS {
             self.beyond += 1;
-        } else if self.small_links() {
+        }
+        if self.link_dropped(from, to) {
+            self.set_blocked(slot, true);
+        } else if slot < SCAN_MAX_FLOWS && self.small_links() {
             self.sets.add(slot, from.index(), self.nodes + to.index());
         }
         self.dirty = true;
         true
+    }
+
+    /// Whether the link between `a` and `b` is dropped.
+    fn link_dropped(&self, a: NodeId, b: NodeId) -> bool {
+        !self.dropped.is_empty() && self.dropped.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Whether slot `slot` holds a blocked flow.
+    fn is_blocked(&self, slot: usize) -> bool {
+        self.blocked
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn set_blocked(&mut self, slot: usize, blocked: bool) {
+        if self.blocked.len() <= slot / 64 {
+            self.blocked.resize(slot / 64 + 1, 0);
+        }
+        if blocked {
+            self.blocked[slot / 64] |= 1 << (slot % 64);
+        } else {
+            self.blocked[slot / 64] &= !(1 << (slot % 64));
+        }
+    }
+
+    /// The link between `a` and `b` carries nothing from now on (`dropped`), or carries again.
+    /// Transfers between them keep their progress and wait at rate 0 while it is dropped. The
+    /// rates change at the next [`Network::settle`], which must come at this instant.
+    pub fn drop_link(&mut self, a: NodeId, b: NodeId, dropped: bool) {
+        let pair = (a.min(b), a.max(b));
+        if dropped {
+            if !self.dropped.contains(&pair) {
+                self.dropped.push(pair);
+            }
+        } else {
+            self.dropped.retain(|p| *p != pair);
+        }
+        let small = self.small_links();
+        let slots: Vec<usize> = slots_of(&self.live).collect();
+        for slot in slots {
+            let f = &self.flows[slot];
+            let (from, to) = (f.from, f.to);
+            if (from.min(to), from.max(to)) != pair || self.is_blocked(slot) == dropped {
+                continue;
+            }
+            self.set_blocked(slot, dropped);
+            if slot < SCAN_MAX_FLOWS && small {
+                let (e, i) = (from.index(), self.nodes + to.index());
+                if dropped {
+                    self.sets.remove(slot, e, i);
+                } else {
+                    self.sets.add(slot, e, i);
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Moves each blocked flow `dt` on at its old rate and stops it (rate 0): the part of a
+    /// recomputation the filling, which leaves blocked flows out, does not do.
+    fn stop_blocked(&mut self, dt: f64) {
+        if self.blocked.iter().all(|&w| w == 0) {
+            return;
+        }
+        let blocked: Vec<usize> = slots_of(&self.blocked).collect();
+        for slot in blocked {
+            let f = &mut self.flows[slot];
+            if dt > 0.0 {
+                f.advance(dt);
+            }
+            f.rate = 0.0;
+        }
     }
 
     /// Frees the slot of a completed transfer.
@@ -285,6 +367,8 @@ impl Network {
         self.flowing -= 1;
         if slot >= SCAN_MAX_FLOWS {
             self.beyond -= 1;
+        } else if self.is_blocked(slot) {
+            self.set_blocked(slot, false);
         } else if self.small_links() {
             let f = &self.flows[slot];
             self.sets
@@ -402,13 +486,22 @@ impl Network {
             return f64::INFINITY;
         }
         if self.small_links() && self.beyond == 0 {
+            self.stop_blocked(dt);
             return self.recompute_small(dt);
         }
         self.advance(dt);
+        self.stop_blocked(0.0);
         let sc = &mut self.scratch;
-        // Flows in id order, and their links.
+        // Flows in id order, and their links (blocked flows take no part).
         sc.flows.clear();
         for slot in slots_of(&self.live) {
+            let blocked = self
+                .blocked
+                .get(slot / 64)
+                .is_some_and(|w| w & (1 << (slot % 64)) != 0);
+            if blocked {
+                continue;
+            }
             let f = &self.flows[slot];
             sc.flows
                 .push((slot, f.from.index(), self.nodes + f.to.index()));
@@ -438,15 +531,17 @@ impl Network {
             sets,
             work,
             caps,
+            blocked,
             ..
         } = self;
         let mut soonest = f64::INFINITY;
         let mut any_done = false;
         let caps: &[f64] = caps;
+        let unfrozen = live[0] & !blocked.first().copied().unwrap_or(0);
         scan_fill(
             |k| caps[k],
             caps.len(),
-            live[0],
+            unfrozen,
             sets,
             work,
             |round, s| {
@@ -960,6 +1055,11 @@ impl Transport for FluidTransport {
 
     fn slow_nic(&mut self, node: NodeId, by: Option<Slowdown>, now: Nanos, out: &mut Outbox) {
         self.net.slow_nic(node, by);
+        self.settle(now, out);
+    }
+
+    fn drop_link(&mut self, a: NodeId, b: NodeId, dropped: bool, now: Nanos, out: &mut Outbox) {
+        self.net.drop_link(a, b, dropped);
         self.settle(now, out);
     }
 }

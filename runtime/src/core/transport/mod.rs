@@ -151,6 +151,14 @@ pub trait Transport: std::fmt::Debug + Send {
     fn slow_nic(&mut self, node: NodeId, by: Option<Slowdown>, now: Nanos, out: &mut Outbox) {
         let _ = (node, by, now, out);
     }
+
+    /// From `now`, the link between nodes `a` and `b` carries nothing (`dropped`), or carries
+    /// again: a `drop_link` fault. Transfers between them wait, keeping their progress. As
+    /// with [`Transport::slow_nic`], an executor moving real bytes applies it itself (the
+    /// default does nothing).
+    fn drop_link(&mut self, a: NodeId, b: NodeId, dropped: bool, now: Nanos, out: &mut Outbox) {
+        let _ = (a, b, dropped, now, out);
+    }
 }
 
 /// Which transport a cluster's network uses. Part of [`NetworkSpec`](crate::NetworkSpec).
