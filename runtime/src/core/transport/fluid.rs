@@ -1423,6 +1423,78 @@ mod tests {
             }
         }
 
+        /// With faults: slowed NICs and dropped links. A dropped link's flows stand still;
+        /// every other flow is max-min fair over the links' reduced capacities. On 6 nodes
+        /// (the filling on bit sets) and on 20 (the general filling).
+        #[test]
+        fn rates_are_max_min_fair_with_faults(
+            big in proptest::bool::ANY,
+            pairs in proptest::collection::vec((0u32..6, 0u32..6), 1..40),
+            slow in proptest::collection::vec((0u32..6, 1_000u32..4_000), 0..4),
+            drops in proptest::collection::vec((0u32..6, 0u32..6), 0..3),
+        ) {
+            let nodes = if big { 20 } else { 6 };
+            let mut net = Network::new(nodes, GB);
+            for &(n, milli) in &slow {
+                net.slow_nic(NodeId(n), Slowdown::from_milli(milli));
+            }
+            let dropped: Vec<(u32, u32)> = drops
+                .iter()
+                .filter(|(a, b)| a != b)
+                .map(|&(a, b)| (a.min(b), a.max(b)))
+                .collect();
+            // Half the drops before the flows start, half after.
+            let (early, late) = dropped.split_at(dropped.len() / 2);
+            for &(a, b) in early {
+                net.drop_link(NodeId(a), NodeId(b), true);
+            }
+            let mut ids = Vec::new();
+            for (a, b) in &pairs {
+                if a == b {
+                    continue;
+                }
+                let id = net.start(NodeId(*a), NodeId(*b), 1 << 30);
+                net.begin_flow(id, 0);
+                ids.push(id);
+            }
+            for &(a, b) in late {
+                net.drop_link(NodeId(a), NodeId(b), true);
+            }
+            net.settle(0);
+            let cap = |l: usize| net.caps[l];
+            let flows: Vec<(usize, usize, f64, bool)> = ids
+                .iter()
+                .map(|id| {
+                    let t = net.get(*id).unwrap();
+                    let pair = (t.from.0.min(t.to.0), t.from.0.max(t.to.0));
+                    (t.from.index(), nodes + t.to.index(), t.rate, dropped.contains(&pair))
+                })
+                .collect();
+            let mut load = vec![0.0f64; 2 * nodes];
+            for &(e, i, r, _) in &flows {
+                load[e] += r;
+                load[i] += r;
+            }
+            for (l, used) in load.iter().enumerate() {
+                proptest::prop_assert!(*used <= cap(l) * (1.0 + 1e-9));
+            }
+            for &(e, i, r, blocked) in &flows {
+                if blocked {
+                    proptest::prop_assert_eq!(r, 0.0);
+                    continue;
+                }
+                proptest::prop_assert!(r > 0.0);
+                let bottleneck = [e, i].into_iter().any(|l| {
+                    load[l] >= cap(l) * (1.0 - 1e-9)
+                        && flows
+                            .iter()
+                            .filter(|f| !f.3 && (f.0 == l || f.1 == l))
+                            .all(|f| f.2 <= r * (1.0 + 1e-12))
+                });
+                proptest::prop_assert!(bottleneck, "flow at {} has no bottleneck", r);
+            }
+        }
+
         /// Max-min fairness, characterised: no link is over capacity, and every flow has a
         /// bottleneck: a saturated link on which no other flow gets more.
         #[test]
