@@ -144,17 +144,6 @@ pub(crate) struct SweepArgs {
     pub(crate) shard: Option<plan::Shard>,
 }
 
-impl SweepArgs {
-    /// The policies as asked, or `defaults` when none were.
-    pub(crate) fn policies_or(&self, defaults: &[String]) -> String {
-        if self.policies.is_empty() {
-            defaults.join(",")
-        } else {
-            self.policies.join(",")
-        }
-    }
-}
-
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
     /// The workload file (TOML).

@@ -194,7 +194,7 @@ fn write_plan(a: &SweepArgs, plan: &plan::Plan, file: &Path, dir: &Path) -> Resu
     let mut args = vec![
         a.workload.display().to_string(),
         "--policies".to_string(),
-        a.policies_or(&m.policies),
+        plan.asked.join(","),
         "--seeds".to_string(),
         m.seeds
             .iter()

@@ -125,6 +125,9 @@ pub struct SweepManifest {
 
 /// A sweep's runs in order, and its manifest.
 pub struct Plan {
+    /// The policies as asked for (names or paths, the workload's when none were given): what
+    /// a command that runs a slice of the plan passes again.
+    pub asked: Vec<String>,
     /// Every run, in sweep order: policy, then grid point, then seed.
     pub specs: Vec<RunSpec>,
     /// What `sweep.toml` says (with no failures yet).
@@ -235,7 +238,11 @@ impl Plan {
                 .collect(),
             shard: None,
         };
-        Ok(Plan { specs, manifest })
+        Ok(Plan {
+            asked: policies,
+            specs,
+            manifest,
+        })
     }
 
     /// The run ids, in plan order.

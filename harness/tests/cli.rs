@@ -879,6 +879,25 @@ fn a_plugin_is_labelled_by_its_own_name_however_it_was_asked_for() {
         "`nosuch` is not a policy of this sweep (random, group, locality)",
     );
     assert!(!s.path("cfg").exists() && !s.path("out").exists());
+    // A plan's commands ask for a plugin the way the sweep was asked (its path), not by the
+    // name it gives itself, which no search would find.
+    // Here the sweep's policy comes from the workload's [sweep].
+    s.write(
+        "own.toml",
+        &TINY.replace(
+            "policies = [\"random\", \"group\", \"locality\"]",
+            &format!("policies = [\"{by_path}\"]"),
+        ),
+    );
+    let o = s.cohort(&["sweep", "own.toml", "--plan", "p.txt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = std::fs::read_to_string(s.path("p.txt")).unwrap();
+    assert!(
+        plan.lines()
+            .all(|l| l.contains(&format!("--policies {by_path}"))
+                || l.contains(&format!("--policies '{by_path}'"))),
+        "{plan}"
+    );
     // Two policies that call themselves the same would write runs of the same names.
     let o = s.cohort(&[
         "sweep",
