@@ -159,6 +159,16 @@ pub trait Transport: std::fmt::Debug + Send {
     fn drop_link(&mut self, a: NodeId, b: NodeId, dropped: bool, now: Nanos, out: &mut Outbox) {
         let _ = (a, b, dropped, now, out);
     }
+
+    /// The core gives up transfer `id` at `now` (one of its ends died): it moves no more
+    /// bytes, nothing more is reported for it, and a simulated transport gives the bandwidth
+    /// it used to the other transfers from `now`. An id that is unknown, or already reported
+    /// `Arrived`, is ignored. Where an executor moves real bytes, it learns of the death
+    /// itself (a closed connection); the default does nothing, and the core ignores what is
+    /// reported later for an id it gave up.
+    fn cancel(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
+        let _ = (id, now, out);
+    }
 }
 
 /// Which transport a cluster's network uses. Part of [`NetworkSpec`](crate::NetworkSpec).
