@@ -49,16 +49,17 @@ pub enum RuntimeError {
          live runtime); the in-process clocks cannot drive it"
     )]
     UnsupportedTransport(crate::core::transport::TransportModel),
-    /// The cluster's fault script has a kind of fault the core does not play yet.
+    /// The fault script kills the node the driver runs on: the run would end with it (in Ray,
+    /// the head node's death ends the cluster).
     #[error(
-        "fault {position} ({kind}) cannot be played yet: this cohort plays slow_cpu, slow_nic and \
-         drop_link faults, not kills"
+        "fault {position} kills {node}, the node the driver runs on; the run would end with it \
+         (kill another node)"
     )]
-    UnsupportedFault {
+    DriverNodeKilled {
         /// The fault's position in the script, from 1.
         position: usize,
-        /// Its kind, as the workload format names it.
-        kind: &'static str,
+        /// The driver's node.
+        node: NodeId,
     },
     /// The driver node named in the config does not exist.
     #[error("the driver is configured on {0}, which is not in the cluster")]

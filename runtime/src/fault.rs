@@ -38,6 +38,72 @@ impl Slowdown {
     }
 }
 
+/// How the cluster notices a dead node and recovers what it lost. Part of the
+/// [`ClusterSpec`](crate::ClusterSpec), beside the script of faults it answers.
+///
+/// Defaults, with their sources (see `DESIGN.md`, "Ray v0.6 as it ran"):
+/// - a node is declared dead after it misses 300 heartbeats 100 ms apart (Ray 0.6.1's
+///   `num_heartbeats_timeout` and `heartbeat_timeout_milliseconds`; 0.6.0 used 100);
+/// - a task runs at most 1 + 3 times (Ray 2.x's `max_retries`), whether it is run again
+///   because its node died or to rebuild a lost output;
+/// - lost objects are rebuilt from lineage;
+/// - actors are not restarted (Ray's `max_restarts` and 0.6.1's `max_reconstructions` both
+///   default to 0); a restarted actor replays its finished calls, in order, to rebuild its
+///   state (Ray 0.6.1), unless `actor_replay` is off (Ray 2.x: the constructor's state only).
+///
+/// Invariant (checked by [`Recovery::check`]): `heartbeat_period` and `missed_heartbeats`
+/// are not zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Recovery {
+    /// How often a node tells the cluster it is alive.
+    pub heartbeat_period: Nanos,
+    /// How many heartbeats in a row a node may miss before it is declared dead.
+    pub missed_heartbeats: u32,
+    /// How many times a task may be run again after its first run.
+    pub task_retries: u32,
+    /// Whether an object whose every copy is gone is rebuilt by running its task again.
+    pub reconstruction: bool,
+    /// How many times an actor whose node died is restarted.
+    pub actor_restarts: u32,
+    /// Whether a restarted actor runs its finished calls again, in order, before new ones.
+    pub actor_replay: bool,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            heartbeat_period: 100 * crate::time::MILLISECOND,
+            missed_heartbeats: 300,
+            task_retries: 3,
+            reconstruction: true,
+            actor_restarts: 0,
+            actor_replay: true,
+        }
+    }
+}
+
+impl Recovery {
+    /// When a node killed at `killed` is declared dead: `missed_heartbeats` periods after the
+    /// last heartbeat it sent, the last multiple of the period before `killed` (a kill at an
+    /// instant comes before a heartbeat due then).
+    pub fn declared_dead_at(&self, killed: Nanos) -> Nanos {
+        let p = self.heartbeat_period.max(1);
+        let last = killed.saturating_sub(1) / p * p;
+        last.saturating_add(p.saturating_mul(u64::from(self.missed_heartbeats)))
+    }
+
+    /// Checks the invariant stated on the type.
+    pub fn check(&self) -> Result<(), FaultError> {
+        if self.heartbeat_period == 0 {
+            return Err(FaultError::ZeroHeartbeat);
+        }
+        if self.missed_heartbeats == 0 {
+            return Err(FaultError::ZeroMissedHeartbeats);
+        }
+        Ok(())
+    }
+}
+
 /// What goes wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FaultKind {
@@ -140,6 +206,12 @@ pub enum FaultError {
         /// The node.
         node: NodeId,
     },
+    /// Recovery's heartbeat period is zero.
+    #[error("the heartbeat period of failure detection is zero")]
+    ZeroHeartbeat,
+    /// Recovery's number of missed heartbeats is zero.
+    #[error("the number of missed heartbeats before a node is declared dead is zero")]
+    ZeroMissedHeartbeats,
     /// Two faults of one kind on one node (or link) overlap in time.
     #[error("faults {first} and {second} overlap: the same kind of fault on the same node at once")]
     Overlap {
@@ -152,13 +224,14 @@ pub enum FaultError {
 
 impl FaultError {
     /// The position (from 1, as written) of the fault the error is about: for an overlap, the
-    /// later one.
+    /// later one; 0 for an error of the [`Recovery`] settings, which are about no fault.
     pub fn fault(&self) -> usize {
         match self {
             FaultError::NoSuchNode { index, .. }
             | FaultError::EndsBeforeStart { index, .. }
             | FaultError::SelfLink { index, .. } => *index,
             FaultError::Overlap { second, .. } => *second,
+            FaultError::ZeroHeartbeat | FaultError::ZeroMissedHeartbeats => 0,
         }
     }
 }

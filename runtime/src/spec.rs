@@ -1,7 +1,7 @@
 //! The cluster spec: nodes, their CPU slots and stores, and the network between them.
 
 use crate::core::transport::TransportModel;
-use crate::fault::{FaultError, FaultScript};
+use crate::fault::{FaultError, FaultScript, Recovery};
 use crate::time::Nanos;
 use thiserror::Error;
 
@@ -43,6 +43,8 @@ pub struct ClusterSpec {
     pub network: NetworkSpec,
     /// The faults the cluster suffers, on the run's clock (none by default).
     pub faults: FaultScript,
+    /// How the cluster detects and recovers from them.
+    pub recovery: Recovery,
 }
 
 /// Why a cluster spec is invalid.
@@ -81,6 +83,7 @@ impl ClusterSpec {
             nodes: vec![node; count],
             network,
             faults: FaultScript::default(),
+            recovery: Recovery::default(),
         }
     }
 
@@ -104,6 +107,7 @@ impl ClusterSpec {
             return Err(SpecError::ZeroBandwidth);
         }
         self.faults.check(self.nodes.len())?;
+        self.recovery.check()?;
         Ok(())
     }
 

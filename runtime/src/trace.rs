@@ -116,6 +116,15 @@ pub struct Counters {
     pub bytes_transferred: u64,
     /// Copies evicted.
     pub evictions: u64,
+    /// Work run again: placed again after its node died having started there, run again to
+    /// rebuild a lost output, or a call an actor replayed after a restart.
+    pub reexecuted: u64,
+    /// Lost objects made pending again by running their producer again.
+    pub reconstructed: u64,
+    /// Actors restarted after their node died.
+    pub actor_restarts: u64,
+    /// Nodes declared dead.
+    pub nodes_declared_dead: u64,
 }
 
 /// Everything recorded since the last [`Trace::take`].

@@ -1,10 +1,23 @@
-//! Actors: created unplaced, placed at their first call (or when asked), constructed once, and
-//! then running their calls one at a time in submission order, holding no CPU slot.
+//! Actors: created unplaced, placed at their first call (or when asked), constructed, and then
+//! running their calls one at a time in submission order, holding no CPU slot.
+//!
+//! When the node of an actor is declared dead, the actor is restarted if it has restarts left
+//! ([`Recovery::actor_restarts`](crate::fault::Recovery)): its constructor is placed again by
+//! the policy (on any node) and runs from its original arguments; then, with
+//! `actor_replay`, every call that had finished runs again in order (their outputs rebuilt if
+//! lost, no datapoint recorded again), as Ray 0.6.1's actor reconstruction did; then the calls
+//! not finished, including one that was running when the node died, run (at least once, as
+//! with Ray 2.x's `max_task_retries = -1`). So a replaying actor's state is exactly what it
+//! would have been without the fault. Without `actor_replay`, the state is the constructor's
+//! (Ray 2.x). With no restart left, the actor fails, and with it every call not finished and
+//! every later one (Ray's default).
 
 use super::Core;
+use super::directory::ObjectState;
 use super::placement::Ask;
+use super::tasks::Phase as TaskPhase;
 use super::tasks::{Phase, TaskEntry};
-use super::work::{Arg, CallRequest, ExecWork, KindId};
+use super::work::{Arg, CallRequest, ExecWork, KindId, MethodId};
 use crate::error::{ActorId, RuntimeError};
 use crate::time::Nanos;
 use cohort_policy::{
@@ -40,6 +53,24 @@ struct ActorEntry {
     /// Method calls not yet finished, in submission order.
     calls: VecDeque<TaskId>,
     running: bool,
+    /// The constructor's arguments, to run it again after a restart.
+    ctor_args: Vec<Arg>,
+    /// The constructor's work while it is placed and not finished.
+    creation: Option<TaskId>,
+    /// Restarts left.
+    restarts_left: u32,
+    /// The calls that finished, in order, while a restart may replay them (each holds
+    /// lineage on its object arguments).
+    log: Vec<LoggedCall>,
+}
+
+/// A finished call, as a restarted actor replays it.
+#[derive(Clone, Debug)]
+struct LoggedCall {
+    method: MethodId,
+    hints: Hints,
+    args: Vec<Arg>,
+    outputs: SmallVec<[ObjectId; 2]>,
 }
 
 /// Every actor, by id (ascending from 1, never reused).
@@ -66,6 +97,18 @@ impl ActorTable {
     /// Where `actor` was placed, if it has been.
     pub(super) fn node(&self, actor: ActorId) -> Option<NodeId> {
         self.actors.get(&actor).and_then(|a| a.node)
+    }
+
+    /// The actors placed on `node`, by ascending id.
+    pub(super) fn on_node(&self, node: NodeId) -> Vec<ActorId> {
+        let mut ids: Vec<ActorId> = self
+            .actors
+            .iter()
+            .filter(|(_, a)| a.node == Some(node))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable_by_key(|a| a.0);
+        ids
     }
 }
 
@@ -97,10 +140,14 @@ impl Core {
             ActorEntry {
                 kind,
                 hints,
+                ctor_args: args.clone(),
                 phase: ActorPhase::Unplaced { args },
                 node: None,
                 calls: VecDeque::new(),
                 running: false,
+                creation: None,
+                restarts_left: self.spec.recovery.actor_restarts,
+                log: Vec::new(),
             },
         );
         Ok(id)
@@ -147,6 +194,7 @@ impl Core {
         let entry = self.actors.actors.get_mut(&actor).expect("checked above");
         entry.phase = ActorPhase::Creating;
         entry.node = Some(node);
+        entry.creation = Some(task);
         self.admit(
             task,
             TaskEntry::placed(
@@ -187,7 +235,7 @@ impl Core {
         self.directory.check_args(&req.args)?;
         let node = self.place_actor(req.actor, req.hints.dependency, now)?;
         let task = self.tasks.new_id();
-        let outputs = self.new_outputs(req.num_returns, req.declared_output_size, node);
+        let outputs = self.new_outputs(task, req.num_returns, req.declared_output_size, node);
         self.placer.tell(PolicyEvent::Placed {
             task,
             kind: WorkKind::ActorMethod,
@@ -229,7 +277,7 @@ impl Core {
         match &a.phase {
             ActorPhase::Ready => {}
             ActorPhase::Failed(reason) => {
-                let reason: Arc<str> = format!("{actor} failed to start: {reason}").into();
+                let reason: Arc<str> = format!("{actor} failed: {reason}").into();
                 let calls: Vec<TaskId> = a.calls.iter().copied().collect();
                 for c in calls {
                     self.fail_task(c, reason.clone(), now);
@@ -254,10 +302,11 @@ impl Core {
     /// The actor's constructor ended, well or not.
     pub(super) fn actor_constructed(&mut self, actor: ActorId, ok: bool, now: Nanos) {
         if let Some(a) = self.actors.actors.get_mut(&actor) {
+            a.creation = None;
             a.phase = if ok {
                 ActorPhase::Ready
             } else {
-                ActorPhase::Failed("its constructor failed".into())
+                ActorPhase::Failed("it failed to start: its constructor failed".into())
             };
         }
         self.run_actor(actor, now);
@@ -272,6 +321,188 @@ impl Core {
             } else {
                 a.calls.retain(|c| *c != task);
             }
+        }
+        self.run_actor(actor, now);
+    }
+
+    /// Why `actor` failed, if it has.
+    pub(super) fn actor_failure(&self, actor: ActorId) -> Option<Arc<str>> {
+        match &self.actors.actors.get(&actor)?.phase {
+            ActorPhase::Failed(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers a finished call while a restart may replay it; returns the arguments whose
+    /// references the caller still has to drop (none if the call was logged).
+    pub(super) fn log_call(
+        &mut self,
+        actor: ActorId,
+        done: super::lineage::Done,
+        args: Vec<Arg>,
+    ) -> Vec<Arg> {
+        let ExecWork::Method { method, .. } = done.work else {
+            return args;
+        };
+        let replay = self.spec.recovery.actor_replay;
+        match self.actors.actors.get(&actor) {
+            Some(a) if replay && a.restarts_left > 0 => {}
+            _ => return args,
+        }
+        self.hold_lineage(&args);
+        self.release_args(&args);
+        let a = self.actors.actors.get_mut(&actor).expect("checked above");
+        a.log.push(LoggedCall {
+            method,
+            hints: done.hints,
+            args,
+            outputs: done.outputs,
+        });
+        Vec::new()
+    }
+
+    /// The node of `actor` was declared dead: restart it, or fail it. See the module
+    /// documentation.
+    pub(super) fn actor_node_died(&mut self, actor: ActorId, node: NodeId, now: Nanos) {
+        let a = self.actors.actors.get_mut(&actor).expect("listed");
+        a.running = false;
+        let creation = a.creation.take();
+        let restart = a.restarts_left > 0 && !matches!(a.phase, ActorPhase::Failed(_));
+        if let Some(c) = creation
+            && let Some(entry) = self.tasks.remove(c)
+        {
+            self.release_args(&entry.args);
+        }
+        if !restart {
+            self.actor_fails(actor, format!("{node} died under it").into(), now);
+            return;
+        }
+        let a = self.actors.actors.get_mut(&actor).expect("listed");
+        a.restarts_left -= 1;
+        let (kind, hints, args) = (a.kind, a.hints, a.ctor_args.clone());
+        let info = &self.catalog.actor_kinds[kind.0 as usize];
+        let (what, demand) = (info.name.clone(), info.creation_demand);
+        let task = self.tasks.new_id();
+        let ask = Ask {
+            task,
+            kind: WorkKind::ActorCreation,
+            hints,
+            demand,
+            args: &args,
+            what: &what,
+        };
+        let new_node = match self.placer.place(ask, &self.directory, self.now) {
+            Ok(n) => n,
+            Err(e) => {
+                let reason = format!("{node} died under it, and placing it again failed: {e}");
+                self.actor_fails(actor, reason.into(), now);
+                return;
+            }
+        };
+        self.record.counters.actor_restarts += 1;
+        let a = self.actors.actors.get_mut(&actor).expect("listed");
+        a.phase = ActorPhase::Creating;
+        a.node = Some(new_node);
+        a.creation = Some(task);
+        let pending: Vec<TaskId> = a.calls.drain(..).collect();
+        // Replays first, in order; then the calls not finished, in order.
+        let replays = a.log.clone();
+        let log_done = a.restarts_left == 0;
+        let mut replay_tasks = Vec::with_capacity(replays.len());
+        for _ in &replays {
+            replay_tasks.push(self.tasks.new_id());
+        }
+        let a = self.actors.actors.get_mut(&actor).expect("listed");
+        a.calls.extend(replay_tasks.iter().copied());
+        a.calls.extend(pending.iter().copied());
+        self.admit(
+            task,
+            TaskEntry::placed(
+                ExecWork::CreateActor { actor, kind },
+                hints,
+                demand,
+                args,
+                SmallVec::new(),
+                new_node,
+                now,
+            ),
+            now,
+        );
+        for (t, call) in replay_tasks.into_iter().zip(replays) {
+            let LoggedCall {
+                method,
+                hints,
+                args,
+                outputs,
+            } = call;
+            for &o in &outputs {
+                if let Some(e) = self.directory.get_mut(o)
+                    && matches!(e.state, ObjectState::Lost)
+                    && (e.refs > 0 || !e.waiters.is_empty())
+                {
+                    e.state = ObjectState::Pending;
+                    e.producer_node = new_node;
+                }
+            }
+            self.record.counters.reexecuted += 1;
+            self.placer.tell(PolicyEvent::Placed {
+                task: t,
+                kind: WorkKind::ActorMethod,
+                hints,
+                node: new_node,
+            });
+            let mut entry = TaskEntry::placed(
+                ExecWork::Method {
+                    actor,
+                    kind,
+                    method,
+                },
+                hints,
+                Resources::default(),
+                args,
+                outputs,
+                new_node,
+                now,
+            );
+            entry.reexecution = true;
+            self.admit(t, entry, now);
+        }
+        if log_done {
+            // No restart left: no later replay will need the log (the replays just admitted
+            // hold their arguments themselves).
+            let a = self.actors.actors.get_mut(&actor).expect("listed");
+            let log = std::mem::take(&mut a.log);
+            for c in log {
+                self.release_lineage(&c.args);
+            }
+        }
+        for c in pending {
+            let ran = matches!(
+                self.tasks.get(c).map(|e| e.phase),
+                Some(TaskPhase::Lost { ran: true })
+            );
+            if ran {
+                self.record.counters.reexecuted += 1;
+            }
+            self.move_work(c, new_node);
+            let hints = self.tasks.entry(c).hints;
+            self.placer.tell(PolicyEvent::Placed {
+                task: c,
+                kind: WorkKind::ActorMethod,
+                hints,
+                node: new_node,
+            });
+            self.begin(c, now);
+        }
+    }
+
+    /// Fails `actor` for `reason`, and so every call not finished and every later one.
+    fn actor_fails(&mut self, actor: ActorId, reason: Arc<str>, now: Nanos) {
+        let a = self.actors.actors.get_mut(&actor).expect("listed");
+        a.phase = ActorPhase::Failed(reason);
+        let log = std::mem::take(&mut a.log);
+        for c in log {
+            self.release_lineage(&c.args);
         }
         self.run_actor(actor, now);
     }

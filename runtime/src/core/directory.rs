@@ -28,13 +28,19 @@ impl Default for Directory {
 }
 
 impl Directory {
-    /// A new pending object with one reference, to be produced on `producer_node` with about
-    /// `declared` bytes.
-    pub(super) fn create(&mut self, declared: u64, producer_node: NodeId) -> ObjectId {
+    /// A new pending object with one reference, to be produced by `producer` on
+    /// `producer_node` with about `declared` bytes (`TaskId(0)` and [`NodeId::NONE`] for a
+    /// put).
+    pub(super) fn create(
+        &mut self,
+        declared: u64,
+        producer: TaskId,
+        producer_node: NodeId,
+    ) -> ObjectId {
         let id = ObjectId(self.next_object);
         self.next_object += 1;
         self.objects
-            .insert(id.0, ObjectEntry::new(declared, producer_node));
+            .insert(id.0, ObjectEntry::new(declared, producer, producer_node));
         id
     }
 
@@ -107,7 +113,9 @@ pub(crate) enum ObjectState {
     Ready(Payload),
     /// Its producer failed.
     Failed(Arc<str>),
-    /// Every copy was evicted.
+    /// Every copy is gone: evicted, or on a node that died. (Also the state of an object no
+    /// one refers to any more whose entry stays because lineage does: see
+    /// [`ObjectEntry::lineage`].)
     Lost,
 }
 
@@ -122,14 +130,16 @@ pub enum ObjectStatus<'a> {
     Ready(&'a Payload),
     /// Its producer failed, for this reason.
     Failed(&'a str),
-    /// Its last copy was evicted.
+    /// Every copy is gone (evicted, or on a dead node) and it is not being rebuilt.
     Lost,
 }
 
 /// One object in the directory.
 ///
-/// Invariants: `holders` is ascending without repeats and empty unless `state` is `Ready`;
-/// `waiters` is empty unless `state` is `Pending`.
+/// Invariants: `holders` is ascending without repeats and empty unless `state` is `Ready`
+/// (a holder may be a node that died and is not declared dead yet); `waiters` is empty
+/// unless `state` is `Pending`; an entry with `refs == 0` and `lineage == 0` is not in the
+/// directory, and one with `refs == 0` is `Lost` (its value was freed) unless pending.
 #[derive(Clone, Debug)]
 pub(crate) struct ObjectEntry {
     /// Actual size once ready; the producer's declared size before.
@@ -141,6 +151,11 @@ pub(crate) struct ObjectEntry {
     pub refs: u32,
     /// Where the producer was placed ([`NodeId::NONE`] for puts).
     pub producer_node: NodeId,
+    /// The work that produces it (`TaskId(0)` for puts).
+    pub producer: TaskId,
+    /// How many kept task specs (lineage) take it as an argument: while any does, its entry
+    /// stays, so that it can be rebuilt to rebuild theirs.
+    pub lineage: u32,
     /// Work waiting for it to be produced. Up to four are held inline (an output that each
     /// of a few reducers takes), so that most objects allocate no list.
     pub waiters: SmallVec<[TaskId; 4]>,
@@ -148,13 +163,15 @@ pub(crate) struct ObjectEntry {
 
 impl ObjectEntry {
     /// A pending object with one reference (its creator's handle).
-    pub fn new(declared: u64, producer_node: NodeId) -> Self {
+    pub fn new(declared: u64, producer: TaskId, producer_node: NodeId) -> Self {
         ObjectEntry {
             size: declared,
             state: ObjectState::Pending,
             holders: SmallVec::new(),
             refs: 1,
             producer_node,
+            producer,
+            lineage: 0,
             waiters: SmallVec::new(),
         }
     }

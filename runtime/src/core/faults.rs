@@ -1,39 +1,61 @@
 //! The core's side of a fault script: each fault's start and end are timers, scheduled when
 //! the core is made; what a fault does to the cluster is applied when its timer fires.
 //!
-//! Played today:
 //! - `slow_cpu`: work that starts on the node while it is slowed takes `by` times its modeled
 //!   duration (a duration is fixed when the work starts, so work running when the slowdown
 //!   starts or ends keeps the speed it started with);
 //! - `slow_nic`: the node's NIC moves bytes `by` times slower each way; the transport's rates
 //!   change at that instant, transfers in flight included;
 //! - `drop_link`: transfers between the two nodes wait at rate 0, keeping their progress, until
-//!   the link is back (the core still asks for them: a policy does not know of the fault).
-//!
-//! Other kinds are refused when the core is made ([`RuntimeError::UnsupportedFault`]).
+//!   the link is back (the core still asks for them: a policy does not know of the fault);
+//! - `kill`: the node stops at once, silently. Its store's copies, its running work and its
+//!   actors are gone; transfers from or to it stop; but nobody is told: the directory still
+//!   lists its copies, the policy still sees it alive, and work placed on it or pulling from
+//!   it waits. The cluster declares it dead when it has missed
+//!   [`Recovery::missed_heartbeats`](crate::fault::Recovery) heartbeats; then the policy is
+//!   sent `NodeRemoved` and sees it not alive, its copies leave the directory (an object with
+//!   no copy left is `Lost`, to be rebuilt when asked for), work that was on it is placed
+//!   again by the policy (within its retries), its actors restart or fail (see `actors`), and
+//!   work that waited for a pull from it asks again. With an end, the node comes back empty at
+//!   that time (declared dead first, if it had not been yet) and the policy is sent
+//!   `NodeAdded`.
 
 use super::Core;
+use super::tasks::Phase;
 use super::timers::Timer;
+use super::transfers::Request;
 use crate::error::RuntimeError;
 use crate::fault::{FaultKind, FaultScript};
 use crate::time::Nanos;
+use cohort_policy::{NodeId, TaskId};
+use std::collections::BTreeSet;
 
 /// A fault's start or end, as a timer's payload: `(position << 1) | ends`.
 fn edge(position: usize, ends: bool) -> u64 {
     ((position as u64) << 1) | u64::from(ends)
 }
 
-/// Refuses a script with a kind of fault the core does not play yet.
-pub(super) fn check_playable(script: &FaultScript) -> Result<(), RuntimeError> {
+/// Refuses a script the core cannot play: one that kills the driver's node.
+pub(super) fn check_playable(script: &FaultScript, driver: NodeId) -> Result<(), RuntimeError> {
     for (i, f) in script.faults().iter().enumerate() {
-        if let FaultKind::Kill { .. } = f.kind {
-            return Err(RuntimeError::UnsupportedFault {
+        if let FaultKind::Kill { node } = f.kind
+            && node == driver
+        {
+            return Err(RuntimeError::DriverNodeKilled {
                 position: i + 1,
-                kind: f.kind.name(),
+                node,
             });
         }
     }
     Ok(())
+}
+
+/// Whether the script kills a node.
+pub(super) fn has_kills(script: &FaultScript) -> bool {
+    script
+        .faults()
+        .iter()
+        .any(|f| matches!(f.kind, FaultKind::Kill { .. }))
 }
 
 impl Core {
@@ -72,8 +94,121 @@ impl Core {
                 self.transport.drop_link(a, b, !ends, now, &mut self.outbox);
                 self.handle_outbox(now);
             }
-            // Refused when the core was made.
-            FaultKind::Kill { .. } => {}
+            FaultKind::Kill { node } if ends => self.node_restarts(node, now),
+            FaultKind::Kill { node } => self.node_killed(node, now),
         }
+    }
+
+    /// Node `node` stops at `now`. See the module documentation.
+    fn node_killed(&mut self, node: NodeId, now: Nanos) {
+        let state = &mut self.nodes[node.index()];
+        state.up = false;
+        state.ready.clear();
+        let capacity = state.store.capacity();
+        let store = std::mem::replace(&mut state.store, super::store::ObjectStore::new(capacity));
+        state.lost = store.sealed_objects();
+        let at = self.spec.recovery.declared_dead_at(now);
+        state.declare_at = Some(at);
+        self.undeclared += 1;
+        self.timers.push(at, Timer::Declare(node));
+        // Transfers from or to it stop.
+        for (id, t) in self.transfers.detach_involving(node) {
+            self.transport.cancel(id, now, &mut self.outbox);
+            let r = t.request;
+            if r.from == node {
+                if self.nodes[r.to.index()].up {
+                    self.nodes[r.to.index()].store.remove(r.object);
+                    self.refresh_store_view(r.to);
+                }
+                let parked = t.waiters.iter().map(|&w| (w, r.object));
+                self.nodes[node.index()].parked.extend(parked);
+            } else if self.nodes[r.from.index()].up {
+                self.nodes[r.from.index()].store.unpin(r.object);
+            }
+        }
+        self.handle_outbox(now);
+        // Its work is lost; what ran there recorded nothing after all.
+        let mut ran = BTreeSet::new();
+        for task in self.tasks.on_node(node) {
+            let entry = self.tasks.entry_mut(task);
+            let started = matches!(entry.phase, Phase::Running | Phase::Executed);
+            if let Phase::Lost { .. } = entry.phase {
+                continue;
+            }
+            entry.phase = Phase::Lost { ran: started };
+            entry.result = None;
+            if started {
+                ran.insert(task);
+            }
+        }
+        if !ran.is_empty() {
+            self.record
+                .trace
+                .datapoints
+                .retain(|d| !ran.contains(&d.task));
+        }
+    }
+
+    /// The cluster declares killed node `node` dead, if it is due now (a node killed again
+    /// after a restart has a later due time).
+    pub(super) fn declare_dead(&mut self, node: NodeId, now: Nanos) {
+        if self.nodes[node.index()].declare_at != Some(now) {
+            return;
+        }
+        self.declare_now(node, now);
+    }
+
+    /// Declares killed node `node` dead at `now`. See the module documentation.
+    fn declare_now(&mut self, node: NodeId, now: Nanos) {
+        let state = &mut self.nodes[node.index()];
+        state.declare_at = None;
+        let lost = std::mem::take(&mut state.lost);
+        let parked = std::mem::take(&mut state.parked);
+        self.undeclared -= 1;
+        self.record.counters.nodes_declared_dead += 1;
+        self.placer.set_alive(node, false);
+        for o in lost {
+            if let Some(entry) = self.directory.get_mut(o) {
+                entry.remove_holder(node);
+            }
+        }
+        for actor in self.actors.on_node(node) {
+            self.actor_node_died(actor, node, now);
+        }
+        for task in self.tasks.on_node(node) {
+            if let Some(e) = self.tasks.get(task)
+                && matches!(e.phase, Phase::Lost { .. })
+            {
+                self.place_again(task, now);
+            }
+        }
+        for (task, object) in parked {
+            self.ask_again(task, object, now);
+        }
+    }
+
+    /// Work waiting for `object` from a node declared dead asks for it again.
+    fn ask_again(&mut self, task: TaskId, object: cohort_policy::ObjectId, now: Nanos) {
+        let Some(entry) = self.tasks.get(task) else {
+            return;
+        };
+        if entry.phase != Phase::Fetching {
+            return;
+        }
+        let node = entry.node;
+        match self.request(object, node, task, now) {
+            Request::Local => self.arrived(task, now),
+            Request::Waiting => {}
+            Request::Failed(reason) => self.fail_task(task, reason, now),
+        }
+    }
+
+    /// Killed node `node` comes back at `now`, empty.
+    fn node_restarts(&mut self, node: NodeId, now: Nanos) {
+        if self.nodes[node.index()].declare_at.is_some() {
+            self.declare_now(node, now);
+        }
+        self.nodes[node.index()].up = true;
+        self.placer.set_alive(node, true);
     }
 }

@@ -41,7 +41,7 @@ impl Core {
             what,
         };
         let node = self.placer.place(ask, &self.directory, self.now)?;
-        let outputs = self.new_outputs(req.num_returns, req.declared_output_size, node);
+        let outputs = self.new_outputs(task, req.num_returns, req.declared_output_size, node);
         self.admit(
             task,
             TaskEntry::placed(
@@ -66,7 +66,10 @@ impl Core {
         let Some(entry) = self.tasks.get_mut(task) else {
             return;
         };
-        debug_assert_eq!(entry.phase, Phase::Running);
+        if entry.phase != Phase::Running {
+            // Its node died while it ran: the run is lost, whatever it produced.
+            return;
+        }
         let expected = entry.outputs.len();
         let (result, datapoints) = match result {
             Ok(out) if matches!(entry.work, ExecWork::CreateActor { .. }) => {
@@ -81,6 +84,12 @@ impl Core {
                 out.datapoints,
             ),
             Err(reason) => (Err(Arc::from(reason)), Vec::new()),
+        };
+        // A run again of work that finished once records nothing: its first run did.
+        let datapoints = if entry.reexecution {
+            Vec::new()
+        } else {
+            datapoints
         };
         for (tag, ingest) in datapoints {
             self.record.trace.datapoints.push(Datapoint {
@@ -108,8 +117,9 @@ impl Core {
         };
         entry.result = Some(result);
         entry.phase = Phase::Executed;
+        entry.finish_at = now.saturating_add(delay);
         self.timers
-            .push(now.saturating_add(delay), super::Timer::Finish(task));
+            .push(entry.finish_at, super::Timer::Finish(task));
     }
 
     /// Registers a placed task and starts fetching its arguments.
@@ -118,7 +128,26 @@ impl Core {
         self.tasks.insert(task, entry);
         let entry = self.tasks.entry(task);
         self.directory.hold_args(&entry.args);
+        self.begin(task, now);
+    }
+
+    /// Starts fetching the arguments of registered work (new, or placed again), unless its
+    /// node is dead: then it waits, lost, until the cluster declares the node dead.
+    #[inline]
+    pub(super) fn begin(&mut self, task: TaskId, now: Nanos) {
+        let entry = self.tasks.entry(task);
         let node = entry.node;
+        if !self.nodes[node.index()].up {
+            if let ExecWork::Method { actor, .. } = entry.work
+                && let Some(reason) = self.actor_failure(actor)
+            {
+                // A call on an actor that failed with its node: it fails now.
+                self.fail_task(task, format!("{actor} failed: {reason}").into(), now);
+                return;
+            }
+            self.tasks.entry_mut(task).phase = Phase::Lost { ran: false };
+            return;
+        }
         if entry.holds_slot() {
             self.placer.node_mut(node).queued += 1;
         }
@@ -133,6 +162,75 @@ impl Core {
         self.tasks.entry_mut(task).missing = missing;
         if missing == 0 {
             self.all_args_arrived(task, now);
+        }
+    }
+
+    /// Places again, with the policy, a task lost with its node (declared dead now), if its
+    /// retries allow; otherwise it fails.
+    pub(super) fn place_again(&mut self, task: TaskId, now: Nanos) {
+        let entry = self.tasks.entry(task);
+        let Phase::Lost { ran } = entry.phase else {
+            return;
+        };
+        debug_assert!(matches!(entry.work, ExecWork::Function(_)));
+        let retries = self.spec.recovery.task_retries;
+        let dead = entry.node;
+        if entry.attempts >= retries {
+            let reason = format!(
+                "{dead} died under it, and it has been run again {retries} time(s), the most allowed"
+            );
+            self.fail_task(task, reason.into(), now);
+            return;
+        }
+        let what = self.catalog.name(&entry.work);
+        let ask = Ask {
+            task,
+            kind: WorkKind::Task,
+            hints: entry.hints,
+            demand: entry.demand,
+            args: &entry.args,
+            what: &what,
+        };
+        match self.placer.place(ask, &self.directory, self.now) {
+            Err(e) => {
+                let reason = format!("{dead} died under it, and placing it again failed: {e}");
+                self.fail_task(task, reason.into(), now);
+            }
+            Ok(node) => {
+                if ran {
+                    self.record.counters.reexecuted += 1;
+                }
+                self.move_work(task, node);
+                self.begin(task, now);
+            }
+        }
+    }
+
+    /// Moves work lost with its node to `node`, to fetch its arguments there afresh: it is
+    /// no longer among any object's waiters, and its outputs are to be made on `node`.
+    pub(super) fn move_work(&mut self, task: TaskId, node: NodeId) {
+        let entry = self.tasks.entry_mut(task);
+        entry.attempts += 1;
+        entry.node = node;
+        entry.phase = Phase::Fetching;
+        entry.missing = 0;
+        entry.result = None;
+        entry.input_bytes = 0;
+        let entry = self.tasks.entry(task);
+        for o in &entry.objects {
+            if let Some(o) = self.directory.get_mut(*o) {
+                o.waiters.retain(|t| *t != task);
+            }
+        }
+        for o in &entry.outputs {
+            if let Some(o) = self.directory.get_mut(*o) {
+                o.producer_node = node;
+            }
+        }
+        for n in &mut self.nodes {
+            if !n.parked.is_empty() {
+                n.parked.retain(|(t, _)| *t != task);
+            }
         }
     }
 
@@ -254,7 +352,7 @@ impl Core {
             |args: &[Arg]| args.iter().filter(|a| matches!(a, Arg::Object(_))).count();
         let inputs = if entry.args.is_empty() {
             Vec::new()
-        } else if object_args(&entry.args) == entry.objects.len() {
+        } else if !self.keep_args && object_args(&entry.args) == entry.objects.len() {
             std::mem::take(&mut entry.args)
                 .into_iter()
                 .map(|a| match a {
@@ -276,10 +374,15 @@ impl Core {
     /// The finish timer of executed work fired: seal outputs, free slot and pins. The entry
     /// stays in the table (in phase `Executed`, which nothing acts on) until the end, so that
     /// it is never moved out.
-    pub(super) fn finish(&mut self, task: TaskId, now: Nanos) {
+    /// `due` is the time the timer was set for (`now` on the virtual clock).
+    pub(super) fn finish(&mut self, task: TaskId, due: Nanos, now: Nanos) {
         let Some(entry) = self.tasks.get_mut(task) else {
             return;
         };
+        if entry.phase != Phase::Executed || entry.finish_at != due {
+            // The timer of a run lost with its node.
+            return;
+        }
         let node = entry.node;
         if entry.holds_slot() {
             self.placer.node_mut(node).cpus_busy -= entry.demand.cpus;
@@ -309,7 +412,7 @@ impl Core {
             Err(reason) => self.fail_outputs(task, &work, &outputs, &reason, now),
         }
         self.refresh_store_view(node);
-        self.end_of_work(task, None, ok, output_bytes, now);
+        self.end_of_work(task, None, ok, output_bytes, outputs, now);
         self.dispatch(node, now);
     }
 
@@ -319,8 +422,13 @@ impl Core {
             return;
         };
         let node = entry.node;
-        debug_assert!(matches!(entry.phase, Phase::Fetching | Phase::Ready));
-        if entry.holds_slot() {
+        debug_assert!(matches!(
+            entry.phase,
+            Phase::Fetching | Phase::Ready | Phase::Lost { .. }
+        ));
+        // Work lost with its node holds nothing there (the node's load and store were reset).
+        let lost = matches!(entry.phase, Phase::Lost { .. });
+        if entry.holds_slot() && !lost {
             self.placer.node_mut(node).queued -= 1;
             if entry.phase == Phase::Ready {
                 self.nodes[node.index()].ready.retain(|t| *t != task);
@@ -332,8 +440,11 @@ impl Core {
             }
         }
         self.fail_outputs(task, &entry.work, &entry.outputs, &reason, now);
-        self.end_of_work(task, Some(entry), false, 0, now);
-        self.dispatch(node, now);
+        let outputs = entry.outputs.clone();
+        self.end_of_work(task, Some(entry), false, 0, outputs, now);
+        if !lost {
+            self.dispatch(node, now);
+        }
     }
 
     /// Records why `task` (running `work`) failed and fails its `outputs` (and so the work
@@ -362,6 +473,7 @@ impl Core {
         removed: Option<TaskEntry>,
         ok: bool,
         output_bytes: u64,
+        outputs: SmallVec<[ObjectId; 2]>,
         now: Nanos,
     ) {
         if ok {
@@ -411,6 +523,8 @@ impl Core {
             node: entry.node,
         });
         let work = entry.work;
+        let (hints, demand, reexecution, attempts) =
+            (entry.hints, entry.demand, entry.reexecution, entry.attempts);
         // If the arguments became the inputs when the work started, its object arguments
         // were distinct and `objects` lists them in order.
         let mut started_objects = None;
@@ -431,6 +545,22 @@ impl Core {
             ExecWork::Method { actor, .. } => self.call_ended(actor, task, now),
             ExecWork::Function(_) => {}
         }
+        // Work that finished well is remembered if its outputs may have to be rebuilt (a
+        // task's spec, kept while an output lives) or its actor's state replayed (a call);
+        // what is remembered keeps its arguments (and releases their references itself).
+        let args = if ok && !reexecution {
+            let done = super::lineage::Done {
+                task,
+                work,
+                hints,
+                demand,
+                outputs,
+                attempts,
+            };
+            self.remember(done, args)
+        } else {
+            args
+        };
         self.release_args(&args);
         if let Some(objects) = started_objects {
             for o in objects {

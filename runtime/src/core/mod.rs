@@ -33,6 +33,7 @@ mod eviction;
 mod faults;
 mod idmap;
 mod lifecycle;
+mod lineage;
 mod objects;
 mod placement;
 mod record;
@@ -97,7 +98,11 @@ impl Default for CoreConfig {
     }
 }
 
-/// One node's store and its queue of ready work.
+/// One node's store and its queue of ready work, and whether it runs.
+///
+/// Invariants: while `up` is false the store is empty and nothing is queued; `lost` and
+/// `parked` are empty unless the node was killed and `declare_at` (when it is due to be
+/// declared dead) is set.
 #[derive(Debug)]
 struct NodeState {
     store: ObjectStore,
@@ -105,6 +110,14 @@ struct NodeState {
     ready: VecDeque<TaskId>,
     /// How much slower work that starts now runs (a `slow_cpu` fault), if it does.
     cpu_slowdown: Option<crate::fault::Slowdown>,
+    /// Whether the node runs (false from a kill until it restarts).
+    up: bool,
+    /// When the cluster will declare this killed node dead, until it has.
+    declare_at: Option<Nanos>,
+    /// The copies its store held when it was killed, which the directory still lists.
+    lost: Vec<ObjectId>,
+    /// Work elsewhere waiting for an object pulled from this killed node: `(task, object)`.
+    parked: Vec<(TaskId, ObjectId)>,
 }
 
 /// The state of one cluster: a composition of the components below. See the module
@@ -132,6 +145,13 @@ pub struct Core {
     timers: Timers,
     executions: VecDeque<Execution>,
     record: Recorder,
+    /// Specs of finished tasks kept to rebuild their outputs.
+    lineage: lineage::Lineage,
+    /// Whether work keeps its arguments until it ends (rather than handing the list over as
+    /// its inputs when it starts): needed to run it again or remember it.
+    keep_args: bool,
+    /// Killed nodes not declared dead yet.
+    undeclared: usize,
     now: Nanos,
 }
 
@@ -174,7 +194,7 @@ impl Core {
         transport: Box<dyn Transport>,
     ) -> Result<Core, RuntimeError> {
         spec.validate()?;
-        faults::check_playable(&spec.faults)?;
+        faults::check_playable(&spec.faults, config.driver_node)?;
         if config.driver_node.index() >= spec.nodes.len() {
             return Err(RuntimeError::UnknownDriverNode(config.driver_node));
         }
@@ -185,6 +205,10 @@ impl Core {
                 store: ObjectStore::new(n.store_capacity),
                 ready: VecDeque::new(),
                 cpu_slowdown: None,
+                up: true,
+                declare_at: None,
+                lost: Vec::new(),
+                parked: Vec::new(),
             })
             .collect();
         let views = spec
@@ -201,8 +225,14 @@ impl Core {
                 store_capacity: n.store_capacity,
             })
             .collect();
+        let keep_args = spec.recovery.reconstruction
+            || spec.recovery.actor_restarts > 0
+            || faults::has_kills(&spec.faults);
         let mut core = Core {
             placer: Placer::new(policy, views, config.heartbeat),
+            lineage: lineage::Lineage::default(),
+            keep_args,
+            undeclared: 0,
             transfers: Transfers::new(spec.nodes.len()),
             record: Recorder::new(config.trace),
             spec,
@@ -311,9 +341,17 @@ impl Core {
     }
 
     /// Whether the cluster has nothing left to do: no execution waiting, and no timer but the
-    /// starts and ends of faults (which happen to a cluster, whether or not it works).
+    /// starts and ends of faults (which happen to a cluster, whether or not it works), and no
+    /// work waiting for a killed node to be declared dead.
     pub fn is_idle(&self) -> bool {
-        self.executions.is_empty() && self.timers.only_faults_left()
+        self.executions.is_empty()
+            && self.timers.only_faults_left()
+            && (self.undeclared == 0 || self.tasks.len() == 0)
+    }
+
+    /// Specs of finished tasks kept so that their outputs can be rebuilt.
+    pub fn lineage_kept(&self) -> usize {
+        self.lineage.len()
     }
 
     /// Whether executions are waiting to be run.
@@ -343,12 +381,13 @@ impl Core {
         debug_assert!(at <= now, "timer fired early");
         self.observe(now);
         match timer {
-            Timer::Finish(task) => self.finish(task, now),
+            Timer::Finish(task) => self.finish(task, at, now),
             Timer::Transport(token) => {
                 self.transport.wake(token, now, &mut self.outbox);
                 self.handle_outbox(now);
             }
             Timer::Fault(edge) => self.fault_edge(edge, now),
+            Timer::Declare(node) => self.declare_dead(node, now),
         }
     }
 

@@ -7,7 +7,7 @@ use super::work::Arg;
 use crate::error::RuntimeError;
 use crate::payload::Payload;
 use crate::time::Nanos;
-use cohort_policy::{GroupId, NodeId, ObjectId, PolicyEvent};
+use cohort_policy::{GroupId, NodeId, ObjectId, PolicyEvent, TaskId};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ impl Core {
         let node = self.config.driver_node;
         let size = payload.size();
         self.make_room(node, size).map_err(|e| e.into_error(node))?;
-        let id = self.directory.create(0, NodeId::NONE);
+        let id = self.directory.create(0, TaskId(0), NodeId::NONE);
         self.nodes[node.index()].store.insert_sealed(id, size);
         self.refresh_store_view(node);
         let entry = self.directory.get_mut(id).expect("just created");
@@ -45,17 +45,18 @@ impl Core {
         self.placer.tell(PolicyEvent::GroupFreed(group));
     }
 
-    /// `count` new pending outputs of work placed on `node`, each with one reference.
+    /// `count` new pending outputs of `task`, placed on `node`, each with one reference.
     #[inline]
     pub(super) fn new_outputs(
         &mut self,
+        task: TaskId,
         count: u32,
         declared: u64,
         node: NodeId,
     ) -> SmallVec<[ObjectId; 2]> {
         let mut outputs = SmallVec::new();
         for _ in 0..count {
-            outputs.push(self.directory.create(declared, node));
+            outputs.push(self.directory.create(declared, task, node));
         }
         outputs
     }
@@ -76,10 +77,15 @@ impl Core {
         let Some(o) = self.directory.get_mut(id) else {
             return;
         };
+        if !matches!(o.state, ObjectState::Pending) {
+            // Work run again (to rebuild another of its outputs, or an actor replaying a
+            // call) made an output that has a copy already, or that no one needs.
+            return;
+        }
         if o.refs == 0 && o.waiters.is_empty() {
             // Nobody refers to it: storing it only to free it at once would change nothing
             // but the store's LRU clock, whose order it keeps.
-            self.directory.discard(id);
+            self.forget(id);
             return;
         }
         self.nodes[node.index()].store.insert_sealed(id, size);
@@ -108,7 +114,7 @@ impl Core {
         };
         let waiters = o.fail(reason.clone());
         if o.refs == 0 {
-            self.directory.discard(id);
+            self.forget(id);
         }
         for task in waiters {
             self.fail_task(task, format!("argument {id} failed: {reason}").into(), now);
@@ -125,6 +131,22 @@ impl Core {
             store.remove(id);
             self.placer.node_mut(*h).store_used = store.used();
         }
+        self.forget(id);
+    }
+
+    /// Takes an object no one refers to out of the directory, unless lineage still needs its
+    /// entry: then it stays, `Lost`, its value gone (see `lineage`).
+    fn forget(&mut self, id: ObjectId) {
+        let Some(o) = self.directory.get_mut(id) else {
+            return;
+        };
+        if o.lineage > 0 {
+            o.holders.clear();
+            o.state = ObjectState::Lost;
+            return;
+        }
+        let producer = o.producer;
         self.directory.discard(id);
+        self.output_gone(producer);
     }
 }

@@ -28,8 +28,8 @@ pub(super) struct Ask<'a> {
 /// Invariants: `live[n]` is node `n`'s current load (the core updates it as work is queued,
 /// started and finished, and as its store fills); `snapshot` is `live` as it was at
 /// `snapshot_at`, the last multiple of the heartbeat period the core has observed; with a
-/// period of 0 the policy sees `live`; `max_cpus` is the most CPUs of a live node (whether a
-/// node is alive and its CPU count are set at construction and never change).
+/// period of 0 the policy sees `live`; `max_cpus` is the most CPUs of an alive node (a node's
+/// CPU count never changes; whether it is alive changes only through [`Placer::set_alive`]).
 pub(super) struct Placer {
     policy: Box<dyn Policy>,
     /// [`Policy::wants_events`], asked once: events go to the policy only if true.
@@ -93,6 +93,33 @@ impl Placer {
             self.snapshot_at = now / hb * hb;
             self.next_heartbeat = self.snapshot_at + hb;
         }
+    }
+
+    /// Node `node` was declared dead (`alive` false) or came back (`alive` true, empty and
+    /// idle): both the live view and the snapshot show it at once (the cluster broadcasts a
+    /// membership change; it does not wait for a heartbeat), and the policy is told.
+    pub(super) fn set_alive(&mut self, node: NodeId, alive: bool) {
+        for view in [
+            &mut self.live[node.index()],
+            &mut self.snapshot[node.index()],
+        ] {
+            view.alive = alive;
+            view.cpus_busy = 0;
+            view.queued = 0;
+            view.store_used = 0;
+        }
+        self.max_cpus = self
+            .live
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| n.cpus_total)
+            .max()
+            .unwrap_or(0);
+        self.tell(if alive {
+            PolicyEvent::NodeAdded(node)
+        } else {
+            PolicyEvent::NodeRemoved(node)
+        });
     }
 
     /// Fails early if no live node could ever run `demand`.

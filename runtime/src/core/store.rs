@@ -93,6 +93,18 @@ impl ObjectStore {
         self.entries.get(object.0).is_some_and(|e| e.sealed)
     }
 
+    /// The objects of which a sealed copy is here, ascending.
+    pub fn sealed_objects(&self) -> Vec<ObjectId> {
+        let mut ids: Vec<ObjectId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.sealed)
+            .map(|(id, _)| ObjectId(id))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Whether `object` is here at all (sealed or still arriving).
     pub fn contains(&self, object: ObjectId) -> bool {
         self.entries.contains(object.0)

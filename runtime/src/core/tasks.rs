@@ -16,18 +16,25 @@ pub(super) enum Phase {
     Ready,
     /// Handed to the executor.
     Running,
-    /// The executor reported back; waiting for the finish timer.
+    /// The executor reported back; waiting for the finish timer (due at `finish_at`).
     Executed,
+    /// Its node was killed: nothing happens to it until the cluster declares the node dead
+    /// and places it again. `ran` says whether it had started (and so runs again).
+    Lost {
+        /// Whether it had started running.
+        ran: bool,
+    },
 }
 
 /// One piece of work not finished yet.
 ///
 /// Invariants: `objects` are the distinct objects of `args`, each holding one reference
-/// while the work lives and pinned on `node` from `Ready` until it ends; `missing` counts
-/// the objects still on their way while `Fetching`; `result` is set from `Executed` on.
-/// From `Running` on, `args` may be empty though the work had arguments: if its object
-/// arguments were distinct, the list became the execution's inputs, and `objects` is then
-/// exactly its object arguments in order (each holding the reference its argument held).
+/// while the work lives and pinned on `node` from `Ready` until it ends (unless `node` died);
+/// `missing` counts the objects still on their way while `Fetching`; `result` is set from
+/// `Executed` on. From `Running` on, `args` may be empty though the work had arguments (only
+/// when the core keeps no lineage, see `Core::keep_args`): if its object arguments were
+/// distinct, the list became the execution's inputs, and `objects` is then exactly its
+/// object arguments in order (each holding the reference its argument held).
 #[derive(Debug)]
 pub(super) struct TaskEntry {
     pub work: ExecWork,
@@ -46,6 +53,14 @@ pub(super) struct TaskEntry {
     pub started: Nanos,
     pub input_bytes: u64,
     pub result: Option<Result<Vec<Payload>, Arc<str>>>,
+    /// When the finish timer of its current run is due (a timer of a run lost with its node
+    /// finds another time here and does nothing).
+    pub finish_at: Nanos,
+    /// Times it has been placed again after its node died.
+    pub attempts: u32,
+    /// Whether this runs work that finished once already (rebuilding a lost output, or an
+    /// actor replaying a call): it records no datapoints, which its first run did.
+    pub reexecution: bool,
 }
 
 impl TaskEntry {
@@ -76,6 +91,9 @@ impl TaskEntry {
             started: now,
             input_bytes: 0,
             result: None,
+            finish_at: 0,
+            attempts: 0,
+            reexecution: false,
         }
     }
 
@@ -192,6 +210,18 @@ impl TaskTable {
 
     pub(super) fn remove(&mut self, task: TaskId) -> Option<TaskEntry> {
         self.tasks.remove(task.0)
+    }
+
+    /// The work placed on `node`, by ascending id.
+    pub(super) fn on_node(&self, node: NodeId) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, e)| e.node == node)
+            .map(|(id, _)| TaskId(id))
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Removes `task` without moving its entry out.

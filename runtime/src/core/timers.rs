@@ -14,6 +14,8 @@ pub(super) enum Timer {
     Transport(u64),
     /// A fault of the cluster's script starts or ends: `(position << 1) | ends`.
     Fault(u64),
+    /// The cluster may declare a killed node dead (it has missed enough heartbeats).
+    Declare(cohort_policy::NodeId),
 }
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
@@ -35,7 +37,7 @@ pub(super) struct Timers {
     earliest: Option<(Source, u128)>,
     /// Timers scheduled so far (the sequence number of the last one).
     seq: u64,
-    /// Fault timers scheduled and not yet taken.
+    /// Fault and declaration timers scheduled and not yet taken.
     faults: usize,
     /// All timers scheduled and not yet taken.
     pending: usize,
@@ -80,7 +82,8 @@ impl Entry {
         match self.seq & 3 {
             0 => Timer::Finish(TaskId(self.payload)),
             1 => Timer::Transport(self.payload),
-            _ => Timer::Fault(self.payload),
+            2 => Timer::Fault(self.payload),
+            _ => Timer::Declare(cohort_policy::NodeId(self.payload as u32)),
         }
     }
 }
@@ -117,6 +120,10 @@ impl Timers {
             Timer::Fault(edge) => {
                 self.faults += 1;
                 (2, edge)
+            }
+            Timer::Declare(node) => {
+                self.faults += 1;
+                (3, u64::from(node.0))
             }
         };
         self.pending += 1;
@@ -196,13 +203,14 @@ impl Timers {
         self.earliest = self.find_earliest();
         self.pending -= 1;
         let timer = entry.timer();
-        if let Timer::Fault(_) = timer {
+        if let Timer::Fault(_) | Timer::Declare(_) = timer {
             self.faults -= 1;
         }
         Some((entry.at, timer))
     }
 
-    /// Whether every timer left is a fault's start or end: nothing else will happen.
+    /// Whether every timer left is a fault's start or end, or a killed node's declaration:
+    /// nothing else will happen (unless work waits for a declaration, which the core knows).
     pub(super) fn only_faults_left(&self) -> bool {
         self.pending == self.faults
     }
@@ -254,7 +262,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..3), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..4), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -263,7 +271,8 @@ mod tests {
                 let timer = match kind {
                     0 => Timer::Finish(TaskId(k as u64)),
                     1 => Timer::Transport(k as u64),
-                    _ => Timer::Fault(k as u64),
+                    2 => Timer::Fault(k as u64),
+                    _ => Timer::Declare(cohort_policy::NodeId(k as u32)),
                 };
                 seq += 1;
                 t.push(now + delay, timer);

@@ -25,13 +25,13 @@ pub(super) enum Request {
 
 /// A transfer the core asked for and has not seen arrive.
 #[derive(Debug)]
-struct InFlight {
-    request: TransferRequest,
+pub(super) struct InFlight {
+    pub(super) request: TransferRequest,
     requested: Nanos,
     /// When its first bytes arrived, once they have.
     flowing: Option<Nanos>,
     /// Tasks waiting for it.
-    waiters: SmallVec<[TaskId; 2]>,
+    pub(super) waiters: SmallVec<[TaskId; 2]>,
 }
 
 /// Transfers in flight.
@@ -88,6 +88,21 @@ impl Transfers {
         }
     }
 
+    /// Removes every transfer from or to `node` from the tables (its end died), by ascending
+    /// id.
+    pub(super) fn detach_involving(&mut self, node: NodeId) -> Vec<(TransferId, InFlight)> {
+        let mut ids: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, t)| t.request.from == node || t.request.to == node)
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| Some((TransferId(id), self.detach(TransferId(id))?)))
+            .collect()
+    }
+
     /// Removes an arrived transfer from the tables.
     fn detach(&mut self, id: TransferId) -> Option<InFlight> {
         let t = self.in_flight.remove(id.0)?;
@@ -118,18 +133,33 @@ impl Core {
             ObjectState::Failed(reason) => {
                 Request::Failed(format!("argument {object} failed: {reason}").into())
             }
-            ObjectState::Lost => Request::Failed(
-                format!("argument {object} was lost (its last copy was evicted)").into(),
-            ),
+            ObjectState::Lost => match self.reconstruct(object, now) {
+                Err(reason) => Request::Failed(reason),
+                Ok(()) if matches!(self.directory.entry(object).state, ObjectState::Lost) => {
+                    Request::Failed(format!("argument {object} was lost").into())
+                }
+                Ok(()) => self.request(object, node, task, now),
+            },
             ObjectState::Ready { .. } => {
                 if self.nodes[node.index()].store.has_sealed(object) {
                     self.nodes[node.index()].store.touch(object);
                     return Request::Local;
                 }
+                if !self.nodes[node.index()].up {
+                    // Work on a killed node waits, lost, for the node to be declared dead.
+                    return Request::Waiting;
+                }
                 let id = match self.transfers.find(object, node) {
                     Some(id) => id,
                     None => match self.pull(object, node, now) {
-                        Ok(id) => id,
+                        Ok(Some(id)) => id,
+                        Ok(None) => {
+                            // The source chosen is dead: nothing comes until the cluster
+                            // declares it dead and the object is asked for again.
+                            let from = self.source(object);
+                            self.nodes[from.index()].parked.push((task, object));
+                            return Request::Waiting;
+                        }
                         Err(reason) => return Request::Failed(reason),
                     },
                 };
@@ -139,17 +169,33 @@ impl Core {
         }
     }
 
-    /// Starts a transfer of a ready object to `node`. The source is the holder with the
-    /// fewest outgoing transfers in flight, ties to the lowest node id.
-    fn pull(&mut self, object: ObjectId, to: NodeId, now: Nanos) -> Result<TransferId, Arc<str>> {
-        let o = self.directory.entry(object);
-        let size = o.size;
+    /// The holder a pull of `object` takes its bytes from: the one with the fewest outgoing
+    /// transfers in flight, ties to the lowest node id. The directory does not know yet of a
+    /// node that died and is not declared dead: it may be chosen.
+    fn source(&self, object: ObjectId) -> NodeId {
         let outgoing = &self.transfers.outgoing;
-        let from = *o
+        *self
+            .directory
+            .entry(object)
             .holders
             .iter()
             .min_by_key(|h| (outgoing[h.index()], **h))
-            .expect("a ready object has a holder");
+            .expect("a ready object has a holder")
+    }
+
+    /// Starts a transfer of a ready object to `node` from its [`Core::source`]; `None` if
+    /// that source is dead (nothing is started).
+    fn pull(
+        &mut self,
+        object: ObjectId,
+        to: NodeId,
+        now: Nanos,
+    ) -> Result<Option<TransferId>, Arc<str>> {
+        let size = self.directory.entry(object).size;
+        let from = self.source(object);
+        if !self.nodes[from.index()].up {
+            return Ok(None);
+        }
         if let Err(e) = self.make_room(to, size) {
             return Err(format!(
                 "cannot receive argument {object} ({size} bytes) on {to}: {}",
@@ -169,7 +215,7 @@ impl Core {
         let id = self.transport.start(request, now, &mut self.outbox);
         self.transfers.insert(id, request, now);
         self.handle_outbox(now);
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Schedules the wake-ups the transport asked for, then handles what it reported. Every

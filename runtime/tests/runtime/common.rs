@@ -90,6 +90,7 @@ pub struct Seen {
     pub view_time: u64,
     pub busy: Vec<u32>,
     pub queued: Vec<u32>,
+    pub alive: Vec<bool>,
     pub args: Vec<(u64, Vec<u32>, u32)>,
 }
 
@@ -131,6 +132,7 @@ impl<P: Policy> Policy for Recorder<P> {
             view_time: view.view_time_ns,
             busy: view.nodes.iter().map(|n| n.cpus_busy).collect(),
             queued: view.nodes.iter().map(|n| n.queued).collect(),
+            alive: view.nodes.iter().map(|n| n.alive).collect(),
             args: view
                 .args
                 .iter()

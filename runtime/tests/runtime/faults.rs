@@ -1,6 +1,6 @@
-//! Fault scripts on the virtual clock: a slowed node's work takes longer, exactly; faults
-//! the core does not play yet are refused when the cluster is made; a fault still to come does
-//! not keep a finished run going.
+//! Fault scripts on the virtual clock: a slowed node's work takes longer, exactly; a script that
+//! kills the driver's node is refused when the cluster is made; a fault still to come does not
+//! keep a finished run going.
 
 use crate::common::{Fixed, Scripted, basic_registry, sleeper, spec};
 use cohort_runtime::policy::NodeId;
@@ -178,26 +178,26 @@ fn a_fault_still_to_come_does_not_keep_a_finished_run_going() {
 }
 
 #[test]
-fn faults_the_core_does_not_play_yet_are_refused_when_the_cluster_is_made() {
+fn a_script_that_kills_the_driver_node_is_refused_when_the_cluster_is_made() {
     let kill = Fault {
-        kind: FaultKind::Kill { node: NodeId(1) },
+        kind: FaultKind::Kill { node: NodeId(0) },
         at: MILLISECOND,
         until: None,
     };
-    let err = cluster(vec![slow_cpu(0, 2_000, 0, None), kill]).unwrap_err();
+    let err = cluster(vec![slow_cpu(1, 2_000, 0, None), kill]).unwrap_err();
     assert!(
         matches!(
             err,
-            RuntimeError::UnsupportedFault {
+            RuntimeError::DriverNodeKilled {
                 position: 2,
-                kind: "kill"
+                node: NodeId(0)
             }
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "fault 2 (kill) cannot be played yet: this cohort plays slow_cpu, slow_nic and drop_link \
-         faults, not kills"
+        "fault 2 kills node 0, the node the driver runs on; the run would end with it (kill \
+         another node)"
     );
 }

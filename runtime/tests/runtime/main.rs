@@ -8,6 +8,7 @@ mod determinism;
 mod errors;
 mod faults;
 mod ir;
+mod kills;
 mod mapreduce;
 mod network;
 mod objects;

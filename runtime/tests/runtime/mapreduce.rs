@@ -107,7 +107,7 @@ pub fn run(policy: Box<dyn Policy>, clock: Clock) -> (Vec<i64>, Cluster) {
     (totals, c)
 }
 
-fn expected() -> Vec<i64> {
+pub fn expected() -> Vec<i64> {
     let mut sums = vec![0i64; REDUCERS as usize];
     for v in 1..=N {
         sums[(v % i64::from(REDUCERS)) as usize] += v * v;

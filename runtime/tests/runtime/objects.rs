@@ -80,10 +80,22 @@ fn an_argument_stays_alive_while_pending_work_needs_it() {
     .unwrap();
     let touch = c.function("touch").unwrap();
     let x = c.put(Payload::modeled(&b""[..], 1000)).unwrap();
+    let x_id = x.id();
     let out = c.submit(Task::new(touch).arg(x)).unwrap().remove(0); // the handle moves in
     assert_eq!(c.get(&out).unwrap().as_u64(), Some(0));
     c.run_until_idle().unwrap();
-    assert_eq!(c.live_objects(), 1, "only the output is left");
+    // The argument's value is freed from every store; its entry stays, as lineage of the
+    // output (to rebuild the output if it were lost), as long as the output lives.
+    assert!(c.holders(x_id).is_empty());
+    assert_eq!(c.nodes()[0].store_used, 0);
+    assert_eq!(
+        c.live_objects(),
+        2,
+        "the output, and the argument as its lineage"
+    );
+    drop(out);
+    c.run_until_idle().unwrap();
+    assert_eq!(c.live_objects(), 0, "lineage goes with the last output");
 }
 
 #[test]
