@@ -361,15 +361,17 @@ impl Network {
         }
     }
 
-    /// Frees the slot of a completed transfer.
+    /// Frees the slot of a completed transfer: out of `live`, `blocked` and `sets`, so that the
+    /// next flow to take the slot starts from none of them.
     fn free(&mut self, slot: usize) {
         self.live[slot / 64] &= !(1 << (slot % 64));
         self.flowing -= 1;
         if slot >= SCAN_MAX_FLOWS {
             self.beyond -= 1;
-        } else if self.is_blocked(slot) {
+        }
+        if self.is_blocked(slot) {
             self.set_blocked(slot, false);
-        } else if self.small_links() {
+        } else if slot < SCAN_MAX_FLOWS && self.small_links() {
             let f = &self.flows[slot];
             self.sets
                 .remove(slot, f.from.index(), self.nodes + f.to.index());
@@ -1210,6 +1212,39 @@ mod tests {
         assert!((100_000..=100_001).contains(&done[0].1), "{:?}", done[0]);
         assert_eq!(net.in_flight(), 0);
         assert!(net.get(TransferId(5)).is_none());
+    }
+
+    #[test]
+    fn a_completed_transfer_beyond_64_leaves_its_slot_unblocked() {
+        // 65 transfers 0->1 of 1_000 bytes, at 1/65 B/ns, all complete at 65_000 ns, just as
+        // the link 0-1 drops (before the settle that would stop them): the one in slot 64,
+        // beyond the bit sets, completes blocked. 65 transfers 2->0 of 65_000 bytes then take
+        // the slots, on a link that is up: all share node 2's egress at 1/65 B/ns (not 64 of
+        // them at 1/64 and the one in slot 64 at 0), and arrive 65 * 65_000 ns later.
+        let mut net = Network::new(3, GB);
+        for _ in 0..65 {
+            let id = net.start(NodeId(0), NodeId(1), 1_000);
+            net.start_flowing(id);
+        }
+        let wake = net.settle(0).expect("flowing");
+        assert_eq!(wake.at, 65_000);
+        net.drop_link(NodeId(0), NodeId(1), true);
+        let mut completed = Vec::new();
+        assert_eq!(net.wake(wake, &mut completed), None);
+        assert_eq!(completed.len(), 65);
+        for _ in 0..65 {
+            let id = net.start(NodeId(2), NodeId(0), 65_000);
+            net.start_flowing(id);
+        }
+        let wake = net.settle(wake.at);
+        let rates: Vec<u64> = rates_of(&net).into_iter().map(|(_, r)| r).collect();
+        assert_eq!(rates, vec![(1.0f64 / 65.0).to_bits(); 65]);
+        let done = run(&mut net, wake);
+        assert_eq!(done.len(), 65);
+        assert!(
+            done.iter().all(|&(_, at)| at == 65_000 + 65 * 65_000),
+            "{done:?}"
+        );
     }
 
     /// The model as first written, for comparison: transfers in id order, every recomputation
