@@ -84,12 +84,14 @@ impl Flow {
 /// Invariants: the rates of flowing transfers are max-min fair as of `last_update`, and the
 /// sum of rates on any link never exceeds its capacity. A transfer waits in `waiting` (by
 /// id) until its latency has passed, then flows in a *slot* of `flows` (the lowest free one;
-/// `live` has a bit per slot in use) until it completes. Every result is independent of which
-/// slot a flow has: the progressive filling freezes a round's flows all at one share (so the
-/// order among them changes no sum), soonest completions are minima, and completions are
-/// reported sorted by id. While no flow has a slot of 64 or above (`beyond` is 0) and the
-/// links fit one (up to 16 nodes), `sets` holds the flows as bit sets by slot, kept up to
-/// date as flows come and go, and a recomputation only fills them.
+/// `live` has a bit per slot in use) until it completes or is given up ([`Network::cancel`]),
+/// which frees its slot the same way: nothing of it is left in `live`, `blocked`, `sets` or
+/// the counts, so it neither takes a share nor completes afterwards. Every result is
+/// independent of which slot a flow has: the progressive filling freezes a round's flows all
+/// at one share (so the order among them changes no sum), soonest completions are minima, and
+/// completions are reported sorted by id. While no flow has a slot of 64 or above (`beyond` is
+/// 0) and the links fit one (up to 16 nodes), `sets` holds the flows as bit sets by slot, kept
+/// up to date as flows come and go, and a recomputation only fills them.
 #[derive(Debug)]
 pub(crate) struct Network {
     /// Each link's capacity in bytes per nanosecond: node `n`'s egress is link `n`, its
@@ -120,7 +122,8 @@ pub(crate) struct Network {
     last_update: Nanos,
     generation: u64,
     next_id: u64,
-    /// Transfers started flowing since the rates were last computed.
+    /// The rates are out of date: since they were last computed, transfers started flowing or
+    /// were given up, or a NIC's capacity or a link changed.
     dirty: bool,
     /// Work arrays of [`Network::recompute`], kept to avoid allocating on every event.
     scratch: Scratch,
@@ -239,7 +242,7 @@ impl Network {
 
     /// Like [`Network::begin_flow`], but leaves the rates to a later [`Network::settle`] at the
     /// same instant, so that many transfers starting together cost one recomputation. Returns
-    /// whether `id` is in flight.
+    /// whether `id` was waiting out its latency (one given up meanwhile is not).
     ///
     /// Nothing is advanced here: `id` has no rate yet and no other rate changes before that
     /// settle, which advances every transfer (or a wake-up at the same instant does first).
@@ -361,19 +364,41 @@ impl Network {
         }
     }
 
-    /// Frees the slot of a completed transfer.
+    /// Frees the slot of a completed (or given up) transfer: out of `live`, `blocked` and
+    /// `sets`, so that the next flow to take the slot starts from none of them.
     fn free(&mut self, slot: usize) {
         self.live[slot / 64] &= !(1 << (slot % 64));
         self.flowing -= 1;
         if slot >= SCAN_MAX_FLOWS {
             self.beyond -= 1;
-        } else if self.is_blocked(slot) {
+        }
+        if self.is_blocked(slot) {
             self.set_blocked(slot, false);
-        } else if self.small_links() {
+        } else if slot < SCAN_MAX_FLOWS && self.small_links() {
             let f = &self.flows[slot];
             self.sets
                 .remove(slot, f.from.index(), self.nodes + f.to.index());
         }
+    }
+
+    /// Gives up transfer `id`. Waiting out its latency, it leaves `waiting`, and
+    /// [`Network::start_flowing`] no longer finds it. Flowing (blocked or not), it leaves its
+    /// slot as a completed transfer does ([`Network::free`]), unreported, and the rates change
+    /// at the next [`Network::settle`], which must come at this instant: the other flows keep
+    /// their old rates until then, so that this settle (or a wake-up at this instant before it)
+    /// moves them on to this instant at those rates. Returns whether it was flowing, that is
+    /// whether the rates are to be recomputed. An unknown or completed id changes nothing.
+    pub fn cancel(&mut self, id: TransferId) -> bool {
+        if let Ok(k) = self.waiting.binary_search_by_key(&id, |w| w.id) {
+            self.waiting.remove(k);
+            return false;
+        }
+        let Some(slot) = slots_of(&self.live).find(|&s| self.flows[s].id == id) else {
+            return false;
+        };
+        self.free(slot);
+        self.dirty = true;
+        true
     }
 
     /// Node `node`'s NIC moves bytes `by` times slower each way (at full speed with `None`).
@@ -388,8 +413,8 @@ impl Network {
         self.dirty = true;
     }
 
-    /// Recomputes the rates if transfers started flowing since the last recomputation, and
-    /// returns the next wake-up. Must be called before time moves on.
+    /// Recomputes the rates if they are out of date (see `dirty`), and returns the next wake-up.
+    /// Must be called before time moves on.
     pub fn settle(&mut self, now: Nanos) -> Option<Wake> {
         let dt = now.saturating_sub(self.last_update) as f64;
         self.last_update = now;
@@ -944,7 +969,9 @@ impl Ord for Share {
 /// A transfer waits out the fixed latency (a wake-up), is reported flowing, and competes for
 /// bandwidth from then on; the rates are recomputed once per instant at which transfers start
 /// flowing (a wake-up at that instant, after everything else due then) and whenever one
-/// finishes (a wake-up at the soonest completion).
+/// finishes (a wake-up at the soonest completion). A transfer given up during its latency
+/// never flows (its latency wake-up then does nothing); one given up while flowing frees its
+/// share, the rates being recomputed once at that instant as when transfers start flowing.
 #[derive(Debug)]
 pub struct FluidTransport {
     net: Network,
@@ -959,7 +986,8 @@ pub struct FluidTransport {
 /// the remaining bits with the lowest bit telling them apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FluidWake {
-    /// Transfers started flowing at this instant: recompute the rates once for all of them.
+    /// The rates changed at this instant (transfers started flowing or were given up, or a
+    /// fault hit a NIC or a link): recompute them once for all of them.
     Settle,
     /// A transfer's latency has passed.
     Flow(TransferId),
@@ -997,11 +1025,13 @@ impl FluidTransport {
         }
     }
 
+    /// The latency of `id` has passed: it flows from `now`, the rates recomputed at this
+    /// instant. A transfer given up meanwhile is no longer waiting: nothing happens.
     fn begin_flowing(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
         if self.net.start_flowing(id) {
             out.report(TransportEvent::Flowing(id));
+            self.settle(now, out);
         }
-        self.settle(now, out);
     }
 
     /// Asks for the rates to be recomputed once at `now`, after everything else due then.
@@ -1061,6 +1091,12 @@ impl Transport for FluidTransport {
     fn drop_link(&mut self, a: NodeId, b: NodeId, dropped: bool, now: Nanos, out: &mut Outbox) {
         self.net.drop_link(a, b, dropped);
         self.settle(now, out);
+    }
+
+    fn cancel(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
+        if self.net.cancel(id) {
+            self.settle(now, out);
+        }
     }
 }
 
@@ -1212,6 +1248,323 @@ mod tests {
         assert!(net.get(TransferId(5)).is_none());
     }
 
+    /// A fluid transport driven as the core drives one: its wake-ups in a timer queue ordered
+    /// by (time, order of asking), its events logged with the time of the call that reported
+    /// them.
+    struct Driver {
+        t: FluidTransport,
+        out: Outbox,
+        now: Nanos,
+        /// How many wake-ups were asked for so far (the order of asking).
+        asked: u64,
+        /// Wake-ups not fired yet, as (time, order of asking, token), ascending.
+        pending: Vec<(Nanos, u64, u64)>,
+        log: Vec<(Nanos, TransportEvent)>,
+    }
+
+    impl Driver {
+        /// A transport on `nodes` nodes with 1 GB/s NICs and `latency`, at time 0.
+        fn new(nodes: usize, latency: Nanos) -> Driver {
+            Driver {
+                t: FluidTransport::new(nodes, GB, latency),
+                out: Outbox::default(),
+                now: 0,
+                asked: 0,
+                pending: Vec::new(),
+                log: Vec::new(),
+            }
+        }
+
+        /// Queues the wake-ups and logs the events of the last call.
+        fn collect(&mut self) {
+            for w in self.out.drain_wakes() {
+                assert!(w.at >= self.now, "a wake-up in the past");
+                self.asked += 1;
+                self.pending.push((w.at, self.asked, w.token));
+            }
+            let now = self.now;
+            let events = self.out.take_events();
+            self.log.extend(events.into_iter().map(|ev| (now, ev)));
+            self.pending.sort_unstable();
+        }
+
+        /// Starts moving `size` bytes from node `from` to node `to` now.
+        fn start(&mut self, from: u32, to: u32, size: u64) -> TransferId {
+            let request = TransferRequest {
+                object: ObjectId(0),
+                from: NodeId(from),
+                to: NodeId(to),
+                size,
+            };
+            let id = self.t.start(request, self.now, &mut self.out);
+            self.collect();
+            id
+        }
+
+        /// Gives up `id` now.
+        fn cancel(&mut self, id: TransferId) {
+            self.t.cancel(id, self.now, &mut self.out);
+            self.collect();
+        }
+
+        /// Drops the link between `a` and `b` now, or brings it back.
+        fn drop_link(&mut self, a: u32, b: u32, dropped: bool) {
+            self.t
+                .drop_link(NodeId(a), NodeId(b), dropped, self.now, &mut self.out);
+            self.collect();
+        }
+
+        /// Fires the wake-ups due up to `until`, in order, then moves the clock to `until`.
+        fn run_until(&mut self, until: Nanos) {
+            while self.pending.first().is_some_and(|p| p.0 <= until) {
+                let (at, _, token) = self.pending.remove(0);
+                self.now = at;
+                self.t.wake(token, at, &mut self.out);
+                self.collect();
+            }
+            self.now = until;
+        }
+
+        /// Fires every wake-up left.
+        fn run(&mut self) {
+            while let Some(&(at, _, _)) = self.pending.first() {
+                self.run_until(at);
+            }
+        }
+    }
+
+    #[test]
+    fn a_transfer_given_up_half_way_frees_its_share() {
+        // 0->1 and 0->2, 1 MB each, flow from 1_000 ns (the latency) at 0.5 B/ns each on node
+        // 0's egress. Half-way, at 1_001_000, each has 500_000 left; the first is given up, and
+        // the second moves its 500_000 alone at 1 B/ns: it arrives at 1_501_000 (not
+        // 2_001_000). On 3 nodes (the filling on bit sets) and 20 (the general filling).
+        use TransportEvent::{Arrived, Flowing};
+        for nodes in [3, 20] {
+            let mut d = Driver::new(nodes, 1_000);
+            let a = d.start(0, 1, 1_000_000);
+            let b = d.start(0, 2, 1_000_000);
+            d.run_until(1_001_000);
+            d.cancel(a);
+            // Given up twice: the second time is an unknown id.
+            let pending = d.pending.clone();
+            d.cancel(a);
+            assert_eq!(d.pending, pending);
+            d.run();
+            let want = vec![
+                (1_000, Flowing(a)),
+                (1_000, Flowing(b)),
+                (1_501_000, Arrived(b)),
+            ];
+            assert_eq!(d.log, want, "{nodes} nodes");
+            assert_eq!(d.t.net.in_flight(), 0);
+        }
+    }
+
+    #[test]
+    fn a_transfer_given_up_in_its_latency_never_flows() {
+        // Latency 1_000 ns. The first transfer (0->1) starts at 0 and is given up at 500; two
+        // more (0->1 and 0->2, 1 MB each) start at 500, flow from 1_500 and share node 0's
+        // egress at 0.5 B/ns: both arrive at 2_001_500. The first's latency wake-up, at 1_000,
+        // reports nothing and asks for nothing.
+        use TransportEvent::{Arrived, Flowing};
+        for nodes in [3, 20] {
+            let mut d = Driver::new(nodes, 1_000);
+            let a = d.start(0, 1, 1_000_000);
+            d.run_until(500);
+            let asked = d.asked;
+            d.cancel(a);
+            assert_eq!(
+                d.asked, asked,
+                "giving up a waiting transfer asks for nothing"
+            );
+            let b = d.start(0, 1, 1_000_000);
+            let c = d.start(0, 2, 1_000_000);
+            d.run_until(999);
+            let mut left = d.pending.clone();
+            assert_eq!(left.remove(0).2, FluidWake::Flow(a).token());
+            let asked = d.asked;
+            d.run_until(1_000);
+            assert_eq!((d.asked, &d.pending), (asked, &left));
+            assert!(d.log.is_empty());
+            assert_eq!(d.t.net.in_flight(), 2);
+            d.run();
+            let want = vec![
+                (1_500, Flowing(b)),
+                (1_500, Flowing(c)),
+                (2_001_500, Arrived(b)),
+                (2_001_500, Arrived(c)),
+            ];
+            assert_eq!(d.log, want, "{nodes} nodes");
+            assert_eq!(d.t.net.in_flight(), 0);
+        }
+    }
+
+    #[test]
+    fn a_transfer_given_up_on_a_dropped_link_is_never_reported() {
+        // No latency. 0->1 and 0->2, 1 MB each, at 0.5 B/ns each until 200_000, when the link
+        // 0-1 drops (100_000 moved each): the first stands still, the second goes on alone at
+        // 1 B/ns. The first is given up at 400_000; at 600_000 the link is back and a third
+        // transfer starts on it (0->1, 1 MB). The second (500_000 left) and the third share
+        // node 0's egress at 0.5 B/ns: the second arrives at 1_600_000, and the third, then
+        // with 500_000 left, alone at 1 B/ns at 2_100_000.
+        use TransportEvent::{Arrived, Flowing};
+        for nodes in [3, 20] {
+            let mut d = Driver::new(nodes, 0);
+            let a = d.start(0, 1, 1_000_000);
+            let b = d.start(0, 2, 1_000_000);
+            d.run_until(200_000);
+            d.drop_link(0, 1, true);
+            d.run_until(400_000);
+            d.cancel(a);
+            d.run_until(600_000);
+            d.drop_link(1, 0, false);
+            let c = d.start(0, 1, 1_000_000);
+            d.run();
+            let want = vec![
+                (0, Flowing(a)),
+                (0, Flowing(b)),
+                (600_000, Flowing(c)),
+                (1_600_000, Arrived(b)),
+                (2_100_000, Arrived(c)),
+            ];
+            assert_eq!(d.log, want, "{nodes} nodes");
+            assert_eq!(d.t.net.in_flight(), 0);
+        }
+    }
+
+    #[test]
+    fn giving_up_an_unknown_or_arrived_transfer_changes_nothing() {
+        // 0->1 (1_000 bytes) and 0->2 (3_000 bytes) at 0.5 B/ns each: the first arrives at
+        // 2_000, the second, alone from then, at 4_000. Giving up the first after it arrived,
+        // or an id never handed out, asks for nothing and changes no rate.
+        use TransportEvent::{Arrived, Flowing};
+        let run = |give_up: bool| {
+            let mut d = Driver::new(3, 0);
+            let a = d.start(0, 1, 1_000);
+            let b = d.start(0, 2, 3_000);
+            d.run_until(3_000);
+            if give_up {
+                let pending = d.pending.clone();
+                let (rates, generation) = (rates_of(&d.t.net), d.t.net.generation);
+                for id in [a, TransferId(7), a] {
+                    d.cancel(id);
+                }
+                assert_eq!(d.pending, pending);
+                assert_eq!(rates_of(&d.t.net), rates);
+                assert_eq!(d.t.net.generation, generation);
+                assert!(!d.t.net.dirty);
+            }
+            d.run();
+            let want = vec![
+                (0, Flowing(a)),
+                (0, Flowing(b)),
+                (2_000, Arrived(a)),
+                (4_000, Arrived(b)),
+            ];
+            assert_eq!(d.log, want);
+            d.log
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn given_up_transfers_leave_the_heap_filling() {
+        // 256 transfers 0->1 of 256_000 bytes (more flows than the bit sets hold: the heap
+        // filling) at 1/256 B/ns each. At 128_000 ns each has 255_500 left; every other one is
+        // given up, and the 128 left (still the heap) move at 1/128 B/ns: they all arrive
+        // 128 * 255_500 ns later, at 32_832_000.
+        let mut net = Network::new(2, GB);
+        let ids: Vec<TransferId> = (0..256)
+            .map(|_| {
+                let id = net.start(NodeId(0), NodeId(1), 256_000);
+                net.start_flowing(id);
+                id
+            })
+            .collect();
+        let wake = net.settle(0);
+        assert_eq!(wake.map(|w| w.at), Some(65_536_000));
+        for id in ids.iter().skip(1).step_by(2) {
+            assert!(net.cancel(*id));
+        }
+        let wake = net.settle(128_000);
+        let done = run(&mut net, wake);
+        let want: Vec<(u64, Nanos)> = ids.iter().step_by(2).map(|id| (id.0, 32_832_000)).collect();
+        assert_eq!(done, want);
+        assert_eq!(net.in_flight(), 0);
+    }
+
+    #[test]
+    fn freed_slots_beyond_64_are_not_left_blocked() {
+        // 66 transfers 0->1 (slots 0 to 65) of 64_000 bytes on a link dropped from the start.
+        // Two are given up (slots 3 and 65, one in the bit sets' range and one beyond), and two
+        // transfers 2->0 of 1 MB take their slots: they are not blocked, but share node 2's
+        // egress at 0.5 B/ns, and arrive at 2_000_000. The link is back at 1_000_000: the 64
+        // others move at 1/64 B/ns and arrive 64 * 64_000 ns later, at 5_096_000.
+        let mut net = Network::new(3, GB);
+        let ids: Vec<TransferId> = (0..66)
+            .map(|_| {
+                let id = net.start(NodeId(0), NodeId(1), 64_000);
+                net.start_flowing(id);
+                id
+            })
+            .collect();
+        net.drop_link(NodeId(0), NodeId(1), true);
+        assert_eq!(net.settle(0), None);
+        assert!(net.cancel(ids[3]));
+        assert!(net.cancel(ids[65]));
+        let x = net.start(NodeId(2), NodeId(0), 1_000_000);
+        let y = net.start(NodeId(2), NodeId(0), 1_000_000);
+        assert!(net.start_flowing(x) && net.start_flowing(y));
+        assert_eq!(net.settle(0).map(|w| w.at), Some(2_000_000));
+        for id in [x, y] {
+            assert_eq!(net.get(id).map(Flow::rate_bytes_per_sec), Some(0.5e9));
+        }
+        net.drop_link(NodeId(1), NodeId(0), false);
+        let wake = net.settle(1_000_000);
+        let mut want = vec![(x.0, 2_000_000), (y.0, 2_000_000)];
+        want.extend(
+            ids.iter()
+                .filter(|id| ![3, 65].contains(&id.0))
+                .map(|id| (id.0, 5_096_000)),
+        );
+        assert_eq!(run(&mut net, wake), want);
+        assert_eq!(net.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_completed_transfer_beyond_64_leaves_its_slot_unblocked() {
+        // 65 transfers 0->1 of 1_000 bytes, at 1/65 B/ns, all complete at 65_000 ns, just as
+        // the link 0-1 drops (before the settle that would stop them): the one in slot 64,
+        // beyond the bit sets, completes blocked. 65 transfers 2->0 of 65_000 bytes then take
+        // the slots, on a link that is up: all share node 2's egress at 1/65 B/ns (not 64 of
+        // them at 1/64 and the one in slot 64 at 0), and arrive 65 * 65_000 ns later.
+        let mut net = Network::new(3, GB);
+        for _ in 0..65 {
+            let id = net.start(NodeId(0), NodeId(1), 1_000);
+            net.start_flowing(id);
+        }
+        let wake = net.settle(0).expect("flowing");
+        assert_eq!(wake.at, 65_000);
+        net.drop_link(NodeId(0), NodeId(1), true);
+        let mut completed = Vec::new();
+        assert_eq!(net.wake(wake, &mut completed), None);
+        assert_eq!(completed.len(), 65);
+        for _ in 0..65 {
+            let id = net.start(NodeId(2), NodeId(0), 65_000);
+            net.start_flowing(id);
+        }
+        let wake = net.settle(wake.at);
+        let rates: Vec<u64> = rates_of(&net).into_iter().map(|(_, r)| r).collect();
+        assert_eq!(rates, vec![(1.0f64 / 65.0).to_bits(); 65]);
+        let done = run(&mut net, wake);
+        assert_eq!(done.len(), 65);
+        assert!(
+            done.iter().all(|&(_, at)| at == 65_000 + 65 * 65_000),
+            "{done:?}"
+        );
+    }
+
     /// The model as first written, for comparison: transfers in id order, every recomputation
     /// a heap filling of all the flows in that order.
     struct Reference {
@@ -1349,6 +1702,67 @@ mod tests {
         }
     }
 
+    /// Checks that the rates are max-min fair over the links' capacities, a dropped link's
+    /// flows (those between a pair of `dropped`, each `(lower, higher)`) standing still: no
+    /// link is over capacity, and every other flow moves and has a bottleneck, a saturated link
+    /// on which no other flow gets more.
+    fn check_max_min_fair(
+        net: &Network,
+        dropped: &[(u32, u32)],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let nodes = net.nodes;
+        let cap = |l: usize| net.caps[l];
+        let flows: Vec<(usize, usize, f64, bool)> = slots_of(&net.live)
+            .map(|s| {
+                let t = &net.flows[s];
+                let pair = (t.from.0.min(t.to.0), t.from.0.max(t.to.0));
+                (
+                    t.from.index(),
+                    nodes + t.to.index(),
+                    t.rate,
+                    dropped.contains(&pair),
+                )
+            })
+            .collect();
+        let mut load = vec![0.0f64; 2 * nodes];
+        for &(e, i, r, _) in &flows {
+            load[e] += r;
+            load[i] += r;
+        }
+        for (l, used) in load.iter().enumerate() {
+            proptest::prop_assert!(*used <= cap(l) * (1.0 + 1e-9));
+        }
+        for &(e, i, r, blocked) in &flows {
+            if blocked {
+                proptest::prop_assert_eq!(r, 0.0);
+                continue;
+            }
+            proptest::prop_assert!(r > 0.0);
+            let bottleneck = [e, i].into_iter().any(|l| {
+                load[l] >= cap(l) * (1.0 - 1e-9)
+                    && flows
+                        .iter()
+                        .filter(|f| !f.3 && (f.0 == l || f.1 == l))
+                        .all(|f| f.2 <= r * (1.0 + 1e-12))
+            });
+            proptest::prop_assert!(bottleneck, "flow at {} has no bottleneck", r);
+        }
+        Ok(())
+    }
+
+    /// Handles the network's wake-ups due up to `until`, in order, appending the transfers
+    /// they complete to `completed`; leaves `wake` at the next one.
+    fn complete_until(
+        net: &mut Network,
+        wake: &mut Option<Wake>,
+        until: Nanos,
+        completed: &mut Vec<TransferId>,
+    ) {
+        while let Some(w) = wake.filter(|w| w.at <= until) {
+            *wake = net.wake(w, completed);
+        }
+    }
+
     proptest::proptest! {
         /// `ceil_nanos` agrees with `ceil` on every non-negative float.
         #[test]
@@ -1461,38 +1875,114 @@ mod tests {
                 net.drop_link(NodeId(a), NodeId(b), true);
             }
             net.settle(0);
-            let cap = |l: usize| net.caps[l];
-            let flows: Vec<(usize, usize, f64, bool)> = ids
-                .iter()
-                .map(|id| {
-                    let t = net.get(*id).unwrap();
-                    let pair = (t.from.0.min(t.to.0), t.from.0.max(t.to.0));
-                    (t.from.index(), nodes + t.to.index(), t.rate, dropped.contains(&pair))
-                })
-                .collect();
-            let mut load = vec![0.0f64; 2 * nodes];
-            for &(e, i, r, _) in &flows {
-                load[e] += r;
-                load[i] += r;
-            }
-            for (l, used) in load.iter().enumerate() {
-                proptest::prop_assert!(*used <= cap(l) * (1.0 + 1e-9));
-            }
-            for &(e, i, r, blocked) in &flows {
-                if blocked {
-                    proptest::prop_assert_eq!(r, 0.0);
-                    continue;
+            proptest::prop_assert_eq!(net.in_flight(), ids.len());
+            check_max_min_fair(&net, &dropped)?;
+        }
+
+        /// Transfers given up at random, interleaved with transfers starting (flowing at once
+        /// or after a latency), latencies passing, NICs slowed and back to full speed, links
+        /// dropped and back, and time passing (transfers completing). After every step the
+        /// rates are max-min fair as above, and no transfer given up is flowing; once every
+        /// link is back, every transfer completes exactly once, but for those given up, which
+        /// never do. On 6 nodes (the filling on bit sets) and on 20 (the general filling, on
+        /// the heap when more than 32 links are busy).
+        #[test]
+        fn cancels_keep_rates_max_min_fair(
+            big in proptest::bool::ANY,
+            first in proptest::collection::vec((0u32..20, 0u32..20, 0u32..4_000), 0..40),
+            steps in proptest::collection::vec(
+                (0u8..8, 0u32..20, 0u32..20, 0u32..4_000, 0u64..400_000),
+                1..50,
+            ),
+        ) {
+            let nodes = if big { 20 } else { 6 };
+            let mut net = Network::new(nodes, GB);
+            let mut dropped: Vec<(u32, u32)> = Vec::new();
+            // Every transfer started (its id is its index), whether it was given up, and those
+            // still waiting out their latency (given up or not).
+            let mut given_up: Vec<bool> = Vec::new();
+            let mut waiting: Vec<TransferId> = Vec::new();
+            let mut completed: Vec<TransferId> = Vec::new();
+            let (mut now, mut wake) = (0, None);
+            // A first batch of transfers at 0 (enough, on 20 nodes, for the heap), then steps.
+            let first = first.into_iter().map(|(a, b, x)| (0, a, b, x, 0));
+            for (kind, a, b, x, delta) in first.chain(steps) {
+                // Time stands still on about a quarter of the steps.
+                let until = now + delta.saturating_sub(100_000);
+                complete_until(&mut net, &mut wake, until, &mut completed);
+                now = until;
+                let from = a % nodes as u32;
+                let to = (from + 1 + b % (nodes as u32 - 1)) % nodes as u32;
+                match kind {
+                    0..=2 => {
+                        // From 250 KB to 16 MB: some complete during the steps, some after.
+                        let size = 250_000 << (2 * (x % 4));
+                        let id = net.start(NodeId(from), NodeId(to), size);
+                        given_up.push(false);
+                        if kind == 2 {
+                            waiting.push(id);
+                        } else {
+                            proptest::prop_assert!(net.start_flowing(id));
+                        }
+                    }
+                    3 if !waiting.is_empty() => {
+                        let id = waiting.remove(x as usize % waiting.len());
+                        proptest::prop_assert_eq!(
+                            net.start_flowing(id),
+                            !given_up[id.0 as usize]
+                        );
+                    }
+                    4 => net.slow_nic(NodeId(from), Slowdown::from_milli(x)),
+                    5 => {
+                        // Half the time, the link of one of the first flowing transfers.
+                        let (from, to) = match slots_of(&net.live).nth(x as usize % 8) {
+                            Some(s) if x % 2 == 1 => (net.flows[s].from.0, net.flows[s].to.0),
+                            _ => (from, to),
+                        };
+                        let pair = (from.min(to), from.max(to));
+                        let drop = !dropped.contains(&pair);
+                        if drop {
+                            dropped.push(pair);
+                        } else {
+                            dropped.retain(|p| *p != pair);
+                        }
+                        net.drop_link(NodeId(from), NodeId(to), drop);
+                    }
+                    6 | 7 if !given_up.is_empty() => {
+                        // Any transfer: waiting, flowing, blocked, completed or given up.
+                        let id = TransferId(u64::from(x) % given_up.len() as u64);
+                        let flowing = net.get(id).is_some();
+                        let in_flight = net.in_flight();
+                        let gone = given_up[id.0 as usize] || completed.contains(&id);
+                        proptest::prop_assert_eq!(net.cancel(id), flowing);
+                        proptest::prop_assert_eq!(net.in_flight(), in_flight - usize::from(!gone));
+                        given_up[id.0 as usize] |= !gone;
+                    }
+                    _ => {}
                 }
-                proptest::prop_assert!(r > 0.0);
-                let bottleneck = [e, i].into_iter().any(|l| {
-                    load[l] >= cap(l) * (1.0 - 1e-9)
-                        && flows
-                            .iter()
-                            .filter(|f| !f.3 && (f.0 == l || f.1 == l))
-                            .all(|f| f.2 <= r * (1.0 + 1e-12))
-                });
-                proptest::prop_assert!(bottleneck, "flow at {} has no bottleneck", r);
+                wake = net.settle(now);
+                complete_until(&mut net, &mut wake, now, &mut completed);
+                check_max_min_fair(&net, &dropped)?;
+                for (k, _) in given_up.iter().enumerate().filter(|(_, g)| **g) {
+                    proptest::prop_assert!(net.get(TransferId(k as u64)).is_none());
+                }
             }
+            // Every link back and every latency passed: all that is left completes.
+            for (a, b) in std::mem::take(&mut dropped) {
+                net.drop_link(NodeId(a), NodeId(b), false);
+            }
+            for id in waiting {
+                proptest::prop_assert_eq!(net.start_flowing(id), !given_up[id.0 as usize]);
+            }
+            wake = net.settle(now);
+            complete_until(&mut net, &mut wake, Nanos::MAX, &mut completed);
+            proptest::prop_assert_eq!(net.in_flight(), 0);
+            let mut ids: Vec<u64> = completed.iter().map(|id| id.0).collect();
+            ids.sort_unstable();
+            let want: Vec<u64> = (0..given_up.len() as u64)
+                .filter(|&k| !given_up[k as usize])
+                .collect();
+            proptest::prop_assert_eq!(ids, want);
         }
 
         /// Max-min fairness, characterised: no link is over capacity, and every flow has a
