@@ -8,8 +8,9 @@ use crate::stats;
 use anyhow::{Context, Result, anyhow};
 use cohort_policy::{Dependency, WorkKind};
 use cohort_runtime::trace::TaskRecord;
+use cohort_runtime::{FaultKind, NodeEvent};
 use cohort_schema::{
-    CsvWriter, DependencyKind, Encoding, EvictionRow, Existing, Fixed6, LatencyRow, Row,
+    CsvWriter, DependencyKind, Encoding, EvictionRow, Existing, FaultRow, Fixed6, LatencyRow, Row,
     SchemaError, Staging, SummaryRow, TaskKind, TaskRow, TransferRow, UtilizationRow,
 };
 use serde::Serialize;
@@ -78,6 +79,7 @@ pub fn summary_row(spec: &RunSpec, out: &RunOutput) -> SummaryRow {
     let lat = stats::latency(&out.trace.datapoints, w.schedule.warmup);
     let cpus: Vec<u32> = w.spec.nodes.iter().map(|n| n.cpus).collect();
     let util = stats::utilization(&out.trace.tasks, &cpus, w.schedule.warmup, out.end);
+    let recovery = stats::recovery(&out.trace.datapoints, &out.trace.nodes);
     let (umean, umin, umax) = if util.is_empty() {
         (0.0, 0.0, 0.0)
     } else {
@@ -106,6 +108,16 @@ pub fn summary_row(spec: &RunSpec, out: &RunOutput) -> SummaryRow {
         cpu_util_mean: Fixed6(umean),
         cpu_util_min: Fixed6(umin),
         cpu_util_max: Fixed6(umax),
+        reexecuted: out.counters.reexecuted,
+        reconstructed: out.counters.reconstructed,
+        actor_restarts: out.counters.actor_restarts,
+        spilled_bytes: out.counters.spilled_bytes,
+        restored_bytes: out.counters.restored_bytes,
+        datapoints_lost: out
+            .datapoints_expected
+            .saturating_sub(out.trace.datapoints.len() as u64),
+        recovery_first_ms: recovery.map(|r| Fixed6(r.0)),
+        recovery_last_ms: recovery.map(|r| Fixed6(r.1)),
     }
 }
 
@@ -235,6 +247,38 @@ fn write_csv<R: Row>(
     w.finish()
 }
 
+/// The rows of `faults.csv`: the script's faults as played, kills with when their node was
+/// declared dead.
+fn fault_rows<'a>(spec: &'a RunSpec, out: &'a RunOutput) -> impl Iterator<Item = FaultRow> + 'a {
+    spec.resolved.spec.faults.faults().iter().map(move |f| {
+        let (node, peer, factor) = match f.kind {
+            FaultKind::Kill { node } => (node, None, None),
+            FaultKind::SlowCpu { node, by } | FaultKind::SlowNic { node, by } => {
+                (node, None, Some(Fixed6(f64::from(by.milli()) / 1000.0)))
+            }
+            FaultKind::DropLink { a, b } => (a, Some(b.0), None),
+        };
+        let declared_ns = match f.kind {
+            FaultKind::Kill { node } => out
+                .trace
+                .nodes
+                .iter()
+                .find(|r| r.node == node && r.event == NodeEvent::DeclaredDead && r.at >= f.at)
+                .map(|r| r.at),
+            _ => None,
+        };
+        FaultRow {
+            kind: f.kind.name().to_string(),
+            node: node.0,
+            peer,
+            factor,
+            at_ns: f.at,
+            until_ns: f.until,
+            declared_ns,
+        }
+    })
+}
+
 /// Writes the files of a run into `dir` (an existing, empty directory): every CSV but
 /// `summary.csv` gzip-compressed, the per-task, per-transfer and per-eviction files only with
 /// [`Detail::Full`].
@@ -301,6 +345,9 @@ pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput, detail: Detail) ->
         });
     }
     write_csv(dir, &[], rows)?;
+    if !w.spec.faults.is_empty() {
+        write_csv(dir, &[], fault_rows(spec, out))?;
+    }
     let mut summary = CsvWriter::<SummaryRow>::create(dir, &names)?;
     summary.write(&summary_row(spec, out))?;
     summary.finish()?;

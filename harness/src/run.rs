@@ -71,6 +71,8 @@ pub struct RunOutput {
     pub end: Nanos,
     /// Iterations submitted.
     pub iterations: u64,
+    /// Datapoints the workload's recording work should have recorded (one per submission).
+    pub datapoints_expected: u64,
     /// Wall-clock time taken.
     pub wall: Duration,
 }
@@ -102,6 +104,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         counters: cluster.counters(),
         end: cluster.now(),
         iterations: report.iterations,
+        datapoints_expected: report.datapoints_expected,
         wall: started.elapsed(),
     })
 }

@@ -1,7 +1,7 @@
 //! Statistics of a run: latency quantiles and CPU utilization, from the trace.
 
 use cohort_runtime::trace::TaskRecord;
-use cohort_runtime::{Datapoint, Nanos};
+use cohort_runtime::{Datapoint, Nanos, NodeEvent, NodeRecord};
 use cohort_schema::quantile;
 
 /// Latency statistics over the measured (post-warm-up) datapoints, in milliseconds.
@@ -49,6 +49,27 @@ pub fn latency(points: &[Datapoint], warmup: Nanos) -> Latency {
         p99_ms: rank(0.99),
         max_ms: ms(ns[ns.len() - 1]),
     }
+}
+
+/// How long the first kill held data up, in ms from the kill: to the first and to the last
+/// arrival of a datapoint that had to wait for the cluster to notice it (ingested before the
+/// node was declared dead, arriving at or after that). `None` without a declared kill, or if
+/// no datapoint waited.
+pub fn recovery(points: &[Datapoint], nodes: &[NodeRecord]) -> Option<(f64, f64)> {
+    let kill = nodes.iter().find(|r| r.event == NodeEvent::Killed)?;
+    let declared = nodes
+        .iter()
+        .find(|r| r.node == kill.node && r.event == NodeEvent::DeclaredDead && r.at >= kill.at)?
+        .at;
+    let held = points
+        .iter()
+        .filter(|d| d.ingest < declared && d.arrival >= declared)
+        .map(|d| d.arrival);
+    let (first, last) = held.fold(None, |acc: Option<(Nanos, Nanos)>, a| {
+        Some(acc.map_or((a, a), |(f, l)| (f.min(a), l.max(a))))
+    })?;
+    let ms = |t: Nanos| (t - kill.at) as f64 / 1e6;
+    Some((ms(first), ms(last)))
 }
 
 /// Busy CPU-slot time of each node within `[from, to)`, as a fraction of its capacity.

@@ -1,7 +1,7 @@
 //! The driver API: a cluster in this process, on the virtual or the real clock.
 
 use crate::core::transport::TransportModel;
-use crate::core::work::{Arg, CallRequest, FnId, KindId, MethodId, TaskRequest};
+use crate::core::work::{Arg, CallRequest, ExecWork, FnId, KindId, MethodId, TaskRequest};
 use crate::core::{ClockMode, Core, CoreConfig, ObjectStatus};
 use crate::error::{ActorId, RuntimeError};
 use crate::exec::real_clock::RealClock;
@@ -434,9 +434,24 @@ impl Cluster {
         self.core.policy_name()
     }
 
-    /// Running totals: work finished and failed, transfers, bytes moved, evictions.
+    /// Running totals: work finished and failed, transfers, bytes moved, evictions, work run
+    /// again, objects rebuilt, actors restarted, nodes declared dead.
     pub fn counters(&self) -> Counters {
         self.core.counters()
+    }
+
+    /// How many tasks of `function` the driver submitted.
+    pub fn submitted_tasks(&self, function: FnId) -> u64 {
+        self.core.submitted(&ExecWork::Function(function))
+    }
+
+    /// How many calls of `method` of actor kind `kind` the driver submitted.
+    pub fn submitted_calls(&self, kind: KindId, method: MethodId) -> u64 {
+        self.core.submitted(&ExecWork::Method {
+            actor: ActorId(0),
+            kind,
+            method,
+        })
     }
 
     /// The first work that failed, and why (see [`Core::first_failure`]).
@@ -645,19 +660,33 @@ impl Cluster {
     pub fn get(&mut self, r: &ObjectRef) -> Result<Payload, RuntimeError> {
         self.sync();
         let id = self.check_ref(r)?;
-        self.exec.run_until(
-            &mut self.core,
-            &mut |core, _| !matches!(core.object(id), ObjectStatus::Pending),
-            None,
-        )?;
-        match self.core.object(id) {
-            ObjectStatus::Ready(p) => Ok(p.clone()),
-            ObjectStatus::Failed(reason) => Err(RuntimeError::ObjectFailed {
-                object: id,
-                reason: reason.to_string(),
-            }),
-            ObjectStatus::Lost => Err(RuntimeError::ObjectLost(id)),
-            ObjectStatus::Unknown | ObjectStatus::Pending => Err(RuntimeError::UnknownObject(id)),
+        loop {
+            self.exec.run_until(
+                &mut self.core,
+                &mut |core, _| !matches!(core.object(id), ObjectStatus::Pending),
+                None,
+            )?;
+            return match self.core.object(id) {
+                ObjectStatus::Ready(p) => Ok(p.clone()),
+                ObjectStatus::Failed(reason) => Err(RuntimeError::ObjectFailed {
+                    object: id,
+                    reason: reason.to_string(),
+                }),
+                ObjectStatus::Lost if !self.core.spec().recovery.reconstruction => {
+                    Err(RuntimeError::ObjectLost(id))
+                }
+                ObjectStatus::Lost => match self.core.rebuild(id, self.exec.now()) {
+                    // Its producer runs again: wait for it.
+                    Ok(()) => continue,
+                    Err(reason) => Err(RuntimeError::ObjectFailed {
+                        object: id,
+                        reason: reason.to_string(),
+                    }),
+                },
+                ObjectStatus::Unknown | ObjectStatus::Pending => {
+                    Err(RuntimeError::UnknownObject(id))
+                }
+            };
         }
     }
 

@@ -41,4 +41,4 @@ pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
 pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError};
 pub use time::{MILLISECOND, Nanos, SECOND};
-pub use trace::{Datapoint, Trace, TraceLevel};
+pub use trace::{Datapoint, NodeEvent, NodeRecord, Trace, TraceLevel};

@@ -79,6 +79,28 @@ pub struct EvictionRecord {
     pub last_copy: bool,
 }
 
+/// What happened to a node in a run with kills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// It stopped (a `kill` fault started).
+    Killed,
+    /// The cluster declared it dead (it had missed its heartbeats, or came back).
+    DeclaredDead,
+    /// It came back, empty (a `kill` fault ended).
+    Restarted,
+}
+
+/// One change of a node's life, recorded at every trace level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// The node.
+    pub node: NodeId,
+    /// What happened.
+    pub event: NodeEvent,
+    /// When.
+    pub at: Nanos,
+}
+
 /// A datapoint reached its destination: what cohort measures latency with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Datapoint {
@@ -125,6 +147,10 @@ pub struct Counters {
     pub actor_restarts: u64,
     /// Nodes declared dead.
     pub nodes_declared_dead: u64,
+    /// Bytes written from stores to their nodes' disks.
+    pub spilled_bytes: u64,
+    /// Bytes read back from disks into stores.
+    pub restored_bytes: u64,
 }
 
 /// Everything recorded since the last [`Trace::take`].
@@ -138,6 +164,8 @@ pub struct Trace {
     pub evictions: Vec<EvictionRecord>,
     /// Datapoints.
     pub datapoints: Vec<Datapoint>,
+    /// Kills, declarations of death and restarts, in time order.
+    pub nodes: Vec<NodeRecord>,
 }
 
 impl Trace {

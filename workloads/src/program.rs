@@ -42,6 +42,9 @@ pub enum RunError {
 pub struct DriveReport {
     /// Iterations submitted.
     pub iterations: u64,
+    /// Datapoints the run should have recorded: one per submitted task or call of a kind with
+    /// `record = true`.
+    pub datapoints_expected: u64,
 }
 
 /// The last output a kind's code made, as `(ingest time, size, payload)`: the outputs of one
@@ -268,5 +271,21 @@ pub fn drive(
     }
     Ok(DriveReport {
         iterations: iteration,
+        datapoints_expected: datapoints_expected(w, cluster)?,
     })
+}
+
+/// One datapoint per submission of a recording kind.
+fn datapoints_expected(w: &Resolved, cluster: &Cluster) -> Result<u64, RuntimeError> {
+    let mut expected = 0;
+    for (name, _) in w.tasks.iter().filter(|(_, k)| k.record) {
+        expected += cluster.submitted_tasks(cluster.function(name)?);
+    }
+    for (name, actor) in &w.actors {
+        let id = cluster.actor_kind(name)?;
+        for (m, _) in actor.methods.iter().filter(|(_, k)| k.record) {
+            expected += cluster.submitted_calls(id, cluster.method(id, m)?);
+        }
+    }
+    Ok(expected)
 }

@@ -11,8 +11,8 @@
 //! A run directory (written by `cohort run`, or `runs/<run>/` of a sweep) holds
 //! `manifest.toml` and the CSV files of [`RUN_CSVS`], each stored plain (`NAME.csv`) or
 //! gzip-compressed (`NAME.csv.gz`, [`Encoding`]); [`CsvReader`] reads either. The harness
-//! compresses all but `summary.csv`, and writes `tasks`, `transfers` and `evictions` only for a
-//! single run or a sweep with `--detail`:
+//! compresses all but `summary.csv`, writes `tasks`, `transfers` and `evictions` only for a
+//! single run or a sweep with `--detail`, and `faults` only for a workload with faults:
 //!
 //! | file              | row type           | columns |
 //! |-------------------|--------------------|---------|
@@ -21,7 +21,8 @@
 //! | `transfers.csv`   | [`TransferRow`]    | `object,bytes,from,to,requested_ns,flowing_ns,finished_ns` |
 //! | `evictions.csv`   | [`EvictionRow`]    | `object,node,bytes,at_ns,last_copy` |
 //! | `utilization.csv` | [`UtilizationRow`] | `node,window_start_ns,window_ns,busy_fraction` |
-//! | `summary.csv`     | [`SummaryRow`]     | `run,policy,seed,param.*,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max` |
+//! | `faults.csv`      | [`FaultRow`]       | `kind,node,peer,factor,at_ns,until_ns,declared_ns` |
+//! | `summary.csv`     | [`SummaryRow`]     | `run,policy,seed,param.*,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max,reexecuted,reconstructed,actor_restarts,spilled_bytes,restored_bytes,datapoints_lost,recovery_first_ms,recovery_last_ms` |
 //!
 //! A sweep directory holds a combined `summary.csv` (one [`SummaryRow`] per run that
 //! finished), `sweep.toml` (the grid, policies, seeds, swept parameters, what each parameter
@@ -91,8 +92,8 @@ pub use file::{
 };
 pub use quantile::quantile;
 pub use rows::{
-    DependencyKind, EvictionRow, LatencyRow, RUN_CSVS, Row, SummaryRow, TaskKind, TaskRow,
-    TransferRow, UtilizationRow,
+    DependencyKind, EvictionRow, FaultRow, LatencyRow, RUN_CSVS, Row, SummaryRow, TaskKind,
+    TaskRow, TransferRow, UtilizationRow,
 };
 pub use staging::{Existing, Staging, abandon_all};
 pub use values::Fixed6;

@@ -27,13 +27,15 @@ pub trait Row: Serialize + DeserializeOwned {
     }
 }
 
-/// The CSV files of a run directory, in the order the harness writes them.
-pub const RUN_CSVS: [&str; 6] = [
+/// The CSV files of a run directory, in the order the harness writes them (`faults.csv` only
+/// for a workload with faults).
+pub const RUN_CSVS: [&str; 7] = [
     LatencyRow::FILE,
     TaskRow::FILE,
     TransferRow::FILE,
     EvictionRow::FILE,
     UtilizationRow::FILE,
+    FaultRow::FILE,
     SummaryRow::FILE,
 ];
 
@@ -252,6 +254,51 @@ pub struct SummaryRow {
     pub cpu_util_min: Fixed6,
     /// Utilization of the busiest node.
     pub cpu_util_max: Fixed6,
+    /// Work run again: after its node died having started there, to rebuild a lost output,
+    /// or replayed by a restarted actor.
+    pub reexecuted: u64,
+    /// Lost objects rebuilt by running their task again.
+    pub reconstructed: u64,
+    /// Actors restarted after their node died.
+    pub actor_restarts: u64,
+    /// Bytes written from stores to their nodes' disks.
+    pub spilled_bytes: u64,
+    /// Bytes read back from disks into stores.
+    pub restored_bytes: u64,
+    /// Datapoints the workload's recording work should have recorded and did not (its work
+    /// failed).
+    pub datapoints_lost: u64,
+    /// From the first kill to the first arrival of a datapoint that was in flight during the
+    /// outage (ingested before the node was declared dead, arriving after the kill), ms; empty
+    /// without a kill, or if no datapoint was in flight.
+    pub recovery_first_ms: Option<Fixed6>,
+    /// From the first kill to the last such arrival, ms.
+    pub recovery_last_ms: Option<Fixed6>,
+}
+
+/// One row of `faults.csv`: one fault of the run's script, as it was played. Written only for a
+/// workload with faults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultRow {
+    /// `kill`, `slow_cpu`, `slow_nic` or `drop_link`.
+    pub kind: String,
+    /// The node (for `drop_link`, one end).
+    pub node: u32,
+    /// The other end of a dropped link; empty for other kinds.
+    pub peer: Option<u32>,
+    /// How many times slower a slowed resource ran; empty for other kinds.
+    pub factor: Option<Fixed6>,
+    /// When it started, ns.
+    pub at_ns: u64,
+    /// When it ended (a killed node came back); empty if it lasted to the end.
+    pub until_ns: Option<u64>,
+    /// For a kill, when the cluster declared the node dead; empty otherwise (or if the run
+    /// ended first).
+    pub declared_ns: Option<u64>,
+}
+
+impl Row for FaultRow {
+    const FILE: &'static str = "faults.csv";
 }
 
 impl Row for SummaryRow {
@@ -452,6 +499,14 @@ mod tests {
             cpu_util_mean: Fixed6(0.5),
             cpu_util_min: Fixed6(0.25),
             cpu_util_max: Fixed6(0.75),
+            reexecuted: 12,
+            reconstructed: 7,
+            actor_restarts: 1,
+            spilled_bytes: 4096,
+            restored_bytes: 2048,
+            datapoints_lost: 0,
+            recovery_first_ms: (size == 800_000).then_some(Fixed6(1.5)),
+            recovery_last_ms: (size == 800_000).then_some(Fixed6(30_000.25)),
         };
         round_trip(
             "summary",
@@ -460,9 +515,49 @@ mod tests {
                 row("random-data_size=1MiB-seed1", 1_048_576),
                 row("r2", 800_000),
             ],
-            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max\n\
-             random-data_size=1MiB-seed1,random,1,1048576,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000\n\
-             r2,random,1,800000,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000\n",
+            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max,reexecuted,reconstructed,actor_restarts,spilled_bytes,restored_bytes,datapoints_lost,recovery_first_ms,recovery_last_ms\n\
+             random-data_size=1MiB-seed1,random,1,1048576,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000,12,7,1,4096,2048,0,,\n\
+             r2,random,1,800000,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000,12,7,1,4096,2048,0,1.500000,30000.250000\n",
+        );
+    }
+
+    #[test]
+    fn faults_round_trip_with_empty_cells_where_a_kind_has_no_value() {
+        let kill = FaultRow {
+            kind: "kill".into(),
+            node: 2,
+            peer: None,
+            factor: None,
+            at_ns: 5_000_000_000,
+            until_ns: None,
+            declared_ns: Some(35_000_000_000),
+        };
+        let slow = FaultRow {
+            kind: "slow_nic".into(),
+            node: 1,
+            peer: None,
+            factor: Some(Fixed6(2.5)),
+            at_ns: 1_000,
+            until_ns: Some(2_000),
+            declared_ns: None,
+        };
+        let link = FaultRow {
+            kind: "drop_link".into(),
+            node: 0,
+            peer: Some(3),
+            factor: None,
+            at_ns: 7,
+            until_ns: None,
+            declared_ns: None,
+        };
+        round_trip(
+            "faults",
+            &[],
+            &[kill, slow, link],
+            "kind,node,peer,factor,at_ns,until_ns,declared_ns\n\
+             kill,2,,,5000000000,,35000000000\n\
+             slow_nic,1,,2.500000,1000,2000,\n\
+             drop_link,0,3,,7,,\n",
         );
     }
 
@@ -511,6 +606,10 @@ mod tests {
                 header::<UtilizationRow>()
             );
             assert_eq!(
+                documented_columns(doc, FaultRow::FILE),
+                header::<FaultRow>()
+            );
+            assert_eq!(
                 documented_columns(doc, SummaryRow::FILE),
                 header::<SummaryRow>()
             );
@@ -527,6 +626,7 @@ mod tests {
                 "transfers.csv",
                 "evictions.csv",
                 "utilization.csv",
+                "faults.csv",
                 "summary.csv",
             ]
         );

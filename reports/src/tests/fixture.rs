@@ -254,6 +254,7 @@ impl FakeSweep {
                             cpu_util_mean: Fixed6(umean),
                             cpu_util_min: Fixed6(umin),
                             cpu_util_max: Fixed6(umax),
+                            ..SummaryRow::default()
                         };
                         // A run directory has its own one-row summary.
                         write_csv(&run_dir, &params, [row.clone()]);

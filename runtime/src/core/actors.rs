@@ -132,6 +132,11 @@ impl Core {
         self.directory.check_args(&args)?;
         self.placer.check_feasible(&what, demand)?;
         self.directory.hold_args(&args);
+        let code = self.catalog.code_index(&ExecWork::CreateActor {
+            actor: ActorId(0),
+            kind,
+        });
+        self.submitted[code] += 1;
         let table = &mut self.actors;
         let id = ActorId(table.next_actor);
         table.next_actor += 1;
@@ -234,6 +239,13 @@ impl Core {
         }
         self.directory.check_args(&req.args)?;
         let node = self.place_actor(req.actor, req.hints.dependency, now)?;
+        let work = ExecWork::Method {
+            actor: req.actor,
+            kind,
+            method: req.method,
+        };
+        let code = self.catalog.code_index(&work);
+        self.submitted[code] += 1;
         let task = self.tasks.new_id();
         let outputs = self.new_outputs(task, req.num_returns, req.declared_output_size, node);
         self.placer.tell(PolicyEvent::Placed {

@@ -27,6 +27,7 @@ use super::transfers::Request;
 use crate::error::RuntimeError;
 use crate::fault::{FaultKind, FaultScript};
 use crate::time::Nanos;
+use crate::trace::NodeEvent;
 use cohort_policy::{NodeId, TaskId};
 use std::collections::BTreeSet;
 
@@ -101,6 +102,7 @@ impl Core {
 
     /// Node `node` stops at `now`. See the module documentation.
     fn node_killed(&mut self, node: NodeId, now: Nanos) {
+        self.record.node(node, NodeEvent::Killed, now);
         let state = &mut self.nodes[node.index()];
         state.up = false;
         state.ready.clear();
@@ -166,6 +168,7 @@ impl Core {
         let parked = std::mem::take(&mut state.parked);
         self.undeclared -= 1;
         self.record.counters.nodes_declared_dead += 1;
+        self.record.node(node, NodeEvent::DeclaredDead, now);
         self.placer.set_alive(node, false);
         for o in lost {
             if let Some(entry) = self.directory.get_mut(o) {
@@ -209,6 +212,7 @@ impl Core {
             self.declare_now(node, now);
         }
         self.nodes[node.index()].up = true;
+        self.record.node(node, NodeEvent::Restarted, now);
         self.placer.set_alive(node, true);
     }
 }

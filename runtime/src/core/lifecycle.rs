@@ -41,6 +41,7 @@ impl Core {
             what,
         };
         let node = self.placer.place(ask, &self.directory, self.now)?;
+        self.submitted[req.function.0 as usize] += 1;
         let outputs = self.new_outputs(task, req.num_returns, req.declared_output_size, node);
         self.admit(
             task,

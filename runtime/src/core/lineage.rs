@@ -161,13 +161,27 @@ impl Core {
         self.release_lineage(&spec.args);
     }
 
+    /// The driver wants `object`, which is lost: run its producer again (see
+    /// [`Core::reconstruct`]).
+    pub fn rebuild(&mut self, object: ObjectId, now: Nanos) -> Result<(), Arc<str>> {
+        self.observe(now);
+        if !matches!(self.directory.status(object), super::ObjectStatus::Lost) {
+            return Ok(());
+        }
+        self.reconstruct(object, now)?;
+        if matches!(self.directory.status(object), super::ObjectStatus::Lost) {
+            return Err(format!("{object} was lost").into());
+        }
+        Ok(())
+    }
+
     /// `object` is lost and wanted: run its producer again, if its lineage is kept and its
     /// retries allow. On success every lost output of that run is pending again (the object
     /// included, unless the run failed already).
     pub(super) fn reconstruct(&mut self, object: ObjectId, now: Nanos) -> Result<(), Arc<str>> {
         let producer = self.directory.entry(object).producer;
         let lost = |why: &str| -> Arc<str> {
-            format!("argument {object} was lost (every copy is gone), and {why}").into()
+            format!("{object} was lost (every copy is gone), and {why}").into()
         };
         if !self.spec.recovery.reconstruction {
             return Err(lost("reconstruction is off"));

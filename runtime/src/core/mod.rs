@@ -56,7 +56,7 @@ use tasks::TaskTable;
 use timers::{Timer, Timers};
 use transfers::Transfers;
 use transport::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
-use work::{Catalog, Execution};
+use work::{Catalog, ExecWork, Execution};
 
 pub use directory::ObjectStatus;
 
@@ -152,6 +152,9 @@ pub struct Core {
     keep_args: bool,
     /// Killed nodes not declared dead yet.
     undeclared: usize,
+    /// How many times each piece of code was submitted by the driver, by
+    /// [`Catalog::code_index`] (runs again are not submissions).
+    submitted: Vec<u64>,
     now: Nanos,
 }
 
@@ -233,6 +236,7 @@ impl Core {
             lineage: lineage::Lineage::default(),
             keep_args,
             undeclared: 0,
+            submitted: vec![0; catalog.code_count()],
             transfers: Transfers::new(spec.nodes.len()),
             record: Recorder::new(config.trace),
             spec,
@@ -347,6 +351,12 @@ impl Core {
         self.executions.is_empty()
             && self.timers.only_faults_left()
             && (self.undeclared == 0 || self.tasks.len() == 0)
+    }
+
+    /// How many times the driver submitted `work`'s code (tasks of a function, calls of a
+    /// method, actors of a kind).
+    pub fn submitted(&self, work: &ExecWork) -> u64 {
+        self.submitted[self.catalog.code_index(work)]
     }
 
     /// Specs of finished tasks kept so that their outputs can be rebuilt.

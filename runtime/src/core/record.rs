@@ -1,7 +1,9 @@
 //! What the core records: the trace, running totals and the first failure.
 
 use crate::time::Nanos;
-use crate::trace::{Counters, EvictionRecord, Trace, TraceLevel, TransferRecord};
+use crate::trace::{
+    Counters, EvictionRecord, NodeEvent, NodeRecord, Trace, TraceLevel, TransferRecord,
+};
 use cohort_policy::{NodeId, ObjectId, TaskId};
 use std::sync::Arc;
 
@@ -50,6 +52,11 @@ impl Recorder {
         if self.full() {
             self.trace.transfers.push(record);
         }
+    }
+
+    /// `event` happened to `node` at `at`.
+    pub(super) fn node(&mut self, node: NodeId, event: NodeEvent, at: Nanos) {
+        self.trace.nodes.push(NodeRecord { node, event, at });
     }
 
     /// A copy of `object` was evicted from `node` at `at`.

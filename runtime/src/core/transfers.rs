@@ -134,7 +134,7 @@ impl Core {
                 Request::Failed(format!("argument {object} failed: {reason}").into())
             }
             ObjectState::Lost => match self.reconstruct(object, now) {
-                Err(reason) => Request::Failed(reason),
+                Err(reason) => Request::Failed(format!("argument {reason}").into()),
                 Ok(()) if matches!(self.directory.entry(object).state, ObjectState::Lost) => {
                     Request::Failed(format!("argument {object} was lost").into())
                 }

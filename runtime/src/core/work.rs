@@ -64,6 +64,35 @@ impl Catalog {
         }
     }
 
+    /// A dense index of `work`'s code, from 0 to [`Catalog::code_count`]: functions first,
+    /// then each actor kind's constructor and methods, in order.
+    pub fn code_index(&self, work: &ExecWork) -> usize {
+        let kind_start = |k: usize| {
+            self.functions.len()
+                + self.actor_kinds[..k]
+                    .iter()
+                    .map(|a| 1 + a.methods.len())
+                    .sum::<usize>()
+        };
+        match *work {
+            ExecWork::Function(f) => f.0 as usize,
+            ExecWork::CreateActor { kind, .. } => kind_start(kind.0 as usize),
+            ExecWork::Method { kind, method, .. } => {
+                kind_start(kind.0 as usize) + 1 + method.0 as usize
+            }
+        }
+    }
+
+    /// How many pieces of code there are (see [`Catalog::code_index`]).
+    pub fn code_count(&self) -> usize {
+        self.functions.len()
+            + self
+                .actor_kinds
+                .iter()
+                .map(|a| 1 + a.methods.len())
+                .sum::<usize>()
+    }
+
     /// The cost model of `work`'s code.
     #[inline]
     pub fn cost(&self, work: &ExecWork) -> CostModel {

@@ -89,7 +89,7 @@ fn work_on_a_killed_node_runs_again_elsewhere_once_the_node_is_declared_dead() {
     );
     let k = c.counters();
     assert_eq!((k.reexecuted, k.nodes_declared_dead, k.failed), (1, 1, 0));
-    assert_eq!(c.nodes()[1].alive, false);
+    assert!(!c.nodes()[1].alive);
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn a_killed_node_that_restarts_is_added_back_empty() {
         .unwrap()
         .remove(0);
     c.sleep(1_000 * MS).unwrap();
-    assert_eq!(c.nodes()[1].alive, true);
+    assert!(c.nodes()[1].alive);
     assert_eq!(c.nodes()[1].store_used, 0, "it comes back empty");
     // The reader goes to node 1, back and empty: `x` was lost with it, and is rebuilt (on
     // node 0, where the spent script places the rerun).
