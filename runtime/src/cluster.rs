@@ -440,6 +440,21 @@ impl Cluster {
         self.core.counters()
     }
 
+    /// Applies `read` to the state of `actor` as its code left it (of the latest construction,
+    /// after a restart), if it has been constructed and its state is a `T`.
+    pub fn actor_state<T: 'static, R>(
+        &self,
+        actor: ActorId,
+        read: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
+        self.runner.actor_state(actor, read)
+    }
+
+    /// The actors whose constructor has run, ascending.
+    pub fn constructed_actors(&self) -> Vec<ActorId> {
+        self.runner.actors()
+    }
+
     /// How many tasks of `function` the driver submitted.
     pub fn submitted_tasks(&self, function: FnId) -> u64 {
         self.core.submitted(&ExecWork::Function(function))

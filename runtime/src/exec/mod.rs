@@ -46,6 +46,28 @@ impl Runner {
         &self.registry
     }
 
+    /// Applies `read` to the state of `actor`, if it has been constructed and its state is a
+    /// `T`.
+    pub fn actor_state<T: 'static, R>(
+        &self,
+        actor: ActorId,
+        read: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
+        let state = self.actors.lock().ok()?.get(&actor).cloned()?;
+        let guard = state.lock().ok()?;
+        guard.downcast_ref::<T>().map(read)
+    }
+
+    /// The actors constructed so far, ascending.
+    pub fn actors(&self) -> Vec<ActorId> {
+        let Ok(actors) = self.actors.lock() else {
+            return Vec::new();
+        };
+        let mut ids: Vec<ActorId> = actors.keys().copied().collect();
+        ids.sort_unstable_by_key(|a| a.0);
+        ids
+    }
+
     /// Runs one execution. A panic in user code becomes a failure of that execution.
     pub fn run(&self, exec: &Execution, now: Nanos) -> Result<ExecOutput, String> {
         let mut ctx = TaskContext {
