@@ -39,6 +39,6 @@ pub use fault::{Fault, FaultError, FaultKind, FaultScript, Recovery, Slowdown};
 pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
-pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError};
+pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError, Spilling};
 pub use time::{MILLISECOND, Nanos, SECOND};
 pub use trace::{Datapoint, NodeEvent, NodeRecord, Trace, TraceLevel};

@@ -30,11 +30,31 @@ pub struct NetworkSpec {
     pub transport: TransportModel,
 }
 
+/// Spilling: when a store must make room and only copies that are the last in memory are left
+/// to evict, they are written to their node's disk instead of being lost, and read back into
+/// the store when work asks for them (as Ray 2.x does with primary copies). A node's disk moves
+/// one object at a time, writes and reads in the order asked, at `disk_bandwidth`; its space
+/// is not limited. A disk's copies die with its node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spilling {
+    /// Each node's disk bandwidth, in bytes per second, shared by writes and reads.
+    pub disk_bandwidth: u64,
+}
+
+impl Spilling {
+    /// How long moving `bytes` to or from a disk takes (rounded up to a whole nanosecond).
+    pub fn disk_time(&self, bytes: u64) -> Nanos {
+        let ns = u128::from(bytes) * 1_000_000_000;
+        u64::try_from(ns.div_ceil(u128::from(self.disk_bandwidth.max(1)))).unwrap_or(Nanos::MAX)
+    }
+}
+
 /// A whole cluster, and what goes wrong with it during a run.
 ///
 /// Invariant once [`ClusterSpec::validate`] has passed: at least one node, every node has at
-/// least one CPU and a non-zero store, the NIC bandwidth is non-zero, and every fault names
-/// nodes of the cluster.
+/// least one CPU and a non-zero store, the NIC bandwidth (and the disk bandwidth, if spilling)
+/// is non-zero, every fault names nodes of the cluster, and the recovery settings hold their
+/// invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterSpec {
     /// The nodes; node `i` gets id `NodeId(i)`.
@@ -45,6 +65,9 @@ pub struct ClusterSpec {
     pub faults: FaultScript,
     /// How the cluster detects and recovers from them.
     pub recovery: Recovery,
+    /// Whether stores spill to disk, and how fast (off by default: a last copy evicted is
+    /// lost, and rebuilt from lineage if it is wanted again).
+    pub spilling: Option<Spilling>,
 }
 
 /// Why a cluster spec is invalid.
@@ -68,6 +91,9 @@ pub enum SpecError {
     /// The NIC bandwidth is zero.
     #[error("the network's NIC bandwidth is zero")]
     ZeroBandwidth,
+    /// Spilling is on with a disk bandwidth of zero.
+    #[error("spilling is on, but the disk bandwidth is zero")]
+    ZeroDiskBandwidth,
     /// The fault script does not fit the cluster.
     #[error(transparent)]
     Fault(#[from] FaultError),
@@ -84,6 +110,7 @@ impl ClusterSpec {
             network,
             faults: FaultScript::default(),
             recovery: Recovery::default(),
+            spilling: None,
         }
     }
 
@@ -105,6 +132,9 @@ impl ClusterSpec {
         }
         if self.network.nic_bandwidth == 0 {
             return Err(SpecError::ZeroBandwidth);
+        }
+        if self.spilling.is_some_and(|s| s.disk_bandwidth == 0) {
+            return Err(SpecError::ZeroDiskBandwidth);
         }
         self.faults.check(self.nodes.len())?;
         self.recovery.check()?;

@@ -137,7 +137,8 @@ pub enum ObjectStatus<'a> {
 /// One object in the directory.
 ///
 /// Invariants: `holders` is ascending without repeats and empty unless `state` is `Ready`
-/// (a holder may be a node that died and is not declared dead yet); `waiters` is empty
+/// (a holder may be a node that died and is not declared dead yet); `spilled` is `None`
+/// unless `state` is `Ready`, and a `Ready` object has a holder or a spilled copy; `waiters` is empty
 /// unless `state` is `Pending`; an entry with `refs == 0` and `lineage == 0` is not in the
 /// directory, and one with `refs == 0` is `Lost` (its value was freed) unless pending.
 #[derive(Clone, Debug)]
@@ -146,6 +147,8 @@ pub(crate) struct ObjectEntry {
     pub size: u64,
     pub state: ObjectState,
     pub holders: SmallVec<[NodeId; 4]>,
+    /// The node whose disk holds a spilled copy, if one does.
+    pub spilled: Option<NodeId>,
     /// Driver handles, plus work not yet finished that takes it as an argument, plus unplaced
     /// actors that take it as a constructor argument.
     pub refs: u32,
@@ -168,6 +171,7 @@ impl ObjectEntry {
             size: declared,
             state: ObjectState::Pending,
             holders: SmallVec::new(),
+            spilled: None,
             refs: 1,
             producer_node,
             producer,
@@ -213,12 +217,37 @@ impl ObjectEntry {
         }
     }
 
-    /// Drops the copy on `node`; returns whether it was the last (the object is then lost).
+    /// Drops the copy in the memory of `node`; returns whether it was the last copy, in
+    /// memory or on a disk (the object is then lost).
     pub fn remove_holder(&mut self, node: NodeId) -> bool {
         if let Ok(pos) = self.holders.binary_search(&node) {
             self.holders.remove(pos);
         }
-        if self.holders.is_empty() {
+        self.lost_if_no_copy()
+    }
+
+    /// Whether the copy in `node`'s memory is the only copy anywhere.
+    pub fn only_copy(&self) -> bool {
+        self.holders.len() <= 1 && self.spilled.is_none()
+    }
+
+    /// Moves the copy in `node`'s memory to its disk.
+    pub fn spill(&mut self, node: NodeId) {
+        if let Ok(pos) = self.holders.binary_search(&node) {
+            self.holders.remove(pos);
+        }
+        self.spilled = Some(node);
+    }
+
+    /// Drops the spilled copy (its disk died); returns whether it was the last copy.
+    pub fn drop_spilled(&mut self) -> bool {
+        self.spilled = None;
+        self.lost_if_no_copy()
+    }
+
+    /// Marks a ready object with no copy left lost; returns whether it had none.
+    fn lost_if_no_copy(&mut self) -> bool {
+        if self.holders.is_empty() && self.spilled.is_none() {
             self.state = ObjectState::Lost;
             true
         } else {

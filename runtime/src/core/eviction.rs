@@ -1,5 +1,6 @@
 //! Making room in a node's store: least-recently-used unpinned copies go first, copies that
-//! another node also holds before last copies (a last copy evicted is lost).
+//! exist elsewhere (another node's memory, a disk) before last copies. A last copy evicted is
+//! lost, unless the cluster spills: then it goes to the node's disk (see `spill`).
 
 use super::Core;
 use super::store::NoRoom;
@@ -21,15 +22,20 @@ impl Core {
     /// [`Core::make_room`] when something must go.
     fn evict_for(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
         let directory = &self.directory;
-        let plan = self.nodes[node.index()].store.plan_room(size, |o| {
-            directory.get(o).is_none_or(|e| e.holders.len() <= 1)
-        })?;
+        let plan = self.nodes[node.index()]
+            .store
+            .plan_room(size, |o| directory.get(o).is_none_or(|e| e.only_copy()))?;
+        let spilling = self.spec.spilling.is_some();
         for ev in plan {
             self.nodes[node.index()].store.remove(ev.object);
             let o = self
                 .directory
                 .get_mut(ev.object)
                 .expect("stored objects exist");
+            if spilling && o.only_copy() {
+                self.spill(ev.object, ev.size, node);
+                continue;
+            }
             let last_copy = o.remove_holder(node);
             if last_copy {
                 tracing::debug!(

@@ -129,6 +129,7 @@ impl Core {
             }
         }
         self.handle_outbox(now);
+        self.disk_killed(node);
         // Its work is lost; what ran there recorded nothing after all.
         let mut ran = BTreeSet::new();
         for task in self.tasks.on_node(node) {
@@ -175,6 +176,7 @@ impl Core {
                 entry.remove_holder(node);
             }
         }
+        self.disk_declared_dead(node);
         for actor in self.actors.on_node(node) {
             self.actor_node_died(actor, node, now);
         }

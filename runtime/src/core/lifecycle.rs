@@ -217,6 +217,8 @@ impl Core {
         entry.missing = 0;
         entry.result = None;
         entry.input_bytes = 0;
+        // Pins on its old node went with that node's store.
+        entry.held.clear();
         let entry = self.tasks.entry(task);
         for o in &entry.objects {
             if let Some(o) = self.directory.get_mut(*o) {
@@ -273,6 +275,10 @@ impl Core {
     }
 
     /// Every argument has arrived once; check none was evicted since, pin them, and queue.
+    ///
+    /// If some were evicted while others were on their way, those here are pinned now
+    /// (`held`) and the others fetched again: under pressure, fetching them again could
+    /// otherwise evict the first ones again, and so on for ever.
     fn all_args_arrived(&mut self, task: TaskId, now: Nanos) {
         let entry = self.tasks.entry(task);
         let node = entry.node;
@@ -284,6 +290,14 @@ impl Core {
                 .copied()
                 .filter(|o| !store.has_sealed(*o))
                 .collect();
+            let entry = self.tasks.entry_mut(task);
+            let store = &mut self.nodes[node.index()].store;
+            for &o in &entry.objects {
+                if store.has_sealed(o) && !entry.held.contains(&o) {
+                    store.pin(o);
+                    entry.held.push(o);
+                }
+            }
             // Evicted while other arguments were still on their way: fetch again.
             match self.fetch(task, node, &gone, now) {
                 None => return,
@@ -298,8 +312,11 @@ impl Core {
         let entry = self.tasks.entry_mut(task);
         let store = &mut self.nodes[node.index()].store;
         for &o in &entry.objects {
-            store.pin(o);
+            if !entry.held.contains(&o) {
+                store.pin(o);
+            }
         }
+        entry.held.clear();
         for a in &entry.args {
             input_bytes += match a {
                 Arg::Object(o) => self.directory.entry(*o).size,
@@ -437,6 +454,11 @@ impl Core {
         }
         if entry.phase == Phase::Ready {
             for &o in &entry.objects {
+                self.nodes[node.index()].store.unpin(o);
+            }
+        }
+        if entry.phase == Phase::Fetching {
+            for &o in &entry.held {
                 self.nodes[node.index()].store.unpin(o);
             }
         }

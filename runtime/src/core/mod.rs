@@ -37,6 +37,7 @@ mod lineage;
 mod objects;
 mod placement;
 mod record;
+mod spill;
 mod tasks;
 mod timers;
 mod transfers;
@@ -116,8 +117,15 @@ struct NodeState {
     declare_at: Option<Nanos>,
     /// The copies its store held when it was killed, which the directory still lists.
     lost: Vec<ObjectId>,
-    /// Work elsewhere waiting for an object pulled from this killed node: `(task, object)`.
+    /// Work elsewhere waiting for an object pulled (or restored) from this killed node:
+    /// `(task, object)`.
     parked: Vec<(TaskId, ObjectId)>,
+    /// The objects its disk holds (spilled copies).
+    disk: std::collections::BTreeSet<ObjectId>,
+    /// When its disk is done with what it was asked to move so far.
+    disk_free_at: Nanos,
+    /// The spilled copies its disk held when it was killed, which the directory still lists.
+    lost_disk: Vec<ObjectId>,
 }
 
 /// The state of one cluster: a composition of the components below. See the module
@@ -152,6 +160,8 @@ pub struct Core {
     keep_args: bool,
     /// Killed nodes not declared dead yet.
     undeclared: usize,
+    /// Spilled objects being read back into a store.
+    restoring: spill::Restores,
     /// How many times each piece of code was submitted by the driver, by
     /// [`Catalog::code_index`] (runs again are not submissions).
     submitted: Vec<u64>,
@@ -212,6 +222,9 @@ impl Core {
                 declare_at: None,
                 lost: Vec::new(),
                 parked: Vec::new(),
+                disk: Default::default(),
+                disk_free_at: 0,
+                lost_disk: Vec::new(),
             })
             .collect();
         let views = spec
@@ -236,6 +249,7 @@ impl Core {
             lineage: lineage::Lineage::default(),
             keep_args,
             undeclared: 0,
+            restoring: Default::default(),
             submitted: vec![0; catalog.code_count()],
             transfers: Transfers::new(spec.nodes.len()),
             record: Recorder::new(config.trace),
@@ -398,6 +412,7 @@ impl Core {
             }
             Timer::Fault(edge) => self.fault_edge(edge, now),
             Timer::Declare(node) => self.declare_dead(node, now),
+            Timer::Restore(object) => self.restored(object, at, now),
         }
     }
 

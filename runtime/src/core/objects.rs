@@ -131,6 +131,9 @@ impl Core {
             store.remove(id);
             self.placer.node_mut(*h).store_used = store.used();
         }
+        if let Some(disk) = o.spilled {
+            self.unspill(id, disk);
+        }
         self.forget(id);
     }
 
@@ -142,6 +145,7 @@ impl Core {
         };
         if o.lineage > 0 {
             o.holders.clear();
+            o.spilled = None;
             o.state = ObjectState::Lost;
             return;
         }

@@ -56,6 +56,9 @@ pub(super) struct TaskEntry {
     /// When the finish timer of its current run is due (a timer of a run lost with its node
     /// finds another time here and does nothing).
     pub finish_at: Nanos,
+    /// Arguments pinned on `node` while others are fetched again (they had been evicted
+    /// after arriving): see `Core::all_args_arrived`.
+    pub held: Vec<ObjectId>,
     /// Times it has been placed again after its node died.
     pub attempts: u32,
     /// Whether this runs work that finished once already (rebuilding a lost output, or an
@@ -92,6 +95,7 @@ impl TaskEntry {
             input_bytes: 0,
             result: None,
             finish_at: 0,
+            held: Vec::new(),
             attempts: 0,
             reexecution: false,
         }

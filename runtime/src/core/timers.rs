@@ -16,7 +16,13 @@ pub(super) enum Timer {
     Fault(u64),
     /// The cluster may declare a killed node dead (it has missed enough heartbeats).
     Declare(cohort_policy::NodeId),
+    /// A spilled object has been read back from its node's disk.
+    Restore(cohort_policy::ObjectId),
 }
+
+/// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
+/// cluster's own: they do not keep a finished run going).
+const DECLARE: u64 = 1 << 63;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -82,8 +88,11 @@ impl Entry {
         match self.seq & 3 {
             0 => Timer::Finish(TaskId(self.payload)),
             1 => Timer::Transport(self.payload),
+            2 if self.payload & DECLARE != 0 => {
+                Timer::Declare(cohort_policy::NodeId(self.payload as u32))
+            }
             2 => Timer::Fault(self.payload),
-            _ => Timer::Declare(cohort_policy::NodeId(self.payload as u32)),
+            _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
 }
@@ -123,8 +132,9 @@ impl Timers {
             }
             Timer::Declare(node) => {
                 self.faults += 1;
-                (3, u64::from(node.0))
+                (2, DECLARE | u64::from(node.0))
             }
+            Timer::Restore(object) => (3, object.0),
         };
         self.pending += 1;
         let entry = Entry {
@@ -262,7 +272,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..4), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..5), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -272,7 +282,8 @@ mod tests {
                     0 => Timer::Finish(TaskId(k as u64)),
                     1 => Timer::Transport(k as u64),
                     2 => Timer::Fault(k as u64),
-                    _ => Timer::Declare(cohort_policy::NodeId(k as u32)),
+                    3 => Timer::Declare(cohort_policy::NodeId(k as u32)),
+                    _ => Timer::Restore(cohort_policy::ObjectId(k as u64)),
                 };
                 seq += 1;
                 t.push(now + delay, timer);

@@ -151,6 +151,10 @@ impl Core {
                 }
                 let id = match self.transfers.find(object, node) {
                     Some(id) => id,
+                    None if o.holders.is_empty() => {
+                        let disk = o.spilled.expect("a ready object has a copy");
+                        return self.restore(object, disk, task, now);
+                    }
                     None => match self.pull(object, node, now) {
                         Ok(Some(id)) => id,
                         Ok(None) => {

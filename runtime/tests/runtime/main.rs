@@ -13,5 +13,6 @@ mod mapreduce;
 mod network;
 mod objects;
 mod props;
+mod spill;
 mod staleness;
 mod transport;
