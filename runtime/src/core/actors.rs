@@ -304,7 +304,7 @@ impl Core {
         let Some(&next) = a.calls.front() else {
             return;
         };
-        if self.tasks.entry(next).phase != Phase::Ready {
+        if self.tasks.entry(next).phase != Phase::Ready || !self.claim_args(next, now) {
             return;
         }
         self.actors.actors.get_mut(&actor).expect("exists").running = true;
@@ -416,7 +416,19 @@ impl Core {
         a.phase = ActorPhase::Creating;
         a.node = Some(new_node);
         a.creation = Some(task);
-        let pending: Vec<TaskId> = a.calls.drain(..).collect();
+        let calls: Vec<TaskId> = a.calls.drain(..).collect();
+        // Replays a previous restart queued and that did not finish are dropped: the log
+        // replays their calls again below (else a call would run twice).
+        let mut pending = Vec::with_capacity(calls.len());
+        for c in calls {
+            if self.tasks.get(c).is_some_and(|e| e.reexecution) {
+                let entry = self.tasks.remove(c).expect("listed");
+                self.release_args(&entry.args);
+            } else {
+                pending.push(c);
+            }
+        }
+        let a = self.actors.actors.get_mut(&actor).expect("listed");
         // Replays first, in order; then the calls not finished, in order.
         let replays = a.log.clone();
         let log_done = a.restarts_left == 0;

@@ -23,12 +23,11 @@
 use super::Core;
 use super::tasks::Phase;
 use super::timers::Timer;
-use super::transfers::Request;
 use crate::error::RuntimeError;
 use crate::fault::{FaultKind, FaultScript};
 use crate::time::Nanos;
 use crate::trace::NodeEvent;
-use cohort_policy::{NodeId, TaskId};
+use cohort_policy::NodeId;
 use std::collections::BTreeSet;
 
 /// A fault's start or end, as a timer's payload: `(position << 1) | ends`.
@@ -106,6 +105,7 @@ impl Core {
         let state = &mut self.nodes[node.index()];
         state.up = false;
         state.ready.clear();
+        state.finishing.clear();
         let capacity = state.store.capacity();
         let store = std::mem::replace(&mut state.store, super::store::ObjectStore::new(capacity));
         state.lost = store.sealed_objects();
@@ -113,7 +113,8 @@ impl Core {
         state.declare_at = Some(at);
         self.undeclared += 1;
         self.timers.push(at, Timer::Declare(node));
-        // Transfers from or to it stop.
+        // Transfers from or to it stop; the other ends' stores release what they held.
+        let mut released = Vec::new();
         for (id, t) in self.transfers.detach_involving(node) {
             self.transport.cancel(id, now, &mut self.outbox);
             let r = t.request;
@@ -127,8 +128,16 @@ impl Core {
             } else if self.nodes[r.from.index()].up {
                 self.nodes[r.from.index()].store.unpin(r.object);
             }
+            released.push(if r.from == node { r.to } else { r.from });
         }
         self.handle_outbox(now);
+        released.sort_unstable();
+        released.dedup();
+        for other in released {
+            if self.nodes[other.index()].up {
+                self.room_freed(other, now);
+            }
+        }
         self.disk_killed(node);
         // Its work is lost; what ran there recorded nothing after all.
         let mut ran = BTreeSet::new();
@@ -188,23 +197,7 @@ impl Core {
             }
         }
         for (task, object) in parked {
-            self.ask_again(task, object, now);
-        }
-    }
-
-    /// Work waiting for `object` from a node declared dead asks for it again.
-    fn ask_again(&mut self, task: TaskId, object: cohort_policy::ObjectId, now: Nanos) {
-        let Some(entry) = self.tasks.get(task) else {
-            return;
-        };
-        if entry.phase != Phase::Fetching {
-            return;
-        }
-        let node = entry.node;
-        match self.request(object, node, task, now) {
-            Request::Local => self.arrived(task, now),
-            Request::Waiting => {}
-            Request::Failed(reason) => self.fail_task(task, reason, now),
+            self.ask_for(object, task, now);
         }
     }
 

@@ -219,6 +219,7 @@ impl Core {
         entry.input_bytes = 0;
         // Pins on its old node went with that node's store.
         entry.held.clear();
+        entry.pinned = false;
         let entry = self.tasks.entry(task);
         for o in &entry.objects {
             if let Some(o) = self.directory.get_mut(*o) {
@@ -274,11 +275,14 @@ impl Core {
         }
     }
 
-    /// Every argument has arrived once; check none was evicted since, pin them, and queue.
+    /// Every argument has arrived once; check none was evicted since, and queue. Arguments
+    /// are pinned when the work starts (see [`Core::claim_args`]): a ready task waiting for a
+    /// slot holds no pin, so a queue of them cannot fill a store that must still receive.
     ///
     /// If some were evicted while others were on their way, those here are pinned now
-    /// (`held`) and the others fetched again: under pressure, fetching them again could
-    /// otherwise evict the first ones again, and so on for ever.
+    /// (`held`) and the others fetched again; once all are here, all stay pinned until the
+    /// work ends: under pressure, fetching them again could otherwise evict the first ones
+    /// again, and so on for ever.
     fn all_args_arrived(&mut self, task: TaskId, now: Nanos) {
         let entry = self.tasks.entry(task);
         let node = entry.node;
@@ -310,13 +314,16 @@ impl Core {
         }
         let mut input_bytes = 0;
         let entry = self.tasks.entry_mut(task);
-        let store = &mut self.nodes[node.index()].store;
-        for &o in &entry.objects {
-            if !entry.held.contains(&o) {
-                store.pin(o);
+        if !entry.held.is_empty() {
+            let store = &mut self.nodes[node.index()].store;
+            for &o in &entry.objects {
+                if !entry.held.contains(&o) {
+                    store.pin(o);
+                }
             }
+            entry.held.clear();
+            entry.pinned = true;
         }
-        entry.held.clear();
         for a in &entry.args {
             input_bytes += match a {
                 Arg::Object(o) => self.directory.entry(*o).size,
@@ -339,15 +346,43 @@ impl Core {
     fn dispatch(&mut self, node: NodeId, now: Nanos) {
         while let Some(&task) = self.nodes[node.index()].ready.front() {
             let demand = self.tasks.entry(task).demand.cpus;
-            let view = self.placer.node_mut(node);
+            let view = self.placer.node(node);
             if demand > view.cpus_total - view.cpus_busy {
                 break;
             }
+            self.nodes[node.index()].ready.pop_front();
+            if !self.claim_args(task, now) {
+                continue;
+            }
+            let view = self.placer.node_mut(node);
             view.cpus_busy += demand;
             view.queued -= 1;
-            self.nodes[node.index()].ready.pop_front();
             self.start(task, now);
         }
+    }
+
+    /// Ready work is about to start: pins its arguments, if they are all still here, and
+    /// returns true. If some were evicted while it waited, it goes back to fetching them
+    /// (see [`Core::all_args_arrived`]) and this returns false.
+    pub(super) fn claim_args(&mut self, task: TaskId, now: Nanos) -> bool {
+        let entry = self.tasks.entry(task);
+        if entry.pinned {
+            return true;
+        }
+        let node = entry.node;
+        let store = &self.nodes[node.index()].store;
+        if entry.objects.iter().all(|o| store.has_sealed(*o)) {
+            let entry = self.tasks.entry_mut(task);
+            let store = &mut self.nodes[node.index()].store;
+            for &o in &entry.objects {
+                store.pin(o);
+            }
+            entry.pinned = true;
+            return true;
+        }
+        self.tasks.entry_mut(task).phase = Phase::Fetching;
+        self.all_args_arrived(task, now);
+        false
     }
 
     /// Hands ready work to the executor. If its object arguments are distinct (the common
@@ -402,23 +437,46 @@ impl Core {
             return;
         }
         let node = entry.node;
+        if !self.store_outputs(task, now) {
+            self.nodes[node.index()].finishing.push_back(task);
+        }
+    }
+
+    /// Executed work whose time is up releases its arguments, stores its outputs and ends;
+    /// returns false, changing nothing else, if its node's store has no room for the outputs
+    /// now (everything in it is pinned): it then keeps its slot and waits for room (see
+    /// `room`). Outputs larger than the whole store fail it.
+    pub(super) fn store_outputs(&mut self, task: TaskId, now: Nanos) -> bool {
+        let entry = self.tasks.entry_mut(task);
+        let node = entry.node;
+        if entry.pinned {
+            let store = &mut self.nodes[node.index()].store;
+            for &o in &entry.objects {
+                store.unpin(o);
+            }
+            entry.pinned = false;
+        }
+        let mut too_big = None;
+        if let Some(Ok(values)) = &entry.result {
+            let total: u64 = values.iter().map(Payload::size).sum();
+            match self.make_room(node, total) {
+                Ok(()) => {}
+                Err(e) if e.needed <= e.capacity => return false,
+                Err(e) => too_big = Some(e),
+            }
+        }
+        let entry = self.tasks.entry_mut(task);
         if entry.holds_slot() {
             self.placer.node_mut(node).cpus_busy -= entry.demand.cpus;
-        }
-        let store = &mut self.nodes[node.index()].store;
-        for &o in &entry.objects {
-            store.unpin(o);
         }
         let mut result = entry.result.take().expect("finish after complete");
         let work = entry.work;
         let outputs = std::mem::take(&mut entry.outputs);
-        let mut output_bytes = 0;
-        if let Ok(values) = &result {
-            let total: u64 = values.iter().map(Payload::size).sum();
-            output_bytes = total;
-            if let Err(e) = self.make_room(node, total) {
-                result = Err(format!("cannot store its outputs: {}", e.into_error(node)).into());
-            }
+        let output_bytes = result
+            .as_ref()
+            .map_or(0, |values| values.iter().map(Payload::size).sum());
+        if let Some(e) = too_big {
+            result = Err(format!("cannot store its outputs: {}", e.into_error(node)).into());
         }
         let ok = result.is_ok();
         match result {
@@ -431,7 +489,9 @@ impl Core {
         }
         self.refresh_store_view(node);
         self.end_of_work(task, None, ok, output_bytes, outputs, now);
+        self.room_freed(node, now);
         self.dispatch(node, now);
+        true
     }
 
     /// Fails work that has not run (an argument failed or could not be fetched).
@@ -452,7 +512,7 @@ impl Core {
                 self.nodes[node.index()].ready.retain(|t| *t != task);
             }
         }
-        if entry.phase == Phase::Ready {
+        if entry.phase == Phase::Ready && entry.pinned {
             for &o in &entry.objects {
                 self.nodes[node.index()].store.unpin(o);
             }
@@ -466,6 +526,7 @@ impl Core {
         let outputs = entry.outputs.clone();
         self.end_of_work(task, Some(entry), false, 0, outputs, now);
         if !lost {
+            self.room_freed(node, now);
             self.dispatch(node, now);
         }
     }

@@ -37,6 +37,7 @@ mod lineage;
 mod objects;
 mod placement;
 mod record;
+mod room;
 mod spill;
 mod tasks;
 mod timers;
@@ -109,6 +110,8 @@ struct NodeState {
     store: ObjectStore,
     /// Ready work waiting for a slot, FIFO.
     ready: VecDeque<TaskId>,
+    /// Executed work waiting for room to store its outputs, FIFO (see `room`).
+    finishing: VecDeque<TaskId>,
     /// How much slower work that starts now runs (a `slow_cpu` fault), if it does.
     cpu_slowdown: Option<crate::fault::Slowdown>,
     /// Whether the node runs (false from a kill until it restarts).
@@ -162,6 +165,8 @@ pub struct Core {
     undeclared: usize,
     /// Spilled objects being read back into a store.
     restoring: spill::Restores,
+    /// Pulls waiting for room in their destination's store.
+    room: room::WaitingRoom,
     /// How many times each piece of code was submitted by the driver, by
     /// [`Catalog::code_index`] (runs again are not submissions).
     submitted: Vec<u64>,
@@ -217,6 +222,7 @@ impl Core {
             .map(|n| NodeState {
                 store: ObjectStore::new(n.store_capacity),
                 ready: VecDeque::new(),
+                finishing: VecDeque::new(),
                 cpu_slowdown: None,
                 up: true,
                 declare_at: None,
@@ -250,6 +256,7 @@ impl Core {
             keep_args,
             undeclared: 0,
             restoring: Default::default(),
+            room: room::WaitingRoom::new(spec.nodes.len()),
             submitted: vec![0; catalog.code_count()],
             transfers: Transfers::new(spec.nodes.len()),
             record: Recorder::new(config.trace),

@@ -76,6 +76,12 @@ impl Placer {
         &self.live
     }
 
+    /// Node `node`'s current load.
+    #[inline]
+    pub(super) fn node(&self, node: NodeId) -> &NodeView {
+        &self.live[node.index()]
+    }
+
     /// Node `node`'s current load, to update.
     #[inline]
     pub(super) fn node_mut(&mut self, node: NodeId) -> &mut NodeView {

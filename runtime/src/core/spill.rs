@@ -12,7 +12,6 @@
 
 use super::Core;
 use super::directory::ObjectState;
-use super::tasks::Phase;
 use super::timers::Timer;
 use super::transfers::Request;
 use crate::time::Nanos;
@@ -70,6 +69,10 @@ impl Core {
         }
         let size = self.directory.entry(object).size;
         if let Err(e) = self.make_room(node, size) {
+            if e.needed <= e.capacity {
+                self.wait_for_room(object, node, task);
+                return Request::Waiting;
+            }
             return Request::Failed(
                 format!(
                     "cannot restore argument {object} ({size} bytes) on {node}: {}",
@@ -118,19 +121,9 @@ impl Core {
             }
         }
         for task in r.waiters {
-            let Some(t) = self.tasks.get(task) else {
-                continue;
-            };
-            if t.phase != Phase::Fetching {
-                continue;
-            }
-            let dest = t.node;
-            match self.request(object, dest, task, now) {
-                Request::Local => self.arrived(task, now),
-                Request::Waiting => {}
-                Request::Failed(reason) => self.fail_task(task, reason, now),
-            }
+            self.ask_for(object, task, now);
         }
+        self.room_freed(node, now);
     }
 
     /// Node `node` was killed: its restores stop (their waiters wait for the declaration) and
@@ -146,6 +139,10 @@ impl Core {
         for object in stopped {
             let r = self.restoring.remove(&object).expect("listed");
             let parked = r.waiters.into_iter().map(|t| (t, object));
+            self.nodes[node.index()].parked.extend(parked);
+        }
+        for (object, tasks) in self.room.take_node(node) {
+            let parked = tasks.into_iter().map(|t| (t, object));
             self.nodes[node.index()].parked.extend(parked);
         }
         let state = &mut self.nodes[node.index()];

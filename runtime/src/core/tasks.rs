@@ -29,7 +29,9 @@ pub(super) enum Phase {
 /// One piece of work not finished yet.
 ///
 /// Invariants: `objects` are the distinct objects of `args`, each holding one reference
-/// while the work lives and pinned on `node` from `Ready` until it ends (unless `node` died);
+/// while the work lives, and all pinned on `node` while `pinned` (from when the work starts,
+/// or from `Ready` if it had to fetch some again, until it ends; unless `node` died), and
+/// only `held` of them before that;
 /// `missing` counts the objects still on their way while `Fetching`; `result` is set from
 /// `Executed` on. From `Running` on, `args` may be empty though the work had arguments (only
 /// when the core keeps no lineage, see `Core::keep_args`): if its object arguments were
@@ -59,6 +61,8 @@ pub(super) struct TaskEntry {
     /// Arguments pinned on `node` while others are fetched again (they had been evicted
     /// after arriving): see `Core::all_args_arrived`.
     pub held: Vec<ObjectId>,
+    /// Whether all of `objects` are pinned on `node`.
+    pub pinned: bool,
     /// Times it has been placed again after its node died.
     pub attempts: u32,
     /// Whether this runs work that finished once already (rebuilding a lost output, or an
@@ -96,6 +100,7 @@ impl TaskEntry {
             result: None,
             finish_at: 0,
             held: Vec::new(),
+            pinned: false,
             attempts: 0,
             reexecution: false,
         }

@@ -13,6 +13,16 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
+/// Outcome of starting a pull.
+enum Pull {
+    /// The transfer is on its way.
+    Started(TransferId),
+    /// The source chosen is a killed node: nothing comes until it is declared dead.
+    DeadSource,
+    /// The destination's store has no room now (everything in it is pinned).
+    NoRoom,
+}
+
 /// Outcome of asking for an object at a node.
 pub(super) enum Request {
     /// A sealed copy is in the node's store.
@@ -155,13 +165,20 @@ impl Core {
                         let disk = o.spilled.expect("a ready object has a copy");
                         return self.restore(object, disk, task, now);
                     }
+                    None if self.joined_waiting_pull(object, node, task) => {
+                        return Request::Waiting;
+                    }
                     None => match self.pull(object, node, now) {
-                        Ok(Some(id)) => id,
-                        Ok(None) => {
-                            // The source chosen is dead: nothing comes until the cluster
-                            // declares it dead and the object is asked for again.
+                        Ok(Pull::Started(id)) => id,
+                        Ok(Pull::DeadSource) => {
+                            // Nothing comes until the cluster declares the source dead and
+                            // the object is asked for again.
                             let from = self.source(object);
                             self.nodes[from.index()].parked.push((task, object));
+                            return Request::Waiting;
+                        }
+                        Ok(Pull::NoRoom) => {
+                            self.wait_for_room(object, node, task);
                             return Request::Waiting;
                         }
                         Err(reason) => return Request::Failed(reason),
@@ -187,20 +204,19 @@ impl Core {
             .expect("a ready object has a holder")
     }
 
-    /// Starts a transfer of a ready object to `node` from its [`Core::source`]; `None` if
-    /// that source is dead (nothing is started).
-    fn pull(
-        &mut self,
-        object: ObjectId,
-        to: NodeId,
-        now: Nanos,
-    ) -> Result<Option<TransferId>, Arc<str>> {
+    /// Starts a transfer of a ready object to `node` from its [`Core::source`], unless that
+    /// source is dead or the destination has no room now (nothing is started then). Fails if
+    /// the object is larger than the destination's whole store.
+    fn pull(&mut self, object: ObjectId, to: NodeId, now: Nanos) -> Result<Pull, Arc<str>> {
         let size = self.directory.entry(object).size;
         let from = self.source(object);
         if !self.nodes[from.index()].up {
-            return Ok(None);
+            return Ok(Pull::DeadSource);
         }
         if let Err(e) = self.make_room(to, size) {
+            if e.needed <= e.capacity {
+                return Ok(Pull::NoRoom);
+            }
             return Err(format!(
                 "cannot receive argument {object} ({size} bytes) on {to}: {}",
                 e.into_error(to)
@@ -219,7 +235,7 @@ impl Core {
         let id = self.transport.start(request, now, &mut self.outbox);
         self.transfers.insert(id, request, now);
         self.handle_outbox(now);
-        Ok(Some(id))
+        Ok(Pull::Started(id))
     }
 
     /// Schedules the wake-ups the transport asked for, then handles what it reported. Every
@@ -294,6 +310,8 @@ impl Core {
         for task in t.waiters {
             self.arrived(task, now);
         }
+        self.room_freed(to, now);
+        self.room_freed(from, now);
         // Nobody may want the copy any more (all its waiters failed): it stays as a
         // secondary copy, evictable like any other.
     }
