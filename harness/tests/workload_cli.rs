@@ -236,3 +236,76 @@ fn joins_and_short_creations_run_and_their_mistakes_are_named() {
     );
     assert!(!stderr(&o).contains("Section"), "{}", stderr(&o));
 }
+
+/// The shipped kill workload on a short schedule: 3 s, node 2 killed at 1.5 s and declared
+/// dead after 3 missed heartbeats of 100 ms.
+const SHORT_KILL: [&str; 8] = [
+    "--set",
+    "duration=3s",
+    "--set",
+    "warmup=500ms",
+    "--set",
+    "kill_at=1500ms",
+    "--set",
+    "missed_heartbeats=3",
+];
+
+/// The value of `column` in the one row of a `summary.csv`.
+fn summary_value(summary: &str, column: &str) -> String {
+    let mut lines = summary.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let i = header.iter().position(|h| *h == column).unwrap();
+    row[i].to_string()
+}
+
+#[test]
+fn a_killed_node_is_recovered_as_recovery_is_set() {
+    let s = sandbox("kill");
+    let kill = shipped("streaming-kill.toml");
+    let run = |extra: &[&str], out: &str| {
+        let mut args = vec!["run", kill.as_str(), "--policy", "random", "--out", out];
+        args.extend(SHORT_KILL);
+        args.extend(extra);
+        s.cohort(&args)
+    };
+    let o = run(&[], "k");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_csv(&s.path("k/summary.csv"));
+    for (column, value) in [
+        ("failed", "0"),
+        ("datapoints_lost", "0"),
+        ("actor_restarts", "2"),
+        ("param.missed_heartbeats", "3"),
+    ] {
+        assert_eq!(
+            summary_value(&summary, column),
+            value,
+            "{column}: {summary}"
+        );
+    }
+    let faults = read_csv(&s.path("k/faults.csv"));
+    // Killed at 1.5 s, its last heartbeat at 1.4 s: declared dead at 1.7 s.
+    assert!(
+        faults.contains("1500000000,,1700000000"),
+        "faults.csv: {faults}"
+    );
+    std::fs::remove_dir_all(s.path("k")).unwrap();
+    // Ray's default, no actor restart: the reducers on node 2 fail, and the run.
+    let o = run(&["--set", "recovery.actor_restarts=0"], "f");
+    assert_bad_clean(&s, &o, "actor 1 failed: node 2 died under it");
+    // A bad recovery setting is named, and nothing runs.
+    let o = run(&["--set", "recovery.missed_heartbeats=0"], "b");
+    assert_bad_clean(
+        &s,
+        &o,
+        "streaming-kill.toml: --set recovery.missed_heartbeats=0: must be between 1 and \
+         4294967295, got 0",
+    );
+    let o = run(&["--set", "recovery.actor_replay=maybe"], "b");
+    assert_bad_clean(
+        &s,
+        &o,
+        "--set recovery.actor_replay=maybe: expected true or false",
+    );
+}

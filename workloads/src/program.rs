@@ -6,14 +6,19 @@
 //! eight real bytes (the data's stamp; the rest of an output's size is modeled). A kind with
 //! `record = true` records a datapoint each time it runs: iteration, and the batch's ingest
 //! time; the arrival time is when it started.
+//!
+//! An actor's state is a running total, a `u64` (wrapping), to which each of its method calls
+//! adds `1 + iteration + the sum of the stamps of its object arguments`: so a call lost or run
+//! twice changes the total, and a run that recovers exactly from a fault ends with the totals
+//! of the same run without it ([`DriveReport::actor_totals`]).
 
 use crate::resolve::{End, Kind, OutputSize, Resolved, StageOp};
 use crate::schema::{Join, Mode, Scope};
 use cohort_runtime::ir::Pairing;
 use cohort_runtime::policy::Resources;
 use cohort_runtime::{
-    ActorKind as RuntimeActorKind, Clock, Cluster, ClusterConfig, IrError, IrNode, NodeOptions,
-    Payload, Registry, RuntimeError, TaskArg, TaskContext, TraceLevel,
+    ActorId, ActorKind as RuntimeActorKind, Clock, Cluster, ClusterConfig, IrError, IrNode,
+    NodeOptions, Payload, Registry, RuntimeError, TaskArg, TaskContext, TraceLevel,
 };
 use std::sync::Mutex;
 use thiserror::Error;
@@ -38,13 +43,16 @@ pub enum RunError {
 }
 
 /// What the driver did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveReport {
     /// Iterations submitted.
     pub iterations: u64,
     /// Datapoints the run should have recorded: one per submitted task or call of a kind with
     /// `record = true`.
     pub datapoints_expected: u64,
+    /// Every constructed actor's total at the end of the run (see the module documentation),
+    /// by ascending actor id.
+    pub actor_totals: Vec<(ActorId, u64)>,
 }
 
 /// The last output a kind's code made, as `(ingest time, size, payload)`: the outputs of one
@@ -69,6 +77,18 @@ impl LastOutput {
             }
         }
     }
+}
+
+/// What a method call adds to its actor's total: 1, plus the iteration of its batch header,
+/// plus the stamp (first eight real bytes) of each object argument.
+fn contribution(args: &[Payload]) -> Result<u64, String> {
+    let (header, objects) = args
+        .split_last()
+        .ok_or("no batch header: work must be submitted by the workload driver")?;
+    let iteration = header.i64_at(0).ok_or("malformed batch header")? as u64;
+    Ok(objects.iter().fold(1u64.wrapping_add(iteration), |sum, o| {
+        sum.wrapping_add(o.as_u64().unwrap_or(0))
+    }))
 }
 
 fn run_kind(
@@ -107,7 +127,7 @@ pub fn registry(w: &Resolved) -> Result<Registry, RuntimeError> {
         })?;
     }
     for (name, actor) in &w.actors {
-        let mut a = RuntimeActorKind::new(name, |_, _| Ok(()))
+        let mut a = RuntimeActorKind::new(name, |_, _| Ok(0u64))
             .creation_cost(actor.creation_cost)
             .creation_demand(Resources {
                 cpus: actor.creation_cpus,
@@ -115,8 +135,10 @@ pub fn registry(w: &Resolved) -> Result<Registry, RuntimeError> {
         for (m, kind) in &actor.methods {
             let k = kind.clone();
             let last = LastOutput::default();
-            a = a.method(m, kind.cost, move |_: &mut (), ctx, args| {
-                run_kind(&k, &last, ctx, args)
+            a = a.method(m, kind.cost, move |total: &mut u64, ctx, args| {
+                let outputs = run_kind(&k, &last, ctx, args)?;
+                *total = total.wrapping_add(contribution(args)?);
+                Ok(outputs)
             });
         }
         r.actor(a)?;
@@ -272,7 +294,17 @@ pub fn drive(
     Ok(DriveReport {
         iterations: iteration,
         datapoints_expected: datapoints_expected(w, cluster)?,
+        actor_totals: actor_totals(cluster),
     })
+}
+
+/// The total of every constructed actor, by ascending id.
+fn actor_totals(cluster: &Cluster) -> Vec<(ActorId, u64)> {
+    cluster
+        .constructed_actors()
+        .into_iter()
+        .filter_map(|a| cluster.actor_state(a, |total: &u64| (a, *total)))
+        .collect()
 }
 
 /// One datapoint per submission of a recording kind.

@@ -15,7 +15,8 @@ use crate::schema::{
 use crate::units::{self, UnitError};
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
-    ClusterSpec, CostModel, Fault, FaultKind, FaultScript, NetworkSpec, NodeSpec, Slowdown,
+    ClusterSpec, CostModel, Fault, FaultKind, FaultScript, NetworkSpec, NodeSpec, Recovery,
+    Slowdown,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -229,7 +230,7 @@ impl Quantity {
 /// The key paths `--set` accepts, as patterns (`NAME` and `M` stand for the names of the
 /// file's task kinds, actor kinds, methods and stages). A plain name without a dot sets a
 /// parameter instead.
-pub const KEY_PATHS: [&str; 7] = [
+pub const KEY_PATHS: [&str; 8] = [
     "cluster.KEY",
     "tasks.NAME.KEY",
     "actors.NAME.creation.KEY",
@@ -237,6 +238,7 @@ pub const KEY_PATHS: [&str; 7] = [
     "schedule.KEY",
     "stage.NAME.KEY",
     "fault.N.KEY",
+    "recovery.KEY",
 ];
 
 /// The settable keys of `[cluster]`.
@@ -272,6 +274,15 @@ pub const METHOD_KEYS: [&str; 5] = [
 pub const FAULT_KEYS: [&str; 4] = ["node", "at", "until", "by"];
 /// The settable keys of `[schedule]`.
 pub const SCHEDULE_KEYS: [&str; 4] = ["period", "duration", "iterations", "warmup"];
+/// The settable keys of `[recovery]`: every one of its keys.
+pub const RECOVERY_KEYS: [&str; 6] = [
+    "heartbeat_period",
+    "missed_heartbeats",
+    "task_retries",
+    "reconstruction",
+    "actor_restarts",
+    "actor_replay",
+];
 
 /// The settable keys of a stage with operation `op`.
 pub fn stage_keys(op: Op) -> &'static [&'static str] {
@@ -505,6 +516,41 @@ impl<'a> Resolver<'a> {
         Ok(Some(n))
     }
 
+    /// The count `key` (from 0 to `u32::MAX`), or `default` if neither the file nor a `--set`
+    /// gives it.
+    fn count32(
+        &mut self,
+        key: &str,
+        file: Option<&Field>,
+        default: u32,
+    ) -> Result<u32, WorkloadError> {
+        let Some(v) = self.val(key, file) else {
+            return Ok(default);
+        };
+        let n = self.quantity(&v, key, Quantity::Count)?;
+        u32::try_from(n)
+            .map_err(|_| self.fail(&v, key, format!("must be at most {}, got {n}", u32::MAX)))
+    }
+
+    /// The boolean `key`: its `--set` override (`true` or `false`) if any, else what the file
+    /// wrote, else `default`. A boolean takes no `$param` (parameters are numbers).
+    fn flag(
+        &self,
+        key: &str,
+        file: Option<&Spanned<bool>>,
+        default: bool,
+    ) -> Result<bool, WorkloadError> {
+        match (self.keys.get(key), file) {
+            (Some(text), _) => match text.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(self.whole(format!("--set {key}={text}: expected true or false"))),
+            },
+            (None, Some(b)) => Ok(*b.get_ref()),
+            (None, None) => Ok(default),
+        }
+    }
+
     /// Picoseconds per byte for the rate `key` (0 when absent: free).
     fn per_byte(&mut self, key: &str, file: Option<&Field>) -> Result<u64, WorkloadError> {
         let Some(v) = self.val(key, file) else {
@@ -580,6 +626,11 @@ fn check_keys(r: &Resolver<'_>, file: &WorkloadFile) -> Result<(), WorkloadError
             "schedule" if !rest.contains('.') => {
                 if !SCHEDULE_KEYS.contains(&rest) {
                     return Err(no_key("[schedule]", rest, &SCHEDULE_KEYS));
+                }
+            }
+            "recovery" if !rest.contains('.') => {
+                if !RECOVERY_KEYS.contains(&rest) {
+                    return Err(no_key("[recovery]", rest, &RECOVERY_KEYS));
                 }
             }
             "tasks" if !owner.is_empty() => {
@@ -750,6 +801,8 @@ pub(crate) fn resolve(
                 format!("did you mean cluster.{name}?")
             } else if SCHEDULE_KEYS.contains(&name.as_str()) {
                 format!("did you mean schedule.{name}?")
+            } else if RECOVERY_KEYS.contains(&name.as_str()) {
+                format!("did you mean recovery.{name}?")
             } else if TASK_KEYS.contains(&name.as_str()) {
                 format!("a task kind's is set as tasks.NAME.{name}")
             } else {
@@ -914,6 +967,7 @@ pub(crate) fn resolve(
         param_texts.insert(name.clone(), text);
     }
     spec.faults = resolve_faults(&mut r, file, nodes)?;
+    spec.recovery = resolve_recovery(&mut r, &file.recovery)?;
     Ok(Resolved {
         name: file.name.clone(),
         description: file.description.trim().to_string(),
@@ -1057,6 +1111,68 @@ fn resolve_faults(
     }
     FaultScript::new(faults, nodes as usize)
         .map_err(|e| r.at(file.faults[e.fault() - 1].span(), e.to_string()))
+}
+
+/// `[recovery]`: each key given (in the file or by `recovery.KEY`) replaces the runtime's
+/// default ([`Recovery::default`]).
+fn resolve_recovery(
+    r: &mut Resolver<'_>,
+    section: &schema::RecoverySection,
+) -> Result<Recovery, WorkloadError> {
+    let d = Recovery::default();
+    let heartbeat_period = match r.val(
+        "recovery.heartbeat_period",
+        section.heartbeat_period.as_ref(),
+    ) {
+        None => d.heartbeat_period,
+        Some(v) => {
+            let p = r.quantity(&v, "recovery.heartbeat_period", Quantity::Duration)?;
+            if p == 0 {
+                return Err(r.fail(
+                    &v,
+                    "recovery.heartbeat_period",
+                    "a heartbeat period of zero: a node must send heartbeats some time apart",
+                ));
+            }
+            p
+        }
+    };
+    let max = u64::from(u32::MAX);
+    let missed_heartbeats = r
+        .positive(
+            "recovery.missed_heartbeats",
+            section.missed_heartbeats.as_ref(),
+            max,
+        )?
+        .map_or(d.missed_heartbeats, |n| n as u32);
+    let task_retries = r.count32(
+        "recovery.task_retries",
+        section.task_retries.as_ref(),
+        d.task_retries,
+    )?;
+    let actor_restarts = r.count32(
+        "recovery.actor_restarts",
+        section.actor_restarts.as_ref(),
+        d.actor_restarts,
+    )?;
+    let reconstruction = r.flag(
+        "recovery.reconstruction",
+        section.reconstruction.as_ref(),
+        d.reconstruction,
+    )?;
+    let actor_replay = r.flag(
+        "recovery.actor_replay",
+        section.actor_replay.as_ref(),
+        d.actor_replay,
+    )?;
+    Ok(Recovery {
+        heartbeat_period,
+        missed_heartbeats,
+        task_retries,
+        reconstruction,
+        actor_restarts,
+        actor_replay,
+    })
 }
 
 /// The error for a warm-up `warmup` at least as long as the run (`duration`), saying what to

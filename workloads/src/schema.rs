@@ -68,6 +68,10 @@ pub struct WorkloadFile {
     /// What goes wrong during the run, and when.
     #[serde(rename = "fault", default)]
     pub faults: Vec<Spanned<FaultSection>>,
+    /// How the cluster notices a dead node and recovers what it lost (default: the runtime's
+    /// defaults).
+    #[serde(default)]
+    pub recovery: RecoverySection,
     /// The default sweep.
     #[serde(default)]
     pub sweep: Option<SweepSection>,
@@ -317,6 +321,29 @@ pub struct FaultSection {
     pub until: Option<Field>,
     /// How many times slower (slow_cpu, slow_nic; a factor of at least 1, e.g. 4 or 2.5).
     pub by: Option<Field>,
+}
+
+/// `[recovery]`: how the cluster notices a dead node and recovers what it lost. Every key is
+/// optional; one left out keeps the runtime's default (`cohort_runtime::Recovery`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [recovery] table (heartbeat_period, missed_heartbeats, task_retries, \
+                 reconstruction, actor_restarts, actor_replay)"
+)]
+pub struct RecoverySection {
+    /// How often a node tells the cluster it is alive (duration).
+    pub heartbeat_period: Option<Field>,
+    /// Heartbeats a node may miss in a row before it is declared dead (count, at least 1).
+    pub missed_heartbeats: Option<Field>,
+    /// Times a task may be run again after its first run (count).
+    pub task_retries: Option<Field>,
+    /// Whether an object whose every copy is gone is rebuilt from its lineage.
+    pub reconstruction: Option<Spanned<bool>>,
+    /// Times an actor whose node died is restarted (count).
+    pub actor_restarts: Option<Field>,
+    /// Whether a restarted actor runs its finished calls again, in order.
+    pub actor_replay: Option<Spanned<bool>>,
 }
 
 /// How iterations follow each other.

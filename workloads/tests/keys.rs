@@ -314,7 +314,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
         message(&w, &[("clutser.nodes", "3")]),
         "tiny.toml: --set clutser.nodes=3: no key `clutser.nodes`: a key is cluster.KEY, \
          tasks.NAME.KEY, actors.NAME.creation.KEY, actors.NAME.methods.M.KEY, schedule.KEY, \
-         stage.NAME.KEY, fault.N.KEY (a plain NAME sets a parameter)"
+         stage.NAME.KEY, fault.N.KEY, recovery.KEY (a plain NAME sets a parameter)"
     );
     // A plain name is still a parameter, and says how keys are set: the key's path when the
     // name is a key's own.

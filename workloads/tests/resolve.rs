@@ -127,6 +127,7 @@ fn the_shipped_workloads_resolve_and_sweep() {
         [
             "join.toml",
             "param-server.toml",
+            "streaming-kill.toml",
             "streaming.toml",
             "tree-reduce.toml"
         ]
