@@ -1222,3 +1222,112 @@ fn points_with_fewer_seeds_are_named() {
         );
     }
 }
+
+/// FNV-1a, 64 bits: a fingerprint of a file's bytes for the pins below.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The fingerprint of every file a render wrote, by name, and of its table and paragraphs.
+fn fingerprints(summary: &ReportSummary) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = summary
+        .files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().expect("name").to_string_lossy().into_owned();
+            (name, fnv1a(&fs::read(f).expect("read output")))
+        })
+        .collect();
+    out.push(("table".to_owned(), fnv1a(summary.table().as_bytes())));
+    for f in &summary.findings {
+        out.push((format!("finding {}", f.section), fnv1a(f.text.as_bytes())));
+    }
+    out
+}
+
+/// The fingerprints of the small fixture's report, as rendered before faults existed.
+const PINNED_SMALL: &[(&str, u64)] = &[
+    ("bytes-moved.png", 0xc4e5710218f3306c),
+    ("bytes-moved.svg", 0x79d1955b9843aaeb),
+    ("cpu-utilization.png", 0x5834390fabeeb72b),
+    ("cpu-utilization.svg", 0x732e5718b485ce14),
+    ("latency-cdf.png", 0xd092d9c69eb94557),
+    ("latency-cdf.svg", 0xe7caf33bb0f7d812),
+    ("mean-latency.png", 0xe819a567251a803c),
+    ("mean-latency.svg", 0x88d00896843958c8),
+    ("p99-latency.png", 0x5840a703d83965a4),
+    ("p99-latency.svg", 0x40533353f7fa5d3e),
+    ("report.html", 0xd68ac9d7b5cf51f0),
+    ("report.md", 0x6e7da7018d156843),
+    ("table", 0x022497540707f1bc),
+    ("finding mean-latency", 0xee9f1bf2e07e5161),
+    ("finding latency-cdf", 0x0e0764e9ca208619),
+    ("finding p99-latency", 0x66da92b25505ced8),
+    ("finding bytes-moved", 0x1df2da711a7ebb78),
+    ("finding cpu-utilization", 0x2303226e54ddc99d),
+    ("finding runs", 0xdf557b703011432e),
+];
+
+/// The fingerprints of a report with a second varying parameter and a point short of a seed,
+/// as rendered before faults existed.
+const PINNED_TWO_PARAMETERS: &[(&str, u64)] = &[
+    ("bytes-moved.png", 0x7ab98ad5d4098ad0),
+    ("bytes-moved.svg", 0xf51e78759402d991),
+    ("cpu-utilization.png", 0x519cd4e7f66ab57a),
+    ("cpu-utilization.svg", 0x2607ede6614f86e8),
+    ("latency-cdf.png", 0xc345085b56a84ded),
+    ("latency-cdf.svg", 0xac2cd274945f6bab),
+    ("mean-latency.png", 0x54ddc0311817bc28),
+    ("mean-latency.svg", 0x480836d29a07c65a),
+    ("p99-latency.png", 0x1ad25126c29894dd),
+    ("p99-latency.svg", 0x5ce5c333e98c2846),
+    ("report.html", 0x882806f9c1b2921f),
+    ("report.md", 0x43f85233ddf61992),
+    ("table", 0x272ab64563c05d96),
+    ("finding mean-latency", 0xbf205d562fb7e2cf),
+    ("finding latency-cdf", 0x0bbc809fb84a3230),
+    ("finding p99-latency", 0x89679040215d9e07),
+    ("finding bytes-moved", 0xe453f0e32ef9e545),
+    ("finding cpu-utilization", 0x9cc1f35cb99868e6),
+    ("finding runs", 0xd6b3b291038e784a),
+];
+
+/// The fixture with `num_reducers` varying too, three seeds, and one run missing.
+fn two_parameter_fixture() -> FakeSweep {
+    let mut fx = FakeSweep::small();
+    fx.reducers = vec![2, 4];
+    fx.swept = Some(vec!["data_size", "num_reducers"]);
+    fx.seeds = vec![1, 2, 3];
+    fx.missing = vec![("random", 2, 3)];
+    fx
+}
+
+/// Compares a render's fingerprints with pinned ones, naming every file that differs.
+fn assert_pinned(what: &str, summary: &ReportSummary, pinned: &[(&str, u64)]) {
+    let got = fingerprints(summary);
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: Vec<&str> = pinned.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, expected, "{what}: other files or paragraphs");
+    let differ: Vec<&str> = got
+        .iter()
+        .zip(pinned)
+        .filter(|((_, g), (_, p))| g != p)
+        .map(|((n, _), _)| n.as_str())
+        .collect();
+    assert!(differ.is_empty(), "{what}: changed: {differ:?}");
+}
+
+#[test]
+fn fault_free_reports_are_byte_identical_to_before_faults() {
+    // Every file, the table and each paragraph, pinned by fingerprint: a sweep without faults
+    // (no faults.csv, recovery counters all zero) renders exactly as it did before the fault
+    // timeline and the recovery columns existed.
+    let tmp = TempDir::new("pin");
+    let (_, _, summary) = render_small(&tmp);
+    assert_pinned("small", &summary, PINNED_SMALL);
+    let tmp = TempDir::new("pin2");
+    let (_, _, summary) = render_fx(&tmp, &two_parameter_fixture(), &ReportOptions::default());
+    assert_pinned("two parameters", &summary, PINNED_TWO_PARAMETERS);
+}
