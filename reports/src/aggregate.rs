@@ -96,6 +96,24 @@ pub struct AggregatePoint {
     pub cpu_util_min: Spread,
     /// Utilization of the busiest node (fraction).
     pub cpu_util_max: Spread,
+    /// Work run again per run (after a node died, to rebuild a lost output, or replayed by a
+    /// restarted actor).
+    pub reexecuted: Spread,
+    /// Lost objects rebuilt per run.
+    pub reconstructed: Spread,
+    /// Actors restarted per run.
+    pub actor_restarts: Spread,
+    /// Bytes spilled from stores to disk per run.
+    pub spilled_bytes: Spread,
+    /// Bytes restored from disk into stores per run.
+    pub restored_bytes: Spread,
+    /// Datapoints lost per run (their recording work failed).
+    pub datapoints_lost: Spread,
+    /// From the first kill to the first arrival of a datapoint in flight during the outage,
+    /// ms, over the runs that have one (`NaN` when none has: no kill).
+    pub recovery_first_ms: Spread,
+    /// From the first kill to the last such arrival, ms, over the runs that have one.
+    pub recovery_last_ms: Spread,
 }
 
 /// Groups the sweep's runs by (policy, values of the `others` parameters, x) and averages
@@ -171,6 +189,16 @@ pub(crate) fn aggregate(
                     cpu_util_mean: spread(|r| r.cpu_util_mean.get()),
                     cpu_util_min: spread(|r| r.cpu_util_min.get()),
                     cpu_util_max: spread(|r| r.cpu_util_max.get()),
+                    reexecuted: spread(|r| r.reexecuted as f64),
+                    reconstructed: spread(|r| r.reconstructed as f64),
+                    actor_restarts: spread(|r| r.actor_restarts as f64),
+                    spilled_bytes: spread(|r| r.spilled_bytes as f64),
+                    restored_bytes: spread(|r| r.restored_bytes as f64),
+                    datapoints_lost: spread(|r| r.datapoints_lost as f64),
+                    recovery_first_ms: spread(|r| {
+                        r.recovery_first_ms.map_or(f64::NAN, |v| v.get())
+                    }),
+                    recovery_last_ms: spread(|r| r.recovery_last_ms.map_or(f64::NAN, |v| v.get())),
                 });
             }
         }

@@ -1,5 +1,5 @@
-//! The five figures: what each shows (a small chart description), and drawing it with
-//! plotters to SVG and PNG.
+//! The figures: what each shows (a small chart description), and drawing it with plotters to
+//! SVG and PNG. Five are always drawn; the sixth, the fault timeline, only for runs with faults.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -11,7 +11,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::model::{Model, trim_number};
+use crate::model::{FaultTimeline, Model, trim_number};
 use crate::{AggregatePoint, ReportError, Spread};
 
 /// Figure size in pixels (PNG) and user units (SVG).
@@ -26,6 +26,9 @@ const LOG_DECADES: f64 = 1.5;
 const CDF_POINTS: usize = 2000;
 /// Above this many windows per node, the utilization figure averages consecutive windows.
 const UTILIZATION_POINTS: usize = 150;
+/// Above this many datapoints per run, the fault timeline draws the largest latency of each
+/// of this many equal windows of arrival time.
+pub(crate) const TIMELINE_POINTS: usize = 2000;
 
 /// The font shipped in `reports/assets/` (DejaVu Sans, see the license file beside it).
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -99,6 +102,25 @@ pub(crate) struct Series {
     pub width: u32,
     /// `(x, low, high)`: a shaded band drawn under the line (empty: none).
     pub band: Vec<(f64, f64, f64)>,
+    /// The line is broken between consecutive points further apart in x than this (`None`:
+    /// one unbroken line).
+    pub gap: Option<f64>,
+}
+
+/// A shaded span of the x axis, across the whole plot: a fault's window.
+#[derive(Debug, Clone)]
+pub(crate) struct Shade {
+    /// Where it starts and ends, in x-axis units.
+    pub from: f64,
+    pub to: f64,
+    pub color: RGBColor,
+    /// How opaque the fill is, in [0, 1].
+    pub opacity: f64,
+    /// What this kind of span is, for the legend (one entry per distinct text).
+    pub legend: &'static str,
+    /// A label written at the top of the plot where the span starts (`None`: the span
+    /// continues a labelled one).
+    pub label: Option<String>,
 }
 
 /// A line chart, independent of the backend.
@@ -112,6 +134,8 @@ pub(crate) struct Chart {
     pub x: Axis,
     pub y: Axis,
     pub series: Vec<Series>,
+    /// Spans of x shaded behind the lines, each with a legend entry (empty: none).
+    pub shades: Vec<Shade>,
 }
 
 /// One figure of the report.
@@ -226,6 +250,7 @@ fn measure_series(
                 } else {
                     Vec::new()
                 },
+                gap: None,
             }
         })
         .collect()
@@ -326,6 +351,7 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
                 markers: true,
                 width: 2,
                 band: Vec::new(),
+                gap: None,
             });
         }
     }
@@ -356,6 +382,7 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
             x,
             y,
             series,
+            shades: Vec::new(),
         },
     }
 }
@@ -390,6 +417,7 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
                 markers: false,
                 width: 2,
                 band: Vec::new(),
+                gap: None,
             }
         })
         .collect();
@@ -409,6 +437,7 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
             x,
             y: Axis::fixed(0.0, 1.02),
             series,
+            shades: Vec::new(),
         },
     }
 }
@@ -428,6 +457,7 @@ pub(crate) fn p99_latency(model: &Model) -> Figure {
             x: x_axis(model),
             y,
             series,
+            shades: Vec::new(),
         },
     }
 }
@@ -469,6 +499,7 @@ pub(crate) fn bytes_moved(model: &Model) -> Figure {
             x: x_axis(model),
             y,
             series,
+            shades: Vec::new(),
         },
     }
 }
@@ -498,6 +529,7 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
             markers: false,
             width: 2,
             band: Vec::new(),
+            gap: None,
         })
         .collect();
     let times: Vec<f64> = series
@@ -523,6 +555,7 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
             x: Axis::fit(times, true, false),
             y: Axis::fixed(0.0, utilization_top(&series)),
             series,
+            shades: Vec::new(),
         },
     }
 }
@@ -538,15 +571,179 @@ fn utilization_top(series: &[Series]) -> f64 {
     if top >= 100.0 { 102.0 } else { top.max(10.0) }
 }
 
-/// All figures of a report, in report order.
+/// A killed node before it is declared dead: down, and nobody knows yet.
+const KILL_UNDETECTED: (RGBColor, f64, &str) = (RGBColor(60, 60, 60), 0.32, "kill, undetected");
+/// A killed node once declared dead, until it is back (or the end).
+const KILL_DECLARED: (RGBColor, f64, &str) = (RGBColor(60, 60, 60), 0.12, "kill, declared dead");
+/// A slowed CPU.
+const SLOW_CPU: (RGBColor, f64, &str) = (RGBColor(230, 171, 2), 0.25, "slow_cpu");
+/// A slowed NIC.
+const SLOW_NIC: (RGBColor, f64, &str) = (RGBColor(27, 158, 119), 0.22, "slow_nic");
+/// A dropped link.
+const DROP_LINK: (RGBColor, f64, &str) = (RGBColor(231, 41, 138), 0.18, "drop_link");
+
+/// A fault's short label, e.g. "kill node 2", "slow_cpu node 1 ×2.5", "drop_link 0–3".
+fn fault_label(f: &cohort_schema::FaultRow) -> String {
+    match (f.kind.as_str(), f.peer, f.factor) {
+        ("drop_link", Some(peer), _) => format!("drop_link {}–{peer}", f.node),
+        (kind, _, Some(factor)) => format!("{kind} node {} ×{}", f.node, trim_number(factor.get())),
+        (kind, _, _) => format!("{kind} node {}", f.node),
+    }
+}
+
+/// The shaded spans of the timeline's faults, with the run's end at `end` (seconds): a kill is
+/// undetected from `at_ns` until it is declared (or the node is back, or the end), then
+/// declared dead until the node is back (or the end); other faults span `at_ns` to `until_ns`
+/// (or the end).
+fn fault_shades(timeline: &FaultTimeline, end: f64) -> Vec<Shade> {
+    let s = |ns: u64| ns as f64 / 1e9;
+    let mut out = Vec::new();
+    for f in &timeline.faults {
+        let from = s(f.at_ns);
+        let back = f.until_ns.map_or(end, s);
+        let label = Some(fault_label(f));
+        let shade =
+            |(color, opacity, legend): (RGBColor, f64, &'static str), from, to, label| Shade {
+                from,
+                to,
+                color,
+                opacity,
+                legend,
+                label,
+            };
+        match f.kind.as_str() {
+            "kill" => {
+                let declared = f.declared_ns.map(s);
+                out.push(shade(
+                    KILL_UNDETECTED,
+                    from,
+                    declared.map_or(back, |d| d.min(back)),
+                    label,
+                ));
+                if let Some(d) = declared.filter(|d| *d < back) {
+                    out.push(shade(KILL_DECLARED, d, back, None));
+                }
+            }
+            "slow_cpu" => out.push(shade(SLOW_CPU, from, back, label)),
+            "slow_nic" => out.push(shade(SLOW_NIC, from, back, label)),
+            _ => out.push(shade(DROP_LINK, from, back, label)),
+        }
+    }
+    out
+}
+
+/// Latency against arrival time for one run per policy, the faults shaded. `None` when no run
+/// has faults.
+pub(crate) fn fault_timeline(model: &Model) -> Option<Figure> {
+    let timeline = model.timeline.as_ref()?;
+    let mut thinned = false;
+    let series: Vec<Series> = timeline
+        .runs
+        .iter()
+        .map(|r| {
+            let i = model
+                .sweep
+                .policies
+                .iter()
+                .position(|p| *p == r.run.policy)
+                .unwrap_or(0);
+            let (points, gap) = if r.points.len() > TIMELINE_POINTS {
+                thinned = true;
+                // Thinned, consecutive points may be up to two windows apart.
+                let span = r.points.last().map_or(0.0, |p| p.0) - r.points[0].0;
+                let windows = 2.0 * span / TIMELINE_POINTS as f64;
+                (window_maxima(&r.points), r.gap_s.max(windows))
+            } else {
+                (r.points.clone(), r.gap_s)
+            };
+            Series {
+                name: r.run.policy.clone(),
+                color: policy_color(&r.run.policy, i),
+                points,
+                dashed: false,
+                markers: false,
+                width: 2,
+                band: Vec::new(),
+                gap: gap.is_finite().then_some(gap),
+            }
+        })
+        .collect();
+    let fault_times = timeline.faults.iter().flat_map(|f| {
+        [Some(f.at_ns), f.until_ns, f.declared_ns]
+            .into_iter()
+            .flatten()
+            .map(|ns| ns as f64 / 1e9)
+    });
+    let times: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .chain(fault_times)
+        .collect();
+    let x = Axis::fit(times, true, false);
+    let y = Axis::fit(y_values(&series), true, true);
+    let shades = fault_shades(timeline, x.hi);
+    let which = if thinned {
+        format!(
+            "each point: the largest latency in one of {TIMELINE_POINTS} equal windows of arrival time"
+        )
+    } else {
+        "every datapoint".to_owned()
+    };
+    Some(Figure {
+        stem: "fault-timeline",
+        heading: "Latency over time around the faults".to_owned(),
+        chart: Chart {
+            title: "Latency over time around the faults, one run per policy".to_owned(),
+            subtitle: format!(
+                "each policy's first seed at the first grid point with faults; {which}; warm-up excluded; breaks: no arrivals; shaded: the faults"
+            ),
+            x_label: "arrival time since the run's start (s)".to_owned(),
+            y_label: format!("end-to-end latency (ms{})", log_note(&y)),
+            x,
+            y,
+            series,
+            shades,
+        },
+    })
+}
+
+/// The datapoint with the largest latency in each of [`TIMELINE_POINTS`] equal windows of
+/// arrival time (empty windows give none), in arrival order. `points` is in arrival order.
+pub(crate) fn window_maxima(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    let width = (last.0 - first.0) / TIMELINE_POINTS as f64;
+    let mut out: Vec<(usize, (f64, f64))> = Vec::new();
+    for &p in points {
+        let w = if width > 0.0 {
+            (((p.0 - first.0) / width) as usize).min(TIMELINE_POINTS - 1)
+        } else {
+            0
+        };
+        match out.last_mut() {
+            Some((k, best)) if *k == w => {
+                if p.1 > best.1 {
+                    *best = p;
+                }
+            }
+            _ => out.push((w, p)),
+        }
+    }
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
+/// All figures of a report, in report order: the fault timeline last, when there is one.
 pub(crate) fn all(model: &Model) -> Vec<Figure> {
-    vec![
+    let mut figures = vec![
         mean_latency(model),
         latency_cdf(model),
         p99_latency(model),
         bytes_moved(model),
         cpu_utilization(model),
-    ]
+    ];
+    figures.extend(fault_timeline(model));
+    figures
 }
 
 /// Draws a figure as `<stem>.svg` and `<stem>.png` into `dir`.
@@ -685,6 +882,40 @@ where
         .y_labels(10)
         .draw()
         .map_err(err)?;
+    let label_font = TextStyle::from(("sans-serif", 15).into_font()).color(&RGBColor(40, 40, 40));
+    let right_edge = chart.plotting_area().get_pixel_range().0.end;
+    let mut labels = 0;
+    for shade in &spec.shades {
+        let (from, to) = (shade.from.max(spec.x.lo), shade.to.min(spec.x.hi));
+        if to > from {
+            let fill = shade.color.mix(shade.opacity).filled();
+            let span = Rectangle::new([(from, spec.y.lo), (to, spec.y.hi)], fill);
+            chart.draw_series(std::iter::once(span)).map_err(err)?;
+        }
+        if let Some(label) = &shade.label {
+            // Labels take turns on three rows, so that faults close in time do not overwrite
+            // each other. A label starts at its span's start; one that would run past the
+            // plot's right edge ends at its span's end instead.
+            let row = 4 + 18 * (labels % 3);
+            labels += 1;
+            let width = area
+                .estimate_text_size(label, &label_font)
+                .map_or(0, |(w, _)| w as i32);
+            let start = chart.backend_coord(&(from, spec.y.hi)).0;
+            let (at, dx, h) = if start + 4 + width > right_edge {
+                (to.max(from), -4, HPos::Right)
+            } else {
+                (from, 4, HPos::Left)
+            };
+            let text = Text::new(
+                label.clone(),
+                (dx, row),
+                label_font.pos(Pos::new(h, VPos::Top)),
+            );
+            let at = EmptyElement::at((at, spec.y.hi)) + text;
+            chart.draw_series(std::iter::once(at)).map_err(err)?;
+        }
+    }
     for s in spec.series.iter().filter(|s| !s.band.is_empty()) {
         let outline: Vec<(f64, f64)> = s
             .band
@@ -708,9 +939,25 @@ where
                 chart.draw_series(hollow).map_err(err)?;
             }
         } else {
-            chart
-                .draw_series(std::iter::once(PathElement::new(s.points.clone(), style)))
-                .map_err(err)?;
+            if let Some(gap) = s.gap {
+                let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+                for &p in &s.points {
+                    match pieces.last_mut() {
+                        Some(piece) if piece.last().is_some_and(|q| p.0 - q.0 <= gap) => {
+                            piece.push(p);
+                        }
+                        _ => pieces.push(vec![p]),
+                    }
+                }
+                let lines = pieces
+                    .into_iter()
+                    .map(|piece| PathElement::new(piece, style));
+                chart.draw_series(lines).map_err(err)?;
+            } else {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(s.points.clone(), style)))
+                    .map_err(err)?;
+            }
             if s.markers {
                 let filled = s
                     .points
@@ -729,6 +976,7 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> R
         .series
         .iter()
         .map(|s| s.name.as_str())
+        .chain(chart.shades.iter().map(|s| s.legend))
         .max_by_key(|n| n.chars().count());
     let font = fitted_font(area, longest.unwrap_or(""), 19.0, LEGEND_WIDTH - 62)
         .pos(Pos::new(HPos::Left, VPos::Center));
@@ -756,6 +1004,22 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> R
             }
         }
         area.draw(&Text::new(s.name.clone(), (54, y), font.clone()))
+            .map_err(err)?;
+    }
+    let mut kinds: Vec<&Shade> = Vec::new();
+    for shade in &chart.shades {
+        if !kinds.iter().any(|k| k.legend == shade.legend) {
+            kinds.push(shade);
+        }
+    }
+    for (i, shade) in kinds.into_iter().enumerate() {
+        let y = 24 + 32 * (chart.series.len() + i) as i32;
+        area.draw(&Rectangle::new(
+            [(6, y - 9), (46, y + 9)],
+            shade.color.mix(shade.opacity).filled(),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(shade.legend, (54, y), font.clone()))
             .map_err(err)?;
     }
     Ok(())

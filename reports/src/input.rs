@@ -7,7 +7,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use cohort_schema::{CsvReader, LatencyRow, Row, SummaryRow, UtilizationRow};
+use cohort_schema::{CsvReader, FaultRow, LatencyRow, Row, SummaryRow, UtilizationRow};
 
 use crate::ReportError;
 use crate::units::ParamKind;
@@ -269,6 +269,68 @@ pub(crate) fn read_latencies_ms(run_dir: &Path) -> Result<Vec<f64>, ReportError>
         if !row.warmup {
             out.push(row.latency_ns as f64 / 1e6);
         }
+    }
+    Ok(out)
+}
+
+/// The measured datapoints of one run (warm-up excluded) as `(arrival in s, latency in ms)`,
+/// in arrival order.
+pub(crate) fn read_timeline(run_dir: &Path) -> Result<Vec<(f64, f64)>, ReportError> {
+    let mut reader = CsvReader::<LatencyRow>::open(run_dir)?;
+    let mut out = Vec::new();
+    for row in reader.rows() {
+        let (_, row) = row?;
+        if !row.warmup {
+            out.push((row.arrival_ns as f64 / 1e9, row.latency_ns as f64 / 1e6));
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(out)
+}
+
+/// The kinds of fault a `faults.csv` row may have.
+pub(crate) const FAULT_KINDS: [&str; 4] = ["kill", "slow_cpu", "slow_nic", "drop_link"];
+
+/// One run's `faults.csv` (plain or gzip), in file order; a run directory without it has no
+/// faults. Beyond the contract's columns, each row must have a known `kind`, the cells its
+/// kind uses (a dropped link's `peer`, a slowdown's `factor`) and times that do not run
+/// backwards (`until_ns` and `declared_ns` not before `at_ns`): an error names the file and
+/// the line.
+pub(crate) fn read_faults(run_dir: &Path) -> Result<Vec<FaultRow>, ReportError> {
+    if cohort_schema::stored::<FaultRow>(run_dir).is_none() {
+        return Ok(Vec::new());
+    }
+    let mut reader = CsvReader::<FaultRow>::open(run_dir)?;
+    let path = reader.path().to_path_buf();
+    let mut out = Vec::new();
+    for row in reader.rows() {
+        let (line, row) = row?;
+        let bad = |message: String| ReportError::input(&path, Some(line), message);
+        if !FAULT_KINDS.contains(&row.kind.as_str()) {
+            return Err(bad(format!(
+                "column `kind`: `{}` is not a fault kind (the kinds are {})",
+                row.kind,
+                FAULT_KINDS.join(", ")
+            )));
+        }
+        if row.kind == "drop_link" && row.peer.is_none() {
+            return Err(bad("a drop_link fault without a `peer`".to_owned()));
+        }
+        if row.kind.starts_with("slow_") && !row.factor.is_some_and(|f| f.get() > 0.0) {
+            return Err(bad(format!(
+                "a {} fault without a positive `factor`",
+                row.kind
+            )));
+        }
+        for (column, at) in [("until_ns", row.until_ns), ("declared_ns", row.declared_ns)] {
+            if let Some(at) = at.filter(|&t| t < row.at_ns) {
+                return Err(bad(format!(
+                    "column `{column}`: {at} is before at_ns ({})",
+                    row.at_ns
+                )));
+            }
+        }
+        out.push(row);
     }
     Ok(out)
 }

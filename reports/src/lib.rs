@@ -1,7 +1,8 @@
 //! Reports for cohort: a sweep's CSVs in, figures and a report out (the design's layer 6).
 //!
 //! [`render`] reads a sweep directory written by the harness and writes, into an output
-//! directory, five figures as SVG and PNG, a self-contained `report.html` and a `report.md`:
+//! directory, five figures as SVG and PNG (six when runs have faults), a self-contained
+//! `report.html` and a `report.md`:
 //!
 //! | file stem         | figure                                                                  |
 //! |-------------------|-------------------------------------------------------------------------|
@@ -10,6 +11,13 @@
 //! | `p99-latency`     | 99th-percentile latency against x, per series (seed mean, min–max band)  |
 //! | `bytes-moved`     | bytes moved over the network per run against x, per series (seed mean, min–max band) |
 //! | `cpu-utilization` | busy CPU fraction per node over time, for one chosen run                 |
+//! | `fault-timeline`  | only when runs have faults: latency against arrival time, one run per policy (among its runs with faults, the one at the smallest x, then the smallest values of the other varying parameters, with the first seed in sweep order), the line broken where no datapoint arrives for more than 10 times the run's mean interval; each fault's window shaded and labelled (a kill dark from `at_ns` to `declared_ns`, light from then until `until_ns` or the end) |
+//!
+//! When some run recovered from something (a non-zero recovery counter of `summary.csv`, a
+//! recovery time, or a kill in its `faults.csv`), the summary tables gain the recovery
+//! columns (re-executed tasks, objects reconstructed, actor restarts, bytes spilled and
+//! restored, datapoints lost, recovery first and last, seed-averaged) and the note on the runs
+//! adds them up. A sweep without any of these renders exactly as it did before faults existed.
 //!
 //! A series is a policy; when parameters other than x also vary between the runs, it is a
 //! policy at one combination of their values ("random, num_maps=2", drawn in a shade of the
@@ -28,9 +36,14 @@
 //! `CsvReader`: a file whose header is not exactly the contract's is refused. From a sweep
 //! directory `OUT` this crate reads:
 //! - `OUT/summary.csv`, one row per run; every run id must be a plain directory name.
-//! - `OUT/runs/<run>/latencies.csv` for the runs at the largest x, `OUT/runs/<run>/
-//!   utilization.csv` for the chosen run, and `OUT/runs/<run>/manifest.toml` of the first run
-//!   (optional, for facts).
+//! - `OUT/runs/<run>/latencies.csv` for the runs at the largest x (and those the fault
+//!   timeline draws), `OUT/runs/<run>/utilization.csv` for the chosen run, and
+//!   `OUT/runs/<run>/manifest.toml` of the first run (optional, for facts).
+//! - `OUT/runs/<run>/faults.csv` of every run, where there is one (a run without it has no
+//!   faults). Besides the contract's columns, each row must have a known `kind` (`kill`,
+//!   `slow_cpu`, `slow_nic`, `drop_link`), a `peer` for `drop_link`, a positive `factor` for a
+//!   slowdown, and `until_ns` and `declared_ns` not before `at_ns`; an error names the file
+//!   and the line.
 //! - `OUT/sweep.toml` (optional): `workload`, `policies`, `seeds`, `cohort_version`,
 //!   `git_commit`; its policy and seed order is the report's order. And three keys that
 //!   `sweep.toml` and a run's `manifest.toml` both carry (each is read from `sweep.toml`, else
@@ -146,7 +159,8 @@ pub struct ReportSummary {
     /// Seed-averaged points, by series (policy in sweep order, then the other varying
     /// parameters' values) then x ascending.
     pub points: Vec<AggregatePoint>,
-    /// The report's generated paragraphs: one per figure, then one on the runs.
+    /// The report's generated paragraphs: one per figure (the fault timeline's section is
+    /// "fault-timeline"), then one on the runs.
     pub findings: Vec<Finding>,
     /// [`ReportSummary::table`]'s text, made while the units were known.
     table: String,
@@ -154,7 +168,8 @@ pub struct ReportSummary {
 
 impl ReportSummary {
     /// A plain-text table of the seed-averaged points for a terminal: policy, the other
-    /// varying parameters (if any), x, runs, mean, p99, bytes moved and mean CPU utilization.
+    /// varying parameters (if any), x, runs, mean, p99, bytes moved and mean CPU utilization,
+    /// and, when some run recovered from something, the recovery counters and times.
     /// Parameter values are shown in their units.
     pub fn table(&self) -> String {
         self.table.clone()

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::aggregate::{AggregatePoint, aggregate, x_values};
-use cohort_schema::SummaryRow;
+use cohort_schema::{FaultRow, SummaryRow};
 
-use crate::input::{Sweep, read_latencies_ms, read_utilization};
+use crate::input::{Sweep, read_faults, read_latencies_ms, read_timeline, read_utilization};
 use crate::published::{DataSet, PublishedPoint, data_set};
 use crate::units::{ParamKind, ParamUnit};
 use crate::{ReportError, ReportOptions};
@@ -115,6 +115,61 @@ pub(crate) struct Utilization {
     pub window_ms: f64,
 }
 
+/// One run drawn in the fault timeline.
+#[derive(Debug, Clone)]
+pub(crate) struct TimelineRun {
+    pub run: SummaryRow,
+    /// Its measured datapoints (warm-up excluded), `(arrival in s, latency in ms)`, in arrival
+    /// order.
+    pub points: Vec<(f64, f64)>,
+    /// Its faults, as its faults.csv lists them.
+    pub faults: Vec<FaultRow>,
+    /// The longest interval between consecutive arrivals that is not a gap, s:
+    /// [`GAP_FACTOR`] times the mean interval (the run's span of arrivals over the number of
+    /// intervals; infinite with fewer than two distinct arrival times).
+    pub gap_s: f64,
+    /// `(from, to)` in s: the intervals between consecutive arrivals longer than `gap_s`, in
+    /// time order. The figure breaks its line there.
+    pub gaps: Vec<(f64, f64)>,
+}
+
+/// An interval without arrivals this many times the run's mean interval is a gap. The mean,
+/// not the median: datapoints often arrive in bursts (one per reducer of an iteration), so
+/// most intervals are far shorter than the period.
+pub(crate) const GAP_FACTOR: f64 = 10.0;
+
+/// The gap threshold and the gaps of datapoints in arrival order (see [`TimelineRun`]).
+fn silent_gaps(points: &[(f64, f64)]) -> (f64, Vec<(f64, f64)>) {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return (f64::INFINITY, Vec::new());
+    };
+    if last.0 <= first.0 {
+        return (f64::INFINITY, Vec::new());
+    }
+    let gap = GAP_FACTOR * (last.0 - first.0) / (points.len() - 1) as f64;
+    let gaps = points
+        .windows(2)
+        .filter(|w| w[1].0 - w[0].0 > gap)
+        .map(|w| (w[0].0, w[1].0))
+        .collect();
+    (gap, gaps)
+}
+
+/// What the fault timeline shows: one run per policy that has runs with faults, and the
+/// faults to shade.
+#[derive(Debug, Clone)]
+pub(crate) struct FaultTimeline {
+    /// One run per policy, in sweep order: among the policy's runs with faults, the one at the
+    /// smallest x (then the smallest values of the other varying parameters) with the first
+    /// seed in sweep order.
+    pub runs: Vec<TimelineRun>,
+    /// The distinct faults of those runs, by start time (their union when the runs' faults
+    /// differ).
+    pub faults: Vec<FaultRow>,
+    /// Whether every drawn run had the same faults.
+    pub same_faults: bool,
+}
+
 /// One line of the x-axis figures: a policy at one combination of the values of the other
 /// varying parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +218,11 @@ pub(crate) struct Model {
     /// One pooled distribution per series that has runs at `cdf_x`.
     pub cdfs: Vec<PolicyCdf>,
     pub utilization: Utilization,
+    /// The fault timeline, when any run has faults (`None`: no run has a faults.csv row).
+    pub timeline: Option<FaultTimeline>,
+    /// Whether the recovery counters are shown: some run has a non-zero one, a recovery time,
+    /// or a kill.
+    pub recovery: bool,
 }
 
 impl Model {
@@ -263,7 +323,16 @@ impl Model {
                 .collect(),
             _ => Vec::new(),
         };
+        let mut run_faults = Vec::with_capacity(sweep.rows.len());
+        for row in &sweep.rows {
+            run_faults.push(read_faults(&sweep.run_dir(row))?);
+        }
+        let recovery = sweep.rows.iter().any(has_recovery)
+            || run_faults.iter().flatten().any(|f| f.kind == "kill");
+        let timeline = load_timeline(&sweep, &x, &run_faults)?;
         Ok(Model {
+            timeline,
+            recovery,
             sweep,
             units,
             x,
@@ -397,6 +466,94 @@ fn x_param(sweep: &Sweep, options: &ReportOptions) -> Result<String, ReportError
                 "no parameter columns (`param.<name>`): there is no parameter to draw the figures against",
             )
         })
+}
+
+/// Whether a run's summary shows any recovery: a non-zero counter or a recovery time.
+fn has_recovery(r: &SummaryRow) -> bool {
+    [
+        r.reexecuted,
+        r.reconstructed,
+        r.actor_restarts,
+        r.spilled_bytes,
+        r.restored_bytes,
+        r.datapoints_lost,
+    ]
+    .iter()
+    .any(|&n| n > 0)
+        || r.recovery_first_ms.is_some()
+        || r.recovery_last_ms.is_some()
+}
+
+/// Picks one run per policy among the runs with faults (`run_faults`, by row) and reads its
+/// datapoints: the one at the smallest x, then the smallest values of the other parameters,
+/// then the first seed in sweep order. `None` when no run has faults.
+fn load_timeline(
+    sweep: &Sweep,
+    x: &XAxis,
+    run_faults: &[Vec<FaultRow>],
+) -> Result<Option<FaultTimeline>, ReportError> {
+    if run_faults.iter().all(Vec::is_empty) {
+        return Ok(None);
+    }
+    let key = |r: &SummaryRow| {
+        let seed = sweep
+            .seeds
+            .iter()
+            .position(|s| *s == r.seed)
+            .unwrap_or(usize::MAX);
+        (sweep.param(r, &x.param).unwrap_or(f64::INFINITY), seed)
+    };
+    let mut runs = Vec::new();
+    for policy in &sweep.policies {
+        let chosen = sweep
+            .rows
+            .iter()
+            .zip(run_faults)
+            .filter(|(r, faults)| &r.policy == policy && !faults.is_empty())
+            .min_by(|(a, _), (b, _)| {
+                let (ka, kb) = (key(a), key(b));
+                ka.0.total_cmp(&kb.0)
+                    .then_with(|| {
+                        // The other parameters in column order, x excluded.
+                        a.params
+                            .iter()
+                            .zip(&b.params)
+                            .zip(&sweep.param_names)
+                            .filter(|(_, name)| **name != x.param)
+                            .map(|((l, r), _)| l.cmp(r))
+                            .find(|o| o.is_ne())
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    })
+                    .then(ka.1.cmp(&kb.1))
+            });
+        if let Some((row, faults)) = chosen {
+            let points = read_timeline(&sweep.run_dir(row))?;
+            let (gap_s, gaps) = silent_gaps(&points);
+            runs.push(TimelineRun {
+                run: row.clone(),
+                points,
+                faults: faults.clone(),
+                gap_s,
+                gaps,
+            });
+        }
+    }
+    let mut faults: Vec<FaultRow> = Vec::new();
+    for f in runs.iter().flat_map(|r| &r.faults) {
+        if !faults.contains(f) {
+            faults.push(f.clone());
+        }
+    }
+    faults.sort_by_key(|f| f.at_ns);
+    let same = |a: &[FaultRow], b: &[FaultRow]| {
+        a.iter().all(|f| b.contains(f)) && b.iter().all(|f| a.contains(f))
+    };
+    let same_faults = runs.iter().all(|r| same(&r.faults, &runs[0].faults));
+    Ok(Some(FaultTimeline {
+        runs,
+        faults,
+        same_faults,
+    }))
 }
 
 /// Picks the run for the utilization figure and reads its `utilization.csv`.

@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use crate::figures::Figure;
 use crate::model::{Model, Reference, param_words, trim_number};
-use crate::text::Finding;
+use crate::text::{Finding, bytes};
 use crate::{AggregatePoint, ReportError};
 
 /// Facts about the sweep shown at the top of the report: `(label, value)`.
@@ -138,6 +138,9 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
         "CPU util: mean / min node / max node".to_owned(),
         "failed tasks".to_owned(),
     ]);
+    if model.recovery {
+        header.extend(RECOVERY_COLUMNS.iter().map(|c| (*c).to_owned()));
+    }
     let f1 = |v: f64| {
         if v.is_finite() {
             format!("{v:.1}")
@@ -187,10 +190,66 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
                 ),
                 p.failed.to_string(),
             ]);
+            if model.recovery {
+                row.extend(recovery_cells(p));
+            }
             row
         })
         .collect();
     (header, rows)
+}
+
+/// The recovery columns of the summary table, shown when some run recovered from something
+/// (per run, seed-averaged).
+const RECOVERY_COLUMNS: [&str; 8] = [
+    "re-executed tasks",
+    "objects reconstructed",
+    "actor restarts",
+    "spilled",
+    "restored",
+    "datapoints lost",
+    "recovery first ms",
+    "recovery last ms",
+];
+
+/// A seed mean of a count: a whole number when it is one, else one decimal ("–" when
+/// unknown).
+fn mean_count(v: f64) -> String {
+    if !v.is_finite() {
+        "–".to_owned()
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// One point's cells under [`RECOVERY_COLUMNS`].
+fn recovery_cells(p: &AggregatePoint) -> [String; 8] {
+    let size = |v: f64| {
+        if v.is_finite() {
+            bytes(v)
+        } else {
+            "–".to_owned()
+        }
+    };
+    let ms = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.1}")
+        } else {
+            "–".to_owned()
+        }
+    };
+    [
+        mean_count(p.reexecuted.mean),
+        mean_count(p.reconstructed.mean),
+        mean_count(p.actor_restarts.mean),
+        size(p.spilled_bytes.mean),
+        size(p.restored_bytes.mean),
+        mean_count(p.datapoints_lost.mean),
+        ms(p.recovery_first_ms.mean),
+        ms(p.recovery_last_ms.mean),
+    ]
 }
 
 /// A column header for another varying parameter: its name in words and its unit.
@@ -213,11 +272,19 @@ pub(crate) fn terminal_table(model: &Model) -> String {
     for o in &others {
         let _ = write!(out, " {o:>14}");
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
         " {:>16} {:>5} {:>22} {:>10} {:>12} {:>9}",
         x.label, "runs", "mean ms (min-max)", "p99 ms", "moved MiB", "CPU util"
     );
+    if model.recovery {
+        let _ = write!(
+            out,
+            " {:>8} {:>8} {:>8} {:>10} {:>10} {:>6} {:>17}",
+            "re-exec", "rebuilt", "restarts", "spilled", "restored", "lost", "recovery ms"
+        );
+    }
+    out.push('\n');
     for p in &model.points {
         let mean = if p.runs > 1 {
             format!(
@@ -231,7 +298,7 @@ pub(crate) fn terminal_table(model: &Model) -> String {
         for (n, v) in &p.others {
             let _ = write!(out, " {:>14}", model.unit(n).fmt_number(*v));
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
             " {:>16} {:>5} {:>22} {:>10.1} {:>12.1} {:>8.0}%",
             x.fmt_number(p.x),
@@ -241,6 +308,28 @@ pub(crate) fn terminal_table(model: &Model) -> String {
             p.bytes_transferred.mean / 1_048_576.0,
             p.cpu_util_mean.mean * 100.0
         );
+        if model.recovery {
+            let [
+                reexec,
+                rebuilt,
+                restarts,
+                spilled,
+                restored,
+                lost,
+                first,
+                last,
+            ] = recovery_cells(p);
+            let recovery = if first == "–" {
+                "–".to_owned()
+            } else {
+                format!("{first}-{last}")
+            };
+            let _ = write!(
+                out,
+                " {reexec:>8} {rebuilt:>8} {restarts:>8} {spilled:>10} {restored:>10} {lost:>6} {recovery:>17}"
+            );
+        }
+        out.push('\n');
     }
     out
 }

@@ -1,11 +1,14 @@
 //! The report's sentences, generated from the numbers. Every sentence states a measurement
 //! (with its numbers); none says why.
 
-use cohort_schema::quantile;
+use cohort_schema::{FaultRow, quantile};
 
 use crate::figures::{SeedCounts, bytes_unit};
-use crate::model::{Model, Reference, trim_number};
+use crate::model::{FaultTimeline, Model, Reference, TimelineRun, trim_number};
 use crate::{AggregatePoint, Spread};
+
+/// At most this many faults are named in the fault timeline's paragraph.
+const MAX_FAULTS_NAMED: usize = 12;
 
 /// Up to this ratio of largest to smallest value a curve is said to "stay between" the two.
 const FLAT_RATIO: f64 = 1.5;
@@ -19,20 +22,25 @@ pub struct Finding {
     pub text: String,
 }
 
-/// The paragraphs of a report: one per figure (in figure order), then one on the runs.
+/// The paragraphs of a report: one per figure (in figure order, the fault timeline's when
+/// there is one), then one on the runs.
 pub(crate) fn findings(model: &Model) -> Vec<Finding> {
     let make = |section: &str, text: String| Finding {
         section: section.to_owned(),
         text,
     };
-    vec![
+    let mut out = vec![
         make("mean-latency", mean_latency(model)),
         make("latency-cdf", latency_cdf(model)),
         make("p99-latency", p99_latency(model)),
         make("bytes-moved", bytes_moved(model)),
         make("cpu-utilization", cpu_utilization(model)),
-        make("runs", runs_note(model)),
-    ]
+    ];
+    if let Some(timeline) = &model.timeline {
+        out.push(make("fault-timeline", fault_timeline(model, timeline)));
+    }
+    out.push(make("runs", runs_note(model)));
+    out
 }
 
 fn ms(v: f64) -> String {
@@ -678,6 +686,223 @@ fn runs_note(model: &Model) -> String {
             failed.len(),
             rows.len(),
             shown.join(", ")
+        ));
+    }
+    if model.recovery {
+        text.push_str(&recovery_note(model));
+    }
+    text
+}
+
+/// A time of the run's clock in seconds, e.g. "5.25 s".
+fn seconds(ns: u64) -> String {
+    format!("{} s", trim_number(ns as f64 / 1e9))
+}
+
+/// "1 task", "3 tasks".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// One fault in words, with its times.
+fn fault_words(f: &FaultRow) -> String {
+    let span = |until: Option<u64>| match until {
+        Some(t) => format!("from {} to {}", seconds(f.at_ns), seconds(t)),
+        None => format!("from {} to the end", seconds(f.at_ns)),
+    };
+    let factor = f.factor.map_or_else(String::new, |v| {
+        format!(" {}× slower", trim_number(v.get()))
+    });
+    match f.kind.as_str() {
+        "kill" => {
+            let mut t = format!("node {} killed at {}", f.node, seconds(f.at_ns));
+            match f.declared_ns {
+                Some(d) if f.until_ns.is_none_or(|u| d < u) => t.push_str(&format!(
+                    ", declared dead at {} ({} undetected)",
+                    seconds(d),
+                    seconds(d - f.at_ns)
+                )),
+                _ => t.push_str(", not declared dead while it was down"),
+            }
+            match f.until_ns {
+                Some(u) => t.push_str(&format!(", back at {}", seconds(u))),
+                None => t.push_str(", not back before the end"),
+            }
+            t
+        }
+        "slow_cpu" => format!("node {}'s CPUs{factor} {}", f.node, span(f.until_ns)),
+        "slow_nic" => format!("node {}'s NIC{factor} {}", f.node, span(f.until_ns)),
+        _ => format!(
+            "the link between nodes {} and {} dropped {}",
+            f.node,
+            f.peer.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+            span(f.until_ns)
+        ),
+    }
+}
+
+/// What one run of the timeline shows: latency before and after its first fault, and what its
+/// summary says of recovery.
+fn timeline_run(model: &Model, r: &TimelineRun) -> String {
+    let run = &r.run;
+    let mut text = format!(
+        "{} (run {}, seed {}{})",
+        run.policy,
+        run.run,
+        run.seed,
+        model.run_at(run)
+    );
+    let Some(first) = r.faults.iter().map(|f| f.at_ns).min() else {
+        return text;
+    };
+    let gaps: Vec<String> = r
+        .gaps
+        .iter()
+        .take(3)
+        .map(|(from, to)| format!("{} s to {} s", trim_number(*from), trim_number(*to)))
+        .collect();
+    let at = first as f64 / 1e9;
+    let mut before: Vec<f64> = r.points.iter().filter(|p| p.0 < at).map(|p| p.1).collect();
+    before.sort_by(f64::total_cmp);
+    match quantile(&before, 0.5) {
+        Some(m) => text.push_str(&format!(
+            ": median latency {} before its first fault (at {})",
+            ms(m),
+            seconds(first)
+        )),
+        None => text.push_str(&format!(
+            ": no measured datapoint before its first fault (at {})",
+            seconds(first)
+        )),
+    }
+    let peak = r
+        .points
+        .iter()
+        .filter(|p| p.0 >= at)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match peak {
+        Some(&(t, v)) => text.push_str(&format!(
+            "; from then on the largest is {}, arriving at {} s",
+            ms(v),
+            trim_number(t)
+        )),
+        None => text.push_str("; no measured datapoint arrives after it"),
+    }
+    if !gaps.is_empty() {
+        let more = if r.gaps.len() > gaps.len() {
+            format!(" and {} more times", r.gaps.len() - gaps.len())
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "; no datapoint arrives from {}{more}",
+            join_and(&gaps)
+        ));
+    }
+    if let (Some(a), Some(b)) = (run.recovery_first_ms, run.recovery_last_ms) {
+        text.push_str(&format!(
+            "; from the first kill, the first datapoint in flight during the outage arrives after {} and the last after {}",
+            ms(a.get()),
+            ms(b.get())
+        ));
+    }
+    if run.datapoints_lost > 0 {
+        text.push_str(&format!(
+            "; {} lost",
+            plural(run.datapoints_lost, "datapoint", "datapoints")
+        ));
+    }
+    text
+}
+
+fn fault_timeline(model: &Model, timeline: &FaultTimeline) -> String {
+    let thinned = timeline
+        .runs
+        .iter()
+        .any(|r| r.points.len() > crate::figures::TIMELINE_POINTS);
+    let mut s = vec![format!(
+        "The figure shows one run per policy with faults: of a policy's runs with faults, the one at the smallest {} (then the smallest values of any other varying parameter) with the first seed in the sweep's order.",
+        model.x.noun
+    )];
+    s.push(format!(
+        "Each line joins its run's measured datapoints (warm-up excluded) in arrival order{}, broken where none arrives for more than {} times the run's mean interval between arrivals.",
+        if thinned {
+            format!(
+                "; a run with more than {n} shows the largest latency in each of {n} equal windows of arrival time",
+                n = crate::figures::TIMELINE_POINTS
+            )
+        } else {
+            String::new()
+        },
+        trim_number(crate::model::GAP_FACTOR)
+    ));
+    let faults: Vec<String> = timeline
+        .faults
+        .iter()
+        .take(MAX_FAULTS_NAMED)
+        .map(fault_words)
+        .collect();
+    let more = if timeline.faults.len() > faults.len() {
+        format!("; and {} more", timeline.faults.len() - faults.len())
+    } else {
+        String::new()
+    };
+    s.push(format!(
+        "The shaded spans are the faults of faults.csv: {}{more}.",
+        faults.join("; ")
+    ));
+    if timeline.faults.iter().any(|f| f.kind == "kill") {
+        s.push("A kill is shaded dark while the node is down and not yet declared dead, light once it is declared dead, until it is back or the run ends.".to_owned());
+    }
+    if !timeline.same_faults {
+        s.push("The runs' faults differ; the shading is their union.".to_owned());
+    }
+    let runs: Vec<String> = timeline
+        .runs
+        .iter()
+        .map(|r| timeline_run(model, r))
+        .collect();
+    s.push(format!("{}.", runs.join(". ")));
+    s.join(" ")
+}
+
+/// What the summary's recovery counters add up to, and the recovery times' ranges.
+fn recovery_note(model: &Model) -> String {
+    let rows = &model.sweep.rows;
+    let sum = |f: fn(&cohort_schema::SummaryRow) -> u64| rows.iter().map(f).sum::<u64>();
+    let mut text = format!(
+        " Recovery, over all runs: {} re-executed, {} reconstructed, {}, {} spilled to disk and {} restored, {} lost.",
+        plural(sum(|r| r.reexecuted), "task", "tasks"),
+        plural(sum(|r| r.reconstructed), "object", "objects"),
+        plural(sum(|r| r.actor_restarts), "actor restart", "actor restarts"),
+        bytes(sum(|r| r.spilled_bytes) as f64),
+        bytes(sum(|r| r.restored_bytes) as f64),
+        plural(sum(|r| r.datapoints_lost), "datapoint", "datapoints"),
+    );
+    let timed: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((r.recovery_first_ms?.get(), r.recovery_last_ms?.get())))
+        .collect();
+    if !timed.is_empty() {
+        let (a, b) = min_max(timed.iter().map(|t| t.0));
+        let (c, d) = min_max(timed.iter().map(|t| t.1));
+        let range = |lo: f64, hi: f64| {
+            if lo == hi {
+                ms(lo)
+            } else {
+                format!("{lo:.1}–{hi:.1} ms")
+            }
+        };
+        text.push_str(&format!(
+            " In {} a datapoint was in flight during an outage: from the first kill, the first such datapoint arrives after {} and the last after {}{}.",
+            plural(timed.len() as u64, "run", "runs"),
+            range(a, b),
+            range(c, d),
+            if timed.len() > 1 { " (min–max over those runs)" } else { "" }
         ));
     }
     text

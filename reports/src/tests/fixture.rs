@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cohort_schema::{
-    CsvWriter, EvictionRow, Fixed6, LatencyRow, Row, SummaryRow, TaskRow, TransferRow,
-    UtilizationRow, quantile,
+    CsvWriter, Encoding, EvictionRow, FaultRow, Fixed6, LatencyRow, Row, SummaryRow, TaskRow,
+    TransferRow, UtilizationRow, quantile,
 };
 
 /// Writes `rows` as their file in `dir`.
@@ -17,6 +17,113 @@ fn write_csv<R: Row>(dir: &Path, params: &[String], rows: impl IntoIterator<Item
         w.write(&row).expect("write row");
     }
     w.finish().expect("flush csv");
+}
+
+/// Writes `rows` as their file in `dir`, stored as `encoding` says.
+fn write_csv_encoded<R: Row>(dir: &Path, rows: &[R], encoding: Encoding) {
+    let mut w = CsvWriter::<R>::create_encoded(dir, &[], encoding).expect("create csv");
+    for row in rows {
+        w.write(row).expect("write row");
+    }
+    w.finish().expect("flush csv");
+}
+
+/// The faults of every run of a [`FakeSweep`], and what they do to its datapoints and summary.
+pub(crate) struct FakeFaults {
+    /// Each run's `faults.csv` rows (the same script for every run; empty: a header only).
+    pub rows: Vec<FaultRow>,
+    /// How `faults.csv` is stored.
+    pub encoding: Encoding,
+    /// For a kill, the time in ms after the node is declared dead at which the datapoints
+    /// ingested during the outage arrive, by policy (one after another, 1 ms apart, then
+    /// their usual latency on top).
+    pub catch_up_ms: fn(&str) -> f64,
+    /// The summary's recovery counters by policy: re-executed, reconstructed, actor
+    /// restarts, spilled bytes, restored bytes, datapoints lost.
+    pub counters: fn(&str) -> [u64; 6],
+}
+
+impl FakeFaults {
+    /// A kill of node 2 at 5 s, declared dead at 6.5 s, back at 9 s; node 1's CPUs 2x slower
+    /// from 10 s to 11 s; the link between nodes 0 and 3 dropped from 3 s to 3.5 s.
+    /// Datapoints ingested during the undetected outage arrive from 200 ms (random) or 50 ms
+    /// (group) after the declaration on; those ingested while node 1 is slow take twice their
+    /// latency. Random re-executes 12 tasks, rebuilds 3 objects, restarts 1 actor, spills
+    /// 4 KiB and restores 2 KiB, and loses 2 datapoints; group re-executes 8 tasks and
+    /// nothing else.
+    pub(crate) fn kill_slow_and_drop() -> FakeFaults {
+        let s = 1_000_000_000;
+        FakeFaults {
+            rows: vec![
+                FaultRow {
+                    kind: "kill".into(),
+                    node: 2,
+                    peer: None,
+                    factor: None,
+                    at_ns: 5 * s,
+                    until_ns: Some(9 * s),
+                    declared_ns: Some(6 * s + s / 2),
+                },
+                FaultRow {
+                    kind: "slow_cpu".into(),
+                    node: 1,
+                    peer: None,
+                    factor: Some(Fixed6(2.0)),
+                    at_ns: 10 * s,
+                    until_ns: Some(11 * s),
+                    declared_ns: None,
+                },
+                FaultRow {
+                    kind: "drop_link".into(),
+                    node: 0,
+                    peer: Some(3),
+                    factor: None,
+                    at_ns: 3 * s,
+                    until_ns: Some(3 * s + s / 2),
+                    declared_ns: None,
+                },
+            ],
+            encoding: Encoding::Gzip,
+            catch_up_ms: |policy| if policy == "random" { 200.0 } else { 50.0 },
+            counters: |policy| {
+                if policy == "random" {
+                    [12, 3, 1, 4096, 2048, 2]
+                } else {
+                    [8, 0, 0, 0, 0, 0]
+                }
+            },
+        }
+    }
+
+    /// The latency of a datapoint ingested at `ingest_ns` whose usual latency is `ms`, and
+    /// whether it was in flight during a kill's outage (ingested before the node was declared
+    /// dead, arriving after the kill). `k` numbers the datapoints ingested during the outage.
+    fn latency_ms(&self, policy: &str, ingest_ns: u64, ms: f64, k: &mut u32) -> (f64, bool) {
+        let mut out = ms;
+        let mut in_flight = false;
+        for f in &self.rows {
+            let within = ingest_ns >= f.at_ns && f.until_ns.is_none_or(|u| ingest_ns < u);
+            match (f.kind.as_str(), f.declared_ns) {
+                ("kill", Some(declared)) if ingest_ns >= f.at_ns && ingest_ns < declared => {
+                    let arrival_ms =
+                        declared as f64 / 1e6 + (self.catch_up_ms)(policy) + f64::from(*k);
+                    *k += 1;
+                    out += arrival_ms - ingest_ns as f64 / 1e6;
+                    in_flight = true;
+                }
+                ("kill", Some(declared)) => {
+                    // Ingested before the kill, arriving after it.
+                    let arrival = ingest_ns as f64 + ms * 1e6;
+                    in_flight |= ingest_ns < declared && arrival > f.at_ns as f64;
+                }
+                ("slow_cpu", _) if within => {
+                    out *= f.factor.map_or(1.0, Fixed6::get);
+                }
+                _ => {}
+            }
+        }
+        (out, in_flight)
+    }
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -73,6 +180,10 @@ pub(crate) struct FakeSweep {
     pub param_units: bool,
     /// Runs left out of the sweep (as if they failed): (policy, size index, seed).
     pub missing: Vec<(&'static str, usize, u64)>,
+    /// The runs' faults (`None`: no faults.csv, as for a workload without faults).
+    pub faults: Option<FakeFaults>,
+    /// Policies whose runs have no faults.csv even when `faults` is set.
+    pub fault_free: Vec<&'static str>,
 }
 
 impl FakeSweep {
@@ -104,6 +215,8 @@ impl FakeSweep {
             swept: Some(vec!["data_size"]),
             param_units: true,
             missing: Vec::new(),
+            faults: None,
+            fault_free: Vec::new(),
         }
     }
 
@@ -148,7 +261,26 @@ impl FakeSweep {
             swept: Some(vec!["data_size"]),
             param_units: true,
             missing: Vec::new(),
+            faults: None,
+            fault_free: Vec::new(),
         }
+    }
+
+    /// The small sweep (two policies, two seeds, three sizes) over 12.5 s per run, 500
+    /// datapoints of which 100 are warm-up (ingested in the first 2.5 s), with the faults of
+    /// [`FakeFaults::kill_slow_and_drop`].
+    pub(crate) fn with_faults() -> FakeSweep {
+        FakeSweep {
+            datapoints: 400,
+            faults: Some(FakeFaults::kill_slow_and_drop()),
+            ..FakeSweep::small()
+        }
+    }
+
+    /// When row `k` of a run's latencies.csv (warm-up rows first) was ingested, ns: 4
+    /// datapoints per 100 ms iteration.
+    fn ingest_ns(k: usize) -> u64 {
+        (k as u64 / 4) * 100_000_000
     }
 
     /// The run id of (policy, size index, seed), with 4 reducers.
@@ -219,9 +351,26 @@ impl FakeSweep {
                         fs::create_dir_all(&run_dir).expect("create run dir");
                         let mean = (self.mean_ms)(policy, i, seed) * reducers as f64 / 4.0;
                         let n = self.datapoints as f64;
-                        let measured: Vec<f64> = (0..self.datapoints)
+                        let mut measured: Vec<f64> = (0..self.datapoints)
                             .map(|k| mean * (self.shape)(policy, (k as f64 + 0.5) / n))
                             .collect();
+                        let faults = self
+                            .faults
+                            .as_ref()
+                            .filter(|_| !self.fault_free.contains(&policy));
+                        let mut in_flight: Vec<u64> = Vec::new();
+                        if let Some(faults) = faults {
+                            let warm = self.datapoints / 4;
+                            let mut k = 0;
+                            for (j, ms) in measured.iter_mut().enumerate() {
+                                let ingest = Self::ingest_ns(warm + j);
+                                let (late, flying) = faults.latency_ms(policy, ingest, *ms, &mut k);
+                                *ms = late;
+                                if flying {
+                                    in_flight.push(ingest + (late * 1e6).round() as u64);
+                                }
+                            }
+                        }
                         let values = self.param_values(size, reducers);
                         self.write_latencies(
                             &run_dir, &params, &values, policy, seed, mean, &measured,
@@ -255,6 +404,39 @@ impl FakeSweep {
                             cpu_util_min: Fixed6(umin),
                             cpu_util_max: Fixed6(umax),
                             ..SummaryRow::default()
+                        };
+                        let row = match faults {
+                            None => row,
+                            Some(faults) => {
+                                let [
+                                    reexecuted,
+                                    reconstructed,
+                                    actor_restarts,
+                                    spilled_bytes,
+                                    restored_bytes,
+                                    datapoints_lost,
+                                ] = (faults.counters)(policy);
+                                let kill = faults.rows.iter().find(|f| f.kind == "kill");
+                                let since_kill = |arrival: Option<&u64>| {
+                                    kill.zip(arrival)
+                                        .map(|(f, a)| Fixed6((a - f.at_ns) as f64 / 1e6))
+                                };
+                                write_csv_encoded(&run_dir, &faults.rows, faults.encoding);
+                                SummaryRow {
+                                    mean_ms: Fixed6(
+                                        measured.iter().sum::<f64>() / measured.len() as f64,
+                                    ),
+                                    reexecuted,
+                                    reconstructed,
+                                    actor_restarts,
+                                    spilled_bytes,
+                                    restored_bytes,
+                                    datapoints_lost,
+                                    recovery_first_ms: since_kill(in_flight.iter().min()),
+                                    recovery_last_ms: since_kill(in_flight.iter().max()),
+                                    ..row
+                                }
+                            }
                         };
                         // A run directory has its own one-row summary.
                         write_csv(&run_dir, &params, [row.clone()]);
@@ -314,7 +496,7 @@ impl FakeSweep {
             .enumerate()
             .map(|(k, (ms, warmup))| {
                 let (iteration, reducer) = (k as u64 / 4, k as u32 % 4);
-                let ingest_ns = iteration * 100_000_000;
+                let ingest_ns = Self::ingest_ns(k);
                 let latency_ns = (ms * 1e6).round() as u64;
                 LatencyRow {
                     policy: policy.to_owned(),

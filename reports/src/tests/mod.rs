@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use self::fixture::{FakeSweep, TempDir};
+use self::fixture::{FakeFaults, FakeSweep, TempDir};
 use crate::figures::Axis;
 use crate::model::XAxis;
 use crate::{ReportError, ReportOptions, ReportSummary, render};
@@ -1221,4 +1221,563 @@ fn points_with_fewer_seeds_are_named() {
             finding(&summary, stem)
         );
     }
+}
+
+/// FNV-1a, 64 bits: a fingerprint of a file's bytes for the pins below.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The fingerprint of every file a render wrote, by name, and of its table and paragraphs.
+fn fingerprints(summary: &ReportSummary) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = summary
+        .files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().expect("name").to_string_lossy().into_owned();
+            (name, fnv1a(&fs::read(f).expect("read output")))
+        })
+        .collect();
+    out.push(("table".to_owned(), fnv1a(summary.table().as_bytes())));
+    for f in &summary.findings {
+        out.push((format!("finding {}", f.section), fnv1a(f.text.as_bytes())));
+    }
+    out
+}
+
+/// The fingerprints of the small fixture's report, as rendered before faults existed.
+const PINNED_SMALL: &[(&str, u64)] = &[
+    ("bytes-moved.png", 0xc4e5710218f3306c),
+    ("bytes-moved.svg", 0x79d1955b9843aaeb),
+    ("cpu-utilization.png", 0x5834390fabeeb72b),
+    ("cpu-utilization.svg", 0x732e5718b485ce14),
+    ("latency-cdf.png", 0xd092d9c69eb94557),
+    ("latency-cdf.svg", 0xe7caf33bb0f7d812),
+    ("mean-latency.png", 0xe819a567251a803c),
+    ("mean-latency.svg", 0x88d00896843958c8),
+    ("p99-latency.png", 0x5840a703d83965a4),
+    ("p99-latency.svg", 0x40533353f7fa5d3e),
+    ("report.html", 0xd68ac9d7b5cf51f0),
+    ("report.md", 0x6e7da7018d156843),
+    ("table", 0x022497540707f1bc),
+    ("finding mean-latency", 0xee9f1bf2e07e5161),
+    ("finding latency-cdf", 0x0e0764e9ca208619),
+    ("finding p99-latency", 0x66da92b25505ced8),
+    ("finding bytes-moved", 0x1df2da711a7ebb78),
+    ("finding cpu-utilization", 0x2303226e54ddc99d),
+    ("finding runs", 0xdf557b703011432e),
+];
+
+/// The fingerprints of a report with a second varying parameter and a point short of a seed,
+/// as rendered before faults existed.
+const PINNED_TWO_PARAMETERS: &[(&str, u64)] = &[
+    ("bytes-moved.png", 0x7ab98ad5d4098ad0),
+    ("bytes-moved.svg", 0xf51e78759402d991),
+    ("cpu-utilization.png", 0x519cd4e7f66ab57a),
+    ("cpu-utilization.svg", 0x2607ede6614f86e8),
+    ("latency-cdf.png", 0xc345085b56a84ded),
+    ("latency-cdf.svg", 0xac2cd274945f6bab),
+    ("mean-latency.png", 0x54ddc0311817bc28),
+    ("mean-latency.svg", 0x480836d29a07c65a),
+    ("p99-latency.png", 0x1ad25126c29894dd),
+    ("p99-latency.svg", 0x5ce5c333e98c2846),
+    ("report.html", 0x882806f9c1b2921f),
+    ("report.md", 0x43f85233ddf61992),
+    ("table", 0x272ab64563c05d96),
+    ("finding mean-latency", 0xbf205d562fb7e2cf),
+    ("finding latency-cdf", 0x0bbc809fb84a3230),
+    ("finding p99-latency", 0x89679040215d9e07),
+    ("finding bytes-moved", 0xe453f0e32ef9e545),
+    ("finding cpu-utilization", 0x9cc1f35cb99868e6),
+    ("finding runs", 0xd6b3b291038e784a),
+];
+
+/// The fixture with `num_reducers` varying too, three seeds, and one run missing.
+fn two_parameter_fixture() -> FakeSweep {
+    let mut fx = FakeSweep::small();
+    fx.reducers = vec![2, 4];
+    fx.swept = Some(vec!["data_size", "num_reducers"]);
+    fx.seeds = vec![1, 2, 3];
+    fx.missing = vec![("random", 2, 3)];
+    fx
+}
+
+/// Compares a render's fingerprints with pinned ones, naming every file that differs.
+fn assert_pinned(what: &str, summary: &ReportSummary, pinned: &[(&str, u64)]) {
+    let got = fingerprints(summary);
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: Vec<&str> = pinned.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, expected, "{what}: other files or paragraphs");
+    let differ: Vec<&str> = got
+        .iter()
+        .zip(pinned)
+        .filter(|((_, g), (_, p))| g != p)
+        .map(|((n, _), _)| n.as_str())
+        .collect();
+    assert!(differ.is_empty(), "{what}: changed: {differ:?}");
+}
+
+#[test]
+fn fault_free_reports_are_byte_identical_to_before_faults() {
+    // Every file, the table and each paragraph, pinned by fingerprint: a sweep without faults
+    // (no faults.csv, recovery counters all zero) renders exactly as it did before the fault
+    // timeline and the recovery columns existed.
+    let tmp = TempDir::new("pin");
+    let (_, _, summary) = render_small(&tmp);
+    assert_pinned("small", &summary, PINNED_SMALL);
+    let tmp = TempDir::new("pin2");
+    let (_, _, summary) = render_fx(&tmp, &two_parameter_fixture(), &ReportOptions::default());
+    assert_pinned("two parameters", &summary, PINNED_TWO_PARAMETERS);
+}
+
+/// Renders the sweep with faults (or a variant of it) into `<tmp>/report`.
+fn render_faults(tmp: &TempDir, fx: &FakeSweep) -> (PathBuf, PathBuf, ReportSummary) {
+    render_fx(tmp, fx, &ReportOptions::default())
+}
+
+#[test]
+fn faults_draw_a_timeline_of_one_run_per_policy_with_the_faults_shaded() {
+    let tmp = TempDir::new("timeline");
+    let (_, out, summary) = render_faults(&tmp, &FakeSweep::with_faults());
+    let png = out.join("fault-timeline.png");
+    let svg = out.join("fault-timeline.svg");
+    assert!(summary.files.contains(&png) && summary.files.contains(&svg));
+    assert_eq!(summary.files.len(), 2 * (STEMS.len() + 1) + 2);
+    let (w, h, drawn) = decode_png(&png);
+    assert_eq!((w, h), crate::figures::SIZE);
+    assert!(drawn, "fault-timeline.png is all white");
+    let svg = read(&svg);
+    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+    for text in [
+        "Latency over time around the faults, one run per policy",
+        "each policy's first seed at the first grid point with faults; every datapoint; warm-up excluded; breaks: no arrivals; shaded: the faults",
+        "arrival time since the run's start (s)",
+        "end-to-end latency (ms, log scale)",
+        "random",
+        "group",
+        // A label per fault, where it starts, and a legend entry per kind of span.
+        "kill node 2",
+        "slow_cpu node 1 ×2",
+        "drop_link 0–3",
+        "kill, undetected",
+        "kill, declared dead",
+        "slow_cpu",
+        "drop_link",
+    ] {
+        assert!(
+            // plotters escapes an apostrophe in SVG text.
+            svg.contains(&format!("\n{}\n", text.replace('\'', "&apos;"))),
+            "fault-timeline.svg lacks {text:?}"
+        );
+    }
+    // Four spans: the dropped link, the kill before and after it is declared, the slowdown.
+    assert!(!svg.contains("\nslow_nic\n"));
+    let text = finding(&summary, "fault-timeline");
+    for expected in [
+        "the one at the smallest size (then the smallest values of any other varying parameter) with the first seed in the sweep's order",
+        "Each line joins its run's measured datapoints (warm-up excluded) in arrival order, broken where none arrives for more than 10 times the run's mean interval between arrivals.",
+        "The shaded spans are the faults of faults.csv: the link between nodes 0 and 3 dropped from 3 s to 3.5 s; node 2 killed at 5 s, declared dead at 6.5 s (1.5 s undetected), back at 9 s; node 1's CPUs 2× slower from 10 s to 11 s.",
+        "random (run random-size00-seed1, seed 1, 0.76 MiB): median latency 12.6 ms before its first fault (at 3 s); from then on the largest is 1721.2 ms, arriving at 6.721 s",
+        "group (run group-size00-seed1, seed 1, 0.76 MiB): median latency 36.1 ms before its first fault (at 3 s)",
+        "; 2 datapoints lost.",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("differ"), "{text}");
+    // The timeline's paragraph comes after the other figures', before the runs'.
+    let sections: Vec<&str> = summary
+        .findings
+        .iter()
+        .map(|f| f.section.as_str())
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            "mean-latency",
+            "latency-cdf",
+            "p99-latency",
+            "bytes-moved",
+            "cpu-utilization",
+            "fault-timeline",
+            "runs"
+        ]
+    );
+}
+
+#[test]
+fn the_html_embeds_the_fault_timeline_and_the_markdown_links_it() {
+    let tmp = TempDir::new("timelinehtml");
+    let (_, out, summary) = render_faults(&tmp, &FakeSweep::with_faults());
+    let html = read(&out.join("report.html"));
+    assert_eq!(html.matches("<img ").count(), STEMS.len() + 1);
+    let section = html
+        .split("<h2 id=\"fault-timeline\">")
+        .nth(1)
+        .expect("a section for the fault timeline");
+    assert!(section.starts_with("Latency over time around the faults</h2>"));
+    let prefix = "<img src=\"data:image/png;base64,";
+    let data = section.split(prefix).nth(1).expect("an embedded image");
+    let data = &data[..data.find('"').expect("closing quote")];
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64");
+    assert_eq!(png, fs::read(out.join("fault-timeline.png")).expect("png"));
+    assert!(section.contains("<a href=\"fault-timeline.svg\">"));
+    let paragraph = finding(&summary, "fault-timeline");
+    assert!(html.contains(&paragraph.replace('\'', "&#39;")));
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("\n## Latency over time around the faults\n"));
+    assert!(md.contains(
+        "![Latency over time around the faults, one run per policy](fault-timeline.png)"
+    ));
+}
+
+#[test]
+fn recovery_columns_show_in_the_tables_and_the_text_when_runs_recovered() {
+    let tmp = TempDir::new("recovery");
+    let (_, out, summary) = render_faults(&tmp, &FakeSweep::with_faults());
+    let md = read(&out.join("report.md"));
+    assert!(
+        md.contains("| failed tasks | re-executed tasks | objects reconstructed | actor restarts | spilled | restored | datapoints lost | recovery first ms | recovery last ms |"),
+        "{md}"
+    );
+    let row = |start: &str| {
+        md.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no row {start:?} in:\n{md}"))
+            .to_owned()
+    };
+    // Seed means: random recovers the same way in each run; the recovery times are its runs'.
+    let random = row("| random | 0.76 | 2 |");
+    assert!(
+        random.ends_with("| 0 | 12 | 3 | 1 | 4.0 KiB | 2.0 KiB | 2 | 1718.8 | 1781.5 |"),
+        "{random}"
+    );
+    let group = row("| group | 0.76 | 2 |");
+    assert!(
+        group.ends_with("| 0 | 8 | 0 | 0 | 0 B | 0 B | 0 | 1602.6 | 1671.9 |"),
+        "{group}"
+    );
+    let html = read(&out.join("report.html"));
+    assert!(html.contains("<th>re-executed tasks</th><th>objects reconstructed</th>"));
+    assert!(
+        html.contains(
+            "<td>4.0 KiB</td><td>2.0 KiB</td><td>2</td><td>1718.8</td><td>1781.5</td></tr>"
+        )
+    );
+    let table = summary.table();
+    let header = table.lines().next().expect("header");
+    for column in [
+        "re-exec",
+        "rebuilt",
+        "restarts",
+        "spilled",
+        "restored",
+        "lost",
+        "recovery ms",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .expect("a row")
+            .ends_with("      12        3        1    4.0 KiB    2.0 KiB      2     1718.8-1781.5"),
+        "{table}"
+    );
+    let runs = finding(&summary, "runs");
+    assert!(
+        runs.ends_with(
+            "No run reports failed tasks. Recovery, over all runs: 120 tasks re-executed, 18 objects reconstructed, 6 actor restarts, 24.0 KiB spilled to disk and 12.0 KiB restored, 12 datapoints lost. In 12 runs a datapoint was in flight during an outage: from the first kill, the first such datapoint arrives after 19.6–1761.6 ms and the last after 1662.0–2307.2 ms (min–max over those runs)."
+        ),
+        "{runs}"
+    );
+}
+
+#[test]
+fn recovery_counters_without_faults_show_the_columns_but_no_timeline() {
+    // A sweep without faults.csv whose runs spilled: the counters show, no timeline is drawn.
+    let tmp = TempDir::new("spillonly");
+    let mut fx = FakeSweep::small();
+    fx.faults = Some(FakeFaults {
+        rows: Vec::new(),
+        counters: |policy| {
+            if policy == "random" {
+                [0, 0, 0, 1 << 20, 0, 0]
+            } else {
+                [0; 6]
+            }
+        },
+        ..FakeFaults::kill_slow_and_drop()
+    });
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    fx.write(&sweep);
+    for entry in fs::read_dir(sweep.join("runs")).expect("runs") {
+        fs::remove_file(entry.expect("run").path().join("faults.csv.gz")).expect("rm faults");
+    }
+    let out = tmp.path().join("report");
+    let summary = render(&sweep, &out, &ReportOptions::default()).expect("render");
+    assert!(!out.join("fault-timeline.png").exists());
+    assert_eq!(summary.files.len(), 2 * STEMS.len() + 2);
+    assert!(
+        summary
+            .findings
+            .iter()
+            .all(|f| f.section != "fault-timeline")
+    );
+    let md = read(&out.join("report.md"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| random | 0.76 | 2 |"))
+        .expect("random's first row");
+    assert!(
+        row.ends_with("| 0 | 0 | 0 | 0 | 1.0 MiB | 0 B | 0 | – | – |"),
+        "{row}"
+    );
+    assert!(
+        finding(&summary, "runs").ends_with(
+            "Recovery, over all runs: 0 tasks re-executed, 0 objects reconstructed, 0 actor restarts, 6.0 MiB spilled to disk and 0 B restored, 0 datapoints lost."
+        ),
+        "{}",
+        finding(&summary, "runs")
+    );
+}
+
+#[test]
+fn a_header_only_faults_csv_changes_nothing() {
+    // A faults.csv without rows (plain here) is a run without faults: the pinned report.
+    let tmp = TempDir::new("nofaultrows");
+    let mut fx = FakeSweep::small();
+    fx.faults = Some(FakeFaults {
+        rows: Vec::new(),
+        encoding: cohort_schema::Encoding::Plain,
+        counters: |_| [0; 6],
+        ..FakeFaults::kill_slow_and_drop()
+    });
+    let (sweep, _, summary) = render_fx(&tmp, &fx, &ReportOptions::default());
+    let run = sweep.join("runs").join(fx.run_id("random", 0, 1));
+    assert_eq!(
+        read(&run.join("faults.csv")),
+        "kind,node,peer,factor,at_ns,until_ns,declared_ns\n"
+    );
+    assert_pinned("header-only faults.csv", &summary, PINNED_SMALL);
+}
+
+#[test]
+fn faults_csv_is_read_plain_or_gzip_alike() {
+    let tmp = TempDir::new("gzfaults");
+    let gzip = FakeSweep::with_faults();
+    let (sweep, _, zipped) = render_faults(&tmp, &gzip);
+    let run = sweep.join("runs").join(gzip.run_id("random", 0, 1));
+    assert!(run.join("faults.csv.gz").is_file() && !run.join("faults.csv").exists());
+    let tmp2 = TempDir::new("plainfaults");
+    let mut plain = FakeSweep::with_faults();
+    if let Some(f) = plain.faults.as_mut() {
+        f.encoding = cohort_schema::Encoding::Plain;
+    }
+    let (sweep, _, unzipped) = render_faults(&tmp2, &plain);
+    let run = sweep.join("runs").join(plain.run_id("random", 0, 1));
+    assert!(run.join("faults.csv").is_file() && !run.join("faults.csv.gz").exists());
+    assert_eq!(fingerprints(&zipped), fingerprints(&unzipped));
+}
+
+#[test]
+fn a_malformed_faults_csv_is_an_error_naming_file_and_line() {
+    let plain = || {
+        let mut fx = FakeSweep::with_faults();
+        if let Some(f) = fx.faults.as_mut() {
+            f.encoding = cohort_schema::Encoding::Plain;
+        }
+        fx
+    };
+    // A run that is not drawn: every run's faults.csv is read before anything is written.
+    let broken = |tag: &str, edit: &dyn Fn(String) -> String| {
+        let tmp = TempDir::new(tag);
+        let sweep = tmp.path().join("sweep");
+        fs::create_dir_all(&sweep).expect("mkdir");
+        let fx = plain();
+        fx.write(&sweep);
+        let path = sweep
+            .join("runs")
+            .join(fx.run_id("group", 2, 2))
+            .join("faults.csv");
+        let text = edit(read(&path));
+        fs::write(&path, text).expect("write");
+        let err = assert_fails_cleanly(&sweep, &tmp);
+        let (p, line, message) = input_error(&err);
+        assert_eq!(p, path.as_path());
+        (line, message.to_owned(), err.to_string())
+    };
+    let (line, message, shown) = broken("faultnumber", &|t| {
+        t.replacen("kill,2,,,5000000000,", "kill,2,,,soon,", 1)
+    });
+    assert_eq!(line, Some(2));
+    assert!(message.starts_with("column `at_ns`"), "{message}");
+    assert!(shown.contains("faults.csv:2: "), "{shown}");
+    let (line, message, _) = broken("faultkind", &|t| t.replacen("slow_cpu,", "slow_gpu,", 1));
+    assert_eq!(line, Some(3));
+    assert_eq!(
+        message,
+        "column `kind`: `slow_gpu` is not a fault kind (the kinds are kill, slow_cpu, slow_nic, drop_link)"
+    );
+    let (line, message, _) = broken("faulttime", &|t| {
+        t.replacen(",9000000000,", ",4000000000,", 1)
+    });
+    assert_eq!(line, Some(2));
+    assert_eq!(
+        message,
+        "column `until_ns`: 4000000000 is before at_ns (5000000000)"
+    );
+    let (line, message, _) = broken("faultfields", &|t| format!("{t}kill,1\n"));
+    assert_eq!(line, Some(5));
+    assert!(message.contains("malformed row"), "{message}");
+    let (line, message, _) = broken("faultheader", &|t| {
+        t.replacen("peer,factor", "factor,peer", 1)
+    });
+    assert_eq!(line, Some(1));
+    assert_eq!(
+        message,
+        "column 3 is `factor` where the contract has `peer`"
+    );
+
+    // Compressed, the error names the .gz file.
+    let tmp = TempDir::new("faultgz");
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    let fx = FakeSweep::with_faults();
+    fx.write(&sweep);
+    let run = sweep.join("runs").join(fx.run_id("random", 1, 1));
+    let path = run.join("faults.csv.gz");
+    fs::remove_file(&path).expect("rm");
+    let mut w = cohort_schema::CsvWriter::<cohort_schema::FaultRow>::create_encoded(
+        &run,
+        &[],
+        cohort_schema::Encoding::Gzip,
+    )
+    .expect("create");
+    w.write(&cohort_schema::FaultRow {
+        kind: "drop_link".into(),
+        ..cohort_schema::FaultRow::default()
+    })
+    .expect("write");
+    w.finish().expect("finish");
+    let err = assert_fails_cleanly(&sweep, &tmp);
+    assert_eq!(
+        input_error(&err),
+        (
+            path.as_path(),
+            Some(2),
+            "a drop_link fault without a `peer`"
+        )
+    );
+}
+
+#[test]
+fn the_timeline_run_is_the_first_seed_at_the_first_grid_point_with_faults() {
+    // random's first seed at the smallest size did not finish, and group's runs have no
+    // faults: random's line is its second seed's run there, and group has no line.
+    let tmp = TempDir::new("timelinepick");
+    let mut fx = FakeSweep::with_faults();
+    fx.missing = vec![("random", 0, 1)];
+    fx.fault_free = vec!["group"];
+    let (_, out, summary) = render_faults(&tmp, &fx);
+    let svg = read(&out.join("fault-timeline.svg"));
+    assert!(svg.contains("\nrandom\n") && !svg.contains("\ngroup\n"));
+    let text = finding(&summary, "fault-timeline");
+    assert!(
+        text.contains("random (run random-size00-seed2, seed 2, 0.76 MiB): "),
+        "{text}"
+    );
+    assert!(!text.contains("group ("), "{text}");
+    // group recovered from nothing: its rows show zeros and no recovery times.
+    let md = read(&out.join("report.md"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| group | 0.76 | 2 |"))
+        .expect("group's first row");
+    assert!(
+        row.ends_with("| 0 | 0 | 0 | 0 | 0 B | 0 B | 0 | – | – |"),
+        "{row}"
+    );
+}
+
+#[test]
+fn long_runs_are_drawn_as_the_largest_latency_per_window() {
+    // 5000 datapoints over 50 s, one spike: 2000 windows of 25 ms, each keeping its largest.
+    let points: Vec<(f64, f64)> = (0..5000)
+        .map(|k| {
+            let t = k as f64 * 0.01;
+            (
+                t,
+                if k == 2345 {
+                    900.0
+                } else {
+                    10.0 + (k % 7) as f64
+                },
+            )
+        })
+        .collect();
+    let thinned = crate::figures::window_maxima(&points);
+    assert!(thinned.len() <= crate::figures::TIMELINE_POINTS && thinned.len() > 1900);
+    assert!(thinned.contains(&points[2345]));
+    assert!(thinned.windows(2).all(|w| w[0].0 < w[1].0));
+    // The first window holds the first three datapoints; the third has the largest latency.
+    assert_eq!(thinned[0], points[2]);
+
+    let tmp = TempDir::new("longtimeline");
+    let mut fx = FakeSweep::with_faults();
+    fx.policies = vec!["group"];
+    fx.seeds = vec![1];
+    fx.sizes = vec![800_000];
+    fx.datapoints = 2400;
+    let (_, out, summary) = render_faults(&tmp, &fx);
+    assert!(
+        read(&out.join("fault-timeline.svg")).contains(
+            "each point: the largest latency in one of 2000 equal windows of arrival time"
+        )
+    );
+    assert!(finding(&summary, "fault-timeline").contains(
+        "in arrival order; a run with more than 2000 shows the largest latency in each of 2000 equal windows of arrival time, broken where"
+    ));
+}
+
+#[test]
+fn runs_with_different_faults_are_shaded_with_their_union() {
+    // group's drawn run has no slowdown: the slowdown is still shaded (random's run has it),
+    // and the paragraph says the runs' faults differ.
+    let tmp = TempDir::new("faultunion");
+    let sweep = tmp.path().join("sweep");
+    fs::create_dir_all(&sweep).expect("mkdir");
+    let mut fx = FakeSweep::with_faults();
+    if let Some(f) = fx.faults.as_mut() {
+        f.encoding = cohort_schema::Encoding::Plain;
+    }
+    fx.write(&sweep);
+    let path = sweep
+        .join("runs")
+        .join(fx.run_id("group", 0, 1))
+        .join("faults.csv");
+    let text: String = read(&path)
+        .lines()
+        .filter(|l| !l.starts_with("slow_cpu,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&path, text).expect("write");
+    let out = tmp.path().join("report");
+    let summary = render(&sweep, &out, &ReportOptions::default()).expect("render");
+    let svg = read(&out.join("fault-timeline.svg"));
+    assert!(svg.contains("\nslow_cpu node 1 ×2\n") && svg.contains("\nslow_cpu\n"));
+    let text = finding(&summary, "fault-timeline");
+    assert!(
+        text.contains("node 1's CPUs 2× slower from 10 s to 11 s."),
+        "{text}"
+    );
+    assert!(
+        text.contains("The runs' faults differ; the shading is their union."),
+        "{text}"
+    );
 }
