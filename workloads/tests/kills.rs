@@ -157,13 +157,10 @@ fn without_restarts_the_run_fails_naming_the_dead_node() {
 }
 
 /// A reducer restarted on a node that dies too (nodes 2 and 3 killed at once: the policy,
-/// not knowing yet, restarts node 2's reducers on node 3) must still end with its exact sum.
-/// It does not: at its second restart the replays left from the first one are run again
-/// besides the new replays of its log, so some finished calls count twice. A bug of the
-/// runtime's actor restarts (`runtime/src/core/actors.rs`, `actor_node_died`), reported; run
-/// with `--ignored` to see it.
+/// not knowing yet, restarts node 2's reducers on node 3) still ends with its exact sum: at
+/// its second restart, the replays left from the first one are dropped and its log replayed
+/// once (they once ran besides the new replays, counting some calls twice).
 #[test]
-#[ignore = "runtime bug: a second restart replays the first restart's pending replays again"]
 fn a_reducer_restarted_on_a_node_that_dies_too_keeps_its_sum() {
     let mut w = shipped(&[("recovery.actor_restarts", "2")]);
     let mut faults = w.spec.faults.faults().to_vec();
