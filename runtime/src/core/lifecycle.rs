@@ -479,16 +479,23 @@ impl Core {
             result = Err(format!("cannot store its outputs: {}", e.into_error(node)).into());
         }
         let ok = result.is_ok();
+        let mut sealed: SmallVec<[ObjectId; 2]> = SmallVec::new();
         match result {
             Ok(values) => {
                 for (o, v) in outputs.iter().zip(values) {
-                    self.seal_output(*o, v, node, now);
+                    if self.seal_output(*o, v, node, now) {
+                        sealed.push(*o);
+                    }
                 }
             }
             Err(reason) => self.fail_outputs(task, &work, &outputs, &reason, now),
         }
         self.refresh_store_view(node);
         self.end_of_work(task, None, ok, output_bytes, outputs, now);
+        let store = &mut self.nodes[node.index()].store;
+        for o in sealed {
+            store.unpin(o);
+        }
         self.room_freed(node, now);
         self.dispatch(node, now);
         true

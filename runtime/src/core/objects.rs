@@ -71,29 +71,39 @@ impl Core {
     }
 
     /// Seals a produced output on its producer's node (room was made) and wakes its waiters.
+    /// Returns whether the copy stays in the store pinned: until its producer's finish is over
+    /// (and its lineage kept), so that what its waiters do cannot evict it first; the caller
+    /// unpins it then.
     #[inline]
-    pub(super) fn seal_output(&mut self, id: ObjectId, value: Payload, node: NodeId, now: Nanos) {
+    pub(super) fn seal_output(
+        &mut self,
+        id: ObjectId,
+        value: Payload,
+        node: NodeId,
+        now: Nanos,
+    ) -> bool {
         let size = value.size();
         let Some(o) = self.directory.get_mut(id) else {
-            return;
+            return false;
         };
         if !matches!(o.state, ObjectState::Pending) {
             // Work run again (to rebuild another of its outputs, or an actor replaying a
             // call) made an output that has a copy already, or that no one needs.
-            return;
+            return false;
         }
         if o.refs == 0 && o.waiters.is_empty() {
             // Nobody refers to it: storing it only to free it at once would change nothing
             // but the store's LRU clock, whose order it keeps.
             self.forget(id);
-            return;
+            return false;
         }
         self.nodes[node.index()].store.insert_sealed(id, size);
         let waiters = o.seal(value, node);
         if o.refs == 0 {
             self.free_object(id);
-            return;
+            return false;
         }
+        self.nodes[node.index()].store.pin(id);
         for task in waiters {
             let Some(t) = self.tasks.get(task) else {
                 continue;
@@ -105,6 +115,7 @@ impl Core {
                 Request::Failed(reason) => self.fail_task(task, reason, now),
             }
         }
+        true
     }
 
     /// The producer of `id` failed: so does every task waiting for it.

@@ -269,8 +269,13 @@ impl Core {
         }
         self.outbox.clear_events();
         if let Some(mut arrived) = arrived {
+            // Every copy that arrived is sealed before any waiter wakes: a waiter may ask
+            // for one of them at its destination, which must then find it there.
+            for (_, t) in &arrived {
+                self.land(t, now);
+            }
             for (_, t) in arrived.drain(..) {
-                self.transfer_done(t, now);
+                self.deliver(t, now);
             }
             if self.transfers.arrived.is_empty() {
                 self.transfers.arrived = arrived;
@@ -278,8 +283,8 @@ impl Core {
         }
     }
 
-    /// A transfer's last byte arrived: seal the copy, record it, wake its waiters.
-    fn transfer_done(&mut self, t: InFlight, now: Nanos) {
+    /// A transfer's last byte arrived: seal the copy and record it.
+    fn land(&mut self, t: &InFlight, now: Nanos) {
         let TransferRequest {
             object,
             from,
@@ -307,13 +312,17 @@ impl Core {
             flowing: t.flowing.unwrap_or(now),
             finished: now,
         });
+    }
+
+    /// A landed transfer wakes its waiters, and its ends' stores may let waiting work in.
+    /// (Nobody may want the copy any more, all its waiters having failed: it stays as a
+    /// secondary copy, evictable like any other.)
+    fn deliver(&mut self, t: InFlight, now: Nanos) {
         for task in t.waiters {
             self.arrived(task, now);
         }
-        self.room_freed(to, now);
-        self.room_freed(from, now);
-        // Nobody may want the copy any more (all its waiters failed): it stays as a
-        // secondary copy, evictable like any other.
+        self.room_freed(t.request.to, now);
+        self.room_freed(t.request.from, now);
     }
 }
 
