@@ -16,7 +16,7 @@ use crate::units::{self, UnitError};
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     ClusterSpec, CostModel, Fault, FaultKind, FaultScript, NetworkSpec, NodeSpec, Recovery,
-    Slowdown,
+    Slowdown, Spilling,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -242,7 +242,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 7] = [
+pub const CLUSTER_KEYS: [&str; 9] = [
     "nodes",
     "cpus",
     "store",
@@ -250,7 +250,14 @@ pub const CLUSTER_KEYS: [&str; 7] = [
     "latency",
     "heartbeat",
     "submit_cost",
+    "spilling",
+    "disk_bandwidth",
 ];
+
+/// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
+/// bandwidth, "up to 4,750 Mbps" (the write-up's instance type; AWS, "Amazon EBS-optimized
+/// instances").
+const DEFAULT_DISK_BANDWIDTH: u64 = 4_750_000_000 / 8;
 /// The settable keys of a task kind.
 pub const TASK_KEYS: [&str; 6] = [
     "outputs",
@@ -864,6 +871,20 @@ pub(crate) fn resolve(
         Quantity::Duration,
         0,
     )?;
+    let disk_bandwidth = r.key(
+        "cluster.disk_bandwidth",
+        c.disk_bandwidth.as_ref(),
+        Quantity::Rate,
+        DEFAULT_DISK_BANDWIDTH,
+    )?;
+    if disk_bandwidth == 0
+        && let Some(v) = r.val("cluster.disk_bandwidth", c.disk_bandwidth.as_ref())
+    {
+        return Err(r.fail(&v, "cluster.disk_bandwidth", "zero bandwidth"));
+    }
+    if r.flag("cluster.spilling", c.spilling.as_ref(), false)? {
+        spec.spilling = Some(Spilling { disk_bandwidth });
+    }
 
     // Kinds.
     let mut tasks = BTreeMap::new();

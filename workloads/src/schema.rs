@@ -98,6 +98,11 @@ pub struct ClusterSection {
     pub heartbeat: Option<Field>,
     /// Driver time per submission (duration; default 0).
     pub submit_cost: Option<Field>,
+    /// Whether stores spill last copies to their node's disk instead of losing them (default
+    /// false).
+    pub spilling: Option<Spanned<bool>>,
+    /// Each node's disk bandwidth when spilling (rate; default 4750 Mbit/s).
+    pub disk_bandwidth: Option<Field>,
 }
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces

@@ -114,6 +114,8 @@ fn every_numeric_key_can_be_set_on_the_command_line() {
             // Optional keys the file leaves out.
             ("cluster.heartbeat", "50ms"),
             ("cluster.submit_cost", "20us"),
+            ("cluster.spilling", "true"),
+            ("cluster.disk_bandwidth", "200MB/s"),
             ("tasks.make.outputs", "2"),
             ("tasks.make.output_size", "3MiB"),
             ("tasks.pass.output_size", "inputs"),
@@ -138,6 +140,35 @@ fn every_numeric_key_can_be_set_on_the_command_line() {
     assert_eq!(r.spec.nodes[0].store_capacity, 2 << 30);
     assert_eq!(r.spec.network.latency, 1_000_000);
     assert_eq!((r.heartbeat, r.submit_cost), (50_000_000, 20_000));
+    assert_eq!(
+        r.spec.spilling,
+        Some(cohort_runtime::Spilling {
+            disk_bandwidth: 200_000_000
+        })
+    );
+    // Without spilling, the disk's bandwidth does not matter; with it, EC2 m5.xlarge's EBS
+    // bandwidth is the default.
+    assert_eq!(tiny().resolve(&sets(&[])).unwrap().spec.spilling, None);
+    assert_eq!(
+        tiny()
+            .resolve(&sets(&[("cluster.spilling", "true")]))
+            .unwrap()
+            .spec
+            .spilling,
+        Some(cohort_runtime::Spilling {
+            disk_bandwidth: 593_750_000
+        })
+    );
+    assert!(
+        message(&tiny(), &[("cluster.spilling", "yes")]).contains("expected true or false")
+    );
+    assert!(
+        message(
+            &tiny(),
+            &[("cluster.spilling", "true"), ("cluster.disk_bandwidth", "0MB/s")]
+        )
+        .contains("zero bandwidth")
+    );
     let make = &r.tasks["make"];
     assert_eq!(make.outputs, 2);
     assert_eq!(
@@ -263,7 +294,8 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
     assert_eq!(
         message(&w, &[("cluster.gpus", "1")]),
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
-         nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost)"
+         nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
+         disk_bandwidth)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
