@@ -39,7 +39,9 @@ pub(crate) enum Command {
     /// one slice, and `cohort merge` combines the slices.
     Sweep(SweepArgs),
     /// Reproduces the write-up: its sweep for random, group and locality on the virtual
-    /// clock, then the figures and the report, all under one directory.
+    /// clock, then the figures and the report, all under one directory; then the same with a
+    /// live placement view (`fresh-view/`), and the streaming run with a node killed mid-run
+    /// (`kill/`: how each policy recovers).
     Repro {
         /// The directory to write [default: out/repro].
         #[arg(long)]
@@ -56,8 +58,12 @@ pub(crate) enum Command {
         /// Skip the second sweep with a live (0 ms) placement view.
         #[arg(long)]
         no_fresh_view: bool,
+        /// Skip the runs with a node killed mid-run.
+        #[arg(long)]
+        no_kill: bool,
         /// Fixes a value for every run: a parameter NAME=VALUE or a key of the file such as
-        /// cluster.nodes=10 (repeatable; e.g. a shorter `duration` for a quick look).
+        /// cluster.nodes=10 (repeatable; e.g. a shorter `duration` for a quick look);
+        /// `kill.NAME=VALUE` only for the runs with a node killed (e.g. kill.kill_at=2s).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).

@@ -81,6 +81,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             seeds,
             jobs,
             no_fresh_view,
+            no_kill,
             set,
             detail,
         } => cmd_repro(
@@ -88,7 +89,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
             seeds,
             jobs,
-            !no_fresh_view,
+            Extras {
+                fresh_view: !no_fresh_view,
+                kill: !no_kill,
+            },
             &parse_sets(&set)?,
             detail,
         ),
@@ -336,26 +340,54 @@ fn cmd_merge(shards: &[PathBuf], out: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// What `cohort repro` runs besides the write-up's sweep.
+struct Extras {
+    /// The same sweep with a live placement view.
+    fresh_view: bool,
+    /// The streaming run with a node killed mid-run.
+    kill: bool,
+}
+
 fn cmd_repro(
     out: Option<PathBuf>,
     force: bool,
     seeds: Vec<u64>,
     jobs: Option<usize>,
-    fresh_view: bool,
+    extras: Extras,
     fixed: &BTreeMap<String, String>,
     detail: bool,
 ) -> Result<()> {
-    let (name, text) = cohort_workloads::SHIPPED[0];
-    let shown = format!("built-in:{name}.toml");
-    let w = Workload::parse(&shown, text)?;
+    let builtin = |(name, text): (&str, &str)| -> Result<(String, Workload)> {
+        let shown = format!("built-in:{name}.toml");
+        let w = Workload::parse(&shown, text)?;
+        Ok((shown, w))
+    };
+    let writeup = builtin(cohort_workloads::SHIPPED[0])?;
+    let killing = builtin(cohort_workloads::KILL)?;
+    // `kill.NAME=VALUE` sets only the killed-node runs; every other value all runs.
+    let (kill_fixed, fixed): (BTreeMap<_, _>, BTreeMap<_, _>) = fixed
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| k.starts_with("kill."));
+    let mut kill_fixed: BTreeMap<String, String> = kill_fixed
+        .into_iter()
+        .map(|(k, v)| (k["kill.".len()..].to_string(), v))
+        .collect();
+    for (k, v) in &fixed {
+        kill_fixed.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let fixed = &fixed;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
     let started = std::time::Instant::now();
     let policies: Vec<String> = policy::builtin_names().map(String::from).collect();
     let configs = BTreeMap::new();
-    let sweep_into = |fixed: &BTreeMap<String, String>, into: &Path, shown_as: &Path| {
+    let sweep_of = |(shown, w): &(String, Workload),
+                    fixed: &BTreeMap<String, String>,
+                    into: &Path,
+                    shown_as: &Path| {
         let plan = plan::Plan::new(&plan::Request {
-            workload: &w,
-            shown_path: &shown,
+            workload: w,
+            shown_path: shown,
             policies: policies.clone(),
             seeds: seeds.clone(),
             fixed,
@@ -363,6 +395,9 @@ fn cmd_repro(
             detail,
         })?;
         run_plan(plan, None, jobs, into, false, shown_as)
+    };
+    let sweep_into = |fixed: &BTreeMap<String, String>, into: &Path, shown_as: &Path| {
+        sweep_of(&writeup, fixed, into, shown_as)
     };
     // Build everything in a staging directory; move it into place at the end.
     let staging = output::stage(&dir, force)?;
@@ -378,7 +413,7 @@ fn cmd_repro(
         for f in &report.findings {
             writeln!(o, "- {}: {}", f.section, f.text)?;
         }
-        if fresh_view {
+        if extras.fresh_view {
             let fresh = staging.path().join("fresh-view");
             let mut fixed = fixed.clone();
             fixed.insert("heartbeat".to_string(), "0ms".to_string());
@@ -394,6 +429,18 @@ fn cmd_repro(
                 "\nwith a live placement view (heartbeat 0 ms):\n{}",
                 r.table()
             )?;
+        }
+        if extras.kill {
+            let kill = staging.path().join("kill");
+            std::fs::create_dir_all(&kill)?;
+            sweep_of(
+                &killing,
+                &kill_fixed,
+                &kill.join("sweep"),
+                &dir.join("kill").join("sweep"),
+            )?;
+            let r = cohort_reports::render(&kill.join("sweep"), &kill, &Default::default())?;
+            writeln!(o, "\nwith node 2 killed mid-run:\n{}", r.table())?;
         }
     }
     staging.commit()?;

@@ -963,6 +963,11 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
         "warmup=1s",
         "--set",
         "data_size=4000000B",
+        // The killed-node runs: node 2 killed at 1.5 s, declared dead 3 heartbeats later.
+        "--set",
+        "kill.kill_at=1500ms",
+        "--set",
+        "kill.missed_heartbeats=3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
@@ -977,9 +982,29 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
         "sweep/summary.csv",
         "fresh-view/report.html",
         "fresh-view/sweep/summary.csv",
+        "kill/report.html",
+        "kill/fault-timeline.png",
+        "kill/sweep/summary.csv",
     ] {
         assert!(s.path("rp").join(f).is_file(), "{f} missing");
     }
+    // Every policy recovers from the kill: no datapoint lost, no work failed, and the runs
+    // that lost a reducer restarted it.
+    let kill = std::fs::read_to_string(s.path("rp/kill/sweep/summary.csv")).unwrap();
+    let mut rows = kill.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut policies = std::collections::BTreeSet::new();
+    let mut restarts = 0;
+    for row in rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        policies.insert(cells[col("policy")].to_string());
+        assert_eq!(cells[col("datapoints_lost")], "0", "{row}");
+        assert_eq!(cells[col("failed")], "0", "{row}");
+        restarts += cells[col("actor_restarts")].parse::<u64>().unwrap();
+    }
+    assert_eq!(policies.len(), 3, "{kill}");
+    assert!(restarts > 0, "{kill}");
     let summary = std::fs::read_to_string(s.path("rp/sweep/summary.csv")).unwrap();
     // 3 policies x 1 size (fixed by --set) x the workload's 3 seeds, each run once.
     assert_eq!(summary.lines().count(), 10, "{summary}");

@@ -170,7 +170,7 @@ fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
     bad(
         "cluster.gpus=2",
         "--set cluster.gpus=2: [cluster] has no settable key `gpus` (its keys: nodes, cpus, \
-         store, nic_bandwidth, latency, heartbeat, submit_cost)",
+         store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, disk_bandwidth)",
     );
     bad(
         "stage.left.width=2",

@@ -4,11 +4,14 @@
 //!
 //! ```text
 //! cargo run --release -p cohort-workloads --example streaming_profile -- \
-//!     [random|group] [DATA_SIZE] [NODES] [VIRTUAL_SECONDS] [REPS]
+//!     [random|group] [DATA_SIZE] [NODES] [VIRTUAL_SECONDS] [REPS] [OPTIONS]
 //! ```
 //!
 //! Defaults: `random 16000000B 5 20 10`. With more than 5 nodes the stage width scales to
-//! 4 per node and the view is live (as in `benches/streaming.rs`).
+//! 4 per node and the view is live (as in `benches/streaming.rs`). OPTIONS, comma-separated:
+//! `spill` (stores spill to disk), `quiet` (no per-task records, as a long run at scale
+//! needs: the full trace of a 10,000-node run takes gigabytes), `no-lineage` (lost objects
+//! are not rebuilt, and no lineage is kept).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -40,6 +43,16 @@ fn run() -> Result<(), String> {
     let nodes = number(2, "5")? as usize;
     let seconds = number(3, "20")?;
     let reps = number(4, "10")?.max(1);
+    let options = arg(5, "");
+    let options: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
+    if let Some(o) = options
+        .iter()
+        .find(|o| !["spill", "quiet", "no-lineage"].contains(o))
+    {
+        return Err(format!(
+            "unknown option `{o}` (options: spill, quiet, no-lineage)"
+        ));
+    }
     if policy != "random" && policy != "group" {
         return Err(format!(
             "policy must be `random` or `group`, not `{policy}`"
@@ -52,6 +65,12 @@ fn run() -> Result<(), String> {
         sets.insert("width".to_string(), (4 * nodes).to_string());
         sets.insert("heartbeat".to_string(), "0ms".to_string());
     }
+    if options.contains(&"spill") {
+        sets.insert("cluster.spilling".to_string(), "true".to_string());
+    }
+    if options.contains(&"no-lineage") {
+        sets.insert("recovery.reconstruction".to_string(), "false".to_string());
+    }
     let mut w = workload.resolve(&sets).map_err(|e| e.to_string())?;
     let node = w.spec.nodes[0];
     w.spec.nodes = vec![node; nodes];
@@ -59,18 +78,23 @@ fn run() -> Result<(), String> {
     w.schedule.warmup = 0;
 
     let mut walls = Vec::new();
+    let mut counters = Default::default();
     for _ in 0..reps {
         let p: Box<dyn Policy> = match policy.as_str() {
             "random" => Box::new(RandomPolicy::new(1)),
             _ => Box::new(GroupPolicy::new(1)),
         };
-        let config = cluster_config(&w, Clock::Virtual);
+        let mut config = cluster_config(&w, Clock::Virtual);
+        if options.contains(&"quiet") {
+            config.trace = cohort_runtime::TraceLevel::Off;
+        }
         let reg = registry(&w).map_err(|e| e.to_string())?;
         let mut cluster =
             Cluster::new(w.spec.clone(), reg, p, config).map_err(|e| e.to_string())?;
         let start = Instant::now();
         drive(&w, &mut cluster, &mut |_| {}).map_err(|e| e.to_string())?;
         walls.push(start.elapsed().as_secs_f64());
+        counters = cluster.counters();
     }
     walls.sort_by(f64::total_cmp);
     let (min, median) = (walls[0], walls[walls.len() / 2]);
@@ -82,5 +106,6 @@ fn run() -> Result<(), String> {
         seconds as f64 / min,
         seconds as f64 / median
     );
+    println!("counters of the last run: {counters:?}");
     Ok(())
 }

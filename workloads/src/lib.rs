@@ -24,6 +24,13 @@ use error::line_column;
 use schema::{Raw, SweepValues, WorkloadFile};
 use std::collections::BTreeMap;
 
+/// The streaming workload with a node killed mid-run, as `(name, text)`: what `cohort repro`
+/// runs to show how policies recover.
+pub const KILL: (&str, &str) = (
+    "streaming-kill",
+    include_str!("../files/streaming-kill.toml"),
+);
+
 /// The workload files shipped with cohort, by name: `(name, TOML text)`. `cohort repro`
 /// uses `streaming`, so that it runs from anywhere.
 pub const SHIPPED: [(&str, &str); 3] = [

@@ -159,13 +159,14 @@ fn every_numeric_key_can_be_set_on_the_command_line() {
             disk_bandwidth: 593_750_000
         })
     );
-    assert!(
-        message(&tiny(), &[("cluster.spilling", "yes")]).contains("expected true or false")
-    );
+    assert!(message(&tiny(), &[("cluster.spilling", "yes")]).contains("expected true or false"));
     assert!(
         message(
             &tiny(),
-            &[("cluster.spilling", "true"), ("cluster.disk_bandwidth", "0MB/s")]
+            &[
+                ("cluster.spilling", "true"),
+                ("cluster.disk_bandwidth", "0MB/s")
+            ]
         )
         .contains("zero bandwidth")
     );
