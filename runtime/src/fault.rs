@@ -41,7 +41,8 @@ impl Slowdown {
 /// How the cluster notices a dead node and recovers what it lost. Part of the
 /// [`ClusterSpec`](crate::ClusterSpec), beside the script of faults it answers.
 ///
-/// Defaults, with their sources (see `DESIGN.md`, "Ray v0.6 as it ran"):
+/// Defaults, with their sources (Ray's own: `src/ray/ray_config.h` at the `ray-0.6.0` and
+/// `ray-0.6.1` tags, and Ray 2.x's fault-tolerance documentation, docs.ray.io):
 /// - a node is declared dead after it misses 300 heartbeats 100 ms apart (Ray 0.6.1's
 ///   `num_heartbeats_timeout` and `heartbeat_timeout_milliseconds`; 0.6.0 used 100);
 /// - a task runs at most 1 + 3 times (Ray 2.x's `max_retries`), whether it is run again

@@ -123,6 +123,12 @@ impl<V, const SPARSE: usize> IdMap<V, SPARSE> {
         }
         if i == len {
             self.slots.push(Some(value));
+        } else if i > len && i - len >= MIN_COMPACT && i - len > (self.live + 1) * SPARSE {
+            // Growing the window to `id` would leave it mostly empty (a store that held old
+            // ids receives a much newer one): its values become stragglers, and the window
+            // starts again at `id`, rather than allocating the whole gap.
+            self.rebase(id);
+            self.slots.push(Some(value));
         } else if i > len {
             self.slots.resize_with(i, || None);
             self.slots.push(Some(value));
@@ -191,6 +197,24 @@ impl<V, const SPARSE: usize> IdMap<V, SPARSE> {
     fn drop_front(&mut self) {
         self.slots.drain(..self.head);
         self.base += self.head as u64;
+        self.head = 0;
+    }
+
+    /// Moves every value of the window to the stragglers and starts an empty window at `id`
+    /// (releasing a window much larger than what it held).
+    #[cold]
+    fn rebase(&mut self, id: u64) {
+        for (k, slot) in self.slots.iter_mut().enumerate().skip(self.head) {
+            if let Some(v) = slot.take() {
+                self.old.insert(self.base + k as u64, v);
+            }
+        }
+        self.live = 0;
+        self.slots.clear();
+        if self.slots.capacity() > 4 * MIN_COMPACT {
+            self.slots.shrink_to(MIN_COMPACT);
+        }
+        self.base = id;
         self.head = 0;
     }
 
@@ -285,5 +309,31 @@ mod tests {
         assert_eq!(m.remove(5), Some(5));
         assert_eq!(m.remove(1), Some(1));
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn an_id_far_past_a_small_window_does_not_allocate_the_gap() {
+        // A store of a few old objects receives one with a much newer id (at scale, ids run
+        // to millions while one node holds a few): the window restarts there.
+        let mut m: IdMap<u64, 16> = IdMap::default();
+        for id in 1..=5u64 {
+            m.insert(id, id);
+        }
+        m.insert(1_000_000, 7);
+        assert!(m.slots.capacity() <= 4 * MIN_COMPACT, "{}", m.slots.capacity());
+        for id in 1..=5u64 {
+            assert_eq!(m.get(id), Some(&id));
+        }
+        assert_eq!(m.get(1_000_000), Some(&7));
+        assert_eq!(m.len(), 6);
+        // Nearby ids go into the new window; the old ones are still found and removed.
+        m.insert(1_000_003, 8);
+        assert_eq!(m.slots.len(), 4);
+        for id in 1..=5u64 {
+            assert_eq!(m.remove(id), Some(id));
+        }
+        let mut all: Vec<(u64, u64)> = m.iter().map(|(id, &v)| (id, v)).collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![(1_000_000, 7), (1_000_003, 8)]);
     }
 }
