@@ -320,7 +320,11 @@ mod tests {
             m.insert(id, id);
         }
         m.insert(1_000_000, 7);
-        assert!(m.slots.capacity() <= 4 * MIN_COMPACT, "{}", m.slots.capacity());
+        assert!(
+            m.slots.capacity() <= 4 * MIN_COMPACT,
+            "{}",
+            m.slots.capacity()
+        );
         for id in 1..=5u64 {
             assert_eq!(m.get(id), Some(&id));
         }
