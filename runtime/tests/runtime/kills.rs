@@ -460,3 +460,20 @@ fn work_lost_with_its_node_records_its_datapoint_once_when_it_runs_again() {
         .collect();
     assert_eq!(points, vec![(42, 300 * MS, 2)]);
 }
+
+#[test]
+fn a_run_with_a_kill_is_deterministic() {
+    let r = Recovery {
+        actor_restarts: 1,
+        ..recovery()
+    };
+    let trace = |seed| {
+        let (totals, mut c) =
+            streamed(streamed_spec(r), Box::new(AliveRoundRobin(seed)), 10).expect("recovers");
+        (totals, c.counters(), c.take_trace())
+    };
+    let first = trace(0);
+    assert!(first.1.reexecuted > 0 && first.1.nodes_declared_dead == 1);
+    assert_eq!(first, trace(0), "same inputs, same trace");
+    assert_ne!(first.2, trace(1).2, "the policy's placements matter");
+}
