@@ -6,63 +6,12 @@ use cohort_runtime::{FaultKind, Slowdown};
 use cohort_workloads::{Resolved, Workload};
 use std::collections::BTreeMap;
 
-const GOOD: &str = r#"
-name = "tiny"
+mod common;
 
-[params]
-size = "1MiB"
-width = 4
-
-[cluster]
-nodes = 3
-cpus = 2
-store = "1GiB"
-nic_bandwidth = "10Gbit/s"
-latency = "100us"
-
-[tasks.make]
-output_size = "$size"
-fixed = "1ms"
-output_rate = "1GB/s"
-
-[tasks.pass]
-output_size = "input"
-
-[actors.Sink.methods.take]
-outputs = 0
-record = true
-
-[[stage]]
-name = "data"
-op = "broadcast"
-task = "make"
-width = "$width"
-
-[[stage]]
-name = "sinks"
-op = "init_actors"
-actor = "Sink"
-count = 2
-
-[[stage]]
-name = "maps"
-op = "map"
-task = "pass"
-input = "data"
-
-[[stage]]
-name = "reduce"
-op = "reduce_actors"
-actors = "sinks"
-method = "take"
-input = "maps"
-
-[schedule]
-period = "100ms"
-mode = "fixed-delay"
-iterations = 10
-warmup = "200ms"
-"#;
+/// The shared workload on three nodes (the faults below name node 2).
+fn good() -> String {
+    common::GOOD.replace("nodes = 2", "nodes = 3")
+}
 
 const FAULTS: &str = r#"
 [[fault]]
@@ -91,7 +40,7 @@ at = "700ms"
 "#;
 
 fn resolve(extra: &str, sets: &[(&str, &str)]) -> Result<Resolved, String> {
-    let text = format!("{GOOD}{extra}");
+    let text = format!("{}{extra}", good());
     let sets: BTreeMap<String, String> = sets
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

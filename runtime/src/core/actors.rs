@@ -183,37 +183,53 @@ impl Core {
             dependency,
             ..entry.hints
         };
+        let args = args.clone();
+        let (task, node) = self.place_constructor(kind, hints, &args)?;
+        let entry = self.actors.actors.get_mut(&actor).expect("checked above");
+        entry.phase = ActorPhase::Creating;
+        entry.node = Some(node);
+        entry.creation = Some(task);
+        self.admit_constructor(task, actor, hints, args, node, now);
+        Ok(node)
+    }
+
+    /// Asks the policy where a constructor of `kind` goes; returns its new task id and node.
+    fn place_constructor(
+        &mut self,
+        kind: KindId,
+        hints: Hints,
+        args: &[Arg],
+    ) -> Result<(TaskId, NodeId), RuntimeError> {
         let info = &self.catalog.actor_kinds[kind.0 as usize];
         let (what, demand) = (info.name.clone(), info.creation_demand);
-        let args = args.clone();
         let task = self.tasks.new_id();
         let ask = Ask {
             task,
             kind: WorkKind::ActorCreation,
             hints,
             demand,
-            args: &args,
+            args,
             what: &what,
         };
         let node = self.placer.place(ask, &self.directory, self.now)?;
-        let entry = self.actors.actors.get_mut(&actor).expect("checked above");
-        entry.phase = ActorPhase::Creating;
-        entry.node = Some(node);
-        entry.creation = Some(task);
-        self.admit(
-            task,
-            TaskEntry::placed(
-                ExecWork::CreateActor { actor, kind },
-                hints,
-                demand,
-                args,
-                SmallVec::new(),
-                node,
-                now,
-            ),
-            now,
-        );
-        Ok(node)
+        Ok((task, node))
+    }
+
+    /// Admits `actor`'s constructor, placed on `node` as `task`.
+    fn admit_constructor(
+        &mut self,
+        task: TaskId,
+        actor: ActorId,
+        hints: Hints,
+        args: Vec<Arg>,
+        node: NodeId,
+        now: Nanos,
+    ) {
+        let kind = self.actors.actors[&actor].kind;
+        let demand = self.catalog.actor_kinds[kind.0 as usize].creation_demand;
+        let work = ExecWork::CreateActor { actor, kind };
+        let entry = TaskEntry::placed(work, hints, demand, args, SmallVec::new(), node, now);
+        self.admit(task, entry, now);
     }
 
     /// Calls a method. Calls on one actor run one at a time in submission order on the
@@ -392,19 +408,8 @@ impl Core {
         let a = self.actors.actors.get_mut(&actor).expect("listed");
         a.restarts_left -= 1;
         let (kind, hints, args) = (a.kind, a.hints, a.ctor_args.clone());
-        let info = &self.catalog.actor_kinds[kind.0 as usize];
-        let (what, demand) = (info.name.clone(), info.creation_demand);
-        let task = self.tasks.new_id();
-        let ask = Ask {
-            task,
-            kind: WorkKind::ActorCreation,
-            hints,
-            demand,
-            args: &args,
-            what: &what,
-        };
-        let new_node = match self.placer.place(ask, &self.directory, self.now) {
-            Ok(n) => n,
+        let (task, new_node) = match self.place_constructor(kind, hints, &args) {
+            Ok(placed) => placed,
             Err(e) => {
                 let reason = format!("{node} died under it, and placing it again failed: {e}");
                 self.actor_fails(actor, reason.into(), now);
@@ -439,19 +444,7 @@ impl Core {
         let a = self.actors.actors.get_mut(&actor).expect("listed");
         a.calls.extend(replay_tasks.iter().copied());
         a.calls.extend(pending.iter().copied());
-        self.admit(
-            task,
-            TaskEntry::placed(
-                ExecWork::CreateActor { actor, kind },
-                hints,
-                demand,
-                args,
-                SmallVec::new(),
-                new_node,
-                now,
-            ),
-            now,
-        );
+        self.admit_constructor(task, actor, hints, args, new_node, now);
         for (t, call) in replay_tasks.into_iter().zip(replays) {
             let LoggedCall {
                 method,
