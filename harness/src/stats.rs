@@ -52,18 +52,20 @@ pub fn latency(points: &[Datapoint], warmup: Nanos) -> Latency {
 }
 
 /// How long the first kill held data up, in ms from the kill: to the first and to the last
-/// arrival of a datapoint that had to wait for the cluster to notice it (ingested before the
-/// node was declared dead, arriving at or after that). `None` without a declared kill, or if
-/// no datapoint waited.
+/// arrival of a datapoint it held up, i.e. arriving after the kill with a latency above every
+/// latency of the datapoints that arrived before it. `None` without a kill, or if none was held
+/// up (the dead node held nothing the data needed).
 pub fn recovery(points: &[Datapoint], nodes: &[NodeRecord]) -> Option<(f64, f64)> {
     let kill = nodes.iter().find(|r| r.event == NodeEvent::Killed)?;
-    let declared = nodes
+    let normal = points
         .iter()
-        .find(|r| r.node == kill.node && r.event == NodeEvent::DeclaredDead && r.at >= kill.at)?
-        .at;
+        .filter(|d| d.arrival < kill.at)
+        .map(Datapoint::latency)
+        .max()
+        .unwrap_or(0);
     let held = points
         .iter()
-        .filter(|d| d.ingest < declared && d.arrival >= declared)
+        .filter(|d| d.arrival >= kill.at && d.latency() > normal)
         .map(|d| d.arrival);
     let (first, last) = held.fold(None, |acc: Option<(Nanos, Nanos)>, a| {
         Some(acc.map_or((a, a), |(f, l)| (f.min(a), l.max(a))))
@@ -158,6 +160,30 @@ mod tests {
             output_bytes: 0,
             ok: true,
         }
+    }
+
+    #[test]
+    fn recovery_spans_the_datapoints_a_kill_held_up() {
+        let ms = 1_000_000;
+        let kill = |at| NodeRecord {
+            node: NodeId(2),
+            event: NodeEvent::Killed,
+            at,
+        };
+        // Before the kill at 100 ms latencies are at most 5 ms; after it, two are held up
+        // (40 and 30 ms), and one is as fast as before.
+        let pts = [
+            point(0, 5 * ms),
+            point(50 * ms, 53 * ms),
+            point(90 * ms, 130 * ms),
+            point(100 * ms, 104 * ms),
+            point(110 * ms, 140 * ms),
+        ];
+        assert_eq!(recovery(&pts, &[kill(100 * ms)]), Some((30.0, 40.0)));
+        // Nothing held up (the node held nothing the data needed): no recovery time.
+        assert_eq!(recovery(&pts[..2], &[kill(20 * ms)]), None);
+        // No kill: none either.
+        assert_eq!(recovery(&pts, &[]), None);
     }
 
     #[test]

@@ -109,8 +109,8 @@ pub struct AggregatePoint {
     pub restored_bytes: Spread,
     /// Datapoints lost per run (their recording work failed).
     pub datapoints_lost: Spread,
-    /// From the first kill to the first arrival of a datapoint in flight during the outage,
-    /// ms, over the runs that have one (`NaN` when none has: no kill).
+    /// From the first kill to the first arrival of a datapoint it held up, ms, over the runs
+    /// that have one (`NaN` when none has: no kill, or nothing held up).
     pub recovery_first_ms: Spread,
     /// From the first kill to the last such arrival, ms, over the runs that have one.
     pub recovery_last_ms: Spread,

@@ -805,7 +805,7 @@ fn timeline_run(model: &Model, r: &TimelineRun) -> String {
     }
     if let (Some(a), Some(b)) = (run.recovery_first_ms, run.recovery_last_ms) {
         text.push_str(&format!(
-            "; from the first kill, the first datapoint in flight during the outage arrives after {} and the last after {}",
+            "; from the first kill, the first datapoint it held up arrives after {} and the last after {}",
             ms(a.get()),
             ms(b.get())
         ));

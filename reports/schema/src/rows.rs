@@ -268,9 +268,9 @@ pub struct SummaryRow {
     /// Datapoints the workload's recording work should have recorded and did not (its work
     /// failed).
     pub datapoints_lost: u64,
-    /// From the first kill to the first arrival of a datapoint that was in flight during the
-    /// outage (ingested before the node was declared dead, arriving after the kill), ms; empty
-    /// without a kill, or if no datapoint was in flight.
+    /// From the first kill to the first arrival of a datapoint the kill held up (arriving
+    /// after it, with a latency above every latency before it), ms; empty without a kill, or if
+    /// no datapoint was held up.
     pub recovery_first_ms: Option<Fixed6>,
     /// From the first kill to the last such arrival, ms.
     pub recovery_last_ms: Option<Fixed6>,
