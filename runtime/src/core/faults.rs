@@ -161,10 +161,10 @@ impl Core {
         }
     }
 
-    /// The cluster declares killed node `node` dead, if it is due now (a node killed again
-    /// after a restart has a later due time).
-    pub(super) fn declare_dead(&mut self, node: NodeId, now: Nanos) {
-        if self.nodes[node.index()].declare_at != Some(now) {
+    /// The cluster declares killed node `node` dead at `now`, if a declaration is due at
+    /// `due`, the timer's time (a node killed again after a restart has a later due time).
+    pub(super) fn declare_dead(&mut self, node: NodeId, due: Nanos, now: Nanos) {
+        if self.nodes[node.index()].declare_at != Some(due) {
             return;
         }
         self.declare_now(node, now);

@@ -418,7 +418,7 @@ impl Core {
                 self.handle_outbox(now);
             }
             Timer::Fault(edge) => self.fault_edge(edge, now),
-            Timer::Declare(node) => self.declare_dead(node, now),
+            Timer::Declare(node) => self.declare_dead(node, at, now),
             Timer::Restore(object) => self.restored(object, at, now),
         }
     }

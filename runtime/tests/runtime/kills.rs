@@ -477,3 +477,41 @@ fn a_run_with_a_kill_is_deterministic() {
     assert_eq!(first, trace(0), "same inputs, same trace");
     assert_ne!(first.2, trace(1).2, "the policy's placements matter");
 }
+
+/// On the real clock timers fire when the wall clock has passed them, a little late: the
+/// declaration still happens (it once compared its due time with the late firing time, and
+/// never declared the node dead: the run stalled).
+#[test]
+fn on_the_real_clock_a_killed_nodes_work_runs_again_too() {
+    let mut s = spec(3, 1, 1 << 30, 0);
+    s.faults = FaultScript::new(vec![kill(1, 20 * MS, None)], 3).unwrap();
+    s.recovery = Recovery {
+        heartbeat_period: 10 * MS,
+        missed_heartbeats: 3,
+        ..Recovery::default()
+    };
+    let mut c = Cluster::new(
+        s,
+        basic_registry(),
+        Box::new(Scripted(vec![1, 2])),
+        ClusterConfig {
+            clock: cohort_runtime::Clock::Real {
+                add_modeled: true,
+                workers: 2,
+            },
+            ..ClusterConfig::default()
+        },
+    )
+    .unwrap();
+    let sleep = c.function("sleep").unwrap();
+    // 100 ms of modeled work on node 1, killed at 20 ms, declared dead at 40 ms (real time),
+    // run again on node 2: done after 140 ms of wall time at least.
+    let out = c
+        .submit(Task::new(sleep).arg(sleeper(7, 100 * MS)))
+        .unwrap()
+        .remove(0);
+    assert_eq!(c.get(&out).unwrap().as_u64(), Some(7));
+    assert!(c.now() >= 140 * MS, "{}", c.now());
+    let k = c.counters();
+    assert_eq!((k.nodes_declared_dead, k.reexecuted, k.failed), (1, 1, 0));
+}
