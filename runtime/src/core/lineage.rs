@@ -161,8 +161,8 @@ impl Core {
         self.release_lineage(&spec.args);
     }
 
-    /// The driver wants `object`, which is lost: run its producer again (see
-    /// [`Core::reconstruct`]).
+    /// The driver wants `object`, which is lost: its producer runs again, if its lineage is
+    /// kept and its retries allow (as when work asks for a lost argument); otherwise why not.
     pub fn rebuild(&mut self, object: ObjectId, now: Nanos) -> Result<(), Arc<str>> {
         self.observe(now);
         if !matches!(self.directory.status(object), super::ObjectStatus::Lost) {

@@ -11,7 +11,7 @@
 //!   (it reports back with [`Core::transport_input`]).
 //!
 //! The life of a task: submitted and placed at once (the policy is asked synchronously),
-//! fetching its object arguments to its node, ready (all arguments local and pinned) and
+//! fetching its object arguments to its node, ready (all arguments local) and
 //! queued for a CPU slot in FIFO order, running, executed (the executor reported its outputs;
 //! on the virtual clock the core now waits out the modeled duration), finished (outputs sealed
 //! into the node's store, slot and pins released).
@@ -20,8 +20,10 @@
 //! `placement` (the policy, the nodes' load view, heartbeat snapshots), `lifecycle` (work
 //! from submission to finish), `tasks` (the task table), `actors`, `objects` (puts,
 //! references, sealing, failing, freeing), `directory`, `transfers` (the core's side of the
-//! [`transport`] boundary), `eviction` (making room in a store), `timers`, `record` (trace and
-//! counters), `idmap` (the tables' map from ascending ids), [`store`], [`work`].
+//! [`transport`] boundary), `eviction` (making room in a store), `spill` (stores' disks),
+//! `room` (waiting for room in a store), `lineage` (rebuilding lost objects), `faults` (the
+//! fault script, kills, declarations of death), `timers`, `record` (trace and counters),
+//! `idmap` (the tables' map from ascending ids), [`store`], [`work`].
 
 pub mod store;
 pub mod transport;
@@ -134,10 +136,11 @@ struct NodeState {
 /// The state of one cluster: a composition of the components below. See the module
 /// documentation.
 ///
-/// Invariants: every object's `holders` are exactly the nodes whose store has a sealed copy;
-/// an object whose reference count drops to zero is removed from every store; the placer's
-/// live view of node `n` agrees with node `n`'s slots, queue and store; nothing depends on
-/// hash-map iteration order.
+/// Invariants: every object's `holders` are exactly the nodes whose store has a sealed copy,
+/// and its `spilled` node the one whose disk has one (save for a killed node not declared
+/// dead yet, whose copies the directory still lists); an object whose reference count drops
+/// to zero is removed from every store and disk; the placer's live view of a node that runs
+/// agrees with its slots, queue and store; nothing depends on hash-map iteration order.
 pub struct Core {
     spec: ClusterSpec,
     config: CoreConfig,

@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub(super) enum Phase {
     /// Waiting for `missing` distinct objects to arrive at the node.
     Fetching,
-    /// All arguments local and pinned; waiting for a slot (or for the actor).
+    /// All arguments local (pinned only if some had to be fetched again, see `held`);
+    /// waiting for a slot (or for the actor).
     Ready,
     /// Handed to the executor.
     Running,
