@@ -364,19 +364,21 @@ fn cmd_repro(
     };
     let writeup = builtin(cohort_workloads::SHIPPED[0])?;
     let killing = builtin(cohort_workloads::KILL)?;
-    // `kill.NAME=VALUE` sets only the killed-node runs; every other value all runs.
-    let (kill_fixed, fixed): (BTreeMap<_, _>, BTreeMap<_, _>) = fixed
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .partition(|(k, _)| k.starts_with("kill."));
-    let mut kill_fixed: BTreeMap<String, String> = kill_fixed
-        .into_iter()
-        .map(|(k, v)| (k["kill.".len()..].to_string(), v))
-        .collect();
-    for (k, v) in &fixed {
-        kill_fixed.entry(k.clone()).or_insert_with(|| v.clone());
+    // `kill.NAME=VALUE` sets only the killed-node runs (over a plain NAME=VALUE); every other
+    // value all runs.
+    let (mut common, mut kill_fixed) = (BTreeMap::new(), BTreeMap::new());
+    for (k, v) in fixed {
+        match k.strip_prefix("kill.") {
+            Some(name) => {
+                kill_fixed.insert(name.to_string(), v.clone());
+            }
+            None => {
+                common.insert(k.clone(), v.clone());
+                kill_fixed.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
     }
-    let fixed = &fixed;
+    let fixed = &common;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
     let started = std::time::Instant::now();
     let policies: Vec<String> = policy::builtin_names().map(String::from).collect();

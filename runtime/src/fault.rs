@@ -94,15 +94,26 @@ impl Recovery {
     }
 
     /// Checks the invariant stated on the type.
-    pub fn check(&self) -> Result<(), FaultError> {
+    pub fn check(&self) -> Result<(), RecoveryError> {
         if self.heartbeat_period == 0 {
-            return Err(FaultError::ZeroHeartbeat);
+            return Err(RecoveryError::ZeroHeartbeat);
         }
         if self.missed_heartbeats == 0 {
-            return Err(FaultError::ZeroMissedHeartbeats);
+            return Err(RecoveryError::ZeroMissedHeartbeats);
         }
         Ok(())
     }
+}
+
+/// Why recovery settings are invalid.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum RecoveryError {
+    /// The heartbeat period is zero.
+    #[error("the heartbeat period of failure detection is zero")]
+    ZeroHeartbeat,
+    /// The number of missed heartbeats is zero.
+    #[error("the number of missed heartbeats before a node is declared dead is zero")]
+    ZeroMissedHeartbeats,
 }
 
 /// What goes wrong.
@@ -207,12 +218,6 @@ pub enum FaultError {
         /// The node.
         node: NodeId,
     },
-    /// Recovery's heartbeat period is zero.
-    #[error("the heartbeat period of failure detection is zero")]
-    ZeroHeartbeat,
-    /// Recovery's number of missed heartbeats is zero.
-    #[error("the number of missed heartbeats before a node is declared dead is zero")]
-    ZeroMissedHeartbeats,
     /// Two faults of one kind on one node (or link) overlap in time.
     #[error("faults {first} and {second} overlap: the same kind of fault on the same node at once")]
     Overlap {
@@ -225,14 +230,13 @@ pub enum FaultError {
 
 impl FaultError {
     /// The position (from 1, as written) of the fault the error is about: for an overlap, the
-    /// later one; 0 for an error of the [`Recovery`] settings, which are about no fault.
+    /// later one.
     pub fn fault(&self) -> usize {
         match self {
             FaultError::NoSuchNode { index, .. }
             | FaultError::EndsBeforeStart { index, .. }
             | FaultError::SelfLink { index, .. } => *index,
             FaultError::Overlap { second, .. } => *second,
-            FaultError::ZeroHeartbeat | FaultError::ZeroMissedHeartbeats => 0,
         }
     }
 }

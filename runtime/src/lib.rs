@@ -35,7 +35,7 @@ pub use cluster::{
 pub use cohort_policy as policy;
 pub use cost::CostModel;
 pub use error::{ActorId, RuntimeError};
-pub use fault::{Fault, FaultError, FaultKind, FaultScript, Recovery, Slowdown};
+pub use fault::{Fault, FaultError, FaultKind, FaultScript, Recovery, RecoveryError, Slowdown};
 pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};

@@ -1,7 +1,7 @@
 //! The cluster spec: nodes, their CPU slots and stores, and the network between them.
 
 use crate::core::transport::TransportModel;
-use crate::fault::{FaultError, FaultScript, Recovery};
+use crate::fault::{FaultError, FaultScript, Recovery, RecoveryError};
 use crate::time::Nanos;
 use thiserror::Error;
 
@@ -97,6 +97,9 @@ pub enum SpecError {
     /// The fault script does not fit the cluster.
     #[error(transparent)]
     Fault(#[from] FaultError),
+    /// The recovery settings are invalid.
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
     /// More nodes than node ids.
     #[error("the cluster has {0} nodes; at most {max} are supported", max = u32::MAX - 1)]
     TooManyNodes(usize),

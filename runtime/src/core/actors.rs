@@ -13,7 +13,6 @@
 //! every later one (Ray's default).
 
 use super::Core;
-use super::directory::ObjectState;
 use super::placement::Ask;
 use super::tasks::Phase as TaskPhase;
 use super::tasks::{Phase, TaskEntry};
@@ -452,15 +451,7 @@ impl Core {
                 args,
                 outputs,
             } = call;
-            for &o in &outputs {
-                if let Some(e) = self.directory.get_mut(o)
-                    && matches!(e.state, ObjectState::Lost)
-                    && (e.refs > 0 || !e.waiters.is_empty())
-                {
-                    e.state = ObjectState::Pending;
-                    e.producer_node = new_node;
-                }
-            }
+            self.directory.expect_again(&outputs, new_node);
             self.record.counters.reexecuted += 1;
             self.placer.tell(PolicyEvent::Placed {
                 task: t,

@@ -79,6 +79,23 @@ impl Directory {
         self.objects.get(id.0).map_or(&[], |o| &o.holders[..])
     }
 
+    /// Makes each of `outputs` that is lost and still wanted (referenced, or waited for)
+    /// pending again, to be made by work now placed on `node`; returns how many.
+    pub(super) fn expect_again(&mut self, outputs: &[ObjectId], node: NodeId) -> u64 {
+        let mut again = 0;
+        for &o in outputs {
+            if let Some(e) = self.get_mut(o)
+                && matches!(e.state, ObjectState::Lost)
+                && (e.refs > 0 || !e.waiters.is_empty())
+            {
+                e.state = ObjectState::Pending;
+                e.producer_node = node;
+                again += 1;
+            }
+        }
+        again
+    }
+
     /// Adds a reference to every object argument (pending work holds them).
     pub(super) fn hold_args(&mut self, args: &[Arg]) {
         for a in args {

@@ -530,8 +530,8 @@ impl Core {
             }
         }
         self.fail_outputs(task, &entry.work, &entry.outputs, &reason, now);
-        let outputs = entry.outputs.clone();
-        self.end_of_work(task, Some(entry), false, 0, outputs, now);
+        // Outputs matter to `end_of_work` only for work that finished well.
+        self.end_of_work(task, Some(entry), false, 0, SmallVec::new(), now);
         if !lost {
             self.room_freed(node, now);
             self.dispatch(node, now);

@@ -49,13 +49,6 @@ pub(super) struct Lineage {
     specs: IdMap<Spec>,
 }
 
-impl Lineage {
-    /// Specs kept.
-    pub(super) fn len(&self) -> usize {
-        self.specs.len()
-    }
-}
-
 /// Work that just finished well, as [`Core::remember`] is told of it.
 pub(super) struct Done {
     pub task: TaskId,
@@ -218,16 +211,7 @@ impl Core {
             .placer
             .place(ask, &self.directory, self.now)
             .map_err(|e| lost(&format!("running {producer} again failed: {e}")))?;
-        for &o in &outputs {
-            if let Some(e) = self.directory.get_mut(o)
-                && matches!(e.state, ObjectState::Lost)
-                && (e.refs > 0 || !e.waiters.is_empty())
-            {
-                e.state = ObjectState::Pending;
-                e.producer_node = node;
-                self.record.counters.reconstructed += 1;
-            }
-        }
+        self.record.counters.reconstructed += self.directory.expect_again(&outputs, node);
         self.record.counters.reexecuted += 1;
         let mut entry = TaskEntry::placed(work, hints, demand, args, outputs, node, now);
         entry.reexecution = true;

@@ -383,11 +383,6 @@ impl Core {
         self.submitted[self.catalog.code_index(work)]
     }
 
-    /// Specs of finished tasks kept so that their outputs can be rebuilt.
-    pub fn lineage_kept(&self) -> usize {
-        self.lineage.len()
-    }
-
     /// Whether executions are waiting to be run.
     pub fn has_executions(&self) -> bool {
         !self.executions.is_empty()

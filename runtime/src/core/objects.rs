@@ -2,7 +2,6 @@
 
 use super::Core;
 use super::directory::ObjectState;
-use super::transfers::Request;
 use super::work::Arg;
 use crate::error::RuntimeError;
 use crate::payload::Payload;
@@ -104,16 +103,9 @@ impl Core {
             return false;
         }
         self.nodes[node.index()].store.pin(id);
+        // A pending object's waiters are fetching (or lost with their node, and skipped).
         for task in waiters {
-            let Some(t) = self.tasks.get(task) else {
-                continue;
-            };
-            let dest = t.node;
-            match self.request(id, dest, task, now) {
-                Request::Local => self.arrived(task, now),
-                Request::Waiting => {}
-                Request::Failed(reason) => self.fail_task(task, reason, now),
-            }
+            self.ask_for(id, task, now);
         }
         true
     }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 enum Pull {
     /// The transfer is on its way.
     Started(TransferId),
-    /// The source chosen is a killed node: nothing comes until it is declared dead.
-    DeadSource,
+    /// The source chosen, this killed node: nothing comes until it is declared dead.
+    DeadSource(NodeId),
     /// The destination's store has no room now (everything in it is pinned).
     NoRoom,
 }
@@ -170,10 +170,9 @@ impl Core {
                     }
                     None => match self.pull(object, node, now) {
                         Ok(Pull::Started(id)) => id,
-                        Ok(Pull::DeadSource) => {
+                        Ok(Pull::DeadSource(from)) => {
                             // Nothing comes until the cluster declares the source dead and
                             // the object is asked for again.
-                            let from = self.source(object);
                             self.nodes[from.index()].parked.push((task, object));
                             return Request::Waiting;
                         }
@@ -211,7 +210,7 @@ impl Core {
         let size = self.directory.entry(object).size;
         let from = self.source(object);
         if !self.nodes[from.index()].up {
-            return Ok(Pull::DeadSource);
+            return Ok(Pull::DeadSource(from));
         }
         if let Err(e) = self.make_room(to, size) {
             if e.needed <= e.capacity {
