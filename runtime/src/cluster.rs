@@ -757,4 +757,13 @@ impl Cluster {
         self.sync();
         self.exec.run_until_idle(&mut self.core)
     }
+
+    /// Runs until nothing is running or scheduled, or until `deadline`, whichever comes
+    /// first; returns whether the cluster is idle.
+    pub fn run_until_idle_or(&mut self, deadline: Nanos) -> Result<bool, RuntimeError> {
+        self.sync();
+        let mut idle = |core: &Core, in_flight: usize| in_flight == 0 && core.is_idle();
+        let end = self.exec.run_until(&mut self.core, &mut idle, Some(deadline))?;
+        Ok(matches!(end, RunEnd::Reached))
+    }
 }

@@ -53,6 +53,10 @@ pub struct DriveReport {
     /// Every constructed actor's total at the end of the run (see the module documentation),
     /// by ascending actor id.
     pub actor_totals: Vec<(ActorId, u64)>,
+    /// Work (tasks and calls) still queued, fetching or running when the run stopped: 0 when
+    /// it finished everything; more when the drain after the last iteration ran out (see
+    /// `Schedule::drain`), which an overloaded run's backlog does.
+    pub unfinished: u64,
 }
 
 /// The last output a kind's code made, as `(ingest time, size, payload)`: the outputs of one
@@ -284,7 +288,9 @@ pub fn drive(
         progress(cluster);
     }
     drop(once);
-    cluster.run_until_idle()?;
+    let ran = cluster.now();
+    let drain = w.schedule.drain.unwrap_or(ran);
+    let idle = cluster.run_until_idle_or(ran.saturating_add(drain))?;
     if let Some((_, first)) = cluster.first_failure() {
         return Err(RunError::WorkFailed {
             failed: cluster.counters().failed,
@@ -295,6 +301,7 @@ pub fn drive(
         iterations: iteration,
         datapoints_expected: datapoints_expected(w, cluster)?,
         actor_totals: actor_totals(cluster),
+        unfinished: if idle { 0 } else { cluster.live_tasks() as u64 },
     })
 }
 

@@ -138,6 +138,10 @@ pub struct Schedule {
     pub end: End,
     /// Datapoints ingested before this (ns) are warm-up.
     pub warmup: u64,
+    /// After the last iteration, the most time (ns) the run goes on finishing its work; `None`:
+    /// as long as the schedule ran (an overloaded run stops with its backlog unfinished
+    /// instead of draining it without end).
+    pub drain: Option<u64>,
 }
 
 /// A workload with every parameter bound and every reference checked.
@@ -280,7 +284,7 @@ pub const METHOD_KEYS: [&str; 5] = [
 /// The settable keys of a `[[fault]]` (the `N`th of the file, from 1).
 pub const FAULT_KEYS: [&str; 4] = ["node", "at", "until", "by"];
 /// The settable keys of `[schedule]`.
-pub const SCHEDULE_KEYS: [&str; 4] = ["period", "duration", "iterations", "warmup"];
+pub const SCHEDULE_KEYS: [&str; 5] = ["period", "duration", "iterations", "warmup", "drain"];
 /// The settable keys of `[recovery]`: every one of its keys.
 pub const RECOVERY_KEYS: [&str; 6] = [
     "heartbeat_period",
@@ -975,6 +979,10 @@ pub(crate) fn resolve(
     {
         return Err(warmup_too_long(&r, w, dv, warmup, d));
     }
+    let drain = match r.val("schedule.drain", s.drain.as_ref()) {
+        Some(v) => Some(r.quantity(&v, "schedule.drain", Quantity::Duration)?),
+        None => None,
+    };
 
     let mut param_texts = BTreeMap::new();
     for (name, f) in &file.params {
@@ -1008,6 +1016,7 @@ pub(crate) fn resolve(
             mode: s.mode,
             end,
             warmup,
+            drain,
         },
     })
 }

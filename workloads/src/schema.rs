@@ -381,6 +381,9 @@ pub struct ScheduleSection {
     pub iterations: Option<Field>,
     /// Datapoints ingested before this time are warm-up (duration; default 0).
     pub warmup: Option<Field>,
+    /// After the last iteration, how long the run may go on finishing its work before it
+    /// stops with work unfinished (duration; default: as long as the schedule ran).
+    pub drain: Option<Field>,
 }
 
 /// Values a swept parameter takes: a list, or an arithmetic range.
