@@ -3,7 +3,7 @@
 use crate::policy::PolicySource;
 use anyhow::{Context, Result};
 use cohort_runtime::trace::Counters;
-use cohort_runtime::{Clock, Cluster, Nanos, Trace};
+use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos, Trace};
 use cohort_workloads::{Resolved, cluster_config, drive, registry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -89,7 +89,10 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         w.spec.clone(),
         registry(w).context("registering the workload's task kinds")?,
         policy,
-        cluster_config(w, spec.clock),
+        ClusterConfig {
+            seed: spec.seed,
+            ..cluster_config(w, spec.clock)
+        },
     )?;
     let report =
         drive(w, &mut cluster, &mut |c: &Cluster| progress(c.now())).with_context(|| {

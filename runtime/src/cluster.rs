@@ -7,6 +7,7 @@ use crate::error::{ActorId, RuntimeError};
 use crate::exec::real_clock::RealClock;
 use crate::exec::virtual_clock::VirtualClock;
 use crate::exec::{Executor, RunEnd, Runner};
+use crate::model::ModelOptions;
 use crate::payload::Payload;
 use crate::registry::Registry;
 use crate::spec::ClusterSpec;
@@ -48,6 +49,11 @@ pub struct ClusterConfig {
     /// Driver time spent on each submission (task or method call), in nanoseconds: the
     /// cluster keeps working while the driver submits. 0 by default.
     pub submit_cost: Nanos,
+    /// The runtime model's options (all off by default).
+    pub model: ModelOptions,
+    /// The run's seed, for the runtime's own draws (duration jitter); policies get theirs
+    /// separately.
+    pub seed: u64,
 }
 
 /// A reference to an object, held by the driver. While any clone of it lives, the object is
@@ -387,6 +393,8 @@ impl Cluster {
                 driver_node: config.driver_node,
                 trace: config.trace,
                 clock,
+                model: config.model,
+                seed: config.seed,
             },
             policy,
         )?;
@@ -763,7 +771,9 @@ impl Cluster {
     pub fn run_until_idle_or(&mut self, deadline: Nanos) -> Result<bool, RuntimeError> {
         self.sync();
         let mut idle = |core: &Core, in_flight: usize| in_flight == 0 && core.is_idle();
-        let end = self.exec.run_until(&mut self.core, &mut idle, Some(deadline))?;
+        let end = self
+            .exec
+            .run_until(&mut self.core, &mut idle, Some(deadline))?;
         Ok(matches!(end, RunEnd::Reached))
     }
 }

@@ -68,6 +68,12 @@ pub struct Recovery {
     pub actor_restarts: u32,
     /// Whether a restarted actor runs its finished calls again, in order, before new ones.
     pub actor_replay: bool,
+    /// How long work that asks for a lost object waits before its task runs again to rebuild
+    /// it. 0 (the default) rebuilds at once, as Ray 2.x's owner does; Ray v0.6 found out only
+    /// when a pull gave up (`object_manager_pull_timeout_ms` = 10,000) and its reconstruction
+    /// timer (`initial_reconstruction_timeout_milliseconds` = 10,000) fired
+    /// (`src/ray/ray_config.h`). The driver's own `get` of a lost object rebuilds at once.
+    pub pull_timeout: Nanos,
 }
 
 impl Default for Recovery {
@@ -79,6 +85,7 @@ impl Default for Recovery {
             reconstruction: true,
             actor_restarts: 0,
             actor_replay: true,
+            pull_timeout: 0,
         }
     }
 }

@@ -151,6 +151,8 @@ pub struct Counters {
     pub spilled_bytes: u64,
     /// Bytes read back from disks into stores.
     pub restored_bytes: u64,
+    /// Ready work moved to another node by heartbeat spill-over.
+    pub spilled_over: u64,
 }
 
 /// Everything recorded since the last [`Trace::take`].

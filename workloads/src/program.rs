@@ -150,12 +150,14 @@ pub fn registry(w: &Resolved) -> Result<Registry, RuntimeError> {
     Ok(r)
 }
 
-/// The cluster configuration `w` asks for, on `clock`.
+/// The cluster configuration `w` asks for, on `clock`, with seed 0 for the runtime's own
+/// draws (set `seed` to the run's).
 pub fn cluster_config(w: &Resolved, clock: Clock) -> ClusterConfig {
     ClusterConfig {
         clock,
         heartbeat: w.heartbeat,
         submit_cost: w.submit_cost,
+        model: w.model,
         trace: TraceLevel::Full,
         ..ClusterConfig::default()
     }

@@ -15,8 +15,8 @@ use crate::schema::{
 use crate::units::{self, UnitError};
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
-    ClusterSpec, CostModel, Fault, FaultKind, FaultScript, NetworkSpec, NodeSpec, Recovery,
-    Slowdown, Spilling,
+    ClusterSpec, CostModel, Fault, FaultKind, FaultScript, Jitter, ModelOptions, NetworkSpec,
+    NodeSpec, ObjectLifetime, Recovery, Serialization, Slowdown, Spilling, ViewAccounting,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -169,6 +169,8 @@ pub struct Resolved {
     pub heartbeat: u64,
     /// Driver time per submission (ns).
     pub submit_cost: u64,
+    /// The runtime model's options (`[cluster]` keys; see `cohort_runtime::model`).
+    pub model: ModelOptions,
     /// Task kinds.
     pub tasks: BTreeMap<String, Kind>,
     /// Actor kinds.
@@ -246,7 +248,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 9] = [
+pub const CLUSTER_KEYS: [&str; 22] = [
     "nodes",
     "cpus",
     "store",
@@ -256,6 +258,19 @@ pub const CLUSTER_KEYS: [&str; 9] = [
     "submit_cost",
     "spilling",
     "disk_bandwidth",
+    "view_accounting",
+    "spill_over",
+    "object_lifetime",
+    "serialize_fixed",
+    "serialize_rate",
+    "jitter",
+    "jitter_spread",
+    "transport",
+    "chunk_size",
+    "transfer_threads",
+    "flow_cap",
+    "nic_baseline",
+    "nic_credit",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -286,7 +301,8 @@ pub const FAULT_KEYS: [&str; 4] = ["node", "at", "until", "by"];
 /// The settable keys of `[schedule]`.
 pub const SCHEDULE_KEYS: [&str; 5] = ["period", "duration", "iterations", "warmup", "drain"];
 /// The settable keys of `[recovery]`: every one of its keys.
-pub const RECOVERY_KEYS: [&str; 6] = [
+pub const RECOVERY_KEYS: [&str; 7] = [
+    "pull_timeout",
     "heartbeat_period",
     "missed_heartbeats",
     "task_retries",
@@ -559,6 +575,32 @@ impl<'a> Resolver<'a> {
             },
             (None, Some(b)) => Ok(*b.get_ref()),
             (None, None) => Ok(default),
+        }
+    }
+
+    /// The keyword `key` (its `--set` override, else what the file wrote): the index of
+    /// its value in `choices`, or `None` if neither gives it. A keyword takes no `$param`
+    /// (parameters are numbers).
+    fn keyword(
+        &self,
+        key: &str,
+        file: Option<&Field>,
+        choices: &[&str],
+    ) -> Result<Option<usize>, WorkloadError> {
+        let Some(v) = self.val(key, file) else {
+            return Ok(None);
+        };
+        let text = match v.raw() {
+            Raw::Str(s) => s.trim().to_string(),
+            other => other.to_string(),
+        };
+        match choices.iter().position(|c| *c == text) {
+            Some(i) => Ok(Some(i)),
+            None => Err(self.fail(
+                &v,
+                key,
+                format!("`{text}` is not one of {}", choices.join(", ")),
+            )),
         }
     }
 
@@ -889,6 +931,7 @@ pub(crate) fn resolve(
     if r.flag("cluster.spilling", c.spilling.as_ref(), false)? {
         spec.spilling = Some(Spilling { disk_bandwidth });
     }
+    let model = resolve_model(&mut r, c, heartbeat)?;
 
     // Kinds.
     let mut tasks = BTreeMap::new();
@@ -1008,6 +1051,7 @@ pub(crate) fn resolve(
         spec,
         heartbeat,
         submit_cost,
+        model,
         tasks,
         actors,
         stages,
@@ -1143,6 +1187,85 @@ fn resolve_faults(
         .map_err(|e| r.at(file.faults[e.fault() - 1].span(), e.to_string()))
 }
 
+/// The runtime model's options of `[cluster]` (all off unless given); `heartbeat` is the
+/// placement view's period, which spill-over needs.
+fn resolve_model(
+    r: &mut Resolver<'_>,
+    c: &schema::ClusterSection,
+    heartbeat: u64,
+) -> Result<ModelOptions, WorkloadError> {
+    let mut model = ModelOptions::default();
+    if let Some(i) = r.keyword(
+        "cluster.view_accounting",
+        c.view_accounting.as_ref(),
+        &["none", "placements"],
+    )? {
+        model.view_accounting = [ViewAccounting::None, ViewAccounting::Placements][i];
+    }
+    model.spill_over = r.flag("cluster.spill_over", c.spill_over.as_ref(), false)?;
+    if model.spill_over && heartbeat == 0 {
+        return Err(r.whole(
+            "cluster.spill_over = true needs a heartbeat: spill-over happens at each heartbeat \
+             of the placement view, and cluster.heartbeat is 0"
+                .to_string(),
+        ));
+    }
+    if let Some(i) = r.keyword(
+        "cluster.object_lifetime",
+        c.object_lifetime.as_ref(),
+        &["refcount", "lru"],
+    )? {
+        model.object_lifetime = [ObjectLifetime::RefCount, ObjectLifetime::Lru][i];
+    }
+    let fixed = r.val("cluster.serialize_fixed", c.serialize_fixed.as_ref());
+    let rate = r.val("cluster.serialize_rate", c.serialize_rate.as_ref());
+    if fixed.is_some() || rate.is_some() {
+        model.serialization = Some(Serialization {
+            per_object: r.key(
+                "cluster.serialize_fixed",
+                c.serialize_fixed.as_ref(),
+                Quantity::Duration,
+                0,
+            )?,
+            per_byte_ps: r.per_byte("cluster.serialize_rate", c.serialize_rate.as_ref())?,
+        });
+    }
+    let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &["none", "uniform"])?;
+    let spread_val = r.val("cluster.jitter_spread", c.jitter_spread.as_ref());
+    match (kind, spread_val) {
+        (Some(1), Some(v)) => {
+            let thousandths = r.quantity(&v, "cluster.jitter_spread", Quantity::Factor)?;
+            if thousandths >= 1000 {
+                return Err(r.fail(
+                    &v,
+                    "cluster.jitter_spread",
+                    "a spread of 1 or more would make durations zero or negative; give a \
+                     fraction below 1, e.g. 0.1",
+                ));
+            }
+            model.jitter = Jitter::Uniform {
+                spread_ppm: (thousandths * 1000) as u32,
+            };
+        }
+        (Some(1), None) => {
+            return Err(r.whole(
+                "cluster.jitter = \"uniform\" needs cluster.jitter_spread (e.g. 0.1: each \
+                 duration times a factor from 0.9 to 1.1)"
+                    .to_string(),
+            ));
+        }
+        (_, Some(v)) => {
+            return Err(r.fail(
+                &v,
+                "cluster.jitter_spread",
+                "a spread without cluster.jitter = \"uniform\"",
+            ));
+        }
+        _ => {}
+    }
+    Ok(model)
+}
+
 /// `[recovery]`: each key given (in the file or by `recovery.KEY`) replaces the runtime's
 /// default ([`Recovery::default`]).
 fn resolve_recovery(
@@ -1195,6 +1318,12 @@ fn resolve_recovery(
         section.actor_replay.as_ref(),
         d.actor_replay,
     )?;
+    let pull_timeout = r.key(
+        "recovery.pull_timeout",
+        section.pull_timeout.as_ref(),
+        Quantity::Duration,
+        d.pull_timeout,
+    )?;
     Ok(Recovery {
         heartbeat_period,
         missed_heartbeats,
@@ -1202,6 +1331,7 @@ fn resolve_recovery(
         reconstruction,
         actor_restarts,
         actor_replay,
+        pull_timeout,
     })
 }
 

@@ -103,6 +103,35 @@ pub struct ClusterSection {
     pub spilling: Option<Spanned<bool>>,
     /// Each node's disk bandwidth when spilling (rate; default 4750 Mbit/s).
     pub disk_bandwidth: Option<Field>,
+    /// How the placement view counts placements between heartbeats: `"none"` (default) or
+    /// `"placements"`.
+    pub view_accounting: Option<Field>,
+    /// Whether queued work spills over to other nodes at each heartbeat (default false).
+    pub spill_over: Option<Spanned<bool>>,
+    /// How objects are freed: `"refcount"` (default) or `"lru"`.
+    pub object_lifetime: Option<Field>,
+    /// Serialization cost per output object (duration; default: none).
+    pub serialize_fixed: Option<Field>,
+    /// Serialization rate of output bytes (rate; default: none).
+    pub serialize_rate: Option<Field>,
+    /// Noise on durations: `"none"` (default) or `"uniform"`.
+    pub jitter: Option<Field>,
+    /// The uniform jitter's half-width, as a fraction of the duration (factor below 1).
+    pub jitter_spread: Option<Field>,
+    /// How bytes move: `"fluid"` (default) or `"chunked"`.
+    pub transport: Option<Field>,
+    /// The chunked transport's chunk size (size; default 1,000,000 B).
+    pub chunk_size: Option<Field>,
+    /// The chunked transport's send and receive threads per node (count; default
+    /// max(1, cpus / 4)).
+    pub transfer_threads: Option<Field>,
+    /// The chunked transport's ceiling on one chunk stream (rate; default: none).
+    pub flow_cap: Option<Field>,
+    /// The NIC's baseline rate under a token bucket (rate; with `nic_credit`).
+    pub nic_baseline: Option<Field>,
+    /// The NIC's token bucket: bytes it may send above the baseline (size; with
+    /// `nic_baseline`).
+    pub nic_credit: Option<Field>,
 }
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces
@@ -334,7 +363,7 @@ pub struct FaultSection {
 #[serde(
     deny_unknown_fields,
     expecting = "a [recovery] table (heartbeat_period, missed_heartbeats, task_retries, \
-                 reconstruction, actor_restarts, actor_replay)"
+                 reconstruction, actor_restarts, actor_replay, pull_timeout)"
 )]
 pub struct RecoverySection {
     /// How often a node tells the cluster it is alive (duration).
@@ -349,6 +378,8 @@ pub struct RecoverySection {
     pub actor_restarts: Option<Field>,
     /// Whether a restarted actor runs its finished calls again, in order.
     pub actor_replay: Option<Spanned<bool>>,
+    /// How long work asking for a lost object waits before it is rebuilt (duration).
+    pub pull_timeout: Option<Field>,
 }
 
 /// How iterations follow each other.
@@ -368,7 +399,7 @@ pub enum Mode {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a [schedule] table (period, mode, duration or iterations, warmup)"
+    expecting = "a [schedule] table (period, mode, duration or iterations, warmup, drain)"
 )]
 pub struct ScheduleSection {
     /// Time between iterations (duration).

@@ -72,6 +72,7 @@ fn without_a_recovery_table_the_runtimes_defaults_hold() {
             reconstruction: true,
             actor_restarts: 0,
             actor_replay: true,
+            pull_timeout: 0,
         }
     );
     // An empty table is the same.

@@ -22,9 +22,13 @@ impl Core {
     /// [`Core::make_room`] when something must go.
     fn evict_for(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
         let directory = &self.directory;
-        let plan = self.nodes[node.index()]
-            .store
-            .plan_room(size, |o| directory.get(o).is_none_or(|e| e.only_copy()))?;
+        let store = &self.nodes[node.index()].store;
+        let plan = if self.lru() {
+            // Plasma knew nothing of other copies: pure LRU, a fifth of the store at once.
+            store.plan_room_batch(size, |_| false, store.capacity() / 5)?
+        } else {
+            store.plan_room(size, |o| directory.get(o).is_none_or(|e| e.only_copy()))?
+        };
         let spilling = self.spec.spilling.is_some();
         for ev in plan {
             self.nodes[node.index()].store.remove(ev.object);
@@ -37,6 +41,11 @@ impl Core {
                 continue;
             }
             let last_copy = o.remove_holder(node);
+            if last_copy && o.refs == 0 {
+                // A released object (kept only because stores free nothing by themselves,
+                // see `ObjectLifetime::Lru`) is gone for good with its last copy.
+                self.forget(ev.object);
+            }
             if last_copy {
                 tracing::debug!(
                     object = ev.object.0,

@@ -21,6 +21,7 @@
 //!   `NodeAdded`.
 
 use super::Core;
+use super::directory::ObjectState;
 use super::tasks::Phase;
 use super::timers::Timer;
 use crate::error::RuntimeError;
@@ -181,8 +182,13 @@ impl Core {
         self.record.node(node, NodeEvent::DeclaredDead, now);
         self.placer.set_alive(node, false);
         for o in lost {
-            if let Some(entry) = self.directory.get_mut(o) {
-                entry.remove_holder(node);
+            if let Some(entry) = self.directory.get_mut(o)
+                && entry.remove_holder(node)
+                && entry.refs == 0
+                && !matches!(entry.state, ObjectState::Pending)
+            {
+                // Only stores kept it (`ObjectLifetime::Lru`): it goes with its last copy.
+                self.forget(o);
             }
         }
         self.disk_declared_dead(node);

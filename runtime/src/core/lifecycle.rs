@@ -106,7 +106,12 @@ impl Core {
             .as_ref()
             .map_or(0, |v| v.iter().map(Payload::size).sum());
         let cost = self.catalog.cost(&entry.work);
-        let modeled = cost.duration(entry.input_bytes, output_bytes);
+        let mut modeled = cost.duration(entry.input_bytes, output_bytes);
+        let model = &self.config.model;
+        if let (Some(s), Ok(values)) = (model.serialization, &result) {
+            modeled = modeled.saturating_add(s.cost(values.iter().map(Payload::size)));
+        }
+        let modeled = model.jitter.apply(modeled, self.config.seed, task.0);
         // A slowed node's work takes longer (its duration is fixed now, as it starts).
         let modeled = match self.nodes[entry.node.index()].cpu_slowdown {
             Some(by) => by.stretch(modeled),
@@ -207,8 +212,9 @@ impl Core {
         }
     }
 
-    /// Moves work lost with its node to `node`, to fetch its arguments there afresh: it is
-    /// no longer among any object's waiters, and its outputs are to be made on `node`.
+    /// Moves work (lost with its node, or spilled over) to `node`, to fetch its arguments
+    /// there afresh: it is no longer among any object's waiters, and its outputs are to be
+    /// made on `node`.
     pub(super) fn move_work(&mut self, task: TaskId, node: NodeId) {
         let entry = self.tasks.entry_mut(task);
         entry.attempts += 1;
@@ -236,6 +242,7 @@ impl Core {
                 n.parked.retain(|(t, _)| *t != task);
             }
         }
+        self.unstall(task);
     }
 
     /// Asks for each of `objects` at `node` for `task`; returns how many are on their way, or
@@ -338,6 +345,7 @@ impl Core {
             _ => {
                 self.nodes[node.index()].ready.push_back(task);
                 self.dispatch(node, now);
+                self.arm_heartbeat(now);
             }
         }
     }

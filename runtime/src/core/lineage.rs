@@ -47,6 +47,10 @@ pub(super) struct Spec {
 #[derive(Debug, Default)]
 pub(super) struct Lineage {
     specs: IdMap<Spec>,
+    /// Work waiting out the pull timeout for each lost object it asked for (see
+    /// [`Recovery::pull_timeout`](crate::fault::Recovery)); a `Rebuild` timer is pending for
+    /// every key.
+    stalled: std::collections::BTreeMap<ObjectId, SmallVec<[TaskId; 2]>>,
 }
 
 /// Work that just finished well, as [`Core::remember`] is told of it.
@@ -130,6 +134,10 @@ impl Core {
         };
         o.lineage -= 1;
         if o.lineage == 0 && o.refs == 0 && !matches!(o.state, ObjectState::Pending) {
+            if self.kept_by_stores(id) {
+                return;
+            }
+            let o = self.directory.entry(id);
             let producer = o.producer;
             self.directory.discard(id);
             self.output_gone(producer);
@@ -166,6 +174,70 @@ impl Core {
             return Err(format!("{object} was lost").into());
         }
         Ok(())
+    }
+
+    /// `task` asks for `object`, which is lost: with a pull timeout it waits that long
+    /// before the object is rebuilt (Ray v0.6), else it is rebuilt now. Returns `Ok(true)` if
+    /// the task waits out the timeout.
+    pub(super) fn lost_wanted(
+        &mut self,
+        object: ObjectId,
+        task: TaskId,
+        now: Nanos,
+    ) -> Result<bool, Arc<str>> {
+        let timeout = self.spec.recovery.pull_timeout;
+        if timeout == 0 {
+            self.reconstruct(object, now)?;
+            return Ok(false);
+        }
+        // One timer per entry: an entry leaves only when its timer fires.
+        match self.lineage.stalled.entry(object) {
+            std::collections::btree_map::Entry::Occupied(mut waiting) => {
+                waiting.get_mut().push(task)
+            }
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(SmallVec::from_slice(&[task]));
+                self.timers
+                    .push(now.saturating_add(timeout), super::Timer::Rebuild(object));
+            }
+        }
+        Ok(true)
+    }
+
+    /// The pull timeout of the work waiting for lost `object` has passed: rebuild it (if it
+    /// is still lost) and ask for it again for each of them.
+    pub(super) fn rebuild_stalled(&mut self, object: ObjectId, now: Nanos) {
+        let Some(tasks) = self.lineage.stalled.remove(&object) else {
+            return;
+        };
+        if matches!(self.directory.status(object), super::ObjectStatus::Lost)
+            && let Err(reason) = self.reconstruct(object, now)
+        {
+            for task in tasks {
+                if self
+                    .tasks
+                    .get(task)
+                    .is_some_and(|e| e.phase == super::tasks::Phase::Fetching)
+                {
+                    self.fail_task(task, format!("argument {reason}").into(), now);
+                }
+            }
+            return;
+        }
+        for task in tasks {
+            self.ask_for(object, task, now);
+        }
+    }
+
+    /// `task` moves to another node: it no longer waits for any lost object here.
+    pub(super) fn unstall(&mut self, task: TaskId) {
+        if self.lineage.stalled.is_empty() {
+            return;
+        }
+        self.lineage.stalled.retain(|_, tasks| {
+            tasks.retain(|t| *t != task);
+            true
+        });
     }
 
     /// `object` is lost and wanted: run its producer again, if its lineage is kept and its

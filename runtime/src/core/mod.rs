@@ -41,6 +41,7 @@ mod placement;
 mod record;
 mod room;
 mod spill;
+mod spill_over;
 mod tasks;
 mod timers;
 mod transfers;
@@ -89,6 +90,10 @@ pub struct CoreConfig {
     pub trace: TraceLevel,
     /// Which clock drives the core.
     pub clock: ClockMode,
+    /// The runtime model's options.
+    pub model: crate::model::ModelOptions,
+    /// The seed of the core's own draws (see [`crate::model::Jitter`]).
+    pub seed: u64,
 }
 
 impl Default for CoreConfig {
@@ -98,6 +103,8 @@ impl Default for CoreConfig {
             driver_node: NodeId(0),
             trace: TraceLevel::Full,
             clock: ClockMode::Virtual,
+            model: crate::model::ModelOptions::default(),
+            seed: 0,
         }
     }
 }
@@ -164,6 +171,8 @@ pub struct Core {
     /// Whether work keeps its arguments until it ends (rather than handing the list over as
     /// its inputs when it starts): needed to run it again or remember it.
     keep_args: bool,
+    /// Whether a heartbeat timer for spill-over is pending (see `spill_over`).
+    heartbeat_armed: bool,
     /// Killed nodes not declared dead yet.
     undeclared: usize,
     /// Spilled objects being read back into a store.
@@ -254,9 +263,15 @@ impl Core {
             || spec.recovery.actor_restarts > 0
             || faults::has_kills(&spec.faults);
         let mut core = Core {
-            placer: Placer::new(policy, views, config.heartbeat),
+            placer: Placer::new(
+                policy,
+                views,
+                config.heartbeat,
+                config.model.view_accounting,
+            ),
             lineage: lineage::Lineage::default(),
             keep_args,
+            heartbeat_armed: false,
             undeclared: 0,
             restoring: Default::default(),
             room: room::WaitingRoom::new(spec.nodes.len()),
@@ -418,6 +433,8 @@ impl Core {
             Timer::Fault(edge) => self.fault_edge(edge, now),
             Timer::Declare(node) => self.declare_dead(node, at, now),
             Timer::Restore(object) => self.restored(object, at, now),
+            Timer::Rebuild(object) => self.rebuild_stalled(object, now),
+            Timer::Heartbeat => self.heartbeat(now),
         }
     }
 

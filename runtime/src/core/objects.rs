@@ -4,6 +4,7 @@ use super::Core;
 use super::directory::ObjectState;
 use super::work::Arg;
 use crate::error::RuntimeError;
+use crate::model::ObjectLifetime;
 use crate::payload::Payload;
 use crate::time::Nanos;
 use cohort_policy::{GroupId, NodeId, ObjectId, PolicyEvent, TaskId};
@@ -34,9 +35,26 @@ impl Core {
         };
         debug_assert!(o.refs > 0, "release of unreferenced {id}");
         o.refs = o.refs.saturating_sub(1);
-        if o.refs == 0 && !matches!(o.state, ObjectState::Pending) {
+        if o.refs == 0 && !matches!(o.state, ObjectState::Pending) && !self.kept_by_stores(id) {
             self.free_object(id);
         }
+    }
+
+    /// Whether stores free objects only to make room (Ray v0.6, [`ObjectLifetime::Lru`]).
+    #[inline]
+    pub(super) fn lru(&self) -> bool {
+        self.config.model.object_lifetime == ObjectLifetime::Lru
+    }
+
+    /// Whether an object no one refers to stays in the directory for its stored copies: with
+    /// [`ObjectLifetime::Lru`], as long as it has one (eviction forgets it with its last).
+    #[inline]
+    pub(super) fn kept_by_stores(&self, id: ObjectId) -> bool {
+        self.lru()
+            && self
+                .directory
+                .get(id)
+                .is_some_and(|o| !o.holders.is_empty() || o.spilled.is_some())
     }
 
     /// Tells the policy that a group will not be referred to again.
@@ -90,7 +108,8 @@ impl Core {
             // call) made an output that has a copy already, or that no one needs.
             return false;
         }
-        if o.refs == 0 && o.waiters.is_empty() {
+        let lru = self.config.model.object_lifetime == ObjectLifetime::Lru;
+        if o.refs == 0 && o.waiters.is_empty() && !lru {
             // Nobody refers to it: storing it only to free it at once would change nothing
             // but the store's LRU clock, whose order it keeps.
             self.forget(id);
@@ -98,8 +117,15 @@ impl Core {
         }
         self.nodes[node.index()].store.insert_sealed(id, size);
         let waiters = o.seal(value, node);
-        if o.refs == 0 {
+        if o.refs == 0 && !lru {
             self.free_object(id);
+            return false;
+        }
+        if o.refs == 0 {
+            // Stored, unpinned, until its store needs the room.
+            for task in waiters {
+                self.ask_for(id, task, now);
+            }
             return false;
         }
         self.nodes[node.index()].store.pin(id);
@@ -142,7 +168,7 @@ impl Core {
 
     /// Takes an object no one refers to out of the directory, unless lineage still needs its
     /// entry: then it stays, `Lost`, its value gone (see `lineage`).
-    fn forget(&mut self, id: ObjectId) {
+    pub(super) fn forget(&mut self, id: ObjectId) {
         let Some(o) = self.directory.get_mut(id) else {
             return;
         };

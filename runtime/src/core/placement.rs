@@ -4,6 +4,7 @@
 use super::directory::{Directory, ObjectState};
 use super::work::Arg;
 use crate::error::RuntimeError;
+use crate::model::ViewAccounting;
 use crate::time::Nanos;
 use cohort_policy::{
     ArgState, ArgView, Hints, NodeId, NodeView, Placement, PlacementView, Policy, PolicyEvent,
@@ -28,7 +29,8 @@ pub(super) struct Ask<'a> {
 /// Invariants: `live[n]` is node `n`'s current load (the core updates it as work is queued,
 /// started and finished, and as its store fills); `snapshot` is `live` as it was at
 /// `snapshot_at`, the last multiple of the heartbeat period the core has observed; with a
-/// period of 0 the policy sees `live`; `max_cpus` is the most CPUs of an alive node (a node's
+/// period of 0 the policy sees `live`, and with [`ViewAccounting::Placements`] the snapshot also
+/// counts, in `queued`, each piece of slot-holding work placed since it was taken; `max_cpus` is the most CPUs of an alive node (a node's
 /// CPU count never changes; whether it is alive changes only through [`Placer::set_alive`]).
 pub(super) struct Placer {
     policy: Box<dyn Policy>,
@@ -40,13 +42,19 @@ pub(super) struct Placer {
     snapshot: Vec<NodeView>,
     snapshot_at: Nanos,
     next_heartbeat: Nanos,
+    accounting: ViewAccounting,
     /// Buffers of the view's arguments and holders, reused from one decision to the next.
     arg_scratch: Vec<ArgView>,
     holder_scratch: Vec<NodeId>,
 }
 
 impl Placer {
-    pub(super) fn new(policy: Box<dyn Policy>, live: Vec<NodeView>, heartbeat: Nanos) -> Placer {
+    pub(super) fn new(
+        policy: Box<dyn Policy>,
+        live: Vec<NodeView>,
+        heartbeat: Nanos,
+        accounting: ViewAccounting,
+    ) -> Placer {
         let max_cpus = live
             .iter()
             .filter(|n| n.alive)
@@ -62,6 +70,7 @@ impl Placer {
             heartbeat,
             snapshot_at: 0,
             next_heartbeat: heartbeat,
+            accounting,
             arg_scratch: Vec::new(),
             holder_scratch: Vec::new(),
         }
@@ -126,6 +135,15 @@ impl Placer {
         } else {
             PolicyEvent::NodeRemoved(node)
         });
+    }
+
+    /// Slot-holding work was just placed on (or moved to) `node`: with
+    /// [`ViewAccounting::Placements`] the view counts it until the next heartbeat.
+    #[inline]
+    pub(super) fn count_placement(&mut self, node: NodeId) {
+        if self.heartbeat > 0 && self.accounting == ViewAccounting::Placements {
+            self.snapshot[node.index()].queued += 1;
+        }
     }
 
     /// Fails early if no live node could ever run `demand`.
@@ -232,6 +250,9 @@ impl Placer {
                 node,
                 problem,
             });
+        }
+        if demand.cpus > 0 {
+            self.count_placement(node);
         }
         self.tell(PolicyEvent::Placed {
             task,

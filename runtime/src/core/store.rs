@@ -158,6 +158,19 @@ impl ObjectStore {
         size: u64,
         is_last_copy: impl Fn(ObjectId) -> bool,
     ) -> Result<Vec<Evicted>, NoRoom> {
+        self.plan_room_batch(size, is_last_copy, 0)
+    }
+
+    /// Like [`ObjectStore::plan_room`], but when something must go, it evicts at least
+    /// `batch` bytes (as far as unpinned objects allow), as plasma did: a store that had to
+    /// evict freed "ideally up to 20% of the total capacity" at once
+    /// (`EvictionPolicy::RequireSpace`).
+    pub fn plan_room_batch(
+        &self,
+        size: u64,
+        is_last_copy: impl Fn(ObjectId) -> bool,
+        batch: u64,
+    ) -> Result<Vec<Evicted>, NoRoom> {
         let free = self.capacity - self.used;
         if size <= free {
             return Ok(Vec::new());
@@ -186,10 +199,11 @@ impl ObjectStore {
             })
             .collect();
         candidates.sort_unstable();
+        let target = size.max(free.saturating_add(batch));
         let mut freed = free;
         let mut chosen = Vec::new();
         for (_, _, object, size_of) in candidates {
-            if freed >= size {
+            if freed >= target {
                 break;
             }
             freed += size_of;

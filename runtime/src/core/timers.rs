@@ -18,11 +18,20 @@ pub(super) enum Timer {
     Declare(cohort_policy::NodeId),
     /// A spilled object has been read back from its node's disk.
     Restore(cohort_policy::ObjectId),
+    /// Work has waited a pull timeout for a lost object: rebuild it now (see `lineage`).
+    Rebuild(cohort_policy::ObjectId),
+    /// A heartbeat of the placement view, at which queued work may spill over (see
+    /// `placement`); the cluster's own, like faults: it does not keep a finished run going.
+    Heartbeat,
 }
 
 /// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
 /// cluster's own: they do not keep a finished run going).
 const DECLARE: u64 = 1 << 63;
+/// The payload bit telling a heartbeat from a fault's edge (kind 2).
+const HEARTBEAT: u64 = 1 << 62;
+/// The payload bit telling a rebuild from a restore (kind 3; object ids never reach it).
+const REBUILD: u64 = 1 << 63;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -91,7 +100,11 @@ impl Entry {
             2 if self.payload & DECLARE != 0 => {
                 Timer::Declare(cohort_policy::NodeId(self.payload as u32))
             }
+            2 if self.payload & HEARTBEAT != 0 => Timer::Heartbeat,
             2 => Timer::Fault(self.payload),
+            _ if self.payload & REBUILD != 0 => {
+                Timer::Rebuild(cohort_policy::ObjectId(self.payload & !REBUILD))
+            }
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -134,7 +147,12 @@ impl Timers {
                 self.faults += 1;
                 (2, DECLARE | u64::from(node.0))
             }
+            Timer::Heartbeat => {
+                self.faults += 1;
+                (2, HEARTBEAT)
+            }
             Timer::Restore(object) => (3, object.0),
+            Timer::Rebuild(object) => (3, REBUILD | object.0),
         };
         self.pending += 1;
         let entry = Entry {

@@ -143,12 +143,13 @@ impl Core {
             ObjectState::Failed(reason) => {
                 Request::Failed(format!("argument {object} failed: {reason}").into())
             }
-            ObjectState::Lost => match self.reconstruct(object, now) {
+            ObjectState::Lost => match self.lost_wanted(object, task, now) {
                 Err(reason) => Request::Failed(format!("argument {reason}").into()),
-                Ok(()) if matches!(self.directory.entry(object).state, ObjectState::Lost) => {
+                Ok(true) => Request::Waiting,
+                Ok(false) if matches!(self.directory.entry(object).state, ObjectState::Lost) => {
                     Request::Failed(format!("argument {object} was lost").into())
                 }
-                Ok(()) => self.request(object, node, task, now),
+                Ok(false) => self.request(object, node, task, now),
             },
             ObjectState::Ready { .. } => {
                 if self.nodes[node.index()].store.has_sealed(object) {

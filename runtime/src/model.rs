@@ -1,0 +1,185 @@
+//! Options of the runtime model where runtimes differ: how the placement view counts work
+//! placed between heartbeats, whether queued work spills over to other nodes, how objects
+//! are freed, what serialization costs, and whether durations are jittered.
+//!
+//! Every option is off by default (the runtime as cohort models it without them). Each one
+//! reproduces a mechanism of Ray v0.6 as it ran in late 2018, with its source on the option;
+//! a workload turns them on one by one (`[cluster]` keys; see `workloads/README.md`), so
+//! that an ablation can tell which mechanism produces which part of a result.
+
+use crate::time::Nanos;
+
+/// How the policy's view of a node's load changes between two heartbeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ViewAccounting {
+    /// The view is the snapshot of the last heartbeat, unchanged until the next one.
+    #[default]
+    None,
+    /// Each placement adds its demand to the chosen node's `queued` in the view until the next
+    /// heartbeat replaces it: Ray v0.6's `SchedulingPolicy::Schedule`
+    /// (`src/ray/raylet/scheduling_policy.cc`) added each placed task's demand to the chosen
+    /// node's load "until the next heartbeat".
+    Placements,
+}
+
+/// How long objects stay in the stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ObjectLifetime {
+    /// An object is freed on every node when its last reference (the driver's, a pending
+    /// task's, lineage's) goes; stores evict copies that exist elsewhere first, then last
+    /// copies, least recently used first, only as much as needed.
+    #[default]
+    RefCount,
+    /// Ray v0.6: nothing is freed when its last reference goes. Every copy stays until its
+    /// store needs room; then the store evicts unpinned copies in pure least-recently-used
+    /// order, unaware of other copies, and frees at least a fifth of its capacity at once
+    /// (plasma's `EvictionPolicy::RequireSpace`: "ideally up to 20% of the total capacity").
+    /// A copy that a task waiting in a queue still needs is evictable (only running work pins
+    /// its arguments); a lost object a task asks for is rebuilt after the pull timeout (see
+    /// [`crate::Recovery::pull_timeout`]).
+    Lru,
+}
+
+/// Seeded noise on every piece of work's duration, so that work that would finish at exactly
+/// the same instants (lockstep) does not.
+///
+/// The draw for a piece of work depends only on the run's seed and the work's task id (a
+/// counter-based hash, no random-number state): the same run gives the same durations
+/// whatever order events are handled in, and two policies given the same seed draw the same
+/// noise for the same task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Jitter {
+    /// Exact durations.
+    #[default]
+    None,
+    /// Each duration is multiplied by a factor drawn uniformly from
+    /// `[1 - spread, 1 + spread]`, in millionths (`spread_ppm`, below 1,000,000).
+    Uniform {
+        /// Half the width of the factor's range, in millionths.
+        spread_ppm: u32,
+    },
+}
+
+impl Jitter {
+    /// `duration` with the noise drawn for `task` under `seed` (rounded up to a whole
+    /// nanosecond).
+    pub fn apply(self, duration: Nanos, seed: u64, task: u64) -> Nanos {
+        match self {
+            Jitter::None => duration,
+            Jitter::Uniform { spread_ppm } => {
+                let s = u64::from(spread_ppm.min(999_999));
+                let draw = mix(seed ^ mix(task));
+                // A factor in [1e6 - s, 1e6 + s] millionths, uniform up to a bias of at most
+                // (2s + 1) / 2^64.
+                let factor = 1_000_000 - s + draw % (2 * s + 1);
+                let ns = (u128::from(duration) * u128::from(factor)).div_ceil(1_000_000);
+                u64::try_from(ns).unwrap_or(Nanos::MAX)
+            }
+        }
+    }
+}
+
+/// SplitMix64's finaliser: a bijection of `u64` whose outputs look independent for
+/// consecutive inputs.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What turning a produced value into an object costs its producer, per output object: a
+/// fixed part plus a cost per byte (Python Ray serialized every return value with pyarrow
+/// and copied it into the store before the task finished).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Serialization {
+    /// Fixed cost per output object, in nanoseconds.
+    pub per_object: Nanos,
+    /// Cost per output byte, in picoseconds.
+    pub per_byte_ps: u64,
+}
+
+impl Serialization {
+    /// The cost of outputs of `sizes` bytes each.
+    pub fn cost(&self, sizes: impl IntoIterator<Item = u64>) -> Nanos {
+        let mut ps: u128 = 0;
+        let mut objects: u64 = 0;
+        for s in sizes {
+            ps += u128::from(s) * u128::from(self.per_byte_ps);
+            objects += 1;
+        }
+        let per_byte = u64::try_from(ps.div_ceil(1000)).unwrap_or(Nanos::MAX);
+        self.per_object
+            .saturating_mul(objects)
+            .saturating_add(per_byte)
+    }
+}
+
+/// The runtime model's options (all off by default). See the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ModelOptions {
+    /// How the placement view counts placements between heartbeats.
+    pub view_accounting: ViewAccounting,
+    /// Heartbeat spill-over (Ray v0.6's `SchedulingPolicy::SpillOver`, called by the node
+    /// manager on every heartbeat from another node): at each heartbeat of the placement
+    /// view, for each node X in ascending order, every other node in ascending order whose
+    /// queue of ready work (arguments local, waiting for a CPU slot) holds a task (not an
+    /// actor's call) that fits X's total CPUs moves the first such task to X, where it fetches
+    /// its arguments again. The policy is not asked: Ray queued a forwarded task without
+    /// placing it again. Needs a heartbeat period above 0.
+    pub spill_over: bool,
+    /// How objects are freed.
+    pub object_lifetime: ObjectLifetime,
+    /// What each output object costs its producer, if anything.
+    pub serialization: Option<Serialization>,
+    /// Noise on durations.
+    pub jitter: Jitter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_jitter_stays_in_its_range_and_depends_on_seed_and_task_only() {
+        let j = Jitter::Uniform {
+            spread_ppm: 100_000,
+        };
+        let mut lo = u64::MAX;
+        let mut hi = 0;
+        for task in 0..10_000 {
+            let d = j.apply(1_000_000, 7, task);
+            lo = lo.min(d);
+            hi = hi.max(d);
+            assert_eq!(d, j.apply(1_000_000, 7, task));
+        }
+        assert!((900_000..=905_000).contains(&lo), "{lo}");
+        assert!((1_095_000..=1_100_000).contains(&hi), "{hi}");
+        let other: Vec<u64> = (0..20).map(|t| j.apply(1_000_000, 8, t)).collect();
+        let same: Vec<u64> = (0..20).map(|t| j.apply(1_000_000, 7, t)).collect();
+        assert_ne!(other, same);
+        assert_eq!(Jitter::None.apply(123, 7, 1), 123);
+        assert_eq!(Jitter::Uniform { spread_ppm: 0 }.apply(123, 7, 1), 123);
+    }
+
+    #[test]
+    fn uniform_jitter_has_mean_one() {
+        let j = Jitter::Uniform {
+            spread_ppm: 200_000,
+        };
+        let total: u64 = (0..100_000).map(|t| j.apply(1_000_000, 3, t)).sum();
+        let mean = total as f64 / 100_000.0;
+        assert!((mean - 1_000_000.0).abs() < 2_000.0, "{mean}");
+    }
+
+    #[test]
+    fn serialization_costs_per_object_and_per_byte() {
+        let s = Serialization {
+            per_object: 10_000,
+            per_byte_ps: 1_500,
+        };
+        // Two objects: 2 × 10 µs, plus 1,000 B and 1 B at 1.5 ns each: 1,501.5 → 1,502 ns.
+        assert_eq!(s.cost([1_000, 1]), 21_502);
+        assert_eq!(s.cost([]), 0);
+    }
+}
