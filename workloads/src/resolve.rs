@@ -248,7 +248,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 22] = [
+pub const CLUSTER_KEYS: [&str; 16] = [
     "nodes",
     "cpus",
     "store",
@@ -265,12 +265,6 @@ pub const CLUSTER_KEYS: [&str; 22] = [
     "serialize_rate",
     "jitter",
     "jitter_spread",
-    "transport",
-    "chunk_size",
-    "transfer_threads",
-    "flow_cap",
-    "nic_baseline",
-    "nic_credit",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -302,13 +296,13 @@ pub const FAULT_KEYS: [&str; 4] = ["node", "at", "until", "by"];
 pub const SCHEDULE_KEYS: [&str; 5] = ["period", "duration", "iterations", "warmup", "drain"];
 /// The settable keys of `[recovery]`: every one of its keys.
 pub const RECOVERY_KEYS: [&str; 7] = [
-    "pull_timeout",
     "heartbeat_period",
     "missed_heartbeats",
     "task_retries",
     "reconstruction",
     "actor_restarts",
     "actor_replay",
+    "pull_timeout",
 ];
 
 /// The settable keys of a stage with operation `op`.

@@ -296,12 +296,13 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
         message(&w, &[("cluster.gpus", "1")]),
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
-         disk_bandwidth)"
+         disk_bandwidth, view_accounting, spill_over, object_lifetime, serialize_fixed, \
+         serialize_rate, jitter, jitter_spread)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
         "tiny.toml: --set schedule.mode=fixed-rate: [schedule] has no settable key `mode` (its \
-         keys: period, duration, iterations, warmup)"
+         keys: period, duration, iterations, warmup, drain)"
     );
     assert_eq!(
         message(&w, &[("tasks.pass.record", "true")]),
@@ -379,4 +380,74 @@ fn errors_are_whole_not_located_when_the_command_line_is_at_fault() {
         .resolve(&sets(&[("cluster.nodes", "0")]))
         .unwrap_err();
     assert!(matches!(e, WorkloadError::Whole { .. }), "{e:?}");
+}
+
+#[test]
+fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
+    use cohort_runtime::{Jitter, ModelOptions, ObjectLifetime, Serialization, ViewAccounting};
+    assert_eq!(
+        tiny().resolve(&sets(&[])).unwrap().model,
+        ModelOptions::default()
+    );
+    let r = tiny()
+        .resolve(&sets(&[
+            ("cluster.heartbeat", "100ms"),
+            ("cluster.view_accounting", "placements"),
+            ("cluster.spill_over", "true"),
+            ("cluster.object_lifetime", "lru"),
+            ("cluster.serialize_fixed", "20us"),
+            ("cluster.serialize_rate", "1GB/s"),
+            ("cluster.jitter", "uniform"),
+            ("cluster.jitter_spread", "0.1"),
+            ("recovery.pull_timeout", "10s"),
+            ("schedule.drain", "30s"),
+        ]))
+        .unwrap();
+    assert_eq!(
+        r.model,
+        ModelOptions {
+            view_accounting: ViewAccounting::Placements,
+            spill_over: true,
+            object_lifetime: ObjectLifetime::Lru,
+            serialization: Some(Serialization {
+                per_object: 20_000,
+                per_byte_ps: 1_000,
+            }),
+            jitter: Jitter::Uniform {
+                spread_ppm: 100_000
+            },
+        }
+    );
+    assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);
+    assert_eq!(r.schedule.drain, Some(30_000_000_000));
+    assert_eq!(
+        message(&tiny(), &[("cluster.view_accounting", "some")]),
+        "tiny.toml: --set cluster.view_accounting=some: `some` is not one of none, placements"
+    );
+    assert_eq!(
+        message(&tiny(), &[("cluster.object_lifetime", "gc")]),
+        "tiny.toml: --set cluster.object_lifetime=gc: `gc` is not one of refcount, lru"
+    );
+    assert!(
+        message(&tiny(), &[("cluster.spill_over", "true")]).contains("needs a heartbeat"),
+        "the tiny file has no heartbeat"
+    );
+    assert!(
+        message(&tiny(), &[("cluster.jitter", "uniform")]).contains("needs cluster.jitter_spread")
+    );
+    assert!(
+        message(&tiny(), &[("cluster.jitter_spread", "0.1")]).contains("without cluster.jitter")
+    );
+    assert!(
+        message(
+            &tiny(),
+            &[
+                ("cluster.jitter", "uniform"),
+                ("cluster.jitter_spread", "1.5")
+            ]
+        )
+        .contains("below 1")
+    );
+    assert!(message(&tiny(), &[("cluster.serialize_rate", "0GB/s")]).contains("rate of zero"));
+    assert!(message(&tiny(), &[("recovery.pull_timeout", "10")]).contains("no unit"));
 }

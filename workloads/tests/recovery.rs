@@ -92,6 +92,7 @@ fn every_key_of_the_table_resolves_exactly() {
             reconstruction: false,
             actor_restarts: 2,
             actor_replay: false,
+            pull_timeout: 0,
         }
     );
     assert_eq!(
@@ -229,6 +230,7 @@ fn every_key_can_be_set_from_the_command_line() {
             reconstruction: false,
             actor_restarts: 1,
             actor_replay: false,
+            pull_timeout: 0,
         }
     );
     assert_eq!(r.keys["recovery.actor_replay"], "false");
@@ -254,6 +256,7 @@ fn every_key_can_be_set_from_the_command_line() {
             reconstruction: true,
             actor_restarts: 0,
             actor_replay: true,
+            pull_timeout: 0,
         }
     );
     // One key alone leaves the file's others.
@@ -388,7 +391,7 @@ fn bad_overrides_quote_the_set() {
             ("recovery.restarts", "1"),
             "f.toml: --set recovery.restarts=1: [recovery] has no settable key `restarts` (its \
              keys: heartbeat_period, missed_heartbeats, task_retries, reconstruction, \
-             actor_restarts, actor_replay)",
+             actor_restarts, actor_replay, pull_timeout)",
         ),
         (
             ("recovery.actor.restarts", "1"),
@@ -421,7 +424,7 @@ fn a_recovery_that_is_not_a_table_is_described_in_the_files_words() {
     assert!(
         e.contains(
             "expected a [recovery] table (heartbeat_period, missed_heartbeats, task_retries, \
-             reconstruction, actor_restarts, actor_replay)"
+             reconstruction, actor_restarts, actor_replay, pull_timeout)"
         ),
         "{e}"
     );

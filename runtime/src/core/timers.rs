@@ -231,7 +231,7 @@ impl Timers {
         self.earliest = self.find_earliest();
         self.pending -= 1;
         let timer = entry.timer();
-        if let Timer::Fault(_) | Timer::Declare(_) = timer {
+        if let Timer::Fault(_) | Timer::Declare(_) | Timer::Heartbeat = timer {
             self.faults -= 1;
         }
         Some((entry.at, timer))

@@ -10,6 +10,7 @@ mod faults;
 mod ir;
 mod kills;
 mod mapreduce;
+mod model;
 mod network;
 mod objects;
 mod props;

@@ -1,0 +1,314 @@
+//! The runtime model's options (Ray v0.6's mechanisms), each on its own, on the virtual clock
+//! with exact times.
+
+use crate::common::{Fixed, Recorder, Scripted, basic_registry, sleeper, spec};
+use cohort_runtime::policy::NodeId;
+use cohort_runtime::{
+    Cluster, ClusterConfig, ClusterSpec, Jitter, MILLISECOND, ModelOptions, ObjectLifetime,
+    ObjectRef, Payload, Recovery, Serialization, Task, ViewAccounting,
+};
+
+const MS: u64 = MILLISECOND;
+
+fn cluster(
+    s: ClusterSpec,
+    policy: Box<dyn cohort_runtime::policy::Policy>,
+    heartbeat: u64,
+    model: ModelOptions,
+) -> Cluster {
+    Cluster::new(
+        s,
+        basic_registry(),
+        policy,
+        ClusterConfig {
+            heartbeat,
+            model,
+            seed: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The `queued` counts the policy saw at three placements on node 0 at time 0, and at a
+/// fourth after the 100 ms heartbeat.
+fn queued_seen(accounting: ViewAccounting) -> Vec<Vec<u32>> {
+    let policy = Recorder::new(Fixed(0));
+    let seen = policy.seen.clone();
+    let model = ModelOptions {
+        view_accounting: accounting,
+        ..Default::default()
+    };
+    let mut c = cluster(spec(2, 1, 1 << 20, 0), Box::new(policy), 100 * MS, model);
+    let sleep = c.function("sleep").unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            c.submit(Task::new(sleep).arg(sleeper(0, 500 * MS)))
+                .unwrap(),
+        );
+    }
+    c.sleep(150 * MS).unwrap();
+    held.push(c.submit(Task::new(sleep).arg(sleeper(0, 1))).unwrap());
+    let seen = seen.lock().unwrap();
+    seen.iter().map(|s| s.queued.clone()).collect()
+}
+
+#[test]
+fn without_accounting_the_view_is_frozen_between_heartbeats() {
+    assert_eq!(
+        queued_seen(ViewAccounting::None),
+        vec![vec![0, 0], vec![0, 0], vec![0, 0], vec![2, 0]]
+    );
+}
+
+#[test]
+fn with_accounting_each_placement_counts_until_the_next_heartbeat() {
+    // At time 0 the view counts the two tasks placed before each decision; the heartbeat at
+    // 100 ms replaces the counts with the real state (one running, two queued).
+    assert_eq!(
+        queued_seen(ViewAccounting::Placements),
+        vec![vec![0, 0], vec![1, 0], vec![2, 0], vec![2, 0]]
+    );
+}
+
+/// Three 250 ms tasks placed on node 0 of two one-CPU nodes at time 0; `(node, started,
+/// finished)` of each, the end, and the tasks spilled over.
+fn spill_run(spill_over: bool) -> (Vec<(u32, u64, u64)>, u64, u64) {
+    let model = ModelOptions {
+        spill_over,
+        ..Default::default()
+    };
+    let mut c = cluster(spec(2, 1, 1 << 20, 0), Box::new(Fixed(0)), 100 * MS, model);
+    let sleep = c.function("sleep").unwrap();
+    let outs: Vec<ObjectRef> = (0..3)
+        .map(|_| {
+            c.submit(Task::new(sleep).arg(sleeper(0, 250 * MS)))
+                .unwrap()
+                .remove(0)
+        })
+        .collect();
+    for o in &outs {
+        c.get(o).unwrap();
+    }
+    c.run_until_idle().unwrap();
+    let spilled = c.counters().spilled_over;
+    let end = c.now();
+    let mut tasks: Vec<_> = c
+        .take_trace()
+        .tasks
+        .iter()
+        .map(|t| (t.task.0, t.node.0, t.started, t.finished))
+        .collect();
+    tasks.sort();
+    (
+        tasks.into_iter().map(|(_, n, s, f)| (n, s, f)).collect(),
+        end,
+        spilled,
+    )
+}
+
+#[test]
+fn without_spill_over_queued_work_waits_for_its_node() {
+    let (tasks, end, spilled) = spill_run(false);
+    assert_eq!(
+        tasks,
+        vec![
+            (0, 0, 250 * MS),
+            (0, 250 * MS, 500 * MS),
+            (0, 500 * MS, 750 * MS)
+        ]
+    );
+    assert_eq!((end, spilled), (750 * MS, 0));
+}
+
+#[test]
+fn spill_over_moves_one_queued_task_per_heartbeat_even_to_a_busy_node() {
+    // 100 ms: node 1's heartbeat takes node 0's first queued task (the second), which starts
+    // at once. 200 ms: the third, still queued on node 0 (busy until 250 ms), moves to node 1
+    // though node 1 is busy too (Ray v0.6 checked a node's total, not its free, CPUs). 300 ms:
+    // node 0's heartbeat takes it back from node 1's queue, and it starts there at once.
+    let (tasks, end, spilled) = spill_run(true);
+    assert_eq!(
+        tasks,
+        vec![
+            (0, 0, 250 * MS),
+            (1, 100 * MS, 350 * MS),
+            (0, 300 * MS, 550 * MS)
+        ]
+    );
+    assert_eq!((end, spilled), (550 * MS, 3));
+}
+
+fn make(c: &mut Cluster, size: u64) -> ObjectRef {
+    let f = c.function("make").unwrap();
+    let o = c
+        .submit(Task::new(f).arg(Payload::from_u64(size)))
+        .unwrap()
+        .remove(0);
+    c.get(&o).unwrap();
+    o
+}
+
+/// Nine 100-byte objects made and released on one node with a 1,000-byte store, then a
+/// 150-byte one kept: `(store used, evictions, objects the directory knows)`.
+fn lifetime_run(lifetime: ObjectLifetime) -> (u64, u64, usize) {
+    let model = ModelOptions {
+        object_lifetime: lifetime,
+        ..Default::default()
+    };
+    let mut c = cluster(spec(1, 1, 1_000, 0), Box::new(Fixed(0)), 0, model);
+    for _ in 0..9 {
+        drop(make(&mut c, 100));
+    }
+    let _kept = make(&mut c, 150);
+    c.run_until_idle().unwrap();
+    (
+        c.nodes()[0].store_used,
+        c.counters().evictions,
+        c.live_objects(),
+    )
+}
+
+#[test]
+fn reference_counting_frees_released_objects_at_once() {
+    assert_eq!(lifetime_run(ObjectLifetime::RefCount), (150, 0, 1));
+}
+
+#[test]
+fn lru_keeps_released_objects_until_room_is_needed_then_frees_a_fifth_of_the_store() {
+    // 900 bytes stay after their references go. The 150-byte object needs 50 more than the
+    // 100 free; plasma frees at least a fifth of the store (200 bytes) beyond what is free: the
+    // two least recently used objects go, and leave the directory with their last copy.
+    assert_eq!(lifetime_run(ObjectLifetime::Lru), (850, 2, 8));
+}
+
+/// A 60-byte object held by the driver, evicted (last copy) by a second one on a 100-byte
+/// store, then read: the end time.
+fn lost_and_read(pull_timeout: u64) -> (u64, u64) {
+    let mut s = spec(1, 1, 100, 0);
+    s.recovery = Recovery {
+        pull_timeout,
+        ..Recovery::default()
+    };
+    let mut c = cluster(s, Box::new(Scripted(vec![])), 0, ModelOptions::default());
+    let a = make(&mut c, 60);
+    let _b = make(&mut c, 60);
+    assert!(c.holders(a.id()).is_empty());
+    let touch = c.function("touch").unwrap();
+    let r = c.submit(Task::new(touch).arg(&a)).unwrap().remove(0);
+    c.get(&r).unwrap();
+    (c.now(), c.counters().reconstructed)
+}
+
+#[test]
+fn a_lost_argument_is_rebuilt_after_the_pull_timeout() {
+    // make a [0, 1 us], make b [1, 2 us]; the reader asks for lost `a` at 2 us.
+    assert_eq!(lost_and_read(0), (4_000, 1));
+    // Rebuilt 10 ms later: make [10.002, 10.003 ms], the reader [10.003, 10.004 ms].
+    assert_eq!(lost_and_read(10 * MS), (10 * MS + 4_000, 1));
+}
+
+#[test]
+fn serialization_adds_its_cost_per_output_object_and_byte() {
+    let model = ModelOptions {
+        serialization: Some(Serialization {
+            per_object: 500,
+            per_byte_ps: 1_000,
+        }),
+        ..Default::default()
+    };
+    let mut c = cluster(spec(1, 1, 1 << 20, 0), Box::new(Fixed(0)), 0, model);
+    // 1 us of work, 500 ns for the object, 1,000 bytes at 1 ns each.
+    make(&mut c, 1_000);
+    assert_eq!(c.now(), 2_500);
+}
+
+fn jittered(seed: u64) -> Vec<u64> {
+    let mut c = Cluster::new(
+        spec(1, 4, 1 << 20, 0),
+        basic_registry(),
+        Box::new(Fixed(0)),
+        ClusterConfig {
+            model: ModelOptions {
+                jitter: Jitter::Uniform {
+                    spread_ppm: 100_000,
+                },
+                ..Default::default()
+            },
+            seed,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let touch = c.function("touch").unwrap();
+    let outs: Vec<ObjectRef> = (0..200)
+        .map(|_| c.submit(Task::new(touch)).unwrap().remove(0))
+        .collect();
+    for o in &outs {
+        c.get(o).unwrap();
+    }
+    c.take_trace()
+        .tasks
+        .iter()
+        .map(|t| t.finished - t.started)
+        .collect()
+}
+
+#[test]
+fn jitter_draws_each_duration_from_the_seed_within_its_spread() {
+    let a = jittered(1);
+    assert_eq!(a.len(), 200);
+    // touch takes 1 us; a spread of 10 % keeps each within [900, 1,100] ns.
+    assert!(a.iter().all(|d| (900..=1_100).contains(d)), "{a:?}");
+    let distinct: std::collections::BTreeSet<_> = a.iter().collect();
+    assert!(
+        distinct.len() > 100,
+        "{} distinct durations",
+        distinct.len()
+    );
+    assert_eq!(a, jittered(1), "the same seed draws the same durations");
+    assert_ne!(a, jittered(2));
+}
+
+#[test]
+fn every_option_at_once_stays_deterministic() {
+    let run = || {
+        let mut s = spec(3, 2, 2_000, 100);
+        s.recovery.pull_timeout = MS;
+        let model = ModelOptions {
+            view_accounting: ViewAccounting::Placements,
+            spill_over: true,
+            object_lifetime: ObjectLifetime::Lru,
+            serialization: Some(Serialization {
+                per_object: 100,
+                per_byte_ps: 500,
+            }),
+            jitter: Jitter::Uniform {
+                spread_ppm: 200_000,
+            },
+        };
+        let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
+        let f = c.function("make").unwrap();
+        let touch = c.function("touch").unwrap();
+        let mut outs = Vec::new();
+        for i in 0..60u64 {
+            let o = c
+                .submit(Task::new(f).arg(Payload::from_u64(100 + i * 7)))
+                .unwrap()
+                .remove(0);
+            outs.push(c.submit(Task::new(touch).arg(&o)).unwrap().remove(0));
+            if i % 10 == 9 {
+                c.sleep(MS / 3).unwrap();
+            }
+        }
+        for o in &outs {
+            c.get(o).unwrap();
+        }
+        c.run_until_idle().unwrap();
+        let t = c.take_trace();
+        let nodes: Vec<NodeId> = t.tasks.iter().map(|r| r.node).collect();
+        (c.now(), nodes, t.tasks.len())
+    };
+    assert_eq!(run(), run());
+}
