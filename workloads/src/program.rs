@@ -32,14 +32,6 @@ pub enum RunError {
     /// Building or evaluating the IR failed.
     #[error(transparent)]
     Ir(#[from] IrError),
-    /// Work failed during the run (the first failure; others may follow from it).
-    #[error("{failed} task(s) failed; the first: {first}")]
-    WorkFailed {
-        /// How many failed.
-        failed: u64,
-        /// The first failure's message.
-        first: String,
-    },
 }
 
 /// What the driver did.
@@ -57,6 +49,13 @@ pub struct DriveReport {
     /// it finished everything; more when the drain after the last iteration ran out (see
     /// `Schedule::drain`), which an overloaded run's backlog does.
     pub unfinished: u64,
+    /// Work that failed. A run whose work failed is still a result (an overloaded cluster
+    /// that evicts what it must rebuild until the retries run out fails work; its datapoints
+    /// are missing, and `summary.csv` counts them): only the run's own errors
+    /// ([`RunError`]) stop it.
+    pub failed: u64,
+    /// The first failure's message, if work failed.
+    pub first_failure: Option<String>,
 }
 
 /// The last output a kind's code made, as `(ingest time, size, payload)`: the outputs of one
@@ -293,17 +292,13 @@ pub fn drive(
     let ran = cluster.now();
     let drain = w.schedule.drain.unwrap_or(ran);
     let idle = cluster.run_until_idle_or(ran.saturating_add(drain))?;
-    if let Some((_, first)) = cluster.first_failure() {
-        return Err(RunError::WorkFailed {
-            failed: cluster.counters().failed,
-            first: first.to_string(),
-        });
-    }
     Ok(DriveReport {
         iterations: iteration,
         datapoints_expected: datapoints_expected(w, cluster)?,
         actor_totals: actor_totals(cluster),
         unfinished: if idle { 0 } else { cluster.live_tasks() as u64 },
+        failed: cluster.counters().failed,
+        first_failure: cluster.first_failure().map(|(_, why)| why.to_string()),
     })
 }
 
