@@ -29,6 +29,7 @@ pub mod spec;
 pub mod time;
 pub mod trace;
 
+pub use crate::core::transport::chunked::{ChunkedError, ChunkedSpec, TokenBucket};
 pub use cluster::{
     ActorHandle, Call, Clock, Cluster, ClusterConfig, ObjectRef, Outputs, Task, TaskArg, WaitMode,
     WaitResult,

@@ -1,6 +1,7 @@
 //! The cluster spec: nodes, their CPU slots and stores, and the network between them.
 
 use crate::core::transport::TransportModel;
+use crate::core::transport::chunked::ChunkedError;
 use crate::fault::{FaultError, FaultScript, Recovery, RecoveryError};
 use crate::time::Nanos;
 use thiserror::Error;
@@ -19,7 +20,9 @@ pub struct NodeSpec {
 /// Every node has one NIC with the same bandwidth in each direction. With the fluid transport
 /// (the default) a transfer of `S` bytes costs `latency` plus `S` bytes at a max-min fair
 /// share of the sender's egress and the receiver's ingress (see
-/// [`crate::core::transport::fluid`]).
+/// [`crate::core::transport::fluid`]); with the chunked transport, `latency` and then its
+/// chunks through the sender's queue, `nic_bandwidth` being the NIC's burst rate (see
+/// [`crate::core::transport::chunked`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetworkSpec {
     /// NIC bandwidth per direction, in bytes per second.
@@ -53,8 +56,9 @@ impl Spilling {
 ///
 /// Invariant once [`ClusterSpec::validate`] has passed: at least one node, every node has at
 /// least one CPU and a non-zero store, the NIC bandwidth (and the disk bandwidth, if spilling)
-/// is non-zero, every fault names nodes of the cluster, and the recovery settings hold their
-/// invariant.
+/// is non-zero, a chunked transport's parameters pass
+/// [`ChunkedSpec::check`](crate::ChunkedSpec::check), every fault names nodes of the cluster,
+/// and the recovery settings hold their invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterSpec {
     /// The nodes; node `i` gets id `NodeId(i)`.
@@ -94,6 +98,9 @@ pub enum SpecError {
     /// Spilling is on with a disk bandwidth of zero.
     #[error("spilling is on, but the disk bandwidth is zero")]
     ZeroDiskBandwidth,
+    /// The chunked transport's parameters are invalid (the message names the field).
+    #[error(transparent)]
+    Chunked(#[from] ChunkedError),
     /// The fault script does not fit the cluster.
     #[error(transparent)]
     Fault(#[from] FaultError),
@@ -139,6 +146,9 @@ impl ClusterSpec {
         if self.spilling.is_some_and(|s| s.disk_bandwidth == 0) {
             return Err(SpecError::ZeroDiskBandwidth);
         }
+        if let TransportModel::Chunked(chunked) = self.network.transport {
+            chunked.check()?;
+        }
         self.faults.check(self.nodes.len())?;
         self.recovery.check()?;
         Ok(())
@@ -183,6 +193,13 @@ mod tests {
         let mut s = ClusterSpec::uniform(3, node(), net());
         s.network.nic_bandwidth = 0;
         assert_eq!(s.validate(), Err(SpecError::ZeroBandwidth));
+        let mut s = ClusterSpec::uniform(3, node(), net());
+        let mut chunked = crate::ChunkedSpec::ray_v0_6(4);
+        chunked.recv_threads = 0;
+        s.network.transport = TransportModel::Chunked(chunked);
+        let err = s.validate().unwrap_err();
+        assert_eq!(err, SpecError::Chunked(ChunkedError::ZeroRecvThreads));
+        assert!(err.to_string().contains("recv_threads"), "{err}");
         assert_eq!(ClusterSpec::uniform(3, node(), net()).validate(), Ok(()));
     }
 }

@@ -12,7 +12,9 @@
 //!   asks the core for wake-ups through the [`Outbox`] (opaque tokens the core keeps in its own
 //!   timer queue, so that transport timers and every other timer are ordered by one
 //!   `(time, sequence)` key) and reports events when they fire.
-//! - **A second simulated model** (e.g. chunked, serial transfers): the same two calls.
+//! - **A second simulated model**, Ray v0.6's object manager moving objects in chunks through
+//!   one FIFO send queue per node, over NICs that may burst on credit ([`chunked`]): the same
+//!   two calls.
 //! - **Real sockets driven by an executor**: the transport only queues requests, which the
 //!   executor takes with [`Transport::poll_request`] and carries out; what then happens comes
 //!   back as inputs with their time ([`Core::transport_input`](super::Core::transport_input)),
@@ -26,6 +28,7 @@
 //! - Given the same calls at the same times it does the same thing (no clock, no randomness of
 //!   its own): a simulated transport is as deterministic as the core.
 
+pub mod chunked;
 pub mod external;
 pub mod fluid;
 
@@ -181,6 +184,10 @@ pub enum TransportModel {
     /// Bytes are moved by the executor ([`external::ExternalTransport`]): the core only asks
     /// and is told. For executors that move real bytes.
     External,
+    /// Ray v0.6's object manager: a fixed latency, then the object's chunks through its
+    /// sender's FIFO queue, a few at a time, at the NIC's (possibly credit-limited) rate
+    /// ([`chunked::ChunkedTransport`]).
+    Chunked(chunked::ChunkedSpec),
 }
 
 impl TransportModel {
@@ -193,6 +200,12 @@ impl TransportModel {
                 network.latency,
             )),
             TransportModel::External => Box::new(external::ExternalTransport::default()),
+            TransportModel::Chunked(spec) => Box::new(chunked::ChunkedTransport::new(
+                nodes,
+                network.nic_bandwidth,
+                network.latency,
+                spec,
+            )),
         }
     }
 }
