@@ -31,6 +31,13 @@ pub const KILL: (&str, &str) = (
     include_str!("../files/streaming-kill.toml"),
 );
 
+/// streaming.toml's map-reduce on a model of Ray v0.6's mechanisms, as `(name, text)`: what
+/// `cohort repro` sweeps beside the physical profile, and ablates.
+pub const RAY_V0_6: (&str, &str) = (
+    "streaming-ray-v0.6",
+    include_str!("../files/streaming-ray-v0.6.toml"),
+);
+
 /// The workload files shipped with cohort, by name: `(name, TOML text)`. `cohort repro`
 /// uses `streaming`, so that it runs from anywhere.
 pub const SHIPPED: [(&str, &str); 3] = [

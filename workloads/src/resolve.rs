@@ -13,10 +13,12 @@ use crate::schema::{
     self, Creation, FaultKindName, Field, Join, Mode, Op, Raw, Scope, StageInput, WorkloadFile,
 };
 use crate::units::{self, UnitError};
+use cohort_runtime::core::transport::TransportModel;
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
-    ClusterSpec, CostModel, Fault, FaultKind, FaultScript, Jitter, ModelOptions, NetworkSpec,
-    NodeSpec, ObjectLifetime, Recovery, Serialization, Slowdown, Spilling, ViewAccounting,
+    ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, Jitter, ModelOptions,
+    NetworkSpec, NodeSpec, ObjectLifetime, Recovery, Serialization, Slowdown, Spilling,
+    TokenBucket, ViewAccounting,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -248,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 16] = [
+pub const CLUSTER_KEYS: [&str; 22] = [
     "nodes",
     "cpus",
     "store",
@@ -265,6 +267,12 @@ pub const CLUSTER_KEYS: [&str; 16] = [
     "serialize_rate",
     "jitter",
     "jitter_spread",
+    "transport",
+    "chunk_size",
+    "transfer_threads",
+    "flow_cap",
+    "nic_baseline",
+    "nic_credit",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -598,6 +606,21 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The quantity `key` as a `q`, or `None` if neither the file nor a `--set` gives it, or
+    /// if it is `"none"`.
+    fn optional(
+        &mut self,
+        key: &str,
+        file: Option<&Field>,
+        q: Quantity,
+    ) -> Result<Option<u64>, WorkloadError> {
+        match self.val(key, file) {
+            None => Ok(None),
+            Some(v) if matches!(v.raw(), Raw::Str(s) if s.trim() == "none") => Ok(None),
+            Some(v) => self.quantity(&v, key, q).map(Some),
+        }
+    }
+
     /// Picoseconds per byte for the rate `key` (0 when absent: free).
     fn per_byte(&mut self, key: &str, file: Option<&Field>) -> Result<u64, WorkloadError> {
         let Some(v) = self.val(key, file) else {
@@ -926,6 +949,7 @@ pub(crate) fn resolve(
         spec.spilling = Some(Spilling { disk_bandwidth });
     }
     let model = resolve_model(&mut r, c, heartbeat)?;
+    spec.network.transport = resolve_transport(&mut r, c, cpus)?;
 
     // Kinds.
     let mut tasks = BTreeMap::new();
@@ -1211,17 +1235,25 @@ fn resolve_model(
     )? {
         model.object_lifetime = [ObjectLifetime::RefCount, ObjectLifetime::Lru][i];
     }
-    let fixed = r.val("cluster.serialize_fixed", c.serialize_fixed.as_ref());
-    let rate = r.val("cluster.serialize_rate", c.serialize_rate.as_ref());
+    let fixed = r.optional(
+        "cluster.serialize_fixed",
+        c.serialize_fixed.as_ref(),
+        Quantity::Duration,
+    )?;
+    let rate = r.optional(
+        "cluster.serialize_rate",
+        c.serialize_rate.as_ref(),
+        Quantity::Rate,
+    )?;
+    if rate == Some(0) {
+        return Err(r.whole(
+            "cluster.serialize_rate is zero: a rate of zero would never finish".to_string(),
+        ));
+    }
     if fixed.is_some() || rate.is_some() {
         model.serialization = Some(Serialization {
-            per_object: r.key(
-                "cluster.serialize_fixed",
-                c.serialize_fixed.as_ref(),
-                Quantity::Duration,
-                0,
-            )?,
-            per_byte_ps: r.per_byte("cluster.serialize_rate", c.serialize_rate.as_ref())?,
+            per_object: fixed.unwrap_or(0),
+            per_byte_ps: rate.map_or(0, |rate| 1_000_000_000_000u64.div_ceil(rate)),
         });
     }
     let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &["none", "uniform"])?;
@@ -1258,6 +1290,84 @@ fn resolve_model(
         _ => {}
     }
     Ok(model)
+}
+
+/// The transport of `[cluster]`: the fluid model unless `transport = "chunked"`, whose
+/// parameters (given with any other transport, they are an error) default to Ray v0.6's for
+/// nodes of `cpus` CPUs.
+fn resolve_transport(
+    r: &mut Resolver<'_>,
+    c: &schema::ClusterSection,
+    cpus: u32,
+) -> Result<TransportModel, WorkloadError> {
+    let chunked = r.keyword(
+        "cluster.transport",
+        c.transport.as_ref(),
+        &["fluid", "chunked"],
+    )? == Some(1);
+    let params = [
+        ("cluster.chunk_size", c.chunk_size.as_ref()),
+        ("cluster.transfer_threads", c.transfer_threads.as_ref()),
+        ("cluster.flow_cap", c.flow_cap.as_ref()),
+        ("cluster.nic_baseline", c.nic_baseline.as_ref()),
+        ("cluster.nic_credit", c.nic_credit.as_ref()),
+    ];
+    if !chunked {
+        if let Some((key, v)) = params
+            .iter()
+            .find_map(|(key, f)| r.val(key, *f).map(|v| (*key, v)))
+        {
+            return Err(r.fail(
+                &v,
+                key,
+                "a parameter of the chunked transport, but cluster.transport is not \"chunked\"",
+            ));
+        }
+        return Ok(TransportModel::Fluid);
+    }
+    let mut spec = ChunkedSpec::ray_v0_6(cpus);
+    let size_val = r.val("cluster.chunk_size", c.chunk_size.as_ref());
+    if let Some(v) = size_val {
+        spec.chunk_size = r.quantity(&v, "cluster.chunk_size", Quantity::Size)?;
+        if spec.chunk_size == 0 {
+            return Err(r.fail(&v, "cluster.chunk_size", "chunks of zero bytes"));
+        }
+    }
+    if let Some(n) = r.positive(
+        "cluster.transfer_threads",
+        c.transfer_threads.as_ref(),
+        u64::from(u32::MAX),
+    )? {
+        spec.send_threads = n as u32;
+        spec.recv_threads = n as u32;
+    }
+    spec.flow_cap = r.optional("cluster.flow_cap", c.flow_cap.as_ref(), Quantity::Rate)?;
+    if spec.flow_cap == Some(0) {
+        return Err(r.whole("cluster.flow_cap is zero: no chunk would ever move".to_string()));
+    }
+    let baseline = r.optional(
+        "cluster.nic_baseline",
+        c.nic_baseline.as_ref(),
+        Quantity::Rate,
+    )?;
+    let credit = r.optional("cluster.nic_credit", c.nic_credit.as_ref(), Quantity::Size)?;
+    spec.bucket = match (baseline, credit) {
+        (None, None) => None,
+        (Some(0), _) => {
+            return Err(r.whole(
+                "cluster.nic_baseline is zero: a NIC out of credit would never send".to_string(),
+            ));
+        }
+        (Some(baseline), Some(credit)) => Some(TokenBucket { baseline, credit }),
+        _ => {
+            return Err(r.whole(
+                "cluster.nic_baseline and cluster.nic_credit go together (a token-bucket NIC: \
+                 its baseline rate and the credit it may burst above it), or neither"
+                    .to_string(),
+            ));
+        }
+    };
+    Ok(TransportModel::Chunked(spec))
 }
 
 /// `[recovery]`: each key given (in the file or by `recovery.KEY`) replaces the runtime's

@@ -118,6 +118,20 @@ pub struct ClusterSection {
     pub jitter: Option<Field>,
     /// The uniform jitter's half-width, as a fraction of the duration (factor below 1).
     pub jitter_spread: Option<Field>,
+    /// How bytes move: `"fluid"` (default) or `"chunked"`.
+    pub transport: Option<Field>,
+    /// The chunked transport's chunk size (size; default 1,000,000 B).
+    pub chunk_size: Option<Field>,
+    /// The chunked transport's send and receive threads per node (count; default
+    /// max(1, cpus / 4)).
+    pub transfer_threads: Option<Field>,
+    /// The chunked transport's ceiling on one chunk stream (rate or `"none"`; default none).
+    pub flow_cap: Option<Field>,
+    /// The NIC's baseline rate under a token bucket (rate or `"none"`; with `nic_credit`).
+    pub nic_baseline: Option<Field>,
+    /// The NIC's token bucket: bytes it may send above the baseline (size; with
+    /// `nic_baseline`).
+    pub nic_credit: Option<Field>,
 }
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces

@@ -297,7 +297,8 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, serialize_fixed, \
-         serialize_rate, jitter, jitter_spread)"
+         serialize_rate, jitter, jitter_spread, transport, chunk_size, transfer_threads, \
+         flow_cap, nic_baseline, nic_credit)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -449,5 +450,66 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         .contains("below 1")
     );
     assert!(message(&tiny(), &[("cluster.serialize_rate", "0GB/s")]).contains("rate of zero"));
+    // "none" turns an optional cost off, as if the file did not give it.
+    let off = shipped("streaming-ray-v0.6")
+        .resolve(&sets(&[
+            ("cluster.serialize_rate", "none"),
+            ("cluster.flow_cap", "none"),
+            ("cluster.nic_baseline", "none"),
+            ("cluster.nic_credit", "none"),
+        ]))
+        .unwrap();
+    assert_eq!(off.model.serialization, None);
+    assert_eq!(
+        off.spec.network.transport,
+        cohort_runtime::core::transport::TransportModel::Chunked(cohort_runtime::ChunkedSpec {
+            chunk_size: 1_000_000,
+            send_threads: 1,
+            recv_threads: 1,
+            flow_cap: None,
+            bucket: None,
+        })
+    );
+    let ray = shipped("streaming-ray-v0.6").resolve(&sets(&[])).unwrap();
+    assert_eq!(
+        ray.spec.network.transport,
+        cohort_runtime::core::transport::TransportModel::Chunked(cohort_runtime::ChunkedSpec {
+            chunk_size: 1_000_000,
+            send_threads: 1,
+            recv_threads: 1,
+            flow_cap: Some(625_000_000),
+            bucket: Some(cohort_runtime::TokenBucket {
+                baseline: 156_250_000,
+                credit: 328_000_000_000,
+            }),
+        })
+    );
+    assert!(
+        message(&tiny(), &[("cluster.chunk_size", "1MB")]).contains("not \"chunked\""),
+        "a chunked parameter without the chunked transport"
+    );
+    assert!(
+        message(&tiny(), &[("cluster.transport", "tcp")]).contains("not one of fluid, chunked")
+    );
+    assert!(
+        message(
+            &tiny(),
+            &[
+                ("cluster.transport", "chunked"),
+                ("cluster.nic_baseline", "1Gbit/s")
+            ]
+        )
+        .contains("go together")
+    );
+    assert!(
+        message(
+            &tiny(),
+            &[
+                ("cluster.transport", "chunked"),
+                ("cluster.transfer_threads", "0")
+            ]
+        )
+        .contains("between 1 and")
+    );
     assert!(message(&tiny(), &[("recovery.pull_timeout", "10")]).contains("no unit"));
 }

@@ -128,6 +128,7 @@ fn the_shipped_workloads_resolve_and_sweep() {
             "join.toml",
             "param-server.toml",
             "streaming-kill.toml",
+            "streaming-ray-v0.6.toml",
             "streaming.toml",
             "tree-reduce.toml"
         ]
