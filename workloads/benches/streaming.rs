@@ -24,6 +24,20 @@ fn streaming(nodes: usize, sets: &[(&str, &str)], virtual_s: u64) -> Resolved {
     r
 }
 
+/// streaming-ray-v0.6.toml with `sets`, for `virtual_s` virtual seconds, no warm-up.
+fn ray_v0_6(sets: &[(&str, &str)], virtual_s: u64) -> Resolved {
+    let w = Workload::parse("streaming-ray-v0.6.toml", cohort_workloads::RAY_V0_6.1)
+        .expect("shipped workload parses");
+    let o: BTreeMap<String, String> = sets
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut r = w.resolve(&o).expect("shipped workload resolves");
+    r.schedule.end = End::Duration(virtual_s * 1_000_000_000);
+    r.schedule.warmup = 0;
+    r
+}
+
 fn run(w: &Resolved, policy: Box<dyn Policy>) {
     let mut c = Cluster::new(
         w.spec.clone(),
@@ -51,6 +65,27 @@ fn end_to_end(c: &mut Criterion) {
                 b.iter(|| run(w, policy(name)));
             });
         }
+    }
+    // The same at 15.26 MiB with Ray v0.6's chunked transport (1 MB chunks, one send and one
+    // receive thread per node, FIFO per sender) instead of the fluid model, and on the whole
+    // model of Ray v0.6 (streaming-ray-v0.6.toml: where random collapses into rebuilding).
+    let chunked = streaming(
+        5,
+        &[("data_size", "16000000B"), ("cluster.transport", "chunked")],
+        20,
+    );
+    let ray = ray_v0_6(&[("data_size", "16000000B")], 20);
+    for name in ["random", "group"] {
+        g.bench_with_input(
+            BenchmarkId::new(name, "5_nodes_15.26MiB_chunked"),
+            &chunked,
+            |b, w| b.iter(|| run(w, policy(name))),
+        );
+        g.bench_with_input(
+            BenchmarkId::new(name, "5_nodes_15.26MiB_ray_v0.6"),
+            &ray,
+            |b, w| b.iter(|| run(w, policy(name))),
+        );
     }
     // 1,000 nodes, 4,000-wide stages, 10 virtual seconds. 1 MiB per batch and a live view:
     // with 7.63 MiB and 100 ms staleness the broadcast node's store overflows (see

@@ -1257,7 +1257,12 @@ fn resolve_model(
         });
     }
     let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &["none", "uniform"])?;
-    let spread_val = r.val("cluster.jitter_spread", c.jitter_spread.as_ref());
+    let spread_val = r
+        .val("cluster.jitter_spread", c.jitter_spread.as_ref())
+        .filter(|v| !matches!(v.raw(), Raw::Str(s) if s.trim() == "none"));
+    // A `--set` of no jitter (an ablation) leaves the file's spread unused.
+    let spread_val =
+        spread_val.filter(|_| !(kind == Some(0) && r.keys.contains_key("cluster.jitter")));
     match (kind, spread_val) {
         (Some(1), Some(v)) => {
             let thousandths = r.quantity(&v, "cluster.jitter_spread", Quantity::Factor)?;
@@ -1312,6 +1317,11 @@ fn resolve_transport(
         ("cluster.nic_baseline", c.nic_baseline.as_ref()),
         ("cluster.nic_credit", c.nic_credit.as_ref()),
     ];
+    // A `--set` of another transport (an ablation) leaves the file's chunked parameters
+    // unused; written in a file without the chunked transport, they are a mistake.
+    if !chunked && r.keys.contains_key("cluster.transport") {
+        return Ok(TransportModel::Fluid);
+    }
     if !chunked {
         if let Some((key, v)) = params
             .iter()

@@ -470,6 +470,19 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             bucket: None,
         })
     );
+    // An ablation's `--set` of another transport, or of no jitter, leaves the file's
+    // parameters of them unused.
+    let fluid = shipped("streaming-ray-v0.6")
+        .resolve(&sets(&[
+            ("cluster.transport", "fluid"),
+            ("cluster.jitter", "none"),
+        ]))
+        .unwrap();
+    assert_eq!(
+        fluid.spec.network.transport,
+        cohort_runtime::core::transport::TransportModel::Fluid
+    );
+    assert_eq!(fluid.model.jitter, Jitter::None);
     let ray = shipped("streaming-ray-v0.6").resolve(&sets(&[])).unwrap();
     assert_eq!(
         ray.spec.network.transport,

@@ -2,9 +2,10 @@
 //!
 //! [`Core`] holds every node's CPU slots and object store, the directory of objects, the
 //! transport that moves bytes, the task and actor tables and the placement policy. It reads no
-//! clock, spawns no thread, touches no file and draws no random number: every call that
-//! changes state is given the current time, and the core tells its driver what to do next
-//! through three queues:
+//! clock, spawns no thread, touches no file and keeps no random-number state (its one draw,
+//! duration jitter, hashes the run's seed and a task's id): every call that changes state is
+//! given the current time, and the core tells its driver what to do next through three
+//! queues:
 //! - [`Core::poll_execution`]: code to run (the executor runs it and calls [`Core::complete`]);
 //! - [`Core::next_timer`] / [`Core::fire_next`]: the next moment the core must be woken;
 //! - [`Core::poll_transfer`]: bytes to move, for an executor whose transport moves real bytes
@@ -21,6 +22,7 @@
 //! from submission to finish), `tasks` (the task table), `actors`, `objects` (puts,
 //! references, sealing, failing, freeing), `directory`, `transfers` (the core's side of the
 //! [`transport`] boundary), `eviction` (making room in a store), `spill` (stores' disks),
+//! `spill_over` (queued work moving at heartbeats),
 //! `room` (waiting for room in a store), `lineage` (rebuilding lost objects), `faults` (the
 //! fault script, kills, declarations of death), `timers`, `record` (trace and counters),
 //! `idmap` (the tables' map from ascending ids), [`store`], [`work`].
