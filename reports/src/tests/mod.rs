@@ -362,7 +362,7 @@ fn malformed_row_is_an_error_naming_file_and_line() {
     assert!(path.ends_with("summary.csv"));
     assert_eq!(line, Some(3));
     assert!(
-        message.contains("malformed row: 25 fields where the header has 27"),
+        message.contains("malformed row: 27 fields where the header has 29"),
         "{message}"
     );
     assert!(err.to_string().contains("summary.csv:3: "), "{err}");
@@ -439,7 +439,7 @@ fn a_column_the_contract_does_not_have_is_refused_naming_it() {
     assert_eq!(line, Some(1));
     assert_eq!(
         message,
-        "unexpected column `colour` (column 28): the contract has 27 columns"
+        "unexpected column `colour` (column 30): the contract has 29 columns"
     );
     assert!(err.to_string().contains("summary.csv:1: "), "{err}");
 
