@@ -118,7 +118,18 @@ pub fn summary_row(spec: &RunSpec, out: &RunOutput) -> SummaryRow {
             .saturating_sub(out.trace.datapoints.len() as u64),
         recovery_first_ms: recovery.map(|r| Fixed6(r.0)),
         recovery_last_ms: recovery.map(|r| Fixed6(r.1)),
+        unfinished: out.unfinished,
+        growth_ms_per_s: Fixed6(signless_zero(stats::growth(
+            &out.trace.datapoints,
+            w.schedule.warmup,
+        ))),
     }
+}
+
+/// `v`, or 0 when it would be written as `-0.000000`: a flat run's slope comes out of the sums
+/// as a tiny negative number as often as a tiny positive one.
+fn signless_zero(v: f64) -> f64 {
+    if v.abs() < 5e-7 { 0.0 } else { v }
 }
 
 #[derive(Serialize)]

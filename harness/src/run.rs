@@ -73,6 +73,9 @@ pub struct RunOutput {
     pub iterations: u64,
     /// Datapoints the workload's recording work should have recorded (one per submission).
     pub datapoints_expected: u64,
+    /// Work (tasks and calls) still unfinished when the run stopped: its drain after the last
+    /// iteration ran out (see the workload's `schedule.drain`); 0 when it finished everything.
+    pub unfinished: u64,
     /// Wall-clock time taken.
     pub wall: Duration,
 }
@@ -108,6 +111,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         end: cluster.now(),
         iterations: report.iterations,
         datapoints_expected: report.datapoints_expected,
+        unfinished: report.unfinished,
         wall: started.elapsed(),
     })
 }

@@ -51,6 +51,35 @@ pub fn latency(points: &[Datapoint], warmup: Nanos) -> Latency {
     }
 }
 
+/// How fast latency grows over the measured datapoints (ingested at or after `warmup`): the
+/// least-squares slope of latency in ms against ingest time in s, in ms per s. 0 with fewer
+/// than two measured datapoints, or when they were all ingested at the same time.
+///
+/// Sums run in datapoint order over values centred on their means, so the result is the same
+/// on every platform for the same trace.
+pub fn growth(points: &[Datapoint], warmup: Nanos) -> f64 {
+    let measured: Vec<&Datapoint> = points.iter().filter(|d| !is_warmup(d, warmup)).collect();
+    let Some(first) = measured.first() else {
+        return 0.0;
+    };
+    if measured.len() < 2 {
+        return 0.0;
+    }
+    // Ingest times relative to the first one keep the seconds small and exact enough.
+    let x = |d: &Datapoint| (d.ingest as f64 - first.ingest as f64) / 1e9;
+    let y = |d: &Datapoint| d.latency() as f64 / 1e6;
+    let n = measured.len() as f64;
+    let mean_x = measured.iter().map(|d| x(d)).sum::<f64>() / n;
+    let mean_y = measured.iter().map(|d| y(d)).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for d in &measured {
+        let dx = x(d) - mean_x;
+        sxy += dx * (y(d) - mean_y);
+        sxx += dx * dx;
+    }
+    if sxx > 0.0 { sxy / sxx } else { 0.0 }
+}
+
 /// How long the first kill held data up, in ms from the kill: to the first and to the last
 /// arrival of a datapoint it held up, i.e. arriving after the kill with a latency above every
 /// latency of the datapoints that arrived before it. `None` without a kill, or if none was held
@@ -201,6 +230,36 @@ mod tests {
             (50.0, 90.0, 99.0, 100.0)
         );
         assert_eq!(latency(&pts[..0], 0), Latency::default());
+    }
+
+    #[test]
+    fn growth_is_the_least_squares_slope_over_the_measured_datapoints() {
+        let (s, ms) = (1_000_000_000u64, 1_000_000u64);
+        // Latency 5 ms + 2 ms per s of ingest time, at 10, 11, 12 and 13 s; one warm-up
+        // datapoint (ingested at 1 s, 900 ms late) is left out.
+        let mut pts: Vec<Datapoint> = (0..4u64)
+            .map(|k| point((10 + k) * s, (10 + k) * s + (5 + 2 * k) * ms))
+            .collect();
+        pts.insert(0, point(s, s + 900 * ms));
+        assert_eq!(growth(&pts, 5 * s), 2.0);
+        // Not on a line: latencies 1, 3, 2, 6 ms at 0, 1, 2, 3 s. Centred: x -1.5, -0.5, 0.5,
+        // 1.5 and y -2, 0, -1, 3, so the slope is (3 + 0 - 0.5 + 4.5) / 5 = 1.4 ms/s.
+        let pts: Vec<Datapoint> = [1u64, 3, 2, 6]
+            .iter()
+            .enumerate()
+            .map(|(k, l)| point(k as u64 * s, k as u64 * s + l * ms))
+            .collect();
+        assert_eq!(growth(&pts, 0), 1.4);
+        // Falling latency is a negative growth.
+        let falling: Vec<Datapoint> = (0..3u64)
+            .map(|k| point(k * s, k * s + (9 - 3 * k) * ms))
+            .collect();
+        assert_eq!(growth(&falling, 0), -3.0);
+        // Fewer than two measured datapoints, or all ingested at once: 0.
+        assert_eq!(growth(&[], 0), 0.0);
+        assert_eq!(growth(&pts[..1], 0), 0.0);
+        assert_eq!(growth(&pts, 10 * s), 0.0);
+        assert_eq!(growth(&[point(s, 2 * s), point(s, 3 * s)], 0), 0.0);
     }
 
     #[test]

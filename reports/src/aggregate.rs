@@ -3,6 +3,7 @@
 use cohort_schema::SummaryRow;
 
 use crate::input::Sweep;
+use crate::stability::RunStability;
 
 /// Mean, minimum and maximum of one measure over the seeds (runs) of one point.
 ///
@@ -114,15 +115,36 @@ pub struct AggregatePoint {
     pub recovery_first_ms: Spread,
     /// From the first kill to the last such arrival, ms, over the runs that have one.
     pub recovery_last_ms: Spread,
+    /// How many of the runs are unstable: work unfinished when they stopped, no measured
+    /// datapoint, or latency rising by more than its mean over the measured window (the rule
+    /// is in the crate documentation).
+    pub unstable_runs: usize,
+    /// How many of the runs have no measured datapoint (their latency statistics are left
+    /// out of the spreads above).
+    pub collapsed_runs: usize,
+    /// The latency's least-squares growth over the measured datapoints, ms per s.
+    pub growth_ms_per_s: Spread,
+    /// Work unfinished when a run stopped.
+    pub unfinished: Spread,
+}
+
+impl AggregatePoint {
+    /// Whether any run of the point is unstable.
+    pub fn is_unstable(&self) -> bool {
+        self.unstable_runs > 0
+    }
 }
 
 /// Groups the sweep's runs by (policy, values of the `others` parameters, x) and averages
 /// over seeds; ordered by policy (sweep order), then the other values ascending, then x
-/// ascending. `label` names a series from its policy and other values.
+/// ascending. `label` names a series from its policy and other values. `stability` is each
+/// row's, in row order. A run without measured datapoints has no latency statistics: its
+/// cells (0, or `NaN`) are left out of the latency spreads.
 pub(crate) fn aggregate(
     sweep: &Sweep,
     x_param: &str,
     others: &[String],
+    stability: &[RunStability],
     label: impl Fn(&str, &[(String, f64)]) -> String,
 ) -> Vec<AggregatePoint> {
     let xs = x_values(sweep, x_param);
@@ -153,10 +175,11 @@ pub(crate) fn aggregate(
                 others.iter().cloned().zip(combo.iter().copied()).collect();
             let series = label(policy, &named);
             for &x in &xs {
-                let runs: Vec<&SummaryRow> = sweep
+                let (runs, states): (Vec<&SummaryRow>, Vec<RunStability>) = sweep
                     .rows
                     .iter()
-                    .filter(|r| {
+                    .zip(stability)
+                    .filter(|(r, _)| {
                         &r.policy == policy
                             && sweep.param(r, x_param) == Some(x)
                             && other_values(r)
@@ -164,11 +187,18 @@ pub(crate) fn aggregate(
                                 .zip(combo)
                                 .all(|(l, r)| l.total_cmp(r).is_eq())
                     })
-                    .collect();
+                    .map(|(r, s)| (r, *s))
+                    .unzip();
                 if runs.is_empty() {
                     continue;
                 }
                 let spread = |f: fn(&SummaryRow) -> f64| Spread::of(runs.iter().map(|r| f(r)));
+                let latency = |f: fn(&SummaryRow) -> f64| {
+                    Spread::of(
+                        runs.iter()
+                            .map(|r| if r.datapoints == 0 { f64::NAN } else { f(r) }),
+                    )
+                };
                 out.push(AggregatePoint {
                     policy: policy.clone(),
                     series: series.clone(),
@@ -176,11 +206,11 @@ pub(crate) fn aggregate(
                     x,
                     runs: runs.len(),
                     datapoints: runs.iter().map(|r| r.datapoints).sum(),
-                    mean_ms: spread(|r| r.mean_ms.get()),
-                    p50_ms: spread(|r| r.p50_ms.get()),
-                    p90_ms: spread(|r| r.p90_ms.get()),
-                    p99_ms: spread(|r| r.p99_ms.get()),
-                    max_ms: spread(|r| r.max_ms.get()),
+                    mean_ms: latency(|r| r.mean_ms.get()),
+                    p50_ms: latency(|r| r.p50_ms.get()),
+                    p90_ms: latency(|r| r.p90_ms.get()),
+                    p99_ms: latency(|r| r.p99_ms.get()),
+                    max_ms: latency(|r| r.max_ms.get()),
                     bytes_transferred: spread(|r| r.bytes_transferred as f64),
                     transfers: spread(|r| r.transfers as f64),
                     evictions: spread(|r| r.evictions as f64),
@@ -199,6 +229,10 @@ pub(crate) fn aggregate(
                         r.recovery_first_ms.map_or(f64::NAN, |v| v.get())
                     }),
                     recovery_last_ms: spread(|r| r.recovery_last_ms.map_or(f64::NAN, |v| v.get())),
+                    unstable_runs: states.iter().filter(|s| s.unstable()).count(),
+                    collapsed_runs: states.iter().filter(|s| s.collapsed).count(),
+                    growth_ms_per_s: spread(|r| r.growth_ms_per_s.get()),
+                    unfinished: spread(|r| r.unfinished as f64),
                 });
             }
         }

@@ -45,6 +45,9 @@ pub enum ReportError {
     /// The font shipped in `reports/assets/` could not be registered with plotters.
     #[error("the font shipped with cohort-reports (DejaVu Sans) could not be loaded")]
     Font,
+    /// [`ablation`](crate::ablation) was given no variant to compare.
+    #[error("an ablation needs at least one variant (a label and a sweep directory)")]
+    NoVariants,
 }
 
 fn line_suffix(line: Option<u64>) -> String {

@@ -105,6 +105,9 @@ pub(crate) struct Series {
     /// The line is broken between consecutive points further apart in x than this (`None`:
     /// one unbroken line).
     pub gap: Option<f64>,
+    /// Points drawn with a cross (×) instead of a dot: the unstable points, `(x, y)`, with
+    /// `y` `None` for a point without a value (drawn at the top edge of the plot).
+    pub crosses: Vec<(f64, Option<f64>)>,
 }
 
 /// A shaded span of the x axis, across the whole plot: a fault's window.
@@ -251,6 +254,7 @@ fn measure_series(
                     Vec::new()
                 },
                 gap: None,
+                crosses: Vec::new(),
             }
         })
         .collect()
@@ -334,9 +338,29 @@ impl SeedCounts {
     }
 }
 
-/// Mean latency against x, with the published points as dashed reference series.
+/// What the subtitle of a figure with crosses adds.
+pub(crate) const UNSTABLE_NOTE: &str = "; ×: a point with an unstable run";
+
+/// The legend entry of the crosses.
+pub(crate) const UNSTABLE_LEGEND: &str = "unstable (see text)";
+
+/// The size (half-width) and stroke width of a cross, in pixels.
+pub(crate) const CROSS: (i32, u32) = (7, 3);
+
+/// Mean latency against x, with the published points as dashed reference series, and the
+/// unstable points drawn as crosses.
 pub(crate) fn mean_latency(model: &Model) -> Figure {
     let mut series = measure_series(model, |p| p.mean_ms, 1.0);
+    for (line, key) in series.iter_mut().zip(&model.series) {
+        line.crosses = model
+            .series_points(&key.label)
+            .filter(|p| p.is_unstable())
+            .map(|p| {
+                let known = p.mean_ms.is_known();
+                (model.x.value(p.x), known.then_some(p.mean_ms.mean))
+            })
+            .collect();
+    }
     for (i, policy) in model.sweep.policies.iter().enumerate() {
         let points: Vec<(f64, f64)> = model
             .published_for(policy)
@@ -352,6 +376,7 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
                 width: 2,
                 band: Vec::new(),
                 gap: None,
+                crosses: Vec::new(),
             });
         }
     }
@@ -363,7 +388,7 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
     x.hi =
         x.hi.max(published_x.map(|p| p.0 * 1.04).fold(0.0, f64::max));
     let y = Axis::fit(y_values(&series), true, true);
-    let subtitle = if model.published.is_empty() {
+    let mut subtitle = if model.published.is_empty() {
         seeds_note(model)
     } else {
         format!(
@@ -371,6 +396,13 @@ pub(crate) fn mean_latency(model: &Model) -> Figure {
             seeds_note(model)
         )
     };
+    let crosses: Vec<&(f64, Option<f64>)> = series.iter().flat_map(|s| &s.crosses).collect();
+    if !crosses.is_empty() {
+        subtitle.push_str(UNSTABLE_NOTE);
+        if crosses.iter().any(|c| c.1.is_none()) {
+            subtitle.push_str(" (at the top edge: no datapoint)");
+        }
+    }
     Figure {
         stem: "mean-latency",
         heading: format!("Mean latency against {}", model.x.label),
@@ -418,6 +450,7 @@ pub(crate) fn latency_cdf(model: &Model) -> Figure {
                 width: 2,
                 band: Vec::new(),
                 gap: None,
+                crosses: Vec::new(),
             }
         })
         .collect();
@@ -530,6 +563,7 @@ pub(crate) fn cpu_utilization(model: &Model) -> Figure {
             width: 2,
             band: Vec::new(),
             gap: None,
+            crosses: Vec::new(),
         })
         .collect();
     let times: Vec<f64> = series
@@ -665,6 +699,7 @@ pub(crate) fn fault_timeline(model: &Model) -> Option<Figure> {
                 width: 2,
                 band: Vec::new(),
                 gap: gap.is_finite().then_some(gap),
+                crosses: Vec::new(),
             }
         })
         .collect();
@@ -959,24 +994,36 @@ where
                     .map_err(err)?;
             }
             if s.markers {
+                let crossed = |p: &(f64, f64)| s.crosses.contains(&(p.0, Some(p.1)));
                 let filled = s
                     .points
                     .iter()
+                    .filter(|p| !crossed(p))
                     .map(|&p| Circle::new(p, 4, s.color.filled()));
                 chart.draw_series(filled).map_err(err)?;
             }
         }
+        let crosses = s.crosses.iter().map(|&(x, y)| {
+            Cross::new(
+                (x, y.unwrap_or(spec.y.hi)),
+                CROSS.0,
+                s.color.stroke_width(CROSS.1),
+            )
+        });
+        chart.draw_series(crosses).map_err(err)?;
     }
     Ok(())
 }
 
 /// The legend column: one sample line (dashed when the series is) and the series name.
 fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+    let crossed = chart.series.iter().any(|s| !s.crosses.is_empty());
     let longest = chart
         .series
         .iter()
         .map(|s| s.name.as_str())
         .chain(chart.shades.iter().map(|s| s.legend))
+        .chain(crossed.then_some(UNSTABLE_LEGEND))
         .max_by_key(|n| n.chars().count());
     let font = fitted_font(area, longest.unwrap_or(""), 19.0, LEGEND_WIDTH - 62)
         .pos(Pos::new(HPos::Left, VPos::Center));
@@ -1006,6 +1053,19 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> R
         area.draw(&Text::new(s.name.clone(), (54, y), font.clone()))
             .map_err(err)?;
     }
+    let mut entries = chart.series.len();
+    if crossed {
+        let y = 24 + 32 * entries as i32;
+        area.draw(&Cross::new(
+            (26, y),
+            CROSS.0,
+            RGBColor(60, 60, 60).stroke_width(CROSS.1),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(UNSTABLE_LEGEND, (54, y), font.clone()))
+            .map_err(err)?;
+        entries += 1;
+    }
     let mut kinds: Vec<&Shade> = Vec::new();
     for shade in &chart.shades {
         if !kinds.iter().any(|k| k.legend == shade.legend) {
@@ -1013,7 +1073,7 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> R
         }
     }
     for (i, shade) in kinds.into_iter().enumerate() {
-        let y = 24 + 32 * (chart.series.len() + i) as i32;
+        let y = 24 + 32 * (entries + i) as i32;
         area.draw(&Rectangle::new(
             [(6, y - 9), (46, y + 9)],
             shade.color.mix(shade.opacity).filled(),

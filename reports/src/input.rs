@@ -273,6 +273,25 @@ pub(crate) fn read_latencies_ms(run_dir: &Path) -> Result<Vec<f64>, ReportError>
     Ok(out)
 }
 
+/// The measured window of one run: from the first to the last ingest time of its measured
+/// datapoints (warm-up excluded), in s; 0 with fewer than two of them.
+pub(crate) fn read_measured_window_s(run_dir: &Path) -> Result<f64, ReportError> {
+    let mut reader = CsvReader::<LatencyRow>::open(run_dir)?;
+    let (mut first, mut last) = (u64::MAX, 0u64);
+    for row in reader.rows() {
+        let (_, row) = row?;
+        if !row.warmup {
+            first = first.min(row.ingest_ns);
+            last = last.max(row.ingest_ns);
+        }
+    }
+    Ok(if last > first {
+        (last - first) as f64 / 1e9
+    } else {
+        0.0
+    })
+}
+
 /// The measured datapoints of one run (warm-up excluded) as `(arrival in s, latency in ms)`,
 /// in arrival order.
 pub(crate) fn read_timeline(run_dir: &Path) -> Result<Vec<(f64, f64)>, ReportError> {

@@ -6,7 +6,7 @@
 //!
 //! | file stem         | figure                                                                  |
 //! |-------------------|-------------------------------------------------------------------------|
-//! | `mean-latency`    | mean latency against the x parameter, one line per series (seed mean, min–max band across seeds), with the published points dashed when the sweep reproduces a published data set |
+//! | `mean-latency`    | mean latency against the x parameter, one line per series (seed mean, min–max band across seeds), with the published points dashed when the sweep reproduces a published data set; a point with an unstable run (see [Stability](#stability)) is drawn as a cross (×) instead of a dot, at the top edge when it has no mean, with a legend entry and a note in the subtitle |
 //! | `latency-cdf`     | CDF of latency at the largest x, one curve per series, seeds pooled     |
 //! | `p99-latency`     | 99th-percentile latency against x, per series (seed mean, min–max band)  |
 //! | `bytes-moved`     | bytes moved over the network per run against x, per series (seed mean, min–max band) |
@@ -18,6 +18,17 @@
 //! columns (re-executed tasks, objects reconstructed, actor restarts, bytes spilled and
 //! restored, datapoints lost, recovery first and last, seed-averaged) and the note on the runs
 //! adds them up. A sweep without any of these renders exactly as it did before faults existed.
+//!
+//! When some run is unstable, the summary tables gain a column with each point's unstable
+//! runs and their seed-mean growth in ms/s (and unfinished work, runs without datapoints), the
+//! mean-latency paragraph names the unstable points by series with their growth rates, and
+//! the note on the runs counts and names the unstable runs. A sweep whose runs are all stable
+//! renders as it did before stability existed.
+//!
+//! When the sweep reproduces "group-scheduling-2018" with the policies random and group, the
+//! report has a section "Shape claims" between the figures and the summary table; see
+//! [Shape claims](#shape-claims). Any other sweep renders exactly as before that section
+//! existed.
 //!
 //! A series is a policy; when parameters other than x also vary between the runs, it is a
 //! policy at one combination of their values ("random, num_maps=2", drawn in a shade of the
@@ -37,8 +48,12 @@
 //! directory `OUT` this crate reads:
 //! - `OUT/summary.csv`, one row per run; every run id must be a plain directory name.
 //! - `OUT/runs/<run>/latencies.csv` for the runs at the largest x (and those the fault
-//!   timeline draws), `OUT/runs/<run>/utilization.csv` for the chosen run, and
+//!   timeline draws, and every run whose `growth_ms_per_s` is positive, for the length of its
+//!   measured window), `OUT/runs/<run>/utilization.csv` for the chosen run, and
 //!   `OUT/runs/<run>/manifest.toml` of the first run (optional, for facts).
+//!   `summary.csv`'s `unfinished` and `growth_ms_per_s` columns (the last two of the
+//!   contract) feed the stability rule; a directory written before they existed is refused,
+//!   as any header other than the contract's is.
 //! - `OUT/runs/<run>/faults.csv` of every run, where there is one (a run without it has no
 //!   faults). Besides the contract's columns, each row must have a known `kind` (`kill`,
 //!   `slow_cpu`, `slow_nic`, `drop_link`), a `peer` for `drop_link`, a positive `factor` for a
@@ -74,6 +89,60 @@
 //! A single run written flat by `cohort run` (its CSVs and `manifest.toml` beside its one-row
 //! `summary.csv`, no `runs/`) is read the same way.
 //!
+//! # Stability
+//!
+//! A run is *unstable* when any of these holds:
+//! - `unfinished > 0`: work was still queued or running when it stopped (the workload's
+//!   drain after its last iteration ran out);
+//! - `datapoints == 0`: it has no measured datapoint (collapsed). Its latency cells (0 as the
+//!   harness writes them, or `NaN`) are then left out of the seed averages: a point whose
+//!   runs all collapsed has an unknown mean ("–"), not 0;
+//! - its latency rises by more than its own mean over the measured window:
+//!   `growth_ms_per_s × window_s > mean_ms`, with `growth_ms_per_s` the least-squares slope
+//!   of latency against ingest time from `summary.csv` and `window_s` the span of ingest
+//!   times of its measured datapoints (from its `latencies.csv`). For latency rising on a
+//!   line from `a` to `a + g·W`, the mean is `a + g·W/2`, so this flags a run whose latency
+//!   at the end of the window is more than three times that at its start: a backlog growing
+//!   from empty always is, a steady run never is.
+//!
+//! A point (series and x) is unstable when any of its runs is
+//! ([`AggregatePoint::unstable_runs`]).
+//!
+//! # Shape claims
+//!
+//! For a sweep that reproduces "group-scheduling-2018" (with `data_size` on the x axis and
+//! the published reference on) and has the policies random and group, [`shape_claims`]
+//! (and [`ReportSummary::claims`], and the report's "Shape claims" section) states each claim
+//! of the write-up as measured, beside the same number computed from the published points at
+//! the sweep's sizes, with a [`Verdict`]: reproduced, partly or not reproduced. One set per
+//! combination of the other varying parameters' values. The claims and their rules:
+//! - group is flat: the max/min of its mean latency over the sizes; reproduced at most 1.5,
+//!   partly up to 3.
+//! - random rises: its mean at the largest size over the smallest; reproduced within a
+//!   factor of 2 of the published rise, partly above 1.5.
+//! - random rises super-linearly: the least-squares slope (ms per MiB) of the last quarter
+//!   of the sizes over that of the first quarter (a quarter: a fourth of the sizes rounded
+//!   down, at least 2); super-linear above [`SUPERLINEAR_RATIO`] (1.5). Reproduced when
+//!   super-linear and within a factor of 2 of the published value, partly when super-linear.
+//! - random vs group at the smallest size: the ratio of their means; reproduced within a
+//!   factor of 1.5 of the published ratio, partly below 1 (random faster).
+//! - the latency CDF at the largest size per policy (seeds pooled), when that size is the
+//!   published CDF's (15.26 MiB), against the values read off the write-up's CDF figure
+//!   ([`published_cdf`], `reports/data/published-cdf.csv`): where the curve leaves 0 against
+//!   our p5 and where it reaches 1 against our largest latency (each within a factor of 2),
+//!   the median (within 1.5), "almost all below" against our p95 (at or below it).
+//!   Reproduced when every check passes, partly when some do.
+//! - the mean latency at each size against the published point there: error in %; the mean
+//!   absolute error per policy is reproduced up to 25%, partly up to 50%.
+//!
+//! A claim over the sizes needs our mean at every size: with a point without one, its number
+//! is unknown and the claim is not reproduced. A claim that is neither reproduced nor partly
+//! reproduced by its rule is not reproduced.
+//!
+//! [`ablation`] computes the claims of several sweeps (variants) and writes them as one table
+//! (`ablation.md`, and `ablation.html`, a fragment to embed), one row per variant; see
+//! [`Ablation`].
+//!
 //! # Output
 //!
 //! Everything is first written into a temporary directory in `out_dir`'s parent (a
@@ -92,13 +161,17 @@
 //! # Ok::<(), cohort_reports::ReportError>(())
 //! ```
 
+mod ablation;
 mod aggregate;
+mod claims;
+mod doc;
 mod error;
 mod figures;
 mod input;
 mod model;
 mod published;
 mod report;
+mod stability;
 mod text;
 mod units;
 
@@ -109,9 +182,17 @@ use std::path::{Path, PathBuf};
 
 use cohort_schema::{Existing, Staging};
 
+pub use ablation::{ABLATION_HTML, ABLATION_MD, Ablation, AblationRow, ablation};
 pub use aggregate::{AggregatePoint, Spread};
+pub use claims::{
+    CdfCheck, CdfClaim, Claim, PointError, PolicyError, PublishedShape, SUPERLINEAR_RATIO,
+    ShapeClaims, Verdict,
+};
 pub use error::ReportError;
-pub use published::{PUBLISHED_DATA_SETS, PublishedPoint, published_eval_line};
+pub use published::{
+    CdfReadoff, CdfStatistic, PUBLISHED_DATA_SETS, PublishedPoint, published_cdf,
+    published_eval_line,
+};
 pub use text::Finding;
 
 /// What to draw: which parameter is the x axis, which run's utilization to show, and whether
@@ -162,6 +243,10 @@ pub struct ReportSummary {
     /// The report's generated paragraphs: one per figure (the fault timeline's section is
     /// "fault-timeline"), then one on the runs.
     pub findings: Vec<Finding>,
+    /// The write-up's shape claims as the sweep measures them (the report's "Shape claims"
+    /// section): one set per combination of the other varying parameters' values; empty
+    /// unless the sweep reproduces "group-scheduling-2018" with random and group.
+    pub claims: Vec<ShapeClaims>,
     /// [`ReportSummary::table`]'s text, made while the units were known.
     table: String,
 }
@@ -191,13 +276,15 @@ pub fn render(
     let model = model::Model::load(sweep, options)?;
     let figures = figures::all(&model);
     let findings = text::findings(&model);
+    let claims = claims::compute(&model)?;
+    let section = claims::blocks(&model, &claims);
 
     let staging = Staging::new(out_dir, Existing::Merge)?;
     for figure in &figures {
         figures::write(figure, staging.path())?;
     }
-    report::write_html(&model, &figures, &findings, staging.path())?;
-    report::write_markdown(&model, &figures, &findings, staging.path())?;
+    report::write_html(&model, &figures, &findings, &section, staging.path())?;
+    report::write_markdown(&model, &figures, &findings, &section, staging.path())?;
     let files = staging.commit()?;
 
     let table = report::terminal_table(&model);
@@ -207,6 +294,21 @@ pub fn render(
         x_param: model.x.param,
         points: model.points,
         findings,
+        claims,
         table,
     })
+}
+
+/// The write-up's shape claims as the sweep in `sweep_dir` measures them, without writing
+/// anything: what [`render`] puts in its "Shape claims" section and
+/// [`ReportSummary::claims`]. One set per combination of the other varying parameters'
+/// values; empty unless the sweep reproduces "group-scheduling-2018" (with `data_size` on the
+/// x axis and `options.published_reference` on) and has the policies random and group.
+pub fn shape_claims(
+    sweep_dir: &Path,
+    options: &ReportOptions,
+) -> Result<Vec<ShapeClaims>, ReportError> {
+    let sweep = input::Sweep::read(sweep_dir)?;
+    let model = model::Model::load(sweep, options)?;
+    claims::compute(&model)
 }

@@ -7,6 +7,7 @@ use cohort_schema::{FaultRow, SummaryRow};
 
 use crate::input::{Sweep, read_faults, read_latencies_ms, read_timeline, read_utilization};
 use crate::published::{DataSet, PublishedPoint, data_set};
+use crate::stability::{self, RunStability};
 use crate::units::{ParamKind, ParamUnit};
 use crate::{ReportError, ReportOptions};
 
@@ -223,6 +224,8 @@ pub(crate) struct Model {
     /// Whether the recovery counters are shown: some run has a non-zero one, a recovery time,
     /// or a kill.
     pub recovery: bool,
+    /// Each run's stability, in `sweep.rows` order.
+    pub stability: Vec<RunStability>,
 }
 
 impl Model {
@@ -255,7 +258,8 @@ impl Model {
             .filter(|n| **n != x.param && sweep.values(n).len() > 1)
             .cloned()
             .collect();
-        let points = aggregate(&sweep, &x.param, &others, |policy, values| {
+        let stability = stability::assess(&sweep)?;
+        let points = aggregate(&sweep, &x.param, &others, &stability, |policy, values| {
             let mut label = policy.to_owned();
             for (name, v) in values {
                 label.push_str(&format!(", {name}={}", unit_of(name).fmt(*v)));
@@ -333,6 +337,7 @@ impl Model {
         Ok(Model {
             timeline,
             recovery,
+            stability,
             sweep,
             units,
             x,
@@ -346,6 +351,11 @@ impl Model {
             cdfs,
             utilization,
         })
+    }
+
+    /// Whether some point has an unstable run.
+    pub(crate) fn any_unstable(&self) -> bool {
+        self.points.iter().any(AggregatePoint::is_unstable)
     }
 
     /// The seed-averaged points of one series, ascending in x.

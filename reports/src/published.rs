@@ -1,4 +1,5 @@
-//! The write-up's published mean-latency points (read by eye off its figure).
+//! The write-up's published numbers: its mean-latency points and its latency CDF at the
+//! largest size (both read by eye off its figures).
 
 use serde::Deserialize;
 
@@ -53,19 +54,74 @@ pub struct PublishedPoint {
 /// The published points of the write-up's mean-latency figure (`eval-line`), in file order:
 /// numbers read by eye off the figure, embedded from `reports/data/published-eval-line.csv`.
 pub fn published_eval_line() -> Result<Vec<PublishedPoint>, ReportError> {
+    embedded(
+        PUBLISHED_EVAL_LINE_CSV,
+        "reports/data/published-eval-line.csv (embedded)",
+    )
+}
+
+/// The rows of an embedded CSV file with `#` comments.
+fn embedded<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<Vec<T>, ReportError> {
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
-        .from_reader(PUBLISHED_EVAL_LINE_CSV.as_bytes());
+        .from_reader(text.as_bytes());
     reader
         .deserialize()
         .map(|r| {
-            r.map_err(|e| {
-                ReportError::input(
-                    "reports/data/published-eval-line.csv (embedded)",
-                    e.position().map(|p| p.line()),
-                    e.to_string(),
-                )
-            })
+            r.map_err(|e| ReportError::input(name, e.position().map(|p| p.line()), e.to_string()))
         })
         .collect()
+}
+
+/// The embedded read-off of the write-up's latency CDF; see `reports/data/README.md`.
+const PUBLISHED_CDF_CSV: &str = include_str!("../data/published-cdf.csv");
+
+/// Where on the write-up's latency CDF a value was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CdfStatistic {
+    /// Where the curve leaves 0: the fastest datapoints.
+    Low,
+    /// Where the curve crosses 0.5.
+    Median,
+    /// Where the curve reaches 1: the end of the tail.
+    High,
+    /// The latency "almost all" of the curve is under.
+    AlmostAllBelow,
+}
+
+impl CdfStatistic {
+    /// The statistic as the CSV file writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CdfStatistic::Low => "low",
+            CdfStatistic::Median => "median",
+            CdfStatistic::High => "high",
+            CdfStatistic::AlmostAllBelow => "almost_all_below",
+        }
+    }
+}
+
+/// One value read by eye off the write-up's latency CDF at its largest data size.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CdfReadoff {
+    /// "random" (unmodified Ray v0.6) or "group" (group scheduling).
+    pub policy: String,
+    /// The data size of the CDF, MiB.
+    pub data_mib: f64,
+    /// Where on the curve the value was read.
+    pub statistic: CdfStatistic,
+    /// The value, ms.
+    pub latency_ms: f64,
+}
+
+/// The write-up's latency CDF at its largest size, as the project's design brief states it
+/// (read by eye off the write-up's CDF figure), embedded from `reports/data/published-cdf.csv`:
+/// random's median ~550 ms, from ~100 to ~2100 ms; group almost all under ~100 ms, with a tail
+/// to ~600 ms.
+pub fn published_cdf() -> Result<Vec<CdfReadoff>, ReportError> {
+    embedded(
+        PUBLISHED_CDF_CSV,
+        "reports/data/published-cdf.csv (embedded)",
+    )
 }

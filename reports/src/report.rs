@@ -7,10 +7,14 @@ use std::path::Path;
 
 use base64::Engine as _;
 
+use crate::doc::{Block, html_blocks, markdown};
 use crate::figures::Figure;
 use crate::model::{Model, Reference, param_words, trim_number};
 use crate::text::{Finding, bytes};
 use crate::{AggregatePoint, ReportError};
+
+/// The heading of the section on the write-up's shape claims.
+const CLAIMS_HEADING: &str = "Shape claims";
 
 /// Facts about the sweep shown at the top of the report: `(label, value)`.
 pub(crate) fn facts(model: &Model) -> Vec<(String, String)> {
@@ -141,6 +145,10 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
     if model.recovery {
         header.extend(RECOVERY_COLUMNS.iter().map(|c| (*c).to_owned()));
     }
+    let unstable = model.any_unstable();
+    if unstable {
+        header.push(UNSTABLE_COLUMN.to_owned());
+    }
     let f1 = |v: f64| {
         if v.is_finite() {
             format!("{v:.1}")
@@ -152,7 +160,9 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
         .points
         .iter()
         .map(|p: &AggregatePoint| {
-            let mean = if p.runs > 1 {
+            let mean = if !p.mean_ms.is_known() {
+                "–".to_owned()
+            } else if p.runs > 1 {
                 format!(
                     "{} ({}–{})",
                     f1(p.mean_ms.mean),
@@ -193,10 +203,36 @@ fn table(model: &Model) -> (Vec<String>, Vec<Vec<String>>) {
             if model.recovery {
                 row.extend(recovery_cells(p));
             }
+            if unstable {
+                row.push(unstable_cell(p));
+            }
             row
         })
         .collect();
     (header, rows)
+}
+
+/// The summary table's column on stability, shown when some run is unstable.
+const UNSTABLE_COLUMN: &str = "unstable runs (growth ms/s)";
+
+/// A point's cell under [`UNSTABLE_COLUMN`]: "–" when every run is stable, else how many runs
+/// are unstable, the seed-mean growth, and the unfinished work and runs without datapoints
+/// when there are any ("1/2: 31.2 ms/s; 120 unfinished").
+fn unstable_cell(p: &AggregatePoint) -> String {
+    if !p.is_unstable() {
+        return "–".to_owned();
+    }
+    let mut cell = format!("{}/{}", p.unstable_runs, p.runs);
+    if p.growth_ms_per_s.is_known() {
+        let _ = write!(cell, ": {:.1} ms/s", p.growth_ms_per_s.mean);
+    }
+    if p.unfinished.is_known() && p.unfinished.mean > 0.0 {
+        let _ = write!(cell, "; {} unfinished", mean_count(p.unfinished.mean));
+    }
+    if p.collapsed_runs > 0 {
+        let _ = write!(cell, "; {} without datapoints", p.collapsed_runs);
+    }
+    cell
 }
 
 /// The recovery columns of the summary table, shown when some run recovered from something
@@ -284,9 +320,15 @@ pub(crate) fn terminal_table(model: &Model) -> String {
             "re-exec", "rebuilt", "restarts", "spilled", "restored", "lost", "recovery ms"
         );
     }
+    let unstable = model.any_unstable();
+    if unstable {
+        let _ = write!(out, " {:>22}", "unstable (ms/s)");
+    }
     out.push('\n');
     for p in &model.points {
-        let mean = if p.runs > 1 {
+        let mean = if !p.mean_ms.is_known() {
+            "-".to_owned()
+        } else if p.runs > 1 {
             format!(
                 "{:.1} ({:.1}-{:.1})",
                 p.mean_ms.mean, p.mean_ms.min, p.mean_ms.max
@@ -300,11 +342,15 @@ pub(crate) fn terminal_table(model: &Model) -> String {
         }
         let _ = write!(
             out,
-            " {:>16} {:>5} {:>22} {:>10.1} {:>12.1} {:>8.0}%",
+            " {:>16} {:>5} {:>22} {:>10} {:>12.1} {:>8.0}%",
             x.fmt_number(p.x),
             p.runs,
             mean,
-            p.p99_ms.mean,
+            if p.p99_ms.is_known() {
+                format!("{:.1}", p.p99_ms.mean)
+            } else {
+                "-".to_owned()
+            },
             p.bytes_transferred.mean / 1_048_576.0,
             p.cpu_util_mean.mean * 100.0
         );
@@ -329,6 +375,19 @@ pub(crate) fn terminal_table(model: &Model) -> String {
                 " {reexec:>8} {rebuilt:>8} {restarts:>8} {spilled:>10} {restored:>10} {lost:>6} {recovery:>17}"
             );
         }
+        if unstable {
+            let cell = if !p.is_unstable() {
+                "-".to_owned()
+            } else if p.growth_ms_per_s.is_known() {
+                format!(
+                    "{}/{} {:.1}",
+                    p.unstable_runs, p.runs, p.growth_ms_per_s.mean
+                )
+            } else {
+                format!("{}/{}", p.unstable_runs, p.runs)
+            };
+            let _ = write!(out, " {cell:>22}");
+        }
         out.push('\n');
     }
     out
@@ -348,7 +407,7 @@ Latency statistics exclude warm-up. Figures and the table average each policy ov
 at each parameter value; every paragraph below is generated from these numbers.";
 
 /// Escapes text for HTML element content and attribute values.
-fn html(s: &str) -> String {
+pub(crate) fn html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -392,6 +451,7 @@ pub(crate) fn write_html(
     model: &Model,
     figures: &[Figure],
     findings: &[Finding],
+    claims: &[Block],
     dir: &Path,
 ) -> Result<(), ReportError> {
     let mut h = String::new();
@@ -430,6 +490,13 @@ pub(crate) fn write_html(
             let _ = writeln!(h, "<p>{}</p>", html(&f.text));
         }
     }
+    if !claims.is_empty() {
+        let _ = write!(
+            h,
+            "<h2 id=\"shape-claims\">{CLAIMS_HEADING}</h2>\n{}",
+            html_blocks(claims, 3)
+        );
+    }
     let (header, rows) = table(model);
     h.push_str("<h2>Summary (seed-averaged)</h2>\n<table>\n<tr>");
     for (i, c) in header.iter().enumerate() {
@@ -459,7 +526,7 @@ pub(crate) fn write_html(
 }
 
 /// Escapes the characters that Markdown would read as markup.
-fn md(s: &str) -> String {
+pub(crate) fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(
@@ -478,6 +545,7 @@ pub(crate) fn write_markdown(
     model: &Model,
     figures: &[Figure],
     findings: &[Finding],
+    claims: &[Block],
     dir: &Path,
 ) -> Result<(), ReportError> {
     let mut m = String::new();
@@ -504,6 +572,9 @@ pub(crate) fn write_markdown(
         if let Some(f) = findings.iter().find(|f| f.section == figure.stem) {
             let _ = write!(m, "\n{}\n", md(&f.text));
         }
+    }
+    if !claims.is_empty() {
+        let _ = write!(m, "\n## {CLAIMS_HEADING}\n{}", markdown(claims, 3));
     }
     let (header, rows) = table(model);
     let _ = write!(

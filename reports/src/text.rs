@@ -320,6 +320,7 @@ fn mean_latency(model: &Model) -> String {
             }
         }
     }
+    s.extend(unstable_sentence(model));
     s.push(seeds_sentence(model));
     let widest = model
         .points
@@ -341,6 +342,80 @@ fn mean_latency(model: &Model) -> String {
     }
     s.extend(reference_sentence(model));
     s.join(" ")
+}
+
+/// Which points have an unstable run, by series, with their growth rates; `None` when every
+/// run is stable.
+fn unstable_sentence(model: &Model) -> Option<String> {
+    if !model.any_unstable() {
+        return None;
+    }
+    let per: Vec<String> = model
+        .series
+        .iter()
+        .filter_map(|key| {
+            let all: Vec<&AggregatePoint> = model.series_points(&key.label).collect();
+            let unstable: Vec<String> = all
+                .iter()
+                .filter(|p| p.is_unstable())
+                .map(|p| unstable_point(model, p))
+                .collect();
+            (!unstable.is_empty()).then(|| {
+                format!(
+                    "{} at {} of its {} {}: {}",
+                    key.label,
+                    unstable.len(),
+                    all.len(),
+                    model.x.plural,
+                    join_and(&unstable)
+                )
+            })
+        })
+        .collect();
+    Some(format!(
+        "Points with an unstable run are drawn as ×, where {}: {}.",
+        crate::stability::RULE,
+        per.join("; ")
+    ))
+}
+
+/// "7.63 MiB (2 of 2 runs unstable; mean growth 25.3 ms/s; 120 unfinished)".
+fn unstable_point(model: &Model, p: &AggregatePoint) -> String {
+    let mut why = vec![if p.runs == 1 {
+        "its run is unstable".to_owned()
+    } else {
+        format!("{} of {} runs unstable", p.unstable_runs, p.runs)
+    }];
+    if p.growth_ms_per_s.is_known() {
+        why.push(format!(
+            "{} {:.1} ms/s",
+            if p.runs == 1 { "growth" } else { "mean growth" },
+            p.growth_ms_per_s.mean
+        ));
+    }
+    if p.unfinished.is_known() && p.unfinished.mean > 0.0 {
+        let n = p.unfinished.mean;
+        let shown = if n.fract() == 0.0 {
+            format!("{n:.0}")
+        } else {
+            format!("{n:.1}")
+        };
+        why.push(format!(
+            "{shown} {} unfinished",
+            if p.runs == 1 { "tasks" } else { "tasks (mean)" }
+        ));
+    }
+    if p.collapsed_runs > 0 {
+        why.push(if p.runs == 1 {
+            "no measured datapoint".to_owned()
+        } else {
+            format!(
+                "{} without a measured datapoint",
+                plural(p.collapsed_runs as u64, "run", "runs")
+            )
+        });
+    }
+    format!("{} ({})", model.x.fmt(p.x), why.join("; "))
 }
 
 /// What the dashed published series show, and ours beside them at the smallest and largest
@@ -688,10 +763,66 @@ fn runs_note(model: &Model) -> String {
             shown.join(", ")
         ));
     }
+    text.push_str(&unstable_runs_note(model));
     if model.recovery {
         text.push_str(&recovery_note(model));
     }
     text
+}
+
+/// How many runs are unstable and why, naming up to 10; empty when every run is stable.
+fn unstable_runs_note(model: &Model) -> String {
+    let rows = &model.sweep.rows;
+    let unstable: Vec<(&cohort_schema::SummaryRow, &crate::stability::RunStability)> = rows
+        .iter()
+        .zip(&model.stability)
+        .filter(|(_, s)| s.unstable())
+        .collect();
+    if unstable.is_empty() {
+        return String::new();
+    }
+    let count = |f: fn(&crate::stability::RunStability) -> bool| {
+        unstable.iter().filter(|(_, s)| f(s)).count() as u64
+    };
+    let mut why = Vec::new();
+    let unfinished = count(|s| s.unfinished > 0);
+    if unfinished > 0 {
+        why.push(format!(
+            "{} with work unfinished when it stopped",
+            plural(unfinished, "run", "runs")
+        ));
+    }
+    let collapsed = count(|s| s.collapsed);
+    if collapsed > 0 {
+        why.push(format!(
+            "{} without a measured datapoint",
+            plural(collapsed, "run", "runs")
+        ));
+    }
+    let growing = count(|s| s.growing);
+    if growing > 0 {
+        why.push(format!(
+            "{} whose latency rises by more than its mean over the measured window",
+            plural(growing, "run", "runs")
+        ));
+    }
+    let shown: Vec<String> = unstable
+        .iter()
+        .take(10)
+        .map(|(r, s)| format!("{} ({:.1} ms/s)", r.run, s.growth_ms_per_s))
+        .collect();
+    let more = if unstable.len() > shown.len() {
+        format!(" and {} more", unstable.len() - shown.len())
+    } else {
+        String::new()
+    };
+    format!(
+        " {} of {} runs are unstable ({}): {}{more}.",
+        unstable.len(),
+        rows.len(),
+        join_and(&why),
+        shown.join(", ")
+    )
 }
 
 /// A time of the run's clock in seconds, e.g. "5.25 s".

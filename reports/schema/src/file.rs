@@ -634,7 +634,7 @@ mod tests {
     fn bad_rows_are_refused_naming_line_and_column() {
         let s = Scratch::new("rows");
         let header = summary_header();
-        let good = "r,random,1,800000,10,1.000000,1.000000,1.000000,1.000000,1.000000,0,0,0,0,0,0.5,0.5,0.5,0,0,0,0,0,0,,";
+        let good = "r,random,1,800000,10,1.000000,1.000000,1.000000,1.000000,1.000000,0,0,0,0,0,0.5,0.5,0.5,0,0,0,0,0,0,,,0,0.000000";
         let rows = |body: &str| {
             std::fs::write(
                 s.path().join("summary.csv"),
@@ -662,7 +662,7 @@ mod tests {
             rows(&good.replace(",0.5,0.5,0.5", "")),
             (
                 Some(3),
-                "malformed row: 23 fields where the header has 26".to_owned()
+                "malformed row: 25 fields where the header has 28".to_owned()
             )
         );
         let s2 = Scratch::new("flag");

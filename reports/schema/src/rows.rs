@@ -274,6 +274,14 @@ pub struct SummaryRow {
     pub recovery_first_ms: Option<Fixed6>,
     /// From the first kill to the last such arrival, ms.
     pub recovery_last_ms: Option<Fixed6>,
+    /// Work (tasks and actor calls) still queued, fetching or running when the run stopped:
+    /// 0 when it finished everything; more when the drain after the last iteration ran out
+    /// (the workload's `schedule.drain`), which an overloaded run's backlog does.
+    pub unfinished: u64,
+    /// How fast latency grows over the measured datapoints: the least-squares slope of
+    /// latency (ms) against ingest time (s), in ms per s; 0 with fewer than two measured
+    /// datapoints (or when they were all ingested at once).
+    pub growth_ms_per_s: Fixed6,
 }
 
 /// One row of `faults.csv`: one fault of the run's script, as it was played. Written only for a
@@ -507,6 +515,8 @@ mod tests {
             datapoints_lost: 0,
             recovery_first_ms: (size == 800_000).then_some(Fixed6(1.5)),
             recovery_last_ms: (size == 800_000).then_some(Fixed6(30_000.25)),
+            unfinished: if size == 800_000 { 17 } else { 0 },
+            growth_ms_per_s: Fixed6(if size == 800_000 { -0.125 } else { 2.5 }),
         };
         round_trip(
             "summary",
@@ -515,9 +525,9 @@ mod tests {
                 row("random-data_size=1MiB-seed1", 1_048_576),
                 row("r2", 800_000),
             ],
-            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max,reexecuted,reconstructed,actor_restarts,spilled_bytes,restored_bytes,datapoints_lost,recovery_first_ms,recovery_last_ms\n\
-             random-data_size=1MiB-seed1,random,1,1048576,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000,12,7,1,4096,2048,0,,\n\
-             r2,random,1,800000,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000,12,7,1,4096,2048,0,1.500000,30000.250000\n",
+            "run,policy,seed,param.data_size,param.num_reducers,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max,reexecuted,reconstructed,actor_restarts,spilled_bytes,restored_bytes,datapoints_lost,recovery_first_ms,recovery_last_ms,unfinished,growth_ms_per_s\n\
+             random-data_size=1MiB-seed1,random,1,1048576,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000,12,7,1,4096,2048,0,,,0,2.500000\n\
+             r2,random,1,800000,4,1500,25.500000,24.000000,31.250000,40.125000,51.000000,123456789,150,0,9000,0,0.500000,0.250000,0.750000,12,7,1,4096,2048,0,1.500000,30000.250000,17,-0.125000\n",
         );
     }
 

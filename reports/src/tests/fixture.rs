@@ -184,6 +184,14 @@ pub(crate) struct FakeSweep {
     pub faults: Option<FakeFaults>,
     /// Policies whose runs have no faults.csv even when `faults` is set.
     pub fault_free: Vec<&'static str>,
+    /// `growth_ms_per_s` of (policy, size index, seed).
+    pub growth: fn(&str, usize, u64) -> f64,
+    /// `unfinished` of (policy, size index, seed).
+    pub unfinished: fn(&str, usize, u64) -> u64,
+    /// Runs without any measured datapoint (policy, size index, seed): their latencies.csv
+    /// has the warm-up rows only and their summary's latency cells are 0, as the harness
+    /// writes them.
+    pub collapsed: Vec<(&'static str, usize, u64)>,
 }
 
 impl FakeSweep {
@@ -217,6 +225,9 @@ impl FakeSweep {
             missing: Vec::new(),
             faults: None,
             fault_free: Vec::new(),
+            growth: |_, _, _| 0.0,
+            unfinished: |_, _, _| 0,
+            collapsed: Vec::new(),
         }
     }
 
@@ -263,6 +274,9 @@ impl FakeSweep {
             missing: Vec::new(),
             faults: None,
             fault_free: Vec::new(),
+            growth: |_, _, _| 0.0,
+            unfinished: |_, _, _| 0,
+            collapsed: Vec::new(),
         }
     }
 
@@ -351,8 +365,10 @@ impl FakeSweep {
                         fs::create_dir_all(&run_dir).expect("create run dir");
                         let mean = (self.mean_ms)(policy, i, seed) * reducers as f64 / 4.0;
                         let n = self.datapoints as f64;
+                        let collapsed = self.collapsed.contains(&(policy, i, seed));
                         let mut measured: Vec<f64> = (0..self.datapoints)
                             .map(|k| mean * (self.shape)(policy, (k as f64 + 0.5) / n))
+                            .filter(|_| !collapsed)
                             .collect();
                         let faults = self
                             .faults
@@ -383,18 +399,18 @@ impl FakeSweep {
                             busy.iter().copied().fold(f64::INFINITY, f64::min),
                             busy.iter().copied().fold(0.0, f64::max),
                         );
-                        let q = |p| Fixed6(quantile(&sorted, p).expect("datapoints"));
+                        let q = |p| Fixed6(quantile(&sorted, p).unwrap_or(0.0));
                         let row = SummaryRow {
                             run,
                             policy: policy.to_owned(),
                             seed,
                             params: values.clone(),
                             datapoints: measured.len() as u64,
-                            mean_ms: Fixed6(mean),
+                            mean_ms: Fixed6(if collapsed { 0.0 } else { mean }),
                             p50_ms: q(0.5),
                             p90_ms: q(0.9),
                             p99_ms: q(0.99),
-                            max_ms: Fixed6(sorted[sorted.len() - 1]),
+                            max_ms: Fixed6(sorted.last().copied().unwrap_or(0.0)),
                             bytes_transferred: (self.bytes)(policy, size),
                             transfers: (self.bytes)(policy, size) / size.max(1),
                             evictions: 0,
@@ -403,6 +419,8 @@ impl FakeSweep {
                             cpu_util_mean: Fixed6(umean),
                             cpu_util_min: Fixed6(umin),
                             cpu_util_max: Fixed6(umax),
+                            unfinished: (self.unfinished)(policy, i, seed),
+                            growth_ms_per_s: Fixed6((self.growth)(policy, i, seed)),
                             ..SummaryRow::default()
                         };
                         let row = match faults {
