@@ -40,8 +40,10 @@ pub(crate) enum Command {
     Sweep(SweepArgs),
     /// Reproduces the write-up: its sweep for random, group and locality on the virtual
     /// clock, then the figures and the report, all under one directory; then the same with a
-    /// live placement view (`fresh-view/`), and the streaming run with a node killed mid-run
-    /// (`kill/`: how each policy recovers).
+    /// live placement view (`fresh-view/`), the streaming run with a node killed mid-run
+    /// (`kill/`: how each policy recovers), the sweep on a model of Ray v0.6's mechanisms
+    /// (`ray-v0.6/`, with the write-up's three claims as measured) and its ablation
+    /// (`ablation/`: each mechanism off in turn).
     Repro {
         /// The directory to write [default: out/repro].
         #[arg(long)]
@@ -61,6 +63,14 @@ pub(crate) enum Command {
         /// Skip the runs with a node killed mid-run.
         #[arg(long)]
         no_kill: bool,
+        /// Skip the sweep on the model of Ray v0.6's mechanisms (`ray-v0.6/`) and its
+        /// ablation (`ablation/`).
+        #[arg(long)]
+        no_ray: bool,
+        /// Skip only the ablation: one sweep per Ray v0.6 mechanism turned off (random and
+        /// group, the first seed), each mechanism's part in the write-up's three claims.
+        #[arg(long)]
+        no_ablation: bool,
         /// Fixes a value for every run: a parameter NAME=VALUE or a key of the file such as
         /// cluster.nodes=10 (repeatable; e.g. a shorter `duration` for a quick look);
         /// `kill.NAME=VALUE` only for the runs with a node killed (e.g. kill.kill_at=2s).

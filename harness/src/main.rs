@@ -82,6 +82,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             jobs,
             no_fresh_view,
             no_kill,
+            no_ray,
+            no_ablation,
             set,
             detail,
         } => cmd_repro(
@@ -92,6 +94,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             Extras {
                 fresh_view: !no_fresh_view,
                 kill: !no_kill,
+                ray: !no_ray,
+                ablation: !no_ray && !no_ablation,
             },
             &parse_sets(&set)?,
             detail,
@@ -164,7 +168,25 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<SummaryRow> 
             );
         }
     }
-    Ok(output::summary_row(spec, &out))
+    let row = output::summary_row(spec, &out);
+    // What went wrong in the cluster is a result: written, and said.
+    let mut err = std::io::stderr().lock();
+    if let Some(first) = &out.first_failure {
+        writeln!(
+            err,
+            "note: {} piece(s) of work failed, {} datapoint(s) missing; the first failure: {first}",
+            row.failed, row.datapoints_lost
+        )?;
+    }
+    if row.unfinished > 0 {
+        writeln!(
+            err,
+            "note: the run stopped with {} piece(s) of work unfinished (its drain after the last \
+             iteration ran out: the cluster did not keep up; latency grew {:.1} ms/s)",
+            row.unfinished, row.growth_ms_per_s.0
+        )?;
+    }
+    Ok(row)
 }
 
 fn cmd_sweep(a: SweepArgs) -> Result<()> {
@@ -346,7 +368,50 @@ struct Extras {
     fresh_view: bool,
     /// The streaming run with a node killed mid-run.
     kill: bool,
+    /// The sweep on the model of Ray v0.6's mechanisms.
+    ray: bool,
+    /// Its ablation.
+    ablation: bool,
 }
+
+/// The rows of `cohort repro`'s ablation, after the physical profile and the Ray v0.6 model
+/// with every mechanism: each turns one mechanism of `streaming-ray-v0.6.toml` off (the
+/// `--set`s that do it).
+const ABLATION: [(&str, &[(&str, &str)]); 9] = [
+    (
+        "without view accounting",
+        &[("cluster.view_accounting", "none")],
+    ),
+    ("without spill-over", &[("cluster.spill_over", "false")]),
+    (
+        "fluid transport instead of chunked",
+        &[("cluster.transport", "fluid")],
+    ),
+    (
+        "without the single-flow cap",
+        &[("cluster.flow_cap", "none")],
+    ),
+    (
+        "without the NIC's token bucket",
+        &[
+            ("cluster.nic_baseline", "none"),
+            ("cluster.nic_credit", "none"),
+        ],
+    ),
+    (
+        "reference counting instead of LRU",
+        &[("cluster.object_lifetime", "refcount")],
+    ),
+    (
+        "without the pull timeout",
+        &[("recovery.pull_timeout", "0s")],
+    ),
+    (
+        "without serialization cost",
+        &[("cluster.serialize_rate", "none")],
+    ),
+    ("without jitter", &[("cluster.jitter", "none")]),
+];
 
 fn cmd_repro(
     out: Option<PathBuf>,
@@ -363,6 +428,7 @@ fn cmd_repro(
         Ok((shown, w))
     };
     let writeup = builtin(cohort_workloads::SHIPPED[0])?;
+    let ray = builtin(cohort_workloads::RAY_V0_6)?;
     let killing = builtin(cohort_workloads::KILL)?;
     // `kill.NAME=VALUE` sets only the killed-node runs (over a plain NAME=VALUE); every other
     // value all runs.
@@ -385,13 +451,15 @@ fn cmd_repro(
     let configs = BTreeMap::new();
     let sweep_of = |(shown, w): &(String, Workload),
                     fixed: &BTreeMap<String, String>,
+                    policies: &[String],
+                    seeds: &[u64],
                     into: &Path,
                     shown_as: &Path| {
         let plan = plan::Plan::new(&plan::Request {
             workload: w,
             shown_path: shown,
-            policies: policies.clone(),
-            seeds: seeds.clone(),
+            policies: policies.to_vec(),
+            seeds: seeds.to_vec(),
             fixed,
             configs: &configs,
             detail,
@@ -399,7 +467,7 @@ fn cmd_repro(
         run_plan(plan, None, jobs, into, false, shown_as)
     };
     let sweep_into = |fixed: &BTreeMap<String, String>, into: &Path, shown_as: &Path| {
-        sweep_of(&writeup, fixed, into, shown_as)
+        sweep_of(&writeup, fixed, &policies, &seeds, into, shown_as)
     };
     // Build everything in a staging directory; move it into place at the end.
     let staging = output::stage(&dir, force)?;
@@ -438,11 +506,79 @@ fn cmd_repro(
             sweep_of(
                 &killing,
                 &kill_fixed,
+                &policies,
+                &seeds,
                 &kill.join("sweep"),
                 &dir.join("kill").join("sweep"),
             )?;
             let r = cohort_reports::render(&kill.join("sweep"), &kill, &Default::default())?;
             writeln!(o, "\nwith node 2 killed mid-run:\n{}", r.table())?;
+        }
+        if extras.ray {
+            let into = staging.path().join("ray-v0.6");
+            std::fs::create_dir_all(&into)?;
+            sweep_of(
+                &ray,
+                fixed,
+                &policies,
+                &seeds,
+                &into.join("sweep"),
+                &dir.join("ray-v0.6").join("sweep"),
+            )?;
+            let r = cohort_reports::render(&into.join("sweep"), &into, &Default::default())?;
+            writeln!(o, "\non the model of Ray v0.6's mechanisms:\n{}", r.table())?;
+            for f in &r.findings {
+                writeln!(o, "- {}: {}", f.section, f.text)?;
+            }
+        }
+        if extras.ablation {
+            let into = staging.path().join("ablation");
+            std::fs::create_dir_all(&into)?;
+            // Random and group, the first seed: the write-up's two curves, like for like.
+            let two: Vec<String> = ["random", "group"].map(String::from).to_vec();
+            let first = seeds
+                .first()
+                .copied()
+                .or_else(|| ray.1.sweep().ok().and_then(|s| s.seeds.first().copied()))
+                .map_or_else(Vec::new, |s| vec![s]);
+            let mut rows: Vec<(String, PathBuf)> = Vec::new();
+            let mut row = |label: &str,
+                           w: &(String, Workload),
+                           sets: &[(&str, &str)],
+                           name: &str|
+             -> Result<()> {
+                let mut fixed = fixed.clone();
+                for (k, v) in sets {
+                    fixed.insert(k.to_string(), v.to_string());
+                }
+                let sub = into.join(name);
+                sweep_of(
+                    w,
+                    &fixed,
+                    &two,
+                    &first,
+                    &sub,
+                    &dir.join("ablation").join(name),
+                )?;
+                rows.push((label.to_string(), sub));
+                Ok(())
+            };
+            row(
+                "physical profile (streaming.toml)",
+                &writeup,
+                &[],
+                "physical",
+            )?;
+            row("Ray v0.6 model, every mechanism", &ray, &[], "ray-v0.6")?;
+            for (i, (label, sets)) in ABLATION.iter().enumerate() {
+                row(label, &ray, sets, &format!("off-{}", i + 1))?;
+            }
+            let table = cohort_reports::ablation(&rows, &into)?;
+            writeln!(
+                o,
+                "\nablation (random and group, one seed):\n{}",
+                table.table()
+            )?;
         }
     }
     staging.commit()?;

@@ -76,6 +76,9 @@ pub struct RunOutput {
     /// Work (tasks and calls) still unfinished when the run stopped: its drain after the last
     /// iteration ran out (see the workload's `schedule.drain`); 0 when it finished everything.
     pub unfinished: u64,
+    /// The first failure's message, if work failed (a result of the run, counted in its
+    /// summary, not an error of it).
+    pub first_failure: Option<String>,
     /// Wall-clock time taken.
     pub wall: Duration,
 }
@@ -112,6 +115,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         iterations: report.iterations,
         datapoints_expected: report.datapoints_expected,
         unfinished: report.unfinished,
+        first_failure: report.first_failure,
         wall: started.elapsed(),
     })
 }

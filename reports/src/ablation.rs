@@ -106,6 +106,11 @@ impl Ablation {
                 continue;
             };
             let claim = |cl: &Claim| format!("{} {}", num(cl.measured), verdict(cl.verdict));
+            // A collapse is a rise without bound: say from where.
+            let rising = |cl: &Claim| match (cl.measured, c.random_collapsed_from) {
+                (None, Some(from)) => format!("unbounded ≥{from:.2} MiB {}", verdict(cl.verdict)),
+                _ => claim(cl),
+            };
             let median = |policy: &str| {
                 c.cdf_of(policy).map_or_else(
                     || "–".to_owned(),
@@ -146,8 +151,8 @@ impl Ablation {
             rows.push(vec![
                 row.label.clone(),
                 claim(&c.group_max_over_min),
-                claim(&c.random_rise),
-                claim(&c.random_superlinearity),
+                rising(&c.random_rise),
+                rising(&c.random_superlinearity),
                 claim(&c.smallest_random_over_group),
                 median("random"),
                 median("group"),

@@ -51,7 +51,7 @@ const MIB: f64 = 1_048_576.0;
 
 /// The verdict rules, in words, in claim order.
 pub(crate) const RULES: [&str; 8] = [
-    "Published numbers are computed exactly as ours, from the published points at the sizes this sweep measured (all 20 published points when fewer than two of them are at its sizes). A claim over the sizes needs our mean at every one of them: with a point without a known mean (no run, or no measured datapoint), its number is unknown and the claim is not reproduced; the error table compares the sizes that have a mean.",
+    "Published numbers are computed exactly as ours, from the published points at the sizes this sweep measured (all 20 published points when fewer than two of them are at its sizes). A claim over the sizes needs our mean at every one of them: with a point without a known mean (no run, or no measured datapoint), its number is unknown and the claim is not reproduced; the error table compares the sizes that have a mean. One exception: when random has no measured datapoint at every size from some size on (and a mean at each size before it), it has collapsed, which is a rise without bound: its rise is then partly reproduced, and its super-linearity too if the sizes before the collapse are super-linear; both are stated over those sizes.",
     "group is flat: reproduced when the max/min of its mean latency over the sizes is at most 1.5, partly up to 3, not reproduced above.",
     "random rises: reproduced when its largest/smallest ratio is within a factor of 2 of the published one; partly when it is above 1.5 but not within that factor; not reproduced at 1.5 or below.",
     "Super-linearity: the least-squares slope (ms per MiB) over the last quarter of the sizes divided by that over the first quarter (a quarter is a fourth of the sizes, rounded down, at least 2); above 1.5 the curve is super-linear. Reproduced when super-linear and within a factor of 2 of the published value; partly when super-linear but not within it; not reproduced when not super-linear, or when the first quarter does not rise.",
@@ -205,6 +205,9 @@ pub struct ShapeClaims {
     pub mean_abs_error: Vec<PolicyError>,
     /// How many points of each policy of the sweep (in sweep order) are unstable.
     pub unstable_points: Vec<(String, usize)>,
+    /// The size (MiB) from which random has no measured datapoint at all (it collapsed),
+    /// with a mean at every size before it; `None` otherwise.
+    pub random_collapsed_from: Option<f64>,
 }
 
 impl ShapeClaims {
@@ -334,6 +337,15 @@ struct Ours {
 }
 
 impl Ours {
+    /// The first size (MiB) of a collapse: when every size from some size on has no mean
+    /// (no run delivered a measured datapoint) and every size before it has one, with at
+    /// least two of them, the curve rises without bound there.
+    fn collapsed_from(&self) -> Option<f64> {
+        let first = *self.missing.first()?;
+        let suffix = self.curve.iter().all(|&(mib, _)| mib < first);
+        (suffix && self.curve.len() >= 2).then_some(first)
+    }
+
     /// `f` of the curve, or `None` when a size has no mean: a claim over the sizes needs all.
     fn whole<T>(&self, f: impl FnOnce(&[(f64, f64)]) -> Option<T>) -> Option<T> {
         if self.missing.is_empty() {
@@ -531,7 +543,7 @@ fn claims_of(
         verdict: flat_verdict(m),
     };
     let (m, p) = (ours_r.whole(rise), rise(&pub_r));
-    let random_rise = Claim {
+    let mut random_rise = Claim {
         measured: m,
         published: p,
         measured_detail: ours_r.words(|c| ends_words(c, false)),
@@ -539,13 +551,37 @@ fn claims_of(
         verdict: rise_verdict(m, p),
     };
     let (m, p) = (ours_r.whole(superlinearity), superlinearity(&pub_r));
-    let random_superlinearity = Claim {
+    let mut random_superlinearity = Claim {
         measured: m,
         published: p,
         measured_detail: ours_r.words(slopes_words),
         published_detail: slopes_words(&pub_r),
         verdict: superlinear_verdict(m, p),
     };
+    if let Some(from) = ours_r.collapsed_from() {
+        // A collapse is a rise without bound: the shape is there, the published curve's
+        // finite numbers are not. Measured over the sizes before it.
+        let before = &ours_r.curve;
+        let collapsed = format!("unbounded: no datapoint from {from:.2} MiB on (collapsed)");
+        let r = rise(before);
+        random_rise.measured_detail = format!(
+            "{collapsed}; up to there {} ({})",
+            ratio(r),
+            ends_words(before, false)
+        );
+        random_rise.verdict = Verdict::Partly;
+        let sl = superlinearity(before);
+        random_superlinearity.measured_detail = format!(
+            "{collapsed}; up to there {} ({})",
+            ratio(sl),
+            slopes_words(before)
+        );
+        random_superlinearity.verdict = if sl.is_some_and(|v| v > SUPERLINEAR_RATIO) {
+            Verdict::Partly
+        } else {
+            Verdict::NotReproduced
+        };
+    }
 
     let smallest = model.xs.first().copied().unwrap_or(f64::NAN);
     let at = |key: &SeriesKey| {
@@ -664,6 +700,7 @@ fn claims_of(
         errors,
         mean_abs_error,
         unstable_points,
+        random_collapsed_from: ours_r.collapsed_from(),
     }
 }
 

@@ -153,6 +153,9 @@ pub struct Counters {
     pub restored_bytes: u64,
     /// Ready work moved to another node by heartbeat spill-over.
     pub spilled_over: u64,
+    /// Work that failed because an object it makes or needs is larger than a whole store: no
+    /// waiting or eviction could make it fit (the workload does not fit the cluster).
+    pub oversized: u64,
 }
 
 /// Everything recorded since the last [`Trace::take`].

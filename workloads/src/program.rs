@@ -32,6 +32,15 @@ pub enum RunError {
     /// Building or evaluating the IR failed.
     #[error(transparent)]
     Ir(#[from] IrError),
+    /// An object the workload makes or needs is larger than a whole store: the workload does
+    /// not fit the cluster (unlike work that fails under load, which is a result of the run).
+    #[error("{failed} task(s) failed on an object larger than a whole store; the first: {first}")]
+    Oversized {
+        /// How many failed so.
+        failed: u64,
+        /// The first failure's message.
+        first: String,
+    },
 }
 
 /// What the driver did.
@@ -259,6 +268,16 @@ pub fn drive(
             once[i] = Some(build(w, cluster, i, &once, &setup)?);
         }
     }
+    // Fails the run as soon as work failed on an object no store can hold.
+    let oversized = |cluster: &Cluster| -> Result<(), RunError> {
+        match cluster.first_failure() {
+            Some((_, first)) if cluster.counters().oversized > 0 => Err(RunError::Oversized {
+                failed: cluster.counters().oversized,
+                first: first.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    };
     let mut iteration = 0u64;
     loop {
         let start = cluster.now();
@@ -286,12 +305,14 @@ pub fn drive(
             Mode::FixedRate => (start + w.schedule.period).saturating_sub(cluster.now()),
         };
         cluster.sleep(wait)?;
+        oversized(cluster)?;
         progress(cluster);
     }
     drop(once);
     let ran = cluster.now();
     let drain = w.schedule.drain.unwrap_or(ran);
     let idle = cluster.run_until_idle_or(ran.saturating_add(drain))?;
+    oversized(cluster)?;
     Ok(DriveReport {
         iterations: iteration,
         datapoints_expected: datapoints_expected(w, cluster)?,

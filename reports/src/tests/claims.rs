@@ -397,17 +397,30 @@ fn a_run_without_datapoints_is_unstable_and_still_renders() {
         "{}",
         finding(&summary, "latency-cdf")
     );
-    // Without random's mean at the largest size, its rise and super-linearity are unknown:
-    // not reproduced; its CDF there has nothing; its errors cover the other two sizes.
+    // Without random's mean at the largest size (and with one at each size before it), it
+    // collapsed: its rise is unbounded, partly reproduced, and stated over the sizes before;
+    // its super-linearity over two sizes is that of a line (1: not super-linear); its CDF
+    // there has nothing; its errors cover the other two sizes.
     let c = the_claims(&summary.claims);
     let cdf = c.cdf_of("random").expect("random's CDF claim");
     assert_eq!((cdf.datapoints, cdf.p50_ms), (0, None));
     assert_eq!(cdf.verdict, Verdict::NotReproduced);
-    for claim in [&c.random_rise, &c.random_superlinearity] {
-        assert_eq!(claim.measured, None);
-        assert_eq!(claim.measured_detail, "no mean at 15.26 MiB");
-        assert_eq!(claim.verdict, Verdict::NotReproduced);
-    }
+    assert_eq!(c.random_collapsed_from, Some(16_000_000.0 / 1_048_576.0));
+    assert_eq!(c.random_rise.measured, None);
+    assert_eq!(
+        c.random_rise.measured_detail,
+        "unbounded: no datapoint from 15.26 MiB on (collapsed); up to there 3.20 (25.0 ms at \
+         0.76 MiB to 80.0 ms at 7.63 MiB)"
+    );
+    assert_eq!(c.random_rise.verdict, Verdict::Partly);
+    assert_eq!(c.random_superlinearity.measured, None);
+    assert!(
+        c.random_superlinearity
+            .measured_detail
+            .starts_with("unbounded: no datapoint from 15.26 MiB on (collapsed); up to there"),
+        "{}",
+        c.random_superlinearity.measured_detail
+    );
     assert_eq!(c.random_rise.published, Some(663.0 / 27.0));
     assert_eq!(c.error_of("random").map(|e| e.points), Some(2));
     assert_eq!(c.group_max_over_min.measured, Some(71.0 / 60.0));

@@ -484,6 +484,7 @@ impl Core {
             .as_ref()
             .map_or(0, |values| values.iter().map(Payload::size).sum());
         if let Some(e) = too_big {
+            self.record.counters.oversized += 1;
             result = Err(format!("cannot store its outputs: {}", e.into_error(node)).into());
         }
         let ok = result.is_ok();

@@ -217,6 +217,7 @@ impl Core {
             if e.needed <= e.capacity {
                 return Ok(Pull::NoRoom);
             }
+            self.record.counters.oversized += 1;
             return Err(format!(
                 "cannot receive argument {object} ({size} bytes) on {to}: {}",
                 e.into_error(to)
