@@ -1011,6 +1011,34 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
     let summary = std::fs::read_to_string(s.path("rp/sweep/summary.csv")).unwrap();
     // 3 policies x 1 size (fixed by --set) x the workload's 3 seeds, each run once.
     assert_eq!(summary.lines().count(), 10, "{summary}");
+    // The Ray v0.6 model: the same sweep, its report with the shape claims; the ablation: the
+    // physical profile, the model, and each mechanism off in turn, random and group, one seed.
+    let ray = std::fs::read_to_string(s.path("rp/ray-v0.6/sweep/summary.csv")).unwrap();
+    assert_eq!(ray.lines().count(), 10, "{ray}");
+    let report = std::fs::read_to_string(s.path("rp/ray-v0.6/report.md")).unwrap();
+    assert!(report.contains("## Shape claims"), "{report}");
+    let ablation = std::fs::read_to_string(s.path("rp/ablation/ablation.md")).unwrap();
+    for label in [
+        "physical profile (streaming.toml)",
+        "Ray v0.6 model, every mechanism",
+        "without view accounting",
+        "without spill-over",
+        "fluid transport instead of chunked",
+        "without the single-flow cap",
+        "without the NIC's token bucket",
+        "reference counting instead of LRU",
+        "without the pull timeout",
+        "without serialization cost",
+        "without jitter",
+    ] {
+        assert!(
+            ablation.contains(&format!("| {label} |")),
+            "{label}: {ablation}"
+        );
+    }
+    let off = std::fs::read_to_string(s.path("rp/ablation/off-3/summary.csv")).unwrap();
+    assert_eq!(off.lines().count(), 3, "random and group, one seed: {off}");
+    assert!(off.contains("cluster.transport=fluid"), "{off}");
     let fresh = std::fs::read_to_string(s.path("rp/fresh-view/sweep/summary.csv")).unwrap();
     assert!(
         fresh.lines().nth(1).unwrap().contains("heartbeat=0ms"),
