@@ -156,6 +156,18 @@ impl<P: Policy> Policy for Recorder<P> {
     }
 }
 
+/// Makes an object of `size` modeled bytes with the `make` function of [`basic_registry`]
+/// (placed by the cluster's policy) and waits for it.
+pub fn make(c: &mut cohort_runtime::Cluster, size: u64) -> cohort_runtime::ObjectRef {
+    let f = c.function("make").unwrap();
+    let o = c
+        .submit(cohort_runtime::Task::new(f).arg(Payload::from_u64(size)))
+        .unwrap()
+        .remove(0);
+    c.get(&o).unwrap();
+    o
+}
+
 /// Reads a payload's first word.
 pub fn word(p: &Payload) -> Result<u64, String> {
     p.as_u64()

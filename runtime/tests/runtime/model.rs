@@ -1,7 +1,7 @@
 //! The runtime model's options (Ray v0.6's mechanisms), each on its own, on the virtual clock
 //! with exact times.
 
-use crate::common::{Fixed, Recorder, Scripted, basic_registry, sleeper, spec};
+use crate::common::{Fixed, Recorder, Scripted, basic_registry, make, sleeper, spec};
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     Cluster, ClusterConfig, ClusterSpec, Jitter, MILLISECOND, ModelOptions, ObjectLifetime,
@@ -138,16 +138,6 @@ fn spill_over_moves_one_queued_task_per_heartbeat_even_to_a_busy_node() {
         ]
     );
     assert_eq!((end, spilled), (550 * MS, 3));
-}
-
-fn make(c: &mut Cluster, size: u64) -> ObjectRef {
-    let f = c.function("make").unwrap();
-    let o = c
-        .submit(Task::new(f).arg(Payload::from_u64(size)))
-        .unwrap()
-        .remove(0);
-    c.get(&o).unwrap();
-    o
 }
 
 /// Nine 100-byte objects made and released on one node with a 1,000-byte store, then a

@@ -1,18 +1,8 @@
 //! Object stores and the directory: eviction order, freeing, capacity errors.
 
-use crate::common::{Fixed, Scripted, basic_registry, spec};
+use crate::common::{Fixed, Scripted, basic_registry, make, spec};
 use cohort_runtime::policy::{NodeId, ObjectId};
 use cohort_runtime::{Cluster, Payload, RuntimeError, Task};
-
-fn make(c: &mut Cluster, size: u64) -> cohort_runtime::ObjectRef {
-    let f = c.function("make").unwrap();
-    let o = c
-        .submit(Task::new(f).arg(Payload::from_u64(size)))
-        .unwrap()
-        .remove(0);
-    c.get(&o).unwrap();
-    o
-}
 
 fn evicted(c: &mut Cluster) -> Vec<(ObjectId, NodeId, bool)> {
     c.take_trace()

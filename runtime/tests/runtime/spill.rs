@@ -2,11 +2,11 @@
 //! instead of losing them, and reads one back when work asks for it; the disk moves one object
 //! at a time. Times are exact.
 
-use crate::common::{Scripted, basic_registry, spec};
+use crate::common::{Scripted, basic_registry, make, spec};
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     Cluster, ClusterConfig, ClusterSpec, Fault, FaultKind, FaultScript, MILLISECOND, ObjectRef,
-    Payload, Recovery, Spilling, Task,
+    Recovery, Spilling, Task,
 };
 
 /// Two nodes of one CPU, node 1's store 100 bytes; 1 byte/ns NICs without latency; disks at
@@ -18,16 +18,6 @@ fn small_store(spilling: bool) -> ClusterSpec {
         disk_bandwidth: 100_000_000,
     });
     s
-}
-
-fn make(c: &mut Cluster, size: u64) -> ObjectRef {
-    let f = c.function("make").unwrap();
-    let o = c
-        .submit(Task::new(f).arg(Payload::from_u64(size)))
-        .unwrap()
-        .remove(0);
-    c.get(&o).unwrap();
-    o
 }
 
 fn touch(c: &mut Cluster, o: &ObjectRef) {

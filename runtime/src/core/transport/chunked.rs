@@ -662,8 +662,6 @@ impl Transport for ChunkedTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cohort_policy::ObjectId;
-    use std::collections::BTreeSet;
 
     /// 10 Gbit/s, an m5.xlarge's burst: a 1,000,000-byte chunk takes 800 µs.
     const NIC: u64 = 1_250_000_000;
@@ -675,95 +673,11 @@ mod tests {
         ChunkedSpec::ray_v0_6(4)
     }
 
-    /// A chunked transport driven as the core drives one: its wake-ups in a timer queue
-    /// ordered by (time, order of asking), its events logged with the time of the call that
-    /// reported them.
-    struct Driver {
-        t: ChunkedTransport,
-        out: Outbox,
-        now: Nanos,
-        /// How many wake-ups were asked for so far (the order of asking).
-        asked: u64,
-        /// Wake-ups not fired yet, as (time, order of asking, token).
-        pending: BTreeSet<(Nanos, u64, u64)>,
-        log: Vec<(Nanos, TransportEvent)>,
-    }
+    type Driver = super::super::driver::Driver<ChunkedTransport>;
 
-    impl Driver {
-        fn new(nodes: usize, nic: u64, latency: Nanos, spec: ChunkedSpec) -> Driver {
-            Driver {
-                t: ChunkedTransport::new(nodes, nic, latency, spec),
-                out: Outbox::default(),
-                now: 0,
-                asked: 0,
-                pending: BTreeSet::new(),
-                log: Vec::new(),
-            }
-        }
-
-        /// Queues the wake-ups and logs the events of the last call.
-        fn collect(&mut self) {
-            for w in self.out.drain_wakes() {
-                assert!(w.at >= self.now, "a wake-up in the past");
-                self.asked += 1;
-                self.pending.insert((w.at, self.asked, w.token));
-            }
-            let now = self.now;
-            let events = self.out.take_events();
-            self.log.extend(events.into_iter().map(|ev| (now, ev)));
-        }
-
-        /// Starts moving `size` bytes from node `from` to node `to` now.
-        fn start(&mut self, from: u32, to: u32, size: u64) -> TransferId {
-            let request = TransferRequest {
-                object: ObjectId(0),
-                from: NodeId(from),
-                to: NodeId(to),
-                size,
-            };
-            let id = self.t.start(request, self.now, &mut self.out);
-            self.collect();
-            id
-        }
-
-        fn cancel(&mut self, id: TransferId) {
-            self.t.cancel(id, self.now, &mut self.out);
-            self.collect();
-        }
-
-        /// Slows node `node`'s NIC `milli / 1000` times from now (full speed with `None`).
-        fn slow_nic(&mut self, node: u32, milli: Option<u32>) {
-            let by = milli.and_then(Slowdown::from_milli);
-            self.t.slow_nic(NodeId(node), by, self.now, &mut self.out);
-            self.collect();
-        }
-
-        fn drop_link(&mut self, a: u32, b: u32, dropped: bool) {
-            self.t
-                .drop_link(NodeId(a), NodeId(b), dropped, self.now, &mut self.out);
-            self.collect();
-        }
-
-        /// Fires the wake-ups due up to `until`, in order, then moves the clock to `until`.
-        fn run_until(&mut self, until: Nanos) {
-            while let Some(&(at, seq, token)) = self.pending.first() {
-                if at > until {
-                    break;
-                }
-                self.pending.remove(&(at, seq, token));
-                self.now = at;
-                self.t.wake(token, at, &mut self.out);
-                self.collect();
-            }
-            self.now = until;
-        }
-
-        /// Fires every wake-up left.
-        fn run(&mut self) {
-            while let Some(&(at, _, _)) = self.pending.first() {
-                self.run_until(at);
-            }
-        }
+    /// A chunked transport on `nodes` nodes, driven as the core drives one.
+    fn driver(nodes: usize, nic: u64, latency: Nanos, spec: ChunkedSpec) -> Driver {
+        Driver::new(ChunkedTransport::new(nodes, nic, latency, spec))
     }
 
     use TransportEvent::{Arrived, Flowing};
@@ -827,7 +741,7 @@ mod tests {
         // after the latency (100 µs), A first. One chunk at a time, 800 µs each:
         // A flows at 100_000 and arrives at 100_000 + 16 × 800_000 = 12_900_000; B's first
         // chunk starts as A's last ends and B arrives at 12_900_000 + 12_800_000 = 25_700_000.
-        let mut d = Driver::new(2, NIC, L, ray());
+        let mut d = driver(2, NIC, L, ray());
         let a = d.start(0, 1, 16 * MB);
         let b = d.start(0, 1, 16 * MB);
         d.run();
@@ -850,7 +764,7 @@ mod tests {
         // chunk just ended has waited less than the other, which goes next: the chunks
         // alternate A B A B A B, 800 µs each, from 100_000.
         // A: chunks at 0.1, 1.7, 3.3 ms → arrives 4.1 ms; B: 0.9, 2.5, 4.1 → arrives 4.9 ms.
-        let mut d = Driver::new(3, NIC, L, ray());
+        let mut d = driver(3, NIC, L, ray());
         let b = d.start(1, 2, 3 * MB);
         let a = d.start(0, 2, 3 * MB);
         d.run();
@@ -869,7 +783,7 @@ mod tests {
     fn a_sender_serves_two_receivers_one_object_after_the_other() {
         // X (3 chunks) to node 1 and Y (2 chunks) to node 2, both from node 0, at 0: node 2's
         // receive thread is free, but Y waits for all of X. X: 0.1 → 2.5 ms; Y: 2.5 → 4.1 ms.
-        let mut d = Driver::new(3, NIC, L, ray());
+        let mut d = driver(3, NIC, L, ray());
         let x = d.start(0, 1, 3 * MB);
         let y = d.start(0, 2, 2 * MB);
         d.run();
@@ -891,7 +805,7 @@ mod tests {
         //         behind it, although node 3 is idle.
         // 0.9 ms: node 1 has waited longer than node 0: X runs until 1.7 ms.
         // 1.7 ms: Z's second chunk and Y start; both end at 2.5 ms (Y alone: 0.9 ms).
-        let mut d = Driver::new(4, NIC, L, ray());
+        let mut d = driver(4, NIC, L, ray());
         let z = d.start(0, 2, 2 * MB);
         let x = d.start(1, 2, MB);
         let y = d.start(1, 3, MB);
@@ -931,7 +845,7 @@ mod tests {
                 flow_cap: cap,
                 ..ray()
             };
-            let mut d = Driver::new(2, NIC, L, spec);
+            let mut d = driver(2, NIC, L, spec);
             let id = d.start(0, 1, bytes);
             d.run();
             assert_eq!(
@@ -962,7 +876,7 @@ mod tests {
         // burst), 0 when chunk 5 starts at 4.1 ms (baseline; it takes 1 MB, refilled over its
         // 4 ms); chunks 5-10 at baseline: 4 + 6 × 4 = 28 ms, arrived at 28.1 ms, bucket at 0.
         let (nic, spec) = bucketed();
-        let mut d = Driver::new(2, nic, L, spec);
+        let mut d = driver(2, nic, L, spec);
         let a = d.start(0, 1, 10 * MB);
         d.run();
         assert_eq!(d.log, vec![(L, Flowing(a)), (28_100_000, Arrived(a))]);
@@ -1002,7 +916,7 @@ mod tests {
             }),
             ..ray()
         };
-        let mut d = Driver::new(3, 1_000_000_000, 0, spec);
+        let mut d = driver(3, 1_000_000_000, 0, spec);
         let a = d.start(0, 1, MB);
         d.run_until(1_000_000);
         let b = d.start(2, 1, MB);
@@ -1028,7 +942,7 @@ mod tests {
         // thread. X is given up at 1.3 ms, its second chunk half sent: node 0's send thread
         // and node 1's receive thread are free at once, and W and Y both start at 1.3 ms,
         // arriving at 2.1 ms. X's chunk that was to end at 1.7 ms reports nothing.
-        let mut d = Driver::new(3, NIC, L, ray());
+        let mut d = driver(3, NIC, L, ray());
         let x = d.start(0, 1, 4 * MB);
         let y = d.start(0, 2, MB);
         d.run_until(1_000_000);
@@ -1061,7 +975,7 @@ mod tests {
     fn the_last_chunk_is_partial() {
         // 2.5 MB: 0.8 + 0.8 + 0.4 ms. 2,000,001 B: 0.8 + 0.8 ms + 1 byte (0.8 ns, rounded up).
         for (bytes, arrival) in [(2_500_000, 2_100_000), (2_000_001, 1_700_001)] {
-            let mut d = Driver::new(2, NIC, L, ray());
+            let mut d = driver(2, NIC, L, ray());
             let id = d.start(0, 1, bytes);
             d.run();
             assert_eq!(d.log, vec![(L, Flowing(id)), (arrival, Arrived(id))]);
@@ -1070,7 +984,7 @@ mod tests {
 
     #[test]
     fn the_latency_comes_first_and_an_empty_object_is_one_empty_chunk() {
-        let mut d = Driver::new(2, NIC, 250_000, ray());
+        let mut d = driver(2, NIC, 250_000, ray());
         let a = d.start(0, 1, MB);
         let empty = d.start(0, 1, 0);
         d.run();
@@ -1085,7 +999,7 @@ mod tests {
             ]
         );
         // Without latency, the first chunk starts at once.
-        let mut d = Driver::new(2, NIC, 0, ray());
+        let mut d = driver(2, NIC, 0, ray());
         let b = d.start(1, 0, MB);
         d.run();
         assert_eq!(d.log, vec![(0, Flowing(b)), (800_000, Arrived(b))]);
@@ -1096,7 +1010,7 @@ mod tests {
         // 2 chunks, no latency. Node 0's NIC is 2× slower from 0.4 ms: the first chunk keeps
         // its rate (ends at 0.8 ms), the second takes 1.6 ms (ends at 2.4 ms). Back to full
         // speed at 3 ms: the next object's chunk takes 0.8 ms.
-        let mut d = Driver::new(2, NIC, 0, ray());
+        let mut d = driver(2, NIC, 0, ray());
         let a = d.start(0, 1, 2 * MB);
         d.run_until(400_000);
         d.slow_nic(0, Some(2_000));
@@ -1114,7 +1028,7 @@ mod tests {
             ]
         );
         // The receiver's slowdown counts as well.
-        let mut d = Driver::new(2, NIC, 0, ray());
+        let mut d = driver(2, NIC, 0, ray());
         d.slow_nic(1, Some(4_000));
         let c = d.start(0, 1, MB);
         d.run();
@@ -1127,7 +1041,7 @@ mod tests {
         // half-way through X's first chunk, and comes back at 1 ms: the chunk's last 0.4 ms
         // run from then, X's other chunks follow (arrived 3.0 ms), then Y (3.8 ms); Y waited
         // although its own link was up.
-        let mut d = Driver::new(3, NIC, 0, ray());
+        let mut d = driver(3, NIC, 0, ray());
         let x = d.start(0, 1, 3 * MB);
         let y = d.start(0, 2, MB);
         d.run_until(400_000);
@@ -1145,7 +1059,7 @@ mod tests {
             ]
         );
         // Dropped before anything starts: X's head waits for the link, Y behind it.
-        let mut d = Driver::new(3, NIC, 0, ray());
+        let mut d = driver(3, NIC, 0, ray());
         d.drop_link(0, 1, true);
         let x = d.start(0, 1, 3 * MB);
         let y = d.start(0, 2, MB);
@@ -1241,7 +1155,7 @@ mod tests {
             }
             acts.sort_by_key(|a| (a.0, a.1));
 
-            let mut d = Driver::new(nodes as usize, NIC, latency, spec);
+            let mut d = driver(nodes as usize, NIC, latency, spec);
             // Per request: its id and when it started, once started; when it was given up (as
             // a position in the log), if it was.
             let mut started: Vec<Option<(TransferId, Nanos)>> = vec![None; requests.len()];

@@ -1248,89 +1248,12 @@ mod tests {
         assert!(net.get(TransferId(5)).is_none());
     }
 
-    /// A fluid transport driven as the core drives one: its wake-ups in a timer queue ordered
-    /// by (time, order of asking), its events logged with the time of the call that reported
-    /// them.
-    struct Driver {
-        t: FluidTransport,
-        out: Outbox,
-        now: Nanos,
-        /// How many wake-ups were asked for so far (the order of asking).
-        asked: u64,
-        /// Wake-ups not fired yet, as (time, order of asking, token), ascending.
-        pending: Vec<(Nanos, u64, u64)>,
-        log: Vec<(Nanos, TransportEvent)>,
-    }
+    type Driver = super::super::driver::Driver<FluidTransport>;
 
-    impl Driver {
-        /// A transport on `nodes` nodes with 1 GB/s NICs and `latency`, at time 0.
-        fn new(nodes: usize, latency: Nanos) -> Driver {
-            Driver {
-                t: FluidTransport::new(nodes, GB, latency),
-                out: Outbox::default(),
-                now: 0,
-                asked: 0,
-                pending: Vec::new(),
-                log: Vec::new(),
-            }
-        }
-
-        /// Queues the wake-ups and logs the events of the last call.
-        fn collect(&mut self) {
-            for w in self.out.drain_wakes() {
-                assert!(w.at >= self.now, "a wake-up in the past");
-                self.asked += 1;
-                self.pending.push((w.at, self.asked, w.token));
-            }
-            let now = self.now;
-            let events = self.out.take_events();
-            self.log.extend(events.into_iter().map(|ev| (now, ev)));
-            self.pending.sort_unstable();
-        }
-
-        /// Starts moving `size` bytes from node `from` to node `to` now.
-        fn start(&mut self, from: u32, to: u32, size: u64) -> TransferId {
-            let request = TransferRequest {
-                object: ObjectId(0),
-                from: NodeId(from),
-                to: NodeId(to),
-                size,
-            };
-            let id = self.t.start(request, self.now, &mut self.out);
-            self.collect();
-            id
-        }
-
-        /// Gives up `id` now.
-        fn cancel(&mut self, id: TransferId) {
-            self.t.cancel(id, self.now, &mut self.out);
-            self.collect();
-        }
-
-        /// Drops the link between `a` and `b` now, or brings it back.
-        fn drop_link(&mut self, a: u32, b: u32, dropped: bool) {
-            self.t
-                .drop_link(NodeId(a), NodeId(b), dropped, self.now, &mut self.out);
-            self.collect();
-        }
-
-        /// Fires the wake-ups due up to `until`, in order, then moves the clock to `until`.
-        fn run_until(&mut self, until: Nanos) {
-            while self.pending.first().is_some_and(|p| p.0 <= until) {
-                let (at, _, token) = self.pending.remove(0);
-                self.now = at;
-                self.t.wake(token, at, &mut self.out);
-                self.collect();
-            }
-            self.now = until;
-        }
-
-        /// Fires every wake-up left.
-        fn run(&mut self) {
-            while let Some(&(at, _, _)) = self.pending.first() {
-                self.run_until(at);
-            }
-        }
+    /// A fluid transport on `nodes` nodes with 1 GB/s NICs and `latency`, driven as the core
+    /// drives one.
+    fn driver(nodes: usize, latency: Nanos) -> Driver {
+        Driver::new(FluidTransport::new(nodes, GB, latency))
     }
 
     #[test]
@@ -1341,7 +1264,7 @@ mod tests {
         // 2_001_000). On 3 nodes (the filling on bit sets) and 20 (the general filling).
         use TransportEvent::{Arrived, Flowing};
         for nodes in [3, 20] {
-            let mut d = Driver::new(nodes, 1_000);
+            let mut d = driver(nodes, 1_000);
             let a = d.start(0, 1, 1_000_000);
             let b = d.start(0, 2, 1_000_000);
             d.run_until(1_001_000);
@@ -1369,7 +1292,7 @@ mod tests {
         // reports nothing and asks for nothing.
         use TransportEvent::{Arrived, Flowing};
         for nodes in [3, 20] {
-            let mut d = Driver::new(nodes, 1_000);
+            let mut d = driver(nodes, 1_000);
             let a = d.start(0, 1, 1_000_000);
             d.run_until(500);
             let asked = d.asked;
@@ -1382,7 +1305,10 @@ mod tests {
             let c = d.start(0, 2, 1_000_000);
             d.run_until(999);
             let mut left = d.pending.clone();
-            assert_eq!(left.remove(0).2, FluidWake::Flow(a).token());
+            assert_eq!(
+                left.pop_first().map(|p| p.2),
+                Some(FluidWake::Flow(a).token())
+            );
             let asked = d.asked;
             d.run_until(1_000);
             assert_eq!((d.asked, &d.pending), (asked, &left));
@@ -1410,7 +1336,7 @@ mod tests {
         // with 500_000 left, alone at 1 B/ns at 2_100_000.
         use TransportEvent::{Arrived, Flowing};
         for nodes in [3, 20] {
-            let mut d = Driver::new(nodes, 0);
+            let mut d = driver(nodes, 0);
             let a = d.start(0, 1, 1_000_000);
             let b = d.start(0, 2, 1_000_000);
             d.run_until(200_000);
@@ -1440,7 +1366,7 @@ mod tests {
         // or an id never handed out, asks for nothing and changes no rate.
         use TransportEvent::{Arrived, Flowing};
         let run = |give_up: bool| {
-            let mut d = Driver::new(3, 0);
+            let mut d = driver(3, 0);
             let a = d.start(0, 1, 1_000);
             let b = d.start(0, 2, 3_000);
             d.run_until(3_000);

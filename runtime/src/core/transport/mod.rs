@@ -29,6 +29,8 @@
 //!   its own): a simulated transport is as deterministic as the core.
 
 pub mod chunked;
+#[cfg(test)]
+mod driver;
 pub mod external;
 pub mod fluid;
 
