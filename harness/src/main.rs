@@ -179,11 +179,16 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<SummaryRow> 
         )?;
     }
     if row.unfinished > 0 {
+        let latency = if row.datapoints == 0 {
+            "no datapoint was measured".to_string()
+        } else {
+            format!("latency grew {:.1} ms/s", row.growth_ms_per_s.0)
+        };
         writeln!(
             err,
             "note: the run stopped with {} piece(s) of work unfinished (its drain after the last \
-             iteration ran out: the cluster did not keep up; latency grew {:.1} ms/s)",
-            row.unfinished, row.growth_ms_per_s.0
+             iteration ran out: the cluster did not keep up; {latency})",
+            row.unfinished
         )?;
     }
     Ok(row)
