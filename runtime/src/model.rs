@@ -15,7 +15,8 @@ pub enum ViewAccounting {
     /// The view is the snapshot of the last heartbeat, unchanged until the next one.
     #[default]
     None,
-    /// Each placement adds its demand to the chosen node's `queued` in the view until the next
+    /// Each placement of work that holds a CPU slot adds one to the chosen node's `queued`
+    /// (a count of tasks, one CPU each in the write-up's workload) in the view until the next
     /// heartbeat replaces it: Ray v0.6's `SchedulingPolicy::Schedule`
     /// (`src/ray/raylet/scheduling_policy.cc`) added each placed task's demand to the chosen
     /// node's load "until the next heartbeat".
@@ -34,8 +35,9 @@ pub enum ObjectLifetime {
     /// store needs room; then the store evicts unpinned copies in pure least-recently-used
     /// order, unaware of other copies, and frees at least a fifth of its capacity at once
     /// (plasma's `EvictionPolicy::RequireSpace`: "ideally up to 20% of the total capacity").
-    /// A copy that a task waiting in a queue still needs is evictable (only running work pins
-    /// its arguments); a lost object a task asks for is rebuilt after the pull timeout (see
+    /// A copy that a task waiting in a queue still needs is evictable (running work pins its
+    /// arguments, and so does work that had to fetch an evicted argument again, for the ones
+    /// it holds); a lost object a task asks for is rebuilt after the pull timeout (see
     /// [`crate::Recovery::pull_timeout`]).
     Lru,
 }
@@ -124,9 +126,11 @@ pub struct ModelOptions {
     /// manager on every heartbeat from another node): at each heartbeat of the placement
     /// view, for each node X in ascending order, every other node in ascending order whose
     /// queue of ready work (arguments local, waiting for a CPU slot) holds a task (not an
-    /// actor's call) that fits X's total CPUs moves the first such task to X, where it fetches
-    /// its arguments again. The policy is not asked: Ray queued a forwarded task without
-    /// placing it again. Needs a heartbeat period above 0.
+    /// actor's call or constructor) that fits X's total CPUs, with arguments that each fit
+    /// X's store, moves the first such task to X, where it fetches its arguments again; a task
+    /// moves at most once per heartbeat. The policy is not asked (Ray queued a forwarded task
+    /// without placing it again) but told (`Placed` at its new node). Needs a heartbeat
+    /// period above 0.
     pub spill_over: bool,
     /// How objects are freed.
     pub object_lifetime: ObjectLifetime,

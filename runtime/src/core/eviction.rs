@@ -36,7 +36,13 @@ impl Core {
                 .directory
                 .get_mut(ev.object)
                 .expect("stored objects exist");
-            if spilling && o.only_copy() {
+            // Under `ObjectLifetime::Lru` a released object is dropped, not spilled: nothing
+            // refers to it.
+            if spilling
+                && o.only_copy()
+                && !(o.refs == 0
+                    && self.config.model.object_lifetime == crate::model::ObjectLifetime::Lru)
+            {
                 self.spill(ev.object, ev.size, node);
                 continue;
             }

@@ -351,7 +351,7 @@ impl Core {
     }
 
     /// Starts ready work on `node` while slots are free (FIFO).
-    fn dispatch(&mut self, node: NodeId, now: Nanos) {
+    pub(super) fn dispatch(&mut self, node: NodeId, now: Nanos) {
         while let Some(&task) = self.nodes[node.index()].ready.front() {
             let demand = self.tasks.entry(task).demand.cpus;
             let view = self.placer.node(node);
@@ -491,10 +491,14 @@ impl Core {
         let mut sealed: SmallVec<[ObjectId; 2]> = SmallVec::new();
         match result {
             Ok(values) => {
+                let mut wake = Vec::new();
                 for (o, v) in outputs.iter().zip(values) {
-                    if self.seal_output(*o, v, node, now) {
+                    if self.seal_output(*o, v, node, &mut wake) {
                         sealed.push(*o);
                     }
+                }
+                for (o, task) in wake {
+                    self.ask_for(o, task, now);
                 }
             }
             Err(reason) => self.fail_outputs(task, &work, &outputs, &reason, now),

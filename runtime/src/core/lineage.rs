@@ -176,9 +176,10 @@ impl Core {
         Ok(())
     }
 
-    /// `task` asks for `object`, which is lost: with a pull timeout it waits that long
-    /// before the object is rebuilt (Ray v0.6), else it is rebuilt now. Returns `Ok(true)` if
-    /// the task waits out the timeout.
+    /// `task` asks for `object`, which is lost: with a pull timeout it waits until the
+    /// object is rebuilt (Ray v0.6), else it is rebuilt now. Returns `Ok(true)` if the task
+    /// waits. Work that asks while others already wait for the same object joins them: the
+    /// object is rebuilt one pull timeout after the first asked.
     pub(super) fn lost_wanted(
         &mut self,
         object: ObjectId,
@@ -207,9 +208,18 @@ impl Core {
     /// The pull timeout of the work waiting for lost `object` has passed: rebuild it (if it
     /// is still lost) and ask for it again for each of them.
     pub(super) fn rebuild_stalled(&mut self, object: ObjectId, now: Nanos) {
-        let Some(tasks) = self.lineage.stalled.remove(&object) else {
+        let Some(mut tasks) = self.lineage.stalled.remove(&object) else {
             return;
         };
+        // Only work still fetching wants it (work that failed or moved meanwhile does not).
+        tasks.retain(|t| {
+            self.tasks
+                .get(*t)
+                .is_some_and(|e| e.phase == super::tasks::Phase::Fetching)
+        });
+        if tasks.is_empty() {
+            return;
+        }
         if matches!(self.directory.status(object), super::ObjectStatus::Lost)
             && let Err(reason) = self.reconstruct(object, now)
         {

@@ -87,17 +87,19 @@ impl Core {
         }
     }
 
-    /// Seals a produced output on its producer's node (room was made) and wakes its waiters.
-    /// Returns whether the copy stays in the store pinned: until its producer's finish is over
-    /// (and its lineage kept), so that what its waiters do cannot evict it first; the caller
-    /// unpins it then.
+    /// Seals a produced output on its producer's node (room was made) and adds its waiters to
+    /// `wake`, for the caller to ask for it again once every output of the work is stored (a
+    /// waiter woken earlier could take the room made for the next output). Returns whether
+    /// the copy stays in the store pinned: until its producer's finish is over (and its
+    /// lineage kept), so that what its waiters do cannot evict it first; the caller unpins it
+    /// then.
     #[inline]
     pub(super) fn seal_output(
         &mut self,
         id: ObjectId,
         value: Payload,
         node: NodeId,
-        now: Nanos,
+        wake: &mut Vec<(ObjectId, TaskId)>,
     ) -> bool {
         let size = value.size();
         let Some(o) = self.directory.get_mut(id) else {
@@ -121,18 +123,13 @@ impl Core {
             self.free_object(id);
             return false;
         }
+        // A pending object's waiters are fetching (or lost with their node, and skipped).
+        wake.extend(waiters.into_iter().map(|task| (id, task)));
         if o.refs == 0 {
             // Stored, unpinned, until its store needs the room.
-            for task in waiters {
-                self.ask_for(id, task, now);
-            }
             return false;
         }
         self.nodes[node.index()].store.pin(id);
-        // A pending object's waiters are fetching (or lost with their node, and skipped).
-        for task in waiters {
-            self.ask_for(id, task, now);
-        }
         true
     }
 

@@ -155,8 +155,12 @@ impl Core {
         for o in std::mem::take(&mut self.nodes[node.index()].lost_disk) {
             if let Some(entry) = self.directory.get_mut(o)
                 && entry.spilled == Some(node)
+                && entry.drop_spilled()
+                && entry.refs == 0
+                && !matches!(entry.state, super::directory::ObjectState::Pending)
             {
-                entry.drop_spilled();
+                // Only stores kept it (`ObjectLifetime::Lru`): it goes with its last copy.
+                self.forget(o);
             }
         }
     }

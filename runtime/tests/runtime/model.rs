@@ -302,3 +302,78 @@ fn every_option_at_once_stays_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn spill_over_tells_the_policy_and_leaves_actor_constructors_where_they_were_placed() {
+    use cohort_runtime::policy::{Hints, PolicyEvent};
+    use cohort_runtime::{ActorKind, Call, CostModel};
+    let mut r = basic_registry();
+    r.actor(ActorKind::new("Probe", |_, _| Ok(())).method(
+        "ping",
+        CostModel::fixed(100),
+        |_: &mut (), _, _| Ok(vec![Payload::from_u64(1)]),
+    ))
+    .unwrap();
+    let policy = Recorder::new(Fixed(0));
+    let events = policy.events.clone();
+    let mut c = Cluster::new(
+        spec(2, 1, 1 << 20, 0),
+        r,
+        Box::new(policy),
+        ClusterConfig {
+            heartbeat: 100 * MS,
+            model: ModelOptions {
+                spill_over: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sleep = c.function("sleep").unwrap();
+    // Node 0's CPU busy until 250 ms; then an actor placed on node 0 (its constructor waits
+    // in the ready queue) and a task (behind it).
+    let busy = c
+        .submit(Task::new(sleep).arg(sleeper(0, 250 * MS)))
+        .unwrap()
+        .remove(0);
+    let kind = c.actor_kind("Probe").unwrap();
+    let ping = c.method(kind, "ping").unwrap();
+    let actor = c.create_actor(kind, vec![], Hints::NONE).unwrap();
+    let pong = c.call(&actor, Call::new(ping)).unwrap().remove(0);
+    let task = c
+        .submit(Task::new(sleep).arg(sleeper(0, MS)))
+        .unwrap()
+        .remove(0);
+    for o in [&busy, &pong, &task] {
+        c.get(o).unwrap();
+    }
+    // At 100 ms the task (not the constructor ahead of it) moved to node 1 and ran there at
+    // once; the actor stayed on node 0 and was built when the CPU freed at 250 ms.
+    assert_eq!(c.actor_node(actor.id()), Some(NodeId(0)));
+    assert_eq!(c.counters().spilled_over, 1);
+    let t = c.take_trace();
+    let moved = t
+        .tasks
+        .iter()
+        .find(|r| r.name.as_ref() == "sleep" && r.node == NodeId(1));
+    assert_eq!(moved.map(|r| r.started), Some(100 * MS));
+    let placed: Vec<(u64, u32)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            PolicyEvent::Placed { task, node, .. } => Some((task.0, node.0)),
+            _ => None,
+        })
+        .collect();
+    let moved_id = moved.unwrap().task.0;
+    assert_eq!(
+        placed
+            .iter()
+            .filter(|(t, _)| *t == moved_id)
+            .collect::<Vec<_>>(),
+        vec![&(moved_id, 0), &(moved_id, 1)],
+        "placed on node 0, then told of its move to node 1"
+    );
+}
