@@ -382,12 +382,16 @@ struct Extras {
 /// The rows of `cohort repro`'s ablation, after the physical profile and the Ray v0.6 model
 /// with every mechanism: each turns one mechanism of `streaming-ray-v0.6.toml` off (the
 /// `--set`s that do it).
-const ABLATION: [(&str, &[(&str, &str)]); 9] = [
+const ABLATION: [(&str, &[(&str, &str)]); 10] = [
     (
         "without view accounting",
         &[("cluster.view_accounting", "none")],
     ),
     ("without spill-over", &[("cluster.spill_over", "false")]),
+    (
+        "pulls from the least busy holder",
+        &[("cluster.pull_source", "fewest_outgoing")],
+    ),
     (
         "fluid transport instead of chunked",
         &[("cluster.transport", "fluid")],

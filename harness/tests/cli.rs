@@ -1023,6 +1023,7 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
         "Ray v0.6 model, every mechanism",
         "without view accounting",
         "without spill-over",
+        "pulls from the least busy holder",
         "fluid transport instead of chunked",
         "without the single-flow cap",
         "without the NIC's token bucket",
@@ -1036,7 +1037,7 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
             "{label}: {ablation}"
         );
     }
-    let off = std::fs::read_to_string(s.path("rp/ablation/off-3/summary.csv")).unwrap();
+    let off = std::fs::read_to_string(s.path("rp/ablation/off-4/summary.csv")).unwrap();
     assert_eq!(off.lines().count(), 3, "random and group, one seed: {off}");
     assert!(off.contains("cluster.transport=fluid"), "{off}");
     let fresh = std::fs::read_to_string(s.path("rp/fresh-view/sweep/summary.csv")).unwrap();

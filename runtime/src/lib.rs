@@ -39,7 +39,7 @@ pub use cost::CostModel;
 pub use error::{ActorId, RuntimeError};
 pub use fault::{Fault, FaultError, FaultKind, FaultScript, Recovery, RecoveryError, Slowdown};
 pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
-pub use model::{Jitter, ModelOptions, ObjectLifetime, Serialization, ViewAccounting};
+pub use model::{Jitter, ModelOptions, ObjectLifetime, PullSource, Serialization, ViewAccounting};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
 pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError, Spilling};

@@ -81,6 +81,28 @@ impl Jitter {
     }
 }
 
+/// Which holder of an object a pull takes its bytes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PullSource {
+    /// The holder with the fewest outgoing transfers in flight, ties to the lowest node id.
+    #[default]
+    FewestOutgoing,
+    /// A holder drawn uniformly, as Ray v0.6's `ObjectManager::Pull` did
+    /// (`src/ray/object_manager/object_manager.cc`: a random client among the object's
+    /// locations). The draw depends only on the run's seed, the object and the destination (a
+    /// counter-based hash, as for [`Jitter`]).
+    Random,
+}
+
+impl PullSource {
+    /// The index, among `holders` (at least one) holders, of the one a pull of `object` to
+    /// node `to` takes its bytes from under [`PullSource::Random`].
+    pub fn random_index(seed: u64, object: u64, to: u32, holders: usize) -> usize {
+        let draw = mix(seed ^ mix(object ^ mix(u64::from(to) ^ 0x5bd1_e995)));
+        (draw % holders.max(1) as u64) as usize
+    }
+}
+
 /// SplitMix64's finaliser: a bijection of `u64` whose outputs look independent for
 /// consecutive inputs.
 fn mix(x: u64) -> u64 {
@@ -138,6 +160,8 @@ pub struct ModelOptions {
     pub serialization: Option<Serialization>,
     /// Noise on durations.
     pub jitter: Jitter,
+    /// Which holder a pull takes an object from.
+    pub pull_source: PullSource,
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use cohort_runtime::core::transport::TransportModel;
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, Jitter, ModelOptions,
-    NetworkSpec, NodeSpec, ObjectLifetime, Recovery, Serialization, Slowdown, Spilling,
+    NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery, Serialization, Slowdown, Spilling,
     TokenBucket, ViewAccounting,
 };
 use std::collections::BTreeMap;
@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 22] = [
+pub const CLUSTER_KEYS: [&str; 23] = [
     "nodes",
     "cpus",
     "store",
@@ -267,6 +267,7 @@ pub const CLUSTER_KEYS: [&str; 22] = [
     "serialize_rate",
     "jitter",
     "jitter_spread",
+    "pull_source",
     "transport",
     "chunk_size",
     "transfer_threads",
@@ -1255,6 +1256,13 @@ fn resolve_model(
             per_object: fixed.unwrap_or(0),
             per_byte_ps: rate.map_or(0, |rate| 1_000_000_000_000u64.div_ceil(rate)),
         });
+    }
+    if let Some(i) = r.keyword(
+        "cluster.pull_source",
+        c.pull_source.as_ref(),
+        &["fewest_outgoing", "random"],
+    )? {
+        model.pull_source = [PullSource::FewestOutgoing, PullSource::Random][i];
     }
     let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &["none", "uniform"])?;
     let spread_val = r

@@ -118,6 +118,9 @@ pub struct ClusterSection {
     pub jitter: Option<Field>,
     /// The uniform jitter's half-width, as a fraction of the duration (factor below 1).
     pub jitter_spread: Option<Field>,
+    /// Which holder a pull takes an object from: `"fewest_outgoing"` (default) or
+    /// `"random"`.
+    pub pull_source: Option<Field>,
     /// How bytes move: `"fluid"` (default) or `"chunked"`.
     pub transport: Option<Field>,
     /// The chunked transport's chunk size (size; default 1,000,000 B).

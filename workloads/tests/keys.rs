@@ -297,8 +297,8 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, serialize_fixed, \
-         serialize_rate, jitter, jitter_spread, transport, chunk_size, transfer_threads, \
-         flow_cap, nic_baseline, nic_credit)"
+         serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
+         transfer_threads, flow_cap, nic_baseline, nic_credit)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -400,6 +400,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.serialize_rate", "1GB/s"),
             ("cluster.jitter", "uniform"),
             ("cluster.jitter_spread", "0.1"),
+            ("cluster.pull_source", "random"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
         ]))
@@ -417,6 +418,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             jitter: Jitter::Uniform {
                 spread_ppm: 100_000
             },
+            pull_source: cohort_runtime::PullSource::Random,
         }
     );
     assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);

@@ -6,6 +6,7 @@ use super::directory::ObjectState;
 use super::idmap::IdMap;
 use super::timers::Timer;
 use super::transport::{TransferId, TransferRequest, TransportEvent};
+use crate::model::PullSource;
 use crate::time::Nanos;
 use crate::trace::TransferRecord;
 use cohort_policy::{NodeId, ObjectId, TaskId};
@@ -190,15 +191,18 @@ impl Core {
         }
     }
 
-    /// The holder a pull of `object` takes its bytes from: the one with the fewest outgoing
-    /// transfers in flight, ties to the lowest node id. The directory does not know yet of a
+    /// The holder a pull of `object` to `to` takes its bytes from: the one with the fewest
+    /// outgoing transfers in flight, ties to the lowest node id (or, with
+    /// [`PullSource::Random`], one drawn from the seed). The directory does not know yet of a
     /// node that died and is not declared dead: it may be chosen.
-    fn source(&self, object: ObjectId) -> NodeId {
+    fn source(&self, object: ObjectId, to: NodeId) -> NodeId {
+        let holders = &self.directory.entry(object).holders;
+        if self.config.model.pull_source == PullSource::Random {
+            let i = PullSource::random_index(self.config.seed, object.0, to.0, holders.len());
+            return holders[i];
+        }
         let outgoing = &self.transfers.outgoing;
-        *self
-            .directory
-            .entry(object)
-            .holders
+        *holders
             .iter()
             .min_by_key(|h| (outgoing[h.index()], **h))
             .expect("a ready object has a holder")
@@ -209,7 +213,7 @@ impl Core {
     /// the object is larger than the destination's whole store.
     fn pull(&mut self, object: ObjectId, to: NodeId, now: Nanos) -> Result<Pull, Arc<str>> {
         let size = self.directory.entry(object).size;
-        let from = self.source(object);
+        let from = self.source(object, to);
         if !self.nodes[from.index()].up {
             return Ok(Pull::DeadSource(from));
         }

@@ -277,6 +277,7 @@ fn every_option_at_once_stays_deterministic() {
             jitter: Jitter::Uniform {
                 spread_ppm: 200_000,
             },
+            pull_source: cohort_runtime::PullSource::Random,
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
         let f = c.function("make").unwrap();
@@ -376,4 +377,50 @@ fn spill_over_tells_the_policy_and_leaves_actor_constructors_where_they_were_pla
         vec![&(moved_id, 0), &(moved_id, 1)],
         "placed on node 0, then told of its move to node 1"
     );
+}
+
+/// An object made on node 0 and copied to node 1, then read once on each of nodes 2..10, one
+/// reader after the other (no transfer in flight at each pull): the source of each pull.
+fn sources(pull: cohort_runtime::PullSource, seed: u64) -> Vec<u32> {
+    let mut c = Cluster::new(
+        spec(10, 1, 1 << 20, 0),
+        basic_registry(),
+        Box::new(Scripted((0..10).collect())),
+        ClusterConfig {
+            model: ModelOptions {
+                pull_source: pull,
+                ..Default::default()
+            },
+            seed,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = make(&mut c, 1_000);
+    let touch = c.function("touch").unwrap();
+    for _ in 1..10 {
+        let r = c.submit(Task::new(touch).arg(&o)).unwrap().remove(0);
+        c.get(&r).unwrap();
+    }
+    c.take_trace()
+        .transfers
+        .iter()
+        .filter(|t| t.to != NodeId(1))
+        .map(|t| t.from.0)
+        .collect()
+}
+
+#[test]
+fn a_pull_takes_the_least_busy_holder_or_one_drawn_from_the_seed() {
+    use cohort_runtime::PullSource;
+    // Idle holders: the fewest outgoing transfers ties, and the lowest id wins.
+    let least = sources(PullSource::FewestOutgoing, 1);
+    assert_eq!(least.len(), 8);
+    assert!(least.iter().all(|&n| n == 0), "{least:?}");
+    // Ray v0.6: a random holder among all copies made so far, the same for the same seed.
+    let random = sources(PullSource::Random, 1);
+    assert_eq!(random, sources(PullSource::Random, 1));
+    assert!(random.iter().any(|&n| n != 0), "{random:?}");
+    let holders: std::collections::BTreeSet<u32> = random.iter().copied().collect();
+    assert!(holders.len() >= 3, "{random:?}");
 }
