@@ -23,7 +23,8 @@ impl Core {
     fn evict_for(&mut self, node: NodeId, size: u64) -> Result<(), NoRoom> {
         let directory = &self.directory;
         let store = &self.nodes[node.index()].store;
-        let plan = if self.lru() {
+        let lru = self.lru();
+        let plan = if lru {
             // Plasma knew nothing of other copies: pure LRU, a fifth of the store at once.
             store.plan_room_batch(size, |_| false, store.capacity() / 5)?
         } else {
@@ -38,11 +39,7 @@ impl Core {
                 .expect("stored objects exist");
             // Under `ObjectLifetime::Lru` a released object is dropped, not spilled: nothing
             // refers to it.
-            if spilling
-                && o.only_copy()
-                && !(o.refs == 0
-                    && self.config.model.object_lifetime == crate::model::ObjectLifetime::Lru)
-            {
+            if spilling && o.only_copy() && !(lru && o.refs == 0) {
                 self.spill(ev.object, ev.size, node);
                 continue;
             }

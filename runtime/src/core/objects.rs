@@ -102,6 +102,7 @@ impl Core {
         wake: &mut Vec<(ObjectId, TaskId)>,
     ) -> bool {
         let size = value.size();
+        let lru = self.lru();
         let Some(o) = self.directory.get_mut(id) else {
             return false;
         };
@@ -110,7 +111,6 @@ impl Core {
             // call) made an output that has a copy already, or that no one needs.
             return false;
         }
-        let lru = self.config.model.object_lifetime == ObjectLifetime::Lru;
         if o.refs == 0 && o.waiters.is_empty() && !lru {
             // Nobody refers to it: storing it only to free it at once would change nothing
             // but the store's LRU clock, whose order it keeps.
