@@ -1,0 +1,17 @@
+//! cohort's live deployment: a head process and node processes that move real bytes (the
+//! design's "live runtime", issue 15). This crate holds what both sides share, sans-IO:
+//!
+//! - [`frame`]: how a message crosses a byte stream (versioned, length-prefixed, checked),
+//!   and the decoder that refuses what is not a frame of this build;
+//! - [`message`]: the messages of the control connection between the head and a node.
+//!
+//! The node process (shared-memory store, workers, a tokio data plane) and the head (the core
+//! driven by real completions) build on it.
+
+#![deny(unsafe_code)]
+
+pub mod frame;
+pub mod message;
+
+pub use frame::{FrameDecoder, FrameError, PROTOCOL_VERSION};
+pub use message::{Message, MessageDecoder, WireError};
