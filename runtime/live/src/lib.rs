@@ -3,7 +3,9 @@
 //!
 //! - [`frame`]: how a message crosses a byte stream (versioned, length-prefixed, checked),
 //!   and the decoder that refuses what is not a frame of this build;
-//! - [`message`]: the messages of the control connection between the head and a node.
+//! - [`message`]: the messages of the control connection between the head and a node;
+//! - [`shm`]: a node's object store of real bytes, each object a sealed memfd mapped
+//!   read-only (the crate's one module allowed `unsafe`).
 //!
 //! The node process (shared-memory store, workers, a tokio data plane) and the head (the core
 //! driven by real completions) build on it.
@@ -12,6 +14,8 @@
 
 pub mod frame;
 pub mod message;
+pub mod shm;
 
 pub use frame::{FrameDecoder, FrameError, PROTOCOL_VERSION};
 pub use message::{Message, MessageDecoder, WireError};
+pub use shm::{SharedBytes, SharedStore, StoreError};

@@ -1,0 +1,271 @@
+//! A node's object store of real bytes in shared memory: each object is a sealed memfd
+//! (Linux `memfd_create`), mapped read-only, so that the node's workers read it in place.
+//!
+//! The store only holds bytes: what to keep and what to evict is the head's decision, made by
+//! the same core as in the simulator (its accounting of each node's store). The store refuses
+//! what would exceed its capacity rather than evict on its own.
+//!
+//! This module is the crate's one use of `unsafe`: mapping a file and reading the mapping.
+//! It is sound because an object's memfd is sealed (no write, no shrink, no grow, no further
+//! seals) before it is mapped: no one, in this process or another holding the descriptor,
+//! can change or truncate the bytes a [`SharedBytes`] lends out, and the mapping lives as long
+//! as the value (it is unmapped on drop).
+
+#![allow(unsafe_code)]
+
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Why the store did not take or make an object.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The object would not fit.
+    #[error("the store cannot hold {needed} more bytes: {free} of its {capacity} are free")]
+    Full {
+        /// The object's size.
+        needed: u64,
+        /// Bytes free.
+        free: u64,
+        /// The store's capacity.
+        capacity: u64,
+    },
+    /// The store holds an object of that id already (objects are written once).
+    #[error("object {0} is in the store already")]
+    Exists(u64),
+    /// The operating system refused to make or map the shared memory.
+    #[error("shared memory for an object of {size} bytes: {source}")]
+    Memory {
+        /// The object's size.
+        size: u64,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
+/// An object's bytes, written once, in a sealed memfd mapped read-only. Derefs to the bytes;
+/// cheap to share (hold it in an [`Arc`]); the mapping lives until the last holder drops it.
+///
+/// Invariant: `ptr` maps `len` bytes of `fd`'s file, which is sealed against writes, shrinking
+/// and growing, read-only, from construction to drop (`len` 0: no mapping, `ptr` dangling).
+#[derive(Debug)]
+pub struct SharedBytes {
+    ptr: NonNull<c_void>,
+    len: usize,
+    /// The memfd (kept open: a node could pass it to another process).
+    fd: OwnedFd,
+}
+
+// SAFETY: the mapping is read-only and its file is sealed against every change, so sharing
+// the pointer across threads shares immutable bytes; `OwnedFd` is Send and Sync.
+unsafe impl Send for SharedBytes {}
+// SAFETY: as above: `&SharedBytes` only lends immutable bytes.
+unsafe impl Sync for SharedBytes {}
+
+impl SharedBytes {
+    /// Copies `bytes` into a new sealed memfd named `name` (shown in `/proc/PID/fd`) and maps
+    /// it.
+    pub fn new(name: &str, bytes: &[u8]) -> std::io::Result<SharedBytes> {
+        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        let fd = OwnedFd::from(file);
+        fcntl(
+            &fd,
+            FcntlArg::F_ADD_SEALS(
+                SealFlag::F_SEAL_WRITE
+                    | SealFlag::F_SEAL_SHRINK
+                    | SealFlag::F_SEAL_GROW
+                    | SealFlag::F_SEAL_SEAL,
+            ),
+        )?;
+        let Some(length) = NonZeroUsize::new(bytes.len()) else {
+            return Ok(SharedBytes {
+                ptr: NonNull::dangling(),
+                len: 0,
+                fd,
+            });
+        };
+        // SAFETY: a fresh shared, read-only mapping of the whole of a file this function
+        // created and sealed; nothing else refers to that address range.
+        let ptr = unsafe {
+            mmap(
+                None,
+                length,
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_SHARED,
+                &fd,
+                0,
+            )
+        }?;
+        Ok(SharedBytes {
+            ptr,
+            len: bytes.len(),
+            fd,
+        })
+    }
+
+    /// The memfd holding the bytes.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+}
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: by the type's invariant, `ptr` maps `len` readable bytes that no one can
+        // change, for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for SharedBytes {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: `ptr` and `len` are the mapping `new` made, unmapped once, here; no
+            // borrow of it outlives `self`.
+            let _ = unsafe { munmap(self.ptr, self.len) };
+        }
+    }
+}
+
+/// One node's objects, by id, within a capacity. See the module documentation.
+///
+/// Invariant: `used` is the sum of the sizes of `objects` and never exceeds `capacity`.
+#[derive(Debug)]
+pub struct SharedStore {
+    capacity: u64,
+    used: u64,
+    objects: BTreeMap<u64, Arc<SharedBytes>>,
+}
+
+impl SharedStore {
+    /// An empty store of `capacity` bytes.
+    pub fn new(capacity: u64) -> Self {
+        SharedStore {
+            capacity,
+            used: 0,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    /// Bytes held.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Objects held.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Writes object `id` with `bytes`, if it fits and is new.
+    pub fn put(&mut self, id: u64, bytes: &[u8]) -> Result<Arc<SharedBytes>, StoreError> {
+        if self.objects.contains_key(&id) {
+            return Err(StoreError::Exists(id));
+        }
+        let size = bytes.len() as u64;
+        let free = self.capacity - self.used;
+        if size > free {
+            return Err(StoreError::Full {
+                needed: size,
+                free,
+                capacity: self.capacity,
+            });
+        }
+        let object = SharedBytes::new(&format!("cohort-object-{id}"), bytes)
+            .map(Arc::new)
+            .map_err(|source| StoreError::Memory { size, source })?;
+        self.used += size;
+        self.objects.insert(id, Arc::clone(&object));
+        Ok(object)
+    }
+
+    /// Object `id`'s bytes, to read in place; the bytes stay readable while the handle is
+    /// held, even if the store drops the object meanwhile.
+    pub fn get(&self, id: u64) -> Option<Arc<SharedBytes>> {
+        self.objects.get(&id).cloned()
+    }
+
+    /// Drops object `id`; returns whether it was held. Its memory is freed when the last
+    /// handle goes.
+    pub fn remove(&mut self, id: u64) -> bool {
+        match self.objects.remove(&id) {
+            Some(o) => {
+                self.used -= o.len() as u64;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_written_once_are_read_in_place_and_cannot_be_changed() {
+        let b = SharedBytes::new("t", b"hello, store").unwrap();
+        assert_eq!(&*b, b"hello, store");
+        // The memfd is sealed: writing to it, or growing it, is refused.
+        let mut f = std::fs::File::from(b.fd().try_clone().unwrap());
+        assert!(f.write_all(b"X").is_err());
+        assert!(f.set_len(100).is_err());
+        assert_eq!(&*b, b"hello, store");
+        let empty = SharedBytes::new("e", b"").unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn the_store_keeps_its_capacity_and_ids() {
+        let mut s = SharedStore::new(10);
+        let a = s.put(1, &[1; 6]).unwrap();
+        assert!(matches!(s.put(1, b"x"), Err(StoreError::Exists(1))));
+        let e = s.put(2, &[2; 5]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the store cannot hold 5 more bytes: 4 of its 10 are free"
+        );
+        s.put(2, &[2; 4]).unwrap();
+        assert_eq!((s.used(), s.len()), (10, 2));
+        // A handle outlives the object's removal from the store.
+        assert!(s.remove(1));
+        assert!(!s.remove(1));
+        assert_eq!(&a[..], &[1; 6]);
+        assert_eq!(s.used(), 4);
+        assert!(s.get(1).is_none());
+        assert_eq!(&s.get(2).unwrap()[..], &[2; 4]);
+    }
+
+    #[test]
+    fn objects_are_shared_across_threads_without_copies() {
+        let mut s = SharedStore::new(1 << 20);
+        let o = s.put(7, &vec![3u8; 1 << 16]).unwrap();
+        let sums: Vec<u64> = (0..4)
+            .map(|_| {
+                let o = Arc::clone(&o);
+                std::thread::spawn(move || o.iter().map(|&b| u64::from(b)).sum::<u64>())
+            })
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(sums, vec![3 << 16; 4]);
+    }
+}
