@@ -1,9 +1,11 @@
 //! cohort's live deployment: a head process and node processes that move real bytes (the
-//! design's "live runtime", issue 15). This crate holds what both sides share, sans-IO:
+//! design's "live runtime", issue 15). This crate holds its parts (the first two sans-IO):
 //!
 //! - [`frame`]: how a message crosses a byte stream (versioned, length-prefixed, checked),
 //!   and the decoder that refuses what is not a frame of this build;
 //! - [`message`]: the messages of the control connection between the head and a node;
+//! - [`control`]: that connection over a byte stream (tokio): sending and receiving, a node
+//!   joining, and the head's roster deciding who may;
 //! - [`shm`]: a node's object store of real bytes, each object a sealed memfd mapped
 //!   read-only (the crate's one module allowed `unsafe`).
 //!
@@ -12,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod control;
 pub mod frame;
 pub mod message;
 pub mod shm;
