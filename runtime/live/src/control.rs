@@ -45,6 +45,8 @@ pub struct Connection<S> {
     stream: S,
     decoder: MessageDecoder,
     buf: Vec<u8>,
+    sent: u64,
+    received: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -54,13 +56,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             stream,
             decoder: MessageDecoder::default(),
             buf: vec![0; 64 << 10],
+            sent: 0,
+            received: 0,
         }
+    }
+
+    /// Bytes written to the stream so far (frames whole: headers included).
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Bytes read from the stream so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.received
     }
 
     /// Sends `message` (whole, then flushed).
     pub async fn send(&mut self, message: &Message) -> Result<(), ControlError> {
-        self.stream.write_all(&message.to_frame()).await?;
+        let frame = message.to_frame();
+        self.stream.write_all(&frame).await?;
         self.stream.flush().await?;
+        self.sent += frame.len() as u64;
         Ok(())
     }
 
@@ -72,6 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Ok(Some(m));
             }
             let n = self.stream.read(&mut self.buf).await?;
+            self.received += n as u64;
             if n == 0 {
                 self.decoder.finish()?;
                 return Ok(None);
@@ -81,7 +98,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// The next message, which must come.
-    async fn expect(&mut self, what: &'static str) -> Result<Message, ControlError> {
+    pub(crate) async fn expect(&mut self, what: &'static str) -> Result<Message, ControlError> {
         self.recv().await?.ok_or(ControlError::Closed(what))
     }
 }
@@ -239,12 +256,15 @@ pub async fn admit<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// A message's kind, for errors.
-fn brief(m: &Message) -> String {
+pub(crate) fn brief(m: &Message) -> String {
     match m {
         Message::Hello { .. } => "a hello",
         Message::Welcome { .. } => "a welcome",
         Message::Refused { .. } => "a refusal",
         Message::Heartbeat { .. } => "a heartbeat",
+        Message::Pull { .. } => "a pull",
+        Message::Chunk { .. } => "a chunk",
+        Message::Missing { .. } => "a missing object",
     }
     .to_string()
 }

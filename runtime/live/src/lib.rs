@@ -6,6 +6,8 @@
 //! - [`message`]: the messages of the control connection between the head and a node;
 //! - [`control`]: that connection over a byte stream (tokio): sending and receiving, a node
 //!   joining, and the head's roster deciding who may;
+//! - [`data`]: the data plane between nodes (tokio): pulling an object from a peer in
+//!   chunks, paced by an optional token bucket, every socket byte counted;
 //! - [`shm`]: a node's object store of real bytes, each object a sealed memfd mapped
 //!   read-only (the crate's one module allowed `unsafe`).
 //!
@@ -15,6 +17,7 @@
 #![deny(unsafe_code)]
 
 pub mod control;
+pub mod data;
 pub mod frame;
 pub mod message;
 pub mod shm;

@@ -3,8 +3,11 @@
 //!
 //! A node opens the connection with [`Message::Hello`]; the head answers [`Message::Welcome`]
 //! with the node's id, or [`Message::Refused`] with the reason (and closes). From then on the
-//! node sends a [`Message::Heartbeat`] every heartbeat period. (Assignments, completions and
-//! the data plane's messages join this enum as the live runtime is built.)
+//! node sends a [`Message::Heartbeat`] every heartbeat period. (Assignments and completions
+//! join this enum as the live runtime is built.)
+//!
+//! The data plane between nodes uses the same frames: [`Message::Pull`] asks a peer for an
+//! object, which answers with its [`Message::Chunk`]s in order, or [`Message::Missing`].
 
 use crate::frame::{self, FrameDecoder, FrameError};
 use serde::{Deserialize, Serialize};
@@ -49,6 +52,28 @@ pub enum Message {
         queued: u32,
         /// Bytes its store holds.
         store_used: u64,
+    },
+    /// Data plane: a node asks a peer for an object's bytes.
+    Pull {
+        /// The object.
+        object: u64,
+    },
+    /// Data plane: a piece of an object, in order, `offset` from its start; the last one ends
+    /// at `total`.
+    Chunk {
+        /// The object.
+        object: u64,
+        /// Where this piece starts.
+        offset: u64,
+        /// The object's size.
+        total: u64,
+        /// The piece's bytes.
+        bytes: Vec<u8>,
+    },
+    /// Data plane: the peer does not hold the object.
+    Missing {
+        /// The object.
+        object: u64,
     },
 }
 
@@ -153,6 +178,14 @@ mod tests {
                 queued: 17,
                 store_used: 1 << 33,
             },
+            Message::Pull { object: 9 },
+            Message::Chunk {
+                object: 9,
+                offset: 1_000_000,
+                total: 1_000_003,
+                bytes: vec![1, 2, 3],
+            },
+            Message::Missing { object: 10 },
         ]
     }
 
