@@ -16,6 +16,10 @@ struct Headline {
     p90_ms: Fixed6,
     p99_ms: Fixed6,
     max_ms: Fixed6,
+    /// Work left when the run stopped (its drain ran out: the cluster did not keep up).
+    unfinished: u64,
+    /// How fast latency grew over the measured window, ms per s.
+    growth_ms_per_s: Fixed6,
 }
 
 impl From<&SummaryRow> for Headline {
@@ -29,6 +33,8 @@ impl From<&SummaryRow> for Headline {
             p90_ms: r.p90_ms,
             p99_ms: r.p99_ms,
             max_ms: r.max_ms,
+            unfinished: r.unfinished,
+            growth_ms_per_s: r.growth_ms_per_s,
         }
     }
 }
