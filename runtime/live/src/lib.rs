@@ -9,7 +9,8 @@
 //! - [`data`]: the data plane between nodes (tokio): pulling an object from a peer in
 //!   chunks, paced by an optional token bucket, every socket byte counted;
 //! - [`shm`]: a node's object store of real bytes, each object a sealed memfd mapped
-//!   read-only (the crate's one module allowed `unsafe`).
+//!   read-only (the crate's one module allowed `unsafe`);
+//! - [`spill`]: a node's directory of spilled objects, removed with the node.
 //!
 //! The node process (shared-memory store, workers, a tokio data plane) and the head (the core
 //! driven by real completions) build on it.
@@ -21,6 +22,7 @@ pub mod data;
 pub mod frame;
 pub mod message;
 pub mod shm;
+pub mod spill;
 
 pub use frame::{FrameDecoder, FrameError, PROTOCOL_VERSION};
 pub use message::{Message, MessageDecoder, WireError};
