@@ -345,6 +345,11 @@ impl Val<'_> {
             Val::Set { raw, .. } => raw,
         }
     }
+
+    /// Whether it is the keyword `"none"`, which turns an optional setting off.
+    fn is_none(&self) -> bool {
+        matches!(self.raw(), Raw::Str(s) if s.trim() == "none")
+    }
 }
 
 /// A `--set` value read as the same text written in the file would be: a whole number, a
@@ -617,7 +622,7 @@ impl<'a> Resolver<'a> {
     ) -> Result<Option<u64>, WorkloadError> {
         match self.val(key, file) {
             None => Ok(None),
-            Some(v) if matches!(v.raw(), Raw::Str(s) if s.trim() == "none") => Ok(None),
+            Some(v) if v.is_none() => Ok(None),
             Some(v) => self.quantity(&v, key, q).map(Some),
         }
     }
@@ -1267,7 +1272,7 @@ fn resolve_model(
     let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &["none", "uniform"])?;
     let spread_val = r
         .val("cluster.jitter_spread", c.jitter_spread.as_ref())
-        .filter(|v| !matches!(v.raw(), Raw::Str(s) if s.trim() == "none"));
+        .filter(|v| !v.is_none());
     // A `--set` of no jitter (an ablation) leaves the file's spread unused.
     let spread_val =
         spread_val.filter(|_| !(kind == Some(0) && r.keys.contains_key("cluster.jitter")));

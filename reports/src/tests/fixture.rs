@@ -265,18 +265,7 @@ impl FakeSweep {
             },
             datapoints: 3000,
             windows: 750,
-            write_sweep_toml: true,
-            reducers: vec![4],
-            fixed: Vec::new(),
-            reproduces: Some("group-scheduling-2018"),
-            swept: Some(vec!["data_size"]),
-            param_units: true,
-            missing: Vec::new(),
-            faults: None,
-            fault_free: Vec::new(),
-            growth: |_, _, _| 0.0,
-            unfinished: |_, _, _| 0,
-            collapsed: Vec::new(),
+            ..FakeSweep::small()
         }
     }
 

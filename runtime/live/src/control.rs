@@ -275,7 +275,6 @@ mod tests {
     use crate::frame::PROTOCOL_VERSION;
     use std::time::Duration;
     use tokio::net::{TcpListener, TcpStream};
-    use tokio::time::timeout;
 
     fn hello(node: Option<u32>) -> Message {
         Message::Hello {
@@ -287,18 +286,9 @@ mod tests {
         }
     }
 
-    /// Runs `f` on a current-thread runtime, failing the test after 10 s.
+    /// Runs `f`, failing the test after 10 s.
     fn run<F: std::future::Future<Output = ()>>(f: F) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap()
-            .block_on(async {
-                timeout(Duration::from_secs(10), f)
-                    .await
-                    .expect("the test ran out of time")
-            });
+        crate::testing::run_bounded(Duration::from_secs(10), f);
     }
 
     #[test]

@@ -183,19 +183,10 @@ pub async fn pull<S: AsyncRead + AsyncWrite + Unpin>(
 mod tests {
     use super::*;
     use tokio::net::{TcpListener, TcpStream};
-    use tokio::time::timeout;
 
+    /// Runs `f`, failing the test after 20 s.
     fn run<F: std::future::Future<Output = ()>>(f: F) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap()
-            .block_on(async {
-                timeout(Duration::from_secs(20), f)
-                    .await
-                    .expect("the test ran out of time")
-            });
+        crate::testing::run_bounded(Duration::from_secs(20), f);
     }
 
     /// A peer on loopback serving `store` (in `chunk`-byte chunks, paced by `limit`), and a

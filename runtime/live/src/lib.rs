@@ -23,6 +23,8 @@ pub mod frame;
 pub mod message;
 pub mod shm;
 pub mod spill;
+#[cfg(test)]
+mod testing;
 
 pub use frame::{FrameDecoder, FrameError, PROTOCOL_VERSION};
 pub use message::{Message, MessageDecoder, WireError};

@@ -241,13 +241,10 @@ impl Core {
 
     /// `task` moves to another node: it no longer waits for any lost object here.
     pub(super) fn unstall(&mut self, task: TaskId) {
-        if self.lineage.stalled.is_empty() {
-            return;
-        }
-        self.lineage.stalled.retain(|_, tasks| {
+        // Entries stay (emptied) until their timer fires.
+        for tasks in self.lineage.stalled.values_mut() {
             tasks.retain(|t| *t != task);
-            true
-        });
+        }
     }
 
     /// `object` is lost and wanted: run its producer again, if its lineage is kept and its
