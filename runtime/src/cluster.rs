@@ -4,6 +4,7 @@ use crate::core::transport::TransportModel;
 use crate::core::work::{Arg, CallRequest, ExecWork, FnId, KindId, MethodId, TaskRequest};
 use crate::core::{ClockMode, Core, CoreConfig, ObjectStatus};
 use crate::error::{ActorId, RuntimeError};
+use crate::exec::external::{Backend, External};
 use crate::exec::real_clock::RealClock;
 use crate::exec::virtual_clock::VirtualClock;
 use crate::exec::{Executor, RunEnd, Runner};
@@ -377,17 +378,53 @@ impl Cluster {
         policy: Box<dyn Policy>,
         config: ClusterConfig,
     ) -> Result<Cluster, RuntimeError> {
-        let clock = match config.clock {
-            Clock::Virtual => ClockMode::Virtual,
-            Clock::Real { add_modeled, .. } => ClockMode::Real { add_modeled },
-        };
         if spec.network.transport == TransportModel::External {
             // Its transfers would wait forever: no executor here moves bytes.
             return Err(RuntimeError::UnsupportedTransport(spec.network.transport));
         }
+        let clock = match config.clock {
+            Clock::Virtual => ClockMode::Virtual,
+            Clock::Real { add_modeled, .. } => ClockMode::Real { add_modeled },
+        };
+        let runner = Arc::new(Runner::new(registry));
+        let exec = match config.clock {
+            Clock::Virtual => Executor::Virtual(VirtualClock::new(Arc::clone(&runner))),
+            Clock::Real { workers, .. } => {
+                Executor::Real(RealClock::new(Arc::clone(&runner), workers))
+            }
+        };
+        Cluster::assemble(spec, runner, policy, config, clock, exec)
+    }
+
+    /// A cluster of `spec`'s nodes whose code runs, and whose bytes move, in `backend` (a
+    /// live deployment), in real time. `registry` must hold the code the backend runs, under
+    /// the same names and in the same order (the core knows code by index); `config.clock`
+    /// is ignored. The network's transport is the backend's ([`TransportModel::External`]),
+    /// whatever `spec` says.
+    pub fn with_backend(
+        mut spec: ClusterSpec,
+        registry: Registry,
+        policy: Box<dyn Policy>,
+        config: ClusterConfig,
+        backend: Box<dyn Backend>,
+    ) -> Result<Cluster, RuntimeError> {
+        spec.network.transport = TransportModel::External;
+        let runner = Arc::new(Runner::new(registry));
+        let exec = Executor::External(External::new(backend));
+        Cluster::assemble(spec, runner, policy, config, ClockMode::External, exec)
+    }
+
+    fn assemble(
+        spec: ClusterSpec,
+        runner: Arc<Runner>,
+        policy: Box<dyn Policy>,
+        config: ClusterConfig,
+        clock: ClockMode,
+        exec: Executor,
+    ) -> Result<Cluster, RuntimeError> {
         let core = Core::new(
             spec,
-            registry.catalog(),
+            runner.registry().catalog(),
             CoreConfig {
                 heartbeat: config.heartbeat,
                 driver_node: config.driver_node,
@@ -398,13 +435,6 @@ impl Cluster {
             },
             policy,
         )?;
-        let runner = Arc::new(Runner::new(registry));
-        let exec = match config.clock {
-            Clock::Virtual => Executor::Virtual(VirtualClock::new(Arc::clone(&runner))),
-            Clock::Real { workers, .. } => {
-                Executor::Real(RealClock::new(Arc::clone(&runner), workers))
-            }
-        };
         Ok(Cluster {
             core,
             exec,
@@ -413,6 +443,15 @@ impl Cluster {
             ops: Vec::new(),
             submit_cost: config.submit_cost,
         })
+    }
+
+    /// Ends the run on the executor: a backend (a live deployment) lets its nodes go and
+    /// collects their reports; in this process there is nothing to do.
+    pub fn stop(&mut self) -> Result<(), RuntimeError> {
+        match &mut self.exec {
+            Executor::External(e) => e.stop(),
+            _ => Ok(()),
+        }
     }
 
     /// The code registry.
@@ -455,11 +494,21 @@ impl Cluster {
         actor: ActorId,
         read: impl FnOnce(&T) -> R,
     ) -> Option<R> {
+        if let Executor::External(e) = &self.exec {
+            return e
+                .backend()
+                .actor_state(actor)?
+                .downcast_ref::<T>()
+                .map(read);
+        }
         self.runner.actor_state(actor, read)
     }
 
     /// The actors whose constructor has run, ascending.
     pub fn constructed_actors(&self) -> Vec<ActorId> {
+        if let Executor::External(e) = &self.exec {
+            return e.backend().constructed_actors();
+        }
         self.runner.actors()
     }
 

@@ -16,6 +16,7 @@ pub struct TaskContext {
     pub(crate) now: Nanos,
     pub(crate) node: NodeId,
     pub(crate) task: TaskId,
+    pub(crate) index: u32,
     pub(crate) datapoints: Vec<(u64, Nanos)>,
 }
 
@@ -33,6 +34,12 @@ impl TaskContext {
     /// The work being run.
     pub fn task(&self) -> TaskId {
         self.task
+    }
+
+    /// Its index within its group (its hints' `index`: the IR numbers the tasks of a stage
+    /// from 0), the same when it runs again to rebuild a lost output.
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     /// Records that data ingested at `ingest` has arrived here now; `tag` is the workload's

@@ -9,12 +9,14 @@
 //! one convenience ([`Workload::load`]) for the harness.
 
 pub mod error;
+pub mod live;
 pub mod program;
 pub mod resolve;
 pub mod schema;
 pub mod units;
 
 pub use error::WorkloadError;
+pub use live::{LiveSetup, registry_live};
 pub use program::{DriveReport, RunError, cluster_config, drive, registry};
 pub use resolve::{
     End, KEY_PATHS, Kind, OutputSize, Quantity, Resolved, Stage, StageOp, is_key_path,

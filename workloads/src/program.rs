@@ -91,6 +91,25 @@ impl LastOutput {
     }
 }
 
+/// A submission's arguments: the batch header's iteration and ingest time (the last
+/// argument), and the object arguments before it.
+pub(crate) fn batch(args: &[Payload]) -> Result<(u64, u64, &[Payload]), String> {
+    let (header, objects) = args
+        .split_last()
+        .ok_or("no batch header: work must be submitted by the workload driver")?;
+    match (header.i64_count(), header.i64_at(0), header.i64_at(1)) {
+        (2, Some(i), Some(t)) => Ok((i as u64, t as u64, objects)),
+        _ => Err("malformed batch header".to_string()),
+    }
+}
+
+/// Records the batch's datapoint if `kind` records one.
+pub(crate) fn run_record(kind: &Kind, ctx: &mut TaskContext, iteration: u64, ingest: u64) {
+    if kind.record {
+        ctx.record_arrival(iteration, ingest);
+    }
+}
+
 /// What a method call adds to its actor's total: 1, plus the iteration of its batch header,
 /// plus the stamp (first eight real bytes) of each object argument.
 fn contribution(args: &[Payload]) -> Result<u64, String> {
@@ -109,16 +128,8 @@ fn run_kind(
     ctx: &mut TaskContext,
     args: &[Payload],
 ) -> Result<Vec<Payload>, String> {
-    let (header, objects) = args
-        .split_last()
-        .ok_or("no batch header: work must be submitted by the workload driver")?;
-    let (iteration, ingest) = match (header.i64_count(), header.i64_at(0), header.i64_at(1)) {
-        (2, Some(i), Some(t)) => (i as u64, t as u64),
-        _ => return Err("malformed batch header".to_string()),
-    };
-    if kind.record {
-        ctx.record_arrival(iteration, ingest);
-    }
+    let (iteration, ingest, objects) = batch(args)?;
+    run_record(kind, ctx, iteration, ingest);
     let size = match kind.output_size {
         OutputSize::Bytes(b) => b,
         OutputSize::Input => objects.first().map_or(0, Payload::size),

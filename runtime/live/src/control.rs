@@ -265,6 +265,16 @@ pub(crate) fn brief(m: &Message) -> String {
         Message::Pull { .. } => "a pull",
         Message::Chunk { .. } => "a chunk",
         Message::Missing { .. } => "a missing object",
+        Message::Setup { .. } => "a setup",
+        Message::Ready => "a ready",
+        Message::Assign { .. } => "an assignment",
+        Message::Done { .. } => "a completion",
+        Message::Fetch { .. } => "a fetch",
+        Message::Fetched { .. } => "a fetched copy",
+        Message::FetchFailed { .. } => "a failed fetch",
+        Message::Remove { .. } => "a removal",
+        Message::Stop => "a stop",
+        Message::Stopped { .. } => "a report",
     }
     .to_string()
 }

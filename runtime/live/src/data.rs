@@ -10,6 +10,7 @@ use crate::control::{Connection, ControlError, brief};
 use crate::message::Message;
 use crate::shm::SharedStore;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -61,12 +62,14 @@ impl RateLimit {
 }
 
 /// Serves a peer's pulls from `store` until it closes the connection: each object in chunks
-/// of `chunk` bytes (at least 1), each paced by `limit` if there is one.
+/// of `chunk` bytes (at least 1), each paced by `limit` if there is one. Adds the object
+/// bytes it sends to `served`.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     store: &Mutex<SharedStore>,
     chunk: usize,
     limit: Option<&RateLimit>,
+    served: &AtomicU64,
 ) -> Result<(), ControlError> {
     let chunk = chunk.max(1);
     while let Some(m) = conn.recv().await? {
@@ -95,6 +98,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 bytes: bytes[offset..end].to_vec(),
             })
             .await?;
+            served.fetch_add((end - offset) as u64, Ordering::Relaxed);
             offset = end;
             if offset >= bytes.len() {
                 break;
@@ -195,17 +199,25 @@ mod tests {
         store: SharedStore,
         chunk: usize,
         limit: Option<RateLimit>,
-    ) -> (Connection<TcpStream>, tokio::task::JoinHandle<(u64, u64)>) {
+    ) -> (
+        Connection<TcpStream>,
+        tokio::task::JoinHandle<(u64, u64, u64)>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
             let mut conn = Connection::new(stream);
             let store = Mutex::new(store);
-            serve(&mut conn, &store, chunk, limit.as_ref())
+            let served = AtomicU64::new(0);
+            serve(&mut conn, &store, chunk, limit.as_ref(), &served)
                 .await
                 .unwrap();
-            (conn.bytes_sent(), conn.bytes_received())
+            (
+                conn.bytes_sent(),
+                conn.bytes_received(),
+                served.into_inner(),
+            )
         });
         let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
         (conn, server)
@@ -227,8 +239,9 @@ mod tests {
             assert_eq!(pull(&mut conn, 2).await.unwrap(), Vec::<u8>::new());
             let (sent, received) = (conn.bytes_sent(), conn.bytes_received());
             drop(conn);
-            let (served_sent, served_received) = server.await.unwrap();
+            let (served_sent, served_received, served) = server.await.unwrap();
             assert_eq!((served_sent, served_received), (received, sent));
+            assert_eq!(served, data.len() as u64);
             // Six chunks of the 5 MB object, and two more answers: the object's bytes plus
             // each frame's header and encoding.
             assert!(received > data.len() as u64, "{received}");

@@ -20,7 +20,9 @@
 pub mod control;
 pub mod data;
 pub mod frame;
+pub mod head;
 pub mod message;
+pub mod node;
 pub mod shm;
 pub mod spill;
 #[cfg(test)]

@@ -3,8 +3,12 @@
 //!
 //! A node opens the connection with [`Message::Hello`]; the head answers [`Message::Welcome`]
 //! with the node's id, or [`Message::Refused`] with the reason (and closes). From then on the
-//! node sends a [`Message::Heartbeat`] every heartbeat period. (Assignments and completions
-//! join this enum as the live runtime is built.)
+//! node sends a [`Message::Heartbeat`] every heartbeat period. Once every node has joined, the
+//! head sends each a [`Message::Setup`] (the workload, the peers' data addresses) and waits
+//! for its [`Message::Ready`]. Then the head assigns work ([`Message::Assign`], answered by
+//! [`Message::Done`]), asks for copies ([`Message::Fetch`], answered by [`Message::Fetched`]
+//! or [`Message::FetchFailed`]) and removes them ([`Message::Remove`]); at the end it sends
+//! [`Message::Stop`], answered by [`Message::Stopped`] with the node's counters.
 //!
 //! The data plane between nodes uses the same frames: [`Message::Pull`] asks a peer for an
 //! object, which answers with its [`Message::Chunk`]s in order, or [`Message::Missing`].
@@ -75,6 +79,153 @@ pub enum Message {
         /// The object.
         object: u64,
     },
+    /// Head to node, once every node has joined: what the run needs.
+    Setup {
+        /// The workload, in a form the node's program understands (opaque here).
+        workload: Vec<u8>,
+        /// Every node's data plane, by node id.
+        peers: Vec<Peer>,
+    },
+    /// Node to head: its code is loaded; it can run work.
+    Ready,
+    /// Head to node: run this work.
+    Assign {
+        /// The work's id.
+        task: u64,
+        /// What to run.
+        work: Work,
+        /// Its index within its group.
+        index: u32,
+        /// Its inputs, in order.
+        inputs: Vec<Input>,
+        /// The objects its outputs become, in order.
+        outputs: Vec<u64>,
+    },
+    /// Node to head: work ended.
+    Done {
+        /// The work's id.
+        task: u64,
+        /// What it produced.
+        outcome: Outcome,
+    },
+    /// Head to node: pull a copy of `object` from node `from`.
+    Fetch {
+        /// The transfer's id.
+        transfer: u64,
+        /// The object.
+        object: u64,
+        /// The node that holds it.
+        from: u32,
+    },
+    /// Node to head: the copy is in the node's store.
+    Fetched {
+        /// The transfer's id.
+        transfer: u64,
+        /// The object's size.
+        bytes: u64,
+    },
+    /// Node to head: the pull failed.
+    FetchFailed {
+        /// The transfer's id.
+        transfer: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Head to node: drop the node's copy of `object`.
+    Remove {
+        /// The object.
+        object: u64,
+    },
+    /// Head to node: the run is over; report and exit.
+    Stop,
+    /// Node to head: its last words.
+    Stopped {
+        /// What it counted.
+        counters: NodeCounters,
+    },
+}
+
+/// Where a node's data plane listens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// The node's id.
+    pub node: u32,
+    /// Its host, as the head saw it.
+    pub host: String,
+    /// Its data plane's port.
+    pub port: u16,
+}
+
+/// What an assignment runs, in the indices of the run's registry (the same on the head and
+/// every node: they build it from the same workload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Work {
+    /// A function.
+    Function(u32),
+    /// An actor's constructor.
+    CreateActor {
+        /// The actor.
+        actor: u64,
+        /// Its kind.
+        kind: u32,
+    },
+    /// A method call.
+    Method {
+        /// The actor.
+        actor: u64,
+        /// Its kind.
+        kind: u32,
+        /// The method.
+        method: u32,
+    },
+}
+
+/// One input of an assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// An object in the node's store.
+    Object(u64),
+    /// A value carried with the assignment.
+    Value(Vec<u8>),
+}
+
+/// What work produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// It ran; its outputs are in the node's store.
+    Ran {
+        /// Each output's size and first bytes (up to 8), in order.
+        outputs: Vec<(u64, Vec<u8>)>,
+        /// Datapoints its code recorded: `(tag, ingest time)`.
+        datapoints: Vec<(u64, u64)>,
+        /// After a method call, its actor's state, if it is a `u64`.
+        actor_state: Option<u64>,
+        /// How long the code ran on the node, ns.
+        ran_ns: u64,
+    },
+    /// It failed, and why.
+    Failed(String),
+}
+
+/// What a node counted over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCounters {
+    /// Bytes its data plane wrote to sockets (frames whole).
+    pub data_sent: u64,
+    /// Bytes its data plane read from sockets.
+    pub data_received: u64,
+    /// Object bytes it served to peers.
+    pub objects_sent: u64,
+    /// Object bytes it pulled from peers.
+    pub objects_received: u64,
+    /// Bytes its control connection wrote.
+    pub control_sent: u64,
+    /// Bytes its control connection read.
+    pub control_received: u64,
+    /// Work it ran.
+    pub executions: u64,
+    /// The most bytes its store held at once.
+    pub store_peak: u64,
 }
 
 /// Why bytes are not a message.
@@ -186,6 +337,60 @@ mod tests {
                 bytes: vec![1, 2, 3],
             },
             Message::Missing { object: 10 },
+            Message::Setup {
+                workload: b"name = 'x'".to_vec(),
+                peers: vec![Peer {
+                    node: 1,
+                    host: "127.0.0.1".to_string(),
+                    port: 9,
+                }],
+            },
+            Message::Ready,
+            Message::Assign {
+                task: 7,
+                work: Work::Method {
+                    actor: 2,
+                    kind: 0,
+                    method: 1,
+                },
+                index: 4,
+                inputs: vec![Input::Object(3), Input::Value(vec![1; 16])],
+                outputs: vec![8],
+            },
+            Message::Done {
+                task: 7,
+                outcome: Outcome::Ran {
+                    outputs: vec![(800, vec![0; 8])],
+                    datapoints: vec![(1, 2)],
+                    actor_state: Some(5),
+                    ran_ns: 10,
+                },
+            },
+            Message::Done {
+                task: 8,
+                outcome: Outcome::Failed("panicked: x".to_string()),
+            },
+            Message::Fetch {
+                transfer: 1,
+                object: 3,
+                from: 0,
+            },
+            Message::Fetched {
+                transfer: 1,
+                bytes: 800,
+            },
+            Message::FetchFailed {
+                transfer: 2,
+                reason: "gone".to_string(),
+            },
+            Message::Remove { object: 3 },
+            Message::Stop,
+            Message::Stopped {
+                counters: NodeCounters {
+                    data_sent: 1,
+                    ..NodeCounters::default()
+                },
+            },
         ]
     }
 

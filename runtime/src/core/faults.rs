@@ -107,8 +107,8 @@ impl Core {
         state.up = false;
         state.ready.clear();
         state.finishing.clear();
-        let capacity = state.store.capacity();
-        let store = std::mem::replace(&mut state.store, super::store::ObjectStore::new(capacity));
+        let empty = state.store.emptied();
+        let store = std::mem::replace(&mut state.store, empty);
         state.lost = store.sealed_objects();
         let at = self.spec.recovery.declared_dead_at(now);
         state.declare_at = Some(at);

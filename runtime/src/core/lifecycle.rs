@@ -119,7 +119,7 @@ impl Core {
         };
         let delay = match self.config.clock {
             ClockMode::Virtual | ClockMode::Real { add_modeled: true } => modeled,
-            ClockMode::Real { add_modeled: false } => 0,
+            ClockMode::Real { add_modeled: false } | ClockMode::External => 0,
         };
         entry.result = Some(result);
         entry.phase = Phase::Executed;
@@ -411,6 +411,19 @@ impl Core {
         };
         let object_args =
             |args: &[Arg]| args.iter().filter(|a| matches!(a, Arg::Object(_))).count();
+        let (objects, outputs) = if self.config.clock == ClockMode::External {
+            let objects = entry
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Object(o) => Some(*o),
+                    Arg::Value(_) => None,
+                })
+                .collect();
+            (objects, entry.outputs.clone())
+        } else {
+            (Vec::new(), SmallVec::new())
+        };
         let inputs = if entry.args.is_empty() {
             Vec::new()
         } else if !self.keep_args && object_args(&entry.args) == entry.objects.len() {
@@ -428,7 +441,10 @@ impl Core {
             task,
             node: entry.node,
             work: entry.work,
+            index: entry.hints.index,
             inputs,
+            objects,
+            outputs,
         });
     }
 

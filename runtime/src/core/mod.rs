@@ -78,6 +78,11 @@ pub enum ClockMode {
         /// Add the modeled duration after the real execution.
         add_modeled: bool,
     },
+    /// An executor outside this process runs the code and moves the bytes (a live
+    /// deployment): durations are the real ones, each [`Execution`](work::Execution) names
+    /// its objects, and every store logs the copies it removes
+    /// ([`Core::take_removed`]), so that the executor removes the real bytes too.
+    External,
 }
 
 /// Configuration of a [`Core`].
@@ -234,7 +239,13 @@ impl Core {
             .nodes
             .iter()
             .map(|n| NodeState {
-                store: ObjectStore::new(n.store_capacity),
+                store: {
+                    let mut store = ObjectStore::new(n.store_capacity);
+                    if config.clock == ClockMode::External {
+                        store.log_removals();
+                    }
+                    store
+                },
                 ready: VecDeque::new(),
                 finishing: VecDeque::new(),
                 cpu_slowdown: None,
@@ -408,6 +419,19 @@ impl Core {
     /// Takes the next piece of code to run.
     pub fn poll_execution(&mut self) -> Option<Execution> {
         self.executions.pop_front()
+    }
+
+    /// Hands `removed` every copy the stores removed since the last call, as `(node, object)`
+    /// (only with [`ClockMode::External`], whose executor must remove the real bytes).
+    pub fn take_removed(&mut self, mut removed: impl FnMut(NodeId, ObjectId)) {
+        if self.config.clock != ClockMode::External {
+            return;
+        }
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            for o in n.store.take_removed() {
+                removed(NodeId(i as u32), o);
+            }
+        }
     }
 
     /// Takes the next transfer for the executor to carry out, if the transport leaves moving

@@ -52,6 +52,9 @@ pub struct ObjectStore {
     /// that order, but a store holds a scattered subset of them (see [`STORE_SPARSE`]).
     entries: IdMap<Entry, STORE_SPARSE>,
     clock: u64,
+    /// With [`ObjectStore::log_removals`]: every copy removed since the last
+    /// [`ObjectStore::take_removed`], in order, for an executor whose stores hold real bytes.
+    removed: Option<Vec<ObjectId>>,
 }
 
 impl ObjectStore {
@@ -62,7 +65,33 @@ impl ObjectStore {
             used: 0,
             entries: IdMap::default(),
             clock: 0,
+            removed: None,
         }
+    }
+
+    /// From now on, keeps a list of the copies removed (evicted, freed, lost, given up), for
+    /// an executor that must remove the real bytes too.
+    pub fn log_removals(&mut self) {
+        self.removed.get_or_insert_with(Vec::new);
+    }
+
+    /// An empty store like this one (capacity, and whether it logs removals): what a node
+    /// that stops keeps.
+    pub fn emptied(&self) -> ObjectStore {
+        let mut s = ObjectStore::new(self.capacity);
+        if self.removed.is_some() {
+            s.log_removals();
+        }
+        s
+    }
+
+    /// The copies removed since the last call, in order (none unless
+    /// [`ObjectStore::log_removals`] was called).
+    pub fn take_removed(&mut self) -> Vec<ObjectId> {
+        self.removed
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Bytes in use, including reservations for incoming transfers.
@@ -263,6 +292,9 @@ impl ObjectStore {
     pub fn remove(&mut self, object: ObjectId) -> Option<u64> {
         let e = self.entries.remove(object.0)?;
         self.used -= e.size;
+        if let Some(log) = &mut self.removed {
+            log.push(object);
+        }
         Some(e.size)
     }
 }

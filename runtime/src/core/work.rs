@@ -4,6 +4,7 @@ use crate::cost::CostModel;
 use crate::error::ActorId;
 use crate::payload::Payload;
 use cohort_policy::{Hints, NodeId, ObjectId, Resources, TaskId};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Index of a function in the [`Catalog`].
@@ -183,8 +184,16 @@ pub struct Execution {
     pub node: NodeId,
     /// What to run.
     pub work: ExecWork,
+    /// Its index within its group (from its hints).
+    pub index: u32,
     /// Inputs in argument order.
     pub inputs: Vec<Payload>,
+    /// With an external executor ([`ClockMode::External`](crate::core::ClockMode)): for each
+    /// input, the object it is, or `None` for a value carried with the request. Empty
+    /// otherwise.
+    pub objects: Vec<Option<ObjectId>>,
+    /// With an external executor: the objects its outputs become, in order. Empty otherwise.
+    pub outputs: SmallVec<[ObjectId; 2]>,
 }
 
 /// What an execution produced.

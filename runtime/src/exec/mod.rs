@@ -5,7 +5,13 @@
 //!   model's. Deterministic and much faster than real time. The default.
 //! - [`real_clock`]: the same core driven in real time; code runs on a pool of worker threads
 //!   and its duration is what it really took (plus the modeled part if asked).
+//! - [`external`]: the same core in real time, with a [`Backend`](external::Backend) that
+//!   runs the code and moves the bytes elsewhere (the live deployment's node processes).
+//!
+//! [`Runner`] runs registered code: the two executors in this process use it, and so does a
+//! live node process.
 
+pub mod external;
 pub mod real_clock;
 pub mod virtual_clock;
 
@@ -29,12 +35,13 @@ pub enum RunEnd {
 }
 
 /// Runs code for the core: the registry plus every actor's state.
-pub(crate) struct Runner {
+pub struct Runner {
     registry: Registry,
     actors: Mutex<FxHashMap<ActorId, Arc<Mutex<ActorState>>>>,
 }
 
 impl Runner {
+    /// A runner of `registry`'s code, with no actor constructed yet.
     pub fn new(registry: Registry) -> Self {
         Runner {
             registry,
@@ -42,6 +49,7 @@ impl Runner {
         }
     }
 
+    /// The code it runs.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -74,6 +82,7 @@ impl Runner {
             now,
             node: exec.node,
             task: exec.task,
+            index: exec.index,
             datapoints: Vec::new(),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run_inner(exec, &mut ctx)));
@@ -127,6 +136,7 @@ impl Runner {
 pub(crate) enum Executor {
     Virtual(virtual_clock::VirtualClock),
     Real(real_clock::RealClock),
+    External(external::External),
 }
 
 impl Executor {
@@ -134,6 +144,7 @@ impl Executor {
         match self {
             Executor::Virtual(v) => v.now(),
             Executor::Real(r) => r.now(),
+            Executor::External(e) => e.now(),
         }
     }
 
@@ -148,6 +159,7 @@ impl Executor {
         match self {
             Executor::Virtual(v) => v.run_until(core, done, deadline),
             Executor::Real(r) => r.run_until(core, done, deadline),
+            Executor::External(e) => e.run_until(core, done, deadline),
         }
     }
 

@@ -1,0 +1,543 @@
+//! A node process: joins the head, loads the run's code, and then runs what it is assigned on
+//! real bytes in its shared-memory store, pulls copies from its peers, serves theirs, and
+//! removes what the head's core removes.
+//!
+//! Threads: one tokio thread for every socket (the control connection, the data plane's
+//! listener and the connections it serves, the pulls), `cpus` worker threads for tasks, and
+//! one thread per actor (an actor holds no CPU slot after its constructor, as in the core, and
+//! runs its calls one at a time, in the order they are assigned).
+
+use crate::control::{Connection, ControlError, join};
+use crate::data::{RateLimit, pull, serve};
+use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
+use crate::shm::{SharedBytes, SharedStore};
+use cohort_runtime::core::work::{ExecWork, Execution, FnId, KindId, MethodId};
+use cohort_runtime::exec::Runner;
+use cohort_runtime::policy::{NodeId, TaskId};
+use cohort_runtime::{ActorId, Payload, Registry};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// How a node process runs.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// The head's control address, `HOST:PORT`.
+    pub head: String,
+    /// The node id to ask for (`None`: the head's choice).
+    pub node: Option<u32>,
+    /// CPU slots: worker threads for tasks.
+    pub cpus: u32,
+    /// The store's capacity, bytes.
+    pub store: u64,
+    /// The address the data plane listens on (port 0: any free port).
+    pub data_bind: String,
+    /// Bytes per chunk on the data plane.
+    pub chunk: usize,
+    /// The data plane's pace, bytes per second, if limited (a token bucket of one chunk...
+    /// see [`RateLimit`]), to emulate a NIC.
+    pub rate: Option<u64>,
+    /// How long to keep trying to reach the head.
+    pub connect_timeout: Duration,
+}
+
+/// Why a node stopped before the head told it to.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The head could not be reached.
+    #[error("cannot reach the head at {head}: {source}")]
+    Unreachable {
+        /// The address tried.
+        head: String,
+        /// The last error.
+        source: std::io::Error,
+    },
+    /// The data plane could not listen.
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The control connection failed or the head refused the node.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The run's code could not be loaded from the head's setup.
+    #[error("cannot load the run's code: {0}")]
+    Setup(String),
+    /// The head closed the connection before telling the node to stop.
+    #[error("the head closed the connection")]
+    HeadGone,
+}
+
+/// Counters shared by the node's tasks.
+#[derive(Debug, Default)]
+struct Counts {
+    data_sent: AtomicU64,
+    data_received: AtomicU64,
+    objects_sent: AtomicU64,
+    objects_received: AtomicU64,
+    executions: AtomicU64,
+    store_peak: AtomicU64,
+}
+
+/// A copy in the store, lent to task code as a payload without copying it.
+struct Held(Arc<SharedBytes>);
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The node's store and what the threads share.
+struct Shared {
+    store: Mutex<SharedStore>,
+    counts: Counts,
+    runner: Runner,
+    node: NodeId,
+    start: Instant,
+}
+
+impl Shared {
+    fn put(&self, id: u64, bytes: &[u8]) -> Result<(), String> {
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| "store poisoned".to_string())?;
+        store.put(id, bytes).map_err(|e| e.to_string())?;
+        self.counts
+            .store_peak
+            .fetch_max(store.used(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs an assignment and stores its outputs; the completion to send back.
+    fn run(
+        &self,
+        task: u64,
+        work: Work,
+        index: u32,
+        inputs: Vec<Input>,
+        outputs: Vec<u64>,
+    ) -> Message {
+        let started = Instant::now();
+        let outcome = match self.execute(task, work, index, inputs, &outputs) {
+            Ok((stored, datapoints, actor_state)) => Outcome::Ran {
+                outputs: stored,
+                datapoints,
+                actor_state,
+                ran_ns: started.elapsed().as_nanos() as u64,
+            },
+            Err(reason) => Outcome::Failed(reason),
+        };
+        self.counts.executions.fetch_add(1, Ordering::Relaxed);
+        Message::Done { task, outcome }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn execute(
+        &self,
+        task: u64,
+        work: Work,
+        index: u32,
+        inputs: Vec<Input>,
+        outputs: &[u64],
+    ) -> Result<(Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>, Option<u64>), String> {
+        let mut payloads = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            payloads.push(match input {
+                Input::Value(bytes) => Payload::from_bytes(bytes),
+                Input::Object(id) => {
+                    let held = self
+                        .store
+                        .lock()
+                        .map_err(|_| "store poisoned".to_string())?
+                        .get(id)
+                        .ok_or_else(|| {
+                            format!("object {id} is not in node {}'s store", self.node.0)
+                        })?;
+                    Payload::from_bytes(bytes::Bytes::from_owner(Held(held)))
+                }
+            });
+        }
+        let exec_work = match work {
+            Work::Function(f) => ExecWork::Function(FnId(f)),
+            Work::CreateActor { actor, kind } => ExecWork::CreateActor {
+                actor: ActorId(actor),
+                kind: KindId(kind),
+            },
+            Work::Method {
+                actor,
+                kind,
+                method,
+            } => ExecWork::Method {
+                actor: ActorId(actor),
+                kind: KindId(kind),
+                method: MethodId(method),
+            },
+        };
+        let exec = Execution {
+            task: TaskId(task),
+            node: self.node,
+            work: exec_work,
+            index,
+            inputs: payloads,
+            objects: Vec::new(),
+            outputs: Default::default(),
+        };
+        let now = self.start.elapsed().as_nanos() as u64;
+        let out = self.runner.run(&exec, now)?;
+        drop(exec);
+        let mut stored = Vec::with_capacity(out.outputs.len());
+        if !matches!(work, Work::CreateActor { .. }) && out.outputs.len() != outputs.len() {
+            return Err(format!(
+                "returned {} values, expected {}",
+                out.outputs.len(),
+                outputs.len()
+            ));
+        }
+        for (value, id) in out.outputs.iter().zip(outputs) {
+            if value.modeled_len() > 0 {
+                return Err(format!(
+                    "output {id} has {} modeled bytes: a live node stores real bytes only",
+                    value.modeled_len()
+                ));
+            }
+            self.put(*id, value.bytes())?;
+            let head = value.bytes()[..value.bytes().len().min(8)].to_vec();
+            stored.push((value.size(), head));
+        }
+        let actor_state = match work {
+            Work::CreateActor { actor, .. } | Work::Method { actor, .. } => {
+                self.runner.actor_state(ActorId(actor), |t: &u64| *t)
+            }
+            Work::Function(_) => None,
+        };
+        Ok((stored, out.datapoints, actor_state))
+    }
+}
+
+/// A job for a worker thread.
+struct Job {
+    task: u64,
+    work: Work,
+    index: u32,
+    inputs: Vec<Input>,
+    outputs: Vec<u64>,
+}
+
+/// Runs a node process until the head stops it; returns what it counted. `load` turns the
+/// head's workload (opaque bytes) into the run's code.
+pub fn run_node(
+    options: &NodeOptions,
+    load: &dyn Fn(&[u8]) -> Result<Registry, String>,
+) -> Result<NodeCounters, NodeError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|source| NodeError::Bind {
+            addr: options.data_bind.clone(),
+            source,
+        })?;
+    rt.block_on(node_main(options, load))
+}
+
+async fn connect(options: &NodeOptions) -> Result<TcpStream, NodeError> {
+    let give_up = Instant::now() + options.connect_timeout;
+    loop {
+        match TcpStream::connect(&options.head).await {
+            Ok(s) => {
+                s.set_nodelay(true).ok();
+                return Ok(s);
+            }
+            Err(source) if Instant::now() >= give_up => {
+                return Err(NodeError::Unreachable {
+                    head: options.head.clone(),
+                    source,
+                });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+async fn node_main(
+    options: &NodeOptions,
+    load: &dyn Fn(&[u8]) -> Result<Registry, String>,
+) -> Result<NodeCounters, NodeError> {
+    let listener = TcpListener::bind(&options.data_bind)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: options.data_bind.clone(),
+            source,
+        })?;
+    let data_port = listener
+        .local_addr()
+        .map_err(|source| NodeError::Bind {
+            addr: options.data_bind.clone(),
+            source,
+        })?
+        .port();
+    let mut conn = Connection::new(connect(options).await?);
+    let welcome = join(
+        &mut conn,
+        &Message::Hello {
+            cohort_version: env!("CARGO_PKG_VERSION").to_string(),
+            node: options.node,
+            cpus: options.cpus,
+            store: options.store,
+            data_port,
+        },
+    )
+    .await?;
+    let (workload, peers) = match conn.recv().await? {
+        Some(Message::Setup { workload, peers }) => (workload, peers),
+        Some(other) => {
+            return Err(ControlError::Unexpected {
+                expected: "the run's setup",
+                got: crate::control::brief(&other),
+            }
+            .into());
+        }
+        None => return Err(NodeError::HeadGone),
+    };
+    let registry = load(&workload).map_err(NodeError::Setup)?;
+    let shared = Arc::new(Shared {
+        // The head's core keeps the store within its capacity; outputs are written before
+        // the head makes room for them, so the node's own limit leaves room for one more
+        // store's worth in flight.
+        store: Mutex::new(SharedStore::new(options.store.saturating_mul(2))),
+        counts: Counts::default(),
+        runner: Runner::new(registry),
+        node: NodeId(welcome.node),
+        start: Instant::now(),
+    });
+    let peers: HashMap<u32, Peer> = peers.into_iter().map(|p| (p.node, p)).collect();
+    let limit = options
+        .rate
+        .map(|r| Arc::new(RateLimit::new(r, options.chunk as u64)));
+
+    // The data plane: serve every peer that connects.
+    let server = {
+        let shared = Arc::clone(&shared);
+        let limit = limit.clone();
+        let chunk = options.chunk;
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                stream.set_nodelay(true).ok();
+                let shared = Arc::clone(&shared);
+                let limit = limit.clone();
+                tokio::spawn(async move {
+                    let mut c = Connection::new(stream);
+                    let _ = serve(
+                        &mut c,
+                        &shared.store,
+                        chunk,
+                        limit.as_deref(),
+                        &shared.counts.objects_sent,
+                    )
+                    .await;
+                    shared
+                        .counts
+                        .data_sent
+                        .fetch_add(c.bytes_sent(), Ordering::Relaxed);
+                    shared
+                        .counts
+                        .data_received
+                        .fetch_add(c.bytes_received(), Ordering::Relaxed);
+                });
+            }
+        })
+    };
+
+    // Workers: `cpus` threads for tasks; a thread per actor.
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
+    let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let mut threads = Vec::new();
+    for i in 0..options.cpus.max(1) {
+        let jobs_rx = Arc::clone(&jobs_rx);
+        let done_tx = done_tx.clone();
+        let shared = Arc::clone(&shared);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("cohort-node-worker-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match jobs_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(j) = job else { return };
+                        let done = shared.run(j.task, j.work, j.index, j.inputs, j.outputs);
+                        if done_tx.send(done).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|source| NodeError::Bind {
+                    addr: "worker threads".to_string(),
+                    source,
+                })?,
+        );
+    }
+    let mut lanes: HashMap<u64, std_mpsc::Sender<Job>> = HashMap::new();
+
+    conn.send(&Message::Ready).await?;
+    let mut heartbeat = tokio::time::interval(Duration::from_nanos(welcome.heartbeat_ns.max(1)));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let outcome = loop {
+        tokio::select! {
+            m = conn.recv() => {
+                let m = match m {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break Err(NodeError::HeadGone),
+                    Err(e) => break Err(e.into()),
+                };
+                match m {
+                    Message::Assign { task, work, index, inputs, outputs } => {
+                        let job = Job { task, work, index, inputs, outputs };
+                        let actor = match work {
+                            Work::Function(_) => None,
+                            Work::CreateActor { actor, .. } | Work::Method { actor, .. } => Some(actor),
+                        };
+                        let sent = match actor {
+                            None => jobs_tx.send(job),
+                            Some(actor) => lanes
+                                .entry(actor)
+                                .or_insert_with(|| {
+                                    actor_lane(actor, Arc::clone(&shared), done_tx.clone())
+                                })
+                                .send(job),
+                        };
+                        if let Err(std_mpsc::SendError(job)) = sent {
+                            let _ = done_tx.send(Message::Done {
+                                task: job.task,
+                                outcome: Outcome::Failed("the node has no thread to run it".to_string()),
+                            });
+                        }
+                    }
+                    Message::Fetch { transfer, object, from } => {
+                        let target = peers.get(&from).map(|p| format!("{}:{}", p.host, p.port));
+                        let shared = Arc::clone(&shared);
+                        let done_tx = done_tx.clone();
+                        tokio::spawn(async move {
+                            let answer = match fetch(target, object, &shared).await {
+                                Ok(bytes) => Message::Fetched { transfer, bytes },
+                                Err(reason) => Message::FetchFailed { transfer, reason },
+                            };
+                            let _ = done_tx.send(answer);
+                        });
+                    }
+                    Message::Remove { object } => {
+                        if let Ok(mut s) = shared.store.lock() {
+                            s.remove(object);
+                        }
+                    }
+                    Message::Stop => break Ok(()),
+                    other => {
+                        break Err(ControlError::Unexpected {
+                            expected: "an assignment, a fetch, a removal or a stop",
+                            got: crate::control::brief(&other),
+                        }
+                        .into());
+                    }
+                }
+            }
+            Some(done) = done_rx.recv() => {
+                if let Err(e) = conn.send(&done).await {
+                    break Err(e.into());
+                }
+            }
+            _ = heartbeat.tick() => {
+                let used = shared.store.lock().map(|s| s.used()).unwrap_or(0);
+                let beat = Message::Heartbeat {
+                    at_ns: shared.start.elapsed().as_nanos() as u64,
+                    cpus_busy: 0,
+                    queued: 0,
+                    store_used: used,
+                };
+                if let Err(e) = conn.send(&beat).await {
+                    break Err(e.into());
+                }
+            }
+        }
+    };
+    server.abort();
+    drop(jobs_tx);
+    drop(lanes);
+    outcome?;
+    let c = &shared.counts;
+    let counters = NodeCounters {
+        data_sent: c.data_sent.load(Ordering::Relaxed),
+        data_received: c.data_received.load(Ordering::Relaxed),
+        objects_sent: c.objects_sent.load(Ordering::Relaxed),
+        objects_received: c.objects_received.load(Ordering::Relaxed),
+        control_sent: conn.bytes_sent(),
+        control_received: conn.bytes_received(),
+        executions: c.executions.load(Ordering::Relaxed),
+        store_peak: c.store_peak.load(Ordering::Relaxed),
+    };
+    let report = Message::Stopped { counters };
+    conn.send(&report).await?;
+    let counters = NodeCounters {
+        control_sent: conn.bytes_sent(),
+        ..counters
+    };
+    Ok(counters)
+}
+
+/// A thread that runs one actor's work in the order it is assigned.
+fn actor_lane(
+    actor: u64,
+    shared: Arc<Shared>,
+    done_tx: mpsc::UnboundedSender<Message>,
+) -> std_mpsc::Sender<Job> {
+    let (tx, rx) = std_mpsc::channel::<Job>();
+    // Without a thread, the receiver is dropped and sending an assignment fails it.
+    let _ = std::thread::Builder::new()
+        .name(format!("cohort-actor-{actor}"))
+        .spawn(move || {
+            while let Ok(j) = rx.recv() {
+                let done = shared.run(j.task, j.work, j.index, j.inputs, j.outputs);
+                if done_tx.send(done).is_err() {
+                    return;
+                }
+            }
+        });
+    tx
+}
+
+/// Pulls `object` from the peer at `target` into the store; its size.
+async fn fetch(target: Option<String>, object: u64, shared: &Shared) -> Result<u64, String> {
+    let target = target.ok_or_else(|| "the head named a node that is no peer".to_string())?;
+    let stream = TcpStream::connect(&target)
+        .await
+        .map_err(|e| format!("cannot reach peer {target}: {e}"))?;
+    stream.set_nodelay(true).ok();
+    let mut c = Connection::new(stream);
+    let result = pull(&mut c, object).await;
+    let counts = &shared.counts;
+    counts
+        .data_sent
+        .fetch_add(c.bytes_sent(), Ordering::Relaxed);
+    counts
+        .data_received
+        .fetch_add(c.bytes_received(), Ordering::Relaxed);
+    let bytes = result.map_err(|e| format!("pulling object {object} from {target}: {e}"))?;
+    counts
+        .objects_received
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    shared.put(object, &bytes)?;
+    Ok(bytes.len() as u64)
+}

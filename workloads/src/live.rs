@@ -1,0 +1,233 @@
+//! The task kinds' code on real bytes, for a live deployment (node processes), and what a
+//! node needs to build it.
+//!
+//! On the simulator a kind's output is a stamp and a modeled tail (see [`crate::program`]);
+//! here every byte exists. An object's data is float64 values, little-endian, each a whole
+//! number of [`UNIT`]s (2^-20) below 1, so that every sum the workload computes is exact in
+//! any order and can be checked against the seeded data directly. By a kind's `output_size`:
+//!
+//! - a fixed size with no object argument **generates** its data from the run's seed, the
+//!   batch's iteration and the task's index in its stage ([`generated`]);
+//! - a fixed size with object arguments **splits and sums**: their values, concatenated, cut
+//!   into as many contiguous parts as the output holds values, each part summed;
+//! - `input` passes its first object argument through (a copy, as returning an array copies
+//!   it into the store), `inputs` concatenates them.
+//!
+//! Bytes beyond the last whole value are zero. A kind with several outputs returns the same
+//! bytes in each. An actor's state is a `u64` total to which each call adds `1 + iteration +`
+//! the sum of its object arguments' values in units ([`units`]): a call lost or run twice
+//! changes it.
+
+use crate::Workload;
+use crate::program::{batch, run_record};
+use crate::resolve::{Kind, OutputSize, Resolved};
+use cohort_runtime::policy::Resources;
+use cohort_runtime::{ActorKind as RuntimeActorKind, Payload, Registry, RuntimeError, TaskContext};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The value of one unit of data: 2^-20.
+pub const UNIT: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// What a node needs to build the run's code: the workload's text and the overrides the head
+/// resolved it with, and the run's seed. Crosses the wire as TOML text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSetup {
+    /// The workload file's name (for its error messages).
+    pub name: String,
+    /// Its text.
+    pub text: String,
+    /// The `--set` overrides.
+    pub sets: BTreeMap<String, String>,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+impl LiveSetup {
+    /// As bytes for the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        toml::to_string(self)
+            .expect("a setup always serializes")
+            .into_bytes()
+    }
+
+    /// The setup `bytes` hold, and the registry of live code it describes.
+    pub fn load(bytes: &[u8]) -> Result<(LiveSetup, Registry), String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("setup is not text: {e}"))?;
+        let setup: LiveSetup = toml::from_str(text).map_err(|e| format!("bad setup: {e}"))?;
+        let w = Workload::parse(&setup.name, &setup.text)
+            .and_then(|w| w.resolve(&setup.sets))
+            .map_err(|e| e.to_string())?;
+        let r = registry_live(&w, setup.seed).map_err(|e| e.to_string())?;
+        Ok((setup, r))
+    }
+}
+
+/// A 64-bit mix (SplitMix64's finaliser): the counter-based generator of the data.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The `size` bytes a generating task makes for the batch of `iteration`, as the task of
+/// index `index` of its stage, in a run of seed `seed`: `size / 8` values, each a whole
+/// number of [`UNIT`]s in [0, 1), then zeros.
+pub fn generated(seed: u64, iteration: u64, index: u32, size: u64) -> Vec<u8> {
+    let key = mix(mix(seed ^ mix(iteration)) ^ u64::from(index));
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(size);
+    for i in 0..(size / 8) as u64 {
+        let k = mix(key.wrapping_add(i)) >> 44;
+        out.extend_from_slice(&(k as f64 * UNIT).to_le_bytes());
+    }
+    out.resize(size, 0);
+    out
+}
+
+/// The values of `bytes` (whole float64s, little-endian; a partial one at the end ignored).
+fn values(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+}
+
+/// The sum of `bytes`' values in [`UNIT`]s (wrapping): exact, since every value is a whole
+/// number of units.
+pub fn units(bytes: &[u8]) -> u64 {
+    values(bytes).fold(0u64, |sum, v| sum.wrapping_add((v / UNIT) as u64))
+}
+
+/// `objects`' values, concatenated, cut into `size / 8` contiguous parts (as equal as they
+/// can be, the first ones longer), each part summed; then zeros up to `size`.
+fn split_sums(objects: &[Payload], size: u64) -> Vec<u8> {
+    let parts = (size / 8) as usize;
+    let all: Vec<f64> = objects.iter().flat_map(|o| values(o.bytes())).collect();
+    let mut out = Vec::with_capacity(size as usize);
+    let base = all.len().checked_div(parts).unwrap_or(0);
+    let extra = all.len().checked_rem(parts).unwrap_or(0);
+    let mut at = 0;
+    for p in 0..parts {
+        let len = base + usize::from(p < extra);
+        let sum: f64 = all[at..at + len].iter().sum();
+        at += len;
+        out.extend_from_slice(&sum.to_le_bytes());
+    }
+    out.resize(size as usize, 0);
+    out
+}
+
+/// The code of `kind` on real bytes.
+fn run_live(
+    kind: &Kind,
+    seed: u64,
+    ctx: &mut TaskContext,
+    args: &[Payload],
+) -> Result<Vec<Payload>, String> {
+    let (iteration, ingest, objects) = batch(args)?;
+    run_record(kind, ctx, iteration, ingest);
+    if kind.outputs == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = match kind.output_size {
+        OutputSize::Bytes(size) if objects.is_empty() => {
+            generated(seed, iteration, ctx.index(), size)
+        }
+        OutputSize::Bytes(size) => split_sums(objects, size),
+        OutputSize::Input => objects.first().map_or(Vec::new(), |o| o.bytes().to_vec()),
+        OutputSize::Inputs => objects.iter().flat_map(|o| o.bytes().to_vec()).collect(),
+    };
+    let output = Payload::from_bytes(bytes);
+    Ok((0..kind.outputs).map(|_| output.clone()).collect())
+}
+
+/// What a call adds to its actor's total (see the module documentation).
+fn contribution(args: &[Payload]) -> Result<u64, String> {
+    let (iteration, _, objects) = batch(args)?;
+    Ok(objects.iter().fold(1u64.wrapping_add(iteration), |sum, o| {
+        sum.wrapping_add(units(o.bytes()))
+    }))
+}
+
+/// The registry holding the live code of every task and actor kind of `w`, for a run of
+/// seed `seed`: the same names, in the same order, as [`crate::registry`]'s.
+pub fn registry_live(w: &Resolved, seed: u64) -> Result<Registry, RuntimeError> {
+    let mut r = Registry::new();
+    for (name, kind) in &w.tasks {
+        let k = kind.clone();
+        r.function(name, kind.cost, move |ctx, args| {
+            run_live(&k, seed, ctx, args)
+        })?;
+    }
+    for (name, actor) in &w.actors {
+        let mut a = RuntimeActorKind::new(name, |_, _| Ok(0u64))
+            .creation_cost(actor.creation_cost)
+            .creation_demand(Resources {
+                cpus: actor.creation_cpus,
+            });
+        for (m, kind) in &actor.methods {
+            let k = kind.clone();
+            a = a.method(m, kind.cost, move |total: &mut u64, ctx, args| {
+                let outputs = run_live(&k, seed, ctx, args)?;
+                *total = total.wrapping_add(contribution(args)?);
+                Ok(outputs)
+            });
+        }
+        r.actor(a)?;
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_data_is_seeded_sized_and_in_whole_units() {
+        let a = generated(1, 2, 3, 8 * 1000 + 5);
+        assert_eq!(a.len(), 8005);
+        assert_eq!(a, generated(1, 2, 3, 8005));
+        assert_ne!(a, generated(1, 2, 4, 8005));
+        assert_ne!(a, generated(1, 3, 3, 8005));
+        assert_ne!(a, generated(2, 2, 3, 8005));
+        assert_eq!(&a[8000..], &[0; 5]);
+        for v in values(&a) {
+            assert!((0.0..1.0).contains(&v));
+            assert_eq!((v / UNIT).fract(), 0.0);
+        }
+        // Not all alike.
+        assert!(values(&a).any(|v| v != values(&a).next().unwrap()));
+    }
+
+    #[test]
+    fn split_sums_keep_every_unit() {
+        let data = Payload::from_bytes(generated(7, 0, 0, 8 * 1001));
+        let parts = split_sums(std::slice::from_ref(&data), 32);
+        assert_eq!(parts.len(), 32);
+        assert_eq!(units(&parts), units(data.bytes()));
+        // 1001 values in 4 parts: 251, 250, 250, 250.
+        let first: f64 = values(data.bytes()).take(251).sum();
+        assert_eq!(values(&parts).next(), Some(first));
+    }
+
+    #[test]
+    fn a_setup_round_trips_and_loads_the_same_code_as_the_simulator() {
+        let (name, text) = crate::SHIPPED[0];
+        let setup = LiveSetup {
+            name: name.to_string(),
+            text: text.to_string(),
+            sets: BTreeMap::from([("data_size".to_string(), "80KB".to_string())]),
+            seed: 3,
+        };
+        let (back, live) = LiveSetup::load(&setup.to_bytes()).unwrap();
+        assert_eq!(back, setup);
+        let w = Workload::parse(name, text)
+            .unwrap()
+            .resolve(&setup.sets)
+            .unwrap();
+        assert_eq!(live.catalog(), crate::registry(&w).unwrap().catalog());
+        let e = LiveSetup::load(b"name = 1").unwrap_err();
+        assert!(e.starts_with("bad setup"), "{e}");
+    }
+}
