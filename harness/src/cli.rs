@@ -27,6 +27,16 @@ pub(crate) enum ClockArg {
     Real,
 }
 
+/// Where a run's cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DeployArg {
+    /// In this process, on the clock `--clock` chooses (the simulator by default).
+    InProcess,
+    /// A head (this process) and node processes that run the code on real bytes and move
+    /// them over TCP: a live run, in real time.
+    Processes,
+}
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Runs one workload with one policy and writes a run directory.
@@ -111,6 +121,9 @@ pub(crate) enum Command {
         #[arg(required = true)]
         workloads: Vec<PathBuf>,
     },
+    /// Runs one node of a live cluster: joins the head of `cohort run --deploy processes`
+    /// (from this or another host), runs what it is assigned, and exits when the run ends.
+    Node(NodeArgs),
     /// Lists the policies cohort can find, and checks each.
     ///
     /// A plugin named NAME is the library libcohort_NAME.so (.dylib on macOS, .dll on
@@ -189,6 +202,44 @@ pub(crate) struct RunArgs {
     /// Run twice and check that the CSVs are byte-identical (virtual clock only).
     #[arg(long)]
     pub(crate) check_determinism: bool,
+    /// Where the cluster runs: in this process, or as node processes moving real bytes
+    /// (live, in real time; `--clock` does not apply).
+    #[arg(long, value_enum, default_value_t = DeployArg::InProcess)]
+    pub(crate) deploy: DeployArg,
+    /// With `--deploy processes`: the address nodes join the head at [default:
+    /// 127.0.0.1:0, any free port on loopback; use e.g. 0.0.0.0:7070 for other hosts].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) listen: Option<String>,
+    /// With `--deploy processes`: node processes to start on this machine [default: every
+    /// node of the workload]; the others join with `cohort node --head HOST:PORT`.
+    #[arg(long, value_name = "N")]
+    pub(crate) spawn: Option<u32>,
+    /// With `--deploy processes`: the rate each node sends at, to emulate a NIC (e.g.
+    /// 10Gbit/s), or `none` [default: the workload's nic_bandwidth].
+    #[arg(long, value_name = "RATE")]
+    pub(crate) nic_rate: Option<String>,
+    /// With `--deploy processes`: how long to wait for every node to join.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) join_timeout: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct NodeArgs {
+    /// The head's address, as `cohort run --deploy processes --listen` set it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) head: String,
+    /// The node id to ask for [default: the head's choice].
+    #[arg(long)]
+    pub(crate) node: Option<u32>,
+    /// The address this node's data plane listens on for its peers (port 0: any).
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:0")]
+    pub(crate) data: String,
+    /// How long to keep trying to reach the head.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) connect_timeout: String,
+    /// The process id of the head that started this node: the node dies with it.
+    #[arg(long, hide = true)]
+    pub(crate) parent: Option<u32>,
 }
 
 pub(crate) fn parse_sets(set: &[String]) -> Result<BTreeMap<String, String>> {

@@ -5,6 +5,7 @@
 //! directory is built under a temporary name and renamed into place when complete.
 
 mod cli;
+mod live;
 mod output;
 mod plan;
 mod policy;
@@ -15,11 +16,15 @@ mod table;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use cli::{Cli, ClockArg, Command, RunArgs, SweepArgs, clock_of, parse_policy_configs, parse_sets};
+use cli::{
+    Cli, ClockArg, Command, DeployArg, NodeArgs, RunArgs, SweepArgs, clock_of,
+    parse_policy_configs, parse_sets,
+};
 use cohort_schema::{CsvWriter, SummaryRow};
 use cohort_workloads::{End, Workload};
+use live::Live;
 use policy::PolicySource;
-use run::RunSpec;
+use run::{Deploy, RunSpec};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -102,6 +107,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         ),
         Command::Report { dir, out, x } => cmd_report(&dir, out, x),
         Command::Validate { workloads } => cmd_validate(&workloads),
+        Command::Node(args) => cmd_node(args),
         Command::Policies => cmd_policies(),
     }
 }
@@ -114,6 +120,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     if a.check_determinism && matches!(a.clock, ClockArg::Real) {
         bail!("--check-determinism needs the virtual clock: the real clock is not deterministic");
     }
+    let deploy = deploy_of(&a, &resolved)?;
     let spec = RunSpec {
         workload_source: w.source().to_string(),
         workload_path: a.workload.display().to_string(),
@@ -123,6 +130,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         policy_config: a.policy_config,
         seed: a.seed,
         clock: clock_of(a.clock),
+        deploy,
     };
     let dir = a.out.unwrap_or_else(|| {
         PathBuf::from("out").join(format!("{}-{}", spec.resolved.name, spec.id()))
@@ -143,6 +151,60 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     if a.check_determinism {
         writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
     }
+    Ok(())
+}
+
+/// Where `cohort run`'s cluster runs, from its arguments; the `--deploy processes` options
+/// are refused without it.
+fn deploy_of(a: &RunArgs, w: &cohort_workloads::Resolved) -> Result<Deploy> {
+    let live_only = [
+        ("--listen", a.listen.is_some()),
+        ("--spawn", a.spawn.is_some()),
+        ("--nic-rate", a.nic_rate.is_some()),
+    ];
+    if a.deploy == DeployArg::InProcess {
+        if let Some((flag, _)) = live_only.iter().find(|(_, set)| *set) {
+            bail!("{flag} needs --deploy processes");
+        }
+        return Ok(Deploy::InProcess);
+    }
+    if a.check_determinism {
+        bail!("--check-determinism needs the simulator: a live run is not deterministic");
+    }
+    if matches!(a.clock, ClockArg::Real) {
+        bail!("--clock does not apply to --deploy processes: a live run's clock is real");
+    }
+    let nic_rate = match a.nic_rate.as_deref() {
+        None => Some(w.spec.network.nic_bandwidth),
+        Some("none") => None,
+        Some(text) => Some(
+            cohort_workloads::units::parse_rate(text)
+                .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}"))?,
+        ),
+    };
+    let join_timeout = cohort_workloads::units::parse_duration(&a.join_timeout)
+        .map_err(|e| anyhow::anyhow!("--join-timeout {}: {e}", a.join_timeout))?;
+    Ok(Deploy::Processes(Live {
+        listen: a
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:0".to_string()),
+        spawn: a.spawn.unwrap_or(w.spec.nodes.len() as u32),
+        nic_rate,
+        join_timeout: std::time::Duration::from_nanos(join_timeout),
+    }))
+}
+
+fn cmd_node(a: NodeArgs) -> Result<()> {
+    let timeout = cohort_workloads::units::parse_duration(&a.connect_timeout)
+        .map_err(|e| anyhow::anyhow!("--connect-timeout {}: {e}", a.connect_timeout))?;
+    live::node(
+        a.head,
+        a.node,
+        a.data,
+        std::time::Duration::from_nanos(timeout),
+        a.parent,
+    )?;
     Ok(())
 }
 

@@ -143,6 +143,8 @@ struct Manifest<'a> {
     policy_config: &'a str,
     seed: u64,
     clock: &'a str,
+    /// "in-process" (the simulator or the real clock in one process) or "processes" (live).
+    deploy: &'a str,
     cohort_version: &'a str,
     git_commit: &'a str,
     iterations: u64,
@@ -153,6 +155,9 @@ struct Manifest<'a> {
     set: &'a BTreeMap<String, String>,
     params: &'a BTreeMap<String, String>,
     param_units: BTreeMap<String, &'static str>,
+    /// Every constructed actor's state at the end, by actor id (decimal strings: TOML's
+    /// integers stop at `i64::MAX`): the workload's running totals.
+    actor_totals: BTreeMap<String, String>,
     workload_source: &'a str,
 }
 
@@ -174,6 +179,7 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         policy_config: &spec.policy_config,
         seed: spec.seed,
         clock: spec.clock_name(),
+        deploy: spec.deploy_name(),
         cohort_version: VERSION,
         git_commit: GIT_COMMIT,
         iterations: out.iterations,
@@ -183,6 +189,11 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         set: &spec.overrides,
         params: &spec.resolved.params,
         param_units: param_units(spec),
+        actor_totals: out
+            .actor_totals
+            .iter()
+            .map(|(a, t)| (a.to_string(), t.to_string()))
+            .collect(),
         workload_source: &spec.workload_source,
     };
     toml::to_string(&m).context("writing the manifest")
@@ -358,6 +369,9 @@ pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput, detail: Detail) ->
     write_csv(dir, &[], rows)?;
     if !w.spec.faults.is_empty() {
         write_csv(dir, &[], fault_rows(spec, out))?;
+    }
+    if !out.nodes.is_empty() {
+        write_csv(dir, &[], crate::live::node_rows(&out.nodes))?;
     }
     let mut summary = CsvWriter::<SummaryRow>::create(dir, &names)?;
     summary.write(&summary_row(spec, out))?;

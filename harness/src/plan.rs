@@ -203,6 +203,7 @@ impl Plan {
                         policy_config: policy_config.clone(),
                         seed,
                         clock: Clock::Virtual,
+                        deploy: crate::run::Deploy::InProcess,
                     });
                 }
             }

@@ -1,7 +1,9 @@
 //! One run: a resolved workload, a policy, a seed and a clock, executed on a fresh cluster.
 
+use crate::live::Live;
 use crate::policy::PolicySource;
 use anyhow::{Context, Result};
+use cohort_live::message::NodeCounters;
 use cohort_runtime::trace::Counters;
 use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos, Trace};
 use cohort_workloads::{Resolved, cluster_config, drive, registry};
@@ -25,8 +27,19 @@ pub struct RunSpec {
     pub policy_config: String,
     /// The seed.
     pub seed: u64,
-    /// The clock.
+    /// The clock (of a run in this process).
     pub clock: Clock,
+    /// Where the cluster runs.
+    pub deploy: Deploy,
+}
+
+/// Where a run's cluster runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deploy {
+    /// In this process, on [`RunSpec::clock`].
+    InProcess,
+    /// A head (this process) and node processes (live, in real time).
+    Processes(Live),
 }
 
 impl RunSpec {
@@ -51,11 +64,19 @@ impl RunSpec {
             .collect()
     }
 
-    /// "virtual" or "real".
+    /// "virtual" or "real" (a live run's clock is real).
     pub fn clock_name(&self) -> &'static str {
-        match self.clock {
-            Clock::Virtual => "virtual",
-            Clock::Real { .. } => "real",
+        match (&self.deploy, self.clock) {
+            (Deploy::Processes(_), _) | (Deploy::InProcess, Clock::Real { .. }) => "real",
+            (Deploy::InProcess, Clock::Virtual) => "virtual",
+        }
+    }
+
+    /// "in-process" or "processes".
+    pub fn deploy_name(&self) -> &'static str {
+        match self.deploy {
+            Deploy::InProcess => "in-process",
+            Deploy::Processes(_) => "processes",
         }
     }
 }
@@ -81,10 +102,17 @@ pub struct RunOutput {
     pub first_failure: Option<String>,
     /// Wall-clock time taken.
     pub wall: Duration,
+    /// A live run's nodes' counters, by node id (empty for a run in this process).
+    pub nodes: BTreeMap<u32, NodeCounters>,
+    /// Every constructed actor's total at the end (see `cohort_workloads::program`), by id.
+    pub actor_totals: BTreeMap<u64, u64>,
 }
 
 /// Runs `spec`; `progress` is told the cluster's time after each iteration.
 pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
+    if let Deploy::Processes(live) = &spec.deploy {
+        return crate::live::execute(spec, live, progress);
+    }
     let started = Instant::now();
     let policy = spec
         .policy
@@ -117,5 +145,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         unfinished: report.unfinished,
         first_failure: report.first_failure,
         wall: started.elapsed(),
+        nodes: BTreeMap::new(),
+        actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
     })
 }

@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 pub const UNIT: f64 = 1.0 / (1u64 << 20) as f64;
 
 /// What a node needs to build the run's code: the workload's text and the overrides the head
-/// resolved it with, and the run's seed. Crosses the wire as TOML text.
+/// resolved it with, the run's seed, and the NIC rate to emulate. Crosses the wire as TOML
+/// text (numbers as decimal strings: TOML's integers stop at `i64::MAX`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSetup {
     /// The workload file's name (for its error messages).
@@ -40,7 +41,42 @@ pub struct LiveSetup {
     /// The `--set` overrides.
     pub sets: BTreeMap<String, String>,
     /// The run's seed.
+    #[serde(with = "decimal")]
     pub seed: u64,
+    /// The rate each node's data plane sends at, bytes per second (`None`: unlimited).
+    #[serde(with = "decimal_option", default)]
+    pub nic_rate: Option<u64>,
+}
+
+/// A `u64` as a decimal string.
+mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
+/// An optional `u64` as a decimal string, absent when `None`.
+mod decimal_option {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| t.parse().map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 impl LiveSetup {
@@ -51,15 +87,16 @@ impl LiveSetup {
             .into_bytes()
     }
 
-    /// The setup `bytes` hold, and the registry of live code it describes.
-    pub fn load(bytes: &[u8]) -> Result<(LiveSetup, Registry), String> {
+    /// The setup `bytes` hold, the workload it resolves to, and the registry of live code it
+    /// describes.
+    pub fn load(bytes: &[u8]) -> Result<(LiveSetup, Resolved, Registry), String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("setup is not text: {e}"))?;
         let setup: LiveSetup = toml::from_str(text).map_err(|e| format!("bad setup: {e}"))?;
         let w = Workload::parse(&setup.name, &setup.text)
             .and_then(|w| w.resolve(&setup.sets))
             .map_err(|e| e.to_string())?;
         let r = registry_live(&w, setup.seed).map_err(|e| e.to_string())?;
-        Ok((setup, r))
+        Ok((setup, w, r))
     }
 }
 
@@ -218,10 +255,16 @@ mod tests {
             name: name.to_string(),
             text: text.to_string(),
             sets: BTreeMap::from([("data_size".to_string(), "80KB".to_string())]),
-            seed: 3,
+            seed: u64::MAX,
+            nic_rate: Some(1_250_000_000),
         };
-        let (back, live) = LiveSetup::load(&setup.to_bytes()).unwrap();
+        let (back, _, live) = LiveSetup::load(&setup.to_bytes()).unwrap();
         assert_eq!(back, setup);
+        let none = LiveSetup {
+            nic_rate: None,
+            ..setup.clone()
+        };
+        assert_eq!(LiveSetup::load(&none.to_bytes()).unwrap().0, none);
         let w = Workload::parse(name, text)
             .unwrap()
             .resolve(&setup.sets)

@@ -12,7 +12,8 @@
 //! `manifest.toml` and the CSV files of [`RUN_CSVS`], each stored plain (`NAME.csv`) or
 //! gzip-compressed (`NAME.csv.gz`, [`Encoding`]); [`CsvReader`] reads either. The harness
 //! compresses all but `summary.csv`, writes `tasks`, `transfers` and `evictions` only for a
-//! single run or a sweep with `--detail`, and `faults` only for a workload with faults:
+//! single run or a sweep with `--detail`, `faults` only for a workload with faults, and `nodes`
+//! only for a live run:
 //!
 //! | file              | row type           | columns |
 //! |-------------------|--------------------|---------|
@@ -22,6 +23,7 @@
 //! | `evictions.csv`   | [`EvictionRow`]    | `object,node,bytes,at_ns,last_copy` |
 //! | `utilization.csv` | [`UtilizationRow`] | `node,window_start_ns,window_ns,busy_fraction` |
 //! | `faults.csv`      | [`FaultRow`]       | `kind,node,peer,factor,at_ns,until_ns,declared_ns` |
+//! | `nodes.csv`       | [`NodeRow`]        | `node,data_sent,data_received,objects_sent,objects_received,control_sent,control_received,executions,store_peak` |
 //! | `summary.csv`     | [`SummaryRow`]     | `run,policy,seed,param.*,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max,reexecuted,reconstructed,actor_restarts,spilled_bytes,restored_bytes,datapoints_lost,recovery_first_ms,recovery_last_ms,unfinished,growth_ms_per_s` |
 //!
 //! A sweep directory holds a combined `summary.csv` (one [`SummaryRow`] per run that
@@ -92,8 +94,8 @@ pub use file::{
 };
 pub use quantile::quantile;
 pub use rows::{
-    DependencyKind, EvictionRow, FaultRow, LatencyRow, RUN_CSVS, Row, SummaryRow, TaskKind,
-    TaskRow, TransferRow, UtilizationRow,
+    DependencyKind, EvictionRow, FaultRow, LatencyRow, NodeRow, RUN_CSVS, Row, SummaryRow,
+    TaskKind, TaskRow, TransferRow, UtilizationRow,
 };
 pub use staging::{Existing, Staging, abandon_all};
 pub use values::Fixed6;

@@ -28,14 +28,15 @@ pub trait Row: Serialize + DeserializeOwned {
 }
 
 /// The CSV files of a run directory, in the order the harness writes them (`faults.csv` only
-/// for a workload with faults).
-pub const RUN_CSVS: [&str; 7] = [
+/// for a workload with faults, `nodes.csv` only for a live run).
+pub const RUN_CSVS: [&str; 8] = [
     LatencyRow::FILE,
     TaskRow::FILE,
     TransferRow::FILE,
     EvictionRow::FILE,
     UtilizationRow::FILE,
     FaultRow::FILE,
+    NodeRow::FILE,
     SummaryRow::FILE,
 ];
 
@@ -307,6 +308,35 @@ pub struct FaultRow {
 
 impl Row for FaultRow {
     const FILE: &'static str = "faults.csv";
+}
+
+/// One row of `nodes.csv`: what one node process of a live run counted on its sockets and
+/// store. Written only for a live run (`deploy = "processes"`), so that its bytes can be set
+/// beside the transfers the runtime recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRow {
+    /// The node.
+    pub node: u32,
+    /// Bytes its data plane wrote to sockets (frames whole: headers and encoding included).
+    pub data_sent: u64,
+    /// Bytes its data plane read from sockets.
+    pub data_received: u64,
+    /// Object bytes it served to peers.
+    pub objects_sent: u64,
+    /// Object bytes it pulled from peers.
+    pub objects_received: u64,
+    /// Bytes its control connection to the head wrote.
+    pub control_sent: u64,
+    /// Bytes its control connection read.
+    pub control_received: u64,
+    /// Work it ran.
+    pub executions: u64,
+    /// The most bytes its store held at once.
+    pub store_peak: u64,
+}
+
+impl Row for NodeRow {
+    const FILE: &'static str = "nodes.csv";
 }
 
 impl Row for SummaryRow {
@@ -619,6 +649,7 @@ mod tests {
                 documented_columns(doc, FaultRow::FILE),
                 header::<FaultRow>()
             );
+            assert_eq!(documented_columns(doc, NodeRow::FILE), header::<NodeRow>());
             assert_eq!(
                 documented_columns(doc, SummaryRow::FILE),
                 header::<SummaryRow>()
@@ -637,6 +668,7 @@ mod tests {
                 "evictions.csv",
                 "utilization.csv",
                 "faults.csv",
+                "nodes.csv",
                 "summary.csv",
             ]
         );

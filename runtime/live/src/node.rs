@@ -15,6 +15,9 @@ use cohort_runtime::core::work::{ExecWork, Execution, FnId, KindId, MethodId};
 use cohort_runtime::exec::Runner;
 use cohort_runtime::policy::{NodeId, TaskId};
 use cohort_runtime::{ActorId, Payload, Registry};
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use nix::unistd::{Pid, getppid};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -30,20 +33,33 @@ pub struct NodeOptions {
     pub head: String,
     /// The node id to ask for (`None`: the head's choice).
     pub node: Option<u32>,
-    /// CPU slots: worker threads for tasks.
+    /// CPU slots the node offers (its hello; the run's spec decides how many it uses).
     pub cpus: u32,
-    /// The store's capacity, bytes.
+    /// Store bytes the node offers (its hello; the run's spec decides its capacity).
     pub store: u64,
     /// The address the data plane listens on (port 0: any free port).
     pub data_bind: String,
     /// Bytes per chunk on the data plane.
     pub chunk: usize,
-    /// The data plane's pace, bytes per second, if limited (a token bucket of one chunk...
-    /// see [`RateLimit`]), to emulate a NIC.
-    pub rate: Option<u64>,
     /// How long to keep trying to reach the head.
     pub connect_timeout: Duration,
 }
+
+/// What a node runs, built from the head's setup by the node's program.
+pub struct LoadedRun {
+    /// The run's code.
+    pub registry: Registry,
+    /// CPU slots: worker threads for tasks.
+    pub cpus: u32,
+    /// The store's capacity, bytes.
+    pub store: u64,
+    /// The pace of the data plane's sending side, bytes per second (a token bucket of one
+    /// chunk, [`RateLimit`]), to emulate a NIC; `None`: as fast as the sockets go.
+    pub rate: Option<u64>,
+}
+
+/// Loads the run from the head's setup (the workload's bytes) for the node of the given id.
+pub type Loader<'a> = &'a dyn Fn(&[u8], u32) -> Result<LoadedRun, String>;
 
 /// Why a node stopped before the head told it to.
 #[derive(Debug, thiserror::Error)]
@@ -234,10 +250,7 @@ struct Job {
 
 /// Runs a node process until the head stops it; returns what it counted. `load` turns the
 /// head's workload (opaque bytes) into the run's code.
-pub fn run_node(
-    options: &NodeOptions,
-    load: &dyn Fn(&[u8]) -> Result<Registry, String>,
-) -> Result<NodeCounters, NodeError> {
+pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters, NodeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -268,10 +281,7 @@ async fn connect(options: &NodeOptions) -> Result<TcpStream, NodeError> {
     }
 }
 
-async fn node_main(
-    options: &NodeOptions,
-    load: &dyn Fn(&[u8]) -> Result<Registry, String>,
-) -> Result<NodeCounters, NodeError> {
+async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters, NodeError> {
     let listener = TcpListener::bind(&options.data_bind)
         .await
         .map_err(|source| NodeError::Bind {
@@ -308,19 +318,19 @@ async fn node_main(
         }
         None => return Err(NodeError::HeadGone),
     };
-    let registry = load(&workload).map_err(NodeError::Setup)?;
+    let run = load(&workload, welcome.node).map_err(NodeError::Setup)?;
     let shared = Arc::new(Shared {
         // The head's core keeps the store within its capacity; outputs are written before
         // the head makes room for them, so the node's own limit leaves room for one more
         // store's worth in flight.
-        store: Mutex::new(SharedStore::new(options.store.saturating_mul(2))),
+        store: Mutex::new(SharedStore::new(run.store.saturating_mul(2))),
         counts: Counts::default(),
-        runner: Runner::new(registry),
+        runner: Runner::new(run.registry),
         node: NodeId(welcome.node),
         start: Instant::now(),
     });
     let peers: HashMap<u32, Peer> = peers.into_iter().map(|p| (p.node, p)).collect();
-    let limit = options
+    let limit = run
         .rate
         .map(|r| Arc::new(RateLimit::new(r, options.chunk as u64)));
 
@@ -365,7 +375,7 @@ async fn node_main(
     let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let mut threads = Vec::new();
-    for i in 0..options.cpus.max(1) {
+    for i in 0..run.cpus.max(1) {
         let jobs_rx = Arc::clone(&jobs_rx);
         let done_tx = done_tx.clone();
         let shared = Arc::clone(&shared);
@@ -540,4 +550,15 @@ async fn fetch(target: Option<String>, object: u64, shared: &Shared) -> Result<u
         .fetch_add(bytes.len() as u64, Ordering::Relaxed);
     shared.put(object, &bytes)?;
     Ok(bytes.len() as u64)
+}
+
+/// Asks the kernel to kill this process when its parent ends, if its parent is `parent`:
+/// a node started by a head never outlives it. Returns false if the parent has already
+/// gone (the caller should exit).
+pub fn die_with_parent(parent: u32) -> bool {
+    if prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
+        return false;
+    }
+    // The parent may have ended before the request: then this process has another.
+    getppid() == Pid::from_raw(parent as i32)
 }

@@ -3,7 +3,7 @@
 //! workload at a small size. (The `cohort` binary's tests run the same with node processes.)
 
 use cohort_live::head::{HeadOptions, LiveBackend};
-use cohort_live::node::{NodeOptions, run_node};
+use cohort_live::node::{LoadedRun, NodeOptions, run_node};
 use cohort_policy::Policy;
 use cohort_runtime::Cluster;
 use cohort_workloads::live::{UNIT, generated, units};
@@ -35,6 +35,7 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
         text: text.to_string(),
         sets: sets.clone(),
         seed,
+        nic_rate: None,
     };
     let mut w = Workload::parse(name, text).unwrap().resolve(&sets).unwrap();
     w.schedule.end = End::Iterations(5);
@@ -50,11 +51,17 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
                 store: 64_000_000,
                 data_bind: "127.0.0.1:0".to_string(),
                 chunk: 64 << 10,
-                rate: None,
                 connect_timeout: Duration::from_secs(5),
             };
             std::thread::spawn(move || {
-                run_node(&options, &|bytes| LiveSetup::load(bytes).map(|(_, r)| r))
+                run_node(&options, &|bytes, _node| {
+                    LiveSetup::load(bytes).map(|(_, _, registry)| LoadedRun {
+                        registry,
+                        cpus: 2,
+                        store: 64_000_000,
+                        rate: None,
+                    })
+                })
             })
         })
         .collect();

@@ -1,0 +1,278 @@
+//! Live runs: this process is the head (the driver program, the core, the policy), and node
+//! processes run the code on real bytes and move them over TCP. The nodes started here are
+//! children of this process, killed if it ends first (the kernel's parent-death signal) and
+//! killed and reaped when the run ends, fails or is interrupted; others may join from other
+//! hosts with `cohort node --head HOST:PORT`.
+
+use crate::run::{RunOutput, RunSpec};
+use anyhow::{Context, Result, bail};
+use cohort_live::head::{HeadOptions, LiveBackend};
+use cohort_live::message::NodeCounters;
+use cohort_live::node::{LoadedRun, NodeOptions, die_with_parent, run_node};
+use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos};
+use cohort_workloads::{LiveSetup, cluster_config, drive, registry_live};
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How a live run is deployed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// The address nodes join the head at.
+    pub listen: String,
+    /// Node processes to start on this machine (ids 0 to `spawn - 1`).
+    pub spawn: u32,
+    /// The rate each node's data plane sends at, bytes per second (`None`: unlimited).
+    pub nic_rate: Option<u64>,
+    /// How long to wait for every node to join.
+    pub join_timeout: Duration,
+}
+
+/// Bytes per chunk on the data plane: Ray v0.6's object manager's chunk size.
+pub const CHUNK: usize = 1_000_000;
+
+/// How often nodes send heartbeats.
+const HEARTBEAT_NS: u64 = 100_000_000;
+
+/// The node processes started by this head: killed and reaped when dropped.
+struct Children(Vec<(u32, Child)>);
+
+impl Children {
+    /// Starts `count` nodes (ids 0..count) of this executable, joining the head at `head`.
+    fn spawn(count: u32, head: &str, data_host: &str) -> Result<Children> {
+        let exe = std::env::current_exe().context("finding the cohort executable")?;
+        let mut children = Children(Vec::new());
+        for node in 0..count {
+            let child = Command::new(&exe)
+                .args(["node", "--head", head, "--node", &node.to_string()])
+                .args(["--data", &format!("{data_host}:0")])
+                .args(["--parent", &std::process::id().to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting node {node} ({})", exe.display()))?;
+            children.0.push((node, child));
+        }
+        Ok(children)
+    }
+
+    /// Waits up to `grace` for the nodes to exit on their own, then kills the rest; the
+    /// nodes that did not exit cleanly, with how they ended.
+    fn finish(&mut self, grace: Duration) -> Vec<String> {
+        let give_up = Instant::now() + grace;
+        let mut bad = Vec::new();
+        for (node, child) in &mut self.0 {
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(s)) => break Some(s),
+                    Ok(None) if Instant::now() < give_up => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                }
+            };
+            match status {
+                Some(s) if s.success() => {}
+                Some(s) => bad.push(format!("node {node} ended with {s}")),
+                None => bad.push(format!("node {node} did not exit and was killed")),
+            }
+        }
+        self.0.clear();
+        bad
+    }
+
+    /// The nodes that have already exited, with how (to explain a failed start).
+    fn exited(&mut self) -> Vec<String> {
+        self.0
+            .iter_mut()
+            .filter_map(|(node, c)| match c.try_wait() {
+                Ok(Some(s)) => Some(format!("node {node} exited with {s}")),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Checks that a workload can run live, before anything starts.
+fn check(spec: &RunSpec) -> Result<()> {
+    let w = &spec.resolved;
+    if !w.spec.faults.faults().is_empty() {
+        bail!(
+            "live runs do not play [[fault]] scripts yet: run `{}` on the in-process cluster",
+            w.name
+        );
+    }
+    if w.spec.spilling.is_some() {
+        bail!(
+            "live runs do not spill to disk yet: set cluster.spilling=false for `{}`",
+            w.name
+        );
+    }
+    Ok(())
+}
+
+/// Runs `spec` live; `progress` is told the head's clock after each iteration.
+pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
+    check(spec)?;
+    let started = Instant::now();
+    let w = &spec.resolved;
+    let nodes = w.spec.nodes.len() as u32;
+    if live.spawn > nodes {
+        bail!("--spawn {}: the workload has {nodes} node(s)", live.spawn);
+    }
+    let policy = spec
+        .policy
+        .create(&spec.policy_config, spec.seed)
+        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
+    let listener = std::net::TcpListener::bind(&live.listen)
+        .with_context(|| format!("the head cannot listen on {}", live.listen))?;
+    let addr = listener.local_addr()?;
+    let (head, data_host) = if addr.ip().is_unspecified() {
+        (format!("127.0.0.1:{}", addr.port()), "0.0.0.0")
+    } else {
+        (addr.to_string(), "127.0.0.1")
+    };
+    if live.spawn < nodes {
+        eprintln!(
+            "waiting for {} node(s) to join at {addr} (cohort node --head HOST:{})",
+            nodes - live.spawn,
+            addr.port()
+        );
+    }
+    let mut children = Children::spawn(live.spawn, &head, data_host)?;
+    let setup = LiveSetup {
+        name: spec.workload_path.clone(),
+        text: spec.workload_source.clone(),
+        sets: spec.overrides.clone(),
+        seed: spec.seed,
+        nic_rate: live.nic_rate,
+    };
+    let backend = match LiveBackend::start(
+        listener,
+        HeadOptions {
+            nodes,
+            heartbeat_ns: HEARTBEAT_NS,
+            join_timeout: live.join_timeout,
+            workload: setup.to_bytes(),
+        },
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            let exited = children.exited();
+            if exited.is_empty() {
+                return Err(e).context("starting the live cluster");
+            }
+            return Err(e).context(format!("starting the live cluster ({})", exited.join("; ")));
+        }
+    };
+    let report = backend.report();
+    let mut cluster = Cluster::with_backend(
+        w.spec.clone(),
+        registry_live(w, spec.seed).context("registering the workload's task kinds")?,
+        policy,
+        ClusterConfig {
+            seed: spec.seed,
+            // The driver's submissions cost what they really cost here: no modeled cost.
+            submit_cost: 0,
+            ..cluster_config(w, Clock::Virtual)
+        },
+        Box::new(backend),
+    )?;
+    let driven = drive(w, &mut cluster, &mut |c: &Cluster| progress(c.now()));
+    let stopped = cluster.stop();
+    let unclean = children.finish(Duration::from_secs(5));
+    let run = driven.with_context(|| {
+        format!(
+            "live run {} failed at {:.3} s",
+            spec.id(),
+            cluster.now() as f64 / 1e9
+        )
+    })?;
+    stopped.context("stopping the nodes")?;
+    if !unclean.is_empty() {
+        bail!("the run finished, but {}", unclean.join("; "));
+    }
+    let nodes = report.lock().map(|r| r.nodes.clone()).unwrap_or_default();
+    Ok(RunOutput {
+        trace: cluster.take_trace(),
+        counters: cluster.counters(),
+        end: cluster.now(),
+        iterations: run.iterations,
+        datapoints_expected: run.datapoints_expected,
+        unfinished: run.unfinished,
+        first_failure: run.first_failure,
+        wall: started.elapsed(),
+        nodes,
+        actor_totals: run.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
+    })
+}
+
+/// `cohort node`: joins the head at `head` and runs until the run ends.
+pub fn node(
+    head: String,
+    node: Option<u32>,
+    data: String,
+    connect_timeout: Duration,
+    parent: Option<u32>,
+) -> Result<NodeCounters> {
+    if let Some(p) = parent
+        && !die_with_parent(p)
+    {
+        bail!("the head that started this node (process {p}) has already ended");
+    }
+    let options = NodeOptions {
+        head,
+        node,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        store: u64::MAX,
+        data_bind: data,
+        chunk: CHUNK,
+        connect_timeout,
+    };
+    let counters = run_node(&options, &|bytes, id| {
+        let (setup, w, registry) = LiveSetup::load(bytes)?;
+        let spec = w
+            .spec
+            .nodes
+            .get(id as usize)
+            .ok_or_else(|| format!("the workload has no node {id}"))?;
+        Ok(LoadedRun {
+            registry,
+            cpus: spec.cpus,
+            store: spec.store_capacity,
+            rate: setup.nic_rate,
+        })
+    })?;
+    Ok(counters)
+}
+
+/// Each node's counters as `nodes.csv` rows.
+pub fn node_rows(nodes: &BTreeMap<u32, NodeCounters>) -> Vec<cohort_schema::NodeRow> {
+    nodes
+        .iter()
+        .map(|(&node, c)| cohort_schema::NodeRow {
+            node,
+            data_sent: c.data_sent,
+            data_received: c.data_received,
+            objects_sent: c.objects_sent,
+            objects_received: c.objects_received,
+            control_sent: c.control_sent,
+            control_received: c.control_received,
+            executions: c.executions,
+            store_peak: c.store_peak,
+        })
+        .collect()
+}
