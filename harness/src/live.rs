@@ -9,9 +9,10 @@ use anyhow::{Context, Result, bail};
 use cohort_live::head::{HeadOptions, LiveBackend};
 use cohort_live::message::NodeCounters;
 use cohort_live::node::{LoadedRun, NodeOptions, die_with_parent, run_node};
+use cohort_runtime::FaultKind;
 use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos};
 use cohort_workloads::{LiveSetup, cluster_config, drive, registry_live};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,9 +31,6 @@ pub struct Live {
 
 /// Bytes per chunk on the data plane: Ray v0.6's object manager's chunk size.
 pub const CHUNK: usize = 1_000_000;
-
-/// How often nodes send heartbeats.
-const HEARTBEAT_NS: u64 = 100_000_000;
 
 /// The node processes started by this head: killed and reaped when dropped.
 struct Children(Vec<(u32, Child)>);
@@ -58,10 +56,15 @@ impl Children {
 
     /// Waits up to `grace` for the nodes to exit on their own, then kills the rest; the
     /// nodes that did not exit cleanly, with how they ended.
-    fn finish(&mut self, grace: Duration) -> Vec<String> {
+    fn finish(&mut self, grace: Duration, gone: &BTreeSet<u32>) -> Vec<String> {
         let give_up = Instant::now() + grace;
         let mut bad = Vec::new();
         for (node, child) in &mut self.0 {
+            if gone.contains(node) {
+                let _ = child.kill();
+                let _ = child.wait();
+                continue;
+            }
             let status = loop {
                 match child.try_wait() {
                     Ok(Some(s)) => break Some(s),
@@ -85,6 +88,11 @@ impl Children {
         bad
     }
 
+    /// The process id of node `node`, if this head started it.
+    fn pid(&self, node: u32) -> Option<u32> {
+        self.0.iter().find(|(n, _)| *n == node).map(|(_, c)| c.id())
+    }
+
     /// The nodes that have already exited, with how (to explain a failed start).
     fn exited(&mut self) -> Vec<String> {
         self.0
@@ -106,14 +114,35 @@ impl Drop for Children {
     }
 }
 
-/// Checks that a workload can run live, before anything starts.
-fn check(spec: &RunSpec) -> Result<()> {
+/// Checks that a workload can run live, before anything starts: its faults must be kills
+/// (played as SIGKILL) of nodes this head starts, without a restart.
+fn check(spec: &RunSpec, live: &Live) -> Result<()> {
     let w = &spec.resolved;
-    if !w.spec.faults.faults().is_empty() {
-        bail!(
-            "live runs do not play [[fault]] scripts yet: run `{}` on the in-process cluster",
-            w.name
-        );
+    for (i, f) in w.spec.faults.faults().iter().enumerate() {
+        let FaultKind::Kill { node } = f.kind else {
+            bail!(
+                "fault {}: live runs play only `kill` faults (a {} is a model's): run `{}` on \
+                 the in-process cluster",
+                i + 1,
+                f.kind.name(),
+                w.name
+            );
+        };
+        if f.until.is_some() {
+            bail!(
+                "fault {}: live runs do not restart a killed node yet (drop its `until`)",
+                i + 1
+            );
+        }
+        if node.0 >= live.spawn {
+            bail!(
+                "fault {}: node {} is not started by this head (--spawn {}), so it cannot be \
+                 killed",
+                i + 1,
+                node.0,
+                live.spawn
+            );
+        }
     }
     if w.spec.spilling.is_some() {
         bail!(
@@ -126,13 +155,13 @@ fn check(spec: &RunSpec) -> Result<()> {
 
 /// Runs `spec` live; `progress` is told the head's clock after each iteration.
 pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
-    check(spec)?;
     let started = Instant::now();
     let w = &spec.resolved;
     let nodes = w.spec.nodes.len() as u32;
     if live.spawn > nodes {
         bail!("--spawn {}: the workload has {nodes} node(s)", live.spawn);
     }
+    check(spec, live)?;
     let policy = spec
         .policy
         .create(&spec.policy_config, spec.seed)
@@ -164,7 +193,8 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         listener,
         HeadOptions {
             nodes,
-            heartbeat_ns: HEARTBEAT_NS,
+            heartbeat_ns: w.spec.recovery.heartbeat_period,
+            missed_heartbeats: w.spec.recovery.missed_heartbeats,
             join_timeout: live.join_timeout,
             workload: setup.to_bytes(),
         },
@@ -179,6 +209,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         }
     };
     let report = backend.report();
+    let killer = Killer::start(spec, &children, backend.started());
     let mut cluster = Cluster::with_backend(
         w.spec.clone(),
         registry_live(w, spec.seed).context("registering the workload's task kinds")?,
@@ -193,7 +224,12 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
     )?;
     let driven = drive(w, &mut cluster, &mut |c: &Cluster| progress(c.now()));
     let stopped = cluster.stop();
-    let unclean = children.finish(Duration::from_secs(5));
+    // Nodes killed, or declared dead, are not expected to end cleanly.
+    let mut gone = killer.finish();
+    if let Ok(r) = report.lock() {
+        gone.extend(r.lost.keys());
+    }
+    let unclean = children.finish(Duration::from_secs(5), &gone);
     let run = driven.with_context(|| {
         format!(
             "live run {} failed at {:.3} s",
@@ -218,6 +254,68 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         nodes,
         actor_totals: run.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
     })
+}
+
+/// Plays the kills of a run's fault script for real: at each kill's time of the head's
+/// clock, SIGKILL to that node's process. Stopped (with the kills not yet due left undone)
+/// when the run ends.
+struct Killer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<BTreeSet<u32>>>,
+}
+
+impl Killer {
+    fn start(spec: &RunSpec, children: &Children, zero: Instant) -> Killer {
+        let mut kills: Vec<(Instant, u32, u32)> = spec
+            .resolved
+            .spec
+            .faults
+            .faults()
+            .iter()
+            .filter_map(|f| match f.kind {
+                FaultKind::Kill { node } => children
+                    .pid(node.0)
+                    .map(|pid| (zero + Duration::from_nanos(f.at), node.0, pid)),
+                _ => None,
+            })
+            .collect();
+        if kills.is_empty() {
+            return Killer {
+                stop: None,
+                thread: None,
+            };
+        }
+        kills.sort_unstable();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut killed = BTreeSet::new();
+            for (at, node, pid) in kills {
+                let wait = at.saturating_duration_since(Instant::now());
+                match stopped.recv_timeout(wait) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if cohort_live::node::kill(pid).is_ok() {
+                            killed.insert(node);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            killed
+        });
+        Killer {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops playing; the nodes killed.
+    fn finish(mut self) -> BTreeSet<u32> {
+        self.stop = None;
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// `cohort node`: joins the head at `head` and runs until the run ends.

@@ -27,6 +27,9 @@ pub struct HeadOptions {
     pub nodes: u32,
     /// How often nodes send heartbeats, ns.
     pub heartbeat_ns: u64,
+    /// How many heartbeat periods in a row a node may stay silent before it is declared
+    /// dead (any message counts as a heartbeat).
+    pub missed_heartbeats: u32,
     /// How long to wait for every node to join and load the run's code.
     pub join_timeout: Duration,
     /// The workload, as the nodes' program understands it (opaque here).
@@ -66,6 +69,35 @@ pub enum HeadError {
 pub struct HeadReport {
     /// Each node's counters, by id, from its last words.
     pub nodes: BTreeMap<u32, NodeCounters>,
+    /// The nodes declared dead, by id: how their connection ended, and when they were
+    /// declared (ns of the head's clock).
+    pub lost: BTreeMap<u32, (String, Nanos)>,
+}
+
+/// How many times a fetch that failed from a node still connected is tried again (20 ms
+/// apart) before the run fails: a peer that is up but cannot serve is a fault of the
+/// deployment, not of the workload.
+const FETCH_RETRIES: u32 = 50;
+
+/// The pause before a failed fetch is tried again.
+const FETCH_RETRY: Duration = Duration::from_millis(20);
+
+/// What the head knows of one node's liveness.
+#[derive(Clone, Debug)]
+struct Liveness {
+    /// When the head last heard from it.
+    last_heard: Instant,
+    /// How its connection ended, if it has.
+    gone: Option<String>,
+    /// Whether it has been declared dead.
+    dead: bool,
+}
+
+/// A transfer handed to a node and not reported.
+#[derive(Clone, Copy, Debug)]
+struct Fetch {
+    request: TransferRequest,
+    failures: u32,
 }
 
 /// What the socket thread tells the driver's thread.
@@ -84,8 +116,15 @@ pub struct LiveBackend {
     events: std_mpsc::Receiver<HeadEvent>,
     to_nodes: Vec<mpsc::UnboundedSender<Message>>,
     pending: VecDeque<BackendInput>,
-    /// Work handed out and not reported, by task id.
-    assigned: HashMap<u64, ExecWork>,
+    /// Work handed out and not reported, by task id, with its node.
+    assigned: HashMap<u64, (ExecWork, NodeId)>,
+    /// Transfers handed out and not reported, by id.
+    fetches: HashMap<u64, Fetch>,
+    /// Failed fetches to try again, by when.
+    retries: BTreeSet<(Instant, u64)>,
+    nodes: Vec<Liveness>,
+    /// How long a node may stay silent.
+    silence: Duration,
     /// Each actor's state as its node last reported it.
     actors: BTreeMap<ActorId, u64>,
     constructed: BTreeSet<ActorId>,
@@ -110,6 +149,7 @@ impl LiveBackend {
         options: HeadOptions,
     ) -> Result<LiveBackend, HeadError> {
         listener.set_nonblocking(true)?;
+        let silence_options = (options.heartbeat_ns, options.missed_heartbeats);
         let (events_tx, events) = std_mpsc::channel();
         let report = Arc::new(Mutex::new(HeadReport::default()));
         let thread = {
@@ -144,12 +184,29 @@ impl LiveBackend {
                 return Err(e);
             }
         };
+        let now = Instant::now();
+        let nodes = vec![
+            Liveness {
+                last_heard: now,
+                gone: None,
+                dead: false,
+            };
+            to_nodes.len()
+        ];
         Ok(LiveBackend {
-            start: Instant::now(),
+            start: now,
             events,
             to_nodes,
             pending: VecDeque::new(),
             assigned: HashMap::new(),
+            fetches: HashMap::new(),
+            retries: BTreeSet::new(),
+            nodes,
+            silence: Duration::from_nanos(
+                silence_options
+                    .0
+                    .saturating_mul(u64::from(silence_options.1.max(1))),
+            ),
             actors: BTreeMap::new(),
             constructed: BTreeSet::new(),
             report,
@@ -158,24 +215,99 @@ impl LiveBackend {
         })
     }
 
+    /// When the head's clock reads 0.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     /// What the nodes reported, filled in by [`Backend::stop`].
     pub fn report(&self) -> Arc<Mutex<HeadReport>> {
         Arc::clone(&self.report)
     }
 
+    /// Sends `message` to `node`. A node whose connection has ended gets nothing: what it
+    /// was sent is lost with it, and found so when it is declared dead.
     fn send(&self, node: NodeId, message: Message) -> Result<(), RuntimeError> {
-        self.to_nodes
+        let tx = self
+            .to_nodes
             .get(node.index())
-            .ok_or_else(|| RuntimeError::Executor(format!("no node {}", node.0)))?
-            .send(message)
-            .map_err(|_| RuntimeError::Executor(format!("node {} has left", node.0)))
+            .ok_or_else(|| RuntimeError::Executor(format!("no node {}", node.0)))?;
+        let _ = tx.send(message);
+        Ok(())
+    }
+
+    /// The first node silent for too long, declared dead now: forgets what it was handed.
+    fn declare_silent(&mut self, now: Instant) -> Option<BackendInput> {
+        let (i, n) = self
+            .nodes
+            .iter_mut()
+            .enumerate()
+            .find(|(_, n)| !n.dead && now.duration_since(n.last_heard) >= self.silence)?;
+        n.dead = true;
+        let why = n
+            .gone
+            .clone()
+            .unwrap_or_else(|| "it stopped sending heartbeats".to_string());
+        let node = NodeId(i as u32);
+        let before = self.assigned.len();
+        self.assigned.retain(|_, (_, at)| *at != node);
+        let running = before - self.assigned.len();
+        self.fetches
+            .retain(|_, f| f.request.from != node && f.request.to != node);
+        let fetches = &self.fetches;
+        self.retries.retain(|(_, id)| fetches.contains_key(id));
+        let at = now.duration_since(self.start).as_nanos() as Nanos;
+        if let Ok(mut r) = self.report.lock() {
+            r.lost.insert(node.0, (why, at));
+        }
+        // Fenced: its connection is closed, so a node that was only slow stops too (it
+        // finds the head gone) instead of working for a run that has written it off.
+        self.to_nodes[i] = mpsc::unbounded_channel().0;
+        Some(BackendInput::NodeLost { node, running })
+    }
+
+    /// When the next node would be declared dead, or the next fetch tried again.
+    fn next_deadline(&self) -> Option<Instant> {
+        let silent = self
+            .nodes
+            .iter()
+            .filter(|n| !n.dead)
+            .map(|n| n.last_heard + self.silence)
+            .min();
+        let retry = self.retries.first().map(|(t, _)| *t);
+        match (silent, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends again every failed fetch that is due.
+    fn retry_due(&mut self, now: Instant) -> Result<(), RuntimeError> {
+        while let Some(&(due, id)) = self.retries.first() {
+            if due > now {
+                break;
+            }
+            self.retries.pop_first();
+            if let Some(f) = self.fetches.get(&id) {
+                let r = f.request;
+                self.send(
+                    r.to,
+                    Message::Fetch {
+                        transfer: id,
+                        object: r.object.0,
+                        from: r.from.0,
+                    },
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Turns a node's message into an input for the core (or nothing).
     fn input(&mut self, node: u32, m: Message) -> Result<Option<BackendInput>, RuntimeError> {
         match m {
             Message::Done { task, outcome } => {
-                let work = self.assigned.remove(&task);
+                let work = self.assigned.remove(&task).map(|(w, _)| w);
                 let result = match outcome {
                     Outcome::Ran {
                         outputs,
@@ -210,14 +342,31 @@ impl LiveBackend {
                 }))
             }
             Message::Fetched { transfer, .. } => {
+                self.fetches.remove(&transfer);
                 let id = TransferId(transfer);
                 self.pending
                     .push_back(BackendInput::Transport(TransportEvent::Arrived(id)));
                 Ok(Some(BackendInput::Transport(TransportEvent::Flowing(id))))
             }
-            Message::FetchFailed { transfer, reason } => Err(RuntimeError::Executor(format!(
-                "node {node} could not fetch a copy (transfer {transfer}): {reason}"
-            ))),
+            Message::FetchFailed { transfer, reason } => {
+                let Some(f) = self.fetches.get_mut(&transfer) else {
+                    return Ok(None);
+                };
+                f.failures += 1;
+                // A source whose connection ended is about to be declared dead: try until
+                // then. One still connected gets a few tries.
+                let source_gone = self.nodes[f.request.from.index()].gone.is_some();
+                if !source_gone && f.failures > FETCH_RETRIES {
+                    return Err(RuntimeError::Executor(format!(
+                        "node {node} could not fetch a copy (transfer {transfer}) in {} tries: \
+                         {reason}",
+                        f.failures
+                    )));
+                }
+                self.retries
+                    .insert((Instant::now() + FETCH_RETRY, transfer));
+                Ok(None)
+            }
             Message::Heartbeat { .. } | Message::Stopped { .. } => Ok(None),
             other => Err(RuntimeError::Executor(format!(
                 "node {node} sent {} during the run",
@@ -262,7 +411,8 @@ impl Backend for LiveBackend {
                 None => Input::Value(value.bytes().to_vec()),
             });
         }
-        self.assigned.insert(execution.task.0, execution.work);
+        self.assigned
+            .insert(execution.task.0, (execution.work, execution.node));
         self.send(
             execution.node,
             Message::Assign {
@@ -276,6 +426,13 @@ impl Backend for LiveBackend {
     }
 
     fn transfer(&mut self, id: TransferId, request: TransferRequest) -> Result<(), RuntimeError> {
+        self.fetches.insert(
+            id.0,
+            Fetch {
+                request,
+                failures: 0,
+            },
+        );
         self.send(
             request.to,
             Message::Fetch {
@@ -295,16 +452,28 @@ impl Backend for LiveBackend {
             if let Some(i) = self.pending.pop_front() {
                 return Ok(Some(i));
             }
-            let event = match until {
+            let now = Instant::now();
+            if let Some(lost) = self.declare_silent(now) {
+                return Ok(Some(lost));
+            }
+            self.retry_due(now)?;
+            let until = until.map(|t| self.start + Duration::from_nanos(t));
+            let wake = match (until, self.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let event = match wake {
                 None => self.events.recv().ok(),
-                Some(t) => {
-                    let wait = Duration::from_nanos(t.saturating_sub(self.now()));
-                    match self.events.recv_timeout(wait) {
-                        Ok(e) => Some(e),
-                        Err(std_mpsc::RecvTimeoutError::Timeout) => return Ok(None),
-                        Err(std_mpsc::RecvTimeoutError::Disconnected) => None,
+                Some(t) => match self.events.recv_timeout(t.saturating_duration_since(now)) {
+                    Ok(e) => Some(e),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                        if until.is_some_and(|u| Instant::now() >= u) {
+                            return Ok(None);
+                        }
+                        continue;
                     }
-                }
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => None,
+                },
             };
             match event {
                 None => {
@@ -313,12 +482,23 @@ impl Backend for LiveBackend {
                     ));
                 }
                 Some(HeadEvent::Message(node, m)) => {
+                    let Some(state) = self.nodes.get_mut(node as usize) else {
+                        continue;
+                    };
+                    if state.dead {
+                        // Declared dead: whatever it says is no longer its to say.
+                        continue;
+                    }
+                    state.last_heard = Instant::now();
                     if let Some(input) = self.input(node, m)? {
                         return Ok(Some(input));
                     }
                 }
                 Some(HeadEvent::Gone(node, why)) => {
-                    return Err(RuntimeError::Executor(format!("node {node} left: {why}")));
+                    // Not dead yet: it is declared so when it has missed its heartbeats.
+                    if let Some(state) = self.nodes.get_mut(node as usize) {
+                        state.gone.get_or_insert(why);
+                    }
                 }
                 Some(HeadEvent::Joined(_)) => {}
             }
@@ -339,19 +519,28 @@ impl Backend for LiveBackend {
         if std::mem::replace(&mut self.stopped, true) {
             return Ok(());
         }
-        for tx in &self.to_nodes {
-            let _ = tx.send(Message::Stop);
+        let mut left = 0;
+        for (tx, n) in self.to_nodes.iter().zip(&self.nodes) {
+            if n.gone.is_none() && !n.dead {
+                let _ = tx.send(Message::Stop);
+                left += 1;
+            }
         }
         let give_up = Instant::now() + Duration::from_secs(10);
-        let mut left = self.to_nodes.len();
         let mut failure = None;
         while left > 0 {
             let wait = give_up.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(wait) {
                 Ok(HeadEvent::Message(_, Message::Stopped { .. })) => left -= 1,
                 Ok(HeadEvent::Gone(node, why)) => {
-                    failure.get_or_insert(format!("node {node} left before its report: {why}"));
-                    left -= 1;
+                    if self
+                        .nodes
+                        .get(node as usize)
+                        .is_some_and(|n| !n.dead && n.gone.is_none())
+                    {
+                        failure.get_or_insert(format!("node {node} left before its report: {why}"));
+                        left -= 1;
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => {

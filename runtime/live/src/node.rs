@@ -552,6 +552,11 @@ async fn fetch(target: Option<String>, object: u64, shared: &Shared) -> Result<u
     Ok(bytes.len() as u64)
 }
 
+/// Kills process `pid` at once (SIGKILL): a `kill` fault played for real.
+pub fn kill(pid: u32) -> std::io::Result<()> {
+    nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL).map_err(std::io::Error::from)
+}
+
 /// Asks the kernel to kill this process when its parent ends, if its parent is `parent`:
 /// a node started by a head never outlives it. Returns false if the parent has already
 /// gone (the caller should exit).

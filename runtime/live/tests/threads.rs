@@ -70,6 +70,7 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
         HeadOptions {
             nodes: 3,
             heartbeat_ns: 100_000_000,
+            missed_heartbeats: 50,
             join_timeout: Duration::from_secs(10),
             workload: setup.to_bytes(),
         },

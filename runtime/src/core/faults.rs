@@ -20,10 +20,10 @@
 //!   that time (declared dead first, if it had not been yet) and the policy is sent
 //!   `NodeAdded`.
 
-use super::Core;
 use super::directory::ObjectState;
 use super::tasks::Phase;
 use super::timers::Timer;
+use super::{ClockMode, Core};
 use crate::error::RuntimeError;
 use crate::fault::{FaultKind, FaultScript};
 use crate::time::Nanos;
@@ -62,13 +62,17 @@ pub(super) fn has_kills(script: &FaultScript) -> bool {
 impl Core {
     /// Schedules every fault's start and end. Called once, before anything else is scheduled,
     /// so that a fault at an instant comes before work scheduled for the same instant.
+    /// With an external executor the executor plays kills for real and reports what it
+    /// detects ([`Core::node_lost`]); the core schedules none.
     pub(super) fn schedule_faults(&mut self) {
+        let external = self.config.clock == ClockMode::External;
         let edges: Vec<(Nanos, u64)> = self
             .spec
             .faults
             .faults()
             .iter()
             .enumerate()
+            .filter(|(_, f)| !(external && matches!(f.kind, FaultKind::Kill { .. })))
             .flat_map(|(i, f)| {
                 std::iter::once((f.at, edge(i, false))).chain(f.until.map(|t| (t, edge(i, true))))
             })
@@ -205,6 +209,20 @@ impl Core {
         for (task, object) in parked {
             self.ask_for(object, task, now);
         }
+    }
+
+    /// An external executor found node `node` dead at `now` (it missed its heartbeats): the
+    /// node stops and is declared dead at once, as a kill and its declaration do (see the
+    /// module documentation). Its running work is lost; the executor reports nothing more
+    /// of it. Does nothing to a node already down.
+    pub fn node_lost(&mut self, node: NodeId, now: Nanos) {
+        self.observe(now);
+        if !self.nodes.get(node.index()).is_some_and(|n| n.up) {
+            return;
+        }
+        self.node_killed(node, now);
+        self.declare_now(node, now);
+        self.handle_outbox(now);
     }
 
     /// Killed node `node` comes back at `now`, empty.

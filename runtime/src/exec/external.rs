@@ -26,6 +26,15 @@ pub enum BackendInput {
     },
     /// A transfer handed out with [`Backend::transfer`] progressed.
     Transport(TransportEvent),
+    /// A node was found dead (it missed its heartbeats); `running` executions handed to it
+    /// will never be reported. The core declares it dead
+    /// ([`Core::node_lost`](crate::core::Core::node_lost)).
+    NodeLost {
+        /// The node.
+        node: NodeId,
+        /// Executions it was running or had queued.
+        running: usize,
+    },
 }
 
 /// Where executions run and bytes move when the core is driven by an external executor.
@@ -145,6 +154,10 @@ impl External {
                     core.complete(task, result, now);
                 }
                 BackendInput::Transport(event) => core.transport_input(event, now),
+                BackendInput::NodeLost { node, running } => {
+                    self.in_flight = self.in_flight.saturating_sub(running);
+                    core.node_lost(node, now);
+                }
             }
         }
     }
