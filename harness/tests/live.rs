@@ -286,6 +286,79 @@ fn a_node_killed_mid_run_is_found_by_its_missed_heartbeats_and_the_run_recovers_
 }
 
 #[test]
+fn a_node_started_by_hand_joins_the_head_as_from_another_host() {
+    let sb = Sandbox::new("live-join", "");
+    let tag = format!("live-join-{}", std::process::id());
+    // A free port for the head (taken back from the kernel just before the head binds it).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args: Vec<String> = [
+        "run",
+        &shipped("streaming.toml"),
+        "--policy",
+        "random",
+        "--deploy",
+        "processes",
+        "--spawn",
+        "2",
+        "--listen",
+        &listen,
+        "--seed",
+        "3",
+        "--out",
+        "run",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(small("1s"));
+    let head = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(&args)
+        .current_dir(&sb.dir)
+        .env("COHORT_TEST_TAG", &tag)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let node = cohort_tagged(
+        &sb,
+        &tag,
+        &[
+            "node".to_string(),
+            "--head".to_string(),
+            listen.clone(),
+            "--data".to_string(),
+            "127.0.0.1:0".to_string(),
+        ],
+    );
+    let head = head.wait_with_output().unwrap();
+    assert!(head.status.success(), "head: {}", stderr(&head));
+    assert!(node.status.success(), "node: {}", stderr(&node));
+    assert!(
+        stderr(&head).contains("waiting for 1 node(s) to join"),
+        "{}",
+        stderr(&head)
+    );
+    assert_eq!(left_running(&tag), Vec::<String>::new());
+    let nodes = rows(&read_csv(&sb.path("run/nodes.csv")));
+    assert_eq!(nodes.len(), 3);
+    let manifest: toml::Table = std::fs::read_to_string(sb.path("run/manifest.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let iterations = manifest["iterations"].as_integer().unwrap() as u64;
+    let data = units(&generated(3, 0, 0, DATA));
+    let expected = (0..iterations).map(|it| 1 + it + WIDTH * data).sum::<u64>();
+    for (actor, total) in manifest["actor_totals"].as_table().unwrap() {
+        assert_eq!(total.as_str().unwrap(), expected.to_string(), "{actor}");
+    }
+}
+
+#[test]
 fn a_live_run_refuses_what_it_cannot_do_clearly() {
     let sb = Sandbox::new("live-refusals", "");
     let streaming = shipped("streaming.toml");

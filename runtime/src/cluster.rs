@@ -360,6 +360,7 @@ pub struct Cluster {
     /// The queue's spare buffer (see [`RefTracker::swap_out`]); empty between calls.
     ops: Vec<DriverOp>,
     submit_cost: Nanos,
+    driver_node: NodeId,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -442,6 +443,7 @@ impl Cluster {
             tracker: Arc::new(RefTracker::default()),
             ops: Vec::new(),
             submit_cost: config.submit_cost,
+            driver_node: config.driver_node,
         })
     }
 
@@ -629,11 +631,18 @@ impl Cluster {
             .collect())
     }
 
-    /// Stores a value on the driver node.
+    /// Stores a value on the driver node (with a backend, its bytes go to that node's store).
     pub fn put(&mut self, value: Payload) -> Result<ObjectRef, RuntimeError> {
         self.sync();
         let now = self.now();
+        let bytes = match &self.exec {
+            Executor::External(_) => Some(value.clone()),
+            _ => None,
+        };
         let id = self.core.put(value, now)?;
+        if let (Executor::External(e), Some(bytes)) = (&mut self.exec, bytes) {
+            e.put(self.driver_node, id, &bytes)?;
+        }
         Ok(self.handle(id))
     }
 

@@ -273,6 +273,7 @@ pub(crate) fn brief(m: &Message) -> String {
         Message::Fetched { .. } => "a fetched copy",
         Message::FetchFailed { .. } => "a failed fetch",
         Message::Remove { .. } => "a removal",
+        Message::Put { .. } => "a put",
         Message::Stop => "a stop",
         Message::Stopped { .. } => "a report",
     }

@@ -295,4 +295,33 @@ mod tests {
             bad.await.unwrap();
         });
     }
+
+    #[test]
+    fn a_server_refuses_garbage_and_truncated_pulls_without_a_crash() {
+        use tokio::io::AsyncWriteExt;
+        run(async {
+            for bad in [
+                b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+                Message::Pull { object: 1 }.to_frame()[..10].to_vec(),
+                Message::Ready.to_frame(),
+            ] {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = tokio::spawn(async move {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let mut conn = Connection::new(stream);
+                    let store = Mutex::new(SharedStore::new(1 << 20));
+                    serve(&mut conn, &store, 1000, None, &AtomicU64::new(0)).await
+                });
+                let mut peer = TcpStream::connect(addr).await.unwrap();
+                peer.write_all(&bad).await.unwrap();
+                drop(peer);
+                let e = server.await.unwrap().unwrap_err();
+                assert!(
+                    matches!(e, ControlError::Wire(_) | ControlError::Unexpected { .. }),
+                    "{e}"
+                );
+            }
+        });
+    }
 }

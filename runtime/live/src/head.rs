@@ -11,7 +11,7 @@ use cohort_runtime::core::transport::{TransferId, TransferRequest, TransportEven
 use cohort_runtime::core::work::{ExecOutput, ExecWork, Execution};
 use cohort_runtime::exec::external::{Backend, BackendInput, output_stand_in};
 use cohort_runtime::policy::{NodeId, ObjectId, TaskId};
-use cohort_runtime::{ActorId, Nanos, RuntimeError};
+use cohort_runtime::{ActorId, Nanos, Payload, RuntimeError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -439,6 +439,30 @@ impl Backend for LiveBackend {
                 transfer: id.0,
                 object: request.object.0,
                 from: request.from.0,
+            },
+        )
+    }
+
+    fn put(&mut self, node: NodeId, object: ObjectId, value: &Payload) -> Result<(), RuntimeError> {
+        if value.modeled_len() > 0 {
+            return Err(RuntimeError::Executor(format!(
+                "{object}: a value with modeled bytes cannot be put on a live node"
+            )));
+        }
+        // The frame's header, the message's tag and varints take a few bytes more.
+        let limit = crate::frame::DEFAULT_MAX_PAYLOAD as usize - 64;
+        if value.bytes().len() > limit {
+            return Err(RuntimeError::Executor(format!(
+                "{object}: a put of {} bytes is more than one message carries ({limit}); \
+                 make large objects with a task",
+                value.bytes().len()
+            )));
+        }
+        self.send(
+            node,
+            Message::Put {
+                object: object.0,
+                bytes: value.bytes().to_vec(),
             },
         )
     }

@@ -136,6 +136,13 @@ pub enum Message {
         /// The object.
         object: u64,
     },
+    /// Head to node: store `bytes` as `object` (the driver's put).
+    Put {
+        /// The object.
+        object: u64,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
     /// Head to node: the run is over; report and exit.
     Stop,
     /// Node to head: its last words.
@@ -384,6 +391,10 @@ mod tests {
                 reason: "gone".to_string(),
             },
             Message::Remove { object: 3 },
+            Message::Put {
+                object: 4,
+                bytes: vec![9; 3],
+            },
             Message::Stop,
             Message::Stopped {
                 counters: NodeCounters {

@@ -86,6 +86,9 @@ pub enum NodeError {
     /// The run's code could not be loaded from the head's setup.
     #[error("cannot load the run's code: {0}")]
     Setup(String),
+    /// The node's store refused what the head sent.
+    #[error("the store: {0}")]
+    Store(String),
     /// The head closed the connection before telling the node to stop.
     #[error("the head closed the connection")]
     HeadGone,
@@ -449,6 +452,11 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                             let _ = done_tx.send(answer);
                         });
                     }
+                    Message::Put { object, bytes } => {
+                        if let Err(e) = shared.put(object, &bytes) {
+                            break Err(NodeError::Store(format!("storing the driver's object {object}: {e}")));
+                        }
+                    }
                     Message::Remove { object } => {
                         if let Ok(mut s) = shared.store.lock() {
                             s.remove(object);
@@ -457,7 +465,7 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                     Message::Stop => break Ok(()),
                     other => {
                         break Err(ControlError::Unexpected {
-                            expected: "an assignment, a fetch, a removal or a stop",
+                            expected: "an assignment, a fetch, a put, a removal or a stop",
                             got: crate::control::brief(&other),
                         }
                         .into());

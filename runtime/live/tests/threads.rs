@@ -113,3 +113,156 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
     assert_eq!(sent, counters.bytes_transferred);
     assert!(counters.transfers > 0);
 }
+
+/// A node's options for a head at `head`.
+fn node_options(head: &str, node: u32) -> NodeOptions {
+    NodeOptions {
+        head: head.to_string(),
+        node: Some(node),
+        cpus: 1,
+        store: 1 << 20,
+        data_bind: "127.0.0.1:0".to_string(),
+        chunk: 1000,
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A registry with one function, `sum`, which adds up the little-endian `u64`s of its
+/// arguments.
+fn summing() -> cohort_runtime::Registry {
+    let mut r = cohort_runtime::Registry::new();
+    r.function("sum", cohort_runtime::CostModel::default(), |_, args| {
+        let total: u64 = args
+            .iter()
+            .flat_map(|a| a.bytes().chunks_exact(8))
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .sum();
+        Ok(vec![cohort_runtime::Payload::from_u64(total)])
+    })
+    .unwrap();
+    r
+}
+
+#[test]
+fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let head = listener.local_addr().unwrap().to_string();
+    let nodes: Vec<_> = (0..2)
+        .map(|i| {
+            let options = node_options(&head, i);
+            std::thread::spawn(move || {
+                run_node(&options, &|_, _| {
+                    Ok(LoadedRun {
+                        registry: summing(),
+                        cpus: 1,
+                        store: 1 << 20,
+                        rate: None,
+                    })
+                })
+            })
+        })
+        .collect();
+    let backend = LiveBackend::start(
+        listener,
+        HeadOptions {
+            nodes: 2,
+            heartbeat_ns: 100_000_000,
+            missed_heartbeats: 50,
+            join_timeout: Duration::from_secs(10),
+            workload: Vec::new(),
+        },
+    )
+    .unwrap();
+    let spec = cohort_runtime::ClusterSpec::uniform(
+        2,
+        cohort_runtime::NodeSpec {
+            cpus: 1,
+            store_capacity: 1 << 20,
+        },
+        cohort_runtime::NetworkSpec {
+            nic_bandwidth: 1 << 30,
+            latency: 0,
+            transport: Default::default(),
+        },
+    );
+    let mut cluster = Cluster::with_backend(
+        spec,
+        summing(),
+        policy("random", 3),
+        cohort_runtime::ClusterConfig::default(),
+        Box::new(backend),
+    )
+    .unwrap();
+    let sum = cluster.function("sum").unwrap();
+    let values: Vec<u64> = (1..=3000).collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let object = cluster
+        .put(cohort_runtime::Payload::from_bytes(bytes))
+        .unwrap();
+    // Enough tasks that the random policy places some on node 1, which must fetch the
+    // object from node 0 (in 24 chunks of 1,000 bytes).
+    let outs: Vec<_> = (0..8)
+        .map(|_| {
+            cluster
+                .submit(cohort_runtime::Task::new(sum).arg(&object))
+                .unwrap()
+                .remove(0)
+        })
+        .collect();
+    for o in &outs {
+        assert_eq!(cluster.get(o).unwrap().as_u64(), Some(3000 * 3001 / 2));
+    }
+    assert!(cluster.counters().transfers > 0, "nothing ran on node 1");
+    cluster.stop().unwrap();
+    for n in nodes {
+        n.join().unwrap().unwrap();
+    }
+}
+
+/// A head that admits one node, then sends `bytes` and closes.
+fn bad_head(bytes: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 256];
+        let _ = s.read(&mut hello).unwrap();
+        let welcome = cohort_live::Message::Welcome {
+            node: 0,
+            heartbeat_ns: 100_000_000,
+        };
+        s.write_all(&welcome.to_frame()).unwrap();
+        s.write_all(&bytes).unwrap();
+    });
+    (addr, t)
+}
+
+#[test]
+fn a_node_refuses_a_malformed_or_truncated_message_from_its_head_without_a_crash() {
+    let setup = cohort_live::Message::Setup {
+        workload: Vec::new(),
+        peers: Vec::new(),
+    }
+    .to_frame();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), "not a cohort frame"),
+        (
+            setup[..setup.len() - 3].to_vec(),
+            "the stream ended inside a frame",
+        ),
+        (
+            cohort_live::frame::encode(&[250, 250, 250]),
+            "is not a message of this protocol",
+        ),
+    ];
+    for (bytes, needle) in cases {
+        let (head, t) = bad_head(bytes);
+        let e = run_node(&node_options(&head, 0), &|_, _| {
+            Err("the setup never comes".to_string())
+        })
+        .unwrap_err();
+        t.join().unwrap();
+        assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
+    }
+}

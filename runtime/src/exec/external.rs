@@ -10,6 +10,7 @@ use crate::core::Core;
 use crate::core::transport::{TransferId, TransferRequest, TransportEvent};
 use crate::core::work::{ExecOutput, Execution};
 use crate::error::{ActorId, RuntimeError};
+use crate::payload::Payload;
 use crate::time::Nanos;
 use cohort_policy::{NodeId, ObjectId, TaskId};
 
@@ -54,6 +55,9 @@ pub trait Backend: Send {
     /// Moves a copy of `request.object` from `request.from` to `request.to`.
     fn transfer(&mut self, id: TransferId, request: TransferRequest) -> Result<(), RuntimeError>;
 
+    /// Stores `value` as `object` in `node`'s store: the driver's put.
+    fn put(&mut self, node: NodeId, object: ObjectId, value: &Payload) -> Result<(), RuntimeError>;
+
     /// Removes `node`'s copy of `object` (the core evicted or freed it).
     fn remove(&mut self, node: NodeId, object: ObjectId) -> Result<(), RuntimeError>;
 
@@ -95,6 +99,15 @@ impl External {
 
     pub fn stop(&mut self) -> Result<(), RuntimeError> {
         self.backend.stop()
+    }
+
+    pub fn put(
+        &mut self,
+        node: NodeId,
+        object: ObjectId,
+        value: &Payload,
+    ) -> Result<(), RuntimeError> {
+        self.backend.put(node, object, value)
     }
 
     pub fn now(&self) -> Nanos {
@@ -165,7 +178,7 @@ impl External {
 
 /// An execution's result as the core wants it, from what a backend knows of each output: its
 /// size and first real bytes (`head`, at most the size).
-pub fn output_stand_in(head: &[u8], size: u64) -> crate::payload::Payload {
+pub fn output_stand_in(head: &[u8], size: u64) -> Payload {
     let head = &head[..head.len().min(usize::try_from(size).unwrap_or(usize::MAX))];
     crate::payload::Payload::modeled(
         bytes::Bytes::copy_from_slice(head),
