@@ -100,12 +100,15 @@ struct Fetch {
     failures: u32,
 }
 
+/// At most this many queued messages go to a socket in one write.
+pub(crate) const BATCH: usize = 256;
+
 /// What the socket thread tells the driver's thread.
 enum HeadEvent {
     /// Every node joined and loaded the code (or why not).
-    Joined(Result<Vec<mpsc::UnboundedSender<Message>>, HeadError>),
-    /// A node sent a message.
-    Message(u32, Message),
+    Joined(Result<Vec<mpsc::UnboundedSender<Vec<Message>>>, HeadError>),
+    /// A node sent messages (as many as had arrived together), in order.
+    Messages(u32, Vec<Message>),
     /// A node's connection ended or failed.
     Gone(u32, String),
 }
@@ -114,8 +117,13 @@ enum HeadEvent {
 pub struct LiveBackend {
     start: Instant,
     events: std_mpsc::Receiver<HeadEvent>,
-    to_nodes: Vec<mpsc::UnboundedSender<Message>>,
+    to_nodes: Vec<mpsc::UnboundedSender<Vec<Message>>>,
+    /// Messages for each node not handed to the socket thread yet: they go in one batch
+    /// when the driver next waits ([`LiveBackend::flush`]), one wake-up and one write each.
+    outbox: Vec<Vec<Message>>,
     pending: VecDeque<BackendInput>,
+    /// Messages received and not handled yet, with their node.
+    inbox: VecDeque<(u32, Message)>,
     /// Work handed out and not reported, by task id, with its node.
     assigned: HashMap<u64, (ExecWork, NodeId)>,
     /// Transfers handed out and not reported, by id.
@@ -196,8 +204,10 @@ impl LiveBackend {
         Ok(LiveBackend {
             start: now,
             events,
+            outbox: vec![Vec::new(); to_nodes.len()],
             to_nodes,
             pending: VecDeque::new(),
+            inbox: VecDeque::new(),
             assigned: HashMap::new(),
             fetches: HashMap::new(),
             retries: BTreeSet::new(),
@@ -227,13 +237,21 @@ impl LiveBackend {
 
     /// Sends `message` to `node`. A node whose connection has ended gets nothing: what it
     /// was sent is lost with it, and found so when it is declared dead.
-    fn send(&self, node: NodeId, message: Message) -> Result<(), RuntimeError> {
-        let tx = self
-            .to_nodes
-            .get(node.index())
-            .ok_or_else(|| RuntimeError::Executor(format!("no node {}", node.0)))?;
-        let _ = tx.send(message);
+    fn send(&mut self, node: NodeId, message: Message) -> Result<(), RuntimeError> {
+        self.outbox
+            .get_mut(node.index())
+            .ok_or_else(|| RuntimeError::Executor(format!("no node {}", node.0)))?
+            .push(message);
         Ok(())
+    }
+
+    /// Hands every queued message to the socket thread, a batch per node.
+    fn flush(&mut self) {
+        for (tx, out) in self.to_nodes.iter().zip(&mut self.outbox) {
+            if !out.is_empty() {
+                let _ = tx.send(std::mem::take(out));
+            }
+        }
     }
 
     /// The first node silent for too long, declared dead now: forgets what it was handed.
@@ -263,6 +281,7 @@ impl LiveBackend {
         // Fenced: its connection is closed, so a node that was only slow stops too (it
         // finds the head gone) instead of working for a run that has written it off.
         self.to_nodes[i] = mpsc::unbounded_channel().0;
+        self.outbox[i].clear();
         Some(BackendInput::NodeLost { node, running })
     }
 
@@ -476,11 +495,26 @@ impl Backend for LiveBackend {
             if let Some(i) = self.pending.pop_front() {
                 return Ok(Some(i));
             }
+            if let Some((node, m)) = self.inbox.pop_front() {
+                let Some(state) = self.nodes.get_mut(node as usize) else {
+                    continue;
+                };
+                if state.dead {
+                    // Declared dead: whatever it says is no longer its to say.
+                    continue;
+                }
+                state.last_heard = Instant::now();
+                if let Some(input) = self.input(node, m)? {
+                    return Ok(Some(input));
+                }
+                continue;
+            }
             let now = Instant::now();
             if let Some(lost) = self.declare_silent(now) {
                 return Ok(Some(lost));
             }
             self.retry_due(now)?;
+            self.flush();
             let until = until.map(|t| self.start + Duration::from_nanos(t));
             let wake = match (until, self.next_deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -505,18 +539,8 @@ impl Backend for LiveBackend {
                         "the head's socket thread ended".to_string(),
                     ));
                 }
-                Some(HeadEvent::Message(node, m)) => {
-                    let Some(state) = self.nodes.get_mut(node as usize) else {
-                        continue;
-                    };
-                    if state.dead {
-                        // Declared dead: whatever it says is no longer its to say.
-                        continue;
-                    }
-                    state.last_heard = Instant::now();
-                    if let Some(input) = self.input(node, m)? {
-                        return Ok(Some(input));
-                    }
+                Some(HeadEvent::Messages(node, ms)) => {
+                    self.inbox.extend(ms.into_iter().map(|m| (node, m)));
                 }
                 Some(HeadEvent::Gone(node, why)) => {
                     // Not dead yet: it is declared so when it has missed its heartbeats.
@@ -544,9 +568,10 @@ impl Backend for LiveBackend {
             return Ok(());
         }
         let mut left = 0;
+        self.flush();
         for (tx, n) in self.to_nodes.iter().zip(&self.nodes) {
             if n.gone.is_none() && !n.dead {
-                let _ = tx.send(Message::Stop);
+                let _ = tx.send(vec![Message::Stop]);
                 left += 1;
             }
         }
@@ -555,7 +580,12 @@ impl Backend for LiveBackend {
         while left > 0 {
             let wait = give_up.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(wait) {
-                Ok(HeadEvent::Message(_, Message::Stopped { .. })) => left -= 1,
+                Ok(HeadEvent::Messages(_, ms)) => {
+                    left -= ms
+                        .iter()
+                        .filter(|m| matches!(m, Message::Stopped { .. }))
+                        .count();
+                }
                 Ok(HeadEvent::Gone(node, why)) => {
                     if self
                         .nodes
@@ -719,22 +749,29 @@ async fn setup(
 async fn node_task(
     node: u32,
     mut conn: Connection<TcpStream>,
-    mut outgoing: mpsc::UnboundedReceiver<Message>,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<Message>>,
     events: std_mpsc::Sender<HeadEvent>,
     report: Arc<Mutex<HeadReport>>,
 ) {
     loop {
         tokio::select! {
             m = conn.recv() => match m {
-                Ok(Some(Message::Stopped { counters })) => {
-                    if let Ok(mut r) = report.lock() {
+                Ok(Some(m)) => {
+                    // What else has arrived whole goes to the driver in the same hand-over.
+                    let mut batch = vec![m];
+                    while let Ok(Some(m)) = conn.buffered() {
+                        batch.push(m);
+                    }
+                    let last = batch.iter().find_map(|m| match m {
+                        Message::Stopped { counters } => Some(*counters),
+                        _ => None,
+                    });
+                    if let Some(counters) = last
+                        && let Ok(mut r) = report.lock()
+                    {
                         r.nodes.insert(node, counters);
                     }
-                    let _ = events.send(HeadEvent::Message(node, Message::Stopped { counters }));
-                    return;
-                }
-                Ok(Some(m)) => {
-                    if events.send(HeadEvent::Message(node, m)).is_err() {
+                    if events.send(HeadEvent::Messages(node, batch)).is_err() || last.is_some() {
                         return;
                     }
                 }
@@ -748,8 +785,15 @@ async fn node_task(
                 }
             },
             out = outgoing.recv() => match out {
-                Some(m) => {
-                    if let Err(e) = conn.send(&m).await {
+                Some(mut batch) => {
+                    // Whatever else is queued goes in the same write.
+                    while batch.len() < BATCH {
+                        match outgoing.try_recv() {
+                            Ok(more) => batch.extend(more),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = conn.send_all(&batch).await {
                         let _ = events.send(HeadEvent::Gone(node, e.to_string()));
                         return;
                     }

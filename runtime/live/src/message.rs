@@ -72,6 +72,7 @@ pub enum Message {
         /// The object's size.
         total: u64,
         /// The piece's bytes.
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Data plane: the peer does not hold the object.
@@ -82,6 +83,7 @@ pub enum Message {
     /// Head to node, once every node has joined: what the run needs.
     Setup {
         /// The workload, in a form the node's program understands (opaque here).
+        #[serde(with = "serde_bytes")]
         workload: Vec<u8>,
         /// Every node's data plane, by node id.
         peers: Vec<Peer>,
@@ -141,6 +143,7 @@ pub enum Message {
         /// The object.
         object: u64,
         /// Its bytes.
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Head to node: the run is over; report and exit.
@@ -193,7 +196,7 @@ pub enum Input {
     /// An object in the node's store.
     Object(u64),
     /// A value carried with the assignment.
-    Value(Vec<u8>),
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// What work produced.

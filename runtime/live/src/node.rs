@@ -10,7 +10,7 @@
 use crate::control::{Connection, ControlError, join};
 use crate::data::{RateLimit, pull, serve};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
-use crate::shm::{SharedBytes, SharedStore};
+use crate::shm::SharedStore;
 use cohort_runtime::core::work::{ExecWork, Execution, FnId, KindId, MethodId};
 use cohort_runtime::exec::Runner;
 use cohort_runtime::policy::{NodeId, TaskId};
@@ -105,15 +105,6 @@ struct Counts {
     store_peak: AtomicU64,
 }
 
-/// A copy in the store, lent to task code as a payload without copying it.
-struct Held(Arc<SharedBytes>);
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 /// The node's store and what the threads share.
 struct Shared {
     store: Mutex<SharedStore>,
@@ -181,7 +172,7 @@ impl Shared {
                         .ok_or_else(|| {
                             format!("object {id} is not in node {}'s store", self.node.0)
                         })?;
-                    Payload::from_bytes(bytes::Bytes::from_owner(Held(held)))
+                    Payload::from_bytes(held)
                 }
             });
         }
@@ -473,7 +464,15 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                 }
             }
             Some(done) = done_rx.recv() => {
-                if let Err(e) = conn.send(&done).await {
+                // Whatever else is done goes in the same write.
+                let mut batch = vec![done];
+                while batch.len() < crate::head::BATCH {
+                    match done_rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = conn.send_all(&batch).await {
                     break Err(e.into());
                 }
             }

@@ -1,5 +1,8 @@
-//! A node's object store of real bytes in shared memory: each object is a sealed memfd
-//! (Linux `memfd_create`), mapped read-only, so that the node's workers read it in place.
+//! A node's object store of real bytes in shared memory: each object of at least
+//! [`SMALL`] bytes is a sealed memfd (Linux `memfd_create`), mapped read-only, so that the
+//! node's workers read it in place; a smaller one lives on the node's heap (a memfd, its seals
+//! and its mapping cost a few system calls, more than copying a few kilobytes), read in place
+//! just the same. Either way the store lends out [`Bytes`], whose clones share the bytes.
 //!
 //! The store only holds bytes: what to keep and what to evict is the head's decision, made by
 //! the same core as in the simulator (its accounting of each node's store). The store refuses
@@ -13,6 +16,7 @@
 
 #![allow(unsafe_code)]
 
+use bytes::Bytes;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
@@ -141,6 +145,18 @@ impl Drop for SharedBytes {
     }
 }
 
+/// Objects smaller than this many bytes live on the heap rather than in a memfd of their own.
+pub const SMALL: usize = 64 << 10;
+
+/// A mapped object lent out as [`Bytes`].
+struct Mapped(Arc<SharedBytes>);
+
+impl AsRef<[u8]> for Mapped {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// One node's objects, by id, within a capacity. See the module documentation.
 ///
 /// Invariant: `used` is the sum of the sizes of `objects` and never exceeds `capacity`.
@@ -148,7 +164,7 @@ impl Drop for SharedBytes {
 pub struct SharedStore {
     capacity: u64,
     used: u64,
-    objects: BTreeMap<u64, Arc<SharedBytes>>,
+    objects: BTreeMap<u64, Bytes>,
 }
 
 impl SharedStore {
@@ -177,7 +193,7 @@ impl SharedStore {
     }
 
     /// Writes object `id` with `bytes`, if it fits and is new.
-    pub fn put(&mut self, id: u64, bytes: &[u8]) -> Result<Arc<SharedBytes>, StoreError> {
+    pub fn put(&mut self, id: u64, bytes: &[u8]) -> Result<Bytes, StoreError> {
         if self.objects.contains_key(&id) {
             return Err(StoreError::Exists(id));
         }
@@ -190,17 +206,21 @@ impl SharedStore {
                 capacity: self.capacity,
             });
         }
-        let object = SharedBytes::new(&format!("cohort-object-{id}"), bytes)
-            .map(Arc::new)
-            .map_err(|source| StoreError::Memory { size, source })?;
+        let object = if bytes.len() < SMALL {
+            Bytes::copy_from_slice(bytes)
+        } else {
+            SharedBytes::new(&format!("cohort-object-{id}"), bytes)
+                .map(|b| Bytes::from_owner(Mapped(Arc::new(b))))
+                .map_err(|source| StoreError::Memory { size, source })?
+        };
         self.used += size;
-        self.objects.insert(id, Arc::clone(&object));
+        self.objects.insert(id, object.clone());
         Ok(object)
     }
 
     /// Object `id`'s bytes, to read in place; the bytes stay readable while the handle is
     /// held, even if the store drops the object meanwhile.
-    pub fn get(&self, id: u64) -> Option<Arc<SharedBytes>> {
+    pub fn get(&self, id: u64) -> Option<Bytes> {
         self.objects.get(&id).cloned()
     }
 
@@ -256,12 +276,34 @@ mod tests {
     }
 
     #[test]
+    fn small_objects_live_on_the_heap_and_large_ones_in_a_memfd() {
+        let mut s = SharedStore::new(1 << 20);
+        let small = s.put(1, &[5; SMALL - 1]).unwrap();
+        let large = s.put(2, &[6; SMALL]).unwrap();
+        let memfds = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+                .filter(|l| l.to_string_lossy().contains("cohort-object-"))
+                .map(|l| l.to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(memfds().iter().any(|l| l.contains("cohort-object-2")));
+        assert!(!memfds().iter().any(|l| l.contains("cohort-object-1 ")));
+        assert_eq!(
+            (&small[..], &large[..]),
+            (&[5; SMALL - 1][..], &[6; SMALL][..])
+        );
+        assert_eq!(s.used(), 2 * SMALL as u64 - 1);
+    }
+
+    #[test]
     fn objects_are_shared_across_threads_without_copies() {
         let mut s = SharedStore::new(1 << 20);
         let o = s.put(7, &vec![3u8; 1 << 16]).unwrap();
         let sums: Vec<u64> = (0..4)
             .map(|_| {
-                let o = Arc::clone(&o);
+                let o = o.clone();
                 std::thread::spawn(move || o.iter().map(|&b| u64::from(b)).sum::<u64>())
             })
             .map(|h| h.join().unwrap())
