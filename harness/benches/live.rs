@@ -81,6 +81,7 @@ impl LiveCluster {
                 missed_heartbeats: 300,
                 join_timeout: Duration::from_secs(30),
                 workload: setup.to_bytes(),
+                reserved: 0,
             },
         )
         .expect("the nodes join");

@@ -197,6 +197,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
             missed_heartbeats: w.spec.recovery.missed_heartbeats,
             join_timeout: live.join_timeout,
             workload: setup.to_bytes(),
+            reserved: live.spawn,
         },
     ) {
         Ok(b) => b,

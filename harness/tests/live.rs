@@ -161,6 +161,10 @@ fn live_run(policy: &str) {
     assert_eq!(number(&summary[0], "bytes_transferred"), recorded);
     assert_eq!(number(&summary[0], "failed"), 0);
     assert_eq!(number(&summary[0], "unfinished"), 0);
+    // Every reducer call ran and recorded its datapoint (the run did not stop with a
+    // transfer still in flight).
+    assert_eq!(number(&summary[0], "datapoints_lost"), 0);
+    assert_eq!(number(&summary[0], "datapoints"), 4 * iterations);
     let total = |column: &str| nodes.iter().map(|n| number(n, column)).sum::<u64>();
     assert_eq!(total("objects_received"), recorded);
     assert_eq!(total("objects_sent"), recorded);

@@ -166,6 +166,9 @@ pub struct Roster {
     capacity: u32,
     heartbeat_ns: u64,
     members: BTreeMap<u32, Member>,
+    /// Ids below this are kept for nodes that ask for them (the head's own children); a node
+    /// that asks for none gets the lowest free id from here on.
+    reserved: u32,
 }
 
 impl Roster {
@@ -174,9 +177,17 @@ impl Roster {
     pub fn new(capacity: u32, heartbeat_ns: u64) -> Self {
         Roster {
             capacity,
+            reserved: 0,
             heartbeat_ns,
             members: BTreeMap::new(),
         }
+    }
+
+    /// Keeps ids `0..n` for nodes that ask for them by id: a node that asks for none is
+    /// given an id from `n` on.
+    pub fn reserve(mut self, n: u32) -> Self {
+        self.reserved = n.min(self.capacity);
+        self
     }
 
     /// The members, by id.
@@ -228,9 +239,21 @@ impl Roster {
                 return Err(format!("node {id} has joined already"));
             }
             Some(id) => *id,
-            None => (0..self.capacity)
+            None => (self.reserved..self.capacity)
                 .find(|i| !self.members.contains_key(i))
-                .ok_or_else(|| format!("the cluster has its {} nodes already", self.capacity))?,
+                .ok_or_else(|| {
+                    if self.reserved > 0 {
+                        format!(
+                            "the cluster's nodes {} to {} have joined (the head starts nodes 0 \
+                             to {} itself)",
+                            self.reserved,
+                            self.capacity - 1,
+                            self.reserved - 1
+                        )
+                    } else {
+                        format!("the cluster has its {} nodes already", self.capacity)
+                    }
+                })?,
         };
         self.members.insert(
             id,
@@ -366,6 +389,32 @@ mod tests {
             "the cluster has its 3 nodes already"
         );
         assert_eq!(r.members().len(), 3);
+    }
+
+    #[test]
+    fn reserved_ids_are_kept_for_the_nodes_that_ask_for_them() {
+        let mut r = Roster::new(3, 100).reserve(2);
+        // A node that asks for no id, joining first, gets the first one not reserved.
+        assert_eq!(
+            r.answer(&hello(None)),
+            Message::Welcome {
+                node: 2,
+                heartbeat_ns: 100
+            }
+        );
+        assert_eq!(
+            refused(r.answer(&hello(None))),
+            "the cluster's nodes 2 to 2 have joined (the head starts nodes 0 to 1 itself)"
+        );
+        for id in [1, 0] {
+            assert_eq!(
+                r.answer(&hello(Some(id))),
+                Message::Welcome {
+                    node: id,
+                    heartbeat_ns: 100
+                }
+            );
+        }
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct HeadOptions {
     pub join_timeout: Duration,
     /// The workload, as the nodes' program understands it (opaque here).
     pub workload: Vec<u8>,
+    /// Node ids `0..reserved` are kept for nodes that ask for them by id (the ones the
+    /// head's program starts itself); a node that asks for none gets one from `reserved` on.
+    pub reserved: u32,
 }
 
 /// Why the head could not start or finish a run.
@@ -661,7 +664,7 @@ async fn setup(
     options: &HeadOptions,
 ) -> Result<Vec<Connection<TcpStream>>, HeadError> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let mut roster = Roster::new(options.nodes, options.heartbeat_ns);
+    let mut roster = Roster::new(options.nodes, options.heartbeat_ns).reserve(options.reserved);
     let mut joined: BTreeMap<u32, (Connection<TcpStream>, String)> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + options.join_timeout;
     let mut last = String::new();

@@ -73,6 +73,7 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
             missed_heartbeats: 50,
             join_timeout: Duration::from_secs(10),
             workload: setup.to_bytes(),
+            reserved: 0,
         },
     )
     .unwrap();
@@ -93,6 +94,11 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
     assert_eq!(run.iterations, 5);
     assert_eq!(run.unfinished, 0);
     assert_eq!(run.failed, 0, "{:?}", run.first_failure);
+    assert_eq!(
+        cluster.take_trace().datapoints.len() as u64,
+        run.datapoints_expected,
+        "every reducer call ran and recorded its datapoint"
+    );
     // The data is made once, at the start (its stage reads nothing that changes), by the
     // broadcast's one task; each batch's 6 maps pass it through, 6 shuffles split it in 4
     // and sum the parts, and each reducer call gets the 6 shuffles' outputs: it adds
@@ -170,6 +176,7 @@ fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
             missed_heartbeats: 50,
             join_timeout: Duration::from_secs(10),
             workload: Vec::new(),
+            reserved: 0,
         },
     )
     .unwrap();

@@ -398,11 +398,13 @@ impl Core {
 
     /// Whether the cluster has nothing left to do: no execution waiting, and no timer but the
     /// starts and ends of faults (which happen to a cluster, whether or not it works), and no
-    /// work waiting for a killed node to be declared dead.
+    /// work waiting for a killed node to be declared dead. With an external executor, no
+    /// transfer in flight either (its transfers have no timer in the core).
     pub fn is_idle(&self) -> bool {
         self.executions.is_empty()
             && self.timers.only_faults_left()
             && (self.undeclared == 0 || self.tasks.len() == 0)
+            && (self.config.clock != ClockMode::External || self.transfers_in_flight() == 0)
     }
 
     /// How many times the driver submitted `work`'s code (tasks of a function, calls of a
