@@ -343,6 +343,13 @@ mod tests {
         crate::testing::run_bounded(Duration::from_secs(10), f);
     }
 
+    fn refused(m: Message) -> String {
+        match m {
+            Message::Refused { reason } => reason,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn the_roster_gives_ids_and_refuses_with_reasons() {
         let mut r = Roster::new(3, 100);
@@ -360,10 +367,6 @@ mod tests {
                 heartbeat_ns: 100
             }
         );
-        let refused = |m: Message| match m {
-            Message::Refused { reason } => reason,
-            other => panic!("{other:?}"),
-        };
         assert_eq!(
             refused(r.answer(&hello(Some(1)))),
             "node 1 has joined already"
