@@ -362,6 +362,70 @@ fn a_node_started_by_hand_joins_the_head_as_from_another_host() {
     }
 }
 
+/// Waits up to 10 s for `n` processes tagged `tag` to be running.
+fn wait_for_processes(tag: &str, n: usize) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while left_running(tag).len() < n {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{:?}",
+            left_running(tag)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_interrupted_or_killed_head_leaves_no_node_behind() {
+    let sb = Sandbox::new("live-interrupt", "");
+    for (signal, code) in [("-INT", Some(130)), ("-KILL", None)] {
+        let tag = format!("live-interrupt{signal}-{}", std::process::id());
+        let mut args: Vec<String> = [
+            "run",
+            &shipped("streaming.toml"),
+            "--policy",
+            "random",
+            "--deploy",
+            "processes",
+            "--out",
+            "run",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(small("30s"));
+        let mut head = Command::new(env!("CARGO_BIN_EXE_cohort"))
+            .args(&args)
+            .current_dir(&sb.dir)
+            .env("COHORT_TEST_TAG", &tag)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The head and its three nodes.
+        wait_for_processes(&tag, 4);
+        let sent = Command::new("kill")
+            .args([signal, &head.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = head.wait().unwrap();
+        assert_eq!(status.code(), code, "{signal}");
+        // The nodes go with the head: at once on an interrupt, by the kernel's parent-death
+        // signal when the head is killed.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !left_running(&tag).is_empty() {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "{signal}: {:?}",
+                left_running(&tag)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!sb.path("run").exists());
+    }
+}
+
 #[test]
 fn a_live_run_refuses_what_it_cannot_do_clearly() {
     let sb = Sandbox::new("live-refusals", "");
