@@ -82,6 +82,55 @@ fn number(row: &BTreeMap<String, String>, column: &str) -> u64 {
     row[column].parse().unwrap()
 }
 
+/// `cohort run WORKLOAD --policy POLICY --deploy processes --out run`, then `extra`, then the
+/// small settings for `duration`.
+fn live_args(workload: &str, policy: &str, extra: &[&str], duration: &str) -> Vec<String> {
+    let shipped = shipped(workload);
+    let mut args: Vec<String> = [
+        "run",
+        &shipped,
+        "--policy",
+        policy,
+        "--deploy",
+        "processes",
+        "--out",
+        "run",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(small(duration));
+    args
+}
+
+/// The run's manifest.
+fn manifest(sb: &Sandbox) -> toml::Table {
+    std::fs::read_to_string(sb.path("run/manifest.toml"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Checks that the 4 reducers' totals are those the seeded data gives: the data is made
+/// once, and every reducer call of batch `it` adds 1 + it + the units of the 6 shuffles'
+/// outputs, which split and sum the 6 maps' copies of the data. Returns the iterations.
+fn assert_reducer_totals(manifest: &toml::Table, seed: u64) -> u64 {
+    let iterations = manifest["iterations"].as_integer().unwrap() as u64;
+    let data = units(&generated(seed, 0, 0, DATA));
+    let expected: u64 = (0..iterations).map(|it| 1 + it + WIDTH * data).sum();
+    let totals = manifest["actor_totals"].as_table().unwrap();
+    assert_eq!(totals.len(), 4, "{totals:?}");
+    for (actor, total) in totals {
+        assert_eq!(
+            total.as_str().unwrap().parse::<u64>().unwrap(),
+            expected,
+            "reducer {actor}"
+        );
+    }
+    iterations
+}
+
 /// The socket bytes of pulling an object of `size` bytes in chunks of `chunk`: the pull's
 /// frame and every chunk's, as the data plane sends them.
 fn wire_bytes(object: u64, size: u64, chunk: u64) -> u64 {
@@ -109,48 +158,16 @@ fn wire_bytes(object: u64, size: u64, chunk: u64) -> u64 {
 fn live_run(policy: &str) {
     let sb = Sandbox::new(&format!("live-{policy}"), "");
     let tag = format!("live-{policy}-{}", std::process::id());
-    let mut args: Vec<String> = [
-        "run",
-        &shipped("streaming.toml"),
-        "--policy",
-        policy,
-        "--deploy",
-        "processes",
-        "--seed",
-        "7",
-        "--out",
-        "run",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(small("1s"));
+    let args = live_args("streaming.toml", policy, &["--seed", "7"], "1s");
     let o = cohort_tagged(&sb, &tag, &args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     assert_eq!(left_running(&tag), Vec::<String>::new());
 
-    let manifest: toml::Table = std::fs::read_to_string(sb.path("run/manifest.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let manifest = manifest(&sb);
     assert_eq!(manifest["deploy"].as_str(), Some("processes"));
     assert_eq!(manifest["clock"].as_str(), Some("real"));
-    let iterations = manifest["iterations"].as_integer().unwrap() as u64;
+    let iterations = assert_reducer_totals(&manifest, 7);
     assert!(iterations >= 3, "{iterations} iterations in about a second");
-
-    // The data is made once; every reducer call of batch `it` adds 1 + it + the units of
-    // the 6 shuffles' outputs, which split and sum the 6 maps' copies of the data.
-    let data = units(&generated(7, 0, 0, DATA));
-    let expected: u64 = (0..iterations).map(|it| 1 + it + WIDTH * data).sum();
-    let totals = manifest["actor_totals"].as_table().unwrap();
-    assert_eq!(totals.len(), 4, "{totals:?}");
-    for (actor, total) in totals {
-        assert_eq!(
-            total.as_str().unwrap().parse::<u64>().unwrap(),
-            expected,
-            "reducer {actor}"
-        );
-    }
 
     // Every transfer the runtime recorded crossed a socket, and nothing else did.
     let summary = rows(&read_csv(&sb.path("run/summary.csv")));
@@ -221,24 +238,12 @@ fn locality_runs_live_with_exact_sums_and_bytes() {
 fn a_node_killed_mid_run_is_found_by_its_missed_heartbeats_and_the_run_recovers_exactly() {
     let sb = Sandbox::new("live-kill", "");
     let tag = format!("live-kill-{}", std::process::id());
-    let mut args: Vec<String> = [
-        "run",
-        &shipped("streaming-kill.toml"),
-        "--policy",
+    let args = live_args(
+        "streaming-kill.toml",
         "random",
-        "--deploy",
-        "processes",
-        "--out",
-        "run",
-        "--set",
-        "kill_at=600ms",
-        "--set",
-        "missed_heartbeats=5",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(small("2s"));
+        &["--set", "kill_at=600ms", "--set", "missed_heartbeats=5"],
+        "2s",
+    );
     let o = cohort_tagged(&sb, &tag, &args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     assert_eq!(left_running(&tag), Vec::<String>::new());
@@ -271,22 +276,7 @@ fn a_node_killed_mid_run_is_found_by_its_missed_heartbeats_and_the_run_recovers_
 
     // The reducers' totals are those of a run without the kill: every call counted once,
     // replayed calls rebuilt from lineage on real bytes.
-    let manifest: toml::Table = std::fs::read_to_string(sb.path("run/manifest.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let iterations = manifest["iterations"].as_integer().unwrap() as u64;
-    let data = units(&generated(1, 0, 0, DATA));
-    let expected: u64 = (0..iterations).map(|it| 1 + it + WIDTH * data).sum();
-    let totals = manifest["actor_totals"].as_table().unwrap();
-    assert_eq!(totals.len(), 4, "{totals:?}");
-    for (actor, total) in totals {
-        assert_eq!(
-            total.as_str().unwrap().parse::<u64>().unwrap(),
-            expected,
-            "reducer {actor}"
-        );
-    }
+    assert_reducer_totals(&manifest(&sb), 1);
 }
 
 #[test]
@@ -300,26 +290,12 @@ fn a_node_started_by_hand_joins_the_head_as_from_another_host() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut args: Vec<String> = [
-        "run",
-        &shipped("streaming.toml"),
-        "--policy",
+    let args = live_args(
+        "streaming.toml",
         "random",
-        "--deploy",
-        "processes",
-        "--spawn",
-        "2",
-        "--listen",
-        &listen,
-        "--seed",
-        "3",
-        "--out",
-        "run",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(small("1s"));
+        &["--spawn", "2", "--listen", &listen, "--seed", "3"],
+        "1s",
+    );
     let head = Command::new(env!("CARGO_BIN_EXE_cohort"))
         .args(&args)
         .current_dir(&sb.dir)
@@ -350,16 +326,7 @@ fn a_node_started_by_hand_joins_the_head_as_from_another_host() {
     assert_eq!(left_running(&tag), Vec::<String>::new());
     let nodes = rows(&read_csv(&sb.path("run/nodes.csv")));
     assert_eq!(nodes.len(), 3);
-    let manifest: toml::Table = std::fs::read_to_string(sb.path("run/manifest.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let iterations = manifest["iterations"].as_integer().unwrap() as u64;
-    let data = units(&generated(3, 0, 0, DATA));
-    let expected = (0..iterations).map(|it| 1 + it + WIDTH * data).sum::<u64>();
-    for (actor, total) in manifest["actor_totals"].as_table().unwrap() {
-        assert_eq!(total.as_str().unwrap(), expected.to_string(), "{actor}");
-    }
+    assert_reducer_totals(&manifest(&sb), 3);
 }
 
 /// Waits up to 10 s for `n` processes tagged `tag` to be running.
@@ -380,20 +347,7 @@ fn an_interrupted_or_killed_head_leaves_no_node_behind() {
     let sb = Sandbox::new("live-interrupt", "");
     for (signal, code) in [("-INT", Some(130)), ("-KILL", None)] {
         let tag = format!("live-interrupt{signal}-{}", std::process::id());
-        let mut args: Vec<String> = [
-            "run",
-            &shipped("streaming.toml"),
-            "--policy",
-            "random",
-            "--deploy",
-            "processes",
-            "--out",
-            "run",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(small("30s"));
+        let args = live_args("streaming.toml", "random", &[], "30s");
         let mut head = Command::new(env!("CARGO_BIN_EXE_cohort"))
             .args(&args)
             .current_dir(&sb.dir)

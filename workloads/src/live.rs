@@ -19,10 +19,9 @@
 //! changes it.
 
 use crate::Workload;
-use crate::program::{batch, run_record};
+use crate::program::{batch, build_registry, run_record};
 use crate::resolve::{Kind, OutputSize, Resolved};
-use cohort_runtime::policy::Resources;
-use cohort_runtime::{ActorKind as RuntimeActorKind, Payload, Registry, RuntimeError, TaskContext};
+use cohort_runtime::{Payload, Registry, RuntimeError, TaskContext};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -190,30 +189,11 @@ fn contribution(args: &[Payload]) -> Result<u64, String> {
 /// The registry holding the live code of every task and actor kind of `w`, for a run of
 /// seed `seed`: the same names, in the same order, as [`crate::registry`]'s.
 pub fn registry_live(w: &Resolved, seed: u64) -> Result<Registry, RuntimeError> {
-    let mut r = Registry::new();
-    for (name, kind) in &w.tasks {
-        let k = kind.clone();
-        r.function(name, kind.cost, move |ctx, args| {
-            run_live(&k, seed, ctx, args)
-        })?;
-    }
-    for (name, actor) in &w.actors {
-        let mut a = RuntimeActorKind::new(name, |_, _| Ok(0u64))
-            .creation_cost(actor.creation_cost)
-            .creation_demand(Resources {
-                cpus: actor.creation_cpus,
-            });
-        for (m, kind) in &actor.methods {
-            let k = kind.clone();
-            a = a.method(m, kind.cost, move |total: &mut u64, ctx, args| {
-                let outputs = run_live(&k, seed, ctx, args)?;
-                *total = total.wrapping_add(contribution(args)?);
-                Ok(outputs)
-            });
-        }
-        r.actor(a)?;
-    }
-    Ok(r)
+    build_registry(
+        w,
+        |k| move |ctx: &mut TaskContext, args: &[Payload]| run_live(&k, seed, ctx, args),
+        contribution,
+    )
 }
 
 #[cfg(test)]

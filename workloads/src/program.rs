@@ -141,13 +141,31 @@ fn run_kind(
 
 /// The registry holding the code of every task and actor kind of `w`.
 pub fn registry(w: &Resolved) -> Result<Registry, RuntimeError> {
+    build_registry(
+        w,
+        |k| {
+            let last = LastOutput::default();
+            move |ctx: &mut TaskContext, args: &[Payload]| run_kind(&k, &last, ctx, args)
+        },
+        contribution,
+    )
+}
+
+/// A registry of `w`'s task and actor kinds, in the order of their names: `code(kind)` is
+/// the code of a task or method of that kind; an actor's state is a `u64` total to which each
+/// call adds `contribution(its arguments)`. The simulator's code and the live code differ
+/// only in these two.
+pub(crate) fn build_registry<C>(
+    w: &Resolved,
+    code: impl Fn(Kind) -> C,
+    contribution: fn(&[Payload]) -> Result<u64, String>,
+) -> Result<Registry, RuntimeError>
+where
+    C: Fn(&mut TaskContext, &[Payload]) -> Result<Vec<Payload>, String> + Send + Sync + 'static,
+{
     let mut r = Registry::new();
     for (name, kind) in &w.tasks {
-        let k = kind.clone();
-        let last = LastOutput::default();
-        r.function(name, kind.cost, move |ctx, args| {
-            run_kind(&k, &last, ctx, args)
-        })?;
+        r.function(name, kind.cost, code(kind.clone()))?;
     }
     for (name, actor) in &w.actors {
         let mut a = RuntimeActorKind::new(name, |_, _| Ok(0u64))
@@ -156,10 +174,9 @@ pub fn registry(w: &Resolved) -> Result<Registry, RuntimeError> {
                 cpus: actor.creation_cpus,
             });
         for (m, kind) in &actor.methods {
-            let k = kind.clone();
-            let last = LastOutput::default();
+            let run = code(kind.clone());
             a = a.method(m, kind.cost, move |total: &mut u64, ctx, args| {
-                let outputs = run_kind(&k, &last, ctx, args)?;
+                let outputs = run(ctx, args)?;
                 *total = total.wrapping_add(contribution(args)?);
                 Ok(outputs)
             });

@@ -343,6 +343,14 @@ mod tests {
         crate::testing::run_bounded(Duration::from_secs(10), f);
     }
 
+    /// The welcome of a roster with a 100 ns heartbeat.
+    fn welcome(node: u32) -> Message {
+        Message::Welcome {
+            node,
+            heartbeat_ns: 100,
+        }
+    }
+
     fn refused(m: Message) -> String {
         match m {
             Message::Refused { reason } => reason,
@@ -353,20 +361,8 @@ mod tests {
     #[test]
     fn the_roster_gives_ids_and_refuses_with_reasons() {
         let mut r = Roster::new(3, 100);
-        assert_eq!(
-            r.answer(&hello(Some(1))),
-            Message::Welcome {
-                node: 1,
-                heartbeat_ns: 100
-            }
-        );
-        assert_eq!(
-            r.answer(&hello(None)),
-            Message::Welcome {
-                node: 0,
-                heartbeat_ns: 100
-            }
-        );
+        assert_eq!(r.answer(&hello(Some(1))), welcome(1));
+        assert_eq!(r.answer(&hello(None)), welcome(0));
         assert_eq!(
             refused(r.answer(&hello(Some(1)))),
             "node 1 has joined already"
@@ -380,13 +376,7 @@ mod tests {
             *cohort_version = "0.0.1".to_string();
         }
         assert!(refused(r.answer(&old)).starts_with("the node runs cohort 0.0.1, the head"));
-        assert_eq!(
-            r.answer(&hello(None)),
-            Message::Welcome {
-                node: 2,
-                heartbeat_ns: 100
-            }
-        );
+        assert_eq!(r.answer(&hello(None)), welcome(2));
         assert_eq!(
             refused(r.answer(&hello(None))),
             "the cluster has its 3 nodes already"
@@ -398,25 +388,13 @@ mod tests {
     fn reserved_ids_are_kept_for_the_nodes_that_ask_for_them() {
         let mut r = Roster::new(3, 100).reserve(2);
         // A node that asks for no id, joining first, gets the first one not reserved.
-        assert_eq!(
-            r.answer(&hello(None)),
-            Message::Welcome {
-                node: 2,
-                heartbeat_ns: 100
-            }
-        );
+        assert_eq!(r.answer(&hello(None)), welcome(2));
         assert_eq!(
             refused(r.answer(&hello(None))),
             "the cluster's nodes 2 to 2 have joined (the head starts nodes 0 to 1 itself)"
         );
         for id in [1, 0] {
-            assert_eq!(
-                r.answer(&hello(Some(id))),
-                Message::Welcome {
-                    node: id,
-                    heartbeat_ns: 100
-                }
-            );
+            assert_eq!(r.answer(&hello(Some(id))), welcome(id));
         }
     }
 

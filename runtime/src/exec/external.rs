@@ -147,10 +147,7 @@ impl External {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(RunEnd::Deadline);
             }
-            let wake = match (core.next_timer(), deadline) {
-                (Some(t), Some(d)) => Some(t.min(d)),
-                (t, d) => t.or(d),
-            };
+            let wake = super::next_wake(core, deadline);
             if self.in_flight == 0 && wake.is_none() && core.transfers_in_flight() == 0 {
                 return Err(RuntimeError::Stalled(
                     "nothing is running or scheduled".to_string(),

@@ -34,6 +34,15 @@ pub enum RunEnd {
     Deadline,
 }
 
+/// When an executor in real time must next look at the core: its next timer or `deadline`,
+/// whichever comes first (`None`: neither).
+pub(crate) fn next_wake(core: &Core, deadline: Option<Nanos>) -> Option<Nanos> {
+    match (core.next_timer(), deadline) {
+        (Some(t), Some(d)) => Some(t.min(d)),
+        (t, d) => t.or(d),
+    }
+}
+
 /// Runs code for the core: the registry plus every actor's state.
 pub struct Runner {
     registry: Registry,

@@ -89,10 +89,7 @@ impl RealClock {
             if done(core, self.in_flight) {
                 return Ok(RunEnd::Reached);
             }
-            let wake = match (core.next_timer(), deadline) {
-                (Some(t), Some(d)) => Some(t.min(d)),
-                (t, d) => t.or(d),
-            };
+            let wake = super::next_wake(core, deadline);
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(RunEnd::Deadline);
             }
