@@ -237,6 +237,10 @@ pub(crate) struct NodeArgs {
     /// How long to keep trying to reach the head.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) connect_timeout: String,
+    /// Where the node makes its disk for spilled objects (a directory of its own inside,
+    /// removed when it ends) [default: the system's temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spill_dir: Option<PathBuf>,
     /// The process id of the head that started this node: the node dies with it.
     #[arg(long, hide = true)]
     pub(crate) parent: Option<u32>,

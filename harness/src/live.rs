@@ -32,12 +32,51 @@ pub struct Live {
 /// Bytes per chunk on the data plane: Ray v0.6's object manager's chunk size.
 pub const CHUNK: usize = 1_000_000;
 
+/// Scratch directories to remove if the process is interrupted (see [`remove_scratch`]).
+static SCRATCH: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every scratch directory of a live run in progress: for an interrupt, which ends
+/// the process without unwinding.
+pub fn remove_scratch() {
+    if let Ok(dirs) = SCRATCH.lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// The directory the nodes started here make their disks in: removed with everything in it
+/// when dropped (a killed node's disk included), or by [`remove_scratch`].
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!("cohort-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("making the nodes' scratch directory {}", dir.display()))?;
+        if let Ok(mut dirs) = SCRATCH.lock() {
+            dirs.push(dir.clone());
+        }
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        if let Ok(mut dirs) = SCRATCH.lock() {
+            dirs.retain(|d| d != &self.0);
+        }
+    }
+}
+
 /// The node processes started by this head: killed and reaped when dropped.
 struct Children(Vec<(u32, Child)>);
 
 impl Children {
     /// Starts `count` nodes (ids 0..count) of this executable, joining the head at `head`.
-    fn spawn(count: u32, head: &str, data_host: &str) -> Result<Children> {
+    fn spawn(count: u32, head: &str, data_host: &str, scratch: &Scratch) -> Result<Children> {
         let exe = std::env::current_exe().context("finding the cohort executable")?;
         let mut children = Children(Vec::new());
         for node in 0..count {
@@ -45,6 +84,8 @@ impl Children {
                 .args(["node", "--head", head, "--node", &node.to_string()])
                 .args(["--data", &format!("{data_host}:0")])
                 .args(["--parent", &std::process::id().to_string()])
+                .arg("--spill-dir")
+                .arg(&scratch.0)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .spawn()
@@ -144,12 +185,6 @@ fn check(spec: &RunSpec, live: &Live) -> Result<()> {
             );
         }
     }
-    if w.spec.spilling.is_some() {
-        bail!(
-            "live runs do not spill to disk yet: set cluster.spilling=false for `{}`",
-            w.name
-        );
-    }
     Ok(())
 }
 
@@ -181,7 +216,9 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
             addr.port()
         );
     }
-    let mut children = Children::spawn(live.spawn, &head, data_host)?;
+    // Declared first, dropped last: after the nodes are gone.
+    let scratch = Scratch::new()?;
+    let mut children = Children::spawn(live.spawn, &head, data_host, &scratch)?;
     let setup = LiveSetup {
         name: spec.workload_path.clone(),
         text: spec.workload_source.clone(),
@@ -326,6 +363,7 @@ pub fn node(
     data: String,
     connect_timeout: Duration,
     parent: Option<u32>,
+    spill_parent: std::path::PathBuf,
 ) -> Result<NodeCounters> {
     if let Some(p) = parent
         && !die_with_parent(p)
@@ -340,6 +378,7 @@ pub fn node(
         data_bind: data,
         chunk: CHUNK,
         connect_timeout,
+        spill_parent,
     };
     let counters = run_node(&options, &|bytes, id| {
         let (setup, w, registry) = LiveSetup::load(bytes)?;
@@ -372,6 +411,8 @@ pub fn node_rows(nodes: &BTreeMap<u32, NodeCounters>) -> Vec<cohort_schema::Node
             control_received: c.control_received,
             executions: c.executions,
             store_peak: c.store_peak,
+            spilled_bytes: c.spilled,
+            restored_bytes: c.restored,
         })
         .collect()
 }

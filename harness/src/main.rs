@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     // remove the half-written output first.
     let _ = ctrlc::set_handler(|| {
         cohort_schema::abandon_all();
+        live::remove_scratch();
         let _ = writeln!(
             std::io::stderr(),
             "interrupted: nothing half-written was left behind"
@@ -204,6 +205,7 @@ fn cmd_node(a: NodeArgs) -> Result<()> {
         a.data,
         std::time::Duration::from_nanos(timeout),
         a.parent,
+        a.spill_dir.unwrap_or_else(std::env::temp_dir),
     )?;
     Ok(())
 }

@@ -329,6 +329,47 @@ fn a_node_started_by_hand_joins_the_head_as_from_another_host() {
     assert_reducer_totals(&manifest(&sb), 3);
 }
 
+#[test]
+fn a_live_run_spills_to_real_files_and_reads_them_back() {
+    let sb = Sandbox::new("live-spill", "");
+    let tag = format!("live-spill-{}", std::process::id());
+    let mut args = live_args(
+        "streaming.toml",
+        "random",
+        &["--set", "cluster.spilling=true", "--seed", "5"],
+        "1s",
+    );
+    // Room for two 80 KB objects and a bit: the data object must go to disk for map
+    // outputs to fit, and come back for the next batch's maps.
+    args.extend(["--set".to_string(), "cluster.store=200KB".to_string()]);
+    let head = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(&args)
+        .current_dir(&sb.dir)
+        .env("COHORT_TEST_TAG", &tag)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The head's scratch directory, where its nodes made their disks.
+    let scratch = std::env::temp_dir().join(format!("cohort-live-{}", head.id()));
+    let head = head.wait_with_output().unwrap();
+    assert!(head.status.success(), "{}", stderr(&head));
+    assert_eq!(left_running(&tag), Vec::<String>::new());
+    assert!(!scratch.exists(), "{} is left", scratch.display());
+    let summary = rows(&read_csv(&sb.path("run/summary.csv")));
+    let s = &summary[0];
+    assert_eq!(number(s, "failed"), 0);
+    assert_eq!(number(s, "datapoints_lost"), 0);
+    let (spilled, restored) = (number(s, "spilled_bytes"), number(s, "restored_bytes"));
+    assert!(spilled > 0 && restored > 0, "{s:?}");
+    // What the core decided to spill and read back, the nodes' disks really did.
+    let nodes = rows(&read_csv(&sb.path("run/nodes.csv")));
+    let total = |column: &str| nodes.iter().map(|n| number(n, column)).sum::<u64>();
+    assert_eq!(total("spilled_bytes"), spilled);
+    assert_eq!(total("restored_bytes"), restored);
+    assert_reducer_totals(&manifest(&sb), 5);
+}
+
 /// Waits up to 10 s for `n` processes tagged `tag` to be running.
 fn wait_for_processes(tag: &str, n: usize) {
     let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);

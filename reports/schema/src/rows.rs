@@ -333,6 +333,10 @@ pub struct NodeRow {
     pub executions: u64,
     /// The most bytes its store held at once.
     pub store_peak: u64,
+    /// Bytes it wrote to its disk (spilled objects).
+    pub spilled_bytes: u64,
+    /// Bytes it read back from its disk.
+    pub restored_bytes: u64,
 }
 
 impl Row for NodeRow {

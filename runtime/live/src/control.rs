@@ -315,6 +315,9 @@ pub(crate) fn brief(m: &Message) -> String {
         Message::FetchFailed { .. } => "a failed fetch",
         Message::Remove { .. } => "a removal",
         Message::Put { .. } => "a put",
+        Message::Spill { .. } => "a spill",
+        Message::Restore { .. } => "a restore",
+        Message::Unspill { .. } => "an unspill",
         Message::Stop => "a stop",
         Message::Stopped { .. } => "a report",
     }

@@ -7,6 +7,7 @@
 
 use crate::control::{Connection, ControlError, Roster, admit};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
+use cohort_runtime::core::store::StoreOp;
 use cohort_runtime::core::transport::{TransferId, TransferRequest, TransportEvent};
 use cohort_runtime::core::work::{ExecOutput, ExecWork, Execution};
 use cohort_runtime::exec::external::{Backend, BackendInput, output_stand_in};
@@ -489,8 +490,20 @@ impl Backend for LiveBackend {
         )
     }
 
-    fn remove(&mut self, node: NodeId, object: ObjectId) -> Result<(), RuntimeError> {
-        self.send(node, Message::Remove { object: object.0 })
+    fn store_op(
+        &mut self,
+        node: NodeId,
+        op: StoreOp,
+        object: ObjectId,
+    ) -> Result<(), RuntimeError> {
+        let object = object.0;
+        let m = match op {
+            StoreOp::Removed => Message::Remove { object },
+            StoreOp::Spilled => Message::Spill { object },
+            StoreOp::Restored => Message::Restore { object },
+            StoreOp::Unspilled => Message::Unspill { object },
+        };
+        self.send(node, m)
     }
 
     fn next_input(&mut self, until: Option<Nanos>) -> Result<Option<BackendInput>, RuntimeError> {

@@ -138,6 +138,21 @@ pub enum Message {
         /// The object.
         object: u64,
     },
+    /// Head to node: move the node's copy of `object` to its disk.
+    Spill {
+        /// The object.
+        object: u64,
+    },
+    /// Head to node: read `object` back from its disk into its store.
+    Restore {
+        /// The object.
+        object: u64,
+    },
+    /// Head to node: delete the disk's copy of `object`.
+    Unspill {
+        /// The object.
+        object: u64,
+    },
     /// Head to node: store `bytes` as `object` (the driver's put).
     Put {
         /// The object.
@@ -236,6 +251,10 @@ pub struct NodeCounters {
     pub executions: u64,
     /// The most bytes its store held at once.
     pub store_peak: u64,
+    /// Bytes it wrote to its disk (spilled).
+    pub spilled: u64,
+    /// Bytes it read back from its disk.
+    pub restored: u64,
 }
 
 /// Why bytes are not a message.
@@ -394,6 +413,9 @@ mod tests {
                 reason: "gone".to_string(),
             },
             Message::Remove { object: 3 },
+            Message::Spill { object: 5 },
+            Message::Restore { object: 5 },
+            Message::Unspill { object: 5 },
             Message::Put {
                 object: 4,
                 bytes: vec![9; 3],

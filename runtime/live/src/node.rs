@@ -11,6 +11,7 @@ use crate::control::{Connection, ControlError, join};
 use crate::data::{RateLimit, pull, serve};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
 use crate::shm::SharedStore;
+use crate::spill::SpillDir;
 use cohort_runtime::core::work::{ExecWork, Execution, FnId, KindId, MethodId};
 use cohort_runtime::exec::Runner;
 use cohort_runtime::policy::{NodeId, TaskId};
@@ -43,6 +44,9 @@ pub struct NodeOptions {
     pub chunk: usize,
     /// How long to keep trying to reach the head.
     pub connect_timeout: Duration,
+    /// Where the node makes its disk for spilled objects (a directory of its own inside,
+    /// made at its first spill and removed when it ends).
+    pub spill_parent: std::path::PathBuf,
 }
 
 /// What a node runs, built from the head's setup by the node's program.
@@ -103,6 +107,8 @@ struct Counts {
     objects_received: AtomicU64,
     executions: AtomicU64,
     store_peak: AtomicU64,
+    spilled: AtomicU64,
+    restored: AtomicU64,
 }
 
 /// The node's store and what the threads share.
@@ -397,6 +403,7 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
     }
     let mut lanes: HashMap<u64, std_mpsc::Sender<Job>> = HashMap::new();
 
+    let mut disk: Option<SpillDir> = None;
     conn.send(&Message::Ready).await?;
     let mut heartbeat = tokio::time::interval(Duration::from_nanos(welcome.heartbeat_ns.max(1)));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -453,6 +460,23 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                             s.remove(object);
                         }
                     }
+                    Message::Spill { object } => {
+                        if let Err(e) = spill(&shared, &mut disk, options, welcome.node, object) {
+                            break Err(NodeError::Store(e));
+                        }
+                    }
+                    Message::Restore { object } => {
+                        if let Err(e) = restore(&shared, disk.as_ref(), object) {
+                            break Err(NodeError::Store(e));
+                        }
+                    }
+                    Message::Unspill { object } => {
+                        if let Some(d) = &mut disk
+                            && let Err(e) = d.remove(object)
+                        {
+                            break Err(NodeError::Store(format!("deleting spilled object {object}: {e}")));
+                        }
+                    }
                     Message::Stop => break Ok(()),
                     other => {
                         break Err(ControlError::Unexpected {
@@ -504,6 +528,8 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
         control_received: conn.bytes_received(),
         executions: c.executions.load(Ordering::Relaxed),
         store_peak: c.store_peak.load(Ordering::Relaxed),
+        spilled: c.spilled.load(Ordering::Relaxed),
+        restored: c.restored.load(Ordering::Relaxed),
     };
     let report = Message::Stopped { counters };
     conn.send(&report).await?;
@@ -512,6 +538,57 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
         ..counters
     };
     Ok(counters)
+}
+
+/// Moves the store's copy of `object` to the node's disk (made at the first spill).
+fn spill(
+    shared: &Shared,
+    disk: &mut Option<SpillDir>,
+    options: &NodeOptions,
+    node: u32,
+    object: u64,
+) -> Result<(), String> {
+    let bytes = {
+        let mut store = shared
+            .store
+            .lock()
+            .map_err(|_| "store poisoned".to_string())?;
+        let bytes = store.get(object).ok_or_else(|| {
+            format!("asked to spill object {object}, which its store does not hold")
+        })?;
+        store.remove(object);
+        bytes
+    };
+    if disk.is_none() {
+        let name = format!("cohort-node-{}-{node}", std::process::id());
+        let made = SpillDir::create(&options.spill_parent, &name)
+            .map_err(|e| format!("making its disk in {}: {e}", options.spill_parent.display()))?;
+        *disk = Some(made);
+    }
+    let d = disk.as_mut().expect("made above");
+    d.write(object, &bytes)
+        .map_err(|e| format!("spilling object {object} to {}: {e}", d.path().display()))?;
+    shared
+        .counts
+        .spilled
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Reads `object` back from the node's disk into its store.
+fn restore(shared: &Shared, disk: Option<&SpillDir>, object: u64) -> Result<(), String> {
+    let bytes = disk
+        .map(|d| d.read(object))
+        .transpose()
+        .map_err(|e| format!("reading spilled object {object}: {e}"))?
+        .flatten()
+        .ok_or_else(|| format!("asked to restore object {object}, which its disk does not hold"))?;
+    shared.put(object, &bytes)?;
+    shared
+        .counts
+        .restored
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 /// A thread that runs one actor's work in the order it is assigned.

@@ -52,6 +52,7 @@ fn three_nodes_run_the_streaming_workload_with_exact_sums() {
                 data_bind: "127.0.0.1:0".to_string(),
                 chunk: 64 << 10,
                 connect_timeout: Duration::from_secs(5),
+                spill_parent: std::env::temp_dir(),
             };
             std::thread::spawn(move || {
                 run_node(&options, &|bytes, _node| {
@@ -130,6 +131,7 @@ fn node_options(head: &str, node: u32) -> NodeOptions {
         data_bind: "127.0.0.1:0".to_string(),
         chunk: 1000,
         connect_timeout: Duration::from_secs(5),
+        spill_parent: std::env::temp_dir(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! lost, unless the cluster spills: then it goes to the node's disk (see `spill`).
 
 use super::Core;
-use super::store::NoRoom;
+use super::store::{NoRoom, StoreOp};
 use crate::error::RuntimeError;
 use cohort_policy::NodeId;
 
@@ -32,17 +32,27 @@ impl Core {
         };
         let spilling = self.spec.spilling.is_some();
         for ev in plan {
-            self.nodes[node.index()].store.remove(ev.object);
             let o = self
                 .directory
                 .get_mut(ev.object)
                 .expect("stored objects exist");
             // Under `ObjectLifetime::Lru` a released object is dropped, not spilled: nothing
             // refers to it.
-            if spilling && o.only_copy() && !(lru && o.refs == 0) {
+            let to_disk = spilling && o.only_copy() && !(lru && o.refs == 0);
+            let op = if to_disk {
+                StoreOp::Spilled
+            } else {
+                StoreOp::Removed
+            };
+            self.nodes[node.index()].store.remove_as(op, ev.object);
+            if to_disk {
                 self.spill(ev.object, ev.size, node);
                 continue;
             }
+            let o = self
+                .directory
+                .get_mut(ev.object)
+                .expect("stored objects exist");
             let last_copy = o.remove_holder(node);
             if last_copy && o.refs == 0 {
                 // A released object (kept only because stores free nothing by themselves,

@@ -81,7 +81,7 @@ pub enum ClockMode {
     /// An executor outside this process runs the code and moves the bytes (a live
     /// deployment): durations are the real ones, each [`Execution`](work::Execution) names
     /// its objects, and every store logs the copies it removes
-    /// ([`Core::take_removed`]), so that the executor removes the real bytes too.
+    /// ([`Core::take_store_ops`]), so that the executor does the same to the real bytes.
     External,
 }
 
@@ -242,7 +242,7 @@ impl Core {
                 store: {
                     let mut store = ObjectStore::new(n.store_capacity);
                     if config.clock == ClockMode::External {
-                        store.log_removals();
+                        store.log_ops();
                     }
                     store
                 },
@@ -423,15 +423,16 @@ impl Core {
         self.executions.pop_front()
     }
 
-    /// Hands `removed` every copy the stores removed since the last call, as `(node, object)`
-    /// (only with [`ClockMode::External`], whose executor must remove the real bytes).
-    pub fn take_removed(&mut self, mut removed: impl FnMut(NodeId, ObjectId)) {
+    /// Hands `op` what happened to copies in the stores and disks since the last call, node by
+    /// node, each node's in order (only with [`ClockMode::External`], whose executor must do
+    /// the same to the real bytes).
+    pub fn take_store_ops(&mut self, mut op: impl FnMut(NodeId, store::StoreOp, ObjectId)) {
         if self.config.clock != ClockMode::External {
             return;
         }
         for (i, n) in self.nodes.iter_mut().enumerate() {
-            for o in n.store.take_removed() {
-                removed(NodeId(i as u32), o);
+            for (what, o) in n.store.take_ops() {
+                op(NodeId(i as u32), what, o);
             }
         }
     }

@@ -12,6 +12,7 @@
 
 use super::Core;
 use super::directory::ObjectState;
+use super::store::StoreOp;
 use super::timers::Timer;
 use super::transfers::Request;
 use crate::time::Nanos;
@@ -111,6 +112,7 @@ impl Core {
         match self.directory.get_mut(object) {
             Some(o) if matches!(o.state, ObjectState::Ready(_)) => {
                 store.seal(object);
+                store.note(StoreOp::Restored, object);
                 o.add_holder(node);
                 self.record.counters.restored_bytes += o.size;
             }
@@ -167,6 +169,8 @@ impl Core {
 
     /// A freed object's spilled copy goes from its disk.
     pub(super) fn unspill(&mut self, object: ObjectId, node: NodeId) {
-        self.nodes[node.index()].disk.remove(&object);
+        let state = &mut self.nodes[node.index()];
+        state.disk.remove(&object);
+        state.store.note(StoreOp::Unspilled, object);
     }
 }

@@ -16,6 +16,20 @@ struct Entry {
     sealed: bool,
 }
 
+/// What happened to a copy in a store, for an executor whose stores hold real bytes and must
+/// do the same (see [`ObjectStore::log_ops`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// The copy left the store (evicted, freed, lost, given up).
+    Removed,
+    /// The copy left the store for its node's disk.
+    Spilled,
+    /// The copy was read back from its node's disk into the store.
+    Restored,
+    /// The disk's copy was deleted (the object was freed).
+    Unspilled,
+}
+
 /// An object chosen for eviction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Evicted {
@@ -52,9 +66,9 @@ pub struct ObjectStore {
     /// that order, but a store holds a scattered subset of them (see [`STORE_SPARSE`]).
     entries: IdMap<Entry, STORE_SPARSE>,
     clock: u64,
-    /// With [`ObjectStore::log_removals`]: every copy removed since the last
-    /// [`ObjectStore::take_removed`], in order, for an executor whose stores hold real bytes.
-    removed: Option<Vec<ObjectId>>,
+    /// With [`ObjectStore::log_ops`]: what happened to copies since the last
+    /// [`ObjectStore::take_ops`], in order, for an executor whose stores hold real bytes.
+    ops: Option<Vec<(StoreOp, ObjectId)>>,
 }
 
 impl ObjectStore {
@@ -65,33 +79,37 @@ impl ObjectStore {
             used: 0,
             entries: IdMap::default(),
             clock: 0,
-            removed: None,
+            ops: None,
         }
     }
 
-    /// From now on, keeps a list of the copies removed (evicted, freed, lost, given up), for
-    /// an executor that must remove the real bytes too.
-    pub fn log_removals(&mut self) {
-        self.removed.get_or_insert_with(Vec::new);
+    /// From now on, keeps a list of what happens to copies (removed, spilled, restored, their
+    /// disk copy deleted), for an executor that must do the same to the real bytes.
+    pub fn log_ops(&mut self) {
+        self.ops.get_or_insert_with(Vec::new);
+    }
+
+    /// Adds `op` on `object` to the log, if there is one.
+    pub fn note(&mut self, op: StoreOp, object: ObjectId) {
+        if let Some(log) = &mut self.ops {
+            log.push((op, object));
+        }
     }
 
     /// An empty store like this one (capacity, and whether it logs removals): what a node
     /// that stops keeps.
     pub fn emptied(&self) -> ObjectStore {
         let mut s = ObjectStore::new(self.capacity);
-        if self.removed.is_some() {
-            s.log_removals();
+        if self.ops.is_some() {
+            s.log_ops();
         }
         s
     }
 
-    /// The copies removed since the last call, in order (none unless
-    /// [`ObjectStore::log_removals`] was called).
-    pub fn take_removed(&mut self) -> Vec<ObjectId> {
-        self.removed
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+    /// What happened to copies since the last call, in order (nothing unless
+    /// [`ObjectStore::log_ops`] was called).
+    pub fn take_ops(&mut self) -> Vec<(StoreOp, ObjectId)> {
+        self.ops.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Bytes in use, including reservations for incoming transfers.
@@ -290,11 +308,15 @@ impl ObjectStore {
 
     /// Removes `object` whatever its pins; returns its size if it was here.
     pub fn remove(&mut self, object: ObjectId) -> Option<u64> {
+        self.remove_as(StoreOp::Removed, object)
+    }
+
+    /// Removes `object` whatever its pins, noting why (`Removed` or `Spilled`); returns its
+    /// size if it was here.
+    pub fn remove_as(&mut self, op: StoreOp, object: ObjectId) -> Option<u64> {
         let e = self.entries.remove(object.0)?;
         self.used -= e.size;
-        if let Some(log) = &mut self.removed {
-            log.push(object);
-        }
+        self.note(op, object);
         Some(e.size)
     }
 }

@@ -1,12 +1,14 @@
 //! The external executor: the same core, driven in real time by a [`Backend`] that runs the
 //! code and moves the bytes somewhere else (a live deployment's node processes).
 //!
-//! The loop hands the backend every execution, transfer and removed copy the core asks for,
+//! The loop hands the backend every execution, transfer and store operation (a copy removed,
+//! spilled to its node's disk, read back, its disk copy deleted) the core asks for,
 //! then waits for the backend's next input (an execution's result, a transfer's progress, a
 //! node lost) or the core's next timer, whichever comes first. Time is the backend's clock.
 
 use super::RunEnd;
 use crate::core::Core;
+use crate::core::store::StoreOp;
 use crate::core::transport::{TransferId, TransferRequest, TransportEvent};
 use crate::core::work::{ExecOutput, Execution};
 use crate::error::{ActorId, RuntimeError};
@@ -42,8 +44,8 @@ pub enum BackendInput {
 ///
 /// Contract: the backend's clock never goes back; every execution handed out is reported
 /// [`BackendInput::Completed`] once (unless its node is lost); every transfer is reported
-/// through the transport's rules (see [`crate::core::transport`]); removal requests arrive in
-/// the order the core removed the copies, after the executions and transfers the core asked
+/// through the transport's rules (see [`crate::core::transport`]); a node's store operations
+/// arrive in the order the core made them, after the executions and transfers the core asked
 /// for before them.
 pub trait Backend: Send {
     /// The backend's clock: ns since the run started.
@@ -58,8 +60,10 @@ pub trait Backend: Send {
     /// Stores `value` as `object` in `node`'s store: the driver's put.
     fn put(&mut self, node: NodeId, object: ObjectId, value: &Payload) -> Result<(), RuntimeError>;
 
-    /// Removes `node`'s copy of `object` (the core evicted or freed it).
-    fn remove(&mut self, node: NodeId, object: ObjectId) -> Result<(), RuntimeError>;
+    /// Does to `node`'s copy of `object` what the core did to its own: removes it, moves it to
+    /// the node's disk, reads it back, or deletes the disk's copy.
+    fn store_op(&mut self, node: NodeId, op: StoreOp, object: ObjectId)
+    -> Result<(), RuntimeError>;
 
     /// Waits until the next input, or until the clock reads `until` (for ever with `None`);
     /// `Ok(None)` when the time came first.
@@ -114,19 +118,23 @@ impl External {
         self.backend.now()
     }
 
-    /// Hands the backend everything the core asks for now.
+    /// Hands the backend everything the core asks for now: the store operations first (an
+    /// object read back from disk must be in memory before the work or the pull that the
+    /// core started on it; a copy the core removes is never one that work started this turn
+    /// reads, since started work pins its arguments and a transfer its source), then the
+    /// executions, then the transfers.
     fn hand_out(&mut self, core: &mut Core) -> Result<(), RuntimeError> {
+        let mut ops = Vec::new();
+        core.take_store_ops(|node, op, object| ops.push((node, op, object)));
+        for (node, op, object) in ops {
+            self.backend.store_op(node, op, object)?;
+        }
         while let Some(exec) = core.poll_execution() {
             self.backend.execute(exec)?;
             self.in_flight += 1;
         }
         while let Some((id, request)) = core.poll_transfer() {
             self.backend.transfer(id, request)?;
-        }
-        let mut removed = Vec::new();
-        core.take_removed(|node, object| removed.push((node, object)));
-        for (node, object) in removed {
-            self.backend.remove(node, object)?;
         }
         Ok(())
     }
