@@ -492,5 +492,8 @@ fn a_live_run_refuses_what_it_cannot_do_clearly() {
         "200ms",
     ]);
     assert_bad(&o, "cannot reach the head at 127.0.0.1:1");
+    // A node that cannot listen for its peers.
+    let o = sb.cohort(&["node", "--head", "127.0.0.1:1", "--data", "256.0.0.1:0"]);
+    assert_bad(&o, "cannot listen for peers on 256.0.0.1:0");
     assert_eq!(sb.leftovers(), Vec::<String>::new());
 }

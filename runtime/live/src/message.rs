@@ -46,11 +46,13 @@ pub enum Message {
         /// Why, in words.
         reason: String,
     },
-    /// A node's load, sent every heartbeat period.
+    /// A node's load, sent every heartbeat period. The head counts any message as a sign of
+    /// life; the load is for the record (the head's core keeps its own account of each
+    /// node's load, which is what policies see).
     Heartbeat {
         /// The node's clock when it sent it, ns since the run started.
         at_ns: u64,
-        /// CPU slots running work.
+        /// Work running (tasks on CPU slots and actor calls).
         cpus_busy: u32,
         /// Work placed on the node and not started.
         queued: u32,

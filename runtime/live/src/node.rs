@@ -109,6 +109,10 @@ struct Counts {
     store_peak: AtomicU64,
     spilled: AtomicU64,
     restored: AtomicU64,
+    /// Work assigned and not started (a gauge, for heartbeats).
+    queued: AtomicU64,
+    /// Work running (a gauge, for heartbeats).
+    running: AtomicU64,
 }
 
 /// The node's store and what the threads share.
@@ -143,7 +147,11 @@ impl Shared {
         outputs: Vec<u64>,
     ) -> Message {
         let started = Instant::now();
-        let outcome = match self.execute(task, work, index, inputs, &outputs) {
+        self.counts.queued.fetch_sub(1, Ordering::Relaxed);
+        self.counts.running.fetch_add(1, Ordering::Relaxed);
+        let result = self.execute(task, work, index, inputs, &outputs);
+        self.counts.running.fetch_sub(1, Ordering::Relaxed);
+        let outcome = match result {
             Ok((stored, datapoints, actor_state)) => Outcome::Ran {
                 outputs: stored,
                 datapoints,
@@ -418,6 +426,7 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                 match m {
                     Message::Assign { task, work, index, inputs, outputs } => {
                         let job = Job { task, work, index, inputs, outputs };
+                        shared.counts.queued.fetch_add(1, Ordering::Relaxed);
                         let actor = match work {
                             Work::Function(_) => None,
                             Work::CreateActor { actor, .. } | Work::Method { actor, .. } => Some(actor),
@@ -432,6 +441,7 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                                 .send(job),
                         };
                         if let Err(std_mpsc::SendError(job)) = sent {
+                            shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
                             let _ = done_tx.send(Message::Done {
                                 task: job.task,
                                 outcome: Outcome::Failed("the node has no thread to run it".to_string()),
@@ -504,8 +514,8 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
                 let used = shared.store.lock().map(|s| s.used()).unwrap_or(0);
                 let beat = Message::Heartbeat {
                     at_ns: shared.start.elapsed().as_nanos() as u64,
-                    cpus_busy: 0,
-                    queued: 0,
+                    cpus_busy: shared.counts.running.load(Ordering::Relaxed) as u32,
+                    queued: shared.counts.queued.load(Ordering::Relaxed) as u32,
                     store_used: used,
                 };
                 if let Err(e) = conn.send(&beat).await {
