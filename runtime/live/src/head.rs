@@ -104,6 +104,10 @@ struct Fetch {
     failures: u32,
 }
 
+/// The most bytes one value (a put, an inline argument) may have: a message's limit, less
+/// room for the frame's header, the message's tag and its varints.
+const MESSAGE_ROOM: usize = crate::frame::DEFAULT_MAX_PAYLOAD as usize - 1024;
+
 /// At most this many queued messages go to a socket in one write.
 pub(crate) const BATCH: usize = 256;
 
@@ -431,6 +435,14 @@ impl Backend for LiveBackend {
                         execution.task
                     )));
                 }
+                None if value.bytes().len() > MESSAGE_ROOM => {
+                    return Err(RuntimeError::Executor(format!(
+                        "{}: an inline argument of {} bytes is more than one message carries \
+                         ({MESSAGE_ROOM}); put it in an object",
+                        execution.task,
+                        value.bytes().len()
+                    )));
+                }
                 None => Input::Value(value.bytes().to_vec()),
             });
         }
@@ -472,12 +484,10 @@ impl Backend for LiveBackend {
                 "{object}: a value with modeled bytes cannot be put on a live node"
             )));
         }
-        // The frame's header, the message's tag and varints take a few bytes more.
-        let limit = crate::frame::DEFAULT_MAX_PAYLOAD as usize - 64;
-        if value.bytes().len() > limit {
+        if value.bytes().len() > MESSAGE_ROOM {
             return Err(RuntimeError::Executor(format!(
-                "{object}: a put of {} bytes is more than one message carries ({limit}); \
-                 make large objects with a task",
+                "{object}: a put of {} bytes is more than one message carries \
+                 ({MESSAGE_ROOM}); make large objects with a task",
                 value.bytes().len()
             )));
         }

@@ -275,3 +275,67 @@ fn a_node_refuses_a_malformed_or_truncated_message_from_its_head_without_a_crash
         assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
     }
 }
+
+#[test]
+fn values_too_large_for_one_message_are_refused_clearly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let head = listener.local_addr().unwrap().to_string();
+    let options = node_options(&head, 0);
+    let node = std::thread::spawn(move || {
+        run_node(&options, &|_, _| {
+            Ok(LoadedRun {
+                registry: summing(),
+                cpus: 1,
+                store: 64 << 20,
+                rate: None,
+            })
+        })
+    });
+    let backend = LiveBackend::start(
+        listener,
+        HeadOptions {
+            nodes: 1,
+            heartbeat_ns: 100_000_000,
+            missed_heartbeats: 50,
+            join_timeout: Duration::from_secs(10),
+            workload: Vec::new(),
+            reserved: 0,
+        },
+    )
+    .unwrap();
+    let spec = cohort_runtime::ClusterSpec::uniform(
+        1,
+        cohort_runtime::NodeSpec {
+            cpus: 1,
+            store_capacity: 64 << 20,
+        },
+        cohort_runtime::NetworkSpec {
+            nic_bandwidth: 1 << 30,
+            latency: 0,
+            transport: Default::default(),
+        },
+    );
+    let mut cluster = Cluster::with_backend(
+        spec,
+        summing(),
+        policy("random", 1),
+        cohort_runtime::ClusterConfig::default(),
+        Box::new(backend),
+    )
+    .unwrap();
+    let big = cohort_runtime::Payload::from_bytes(vec![0u8; 5 << 20]);
+    let e = cluster.put(big.clone()).unwrap_err();
+    assert!(
+        e.to_string().contains("is more than one message carries"),
+        "{e}"
+    );
+    let sum = cluster.function("sum").unwrap();
+    let out = cluster
+        .submit(cohort_runtime::Task::new(sum).arg(big))
+        .unwrap()
+        .remove(0);
+    let e = cluster.get(&out).unwrap_err();
+    assert!(e.to_string().contains("put it in an object"), "{e}");
+    drop(cluster);
+    node.join().unwrap().unwrap_err();
+}
