@@ -61,6 +61,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// The stream, what has arrived and is not a whole message yet, and the bytes written and
+    /// read so far.
+    pub fn into_parts(self) -> (S, MessageDecoder, u64, u64) {
+        (self.stream, self.decoder, self.sent, self.received)
+    }
+
     /// Bytes written to the stream so far (frames whole: headers included).
     pub fn bytes_sent(&self) -> u64 {
         self.sent

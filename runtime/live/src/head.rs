@@ -2,10 +2,13 @@
 //! [`Backend`] through which the core's executions and transfers reach them and their
 //! completions come back, each at the head's clock when it arrives.
 //!
-//! A thread runs tokio for the sockets (one task per node, owning its control connection);
-//! the driver's thread, which runs the core, talks to it through channels.
+//! Joining runs on tokio; then the driver's thread, which runs the core, does the sockets'
+//! work itself: it writes what it queued for each node when it waits, and waits on every
+//! node's socket at once (`ppoll`), so that no other thread stands between the core and
+//! the nodes.
 
 use crate::control::{Connection, ControlError, Roster, admit};
+use crate::link::{self, Link, ReadState, Writer};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
 use cohort_runtime::core::store::StoreOp;
 use cohort_runtime::core::transport::{TransferId, TransferRequest, TransportEvent};
@@ -14,12 +17,9 @@ use cohort_runtime::exec::external::{Backend, BackendInput, output_stand_in};
 use cohort_runtime::policy::{NodeId, ObjectId, TaskId};
 use cohort_runtime::{ActorId, Nanos, Payload, RuntimeError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 /// How the head admits its nodes.
 #[derive(Clone, Debug)]
@@ -108,27 +108,23 @@ struct Fetch {
 /// room for the frame's header, the message's tag and its varints.
 const MESSAGE_ROOM: usize = crate::frame::DEFAULT_MAX_PAYLOAD as usize - 1024;
 
-/// At most this many queued messages go to a socket in one write.
+/// At most this many queued messages go to a socket in one write (a node's batch of
+/// completions).
 pub(crate) const BATCH: usize = 256;
 
-/// What the socket thread tells the driver's thread.
-enum HeadEvent {
-    /// Every node joined and loaded the code (or why not).
-    Joined(Result<Vec<mpsc::UnboundedSender<Vec<Message>>>, HeadError>),
-    /// A node sent messages (as many as had arrived together), in order.
-    Messages(u32, Vec<Message>),
-    /// A node's connection ended or failed.
-    Gone(u32, String),
+/// One node's control connection.
+#[derive(Debug)]
+struct NodeLink {
+    link: Link,
+    writer: Writer,
 }
 
 /// The head's [`Backend`]: the nodes of a live deployment.
 pub struct LiveBackend {
     start: Instant,
-    events: std_mpsc::Receiver<HeadEvent>,
-    to_nodes: Vec<mpsc::UnboundedSender<Vec<Message>>>,
-    /// Messages for each node not handed to the socket thread yet: they go in one batch
-    /// when the driver next waits ([`LiveBackend::flush`]), one wake-up and one write each.
-    outbox: Vec<Vec<Message>>,
+    /// Each node's connection, by node id. What is queued for a node is written when the
+    /// driver next waits ([`LiveBackend::flush`]): one write for many messages.
+    links: Vec<NodeLink>,
     pending: VecDeque<BackendInput>,
     /// Messages received and not handled yet, with their node.
     inbox: VecDeque<(u32, Message)>,
@@ -145,14 +141,13 @@ pub struct LiveBackend {
     actors: BTreeMap<ActorId, u64>,
     constructed: BTreeSet<ActorId>,
     report: Arc<Mutex<HeadReport>>,
-    thread: Option<JoinHandle<()>>,
     stopped: bool,
 }
 
 impl std::fmt::Debug for LiveBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveBackend")
-            .field("nodes", &self.to_nodes.len())
+            .field("nodes", &self.links.len())
             .finish_non_exhaustive()
     }
 }
@@ -165,41 +160,20 @@ impl LiveBackend {
         options: HeadOptions,
     ) -> Result<LiveBackend, HeadError> {
         listener.set_nonblocking(true)?;
-        let silence_options = (options.heartbeat_ns, options.missed_heartbeats);
-        let (events_tx, events) = std_mpsc::channel();
-        let report = Arc::new(Mutex::new(HeadReport::default()));
-        let thread = {
-            let report = Arc::clone(&report);
-            std::thread::Builder::new()
-                .name("cohort-head-sockets".to_string())
-                .spawn(move || {
-                    let rt = match tokio::runtime::Builder::new_current_thread()
-                        .enable_io()
-                        .enable_time()
-                        .build()
-                    {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            let _ = events_tx.send(HeadEvent::Joined(Err(e.into())));
-                            return;
-                        }
-                    };
-                    rt.block_on(sockets(listener, options, events_tx, report));
-                })?
-        };
-        let joined = match events.recv() {
-            Ok(HeadEvent::Joined(r)) => r,
-            _ => Err(HeadError::Io(std::io::Error::other(
-                "the head's socket thread ended",
-            ))),
-        };
-        let to_nodes = match joined {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = thread.join();
-                return Err(e);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let links = rt.block_on(async {
+            let conns = setup(listener, &options).await?;
+            let mut links = Vec::with_capacity(conns.len());
+            for conn in conns {
+                let (link, writer) = Link::split(conn)?;
+                link.set_nonblocking()?;
+                links.push(NodeLink { link, writer });
             }
-        };
+            Ok::<_, HeadError>(links)
+        })?;
         let now = Instant::now();
         let nodes = vec![
             Liveness {
@@ -207,13 +181,11 @@ impl LiveBackend {
                 gone: None,
                 dead: false,
             };
-            to_nodes.len()
+            links.len()
         ];
         Ok(LiveBackend {
             start: now,
-            events,
-            outbox: vec![Vec::new(); to_nodes.len()],
-            to_nodes,
+            links,
             pending: VecDeque::new(),
             inbox: VecDeque::new(),
             assigned: HashMap::new(),
@@ -221,14 +193,13 @@ impl LiveBackend {
             retries: BTreeSet::new(),
             nodes,
             silence: Duration::from_nanos(
-                silence_options
-                    .0
-                    .saturating_mul(u64::from(silence_options.1.max(1))),
+                options
+                    .heartbeat_ns
+                    .saturating_mul(u64::from(options.missed_heartbeats.max(1))),
             ),
             actors: BTreeMap::new(),
             constructed: BTreeSet::new(),
-            report,
-            thread: Some(thread),
+            report: Arc::new(Mutex::new(HeadReport::default())),
             stopped: false,
         })
     }
@@ -246,20 +217,63 @@ impl LiveBackend {
     /// Sends `message` to `node`. A node whose connection has ended gets nothing: what it
     /// was sent is lost with it, and found so when it is declared dead.
     fn send(&mut self, node: NodeId, message: Message) -> Result<(), RuntimeError> {
-        self.outbox
-            .get_mut(node.index())
-            .ok_or_else(|| RuntimeError::Executor(format!("no node {}", node.0)))?
-            .push(message);
+        let i = node.index();
+        let state = self
+            .nodes
+            .get(i)
+            .ok_or_else(|| RuntimeError::Executor(format!("no node {}", node.0)))?;
+        if state.gone.is_none() && !state.dead {
+            self.links[i].writer.queue(&message);
+        }
         Ok(())
     }
 
-    /// Hands every queued message to the socket thread, a batch per node.
+    /// Writes what is queued for each node, as much as its socket takes now.
     fn flush(&mut self) {
-        for (tx, out) in self.to_nodes.iter().zip(&mut self.outbox) {
-            if !out.is_empty() {
-                let _ = tx.send(std::mem::take(out));
+        for (l, n) in self.links.iter_mut().zip(&mut self.nodes) {
+            if n.gone.is_none()
+                && !n.dead
+                && let Err(e) = l.writer.flush()
+            {
+                n.gone = Some(e.to_string());
             }
         }
+    }
+
+    /// Waits until a node's socket can be read (or one with bytes queued written), or
+    /// `until`; reads what has arrived into the inbox.
+    fn wait(&mut self, until: Option<Instant>) -> Result<(), RuntimeError> {
+        let live: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|n| n.gone.is_none() && !n.dead)
+            .collect();
+        let pairs: Vec<(&Link, &Writer)> =
+            self.links.iter().map(|l| (&l.link, &l.writer)).collect();
+        let timeout = until.map(|u| u.saturating_duration_since(Instant::now()));
+        let ready = link::wait(&pairs, &live, timeout)
+            .map_err(|e| RuntimeError::Executor(format!("waiting for the nodes: {e}")))?;
+        for (i, (readable, writable)) in ready.into_iter().enumerate() {
+            if writable {
+                self.flush();
+            }
+            if !readable {
+                continue;
+            }
+            let inbox = &mut self.inbox;
+            let read = self.links[i]
+                .link
+                .read_ready(&mut |m| inbox.push_back((i as u32, m)));
+            let gone = match read {
+                Ok(ReadState::Waiting) => None,
+                Ok(ReadState::Closed) => Some("it closed the connection".to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = gone {
+                self.nodes[i].gone.get_or_insert(why);
+            }
+        }
+        Ok(())
     }
 
     /// The first node silent for too long, declared dead now: forgets what it was handed.
@@ -288,8 +302,7 @@ impl LiveBackend {
         }
         // Fenced: its connection is closed, so a node that was only slow stops too (it
         // finds the head gone) instead of working for a run that has written it off.
-        self.to_nodes[i] = mpsc::unbounded_channel().0;
-        self.outbox[i].clear();
+        self.links[i].writer.shutdown();
         Some(BackendInput::NodeLost { node, running })
     }
 
@@ -535,6 +548,12 @@ impl Backend for LiveBackend {
                 }
                 continue;
             }
+            // What arrived while the driver was busy counts before any silence does.
+            self.flush();
+            self.wait(Some(Instant::now()))?;
+            if !self.inbox.is_empty() {
+                continue;
+            }
             let now = Instant::now();
             if let Some(lost) = self.declare_silent(now) {
                 return Ok(Some(lost));
@@ -546,35 +565,9 @@ impl Backend for LiveBackend {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let event = match wake {
-                None => self.events.recv().ok(),
-                Some(t) => match self.events.recv_timeout(t.saturating_duration_since(now)) {
-                    Ok(e) => Some(e),
-                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                        if until.is_some_and(|u| Instant::now() >= u) {
-                            return Ok(None);
-                        }
-                        continue;
-                    }
-                    Err(std_mpsc::RecvTimeoutError::Disconnected) => None,
-                },
-            };
-            match event {
-                None => {
-                    return Err(RuntimeError::Executor(
-                        "the head's socket thread ended".to_string(),
-                    ));
-                }
-                Some(HeadEvent::Messages(node, ms)) => {
-                    self.inbox.extend(ms.into_iter().map(|m| (node, m)));
-                }
-                Some(HeadEvent::Gone(node, why)) => {
-                    // Not dead yet: it is declared so when it has missed its heartbeats.
-                    if let Some(state) = self.nodes.get_mut(node as usize) {
-                        state.gone.get_or_insert(why);
-                    }
-                }
-                Some(HeadEvent::Joined(_)) => {}
+            self.wait(wake)?;
+            if self.inbox.is_empty() && until.is_some_and(|u| Instant::now() >= u) {
+                return Ok(None);
             }
         }
     }
@@ -593,45 +586,39 @@ impl Backend for LiveBackend {
         if std::mem::replace(&mut self.stopped, true) {
             return Ok(());
         }
-        let mut left = 0;
-        self.flush();
-        for (tx, n) in self.to_nodes.iter().zip(&self.nodes) {
+        let mut left: BTreeSet<usize> = BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
             if n.gone.is_none() && !n.dead {
-                let _ = tx.send(vec![Message::Stop]);
-                left += 1;
+                self.links[i].writer.queue(&Message::Stop);
+                left.insert(i);
             }
         }
         let give_up = Instant::now() + Duration::from_secs(10);
         let mut failure = None;
-        while left > 0 {
-            let wait = give_up.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(wait) {
-                Ok(HeadEvent::Messages(_, ms)) => {
-                    left -= ms
-                        .iter()
-                        .filter(|m| matches!(m, Message::Stopped { .. }))
-                        .count();
+        while !left.is_empty() {
+            self.flush();
+            if Instant::now() >= give_up {
+                failure.get_or_insert("nodes did not report within 10 s".to_string());
+                break;
+            }
+            self.wait(Some(give_up))?;
+            while let Some((node, m)) = self.inbox.pop_front() {
+                if let Message::Stopped { counters } = m
+                    && left.remove(&(node as usize))
+                    && let Ok(mut r) = self.report.lock()
+                {
+                    r.nodes.insert(node, counters);
                 }
-                Ok(HeadEvent::Gone(node, why)) => {
-                    if self
-                        .nodes
-                        .get(node as usize)
-                        .is_some_and(|n| !n.dead && n.gone.is_none())
-                    {
-                        failure.get_or_insert(format!("node {node} left before its report: {why}"));
-                        left -= 1;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    failure.get_or_insert("nodes did not report within 10 s".to_string());
-                    break;
+            }
+            for i in left.clone() {
+                if let Some(why) = &self.nodes[i].gone {
+                    failure.get_or_insert(format!("node {i} left before its report: {why}"));
+                    left.remove(&i);
                 }
             }
         }
-        self.to_nodes.clear();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        for l in &mut self.links {
+            l.writer.shutdown();
         }
         failure.map_or(Ok(()), |f| Err(RuntimeError::Executor(f)))
     }
@@ -639,45 +626,9 @@ impl Backend for LiveBackend {
 
 impl Drop for LiveBackend {
     fn drop(&mut self) {
-        self.to_nodes.clear();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        for l in &mut self.links {
+            l.writer.shutdown();
         }
-    }
-}
-
-/// The socket thread: admits the nodes, sets them up, then runs one task per node.
-async fn sockets(
-    listener: std::net::TcpListener,
-    options: HeadOptions,
-    events: std_mpsc::Sender<HeadEvent>,
-    report: Arc<Mutex<HeadReport>>,
-) {
-    let mut conns = match setup(listener, &options).await {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = events.send(HeadEvent::Joined(Err(e)));
-            return;
-        }
-    };
-    let mut senders = Vec::new();
-    let mut tasks = Vec::new();
-    for (node, conn) in std::mem::take(&mut conns).into_iter().enumerate() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        senders.push(tx);
-        let events = events.clone();
-        let report = Arc::clone(&report);
-        tasks.push(tokio::spawn(node_task(
-            node as u32,
-            conn,
-            rx,
-            events,
-            report,
-        )));
-    }
-    let _ = events.send(HeadEvent::Joined(Ok(senders)));
-    for t in tasks {
-        let _ = t.await;
     }
 }
 
@@ -768,64 +719,4 @@ async fn setup(
         ready.push(conn);
     }
     Ok(ready)
-}
-
-/// One node's connection during the run: its messages go to the driver's thread, the
-/// driver's go to it.
-async fn node_task(
-    node: u32,
-    mut conn: Connection<TcpStream>,
-    mut outgoing: mpsc::UnboundedReceiver<Vec<Message>>,
-    events: std_mpsc::Sender<HeadEvent>,
-    report: Arc<Mutex<HeadReport>>,
-) {
-    loop {
-        tokio::select! {
-            m = conn.recv() => match m {
-                Ok(Some(m)) => {
-                    // What else has arrived whole goes to the driver in the same hand-over.
-                    let mut batch = vec![m];
-                    while let Ok(Some(m)) = conn.buffered() {
-                        batch.push(m);
-                    }
-                    let last = batch.iter().find_map(|m| match m {
-                        Message::Stopped { counters } => Some(*counters),
-                        _ => None,
-                    });
-                    if let Some(counters) = last
-                        && let Ok(mut r) = report.lock()
-                    {
-                        r.nodes.insert(node, counters);
-                    }
-                    if events.send(HeadEvent::Messages(node, batch)).is_err() || last.is_some() {
-                        return;
-                    }
-                }
-                Ok(None) => {
-                    let _ = events.send(HeadEvent::Gone(node, "it closed the connection".to_string()));
-                    return;
-                }
-                Err(e) => {
-                    let _ = events.send(HeadEvent::Gone(node, e.to_string()));
-                    return;
-                }
-            },
-            out = outgoing.recv() => match out {
-                Some(mut batch) => {
-                    // Whatever else is queued goes in the same write.
-                    while batch.len() < BATCH {
-                        match outgoing.try_recv() {
-                            Ok(more) => batch.extend(more),
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(e) = conn.send_all(&batch).await {
-                        let _ = events.send(HeadEvent::Gone(node, e.to_string()));
-                        return;
-                    }
-                }
-                None => return,
-            },
-        }
-    }
 }

@@ -21,6 +21,7 @@ pub mod control;
 pub mod data;
 pub mod frame;
 pub mod head;
+pub mod link;
 pub mod message;
 pub mod node;
 pub mod shm;
