@@ -192,7 +192,7 @@ pub fn wait(
         }
         return Ok(ready);
     }
-    let timeout = timeout.map(|t| TimeSpec::from_duration(t));
+    let timeout = timeout.map(TimeSpec::from_duration);
     match ppoll(&mut fds, timeout, None) {
         Ok(_) => {}
         Err(nix::errno::Errno::EINTR) => return Ok(ready),
