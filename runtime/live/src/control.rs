@@ -86,19 +86,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(())
     }
 
-    /// Sends `messages` in one write (then flushed): under load, many messages per system
-    /// call.
-    pub async fn send_all(&mut self, messages: &[Message]) -> Result<(), ControlError> {
-        let mut frames = Vec::new();
-        for m in messages {
-            frames.extend_from_slice(&m.to_frame());
-        }
-        self.stream.write_all(&frames).await?;
-        self.stream.flush().await?;
-        self.sent += frames.len() as u64;
-        Ok(())
-    }
-
     /// The next message, or `None` if the peer closed the connection between messages (a
     /// close inside a message is an error).
     pub async fn recv(&mut self) -> Result<Option<Message>, ControlError> {
@@ -114,11 +101,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             self.decoder.push(&self.buf[..n]);
         }
-    }
-
-    /// The next message if a whole one has arrived already, without reading the stream.
-    pub fn buffered(&mut self) -> Result<Option<Message>, ControlError> {
-        Ok(self.decoder.next_message()?)
     }
 
     /// The next message, which must come.

@@ -108,10 +108,6 @@ struct Fetch {
 /// room for the frame's header, the message's tag and its varints.
 const MESSAGE_ROOM: usize = crate::frame::DEFAULT_MAX_PAYLOAD as usize - 1024;
 
-/// At most this many queued messages go to a socket in one write (a node's batch of
-/// completions).
-pub(crate) const BATCH: usize = 256;
-
 /// One node's control connection.
 #[derive(Debug)]
 struct NodeLink {

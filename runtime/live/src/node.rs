@@ -9,6 +9,7 @@
 
 use crate::control::{Connection, ControlError, join};
 use crate::data::{RateLimit, pull, serve};
+use crate::link::{Link, Writer};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
 use crate::shm::SharedStore;
 use crate::spill::SpillDir;
@@ -25,7 +26,6 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 /// How a node process runs.
 #[derive(Clone, Debug)]
@@ -258,6 +258,10 @@ struct Job {
 
 /// Runs a node process until the head stops it; returns what it counted. `load` turns the
 /// head's workload (opaque bytes) into the run's code.
+///
+/// Joining runs on tokio; then this thread reads the control connection (blocking) and does
+/// what it is told, worker threads write their completions to the connection themselves, a
+/// thread sends the heartbeats, and tokio runs the data plane on a thread of its own.
 pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters, NodeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -267,9 +271,182 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
             addr: options.data_bind.clone(),
             source,
         })?;
-    rt.block_on(node_main(options, load))
+    let joined = rt.block_on(join_head(options))?;
+    let Joined {
+        listener,
+        welcome,
+        workload,
+        peers,
+        conn,
+    } = joined;
+    let (mut link, writer) = rt
+        .block_on(async { Link::split(conn) })
+        .map_err(ControlError::from)?;
+    let writer = Arc::new(Mutex::new(writer));
+    let run = load(&workload, welcome.node).map_err(NodeError::Setup)?;
+    let shared = Arc::new(Shared {
+        // The head's core keeps the store within its capacity; outputs are written before
+        // the head makes room for them, so the node's own limit leaves room for one more
+        // store's worth in flight.
+        store: Mutex::new(SharedStore::new(run.store.saturating_mul(2))),
+        counts: Counts::default(),
+        runner: Runner::new(run.registry),
+        node: NodeId(welcome.node),
+        start: Instant::now(),
+    });
+    let peers: Arc<HashMap<u32, Peer>> = Arc::new(peers.into_iter().map(|p| (p.node, p)).collect());
+    let limit = run
+        .rate
+        .map(|r| Arc::new(RateLimit::new(r, options.chunk as u64)));
+
+    // The data plane: serve every peer that connects, on tokio's own thread.
+    let handle = rt.handle().clone();
+    rt.spawn(serve_peers(
+        listener,
+        Arc::clone(&shared),
+        limit,
+        options.chunk,
+    ));
+    let (stop_data, data_stopped) = tokio::sync::oneshot::channel::<()>();
+    let data = std::thread::Builder::new()
+        .name("cohort-node-data".to_string())
+        .spawn(move || {
+            rt.block_on(async {
+                let _ = data_stopped.await;
+            });
+        })
+        .map_err(|source| NodeError::Bind {
+            addr: "the data plane's thread".to_string(),
+            source,
+        })?;
+
+    // Workers: `cpus` threads for tasks; a thread per actor. Each writes its completions.
+    let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let mut threads = Vec::new();
+    for i in 0..run.cpus.max(1) {
+        let jobs_rx = Arc::clone(&jobs_rx);
+        let writer = Arc::clone(&writer);
+        let shared = Arc::clone(&shared);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("cohort-node-worker-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match jobs_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(j) = job else { return };
+                        let done = shared.run(j.task, j.work, j.index, j.inputs, j.outputs);
+                        if !say(&writer, &done) {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|source| NodeError::Bind {
+                    addr: "worker threads".to_string(),
+                    source,
+                })?,
+        );
+    }
+    let mut lanes: HashMap<u64, std_mpsc::Sender<Job>> = HashMap::new();
+
+    // Heartbeats, every period, until the node stops.
+    let (stop_beats, beats_stopped) = std_mpsc::channel::<()>();
+    let beats = {
+        let writer = Arc::clone(&writer);
+        let shared = Arc::clone(&shared);
+        let period = Duration::from_nanos(welcome.heartbeat_ns.max(1));
+        std::thread::Builder::new()
+            .name("cohort-node-heartbeat".to_string())
+            .spawn(move || {
+                while let Err(std_mpsc::RecvTimeoutError::Timeout) =
+                    beats_stopped.recv_timeout(period)
+                {
+                    let used = shared.store.lock().map(|s| s.used()).unwrap_or(0);
+                    let beat = Message::Heartbeat {
+                        at_ns: shared.start.elapsed().as_nanos() as u64,
+                        cpus_busy: shared.counts.running.load(Ordering::Relaxed) as u32,
+                        queued: shared.counts.queued.load(Ordering::Relaxed) as u32,
+                        store_used: used,
+                    };
+                    if !say(&writer, &beat) {
+                        return;
+                    }
+                }
+            })
+            .map_err(|source| NodeError::Bind {
+                addr: "the heartbeat thread".to_string(),
+                source,
+            })?
+    };
+
+    let mut disk: Option<SpillDir> = None;
+    let outcome = if say(&writer, &Message::Ready) {
+        control_loop(
+            &mut link,
+            &writer,
+            &shared,
+            &handle,
+            &peers,
+            &jobs_tx,
+            &mut lanes,
+            &mut disk,
+            options,
+            welcome.node,
+        )
+    } else {
+        Err(NodeError::HeadGone)
+    };
+    let _ = stop_beats.send(());
+    let _ = beats.join();
+    drop(jobs_tx);
+    drop(lanes);
+    let _ = stop_data.send(());
+    let _ = data.join();
+    outcome?;
+    let c = &shared.counts;
+    let mut w = writer.lock().map_err(|_| NodeError::HeadGone)?;
+    let counters = NodeCounters {
+        data_sent: c.data_sent.load(Ordering::Relaxed),
+        data_received: c.data_received.load(Ordering::Relaxed),
+        objects_sent: c.objects_sent.load(Ordering::Relaxed),
+        objects_received: c.objects_received.load(Ordering::Relaxed),
+        control_sent: w.bytes_sent(),
+        control_received: link.bytes_received(),
+        executions: c.executions.load(Ordering::Relaxed),
+        store_peak: c.store_peak.load(Ordering::Relaxed),
+        spilled: c.spilled.load(Ordering::Relaxed),
+        restored: c.restored.load(Ordering::Relaxed),
+    };
+    w.send(&Message::Stopped { counters })
+        .map_err(ControlError::from)?;
+    Ok(NodeCounters {
+        control_sent: w.bytes_sent(),
+        ..counters
+    })
 }
 
+/// Writes `message` to the head; false if the connection is gone (the control loop finds
+/// out and ends the node).
+fn say(writer: &Mutex<Writer>, message: &Message) -> bool {
+    writer
+        .lock()
+        .map(|mut w| w.send(message).is_ok())
+        .unwrap_or(false)
+}
+
+/// What joining gave.
+struct Joined {
+    listener: TcpListener,
+    welcome: crate::control::Welcome,
+    workload: Vec<u8>,
+    peers: Vec<Peer>,
+    conn: Connection<TcpStream>,
+}
+
+/// Connects to the head, trying again until `options.connect_timeout` has passed.
 async fn connect(options: &NodeOptions) -> Result<TcpStream, NodeError> {
     let give_up = Instant::now() + options.connect_timeout;
     loop {
@@ -289,7 +466,8 @@ async fn connect(options: &NodeOptions) -> Result<TcpStream, NodeError> {
     }
 }
 
-async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters, NodeError> {
+/// Binds the data plane, joins the head and waits for the run's setup.
+async fn join_head(options: &NodeOptions) -> Result<Joined, NodeError> {
     let listener = TcpListener::bind(&options.data_bind)
         .await
         .map_err(|source| NodeError::Bind {
@@ -326,228 +504,160 @@ async fn node_main(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounte
         }
         None => return Err(NodeError::HeadGone),
     };
-    let run = load(&workload, welcome.node).map_err(NodeError::Setup)?;
-    let shared = Arc::new(Shared {
-        // The head's core keeps the store within its capacity; outputs are written before
-        // the head makes room for them, so the node's own limit leaves room for one more
-        // store's worth in flight.
-        store: Mutex::new(SharedStore::new(run.store.saturating_mul(2))),
-        counts: Counts::default(),
-        runner: Runner::new(run.registry),
-        node: NodeId(welcome.node),
-        start: Instant::now(),
-    });
-    let peers: HashMap<u32, Peer> = peers.into_iter().map(|p| (p.node, p)).collect();
-    let limit = run
-        .rate
-        .map(|r| Arc::new(RateLimit::new(r, options.chunk as u64)));
+    Ok(Joined {
+        listener,
+        welcome,
+        workload,
+        peers,
+        conn,
+    })
+}
 
-    // The data plane: serve every peer that connects.
-    let server = {
+/// Serves every peer that connects to the data plane.
+async fn serve_peers(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Option<Arc<RateLimit>>,
+    chunk: usize,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        stream.set_nodelay(true).ok();
         let shared = Arc::clone(&shared);
         let limit = limit.clone();
-        let chunk = options.chunk;
         tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
+            let mut c = Connection::new(stream);
+            let _ = serve(
+                &mut c,
+                &shared.store,
+                chunk,
+                limit.as_deref(),
+                &shared.counts.objects_sent,
+            )
+            .await;
+            shared
+                .counts
+                .data_sent
+                .fetch_add(c.bytes_sent(), Ordering::Relaxed);
+            shared
+                .counts
+                .data_received
+                .fetch_add(c.bytes_received(), Ordering::Relaxed);
+        });
+    }
+}
+
+/// Does what the head says until it says stop (`Ok`) or the connection fails.
+#[allow(clippy::too_many_arguments)]
+fn control_loop(
+    link: &mut Link,
+    writer: &Arc<Mutex<Writer>>,
+    shared: &Arc<Shared>,
+    handle: &tokio::runtime::Handle,
+    peers: &Arc<HashMap<u32, Peer>>,
+    jobs_tx: &std_mpsc::Sender<Job>,
+    lanes: &mut HashMap<u64, std_mpsc::Sender<Job>>,
+    disk: &mut Option<SpillDir>,
+    options: &NodeOptions,
+    node: u32,
+) -> Result<(), NodeError> {
+    loop {
+        let Some(m) = link.recv()? else {
+            return Err(NodeError::HeadGone);
+        };
+        match m {
+            Message::Assign {
+                task,
+                work,
+                index,
+                inputs,
+                outputs,
+            } => {
+                let job = Job {
+                    task,
+                    work,
+                    index,
+                    inputs,
+                    outputs,
                 };
-                stream.set_nodelay(true).ok();
-                let shared = Arc::clone(&shared);
-                let limit = limit.clone();
-                tokio::spawn(async move {
-                    let mut c = Connection::new(stream);
-                    let _ = serve(
-                        &mut c,
-                        &shared.store,
-                        chunk,
-                        limit.as_deref(),
-                        &shared.counts.objects_sent,
-                    )
-                    .await;
-                    shared
-                        .counts
-                        .data_sent
-                        .fetch_add(c.bytes_sent(), Ordering::Relaxed);
-                    shared
-                        .counts
-                        .data_received
-                        .fetch_add(c.bytes_received(), Ordering::Relaxed);
+                shared.counts.queued.fetch_add(1, Ordering::Relaxed);
+                let actor = match work {
+                    Work::Function(_) => None,
+                    Work::CreateActor { actor, .. } | Work::Method { actor, .. } => Some(actor),
+                };
+                let sent = match actor {
+                    None => jobs_tx.send(job),
+                    Some(actor) => lanes
+                        .entry(actor)
+                        .or_insert_with(|| {
+                            actor_lane(actor, Arc::clone(shared), Arc::clone(writer))
+                        })
+                        .send(job),
+                };
+                if let Err(std_mpsc::SendError(job)) = sent {
+                    shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
+                    say(
+                        writer,
+                        &Message::Done {
+                            task: job.task,
+                            outcome: Outcome::Failed(
+                                "the node has no thread to run it".to_string(),
+                            ),
+                        },
+                    );
+                }
+            }
+            Message::Fetch {
+                transfer,
+                object,
+                from,
+            } => {
+                let target = peers.get(&from).map(|p| format!("{}:{}", p.host, p.port));
+                let shared = Arc::clone(shared);
+                let writer = Arc::clone(writer);
+                handle.spawn(async move {
+                    let answer = match fetch(target, object, &shared).await {
+                        Ok(bytes) => Message::Fetched { transfer, bytes },
+                        Err(reason) => Message::FetchFailed { transfer, reason },
+                    };
+                    say(&writer, &answer);
                 });
             }
-        })
-    };
-
-    // Workers: `cpus` threads for tasks; a thread per actor.
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
-    let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-    let mut threads = Vec::new();
-    for i in 0..run.cpus.max(1) {
-        let jobs_rx = Arc::clone(&jobs_rx);
-        let done_tx = done_tx.clone();
-        let shared = Arc::clone(&shared);
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("cohort-node-worker-{i}"))
-                .spawn(move || {
-                    loop {
-                        let job = match jobs_rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(j) = job else { return };
-                        let done = shared.run(j.task, j.work, j.index, j.inputs, j.outputs);
-                        if done_tx.send(done).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .map_err(|source| NodeError::Bind {
-                    addr: "worker threads".to_string(),
-                    source,
-                })?,
-        );
-    }
-    let mut lanes: HashMap<u64, std_mpsc::Sender<Job>> = HashMap::new();
-
-    let mut disk: Option<SpillDir> = None;
-    conn.send(&Message::Ready).await?;
-    let mut heartbeat = tokio::time::interval(Duration::from_nanos(welcome.heartbeat_ns.max(1)));
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let outcome = loop {
-        tokio::select! {
-            m = conn.recv() => {
-                let m = match m {
-                    Ok(Some(m)) => m,
-                    Ok(None) => break Err(NodeError::HeadGone),
-                    Err(e) => break Err(e.into()),
-                };
-                match m {
-                    Message::Assign { task, work, index, inputs, outputs } => {
-                        let job = Job { task, work, index, inputs, outputs };
-                        shared.counts.queued.fetch_add(1, Ordering::Relaxed);
-                        let actor = match work {
-                            Work::Function(_) => None,
-                            Work::CreateActor { actor, .. } | Work::Method { actor, .. } => Some(actor),
-                        };
-                        let sent = match actor {
-                            None => jobs_tx.send(job),
-                            Some(actor) => lanes
-                                .entry(actor)
-                                .or_insert_with(|| {
-                                    actor_lane(actor, Arc::clone(&shared), done_tx.clone())
-                                })
-                                .send(job),
-                        };
-                        if let Err(std_mpsc::SendError(job)) = sent {
-                            shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
-                            let _ = done_tx.send(Message::Done {
-                                task: job.task,
-                                outcome: Outcome::Failed("the node has no thread to run it".to_string()),
-                            });
-                        }
-                    }
-                    Message::Fetch { transfer, object, from } => {
-                        let target = peers.get(&from).map(|p| format!("{}:{}", p.host, p.port));
-                        let shared = Arc::clone(&shared);
-                        let done_tx = done_tx.clone();
-                        tokio::spawn(async move {
-                            let answer = match fetch(target, object, &shared).await {
-                                Ok(bytes) => Message::Fetched { transfer, bytes },
-                                Err(reason) => Message::FetchFailed { transfer, reason },
-                            };
-                            let _ = done_tx.send(answer);
-                        });
-                    }
-                    Message::Put { object, bytes } => {
-                        if let Err(e) = shared.put(object, &bytes) {
-                            break Err(NodeError::Store(format!("storing the driver's object {object}: {e}")));
-                        }
-                    }
-                    Message::Remove { object } => {
-                        if let Ok(mut s) = shared.store.lock() {
-                            s.remove(object);
-                        }
-                    }
-                    Message::Spill { object } => {
-                        if let Err(e) = spill(&shared, &mut disk, options, welcome.node, object) {
-                            break Err(NodeError::Store(e));
-                        }
-                    }
-                    Message::Restore { object } => {
-                        if let Err(e) = restore(&shared, disk.as_ref(), object) {
-                            break Err(NodeError::Store(e));
-                        }
-                    }
-                    Message::Unspill { object } => {
-                        if let Some(d) = &mut disk
-                            && let Err(e) = d.remove(object)
-                        {
-                            break Err(NodeError::Store(format!("deleting spilled object {object}: {e}")));
-                        }
-                    }
-                    Message::Stop => break Ok(()),
-                    other => {
-                        break Err(ControlError::Unexpected {
-                            expected: "an assignment, a fetch, a put, a removal or a stop",
-                            got: crate::control::brief(&other),
-                        }
-                        .into());
-                    }
+            Message::Put { object, bytes } => {
+                shared.put(object, &bytes).map_err(|e| {
+                    NodeError::Store(format!("storing the driver's object {object}: {e}"))
+                })?;
+            }
+            Message::Remove { object } => {
+                if let Ok(mut s) = shared.store.lock() {
+                    s.remove(object);
                 }
             }
-            Some(done) = done_rx.recv() => {
-                // Whatever else is done goes in the same write.
-                let mut batch = vec![done];
-                while batch.len() < crate::head::BATCH {
-                    match done_rx.try_recv() {
-                        Ok(m) => batch.push(m),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = conn.send_all(&batch).await {
-                    break Err(e.into());
+            Message::Spill { object } => {
+                spill(shared, disk, options, node, object).map_err(NodeError::Store)?;
+            }
+            Message::Restore { object } => {
+                restore(shared, disk.as_ref(), object).map_err(NodeError::Store)?;
+            }
+            Message::Unspill { object } => {
+                if let Some(d) = disk {
+                    d.remove(object).map_err(|e| {
+                        NodeError::Store(format!("deleting spilled object {object}: {e}"))
+                    })?;
                 }
             }
-            _ = heartbeat.tick() => {
-                let used = shared.store.lock().map(|s| s.used()).unwrap_or(0);
-                let beat = Message::Heartbeat {
-                    at_ns: shared.start.elapsed().as_nanos() as u64,
-                    cpus_busy: shared.counts.running.load(Ordering::Relaxed) as u32,
-                    queued: shared.counts.queued.load(Ordering::Relaxed) as u32,
-                    store_used: used,
-                };
-                if let Err(e) = conn.send(&beat).await {
-                    break Err(e.into());
+            Message::Stop => return Ok(()),
+            other => {
+                return Err(ControlError::Unexpected {
+                    expected: "an assignment, a fetch, a put, a store operation or a stop",
+                    got: crate::control::brief(&other),
                 }
+                .into());
             }
         }
-    };
-    server.abort();
-    drop(jobs_tx);
-    drop(lanes);
-    outcome?;
-    let c = &shared.counts;
-    let counters = NodeCounters {
-        data_sent: c.data_sent.load(Ordering::Relaxed),
-        data_received: c.data_received.load(Ordering::Relaxed),
-        objects_sent: c.objects_sent.load(Ordering::Relaxed),
-        objects_received: c.objects_received.load(Ordering::Relaxed),
-        control_sent: conn.bytes_sent(),
-        control_received: conn.bytes_received(),
-        executions: c.executions.load(Ordering::Relaxed),
-        store_peak: c.store_peak.load(Ordering::Relaxed),
-        spilled: c.spilled.load(Ordering::Relaxed),
-        restored: c.restored.load(Ordering::Relaxed),
-    };
-    let report = Message::Stopped { counters };
-    conn.send(&report).await?;
-    let counters = NodeCounters {
-        control_sent: conn.bytes_sent(),
-        ..counters
-    };
-    Ok(counters)
+    }
 }
 
 /// Moves the store's copy of `object` to the node's disk (made at the first spill).
@@ -605,7 +715,7 @@ fn restore(shared: &Shared, disk: Option<&SpillDir>, object: u64) -> Result<(), 
 fn actor_lane(
     actor: u64,
     shared: Arc<Shared>,
-    done_tx: mpsc::UnboundedSender<Message>,
+    writer: Arc<Mutex<Writer>>,
 ) -> std_mpsc::Sender<Job> {
     let (tx, rx) = std_mpsc::channel::<Job>();
     // Without a thread, the receiver is dropped and sending an assignment fails it.
@@ -614,7 +724,7 @@ fn actor_lane(
         .spawn(move || {
             while let Ok(j) = rx.recv() {
                 let done = shared.run(j.task, j.work, j.index, j.inputs, j.outputs);
-                if done_tx.send(done).is_err() {
+                if !say(&writer, &done) {
                     return;
                 }
             }
