@@ -321,23 +321,19 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
         })?;
 
     // Workers: `cpus` threads for tasks; a thread per actor. Each writes its completions.
-    let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    // Many workers take from one queue without a lock around it (a worker waiting in a
+    // locked receiver would make each job wake two threads).
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
     let mut threads = Vec::new();
     for i in 0..run.cpus.max(1) {
-        let jobs_rx = Arc::clone(&jobs_rx);
+        let jobs_rx = jobs_rx.clone();
         let writer = Arc::clone(&writer);
         let shared = Arc::clone(&shared);
         threads.push(
             std::thread::Builder::new()
                 .name(format!("cohort-node-worker-{i}"))
                 .spawn(move || {
-                    loop {
-                        let job = match jobs_rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(j) = job else { return };
+                    while let Ok(j) = jobs_rx.recv() {
                         let done = shared.run(j.task, j.work, j.index, j.inputs, j.outputs);
                         if !say(&writer, &done) {
                             return;
@@ -557,7 +553,7 @@ fn control_loop(
     shared: &Arc<Shared>,
     handle: &tokio::runtime::Handle,
     peers: &Arc<HashMap<u32, Peer>>,
-    jobs_tx: &std_mpsc::Sender<Job>,
+    jobs_tx: &crossbeam_channel::Sender<Job>,
     lanes: &mut HashMap<u64, std_mpsc::Sender<Job>>,
     disk: &mut Option<SpillDir>,
     options: &NodeOptions,
@@ -587,16 +583,18 @@ fn control_loop(
                     Work::Function(_) => None,
                     Work::CreateActor { actor, .. } | Work::Method { actor, .. } => Some(actor),
                 };
-                let sent = match actor {
-                    None => jobs_tx.send(job),
+                let unsent = match actor {
+                    None => jobs_tx.send(job).err().map(|e| e.0),
                     Some(actor) => lanes
                         .entry(actor)
                         .or_insert_with(|| {
                             actor_lane(actor, Arc::clone(shared), Arc::clone(writer))
                         })
-                        .send(job),
+                        .send(job)
+                        .err()
+                        .map(|e| e.0),
                 };
-                if let Err(std_mpsc::SendError(job)) = sent {
+                if let Some(job) = unsent {
                     shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
                     say(
                         writer,
