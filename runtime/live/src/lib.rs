@@ -6,14 +6,18 @@
 //! - [`message`]: the messages of the control connection between the head and a node;
 //! - [`control`]: that connection over a byte stream (tokio): sending and receiving, a node
 //!   joining, and the head's roster deciding who may;
+//! - [`link`]: the same connection on plain sockets once joining is over, read by the thread
+//!   that acts on it (blocking, or many polled at once);
 //! - [`data`]: the data plane between nodes (tokio): pulling an object from a peer in
 //!   chunks, paced by an optional token bucket, every socket byte counted;
-//! - [`shm`]: a node's object store of real bytes, each object a sealed memfd mapped
-//!   read-only (the crate's one module allowed `unsafe`);
-//! - [`spill`]: a node's directory of spilled objects, removed with the node.
-//!
-//! The node process (shared-memory store, workers, a tokio data plane) and the head (the core
-//! driven by real completions) build on it.
+//! - [`shm`]: a node's object store of real bytes, objects of 64 KiB or more each a sealed
+//!   memfd mapped read-only (the crate's one module allowed `unsafe`);
+//! - [`spill`]: a node's directory of spilled objects, removed with the node;
+//! - [`node`]: a node process: workers running the run's code on the store's bytes, the data
+//!   plane, heartbeats, the head's orders in order;
+//! - [`head`]: the head's [`Backend`](cohort_runtime::exec::external::Backend): the nodes
+//!   admitted and set up, the core's executions, transfers and store operations carried to
+//!   them, their completions and silences carried back.
 
 #![deny(unsafe_code)]
 
