@@ -43,6 +43,19 @@ fn cohort_tagged(sb: &Sandbox, tag: &str, args: &[String]) -> Output {
         .unwrap()
 }
 
+/// Starts `cohort` with `args` in `sb`, tagged, its output captured.
+fn spawn_tagged(sb: &Sandbox, tag: &str, args: &[String]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(args)
+        .current_dir(&sb.dir)
+        .env_remove("RUST_LOG")
+        .env("COHORT_TEST_TAG", tag)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Processes still running whose environment holds `COHORT_TEST_TAG=tag`.
 fn left_running(tag: &str) -> Vec<String> {
     let needle = format!("COHORT_TEST_TAG={tag}");
@@ -296,14 +309,7 @@ fn a_node_started_by_hand_joins_the_head_as_from_another_host() {
         &["--spawn", "2", "--listen", &listen, "--seed", "3"],
         "1s",
     );
-    let head = Command::new(env!("CARGO_BIN_EXE_cohort"))
-        .args(&args)
-        .current_dir(&sb.dir)
-        .env("COHORT_TEST_TAG", &tag)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let head = spawn_tagged(&sb, &tag, &args);
     let node = cohort_tagged(
         &sb,
         &tag,
@@ -342,14 +348,7 @@ fn a_live_run_spills_to_real_files_and_reads_them_back() {
     // Room for two 80 KB objects and a bit: the data object must go to disk for map
     // outputs to fit, and come back for the next batch's maps.
     args.extend(["--set".to_string(), "cluster.store=200KB".to_string()]);
-    let head = Command::new(env!("CARGO_BIN_EXE_cohort"))
-        .args(&args)
-        .current_dir(&sb.dir)
-        .env("COHORT_TEST_TAG", &tag)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let head = spawn_tagged(&sb, &tag, &args);
     // The head's scratch directory, where its nodes made their disks.
     let scratch = std::env::temp_dir().join(format!("cohort-live-{}", head.id()));
     let head = head.wait_with_output().unwrap();
@@ -389,14 +388,7 @@ fn an_interrupted_or_killed_head_leaves_no_node_behind() {
     for (signal, code) in [("-INT", Some(130)), ("-KILL", None)] {
         let tag = format!("live-interrupt{signal}-{}", std::process::id());
         let args = live_args("streaming.toml", "random", &[], "30s");
-        let mut head = Command::new(env!("CARGO_BIN_EXE_cohort"))
-            .args(&args)
-            .current_dir(&sb.dir)
-            .env("COHORT_TEST_TAG", &tag)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut head = spawn_tagged(&sb, &tag, &args);
         // The head and its three nodes.
         wait_for_processes(&tag, 4);
         let sent = Command::new("kill")

@@ -151,11 +151,23 @@ fn summing() -> cohort_runtime::Registry {
     r
 }
 
-#[test]
-fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
+/// A live cluster of `nodes` node threads of one CPU and `store` bytes each, running
+/// [`summing`]'s code under the random policy; the nodes' threads, to join after `stop`.
+#[allow(clippy::type_complexity)]
+fn summing_cluster(
+    nodes: u32,
+    store: u64,
+) -> (
+    Cluster,
+    Vec<
+        std::thread::JoinHandle<
+            Result<cohort_live::message::NodeCounters, cohort_live::node::NodeError>,
+        >,
+    >,
+) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let head = listener.local_addr().unwrap().to_string();
-    let nodes: Vec<_> = (0..2)
+    let threads = (0..nodes)
         .map(|i| {
             let options = node_options(&head, i);
             std::thread::spawn(move || {
@@ -163,7 +175,7 @@ fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
                     Ok(LoadedRun {
                         registry: summing(),
                         cpus: 1,
-                        store: 1 << 20,
+                        store,
                         rate: None,
                     })
                 })
@@ -173,7 +185,7 @@ fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
     let backend = LiveBackend::start(
         listener,
         HeadOptions {
-            nodes: 2,
+            nodes,
             heartbeat_ns: 100_000_000,
             missed_heartbeats: 50,
             join_timeout: Duration::from_secs(10),
@@ -183,10 +195,10 @@ fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
     )
     .unwrap();
     let spec = cohort_runtime::ClusterSpec::uniform(
-        2,
+        nodes as usize,
         cohort_runtime::NodeSpec {
             cpus: 1,
-            store_capacity: 1 << 20,
+            store_capacity: store,
         },
         cohort_runtime::NetworkSpec {
             nic_bandwidth: 1 << 30,
@@ -194,7 +206,7 @@ fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
             transport: Default::default(),
         },
     );
-    let mut cluster = Cluster::with_backend(
+    let cluster = Cluster::with_backend(
         spec,
         summing(),
         policy("random", 3),
@@ -202,6 +214,12 @@ fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
         Box::new(backend),
     )
     .unwrap();
+    (cluster, threads)
+}
+
+#[test]
+fn the_drivers_puts_reach_a_node_and_tasks_anywhere_read_them() {
+    let (mut cluster, nodes) = summing_cluster(2, 1 << 20);
     let sum = cluster.function("sum").unwrap();
     let values: Vec<u64> = (1..=3000).collect();
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -278,51 +296,7 @@ fn a_node_refuses_a_malformed_or_truncated_message_from_its_head_without_a_crash
 
 #[test]
 fn values_too_large_for_one_message_are_refused_clearly() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let head = listener.local_addr().unwrap().to_string();
-    let options = node_options(&head, 0);
-    let node = std::thread::spawn(move || {
-        run_node(&options, &|_, _| {
-            Ok(LoadedRun {
-                registry: summing(),
-                cpus: 1,
-                store: 64 << 20,
-                rate: None,
-            })
-        })
-    });
-    let backend = LiveBackend::start(
-        listener,
-        HeadOptions {
-            nodes: 1,
-            heartbeat_ns: 100_000_000,
-            missed_heartbeats: 50,
-            join_timeout: Duration::from_secs(10),
-            workload: Vec::new(),
-            reserved: 0,
-        },
-    )
-    .unwrap();
-    let spec = cohort_runtime::ClusterSpec::uniform(
-        1,
-        cohort_runtime::NodeSpec {
-            cpus: 1,
-            store_capacity: 64 << 20,
-        },
-        cohort_runtime::NetworkSpec {
-            nic_bandwidth: 1 << 30,
-            latency: 0,
-            transport: Default::default(),
-        },
-    );
-    let mut cluster = Cluster::with_backend(
-        spec,
-        summing(),
-        policy("random", 1),
-        cohort_runtime::ClusterConfig::default(),
-        Box::new(backend),
-    )
-    .unwrap();
+    let (mut cluster, nodes) = summing_cluster(1, 64 << 20);
     let big = cohort_runtime::Payload::from_bytes(vec![0u8; 5 << 20]);
     let e = cluster.put(big.clone()).unwrap_err();
     assert!(
@@ -337,5 +311,7 @@ fn values_too_large_for_one_message_are_refused_clearly() {
     let e = cluster.get(&out).unwrap_err();
     assert!(e.to_string().contains("put it in an object"), "{e}");
     drop(cluster);
-    node.join().unwrap().unwrap_err();
+    for n in nodes {
+        n.join().unwrap().unwrap_err();
+    }
 }
