@@ -150,6 +150,9 @@ pub(crate) struct SweepArgs {
     /// A policy's configuration: POLICY=TOML (repeatable, one per policy).
     #[arg(long = "policy-config", value_name = "POLICY=TOML")]
     pub(crate) policy_config: Vec<String>,
+    /// A cost profile (`cohort calibrate`) to apply to every run, under the values set.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) profile: Option<PathBuf>,
     /// Also write each run's per-task, per-transfer and per-eviction CSVs (large).
     #[arg(long)]
     pub(crate) detail: bool,
@@ -190,6 +193,9 @@ pub(crate) struct RunArgs {
     /// The seed of the policy's random number generator.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// A cost profile (`cohort calibrate`) to apply, under the values set.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) profile: Option<PathBuf>,
     /// The clock.
     #[arg(long, value_enum, default_value_t = ClockArg::Virtual)]
     pub(crate) clock: ClockArg,

@@ -222,7 +222,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
     let setup = LiveSetup {
         name: spec.workload_path.clone(),
         text: spec.workload_source.clone(),
-        sets: spec.overrides.clone(),
+        sets: spec.all_sets(),
         seed: spec.seed,
         nic_rate: live.nic_rate,
     };

@@ -14,7 +14,7 @@ mod stats;
 mod sweep;
 mod table;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use cli::{
     Cli, ClockArg, Command, DeployArg, NodeArgs, RunArgs, SweepArgs, clock_of,
@@ -116,7 +116,18 @@ fn dispatch(cli: Cli) -> Result<()> {
 fn cmd_run(a: RunArgs) -> Result<()> {
     let w = Workload::load(&a.workload)?;
     let overrides = parse_sets(&a.set)?;
-    let resolved = w.resolve(&overrides)?;
+    let profile = match &a.profile {
+        Some(path) => {
+            let (shown, p) = load_profile(path)?;
+            let mut sets = p.apply(&shown, &w, &overrides)?;
+            sets.retain(|k, _| !overrides.contains_key(k));
+            Some((shown, sets))
+        }
+        None => None,
+    };
+    let mut all = profile.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    all.extend(overrides.clone());
+    let resolved = w.resolve(&all)?;
     let policy = PolicySource::resolve(&a.policy, &a.policy_config)?;
     if a.check_determinism && matches!(a.clock, ClockArg::Real) {
         bail!("--check-determinism needs the virtual clock: the real clock is not deterministic");
@@ -127,6 +138,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         workload_path: a.workload.display().to_string(),
         resolved,
         overrides,
+        profile,
         policy,
         policy_config: a.policy_config,
         seed: a.seed,
@@ -153,6 +165,15 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
     }
     Ok(())
+}
+
+/// Reads the cost profile at `path`: its path as shown, and the profile.
+fn load_profile(path: &Path) -> Result<(String, cohort_workloads::Profile)> {
+    let shown = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading the profile {shown}"))?;
+    let p = cohort_workloads::Profile::parse(&shown, &text)?;
+    Ok((shown, p))
 }
 
 /// Where `cohort run`'s cluster runs, from its arguments; the `--deploy processes` options
@@ -267,6 +288,7 @@ fn cmd_sweep(a: SweepArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("out").join(format!("{}-sweep", w.name())));
     let fixed = parse_sets(&a.set)?;
     let configs = parse_policy_configs(&a.policy_config)?;
+    let profile = a.profile.as_deref().map(load_profile).transpose()?;
     let request = plan::Request {
         workload: &w,
         shown_path: &shown,
@@ -275,6 +297,7 @@ fn cmd_sweep(a: SweepArgs) -> Result<()> {
         fixed: &fixed,
         configs: &configs,
         detail: a.detail,
+        profile: profile.as_ref().map(|(path, p)| (path.as_str(), p)),
     };
     let plan = plan::Plan::new(&request)?;
     if let Some(file) = &a.plan {
@@ -305,6 +328,9 @@ fn write_plan(a: &SweepArgs, plan: &plan::Plan, file: &Path, dir: &Path) -> Resu
     }
     if a.detail {
         args.push("--detail".to_string());
+    }
+    if let Some(p) = &a.profile {
+        args.extend(["--profile".to_string(), p.display().to_string()]);
     }
     let shards = dir.with_file_name(format!(
         "{}.shards",
@@ -536,6 +562,7 @@ fn cmd_repro(
             fixed,
             configs: &configs,
             detail,
+            profile: None,
         })?;
         run_plan(plan, None, jobs, into, false, shown_as)
     };

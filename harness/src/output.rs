@@ -133,6 +133,12 @@ fn signless_zero(v: f64) -> f64 {
 }
 
 #[derive(Serialize)]
+struct ProfileEntry<'a> {
+    file: &'a str,
+    set: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
 struct Manifest<'a> {
     workload: &'a str,
     workload_file: &'a str,
@@ -153,6 +159,8 @@ struct Manifest<'a> {
     reproduces: Option<&'a str>,
     /// Every value set for this run (`--set`, and the sweep's point): parameters and keys.
     set: &'a BTreeMap<String, String>,
+    /// The cost profile applied under `set` (`--profile`): its file, and the values it set.
+    profile: Option<ProfileEntry<'a>>,
     params: &'a BTreeMap<String, String>,
     param_units: BTreeMap<String, &'static str>,
     /// Every constructed actor's state at the end, by actor id (decimal strings: TOML's
@@ -187,6 +195,10 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         wall_s: out.wall.as_secs_f64(),
         reproduces: spec.resolved.reproduces.as_deref(),
         set: &spec.overrides,
+        profile: spec
+            .profile
+            .as_ref()
+            .map(|(file, set)| ProfileEntry { file, set }),
         params: &spec.resolved.params,
         param_units: param_units(spec),
         actor_totals: out

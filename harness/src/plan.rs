@@ -30,6 +30,9 @@ pub struct Request<'a> {
     pub fixed: &'a BTreeMap<String, String>,
     /// Configuration per policy name (`--policy-config POLICY=TOML`).
     pub configs: &'a BTreeMap<String, String>,
+    /// A cost profile to apply under every run's values (`--profile`): its path as given,
+    /// and the profile.
+    pub profile: Option<(&'a str, &'a cohort_workloads::Profile)>,
     /// Whether runs write their per-task, per-transfer and per-eviction files.
     pub detail: bool,
 }
@@ -192,13 +195,24 @@ impl Plan {
                     }
                 }
                 overrides.extend(request.fixed.clone());
-                let resolved = w.resolve(&overrides)?;
+                let profile = match request.profile {
+                    Some((path, p)) => {
+                        let mut sets = p.apply(path, w, &overrides)?;
+                        sets.retain(|k, _| !overrides.contains_key(k));
+                        Some((path.to_string(), sets))
+                    }
+                    None => None,
+                };
+                let mut all = profile.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+                all.extend(overrides.clone());
+                let resolved = w.resolve(&all)?;
                 for &seed in &seeds {
                     specs.push(RunSpec {
                         workload_source: w.source().to_string(),
                         workload_path: request.shown_path.to_string(),
                         resolved: resolved.clone(),
                         overrides: overrides.clone(),
+                        profile: profile.clone(),
                         policy: source.clone(),
                         policy_config: policy_config.clone(),
                         seed,

@@ -19,8 +19,11 @@ pub struct RunSpec {
     pub workload_path: String,
     /// The workload with its parameters bound.
     pub resolved: Resolved,
-    /// The parameters set on the command line or by the sweep.
+    /// The parameters set on the command line or by the sweep (they name the run).
     pub overrides: BTreeMap<String, String>,
+    /// A cost profile applied under `overrides` (`--profile`), if any: its path as given,
+    /// and the values it set (they do not name the run; the manifest lists them).
+    pub profile: Option<(String, BTreeMap<String, String>)>,
     /// The policy.
     pub policy: PolicySource,
     /// The policy's configuration (TOML text).
@@ -43,6 +46,17 @@ pub enum Deploy {
 }
 
 impl RunSpec {
+    /// Every value the workload was resolved with: the profile's, then `overrides` on top.
+    pub fn all_sets(&self) -> BTreeMap<String, String> {
+        let mut all = self
+            .profile
+            .as_ref()
+            .map(|(_, sets)| sets.clone())
+            .unwrap_or_default();
+        all.extend(self.overrides.clone());
+        all
+    }
+
     /// A name for the run directory: policy, overridden parameters, seed.
     pub fn id(&self) -> String {
         let mut id = self.policy.name();

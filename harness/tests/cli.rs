@@ -1060,3 +1060,89 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
     assert!(s.path("again/report.html").is_file());
     assert_bad(&s.cohort(&["report", "nowhere"]), "nowhere");
 }
+
+#[test]
+fn a_cost_profile_prices_each_kind_by_what_it_does_without_naming_the_run() {
+    let sb = sandbox("profile");
+    sb.write(
+        "p.toml",
+        r#"
+[profile]
+machine = "a test"
+[cluster]
+latency = "1ms"
+[kinds.generate]
+fixed = "7ms"
+[kinds.copy]
+fixed = "3ms"
+output_rate = "1GB/s"
+[kinds.sum]
+fixed = "2ms"
+"#,
+    );
+    let o = sb.cohort(&[
+        "run",
+        "tiny.toml",
+        "--policy",
+        "group",
+        "--profile",
+        "p.toml",
+        "--set",
+        "seed_unused=1",
+    ]);
+    // An unknown parameter is still refused, with or without a profile.
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    let o = sb.cohort(&[
+        "run",
+        "tiny.toml",
+        "--policy",
+        "group",
+        "--profile",
+        "p.toml",
+        "--set",
+        "size=256KiB",
+        "--out",
+        "run",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let manifest: toml::Table = std::fs::read_to_string(sb.path("run/manifest.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(manifest["profile"]["file"].as_str(), Some("p.toml"));
+    let set = manifest["profile"]["set"].as_table().unwrap();
+    // make: a broadcast's task (generate); pass: output "input" (copy); take: a method (sum).
+    assert_eq!(set["tasks.make.fixed"].as_str(), Some("7ms"));
+    assert_eq!(set["tasks.pass.output_rate"].as_str(), Some("1GB/s"));
+    assert_eq!(set["actors.Sink.methods.take.fixed"].as_str(), Some("2ms"));
+    assert_eq!(set["cluster.latency"].as_str(), Some("1ms"));
+    assert_eq!(manifest["set"]["size"].as_str(), Some("256KiB"));
+    // The priced tasks took their profile's time: a make task 7 ms, a pass task 3 ms plus
+    // 256 KiB at 1 GB/s (262,144 ns).
+    let tasks = common::read_csv(&sb.path("run/tasks.csv"));
+    let durations = |name: &str| -> Vec<u64> {
+        tasks
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|c| c[2] == name)
+            .map(|c| c[13].parse::<u64>().unwrap() - c[12].parse::<u64>().unwrap())
+            .collect()
+    };
+    let (make, pass) = (durations("make"), durations("pass"));
+    assert!(!make.is_empty() && make.iter().all(|&d| d == 7_000_000), "{make:?}");
+    assert!(!pass.is_empty() && pass.iter().all(|&d| d == 3_262_144), "{pass:?}");
+    // A bad profile is refused, naming the file.
+    sb.write("bad.toml", "[kinds.reduce]\nfixed = \"1ms\"\n");
+    common::assert_bad(
+        &sb.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "group",
+            "--profile",
+            "bad.toml",
+        ]),
+        "bad.toml: unknown class `kinds.reduce`",
+    );
+}

@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod live;
+pub mod profile;
 pub mod program;
 pub mod resolve;
 pub mod schema;
@@ -17,6 +18,7 @@ pub mod units;
 
 pub use error::WorkloadError;
 pub use live::{LiveSetup, registry_live};
+pub use profile::{Profile, ProfileError};
 pub use program::{DriveReport, RunError, cluster_config, drive, registry};
 pub use resolve::{
     End, KEY_PATHS, Kind, OutputSize, Quantity, Resolved, Stage, StageOp, is_key_path,

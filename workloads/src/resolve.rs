@@ -627,11 +627,14 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Picoseconds per byte for the rate `key` (0 when absent: free).
+    /// Picoseconds per byte for the rate `key` (0 when absent or `"none"`: free).
     fn per_byte(&mut self, key: &str, file: Option<&Field>) -> Result<u64, WorkloadError> {
         let Some(v) = self.val(key, file) else {
             return Ok(0);
         };
+        if v.is_none() {
+            return Ok(0);
+        }
         let rate = self.quantity(&v, key, Quantity::Rate)?;
         if rate == 0 {
             return Err(self.fail(&v, key, "a rate of zero would never finish"));

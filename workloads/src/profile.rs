@@ -1,0 +1,259 @@
+//! Cost profiles: what this machine's live runtime costs, as the simulator's parameters, for
+//! any workload (`cohort calibrate` writes one; `--profile FILE` applies it).
+//!
+//! A profile gives the network's (`[cluster]`: `latency`, `nic_bandwidth`, `submit_cost`) and
+//! the cost of each class of task code (`[kinds.CLASS]`: `fixed`, `input_rate`,
+//! `output_rate`), by what the live code of a kind does ([`crate::live`]):
+//!
+//! - `generate`: a kind with a fixed output size that no stage gives an object (a broadcast's
+//!   task): it makes its data;
+//! - `copy`: a kind whose output size is `input` or `inputs`: it copies its arguments;
+//! - `sum`: a kind with a fixed output size that reads objects, and every actor method: it
+//!   reads its arguments and sums them.
+//!
+//! Applied to a workload, a profile becomes `--set` values (key paths such as
+//! `tasks.map_step.fixed`): a class's three keys replace the kind's (an absent rate is
+//! `"none"`, no per-byte cost). Values the user sets win over the profile's.
+
+use crate::resolve::{OutputSize, Resolved, StageOp};
+use crate::{Workload, WorkloadError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The classes of task code a profile prices, in the order they are listed.
+pub const CLASSES: [&str; 3] = ["generate", "copy", "sum"];
+
+/// A cost profile (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Where it came from (written by `cohort calibrate`; not applied).
+    #[serde(default)]
+    pub profile: BTreeMap<String, toml::Value>,
+    /// `[cluster]` keys: `latency`, `nic_bandwidth`, `submit_cost`.
+    #[serde(default)]
+    pub cluster: ClusterCosts,
+    /// The cost of each class of task code, by class.
+    #[serde(default)]
+    pub kinds: BTreeMap<String, KindCosts>,
+}
+
+/// A profile's `[cluster]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterCosts {
+    /// A transfer's fixed cost, e.g. `"310us"`.
+    pub latency: Option<String>,
+    /// Each NIC's rate, e.g. `"7.5Gbit/s"`.
+    pub nic_bandwidth: Option<String>,
+    /// The driver's cost per submission.
+    pub submit_cost: Option<String>,
+}
+
+/// The cost of one class of task code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindCosts {
+    /// Fixed cost per execution.
+    pub fixed: Option<String>,
+    /// Rate at which it reads its object arguments.
+    pub input_rate: Option<String>,
+    /// Rate at which it writes its outputs.
+    pub output_rate: Option<String>,
+}
+
+/// Why a profile cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Not a profile.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A class it does not know.
+    #[error("{path}: unknown class `kinds.{class}` (the classes are generate, copy and sum)")]
+    Class {
+        /// The file.
+        path: String,
+        /// The class.
+        class: String,
+    },
+    /// Applied, the workload does not resolve (a value the profile gives is not valid).
+    #[error("{path} applied to the workload: {source}")]
+    Apply {
+        /// The file.
+        path: String,
+        /// The workload's error.
+        source: WorkloadError,
+    },
+}
+
+impl Profile {
+    /// Parses profile text; `path` is only used in messages.
+    pub fn parse(path: &str, text: &str) -> Result<Profile, ProfileError> {
+        let p: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+            path: path.to_string(),
+            message: e.message().trim().to_string(),
+        })?;
+        if let Some(class) = p.kinds.keys().find(|c| !CLASSES.contains(&c.as_str())) {
+            return Err(ProfileError::Class {
+                path: path.to_string(),
+                class: class.clone(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// The `--set` values that apply this profile to `w` (resolved with `sets`), with `sets`
+    /// on top (the user's values win); checked by resolving `w` with them. `path` is only used
+    /// in messages.
+    pub fn apply(
+        &self,
+        path: &str,
+        w: &Workload,
+        sets: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, ProfileError> {
+        let apply_err = |source| ProfileError::Apply {
+            path: path.to_string(),
+            source,
+        };
+        let resolved = w.resolve(sets).map_err(&apply_err)?;
+        let mut out = BTreeMap::new();
+        let cluster = [
+            ("latency", &self.cluster.latency),
+            ("nic_bandwidth", &self.cluster.nic_bandwidth),
+            ("submit_cost", &self.cluster.submit_cost),
+        ];
+        for (key, value) in cluster {
+            if let Some(v) = value {
+                out.insert(format!("cluster.{key}"), v.clone());
+            }
+        }
+        for (prefix, class) in classes(&resolved) {
+            if let Some(costs) = self.kinds.get(class) {
+                let keys = [
+                    ("fixed", &costs.fixed, "0us"),
+                    ("input_rate", &costs.input_rate, "none"),
+                    ("output_rate", &costs.output_rate, "none"),
+                ];
+                for (key, value, absent) in keys {
+                    let v = value.clone().unwrap_or_else(|| absent.to_string());
+                    out.insert(format!("{prefix}.{key}"), v);
+                }
+            }
+        }
+        out.extend(sets.iter().map(|(k, v)| (k.clone(), v.clone())));
+        w.resolve(&out).map_err(apply_err)?;
+        Ok(out)
+    }
+}
+
+/// Each task kind's and actor method's key prefix (`tasks.NAME`,
+/// `actors.NAME.methods.M`) with the class of its code.
+pub fn classes(w: &Resolved) -> Vec<(String, &'static str)> {
+    let mut broadcast_only: BTreeMap<&str, bool> = BTreeMap::new();
+    for stage in &w.stages {
+        match &stage.op {
+            StageOp::Broadcast { task, .. } => {
+                broadcast_only.entry(task.as_str()).or_insert(true);
+            }
+            StageOp::Map { task, .. } | StageOp::Join { task, .. } => {
+                broadcast_only.insert(task.as_str(), false);
+            }
+            StageOp::InitActors { .. } | StageOp::ReduceActors { .. } => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (name, kind) in &w.tasks {
+        let class = match kind.output_size {
+            OutputSize::Input | OutputSize::Inputs => "copy",
+            OutputSize::Bytes(_) if broadcast_only.get(name.as_str()) == Some(&true) => "generate",
+            OutputSize::Bytes(_) => "sum",
+        };
+        out.push((format!("tasks.{name}"), class));
+    }
+    for (name, actor) in &w.actors {
+        for m in actor.methods.keys() {
+            out.push((format!("actors.{name}.methods.{m}"), "sum"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = r#"
+[profile]
+machine = "test"
+[cluster]
+latency = "300us"
+nic_bandwidth = "8Gbit/s"
+submit_cost = "2us"
+[kinds.generate]
+fixed = "90us"
+output_rate = "1GB/s"
+[kinds.copy]
+fixed = "80us"
+output_rate = "4GB/s"
+[kinds.sum]
+fixed = "70us"
+input_rate = "3GB/s"
+"#;
+
+    #[test]
+    fn a_profile_becomes_the_workloads_keys_by_what_each_kind_does() {
+        let (name, text) = crate::SHIPPED[0];
+        let w = Workload::parse(name, text).unwrap();
+        let p = Profile::parse("p.toml", PROFILE).unwrap();
+        let user = BTreeMap::from([("tasks.shuffle.fixed".to_string(), "1ms".to_string())]);
+        let sets = p.apply("p.toml", &w, &user).unwrap();
+        let get = |k: &str| sets.get(k).map(String::as_str);
+        assert_eq!(get("cluster.latency"), Some("300us"));
+        assert_eq!(get("cluster.submit_cost"), Some("2us"));
+        // streaming: generate (a broadcast's task), map_step (input: copy), shuffle (32 B from
+        // an object: sum), the reducers' method (sum).
+        assert_eq!(get("tasks.generate.output_rate"), Some("1GB/s"));
+        assert_eq!(get("tasks.generate.input_rate"), Some("none"));
+        assert_eq!(get("tasks.map_step.fixed"), Some("80us"));
+        assert_eq!(get("tasks.map_step.output_rate"), Some("4GB/s"));
+        assert_eq!(get("tasks.shuffle.input_rate"), Some("3GB/s"));
+        assert_eq!(
+            get("tasks.shuffle.fixed"),
+            Some("1ms"),
+            "the user's value wins"
+        );
+        assert_eq!(get("actors.Reducer.methods.reduce.fixed"), Some("70us"));
+        let r = w.resolve(&sets).unwrap();
+        assert_eq!(r.tasks["map_step"].cost.fixed_ns, 80_000);
+        assert_eq!(r.tasks["generate"].cost.per_input_byte_ps, 0);
+        assert_eq!(r.tasks["generate"].cost.per_output_byte_ps, 1000);
+        assert_eq!(r.submit_cost, 2_000);
+    }
+
+    #[test]
+    fn a_bad_profile_says_what_is_wrong() {
+        let e = Profile::parse("p.toml", "[kinds.reduce]\nfixed = \"1us\"").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown class `kinds.reduce`"),
+            "{e}"
+        );
+        let e = Profile::parse("p.toml", "[cluster]\nlatnecy = \"1us\"").unwrap_err();
+        assert!(
+            e.to_string().starts_with("p.toml: unknown field `latnecy`"),
+            "{e}"
+        );
+        let (name, text) = crate::SHIPPED[0];
+        let w = Workload::parse(name, text).unwrap();
+        let p = Profile::parse("p.toml", "[kinds.copy]\nfixed = \"fast\"").unwrap();
+        let e = p.apply("p.toml", &w, &BTreeMap::new()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("p.toml applied to the workload"),
+            "{e}"
+        );
+    }
+}
