@@ -121,6 +121,27 @@ pub(crate) enum Command {
         #[arg(required = true)]
         workloads: Vec<PathBuf>,
     },
+    /// Measures what the live runtime costs on this machine (tasks of each class of code at
+    /// several sizes, transfers, submissions) on node processes, and writes a cost profile
+    /// for `--profile`, each number with the measurements it came from.
+    Calibrate {
+        /// The profile to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Node processes (at least 2).
+        #[arg(long, default_value_t = 2)]
+        nodes: u32,
+        /// Measurements per size.
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+        /// The rate each node sends at, to emulate a NIC (e.g. 10Gbit/s) [default: none,
+        /// as fast as the sockets go].
+        #[arg(long, value_name = "RATE")]
+        nic_rate: Option<String>,
+        /// Replace the profile if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Runs one node of a live cluster: joins the head of `cohort run --deploy processes`
     /// (from this or another host), runs what it is assigned, and exits when the run ends.
     Node(NodeArgs),

@@ -6,7 +6,7 @@
 
 use crate::run::{RunOutput, RunSpec};
 use anyhow::{Context, Result, bail};
-use cohort_live::head::{HeadOptions, LiveBackend};
+use cohort_live::head::{HeadOptions, HeadReport, LiveBackend};
 use cohort_live::message::NodeCounters;
 use cohort_live::node::{LoadedRun, NodeOptions, die_with_parent, run_node};
 use cohort_runtime::FaultKind;
@@ -14,6 +14,7 @@ use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos};
 use cohort_workloads::{LiveSetup, cluster_config, drive, registry_live};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How a live run is deployed.
@@ -188,19 +189,33 @@ fn check(spec: &RunSpec, live: &Live) -> Result<()> {
     Ok(())
 }
 
-/// Runs `spec` live; `progress` is told the head's clock after each iteration.
-pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
-    let started = Instant::now();
-    let w = &spec.resolved;
+/// A live cluster up and running: the cluster over its backend, the node processes this head
+/// started, and where they keep their disks.
+pub struct Session {
+    /// The cluster, its code running on the nodes.
+    pub cluster: Cluster,
+    /// What the nodes report at the end.
+    report: Arc<Mutex<HeadReport>>,
+    /// When the head's clock reads 0.
+    started: Instant,
+    children: Children,
+    // Dropped after the children (fields drop in order).
+    _scratch: Scratch,
+}
+
+/// Starts a live cluster of `w`'s nodes: the head listens per `live`, starts `live.spawn`
+/// node processes, waits for every node to join and load the run from `setup`, and drives
+/// the core with `policy`.
+pub fn start(
+    w: &cohort_workloads::Resolved,
+    setup: &LiveSetup,
+    live: &Live,
+    policy: Box<dyn cohort_runtime::policy::Policy>,
+) -> Result<Session> {
     let nodes = w.spec.nodes.len() as u32;
     if live.spawn > nodes {
         bail!("--spawn {}: the workload has {nodes} node(s)", live.spawn);
     }
-    check(spec, live)?;
-    let policy = spec
-        .policy
-        .create(&spec.policy_config, spec.seed)
-        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
     let listener = std::net::TcpListener::bind(&live.listen)
         .with_context(|| format!("the head cannot listen on {}", live.listen))?;
     let addr = listener.local_addr()?;
@@ -216,16 +231,8 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
             addr.port()
         );
     }
-    // Declared first, dropped last: after the nodes are gone.
     let scratch = Scratch::new()?;
     let mut children = Children::spawn(live.spawn, &head, data_host, &scratch)?;
-    let setup = LiveSetup {
-        name: spec.workload_path.clone(),
-        text: spec.workload_source.clone(),
-        sets: spec.all_sets(),
-        seed: spec.seed,
-        nic_rate: live.nic_rate,
-    };
     let backend = match LiveBackend::start(
         listener,
         HeadOptions {
@@ -247,27 +254,78 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         }
     };
     let report = backend.report();
-    let killer = Killer::start(spec, &children, backend.started());
-    let mut cluster = Cluster::with_backend(
+    let started = backend.started();
+    let cluster = Cluster::with_backend(
         w.spec.clone(),
-        registry_live(w, spec.seed).context("registering the workload's task kinds")?,
+        registry_live(w, setup.seed).context("registering the workload's task kinds")?,
         policy,
         ClusterConfig {
-            seed: spec.seed,
+            seed: setup.seed,
             // The driver's submissions cost what they really cost here: no modeled cost.
             submit_cost: 0,
             ..cluster_config(w, Clock::Virtual)
         },
         Box::new(backend),
     )?;
-    let driven = drive(w, &mut cluster, &mut |c: &Cluster| progress(c.now()));
-    let stopped = cluster.stop();
-    // Nodes killed, or declared dead, are not expected to end cleanly.
-    let mut gone = killer.finish();
-    if let Ok(r) = report.lock() {
-        gone.extend(r.lost.keys());
+    Ok(Session {
+        cluster,
+        report,
+        started,
+        children,
+        _scratch: scratch,
+    })
+}
+
+impl Session {
+    /// Stops the nodes and reaps the processes; the nodes' counters. Nodes in `gone` (killed
+    /// on purpose), and nodes the head declared dead, are not expected to end cleanly.
+    pub fn finish(&mut self, gone: BTreeSet<u32>) -> Result<BTreeMap<u32, NodeCounters>> {
+        let stopped = self.cluster.stop();
+        let mut gone = gone;
+        if let Ok(r) = self.report.lock() {
+            gone.extend(r.lost.keys());
+        }
+        let unclean = self.children.finish(Duration::from_secs(5), &gone);
+        stopped.context("stopping the nodes")?;
+        if !unclean.is_empty() {
+            bail!("the run finished, but {}", unclean.join("; "));
+        }
+        Ok(self
+            .report
+            .lock()
+            .map(|r| r.nodes.clone())
+            .unwrap_or_default())
     }
-    let unclean = children.finish(Duration::from_secs(5), &gone);
+}
+
+/// Runs `spec` live; `progress` is told the head's clock after each iteration.
+pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
+    let started = Instant::now();
+    let w = &spec.resolved;
+    let nodes = w.spec.nodes.len() as u32;
+    if live.spawn > nodes {
+        bail!("--spawn {}: the workload has {nodes} node(s)", live.spawn);
+    }
+    check(spec, live)?;
+    let policy = spec
+        .policy
+        .create(&spec.policy_config, spec.seed)
+        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
+    let setup = LiveSetup {
+        name: spec.workload_path.clone(),
+        text: spec.workload_source.clone(),
+        sets: spec.all_sets(),
+        seed: spec.seed,
+        nic_rate: live.nic_rate,
+    };
+    let mut session = start(w, &setup, live, policy)?;
+    let killer = Killer::start(spec, &session.children, session.started);
+    let driven = drive(w, &mut session.cluster, &mut |c: &Cluster| {
+        progress(c.now())
+    });
+    let killed = killer.finish();
+    let finished = session.finish(killed);
+    let cluster = &mut session.cluster;
     let run = driven.with_context(|| {
         format!(
             "live run {} failed at {:.3} s",
@@ -275,11 +333,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
             cluster.now() as f64 / 1e9
         )
     })?;
-    stopped.context("stopping the nodes")?;
-    if !unclean.is_empty() {
-        bail!("the run finished, but {}", unclean.join("; "));
-    }
-    let nodes = report.lock().map(|r| r.nodes.clone()).unwrap_or_default();
+    let nodes = finished?;
     Ok(RunOutput {
         trace: cluster.take_trace(),
         counters: cluster.counters(),

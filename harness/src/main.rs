@@ -4,6 +4,7 @@
 //! with a message that names the problem. Nothing half-written is left behind: every output
 //! directory is built under a temporary name and renamed into place when complete.
 
+mod calibrate;
 mod cli;
 mod live;
 mod output;
@@ -109,6 +110,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Report { dir, out, x } => cmd_report(&dir, out, x),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Node(args) => cmd_node(args),
+        Command::Calibrate {
+            out,
+            nodes,
+            samples,
+            nic_rate,
+            force,
+        } => cmd_calibrate(&out, nodes, samples, nic_rate.as_deref(), force),
         Command::Policies => cmd_policies(),
     }
 }
@@ -215,6 +223,39 @@ fn deploy_of(a: &RunArgs, w: &cohort_workloads::Resolved) -> Result<Deploy> {
         nic_rate,
         join_timeout: std::time::Duration::from_nanos(join_timeout),
     }))
+}
+
+fn cmd_calibrate(
+    out: &Path,
+    nodes: u32,
+    samples: usize,
+    nic_rate: Option<&str>,
+    force: bool,
+) -> Result<()> {
+    if out.exists() && !force {
+        bail!(
+            "{} already exists (pass --force to replace it)",
+            out.display()
+        );
+    }
+    let nic_rate = match nic_rate {
+        None | Some("none") => None,
+        Some(text) => Some(
+            cohort_workloads::units::parse_rate(text)
+                .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}"))?,
+        ),
+    };
+    let request = calibrate::Request {
+        nodes,
+        samples,
+        nic_rate,
+    };
+    let profile = calibrate::calibrate(&request, &mut |what| {
+        let _ = writeln!(std::io::stderr(), "calibrating: {what}");
+    })?;
+    output::write_atomically(out, profile.as_bytes())?;
+    writeln!(std::io::stdout().lock(), "wrote {}", out.display())?;
+    Ok(())
 }
 
 fn cmd_node(a: NodeArgs) -> Result<()> {

@@ -1130,8 +1130,14 @@ fixed = "2ms"
             .collect()
     };
     let (make, pass) = (durations("make"), durations("pass"));
-    assert!(!make.is_empty() && make.iter().all(|&d| d == 7_000_000), "{make:?}");
-    assert!(!pass.is_empty() && pass.iter().all(|&d| d == 3_262_144), "{pass:?}");
+    assert!(
+        !make.is_empty() && make.iter().all(|&d| d == 7_000_000),
+        "{make:?}"
+    );
+    assert!(
+        !pass.is_empty() && pass.iter().all(|&d| d == 3_262_144),
+        "{pass:?}"
+    );
     // A bad profile is refused, naming the file.
     sb.write("bad.toml", "[kinds.reduce]\nfixed = \"1ms\"\n");
     common::assert_bad(

@@ -489,3 +489,55 @@ fn a_live_run_refuses_what_it_cannot_do_clearly() {
     assert_bad(&o, "cannot listen for peers on 256.0.0.1:0");
     assert_eq!(sb.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn calibrate_writes_a_profile_that_runs_apply() {
+    let sb = Sandbox::new("live-calibrate", "");
+    let tag = format!("live-calibrate-{}", std::process::id());
+    let args: Vec<String> = ["calibrate", "--out", "p.toml", "--samples", "2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = cohort_tagged(&sb, &tag, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(left_running(&tag), Vec::<String>::new());
+    let text = std::fs::read_to_string(sb.path("p.toml")).unwrap();
+    let p = cohort_workloads::Profile::parse("p.toml", &text).unwrap();
+    // Every number is there, with the measurements it came from.
+    for class in ["generate", "copy", "sum"] {
+        assert!(p.kinds[class].fixed.is_some(), "{class}");
+    }
+    assert!(p.kinds["generate"].output_rate.is_some());
+    assert!(p.kinds["sum"].input_rate.is_some());
+    assert!(p.cluster.latency.is_some() && p.cluster.nic_bandwidth.is_some());
+    // 16 MiB: made, copied and moved; read by a sum with its 16-byte batch header.
+    assert_eq!(text.matches("16777216 B: median").count(), 3, "{text}");
+    assert_eq!(text.matches("16777232 B: median").count(), 1, "{text}");
+    assert!(text.contains("cohort_commit"), "{text}");
+    // The simulator takes it.
+    let streaming = shipped("streaming.toml");
+    let o = sb.cohort(&[
+        "run",
+        &streaming,
+        "--policy",
+        "group",
+        "--profile",
+        "p.toml",
+        "--set",
+        "duration=2s",
+        "--set",
+        "warmup=1s",
+        "--out",
+        "run",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Refusals: too few nodes, an existing profile.
+    assert_bad(
+        &sb.cohort(&["calibrate", "--out", "q.toml", "--nodes", "1"]),
+        "--nodes 1: calibration needs at least 2 nodes",
+    );
+    assert_bad(
+        &sb.cohort(&["calibrate", "--out", "p.toml"]),
+        "p.toml already exists (pass --force to replace it)",
+    );
+}

@@ -1,0 +1,348 @@
+//! `cohort calibrate`: measures what this machine's live runtime costs and writes it as a cost
+//! profile (`cohort_workloads::Profile`) that `--profile` applies to any workload.
+//!
+//! On a live cluster of node processes (the head pins each piece of work to a node), it
+//! measures, each `samples` times:
+//! - the driver's cost per submission (wall time of a burst of submissions, per submission);
+//! - each class of task code at several sizes (generate, copy, sum), from the trace: the time
+//!   from the head handing a task out to its completion arriving, so the fixed part includes
+//!   the dispatch round trip; a line through the medians per size gives the fixed cost and
+//!   the rate;
+//! - transfers from one node to another at several sizes, from request to arrival: a line
+//!   through the medians gives the latency and the bandwidth.
+//!
+//! Every number is written with the measurements it came from (median, p10 and p90 per
+//! size, the samples) in a comment, and the profile records the machine and the commit.
+
+use crate::live::{self, Live};
+use anyhow::{Context, Result, bail};
+use cohort_runtime::policy::{Hints, NodeId, Placement, PlacementView, Policy};
+use cohort_runtime::{Payload, Task, TaskArg};
+use cohort_schema::quantile;
+use cohort_workloads::{LiveSetup, Workload};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// The sizes each class is measured at, in bytes.
+const SIZES: [u64; 4] = [64 << 10, 1 << 20, 4 << 20, 16 << 20];
+
+/// Places each task on node `hints.index % nodes`: calibration decides where work runs.
+struct Pinned(u32);
+
+impl Policy for Pinned {
+    fn name(&self) -> &str {
+        "pinned"
+    }
+
+    fn place(&mut self, view: &PlacementView<'_>) -> Placement {
+        Placement::Node(NodeId(view.hints.index % self.0))
+    }
+}
+
+/// What `cohort calibrate` was asked.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Node processes (at least 2: transfers go from one to another).
+    pub nodes: u32,
+    /// Measurements per size.
+    pub samples: usize,
+    /// The NIC rate the nodes emulate (`None`: as fast as the sockets go).
+    pub nic_rate: Option<u64>,
+}
+
+/// The calibration workload: a kind per class and size (the live code prices by class).
+fn workload(nodes: u32) -> String {
+    let mut t = format!(
+        "name = \"calibration\"\n\n[cluster]\nnodes = {nodes}\ncpus = 1\nstore = \"1GiB\"\n\
+         nic_bandwidth = \"100Gbit/s\"\nlatency = \"0us\"\n\n\
+         [tasks.noop]\noutput_size = \"8B\"\n\n[tasks.copy]\noutput_size = \"input\"\n\n\
+         [tasks.sum]\noutput_size = \"32B\"\n\n"
+    );
+    for s in SIZES {
+        let _ = write!(t, "[tasks.gen_{s}]\noutput_size = \"{s}B\"\n\n");
+    }
+    t.push_str(
+        "[[stage]]\nname = \"data\"\nop = \"broadcast\"\ntask = \"noop\"\nwidth = 1\n\n\
+         [schedule]\nperiod = \"1s\"\nmode = \"fixed-delay\"\nduration = \"1s\"\n",
+    );
+    t
+}
+
+/// The batch header the workload's task code expects.
+fn header() -> TaskArg {
+    TaskArg::Value(Payload::from_i64s(&[0, 0]))
+}
+
+/// Hints that pin work to node `node`.
+fn on(node: u32) -> Hints {
+    Hints {
+        index: node,
+        ..Hints::NONE
+    }
+}
+
+/// Median, p10 and p90 of `v` (nearest rank), ns.
+fn spread(v: &mut [u64]) -> (u64, u64, u64) {
+    v.sort_unstable();
+    (
+        quantile(v, 0.5).unwrap_or(0),
+        quantile(v, 0.1).unwrap_or(0),
+        quantile(v, 0.9).unwrap_or(0),
+    )
+}
+
+/// The line `y = a + b x` through `points` (least squares): `(a, b)`.
+fn fit(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (my - b * mx, b)
+}
+
+/// A duration for the profile, in microseconds.
+fn us(ns: f64) -> String {
+    format!("{:.3}us", ns.max(0.0) / 1e3)
+}
+
+/// A rate for the profile from a cost per byte in ns, or `"none"` if there is none to see.
+fn rate(ns_per_byte: f64) -> String {
+    if ns_per_byte <= 0.0 {
+        "none".to_string()
+    } else {
+        format!("{:.1}MB/s", 1e3 / ns_per_byte)
+    }
+}
+
+/// One measured quantity: per size, the durations of its samples.
+struct Series {
+    by_size: BTreeMap<u64, Vec<u64>>,
+}
+
+impl Series {
+    fn new() -> Self {
+        Series {
+            by_size: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, size: u64, ns: u64) {
+        self.by_size.entry(size).or_default().push(ns);
+    }
+
+    /// The fitted `(fixed ns, ns per byte)` and a comment giving the measurements.
+    fn line(&mut self) -> ((f64, f64), String) {
+        let mut comment = String::new();
+        let mut points = Vec::new();
+        for (size, v) in &mut self.by_size {
+            let n = v.len();
+            let (m, p10, p90) = spread(v);
+            points.push((*size as f64, m as f64));
+            let _ = write!(
+                comment,
+                "\n#   {size} B: median {} (p10 {}, p90 {}), {n} samples",
+                us(m as f64),
+                us(p10 as f64),
+                us(p90 as f64)
+            );
+        }
+        (fit(&points), comment)
+    }
+}
+
+/// Runs the measurements and returns the profile's text.
+pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<String> {
+    if request.nodes < 2 {
+        bail!(
+            "--nodes {}: calibration needs at least 2 nodes",
+            request.nodes
+        );
+    }
+    if request.samples == 0 {
+        bail!("--samples 0: every number needs at least one measurement");
+    }
+    let text = workload(request.nodes);
+    let w = Workload::parse("calibration.toml", &text)?;
+    let resolved = w.resolve(&BTreeMap::new())?;
+    let setup = LiveSetup {
+        name: "calibration.toml".to_string(),
+        text: text.clone(),
+        sets: BTreeMap::new(),
+        seed: 1,
+        nic_rate: request.nic_rate,
+    };
+    let live = Live {
+        listen: "127.0.0.1:0".to_string(),
+        spawn: request.nodes,
+        nic_rate: request.nic_rate,
+        join_timeout: Duration::from_secs(30),
+    };
+    let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
+    let measured = measure(&mut session.cluster, request, progress);
+    let finished = session.finish(Default::default());
+    let m = measured?;
+    finished?;
+    Ok(m)
+}
+
+fn measure(
+    c: &mut cohort_runtime::Cluster,
+    request: &Request,
+    progress: &mut dyn FnMut(&str),
+) -> Result<String> {
+    let k = request.samples;
+    let f = |name: &str, c: &cohort_runtime::Cluster| c.function(name);
+    let noop = f("noop", c)?;
+    let copy = f("copy", c)?;
+    let sum = f("sum", c)?;
+    let run = |c: &mut cohort_runtime::Cluster, task: Task| -> Result<cohort_runtime::ObjectRef> {
+        let out = c.submit(task)?.remove(0);
+        c.get(&out)?;
+        Ok(out)
+    };
+
+    progress("submissions");
+    let mut submit = Vec::new();
+    for _ in 0..k {
+        let t = Instant::now();
+        let outs: Vec<_> = (0..100)
+            .map(|_| c.submit(Task::new(noop).arg(header()).hints(on(0))))
+            .collect::<Result<_, _>>()?;
+        submit.push(t.elapsed().as_nanos() as u64 / 100);
+        c.run_until_idle()?;
+        drop(outs);
+    }
+
+    progress("tasks");
+    for _ in 0..k {
+        run(c, Task::new(noop).arg(header()).hints(on(0)))?;
+    }
+    let mut inputs = Vec::new();
+    for &s in &SIZES {
+        let gen_s = f(&format!("gen_{s}"), c)?;
+        for _ in 0..k {
+            let data = run(c, Task::new(gen_s).arg(header()).hints(on(0)))?;
+            run(c, Task::new(copy).arg(&data).arg(header()).hints(on(0)))?;
+            run(c, Task::new(sum).arg(&data).arg(header()).hints(on(0)))?;
+            inputs.push(data);
+        }
+    }
+
+    progress("transfers");
+    for &s in &SIZES {
+        let gen_s = f(&format!("gen_{s}"), c)?;
+        for _ in 0..k {
+            let data = run(c, Task::new(gen_s).arg(header()).hints(on(0)))?;
+            run(c, Task::new(sum).arg(&data).arg(header()).hints(on(1)))?;
+        }
+    }
+    drop(inputs);
+    c.run_until_idle()?;
+
+    let trace = c.take_trace();
+    let mut generate = Series::new();
+    let mut copying = Series::new();
+    let mut summing = Series::new();
+    for t in &trace.tasks {
+        let ns = t.finished.saturating_sub(t.started);
+        match &*t.name {
+            "noop" => generate.add(8, ns),
+            "copy" => copying.add(t.output_bytes, ns),
+            "sum" if t.node == NodeId(0) => summing.add(t.input_bytes, ns),
+            name if name.starts_with("gen_") && t.node == NodeId(0) => {
+                generate.add(t.output_bytes, ns);
+            }
+            _ => {}
+        }
+    }
+    let mut moving = Series::new();
+    for x in &trace.transfers {
+        moving.add(x.bytes, x.finished.saturating_sub(x.requested));
+    }
+    let ((gen_fixed, gen_per), gen_note) = generate.line();
+    let ((copy_fixed, copy_per), copy_note) = copying.line();
+    let ((sum_fixed, sum_per), sum_note) = summing.line();
+    let ((latency, per_byte), moving_note) = moving.line();
+    let (submit_ns, submit_p10, submit_p90) = spread(&mut submit);
+    let bandwidth = if per_byte > 0.0 {
+        format!("{:.3}Gbit/s", 8.0 / per_byte)
+    } else {
+        "100Gbit/s".to_string()
+    };
+
+    let mut p = String::new();
+    let _ = writeln!(
+        p,
+        "# A cost profile of cohort's live runtime on this machine, written by `cohort calibrate`\n\
+         # (apply it with `--profile FILE`). Times are the head's: from handing work out to its\n\
+         # completion arriving, so each class's fixed cost includes a dispatch round trip. Each\n\
+         # number is a line through the medians of its samples at each size (least squares)."
+    );
+    let _ = writeln!(p, "\n[profile]");
+    let _ = writeln!(p, "machine = {:?}", machine());
+    let _ = writeln!(p, "cohort_version = {:?}", crate::output::VERSION);
+    let _ = writeln!(p, "cohort_commit = {:?}", crate::output::GIT_COMMIT);
+    let _ = writeln!(p, "nodes = {}", request.nodes);
+    let _ = writeln!(p, "samples = {k}");
+    let _ = writeln!(
+        p,
+        "nic_rate = {:?}",
+        request
+            .nic_rate
+            .map_or("none".to_string(), |r| format!("{r}B/s"))
+    );
+    let _ = writeln!(p, "\n[cluster]");
+    let _ = writeln!(p, "# transfers, request to arrival:{moving_note}");
+    let _ = writeln!(p, "latency = {:?}", us(latency));
+    let _ = writeln!(p, "nic_bandwidth = {bandwidth:?}");
+    let _ = writeln!(
+        p,
+        "# a submission: median {} (p10 {}, p90 {}) over {k} bursts of 100",
+        us(submit_ns as f64),
+        us(submit_p10 as f64),
+        us(submit_p90 as f64)
+    );
+    let _ = writeln!(p, "submit_cost = {:?}", us(submit_ns as f64));
+    let _ = writeln!(
+        p,
+        "\n[kinds.generate]\n# a kind that makes its data (by output size):{gen_note}"
+    );
+    let _ = writeln!(p, "fixed = {:?}", us(gen_fixed));
+    let _ = writeln!(p, "output_rate = {:?}", rate(gen_per));
+    let _ = writeln!(
+        p,
+        "\n[kinds.copy]\n# a kind that copies its argument (by output size):{copy_note}"
+    );
+    let _ = writeln!(p, "fixed = {:?}", us(copy_fixed));
+    let _ = writeln!(p, "output_rate = {:?}", rate(copy_per));
+    let _ = writeln!(
+        p,
+        "\n[kinds.sum]\n# a kind that reads its arguments and sums them (by input size):{sum_note}"
+    );
+    let _ = writeln!(p, "fixed = {:?}", us(sum_fixed));
+    let _ = writeln!(p, "input_rate = {:?}", rate(sum_per));
+    // What was written must read back as a profile.
+    cohort_workloads::Profile::parse("the calibrated profile", &p)
+        .context("the calibrated profile does not read back")?;
+    Ok(p)
+}
+
+/// The machine: its CPU model and how many cores this process may use.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
+}
