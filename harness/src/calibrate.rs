@@ -6,10 +6,13 @@
 //! - the driver's cost per submission (wall time of a burst of submissions, per submission);
 //! - each class of task code at several sizes (generate, copy, sum), from the trace: the time
 //!   from the head handing a task out to its completion arriving, so the fixed part includes
-//!   the dispatch round trip; a line through the medians per size gives the fixed cost and
-//!   the rate;
-//! - transfers from one node to another at several sizes, from request to arrival: a line
-//!   through the medians gives the latency and the bandwidth.
+//!   the dispatch round trip;
+//! - transfers from one node to another at several sizes, from request to arrival.
+//!
+//! The fixed cost (or the latency) is the median at the smallest size (8 bytes); the rate is
+//! the least-squares line through the medians at every size with that intercept (a free
+//! intercept swings with the noise at the large sizes, and two calibrations would disagree on
+//! small objects).
 //!
 //! Every number is written with the measurements it came from (median, p10 and p90 per
 //! size, the samples) in a comment, and the profile records the machine and the commit.
@@ -24,8 +27,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-/// The sizes each class is measured at, in bytes.
-const SIZES: [u64; 4] = [64 << 10, 1 << 20, 4 << 20, 16 << 20];
+/// The sizes each class is measured at, in bytes: the smallest gives the fixed cost, the
+/// others the rate.
+const SIZES: [u64; 5] = [8, 64 << 10, 1 << 20, 4 << 20, 16 << 20];
 
 /// Places each task on node `hints.index % nodes`: calibration decides where work runs.
 struct Pinned(u32);
@@ -92,17 +96,16 @@ fn spread(v: &mut [u64]) -> (u64, u64, u64) {
     )
 }
 
-/// The line `y = a + b x` through `points` (least squares): `(a, b)`.
+/// The line `y = a + b x` through `points` (sorted by `x`) with `a` the smallest point's `y`
+/// and `b` by least squares: `(a, b)`.
 fn fit(points: &[(f64, f64)]) -> (f64, f64) {
-    let n = points.len() as f64;
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let Some(&(_, a)) = points.first() else {
+        return (0.0, 0.0);
+    };
+    let sxx: f64 = points.iter().map(|p| p.0 * p.0).sum();
+    let sxy: f64 = points.iter().map(|p| p.0 * (p.1 - a)).sum();
     let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    (my - b * mx, b)
+    (a, b.max(0.0))
 }
 
 /// A duration for the profile, in microseconds.
@@ -219,9 +222,6 @@ fn measure(
     }
 
     progress("tasks");
-    for _ in 0..k {
-        run(c, Task::new(noop).arg(header()).hints(on(0)))?;
-    }
     let mut inputs = Vec::new();
     for &s in &SIZES {
         let gen_s = f(&format!("gen_{s}"), c)?;
@@ -251,7 +251,7 @@ fn measure(
     for t in &trace.tasks {
         let ns = t.finished.saturating_sub(t.started);
         match &*t.name {
-            "noop" => generate.add(8, ns),
+            "noop" => {}
             "copy" => copying.add(t.output_bytes, ns),
             "sum" if t.node == NodeId(0) => summing.add(t.input_bytes, ns),
             name if name.starts_with("gen_") && t.node == NodeId(0) => {
@@ -280,8 +280,9 @@ fn measure(
         p,
         "# A cost profile of cohort's live runtime on this machine, written by `cohort calibrate`\n\
          # (apply it with `--profile FILE`). Times are the head's: from handing work out to its\n\
-         # completion arriving, so each class's fixed cost includes a dispatch round trip. Each\n\
-         # number is a line through the medians of its samples at each size (least squares)."
+         # completion arriving, so each class's fixed cost includes a dispatch round trip. A fixed\n\
+         # cost (or latency) is the median at 8 bytes; a rate, the least-squares line through the\n\
+         # medians at every size from there."
     );
     let _ = writeln!(p, "\n[profile]");
     let _ = writeln!(p, "machine = {:?}", machine());
