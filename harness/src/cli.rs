@@ -142,6 +142,38 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Runs a workload on the simulator with a cost profile and live on node processes, run
+    /// for run, and writes both (`sim/`, `live/`, sweeps that `cohort report` draws) and
+    /// `compare.csv`: each run's latency and bytes side by side, with the simulator's error.
+    Compare {
+        /// The workload file (TOML).
+        workload: PathBuf,
+        /// The cost profile the simulator runs with (`cohort calibrate`).
+        #[arg(long, value_name = "FILE")]
+        profile: PathBuf,
+        /// Policies [default: the workload's sweep.policies].
+        #[arg(long, value_delimiter = ',')]
+        policies: Vec<String>,
+        /// Seeds [default: 1].
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        seeds: Vec<u64>,
+        /// Fixes a value for every run (repeatable), as for `cohort sweep`.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Run the workload's whole sweep grid [default: its default point only].
+        #[arg(long)]
+        sweep: bool,
+        /// The live nodes' sending rate (e.g. 10Gbit/s), or `none` [default: the workload's
+        /// nic_bandwidth, with the profile's applied].
+        #[arg(long, value_name = "RATE")]
+        nic_rate: Option<String>,
+        /// The directory to write [default: out/WORKLOAD-compare].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Runs one node of a live cluster: joins the head of `cohort run --deploy processes`
     /// (from this or another host), runs what it is assigned, and exits when the run ends.
     Node(NodeArgs),

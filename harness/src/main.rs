@@ -6,6 +6,7 @@
 
 mod calibrate;
 mod cli;
+mod compare;
 mod live;
 mod output;
 mod plan;
@@ -110,6 +111,27 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Report { dir, out, x } => cmd_report(&dir, out, x),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Node(args) => cmd_node(args),
+        Command::Compare {
+            workload,
+            profile,
+            policies,
+            seeds,
+            set,
+            sweep,
+            nic_rate,
+            out,
+            force,
+        } => cmd_compare(
+            &workload,
+            &profile,
+            policies,
+            seeds,
+            &set,
+            sweep,
+            nic_rate.as_deref(),
+            out,
+            force,
+        ),
         Command::Calibrate {
             out,
             nodes,
@@ -223,6 +245,107 @@ fn deploy_of(a: &RunArgs, w: &cohort_workloads::Resolved) -> Result<Deploy> {
         nic_rate,
         join_timeout: std::time::Duration::from_nanos(join_timeout),
     }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_compare(
+    workload: &Path,
+    profile: &Path,
+    policies: Vec<String>,
+    seeds: Vec<u64>,
+    set: &[String],
+    sweep: bool,
+    nic_rate: Option<&str>,
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    let w = Workload::load(workload)?;
+    let shown = workload.display().to_string();
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
+    let mut fixed = parse_sets(set)?;
+    if !sweep {
+        // The default point: every swept parameter at the workload's own value.
+        let resolved = w.resolve(&fixed)?;
+        for name in w.sweep()?.swept {
+            if let Some(v) = resolved.params.get(&name) {
+                fixed.entry(name).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    let (profile_shown, p) = load_profile(profile)?;
+    let configs = BTreeMap::new();
+    let request = plan::Request {
+        workload: &w,
+        shown_path: &shown,
+        policies,
+        seeds,
+        fixed: &fixed,
+        configs: &configs,
+        detail: true,
+        profile: Some((profile_shown.as_str(), &p)),
+    };
+    let sim_plan = plan::Plan::new(&request)?;
+    let mut live_plan = plan::Plan::new(&request)?;
+    for spec in &mut live_plan.specs {
+        let rate = match nic_rate {
+            None => Some(spec.resolved.spec.network.nic_bandwidth),
+            Some("none") => None,
+            Some(text) => Some(
+                cohort_workloads::units::parse_rate(text)
+                    .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}"))?,
+            ),
+        };
+        spec.deploy = Deploy::Processes(Live {
+            listen: "127.0.0.1:0".to_string(),
+            spawn: spec.resolved.spec.nodes.len() as u32,
+            nic_rate: rate,
+            join_timeout: std::time::Duration::from_secs(30),
+        });
+    }
+    let param_names = output::param_names(&sim_plan.specs[0]);
+    let staging = output::stage(&dir, force)?;
+    let sim = run_plan(
+        sim_plan,
+        None,
+        None,
+        &staging.path().join("sim"),
+        false,
+        &dir.join("sim"),
+    )?;
+    // Live runs one at a time: each has the machine to itself.
+    let live = run_plan(
+        live_plan,
+        None,
+        Some(1),
+        &staging.path().join("live"),
+        false,
+        &dir.join("live"),
+    )?;
+    let rows = compare::rows(&sim, &live);
+    let mut writer = CsvWriter::<cohort_schema::CompareRow>::create(staging.path(), &param_names)?;
+    for row in &rows {
+        writer.write(row)?;
+    }
+    writer.finish()?;
+    staging.commit()?;
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "{:<60} {:>12} {:>12} {:>9}",
+        "run", "live mean ms", "sim mean ms", "error"
+    )?;
+    for r in &rows {
+        writeln!(
+            o,
+            "{:<60} {:>12.3} {:>12.3} {:>8.1}%",
+            r.run,
+            r.live_mean_ms.0,
+            r.sim_mean_ms.0,
+            r.mean_error.0 * 100.0
+        )?;
+    }
+    writeln!(o, "wrote {}", dir.display())?;
+    Ok(())
 }
 
 fn cmd_calibrate(

@@ -541,3 +541,62 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         "p.toml already exists (pass --force to replace it)",
     );
 }
+
+#[test]
+fn compare_runs_both_sides_and_writes_their_errors() {
+    let sb = Sandbox::new("live-compare", "");
+    let tag = format!("live-compare-{}", std::process::id());
+    sb.write(
+        "p.toml",
+        "[cluster]\nlatency = \"200us\"\n[kinds.copy]\nfixed = \"100us\"\noutput_rate = \"2GB/s\"\n",
+    );
+    let streaming = shipped("streaming.toml");
+    let mut args: Vec<String> = [
+        "compare",
+        &streaming,
+        "--profile",
+        "p.toml",
+        "--policies",
+        "random,group",
+        "--out",
+        "cmp",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(small("1s"));
+    let o = cohort_tagged(&sb, &tag, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(left_running(&tag), Vec::<String>::new());
+    let sim = rows(&read_csv(&sb.path("cmp/sim/summary.csv")));
+    let live = rows(&read_csv(&sb.path("cmp/live/summary.csv")));
+    let cmp = rows(&read_csv(&sb.path("cmp/compare.csv")));
+    assert_eq!((sim.len(), live.len(), cmp.len()), (2, 2, 2));
+    for c in &cmp {
+        let s = sim.iter().find(|r| r["run"] == c["run"]).unwrap();
+        let l = live.iter().find(|r| r["run"] == c["run"]).unwrap();
+        assert_eq!(c["sim_mean_ms"], s["mean_ms"]);
+        assert_eq!(c["live_mean_ms"], l["mean_ms"]);
+        let (sm, lm): (f64, f64) = (s["mean_ms"].parse().unwrap(), l["mean_ms"].parse().unwrap());
+        let err: f64 = c["mean_error"].parse().unwrap();
+        assert!((err - (sm - lm) / lm).abs() < 1e-5, "{c:?}");
+        assert_eq!(c["live_bytes"], l["bytes_transferred"]);
+    }
+    // The live side really ran live, the simulated side with the profile.
+    let live_manifest: toml::Table =
+        std::fs::read_to_string(sb.path(&format!("cmp/live/runs/{}/manifest.toml", cmp[0]["run"])))
+            .unwrap()
+            .parse()
+            .unwrap();
+    assert_eq!(live_manifest["deploy"].as_str(), Some("processes"));
+    let sim_manifest: toml::Table =
+        std::fs::read_to_string(sb.path(&format!("cmp/sim/runs/{}/manifest.toml", cmp[0]["run"])))
+            .unwrap()
+            .parse()
+            .unwrap();
+    assert_eq!(sim_manifest["deploy"].as_str(), Some("in-process"));
+    assert_eq!(
+        sim_manifest["profile"]["set"]["tasks.map_step.fixed"].as_str(),
+        Some("100us")
+    );
+}

@@ -355,6 +355,56 @@ impl Row for SummaryRow {
     }
 }
 
+/// One row of `compare.csv` (written by `cohort compare`): one run of the plan, simulated
+/// with a cost profile and run live, side by side. An error is `(simulated - live) / live`:
+/// negative when the simulator is too fast.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// The run's id (the same in `sim/runs/` and `live/runs/`).
+    pub run: String,
+    /// The policy.
+    pub policy: String,
+    /// The seed.
+    pub seed: u64,
+    /// The workload parameters, in the order of the header's `param.*` columns.
+    #[serde(default)]
+    pub params: Vec<u64>,
+    /// Simulated mean latency, ms.
+    pub sim_mean_ms: Fixed6,
+    /// Live mean latency, ms.
+    pub live_mean_ms: Fixed6,
+    /// The mean's error.
+    pub mean_error: Fixed6,
+    /// Simulated median latency, ms.
+    pub sim_p50_ms: Fixed6,
+    /// Live median latency, ms.
+    pub live_p50_ms: Fixed6,
+    /// The median's error.
+    pub p50_error: Fixed6,
+    /// Simulated 99th percentile, ms.
+    pub sim_p99_ms: Fixed6,
+    /// Live 99th percentile, ms.
+    pub live_p99_ms: Fixed6,
+    /// The 99th percentile's error.
+    pub p99_error: Fixed6,
+    /// Bytes the simulated run moved between nodes.
+    pub sim_bytes: u64,
+    /// Bytes the live run moved between nodes.
+    pub live_bytes: u64,
+}
+
+impl Row for CompareRow {
+    const FILE: &'static str = "compare.csv";
+
+    fn params(&self) -> Option<&[u64]> {
+        Some(&self.params)
+    }
+
+    fn params_mut(&mut self) -> Option<&mut Vec<u64>> {
+        Some(&mut self.params)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,6 +704,10 @@ mod tests {
                 header::<FaultRow>()
             );
             assert_eq!(documented_columns(doc, NodeRow::FILE), header::<NodeRow>());
+            assert_eq!(
+                documented_columns(doc, CompareRow::FILE),
+                header::<CompareRow>()
+            );
             assert_eq!(
                 documented_columns(doc, SummaryRow::FILE),
                 header::<SummaryRow>()
