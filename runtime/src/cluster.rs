@@ -737,7 +737,9 @@ impl Cluster {
         self.core.free_group(group);
     }
 
-    /// Waits for an object and returns its value.
+    /// Waits for an object and returns its value. With a backend (a live deployment) the bytes
+    /// stay on the node that made them: the value is the object's first eight bytes as real
+    /// bytes and the rest as its size (`Payload::modeled_len`), as the node reported them.
     pub fn get(&mut self, r: &ObjectRef) -> Result<Payload, RuntimeError> {
         self.sync();
         let id = self.check_ref(r)?;
