@@ -4,9 +4,10 @@
 //! On a live cluster of node processes (the head pins each piece of work to a node), it
 //! measures, each `samples` times:
 //! - the driver's cost per submission (wall time of a burst of submissions, per submission);
-//! - each class of task code at several sizes (generate, copy, sum), from the trace: the time
-//!   from the head handing a task out to its completion arriving, so the fixed part includes
-//!   the dispatch round trip;
+//! - each class of task code at several sizes (generate, copy, sum), every node running one
+//!   at once (as in a run, sharing the machine), from the trace: the time from the head
+//!   handing a task out to its completion arriving, so the fixed part includes the dispatch
+//!   round trip;
 //! - transfers from one node to another at several sizes, from request to arrival.
 //!
 //! The fixed cost (or the latency) is the median at the smallest size (8 bytes); the rate is
@@ -61,10 +62,11 @@ fn workload(nodes: u32) -> String {
         "name = \"calibration\"\n\n[cluster]\nnodes = {nodes}\ncpus = 1\nstore = \"1GiB\"\n\
          nic_bandwidth = \"100Gbit/s\"\nlatency = \"0us\"\n\n\
          [tasks.noop]\noutput_size = \"8B\"\n\n[tasks.copy]\noutput_size = \"input\"\n\n\
-         [tasks.sum]\noutput_size = \"32B\"\n\n"
+         [tasks.sum]\noutput_size = \"32B\"\n\n[tasks.read]\noutput_size = \"32B\"\n\n"
     );
     for s in SIZES {
         let _ = write!(t, "[tasks.gen_{s}]\noutput_size = \"{s}B\"\n\n");
+        let _ = write!(t, "[tasks.src_{s}]\noutput_size = \"{s}B\"\n\n");
     }
     t.push_str(
         "[[stage]]\nname = \"data\"\nop = \"broadcast\"\ntask = \"noop\"\nwidth = 1\n\n\
@@ -203,6 +205,7 @@ fn measure(
     let noop = f("noop", c)?;
     let copy = f("copy", c)?;
     let sum = f("sum", c)?;
+    let read = f("read", c)?;
     let run = |c: &mut cohort_runtime::Cluster, task: Task| -> Result<cohort_runtime::ObjectRef> {
         let out = c.submit(task)?.remove(0);
         c.get(&out)?;
@@ -221,24 +224,48 @@ fn measure(
         drop(outs);
     }
 
+    // Every node works at once, as in a run: a task's time includes sharing the machine with
+    // the others, which is what the simulator's per-node CPU slots leave out.
     progress("tasks");
+    let nodes = request.nodes;
     let mut inputs = Vec::new();
+    let wave = |c: &mut cohort_runtime::Cluster,
+                make: &dyn Fn(u32) -> Task|
+     -> Result<Vec<cohort_runtime::ObjectRef>> {
+        let outs: Vec<_> = (0..nodes)
+            .map(|n| c.submit(make(n)).map(|mut o| o.remove(0)))
+            .collect::<Result<_, _>>()?;
+        for o in &outs {
+            c.get(o)?;
+        }
+        Ok(outs)
+    };
     for &s in &SIZES {
         let gen_s = f(&format!("gen_{s}"), c)?;
         for _ in 0..k {
-            let data = run(c, Task::new(gen_s).arg(header()).hints(on(0)))?;
-            run(c, Task::new(copy).arg(&data).arg(header()).hints(on(0)))?;
-            run(c, Task::new(sum).arg(&data).arg(header()).hints(on(0)))?;
-            inputs.push(data);
+            let data = wave(c, &|n| Task::new(gen_s).arg(header()).hints(on(n)))?;
+            wave(c, &|n| {
+                Task::new(copy)
+                    .arg(&data[n as usize])
+                    .arg(header())
+                    .hints(on(n))
+            })?;
+            wave(c, &|n| {
+                Task::new(sum)
+                    .arg(&data[n as usize])
+                    .arg(header())
+                    .hints(on(n))
+            })?;
+            inputs.extend(data);
         }
     }
 
     progress("transfers");
     for &s in &SIZES {
-        let gen_s = f(&format!("gen_{s}"), c)?;
+        let src_s = f(&format!("src_{s}"), c)?;
         for _ in 0..k {
-            let data = run(c, Task::new(gen_s).arg(header()).hints(on(0)))?;
-            run(c, Task::new(sum).arg(&data).arg(header()).hints(on(1)))?;
+            let data = run(c, Task::new(src_s).arg(header()).hints(on(0)))?;
+            run(c, Task::new(read).arg(&data).arg(header()).hints(on(1)))?;
         }
     }
     drop(inputs);
@@ -253,10 +280,8 @@ fn measure(
         match &*t.name {
             "noop" => {}
             "copy" => copying.add(t.output_bytes, ns),
-            "sum" if t.node == NodeId(0) => summing.add(t.input_bytes, ns),
-            name if name.starts_with("gen_") && t.node == NodeId(0) => {
-                generate.add(t.output_bytes, ns);
-            }
+            "sum" => summing.add(t.input_bytes, ns),
+            name if name.starts_with("gen_") => generate.add(t.output_bytes, ns),
             _ => {}
         }
     }
