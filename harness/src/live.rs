@@ -302,10 +302,6 @@ impl Session {
 pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
     let started = Instant::now();
     let w = &spec.resolved;
-    let nodes = w.spec.nodes.len() as u32;
-    if live.spawn > nodes {
-        bail!("--spawn {}: the workload has {nodes} node(s)", live.spawn);
-    }
     check(spec, live)?;
     let policy = spec
         .policy

@@ -146,18 +146,12 @@ fn dispatch(cli: Cli) -> Result<()> {
 fn cmd_run(a: RunArgs) -> Result<()> {
     let w = Workload::load(&a.workload)?;
     let overrides = parse_sets(&a.set)?;
-    let profile = match &a.profile {
-        Some(path) => {
-            let (shown, p) = load_profile(path)?;
-            let mut sets = p.apply(&shown, &w, &overrides)?;
-            sets.retain(|k, _| !overrides.contains_key(k));
-            Some((shown, sets))
-        }
-        None => None,
-    };
-    let mut all = profile.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
-    all.extend(overrides.clone());
-    let resolved = w.resolve(&all)?;
+    let loaded = a.profile.as_deref().map(load_profile).transpose()?;
+    let (resolved, profile) = run::resolve(
+        &w,
+        &overrides,
+        loaded.as_ref().map(|(path, p)| (path.as_str(), p)),
+    )?;
     let policy = PolicySource::resolve(&a.policy, &a.policy_config)?;
     if a.check_determinism && matches!(a.clock, ClockArg::Real) {
         bail!("--check-determinism needs the virtual clock: the real clock is not deterministic");
@@ -197,6 +191,17 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The NIC rate `--nic-rate` asks for: `default` without it, none with `none`.
+fn nic_rate_of(text: Option<&str>, default: Option<u64>) -> Result<Option<u64>> {
+    match text {
+        None => Ok(default),
+        Some("none") => Ok(None),
+        Some(text) => cohort_workloads::units::parse_rate(text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}")),
+    }
+}
+
 /// Reads the cost profile at `path`: its path as shown, and the profile.
 fn load_profile(path: &Path) -> Result<(String, cohort_workloads::Profile)> {
     let shown = path.display().to_string();
@@ -226,14 +231,7 @@ fn deploy_of(a: &RunArgs, w: &cohort_workloads::Resolved) -> Result<Deploy> {
     if matches!(a.clock, ClockArg::Real) {
         bail!("--clock does not apply to --deploy processes: a live run's clock is real");
     }
-    let nic_rate = match a.nic_rate.as_deref() {
-        None => Some(w.spec.network.nic_bandwidth),
-        Some("none") => None,
-        Some(text) => Some(
-            cohort_workloads::units::parse_rate(text)
-                .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}"))?,
-        ),
-    };
+    let nic_rate = nic_rate_of(a.nic_rate.as_deref(), Some(w.spec.network.nic_bandwidth))?;
     let join_timeout = cohort_workloads::units::parse_duration(&a.join_timeout)
         .map_err(|e| anyhow::anyhow!("--join-timeout {}: {e}", a.join_timeout))?;
     Ok(Deploy::Processes(Live {
@@ -285,16 +283,9 @@ fn cmd_compare(
         profile: Some((profile_shown.as_str(), &p)),
     };
     let sim_plan = plan::Plan::new(&request)?;
-    let mut live_plan = plan::Plan::new(&request)?;
+    let mut live_plan = sim_plan.clone();
     for spec in &mut live_plan.specs {
-        let rate = match nic_rate {
-            None => Some(spec.resolved.spec.network.nic_bandwidth),
-            Some("none") => None,
-            Some(text) => Some(
-                cohort_workloads::units::parse_rate(text)
-                    .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}"))?,
-            ),
-        };
+        let rate = nic_rate_of(nic_rate, Some(spec.resolved.spec.network.nic_bandwidth))?;
         spec.deploy = Deploy::Processes(Live {
             listen: "127.0.0.1:0".to_string(),
             spawn: spec.resolved.spec.nodes.len() as u32,
@@ -361,13 +352,7 @@ fn cmd_calibrate(
             out.display()
         );
     }
-    let nic_rate = match nic_rate {
-        None | Some("none") => None,
-        Some(text) => Some(
-            cohort_workloads::units::parse_rate(text)
-                .map_err(|e| anyhow::anyhow!("--nic-rate {text}: {e}"))?,
-        ),
-    };
+    let nic_rate = nic_rate_of(nic_rate, None)?;
     let request = calibrate::Request {
         nodes,
         samples,

@@ -127,6 +127,7 @@ pub struct SweepManifest {
 }
 
 /// A sweep's runs in order, and its manifest.
+#[derive(Clone)]
 pub struct Plan {
     /// The policies as asked for (names or paths, the workload's when none were given): what
     /// a command that runs a slice of the plan passes again.
@@ -195,17 +196,7 @@ impl Plan {
                     }
                 }
                 overrides.extend(request.fixed.clone());
-                let profile = match request.profile {
-                    Some((path, p)) => {
-                        let mut sets = p.apply(path, w, &overrides)?;
-                        sets.retain(|k, _| !overrides.contains_key(k));
-                        Some((path.to_string(), sets))
-                    }
-                    None => None,
-                };
-                let mut all = profile.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
-                all.extend(overrides.clone());
-                let resolved = w.resolve(&all)?;
+                let (resolved, profile) = crate::run::resolve(w, &overrides, request.profile)?;
                 for &seed in &seeds {
                     specs.push(RunSpec {
                         workload_source: w.source().to_string(),

@@ -23,7 +23,7 @@ pub struct RunSpec {
     pub overrides: BTreeMap<String, String>,
     /// A cost profile applied under `overrides` (`--profile`), if any: its path as given,
     /// and the values it set (they do not name the run; the manifest lists them).
-    pub profile: Option<(String, BTreeMap<String, String>)>,
+    pub profile: Option<AppliedProfile>,
     /// The policy.
     pub policy: PolicySource,
     /// The policy's configuration (TOML text).
@@ -45,16 +45,42 @@ pub enum Deploy {
     Processes(Live),
 }
 
+/// A run's profile: its path as shown, and the values it set.
+pub type AppliedProfile = (String, BTreeMap<String, String>);
+
+/// Every value a workload is resolved with: `profile`'s, then `overrides` on top.
+fn all_sets(
+    profile: Option<&AppliedProfile>,
+    overrides: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut all = profile.map(|(_, sets)| sets.clone()).unwrap_or_default();
+    all.extend(overrides.clone());
+    all
+}
+
+/// Resolves `w` with `overrides`, under `profile` (its path as shown, and the profile) if
+/// there is one: the workload, and the values the profile set that `overrides` does not.
+pub fn resolve(
+    w: &cohort_workloads::Workload,
+    overrides: &BTreeMap<String, String>,
+    profile: Option<(&str, &cohort_workloads::Profile)>,
+) -> Result<(Resolved, Option<AppliedProfile>)> {
+    let applied = match profile {
+        Some((path, p)) => {
+            let mut sets = p.apply(path, w, overrides)?;
+            sets.retain(|k, _| !overrides.contains_key(k));
+            Some((path.to_string(), sets))
+        }
+        None => None,
+    };
+    let resolved = w.resolve(&all_sets(applied.as_ref(), overrides))?;
+    Ok((resolved, applied))
+}
+
 impl RunSpec {
     /// Every value the workload was resolved with: the profile's, then `overrides` on top.
     pub fn all_sets(&self) -> BTreeMap<String, String> {
-        let mut all = self
-            .profile
-            .as_ref()
-            .map(|(_, sets)| sets.clone())
-            .unwrap_or_default();
-        all.extend(self.overrides.clone());
-        all
+        all_sets(self.profile.as_ref(), &self.overrides)
     }
 
     /// A name for the run directory: policy, overridden parameters, seed.

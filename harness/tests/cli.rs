@@ -1080,30 +1080,22 @@ output_rate = "1GB/s"
 fixed = "2ms"
 "#,
     );
-    let o = sb.cohort(&[
-        "run",
-        "tiny.toml",
-        "--policy",
-        "group",
-        "--profile",
-        "p.toml",
-        "--set",
-        "seed_unused=1",
-    ]);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "tiny.toml",
+            "--policy",
+            "group",
+            "--profile",
+            "p.toml",
+        ];
+        args.extend_from_slice(extra);
+        sb.cohort(&args)
+    };
     // An unknown parameter is still refused, with or without a profile.
+    let o = run(&["--set", "seed_unused=1"]);
     assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
-    let o = sb.cohort(&[
-        "run",
-        "tiny.toml",
-        "--policy",
-        "group",
-        "--profile",
-        "p.toml",
-        "--set",
-        "size=256KiB",
-        "--out",
-        "run",
-    ]);
+    let o = run(&["--set", "size=256KiB", "--out", "run"]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let manifest: toml::Table = std::fs::read_to_string(sb.path("run/manifest.toml"))
         .unwrap()
