@@ -121,6 +121,18 @@ pub(crate) enum Command {
         #[arg(required = true)]
         workloads: Vec<PathBuf>,
     },
+    /// Prints a workload with every parameter bound (sizes in bytes, times in ns) as TOML:
+    /// what a runtime outside cohort reads to run the same program (`peers/ray/`).
+    Resolve {
+        /// The workload file (TOML).
+        workload: PathBuf,
+        /// Sets a parameter NAME=VALUE or a key of the file (repeatable), as for `cohort run`.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// A cost profile applied under the `--set` values (`cohort calibrate`).
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+    },
     /// Measures what the live runtime costs on this machine (tasks of each class of code at
     /// several sizes, transfers, submissions) on node processes, and writes a cost profile
     /// for `--profile`, each number with the measurements it came from.

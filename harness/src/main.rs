@@ -9,6 +9,7 @@ mod cli;
 mod compare;
 mod live;
 mod output;
+mod peer;
 mod plan;
 mod policy;
 mod run;
@@ -110,6 +111,11 @@ fn dispatch(cli: Cli) -> Result<()> {
         ),
         Command::Report { dir, out, x } => cmd_report(&dir, out, x),
         Command::Validate { workloads } => cmd_validate(&workloads),
+        Command::Resolve {
+            workload,
+            set,
+            profile,
+        } => cmd_resolve(&workload, &set, profile.as_deref()),
         Command::Node(args) => cmd_node(args),
         Command::Compare {
             workload,
@@ -188,6 +194,25 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     if a.check_determinism {
         writeln!(out, "determinism: the second run's CSVs are byte-identical")?;
     }
+    Ok(())
+}
+
+fn cmd_resolve(workload: &Path, set: &[String], profile: Option<&Path>) -> Result<()> {
+    let w = Workload::load(workload)?;
+    let overrides = parse_sets(set)?;
+    let loaded = profile.map(load_profile).transpose()?;
+    let (resolved, _) = run::resolve(
+        &w,
+        &overrides,
+        loaded.as_ref().map(|(path, p)| (path.as_str(), p)),
+    )?;
+    let text = peer::document(&peer::Source {
+        path: &workload.display().to_string(),
+        text: w.source(),
+        overrides: &overrides,
+        resolved: &resolved,
+    })?;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 

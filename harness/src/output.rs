@@ -62,8 +62,12 @@ pub fn param_names(spec: &RunSpec) -> Vec<String> {
 
 /// What each `param.*` column measures (`size`, `duration`, `rate` or `count`), by name.
 pub fn param_units(spec: &RunSpec) -> BTreeMap<String, &'static str> {
-    spec.resolved
-        .param_units
+    units_of(&spec.resolved)
+}
+
+/// What each parameter of `w` measures (`size`, `duration`, `rate` or `count`), by name.
+pub fn units_of(w: &cohort_workloads::Resolved) -> BTreeMap<String, &'static str> {
+    w.param_units
         .iter()
         .map(|(k, q)| (k.clone(), q.as_str()))
         .collect()

@@ -77,6 +77,32 @@ pub fn resolve(
     Ok((resolved, applied))
 }
 
+/// What follows the policy in the id of a run with `overrides` ([`RunSpec::id`]), before its
+/// seed: `-KEY=VALUE` for each, in key order, made safe for a file name.
+pub fn id_suffix(overrides: &BTreeMap<String, String>) -> String {
+    let mut suffix = String::new();
+    for (k, v) in overrides {
+        suffix.push('-');
+        suffix.push_str(k);
+        suffix.push('=');
+        suffix.push_str(v);
+    }
+    file_name_safe(&suffix)
+}
+
+/// `text` with every character but ASCII letters, digits and `._=-` replaced by `_`.
+fn file_name_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl RunSpec {
     /// Every value the workload was resolved with: the profile's, then `overrides` on top.
     pub fn all_sets(&self) -> BTreeMap<String, String> {
@@ -85,23 +111,12 @@ impl RunSpec {
 
     /// A name for the run directory: policy, overridden parameters, seed.
     pub fn id(&self) -> String {
-        let mut id = self.policy.name();
-        for (k, v) in &self.overrides {
-            id.push('-');
-            id.push_str(k);
-            id.push('=');
-            id.push_str(v);
-        }
-        id.push_str(&format!("-seed{}", self.seed));
-        id.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._=-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        format!(
+            "{}{}-seed{}",
+            file_name_safe(&self.policy.name()),
+            id_suffix(&self.overrides),
+            self.seed
+        )
     }
 
     /// "virtual" or "real" (a live run's clock is real).

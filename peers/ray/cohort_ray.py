@@ -1,0 +1,922 @@
+#!/usr/bin/env python3
+"""Runs a cohort workload on a real Ray cluster and writes cohort's sweep directory layout.
+
+The workload is resolved by cohort itself (`cohort resolve`), so this program never parses
+units, parameters or `--set`; it builds the same program (stages, widths, fan-in, actors,
+schedule) on Ray, runs each task kind's code on real bytes by cohort's live rule (so the
+reducers' totals equal a live cohort run's), and writes, per run, `latencies.csv`,
+`summary.csv` and `manifest.toml` with cohort's columns, plus `placements.csv` (which node ran
+which task). `cohort report` draws the result beside cohort's own runs.
+
+Runs on Ray 0.6.0 (Python 3.6) and on current Ray (2.x). Each run is a fresh local cluster in
+a child process of its own session, killed as a whole afterwards. See README.md.
+"""
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+FORMAT = 1
+UNIT = 1.0 / (1 << 20)
+MASK = (1 << 64) - 1
+PLACEMENTS = ("default", "spread", "group")
+# The columns of cohort's summary.csv and latencies.csv (cohort-schema's SummaryRow and
+# LatencyRow); `param.*` columns go after the third column.
+SUMMARY_HEAD = ["run", "policy", "seed"]
+SUMMARY_TAIL = [
+    "datapoints", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "bytes_transferred",
+    "transfers", "evictions", "tasks", "failed", "cpu_util_mean", "cpu_util_min",
+    "cpu_util_max", "reexecuted", "reconstructed", "actor_restarts", "spilled_bytes",
+    "restored_bytes", "datapoints_lost", "recovery_first_ms", "recovery_last_ms", "unfinished",
+    "growth_ms_per_s",
+]
+LATENCY_HEAD = ["policy", "seed"]
+LATENCY_TAIL = [
+    "iteration", "reducer", "node", "ingest_ns", "arrival_ns", "latency_ns", "warmup",
+]
+# Summary columns this peer cannot measure on Ray: written 0, listed in the manifest.
+UNMEASURED = [
+    "bytes_transferred", "transfers", "evictions", "cpu_util_mean", "cpu_util_min",
+    "cpu_util_max", "reexecuted", "reconstructed", "actor_restarts", "spilled_bytes",
+    "restored_bytes",
+]
+
+
+class Refused(Exception):
+    """Bad input: the message names the problem; the program exits with code 2."""
+
+
+class RunFailed(Exception):
+    """A run that produced no result: the sweep records it and goes on."""
+
+
+def now_ns():
+    return int(time.time() * 1e9)
+
+
+# ---------------------------------------------------------------------------------------
+# The data, by cohort's live rule (cohort_workloads::live): float64 values, each a whole
+# number of 2^-20 units below 1, so every sum is exact.
+
+
+def _mix(z, np):
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _mix_int(z):
+    z = (z + 0x9E3779B97F4A7C15) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def generated(seed, iteration, index, size):
+    """The `size` bytes a generating task makes (cohort_workloads::live::generated)."""
+    import numpy as np
+    key = _mix_int(_mix_int(seed ^ _mix_int(iteration)) ^ index)
+    out = np.zeros(size, dtype=np.uint8)
+    n = size // 8
+    if n:
+        with np.errstate(over="ignore"):
+            k = _mix(np.uint64(key) + np.arange(n, dtype=np.uint64), np) >> np.uint64(44)
+        out[: n * 8] = (k.astype(np.float64) * UNIT).view(np.uint8)
+    return out
+
+
+def _values(obj):
+    import numpy as np
+    n = obj.shape[0] // 8
+    return np.frombuffer(obj[: n * 8].tobytes() if not obj.flags.c_contiguous else obj[: n * 8],
+                         dtype="<f8")
+
+
+def split_sums(objects, size):
+    """The objects' values, concatenated, cut into size/8 contiguous parts, each summed."""
+    import numpy as np
+    parts = size // 8
+    allv = np.concatenate([_values(o) for o in objects]) if objects else np.zeros(0)
+    out = np.zeros(size, dtype=np.uint8)
+    if parts and allv.shape[0]:
+        base, extra = divmod(allv.shape[0], parts)
+        lengths = [base + (1 if p < extra else 0) for p in range(parts)]
+        starts = np.cumsum([0] + lengths[:-1])
+        sums = np.zeros(parts)
+        nonempty = [p for p in range(parts) if lengths[p]]
+        sums[nonempty] = np.add.reduceat(allv, starts[nonempty])
+        out[: parts * 8] = sums.view(np.uint8)
+    return out
+
+
+def units(obj):
+    """The sum of an object's values in units (exact: every value is whole in units)."""
+    v = _values(obj)
+    return int(round(float(v.sum()) / UNIT)) & MASK if v.shape[0] else 0
+
+
+# ---------------------------------------------------------------------------------------
+# What runs on Ray's workers.
+
+
+def _node_key(ray):
+    """This worker's node, as a key the driver maps to a node index."""
+    if hasattr(ray, "get_runtime_context") and hasattr(ray.get_runtime_context(), "get_node_id"):
+        return ray.get_runtime_context().get_node_id()
+    return ray.worker.global_worker.plasma_client.store_socket_name
+
+
+_RECORD = {}
+
+
+def _record(record_dir, line):
+    """Appends one line to this process's record file."""
+    f = _RECORD.get(record_dir)
+    if f is None:
+        f = open(os.path.join(record_dir, "%d.csv" % os.getpid()), "a", buffering=1)
+        _RECORD[record_dir] = f
+    f.write(line + "\n")
+
+
+def run_kind(spec, header, objects):
+    """One task kind's code on real bytes; `spec` = (name, output_size, outputs, record,
+    seed, index, record_dir, what); records the task's placement and, for a recording kind,
+    its datapoint."""
+    import ray
+    name, output_size, outputs, record, seed, index, record_dir, what = spec
+    iteration, ingest = header
+    start = now_ns()
+    node = _node_key(ray)
+    if record:
+        _record(record_dir, "d,%d,%d,%s,%d,%d" % (iteration, index, node, ingest, start))
+    if outputs == 0:
+        out = None
+    elif output_size == "input":
+        out = objects[0].copy()
+    elif output_size == "inputs":
+        import numpy as np
+        out = np.concatenate(objects)
+    elif not objects:
+        out = generated(seed, iteration, index, output_size)
+    else:
+        out = split_sums(objects, output_size)
+    _record(record_dir, "t,%s,%s,%d,%d,%s,%d,%d" % (what, name, iteration, index, node, start,
+                                                     now_ns()))
+    if outputs <= 1:
+        return out
+    return tuple(out for _ in range(outputs))
+
+
+def contribution(header, objects):
+    """What an actor call adds to its total: 1 + iteration + its arguments' units."""
+    total = (1 + header[0]) & MASK
+    for o in objects:
+        total = (total + units(o)) & MASK
+    return total
+
+
+class ActorBody(object):
+    """An actor: a running total (cohort_workloads::program's actor state)."""
+
+    def __init__(self):
+        self.sum = 0
+
+    def call(self, spec, header, *objects):
+        out = run_kind(spec, header, objects)
+        self.sum = (self.sum + contribution(header, objects)) & MASK
+        return out
+
+    def total(self):
+        return str(self.sum)
+
+
+def task_body(spec, header, *objects):
+    return run_kind(spec, header, objects)
+
+
+# ---------------------------------------------------------------------------------------
+# Placement of the group emulation: where cohort's group policy would put each task on an
+# idle cluster of uniform nodes, pinned by a custom resource per node.
+
+
+class Pinning(object):
+    """Static placements in the spirit of group scheduling: a task with no dependency on a
+    node drawn from the seed; a map over a broadcast packed onto the broadcast's node first,
+    then the next nodes in order, `cpus` tasks per node; a map over anything else (and a
+    join, by its first input) on the node of its input's task of the same index (the first of
+    its fan-in chunk); an actor reducing a stage on the nodes holding that stage, in ascending
+    node order, `cpus` actors per node."""
+
+    def __init__(self, nodes, cpus, seed):
+        self.nodes = nodes
+        self.cpus = cpus
+        self.rng = random.Random(seed)
+
+    def free(self):
+        return self.rng.randrange(self.nodes)
+
+    def packed(self, start, count):
+        return [(start + i // self.cpus) % self.nodes for i in range(count)]
+
+    def actors(self, holders, count):
+        order = sorted(set(holders)) or list(range(self.nodes))
+        slots = [n for n in order for _ in range(self.cpus)]
+        return [slots[j % len(slots)] for j in range(count)]
+
+
+# ---------------------------------------------------------------------------------------
+# The driver: the same program as cohort_workloads::program::drive, on Ray.
+
+
+class Element(object):
+    """One element of a stage's output: an object ref, the node its producer is pinned to
+    (None when Ray places), and whether it comes from a broadcast."""
+
+    __slots__ = ("ref", "node", "broadcast")
+
+    def __init__(self, ref, node, broadcast):
+        self.ref, self.node, self.broadcast = ref, node, broadcast
+
+
+class Driver(object):
+    def __init__(self, ray, doc, placement, seed, record_dir):
+        self.ray = ray
+        self.doc = doc
+        self.placement = placement
+        self.seed = seed
+        self.record_dir = record_dir
+        self.v06 = ray.__version__.startswith("0.")
+        cl = doc["cluster"]
+        self.pin = Pinning(cl["nodes"], min(cl["cpus"]), seed)
+        self.task = ray.remote(task_body)
+        self.actor_class = ray.remote(ActorBody)
+        self.actors = {}
+        self.submitted_records = 0
+        self.sinks = []
+        self.pools = []
+
+    def options(self, node, cpus):
+        opts = {}
+        if node is not None:
+            opts["resources"] = {"cohort_node_%d" % node: 1}
+        elif self.placement == "spread":
+            opts["scheduling_strategy"] = "SPREAD"
+        if cpus is not None:
+            opts["num_cpus"] = cpus
+        return opts
+
+    def submit(self, name, kind, index, header, args, node, what):
+        outputs = kind["outputs"]
+        spec = (name, kind["output_size"], outputs, kind["record"], self.seed, index,
+                self.record_dir, what)
+        if kind["record"]:
+            self.submitted_records += 1
+        returns = max(outputs, 1)
+        opts = self.options(node, kind["cpus"])
+        if self.v06:
+            refs = self.task._remote(args=[spec, header] + args, num_return_vals=returns,
+                                     num_cpus=opts.get("num_cpus"),
+                                     resources=opts.get("resources"))
+        else:
+            refs = self.task.options(num_returns=returns, **opts).remote(spec, header, *args)
+        return refs if returns > 1 else [refs]
+
+    def call(self, actor, method, kind, index, header, args):
+        spec = (method, kind["output_size"], kind["outputs"], kind["record"], self.seed,
+                index, self.record_dir, "call")
+        if kind["record"]:
+            self.submitted_records += 1
+        if self.v06:
+            return actor.call._remote(args=[spec, header] + args, kwargs={},
+                                      num_return_vals=1)
+        return actor.call.remote(spec, header, *args)
+
+    def new_actor(self, node):
+        """An actor, pinned to `node` unless it is None. A pinned actor holds no CPU (as
+        cohort's actors): current Ray would otherwise keep one of its node's CPUs for the
+        actor's whole life once a custom resource is asked for, and starve the tasks pinned
+        beside it. An unpinned one gets Ray's own defaults."""
+        opts = self.options(node, 0 if node is not None else None)
+        if self.v06:
+            return self.actor_class._remote(args=[], kwargs={}, num_cpus=opts.get("num_cpus"),
+                                            resources=opts.get("resources"))
+        return self.actor_class.options(**opts).remote()
+
+    def pinned(self):
+        return self.placement == "group"
+
+    def build(self, i, built, header):
+        """Submits stage `i`; returns its elements (or its actors)."""
+        st = self.doc["stage"][i]
+        op = st["op"]
+        if op == "broadcast":
+            kind = self.doc["tasks"][st["task"]]
+            node = self.pin.free() if self.pinned() else None
+            ref = self.submit(st["task"], kind, 0, header, [], node, st["name"])[0]
+            return [Element(ref, node, True) for _ in range(st["width"])]
+        if op == "init_actors":
+            # Created at their first call, where the group policy would place them.
+            pool = {"actor": st["actor"], "count": st["count"], "handles": None}
+            self.pools.append(pool)
+            return pool
+        if op == "reduce_actors":
+            pool = built[self.index_of(st["actors"])]
+            inputs = built[self.index_of(st["input"])]
+            if pool["handles"] is None:
+                nodes = (self.pin.actors([e.node for e in inputs], pool["count"])
+                         if self.pinned() else [None] * pool["count"])
+                pool["handles"] = [self.new_actor(n) for n in nodes]
+            method = self.doc["actors"][pool["actor"]]["methods"][st["method"]]
+            out = []
+            for j, handle in enumerate(pool["handles"]):
+                ref = self.call(handle, st["method"], method, j, header, [e.ref for e in inputs])
+                out.append(Element(ref, None, False))
+            return out
+        kind = self.doc["tasks"][st["task"]]
+        if op == "map":
+            elements = built[self.index_of(st["input"])]
+            for _ in range(st["repeat"]):
+                elements = self.map(st, kind, elements, st["fan_in"], header)
+            return elements
+        if op == "join":
+            inputs = [built[self.index_of(n)] for n in st["inputs"]]
+            if st["join"] == "zip":
+                groups = [list(g) for g in zip(*inputs)]
+            else:
+                groups = [list(g) for g in itertools.product(*inputs)]
+            return self.submit_groups(st, kind, groups, header)
+        raise Refused("unknown stage op %r (format %d)" % (op, FORMAT))
+
+    def map(self, st, kind, elements, fan_in, header):
+        groups = [elements[k:k + fan_in] for k in range(0, len(elements), fan_in)]
+        return self.submit_groups(st, kind, groups, header)
+
+    def submit_groups(self, st, kind, groups, header):
+        nodes = [None] * len(groups)
+        if self.pinned() and groups:
+            first = groups[0][0]
+            if first.broadcast:
+                start = first.node if first.node is not None else 0
+                nodes = self.pin.packed(start, len(groups))
+            else:
+                nodes = [g[0].node for g in groups]
+        out = []
+        for idx, (g, node) in enumerate(zip(groups, nodes)):
+            refs = self.submit(st["task"], kind, idx, header, [e.ref for e in g], node,
+                               st["name"])
+            out.append(Element(refs[0], node, False))
+        return out
+
+    def index_of(self, name):
+        for i, st in enumerate(self.doc["stage"]):
+            if st["name"] == name:
+                return i
+        raise Refused("no stage named %r" % name)
+
+    def run(self):
+        """Plays the schedule; returns (start_ns, iterations, unfinished, end_ns)."""
+        ray = self.ray
+        sched = self.doc["schedule"]
+        stages = self.doc["stage"]
+        t0 = now_ns()
+        once = [None] * len(stages)
+        for i, st in enumerate(stages):
+            if st["scope"] == "once":
+                once[i] = self.build(i, once, (0, now_ns()))
+        iteration = 0
+        last_sinks = []
+        while True:
+            start = now_ns()
+            if "duration_ns" in sched:
+                if start - t0 >= sched["duration_ns"]:
+                    break
+            elif iteration >= sched["iterations"]:
+                break
+            built = list(once)
+            for i, st in enumerate(stages):
+                if st["scope"] == "iteration":
+                    built[i] = self.build(i, built, (iteration, start))
+            last_sinks = [e.ref for e in built[-1]] if isinstance(built[-1], list) else []
+            self.sinks.extend(last_sinks)
+            iteration += 1
+            if sched["mode"] == "fixed-delay":
+                time.sleep(sched["period_ns"] / 1e9)
+            else:
+                time.sleep(max(0, start + sched["period_ns"] - now_ns()) / 1e9)
+        ran = now_ns() - t0
+        drain = sched.get("drain_ns", ran)
+        deadline = time.time() + drain / 1e9
+        pending = list(self.sinks)
+        while pending and time.time() < deadline:
+            _, pending = ray.wait(pending, num_returns=len(pending),
+                                  timeout=self.wait_timeout(min(1.0, deadline - time.time())))
+        return t0, iteration, len(pending), now_ns()
+
+    def wait_timeout(self, seconds):
+        # Ray 0.6 takes milliseconds, current Ray seconds.
+        return int(max(seconds, 0.001) * 1000) if self.v06 else max(seconds, 0.001)
+
+    def totals(self):
+        """Each actor's total, by creation order (actor ids 1, 2, ... as cohort numbers
+        actors of one init_actors stage), or None for one that did not answer in 10 s."""
+        out = []
+        for pool in self.pools:
+            for h in pool["handles"] or []:
+                ref = h.total.remote()
+                ready, _ = self.ray.wait([ref], timeout=self.wait_timeout(10.0))
+                out.append(self.ray.get(ref) if ready else None)
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# One run, in a child process: start a local cluster, drive, collect.
+
+
+def start_cluster(ray, doc, temp_dir):
+    cl = doc["cluster"]
+    v06 = ray.__version__.startswith("0.")
+    if v06:
+        import ray.services as services
+        # Ray 0.6 picks the address of the default route; this machine must use loopback.
+        services.get_node_ip_address = lambda address="8.8.8.8:53": "127.0.0.1"
+        from ray.test.cluster_utils import Cluster
+        cluster = Cluster()
+        for n in range(cl["nodes"]):
+            cluster.add_node(resources={"CPU": cl["cpus"][n], "cohort_node_%d" % n: 512},
+                             object_store_memory=cl["store"][n], temp_dir=temp_dir,
+                             redirect_output=True)
+        ray.init(redis_address=cluster.redis_address)
+        table = ray.global_state.client_table()
+        keys = {}
+        for c in table:
+            for r in c["Resources"]:
+                if r.startswith("cohort_node_"):
+                    keys[c["ObjectStoreSocketName"]] = int(r[len("cohort_node_"):])
+        return cluster, keys
+    from ray.cluster_utils import Cluster
+    cluster = Cluster()
+    for n in range(cl["nodes"]):
+        args = dict(num_cpus=cl["cpus"][n], resources={"cohort_node_%d" % n: 512},
+                    object_store_memory=cl["store"][n], node_ip_address="127.0.0.1")
+        if n == 0:
+            args.update(temp_dir=temp_dir, include_dashboard=False)
+        cluster.add_node(**args)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    keys = {}
+    for node in ray.nodes():
+        for r in node["Resources"]:
+            if r.startswith("cohort_node_"):
+                keys[node["NodeID"]] = int(r[len("cohort_node_"):])
+    return cluster, keys
+
+
+def warm_stores(ray, doc, v06):
+    """Writes each node's store once before measuring (first writes to never-used shared
+    pages are several times slower than rewrites on these machines)."""
+    cl = doc["cluster"]
+
+    def fill(total):
+        import numpy as np
+        chunk = 16 << 20
+        refs = []
+        left = total
+        while left > 0:
+            refs.append(ray.put(np.ones(min(chunk, left), dtype=np.uint8)))
+            left -= chunk
+        return len(refs)
+
+    f = ray.remote(fill)
+    jobs = []
+    for n in range(cl["nodes"]):
+        total = min(cl["store"][n] // 2, 1 << 30)
+        res = {"cohort_node_%d" % n: 1}
+        jobs.append(f._remote(args=[total], resources=res) if v06
+                    else f.options(resources=res).remote(total))
+    ray.get(jobs)
+
+
+def one_run(job):
+    """The child's work: `job` has the resolved document, the placement, the seed and
+    where to write."""
+    # Current Ray keeps files of its own under this (else /tmp/ray), kept inside the run's
+    # scratch directory so that nothing outlives the run.
+    os.makedirs(job["temp_dir"])
+    os.environ["RAY_TMPDIR"] = os.path.dirname(job["temp_dir"])
+    # Current Ray otherwise swaps the loopback address for the default route's, which
+    # refuses connections on these machines.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    import ray
+    doc = job["doc"]
+    record_dir = job["record_dir"]
+    cluster, keys = start_cluster(ray, doc, job["temp_dir"])
+    v06 = ray.__version__.startswith("0.")
+    started = time.time()
+    warm_stores(ray, doc, v06)
+    driver = Driver(ray, doc, job["placement"], job["seed"], record_dir)
+    t0, iterations, unfinished, end = driver.run()
+    totals = driver.totals()
+    result = {
+        "t0": t0,
+        "iterations": iterations,
+        "unfinished": unfinished,
+        "end_ns": end - t0,
+        "wall_s": time.time() - started,
+        "datapoints_expected": driver.submitted_records,
+        "totals": totals,
+        "keys": {str(k): v for k, v in keys.items()},
+        "ray_version": ray.__version__,
+        "python": sys.version.split()[0],
+    }
+    with open(job["result"], "w") as f:
+        json.dump(result, f)
+    os._exit(0)
+
+
+# ---------------------------------------------------------------------------------------
+# Statistics, as cohort's (harness/src/stats.rs): nearest-rank quantiles over the datapoints
+# ingested at or after the warm-up, growth as the least-squares slope of latency (ms)
+# against ingest time (s).
+
+
+def quantile(sorted_values, q):
+    if not sorted_values:
+        return None
+    import math
+    rank = min(max(int(math.ceil(q * len(sorted_values))), 1), len(sorted_values))
+    return sorted_values[rank - 1]
+
+
+def latency_stats(points, warmup):
+    ns = sorted(p[4] - p[3] for p in points if p[3] >= warmup)
+    if not ns:
+        return 0, 0.0, 0.0, 0.0, 0.0, 0.0
+    return (len(ns), sum(ns) / len(ns) / 1e6, quantile(ns, 0.5) / 1e6,
+            quantile(ns, 0.9) / 1e6, quantile(ns, 0.99) / 1e6, ns[-1] / 1e6)
+
+
+def growth(points, warmup):
+    m = [p for p in points if p[3] >= warmup]
+    if len(m) < 2:
+        return 0.0
+    x = [(p[3] - m[0][3]) / 1e9 for p in m]
+    y = [(p[4] - p[3]) / 1e6 for p in m]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    sxx = sum((a - mx) ** 2 for a in x)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    return sxy / sxx if sxx > 0 else 0.0
+
+
+def fixed6(v):
+    return "%.6f" % v
+
+
+# ---------------------------------------------------------------------------------------
+# The parent: resolve each point with cohort, run it in a child, write the directories.
+
+
+def resolve(cohort, workload, sets):
+    cmd = [cohort, "resolve", workload]
+    for s in sets:
+        cmd += ["--set", s]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise Refused("cohort resolve failed: %s" % err.decode().strip())
+    doc = load_toml(out.decode())
+    if doc.get("format") != FORMAT:
+        raise Refused("cohort resolve wrote format %r; this peer reads format %d"
+                      % (doc.get("format"), FORMAT))
+    return doc
+
+
+def load_toml(text):
+    try:
+        import tomllib
+        return tomllib.loads(text)
+    except ImportError:
+        import toml
+        return toml.loads(text)
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def toml_table(name, table):
+    lines = ["", "[%s]" % name]
+    for k in sorted(table):
+        lines.append("%s = %s" % (json.dumps(str(k)), toml_value(table[k])))
+    return lines
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        for r in rows:
+            w.writerow(r)
+
+
+def kill_tagged(tag):
+    """Kills every process whose environment holds `tag`: what the run started, including
+    the processes Ray starts in sessions of their own."""
+    tag = tag.encode()
+    for _ in range(50):
+        found = False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    if tag not in f.read().split(b"\0"):
+                        continue
+                os.kill(int(pid), signal.SIGKILL)
+                found = True
+            except (OSError, IOError):
+                continue
+        if not found:
+            return
+        time.sleep(0.1)
+
+
+def run_one(args, doc, placement, seed, run_id, run_dir):
+    """Runs one point in a child process; writes `run_dir`; returns its summary row."""
+    scratch = tempfile.mkdtemp(prefix="cohort-ray-")
+    try:
+        record_dir = os.path.join(scratch, "records")
+        os.mkdir(record_dir)
+        job = {
+            "doc": doc, "placement": placement, "seed": seed, "record_dir": record_dir,
+            "temp_dir": os.path.join(scratch, "ray"), "result": os.path.join(scratch, "result"),
+        }
+        job_path = os.path.join(scratch, "job.json")
+        with open(job_path, "w") as f:
+            json.dump(job, f)
+        sched = doc["schedule"]
+        span = sched.get("duration_ns") or sched.get("iterations", 0) * sched["period_ns"]
+        limit = 2 * span / 1e9 + args.setup_timeout
+        log = open(os.path.join(scratch, "child.log"), "w")
+        env = dict(os.environ, COHORT_RAY_RUN=scratch)
+        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_one", job_path],
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 env=env)
+        timed_out = False
+        try:
+            child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.wait()
+            kill_tagged("COHORT_RAY_RUN=" + scratch)
+            log.close()
+        if not os.path.exists(job["result"]):
+            with open(os.path.join(scratch, "child.log")) as f:
+                tail = f.read()[-3000:]
+            why = ("did not finish in %.0f s" % limit if timed_out
+                   else "exited with code %s" % child.returncode)
+            raise RunFailed("run %s %s; its log ends:\n%s" % (run_id, why, tail))
+        with open(job["result"]) as f:
+            result = json.load(f)
+        return write_run(doc, placement, seed, run_id, run_dir, result, record_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_run(doc, placement, seed, run_id, run_dir, result, record_dir):
+    keys = result["keys"]
+    t0 = result["t0"]
+    points, tasks = [], []
+    for name in sorted(os.listdir(record_dir)):
+        with open(os.path.join(record_dir, name)) as f:
+            for line in f:
+                cells = line.rstrip("\n").split(",")
+                if cells[0] == "d" and len(cells) == 6:
+                    it, idx, node, ingest, arrival = cells[1:]
+                    points.append((int(it), int(idx), keys.get(node, -1), int(ingest) - t0,
+                                   int(arrival) - t0))
+                elif cells[0] == "t" and len(cells) == 8:
+                    what, name_, it, idx, node, s, e = cells[1:]
+                    tasks.append((what, name_, int(it), int(idx), keys.get(node, -1),
+                                  int(s) - t0, int(e) - t0))
+    points.sort(key=lambda p: (p[4], p[0], p[1]))
+    tasks.sort(key=lambda t: (t[5], t[0], t[2], t[3]))
+    warmup = doc["schedule"]["warmup_ns"]
+    params = [doc["param_values"][k] for k in sorted(doc["param_values"])]
+    policy = "ray-" + placement
+    os.makedirs(run_dir)
+    write_csv(os.path.join(run_dir, "latencies.csv"),
+              LATENCY_HEAD + ["param." + k for k in sorted(doc["param_values"])] + LATENCY_TAIL,
+              [[policy, seed] + params + [it, idx, max(node, 0), ingest, arrival,
+                                          arrival - ingest, int(ingest < warmup)]
+               for it, idx, node, ingest, arrival in points])
+    write_csv(os.path.join(run_dir, "placements.csv"),
+              ["stage", "kind", "iteration", "index", "node", "started_ns", "finished_ns"],
+              tasks)
+    count, mean, p50, p90, p99, mx = latency_stats(points, warmup)
+    row = [run_id, policy, seed] + params + [
+        count, fixed6(mean), fixed6(p50), fixed6(p90), fixed6(p99), fixed6(mx), 0, 0, 0,
+        len(tasks), 0, fixed6(0), fixed6(0), fixed6(0), 0, 0, 0, 0, 0,
+        max(result["datapoints_expected"] - len(points), 0), "", "", result["unfinished"],
+        fixed6(growth(points, warmup)),
+    ]
+    header = SUMMARY_HEAD + ["param." + k for k in sorted(doc["param_values"])] + SUMMARY_TAIL
+    write_csv(os.path.join(run_dir, "summary.csv"), header, [row])
+    per_node = {}
+    for t in tasks:
+        key = "%s.node%d" % (t[1], t[4])
+        per_node[key] = per_node.get(key, 0) + 1
+    manifest = [
+        "workload = %s" % json.dumps(doc["name"]),
+        "workload_file = %s" % json.dumps(doc["workload_file"]),
+        "workload_sha256 = %s" % json.dumps(doc["workload_sha256"]),
+        "policy = %s" % json.dumps(policy),
+        "policy_source = %s" % json.dumps(
+            "Ray %s, %s placement (peers/ray/cohort_ray.py)" % (result["ray_version"], placement)),
+        "seed = %d" % seed,
+        "clock = \"real\"",
+        "deploy = \"ray\"",
+        "ray_version = %s" % json.dumps(result["ray_version"]),
+        "python_version = %s" % json.dumps(result["python"]),
+        "cohort_version = %s" % json.dumps(doc["cohort_version"]),
+        "git_commit = %s" % json.dumps(doc["git_commit"]),
+        "iterations = %d" % result["iterations"],
+        "wall_s = %r" % result["wall_s"],
+        "unmeasured = %s" % toml_value(UNMEASURED),
+    ]
+    if "reproduces" in doc:
+        manifest.append("reproduces = %s" % json.dumps(doc["reproduces"]))
+    manifest += toml_table("set", doc.get("set", {}))
+    manifest += toml_table("params", doc["params"])
+    manifest += toml_table("param_units", doc["param_units"])
+    totals = {str(i + 1): (t if t is not None else "no answer")
+              for i, t in enumerate(result["totals"])}
+    manifest += toml_table("actor_totals", totals)
+    manifest += toml_table("placements", per_node)
+    with open(os.path.join(run_dir, "manifest.toml"), "w") as f:
+        f.write("\n".join(manifest) + "\n")
+    return header, row
+
+
+def write_sweep(out, doc0, policies, seeds, rows, swept, failed):
+    header = rows[0][0]
+    write_csv(os.path.join(out, "summary.csv"), header, [r for _, r in rows])
+    lines = [
+        "workload = %s" % json.dumps(doc0["name"]),
+        "workload_file = %s" % json.dumps(doc0["workload_file"]),
+        "policies = %s" % toml_value(policies),
+        "seeds = %s" % toml_value(seeds),
+        "runtime = \"ray\"",
+        "swept = %s" % toml_value(swept),
+        "failed = %s" % toml_value(failed),
+    ]
+    if "reproduces" in doc0:
+        lines.append("reproduces = %s" % json.dumps(doc0["reproduces"]))
+    lines += toml_table("param_units", doc0["param_units"])
+    with open(os.path.join(out, "sweep.toml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="cohort_ray.py",
+        description="Runs a cohort workload on a local Ray cluster and writes a cohort sweep "
+                    "directory (summary.csv, runs/<run>/latencies.csv, manifest.toml).")
+    p.add_argument("workload", help="the workload file (TOML)")
+    p.add_argument("--out", required=True, help="the sweep directory to write")
+    p.add_argument("--placements", default="default,group",
+                   help="comma-separated: default (Ray's own), spread (Ray 2.x's SPREAD), "
+                        "group (pinned as group scheduling places) [default: default,group]")
+    p.add_argument("--seeds", default="1", help="comma-separated seeds [default: 1]")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="fixes a value for every run, as cohort's --set (repeatable)")
+    p.add_argument("--vary", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="runs each value of a parameter (repeatable: the product)")
+    p.add_argument("--cohort", default=None,
+                   help="the cohort executable [default: $COHORT, else target/release/cohort "
+                        "of this repository, else cohort on PATH]")
+    p.add_argument("--setup-timeout", type=float, default=120.0,
+                   help="seconds a run may take beyond twice its schedule [default: 120]")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    return p.parse_args(argv)
+
+
+def find_cohort(given):
+    if given:
+        return given
+    if os.environ.get("COHORT"):
+        return os.environ["COHORT"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    built = os.path.join(here, "..", "..", "target", "release", "cohort")
+    if os.path.exists(built):
+        return os.path.normpath(built)
+    found = shutil.which("cohort")
+    if not found:
+        raise Refused("no cohort executable: build it (cargo build --release) or pass --cohort")
+    return found
+
+
+def main(argv):
+    if len(argv) == 2 and argv[0] == "_one":
+        with open(argv[1]) as f:
+            one_run(json.load(f))
+        return 0
+    a = parse_args(argv)
+    try:
+        import ray
+    except ImportError:
+        raise Refused("Ray is not importable by %s: run peers/ray/setup.sh and use the "
+                      "python of its environment" % sys.executable)
+    placements = [p for p in a.placements.split(",") if p]
+    for p in placements:
+        if p not in PLACEMENTS:
+            raise Refused("unknown placement %r: expected one of %s" % (p, ", ".join(PLACEMENTS)))
+        if p == "spread" and ray.__version__.startswith("0."):
+            raise Refused("placement spread needs Ray 2.x (Ray %s has no SPREAD)" % ray.__version__)
+    try:
+        seeds = [int(s) for s in a.seeds.split(",") if s]
+    except ValueError:
+        raise Refused("--seeds %s: expected comma-separated integers" % a.seeds)
+    axes = []
+    for v in a.vary:
+        name, eq, values = v.partition("=")
+        if not eq or not values:
+            raise Refused("--vary %s: expected NAME=V1,V2,..." % v)
+        axes.append([(name, x) for x in values.split(",")])
+    for s in a.set:
+        if "=" not in s:
+            raise Refused("--set %s: expected NAME=VALUE" % s)
+    if not os.path.isfile(a.workload):
+        raise Refused("no workload file %s" % a.workload)
+    if os.path.exists(a.out) and not a.force:
+        raise Refused("%s exists: pass --force to replace it" % a.out)
+    cohort = find_cohort(a.cohort)
+    points = [list(p) for p in itertools.product(*axes)] if axes else [[]]
+    docs = [resolve(cohort, a.workload, a.set + ["%s=%s" % kv for kv in p]) for p in points]
+    parent = os.path.dirname(os.path.abspath(a.out))
+    staging = tempfile.mkdtemp(prefix=".cohort-ray-", dir=parent)
+    try:
+        os.mkdir(os.path.join(staging, "runs"))
+        rows, failed = [], []
+        for doc in docs:
+            for placement in placements:
+                for seed in seeds:
+                    run_id = "ray-%s%s-seed%d" % (placement, doc["run_suffix"], seed)
+                    print("running %s on Ray %s" % (run_id, ray.__version__), flush=True)
+                    try:
+                        rows.append(run_one(a, doc, placement, seed, run_id,
+                                            os.path.join(staging, "runs", run_id)))
+                    except RunFailed as e:
+                        print("  failed: %s" % e, flush=True)
+                        failed.append(run_id)
+                        continue
+                    r = rows[-1][1]
+                    print("  %s datapoints, mean %s ms, p99 %s ms" % (
+                        r[3 + len(doc["param_values"])], r[4 + len(doc["param_values"])],
+                        r[7 + len(doc["param_values"])]), flush=True)
+        if not rows:
+            print("error: every run failed", file=sys.stderr)
+            return 1
+        write_sweep(staging, docs[0], ["ray-" + p for p in placements], seeds, rows,
+                    [axis[0][0] for axis in axes], failed)
+        if os.path.exists(a.out):
+            shutil.rmtree(a.out)
+        os.rename(staging, a.out)
+        staging = None
+        print("wrote %s" % a.out)
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Refused as e:
+        print("error: %s" % e, file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
