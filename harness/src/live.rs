@@ -50,9 +50,34 @@ pub fn remove_scratch() {
 /// when dropped (a killed node's disk included), or by [`remove_scratch`].
 struct Scratch(std::path::PathBuf);
 
+/// What a scratch directory's name starts with, before the head's process id.
+const SCRATCH_PREFIX: &str = "cohort-live-";
+
+/// Removes the scratch directories in `parent` of heads that are gone: a head killed by
+/// SIGKILL cannot remove its own (its nodes die with it).
+fn remove_stale_scratch(parent: &std::path::Path) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return; // Without /proc, whether a head is alive cannot be told.
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Scratch {
     fn new() -> Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!("cohort-live-{}", std::process::id()));
+        let parent = std::env::temp_dir();
+        remove_stale_scratch(&parent);
+        let dir = parent.join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir)
             .with_context(|| format!("making the nodes' scratch directory {}", dir.display()))?;
@@ -465,4 +490,26 @@ pub fn node_rows(nodes: &BTreeMap<u32, NodeCounters>) -> Vec<cohort_schema::Node
             restored_bytes: c.restored,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_of_heads_that_are_gone_is_removed_and_a_live_ones_kept() {
+        let parent = std::env::temp_dir().join(format!("cohort-stale-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        // No process has an id above the kernel's limit (at most 2^22).
+        let gone = parent.join(format!("{SCRATCH_PREFIX}{}", 1u32 << 30));
+        let alive = parent.join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
+        let other = parent.join(format!("{SCRATCH_PREFIX}x"));
+        for d in [&gone, &alive, &other] {
+            std::fs::create_dir_all(d.join("node-1")).unwrap();
+        }
+        remove_stale_scratch(&parent);
+        assert!(!gone.exists());
+        assert!(alive.exists() && other.exists());
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 }

@@ -8,7 +8,7 @@ mod common;
 
 use cohort_live::message::Message;
 use cohort_workloads::live::{generated, units};
-use common::{Sandbox, assert_bad, read_csv, shipped, stderr};
+use common::{Sandbox, assert_bad, number, read_csv, rows, shipped, stderr, tagged_processes};
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
@@ -58,41 +58,7 @@ fn spawn_tagged(sb: &Sandbox, tag: &str, args: &[String]) -> std::process::Child
 
 /// Processes still running whose environment holds `COHORT_TEST_TAG=tag`.
 fn left_running(tag: &str) -> Vec<String> {
-    let needle = format!("COHORT_TEST_TAG={tag}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !name.chars().all(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmd)));
-        }
-    }
-    found
-}
-
-/// The rows of a CSV as maps from column to cell.
-fn rows(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split(','))
-                .map(|(h, c)| (h.to_string(), c.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn number(row: &BTreeMap<String, String>, column: &str) -> u64 {
-    row[column].parse().unwrap()
+    tagged_processes(&format!("COHORT_TEST_TAG={tag}"))
 }
 
 /// `cohort run WORKLOAD --policy POLICY --deploy processes --out run`, then `extra`, then the

@@ -45,8 +45,7 @@ LATENCY_TAIL = [
 ]
 # Summary columns this peer cannot measure on Ray: written 0, listed in the manifest.
 UNMEASURED = [
-    "bytes_transferred", "transfers", "evictions", "cpu_util_mean", "cpu_util_min",
-    "cpu_util_max", "reexecuted", "reconstructed", "actor_restarts", "spilled_bytes",
+    "bytes_transferred", "transfers", "evictions", "reexecuted", "reconstructed", "actor_restarts", "spilled_bytes",
     "restored_bytes",
 ]
 
@@ -456,13 +455,17 @@ def start_cluster(ray, doc, temp_dir):
                              object_store_memory=cl["store"][n], temp_dir=temp_dir,
                              redirect_output=True)
         ray.init(redis_address=cluster.redis_address)
-        table = ray.global_state.client_table()
-        keys = {}
-        for c in table:
-            for r in c["Resources"]:
-                if r.startswith("cohort_node_"):
-                    keys[c["ObjectStoreSocketName"]] = int(r[len("cohort_node_"):])
-        return cluster, keys
+        # Ray 0.6's nodes register in the client table some time after they start.
+        deadline = time.time() + 30
+        while True:
+            keys = {}
+            for c in ray.global_state.client_table():
+                for r in c["Resources"]:
+                    if r.startswith("cohort_node_") and c.get("IsInsertion", True):
+                        keys[c["ObjectStoreSocketName"]] = int(r[len("cohort_node_"):])
+            if len(keys) == cl["nodes"] or time.time() > deadline:
+                return cluster, keys
+            time.sleep(0.05)
     from ray.cluster_utils import Cluster
     cluster = Cluster()
     for n in range(cl["nodes"]):
@@ -575,6 +578,39 @@ def growth(points, warmup):
     sxx = sum((a - mx) ** 2 for a in x)
     sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
     return sxy / sxx if sxx > 0 else 0.0
+
+
+def busy_per_node(tasks, cpus, start, end, window=None):
+    """Busy CPU-slot time of each node within [start, end) over its capacity, as cohort's
+    stats::utilization; with `window`, per window from 0 (stats::utilization_windows), as
+    (node, window start, fraction) rows. A task holds its kind's CPUs from the start to the
+    end of its code; an actor call holds none."""
+    nodes = len(cpus)
+    if window is None:
+        busy = [0] * nodes
+        for t in tasks:
+            s, e = max(t[5], start), min(t[6], end)
+            if e > s and 0 <= t[4] < nodes:
+                busy[t[4]] += (e - s) * t[7]
+        span = float(max(end - start, 1))
+        return [b / (span * c) for b, c in zip(busy, cpus)]
+    count = -(-end // window)
+    busy = [[0] * count for _ in range(nodes)]
+    for t in tasks:
+        if t[7] == 0 or t[6] <= t[5] or not 0 <= t[4] < nodes:
+            continue
+        at = t[5]
+        while at < t[6] and at < end:
+            w = at // window
+            w_end = min((w + 1) * window, t[6])
+            busy[t[4]][w] += (w_end - at) * t[7]
+            at = w_end
+    rows = []
+    for n in range(nodes):
+        for w in range(count):
+            length = min(w * window + window, end) - w * window
+            rows.append((n, w * window, window, fixed6(busy[n][w] / float(length * cpus[n]))))
+    return rows
 
 
 def fixed6(v):
@@ -719,8 +755,9 @@ def write_run(doc, placement, seed, run_id, run_dir, result, record_dir):
                                    int(arrival) - t0))
                 elif cells[0] == "t" and len(cells) == 8:
                     what, name_, it, idx, node, s, e = cells[1:]
+                    cpus = 0 if what == "call" else doc["tasks"][name_]["cpus"]
                     tasks.append((what, name_, int(it), int(idx), keys.get(node, -1),
-                                  int(s) - t0, int(e) - t0))
+                                  int(s) - t0, int(e) - t0, cpus))
     points.sort(key=lambda p: (p[4], p[0], p[1]))
     tasks.sort(key=lambda t: (t[5], t[0], t[2], t[3]))
     warmup = doc["schedule"]["warmup_ns"]
@@ -733,12 +770,20 @@ def write_run(doc, placement, seed, run_id, run_dir, result, record_dir):
                                           arrival - ingest, int(ingest < warmup)]
                for it, idx, node, ingest, arrival in points])
     write_csv(os.path.join(run_dir, "placements.csv"),
-              ["stage", "kind", "iteration", "index", "node", "started_ns", "finished_ns"],
-              tasks)
+              ["stage", "kind", "iteration", "index", "node", "started_ns", "finished_ns",
+               "cpus"], tasks)
+    cpus = doc["cluster"]["cpus"]
+    end = result["end_ns"]
+    window = max(doc["schedule"]["period_ns"], end // 2000, 1)
+    write_csv(os.path.join(run_dir, "utilization.csv"),
+              ["node", "window_start_ns", "window_ns", "busy_fraction"],
+              busy_per_node(tasks, cpus, 0, end, window))
+    util = busy_per_node(tasks, cpus, warmup, end)
     count, mean, p50, p90, p99, mx = latency_stats(points, warmup)
     row = [run_id, policy, seed] + params + [
         count, fixed6(mean), fixed6(p50), fixed6(p90), fixed6(p99), fixed6(mx), 0, 0, 0,
-        len(tasks), 0, fixed6(0), fixed6(0), fixed6(0), 0, 0, 0, 0, 0,
+        len(tasks), 0, fixed6(sum(util) / len(util)), fixed6(min(util)), fixed6(max(util)),
+        0, 0, 0, 0, 0,
         max(result["datapoints_expected"] - len(points), 0), "", "", result["unfinished"],
         fixed6(growth(points, warmup)),
     ]

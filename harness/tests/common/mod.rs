@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -97,4 +98,44 @@ pub fn assert_bad(o: &Output, needle: &str) {
         stderr(o)
     );
     assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+}
+
+/// Processes still running whose environment holds the variable `tag` (`NAME=VALUE`), each
+/// as `pid: command line`.
+pub fn tagged_processes(tag: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|&b| b == 0).any(|v| v == tag.as_bytes()) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmd)));
+        }
+    }
+    found
+}
+
+/// The rows of a CSV as maps from column to cell.
+pub fn rows(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A cell of `row` as a whole number.
+pub fn number(row: &BTreeMap<String, String>, column: &str) -> u64 {
+    row[column].parse().unwrap()
 }

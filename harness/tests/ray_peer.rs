@@ -1,0 +1,217 @@
+//! The Ray peer (`peers/ray/cohort_ray.py`) on every Ray environment that `peers/ray/setup.sh`
+//! installed under `target/peers/` (or that `COHORT_RAY_PYTHON` names, separated by `:`):
+//! the streaming workload for a fixed number of iterations under each placement. Checked:
+//! every datapoint recorded, the directory read by `cohort report`, each reducer's total equal
+//! to a live cohort run's of the same workload (the same program on the same bytes), group
+//! placement pinned as documented, and nothing left behind. Without a Ray environment the
+//! test says so and passes: Ray is not something `.ci/run` installs.
+
+mod common;
+
+use common::{Sandbox, number, read_csv, rows, shipped, stderr, tagged_processes};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ITERATIONS: u64 = 4;
+const REDUCERS: u64 = 2;
+
+fn settings() -> Vec<String> {
+    [
+        "schedule.iterations=4",
+        "warmup=0s",
+        "cluster.nodes=3",
+        "cluster.cpus=2",
+        "cluster.store=200MB",
+        "data_size=80KB",
+        "width=6",
+        "num_reducers=2",
+    ]
+    .iter()
+    .flat_map(|s| ["--set".to_string(), s.to_string()])
+    .collect()
+}
+
+/// The pythons of the Ray environments to test.
+fn ray_pythons() -> Vec<PathBuf> {
+    if let Ok(list) = std::env::var("COHORT_RAY_PYTHON") {
+        return list
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
+    }
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/peers");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(peers)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin/python"))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// The version of Ray `python` imports, if it imports one.
+fn ray_version(python: &Path) -> Option<String> {
+    let out = Command::new(python)
+        .args(["-c", "import ray; print(ray.__version__)"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// `[actor_totals]` of a manifest, by actor id.
+fn actor_totals(manifest: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    table["actor_totals"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_ray_peer_runs_the_same_program_as_cohort() {
+    let pythons: Vec<(PathBuf, String)> = ray_pythons()
+        .into_iter()
+        .filter_map(|p| ray_version(&p).map(|v| (p, v)))
+        .collect();
+    if pythons.is_empty() {
+        eprintln!("skipped: no Ray environment (run peers/ray/setup.sh, or set COHORT_RAY_PYTHON)");
+        return;
+    }
+    let sb = Sandbox::new("ray-peer", "");
+    let workload = PathBuf::from(shipped("streaming.toml"));
+    // The live cohort run the peer's totals must equal.
+    let mut live = vec![
+        "run".to_string(),
+        workload.display().to_string(),
+        "--policy".into(),
+        "group".into(),
+        "--deploy".into(),
+        "processes".into(),
+        "--out".into(),
+        "live".into(),
+    ];
+    live.extend(settings());
+    let o = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(&live)
+        .current_dir(&sb.dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = actor_totals(&sb.path("live/manifest.toml"));
+    assert_eq!(expected.len() as u64, REDUCERS);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../peers/ray/cohort_ray.py");
+
+    for (python, version) in pythons {
+        let placements = if version.starts_with("0.") {
+            "default,group"
+        } else {
+            "default,spread,group"
+        };
+        let out = format!("ray-{version}");
+        let tag = format!("{}-{version}", sb.dir.display());
+        let mut args = vec![
+            script.display().to_string(),
+            workload.display().to_string(),
+            "--out".into(),
+            out.clone(),
+            "--placements".into(),
+            placements.into(),
+            "--cohort".into(),
+            env!("CARGO_BIN_EXE_cohort").into(),
+        ];
+        args.extend(settings());
+        let o = Command::new(&python)
+            .args(&args)
+            .current_dir(&sb.dir)
+            .env("COHORT_TEST_TAG", &tag)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "Ray {version}: {}", stderr(&o));
+        assert_eq!(
+            tagged_processes(&format!("COHORT_TEST_TAG={tag}")),
+            Vec::<String>::new(),
+            "Ray {version} left processes behind"
+        );
+
+        let summary = rows(&read_csv(&sb.path(&format!("{out}/summary.csv"))));
+        assert_eq!(
+            summary.len(),
+            placements.split(',').count(),
+            "Ray {version}"
+        );
+        for row in &summary {
+            let run = &row["run"];
+            assert!(run.starts_with(&format!("{}-", row["policy"])), "{run}");
+            assert_eq!(number(row, "datapoints"), ITERATIONS * REDUCERS, "{run}");
+            assert_eq!(number(row, "unfinished"), 0, "{run}");
+            let dir = sb.path(&format!("{out}/runs/{run}"));
+            assert_eq!(actor_totals(&dir.join("manifest.toml")), expected, "{run}");
+            let latencies = rows(&read_csv(&dir.join("latencies.csv")));
+            assert_eq!(latencies.len() as u64, ITERATIONS * REDUCERS, "{run}");
+            if row["policy"] == "ray-group" {
+                check_group_pinning(&dir.join("placements.csv"));
+            }
+        }
+        // The same run id as cohort's for the same point, but for the policy.
+        let live_id = std::fs::read_to_string(sb.path("live/summary.csv")).unwrap();
+        let suffix = summary[0]["run"]
+            .strip_prefix("ray-default")
+            .unwrap()
+            .to_string();
+        assert!(live_id.contains(&format!("group{suffix}")), "{suffix}");
+
+        let o = sb.cohort(&["report", &out]);
+        assert!(
+            o.status.success(),
+            "report of Ray {version}: {}",
+            stderr(&o)
+        );
+    }
+    let scratch: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("cohort-ray-"))
+        .collect();
+    assert_eq!(
+        scratch,
+        Vec::<String>::new(),
+        "scratch directories left behind"
+    );
+}
+
+/// Under group pinning: each shuffle on its map's node, maps packed `cpus` (2) per node from
+/// the broadcast's node on, both reducers on one node.
+fn check_group_pinning(placements: &Path) {
+    let rows = rows(&read_csv(placements));
+    let node_of = |stage: &str, iteration: &str, index: &str| -> String {
+        rows.iter()
+            .find(|r| r["stage"] == stage && r["iteration"] == iteration && r["index"] == index)
+            .map(|r| r["node"].clone())
+            .unwrap_or_else(|| panic!("no {stage} {iteration} {index}"))
+    };
+    let broadcast = node_of("data", "0", "0").parse::<u64>().unwrap();
+    for r in rows.iter().filter(|r| r["stage"] == "shuffled") {
+        assert_eq!(r["node"], node_of("maps", &r["iteration"], &r["index"]));
+    }
+    for r in rows.iter().filter(|r| r["stage"] == "maps") {
+        let index: u64 = r["index"].parse().unwrap();
+        assert_eq!(number(r, "node"), (broadcast + index / 2) % 3, "{r:?}");
+    }
+    let reducers: BTreeSet<&String> = rows
+        .iter()
+        .filter(|r| r["stage"] == "call")
+        .map(|r| &r["node"])
+        .collect();
+    assert_eq!(reducers.len(), 1, "{reducers:?}");
+}
