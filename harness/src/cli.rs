@@ -114,6 +114,11 @@ pub(crate) enum Command {
         /// other parameters vary too, each combination of their values is its own series.
         #[arg(long)]
         x: Option<String>,
+        /// Another sweep directory to draw on the same figures (repeatable): e.g. a live
+        /// sweep beside a simulated one, or a Ray peer's (`peers/ray/`). Each series is then
+        /// "POLICY (SOURCE)"; the sweeps must have the same parameter columns.
+        #[arg(long, value_name = "DIR")]
+        with: Vec<PathBuf>,
     },
     /// Checks workload files without running them.
     Validate {
@@ -155,8 +160,10 @@ pub(crate) enum Command {
         force: bool,
     },
     /// Runs a workload on the simulator with a cost profile and live on node processes, run
-    /// for run, and writes both (`sim/`, `live/`, sweeps that `cohort report` draws) and
-    /// `compare.csv`: each run's latency and bytes side by side, with the simulator's error.
+    /// for run, and writes both (`sim/`, `live/`, sweeps that `cohort report` draws),
+    /// `compare.csv` (each run's latency and bytes side by side, with the simulator's error),
+    /// `compare.md` (the same as a table, and the error per policy) and `report/` (every
+    /// source on the same figures).
     Compare {
         /// The workload file (TOML).
         workload: PathBuf,
@@ -179,6 +186,10 @@ pub(crate) enum Command {
         /// nic_bandwidth, with the profile's applied].
         #[arg(long, value_name = "RATE")]
         nic_rate: Option<String>,
+        /// A sweep directory of the same workload run elsewhere, drawn in the report beside
+        /// the simulated and the live runs (repeatable): e.g. a Ray peer's (`peers/ray/`).
+        #[arg(long, value_name = "DIR")]
+        with: Vec<PathBuf>,
         /// The directory to write [default: out/WORKLOAD-compare].
         #[arg(long)]
         out: Option<PathBuf>,

@@ -37,6 +37,72 @@ pub fn rows(sim: &[SummaryRow], live: &[SummaryRow]) -> Vec<CompareRow> {
         .collect()
 }
 
+/// `compare.md`: the simulator's error at every point, then per policy the mean and the
+/// largest absolute error of the mean latency. `param_names` are the `param.*` columns;
+/// a point is named by the parameters whose values differ between rows.
+pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
+    let varying: Vec<usize> = (0..param_names.len())
+        .filter(|&i| rows.iter().any(|r| r.params.get(i) != rows[0].params.get(i)))
+        .collect();
+    let point = |r: &CompareRow| -> String {
+        let parts: Vec<String> = varying
+            .iter()
+            .map(|&i| format!("{}={}", param_names[i], r.params.get(i).copied().unwrap_or(0)))
+            .collect();
+        if parts.is_empty() {
+            "the default point".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    let pct = |e: f64| format!("{:+.1} %", e * 100.0);
+    let mut out = String::from(
+        "# Simulated against live\n\nError = (simulated - live) / live, per run (seed).\n\n\
+         | policy | point | seed | live mean ms | sim mean ms | mean error | p50 error | \
+         p99 error | live bytes | sim bytes |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {} | {} |\n",
+            r.policy,
+            point(r),
+            r.seed,
+            r.live_mean_ms.0,
+            r.sim_mean_ms.0,
+            pct(r.mean_error.0),
+            pct(r.p50_error.0),
+            pct(r.p99_error.0),
+            r.live_bytes,
+            r.sim_bytes
+        ));
+    }
+    out.push_str("\n| policy | runs | mean abs. mean error | largest abs. mean error |\n");
+    out.push_str("| --- | ---: | ---: | ---: |\n");
+    let mut policies: Vec<&str> = Vec::new();
+    for r in rows {
+        if !policies.contains(&r.policy.as_str()) {
+            policies.push(&r.policy);
+        }
+    }
+    for p in policies {
+        let errors: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.policy == p)
+            .map(|r| r.mean_error.0.abs())
+            .collect();
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        let largest = errors.iter().copied().fold(0.0, f64::max);
+        out.push_str(&format!(
+            "| {p} | {} | {:.1} % | {:.1} % |\n",
+            errors.len(),
+            mean * 100.0,
+            largest * 100.0
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +126,14 @@ mod tests {
         assert_eq!((r[1].run.as_str(), r[1].mean_error.0), ("b", -0.25));
         assert_eq!((r[1].sim_bytes, r[1].live_bytes), (20, 25));
         assert_eq!(error(1.0, 0.0), 0.0);
+
+        let names = ["data_size".to_string(), "width".to_string()];
+        let mut r = r;
+        r[0].params = vec![1000, 6];
+        r[1].params = vec![2000, 6];
+        let md = markdown(&r, &names);
+        assert!(md.contains("| p | data_size=1000 | 0 | 2.000 | 1.000 | -50.0 % |"), "{md}");
+        assert!(md.contains("| p | data_size=2000 | 0 | 4.000 | 3.000 | -25.0 % |"), "{md}");
+        assert!(md.contains("| p | 2 | 37.5 % | 50.0 % |"), "{md}");
     }
 }

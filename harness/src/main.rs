@@ -109,7 +109,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             &parse_sets(&set)?,
             detail,
         ),
-        Command::Report { dir, out, x } => cmd_report(&dir, out, x),
+        Command::Report { dir, out, x, with } => cmd_report(&dir, out, x, with),
         Command::Validate { workloads } => cmd_validate(&workloads),
         Command::Resolve {
             workload,
@@ -125,6 +125,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             set,
             sweep,
             nic_rate,
+            with,
             out,
             force,
         } => cmd_compare(
@@ -135,6 +136,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             &set,
             sweep,
             nic_rate.as_deref(),
+            &with,
             out,
             force,
         ),
@@ -279,6 +281,7 @@ fn cmd_compare(
     set: &[String],
     sweep: bool,
     nic_rate: Option<&str>,
+    with: &[PathBuf],
     out: Option<PathBuf>,
     force: bool,
 ) -> Result<()> {
@@ -343,6 +346,21 @@ fn cmd_compare(
         writer.write(row)?;
     }
     writer.finish()?;
+    let table = compare::markdown(&rows, &param_names);
+    std::fs::write(staging.path().join("compare.md"), table)
+        .context("writing compare.md")?;
+    // One report with every source on the same figures.
+    let mut others = vec![staging.path().join("live")];
+    others.extend(with.iter().cloned());
+    cohort_reports::render(
+        &staging.path().join("sim"),
+        &staging.path().join("report"),
+        &cohort_reports::ReportOptions {
+            with: others,
+            ..Default::default()
+        },
+    )
+    .context("drawing the report")?;
     staging.commit()?;
     let mut o = std::io::stdout().lock();
     writeln!(
@@ -867,10 +885,16 @@ fn cmd_repro(
     Ok(())
 }
 
-fn cmd_report(dir: &Path, out: Option<PathBuf>, x: Option<String>) -> Result<()> {
+fn cmd_report(
+    dir: &Path,
+    out: Option<PathBuf>,
+    x: Option<String>,
+    with: Vec<PathBuf>,
+) -> Result<()> {
     let out = out.unwrap_or_else(|| dir.join("report"));
     let options = cohort_reports::ReportOptions {
         x_param: x,
+        with,
         ..Default::default()
     };
     let report = cohort_reports::render(dir, &out, &options)?;

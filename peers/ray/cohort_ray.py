@@ -509,9 +509,8 @@ def warm_stores(ray, doc, v06):
     ray.get(jobs)
 
 
-def one_run(job):
-    """The child's work: `job` has the resolved document, the placement, the seed and
-    where to write."""
+def child_ray(job):
+    """Prepares a child for Ray and imports it."""
     # Current Ray keeps files of its own under this (else /tmp/ray), kept inside the run's
     # scratch directory so that nothing outlives the run.
     os.makedirs(job["temp_dir"])
@@ -520,6 +519,13 @@ def one_run(job):
     # refuses connections on these machines.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
+    return ray
+
+
+def one_run(job):
+    """The child's work: `job` has the resolved document, the placement, the seed and
+    where to write."""
+    ray = child_ray(job)
     doc = job["doc"]
     record_dir = job["record_dir"]
     cluster, keys = start_cluster(ray, doc, job["temp_dir"])
@@ -544,6 +550,182 @@ def one_run(job):
     with open(job["result"], "w") as f:
         json.dump(result, f)
     os._exit(0)
+
+
+# ---------------------------------------------------------------------------------------
+# Calibration: Ray's own costs on this machine, as a cohort cost profile (the format of
+# `cohort calibrate`), so that the simulator can be run with Ray's costs.
+
+CAL_SIZES = [8, 65536, 1 << 20, 4 << 20, 16 << 20]
+
+
+def calibrate_child(job):
+    """Measures, on 2 nodes of 1 CPU, each class of the live code (generate, copy, sum) per
+    size as the driver sees it (submission to completion, the input already on the node),
+    transfers (a sum on the other node minus the same sum where the input is), and the
+    driver's time per submission; writes the samples (ns) as the result."""
+    ray = child_ray(job)
+    v06 = ray.__version__.startswith("0.")
+    doc = {"cluster": {"nodes": 2, "cpus": [1, 1], "store": [2 << 30, 2 << 30]}}
+    start_cluster(ray, doc, job["temp_dir"])
+    warm_stores(ray, doc, v06)
+    task = ray.remote(task_body)
+    rd = job["record_dir"]
+
+    def submit(node, name, size, args):
+        spec = (name, size, 1, False, 1, 0, rd, "calibration")
+        res = {"cohort_node_%d" % node: 1}
+        if v06:
+            return task._remote(args=[spec, (0, 0)] + args, num_return_vals=1, resources=res)
+        return task.options(resources=res).remote(spec, (0, 0), *args)
+
+    def timed(node, name, size, args):
+        t = now_ns()
+        ref = submit(node, name, size, args)
+        ray.wait([ref])
+        return now_ns() - t, ref
+
+    samples = {"generate": {}, "copy": {}, "sum": {}, "transfer": {}, "submit": []}
+    for size in CAL_SIZES:
+        _, local = timed(1, "generate", size, [])
+        for k in range(job["samples"] + 1):
+            results = [
+                ("generate", timed(1, "generate", size, [])[0]),
+                ("copy", timed(1, "copy", "input", [local])[0]),
+                ("sum", timed(1, "sum", 32, [local])[0]),
+            ]
+            # A fresh object on node 1, read on node 0: the transfer's time is the read's
+            # beyond the same read where the object is.
+            _, fresh = timed(1, "generate", size, [])
+            there = timed(1, "sum", 32, [fresh])[0]
+            here = timed(0, "sum", 32, [fresh])[0]
+            results.append(("transfer", here - there))
+            if k == 0:
+                continue  # the first of each size warms the workers' code and buffers
+            for name, ns in results:
+                samples[name].setdefault(str(size), []).append(ns)
+    for _ in range(job["samples"]):
+        t = now_ns()
+        refs = [submit(1, "generate", 8, []) for _ in range(100)]
+        samples["submit"].append((now_ns() - t) / 100.0)
+        ray.wait(refs, num_returns=len(refs))
+    result = {"samples": samples, "ray_version": ray.__version__,
+              "python": sys.version.split()[0]}
+    with open(job["result"], "w") as f:
+        json.dump(result, f)
+    os._exit(0)
+
+
+def _median_spread(v):
+    v = sorted(v)
+    return quantile(v, 0.5), quantile(v, 0.1), quantile(v, 0.9)
+
+
+def _line(by_size):
+    """Fixed cost (median at the smallest size) and ns per byte (least squares through the
+    medians with that intercept), and a comment with the measurements."""
+    points, comment = [], []
+    for size in sorted(by_size, key=int):
+        m, p10, p90 = _median_spread(by_size[size])
+        points.append((int(size), float(m)))
+        comment.append("#   %s B: median %.3fus (p10 %.3fus, p90 %.3fus), %d samples"
+                       % (size, m / 1e3, p10 / 1e3, p90 / 1e3, len(by_size[size])))
+    a = points[0][1]
+    sxx = sum(x * x for x, _ in points)
+    sxy = sum(x * (y - a) for x, y in points)
+    return a, max(sxy / sxx if sxx else 0.0, 0.0), comment
+
+
+def _us(ns):
+    return "%.3fus" % (max(ns, 0.0) / 1e3)
+
+
+def _rate(ns_per_byte):
+    return "%.1fMB/s" % (1e3 / ns_per_byte) if ns_per_byte > 0 else "none"
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except (IOError, OSError):
+        pass
+    return "%s, %d cores" % (model, os.cpu_count() or 0)
+
+
+def calibrate(argv):
+    p = argparse.ArgumentParser(
+        prog="cohort_ray.py calibrate",
+        description="Measures Ray's task, put and transfer costs on this machine and writes "
+                    "them as a cohort cost profile (--profile), each number with its "
+                    "measurements.")
+    p.add_argument("--out", required=True, help="the profile to write")
+    p.add_argument("--samples", type=int, default=10, help="measurements per size [10]")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    a = p.parse_args(argv)
+    if os.path.exists(a.out) and not a.force:
+        raise Refused("%s exists: pass --force to replace it" % a.out)
+    if a.samples < 1:
+        raise Refused("--samples %d: every number needs at least one measurement" % a.samples)
+    scratch = tempfile.mkdtemp(prefix="cohort-ray-")
+    try:
+        record_dir = os.path.join(scratch, "records")
+        os.mkdir(record_dir)
+        r = in_child("_calibrate", {"samples": a.samples, "record_dir": record_dir}, scratch,
+                     600, "calibration")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    s = r["samples"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.check_output(["git", "-C", here, "rev-parse", "HEAD"],
+                                         stderr=subprocess.DEVNULL).decode().strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    lat, per_byte, tc = _line(s["transfer"])
+    sub = _median_spread(s["submit"])
+    out = [
+        "# A cost profile of Ray %s on this machine, written by peers/ray/cohort_ray.py "
+        "calibrate" % r["ray_version"],
+        "# (apply it with cohort's `--profile FILE`). Times are the driver's: from submitting a",
+        "# task pinned to a node to its completion, with its input already there; a transfer is",
+        "# the same read on the other node, less the read where the object is. A fixed cost (or",
+        "# latency) is the median at 8 bytes; a rate, the least-squares line through the medians",
+        "# at every size from there. 2 nodes of 1 CPU each, on loopback.",
+        "",
+        "[profile]",
+        "machine = %s" % json.dumps(machine()),
+        "runtime = %s" % json.dumps("Ray %s (Python %s)" % (r["ray_version"], r["python"])),
+        "cohort_commit = %s" % json.dumps(commit),
+        "nodes = 2",
+        "samples = %d" % a.samples,
+        "",
+        "[cluster]",
+        "# transfers, the read on the other node less the read where the object is:",
+    ] + tc + [
+        "latency = \"%s\"" % _us(lat),
+        "nic_bandwidth = \"%s\"" % ("%.3fGbit/s" % (8.0 / per_byte) if per_byte > 0
+                                     else "100Gbit/s"),
+        "# a submission: median %s (p10 %s, p90 %s) over %d bursts of 100"
+        % (_us(sub[0]), _us(sub[1]), _us(sub[2]), len(s["submit"])),
+        "submit_cost = \"%s\"" % _us(sub[0]),
+    ]
+    for cls, key, what in [("generate", "output_rate", "makes its data (by output size)"),
+                           ("copy", "output_rate", "copies its argument (by output size)"),
+                           ("sum", "input_rate", "sums its argument (by input size)")]:
+        fixed, b, comment = _line(s[cls])
+        out += ["", "[kinds.%s]" % cls, "# a kind that %s:" % what] + comment + [
+            "fixed = \"%s\"" % _us(fixed), "%s = \"%s\"" % (key, _rate(b))]
+    tmp = a.out + ".tmp-%d" % os.getpid()
+    with open(tmp, "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.rename(tmp, a.out)
+    print("wrote %s" % a.out)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -694,48 +876,53 @@ def kill_tagged(tag):
         time.sleep(0.1)
 
 
+def in_child(mode, job, scratch, limit, what):
+    """Runs `mode` ("_one" or "_calibrate") on `job` in a child process of its own session,
+    within `limit` seconds; kills it and everything it started afterwards; returns the
+    result it wrote. The job gets `temp_dir` (Ray's) and `result` inside `scratch`."""
+    job = dict(job, temp_dir=os.path.join(scratch, "ray"), result=os.path.join(scratch, "result"))
+    job_path = os.path.join(scratch, "job.json")
+    with open(job_path, "w") as f:
+        json.dump(job, f)
+    log = open(os.path.join(scratch, "child.log"), "w")
+    env = dict(os.environ, COHORT_RAY_RUN=scratch)
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), mode, job_path],
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env=env)
+    timed_out = False
+    try:
+        child.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.wait()
+        kill_tagged("COHORT_RAY_RUN=" + scratch)
+        log.close()
+    if not os.path.exists(job["result"]):
+        with open(os.path.join(scratch, "child.log")) as f:
+            tail = f.read()[-3000:]
+        why = ("did not finish in %.0f s" % limit if timed_out
+               else "exited with code %s" % child.returncode)
+        raise RunFailed("%s %s; its log ends:\n%s" % (what, why, tail))
+    with open(job["result"]) as f:
+        return json.load(f)
+
+
 def run_one(args, doc, placement, seed, run_id, run_dir):
     """Runs one point in a child process; writes `run_dir`; returns its summary row."""
     scratch = tempfile.mkdtemp(prefix="cohort-ray-")
     try:
         record_dir = os.path.join(scratch, "records")
         os.mkdir(record_dir)
-        job = {
-            "doc": doc, "placement": placement, "seed": seed, "record_dir": record_dir,
-            "temp_dir": os.path.join(scratch, "ray"), "result": os.path.join(scratch, "result"),
-        }
-        job_path = os.path.join(scratch, "job.json")
-        with open(job_path, "w") as f:
-            json.dump(job, f)
+        job = {"doc": doc, "placement": placement, "seed": seed, "record_dir": record_dir}
         sched = doc["schedule"]
         span = sched.get("duration_ns") or sched.get("iterations", 0) * sched["period_ns"]
         limit = 2 * span / 1e9 + args.setup_timeout
-        log = open(os.path.join(scratch, "child.log"), "w")
-        env = dict(os.environ, COHORT_RAY_RUN=scratch)
-        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_one", job_path],
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                 env=env)
-        timed_out = False
-        try:
-            child.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.wait()
-            kill_tagged("COHORT_RAY_RUN=" + scratch)
-            log.close()
-        if not os.path.exists(job["result"]):
-            with open(os.path.join(scratch, "child.log")) as f:
-                tail = f.read()[-3000:]
-            why = ("did not finish in %.0f s" % limit if timed_out
-                   else "exited with code %s" % child.returncode)
-            raise RunFailed("run %s %s; its log ends:\n%s" % (run_id, why, tail))
-        with open(job["result"]) as f:
-            result = json.load(f)
+        result = in_child("_one", job, scratch, limit, "run " + run_id)
         return write_run(doc, placement, seed, run_id, run_dir, result, record_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -884,10 +1071,13 @@ def find_cohort(given):
 
 
 def main(argv):
-    if len(argv) == 2 and argv[0] == "_one":
+    if len(argv) == 2 and argv[0] in ("_one", "_calibrate"):
         with open(argv[1]) as f:
-            one_run(json.load(f))
+            job = json.load(f)
+        (one_run if argv[0] == "_one" else calibrate_child)(job)
         return 0
+    if argv and argv[0] == "calibrate":
+        return calibrate(argv[1:])
     a = parse_args(argv)
     try:
         import ray

@@ -39,6 +39,9 @@ pub(crate) struct Sweep {
     pub swept: Option<Vec<String>>,
     /// `param_units`: each parameter's kind (`None`: not recorded, an older directory).
     pub param_units: Option<BTreeMap<String, ParamKind>>,
+    /// The run directory of each run read from another sweep ([`Sweep::merge`]), by its
+    /// (relabelled) run id; empty for one sweep.
+    pub run_dirs: BTreeMap<String, PathBuf>,
 }
 
 impl Sweep {
@@ -136,7 +139,97 @@ impl Sweep {
             reproduces,
             swept,
             param_units,
+            run_dirs: BTreeMap::new(),
         })
+    }
+
+    /// What the runs of this sweep ran on, for a legend: `sweep.toml`'s `source`, else from
+    /// the first run's manifest ("Ray VERSION" for a Ray peer's runs, "cohort live" for node
+    /// processes, "cohort sim" for the virtual clock), else the directory's name.
+    pub(crate) fn source_label(&self) -> String {
+        let get = |t: &Option<toml::Table>, k: &str| {
+            t.as_ref()
+                .and_then(|t| t.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        if let Some(s) = get(&self.sweep_toml, "source") {
+            return s;
+        }
+        match (
+            get(&self.manifest, "deploy").as_deref(),
+            get(&self.manifest, "clock").as_deref(),
+        ) {
+            (Some("ray"), _) => format!(
+                "Ray {}",
+                get(&self.manifest, "ray_version").unwrap_or_default()
+            ),
+            (Some("processes"), _) => "cohort live".to_string(),
+            (_, Some("virtual")) => "cohort sim".to_string(),
+            (_, Some("real")) => "cohort real clock".to_string(),
+            _ => self
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| self.dir.display().to_string()),
+        }
+    }
+
+    /// This sweep and `others` as one, to draw on the same figures: every policy becomes
+    /// "POLICY (SOURCE)" ([`Sweep::source_label`]) and every run id "SOURCE:RUN", each run
+    /// still read from its own directory. The sweeps must have the same parameter columns;
+    /// the first one's keys (`reproduces`, `swept`, `param_units`, manifest) are kept.
+    pub(crate) fn merge(mut self, others: Vec<Sweep>) -> Result<Sweep, ReportError> {
+        let mut labels = vec![self.source_label()];
+        for other in &others {
+            if other.param_names != self.param_names {
+                return Err(ReportError::input(
+                    &other.summary_path,
+                    None,
+                    format!(
+                        "its parameter columns ({}) differ from {}'s ({}): only runs of one \
+                         workload can be drawn together",
+                        other.param_names.join(", "),
+                        self.summary_path.display(),
+                        self.param_names.join(", ")
+                    ),
+                ));
+            }
+            let mut label = other.source_label();
+            // Two sources of the same kind (two sims, say) keep apart by their directories.
+            while labels.contains(&label) {
+                label = format!("{label} ({})", other.dir.display());
+            }
+            labels.push(label);
+        }
+        let mut rows = Vec::new();
+        let mut run_dirs = BTreeMap::new();
+        let mut policies = Vec::new();
+        let mut seeds = self.seeds.clone();
+        for (sweep, label) in std::iter::once(&self).chain(&others).zip(&labels) {
+            for p in &sweep.policies {
+                policies.push(format!("{p} ({label})"));
+            }
+            for row in &sweep.rows {
+                let mut row = row.clone();
+                let id = format!("{label}:{}", row.run);
+                run_dirs.insert(id.clone(), sweep.run_dir(&row));
+                row.run = id;
+                row.policy = format!("{} ({label})", row.policy);
+                rows.push(row);
+            }
+            for seed in &sweep.seeds {
+                if !seeds.contains(seed) {
+                    seeds.push(*seed);
+                }
+            }
+        }
+        self.seeds = seeds;
+        self.rows = rows;
+        self.run_dirs = run_dirs;
+        self.policies = policies;
+        self.flat = false;
+        Ok(self)
     }
 
     /// The distinct values of parameter `name` over the rows, ascending.
@@ -154,6 +247,9 @@ impl Sweep {
     /// The directory of one run: `runs/<run>/`, or the directory itself for a single run
     /// written flat.
     pub(crate) fn run_dir(&self, row: &SummaryRow) -> PathBuf {
+        if let Some(dir) = self.run_dirs.get(&row.run) {
+            return dir.clone();
+        }
         if self.flat {
             return self.dir.clone();
         }

@@ -216,6 +216,12 @@ pub struct ReportOptions {
     /// x parameter is that data set's (`data_size` for "group-scheduling-2018"), and only for
     /// the policies of the data set that are in the sweep. `false` turns them off.
     pub published_reference: bool,
+    /// Other sweep directories drawn on the same figures (default none): e.g. the simulated
+    /// and the live runs of `cohort compare`, and a Ray peer's (`peers/ray/`). Each series
+    /// is then "POLICY (SOURCE)", SOURCE being what the runs ran on (`sweep.toml`'s `source`,
+    /// else "cohort sim", "cohort live" or "Ray VERSION" from the first run's manifest).
+    /// They must have the sweep's parameter columns.
+    pub with: Vec<PathBuf>,
 }
 
 impl Default for ReportOptions {
@@ -224,6 +230,7 @@ impl Default for ReportOptions {
             x_param: None,
             utilization_run: None,
             published_reference: true,
+            with: Vec::new(),
         }
     }
 }
@@ -272,7 +279,7 @@ pub fn render(
     options: &ReportOptions,
 ) -> Result<ReportSummary, ReportError> {
     figures::register_font()?;
-    let sweep = input::Sweep::read(sweep_dir)?;
+    let sweep = read_sweeps(sweep_dir, options)?;
     let model = model::Model::load(sweep, options)?;
     let figures = figures::all(&model);
     let findings = text::findings(&model);
@@ -308,7 +315,21 @@ pub fn shape_claims(
     sweep_dir: &Path,
     options: &ReportOptions,
 ) -> Result<Vec<ShapeClaims>, ReportError> {
-    let sweep = input::Sweep::read(sweep_dir)?;
+    let sweep = read_sweeps(sweep_dir, options)?;
     let model = model::Model::load(sweep, options)?;
     claims::compute(&model)
+}
+
+/// The sweep in `sweep_dir`, merged with `options.with`'s if there are any.
+fn read_sweeps(sweep_dir: &Path, options: &ReportOptions) -> Result<input::Sweep, ReportError> {
+    let sweep = input::Sweep::read(sweep_dir)?;
+    if options.with.is_empty() {
+        return Ok(sweep);
+    }
+    let others = options
+        .with
+        .iter()
+        .map(|d| input::Sweep::read(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    sweep.merge(others)
 }
