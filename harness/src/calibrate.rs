@@ -352,6 +352,12 @@ fn measure(
     );
     let _ = writeln!(p, "fixed = {:?}", us(sum_fixed));
     let _ = writeln!(p, "input_rate = {:?}", rate(sum_per));
+    let _ = writeln!(
+        p,
+        "\n[model]\n# The nodes were processes of this host and shared its cores, as a live run's \
+         do:\n# work beyond that many at once is modeled slower (cluster.host_cores)."
+    );
+    let _ = writeln!(p, "host_cores = {}", cores());
     // What was written must read back as a profile.
     cohort_workloads::Profile::parse("the calibrated profile", &p)
         .context("the calibrated profile does not read back")?;
@@ -369,6 +375,10 @@ fn machine() -> String {
                 .map(|(_, m)| m.trim().to_string())
         })
         .unwrap_or_else(|| "an unknown CPU".to_string());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {cores} cores")
+    format!("{model}, {} cores", cores())
+}
+
+/// How many cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

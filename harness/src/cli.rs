@@ -186,6 +186,10 @@ pub(crate) enum Command {
         /// nic_bandwidth, with the profile's applied].
         #[arg(long, value_name = "RATE")]
         nic_rate: Option<String>,
+        /// Runs each value of a parameter (repeatable: every combination) instead of the
+        /// workload's sweep grid, e.g. `--vary data_size=1KB,1MiB,4MiB,15MiB`.
+        #[arg(long, value_name = "NAME=V1,V2,...")]
+        vary: Vec<String>,
         /// A sweep directory of the same workload run elsewhere, drawn in the report beside
         /// the simulated and the live runs (repeatable): e.g. a Ray peer's (`peers/ray/`).
         #[arg(long, value_name = "DIR")]
@@ -223,6 +227,10 @@ pub(crate) struct SweepArgs {
     /// cluster.nodes=10 (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub(crate) set: Vec<String>,
+    /// Runs each value of a parameter (repeatable: every combination) instead of the
+    /// workload's sweep grid, e.g. `--vary data_size=1KB,1MiB,4MiB,15MiB`.
+    #[arg(long, value_name = "NAME=V1,V2,...")]
+    pub(crate) vary: Vec<String>,
     /// A policy's configuration: POLICY=TOML (repeatable, one per policy).
     #[arg(long = "policy-config", value_name = "POLICY=TOML")]
     pub(crate) policy_config: Vec<String>,

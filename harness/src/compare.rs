@@ -42,12 +42,21 @@ pub fn rows(sim: &[SummaryRow], live: &[SummaryRow]) -> Vec<CompareRow> {
 /// a point is named by the parameters whose values differ between rows.
 pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
     let varying: Vec<usize> = (0..param_names.len())
-        .filter(|&i| rows.iter().any(|r| r.params.get(i) != rows[0].params.get(i)))
+        .filter(|&i| {
+            rows.iter()
+                .any(|r| r.params.get(i) != rows[0].params.get(i))
+        })
         .collect();
     let point = |r: &CompareRow| -> String {
         let parts: Vec<String> = varying
             .iter()
-            .map(|&i| format!("{}={}", param_names[i], r.params.get(i).copied().unwrap_or(0)))
+            .map(|&i| {
+                format!(
+                    "{}={}",
+                    param_names[i],
+                    r.params.get(i).copied().unwrap_or(0)
+                )
+            })
             .collect();
         if parts.is_empty() {
             "the default point".to_string()
@@ -132,8 +141,14 @@ mod tests {
         r[0].params = vec![1000, 6];
         r[1].params = vec![2000, 6];
         let md = markdown(&r, &names);
-        assert!(md.contains("| p | data_size=1000 | 0 | 2.000 | 1.000 | -50.0 % |"), "{md}");
-        assert!(md.contains("| p | data_size=2000 | 0 | 4.000 | 3.000 | -25.0 % |"), "{md}");
+        assert!(
+            md.contains("| p | data_size=1000 | 0 | 2.000 | 1.000 | -50.0 % |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| p | data_size=2000 | 0 | 4.000 | 3.000 | -25.0 % |"),
+            "{md}"
+        );
         assert!(md.contains("| p | 2 | 37.5 % | 50.0 % |"), "{md}");
     }
 }

@@ -125,6 +125,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             set,
             sweep,
             nic_rate,
+            vary,
             with,
             out,
             force,
@@ -136,6 +137,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             &set,
             sweep,
             nic_rate.as_deref(),
+            &vary,
             &with,
             out,
             force,
@@ -218,6 +220,40 @@ fn cmd_resolve(workload: &Path, set: &[String], profile: Option<&Path>) -> Resul
     Ok(())
 }
 
+/// The grid `--vary NAME=V1,V2,...` (repeatable) asks for: every combination of the values,
+/// the first parameter varying slowest; `None` without any.
+fn grid_of(vary: &[String]) -> Result<Option<cohort_workloads::Sweep>> {
+    if vary.is_empty() {
+        return Ok(None);
+    }
+    let mut grid = cohort_workloads::Sweep {
+        points: vec![BTreeMap::new()],
+        ..Default::default()
+    };
+    for v in vary {
+        let (name, values) = v
+            .split_once('=')
+            .filter(|(n, values)| !n.is_empty() && !values.is_empty())
+            .with_context(|| format!("--vary {v}: expected NAME=V1,V2,..."))?;
+        if grid.swept.iter().any(|s| s == name) {
+            bail!("--vary {name} is given twice");
+        }
+        grid.swept.push(name.to_string());
+        grid.points = grid
+            .points
+            .iter()
+            .flat_map(|p| {
+                values.split(',').map(move |value| {
+                    let mut point = p.clone();
+                    point.insert(name.to_string(), value.to_string());
+                    point
+                })
+            })
+            .collect();
+    }
+    Ok(Some(grid))
+}
+
 /// The NIC rate `--nic-rate` asks for: `default` without it, none with `none`.
 fn nic_rate_of(text: Option<&str>, default: Option<u64>) -> Result<Option<u64>> {
     match text {
@@ -281,6 +317,7 @@ fn cmd_compare(
     set: &[String],
     sweep: bool,
     nic_rate: Option<&str>,
+    vary: &[String],
     with: &[PathBuf],
     out: Option<PathBuf>,
     force: bool,
@@ -289,7 +326,11 @@ fn cmd_compare(
     let shown = workload.display().to_string();
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
     let mut fixed = parse_sets(set)?;
-    if !sweep {
+    let grid = grid_of(vary)?;
+    if grid.is_some() && sweep {
+        bail!("--vary and --sweep both choose the grid: pass one");
+    }
+    if !sweep && grid.is_none() {
         // The default point: every swept parameter at the workload's own value.
         let resolved = w.resolve(&fixed)?;
         for name in w.sweep()?.swept {
@@ -309,6 +350,7 @@ fn cmd_compare(
         configs: &configs,
         detail: true,
         profile: Some((profile_shown.as_str(), &p)),
+        grid,
     };
     let sim_plan = plan::Plan::new(&request)?;
     let mut live_plan = sim_plan.clone();
@@ -347,8 +389,7 @@ fn cmd_compare(
     }
     writer.finish()?;
     let table = compare::markdown(&rows, &param_names);
-    std::fs::write(staging.path().join("compare.md"), table)
-        .context("writing compare.md")?;
+    std::fs::write(staging.path().join("compare.md"), table).context("writing compare.md")?;
     // One report with every source on the same figures.
     let mut others = vec![staging.path().join("live")];
     others.extend(with.iter().cloned());
@@ -490,6 +531,7 @@ fn cmd_sweep(a: SweepArgs) -> Result<()> {
         configs: &configs,
         detail: a.detail,
         profile: profile.as_ref().map(|(path, p)| (path.as_str(), p)),
+        grid: grid_of(&a.vary)?,
     };
     let plan = plan::Plan::new(&request)?;
     if let Some(file) = &a.plan {
@@ -755,6 +797,7 @@ fn cmd_repro(
             configs: &configs,
             detail,
             profile: None,
+            grid: None,
         })?;
         run_plan(plan, None, jobs, into, false, shown_as)
     };

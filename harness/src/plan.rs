@@ -35,6 +35,9 @@ pub struct Request<'a> {
     pub profile: Option<(&'a str, &'a cohort_workloads::Profile)>,
     /// Whether runs write their per-task, per-transfer and per-eviction files.
     pub detail: bool,
+    /// The grid to run instead of the workload's `[sweep.params]` (`--vary`): the varied
+    /// parameters, and every point.
+    pub grid: Option<cohort_workloads::Sweep>,
 }
 
 /// One slice of a plan: runs `index`, `index + count`, ... (1-based `index`).
@@ -143,7 +146,11 @@ impl Plan {
     /// that bad input fails before anything runs.
     pub fn new(request: &Request<'_>) -> Result<Plan> {
         let w = request.workload;
-        let sweep = w.sweep()?;
+        let mut sweep = w.sweep()?;
+        if let Some(grid) = &request.grid {
+            sweep.swept = grid.swept.clone();
+            sweep.points = grid.points.clone();
+        }
         let policies = if request.policies.is_empty() {
             sweep.policies.clone()
         } else {

@@ -45,8 +45,8 @@ LATENCY_TAIL = [
 ]
 # Summary columns this peer cannot measure on Ray: written 0, listed in the manifest.
 UNMEASURED = [
-    "bytes_transferred", "transfers", "evictions", "reexecuted", "reconstructed", "actor_restarts", "spilled_bytes",
-    "restored_bytes",
+    "bytes_transferred", "transfers", "evictions", "failed", "reexecuted", "reconstructed",
+    "actor_restarts", "spilled_bytes", "restored_bytes", "datapoints_lost",
 ]
 
 
@@ -261,7 +261,6 @@ class Driver(object):
         self.actor_class = ray.remote(ActorBody)
         self.actors = {}
         self.submitted_records = 0
-        self.sinks = []
         self.pools = []
 
     def options(self, node, cpus):
@@ -393,7 +392,6 @@ class Driver(object):
             if st["scope"] == "once":
                 once[i] = self.build(i, once, (0, now_ns()))
         iteration = 0
-        last_sinks = []
         while True:
             start = now_ns()
             if "duration_ns" in sched:
@@ -405,8 +403,6 @@ class Driver(object):
             for i, st in enumerate(stages):
                 if st["scope"] == "iteration":
                     built[i] = self.build(i, built, (iteration, start))
-            last_sinks = [e.ref for e in built[-1]] if isinstance(built[-1], list) else []
-            self.sinks.extend(last_sinks)
             iteration += 1
             if sched["mode"] == "fixed-delay":
                 time.sleep(sched["period_ns"] / 1e9)
@@ -415,11 +411,19 @@ class Driver(object):
         ran = now_ns() - t0
         drain = sched.get("drain_ns", ran)
         deadline = time.time() + drain / 1e9
-        pending = list(self.sinks)
-        while pending and time.time() < deadline:
-            _, pending = ray.wait(pending, num_returns=len(pending),
-                                  timeout=self.wait_timeout(min(1.0, deadline - time.time())))
-        return t0, iteration, len(pending), now_ns()
+        # Done when every recording call has recorded (the sinks' own objects are no
+        # witness: Ray 0.6's stores evict them, done or not).
+        while self.recorded() < self.submitted_records and time.time() < deadline:
+            time.sleep(0.05)
+        return t0, iteration, self.submitted_records - self.recorded(), now_ns()
+
+    def recorded(self):
+        """Datapoints the workers have recorded so far."""
+        count = 0
+        for name in os.listdir(self.record_dir):
+            with open(os.path.join(self.record_dir, name)) as f:
+                count += sum(1 for line in f if line.startswith("d,"))
+        return count
 
     def wait_timeout(self, seconds):
         # Ray 0.6 takes milliseconds, current Ray seconds.
@@ -657,6 +661,47 @@ def machine():
     return "%s, %d cores" % (model, os.cpu_count() or 0)
 
 
+def model_section(version):
+    """The `[model]` table of a profile of Ray `version`: the mechanisms of that Ray that
+    cohort models (see cohort's workloads/README.md), so that the profile applied to any
+    workload simulates that Ray with this machine's costs. Serialization is not among them:
+    the measured task costs include it."""
+    if version.startswith("0."):
+        return [
+            "",
+            "[model]",
+            "# Ray 0.6's mechanisms (sources in cohort's runtime/src/model.rs):",
+            "# the view counts placements until the next 100 ms heartbeat",
+            "# (raylet/scheduling_policy.cc, Schedule; heartbeat_timeout_milliseconds = 100),",
+            "heartbeat = \"100ms\"",
+            "view_accounting = \"placements\"",
+            "# queued tasks move to idle nodes at heartbeats (SchedulingPolicy::SpillOver),",
+            "spill_over = true",
+            "# a pull asks a holder at random (ObjectManager::Pull),",
+            "pull_source = \"random\"",
+            "# objects move in 1,000,000-byte chunks through one FIFO queue per node",
+            "# (object_manager.cc, object_manager_default_chunk_size),",
+            "transport = \"chunked\"",
+            "chunk_size = \"1000000B\"",
+            "# and stores evict in LRU order, no reference counting (plasma's eviction policy).",
+            "object_lifetime = \"lru\"",
+        ] + host_cores_lines()
+    return [
+        "",
+        "[model]",
+        "# Current Ray frees objects by reference counting (cohort's default) and spills a",
+        "# store's last copies to disk instead of losing them.",
+        "spilling = true",
+    ] + host_cores_lines()
+
+
+def host_cores_lines():
+    return [
+        "# The local cluster's nodes are processes of this host and share its cores.",
+        "host_cores = %d" % (os.cpu_count() or 1),
+    ]
+
+
 def calibrate(argv):
     p = argparse.ArgumentParser(
         prog="cohort_ray.py calibrate",
@@ -720,6 +765,7 @@ def calibrate(argv):
         fixed, b, comment = _line(s[cls])
         out += ["", "[kinds.%s]" % cls, "# a kind that %s:" % what] + comment + [
             "fixed = \"%s\"" % _us(fixed), "%s = \"%s\"" % (key, _rate(b))]
+    out += model_section(r["ray_version"])
     tmp = a.out + ".tmp-%d" % os.getpid()
     with open(tmp, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -971,7 +1017,7 @@ def write_run(doc, placement, seed, run_id, run_dir, result, record_dir):
         count, fixed6(mean), fixed6(p50), fixed6(p90), fixed6(p99), fixed6(mx), 0, 0, 0,
         len(tasks), 0, fixed6(sum(util) / len(util)), fixed6(min(util)), fixed6(max(util)),
         0, 0, 0, 0, 0,
-        max(result["datapoints_expected"] - len(points), 0), "", "", result["unfinished"],
+        0, "", "", result["unfinished"],
         fixed6(growth(points, warmup)),
     ]
     header = SUMMARY_HEAD + ["param." + k for k in sorted(doc["param_values"])] + SUMMARY_TAIL

@@ -162,6 +162,14 @@ pub struct ModelOptions {
     pub jitter: Jitter,
     /// Which holder a pull takes an object from.
     pub pull_source: PullSource,
+    /// The cores every node shares, when the whole cluster runs on one host (a live cluster
+    /// of node processes on one machine); `None` (default): each node's CPU slots are cores
+    /// of its own. Work that starts while `k` pieces of work (itself included) are executing
+    /// anywhere in the cluster, with `k` above the cores, takes `k / cores` times its
+    /// modeled duration (fixed when it starts, as a `slow_cpu` fault's): the processor
+    /// sharing a host's scheduler does, approximated at each start. A killed node's work
+    /// counts until its modeled end.
+    pub host_cores: Option<u32>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,12 @@
 //! - `sum`: a kind with a fixed output size that reads objects, and every actor method: it
 //!   reads its arguments and sums them.
 //!
+//! A profile may also give the runtime model's options (`[model]`: any key of the workload's
+//! `[cluster]` that is not a cost, such as `transport`, `object_lifetime`, `view_accounting`,
+//! `spill_over`, `heartbeat`), each applied as `cluster.KEY`: a profile of another runtime
+//! (Ray 0.6, measured by `peers/ray/cohort_ray.py calibrate`) carries that runtime's
+//! mechanisms with its costs.
+//!
 //! Applied to a workload, a profile becomes `--set` values (key paths such as
 //! `tasks.map_step.fixed`): a class's three keys replace the kind's (an absent rate is
 //! `"none"`, no per-byte cost). Values the user sets win over the profile's.
@@ -36,6 +42,10 @@ pub struct Profile {
     /// The cost of each class of task code, by class.
     #[serde(default)]
     pub kinds: BTreeMap<String, KindCosts>,
+    /// The runtime model's options, by `[cluster]` key: each applied as `cluster.KEY`, its
+    /// value as written (a string, or a boolean or number as its text).
+    #[serde(default)]
+    pub model: BTreeMap<String, toml::Value>,
 }
 
 /// A profile's `[cluster]` table.
@@ -131,6 +141,13 @@ impl Profile {
             if let Some(v) = value {
                 out.insert(format!("cluster.{key}"), v.clone());
             }
+        }
+        for (key, value) in &self.model {
+            let text = match value {
+                toml::Value::String(v) => v.clone(),
+                other => other.to_string(),
+            };
+            out.insert(format!("cluster.{key}"), text);
         }
         for (prefix, class) in classes(&resolved) {
             if let Some(costs) = self.kinds.get(class) {
@@ -233,6 +250,25 @@ input_rate = "3GB/s"
         assert_eq!(r.tasks["generate"].cost.per_input_byte_ps, 0);
         assert_eq!(r.tasks["generate"].cost.per_output_byte_ps, 1000);
         assert_eq!(r.submit_cost, 2_000);
+    }
+
+    #[test]
+    fn a_profiles_model_options_become_cluster_keys() {
+        let (name, text) = crate::SHIPPED[0];
+        let w = Workload::parse(name, text).unwrap();
+        let text = "[model]\ntransport = \"chunked\"\nspill_over = true\nobject_lifetime = \"lru\"";
+        let p = Profile::parse("p.toml", text).unwrap();
+        let sets = p.apply("p.toml", &w, &BTreeMap::new()).unwrap();
+        assert_eq!(sets["cluster.transport"], "chunked");
+        assert_eq!(sets["cluster.spill_over"], "true");
+        let r = w.resolve(&sets).unwrap();
+        assert_eq!(r.model.object_lifetime, cohort_runtime::ObjectLifetime::Lru);
+        let bad = Profile::parse("p.toml", "[model]\ntransport = \"pigeons\"").unwrap();
+        let e = bad.apply("p.toml", &w, &BTreeMap::new()).unwrap_err();
+        assert!(
+            e.to_string().contains("p.toml applied to the workload"),
+            "{e}"
+        );
     }
 
     #[test]

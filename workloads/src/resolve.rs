@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 23] = [
+pub const CLUSTER_KEYS: [&str; 24] = [
     "nodes",
     "cpus",
     "store",
@@ -274,6 +274,7 @@ pub const CLUSTER_KEYS: [&str; 23] = [
     "flow_cap",
     "nic_baseline",
     "nic_credit",
+    "host_cores",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -1230,6 +1231,13 @@ fn resolve_model(
         model.view_accounting = [ViewAccounting::None, ViewAccounting::Placements][i];
     }
     model.spill_over = r.flag("cluster.spill_over", c.spill_over.as_ref(), false)?;
+    model.host_cores = r
+        .positive(
+            "cluster.host_cores",
+            c.host_cores.as_ref(),
+            u64::from(u32::MAX),
+        )?
+        .map(|n| n as u32);
     if model.spill_over && heartbeat == 0 {
         return Err(r.whole(
             "cluster.spill_over = true needs a heartbeat: spill-over happens at each heartbeat \

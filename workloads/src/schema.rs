@@ -135,6 +135,9 @@ pub struct ClusterSection {
     /// The NIC's token bucket: bytes it may send above the baseline (size; with
     /// `nic_baseline`).
     pub nic_credit: Option<Field>,
+    /// The cores every node shares when the cluster runs on one host (count; default: each
+    /// node's CPUs are its own).
+    pub host_cores: Option<Field>,
 }
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces

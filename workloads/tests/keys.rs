@@ -298,7 +298,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
-         transfer_threads, flow_cap, nic_baseline, nic_credit)"
+         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -401,6 +401,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.jitter", "uniform"),
             ("cluster.jitter_spread", "0.1"),
             ("cluster.pull_source", "random"),
+            ("cluster.host_cores", "2"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
         ]))
@@ -419,6 +420,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
                 spread_ppm: 100_000
             },
             pull_source: cohort_runtime::PullSource::Random,
+            host_cores: Some(2),
         }
     );
     assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);
@@ -452,6 +454,11 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         .contains("below 1")
     );
     assert!(message(&tiny(), &[("cluster.serialize_rate", "0GB/s")]).contains("rate of zero"));
+    assert!(
+        message(&tiny(), &[("cluster.host_cores", "0")]).contains("between 1 and"),
+        "{}",
+        message(&tiny(), &[("cluster.host_cores", "0")])
+    );
     // "none" turns an optional cost off, as if the file did not give it.
     let off = shipped("streaming-ray-v0.6")
         .resolve(&sets(&[

@@ -121,11 +121,41 @@ impl Core {
             ClockMode::Virtual | ClockMode::Real { add_modeled: true } => modeled,
             ClockMode::Real { add_modeled: false } | ClockMode::External => 0,
         };
+        let delay = match self.config.model.host_cores {
+            Some(cores) if delay > 0 => Self::share_host(&mut self.executing, cores, delay, now),
+            _ => delay,
+        };
         entry.result = Some(result);
         entry.phase = Phase::Executed;
         entry.finish_at = now.saturating_add(delay);
         self.timers
             .push(entry.finish_at, super::Timer::Finish(task));
+    }
+
+    /// `duration` stretched by the host's sharing of `cores` among the work executing at
+    /// `now` and this one, which is then counted as executing until its end.
+    fn share_host(
+        executing: &mut std::collections::BinaryHeap<std::cmp::Reverse<Nanos>>,
+        cores: u32,
+        duration: Nanos,
+        now: Nanos,
+    ) -> Nanos {
+        while executing
+            .peek()
+            .is_some_and(|std::cmp::Reverse(end)| *end <= now)
+        {
+            executing.pop();
+        }
+        let running = executing.len() as u64 + 1;
+        let cores = u64::from(cores.max(1));
+        let stretched = if running > cores {
+            u64::try_from(u128::from(duration) * u128::from(running) / u128::from(cores))
+                .unwrap_or(Nanos::MAX)
+        } else {
+            duration
+        };
+        executing.push(std::cmp::Reverse(now.saturating_add(stretched)));
+        stretched
     }
 
     /// Registers a placed task and starts fetching its arguments.

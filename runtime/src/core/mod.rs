@@ -189,6 +189,9 @@ pub struct Core {
     /// How many times each piece of code was submitted by the driver, by
     /// [`Catalog::code_index`] (runs again are not submissions).
     submitted: Vec<u64>,
+    /// When each piece of work executing ends, with `host_cores` (see
+    /// [`crate::model::ModelOptions::host_cores`]); ends at or before now are dropped lazily.
+    executing: std::collections::BinaryHeap<std::cmp::Reverse<Nanos>>,
     now: Nanos,
 }
 
@@ -302,6 +305,7 @@ impl Core {
             outbox: Outbox::default(),
             timers: Timers::default(),
             executions: VecDeque::new(),
+            executing: std::collections::BinaryHeap::new(),
             now: 0,
         };
         core.schedule_faults();

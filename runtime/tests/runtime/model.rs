@@ -278,6 +278,7 @@ fn every_option_at_once_stays_deterministic() {
                 spread_ppm: 200_000,
             },
             pull_source: cohort_runtime::PullSource::Random,
+            host_cores: Some(2),
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
         let f = c.function("make").unwrap();
@@ -423,4 +424,36 @@ fn a_pull_takes_the_least_busy_holder_or_one_drawn_from_the_seed() {
     assert!(random.iter().any(|&n| n != 0), "{random:?}");
     let holders: std::collections::BTreeSet<u32> = random.iter().copied().collect();
     assert!(holders.len() >= 3, "{random:?}");
+}
+
+#[test]
+fn work_beyond_the_hosts_cores_takes_longer_by_the_work_running() {
+    // Four 10 ms tasks at once on 2 nodes of 2 CPUs.
+    let run = |host_cores| {
+        let model = ModelOptions {
+            host_cores,
+            ..Default::default()
+        };
+        let mut c = cluster(
+            spec(2, 2, 1 << 20, 0),
+            Box::new(Scripted(vec![0, 0, 1, 1])),
+            0,
+            model,
+        );
+        let sleep = c.function("sleep").unwrap();
+        for _ in 0..4 {
+            c.submit(Task::new(sleep).arg(sleeper(0, 10 * MS))).unwrap();
+        }
+        c.run_until_idle().unwrap();
+        let mut done: Vec<u64> = c.take_trace().tasks.iter().map(|t| t.finished).collect();
+        done.sort_unstable();
+        done
+    };
+    assert_eq!(run(None), [10 * MS; 4]);
+    assert_eq!(run(Some(4)), [10 * MS; 4], "cores enough: nothing changes");
+    // On 2 cores the first two start within them; the third starts with 3 running (x1.5),
+    // the fourth with 4 (x2).
+    assert_eq!(run(Some(2)), [10 * MS, 10 * MS, 15 * MS, 20 * MS]);
+    // One core: x1, x2, x3, x4.
+    assert_eq!(run(Some(1)), [10 * MS, 20 * MS, 30 * MS, 40 * MS]);
 }
