@@ -10,6 +10,11 @@
 //!   round trip;
 //! - transfers from one node to another at several sizes, from request to arrival.
 //!
+//! It does so in [`SESSIONS`] sessions, each a fresh cluster of node processes, and pools
+//! their samples: how the host's scheduler happens to place a session's threads on its cores
+//! moves some of its numbers as a whole (a small transfer's latency was 70 µs in one session,
+//! 155 µs in the next, each tight within itself), so one session alone would not repeat.
+//!
 //! The fixed cost (or the latency) is the median at the smallest size (8 bytes); the rate is
 //! the least-squares line through the medians at every size with that intercept (a free
 //! intercept swings with the noise at the large sizes, and two calibrations would disagree on
@@ -187,19 +192,50 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
         nic_rate: request.nic_rate,
         join_timeout: Duration::from_secs(30),
     };
-    let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
-    let measured = measure(&mut session.cluster, request, progress);
-    let finished = session.finish(Default::default());
-    let m = measured?;
-    finished?;
-    Ok(m)
+    let mut m = Measured::default();
+    for session_index in 1..=SESSIONS {
+        progress(&format!("session {session_index} of {SESSIONS}"));
+        let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
+        let measured = measure(&mut session.cluster, request, &mut m, progress);
+        let finished = session.finish(Default::default());
+        measured?;
+        finished?;
+    }
+    profile(request, &mut m)
 }
 
+/// How many sessions (fresh clusters) a calibration pools.
+pub const SESSIONS: usize = 3;
+
+/// The samples of every session so far.
+struct Measured {
+    /// Per submission, ns, one per burst.
+    submit: Vec<u64>,
+    generate: Series,
+    copying: Series,
+    summing: Series,
+    moving: Series,
+}
+
+impl Default for Measured {
+    fn default() -> Self {
+        Measured {
+            submit: Vec::new(),
+            generate: Series::new(),
+            copying: Series::new(),
+            summing: Series::new(),
+            moving: Series::new(),
+        }
+    }
+}
+
+/// Measures on the cluster `c`, adding the samples to `m`.
 fn measure(
     c: &mut cohort_runtime::Cluster,
     request: &Request,
+    m: &mut Measured,
     progress: &mut dyn FnMut(&str),
-) -> Result<String> {
+) -> Result<()> {
     let k = request.samples;
     let f = |name: &str, c: &cohort_runtime::Cluster| c.function(name);
     let noop = f("noop", c)?;
@@ -213,13 +249,12 @@ fn measure(
     };
 
     progress("submissions");
-    let mut submit = Vec::new();
     for _ in 0..k {
         let t = Instant::now();
         let outs: Vec<_> = (0..100)
             .map(|_| c.submit(Task::new(noop).arg(header()).hints(on(0))))
             .collect::<Result<_, _>>()?;
-        submit.push(t.elapsed().as_nanos() as u64 / 100);
+        m.submit.push(t.elapsed().as_nanos() as u64 / 100);
         c.run_until_idle()?;
         drop(outs);
     }
@@ -272,28 +307,32 @@ fn measure(
     c.run_until_idle()?;
 
     let trace = c.take_trace();
-    let mut generate = Series::new();
-    let mut copying = Series::new();
-    let mut summing = Series::new();
     for t in &trace.tasks {
         let ns = t.finished.saturating_sub(t.started);
         match &*t.name {
             "noop" => {}
-            "copy" => copying.add(t.output_bytes, ns),
-            "sum" => summing.add(t.input_bytes, ns),
-            name if name.starts_with("gen_") => generate.add(t.output_bytes, ns),
+            "copy" => m.copying.add(t.output_bytes, ns),
+            "sum" => m.summing.add(t.input_bytes, ns),
+            name if name.starts_with("gen_") => m.generate.add(t.output_bytes, ns),
             _ => {}
         }
     }
-    let mut moving = Series::new();
     for x in &trace.transfers {
-        moving.add(x.bytes, x.finished.saturating_sub(x.requested));
+        m.moving
+            .add(x.bytes, x.finished.saturating_sub(x.requested));
     }
-    let ((gen_fixed, gen_per), gen_note) = generate.line();
-    let ((copy_fixed, copy_per), copy_note) = copying.line();
-    let ((sum_fixed, sum_per), sum_note) = summing.line();
-    let ((latency, per_byte), moving_note) = moving.line();
-    let (submit_ns, submit_p10, submit_p90) = spread(&mut submit);
+    Ok(())
+}
+
+/// The profile's text from the pooled samples.
+fn profile(request: &Request, m: &mut Measured) -> Result<String> {
+    let k = request.samples;
+    let bursts = m.submit.len();
+    let ((gen_fixed, gen_per), gen_note) = m.generate.line();
+    let ((copy_fixed, copy_per), copy_note) = m.copying.line();
+    let ((sum_fixed, sum_per), sum_note) = m.summing.line();
+    let ((latency, per_byte), moving_note) = m.moving.line();
+    let (submit_ns, submit_p10, submit_p90) = spread(&mut m.submit);
     let bandwidth = if per_byte > 0.0 {
         format!("{:.3}Gbit/s", 8.0 / per_byte)
     } else {
@@ -307,7 +346,7 @@ fn measure(
          # (apply it with `--profile FILE`). Times are the head's: from handing work out to its\n\
          # completion arriving, so each class's fixed cost includes a dispatch round trip. A fixed\n\
          # cost (or latency) is the median at 8 bytes; a rate, the least-squares line through the\n\
-         # medians at every size from there."
+         # medians at every size from there. Samples are pooled over sessions (fresh clusters)."
     );
     let _ = writeln!(p, "\n[profile]");
     let _ = writeln!(p, "machine = {:?}", machine());
@@ -315,6 +354,7 @@ fn measure(
     let _ = writeln!(p, "cohort_commit = {:?}", crate::output::GIT_COMMIT);
     let _ = writeln!(p, "nodes = {}", request.nodes);
     let _ = writeln!(p, "samples = {k}");
+    let _ = writeln!(p, "sessions = {SESSIONS}");
     let _ = writeln!(
         p,
         "nic_rate = {:?}",
@@ -328,7 +368,7 @@ fn measure(
     let _ = writeln!(p, "nic_bandwidth = {bandwidth:?}");
     let _ = writeln!(
         p,
-        "# a submission: median {} (p10 {}, p90 {}) over {k} bursts of 100",
+        "# a submission: median {} (p10 {}, p90 {}) over {bursts} bursts of 100",
         us(submit_ns as f64),
         us(submit_p10 as f64),
         us(submit_p90 as f64)

@@ -182,8 +182,10 @@ pub(crate) enum Command {
         /// Run the workload's whole sweep grid [default: its default point only].
         #[arg(long)]
         sweep: bool,
-        /// The live nodes' sending rate (e.g. 10Gbit/s), or `none` [default: the workload's
-        /// nic_bandwidth, with the profile's applied].
+        /// The live nodes' sending rate (e.g. 10Gbit/s), also the simulator's
+        /// `cluster.nic_bandwidth` unless `--set` gives one; or `none`: the live nodes send
+        /// as fast as the sockets go [default: the workload's nic_bandwidth, with the
+        /// profile's applied].
         #[arg(long, value_name = "RATE")]
         nic_rate: Option<String>,
         /// Runs each value of a parameter (repeatable: every combination) instead of the

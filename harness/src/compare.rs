@@ -2,10 +2,11 @@
 
 use cohort_schema::{CompareRow, Fixed6, SummaryRow};
 
-/// `(simulated - live) / live`, or 0 when the live value is 0.
+/// `(simulated - live) / live`, or NaN (written `NaN`) when the live value is 0: a live run
+/// without a measured datapoint has no latency to be off from.
 fn error(sim: f64, live: f64) -> f64 {
     if live == 0.0 {
-        0.0
+        f64::NAN
     } else {
         (sim - live) / live
     }
@@ -64,7 +65,20 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
             parts.join(", ")
         }
     };
-    let pct = |e: f64| format!("{:+.1} %", e * 100.0);
+    let pct = |e: f64| {
+        if e.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{:+.1} %", e * 100.0)
+        }
+    };
+    let ms = |v: f64, datapoints: bool| {
+        if datapoints {
+            format!("{v:.3}")
+        } else {
+            "no datapoint".to_string()
+        }
+    };
     let mut out = String::from(
         "# Simulated against live\n\nError = (simulated - live) / live, per run (seed).\n\n\
          | policy | point | seed | live mean ms | sim mean ms | mean error | p50 error | \
@@ -73,12 +87,12 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.policy,
             point(r),
             r.seed,
-            r.live_mean_ms.0,
-            r.sim_mean_ms.0,
+            ms(r.live_mean_ms.0, r.live_mean_ms.0 > 0.0),
+            ms(r.sim_mean_ms.0, r.sim_mean_ms.0 > 0.0),
             pct(r.mean_error.0),
             pct(r.p50_error.0),
             pct(r.p99_error.0),
@@ -86,8 +100,11 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
             r.sim_bytes
         ));
     }
-    out.push_str("\n| policy | runs | mean abs. mean error | largest abs. mean error |\n");
-    out.push_str("| --- | ---: | ---: | ---: |\n");
+    out.push_str(
+        "\n| policy | runs compared | mean abs. mean error | largest abs. mean error | \
+         runs without a live datapoint |\n",
+    );
+    out.push_str("| --- | ---: | ---: | ---: | ---: |\n");
     let mut policies: Vec<&str> = Vec::new();
     for r in rows {
         if !policies.contains(&r.policy.as_str()) {
@@ -95,18 +112,26 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
         }
     }
     for p in policies {
-        let errors: Vec<f64> = rows
+        let all: Vec<f64> = rows
             .iter()
             .filter(|r| r.policy == p)
             .map(|r| r.mean_error.0.abs())
             .collect();
-        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
-        let largest = errors.iter().copied().fold(0.0, f64::max);
+        let errors: Vec<f64> = all.iter().copied().filter(|e| !e.is_nan()).collect();
+        let (mean, largest) = if errors.is_empty() {
+            ("–".to_string(), "–".to_string())
+        } else {
+            let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+            let largest = errors.iter().copied().fold(0.0, f64::max);
+            (
+                format!("{:.1} %", mean * 100.0),
+                format!("{:.1} %", largest * 100.0),
+            )
+        };
         out.push_str(&format!(
-            "| {p} | {} | {:.1} % | {:.1} % |\n",
+            "| {p} | {} | {mean} | {largest} | {} |\n",
             errors.len(),
-            mean * 100.0,
-            largest * 100.0
+            all.len() - errors.len()
         ));
     }
     out
@@ -134,7 +159,7 @@ mod tests {
         assert_eq!((r[0].run.as_str(), r[0].mean_error.0), ("a", -0.5));
         assert_eq!((r[1].run.as_str(), r[1].mean_error.0), ("b", -0.25));
         assert_eq!((r[1].sim_bytes, r[1].live_bytes), (20, 25));
-        assert_eq!(error(1.0, 0.0), 0.0);
+        assert!(error(1.0, 0.0).is_nan(), "no live datapoint: no error");
 
         let names = ["data_size".to_string(), "width".to_string()];
         let mut r = r;
@@ -149,6 +174,14 @@ mod tests {
             md.contains("| p | data_size=2000 | 0 | 4.000 | 3.000 | -25.0 % |"),
             "{md}"
         );
-        assert!(md.contains("| p | 2 | 37.5 % | 50.0 % |"), "{md}");
+        assert!(md.contains("| p | 2 | 37.5 % | 50.0 % | 0 |"), "{md}");
+        r[1].live_mean_ms = Fixed6(0.0);
+        r[1].mean_error = Fixed6(error(3.0, 0.0));
+        let md = markdown(&r, &names);
+        assert!(
+            md.contains("| p | data_size=2000 | 0 | no datapoint | 3.000 | – |"),
+            "{md}"
+        );
+        assert!(md.contains("| p | 1 | 50.0 % | 50.0 % | 1 |"), "{md}");
     }
 }

@@ -326,6 +326,12 @@ fn cmd_compare(
     let shown = workload.display().to_string();
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
     let mut fixed = parse_sets(set)?;
+    // Both sides at the emulated NIC rate: the simulator's NIC too, unless set otherwise.
+    if let Some(rate) = nic_rate.filter(|r| *r != "none") {
+        fixed
+            .entry("cluster.nic_bandwidth".to_string())
+            .or_insert_with(|| rate.to_string());
+    }
     let grid = grid_of(vary)?;
     if grid.is_some() && sweep {
         bail!("--vary and --sweep both choose the grid: pass one");
@@ -410,13 +416,15 @@ fn cmd_compare(
         "run", "live mean ms", "sim mean ms", "error"
     )?;
     for r in &rows {
+        let error = if r.mean_error.0.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{:.1}%", r.mean_error.0 * 100.0)
+        };
         writeln!(
             o,
-            "{:<60} {:>12.3} {:>12.3} {:>8.1}%",
-            r.run,
-            r.live_mean_ms.0,
-            r.sim_mean_ms.0,
-            r.mean_error.0 * 100.0
+            "{:<60} {:>12.3} {:>12.3} {:>9}",
+            r.run, r.live_mean_ms.0, r.sim_mean_ms.0, error
         )?;
     }
     writeln!(o, "wrote {}", dir.display())?;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Sandbox, assert_bad, read_csv, stderr};
+use common::{Sandbox, assert_bad, read_csv, shipped, stderr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -1143,4 +1143,145 @@ fixed = "2ms"
         ]),
         "bad.toml: unknown class `kinds.reduce`",
     );
+}
+
+#[test]
+fn resolve_prints_the_bound_program_for_peers() {
+    let sb = sandbox("resolve");
+    let streaming = shipped("streaming.toml");
+    let o = sb.cohort(&[
+        "resolve",
+        &streaming,
+        "--set",
+        "data_size=1KB",
+        "--set",
+        "cluster.nodes=3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: toml::Table = String::from_utf8(o.stdout).unwrap().parse().unwrap();
+    assert_eq!(doc["format"].as_integer(), Some(1));
+    assert_eq!(
+        doc["run_suffix"].as_str(),
+        Some("-cluster.nodes=3-data_size=1KB"),
+        "what follows the policy in cohort's run id"
+    );
+    assert_eq!(doc["param_values"]["data_size"].as_integer(), Some(1000));
+    assert_eq!(doc["cluster"]["cpus"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        doc["tasks"]["generate"]["output_size"].as_integer(),
+        Some(1000)
+    );
+    assert_eq!(
+        doc["tasks"]["map_step"]["output_size"].as_str(),
+        Some("input")
+    );
+    let stages = doc["stage"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["data", "reducers", "maps", "shuffled", "reduce"]);
+    assert_eq!(stages[0]["width"].as_integer(), Some(20));
+    assert_eq!(stages[2]["input"].as_str(), Some("data"));
+    assert_eq!(stages[4]["actors"].as_str(), Some("reducers"));
+    assert_eq!(doc["schedule"]["period_ns"].as_integer(), Some(100_000_000));
+    assert_eq!(doc["schedule"]["mode"].as_str(), Some("fixed-delay"));
+
+    assert_bad(&sb.cohort(&["resolve", "nowhere.toml"]), "nowhere.toml");
+    assert_bad(
+        &sb.cohort(&["resolve", &streaming, "--set", "cluster.gpus=1"]),
+        "no settable key `gpus`",
+    );
+}
+
+#[test]
+fn a_sweep_varies_what_vary_says_and_refuses_a_malformed_one() {
+    let sb = sandbox("vary");
+    let o = sb.cohort(&[
+        "sweep",
+        "tiny.toml",
+        "--policies",
+        "random",
+        "--seeds",
+        "1",
+        "--vary",
+        "cluster.nodes=2,3",
+        "--out",
+        "s",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_csv(&sb.path("s/summary.csv"));
+    let runs: Vec<&str> = summary
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            "random-cluster.nodes=2-seed1",
+            "random-cluster.nodes=3-seed1"
+        ]
+    );
+    assert_bad(
+        &sb.cohort(&[
+            "sweep",
+            "tiny.toml",
+            "--vary",
+            "cluster.nodes",
+            "--out",
+            "t",
+        ]),
+        "--vary cluster.nodes: expected NAME=V1,V2,...",
+    );
+    assert!(!sb.path("t").exists());
+}
+
+#[test]
+fn report_with_draws_sweeps_of_one_workload_together_and_refuses_others() {
+    let sb = sandbox("report-with");
+    let sweep = |dir: &str| {
+        let o = sb.cohort(&[
+            "sweep",
+            "tiny.toml",
+            "--policies",
+            "random",
+            "--seeds",
+            "1",
+            "--out",
+            dir,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    sweep("a");
+    sweep("b");
+    let o = sb.cohort(&["report", "a", "--with", "b", "--out", "r"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(sb.path("r/report.md")).unwrap();
+    assert!(md.contains("random (cohort sim)"), "{md}");
+    assert!(
+        md.contains("random (cohort sim (b))"),
+        "the second source keeps apart: {md}"
+    );
+    // Another workload's parameters: refused, naming both.
+    let streaming = shipped("streaming.toml");
+    let o = sb.cohort(&[
+        "sweep",
+        &streaming,
+        "--policies",
+        "random",
+        "--seeds",
+        "1",
+        "--set",
+        "duration=1s",
+        "--set",
+        "warmup=0s",
+        "--vary",
+        "width=2",
+        "--out",
+        "c",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_bad(
+        &sb.cohort(&["report", "a", "--with", "c", "--out", "r2"]),
+        "differ from",
+    );
+    assert!(!sb.path("r2").exists());
 }

@@ -565,4 +565,19 @@ fn compare_runs_both_sides_and_writes_their_errors() {
         sim_manifest["profile"]["set"]["tasks.map_step.fixed"].as_str(),
         Some("100us")
     );
+    // The table of errors, and one report with both sides on the same figures.
+    let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
+    for c in &cmp {
+        assert!(md.contains(&format!("| {} |", c["policy"])), "{md}");
+    }
+    let report = std::fs::read_to_string(sb.path("cmp/report/report.md")).unwrap();
+    for series in [
+        "random (cohort sim)",
+        "group (cohort sim)",
+        "random (cohort live)",
+        "group (cohort live)",
+    ] {
+        assert!(report.contains(series), "{series} not in the report");
+    }
+    assert!(sb.path("cmp/report/mean-latency.svg").is_file());
 }
