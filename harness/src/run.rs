@@ -78,7 +78,9 @@ pub fn resolve(
 }
 
 /// What follows the policy in the id of a run with `overrides` ([`RunSpec::id`]), before its
-/// seed: `-KEY=VALUE` for each, in key order, made safe for a file name.
+/// seed: `-KEY=VALUE` for each, in key order, made safe for a file name. Past
+/// [`MAX_SUFFIX`] bytes it is cut and ends in `-h` and 12 hex digits of the SHA-256 of the
+/// whole (a file name has at most 255 bytes; the manifest's `[set]` keeps every value).
 pub fn id_suffix(overrides: &BTreeMap<String, String>) -> String {
     let mut suffix = String::new();
     for (k, v) in overrides {
@@ -87,8 +89,18 @@ pub fn id_suffix(overrides: &BTreeMap<String, String>) -> String {
         suffix.push('=');
         suffix.push_str(v);
     }
-    file_name_safe(&suffix)
+    let suffix = file_name_safe(&suffix);
+    if suffix.len() <= MAX_SUFFIX {
+        return suffix;
+    }
+    let digest = crate::policy::sha256_hex(suffix.as_bytes());
+    // The safe text is ASCII: any byte is a character boundary.
+    format!("{}-h{}", &suffix[..MAX_SUFFIX - 14], &digest[..12])
 }
+
+/// The longest id suffix kept whole: with a policy's name, the seed and a staging
+/// directory's temporary name around it, a run's directory name stays under 255 bytes.
+pub const MAX_SUFFIX: usize = 160;
 
 /// `text` with every character but ASCII letters, digits and `._=-` replaced by `_`.
 fn file_name_safe(text: &str) -> String {
@@ -203,4 +215,26 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         nodes: BTreeMap::new(),
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_id_suffix_is_cut_and_named_by_its_digest() {
+        let short = BTreeMap::from([("data_size".to_string(), "1KB".to_string())]);
+        assert_eq!(id_suffix(&short), "-data_size=1KB");
+        let long: BTreeMap<String, String> = (0..20)
+            .map(|i| (format!("tasks.kind{i}.fixed"), "150us".to_string()))
+            .collect();
+        let a = id_suffix(&long);
+        assert_eq!(a.len(), MAX_SUFFIX);
+        assert!(a.starts_with("-tasks.kind0.fixed=150us-"), "{a}");
+        let mut other = long.clone();
+        other.insert("tasks.kind9.fixed".to_string(), "151us".to_string());
+        let b = id_suffix(&other);
+        assert_eq!(a[..MAX_SUFFIX - 14], b[..MAX_SUFFIX - 14]);
+        assert_ne!(a, b, "the digest tells them apart");
+    }
 }
