@@ -19,6 +19,7 @@ const REDUCERS: u64 = 2;
 fn settings() -> Vec<String> {
     [
         "schedule.iterations=4",
+        "schedule.drain=30s",
         "warmup=0s",
         "cluster.nodes=3",
         "cluster.cpus=2",
@@ -214,4 +215,91 @@ fn check_group_pinning(placements: &Path) {
         .map(|r| &r["node"])
         .collect();
     assert_eq!(reducers.len(), 1, "{reducers:?}");
+}
+
+/// The other shipped shapes (a tree reduction with fan-in, a parameter server of actors)
+/// under group pinning: every datapoint recorded, and the servers' totals equal to a live
+/// cohort run's.
+#[test]
+fn the_ray_peer_runs_the_tree_reduction_and_the_parameter_server() {
+    let pythons: Vec<(PathBuf, String)> = ray_pythons()
+        .into_iter()
+        .filter_map(|p| ray_version(&p).map(|v| (p, v)))
+        .collect();
+    if pythons.is_empty() {
+        eprintln!("skipped: no Ray environment (run peers/ray/setup.sh, or set COHORT_RAY_PYTHON)");
+        return;
+    }
+    let sb = Sandbox::new("ray-peer-shapes", "");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../peers/ray/cohort_ray.py");
+    let sets: Vec<String> = [
+        "cluster.nodes=3",
+        "cluster.cpus=2",
+        "cluster.store=300MB",
+        "schedule.iterations=3",
+        "schedule.warmup=0s",
+        "schedule.drain=30s",
+    ]
+    .iter()
+    .flat_map(|s| ["--set".to_string(), s.to_string()])
+    .collect();
+    // (workload, recording work per iteration)
+    for (name, per_iteration) in [("tree-reduce", 1), ("param-server", 4)] {
+        let workload = shipped(&format!("{name}.toml"));
+        let mut live = vec![
+            "run".to_string(),
+            workload.clone(),
+            "--policy".into(),
+            "group".into(),
+            "--deploy".into(),
+            "processes".into(),
+            "--out".into(),
+            format!("live-{name}"),
+        ];
+        live.extend(sets.clone());
+        let o = Command::new(env!("CARGO_BIN_EXE_cohort"))
+            .args(&live)
+            .current_dir(&sb.dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let expected = actor_totals(&sb.path(&format!("live-{name}/manifest.toml")));
+        for (python, version) in &pythons {
+            let out = format!("{name}-ray-{version}");
+            let mut args = vec![
+                script.display().to_string(),
+                workload.clone(),
+                "--out".into(),
+                out.clone(),
+                "--placements".into(),
+                "group".into(),
+                "--cohort".into(),
+                env!("CARGO_BIN_EXE_cohort").into(),
+            ];
+            args.extend(sets.clone());
+            let o = Command::new(python)
+                .args(&args)
+                .current_dir(&sb.dir)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{name} on Ray {version}: {}",
+                stderr(&o)
+            );
+            let summary = rows(&read_csv(&sb.path(&format!("{out}/summary.csv"))));
+            let row = &summary[0];
+            assert_eq!(
+                number(row, "datapoints"),
+                3 * per_iteration,
+                "{name} {version}"
+            );
+            let dir = sb.path(&format!("{out}/runs/{}", row["run"]));
+            assert_eq!(
+                actor_totals(&dir.join("manifest.toml")),
+                expected,
+                "{name} on Ray {version}"
+            );
+        }
+    }
 }

@@ -489,8 +489,8 @@ def start_cluster(ray, doc, temp_dir):
 
 
 def warm_stores(ray, doc, v06):
-    """Writes each node's store once before measuring (first writes to never-used shared
-    pages are several times slower than rewrites on these machines)."""
+    """Starts each node's workers and writes its store once before measuring (first writes
+    to never-used shared pages are several times slower than rewrites on these machines)."""
     cl = doc["cluster"]
 
     def fill(total):
@@ -503,6 +503,20 @@ def warm_stores(ray, doc, v06):
             left -= chunk
         return len(refs)
 
+    def pause(seconds):
+        time.sleep(seconds)
+        return 0
+
+    # Current Ray starts workers as work arrives (about a second each here): start as many
+    # per node as it has CPUs before measuring, as Ray 0.6 did when a node started.
+    p = ray.remote(pause)
+    waits = []
+    for n in range(cl["nodes"]):
+        res = {"cohort_node_%d" % n: 1}
+        for _ in range(cl["cpus"][n]):
+            waits.append(p._remote(args=[0.5], resources=res) if v06
+                         else p.options(resources=res).remote(0.5))
+    ray.get(waits)
     f = ray.remote(fill)
     jobs = []
     for n in range(cl["nodes"]):
@@ -968,7 +982,10 @@ def run_one(args, doc, placement, seed, run_id, run_dir):
         span = sched.get("duration_ns") or sched.get("iterations", 0) * sched["period_ns"]
         limit = 2 * span / 1e9 + args.setup_timeout
         result = in_child("_one", job, scratch, limit, "run " + run_id)
-        return write_run(doc, placement, seed, run_id, run_dir, result, record_dir)
+        row = write_run(doc, placement, seed, run_id, run_dir, result, record_dir)
+        # What Ray and the workers printed (errors of tasks included), kept with the run.
+        shutil.copyfile(os.path.join(scratch, "child.log"), os.path.join(run_dir, "ray.log"))
+        return row
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
