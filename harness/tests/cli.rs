@@ -1285,3 +1285,47 @@ fn report_with_draws_sweeps_of_one_workload_together_and_refuses_others() {
     );
     assert!(!sb.path("r2").exists());
 }
+
+#[test]
+fn the_shipped_ray_profiles_simulate_their_ray_with_its_mechanisms() {
+    let sb = sandbox("ray-profiles");
+    let streaming = shipped("streaming.toml");
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../peers/ray/profiles");
+    for (file, key, value) in [
+        ("ray-v0.6-local.toml", "cluster.transport", "chunked"),
+        ("ray-2-local.toml", "cluster.spilling", "true"),
+    ] {
+        let profile = profiles.join(file).display().to_string();
+        let o = sb.cohort(&[
+            "run",
+            &streaming,
+            "--policy",
+            "random",
+            "--profile",
+            &profile,
+            "--set",
+            "duration=1s",
+            "--set",
+            "warmup=0s",
+            "--set",
+            "data_size=1MB",
+            "--out",
+            file,
+        ]);
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        let manifest: toml::Table =
+            std::fs::read_to_string(sb.path(&format!("{file}/manifest.toml")))
+                .unwrap()
+                .parse()
+                .unwrap();
+        assert_eq!(
+            manifest["profile"]["set"][key].as_str(),
+            Some(value),
+            "{file}"
+        );
+        assert_eq!(
+            manifest["profile"]["set"]["cluster.host_cores"].as_str(),
+            Some("2")
+        );
+    }
+}
