@@ -1,6 +1,8 @@
 //! `cohort compare`: the simulator's runs beside the live ones, as `compare.csv` rows.
 
-use cohort_schema::{CompareRow, Fixed6, SummaryRow};
+use cohort_schema::{CompareRow, CsvReader, Fixed6, SummaryRow, TaskRow};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// `(simulated - live) / live`, or NaN (written `NaN`) when the live value is 0: a live run
 /// without a measured datapoint has no latency to be off from.
@@ -12,8 +14,40 @@ fn error(sim: f64, live: f64) -> f64 {
     }
 }
 
-/// A row per run that both sides finished, in the simulated side's order.
-pub fn rows(sim: &[SummaryRow], live: &[SummaryRow]) -> Vec<CompareRow> {
+/// Each piece of work's node in a run directory's `tasks.csv` (its last placement), by id;
+/// `None` without the file.
+fn placements(run_dir: &Path) -> Option<BTreeMap<u64, u32>> {
+    cohort_schema::stored::<TaskRow>(run_dir)?;
+    let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
+    let mut out = BTreeMap::new();
+    for row in reader.rows() {
+        let (_, row) = row.ok()?;
+        out.insert(row.task, row.node);
+    }
+    Some(out)
+}
+
+/// The share of the work both run directories placed that they placed on the same node;
+/// `None` when either has no `tasks.csv` or they share no work.
+pub fn agreement(sim_dir: &Path, live_dir: &Path) -> Option<f64> {
+    let (sim, live) = (placements(sim_dir)?, placements(live_dir)?);
+    let both: Vec<bool> = sim
+        .iter()
+        .filter_map(|(task, node)| live.get(task).map(|other| other == node))
+        .collect();
+    if both.is_empty() {
+        return None;
+    }
+    Some(both.iter().filter(|same| **same).count() as f64 / both.len() as f64)
+}
+
+/// A row per run that both sides finished, in the simulated side's order; `agree` gives a
+/// run's placement agreement by its id.
+pub fn rows(
+    sim: &[SummaryRow],
+    live: &[SummaryRow],
+    agree: impl Fn(&str) -> Option<f64>,
+) -> Vec<CompareRow> {
     sim.iter()
         .filter_map(|s| {
             let l = live.iter().find(|l| l.run == s.run)?;
@@ -33,6 +67,7 @@ pub fn rows(sim: &[SummaryRow], live: &[SummaryRow]) -> Vec<CompareRow> {
                 p99_error: Fixed6(error(s.p99_ms.0, l.p99_ms.0)),
                 sim_bytes: s.bytes_transferred,
                 live_bytes: l.bytes_transferred,
+                placement_agreement: agree(&s.run).map(Fixed6),
             })
         })
         .collect()
@@ -82,12 +117,12 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
     let mut out = String::from(
         "# Simulated against live\n\nError = (simulated - live) / live, per run (seed).\n\n\
          | policy | point | seed | live mean ms | sim mean ms | mean error | p50 error | \
-         p99 error | live bytes | sim bytes |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+         p99 error | live bytes | sim bytes | placements agree |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.policy,
             point(r),
             r.seed,
@@ -97,7 +132,9 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
             pct(r.p50_error.0),
             pct(r.p99_error.0),
             r.live_bytes,
-            r.sim_bytes
+            r.sim_bytes,
+            r.placement_agreement
+                .map_or("–".to_string(), |a| format!("{:.1} %", a.0 * 100.0))
         ));
     }
     out.push_str(
@@ -154,11 +191,13 @@ mod tests {
         };
         let sim = [row("a", 1.0, 10), row("b", 3.0, 20), row("c", 1.0, 0)];
         let live = [row("b", 4.0, 25), row("a", 2.0, 10)];
-        let r = rows(&sim, &live);
+        let r = rows(&sim, &live, |run| (run == "a").then_some(0.75));
         assert_eq!(r.len(), 2, "c did not finish live");
         assert_eq!((r[0].run.as_str(), r[0].mean_error.0), ("a", -0.5));
         assert_eq!((r[1].run.as_str(), r[1].mean_error.0), ("b", -0.25));
         assert_eq!((r[1].sim_bytes, r[1].live_bytes), (20, 25));
+        assert_eq!(r[0].placement_agreement, Some(Fixed6(0.75)));
+        assert_eq!(r[1].placement_agreement, None);
         assert!(error(1.0, 0.0).is_nan(), "no live datapoint: no error");
 
         let names = ["data_size".to_string(), "width".to_string()];

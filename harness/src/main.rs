@@ -327,6 +327,7 @@ fn cmd_compare(
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
     let mut fixed = parse_sets(set)?;
     // Both sides at the emulated NIC rate: the simulator's NIC too, unless set otherwise.
+    nic_rate_of(nic_rate, None)?;
     if let Some(rate) = nic_rate.filter(|r| *r != "none") {
         fixed
             .entry("cluster.nic_bandwidth".to_string())
@@ -388,7 +389,10 @@ fn cmd_compare(
         false,
         &dir.join("live"),
     )?;
-    let rows = compare::rows(&sim, &live);
+    let runs_of = |side: &str, run: &str| staging.path().join(side).join("runs").join(run);
+    let rows = compare::rows(&sim, &live, |run| {
+        compare::agreement(&runs_of("sim", run), &runs_of("live", run))
+    });
     let mut writer = CsvWriter::<cohort_schema::CompareRow>::create(staging.path(), &param_names)?;
     for row in &rows {
         writer.write(row)?;

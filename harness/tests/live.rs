@@ -547,6 +547,8 @@ fn compare_runs_both_sides_and_writes_their_errors() {
         let err: f64 = c["mean_error"].parse().unwrap();
         assert!((err - (sm - lm) / lm).abs() < 1e-5, "{c:?}");
         assert_eq!(c["live_bytes"], l["bytes_transferred"]);
+        let agree: f64 = c["placement_agreement"].parse().unwrap();
+        assert!((0.0..=1.0).contains(&agree), "{c:?}");
     }
     // The live side really ran live, the simulated side with the profile.
     let live_manifest: toml::Table =

@@ -529,8 +529,8 @@ def warm_stores(ray, doc, v06):
 
 def child_ray(job):
     """Prepares a child for Ray and imports it."""
-    # Current Ray keeps files of its own under this (else /tmp/ray), kept inside the run's
-    # scratch directory so that nothing outlives the run.
+    # Current Ray keeps files of its own under this (else in a directory every Ray on the
+    # machine shares): inside the run's scratch directory, nothing outlives the run.
     os.makedirs(job["temp_dir"])
     os.environ["RAY_TMPDIR"] = os.path.dirname(job["temp_dir"])
     # Current Ray otherwise swaps the loopback address for the default route's, which

@@ -391,6 +391,10 @@ pub struct CompareRow {
     pub sim_bytes: u64,
     /// Bytes the live run moved between nodes.
     pub live_bytes: u64,
+    /// The share of the work both runs placed that they placed on the same node (by work id,
+    /// its last placement), in [0, 1]: 1 for a policy that decided alike on both sides; empty
+    /// when a side has no `tasks.csv`.
+    pub placement_agreement: Option<Fixed6>,
 }
 
 impl Row for CompareRow {
