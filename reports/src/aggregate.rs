@@ -193,6 +193,16 @@ pub(crate) fn aggregate(
                     continue;
                 }
                 let spread = |f: fn(&SummaryRow) -> f64| Spread::of(runs.iter().map(|r| f(r)));
+                // A column the run's runtime did not measure (a Ray peer's bytes) is unknown.
+                let measured = |column: &str, f: fn(&SummaryRow) -> f64| {
+                    Spread::of(runs.iter().map(|r| {
+                        if sweep.measured(r, column) {
+                            f(r)
+                        } else {
+                            f64::NAN
+                        }
+                    }))
+                };
                 let latency = |f: fn(&SummaryRow) -> f64| {
                     Spread::of(
                         runs.iter()
@@ -211,20 +221,22 @@ pub(crate) fn aggregate(
                     p90_ms: latency(|r| r.p90_ms.get()),
                     p99_ms: latency(|r| r.p99_ms.get()),
                     max_ms: latency(|r| r.max_ms.get()),
-                    bytes_transferred: spread(|r| r.bytes_transferred as f64),
-                    transfers: spread(|r| r.transfers as f64),
-                    evictions: spread(|r| r.evictions as f64),
+                    bytes_transferred: measured("bytes_transferred", |r| {
+                        r.bytes_transferred as f64
+                    }),
+                    transfers: measured("transfers", |r| r.transfers as f64),
+                    evictions: measured("evictions", |r| r.evictions as f64),
                     tasks: spread(|r| r.tasks as f64),
                     failed: runs.iter().map(|r| r.failed).sum(),
                     cpu_util_mean: spread(|r| r.cpu_util_mean.get()),
                     cpu_util_min: spread(|r| r.cpu_util_min.get()),
                     cpu_util_max: spread(|r| r.cpu_util_max.get()),
-                    reexecuted: spread(|r| r.reexecuted as f64),
-                    reconstructed: spread(|r| r.reconstructed as f64),
-                    actor_restarts: spread(|r| r.actor_restarts as f64),
-                    spilled_bytes: spread(|r| r.spilled_bytes as f64),
-                    restored_bytes: spread(|r| r.restored_bytes as f64),
-                    datapoints_lost: spread(|r| r.datapoints_lost as f64),
+                    reexecuted: measured("reexecuted", |r| r.reexecuted as f64),
+                    reconstructed: measured("reconstructed", |r| r.reconstructed as f64),
+                    actor_restarts: measured("actor_restarts", |r| r.actor_restarts as f64),
+                    spilled_bytes: measured("spilled_bytes", |r| r.spilled_bytes as f64),
+                    restored_bytes: measured("restored_bytes", |r| r.restored_bytes as f64),
+                    datapoints_lost: measured("datapoints_lost", |r| r.datapoints_lost as f64),
                     recovery_first_ms: spread(|r| {
                         r.recovery_first_ms.map_or(f64::NAN, |v| v.get())
                     }),

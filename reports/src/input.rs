@@ -42,6 +42,10 @@ pub(crate) struct Sweep {
     /// The run directory of each run read from another sweep ([`Sweep::merge`]), by its
     /// (relabelled) run id; empty for one sweep.
     pub run_dirs: BTreeMap<String, PathBuf>,
+    /// The `summary.csv` columns a runtime could not measure, by run id: the first run
+    /// manifest's `unmeasured` (a Ray peer's), for every run of its sweep. Their cells are
+    /// shown unknown, not 0.
+    pub unmeasured: BTreeMap<String, Vec<String>>,
 }
 
 impl Sweep {
@@ -140,7 +144,37 @@ impl Sweep {
             swept,
             param_units,
             run_dirs: BTreeMap::new(),
-        })
+            unmeasured: BTreeMap::new(),
+        }
+        .with_unmeasured())
+    }
+
+    /// Records the first manifest's `unmeasured` columns for every run.
+    fn with_unmeasured(mut self) -> Sweep {
+        let columns: Vec<String> = self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.get("unmeasured"))
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !columns.is_empty() {
+            for row in &self.rows {
+                self.unmeasured.insert(row.run.clone(), columns.clone());
+            }
+        }
+        self
+    }
+
+    /// Whether `row`'s runtime measured the `summary.csv` column `column`.
+    pub(crate) fn measured(&self, row: &SummaryRow, column: &str) -> bool {
+        self.unmeasured
+            .get(&row.run)
+            .is_none_or(|columns| !columns.iter().any(|c| c == column))
     }
 
     /// What the runs of this sweep ran on, for a legend: `sweep.toml`'s `source`, else from
@@ -204,6 +238,7 @@ impl Sweep {
         }
         let mut rows = Vec::new();
         let mut run_dirs = BTreeMap::new();
+        let mut unmeasured = BTreeMap::new();
         let mut policies = Vec::new();
         let mut seeds = self.seeds.clone();
         for (sweep, label) in std::iter::once(&self).chain(&others).zip(&labels) {
@@ -214,6 +249,9 @@ impl Sweep {
                 let mut row = row.clone();
                 let id = format!("{label}:{}", row.run);
                 run_dirs.insert(id.clone(), sweep.run_dir(&row));
+                if let Some(columns) = sweep.unmeasured.get(&row.run) {
+                    unmeasured.insert(id.clone(), columns.clone());
+                }
                 row.run = id;
                 row.policy = format!("{} ({label})", row.policy);
                 rows.push(row);
@@ -227,6 +265,7 @@ impl Sweep {
         self.seeds = seeds;
         self.rows = rows;
         self.run_dirs = run_dirs;
+        self.unmeasured = unmeasured;
         self.policies = policies;
         self.flat = false;
         Ok(self)

@@ -342,7 +342,7 @@ pub(crate) fn terminal_table(model: &Model) -> String {
         }
         let _ = write!(
             out,
-            " {:>16} {:>5} {:>22} {:>10} {:>12.1} {:>8.0}%",
+            " {:>16} {:>5} {:>22} {:>10} {:>12} {:>8.0}%",
             x.fmt_number(p.x),
             p.runs,
             mean,
@@ -351,7 +351,11 @@ pub(crate) fn terminal_table(model: &Model) -> String {
             } else {
                 "-".to_owned()
             },
-            p.bytes_transferred.mean / 1_048_576.0,
+            if p.bytes_transferred.is_known() {
+                format!("{:.1}", p.bytes_transferred.mean / 1_048_576.0)
+            } else {
+                "–".to_owned()
+            },
             p.cpu_util_mean.mean * 100.0
         );
         if model.recovery {
