@@ -189,6 +189,9 @@ fn words(label: &str) -> &str {
 /// to light in combination order.
 fn series_color(model: &Model, index: usize) -> RGBColor {
     let key = &model.series[index];
+    if let Some((policy, source)) = model.sweep.sources.get(&key.policy) {
+        return source_color(&model.sweep.sources, policy, *source);
+    }
     let i = model
         .sweep
         .policies
@@ -199,6 +202,41 @@ fn series_color(model: &Model, index: usize) -> RGBColor {
     let combos = model.combos();
     let k = combos.iter().position(|c| *c == key.others).unwrap_or(0);
     shade(base, k, combos.len())
+}
+
+/// The color of `policy` as drawn from source `source` of a merged sweep: the policy's color
+/// (a Ray peer's `ray-group` counts as `group`), in a shade per source that has it, from dark
+/// to light in source order; other policies by their order of first appearance.
+fn source_color(
+    sources: &std::collections::BTreeMap<String, (String, usize)>,
+    policy: &str,
+    source: usize,
+) -> RGBColor {
+    let base = |p: &str| -> String {
+        let p = p.strip_prefix("ray-").unwrap_or(p);
+        if matches!(p, "random" | "group" | "locality") {
+            p.to_string()
+        } else {
+            format!("ray-{p}")
+        }
+    };
+    let mine = base(policy);
+    let mut bases: Vec<String> = Vec::new();
+    let mut mine_sources: Vec<usize> = Vec::new();
+    let mut entries: Vec<&(String, usize)> = sources.values().collect();
+    entries.sort_by_key(|(p, s)| (*s, p.clone()));
+    for (p, s) in entries {
+        let b = base(p);
+        if !bases.contains(&b) {
+            bases.push(b.clone());
+        }
+        if b == mine && !mine_sources.contains(s) {
+            mine_sources.push(*s);
+        }
+    }
+    let i = bases.iter().position(|b| *b == mine).unwrap_or(0);
+    let k = mine_sources.iter().position(|s| *s == source).unwrap_or(0);
+    shade(policy_color(&mine, i), k, mine_sources.len())
 }
 
 /// Shade `k` of `n` of a color: the color itself when `n` is 1, else from 60% of it (darker)

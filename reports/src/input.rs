@@ -46,6 +46,10 @@ pub(crate) struct Sweep {
     /// manifest's `unmeasured` (a Ray peer's), for every run of its sweep. Their cells are
     /// shown unknown, not 0.
     pub unmeasured: BTreeMap<String, Vec<String>>,
+    /// For a merged sweep ([`Sweep::merge`]): each policy's name as drawn ("POLICY
+    /// (SOURCE)") → its policy as its own sweep named it, and its source's index (in the
+    /// order the sweeps were given); empty for one sweep.
+    pub sources: BTreeMap<String, (String, usize)>,
 }
 
 impl Sweep {
@@ -145,6 +149,7 @@ impl Sweep {
             param_units,
             run_dirs: BTreeMap::new(),
             unmeasured: BTreeMap::new(),
+            sources: BTreeMap::new(),
         }
         .with_unmeasured())
     }
@@ -240,10 +245,17 @@ impl Sweep {
         let mut run_dirs = BTreeMap::new();
         let mut unmeasured = BTreeMap::new();
         let mut policies = Vec::new();
+        let mut sources = BTreeMap::new();
         let mut seeds = self.seeds.clone();
-        for (sweep, label) in std::iter::once(&self).chain(&others).zip(&labels) {
+        let all = std::iter::once(&self)
+            .chain(&others)
+            .zip(&labels)
+            .enumerate();
+        for (source, (sweep, label)) in all {
             for p in &sweep.policies {
-                policies.push(format!("{p} ({label})"));
+                let drawn = format!("{p} ({label})");
+                sources.insert(drawn.clone(), (p.clone(), source));
+                policies.push(drawn);
             }
             for row in &sweep.rows {
                 let mut row = row.clone();
@@ -266,6 +278,7 @@ impl Sweep {
         self.rows = rows;
         self.run_dirs = run_dirs;
         self.unmeasured = unmeasured;
+        self.sources = sources;
         self.policies = policies;
         self.flat = false;
         Ok(self)
