@@ -1122,3 +1122,32 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policys_sources_are_shades_of_its_color() {
+        let sources: std::collections::BTreeMap<String, (String, usize)> = [
+            ("random (cohort sim)", "random", 0),
+            ("group (cohort sim)", "group", 0),
+            ("random (cohort live)", "random", 1),
+            ("ray-group (Ray 0.6.0)", "ray-group", 2),
+            ("ray-default (Ray 0.6.0)", "ray-default", 2),
+        ]
+        .into_iter()
+        .map(|(drawn, p, s)| (drawn.to_string(), (p.to_string(), s)))
+        .collect();
+        let red = policy_color("random", 0);
+        let blue = policy_color("group", 0);
+        assert_eq!(source_color(&sources, "random", 0), shade(red, 0, 2));
+        assert_eq!(source_color(&sources, "random", 1), shade(red, 1, 2));
+        // The Ray peer's group placement is drawn as group, from its own source.
+        assert_eq!(source_color(&sources, "group", 0), shade(blue, 0, 2));
+        assert_eq!(source_color(&sources, "ray-group", 2), shade(blue, 1, 2));
+        // Another policy: a palette color of its own, its one source unshaded.
+        let other = source_color(&sources, "ray-default", 2);
+        assert!(![red, blue].contains(&other));
+    }
+}
