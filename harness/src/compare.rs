@@ -1,6 +1,6 @@
 //! `cohort compare`: the simulator's runs beside the live ones, as `compare.csv` rows.
 
-use cohort_schema::{CompareRow, CsvReader, Fixed6, SummaryRow, TaskRow};
+use cohort_schema::{CompareRow, CsvReader, Fixed6, SummaryRow, TaskRow, TransferRow};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -41,6 +41,82 @@ pub fn agreement(sim_dir: &Path, live_dir: &Path) -> Option<f64> {
     Some(both.iter().filter(|same| **same).count() as f64 / both.len() as f64)
 }
 
+/// Where a run's time went, as medians in ns: each kind of work's duration (start to end,
+/// by name), a small transfer's time (request to arrival, under 64 KiB) and a large one's
+/// per byte. Whole transfers, because a live run learns of a transfer's first bytes only
+/// with its last.
+#[derive(Debug, Default, PartialEq)]
+struct Costs {
+    by_kind: BTreeMap<String, f64>,
+    small: Option<f64>,
+    per_byte: Option<f64>,
+}
+
+/// The size from which a transfer counts as large (its time is mostly bytes).
+const LARGE: u64 = 1 << 16;
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    cohort_schema::quantile(&v, 0.5)
+}
+
+/// A run directory's [`Costs`], from its `tasks.csv` and `transfers.csv`; `None` without
+/// `tasks.csv`.
+fn costs(run_dir: &Path) -> Option<Costs> {
+    cohort_schema::stored::<TaskRow>(run_dir)?;
+    let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
+    for row in reader.rows() {
+        let (_, t) = row.ok()?;
+        let ns = t.finished_ns.saturating_sub(t.started_ns) as f64;
+        durations.entry(t.name).or_default().push(ns);
+    }
+    let (mut small, mut per_byte) = (Vec::new(), Vec::new());
+    if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
+        let mut reader = CsvReader::<TransferRow>::open(run_dir).ok()?;
+        for row in reader.rows() {
+            let (_, x) = row.ok()?;
+            let ns = x.finished_ns.saturating_sub(x.requested_ns) as f64;
+            if x.bytes < LARGE {
+                small.push(ns);
+            } else {
+                per_byte.push(ns / x.bytes as f64);
+            }
+        }
+    }
+    Some(Costs {
+        by_kind: durations
+            .into_iter()
+            .filter_map(|(k, v)| median(v).map(|m| (k, m)))
+            .collect(),
+        small: median(small),
+        per_byte: median(per_byte),
+    })
+}
+
+/// Where the live run's time went against the simulated one's: for each kind of work, then
+/// for small transfers' time and large ones' time per byte, the live median over the
+/// simulated one, as `(what, ratio)`; empty without the detail files. A ratio above 1 is a
+/// cost the model leaves out (or prices low).
+pub fn cost_ratios(sim_dir: &Path, live_dir: &Path) -> Vec<(String, f64)> {
+    let (Some(sim), Some(live)) = (costs(sim_dir), costs(live_dir)) else {
+        return Vec::new();
+    };
+    let ratio = |l: f64, s: f64| (s > 0.0).then(|| l / s);
+    let mut out: Vec<(String, f64)> = sim
+        .by_kind
+        .iter()
+        .filter_map(|(k, s)| Some((k.clone(), ratio(*live.by_kind.get(k)?, *s)?)))
+        .collect();
+    if let (Some(l), Some(s)) = (live.small, sim.small) {
+        out.extend(ratio(l, s).map(|r| ("small transfer".to_string(), r)));
+    }
+    if let (Some(l), Some(s)) = (live.per_byte, sim.per_byte) {
+        out.extend(ratio(l, s).map(|r| ("large transfer per byte".to_string(), r)));
+    }
+    out
+}
+
 /// A row per run that both sides finished, in the simulated side's order; `agree` gives a
 /// run's placement agreement by its id.
 pub fn rows(
@@ -76,7 +152,11 @@ pub fn rows(
 /// `compare.md`: the simulator's error at every point, then per policy the mean and the
 /// largest absolute error of the mean latency. `param_names` are the `param.*` columns;
 /// a point is named by the parameters whose values differ between rows.
-pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
+pub fn markdown(
+    rows: &[CompareRow],
+    param_names: &[String],
+    ratios: &BTreeMap<String, Vec<(String, f64)>>,
+) -> String {
     let varying: Vec<usize> = (0..param_names.len())
         .filter(|&i| {
             rows.iter()
@@ -171,6 +251,30 @@ pub fn markdown(rows: &[CompareRow], param_names: &[String]) -> String {
             all.len() - errors.len()
         ));
     }
+    let explained: Vec<&CompareRow> = rows
+        .iter()
+        .filter(|r| ratios.get(&r.run).is_some_and(|v| !v.is_empty()))
+        .collect();
+    if !explained.is_empty() {
+        out.push_str(
+            "\n## Where the time goes\n\nLive over simulated, medians per run: each kind of \
+             work's duration, a small transfer's time (request to arrival, under 64 KiB) and \
+             a large one's time per byte. Above 1: a cost the model leaves out or prices low.\n\n| policy | point | seed | live ÷ simulated |\n| --- | --- | ---: | --- |\n",
+        );
+        for r in explained {
+            let parts: Vec<String> = ratios[&r.run]
+                .iter()
+                .map(|(what, x)| format!("{what} ×{x:.2}"))
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.policy,
+                point(r),
+                r.seed,
+                parts.join(", ")
+            ));
+        }
+    }
     out
 }
 
@@ -204,9 +308,20 @@ mod tests {
         let mut r = r;
         r[0].params = vec![1000, 6];
         r[1].params = vec![2000, 6];
-        let md = markdown(&r, &names);
+        let ratios = BTreeMap::from([(
+            "a".to_string(),
+            vec![
+                ("map_step".to_string(), 2.5),
+                ("small transfer".to_string(), 3.0),
+            ],
+        )]);
+        let md = markdown(&r, &names, &ratios);
         assert!(
             md.contains("| p | data_size=1000 | 0 | 2.000 | 1.000 | -50.0 % |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| p | data_size=1000 | 0 | map_step ×2.50, small transfer ×3.00 |"),
             "{md}"
         );
         assert!(
@@ -216,7 +331,8 @@ mod tests {
         assert!(md.contains("| p | 2 | 37.5 % | 50.0 % | 0 |"), "{md}");
         r[1].live_mean_ms = Fixed6(0.0);
         r[1].mean_error = Fixed6(error(3.0, 0.0));
-        let md = markdown(&r, &names);
+        let md = markdown(&r, &names, &BTreeMap::new());
+        assert!(!md.contains("Where the time goes"), "{md}");
         assert!(
             md.contains("| p | data_size=2000 | 0 | no datapoint | 3.000 | – |"),
             "{md}"

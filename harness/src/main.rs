@@ -398,7 +398,14 @@ fn cmd_compare(
         writer.write(row)?;
     }
     writer.finish()?;
-    let table = compare::markdown(&rows, &param_names);
+    let ratios = rows
+        .iter()
+        .map(|r| {
+            let ratios = compare::cost_ratios(&runs_of("sim", &r.run), &runs_of("live", &r.run));
+            (r.run.clone(), ratios)
+        })
+        .collect();
+    let table = compare::markdown(&rows, &param_names, &ratios);
     std::fs::write(staging.path().join("compare.md"), table).context("writing compare.md")?;
     // One report with every source on the same figures.
     let mut others = vec![staging.path().join("live")];

@@ -569,6 +569,8 @@ fn compare_runs_both_sides_and_writes_their_errors() {
     );
     // The table of errors, and one report with both sides on the same figures.
     let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
+    assert!(md.contains("## Where the time goes"), "{md}");
+    assert!(md.contains("map_step ×"), "{md}");
     for c in &cmp {
         assert!(md.contains(&format!("| {} |", c["policy"])), "{md}");
     }
