@@ -130,17 +130,12 @@ fn rate(ns_per_byte: f64) -> String {
 }
 
 /// One measured quantity: per size, the durations of its samples.
+#[derive(Default)]
 struct Series {
     by_size: BTreeMap<u64, Vec<u64>>,
 }
 
 impl Series {
-    fn new() -> Self {
-        Series {
-            by_size: BTreeMap::new(),
-        }
-    }
-
     fn add(&mut self, size: u64, ns: u64) {
         self.by_size.entry(size).or_default().push(ns);
     }
@@ -208,6 +203,7 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
 pub const SESSIONS: usize = 3;
 
 /// The samples of every session so far.
+#[derive(Default)]
 struct Measured {
     /// Per submission, ns, one per burst.
     submit: Vec<u64>,
@@ -215,18 +211,6 @@ struct Measured {
     copying: Series,
     summing: Series,
     moving: Series,
-}
-
-impl Default for Measured {
-    fn default() -> Self {
-        Measured {
-            submit: Vec::new(),
-            generate: Series::new(),
-            copying: Series::new(),
-            summing: Series::new(),
-            moving: Series::new(),
-        }
-    }
 }
 
 /// Measures on the cluster `c`, adding the samples to `m`.

@@ -14,31 +14,12 @@ fn error(sim: f64, live: f64) -> f64 {
     }
 }
 
-/// Each piece of work's node in a run directory's `tasks.csv` (its last placement), by id;
-/// `None` without the file.
-fn placements(run_dir: &Path) -> Option<BTreeMap<u64, u32>> {
-    cohort_schema::stored::<TaskRow>(run_dir)?;
-    let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
-    let mut out = BTreeMap::new();
-    for row in reader.rows() {
-        let (_, row) = row.ok()?;
-        out.insert(row.task, row.node);
-    }
-    Some(out)
-}
-
-/// The share of the work both run directories placed that they placed on the same node;
-/// `None` when either has no `tasks.csv` or they share no work.
-pub fn agreement(sim_dir: &Path, live_dir: &Path) -> Option<f64> {
-    let (sim, live) = (placements(sim_dir)?, placements(live_dir)?);
-    let both: Vec<bool> = sim
-        .iter()
-        .filter_map(|(task, node)| live.get(task).map(|other| other == node))
-        .collect();
-    if both.is_empty() {
-        return None;
-    }
-    Some(both.iter().filter(|same| **same).count() as f64 / both.len() as f64)
+/// What a run directory's detail files say, read once: each piece of work's node (its last
+/// placement, by id) and where the run's time went.
+#[derive(Debug, Default, PartialEq)]
+pub struct Detail {
+    placements: BTreeMap<u64, u32>,
+    costs: Costs,
 }
 
 /// Where a run's time went, as medians in ns: each kind of work's duration (start to end,
@@ -60,48 +41,65 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     cohort_schema::quantile(&v, 0.5)
 }
 
-/// A run directory's [`Costs`], from its `tasks.csv` and `transfers.csv`; `None` without
-/// `tasks.csv`.
-fn costs(run_dir: &Path) -> Option<Costs> {
-    cohort_schema::stored::<TaskRow>(run_dir)?;
-    let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
-    for row in reader.rows() {
-        let (_, t) = row.ok()?;
-        let ns = t.finished_ns.saturating_sub(t.started_ns) as f64;
-        durations.entry(t.name).or_default().push(ns);
-    }
-    let (mut small, mut per_byte) = (Vec::new(), Vec::new());
-    if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
-        let mut reader = CsvReader::<TransferRow>::open(run_dir).ok()?;
+impl Detail {
+    /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`; `None` without `tasks.csv` (a run
+    /// written without its detail files) or when a file does not read.
+    pub fn read(run_dir: &Path) -> Option<Detail> {
+        cohort_schema::stored::<TaskRow>(run_dir)?;
+        let mut placements = BTreeMap::new();
+        let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
         for row in reader.rows() {
-            let (_, x) = row.ok()?;
-            let ns = x.finished_ns.saturating_sub(x.requested_ns) as f64;
-            if x.bytes < LARGE {
-                small.push(ns);
-            } else {
-                per_byte.push(ns / x.bytes as f64);
+            let (_, t) = row.ok()?;
+            placements.insert(t.task, t.node);
+            let ns = t.finished_ns.saturating_sub(t.started_ns) as f64;
+            durations.entry(t.name).or_default().push(ns);
+        }
+        let (mut small, mut per_byte) = (Vec::new(), Vec::new());
+        if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
+            let mut reader = CsvReader::<TransferRow>::open(run_dir).ok()?;
+            for row in reader.rows() {
+                let (_, x) = row.ok()?;
+                let ns = x.finished_ns.saturating_sub(x.requested_ns) as f64;
+                if x.bytes < LARGE {
+                    small.push(ns);
+                } else {
+                    per_byte.push(ns / x.bytes as f64);
+                }
             }
         }
+        let costs = Costs {
+            by_kind: durations
+                .into_iter()
+                .filter_map(|(k, v)| median(v).map(|m| (k, m)))
+                .collect(),
+            small: median(small),
+            per_byte: median(per_byte),
+        };
+        Some(Detail { placements, costs })
     }
-    Some(Costs {
-        by_kind: durations
-            .into_iter()
-            .filter_map(|(k, v)| median(v).map(|m| (k, m)))
-            .collect(),
-        small: median(small),
-        per_byte: median(per_byte),
-    })
+}
+
+/// The share of the work both runs placed that they placed on the same node; `None` when
+/// they share no work.
+pub fn agreement(sim: &Detail, live: &Detail) -> Option<f64> {
+    let both: Vec<bool> = sim
+        .placements
+        .iter()
+        .filter_map(|(task, node)| live.placements.get(task).map(|other| other == node))
+        .collect();
+    if both.is_empty() {
+        return None;
+    }
+    Some(both.iter().filter(|same| **same).count() as f64 / both.len() as f64)
 }
 
 /// Where the live run's time went against the simulated one's: for each kind of work, then
 /// for small transfers' time and large ones' time per byte, the live median over the
-/// simulated one, as `(what, ratio)`; empty without the detail files. A ratio above 1 is a
-/// cost the model leaves out (or prices low).
-pub fn cost_ratios(sim_dir: &Path, live_dir: &Path) -> Vec<(String, f64)> {
-    let (Some(sim), Some(live)) = (costs(sim_dir), costs(live_dir)) else {
-        return Vec::new();
-    };
+/// simulated one, as `(what, ratio)`. A ratio above 1 is a cost the model leaves out (or
+/// prices low).
+pub fn cost_ratios(sim: &Detail, live: &Detail) -> Vec<(String, f64)> {
+    let (sim, live) = (&sim.costs, &live.costs);
     let ratio = |l: f64, s: f64| (s > 0.0).then(|| l / s);
     let mut out: Vec<(String, f64)> = sim
         .by_kind

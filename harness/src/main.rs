@@ -390,8 +390,16 @@ fn cmd_compare(
         &dir.join("live"),
     )?;
     let runs_of = |side: &str, run: &str| staging.path().join(side).join("runs").join(run);
+    // Each run's detail files, read once on each side.
+    let details: BTreeMap<String, (compare::Detail, compare::Detail)> = sim
+        .iter()
+        .filter_map(|s| {
+            let side = |name: &str| compare::Detail::read(&runs_of(name, &s.run));
+            Some((s.run.clone(), (side("sim")?, side("live")?)))
+        })
+        .collect();
     let rows = compare::rows(&sim, &live, |run| {
-        compare::agreement(&runs_of("sim", run), &runs_of("live", run))
+        details.get(run).and_then(|(s, l)| compare::agreement(s, l))
     });
     let mut writer = CsvWriter::<cohort_schema::CompareRow>::create(staging.path(), &param_names)?;
     for row in &rows {
@@ -401,7 +409,9 @@ fn cmd_compare(
     let ratios = rows
         .iter()
         .map(|r| {
-            let ratios = compare::cost_ratios(&runs_of("sim", &r.run), &runs_of("live", &r.run));
+            let ratios = details
+                .get(&r.run)
+                .map_or_else(Vec::new, |(s, l)| compare::cost_ratios(s, l));
             (r.run.clone(), ratios)
         })
         .collect();
