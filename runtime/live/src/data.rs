@@ -15,11 +15,17 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+/// The most bytes a send takes from a [`RateLimit`] at once: a large send takes its tokens
+/// a quantum at a time, so that a small send on another connection waits for at most a
+/// quantum of each send ahead of it, as a NIC interleaves the packets of its flows. 64 KiB
+/// is the largest segment a NIC with TCP segmentation offload is handed at once.
+pub const QUANTUM: u64 = 64 * 1024;
+
 /// A token bucket: sends at most `rate` bytes per second on average, and at most `burst`
 /// bytes at once after a pause.
 ///
 /// Invariant: `tokens` (bytes that may go now) never exceeds `burst`; it may go negative by
-/// one chunk (a chunk is sent whole, and the debt is waited off before the next).
+/// a [`QUANTUM`] per sender waiting (the debt is waited off before the sender's next take).
 #[derive(Debug)]
 pub struct RateLimit {
     rate: u64,
@@ -38,8 +44,22 @@ impl RateLimit {
         }
     }
 
-    /// Waits until `bytes` may be sent, and takes them from the bucket.
+    /// Waits until `bytes` may be sent, taking them from the bucket a [`QUANTUM`] at a time
+    /// (a take of 0 bytes waits off any debt).
     pub async fn take(&self, bytes: u64) {
+        let mut left = bytes;
+        loop {
+            let now = left.min(QUANTUM);
+            self.take_at_once(now).await;
+            left -= now;
+            if left == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Takes `bytes` from the bucket, then waits until its debt, if any, is paid off.
+    async fn take_at_once(&self, bytes: u64) {
         let wait = {
             let mut s = self.state.lock().expect("not poisoned");
             let now = Instant::now();
@@ -266,6 +286,47 @@ mod tests {
                 started.elapsed()
             );
         });
+    }
+
+    #[test]
+    fn a_small_send_waits_for_a_quantum_of_a_large_one_not_for_all_of_it() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(async {
+                // 1 MB/s and no burst: every byte is waited for, on tokio's paused clock.
+                let limit = std::sync::Arc::new(RateLimit::new(1_000_000, 0));
+                let start = Instant::now();
+                let large = {
+                    let limit = limit.clone();
+                    tokio::spawn(async move {
+                        limit.take(1_000_000).await;
+                        start.elapsed()
+                    })
+                };
+                // The large send takes its first quantum and waits it off.
+                tokio::task::yield_now().await;
+                limit.take(100).await;
+                let small = start.elapsed();
+                let large = large.await.unwrap();
+                // The small send waits for the large one's first quantum and its own bytes
+                // (65.636 ms; tokio's timer rounds up to the millisecond), not for its whole
+                // megabyte.
+                assert!(
+                    (Duration::from_micros(65_636)..Duration::from_millis(70)).contains(&small),
+                    "{small:?}"
+                );
+                // The large one still gets no more than the rate: a second for 1 MB and the
+                // 100 bytes that went between (and at most a millisecond per quantum lost
+                // to the timer's rounding, as the bucket holds no burst).
+                assert!(
+                    (Duration::from_micros(1_000_100)..Duration::from_millis(1_020))
+                        .contains(&large),
+                    "{large:?}"
+                );
+            });
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::control::{Connection, ControlError, join};
 use crate::data::{RateLimit, pull, serve};
 use crate::link::{Link, Writer};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
-use crate::shm::SharedStore;
+use crate::shm::{SMALL, SharedStore, put_shared};
 use crate::spill::SpillDir;
 use cohort_runtime::core::work::{ExecWork, Execution, FnId, KindId, MethodId};
 use cohort_runtime::exec::Runner;
@@ -125,15 +125,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// Stores object `id`; the store is locked only to take its room and to add it, so
+    /// that other threads' reads and writes do not wait for its copy.
     fn put(&self, id: u64, bytes: &[u8]) -> Result<(), String> {
-        let mut store = self
-            .store
-            .lock()
-            .map_err(|_| "store poisoned".to_string())?;
-        store.put(id, bytes).map_err(|e| e.to_string())?;
-        self.counts
-            .store_peak
-            .fetch_max(store.used(), Ordering::Relaxed);
+        let (_, used) = put_shared(&self.store, id, bytes).map_err(|e| e.to_string())?;
+        self.counts.store_peak.fetch_max(used, Ordering::Relaxed);
         Ok(())
     }
 
@@ -616,7 +612,7 @@ fn control_loop(
                 let shared = Arc::clone(shared);
                 let writer = Arc::clone(writer);
                 handle.spawn(async move {
-                    let answer = match fetch(target, object, &shared).await {
+                    let answer = match fetch(target, object, shared).await {
                         Ok(bytes) => Message::Fetched { transfer, bytes },
                         Err(reason) => Message::FetchFailed { transfer, reason },
                     };
@@ -730,8 +726,10 @@ fn actor_lane(
     tx
 }
 
-/// Pulls `object` from the peer at `target` into the store; its size.
-async fn fetch(target: Option<String>, object: u64, shared: &Shared) -> Result<u64, String> {
+/// Pulls `object` from the peer at `target` into the store; its size. A large object is
+/// copied into the store on a blocking thread, so that the data plane's thread goes on
+/// serving and pulling meanwhile.
+async fn fetch(target: Option<String>, object: u64, shared: Arc<Shared>) -> Result<u64, String> {
     let target = target.ok_or_else(|| "the head named a node that is no peer".to_string())?;
     let stream = TcpStream::connect(&target)
         .await
@@ -750,8 +748,15 @@ async fn fetch(target: Option<String>, object: u64, shared: &Shared) -> Result<u
     counts
         .objects_received
         .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    shared.put(object, &bytes)?;
-    Ok(bytes.len() as u64)
+    let size = bytes.len() as u64;
+    if bytes.len() < SMALL {
+        shared.put(object, &bytes)?;
+    } else {
+        tokio::task::spawn_blocking(move || shared.put(object, &bytes))
+            .await
+            .map_err(|e| format!("storing object {object}: {e}"))??;
+    }
+    Ok(size)
 }
 
 /// Kills process `pid` at once (SIGKILL): a `kill` fault played for real.

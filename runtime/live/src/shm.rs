@@ -159,12 +159,71 @@ impl AsRef<[u8]> for Mapped {
 
 /// One node's objects, by id, within a capacity. See the module documentation.
 ///
-/// Invariant: `used` is the sum of the sizes of `objects` and never exceeds `capacity`.
+/// An object is written in three steps, so that a store shared between threads is locked
+/// only to count, never while bytes are copied: [`SharedStore::reserve`] takes its room (and
+/// its id), [`make`] writes its bytes with no lock held, [`SharedStore::commit`] adds it
+/// (or [`SharedStore::cancel`] gives the room back). [`SharedStore::put`] does all three;
+/// [`put_shared`] does them around a `Mutex`.
+///
+/// Invariant: `used` is the sum of the sizes of `objects` and of the reservations in
+/// `writing`, and never exceeds `capacity`; no id is in both.
 #[derive(Debug)]
 pub struct SharedStore {
     capacity: u64,
     used: u64,
     objects: BTreeMap<u64, Bytes>,
+    writing: BTreeMap<u64, u64>,
+}
+
+/// Room taken in a [`SharedStore`] for an object being written; give it to
+/// [`SharedStore::commit`] or [`SharedStore::cancel`] of the same store.
+#[derive(Debug)]
+#[must_use = "a reservation holds room until it is committed or cancelled"]
+pub struct Reservation {
+    id: u64,
+    size: u64,
+}
+
+/// An object's bytes as the store lends them out: on the heap below [`SMALL`] bytes, else
+/// in a sealed memfd of their own. Copies `bytes`; takes no lock.
+pub fn make(id: u64, bytes: &[u8]) -> Result<Bytes, StoreError> {
+    if bytes.len() < SMALL {
+        Ok(Bytes::copy_from_slice(bytes))
+    } else {
+        SharedBytes::new(&format!("cohort-object-{id}"), bytes)
+            .map(|b| Bytes::from_owner(Mapped(Arc::new(b))))
+            .map_err(|source| StoreError::Memory {
+                size: bytes.len() as u64,
+                source,
+            })
+    }
+}
+
+/// Writes object `id` into the store behind `store`, holding its lock only to take the room
+/// and to add the object, not while its bytes are copied. Returns the object and the bytes
+/// the store then held.
+pub fn put_shared(
+    store: &std::sync::Mutex<SharedStore>,
+    id: u64,
+    bytes: &[u8],
+) -> Result<(Bytes, u64), StoreError> {
+    let lock = || {
+        store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let reservation = lock().reserve(id, bytes.len() as u64)?;
+    match make(id, bytes) {
+        Ok(object) => {
+            let mut s = lock();
+            s.commit(reservation, object.clone());
+            Ok((object, s.used()))
+        }
+        Err(e) => {
+            lock().cancel(reservation);
+            Err(e)
+        }
+    }
 }
 
 impl SharedStore {
@@ -174,6 +233,7 @@ impl SharedStore {
             capacity,
             used: 0,
             objects: BTreeMap::new(),
+            writing: BTreeMap::new(),
         }
     }
 
@@ -194,10 +254,25 @@ impl SharedStore {
 
     /// Writes object `id` with `bytes`, if it fits and is new.
     pub fn put(&mut self, id: u64, bytes: &[u8]) -> Result<Bytes, StoreError> {
-        if self.objects.contains_key(&id) {
+        let reservation = self.reserve(id, bytes.len() as u64)?;
+        match make(id, bytes) {
+            Ok(object) => {
+                self.commit(reservation, object.clone());
+                Ok(object)
+            }
+            Err(e) => {
+                self.cancel(reservation);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes room for object `id` of `size` bytes, if it fits and the id is neither held
+    /// nor being written.
+    pub fn reserve(&mut self, id: u64, size: u64) -> Result<Reservation, StoreError> {
+        if self.objects.contains_key(&id) || self.writing.contains_key(&id) {
             return Err(StoreError::Exists(id));
         }
-        let size = bytes.len() as u64;
         let free = self.capacity - self.used;
         if size > free {
             return Err(StoreError::Full {
@@ -206,16 +281,25 @@ impl SharedStore {
                 capacity: self.capacity,
             });
         }
-        let object = if bytes.len() < SMALL {
-            Bytes::copy_from_slice(bytes)
-        } else {
-            SharedBytes::new(&format!("cohort-object-{id}"), bytes)
-                .map(|b| Bytes::from_owner(Mapped(Arc::new(b))))
-                .map_err(|source| StoreError::Memory { size, source })?
-        };
         self.used += size;
-        self.objects.insert(id, object.clone());
-        Ok(object)
+        self.writing.insert(id, size);
+        Ok(Reservation { id, size })
+    }
+
+    /// Adds the object written for `reservation`; its size must be the one reserved.
+    pub fn commit(&mut self, reservation: Reservation, object: Bytes) {
+        debug_assert_eq!(object.len() as u64, reservation.size);
+        if self.writing.remove(&reservation.id).is_some() {
+            self.used = self.used - reservation.size + object.len() as u64;
+            self.objects.insert(reservation.id, object);
+        }
+    }
+
+    /// Gives back the room of an object that could not be written.
+    pub fn cancel(&mut self, reservation: Reservation) {
+        if self.writing.remove(&reservation.id).is_some() {
+            self.used -= reservation.size;
+        }
     }
 
     /// Object `id`'s bytes, to read in place; the bytes stay readable while the handle is
@@ -273,6 +357,62 @@ mod tests {
         assert_eq!(s.used(), 4);
         assert!(s.get(1).is_none());
         assert_eq!(&s.get(2).unwrap()[..], &[2; 4]);
+    }
+
+    #[test]
+    fn room_is_taken_before_the_bytes_are_written_and_given_back_on_cancel() {
+        let mut s = SharedStore::new(10);
+        let r = s.reserve(1, 6).unwrap();
+        // While object 1 is written, its id and room are taken, and it is not readable.
+        assert!(matches!(s.reserve(1, 1), Err(StoreError::Exists(1))));
+        assert!(matches!(s.put(1, b"x"), Err(StoreError::Exists(1))));
+        assert!(matches!(
+            s.reserve(2, 5),
+            Err(StoreError::Full { free: 4, .. })
+        ));
+        assert!(s.get(1).is_none());
+        assert_eq!((s.used(), s.len()), (6, 0));
+        s.commit(r, make(1, &[1; 6]).unwrap());
+        assert_eq!((s.used(), s.len()), (6, 1));
+        assert_eq!(&s.get(1).unwrap()[..], &[1; 6]);
+        let r = s.reserve(2, 4).unwrap();
+        s.cancel(r);
+        assert_eq!((s.used(), s.len()), (6, 1));
+        s.put(2, &[2; 4]).unwrap();
+        assert_eq!(s.used(), 10);
+    }
+
+    #[test]
+    fn a_shared_store_is_not_locked_while_an_object_is_copied() {
+        let store = std::sync::Mutex::new(SharedStore::new(1 << 30));
+        let large = vec![9u8; 64 << 20];
+        // While a 64 MiB copy runs, another thread finds its room taken, the object not yet
+        // there, and puts a small object. (Were the lock held during the copy, it could only
+        // ever find both or neither. A few tries, in case this thread sleeps through a copy.)
+        let seen = (0..5u64).any(|attempt| {
+            let id = 2 * attempt;
+            std::thread::scope(|scope| {
+                let before = store.lock().unwrap().used();
+                let writer = scope.spawn(|| put_shared(&store, id, &large).unwrap());
+                loop {
+                    let s = store.lock().unwrap();
+                    let reserved = s.used() >= before + (64 << 20);
+                    let written = s.get(id).is_some();
+                    drop(s);
+                    if written {
+                        break false;
+                    }
+                    if reserved {
+                        put_shared(&store, id + 1, b"small").unwrap();
+                        let still_writing = store.lock().unwrap().get(id).is_none();
+                        writer.join().unwrap();
+                        break still_writing;
+                    }
+                    std::hint::spin_loop();
+                }
+            })
+        });
+        assert!(seen, "the store was locked while it copied");
     }
 
     #[test]
