@@ -809,7 +809,7 @@ fn cmd_repro(
     let fixed = &common;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("repro"));
     let started = std::time::Instant::now();
-    let policies: Vec<String> = policy::builtin_names().map(String::from).collect();
+    let policies: Vec<String> = policy::REPRO.map(String::from).to_vec();
     let configs = BTreeMap::new();
     let sweep_of = |(shown, w): &(String, Workload),
                     fixed: &BTreeMap<String, String>,

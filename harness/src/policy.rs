@@ -6,6 +6,7 @@ use cohort_policy::ffi::{PolicyVTable, vtable};
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
+use cohort_policy_spread::SpreadPolicy;
 use cohort_runtime::plugin::{Plugin, SearchPath, looks_like_path};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -13,11 +14,16 @@ use std::path::{Path, PathBuf};
 /// The built-in policies (linked into `cohort`, always available): each name with the vtable
 /// it is called through. Built-in policies cross the same C ABI as plugins, so that a built-in
 /// run and a plugin run exercise the same boundary.
-const BUILTIN: [(&str, PolicyVTable); 3] = [
+const BUILTIN: [(&str, PolicyVTable); 4] = [
     ("random", vtable::<RandomPolicy>()),
     ("group", vtable::<GroupPolicy>()),
     ("locality", vtable::<LocalityPolicy>()),
+    ("spread", vtable::<SpreadPolicy>()),
 ];
+
+/// The policies `cohort repro` compares: the write-up's two (Ray v0.6's random placement and
+/// group scheduling) and locality-only, where later Ray versions went.
+pub const REPRO: [&str; 3] = ["random", "group", "locality"];
 
 /// The names of the built-in policies, in the order `cohort policies` lists them.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {

@@ -165,12 +165,13 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// The color of a policy: fixed for the three built-in policies, else by sweep position.
+/// The color of a policy: fixed for the built-in policies, else by sweep position.
 fn policy_color(policy: &str, index: usize) -> RGBColor {
     match policy {
         "random" => PALETTE[3],
         "group" => PALETTE[0],
         "locality" => PALETTE[2],
+        "spread" => PALETTE[1],
         _ => PALETTE[(index + 4) % PALETTE.len()],
     }
 }
@@ -214,7 +215,7 @@ fn source_color(
 ) -> RGBColor {
     let base = |p: &str| -> String {
         let p = p.strip_prefix("ray-").unwrap_or(p);
-        if matches!(p, "random" | "group" | "locality") {
+        if matches!(p, "random" | "group" | "locality" | "spread") {
             p.to_string()
         } else {
             format!("ray-{p}")

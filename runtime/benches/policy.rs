@@ -16,6 +16,7 @@ use cohort_policy::{
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
+use cohort_policy_spread::SpreadPolicy;
 use cohort_runtime::plugin::Plugin;
 use criterion::{Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -135,6 +136,7 @@ fn decisions(c: &mut Criterion) {
     bench_policy::<RandomPolicy>(c, "random");
     bench_policy::<GroupPolicy>(c, "group");
     bench_policy::<LocalityPolicy>(c, "locality");
+    bench_policy::<SpreadPolicy>(c, "spread");
 }
 
 criterion_group!(benches, decisions);

@@ -562,4 +562,9 @@ mod tests {
                 .contains("group policy takes no options")
         );
     }
+
+    #[test]
+    fn passes_the_conformance_checks() {
+        cohort_policy::conformance::check::<GroupPolicy>("").unwrap();
+    }
 }

@@ -276,4 +276,9 @@ mod tests {
                 .contains("locality policy takes no options")
         );
     }
+
+    #[test]
+    fn passes_the_conformance_checks() {
+        cohort_policy::conformance::check::<LocalityPolicy>("").unwrap();
+    }
 }

@@ -124,24 +124,14 @@ impl PolicyFactory for RandomPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cohort_policy::{Hints, NodeId, TaskId, WorkKind};
+    use cohort_policy::NodeId;
 
     fn node(id: u32, total: u32, busy: u32, queued: u32) -> NodeView {
         NodeView::new(NodeId(id), total, busy, queued, 1 << 30)
     }
 
     fn view(nodes: &[NodeView], cpus: u32) -> PlacementView<'_> {
-        PlacementView {
-            task: TaskId(1),
-            kind: WorkKind::Task,
-            hints: Hints::NONE,
-            demand: Resources { cpus },
-            args: &[],
-            holders: &[],
-            nodes,
-            now_ns: 0,
-            view_time_ns: 0,
-        }
+        PlacementView::plain_task(nodes, cpus)
     }
 
     fn placed(p: Placement) -> u32 {
@@ -244,5 +234,10 @@ mod tests {
             RandomPolicy::create("\nstaleness = 3\n", 1).unwrap_err(),
             "the random policy takes no options, but its configuration says `staleness = 3`"
         );
+    }
+
+    #[test]
+    fn passes_the_conformance_checks() {
+        cohort_policy::conformance::check::<RandomPolicy>("").unwrap();
     }
 }

@@ -28,6 +28,7 @@
 
 use std::fmt;
 
+pub mod conformance;
 #[allow(unsafe_code)]
 pub mod ffi;
 
@@ -275,6 +276,22 @@ pub struct PlacementView<'a> {
 }
 
 impl<'a> PlacementView<'a> {
+    /// A view of task 1, a plain task (no hints, no object arguments) demanding `cpus`, at
+    /// time 0 with a fresh view of `nodes`: e.g. for a policy's tests.
+    pub fn plain_task(nodes: &'a [NodeView], cpus: u32) -> Self {
+        PlacementView {
+            task: TaskId(1),
+            kind: WorkKind::Task,
+            hints: Hints::NONE,
+            demand: Resources { cpus },
+            args: &[],
+            holders: &[],
+            nodes,
+            now_ns: 0,
+            view_time_ns: 0,
+        }
+    }
+
     /// The nodes that hold `arg` (ascending, empty while pending).
     pub fn holders_of(&self, arg: &ArgView) -> &'a [NodeId] {
         let start = arg.holders_start as usize;
