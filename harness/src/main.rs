@@ -1001,7 +1001,14 @@ fn cmd_policies() -> Result<()> {
     let (listed, shadowed) = policy::list();
     for p in listed {
         match p.check {
-            Ok(()) => writeln!(out, "{:<12} ok      {}", p.name, p.source)?,
+            Ok(()) if p.description.is_empty() => {
+                writeln!(out, "{:<12} ok      {}", p.name, p.source)?
+            }
+            Ok(()) => writeln!(
+                out,
+                "{:<12} ok      {:<10} {}",
+                p.name, p.source, p.description
+            )?,
             Err(e) => {
                 bad += 1;
                 // The error names the plugin's path.

@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use cohort_policy::Policy;
 use cohort_policy::ffi::{PolicyVTable, vtable};
 use cohort_policy_group::GroupPolicy;
+use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
 use cohort_policy_spread::SpreadPolicy;
@@ -12,13 +13,35 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The built-in policies (linked into `cohort`, always available): each name with the vtable
-/// it is called through. Built-in policies cross the same C ABI as plugins, so that a built-in
-/// run and a plugin run exercise the same boundary.
-const BUILTIN: [(&str, PolicyVTable); 4] = [
-    ("random", vtable::<RandomPolicy>()),
-    ("group", vtable::<GroupPolicy>()),
-    ("locality", vtable::<LocalityPolicy>()),
-    ("spread", vtable::<SpreadPolicy>()),
+/// it is called through and a one-line description for `cohort policies`. Built-in policies
+/// cross the same C ABI as plugins, so that a built-in run and a plugin run exercise the same
+/// boundary.
+const BUILTIN: [(&str, PolicyVTable, &str); 5] = [
+    (
+        "random",
+        vtable::<RandomPolicy>(),
+        "Ray v0.6: uniform among nodes with a free CPU, else among nodes the work fits",
+    ),
+    (
+        "group",
+        vtable::<GroupPolicy>(),
+        "the write-up's group scheduling: pack onto the dependency's nodes, follow the producer",
+    ),
+    (
+        "locality",
+        vtable::<LocalityPolicy>(),
+        "the node holding the most argument bytes, else as random",
+    ),
+    (
+        "spread",
+        vtable::<SpreadPolicy>(),
+        "Ray 2's SPREAD: round-robin over nodes with a free CPU, else over nodes it fits",
+    ),
+    (
+        "hybrid",
+        vtable::<HybridPolicy>(),
+        "Ray 2's default: pack below 50% utilization, else random among the least loaded",
+    ),
 ];
 
 /// The policies `cohort repro` compares: the write-up's two (Ray v0.6's random placement and
@@ -27,7 +50,7 @@ pub const REPRO: [&str; 3] = ["random", "group", "locality"];
 
 /// The names of the built-in policies, in the order `cohort policies` lists them.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTIN.iter().map(|(name, _)| *name)
+    BUILTIN.iter().map(|(name, _, _)| *name)
 }
 
 /// Where a policy comes from, as resolved before any run starts.
@@ -100,7 +123,7 @@ impl PolicySource {
 }
 
 fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
-    let Some((_, vtable)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
+    let Some((_, vtable, _)) = BUILTIN.iter().find(|(n, _, _)| *n == name) else {
         bail!("`{name}` is not a built-in policy");
     };
     let plugin = Plugin::linked(&format!("built-in:{name}"), *vtable);
@@ -131,6 +154,8 @@ pub struct Listed {
     pub name: String,
     /// "built-in", or the plugin's path.
     pub source: String,
+    /// What the policy does, in a line (built-in policies only: a plugin does not say).
+    pub description: &'static str,
     /// Whether it loads and creates with an empty configuration (why not, if not).
     pub check: Result<(), String>,
 }
@@ -139,10 +164,12 @@ pub struct Listed {
 /// checked by loading it; a plugin with a built-in's name is reachable only by its path, so it
 /// is returned apart (`shadowed`), as its path.
 pub fn list() -> (Vec<Listed>, Vec<PathBuf>) {
-    let mut rows: Vec<Listed> = builtin_names()
-        .map(|b| Listed {
+    let mut rows: Vec<Listed> = BUILTIN
+        .iter()
+        .map(|(b, _, description)| Listed {
             name: b.to_string(),
             source: "built-in".to_string(),
+            description,
             check: builtin(b, "", 0).map(|_| ()).map_err(|e| format!("{e:#}")),
         })
         .collect();
@@ -158,6 +185,7 @@ pub fn list() -> (Vec<Listed>, Vec<PathBuf>) {
         rows.push(Listed {
             name: found.name,
             source: found.path.display().to_string(),
+            description: "",
             check,
         });
     }

@@ -508,7 +508,7 @@ fn bad_policies_fail_cleanly() {
     let s = sandbox("badpolicy");
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "nosuch"]),
-        "policy `nosuch` is neither built in (random, group, locality, spread) nor a plugin on the search path",
+        "policy `nosuch` is neither built in (random, group, locality, spread, hybrid) nor a plugin on the search path",
     );
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "./no/such/libx.so"]),
@@ -539,6 +539,18 @@ fn bad_policies_fail_cleanly() {
             "bogus = 1",
         ]),
         "policy `random` could not be created",
+    );
+    // An option a policy does not have is named, with the policy.
+    assert_bad(
+        &s.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "hybrid",
+            "--policy-config",
+            "treshold = 0.5",
+        ]),
+        "the hybrid policy's options: unknown field `treshold`",
     );
     assert!(s.leftovers().is_empty(), "left behind: {:?}", s.leftovers());
 }
@@ -799,7 +811,7 @@ fn validate_and_policies_report() {
     );
     let o = s.cohort(&["policies"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    for p in ["random", "group", "locality", "spread"] {
+    for p in ["random", "group", "locality", "spread", "hybrid"] {
         assert!(
             out.lines().any(|l| l.starts_with(p) && l.contains("ok")),
             "{out}"
@@ -807,6 +819,14 @@ fn validate_and_policies_report() {
         // Listed once as a policy: the workspace's own plugin of that name is reachable by
         // path only, and said so apart.
         assert_eq!(out.lines().filter(|l| l.starts_with(p)).count(), 1, "{out}");
+    }
+    // Each built-in with what it does, in a line.
+    for said in [
+        "random       ok      built-in   Ray v0.6: uniform among nodes with a free CPU",
+        "spread       ok      built-in   Ray 2's SPREAD: round-robin",
+        "hybrid       ok      built-in   Ray 2's default: pack below 50% utilization",
+    ] {
+        assert!(out.contains(said), "{out}");
     }
     let o = s.cohort(&["policies", "--help"]);
     assert!(

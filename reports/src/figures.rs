@@ -172,6 +172,7 @@ fn policy_color(policy: &str, index: usize) -> RGBColor {
         "group" => PALETTE[0],
         "locality" => PALETTE[2],
         "spread" => PALETTE[1],
+        "hybrid" => PALETTE[4],
         _ => PALETTE[(index + 4) % PALETTE.len()],
     }
 }
@@ -215,7 +216,7 @@ fn source_color(
 ) -> RGBColor {
     let base = |p: &str| -> String {
         let p = p.strip_prefix("ray-").unwrap_or(p);
-        if matches!(p, "random" | "group" | "locality" | "spread") {
+        if matches!(p, "random" | "group" | "locality" | "spread" | "hybrid") {
             p.to_string()
         } else {
             format!("ray-{p}")

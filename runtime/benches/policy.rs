@@ -14,6 +14,7 @@ use cohort_policy::{
     PlacementView, Policy, PolicyEvent, PolicyFactory, Resources, TaskId, WorkKind,
 };
 use cohort_policy_group::GroupPolicy;
+use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_random::RandomPolicy;
 use cohort_policy_spread::SpreadPolicy;
@@ -137,6 +138,7 @@ fn decisions(c: &mut Criterion) {
     bench_policy::<GroupPolicy>(c, "group");
     bench_policy::<LocalityPolicy>(c, "locality");
     bench_policy::<SpreadPolicy>(c, "spread");
+    bench_policy::<HybridPolicy>(c, "hybrid");
 }
 
 criterion_group!(benches, decisions);

@@ -21,10 +21,7 @@ use cohort_policy_random::{RandomPolicy, no_options};
 #[derive(Clone, Debug)]
 pub struct LocalityPolicy {
     random: RandomPolicy,
-    /// Scratch: (node, bytes) for every copy of every distinct argument.
-    located: Vec<(NodeId, u64)>,
-    /// Scratch: the distinct argument objects seen so far in one decision.
-    seen: Vec<ObjectId>,
+    bytes: ArgumentBytes,
 }
 
 impl LocalityPolicy {
@@ -32,14 +29,25 @@ impl LocalityPolicy {
     pub fn new(seed: u64) -> Self {
         LocalityPolicy {
             random: RandomPolicy::new(seed),
-            located: Vec::new(),
-            seen: Vec::new(),
+            bytes: ArgumentBytes::default(),
         }
     }
+}
 
-    /// The candidate node holding the most argument bytes (ties to the lowest id), if any
-    /// candidate holds any argument.
-    fn best(&mut self, view: &PlacementView<'_>) -> Option<NodeId> {
+/// Finds the node holding the most bytes of a task's arguments, by the rule of the crate
+/// documentation; keeps its scratch space between decisions.
+#[derive(Clone, Debug, Default)]
+pub struct ArgumentBytes {
+    /// Scratch: (node, bytes) for every copy of every distinct argument.
+    located: Vec<(NodeId, u64)>,
+    /// Scratch: the distinct argument objects seen so far in one decision.
+    seen: Vec<ObjectId>,
+}
+
+impl ArgumentBytes {
+    /// The candidate node (alive, fitting the demand in its total) holding the most argument
+    /// bytes (ties to the lowest id), if any candidate holds any argument.
+    pub fn best(&mut self, view: &PlacementView<'_>) -> Option<NodeId> {
         self.located.clear();
         self.seen.clear();
         for arg in view.args {
@@ -86,7 +94,7 @@ impl Policy for LocalityPolicy {
     }
 
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
-        match self.best(view) {
+        match self.bytes.best(view) {
             Some(node) => Placement::Node(node),
             None => self.random.place(view),
         }
