@@ -102,7 +102,9 @@ pub struct HybridPolicy {
     options: HybridOptions,
     rng: ChaCha8Rng,
     bytes: ArgumentBytes,
-    /// Scratch: the candidates of one decision, with their scores.
+    /// Scratch: the candidates of one decision scoring 0, in id order.
+    zero: Vec<NodeId>,
+    /// Scratch: the other candidates of one decision, with their scores.
     scored: Vec<(f64, NodeId)>,
 }
 
@@ -113,22 +115,22 @@ impl HybridPolicy {
             options,
             rng: ChaCha8Rng::seed_from_u64(seed),
             bytes: ArgumentBytes::default(),
+            zero: Vec::new(),
             scored: Vec::new(),
         }
     }
 
-    /// The node's score: its CPU utilization, 0 below the threshold.
+    /// The node's score: its CPU utilization, 0 below the threshold (tested by a product, so
+    /// that the many lightly loaded nodes cost no division).
     fn score(&self, n: &NodeView) -> f64 {
         let used = (u64::from(n.cpus_busy) + u64::from(n.queued)).min(u64::from(n.cpus_total));
-        let utilization = if n.cpus_total == 0 {
+        let total = f64::from(n.cpus_total);
+        if n.cpus_total > 0 && (used as f64) < self.options.spread_threshold * total {
+            0.0
+        } else if n.cpus_total == 0 {
             1.0
         } else {
-            used as f64 / f64::from(n.cpus_total)
-        };
-        if utilization < self.options.spread_threshold {
-            0.0
-        } else {
-            utilization
+            used as f64 / total
         }
     }
 }
@@ -146,38 +148,57 @@ impl Policy for HybridPolicy {
         } else {
             local
         };
+        // The candidates: the nodes the demand fits now, or if none, those it fits at all;
+        // those scoring 0 in id order, the others with their scores.
+        let now = view
+            .nodes
+            .iter()
+            .any(|n| n.alive && n.fits_total(demand) && n.fits_now(demand));
+        let candidate =
+            |n: &NodeView| n.alive && n.fits_total(demand) && (!now || n.fits_now(demand));
+        self.zero.clear();
         self.scored.clear();
-        let mut now = true;
-        for fits_now in [true, false] {
-            for n in view.nodes {
-                if n.alive && n.fits_total(demand) && (!fits_now || n.fits_now(demand)) {
-                    let s = self.score(n);
-                    self.scored.push((s, n.id));
-                }
-            }
-            if !self.scored.is_empty() {
-                now = fits_now;
-                break;
+        for n in view.nodes.iter().filter(|n| candidate(n)) {
+            let s = self.score(n);
+            if s > 0.0 {
+                self.scored.push((s, n.id));
+            } else {
+                self.zero.push(n.id);
             }
         }
-        if self.scored.is_empty() {
+        let count = self.zero.len() + self.scored.len();
+        if count == 0 {
             return infeasible(view);
         }
-        self.scored
-            .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let lowest = self.scored[0].0;
-        if let Some(p) = view.node(preferred) {
-            let candidate = p.alive && p.fits_total(demand) && (!now || p.fits_now(demand));
-            if candidate && self.score(p) <= lowest {
-                return Placement::Node(preferred);
-            }
+        let lowest = if self.zero.is_empty() {
+            self.scored
+                .iter()
+                .map(|c| c.0)
+                .fold(f64::INFINITY, f64::min)
+        } else {
+            0.0
+        };
+        if let Some(p) = view.node(preferred)
+            && candidate(p)
+            && self.score(p) <= lowest
+        {
+            return Placement::Node(preferred);
         }
         let by_share = (view.nodes.len() as f64 * self.options.top_k_fraction) as u64;
         let k = u64::from(self.options.top_k_absolute)
             .max(by_share)
-            .min(self.scored.len() as u64);
-        let pick = below(&mut self.rng, k as u32);
-        Placement::Node(self.scored[pick as usize].1)
+            .min(count as u64);
+        // The candidate of that rank by (score, id): among those scoring 0 by position, else
+        // found among the others in linear time, not by sorting.
+        let rank = below(&mut self.rng, k as u32) as usize;
+        if let Some(id) = self.zero.get(rank) {
+            return Placement::Node(*id);
+        }
+        let rank = rank - self.zero.len();
+        let (_, picked, _) = self
+            .scored
+            .select_nth_unstable_by(rank, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Placement::Node(picked.1)
     }
 
     /// Keeps no history: events would only cost a call each.
