@@ -6,6 +6,7 @@ use cohort_policy::ffi::{PolicyVTable, vtable};
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
+use cohort_policy_p2c::P2cPolicy;
 use cohort_policy_random::RandomPolicy;
 use cohort_policy_spread::SpreadPolicy;
 use cohort_runtime::plugin::{Plugin, SearchPath, looks_like_path};
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// it is called through and a one-line description for `cohort policies`. Built-in policies
 /// cross the same C ABI as plugins, so that a built-in run and a plugin run exercise the same
 /// boundary.
-const BUILTIN: [(&str, PolicyVTable, &str); 5] = [
+const BUILTIN: [(&str, PolicyVTable, &str); 6] = [
     (
         "random",
         vtable::<RandomPolicy>(),
@@ -41,6 +42,11 @@ const BUILTIN: [(&str, PolicyVTable, &str); 5] = [
         "hybrid",
         vtable::<HybridPolicy>(),
         "Ray 2's default: pack below 50% utilization, else random among the least loaded",
+    ),
+    (
+        "p2c",
+        vtable::<P2cPolicy>(),
+        "power of two choices (Sparrow's probing): the less loaded of two random nodes",
     ),
 ];
 

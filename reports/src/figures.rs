@@ -173,6 +173,7 @@ fn policy_color(policy: &str, index: usize) -> RGBColor {
         "locality" => PALETTE[2],
         "spread" => PALETTE[1],
         "hybrid" => PALETTE[4],
+        "p2c" => PALETTE[5],
         _ => PALETTE[(index + 4) % PALETTE.len()],
     }
 }

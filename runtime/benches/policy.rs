@@ -16,6 +16,7 @@ use cohort_policy::{
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
+use cohort_policy_p2c::P2cPolicy;
 use cohort_policy_random::RandomPolicy;
 use cohort_policy_spread::SpreadPolicy;
 use cohort_runtime::plugin::Plugin;
@@ -139,6 +140,7 @@ fn decisions(c: &mut Criterion) {
     bench_policy::<LocalityPolicy>(c, "locality");
     bench_policy::<SpreadPolicy>(c, "spread");
     bench_policy::<HybridPolicy>(c, "hybrid");
+    bench_policy::<P2cPolicy>(c, "p2c");
 }
 
 criterion_group!(benches, decisions);
