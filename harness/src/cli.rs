@@ -206,6 +206,38 @@ pub(crate) enum Command {
     /// Runs one node of a live cluster: joins the head of `cohort run --deploy processes`
     /// (from this or another host), runs what it is assigned, and exits when the run ends.
     Node(NodeArgs),
+    /// Ranks policies across workloads: runs each policy at a few points of each workload's
+    /// sweep (its first, last and evenly between) with a few seeds on the virtual clock, and
+    /// writes `leaderboard.csv`, `leaderboard.md` and `leaderboard.svg`/`.png`: each run's
+    /// mean latency over the best policy's at the same point and seed, per workload and over
+    /// all, beside each workload's sweep (`sweeps/WORKLOAD/`).
+    Leaderboard {
+        /// Policies [default: every built-in one].
+        #[arg(long, value_delimiter = ',')]
+        policies: Vec<String>,
+        /// A policy to rank beside them: a plugin's name or path (repeatable).
+        #[arg(long, value_name = "NAME|PATH")]
+        add: Vec<String>,
+        /// Workloads, by name [default: streaming, tree-reduce, param-server, join,
+        /// streaming-ray-v0.6, streaming-kill].
+        #[arg(long, value_delimiter = ',')]
+        workloads: Vec<String>,
+        /// Seeds.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+        /// Points of each workload's sweep (at least 1; all of them if it has fewer).
+        #[arg(long, default_value_t = 3)]
+        points: usize,
+        /// Runs at once [default: the machine's cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// The directory to write [default: out/leaderboard].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Lists the policies cohort can find, and checks each.
     ///
     /// A plugin named NAME is the library libcohort_NAME.so (.dylib on macOS, .dll on

@@ -150,7 +150,148 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
         } => cmd_calibrate(&out, nodes, samples, nic_rate.as_deref(), force),
         Command::Policies => cmd_policies(),
+        Command::Leaderboard {
+            policies,
+            add,
+            workloads,
+            seeds,
+            points,
+            jobs,
+            out,
+            force,
+        } => cmd_leaderboard(policies, add, workloads, seeds, points, jobs, out, force),
     }
+}
+
+/// `cohort leaderboard`: see its help.
+#[allow(clippy::too_many_arguments)]
+fn cmd_leaderboard(
+    policies: Vec<String>,
+    add: Vec<String>,
+    workloads: Vec<String>,
+    seeds: Vec<u64>,
+    points: usize,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    if points == 0 {
+        bail!("--points must be at least 1");
+    }
+    let mut policies = if policies.is_empty() {
+        policy::builtin_names().map(String::from).collect()
+    } else {
+        policies
+    };
+    policies.extend(add);
+    let known = cohort_workloads::LEADERBOARD;
+    let chosen: Vec<(&str, &str)> = if workloads.is_empty() {
+        known.to_vec()
+    } else {
+        workloads
+            .iter()
+            .map(|name| {
+                known
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .copied()
+                    .with_context(|| {
+                        format!(
+                            "no workload `{name}` to rank on (there are: {})",
+                            known.map(|(n, _)| n).join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?
+    };
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join("leaderboard"));
+    let staging = output::stage(&dir, force)?;
+    let configs = BTreeMap::new();
+    let fixed = BTreeMap::new();
+    let mut runs: Vec<cohort_reports::LeaderboardRun> = Vec::new();
+    for (name, text) in &chosen {
+        let shown = format!("built-in:{name}.toml");
+        let w = Workload::parse(&shown, text)?;
+        let mut grid = w.sweep()?;
+        grid.points = spaced(&grid.points, points);
+        let plan = plan::Plan::new(&plan::Request {
+            workload: &w,
+            shown_path: &shown,
+            policies: policies.clone(),
+            seeds: seeds.clone(),
+            fixed: &fixed,
+            configs: &configs,
+            detail: false,
+            profile: None,
+            grid: Some(grid),
+        })?;
+        let params = output::param_names(&plan.specs[0]);
+        let into = staging.path().join("sweeps").join(name);
+        let rows = run_plan(
+            plan,
+            None,
+            jobs,
+            &into,
+            false,
+            &dir.join("sweeps").join(name),
+        )?;
+        for r in rows {
+            let point: Vec<String> = params
+                .iter()
+                .zip(&r.params)
+                .map(|(p, v)| format!("{p}={v}"))
+                .collect();
+            runs.push(cohort_reports::LeaderboardRun {
+                workload: name.to_string(),
+                point: point.join(","),
+                seed: r.seed,
+                policy: r.policy.clone(),
+                mean_ms: (r.datapoints > 0).then(|| r.mean_ms.get()),
+            });
+        }
+    }
+    let rows = cohort_reports::leaderboard_standings(&runs);
+    let about = format!(
+        "Policies {} on {} ({} points of each sweep, seeds {}), on the virtual clock.",
+        policies.join(", "),
+        chosen
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", "),
+        points,
+        seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let board = cohort_reports::write_leaderboard(&rows, staging.path(), &about)?;
+    staging.commit()?;
+    let mut o = std::io::stdout().lock();
+    let overall = board.markdown.split("\n## ").nth(1).unwrap_or_default();
+    writeln!(o, "\n## {overall}")?;
+    writeln!(
+        o,
+        "wrote {} ({})",
+        dir.display(),
+        output::human_size(output::size_on_disk(&dir))
+    )?;
+    Ok(())
+}
+
+/// `count` of `points`, evenly spaced from the first to the last (all of them if there are
+/// no more than `count`).
+fn spaced<T: Clone>(points: &[T], count: usize) -> Vec<T> {
+    if points.len() <= count {
+        return points.to_vec();
+    }
+    if count == 1 {
+        return points[..1].to_vec();
+    }
+    (0..count)
+        .map(|i| points[i * (points.len() - 1) / (count - 1)].clone())
+        .collect()
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {

@@ -1349,3 +1349,81 @@ fn the_shipped_ray_profiles_simulate_their_ray_with_its_mechanisms() {
         );
     }
 }
+
+#[test]
+fn leaderboard_ranks_policies_across_workloads_and_takes_a_plugin_with_one_flag() {
+    let s = sandbox("leaderboard");
+    let p2c = Path::new(env!("CARGO_BIN_EXE_cohort")).with_file_name(format!(
+        "{}cohort_p2c{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let p2c = p2c.to_str().expect("a UTF-8 path");
+    let args = |out: &'static str| {
+        vec![
+            "leaderboard",
+            "--workloads",
+            "tree-reduce,param-server",
+            "--policies",
+            "random,group",
+            "--add",
+            p2c,
+            "--seeds",
+            "1",
+            "--points",
+            "1",
+            "--out",
+            out,
+        ]
+    };
+    let o = s.cohort(&args("board"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(s.path("board/leaderboard.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "workload,policy,rank,runs,missing,relative_mean,relative_min,relative_max"
+    );
+    // Three policies on each of two workloads, then over all.
+    assert_eq!(lines.len(), 1 + 3 * 3, "{csv}");
+    for w in ["tree-reduce", "param-server", "all"] {
+        let ranks: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("{w},")))
+            .map(|l| l.split(',').nth(2).unwrap())
+            .collect();
+        assert_eq!(ranks, ["1", "2", "3"], "{csv}");
+        // The best run at each point is 1: the first of a workload's rows has a least
+        // relative latency of 1.
+        let first = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{w},")))
+            .unwrap();
+        assert!(
+            first.ends_with(",1.000000,1.000000") || w == "all",
+            "{first}"
+        );
+    }
+    assert!(csv.contains(",p2c,"), "the plugin added by path: {csv}");
+    for f in ["leaderboard.md", "leaderboard.svg", "leaderboard.png"] {
+        assert!(s.path("board").join(f).is_file(), "{f}");
+    }
+    assert!(s.path("board/sweeps/tree-reduce/summary.csv").is_file());
+    // The same command gives the same table, byte for byte.
+    let o = s.cohort(&args("again"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(s.path("again/leaderboard.csv")).unwrap()
+    );
+    // Bad input: exit 2, the problem named, nothing written.
+    assert_bad(
+        &s.cohort(&["leaderboard", "--workloads", "nosuch", "--out", "bad"]),
+        "no workload `nosuch` to rank on (there are: streaming, tree-reduce",
+    );
+    assert_bad(
+        &s.cohort(&["leaderboard", "--points", "0", "--out", "bad"]),
+        "--points must be at least 1",
+    );
+    assert!(!s.path("bad").exists());
+}

@@ -166,7 +166,7 @@ const PALETTE: [RGBColor; 10] = [
 ];
 
 /// The color of a policy: fixed for the built-in policies, else by sweep position.
-fn policy_color(policy: &str, index: usize) -> RGBColor {
+pub(crate) fn policy_color(policy: &str, index: usize) -> RGBColor {
     match policy {
         "random" => PALETTE[3],
         "group" => PALETTE[0],
@@ -843,7 +843,7 @@ pub(crate) fn write(figure: &Figure, dir: &Path) -> Result<(), ReportError> {
     Ok(())
 }
 
-fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
+pub(crate) fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
     e.to_string()
 }
 
@@ -874,7 +874,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> Resu
 }
 
 /// The largest font, from `size` down, in which `text` fits in `max_width` pixels.
-fn fitted_font<DB: DrawingBackend>(
+pub(crate) fn fitted_font<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     text: &str,
     size: f64,
@@ -893,7 +893,7 @@ fn fitted_font<DB: DrawingBackend>(
 
 /// A log-scale axis with labels at 1-2-5 (or 1-3, or 1) times powers of ten, by how many
 /// decades it spans, and light grid lines at every integer times a power of ten.
-fn log_axis(axis: &Axis) -> WithKeyPoints<LogCoord<f64>> {
+pub(crate) fn log_axis(axis: &Axis) -> WithKeyPoints<LogCoord<f64>> {
     let (k0, k1) = (
         axis.lo.log10().floor() as i32,
         axis.hi.log10().ceil() as i32,
@@ -920,7 +920,7 @@ fn log_axis(axis: &Axis) -> WithKeyPoints<LogCoord<f64>> {
 }
 
 /// A tick label: up to three decimals, or scientific notation below 0.01.
-fn tick(v: f64) -> String {
+pub(crate) fn tick(v: f64) -> String {
     if v != 0.0 && v.abs() < 0.01 {
         format!("{v:.0e}")
     } else {

@@ -168,6 +168,7 @@ mod doc;
 mod error;
 mod figures;
 mod input;
+mod leaderboard;
 mod model;
 mod published;
 mod report;
@@ -189,6 +190,10 @@ pub use claims::{
     ShapeClaims, Verdict,
 };
 pub use error::ReportError;
+pub use leaderboard::{
+    ALL, Leaderboard, LeaderboardRun, standings as leaderboard_standings,
+    write as write_leaderboard,
+};
 pub use published::{
     CdfReadoff, CdfStatistic, PUBLISHED_DATA_SETS, PublishedPoint, published_cdf,
     published_eval_line,

@@ -42,6 +42,14 @@ pub const RAY_V0_6: (&str, &str) = (
     include_str!("../files/streaming-ray-v0.6.toml"),
 );
 
+/// join.toml, a two-sided join, as `(name, text)`.
+pub const JOIN: (&str, &str) = ("join", include_str!("../files/join.toml"));
+
+/// The workloads `cohort leaderboard` ranks policies on, by name: the shipped files, the
+/// join, streaming on the model of Ray v0.6's mechanisms, and streaming with a node killed.
+pub const LEADERBOARD: [(&str, &str); 6] =
+    [SHIPPED[0], SHIPPED[1], SHIPPED[2], JOIN, RAY_V0_6, KILL];
+
 /// The workload files shipped with cohort, by name: `(name, TOML text)`. `cohort repro`
 /// uses `streaming`, so that it runs from anywhere.
 pub const SHIPPED: [(&str, &str); 3] = [

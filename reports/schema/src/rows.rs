@@ -397,6 +397,37 @@ pub struct CompareRow {
     pub placement_agreement: Option<Fixed6>,
 }
 
+/// One row of `leaderboard.csv` (written by `cohort leaderboard`): one policy on one workload
+/// (or on all of them, `workload` "all"), its latency relative to the best policy's. A run's
+/// relative latency is its mean latency over the lowest mean latency any policy reached at
+/// the same point and seed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardRow {
+    /// The workload, or "all".
+    pub workload: String,
+    /// The policy.
+    pub policy: String,
+    /// Its rank on the workload, 1 the best: by runs without a datapoint, then by
+    /// `relative_mean`.
+    pub rank: u32,
+    /// Runs (points x seeds; for "all", over every workload).
+    pub runs: u64,
+    /// Runs without a datapoint (work that never finished): ranked after every policy with
+    /// fewer.
+    pub missing: u64,
+    /// Geometric mean of the relative latencies of its runs with a datapoint (for "all", of
+    /// the workloads' `relative_mean`); 1 is the best possible; empty without any.
+    pub relative_mean: Option<Fixed6>,
+    /// The least relative latency of its runs.
+    pub relative_min: Option<Fixed6>,
+    /// The greatest relative latency of its runs.
+    pub relative_max: Option<Fixed6>,
+}
+
+impl Row for LeaderboardRow {
+    const FILE: &'static str = "leaderboard.csv";
+}
+
 impl Row for CompareRow {
     const FILE: &'static str = "compare.csv";
 
@@ -715,6 +746,10 @@ mod tests {
             assert_eq!(
                 documented_columns(doc, SummaryRow::FILE),
                 header::<SummaryRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, LeaderboardRow::FILE),
+                header::<LeaderboardRow>()
             );
         }
     }

@@ -1,7 +1,7 @@
 //! Tests on synthetic sweeps written by [`fixture::FakeSweep`].
 
 mod claims;
-mod fixture;
+pub(crate) mod fixture;
 
 use std::fs;
 use std::path::{Path, PathBuf};
