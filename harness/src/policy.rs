@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use cohort_policy::Policy;
 use cohort_policy::ffi::{PolicyVTable, vtable};
+use cohort_policy_ees::EesPolicy;
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// it is called through and a one-line description for `cohort policies`. Built-in policies
 /// cross the same C ABI as plugins, so that a built-in run and a plugin run exercise the same
 /// boundary.
-const BUILTIN: [(&str, PolicyVTable, &str); 6] = [
+const BUILTIN: [(&str, PolicyVTable, &str); 7] = [
     (
         "random",
         vtable::<RandomPolicy>(),
@@ -47,6 +48,11 @@ const BUILTIN: [(&str, PolicyVTable, &str); 6] = [
         "p2c",
         vtable::<P2cPolicy>(),
         "power of two choices (Sparrow's probing): the less loaded of two random nodes",
+    ),
+    (
+        "ees",
+        vtable::<EesPolicy>(),
+        "earliest estimated start (Dask's rule): least queued work plus missing bytes' transfer",
     ),
 ];
 

@@ -508,7 +508,7 @@ fn bad_policies_fail_cleanly() {
     let s = sandbox("badpolicy");
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "nosuch"]),
-        "policy `nosuch` is neither built in (random, group, locality, spread, hybrid, p2c) nor a plugin on the search path",
+        "policy `nosuch` is neither built in (random, group, locality, spread, hybrid, p2c, ees) nor a plugin on the search path",
     );
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "./no/such/libx.so"]),
@@ -811,7 +811,9 @@ fn validate_and_policies_report() {
     );
     let o = s.cohort(&["policies"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    for p in ["random", "group", "locality", "spread", "hybrid", "p2c"] {
+    for p in [
+        "random", "group", "locality", "spread", "hybrid", "p2c", "ees",
+    ] {
         assert!(
             out.lines().any(|l| l.starts_with(p) && l.contains("ok")),
             "{out}"

@@ -174,6 +174,7 @@ pub(crate) fn policy_color(policy: &str, index: usize) -> RGBColor {
         "spread" => PALETTE[1],
         "hybrid" => PALETTE[4],
         "p2c" => PALETTE[5],
+        "ees" => PALETTE[6],
         _ => PALETTE[(index + 4) % PALETTE.len()],
     }
 }

@@ -13,6 +13,7 @@ use cohort_policy::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
     PlacementView, Policy, PolicyEvent, PolicyFactory, Resources, TaskId, WorkKind,
 };
+use cohort_policy_ees::EesPolicy;
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
@@ -141,6 +142,7 @@ fn decisions(c: &mut Criterion) {
     bench_policy::<SpreadPolicy>(c, "spread");
     bench_policy::<HybridPolicy>(c, "hybrid");
     bench_policy::<P2cPolicy>(c, "p2c");
+    bench_policy::<EesPolicy>(c, "ees");
 }
 
 criterion_group!(benches, decisions);

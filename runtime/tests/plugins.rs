@@ -449,7 +449,9 @@ fn locality_plugin_by_name_and_by_path() {
 fn the_search_path_lists_the_builtin_plugins() {
     let available = SearchPath::from_env().available();
     let names: Vec<&str> = available.iter().map(|p| p.name.as_str()).collect();
-    for name in ["group", "hybrid", "locality", "p2c", "random", "spread"] {
+    for name in [
+        "ees", "group", "hybrid", "locality", "p2c", "random", "spread",
+    ] {
         assert!(names.contains(&name), "{name} not in {names:?}");
     }
     let mut sorted = names.clone();
@@ -477,7 +479,9 @@ fn open_takes_a_name_or_a_path() {
 
 #[test]
 fn builtin_plugins_run_a_workload() {
-    for name in ["random", "group", "locality", "spread", "hybrid", "p2c"] {
+    for name in [
+        "random", "group", "locality", "spread", "hybrid", "p2c", "ees",
+    ] {
         let mut c = cluster(builtin(name).create("", 5).expect("created"), 3, 2);
         let outs: Vec<_> = (0..10)
             .map(|x| square(&mut c, x).expect("submitted").remove(0))
@@ -732,14 +736,16 @@ fn a_plugin_built_with_two_dependency_variants_swapped() {
 fn export_policy_exports_the_entry_symbol_with_the_hosts_layout() {
     // Found by name, but not loaded through the loader.
     let search = SearchPath::from_env();
-    let mut libraries: Vec<PathBuf> = ["random", "group", "locality", "spread", "hybrid", "p2c"]
-        .iter()
-        .map(|name| {
-            search
-                .resolve(name)
-                .expect("built by `cargo build --workspace`")
-        })
-        .collect();
+    let mut libraries: Vec<PathBuf> = [
+        "random", "group", "locality", "spread", "hybrid", "p2c", "ees",
+    ]
+    .iter()
+    .map(|name| {
+        search
+            .resolve(name)
+            .expect("built by `cargo build --workspace`")
+    })
+    .collect();
     libraries.push(fixture("first-fit"));
     for path in libraries {
         // SAFETY: these are plugins built from this repository; loading runs their
