@@ -218,6 +218,10 @@ pub(crate) enum Command {
         /// A policy to rank beside them: a plugin's name or path (repeatable).
         #[arg(long, value_name = "NAME|PATH")]
         add: Vec<String>,
+        /// Also rank group scheduling with each of its rules off in turn (group-no-pack,
+        /// group-no-follow, group-random-fallback): which part earns its gain.
+        #[arg(long)]
+        ablations: bool,
         /// Workloads, by name [default: streaming, tree-reduce, param-server, join,
         /// streaming-ray-v0.6, streaming-kill].
         #[arg(long, value_delimiter = ',')]

@@ -152,14 +152,20 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Policies => cmd_policies(),
         Command::Leaderboard {
             policies,
-            add,
+            mut add,
+            ablations,
             workloads,
             seeds,
             points,
             jobs,
             out,
             force,
-        } => cmd_leaderboard(policies, add, workloads, seeds, points, jobs, out, force),
+        } => {
+            if ablations {
+                add.extend(policy::variant_names().map(String::from));
+            }
+            cmd_leaderboard(policies, add, workloads, seeds, points, jobs, out, force)
+        }
     }
 }
 
@@ -1140,20 +1146,26 @@ fn cmd_policies() -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut bad = 0;
     let (listed, shadowed) = policy::list();
+    let width = listed
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     for p in listed {
         match p.check {
             Ok(()) if p.description.is_empty() => {
-                writeln!(out, "{:<12} ok      {}", p.name, p.source)?
+                writeln!(out, "{:<width$} ok      {}", p.name, p.source)?
             }
             Ok(()) => writeln!(
                 out,
-                "{:<12} ok      {:<10} {}",
+                "{:<width$} ok      {:<10} {}",
                 p.name, p.source, p.description
             )?,
             Err(e) => {
                 bad += 1;
                 // The error names the plugin's path.
-                writeln!(out, "{:<12} BROKEN  {e}", p.name)?;
+                writeln!(out, "{:<width$} BROKEN  {e}", p.name)?;
             }
         }
     }

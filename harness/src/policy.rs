@@ -60,6 +60,35 @@ const BUILTIN: [(&str, PolicyVTable, &str); 7] = [
 /// group scheduling) and locality-only, where later Ray versions went.
 pub const REPRO: [&str; 3] = ["random", "group", "locality"];
 
+/// Built-in variants: a built-in policy with options set, under a name of its own (what its
+/// runs are labelled with), and a line for `cohort policies`: the ablations of group
+/// scheduling, which `cohort leaderboard --ablations` ranks beside the policies.
+const VARIANTS: [(&str, &str, &str, &str); 3] = [
+    (
+        "group-no-pack",
+        "group",
+        "pack = false",
+        "group without its pack rule: group dependencies placed randomly (an ablation)",
+    ),
+    (
+        "group-no-follow",
+        "group",
+        "follow = false",
+        "group without its task-dependency rule: placed randomly (an ablation)",
+    ),
+    (
+        "group-random-fallback",
+        "group",
+        "load_fallback = false",
+        "group with a random fallback, not the freest node (an ablation)",
+    ),
+];
+
+/// The names of the built-in variants, the ablations of group scheduling.
+pub fn variant_names() -> impl Iterator<Item = &'static str> {
+    VARIANTS.iter().map(|(name, ..)| *name)
+}
+
 /// The names of the built-in policies, in the order `cohort policies` lists them.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     BUILTIN.iter().map(|(name, _, _)| *name)
@@ -89,7 +118,8 @@ impl PolicySource {
     /// runs are labelled with the name the policy gives itself.
     pub fn resolve(spec: &str, config: &str) -> Result<PolicySource> {
         let is_path = looks_like_path(spec);
-        if !is_path && let Some(name) = builtin_names().find(|b| *b == spec) {
+        if !is_path && let Some(name) = builtin_names().chain(variant_names()).find(|b| *b == spec)
+        {
             builtin(name, config, 0)?;
             return Ok(PolicySource::Builtin(name));
         }
@@ -135,6 +165,15 @@ impl PolicySource {
 }
 
 fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
+    if let Some((_, base, options, _)) = VARIANTS.iter().find(|(n, ..)| *n == name) {
+        if config
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+        {
+            bail!("`{name}` is `{base}` with `{options}`: give `{base}` its options instead");
+        }
+        return builtin(base, options, seed);
+    }
     let Some((_, vtable, _)) = BUILTIN.iter().find(|(n, _, _)| *n == name) else {
         bail!("`{name}` is not a built-in policy");
     };
@@ -178,7 +217,13 @@ pub struct Listed {
 pub fn list() -> (Vec<Listed>, Vec<PathBuf>) {
     let mut rows: Vec<Listed> = BUILTIN
         .iter()
-        .map(|(b, _, description)| Listed {
+        .map(|(b, _, description)| (*b, *description))
+        .chain(
+            VARIANTS
+                .iter()
+                .map(|(v, _, _, description)| (*v, *description)),
+        )
+        .map(|(b, description)| Listed {
             name: b.to_string(),
             source: "built-in".to_string(),
             description,

@@ -820,15 +820,18 @@ fn validate_and_policies_report() {
         );
         // Listed once as a policy: the workspace's own plugin of that name is reachable by
         // path only, and said so apart.
-        assert_eq!(out.lines().filter(|l| l.starts_with(p)).count(), 1, "{out}");
+        let named = |l: &&str| l.split_whitespace().next() == Some(p);
+        assert_eq!(out.lines().filter(named).count(), 1, "{out}");
     }
-    // Each built-in with what it does, in a line.
+    // Each built-in with what it does, in a line (in aligned columns).
+    let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
     for said in [
-        "random       ok      built-in   Ray v0.6: uniform among nodes with a free CPU",
-        "spread       ok      built-in   Ray 2's SPREAD: round-robin",
-        "hybrid       ok      built-in   Ray 2's default: pack below 50% utilization",
+        "random ok built-in Ray v0.6: uniform among nodes with a free CPU",
+        "spread ok built-in Ray 2's SPREAD: round-robin",
+        "hybrid ok built-in Ray 2's default: pack below 50% utilization",
+        "group-no-pack ok built-in group without its pack rule",
     ] {
-        assert!(out.contains(said), "{out}");
+        assert!(words.contains(said), "{out}");
     }
     let o = s.cohort(&["policies", "--help"]);
     assert!(
@@ -1428,4 +1431,41 @@ fn leaderboard_ranks_policies_across_workloads_and_takes_a_plugin_with_one_flag(
         "--points must be at least 1",
     );
     assert!(!s.path("bad").exists());
+    // --ablations ranks group with each rule off beside it, under names of their own.
+    let o = s.cohort(&[
+        "leaderboard",
+        "--workloads",
+        "tree-reduce",
+        "--policies",
+        "group",
+        "--ablations",
+        "--seeds",
+        "1",
+        "--points",
+        "1",
+        "--out",
+        "ablated",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(s.path("ablated/leaderboard.csv")).unwrap();
+    for p in [
+        "group",
+        "group-no-pack",
+        "group-no-follow",
+        "group-random-fallback",
+    ] {
+        assert!(csv.contains(&format!("\ntree-reduce,{p},")), "{p}: {csv}");
+    }
+    // A variant is a built-in policy with its options set: it takes no more.
+    assert_bad(
+        &s.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "group-no-pack",
+            "--policy-config",
+            "follow = false",
+        ]),
+        "`group-no-pack` is `group` with `pack = false`: give `group` its options instead",
+    );
 }

@@ -21,9 +21,7 @@
 
 #![forbid(unsafe_code)]
 
-use cohort_policy::{
-    ArgState, NodeId, NodeView, ObjectId, Placement, PlacementView, Policy, PolicyFactory,
-};
+use cohort_policy::{NodeId, NodeView, ObjectId, Placement, PlacementView, Policy, PolicyFactory};
 use cohort_policy_random::infeasible;
 use serde::Deserialize;
 
@@ -98,20 +96,10 @@ impl Policy for EesPolicy {
         let demand = view.demand;
         self.args.clear();
         self.located.clear();
-        for arg in view.args {
-            if self.args.iter().any(|(o, _)| *o == arg.object) {
-                continue;
-            }
+        for arg in view.distinct_args() {
             self.args.push((arg.object, arg.size));
-            match arg.state {
-                ArgState::Ready => self
-                    .located
-                    .extend(view.holders_of(arg).iter().map(|h| (*h, arg.object))),
-                ArgState::Pending if arg.producer_node != NodeId::NONE => {
-                    self.located.push((arg.producer_node, arg.object));
-                }
-                ArgState::Pending => {}
-            }
+            self.located
+                .extend(view.locations_of(arg).map(|n| (n, arg.object)));
         }
         self.located.sort_unstable();
         let fits = |n: &NodeView| n.alive && n.fits_total(demand);
@@ -179,7 +167,7 @@ impl PolicyFactory for EesPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cohort_policy::ArgView;
+    use cohort_policy::{ArgState, ArgView};
 
     fn node(id: u32, total: u32, busy: u32, queued: u32) -> NodeView {
         NodeView::new(NodeId(id), total, busy, queued, 1 << 30)

@@ -18,6 +18,13 @@
 //! too small node is skipped, as if it held none of the group. On a healthy cluster of
 //! uniform nodes this changes nothing.
 //!
+//! # Ablations
+//! Three options (all `true` by default, the policy above) turn one rule off each, to see
+//! which part of the policy earns its gain: `pack = false` places a task with a group
+//! dependency as one without a dependency (randomly); `follow = false` does the same for a
+//! task dependency; `load_fallback = false` makes the fallback random instead of the most
+//! free node. [`GroupOptions`].
+//!
 //! # What is recorded
 //! Placements are recorded when the runtime reports them ([`PolicyEvent::Placed`]), not when
 //! the policy answers, so that only accepted decisions count and placements made elsewhere
@@ -43,8 +50,33 @@ use cohort_policy::{
     Dependency, GroupId, NodeId, NodeView, Placement, PlacementView, Policy, PolicyEvent,
     PolicyFactory,
 };
-use cohort_policy_random::{RandomPolicy, infeasible, no_options};
+use cohort_policy_random::{RandomPolicy, infeasible};
+use serde::Deserialize;
 use std::collections::BTreeMap;
+
+/// Which of the policy's rules are on (all, by default). See the crate documentation.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupOptions {
+    /// A task with a group dependency packs onto its dependency's nodes, then its own
+    /// group's (else: placed as without a dependency).
+    pub pack: bool,
+    /// A task with a task dependency goes to its producer's node (else: placed as without a
+    /// dependency).
+    pub follow: bool,
+    /// The fallback takes the node with the most `available - queued` CPUs (else: random).
+    pub load_fallback: bool,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        GroupOptions {
+            pack: true,
+            follow: true,
+            load_fallback: true,
+        }
+    }
+}
 
 /// What the policy remembers about one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,14 +114,22 @@ impl GroupRecord {
 pub struct GroupPolicy {
     groups: BTreeMap<GroupId, GroupRecord>,
     random: RandomPolicy,
+    options: GroupOptions,
 }
 
 impl GroupPolicy {
-    /// A policy with no history, drawing its random placements from `seed`.
+    /// A policy with no history and every rule on, drawing its random placements from
+    /// `seed`.
     pub fn new(seed: u64) -> Self {
+        GroupPolicy::with_options(GroupOptions::default(), seed)
+    }
+
+    /// A policy with no history and the rules `options` leaves on.
+    pub fn with_options(options: GroupOptions, seed: u64) -> Self {
         GroupPolicy {
             groups: BTreeMap::new(),
             random: RandomPolicy::new(seed),
+            options,
         }
     }
 
@@ -130,9 +170,12 @@ impl GroupPolicy {
             .map(|n| n.id)
     }
 
-    /// The alive, big-enough node with the most `available - queued` CPUs; ties to the lowest
-    /// id.
-    fn fallback(view: &PlacementView<'_>) -> Placement {
+    /// The alive, big-enough node with the most `available - queued` CPUs, ties to the lowest
+    /// id; or, with `load_fallback` off, a random one.
+    fn fallback(&mut self, view: &PlacementView<'_>) -> Placement {
+        if !self.options.load_fallback {
+            return self.random.place(view);
+        }
         let best = view
             .alive_nodes()
             .filter(|n| n.fits_total(view.demand))
@@ -162,19 +205,22 @@ impl Policy for GroupPolicy {
 
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let group = view.hints.group;
+        let o = self.options;
         match view.hints.dependency {
             Dependency::None => self.random.place(view),
+            Dependency::Group(_) if !o.pack => self.random.place(view),
+            Dependency::Task(..) if !o.follow => self.random.place(view),
             Dependency::Group(dep) => match self
                 .pack(view, dep, group)
                 .or_else(|| self.pack(view, group, group))
             {
                 Some(node) => Placement::Node(node),
-                None => Self::fallback(view),
+                None => self.fallback(view),
             },
             Dependency::Task(dep, index) => {
                 match self.task_node(dep, index).and_then(|id| usable(view, id)) {
                     Some(n) => Placement::Node(n.id),
-                    None => Self::fallback(view),
+                    None => self.fallback(view),
                 }
             }
         }
@@ -199,8 +245,9 @@ impl Policy for GroupPolicy {
 
 impl PolicyFactory for GroupPolicy {
     fn create(config_toml: &str, seed: u64) -> Result<Self, String> {
-        no_options("group", config_toml)?;
-        Ok(GroupPolicy::new(seed))
+        let options: GroupOptions = toml::from_str(config_toml)
+            .map_err(|e| format!("the group policy's options: {}", e.message()))?;
+        Ok(GroupPolicy::with_options(options, seed))
     }
 }
 
@@ -554,17 +601,79 @@ mod tests {
     }
 
     #[test]
-    fn configuration_must_be_empty() {
+    fn options_are_checked() {
         assert!(GroupPolicy::create("# nothing\n", 3).is_ok());
+        let e = GroupPolicy::create("packing = false", 3).unwrap_err();
         assert!(
-            GroupPolicy::create("pack = true", 3)
-                .unwrap_err()
-                .contains("group policy takes no options")
+            e.contains("the group policy's options: unknown field `packing`"),
+            "{e}"
         );
+    }
+
+    /// What a fresh `RandomPolicy` seeded like the group policy draws first for `h`.
+    fn random_first(nodes: &[NodeView], h: Hints) -> u32 {
+        match RandomPolicy::new(0).place(&view(nodes, h, WorkKind::Task)) {
+            Placement::Node(n) => n.0,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_ablation_turns_exactly_its_rule_off() {
+        // The broadcast (group 1) ran on nodes 3 and 1, task 0 of group 2 on node 4.
+        let nodes = [
+            node(0, 4, 3, 0),
+            node(1, 4, 0, 0),
+            node(2, 4, 0, 0),
+            node(3, 4, 0, 0),
+            node(4, 4, 0, 0),
+        ];
+        let primed = |config: &str| {
+            let mut p = GroupPolicy::create(config, 0).unwrap();
+            record(&mut p, 1, 0, 3);
+            record(&mut p, 1, 1, 1);
+            record(&mut p, 2, 0, 4);
+            p
+        };
+        let packs = hints(3, 0, Dependency::Group(GroupId(1)));
+        let follows = hints(5, 0, Dependency::Task(GroupId(2), 0));
+        let orphan = hints(6, 0, Dependency::Group(GroupId(9)));
+        // All on: packs onto node 1, follows to node 4, falls back to the freest (1).
+        let mut p = primed("");
+        assert_eq!(place(&mut p, &nodes, packs), 1);
+        assert_eq!(place(&mut p, &nodes, follows), 4);
+        assert_eq!(place(&mut p, &nodes, orphan), 1);
+        // pack off: the group dependency draws as random does; the others are unchanged.
+        let mut p = primed("pack = false");
+        assert_eq!(place(&mut p, &nodes, packs), random_first(&nodes, packs));
+        assert_eq!(place(&mut p, &nodes, follows), 4);
+        // follow off: the task dependency draws as random does; packing is unchanged.
+        let mut p = primed("follow = false");
+        assert_eq!(
+            place(&mut p, &nodes, follows),
+            random_first(&nodes, follows)
+        );
+        assert_eq!(place(&mut p, &nodes, packs), 1);
+        // load_fallback off: the fallback draws as random does; packing is unchanged.
+        let mut p = primed("load_fallback = false");
+        assert_eq!(place(&mut p, &nodes, orphan), random_first(&nodes, orphan));
+        assert_eq!(place(&mut p, &nodes, packs), 1);
+        // Each draw differs from its rule's answer, so that the checks above tell an
+        // ablation from the full policy.
+        for (h, rule) in [(packs, 1), (follows, 4), (orphan, 1)] {
+            assert_ne!(random_first(&nodes, h), rule);
+        }
     }
 
     #[test]
     fn passes_the_conformance_checks() {
-        cohort_policy::conformance::check::<GroupPolicy>("").unwrap();
+        for config in [
+            "",
+            "pack = false",
+            "follow = false",
+            "load_fallback = false",
+        ] {
+            cohort_policy::conformance::check::<GroupPolicy>(config).unwrap();
+        }
     }
 }

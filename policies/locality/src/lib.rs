@@ -14,7 +14,7 @@
 
 #![forbid(unsafe_code)]
 
-use cohort_policy::{ArgState, NodeId, ObjectId, Placement, PlacementView, Policy, PolicyFactory};
+use cohort_policy::{NodeId, Placement, PlacementView, Policy, PolicyFactory};
 use cohort_policy_random::{RandomPolicy, no_options};
 
 /// The locality-only policy. See the crate documentation.
@@ -40,8 +40,6 @@ impl LocalityPolicy {
 pub struct ArgumentBytes {
     /// Scratch: (node, bytes) for every copy of every distinct argument.
     located: Vec<(NodeId, u64)>,
-    /// Scratch: the distinct argument objects seen so far in one decision.
-    seen: Vec<ObjectId>,
 }
 
 impl ArgumentBytes {
@@ -49,21 +47,9 @@ impl ArgumentBytes {
     /// bytes (ties to the lowest id), if any candidate holds any argument.
     pub fn best(&mut self, view: &PlacementView<'_>) -> Option<NodeId> {
         self.located.clear();
-        self.seen.clear();
-        for arg in view.args {
-            if self.seen.contains(&arg.object) {
-                continue;
-            }
-            self.seen.push(arg.object);
-            match arg.state {
-                ArgState::Ready => self
-                    .located
-                    .extend(view.holders_of(arg).iter().map(|h| (*h, arg.size))),
-                ArgState::Pending if arg.producer_node != NodeId::NONE => {
-                    self.located.push((arg.producer_node, arg.size));
-                }
-                ArgState::Pending => {}
-            }
+        for arg in view.distinct_args() {
+            self.located
+                .extend(view.locations_of(arg).map(|n| (n, arg.size)));
         }
         self.located.sort_unstable_by_key(|(node, _)| *node);
         let mut best: Option<(NodeId, u64)> = None;
@@ -115,7 +101,9 @@ impl PolicyFactory for LocalityPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cohort_policy::{ArgView, Hints, NodeView, Resources, TaskId, WorkKind};
+    use cohort_policy::{
+        ArgState, ArgView, Hints, NodeView, ObjectId, Resources, TaskId, WorkKind,
+    };
 
     fn node(id: u32, total: u32, busy: u32, queued: u32) -> NodeView {
         NodeView::new(NodeId(id), total, busy, queued, 1 << 30)

@@ -299,6 +299,29 @@ impl<'a> PlacementView<'a> {
         self.holders.get(start..end).unwrap_or(&[])
     }
 
+    /// Each object argument once (its first occurrence), in argument order: an object passed
+    /// several times is fetched once.
+    pub fn distinct_args(&self) -> impl Iterator<Item = &'a ArgView> + 'a {
+        let args = self.args;
+        args.iter()
+            .enumerate()
+            .filter(move |(i, a)| !args[..*i].iter().any(|b| b.object == a.object))
+            .map(|(_, a)| a)
+    }
+
+    /// Where `arg` is or will be: every holder of a ready argument (ascending); the node its
+    /// producer was placed on for a pending one, if known.
+    pub fn locations_of(&self, arg: &ArgView) -> impl Iterator<Item = NodeId> + 'a {
+        let (holders, producer) = match arg.state {
+            ArgState::Ready => (self.holders_of(arg), None),
+            ArgState::Pending => (&[][..], Some(arg.producer_node)),
+        };
+        holders
+            .iter()
+            .copied()
+            .chain(producer.filter(|n| *n != NodeId::NONE))
+    }
+
     /// The nodes that are alive.
     pub fn alive_nodes(&self) -> impl Iterator<Item = &'a NodeView> + 'a {
         self.nodes.iter().filter(|n| n.alive)
@@ -461,5 +484,42 @@ mod tests {
         assert_eq!(view.holders_of(&args[0]), &[NodeId(1), NodeId(3)]);
         assert_eq!(view.holders_of(&args[1]), &[NodeId(0)]);
         assert!(Hints::NONE.is_none());
+    }
+
+    #[test]
+    fn distinct_args_and_their_locations() {
+        let holders = [NodeId(1), NodeId(3)];
+        let ready = ArgView {
+            object: ObjectId(7),
+            size: 10,
+            state: ArgState::Ready,
+            holders_start: 0,
+            holders_len: 2,
+            producer_node: NodeId(1),
+        };
+        let pending = |object, producer_node| ArgView {
+            object: ObjectId(object),
+            size: 5,
+            state: ArgState::Pending,
+            holders_start: 2,
+            holders_len: 0,
+            producer_node,
+        };
+        let args = [
+            ready,
+            pending(8, NodeId(2)),
+            ready,
+            pending(9, NodeId::NONE),
+        ];
+        let nodes = [node(0, 4, 0, 0)];
+        let mut view = PlacementView::plain_task(&nodes, 1);
+        view.args = &args;
+        view.holders = &holders;
+        let distinct: Vec<u64> = view.distinct_args().map(|a| a.object.0).collect();
+        assert_eq!(distinct, [7, 8, 9], "object 7, passed twice, once");
+        let at = |a: &ArgView| view.locations_of(a).map(|n| n.0).collect::<Vec<_>>();
+        assert_eq!(at(&args[0]), [1, 3], "a ready argument: its holders");
+        assert_eq!(at(&args[1]), [2], "a pending one: its producer's node");
+        assert!(at(&args[3]).is_empty(), "nowhere yet");
     }
 }

@@ -276,7 +276,7 @@ impl Core {
     }
 
     /// Asks for each of `objects` at `node` for `task`; returns how many are on their way, or
-    /// `None` if one cannot come (the task has then failed).
+    /// `None` if one cannot come or the task ended meanwhile (it has then failed).
     fn fetch(
         &mut self,
         task: TaskId,
@@ -289,6 +289,7 @@ impl Core {
             match self.request(o, node, task, now) {
                 Request::Local => {}
                 Request::Waiting => missing += 1,
+                Request::Ended => return None,
                 Request::Failed(reason) => {
                     self.fail_task(task, reason, now);
                     return None;

@@ -133,7 +133,7 @@ impl Core {
         let node = entry.node;
         match self.request(object, node, task, now) {
             Request::Local => self.arrived(task, now),
-            Request::Waiting => {}
+            Request::Waiting | Request::Ended => {}
             Request::Failed(reason) => self.fail_task(task, reason, now),
         }
     }

@@ -30,6 +30,9 @@ pub(super) enum Request {
     Local,
     /// It will arrive (produced there, or moved there); the task is told then.
     Waiting,
+    /// The work that asked ended while it asked: rebuilding a lost argument placed work
+    /// again, and that failed the asking work on the way. Nothing is left to do for it.
+    Ended,
     /// It cannot come.
     Failed(Arc<str>),
 }
@@ -147,6 +150,9 @@ impl Core {
             ObjectState::Lost => match self.lost_wanted(object, task, now) {
                 Err(reason) => Request::Failed(format!("argument {reason}").into()),
                 Ok(true) => Request::Waiting,
+                // Rebuilding it placed its producer again, which can fail work on the way,
+                // this work among it (which then let go of the object).
+                Ok(false) if self.tasks.get(task).is_none() => Request::Ended,
                 Ok(false) if matches!(self.directory.entry(object).state, ObjectState::Lost) => {
                     Request::Failed(format!("argument {object} was lost").into())
                 }
