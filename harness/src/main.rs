@@ -272,11 +272,14 @@ fn cmd_leaderboard(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let board = cohort_reports::write_leaderboard(&rows, staging.path(), &about)?;
+    cohort_reports::write_leaderboard(&rows, staging.path(), &about)?;
     staging.commit()?;
     let mut o = std::io::stdout().lock();
-    let overall = board.markdown.split("\n## ").nth(1).unwrap_or_default();
-    writeln!(o, "\n## {overall}")?;
+    writeln!(
+        o,
+        "\n{}",
+        cohort_reports::leaderboard_section(&rows, cohort_reports::ALL)
+    )?;
     writeln!(
         o,
         "wrote {} ({})",

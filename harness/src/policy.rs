@@ -8,7 +8,7 @@ use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
 use cohort_policy_locality::LocalityPolicy;
 use cohort_policy_p2c::P2cPolicy;
-use cohort_policy_random::RandomPolicy;
+use cohort_policy_random::{RandomPolicy, no_options};
 use cohort_policy_spread::SpreadPolicy;
 use cohort_runtime::plugin::{Plugin, SearchPath, looks_like_path};
 use sha2::{Digest, Sha256};
@@ -166,10 +166,7 @@ impl PolicySource {
 
 fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
     if let Some((_, base, options, _)) = VARIANTS.iter().find(|(n, ..)| *n == name) {
-        if config
-            .lines()
-            .any(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
-        {
+        if no_options(name, config).is_err() {
             bail!("`{name}` is `{base}` with `{options}`: give `{base}` its options instead");
         }
         return builtin(base, options, seed);

@@ -217,31 +217,38 @@ pub fn markdown(rows: &[LeaderboardRow], about: &str) -> String {
     let mut workloads = first_seen(rows.iter().map(|r| r.workload.as_str()));
     workloads.sort_by_key(|w| *w != ALL);
     for w in workloads {
-        let heading = if w == ALL {
-            "All workloads (each weighs the same)".to_string()
-        } else {
-            format!("`{w}`")
-        };
-        let _ = writeln!(o, "## {heading}\n");
+        let _ = writeln!(o, "{}", section(rows, w));
+    }
+    o
+}
+
+/// One workload's section of the Markdown (for [`ALL`], the ranking over every workload):
+/// its heading and its table, rows in rank order.
+pub fn section(rows: &[LeaderboardRow], workload: &str) -> String {
+    let mut o = String::new();
+    let heading = if workload == ALL {
+        "All workloads (each weighs the same)".to_string()
+    } else {
+        format!("`{workload}`")
+    };
+    let _ = writeln!(o, "## {heading}\n");
+    let _ = writeln!(
+        o,
+        "| rank | policy | relative latency | least | greatest | runs | without a datapoint |"
+    );
+    let _ = writeln!(o, "| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+    for r in rows.iter().filter(|r| r.workload == workload) {
         let _ = writeln!(
             o,
-            "| rank | policy | relative latency | least | greatest | runs | without a datapoint |"
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.rank,
+            r.policy,
+            cell(r.relative_mean),
+            cell(r.relative_min),
+            cell(r.relative_max),
+            r.runs,
+            r.missing
         );
-        let _ = writeln!(o, "| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
-        for r in rows.iter().filter(|r| r.workload == w) {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                r.rank,
-                r.policy,
-                cell(r.relative_mean),
-                cell(r.relative_min),
-                cell(r.relative_max),
-                r.runs,
-                r.missing
-            );
-        }
-        let _ = writeln!(o);
     }
     o
 }

@@ -191,8 +191,8 @@ pub use claims::{
 };
 pub use error::ReportError;
 pub use leaderboard::{
-    ALL, Leaderboard, LeaderboardRun, standings as leaderboard_standings,
-    write as write_leaderboard,
+    ALL, Leaderboard, LeaderboardRun, section as leaderboard_section,
+    standings as leaderboard_standings, write as write_leaderboard,
 };
 pub use published::{
     CdfReadoff, CdfStatistic, PUBLISHED_DATA_SETS, PublishedPoint, published_cdf,

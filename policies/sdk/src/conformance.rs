@@ -14,6 +14,7 @@
 //!
 //! Policies that want events are told where each piece of work went, and that some finished.
 
+use crate::ffi::panic_message;
 use crate::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
     PlacementView, Policy, PolicyEvent, PolicyFactory, Resources, TaskId, WorkKind,
@@ -65,24 +66,16 @@ pub fn check<P: PolicyFactory>(config_toml: &str) -> Result<(), String> {
 /// The policy's decision, or its panic as an error.
 fn decide<P: Policy>(policy: &mut P, view: &PlacementView<'_>) -> Result<Placement, String> {
     catch_unwind(AssertUnwindSafe(|| policy.place(view)))
-        .map_err(|p| format!("place panicked: {}", message(&p)))
+        .map_err(|p| format!("place panicked: {}", panic_message(&*p)))
 }
 
 /// Tells both instances `event`; a panic as an error.
 fn tell<P: Policy>(a: &mut P, b: &mut P, event: &PolicyEvent) -> Result<(), String> {
     for p in [a, b] {
         catch_unwind(AssertUnwindSafe(|| p.on_event(event)))
-            .map_err(|e| format!("on_event({event:?}) panicked: {}", message(&e)))?;
+            .map_err(|e| format!("on_event({event:?}) panicked: {}", panic_message(&*e)))?;
     }
     Ok(())
-}
-
-fn message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(not a string)".to_string())
 }
 
 /// Whether `placement` is one a runtime accepts for `view` (see the module documentation).

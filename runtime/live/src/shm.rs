@@ -207,20 +207,43 @@ pub fn put_shared(
     id: u64,
     bytes: &[u8],
 ) -> Result<(Bytes, u64), StoreError> {
-    let lock = || {
-        store
+    write(store, id, bytes)
+}
+
+/// Where a store is reached one step at a time: the store itself, or a store behind a lock,
+/// locked for each step only.
+trait Access {
+    fn step<R>(&mut self, f: impl FnOnce(&mut SharedStore) -> R) -> R;
+}
+
+impl Access for &mut SharedStore {
+    fn step<R>(&mut self, f: impl FnOnce(&mut SharedStore) -> R) -> R {
+        f(self)
+    }
+}
+
+impl Access for &std::sync::Mutex<SharedStore> {
+    fn step<R>(&mut self, f: impl FnOnce(&mut SharedStore) -> R) -> R {
+        f(&mut self
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    let reservation = lock().reserve(id, bytes.len() as u64)?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+/// Writes object `id`: takes its room, copies `bytes` between steps, then adds it (or gives
+/// the room back). Returns the object and the bytes the store then held.
+fn write(mut at: impl Access, id: u64, bytes: &[u8]) -> Result<(Bytes, u64), StoreError> {
+    let reservation = at.step(|s| s.reserve(id, bytes.len() as u64))?;
     match make(id, bytes) {
         Ok(object) => {
-            let mut s = lock();
-            s.commit(reservation, object.clone());
-            Ok((object, s.used()))
+            let used = at.step(|s| {
+                s.commit(reservation, object.clone());
+                s.used()
+            });
+            Ok((object, used))
         }
         Err(e) => {
-            lock().cancel(reservation);
+            at.step(|s| s.cancel(reservation));
             Err(e)
         }
     }
@@ -254,17 +277,7 @@ impl SharedStore {
 
     /// Writes object `id` with `bytes`, if it fits and is new.
     pub fn put(&mut self, id: u64, bytes: &[u8]) -> Result<Bytes, StoreError> {
-        let reservation = self.reserve(id, bytes.len() as u64)?;
-        match make(id, bytes) {
-            Ok(object) => {
-                self.commit(reservation, object.clone());
-                Ok(object)
-            }
-            Err(e) => {
-                self.cancel(reservation);
-                Err(e)
-            }
-        }
+        write(self, id, bytes).map(|(object, _)| object)
     }
 
     /// Takes room for object `id` of `size` bytes, if it fits and the id is neither held
