@@ -211,37 +211,7 @@ pub(crate) enum Command {
     /// writes `leaderboard.csv`, `leaderboard.md` and `leaderboard.svg`/`.png`: each run's
     /// mean latency over the best policy's at the same point and seed, per workload and over
     /// all, beside each workload's sweep (`sweeps/WORKLOAD/`).
-    Leaderboard {
-        /// Policies [default: every built-in one].
-        #[arg(long, value_delimiter = ',')]
-        policies: Vec<String>,
-        /// A policy to rank beside them: a plugin's name or path (repeatable).
-        #[arg(long, value_name = "NAME|PATH")]
-        add: Vec<String>,
-        /// Also rank group scheduling with each of its rules off in turn (group-no-pack,
-        /// group-no-follow, group-random-fallback): which part earns its gain.
-        #[arg(long)]
-        ablations: bool,
-        /// Workloads, by name [default: streaming, tree-reduce, param-server, join,
-        /// streaming-ray-v0.6, streaming-kill].
-        #[arg(long, value_delimiter = ',')]
-        workloads: Vec<String>,
-        /// Seeds.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
-        seeds: Vec<u64>,
-        /// Points of each workload's sweep (at least 1; all of them if it has fewer).
-        #[arg(long, default_value_t = 3)]
-        points: usize,
-        /// Runs at once [default: the machine's cores].
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// The directory to write [default: out/leaderboard].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        force: bool,
-    },
+    Leaderboard(LeaderboardArgs),
     /// Lists the policies cohort can find, and checks each.
     ///
     /// A plugin named NAME is the library libcohort_NAME.so (.dylib on macOS, .dll on
@@ -249,6 +219,52 @@ pub(crate) enum Command {
     /// parent (the workspace's build output), then in the directories of COHORT_POLICY_PATH
     /// (separated like PATH). `--policy PATH` loads a library by its path.
     Policies,
+}
+
+/// `cohort leaderboard`'s arguments.
+#[derive(clap::Args, Debug)]
+pub(crate) struct LeaderboardArgs {
+    /// Policies [default: every built-in one].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) policies: Vec<String>,
+    /// A policy to rank beside them: a plugin's name or path (repeatable).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub(crate) add: Vec<String>,
+    /// Also rank group scheduling with each of its rules off in turn (group-no-pack,
+    /// group-no-follow, group-random-fallback): which part earns its gain.
+    #[arg(long)]
+    pub(crate) ablations: bool,
+    /// Also rank these policies [default: group] on the hints the runtime infers from
+    /// the plain submissions (`cluster.hints = "inferred"`: "POLICY [inferred hints]") and
+    /// on none ("POLICY [no hints]"), and write how often the inferred hints equal the
+    /// IR's (`hints.csv`, and a section of leaderboard.md).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 0..,
+        default_missing_value = "group",
+        value_name = "POLICY"
+    )]
+    pub(crate) hints: Option<Vec<String>>,
+    /// Workloads, by name [default: streaming, tree-reduce, param-server, join,
+    /// streaming-ray-v0.6, streaming-kill].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) workloads: Vec<String>,
+    /// Seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub(crate) seeds: Vec<u64>,
+    /// Points of each workload's sweep (at least 1; all of them if it has fewer).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) points: usize,
+    /// Runs at once [default: the machine's cores].
+    #[arg(long)]
+    pub(crate) jobs: Option<usize>,
+    /// The directory to write [default: out/leaderboard].
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Replace the output directory if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -20,7 +20,7 @@ mod table;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use cli::{
-    Cli, ClockArg, Command, DeployArg, NodeArgs, RunArgs, SweepArgs, clock_of,
+    Cli, ClockArg, Command, DeployArg, LeaderboardArgs, NodeArgs, RunArgs, SweepArgs, clock_of,
     parse_policy_configs, parse_sets,
 };
 use cohort_schema::{CsvWriter, SummaryRow};
@@ -150,37 +150,28 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
         } => cmd_calibrate(&out, nodes, samples, nic_rate.as_deref(), force),
         Command::Policies => cmd_policies(),
-        Command::Leaderboard {
-            policies,
-            mut add,
-            ablations,
-            workloads,
-            seeds,
-            points,
-            jobs,
-            out,
-            force,
-        } => {
-            if ablations {
-                add.extend(policy::variant_names().map(String::from));
-            }
-            cmd_leaderboard(policies, add, workloads, seeds, points, jobs, out, force)
-        }
+        Command::Leaderboard(a) => cmd_leaderboard(a),
     }
 }
 
 /// `cohort leaderboard`: see its help.
-#[allow(clippy::too_many_arguments)]
-fn cmd_leaderboard(
-    policies: Vec<String>,
-    add: Vec<String>,
-    workloads: Vec<String>,
-    seeds: Vec<u64>,
-    points: usize,
-    jobs: Option<usize>,
-    out: Option<PathBuf>,
-    force: bool,
-) -> Result<()> {
+fn cmd_leaderboard(a: LeaderboardArgs) -> Result<()> {
+    let LeaderboardArgs {
+        policies,
+        mut add,
+        ablations,
+        hints,
+        workloads,
+        seeds,
+        points,
+        jobs,
+        out,
+        force,
+    } = a;
+    if ablations {
+        add.extend(policy::variant_names().map(String::from));
+    }
+    let hinted = hints.unwrap_or_default();
     if points == 0 {
         bail!("--points must be at least 1");
     }
@@ -213,53 +204,76 @@ fn cmd_leaderboard(
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join("leaderboard"));
     let staging = output::stage(&dir, force)?;
     let configs = BTreeMap::new();
-    let fixed = BTreeMap::new();
     let mut runs: Vec<cohort_reports::LeaderboardRun> = Vec::new();
+    let mut hints: Vec<cohort_schema::HintsRow> = Vec::new();
+    // The policies on declared hints, then those of `--hints` on inferred hints and on none:
+    // (hint source, the policies, the label's suffix, the sweep directory's suffix).
+    let mut sets: Vec<(&str, &[String], &str, &str)> = vec![("declared", &policies, "", "")];
+    if !hinted.is_empty() {
+        sets.push(("inferred", &hinted, " [inferred hints]", "-inferred-hints"));
+        sets.push(("none", &hinted, " [no hints]", "-no-hints"));
+    }
     for (name, text) in &chosen {
         let shown = format!("built-in:{name}.toml");
         let w = Workload::parse(&shown, text)?;
         let mut grid = w.sweep()?;
         grid.points = spaced(&grid.points, points);
-        let plan = plan::Plan::new(&plan::Request {
-            workload: &w,
-            shown_path: &shown,
-            policies: policies.clone(),
-            seeds: seeds.clone(),
-            fixed: &fixed,
-            configs: &configs,
-            detail: false,
-            profile: None,
-            grid: Some(grid),
-        })?;
-        let params = output::param_names(&plan.specs[0]);
-        let into = staging.path().join("sweeps").join(name);
-        let rows = run_plan(
-            plan,
-            None,
-            jobs,
-            &into,
-            false,
-            &dir.join("sweeps").join(name),
-        )?;
-        for r in rows {
-            let point: Vec<String> = params
-                .iter()
-                .zip(&r.params)
-                .map(|(p, v)| format!("{p}={v}"))
-                .collect();
-            runs.push(cohort_reports::LeaderboardRun {
-                workload: name.to_string(),
-                point: point.join(","),
-                seed: r.seed,
-                policy: r.policy.clone(),
-                mean_ms: (r.datapoints > 0).then(|| r.mean_ms.get()),
-            });
+        for &(source, set_policies, label, suffix) in &sets {
+            let mut fixed = BTreeMap::new();
+            if source != "declared" {
+                fixed.insert("cluster.hints".to_string(), source.to_string());
+            }
+            let plan = plan::Plan::new(&plan::Request {
+                workload: &w,
+                shown_path: &shown,
+                policies: set_policies.to_vec(),
+                seeds: seeds.clone(),
+                fixed: &fixed,
+                configs: &configs,
+                detail: false,
+                profile: None,
+                grid: Some(grid.clone()),
+            })?;
+            let params = output::param_names(&plan.specs[0]);
+            let sweep = format!("{name}{suffix}");
+            let into = staging.path().join("sweeps").join(&sweep);
+            let rows = run_plan(
+                plan,
+                None,
+                jobs,
+                &into,
+                false,
+                &dir.join("sweeps").join(&sweep),
+            )?;
+            for r in rows {
+                let point: Vec<String> = params
+                    .iter()
+                    .zip(&r.params)
+                    .map(|(p, v)| format!("{p}={v}"))
+                    .collect();
+                let point = point.join(",");
+                if source == "inferred" {
+                    let manifest = into.join("runs").join(&r.run).join("manifest.toml");
+                    hints.push(hint_agreement(&manifest, name, &point, &r)?);
+                }
+                runs.push(cohort_reports::LeaderboardRun {
+                    workload: name.to_string(),
+                    point,
+                    seed: r.seed,
+                    policy: format!("{}{label}", r.policy),
+                    mean_ms: (r.datapoints > 0).then(|| r.mean_ms.get()),
+                });
+            }
         }
     }
     let rows = cohort_reports::leaderboard_standings(&runs);
+    let mut ranked = policies.clone();
+    for (_, set_policies, label, _) in &sets[1..] {
+        ranked.extend(set_policies.iter().map(|p| format!("{p}{label}")));
+    }
     let about = format!(
         "Policies {} on {} ({} points of each sweep, seeds {}), on the virtual clock.",
-        policies.join(", "),
+        ranked.join(", "),
         chosen
             .iter()
             .map(|(n, _)| *n)
@@ -272,7 +286,7 @@ fn cmd_leaderboard(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    cohort_reports::write_leaderboard(&rows, staging.path(), &about)?;
+    cohort_reports::write_leaderboard(&rows, &hints, staging.path(), &about)?;
     staging.commit()?;
     let mut o = std::io::stdout().lock();
     writeln!(
@@ -280,6 +294,9 @@ fn cmd_leaderboard(
         "\n{}",
         cohort_reports::leaderboard_section(&rows, cohort_reports::ALL)
     )?;
+    if !hints.is_empty() {
+        writeln!(o, "{}", cohort_reports::hints_section(&hints))?;
+    }
     writeln!(
         o,
         "wrote {} ({})",
@@ -287,6 +304,43 @@ fn cmd_leaderboard(
         output::human_size(output::size_on_disk(&dir))
     )?;
     Ok(())
+}
+
+/// The `[hints]` table of a run's manifest (`manifest`), a run on inferred hints, as a row of
+/// `hints.csv`.
+fn hint_agreement(
+    manifest: &Path,
+    workload: &str,
+    point: &str,
+    run: &SummaryRow,
+) -> Result<cohort_schema::HintsRow> {
+    #[derive(serde::Deserialize)]
+    struct Counts {
+        compared: u64,
+        agree: u64,
+        agree_group: u64,
+        agree_index: u64,
+        agree_dependency: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        hints: Counts,
+    }
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let m: Manifest = toml::from_str(&text)
+        .with_context(|| format!("reading the [hints] table of {}", manifest.display()))?;
+    Ok(cohort_schema::HintsRow {
+        workload: workload.to_string(),
+        point: point.to_string(),
+        seed: run.seed,
+        policy: run.policy.clone(),
+        compared: m.hints.compared,
+        agree: m.hints.agree,
+        agree_group: m.hints.agree_group,
+        agree_index: m.hints.agree_index,
+        agree_dependency: m.hints.agree_dependency,
+    })
 }
 
 /// `count` of `points`, evenly spaced from the first to the last (all of them if there are

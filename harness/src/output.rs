@@ -142,6 +142,18 @@ struct ProfileEntry<'a> {
     set: &'a BTreeMap<String, String>,
 }
 
+/// How often the hints the runtime inferred equalled the IR's (`cluster.hints =
+/// "inferred"`): submissions compared, and those agreeing in everything, in group (up to
+/// numbering), in index and in dependency.
+#[derive(Serialize)]
+struct HintsEntry {
+    compared: u64,
+    agree: u64,
+    agree_group: u64,
+    agree_index: u64,
+    agree_dependency: u64,
+}
+
 #[derive(Serialize)]
 struct Manifest<'a> {
     workload: &'a str,
@@ -165,6 +177,8 @@ struct Manifest<'a> {
     set: &'a BTreeMap<String, String>,
     /// The cost profile applied under `set` (`--profile`): its file, and the values it set.
     profile: Option<ProfileEntry<'a>>,
+    /// With inferred hints, how they compared with the declared ones.
+    hints: Option<HintsEntry>,
     params: &'a BTreeMap<String, String>,
     param_units: BTreeMap<String, &'static str>,
     /// Every constructed actor's state at the end, by actor id (decimal strings: TOML's
@@ -203,6 +217,13 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
             .profile
             .as_ref()
             .map(|(file, set)| ProfileEntry { file, set }),
+        hints: out.hints.map(|h| HintsEntry {
+            compared: h.compared,
+            agree: h.all,
+            agree_group: h.group,
+            agree_index: h.index,
+            agree_dependency: h.dependency,
+        }),
         params: &spec.resolved.params,
         param_units: param_units(spec),
         actor_totals: out

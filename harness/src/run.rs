@@ -5,7 +5,7 @@ use crate::policy::PolicySource;
 use anyhow::{Context, Result};
 use cohort_live::message::NodeCounters;
 use cohort_runtime::trace::Counters;
-use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos, Trace};
+use cohort_runtime::{Clock, Cluster, ClusterConfig, HintAgreement, Nanos, Trace};
 use cohort_workloads::{Resolved, cluster_config, drive, registry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -173,6 +173,8 @@ pub struct RunOutput {
     pub nodes: BTreeMap<u32, NodeCounters>,
     /// Every constructed actor's total at the end (see `cohort_workloads::program`), by id.
     pub actor_totals: BTreeMap<u64, u64>,
+    /// With inferred hints, how often they equalled the declared ones.
+    pub hints: Option<HintAgreement>,
 }
 
 /// Runs `spec`; `progress` is told the cluster's time after each iteration.
@@ -214,6 +216,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         wall: started.elapsed(),
         nodes: BTreeMap::new(),
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
+        hints: cluster.hint_agreement(),
     })
 }
 

@@ -1469,3 +1469,87 @@ fn leaderboard_ranks_policies_across_workloads_and_takes_a_plugin_with_one_flag(
         "`group-no-pack` is `group` with `pack = false`: give `group` its options instead",
     );
 }
+
+#[test]
+fn leaderboard_hints_ranks_group_on_inferred_and_on_no_hints_and_writes_their_agreement() {
+    let s = sandbox("leaderboard-hints");
+    let o = s.cohort(&[
+        "leaderboard",
+        "--workloads",
+        "tree-reduce,param-server",
+        "--policies",
+        "random,group",
+        "--hints",
+        "--seeds",
+        "1",
+        "--points",
+        "1",
+        "--out",
+        "board",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(s.path("board/leaderboard.csv")).unwrap();
+    let relative = |w: &str, p: &str| -> String {
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("{w},{p},")))
+            .unwrap_or_else(|| panic!("no row for {w}, {p}: {csv}"));
+        line.split(',').skip(5).collect::<Vec<_>>().join(",")
+    };
+    for w in ["tree-reduce", "param-server", "all"] {
+        // Without hints, group has no preference for any task: it places as random does,
+        // from the same seed.
+        assert_eq!(
+            relative(w, "group [no hints]"),
+            relative(w, "random"),
+            "{w}"
+        );
+        relative(w, "group [inferred hints]");
+    }
+    assert!(
+        s.path("board/sweeps/param-server-inferred-hints/summary.csv")
+            .is_file()
+    );
+    assert!(
+        s.path("board/sweeps/param-server-no-hints/summary.csv")
+            .is_file()
+    );
+    let hints = std::fs::read_to_string(s.path("board/hints.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = hints.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0].join(","),
+        "workload,point,seed,policy,compared,agree,agree_group,agree_index,agree_dependency"
+    );
+    assert_eq!(rows.len(), 3, "one run per workload: {hints}");
+    let counts = |w: &str| -> Vec<u64> {
+        let r = rows.iter().find(|r| r[0] == w).unwrap();
+        // The point holds commas (quoted): the counts are the last five cells.
+        r[r.len() - 5..]
+            .iter()
+            .map(|c| c.parse().unwrap())
+            .collect()
+    };
+    // The parameter server's hints are all recovered; the tree's last fan-in reads its whole
+    // input, which inference calls a group dependency and the IR a task dependency.
+    let ps = counts("param-server");
+    assert!(ps[0] > 0 && ps.iter().all(|&c| c == ps[0]), "{ps:?}");
+    let tree = counts("tree-reduce");
+    assert!(
+        tree[1] < tree[0] && tree[2] == tree[0] && tree[3] == tree[0],
+        "{tree:?}"
+    );
+    let md = std::fs::read_to_string(s.path("board/leaderboard.md")).unwrap();
+    assert!(md.contains("## Inferred hints against the IR's"), "{md}");
+    // A hint source that does not exist is refused, named.
+    assert_bad(
+        &s.cohort(&[
+            "run",
+            "tiny.toml",
+            "--policy",
+            "group",
+            "--set",
+            "cluster.hints=guessed",
+        ]),
+        "cluster.hints",
+    );
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cohort_schema::{CsvWriter, Fixed6, LeaderboardRow};
+use cohort_schema::{CsvWriter, Fixed6, HintsRow, LeaderboardRow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -175,26 +175,39 @@ pub struct Leaderboard {
 
 /// Writes `leaderboard.csv`, `leaderboard.md` and the figure (`leaderboard.svg`, `.png`) of
 /// `rows` (as [`standings`] orders them) into `dir`; `about` is a line for the Markdown's
-/// top (what was run).
-pub fn write(rows: &[LeaderboardRow], dir: &Path, about: &str) -> Result<Leaderboard, ReportError> {
+/// top (what was run). With `hints` (runs on inferred hints), also `hints.csv`, and their
+/// agreement with the IR's per workload in the Markdown ([`hints_section`]).
+pub fn write(
+    rows: &[LeaderboardRow],
+    hints: &[HintsRow],
+    dir: &Path,
+    about: &str,
+) -> Result<Leaderboard, ReportError> {
     let mut csv = CsvWriter::<LeaderboardRow>::create(dir, &[])?;
     for r in rows {
         csv.write(r)?;
     }
     csv.finish()?;
-    let markdown = markdown(rows, about);
-    let md = dir.join("leaderboard.md");
-    std::fs::write(&md, &markdown).map_err(ReportError::io("write", &md))?;
-    figure(rows, dir)?;
-    let mut files: Vec<PathBuf> = [
+    let mut markdown = markdown(rows, about);
+    let mut files = vec![
         "leaderboard.csv",
         "leaderboard.md",
         "leaderboard.png",
         "leaderboard.svg",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .collect();
+    ];
+    if !hints.is_empty() {
+        let mut csv = CsvWriter::<HintsRow>::create(dir, &[])?;
+        for r in hints {
+            csv.write(r)?;
+        }
+        csv.finish()?;
+        let _ = writeln!(markdown, "{}", hints_section(hints));
+        files.push("hints.csv");
+    }
+    let md = dir.join("leaderboard.md");
+    std::fs::write(&md, &markdown).map_err(ReportError::io("write", &md))?;
+    figure(rows, dir)?;
+    let mut files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     files.sort();
     Ok(Leaderboard { files, markdown })
 }
@@ -248,6 +261,66 @@ pub fn section(rows: &[LeaderboardRow], workload: &str) -> String {
             cell(r.relative_max),
             r.runs,
             r.missing
+        );
+    }
+    o
+}
+
+/// The Markdown section on inferred hints: per workload (in the order first seen) and policy,
+/// the share of submissions whose inferred hints equal the IR's, in all and in each part.
+pub fn hints_section(hints: &[HintsRow]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "## Inferred hints against the IR's
+"
+    );
+    let _ = writeln!(
+        o,
+        "Each submission's hints inferred by the runtime from the plain submissions, compared \
+         with those the IR declared for it (groups up to their numbering), over every run.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| workload | policy | submissions | all agree | group | index | dependency |"
+    );
+    let _ = writeln!(o, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut totals: Vec<((&str, &str), [u64; 5])> = Vec::new();
+    for h in hints {
+        let key = (h.workload.as_str(), h.policy.as_str());
+        let i = match totals.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                totals.push((key, [0; 5]));
+                totals.len() - 1
+            }
+        };
+        let t = &mut totals[i].1;
+        for (sum, v) in t.iter_mut().zip([
+            h.compared,
+            h.agree,
+            h.agree_group,
+            h.agree_index,
+            h.agree_dependency,
+        ]) {
+            *sum += v;
+        }
+    }
+    let share = |part: u64, whole: u64| {
+        if whole == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.1} %", 100.0 * part as f64 / whole as f64)
+        }
+    };
+    for ((workload, policy), [n, all, group, index, dependency]) in totals {
+        let _ = writeln!(
+            o,
+            "| `{workload}` | {policy} | {n} | {} | {} | {} | {} |",
+            share(all, n),
+            share(group, n),
+            share(index, n),
+            share(dependency, n)
         );
     }
     o
@@ -509,7 +582,38 @@ mod tests {
             run("v", "a", 1, "group", Some(3.0)),
         ];
         let rows = standings(&runs);
-        let out = write(&rows, dir.path(), "two workloads").unwrap();
+        let hints = vec![
+            HintsRow {
+                workload: "w".into(),
+                point: "a".into(),
+                seed: 1,
+                policy: "group".into(),
+                compared: 200,
+                agree: 150,
+                agree_group: 200,
+                agree_index: 190,
+                agree_dependency: 160,
+            },
+            HintsRow {
+                seed: 2,
+                compared: 200,
+                agree: 200,
+                agree_group: 200,
+                agree_index: 200,
+                agree_dependency: 200,
+                ..Default::default()
+            },
+        ];
+        let out = write(&rows, &hints[..1], dir.path(), "two workloads").unwrap();
+        assert!(out.files.contains(&PathBuf::from("hints.csv")));
+        assert!(
+            out.markdown
+                .contains("| `w` | group | 200 | 75.0 % | 100.0 % | 95.0 % | 80.0 % |"),
+            "{}",
+            out.markdown
+        );
+        let section = hints_section(&hints);
+        assert!(section.contains("| `` |  | 200 | 100.0 % |"), "{section}");
         for f in &out.files {
             assert!(dir.path().join(f).is_file(), "{f:?}");
         }

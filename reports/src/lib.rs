@@ -191,7 +191,7 @@ pub use claims::{
 };
 pub use error::ReportError;
 pub use leaderboard::{
-    ALL, Leaderboard, LeaderboardRun, section as leaderboard_section,
+    ALL, Leaderboard, LeaderboardRun, hints_section, section as leaderboard_section,
     standings as leaderboard_standings, write as write_leaderboard,
 };
 pub use published::{

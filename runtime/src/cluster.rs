@@ -8,7 +8,8 @@ use crate::exec::external::{Backend, External};
 use crate::exec::real_clock::RealClock;
 use crate::exec::virtual_clock::VirtualClock;
 use crate::exec::{Executor, RunEnd, Runner};
-use crate::model::ModelOptions;
+use crate::infer::{Code, HintAgreement, Inference};
+use crate::model::{HintSource, ModelOptions, ObjectLifetime};
 use crate::payload::Payload;
 use crate::registry::Registry;
 use crate::spec::ClusterSpec;
@@ -137,12 +138,16 @@ pub(crate) struct RefTracker {
     /// they are taken, so that a driver call with nothing queued takes no lock.
     queued: AtomicBool,
     next_group: std::sync::atomic::AtomicU64,
+    /// Whether the IR retires the objects of the nodes it drops
+    /// ([`ObjectLifetime::LruIrRelease`]).
+    retires: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum DriverOp {
     Release(ObjectId),
     FreeGroup(GroupId),
+    Retire(ObjectId),
 }
 
 impl RefTracker {
@@ -157,6 +162,16 @@ impl RefTracker {
     /// Queues the freeing of a group (an IR node was dropped).
     pub(crate) fn free_group(&self, group: GroupId) {
         self.push_op(DriverOp::FreeGroup(group));
+    }
+
+    /// Whether the IR should retire the objects of the nodes it drops.
+    pub(crate) fn retires(&self) -> bool {
+        self.retires
+    }
+
+    /// Queues the retiring of an object: the IR dropped the node that made it.
+    pub(crate) fn retire(&self, id: ObjectId) {
+        self.push_op(DriverOp::Retire(id));
     }
 
     /// A group id never handed out before (ids start at 1; 0 means no group).
@@ -361,6 +376,10 @@ pub struct Cluster {
     ops: Vec<DriverOp>,
     submit_cost: Nanos,
     driver_node: NodeId,
+    /// Where the hints the policy sees come from.
+    hints: HintSource,
+    /// Hints inferred from the submissions, with [`HintSource::Inferred`].
+    inference: Inference,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -440,10 +459,15 @@ impl Cluster {
             core,
             exec,
             runner,
-            tracker: Arc::new(RefTracker::default()),
+            tracker: Arc::new(RefTracker {
+                retires: config.model.object_lifetime == ObjectLifetime::LruIrRelease,
+                ..RefTracker::default()
+            }),
             ops: Vec::new(),
             submit_cost: config.submit_cost,
             driver_node: config.driver_node,
+            hints: config.model.hints,
+            inference: Inference::default(),
         })
     }
 
@@ -576,12 +600,58 @@ impl Cluster {
     #[inline]
     fn sync(&mut self) {
         self.tracker.swap_out(&mut self.ops);
+        let inferred = self.hints == HintSource::Inferred;
         for op in self.ops.drain(..) {
             match op {
-                DriverOp::Release(id) => self.core.release(id),
-                DriverOp::FreeGroup(g) => self.core.free_group(g),
+                DriverOp::Release(id) => {
+                    self.core.release(id);
+                    if inferred && let Some(g) = self.inference.released(id) {
+                        self.core.free_group(g);
+                    }
+                }
+                // The policy saw the declared groups only if they were passed on.
+                DriverOp::FreeGroup(g) if self.hints == HintSource::Declared => {
+                    self.core.free_group(g)
+                }
+                DriverOp::FreeGroup(_) => {}
+                DriverOp::Retire(id) => self.core.retire(id),
             }
         }
+    }
+
+    /// The hints the policy is shown for a submission of `code` over `args` whose driver
+    /// declared `declared` (see [`HintSource`]).
+    fn hints_for(&mut self, code: Code, args: &[Arg], declared: Hints) -> Hints {
+        match self.hints {
+            HintSource::Declared => declared,
+            HintSource::None => Hints::NONE,
+            HintSource::Inferred => {
+                let objects: SmallVec<[ObjectId; 8]> = args
+                    .iter()
+                    .filter_map(|a| match a {
+                        Arg::Object(o) => Some(*o),
+                        Arg::Value(_) => None,
+                    })
+                    .collect();
+                let tracker = &self.tracker;
+                let inferred = self.inference.infer(code, &objects, || tracker.new_group());
+                self.inference.compare(declared, inferred);
+                inferred
+            }
+        }
+    }
+
+    /// Records the outputs of a submission given `hints`, for the inference.
+    fn produced(&mut self, hints: Hints, outputs: &[ObjectId]) {
+        if self.hints == HintSource::Inferred {
+            self.inference.produced(hints, outputs);
+        }
+    }
+
+    /// How often the inferred hints equalled the declared ones so far, with
+    /// [`HintSource::Inferred`] (`None` with any other source).
+    pub fn hint_agreement(&self) -> Option<HintAgreement> {
+        (self.hints == HintSource::Inferred).then(|| self.inference.agreement())
     }
 
     #[inline]
@@ -650,7 +720,7 @@ impl Cluster {
     #[inline]
     fn spend_submit_cost(&mut self) -> Result<(), RuntimeError> {
         if self.submit_cost > 0 {
-            self.sleep(self.submit_cost)?;
+            self.advance(self.submit_cost)?;
         }
         Ok(())
     }
@@ -660,6 +730,7 @@ impl Cluster {
         self.spend_submit_cost()?;
         self.sync();
         let args = self.lower(task.args)?;
+        let hints = self.hints_for(Code::Task(task.function), &args, task.hints);
         let now = self.now();
         let (_, outputs) = self.core.submit(
             TaskRequest {
@@ -667,11 +738,12 @@ impl Cluster {
                 args,
                 demand: task.demand,
                 num_returns: task.num_returns,
-                hints: task.hints,
+                hints,
                 declared_output_size: task.declared_output_size,
             },
             now,
         )?;
+        self.produced(hints, &outputs);
         Ok(self.handles_of(&outputs))
     }
 
@@ -685,6 +757,7 @@ impl Cluster {
     ) -> Result<ActorHandle, RuntimeError> {
         self.sync();
         let args = self.lower(args)?;
+        let hints = self.hints_for(Code::Create(kind), &args, hints);
         let now = self.now();
         let id = self.core.create_actor(kind, args, hints, now)?;
         Ok(ActorHandle { id, kind })
@@ -706,6 +779,7 @@ impl Cluster {
         self.spend_submit_cost()?;
         self.sync();
         let args = self.lower(call.args)?;
+        let hints = self.hints_for(Code::Call(actor.kind, call.method), &args, call.hints);
         let now = self.now();
         let (_, outputs) = self.core.call(
             CallRequest {
@@ -713,11 +787,12 @@ impl Cluster {
                 method: call.method,
                 args,
                 num_returns: call.num_returns,
-                hints: call.hints,
+                hints,
                 declared_output_size: call.declared_output_size,
             },
             now,
         )?;
+        self.produced(hints, &outputs);
         Ok(self.handles_of(&outputs))
     }
 
@@ -742,6 +817,7 @@ impl Cluster {
     /// bytes and the rest as its size (`Payload::modeled_len`), as the node reported them.
     pub fn get(&mut self, r: &ObjectRef) -> Result<Payload, RuntimeError> {
         self.sync();
+        self.inference.barrier();
         let id = self.check_ref(r)?;
         loop {
             self.exec.run_until(
@@ -782,6 +858,7 @@ impl Cluster {
         timeout: Option<Nanos>,
     ) -> Result<WaitResult, RuntimeError> {
         self.sync();
+        self.inference.barrier();
         let ids: Vec<ObjectId> = refs
             .iter()
             .map(|r| self.check_ref(r))
@@ -813,6 +890,12 @@ impl Cluster {
 
     /// Lets `duration` pass (the cluster keeps working meanwhile).
     pub fn sleep(&mut self, duration: Nanos) -> Result<(), RuntimeError> {
+        self.inference.barrier();
+        self.advance(duration)
+    }
+
+    /// Lets `duration` pass without blocking the driver's program: its submission cost.
+    fn advance(&mut self, duration: Nanos) -> Result<(), RuntimeError> {
         self.sync();
         let deadline = self.now().saturating_add(duration);
         self.exec
@@ -823,6 +906,7 @@ impl Cluster {
     /// Runs until nothing is running or scheduled.
     pub fn run_until_idle(&mut self) -> Result<(), RuntimeError> {
         self.sync();
+        self.inference.barrier();
         self.exec.run_until_idle(&mut self.core)
     }
 
@@ -830,6 +914,7 @@ impl Cluster {
     /// first; returns whether the cluster is idle.
     pub fn run_until_idle_or(&mut self, deadline: Nanos) -> Result<bool, RuntimeError> {
         self.sync();
+        self.inference.barrier();
         let mut idle = |core: &Core, in_flight: usize| in_flight == 0 && core.is_idle();
         let end = self
             .exec

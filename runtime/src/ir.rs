@@ -227,7 +227,27 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        let state = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        retire(&self.tracker, state);
         self.tracker.free_group(self.group);
+    }
+}
+
+/// Retires the objects of a node's `state` before its handles go, if the cluster's object
+/// lifetime asks for it (see [`crate::ObjectLifetime::LruIrRelease`]).
+fn retire(tracker: &RefTracker, state: &State) {
+    if !tracker.retires() {
+        return;
+    }
+    if let State::Evaluated(out) = state
+        && let Output::Objects(objects) = &**out
+    {
+        for r in objects.iter().flatten() {
+            tracker.retire(r.id());
+        }
     }
 }
 
@@ -660,6 +680,7 @@ impl IrNode {
     pub fn release(&self) {
         let mut state = self.lock();
         if !matches!(*state, State::Released) {
+            retire(&self.0.tracker, &state);
             *state = State::Released;
             self.0.tracker.free_group(self.0.group);
         }

@@ -19,6 +19,7 @@ pub mod cost;
 pub mod error;
 pub mod exec;
 pub mod fault;
+pub mod infer;
 pub mod ir;
 pub mod model;
 pub mod payload;
@@ -38,8 +39,11 @@ pub use cohort_policy as policy;
 pub use cost::CostModel;
 pub use error::{ActorId, RuntimeError};
 pub use fault::{Fault, FaultError, FaultKind, FaultScript, Recovery, RecoveryError, Slowdown};
+pub use infer::HintAgreement;
 pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
-pub use model::{Jitter, ModelOptions, ObjectLifetime, PullSource, Serialization, ViewAccounting};
+pub use model::{
+    HintSource, Jitter, ModelOptions, ObjectLifetime, PullSource, Serialization, ViewAccounting,
+};
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
 pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError, Spilling};

@@ -40,6 +40,35 @@ pub enum ObjectLifetime {
     /// it holds); a lost object a task asks for is rebuilt after the pull timeout (see
     /// [`crate::Recovery::pull_timeout`]).
     Lru,
+    /// Ray v0.6's stores as [`ObjectLifetime::Lru`], plus the release the write-up proposed
+    /// as future work ("objects that are known to no longer be needed in the program could be
+    /// evicted"): an object an IR node made is freed on every node as soon as the IR has
+    /// dropped the node (or released it) and its last other reference is gone (every
+    /// consumer finished, no lineage or handle refers to it), instead of waiting in its
+    /// stores for eviction. Objects the IR did not make (puts, tasks submitted by hand)
+    /// stay as under [`ObjectLifetime::Lru`].
+    LruIrRelease,
+}
+
+impl ObjectLifetime {
+    /// Whether stores evict as Ray v0.6's plasma did (pure LRU, a fifth at once) and keep
+    /// unreferenced objects until then.
+    pub fn lru_stores(self) -> bool {
+        matches!(self, ObjectLifetime::Lru | ObjectLifetime::LruIrRelease)
+    }
+}
+
+/// Where the placement hints a policy sees come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HintSource {
+    /// As the driver declared them (the IR's, or none for work submitted without).
+    #[default]
+    Declared,
+    /// Inferred by the runtime from the plain submissions (`crate::infer`), ignoring the
+    /// declared ones (which are compared with them: `Cluster::hint_agreement`).
+    Inferred,
+    /// None at all: every submission reaches the policy without hints, as plain Ray code's.
+    None,
 }
 
 /// Seeded noise on every piece of work's duration, so that work that would finish at exactly
@@ -170,6 +199,9 @@ pub struct ModelOptions {
     /// sharing a host's scheduler does, approximated at each start. A killed node's work
     /// counts until its modeled end.
     pub host_cores: Option<u32>,
+    /// Where the placement hints come from (the driver's side; the core sees only the
+    /// hints it is given).
+    pub hints: HintSource,
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use crate::units::{self, UnitError};
 use cohort_runtime::core::transport::TransportModel;
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
-    ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, Jitter, ModelOptions,
-    NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery, Serialization, Slowdown, Spilling,
-    TokenBucket, ViewAccounting,
+    ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, HintSource, Jitter,
+    ModelOptions, NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery, Serialization,
+    Slowdown, Spilling, TokenBucket, ViewAccounting,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 24] = [
+pub const CLUSTER_KEYS: [&str; 25] = [
     "nodes",
     "cpus",
     "store",
@@ -263,6 +263,7 @@ pub const CLUSTER_KEYS: [&str; 24] = [
     "view_accounting",
     "spill_over",
     "object_lifetime",
+    "hints",
     "serialize_fixed",
     "serialize_rate",
     "jitter",
@@ -1248,9 +1249,20 @@ fn resolve_model(
     if let Some(i) = r.keyword(
         "cluster.object_lifetime",
         c.object_lifetime.as_ref(),
-        &["refcount", "lru"],
+        &["refcount", "lru", "lru_ir_release"],
     )? {
-        model.object_lifetime = [ObjectLifetime::RefCount, ObjectLifetime::Lru][i];
+        model.object_lifetime = [
+            ObjectLifetime::RefCount,
+            ObjectLifetime::Lru,
+            ObjectLifetime::LruIrRelease,
+        ][i];
+    }
+    if let Some(i) = r.keyword(
+        "cluster.hints",
+        c.hints.as_ref(),
+        &["declared", "inferred", "none"],
+    )? {
+        model.hints = [HintSource::Declared, HintSource::Inferred, HintSource::None][i];
     }
     let fixed = r.optional(
         "cluster.serialize_fixed",

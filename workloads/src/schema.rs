@@ -108,8 +108,11 @@ pub struct ClusterSection {
     pub view_accounting: Option<Field>,
     /// Whether queued work spills over to other nodes at each heartbeat (default false).
     pub spill_over: Option<Spanned<bool>>,
-    /// How objects are freed: `"refcount"` (default) or `"lru"`.
+    /// How objects are freed: `"refcount"` (default), `"lru"` or `"lru_ir_release"`.
     pub object_lifetime: Option<Field>,
+    /// Where placement hints come from: `"declared"` (default: the IR's), `"inferred"` (by
+    /// the runtime, from the plain submissions) or `"none"`.
+    pub hints: Option<Field>,
     /// Serialization cost per output object (duration; default: none).
     pub serialize_fixed: Option<Field>,
     /// Serialization rate of output bytes (rate; default: none).

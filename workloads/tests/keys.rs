@@ -395,7 +395,8 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.heartbeat", "100ms"),
             ("cluster.view_accounting", "placements"),
             ("cluster.spill_over", "true"),
-            ("cluster.object_lifetime", "lru"),
+            ("cluster.object_lifetime", "lru_ir_release"),
+            ("cluster.hints", "inferred"),
             ("cluster.serialize_fixed", "20us"),
             ("cluster.serialize_rate", "1GB/s"),
             ("cluster.jitter", "uniform"),
@@ -411,7 +412,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         ModelOptions {
             view_accounting: ViewAccounting::Placements,
             spill_over: true,
-            object_lifetime: ObjectLifetime::Lru,
+            object_lifetime: ObjectLifetime::LruIrRelease,
             serialization: Some(Serialization {
                 per_object: 20_000,
                 per_byte_ps: 1_000,
@@ -421,6 +422,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             },
             pull_source: cohort_runtime::PullSource::Random,
             host_cores: Some(2),
+            hints: cohort_runtime::HintSource::Inferred,
         }
     );
     assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);
@@ -431,7 +433,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
     );
     assert_eq!(
         message(&tiny(), &[("cluster.object_lifetime", "gc")]),
-        "tiny.toml: --set cluster.object_lifetime=gc: `gc` is not one of refcount, lru"
+        "tiny.toml: --set cluster.object_lifetime=gc: `gc` is not one of refcount, lru, lru_ir_release"
     );
     assert!(
         message(&tiny(), &[("cluster.spill_over", "true")]).contains("needs a heartbeat"),

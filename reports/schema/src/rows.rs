@@ -428,6 +428,35 @@ impl Row for LeaderboardRow {
     const FILE: &'static str = "leaderboard.csv";
 }
 
+/// One row of `hints.csv` (written by `cohort leaderboard --hints`): one run with the hints
+/// the runtime inferred from plain submissions (`cluster.hints = "inferred"`), and how they
+/// compared with the hints the IR declared for the same submissions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HintsRow {
+    /// The workload.
+    pub workload: String,
+    /// The sweep's point, as `name=value` pairs joined by commas.
+    pub point: String,
+    /// The seed.
+    pub seed: u64,
+    /// The policy.
+    pub policy: String,
+    /// Submissions compared (tasks, actor calls and creations).
+    pub compared: u64,
+    /// Those whose group, index and dependency all agree.
+    pub agree: u64,
+    /// Those whose group agrees (groups compared up to their numbering).
+    pub agree_group: u64,
+    /// Those whose index in its group is the same.
+    pub agree_index: u64,
+    /// Those whose dependency agrees (its kind, group and index).
+    pub agree_dependency: u64,
+}
+
+impl Row for HintsRow {
+    const FILE: &'static str = "hints.csv";
+}
+
 impl Row for CompareRow {
     const FILE: &'static str = "compare.csv";
 
@@ -750,6 +779,10 @@ mod tests {
             assert_eq!(
                 documented_columns(doc, LeaderboardRow::FILE),
                 header::<LeaderboardRow>()
+            );
+            assert_eq!(
+                documented_columns(doc, HintsRow::FILE),
+                header::<HintsRow>()
             );
         }
     }

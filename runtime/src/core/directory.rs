@@ -176,6 +176,9 @@ pub(crate) struct ObjectEntry {
     /// How many kept task specs (lineage) take it as an argument: while any does, its entry
     /// stays, so that it can be rebuilt to rebuild theirs.
     pub lineage: u32,
+    /// The frontend will not refer to it again (`Core::retire`): with
+    /// [`crate::ObjectLifetime::LruIrRelease`], freed when its last reference goes.
+    pub retired: bool,
     /// Work waiting for it to be produced. Up to four are held inline (an output that each
     /// of a few reducers takes), so that most objects allocate no list.
     pub waiters: SmallVec<[TaskId; 4]>,
@@ -193,6 +196,7 @@ impl ObjectEntry {
             producer_node,
             producer,
             lineage: 0,
+            retired: false,
             waiters: SmallVec::new(),
         }
     }

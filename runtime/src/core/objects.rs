@@ -40,21 +40,39 @@ impl Core {
         }
     }
 
-    /// Whether stores free objects only to make room (Ray v0.6, [`ObjectLifetime::Lru`]).
+    /// The frontend (the IR) will not refer to `id` again. With
+    /// [`ObjectLifetime::LruIrRelease`] the object is then freed as soon as no reference is
+    /// left, rather than kept by its stores; with any other lifetime this changes nothing.
+    pub fn retire(&mut self, id: ObjectId) {
+        if self.config.model.object_lifetime != ObjectLifetime::LruIrRelease {
+            return;
+        }
+        let Some(o) = self.directory.get_mut(id) else {
+            return;
+        };
+        o.retired = true;
+        if o.refs == 0 && !matches!(o.state, ObjectState::Pending) {
+            self.free_object(id);
+        }
+    }
+
+    /// Whether stores free objects only to make room (Ray v0.6, [`ObjectLifetime::Lru`] and
+    /// [`ObjectLifetime::LruIrRelease`]).
     #[inline]
     pub(super) fn lru(&self) -> bool {
-        self.config.model.object_lifetime == ObjectLifetime::Lru
+        self.config.model.object_lifetime.lru_stores()
     }
 
     /// Whether an object no one refers to stays in the directory for its stored copies: with
-    /// [`ObjectLifetime::Lru`], as long as it has one (eviction forgets it with its last).
+    /// LRU stores, as long as it has one (eviction forgets it with its last), unless the
+    /// frontend retired it.
     #[inline]
     pub(super) fn kept_by_stores(&self, id: ObjectId) -> bool {
         self.lru()
             && self
                 .directory
                 .get(id)
-                .is_some_and(|o| !o.holders.is_empty() || o.spilled.is_some())
+                .is_some_and(|o| !o.retired && (!o.holders.is_empty() || o.spilled.is_some()))
     }
 
     /// Tells the policy that a group will not be referred to again.
@@ -102,10 +120,12 @@ impl Core {
         wake: &mut Vec<(ObjectId, TaskId)>,
     ) -> bool {
         let size = value.size();
-        let lru = self.lru();
+        let lru_stores = self.lru();
         let Some(o) = self.directory.get_mut(id) else {
             return false;
         };
+        // Whether an unreferenced copy stays in its store until evicted.
+        let lru = lru_stores && !o.retired;
         if !matches!(o.state, ObjectState::Pending) {
             // Work run again (to rebuild another of its outputs, or an actor replaying a
             // call) made an output that has a copy already, or that no one needs.

@@ -5,7 +5,8 @@ use crate::common::{Recorder, RoundRobin, spec};
 use cohort_runtime::ir::Pairing;
 use cohort_runtime::policy::{Dependency, GroupId, Hints, PolicyEvent, WorkKind};
 use cohort_runtime::{
-    ActorKind, Cluster, CostModel, IrError, NodeOptions, Payload, Registry, RuntimeError, TaskArg,
+    ActorKind, Cluster, CostModel, HintSource, IrError, NodeOptions, Payload, Registry,
+    RuntimeError, TaskArg,
 };
 use std::sync::{Arc, Mutex};
 
@@ -79,9 +80,9 @@ fn h(group: GroupId, index: u32, dependency: Dependency) -> Hints {
     }
 }
 
-#[test]
-fn each_node_kind_emits_the_write_ups_hints() {
-    let (mut c, events) = cluster();
+/// The write-up's graph, evaluated on `c`: two `Sink` actors, a broadcast of 3, two maps
+/// over it in a row, and the actors' reduce over the second; returns those nodes, in order.
+fn write_up(c: &mut Cluster) -> [cohort_runtime::IrNode; 5] {
     let ir = c.ir();
     let o = NodeOptions::default();
     let actors = ir.init_actors("Sink", 2, vec![]).unwrap();
@@ -89,8 +90,15 @@ fn each_node_kind_emits_the_write_ups_hints() {
     let m1 = ir.map("step", &b, vec![], o).unwrap();
     let m2 = ir.map("step", &m1, vec![], o).unwrap();
     let red = ir.reduce_actors("take", &actors, &m2, vec![], o).unwrap();
-    let outs = red.eval(&mut c).unwrap();
+    let outs = red.eval(c).unwrap();
     assert_eq!(c.get(&outs[1][0]).unwrap().as_u64(), Some(3));
+    [actors, b, m1, m2, red]
+}
+
+#[test]
+fn each_node_kind_emits_the_write_ups_hints() {
+    let (mut c, events) = cluster();
+    let [actors, b, m1, m2, red] = write_up(&mut c);
     let (gb, g1, g2, gr, ga) = (
         b.group(),
         m1.group(),
@@ -548,4 +556,81 @@ fn bad_joins_are_typed_errors_naming_the_node() {
             .unwrap_err(),
         IrError::WrongInput { .. }
     ));
+}
+
+/// The write-up's graph ([`write_up`]) on a cluster whose hints come from `source`: every placement's (kind, hints), groups renumbered by first
+/// appearance; the groups freed once everything is dropped (renumbered alike); the agreement.
+fn write_up_graph(
+    source: HintSource,
+) -> (
+    Vec<(WorkKind, Hints)>,
+    Vec<GroupId>,
+    Option<cohort_runtime::HintAgreement>,
+) {
+    let p = Recorder::new(RoundRobin::default());
+    let events = p.events.clone();
+    let mut c = Cluster::new(
+        spec(3, 4, 1 << 30, 0),
+        registry(),
+        Box::new(p),
+        cohort_runtime::ClusterConfig {
+            model: cohort_runtime::ModelOptions {
+                hints: source,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    drop(write_up(&mut c));
+    c.run_until_idle().unwrap();
+    let mut names: std::collections::HashMap<GroupId, GroupId> = Default::default();
+    let mut name = |g: GroupId| {
+        if !g.is_some() {
+            return g;
+        }
+        let next = GroupId(names.len() as u64 + 1);
+        *names.entry(g).or_insert(next)
+    };
+    let placed: Vec<(WorkKind, Hints)> = placed(&events)
+        .into_iter()
+        .map(|(k, hint)| {
+            let dependency = match hint.dependency {
+                Dependency::None => Dependency::None,
+                Dependency::Group(g) => Dependency::Group(name(g)),
+                Dependency::Task(g, i) => Dependency::Task(name(g), i),
+            };
+            (k, h(name(hint.group), hint.index, dependency))
+        })
+        .collect();
+    let mut freed: Vec<GroupId> = freed(&events).into_iter().map(&mut name).collect();
+    freed.sort();
+    (placed, freed, c.hint_agreement())
+}
+
+#[test]
+fn hints_inferred_from_plain_submissions_equal_the_irs_on_the_write_ups_graph() {
+    let (declared, declared_freed, none) = write_up_graph(HintSource::Declared);
+    assert_eq!(none, None, "nothing is compared with declared hints");
+    let (inferred, inferred_freed, agreement) = write_up_graph(HintSource::Inferred);
+    assert_eq!(inferred, declared);
+    let a = agreement.unwrap();
+    // 2 actors created, a broadcast, two maps of 3, 2 reducer calls.
+    assert_eq!((a.compared, a.all, a.dependency), (11, 11, 11));
+    // The IR frees every node's group; inference frees a group with its outputs, so not the
+    // actors' (numbered 4, placed after the maps: they make no object).
+    assert_eq!(declared_freed, (1..=5).map(GroupId).collect::<Vec<_>>());
+    assert_eq!(inferred_freed, [1, 2, 3, 5].map(GroupId).to_vec());
+}
+
+#[test]
+fn without_hints_the_policy_sees_none() {
+    let (placed, freed, agreement) = write_up_graph(HintSource::None);
+    assert_eq!(placed.len(), 11);
+    assert!(
+        placed.iter().all(|(_, hints)| hints.is_none()),
+        "{placed:?}"
+    );
+    assert!(freed.is_empty(), "no group was ever shown: {freed:?}");
+    assert_eq!(agreement, None);
 }
