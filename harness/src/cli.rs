@@ -318,7 +318,7 @@ pub(crate) struct SweepArgs {
 pub(crate) struct RunArgs {
     /// The workload file (TOML).
     pub(crate) workload: PathBuf,
-    /// A built-in policy (random, group, locality, spread, hybrid, p2c, ees), a plugin name, or a plugin's path.
+    /// A built-in policy (random, group, locality, spread, hybrid, p2c, ees, delay), a plugin name, or a plugin's path.
     #[arg(long)]
     pub(crate) policy: String,
     /// The policy's configuration, as TOML text.

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use cohort_policy::Policy;
 use cohort_policy::ffi::{PolicyVTable, vtable};
+use cohort_policy_delay::DelayPolicy;
 use cohort_policy_ees::EesPolicy;
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
@@ -15,45 +16,18 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The built-in policies (linked into `cohort`, always available): each name with the vtable
-/// it is called through and a one-line description for `cohort policies`. Built-in policies
-/// cross the same C ABI as plugins, so that a built-in run and a plugin run exercise the same
-/// boundary.
-const BUILTIN: [(&str, PolicyVTable, &str); 7] = [
-    (
-        "random",
-        vtable::<RandomPolicy>(),
-        "Ray v0.6: uniform among nodes with a free CPU, else among nodes the work fits",
-    ),
-    (
-        "group",
-        vtable::<GroupPolicy>(),
-        "the write-up's group scheduling: pack onto the dependency's nodes, follow the producer",
-    ),
-    (
-        "locality",
-        vtable::<LocalityPolicy>(),
-        "the node holding the most argument bytes, else as random",
-    ),
-    (
-        "spread",
-        vtable::<SpreadPolicy>(),
-        "Ray 2's SPREAD: round-robin over nodes with a free CPU, else over nodes it fits",
-    ),
-    (
-        "hybrid",
-        vtable::<HybridPolicy>(),
-        "Ray 2's default: pack below 50% utilization, else random among the least loaded",
-    ),
-    (
-        "p2c",
-        vtable::<P2cPolicy>(),
-        "power of two choices (Sparrow's probing): the less loaded of two random nodes",
-    ),
-    (
-        "ees",
-        vtable::<EesPolicy>(),
-        "earliest estimated start (Dask's rule): least queued work plus missing bytes' transfer",
-    ),
+/// it is called through (each policy describes itself for `cohort policies`). Built-in
+/// policies cross the same C ABI as plugins, so that a built-in run and a plugin run exercise
+/// the same boundary.
+const BUILTIN: [(&str, PolicyVTable); 8] = [
+    ("random", vtable::<RandomPolicy>()),
+    ("group", vtable::<GroupPolicy>()),
+    ("locality", vtable::<LocalityPolicy>()),
+    ("spread", vtable::<SpreadPolicy>()),
+    ("hybrid", vtable::<HybridPolicy>()),
+    ("p2c", vtable::<P2cPolicy>()),
+    ("ees", vtable::<EesPolicy>()),
+    ("delay", vtable::<DelayPolicy>()),
 ];
 
 /// The policies `cohort repro` compares: the write-up's two (Ray v0.6's random placement and
@@ -91,7 +65,7 @@ pub fn variant_names() -> impl Iterator<Item = &'static str> {
 
 /// The names of the built-in policies, in the order `cohort policies` lists them.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTIN.iter().map(|(name, _, _)| *name)
+    BUILTIN.iter().map(|(name, _)| *name)
 }
 
 /// Where a policy comes from, as resolved before any run starts.
@@ -171,7 +145,7 @@ fn builtin(name: &str, config: &str, seed: u64) -> Result<Box<dyn Policy>> {
         }
         return builtin(base, options, seed);
     }
-    let Some((_, vtable, _)) = BUILTIN.iter().find(|(n, _, _)| *n == name) else {
+    let Some((_, vtable)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
         bail!("`{name}` is not a built-in policy");
     };
     let plugin = Plugin::linked(&format!("built-in:{name}"), *vtable);
@@ -202,8 +176,9 @@ pub struct Listed {
     pub name: String,
     /// "built-in", or the plugin's path.
     pub source: String,
-    /// What the policy does, in a line (built-in policies only: a plugin does not say).
-    pub description: &'static str,
+    /// What the policy does, in a line, as it describes itself (a variant: as its table
+    /// says); empty if it does not say, or could not be created.
+    pub description: String,
     /// Whether it loads and creates with an empty configuration (why not, if not).
     pub check: Result<(), String>,
 }
@@ -212,19 +187,22 @@ pub struct Listed {
 /// checked by loading it; a plugin with a built-in's name is reachable only by its path, so it
 /// is returned apart (`shadowed`), as its path.
 pub fn list() -> (Vec<Listed>, Vec<PathBuf>) {
-    let mut rows: Vec<Listed> = BUILTIN
-        .iter()
-        .map(|(b, _, description)| (*b, *description))
-        .chain(
-            VARIANTS
-                .iter()
-                .map(|(v, _, _, description)| (*v, *description)),
-        )
-        .map(|(b, description)| Listed {
-            name: b.to_string(),
-            source: "built-in".to_string(),
-            description,
-            check: builtin(b, "", 0).map(|_| ()).map_err(|e| format!("{e:#}")),
+    let variant = |name: &str| VARIANTS.iter().find(|(v, ..)| *v == name).map(|v| v.3);
+    let mut rows: Vec<Listed> = builtin_names()
+        .chain(variant_names())
+        .map(|b| {
+            let created = builtin(b, "", 0);
+            let description = match (variant(b), &created) {
+                (Some(own), _) => own.to_string(),
+                (None, Ok(p)) => p.description().to_string(),
+                (None, Err(_)) => String::new(),
+            };
+            Listed {
+                name: b.to_string(),
+                source: "built-in".to_string(),
+                description,
+                check: created.map(|_| ()).map_err(|e| format!("{e:#}")),
+            }
         })
         .collect();
     let mut shadowed = Vec::new();
@@ -233,14 +211,14 @@ pub fn list() -> (Vec<Listed>, Vec<PathBuf>) {
             shadowed.push(found.path);
             continue;
         }
-        let check = Plugin::load(&found.path)
-            .and_then(|p| p.create("", 0).map(|_| ()))
-            .map_err(|e| e.to_string());
+        let created = Plugin::load(&found.path).and_then(|p| p.create("", 0));
         rows.push(Listed {
             name: found.name,
             source: found.path.display().to_string(),
-            description: "",
-            check,
+            description: created
+                .as_ref()
+                .map_or_else(|_| String::new(), |p| p.description().to_string()),
+            check: created.map(|_| ()).map_err(|e| e.to_string()),
         });
     }
     (rows, shadowed)

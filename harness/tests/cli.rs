@@ -508,7 +508,7 @@ fn bad_policies_fail_cleanly() {
     let s = sandbox("badpolicy");
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "nosuch"]),
-        "policy `nosuch` is neither built in (random, group, locality, spread, hybrid, p2c, ees) nor a plugin on the search path",
+        "policy `nosuch` is neither built in (random, group, locality, spread, hybrid, p2c, ees, delay) nor a plugin on the search path",
     );
     assert_bad(
         &s.cohort(&["run", "tiny.toml", "--policy", "./no/such/libx.so"]),

@@ -13,6 +13,7 @@ use cohort_policy::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
     PlacementView, Policy, PolicyEvent, PolicyFactory, Resources, TaskId, WorkKind,
 };
+use cohort_policy_delay::DelayPolicy;
 use cohort_policy_ees::EesPolicy;
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_hybrid::HybridPolicy;
@@ -74,10 +75,13 @@ fn decide(
         nodes,
         now_ns: task * 1000,
         view_time_ns: task * 1000,
+        waited_ns: 0,
+        may_defer: false,
     };
     let node = match policy.place(black_box(&view)) {
         Placement::Node(n) => n,
         Placement::Refuse(r) => panic!("refused: {r}"),
+        Placement::Defer(w) => panic!("deferred for {w} ns, though the view may not wait"),
     };
     if events {
         policy.on_event(&PolicyEvent::Placed {
@@ -143,6 +147,7 @@ fn decisions(c: &mut Criterion) {
     bench_policy::<HybridPolicy>(c, "hybrid");
     bench_policy::<P2cPolicy>(c, "p2c");
     bench_policy::<EesPolicy>(c, "ees");
+    bench_policy::<DelayPolicy>(c, "delay");
 }
 
 criterion_group!(benches, decisions);

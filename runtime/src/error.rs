@@ -100,6 +100,19 @@ pub enum RuntimeError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The policy deferred work it may not defer (see `PlacementView::may_defer`), or for no
+    /// time at all.
+    #[error("policy `{policy}` deferred {task} (`{what}`), which {problem}")]
+    PolicyBadDeferral {
+        /// The policy's name.
+        policy: String,
+        /// The work.
+        task: TaskId,
+        /// The function or actor kind.
+        what: String,
+        /// What is wrong with the deferral.
+        problem: String,
+    },
     /// The policy itself failed (e.g. a plugin panicked).
     #[error("policy `{policy}` failed: {reason}")]
     PolicyFailed {

@@ -359,6 +359,77 @@ mod tests {
         assert!(inf.producers.is_empty() && inf.groups.is_empty());
     }
 
+    /// One step of a random driver: submit code `code` over the objects at positions
+    /// `args` of those produced so far (and still held), block, or drop a held object.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Submit(u32, Vec<proptest::sample::Index>),
+        Barrier,
+        Drop(proptest::sample::Index),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0u32..3, proptest::collection::vec(any::<proptest::sample::Index>(), 0..4))
+                .prop_map(|(c, a)| Step::Submit(c, a)),
+            1 => Just(Step::Barrier),
+            2 => any::<proptest::sample::Index>().prop_map(Step::Drop),
+        ]
+    }
+
+    proptest::proptest! {
+        /// For any driver: indices count 0, 1, 2, ... within a group; a dependency names an
+        /// earlier group (never the task's own) and, for a task dependency, an index below
+        /// that group's width; a group is freed exactly when the driver has let go of the
+        /// last of its outputs.
+        #[test]
+        fn inferred_hints_are_well_formed_for_any_driver(
+            steps in proptest::collection::vec(step(), 1..200),
+        ) {
+            use proptest::prop_assert;
+            let (mut inf, mut ids) = (Inference::default(), Ids(0));
+            let mut held: Vec<(ObjectId, GroupId)> = Vec::new();
+            let mut width: HashMap<GroupId, u32> = HashMap::new();
+            let mut next = 1u64;
+            for s in steps {
+                match s {
+                    Step::Submit(code, args) => {
+                        let args: Vec<ObjectId> = if held.is_empty() {
+                            Vec::new()
+                        } else {
+                            args.iter().map(|i| held[i.index(held.len())].0).collect()
+                        };
+                        let h = inf.infer(Code::Task(FnId(code)), &args, || ids.next());
+                        let w = width.entry(h.group).or_default();
+                        prop_assert!(h.index == *w, "index {} in a group of {}", h.index, w);
+                        *w += 1;
+                        match h.dependency {
+                            Dependency::None => {}
+                            Dependency::Group(g) => prop_assert!(g != h.group && g.0 < h.group.0),
+                            Dependency::Task(g, i) => {
+                                prop_assert!(g != h.group && g.0 < h.group.0);
+                                prop_assert!(i < width[&g]);
+                            }
+                        }
+                        let out = ObjectId(next);
+                        next += 1;
+                        inf.produced(h, &[out]);
+                        held.push((out, h.group));
+                    }
+                    Step::Barrier => inf.barrier(),
+                    Step::Drop(i) if !held.is_empty() => {
+                        let (o, g) = held.remove(i.index(held.len()));
+                        let gone = inf.released(o);
+                        let still = held.iter().any(|&(_, h)| h == g);
+                        prop_assert!(gone == (!still).then_some(g), "{gone:?} for {g:?}");
+                    }
+                    Step::Drop(_) => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn agreement_compares_groups_up_to_numbering() {
         let mut inf = Inference::default();

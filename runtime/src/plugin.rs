@@ -35,8 +35,8 @@
 
 use cohort_policy::ffi::{
     ABI_VERSION, AbiLayout, CreateFn, DescribeFn, DestroyFn, ENTRY_SYMBOL, EntryFn, EventFn,
-    FLAG_WANTS_EVENTS, HostBuf, PlaceFn, PolicyVTable, RawEvent, RawPlacementView, STATUS_FAILED,
-    STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
+    FLAG_WANTS_EVENTS, HostBuf, PlaceFn, PolicyVTable, RawEvent, RawPlacementView, STATUS_DEFERRED,
+    STATUS_FAILED, STATUS_OK, STATUS_PANICKED, STATUS_REFUSED,
 };
 use cohort_policy::{NodeId, Placement, PlacementView, Policy, PolicyEvent};
 use libloading::Library;
@@ -513,6 +513,7 @@ impl Plugin {
             functions: self.functions,
             state,
             name: String::new(),
+            description: String::new(),
             wants_events: true,
             message,
             broken: None,
@@ -520,15 +521,19 @@ impl Plugin {
         };
         // From here on, dropping `policy` destroys the state.
         let mut buf = HostBuf::new(&mut policy.message);
+        let mut about = vec![0u8; MESSAGE_CAPACITY];
+        let mut about_buf = HostBuf::new(&mut about);
         let mut flags = 0;
-        // SAFETY: `state` is live and used from this thread only; `buf` is valid as above and
-        // `flags` for a write.
-        let status =
-            unsafe { (policy.functions.describe)(policy.state.as_ptr(), &mut buf, &mut flags) };
+        // SAFETY: `state` is live and used from this thread only; both buffers are valid as
+        // above and `flags` for a write.
+        let status = unsafe {
+            (policy.functions.describe)(policy.state.as_ptr(), &mut buf, &mut about_buf, &mut flags)
+        };
         let text = read_message(&policy.message, buf.len);
         match status {
             STATUS_OK => {
                 policy.name = text;
+                policy.description = read_message(&about, about_buf.len);
                 policy.wants_events = flags & FLAG_WANTS_EVENTS != 0;
                 Ok(policy)
             }
@@ -657,6 +662,8 @@ pub struct PluginPolicy {
     functions: Functions,
     state: NonNull<c_void>,
     name: String,
+    /// Its description, as its `describe` gave it.
+    description: String,
     /// What the plugin's `describe` said; when false, events are not sent across.
     wants_events: bool,
     message: Box<[u8]>,
@@ -751,19 +758,29 @@ impl Policy for PluginPolicy {
         &self.name
     }
 
+    fn description(&self) -> &str {
+        &self.description
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         if let Some(broken) = &self.broken {
             return Placement::Refuse(format!("{broken}; it is not asked again"));
         }
         let raw = RawPlacementView::new(view);
         let mut node = NodeId::NONE;
+        let mut wait = 0;
         let mut buf = HostBuf::new(&mut self.message);
         // SAFETY: the state is live and only used through `&mut self`; `raw` points into
-        // `view`'s slices, which outlive the call; `node` and `buf` are valid for writes.
-        let status =
-            unsafe { (self.functions.place)(self.state.as_ptr(), &raw, &mut node, &mut buf) };
+        // `view`'s slices, which outlive the call; `node`, `wait` and `buf` are valid for
+        // writes.
+        let status = unsafe {
+            (self.functions.place)(self.state.as_ptr(), &raw, &mut node, &mut wait, &mut buf)
+        };
         if status == STATUS_OK {
             return Placement::Node(node);
+        }
+        if status == STATUS_DEFERRED {
+            return Placement::Defer(wait);
         }
         let len = buf.len;
         self.not_placed(status, len, view.task)

@@ -156,6 +156,8 @@ pub struct Counters {
     /// Work that failed because an object it makes or needs is larger than a whole store: no
     /// waiting or eviction could make it fit (the workload does not fit the cluster).
     pub oversized: u64,
+    /// Times the policy deferred a task's placement (`Placement::Defer`).
+    pub deferrals: u64,
 }
 
 /// Everything recorded since the last [`Trace::take`].

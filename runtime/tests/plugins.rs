@@ -257,6 +257,8 @@ fn view<'a>(
         nodes,
         now_ns: 0,
         view_time_ns: 0,
+        waited_ns: 0,
+        may_defer: false,
     }
 }
 
@@ -450,7 +452,7 @@ fn the_search_path_lists_the_builtin_plugins() {
     let available = SearchPath::from_env().available();
     let names: Vec<&str> = available.iter().map(|p| p.name.as_str()).collect();
     for name in [
-        "ees", "group", "hybrid", "locality", "p2c", "random", "spread",
+        "delay", "ees", "group", "hybrid", "locality", "p2c", "random", "spread",
     ] {
         assert!(names.contains(&name), "{name} not in {names:?}");
     }
@@ -467,6 +469,18 @@ fn the_search_path_lists_the_builtin_plugins() {
 }
 
 #[test]
+fn plugins_describe_themselves_across_the_abi() {
+    let p = PluginPolicy::open("delay", "", 0).expect("created");
+    assert_eq!(
+        p.description(),
+        "delay scheduling (Spark): wait up to 3 s for a free slot where the data is, then any"
+    );
+    // A policy that says nothing has an empty description.
+    let p = PluginPolicy::open(fixture("first-fit").to_str().unwrap(), "", 0).expect("created");
+    assert_eq!(p.description(), "");
+}
+
+#[test]
 fn open_takes_a_name_or_a_path() {
     let by_name = Plugin::open("locality").expect("by name");
     let path = by_name.path().to_str().expect("utf-8 path").to_string();
@@ -480,7 +494,7 @@ fn open_takes_a_name_or_a_path() {
 #[test]
 fn builtin_plugins_run_a_workload() {
     for name in [
-        "random", "group", "locality", "spread", "hybrid", "p2c", "ees",
+        "random", "group", "locality", "spread", "hybrid", "p2c", "ees", "delay",
     ] {
         let mut c = cluster(builtin(name).create("", 5).expect("created"), 3, 2);
         let outs: Vec<_> = (0..10)
@@ -737,7 +751,7 @@ fn export_policy_exports_the_entry_symbol_with_the_hosts_layout() {
     // Found by name, but not loaded through the loader.
     let search = SearchPath::from_env();
     let mut libraries: Vec<PathBuf> = [
-        "random", "group", "locality", "spread", "hybrid", "p2c", "ees",
+        "random", "group", "locality", "spread", "hybrid", "p2c", "ees", "delay",
     ]
     .iter()
     .map(|name| {

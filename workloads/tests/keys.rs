@@ -296,7 +296,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
         message(&w, &[("cluster.gpus", "1")]),
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
-         disk_bandwidth, view_accounting, spill_over, object_lifetime, serialize_fixed, \
+         disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores)"
     );

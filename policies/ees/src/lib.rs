@@ -92,6 +92,10 @@ impl Policy for EesPolicy {
         "ees"
     }
 
+    fn description(&self) -> &str {
+        "earliest estimated start (Dask's rule): least queued work plus missing bytes' transfer"
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let demand = view.demand;
         self.args.clear();

@@ -203,6 +203,10 @@ impl Policy for GroupPolicy {
         "group"
     }
 
+    fn description(&self) -> &str {
+        "the write-up's group scheduling: pack onto the dependency's nodes, follow the producer"
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let group = view.hints.group;
         let o = self.options;
@@ -283,6 +287,8 @@ mod tests {
             nodes,
             now_ns: 0,
             view_time_ns: 0,
+            waited_ns: 0,
+            may_defer: false,
         }
     }
 
@@ -302,7 +308,7 @@ mod tests {
                 });
                 n.0
             }
-            Placement::Refuse(r) => panic!("refused: {r}"),
+            other => panic!("not placed: {other:?}"),
         }
     }
 

@@ -140,6 +140,10 @@ impl Policy for HybridPolicy {
         "hybrid"
     }
 
+    fn description(&self) -> &str {
+        "Ray 2's default: pack below 50% utilization, else random among the least loaded"
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let demand = view.demand;
         let local = NodeId(self.options.local_node);

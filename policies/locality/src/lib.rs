@@ -40,19 +40,29 @@ impl LocalityPolicy {
 pub struct ArgumentBytes {
     /// Scratch: (node, bytes) for every copy of every distinct argument.
     located: Vec<(NodeId, u64)>,
+    /// Scratch: the nodes [`ArgumentBytes::most`] found.
+    most: Vec<NodeId>,
 }
 
 impl ArgumentBytes {
     /// The candidate node (alive, fitting the demand in its total) holding the most argument
     /// bytes (ties to the lowest id), if any candidate holds any argument.
     pub fn best(&mut self, view: &PlacementView<'_>) -> Option<NodeId> {
+        self.most(view).first().copied()
+    }
+
+    /// Every candidate node (alive, fitting the demand in its total) holding the most
+    /// argument bytes, ascending; empty if no candidate holds any argument. (Every copy of a
+    /// ready argument counts, and the node a pending one's producer was placed on.)
+    pub fn most(&mut self, view: &PlacementView<'_>) -> &[NodeId] {
         self.located.clear();
+        self.most.clear();
         for arg in view.distinct_args() {
             self.located
                 .extend(view.locations_of(arg).map(|n| (n, arg.size)));
         }
         self.located.sort_unstable_by_key(|(node, _)| *node);
-        let mut best: Option<(NodeId, u64)> = None;
+        let mut most = 0u64;
         let mut i = 0;
         while i < self.located.len() {
             let node = self.located[i].0;
@@ -64,19 +74,30 @@ impl ArgumentBytes {
             let candidate = view
                 .node(node)
                 .is_some_and(|n| n.alive && n.fits_total(view.demand));
-            // Ascending node order: only a strictly larger total replaces the best, so ties
-            // stay with the lowest id.
-            if candidate && best.is_none_or(|(_, b)| bytes > b) {
-                best = Some((node, bytes));
+            if !candidate {
+                continue;
+            }
+            // Ascending node order: a larger total starts the list again, an equal one joins
+            // it (so its first is the lowest id).
+            if bytes > most || self.most.is_empty() {
+                most = bytes;
+                self.most.clear();
+            }
+            if bytes == most {
+                self.most.push(node);
             }
         }
-        best.map(|(node, _)| node)
+        &self.most
     }
 }
 
 impl Policy for LocalityPolicy {
     fn name(&self) -> &str {
         "locality"
+    }
+
+    fn description(&self) -> &str {
+        "the node holding the most argument bytes, else as random"
     }
 
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
@@ -158,6 +179,8 @@ mod tests {
                 nodes,
                 now_ns: 0,
                 view_time_ns: 0,
+                waited_ns: 0,
+                may_defer: false,
             }
         }
     }

@@ -67,6 +67,10 @@ impl Policy for P2cPolicy {
         "p2c"
     }
 
+    fn description(&self) -> &str {
+        "power of two choices (Sparrow's probing): the less loaded of two random nodes"
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let demand = view.demand;
         self.left.clear();

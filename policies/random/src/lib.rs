@@ -98,6 +98,10 @@ impl Policy for RandomPolicy {
         "random"
     }
 
+    fn description(&self) -> &str {
+        "Ray v0.6: uniform among nodes with a free CPU, else among nodes the work fits"
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let demand: Resources = view.demand;
         if let Some(n) = self.pick(view.nodes, |n| n.alive && n.fits_now(demand)) {
@@ -137,7 +141,7 @@ mod tests {
     fn placed(p: Placement) -> u32 {
         match p {
             Placement::Node(n) => n.0,
-            Placement::Refuse(r) => panic!("refused: {r}"),
+            other => panic!("not placed: {other:?}"),
         }
     }
 

@@ -8,7 +8,8 @@
 //! naming nodes that do not exist). Each decision must
 //! - not panic;
 //! - name a node that exists, is alive and fits the demand in its total, or refuse only when
-//!   no alive node fits it;
+//!   no alive node fits it, or defer (for a positive time) only work the view lets wait
+//!   ([`PlacementView::may_defer`], set on a third of the tasks, with various times waited);
 //! - be the same for a second instance created with the same configuration and seed and
 //!   given the same views and events (determinism).
 //!
@@ -93,6 +94,11 @@ fn valid(view: &PlacementView<'_>, placement: &Placement) -> Result<(), String> 
         },
         Placement::Refuse(why) if feasible => Err(format!("refused feasible work: {why}")),
         Placement::Refuse(_) => Ok(()),
+        Placement::Defer(_) if !view.may_defer => {
+            Err("deferred work the runtime would not let wait (may_defer is false)".to_string())
+        }
+        Placement::Defer(0) => Err("deferred for 0 ns (at least 1)".to_string()),
+        Placement::Defer(_) => Ok(()),
     }
 }
 
@@ -106,6 +112,8 @@ struct Case {
     holders: Vec<NodeId>,
     nodes: Vec<NodeView>,
     now_ns: u64,
+    waited_ns: u64,
+    may_defer: bool,
 }
 
 impl Case {
@@ -120,6 +128,8 @@ impl Case {
             nodes: &self.nodes,
             now_ns: self.now_ns,
             view_time_ns: self.now_ns.saturating_sub(self.now_ns % 100_000_000),
+            waited_ns: self.waited_ns,
+            may_defer: self.may_defer,
         }
     }
 }
@@ -213,13 +223,14 @@ impl Generator {
             1 => Dependency::Group(GroupId(self.below(4))),
             _ => Dependency::Task(GroupId(self.below(4)), self.below(8) as u32),
         };
+        let kind = if self.below(10) == 0 {
+            WorkKind::ActorCreation
+        } else {
+            WorkKind::Task
+        };
         Case {
             task: TaskId(i as u64),
-            kind: if self.below(10) == 0 {
-                WorkKind::ActorCreation
-            } else {
-                WorkKind::Task
-            },
+            kind,
             hints: Hints {
                 group,
                 index: if group.is_some() { index } else { 0 },
@@ -232,6 +243,9 @@ impl Generator {
             holders,
             nodes,
             now_ns: i as u64 * 1_000_000,
+            // From the view's number, not the generator, so the views stay as they were.
+            waited_ns: (i as u64 % 5) * 1_000_000_000,
+            may_defer: kind == WorkKind::Task && i % 3 == 0,
         }
     }
 }

@@ -29,8 +29,11 @@
 //! meaning of a status) increments [`ABI_VERSION`]. Changes that add only safe Rust API
 //! (helpers, trait methods with defaults) do not.
 //!
-//! Version 3 made the layout record name every size, offset and discriminant (version 2 kept
-//! sizes and a hash of some offsets); version 2 replaced `name` with `describe`.
+//! Version 4 let a policy defer a placement ([`STATUS_DEFERRED`], the view's `waited_ns` and
+//! [`VIEW_MAY_DEFER`], a `defer_ns` out-parameter of [`PlaceFn`]) and describe itself (a
+//! `description` buffer of [`DescribeFn`]). Version 3 made the layout record name every
+//! size, offset and discriminant (version 2 kept sizes and a hash of some offsets); version 2
+//! replaced `name` with `describe`.
 
 use crate::{
     ArgState, ArgView, Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Placement,
@@ -42,7 +45,7 @@ use std::mem::{align_of, offset_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The version of this ABI. See the module documentation for when it changes.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// The name of the symbol every plugin exports (an [`EntryFn`]). It carries no version:
 /// the version is data, so that a host can tell "built for another version" from "not a
@@ -58,6 +61,9 @@ pub const STATUS_FAILED: u32 = 2;
 /// The policy panicked; the panic message is in the message buffer. The state must not be
 /// used again except to destroy it.
 pub const STATUS_PANICKED: u32 = 3;
+/// `place` only: the policy deferred the work ([`Placement::Defer`]); the longest it is to wait
+/// before it is asked again, in nanoseconds, was written to `*defer_ns`.
+pub const STATUS_DEFERRED: u32 = 4;
 
 /// The type of the exported entry point.
 pub type EntryFn = extern "C" fn() -> *const PolicyVTable;
@@ -73,9 +79,15 @@ pub type CreateFn = unsafe extern "C" fn(
 ) -> u32;
 
 /// Describes a freshly created policy: writes its name ([`Policy::name`](crate::Policy::name))
-/// into `name` and its `FLAG_*` bits into `*flags`. The host calls it once, after `create`.
-pub type DescribeFn =
-    unsafe extern "C" fn(state: *mut c_void, name: *mut HostBuf, flags: *mut u32) -> u32;
+/// into `name`, its description
+/// ([`Policy::description`](crate::Policy::description)) into `description` (if not null)
+/// and its `FLAG_*` bits into `*flags`. The host calls it once, after `create`.
+pub type DescribeFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    name: *mut HostBuf,
+    description: *mut HostBuf,
+    flags: *mut u32,
+) -> u32;
 
 /// [`DescribeFn`] flag: the policy wants events
 /// ([`Policy::wants_events`](crate::Policy::wants_events)); without it the host never calls
@@ -83,13 +95,19 @@ pub type DescribeFn =
 pub const FLAG_WANTS_EVENTS: u32 = 1;
 
 /// Places one piece of work: on [`STATUS_OK`] the node is written to `*node`; on
-/// [`STATUS_REFUSED`] the reason goes to `message`.
+/// [`STATUS_DEFERRED`] the longest wait to `*defer_ns`; on [`STATUS_REFUSED`] the reason goes
+/// to `message`.
 pub type PlaceFn = unsafe extern "C" fn(
     state: *mut c_void,
     view: *const RawPlacementView,
     node: *mut NodeId,
+    defer_ns: *mut u64,
     message: *mut HostBuf,
 ) -> u32;
+
+/// [`RawPlacementView::flags`] bit: the host accepts a deferral
+/// ([`PlacementView::may_defer`]).
+pub const VIEW_MAY_DEFER: u32 = 1;
 
 /// Tells the policy about an event.
 pub type EventFn =
@@ -395,7 +413,7 @@ layout_record! {
     fields ArgView { object, size, state, holders_start, holders_len, producer_node };
     fields RawPlacementView {
         task, kind, hints, demand, args, args_len, holders, holders_len, nodes, nodes_len,
-        now_ns, view_time_ns,
+        now_ns, view_time_ns, waited_ns, flags,
     };
     fields HostBuf { data, capacity, len };
     fields PolicyVTable { abi_version, layout, create, describe, place, on_event, destroy };
@@ -414,7 +432,10 @@ layout_record! {
         NodeAdded { 0: NodeId(0) },
         NodeRemoved { 0: NodeId(0) },
     };
-    constants (STATUS_OK, STATUS_REFUSED, STATUS_FAILED, STATUS_PANICKED, FLAG_WANTS_EVENTS);
+    constants (
+        STATUS_OK, STATUS_REFUSED, STATUS_FAILED, STATUS_PANICKED, STATUS_DEFERRED,
+        FLAG_WANTS_EVENTS, VIEW_MAY_DEFER,
+    );
 }
 
 /// The naming pass, evaluated once.
@@ -571,6 +592,10 @@ pub struct RawPlacementView {
     pub now_ns: u64,
     /// [`PlacementView::view_time_ns`].
     pub view_time_ns: u64,
+    /// [`PlacementView::waited_ns`].
+    pub waited_ns: u64,
+    /// `VIEW_*` bits: [`VIEW_MAY_DEFER`] for [`PlacementView::may_defer`]; others are zero.
+    pub flags: u32,
 }
 
 impl RawPlacementView {
@@ -590,6 +615,8 @@ impl RawPlacementView {
             nodes_len: view.nodes.len(),
             now_ns: view.now_ns,
             view_time_ns: view.view_time_ns,
+            waited_ns: view.waited_ns,
+            flags: if view.may_defer { VIEW_MAY_DEFER } else { 0 },
         }
     }
 
@@ -617,6 +644,8 @@ impl RawPlacementView {
             nodes,
             now_ns: self.now_ns,
             view_time_ns: self.view_time_ns,
+            waited_ns: self.waited_ns,
+            may_defer: self.flags & VIEW_MAY_DEFER != 0,
         })
     }
 }
@@ -776,6 +805,7 @@ unsafe fn policy_mut<'a, P>(state: *mut c_void) -> Option<&'a mut P> {
 unsafe extern "C" fn describe<P: PolicyFactory>(
     state: *mut c_void,
     name: *mut HostBuf,
+    description: *mut HostBuf,
     flags: *mut u32,
 ) -> u32 {
     let body = || {
@@ -790,6 +820,8 @@ unsafe extern "C" fn describe<P: PolicyFactory>(
         }
         // SAFETY: as above for `name`.
         unsafe { HostBuf::write(name, policy.name()) };
+        // SAFETY: `description` is null or valid (host contract).
+        unsafe { HostBuf::write(description, policy.description()) };
         let bits = if policy.wants_events() {
             FLAG_WANTS_EVENTS
         } else {
@@ -807,6 +839,7 @@ unsafe extern "C" fn place<P: PolicyFactory>(
     state: *mut c_void,
     view: *const RawPlacementView,
     node: *mut NodeId,
+    defer_ns: *mut u64,
     message: *mut HostBuf,
 ) -> u32 {
     let body = || {
@@ -840,6 +873,16 @@ unsafe extern "C" fn place<P: PolicyFactory>(
                 // SAFETY: as above for `message`.
                 unsafe { HostBuf::write(message, &reason) };
                 STATUS_REFUSED
+            }
+            Placement::Defer(_) if defer_ns.is_null() => {
+                // SAFETY: as above for `message`.
+                unsafe { failed(message, "the host passed no place to put the deferral") }
+            }
+            Placement::Defer(wait) => {
+                // SAFETY: `defer_ns` is non-null (checked) and valid for a write (host
+                // contract).
+                unsafe { defer_ns.write(wait) };
+                STATUS_DEFERRED
             }
         }
     };
@@ -932,6 +975,7 @@ mod tests {
                     view.args.len(),
                     view.nodes.len()
                 )),
+                15 if view.may_defer => Placement::Defer(view.waited_ns + 5),
                 _ => Placement::Node(NodeId(self.node + view.holders_of(&view.args[0])[0].0)),
             }
         }
@@ -991,8 +1035,8 @@ mod tests {
         let mut storage = [0u8; 64];
         let mut name = HostBuf::new(&mut storage);
         let mut flags = 0;
-        // SAFETY: live state, valid buffer and flags.
-        let status = unsafe { (vt.describe)(state, &mut name, &mut flags) };
+        // SAFETY: live state, valid buffer and flags; no description buffer (null).
+        let status = unsafe { (vt.describe)(state, &mut name, std::ptr::null_mut(), &mut flags) };
         assert_eq!(status, STATUS_OK);
         assert_eq!(
             std::str::from_utf8(&storage[..name.len]),
@@ -1102,13 +1146,20 @@ mod tests {
 
         let mut storage = [0u8; 64];
         let mut name_buf = HostBuf::new(&mut storage);
+        let mut about = [0u8; 64];
+        let mut about_buf = HostBuf::new(&mut about);
         let mut flags = 0;
-        // SAFETY: live state, valid buffer and flags.
-        let status = unsafe { (vt.describe)(state, &mut name_buf, &mut flags) };
+        // SAFETY: live state, valid buffers and flags.
+        let status = unsafe { (vt.describe)(state, &mut name_buf, &mut about_buf, &mut flags) };
         assert_eq!(status, STATUS_OK);
         assert_eq!(
             std::str::from_utf8(&storage[..name_buf.len]),
             Ok("echo-ünïcode")
+        );
+        assert_eq!(
+            &about[..about_buf.len],
+            b"",
+            "Echo keeps the default description"
         );
         assert_eq!(flags, FLAG_WANTS_EVENTS, "Echo keeps the default");
 
@@ -1131,20 +1182,33 @@ mod tests {
             nodes: &[],
             now_ns: 0,
             view_time_ns: 0,
+            waited_ns: 0,
+            may_defer: false,
         };
+        let deferral = std::cell::Cell::new(0u64);
         let place = |view: &PlacementView<'_>| {
             let raw = RawPlacementView::new(view);
             let mut storage = [0u8; 64];
             let mut msg = HostBuf::new(&mut storage);
             let mut node = NodeId::NONE;
+            let mut wait = 0;
             // SAFETY: live state; the raw view points into `view`, alive for the call.
-            let status = unsafe { (vt.place)(state, &raw, &mut node, &mut msg) };
+            let status = unsafe { (vt.place)(state, &raw, &mut node, &mut wait, &mut msg) };
+            deferral.set(wait);
             (
                 status,
                 node,
                 String::from_utf8_lossy(&storage[..msg.len]).into_owned(),
             )
         };
+        assert_eq!(place(&view), (STATUS_OK, NodeId(3), String::new()));
+        // A deferral crosses with the time waited and the permission to wait.
+        view.task = TaskId(15);
+        view.waited_ns = 1_000;
+        view.may_defer = true;
+        assert_eq!(place(&view).0, STATUS_DEFERRED);
+        assert_eq!(deferral.get(), 1_005);
+        view.may_defer = false;
         assert_eq!(place(&view), (STATUS_OK, NodeId(3), String::new()));
         view.task = TaskId(14);
         assert_eq!(place(&view).0, STATUS_REFUSED);
@@ -1221,6 +1285,8 @@ mod tests {
             nodes_len: 0,
             now_ns: 0,
             view_time_ns: 0,
+            waited_ns: 0,
+            flags: 0,
         };
         // SAFETY: null pointers are rejected, not read.
         let err = unsafe { raw.view() }.unwrap_err();

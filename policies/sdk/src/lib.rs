@@ -273,6 +273,14 @@ pub struct PlacementView<'a> {
     pub now_ns: u64,
     /// When `nodes` was sampled (equal to `now_ns` unless the view is stale).
     pub view_time_ns: u64,
+    /// How long the work has waited for a placement since it was submitted: 0 when first
+    /// asked; more when the policy deferred it ([`Placement::Defer`]) and is asked again.
+    pub waited_ns: u64,
+    /// Whether the runtime accepts [`Placement::Defer`] for this work: only for a task (not an
+    /// actor's work) placed for the first time (not again after its node died, nor to
+    /// rebuild a lost object), and only while it has waited less than the runtime's bound
+    /// (ten seconds in cohort's runtime).
+    pub may_defer: bool,
 }
 
 impl<'a> PlacementView<'a> {
@@ -289,6 +297,8 @@ impl<'a> PlacementView<'a> {
             nodes,
             now_ns: 0,
             view_time_ns: 0,
+            waited_ns: 0,
+            may_defer: false,
         }
     }
 
@@ -342,6 +352,12 @@ pub enum Placement {
     Node(NodeId),
     /// The policy cannot place this work; the reason ends up in the run's error.
     Refuse(String),
+    /// Not now: ask again after at most this many nanoseconds (at least 1), or earlier, as
+    /// soon as a CPU slot frees anywhere in the cluster. The work waits unplaced meanwhile
+    /// (its outputs pending, their producer's node unknown). Only when the view says
+    /// [`PlacementView::may_defer`]; otherwise the runtime fails the work with an error naming
+    /// the policy. Delay scheduling's waiting for a node with the data is built on this.
+    Defer(u64),
 }
 
 /// Something the policy is told about after the fact.
@@ -389,6 +405,12 @@ pub trait Policy {
     /// Choose a node for one piece of work.
     fn place(&mut self, view: &PlacementView<'_>) -> Placement;
 
+    /// One line on what the policy does and where its rule comes from, for listings
+    /// (`cohort policies`). The default is empty.
+    fn description(&self) -> &str {
+        ""
+    }
+
     /// Observe an event. The default ignores it.
     fn on_event(&mut self, event: &PolicyEvent) {
         let _ = event;
@@ -418,6 +440,9 @@ pub trait PolicyFactory: Policy + Send + Sized + 'static {
 impl<P: Policy + ?Sized> Policy for Box<P> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn description(&self) -> &str {
+        (**self).description()
     }
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         (**self).place(view)
@@ -480,6 +505,8 @@ mod tests {
             nodes: &nodes,
             now_ns: 0,
             view_time_ns: 0,
+            waited_ns: 0,
+            may_defer: false,
         };
         assert_eq!(view.holders_of(&args[0]), &[NodeId(1), NodeId(3)]);
         assert_eq!(view.holders_of(&args[1]), &[NodeId(0)]);

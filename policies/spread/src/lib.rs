@@ -47,6 +47,10 @@ impl Policy for SpreadPolicy {
         "spread"
     }
 
+    fn description(&self) -> &str {
+        "Ray 2's SPREAD: round-robin over nodes with a free CPU, else over nodes it fits"
+    }
+
     fn place(&mut self, view: &PlacementView<'_>) -> Placement {
         let demand = view.demand;
         let taken = self

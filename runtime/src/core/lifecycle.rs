@@ -1,7 +1,8 @@
 //! The life of a piece of work (a task, an actor's construction, a method call): admitted on
 //! its node, fetching its arguments, ready, running, executed, finished or failed.
 
-use super::placement::Ask;
+use super::deferral::Waiting;
+use super::placement::{Ask, Decision};
 use super::tasks::{Phase, TaskEntry};
 use super::transfers::Request;
 use super::work::{Arg, ExecOutput, ExecWork, Execution, TaskRequest};
@@ -15,8 +16,9 @@ use smallvec::SmallVec;
 use std::sync::Arc;
 
 impl Core {
-    /// Submits a task: it is placed now and runs when its arguments are local and a slot is
-    /// free. Each returned object starts with one reference (the driver's).
+    /// Submits a task: it is placed now (or, if the policy defers it, when it is asked again:
+    /// see `deferral`) and runs when its arguments are local and a slot is free. Each
+    /// returned object starts with one reference (the driver's).
     pub fn submit(
         &mut self,
         req: TaskRequest,
@@ -40,8 +42,33 @@ impl Core {
             args: &req.args,
             what,
         };
-        let node = self.placer.place(ask, &self.directory, self.now)?;
+        let decision = self
+            .placer
+            .decide(ask, &self.directory, self.now, Some(0))?;
         self.submitted[req.function.0 as usize] += 1;
+        let node = match decision {
+            Decision::Node(node) => node,
+            Decision::Defer(wait) => {
+                let outputs = self.new_outputs(
+                    task,
+                    req.num_returns,
+                    req.declared_output_size,
+                    NodeId::NONE,
+                );
+                self.directory.hold_args(&req.args);
+                let waiting = Waiting {
+                    task,
+                    work: ExecWork::Function(req.function),
+                    hints: req.hints,
+                    demand: req.demand,
+                    args: req.args,
+                    outputs: outputs.clone(),
+                    submitted: now,
+                };
+                self.defer(waiting, wait, now);
+                return Ok((task, outputs));
+            }
+        };
         let outputs = self.new_outputs(task, req.num_returns, req.declared_output_size, node);
         self.admit(
             task,
@@ -558,6 +585,7 @@ impl Core {
         }
         self.room_freed(node, now);
         self.dispatch(node, now);
+        self.slot_freed(now);
         true
     }
 

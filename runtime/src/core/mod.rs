@@ -32,6 +32,7 @@ pub mod transport;
 pub mod work;
 
 mod actors;
+mod deferral;
 mod directory;
 mod eviction;
 mod faults;
@@ -186,6 +187,8 @@ pub struct Core {
     restoring: spill::Restores,
     /// Pulls waiting for room in their destination's store.
     room: room::WaitingRoom,
+    /// Tasks the policy deferred, unplaced.
+    deferred: deferral::Deferred,
     /// How many times each piece of code was submitted by the driver, by
     /// [`Catalog::code_index`] (runs again are not submissions).
     submitted: Vec<u64>,
@@ -291,6 +294,7 @@ impl Core {
             undeclared: 0,
             restoring: Default::default(),
             room: room::WaitingRoom::new(spec.nodes.len()),
+            deferred: Default::default(),
             submitted: vec![0; catalog.code_count()],
             transfers: Transfers::new(spec.nodes.len()),
             record: Recorder::new(config.trace),
@@ -362,7 +366,7 @@ impl Core {
 
     /// Number of tasks, method calls and actor creations not finished yet.
     pub fn live_tasks(&self) -> usize {
-        self.tasks.len()
+        self.tasks.len() + self.deferred.len()
     }
 
     /// Number of objects known to the directory.
@@ -468,6 +472,8 @@ impl Core {
             Timer::Restore(object) => self.restored(object, at, now),
             Timer::Rebuild(object) => self.rebuild_stalled(object, now),
             Timer::Heartbeat => self.heartbeat(now),
+            Timer::Retry(task) => self.retry(task, now),
+            Timer::Reask => self.reask_all(now),
         }
     }
 

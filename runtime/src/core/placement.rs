@@ -1,6 +1,7 @@
 //! Placement: the policy, the nodes' load as the core keeps it, and the heartbeat snapshots
 //! the policy is shown.
 
+use super::deferral::DEFER_LIMIT;
 use super::directory::{Directory, ObjectState};
 use super::work::Arg;
 use crate::error::RuntimeError;
@@ -11,6 +12,15 @@ use cohort_policy::{
     Resources, TaskId, WorkKind,
 };
 use std::sync::Arc;
+
+/// What the policy decided about work that may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Decision {
+    /// Placed on this node (checked).
+    Node(NodeId),
+    /// Deferred: ask again within this many nanoseconds (at least 1).
+    Defer(Nanos),
+}
 
 /// One piece of work to place.
 #[derive(Clone, Copy, Debug)]
@@ -175,6 +185,22 @@ impl Placer {
         directory: &Directory,
         now: Nanos,
     ) -> Result<NodeId, RuntimeError> {
+        match self.decide(ask, directory, now, None)? {
+            Decision::Node(node) => Ok(node),
+            Decision::Defer(_) => unreachable!("a deferral is refused when it may not wait"),
+        }
+    }
+
+    /// Asks the policy about `ask` as [`Placer::place`] does; with `waited` (how long the
+    /// work has waited unplaced), it may also defer the work while that is under
+    /// [`DEFER_LIMIT`].
+    pub(super) fn decide(
+        &mut self,
+        ask: Ask<'_>,
+        directory: &Directory,
+        now: Nanos,
+        waited: Option<Nanos>,
+    ) -> Result<Decision, RuntimeError> {
         let Ask {
             task,
             kind,
@@ -218,7 +244,10 @@ impl Placer {
             nodes,
             now_ns: now,
             view_time_ns: view_time,
+            waited_ns: waited.unwrap_or(0),
+            may_defer: kind == WorkKind::Task && waited.is_some_and(|w| w < DEFER_LIMIT),
         };
+        let may_defer = view.may_defer;
         let node = match self.policy.place(&view) {
             Placement::Node(node) => node,
             Placement::Refuse(reason) => {
@@ -227,6 +256,22 @@ impl Placer {
                     task,
                     what: what.to_string(),
                     reason,
+                });
+            }
+            Placement::Defer(wait) if may_defer && wait > 0 => return Ok(Decision::Defer(wait)),
+            Placement::Defer(wait) => {
+                let problem = if wait == 0 {
+                    "is for no time at all (at least 1 ns)".to_string()
+                } else {
+                    "may not wait (the view's may_defer is false: only a task at its first \
+                     placement may, for ten seconds in all)"
+                        .to_string()
+                };
+                return Err(RuntimeError::PolicyBadDeferral {
+                    policy: self.policy.name().to_string(),
+                    task,
+                    what: what.to_string(),
+                    problem,
                 });
             }
         };
@@ -260,6 +305,6 @@ impl Placer {
             hints,
             node,
         });
-        Ok(node)
+        Ok(Decision::Node(node))
     }
 }

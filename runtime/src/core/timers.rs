@@ -23,6 +23,10 @@ pub(super) enum Timer {
     /// A heartbeat of the placement view, at which queued work may spill over (see
     /// `placement`); the cluster's own, like faults: it does not keep a finished run going.
     Heartbeat,
+    /// A deferred task's wait ran out: ask the policy again (see `deferral`).
+    Retry(TaskId),
+    /// A CPU slot freed: ask the policy again about every deferred task.
+    Reask,
 }
 
 /// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
@@ -32,6 +36,10 @@ const DECLARE: u64 = 1 << 63;
 const HEARTBEAT: u64 = 1 << 62;
 /// The payload bit telling a rebuild from a restore (kind 3; object ids never reach it).
 const REBUILD: u64 = 1 << 63;
+/// The payload bit of a deferred task's retry (kind 3; task ids never reach it).
+const RETRY: u64 = 1 << 62;
+/// The payload of a re-ask of every deferred task (kind 3).
+const REASK: u64 = 1 << 61;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -105,6 +113,8 @@ impl Entry {
             _ if self.payload & REBUILD != 0 => {
                 Timer::Rebuild(cohort_policy::ObjectId(self.payload & !REBUILD))
             }
+            _ if self.payload & RETRY != 0 => Timer::Retry(TaskId(self.payload & !RETRY)),
+            _ if self.payload == REASK => Timer::Reask,
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -153,6 +163,8 @@ impl Timers {
             }
             Timer::Restore(object) => (3, object.0),
             Timer::Rebuild(object) => (3, REBUILD | object.0),
+            Timer::Retry(task) => (3, RETRY | task.0),
+            Timer::Reask => (3, REASK),
         };
         self.pending += 1;
         let entry = Entry {

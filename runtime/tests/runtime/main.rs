@@ -4,6 +4,7 @@
 mod common;
 
 mod actors;
+mod deferral;
 mod determinism;
 mod errors;
 mod faults;
