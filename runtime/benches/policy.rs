@@ -122,17 +122,22 @@ fn decisions_of(b: &mut Bencher<'_>, p: &mut dyn Policy, nodes: &[NodeView], hol
 }
 
 fn bench_policy<P: PolicyFactory>(c: &mut Criterion, name: &str) {
+    bench_configured::<P>(c, name, "");
+}
+
+/// As [`bench_policy`], the policy created with `config`, under the group name `name`.
+fn bench_configured<P: PolicyFactory>(c: &mut Criterion, name: &str, config: &str) {
     let mut g = c.benchmark_group(format!("decision_{name}"));
     for n in [5usize, 100, 1_000] {
         let view_nodes = nodes(n);
         let holders = [NodeId(0), NodeId((n / 2) as u32)];
         g.bench_with_input(BenchmarkId::new("direct", n), &n, |b, _| {
-            let mut p = P::create("", 1).expect("creates");
+            let mut p = P::create(config, 1).expect("creates");
             decisions_of(b, &mut p, &view_nodes, &holders);
         });
         g.bench_with_input(BenchmarkId::new("abi", n), &n, |b, _| {
             let plugin = Plugin::linked(name, vtable::<P>());
-            let mut p = plugin.create("", 1).expect("creates");
+            let mut p = plugin.create(config, 1).expect("creates");
             decisions_of(b, &mut p, &view_nodes, &holders);
         });
     }
@@ -145,6 +150,9 @@ fn decisions(c: &mut Criterion) {
     bench_policy::<LocalityPolicy>(c, "locality");
     bench_policy::<SpreadPolicy>(c, "spread");
     bench_policy::<HybridPolicy>(c, "hybrid");
+    // Its worst case: the preferred node (no locality; node 4, 4 of 4 CPUs busy) is above the
+    // threshold, so every node is scored and one of the top k drawn.
+    bench_configured::<HybridPolicy>(c, "hybrid_scan", "locality = false\nlocal_node = 4");
     bench_policy::<P2cPolicy>(c, "p2c");
     bench_policy::<EesPolicy>(c, "ees");
     bench_policy::<DelayPolicy>(c, "delay");

@@ -154,10 +154,22 @@ impl Policy for HybridPolicy {
         };
         // The candidates: the nodes the demand fits now, or if none, those it fits at all;
         // those scoring 0 in id order, the others with their scores.
-        let now = view
-            .nodes
-            .iter()
-            .any(|n| n.alive && n.fits_total(demand) && n.fits_now(demand));
+        let now = || {
+            view.nodes
+                .iter()
+                .any(|n| n.alive && n.fits_total(demand) && n.fits_now(demand))
+        };
+        // A preferred candidate scoring 0 scores as low as any: it wins without a look at the
+        // others (the same answer as below, where every score is at least 0).
+        if let Some(p) = view.node(preferred)
+            && p.alive
+            && p.fits_total(demand)
+            && self.score(p) == 0.0
+            && (p.fits_now(demand) || !now())
+        {
+            return Placement::Node(preferred);
+        }
+        let now = now();
         let candidate =
             |n: &NodeView| n.alive && n.fits_total(demand) && (!now || n.fits_now(demand));
         self.zero.clear();
