@@ -469,6 +469,28 @@ fn the_search_path_lists_the_builtin_plugins() {
 }
 
 #[test]
+fn a_plugin_defers_across_the_abi_when_the_view_allows_it() {
+    let mut p = PluginPolicy::open("delay", "locality_wait_ms = 2000", 0).expect("created");
+    // Node 0 holds the argument and is full; node 1 is free.
+    let nodes = [node(0, 1, 1, 0), node(1, 1, 0, 0)];
+    let args = [ArgView {
+        object: ObjectId(1),
+        size: 1_000,
+        state: ArgState::Ready,
+        holders_start: 0,
+        holders_len: 1,
+        producer_node: NodeId(0),
+    }];
+    let holders = [NodeId(0)];
+    let mut v = view(&nodes, &args, &holders, Hints::NONE);
+    v.may_defer = true;
+    v.waited_ns = 500_000_000;
+    assert_eq!(p.place(&v), Placement::Defer(1_500_000_000));
+    v.may_defer = false;
+    assert_eq!(p.place(&v), Placement::Node(NodeId(1)));
+}
+
+#[test]
 fn plugins_describe_themselves_across_the_abi() {
     let p = PluginPolicy::open("delay", "", 0).expect("created");
     assert_eq!(

@@ -88,3 +88,42 @@ fn under_overload_random_rebuilds_what_its_stores_evicted_and_group_keeps_up() {
         "Ray v0.6 had no retry cap: nothing fails, it waits"
     );
 }
+
+/// The IR's release against LRU alone (`object_lifetime = "lru_ir_release"` against
+/// `"lru"`), with stores small enough to fill in a few seconds: under group scheduling every
+/// copy LRU evicts is dead, so the release evicts nothing and changes no latency.
+#[test]
+fn the_irs_release_removes_every_eviction_of_dead_objects_and_changes_no_latency() {
+    let mut outcomes = Vec::new();
+    for lifetime in ["lru", "lru_ir_release"] {
+        let w = ray(
+            &[
+                ("data_size", "2400000B"),
+                ("cluster.store", "256MiB"),
+                ("cluster.object_lifetime", lifetime),
+            ],
+            5,
+        );
+        let (trace, counters, report) = run(&w, Box::new(GroupPolicy::new(1)), 1);
+        let latencies: Vec<u64> = trace
+            .datapoints
+            .iter()
+            .map(|d| d.arrival - d.ingest)
+            .collect();
+        assert!(!latencies.is_empty());
+        assert_eq!(report.unfinished, 0, "{lifetime}");
+        outcomes.push((counters.evictions, counters.reconstructed, latencies));
+    }
+    let (lru, release) = (&outcomes[0], &outcomes[1]);
+    assert!(lru.0 > 0, "the stores fill under LRU");
+    assert_eq!(
+        (release.0, release.1),
+        (0, 0),
+        "nothing evicted, nothing rebuilt"
+    );
+    assert_eq!(lru.1, 0);
+    assert_eq!(
+        lru.2, release.2,
+        "the same latencies, datapoint for datapoint"
+    );
+}
