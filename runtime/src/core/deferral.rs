@@ -5,8 +5,9 @@
 //! deferral runs out (a `Retry` timer) and, earlier, whenever a CPU slot frees anywhere (a
 //! `Reask` timer at that instant, which asks every deferred task in the order they were
 //! first deferred); with a stale view (a heartbeat period above 0), at the next heartbeat
-//! instead, when the policy can first see the slot free. Only plain tasks at their first placement may wait, and only for
-//! [`DEFER_LIMIT`] in all: past it the view says it may not, and the policy must place.
+//! instead, when the policy can first see the slot free. Only plain tasks at their first
+//! placement may wait, and only for [`DEFER_LIMIT`] in all: past it the view says it may
+//! not, and the policy must place.
 //!
 //! [`Placement::Defer`]: cohort_policy::Placement::Defer
 
@@ -36,6 +37,9 @@ pub(super) struct Waiting {
     pub outputs: SmallVec<[ObjectId; 2]>,
     /// When it was submitted.
     pub submitted: Nanos,
+    /// When its pending `Retry` timer is due (0 before the first): a re-deferral to the same
+    /// instant schedules no second timer, and a timer due at another instant is stale.
+    pub retry_at: Nanos,
 }
 
 /// The deferred tasks, in the order they were first deferred.
@@ -56,13 +60,15 @@ impl Deferred {
 
 impl Core {
     /// Keeps `w` unplaced, to be asked again at the latest `wait` from now (within the limit).
-    pub(super) fn defer(&mut self, w: Waiting, wait: Nanos, now: Nanos) {
+    pub(super) fn defer(&mut self, mut w: Waiting, wait: Nanos, now: Nanos) {
         self.record.counters.deferrals += 1;
         let left = DEFER_LIMIT.saturating_sub(now.saturating_sub(w.submitted));
-        let task = w.task;
+        let at = now + wait.clamp(1, left.max(1));
+        if w.retry_at != at {
+            w.retry_at = at;
+            self.timers.push(at, Timer::Retry(w.task));
+        }
         self.deferred.waiting.push_back(w);
-        self.timers
-            .push(now + wait.clamp(1, left.max(1)), Timer::Retry(task));
     }
 
     /// A CPU slot freed: if tasks wait, they are asked again once the policy's view shows it
@@ -88,10 +94,15 @@ impl Core {
         }
     }
 
-    /// A `Retry` timer: asks `task` again if it still waits (a timer of a task placed since is
-    /// stale).
-    pub(super) fn retry(&mut self, task: TaskId, now: Nanos) {
-        if let Some(i) = self.deferred.waiting.iter().position(|w| w.task == task) {
+    /// A `Retry` timer due at `at`: asks `task` again if it still waits for that timer (one of
+    /// a task placed or deferred to another instant since is stale).
+    pub(super) fn retry(&mut self, task: TaskId, at: Nanos, now: Nanos) {
+        if let Some(i) = self
+            .deferred
+            .waiting
+            .iter()
+            .position(|w| w.task == task && w.retry_at == at)
+        {
             let w = self.deferred.waiting.remove(i).expect("found");
             self.ask_again(w, now);
         }

@@ -64,6 +64,7 @@ impl Core {
                     args: req.args,
                     outputs: outputs.clone(),
                     submitted: now,
+                    retry_at: 0,
                 };
                 self.defer(waiting, wait, now);
                 return Ok((task, outputs));

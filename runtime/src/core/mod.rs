@@ -472,7 +472,7 @@ impl Core {
             Timer::Restore(object) => self.restored(object, at, now),
             Timer::Rebuild(object) => self.rebuild_stalled(object, now),
             Timer::Heartbeat => self.heartbeat(now),
-            Timer::Retry(task) => self.retry(task, now),
+            Timer::Retry(task) => self.retry(task, at, now),
             Timer::Reask => self.reask_all(now),
         }
     }
