@@ -8,7 +8,9 @@
 //!   at once (as in a run, sharing the machine), from the trace: the time from the head
 //!   handing a task out to its completion arriving, so the fixed part includes the dispatch
 //!   round trip;
-//! - transfers from one node to another at several sizes, from request to arrival.
+//! - transfers from one node to another at several sizes, from request to arrival;
+//! - what waking an idle node costs: the same smallest task, every node running one at once
+//!   after the whole cluster idled for [`IDLE_TIMES`], less its cost back to back.
 //!
 //! It does so in [`SESSIONS`] sessions, each a fresh cluster of node processes, and pools
 //! their samples: how the host's scheduler happens to place a session's threads on its cores
@@ -36,6 +38,13 @@ use std::time::{Duration, Instant};
 /// The sizes each class is measured at, in bytes: the smallest gives the fixed cost, the
 /// others the rate.
 const SIZES: [u64; 5] = [8, 64 << 10, 1 << 20, 4 << 20, 16 << 20];
+
+/// The idle times a wake-up is measured after (the steps of the profile's `wake_up`): on
+/// this kind of 2-core VM the cost climbs from tens of microseconds after 100 us of
+/// idleness to hundreds after 10 ms.
+const IDLE_TIMES: [u64; 6] = [
+    100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 30_000_000,
+];
 
 /// Places each task on node `hints.index % nodes`: calibration decides where work runs.
 struct Pinned(u32);
@@ -67,7 +76,8 @@ fn workload(nodes: u32) -> String {
         "name = \"calibration\"\n\n[cluster]\nnodes = {nodes}\ncpus = 1\nstore = \"1GiB\"\n\
          nic_bandwidth = \"100Gbit/s\"\nlatency = \"0us\"\n\n\
          [tasks.noop]\noutput_size = \"8B\"\n\n[tasks.copy]\noutput_size = \"input\"\n\n\
-         [tasks.sum]\noutput_size = \"32B\"\n\n[tasks.read]\noutput_size = \"32B\"\n\n"
+         [tasks.sum]\noutput_size = \"32B\"\n\n[tasks.read]\noutput_size = \"32B\"\n\n\
+         [tasks.wake]\noutput_size = \"8B\"\n\n"
     );
     for s in SIZES {
         let _ = write!(t, "[tasks.gen_{s}]\noutput_size = \"{s}B\"\n\n");
@@ -142,6 +152,13 @@ impl Series {
 
     /// The fitted `(fixed ns, ns per byte)` and a comment giving the measurements.
     fn line(&mut self) -> ((f64, f64), String) {
+        let (points, comment) = self.medians(|size| format!("{size} B"));
+        (fit(&points), comment)
+    }
+
+    /// The median per size, and a comment giving the measurements, each size as `label`
+    /// writes it.
+    fn medians(&mut self, label: impl Fn(u64) -> String) -> (Vec<(f64, f64)>, String) {
         let mut comment = String::new();
         let mut points = Vec::new();
         for (size, v) in &mut self.by_size {
@@ -150,13 +167,14 @@ impl Series {
             points.push((*size as f64, m as f64));
             let _ = write!(
                 comment,
-                "\n#   {size} B: median {} (p10 {}, p90 {}), {n} samples",
+                "\n#   {}: median {} (p10 {}, p90 {}), {n} samples",
+                label(*size),
                 us(m as f64),
                 us(p10 as f64),
                 us(p90 as f64)
             );
         }
-        (fit(&points), comment)
+        (points, comment)
     }
 }
 
@@ -208,6 +226,8 @@ struct Measured {
     /// Per submission, ns, one per burst.
     submit: Vec<u64>,
     generate: Series,
+    /// The smallest task after the cluster idled, by idle time.
+    waking: Series,
     copying: Series,
     summing: Series,
     moving: Series,
@@ -245,7 +265,6 @@ fn measure(
 
     // Every node works at once, as in a run: a task's time includes sharing the machine with
     // the others, which is what the simulator's per-node CPU slots leave out.
-    progress("tasks");
     let nodes = request.nodes;
     let mut inputs = Vec::new();
     let wave = |c: &mut cohort_runtime::Cluster,
@@ -259,6 +278,21 @@ fn measure(
         }
         Ok(outs)
     };
+    // After idling: the idle times in turn, so that a slow phase of the host spreads over
+    // all of them; `(from, to, idle time)` of each task's submission.
+    progress("wake-ups");
+    let wake = f("wake", c)?;
+    let mut blocks = Vec::new();
+    for _ in 0..k {
+        for &idle in &IDLE_TIMES {
+            c.sleep(idle)?;
+            let from = c.now();
+            wave(c, &|n| Task::new(wake).arg(header()).hints(on(n)))?;
+            blocks.push((from, c.now(), idle));
+        }
+    }
+
+    progress("tasks");
     for &s in &SIZES {
         let gen_s = f(&format!("gen_{s}"), c)?;
         for _ in 0..k {
@@ -296,6 +330,14 @@ fn measure(
         match &*t.name {
             "noop" => {}
             "copy" => m.copying.add(t.output_bytes, ns),
+            "wake" => {
+                if let Some(&(_, _, idle)) = blocks
+                    .iter()
+                    .find(|(from, to, _)| (*from..*to).contains(&t.submitted))
+                {
+                    m.waking.add(idle, ns);
+                }
+            }
             "sum" => m.summing.add(t.input_bytes, ns),
             name if name.starts_with("gen_") => m.generate.add(t.output_bytes, ns),
             _ => {}
@@ -317,6 +359,15 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let ((sum_fixed, sum_per), sum_note) = m.summing.line();
     let ((latency, per_byte), moving_note) = m.moving.line();
     let (submit_ns, submit_p10, submit_p90) = spread(&mut m.submit);
+    // A wake-up costs what the smallest task costs after idling, less its cost back to back.
+    let (waking, wake_note) = m
+        .waking
+        .medians(|idle| format!("after {}", us(idle as f64)));
+    let wake_up = waking
+        .iter()
+        .map(|&(idle, ns)| format!("{}:{}", us(idle), us(ns - gen_fixed)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let bandwidth = if per_byte > 0.0 {
         format!("{:.3}Gbit/s", 8.0 / per_byte)
     } else {
@@ -382,6 +433,14 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
          do:\n# work beyond that many at once is modeled slower (cluster.host_cores)."
     );
     let _ = writeln!(p, "host_cores = {}", cores());
+    let _ = writeln!(
+        p,
+        "# Work starting on a node that idled costs more (waking its threads and the host's \
+         cores):\n# the smallest task, every node running one at once after the cluster idled \
+         (the generate kind's\n# fixed cost back to back is {}):{wake_note}",
+        us(gen_fixed)
+    );
+    let _ = writeln!(p, "wake_up = {wake_up:?}");
     // What was written must read back as a profile.
     cohort_workloads::Profile::parse("the calibrated profile", &p)
         .context("the calibrated profile does not read back")?;

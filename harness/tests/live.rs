@@ -480,6 +480,12 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     assert_eq!(text.matches("16777216 B: median").count(), 3, "{text}");
     assert_eq!(text.matches("16777232 B: median").count(), 1, "{text}");
     assert!(text.contains("cohort_commit"), "{text}");
+    // The wake-up: one step per idle time, each from its samples (2 per node each).
+    let wake_up = p.model["wake_up"].as_str().expect("a wake-up curve");
+    assert_eq!(wake_up.split(',').count(), 6, "{wake_up}");
+    assert!(wake_up.starts_with("100.000us:"), "{wake_up}");
+    assert_eq!(text.matches("us: median").count(), 6, "{text}");
+    assert!(text.contains("after 30000.000us: median"), "{text}");
     // The simulator takes it.
     let streaming = shipped("streaming.toml");
     let o = sb.cohort(&[

@@ -117,6 +117,7 @@ fn fair_shares(c: &mut Criterion) {
                     from,
                     to,
                     size,
+                    setup: 0,
                 }
             };
             // Fires the wake-ups due now (time stays 0) until none is left.
@@ -172,6 +173,7 @@ fn chunked_transport(c: &mut Criterion) {
                 from: NodeId(from as u32),
                 to: NodeId(to as u32),
                 size: SIZE,
+                setup: 0,
             };
             (i * 100_000, request)
         })

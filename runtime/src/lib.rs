@@ -43,6 +43,7 @@ pub use infer::HintAgreement;
 pub use ir::{Ir, IrError, IrNode, NodeOptions, Pairing};
 pub use model::{
     HintSource, Jitter, ModelOptions, ObjectLifetime, PullSource, Serialization, ViewAccounting,
+    WakeUp,
 };
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};

@@ -18,7 +18,7 @@ use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, HintSource, Jitter,
     ModelOptions, NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery, Serialization,
-    Slowdown, Spilling, TokenBucket, ViewAccounting,
+    Slowdown, Spilling, TokenBucket, ViewAccounting, WakeUp,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 25] = [
+pub const CLUSTER_KEYS: [&str; 26] = [
     "nodes",
     "cpus",
     "store",
@@ -276,6 +276,7 @@ pub const CLUSTER_KEYS: [&str; 25] = [
     "nic_baseline",
     "nic_credit",
     "host_cores",
+    "wake_up",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -627,6 +628,43 @@ impl<'a> Resolver<'a> {
             Some(v) if v.is_none() => Ok(None),
             Some(v) => self.quantity(&v, key, q).map(Some),
         }
+    }
+
+    /// The wake-up curve `key`: `"IDLE:COST, ..."` (durations), or none when absent or
+    /// `"none"`.
+    fn wake_up(&self, key: &str, file: Option<&Field>) -> Result<WakeUp, WorkloadError> {
+        let Some(v) = self.val(key, file) else {
+            return Ok(WakeUp::default());
+        };
+        if v.is_none() {
+            return Ok(WakeUp::default());
+        }
+        let expected = "expected steps `IDLE:COST, ...` of durations (e.g. \"1ms:60us, 10ms:200us\"), or \"none\"";
+        let Raw::Str(text) = v.raw() else {
+            return Err(self.fail(&v, key, format!("`{}`: {expected}", v.raw())));
+        };
+        let mut steps = Vec::new();
+        for step in text.split(',') {
+            let step = step.trim();
+            let parsed = step.split_once(':').and_then(|(idle, cost)| {
+                Some((
+                    units::parse_duration(idle.trim()).ok()?,
+                    units::parse_duration(cost.trim()).ok()?,
+                ))
+            });
+            match parsed {
+                Some(s) => steps.push(s),
+                None => return Err(self.fail(&v, key, format!("step `{step}`: {expected}"))),
+            }
+        }
+        if steps.len() > WakeUp::MAX_STEPS {
+            return Err(self.fail(
+                &v,
+                key,
+                format!("{} steps, at most {}", steps.len(), WakeUp::MAX_STEPS),
+            ));
+        }
+        WakeUp::new(&steps).ok_or_else(|| self.fail(&v, key, "two steps with the same idle time"))
     }
 
     /// Picoseconds per byte for the rate `key` (0 when absent or `"none"`: free).
@@ -1239,6 +1277,7 @@ fn resolve_model(
             u64::from(u32::MAX),
         )?
         .map(|n| n as u32);
+    model.wake_up = r.wake_up("cluster.wake_up", c.wake_up.as_ref())?;
     if model.spill_over && heartbeat == 0 {
         return Err(r.whole(
             "cluster.spill_over = true needs a heartbeat: spill-over happens at each heartbeat \

@@ -141,6 +141,9 @@ pub struct ClusterSection {
     /// The cores every node shares when the cluster runs on one host (count; default: each
     /// node's CPUs are its own).
     pub host_cores: Option<Field>,
+    /// What starting work costs a node idle for a while: `"IDLE:COST, ..."` steps of
+    /// durations, or `"none"` (default: nothing).
+    pub wake_up: Option<Field>,
 }
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces

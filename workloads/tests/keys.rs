@@ -298,7 +298,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
-         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores)"
+         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -403,6 +403,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.jitter_spread", "0.1"),
             ("cluster.pull_source", "random"),
             ("cluster.host_cores", "2"),
+            ("cluster.wake_up", "10ms:200us, 1ms : 60us"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
         ]))
@@ -423,6 +424,8 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             pull_source: cohort_runtime::PullSource::Random,
             host_cores: Some(2),
             hints: cohort_runtime::HintSource::Inferred,
+            wake_up: cohort_runtime::WakeUp::new(&[(1_000_000, 60_000), (10_000_000, 200_000)])
+                .unwrap(),
         }
     );
     assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);
@@ -461,6 +464,26 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         "{}",
         message(&tiny(), &[("cluster.host_cores", "0")])
     );
+    for (bad, why) in [
+        ("1ms", "step `1ms`: expected steps `IDLE:COST, ...`"),
+        ("1ms:60", "step `1ms:60`: expected steps"),
+        ("1ms:6us, 1000us:7us", "two steps with the same idle time"),
+        ("3", "`3`: expected steps"),
+        (
+            "1us:1us, 2us:1us, 3us:1us, 4us:1us, 5us:1us, 6us:1us, 7us:1us, 8us:1us, 9us:1us",
+            "9 steps, at most 8",
+        ),
+    ] {
+        let m = message(&tiny(), &[("cluster.wake_up", bad)]);
+        assert!(
+            m.starts_with(&format!("tiny.toml: --set cluster.wake_up={bad}: ")) && m.contains(why),
+            "{m}"
+        );
+    }
+    let none = tiny()
+        .resolve(&sets(&[("cluster.wake_up", "none")]))
+        .unwrap();
+    assert!(none.model.wake_up.is_none());
     // "none" turns an optional cost off, as if the file did not give it.
     let off = shipped("streaming-ray-v0.6")
         .resolve(&sets(&[

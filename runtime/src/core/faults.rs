@@ -123,6 +123,8 @@ impl Core {
         for (id, t) in self.transfers.detach_involving(node) {
             self.transport.cancel(id, now, &mut self.outbox);
             let r = t.request;
+            let other = if r.from == node { r.to } else { r.from };
+            self.nodes[other.index()].idleness.end(now);
             if r.from == node {
                 if self.nodes[r.to.index()].up {
                     self.nodes[r.to.index()].store.remove(r.object);
@@ -144,6 +146,7 @@ impl Core {
             }
         }
         self.disk_killed(node);
+        self.nodes[node.index()].idleness.kill(now);
         // Its work is lost; what ran there recorded nothing after all.
         let mut ran = BTreeSet::new();
         for task in self.tasks.on_node(node) {
@@ -152,10 +155,16 @@ impl Core {
             if let Phase::Lost { .. } = entry.phase {
                 continue;
             }
+            let executed = entry.phase == Phase::Executed;
             entry.phase = Phase::Lost { ran: started };
             entry.result = None;
             if started {
                 ran.insert(task);
+            }
+            // The node's processes are gone: its work no longer shares the host's cores.
+            if executed && let Some(host) = &mut self.host {
+                let rearm = host.remove(task, now);
+                self.rearm_finish(rearm);
             }
         }
         if !ran.is_empty() {

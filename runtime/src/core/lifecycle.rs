@@ -141,49 +141,51 @@ impl Core {
         }
         let modeled = model.jitter.apply(modeled, self.config.seed, task.0);
         // A slowed node's work takes longer (its duration is fixed now, as it starts).
-        let modeled = match self.nodes[entry.node.index()].cpu_slowdown {
+        let node = &mut self.nodes[entry.node.index()];
+        let modeled = match node.cpu_slowdown {
             Some(by) => by.stretch(modeled),
             None => modeled,
+        };
+        // Waking an idle node is charged as part of the work.
+        let modeled = if model.wake_up.is_none() {
+            modeled
+        } else {
+            modeled.saturating_add(node.idleness.start(now, &model.wake_up))
         };
         let delay = match self.config.clock {
             ClockMode::Virtual | ClockMode::Real { add_modeled: true } => modeled,
             ClockMode::Real { add_modeled: false } | ClockMode::External => 0,
         };
-        let delay = match self.config.model.host_cores {
-            Some(cores) if delay > 0 => Self::share_host(&mut self.executing, cores, delay, now),
-            _ => delay,
-        };
         entry.result = Some(result);
         entry.phase = Phase::Executed;
-        entry.finish_at = now.saturating_add(delay);
-        self.timers
-            .push(entry.finish_at, super::Timer::Finish(task));
+        match &mut self.host {
+            Some(host) if delay > 0 => {
+                // Its end depends on the work that starts and ends meanwhile.
+                entry.finish_at = Nanos::MAX;
+                let rearm = host.start(task, delay, now);
+                self.rearm_finish(rearm);
+            }
+            _ => {
+                entry.finish_at = now.saturating_add(delay);
+                self.timers
+                    .push(entry.finish_at, super::Timer::Finish(task));
+            }
+        }
     }
 
-    /// `duration` stretched by the host's sharing of `cores` among the work executing at
-    /// `now` and this one, which is then counted as executing until its end.
-    fn share_host(
-        executing: &mut std::collections::BinaryHeap<std::cmp::Reverse<Nanos>>,
-        cores: u32,
-        duration: Nanos,
-        now: Nanos,
-    ) -> Nanos {
-        while executing
-            .peek()
-            .is_some_and(|std::cmp::Reverse(end)| *end <= now)
+    /// Carries out a change of the host's armed finish timer: the disarmed piece's end is
+    /// unknown again, the armed one's timer is set.
+    pub(super) fn rearm_finish(&mut self, rearm: super::host::Rearm) {
+        if let Some(task) = rearm.disarmed
+            && let Some(entry) = self.tasks.get_mut(task)
+            && entry.phase == Phase::Executed
         {
-            executing.pop();
+            entry.finish_at = Nanos::MAX;
         }
-        let running = executing.len() as u64 + 1;
-        let cores = u64::from(cores.max(1));
-        let stretched = if running > cores {
-            u64::try_from(u128::from(duration) * u128::from(running) / u128::from(cores))
-                .unwrap_or(Nanos::MAX)
-        } else {
-            duration
-        };
-        executing.push(std::cmp::Reverse(now.saturating_add(stretched)));
-        stretched
+        if let Some((task, at)) = rearm.armed {
+            self.tasks.entry_mut(task).finish_at = at;
+            self.timers.push(at, super::Timer::Finish(task));
+        }
     }
 
     /// Registers a placed task and starts fetching its arguments.
@@ -516,10 +518,19 @@ impl Core {
             return;
         };
         if entry.phase != Phase::Executed || entry.finish_at != due {
-            // The timer of a run lost with its node.
+            // The timer of a run lost with its node, or moved by the host's sharing.
             return;
         }
         let node = entry.node;
+        if !self.config.model.wake_up.is_none() {
+            self.nodes[node.index()].idleness.end(now);
+        }
+        if let Some(host) = &mut self.host
+            && host.is_armed(task)
+        {
+            let rearm = host.finish_armed(now);
+            self.rearm_finish(rearm);
+        }
         if !self.store_outputs(task, now) {
             self.nodes[node.index()].finishing.push_back(task);
         }

@@ -36,6 +36,7 @@ mod deferral;
 mod directory;
 mod eviction;
 mod faults;
+mod host;
 mod idmap;
 mod lifecycle;
 mod lineage;
@@ -146,6 +147,59 @@ struct NodeState {
     disk_free_at: Nanos,
     /// The spilled copies its disk held when it was killed, which the directory still lists.
     lost_disk: Vec<ObjectId>,
+    /// Whether it is idle and since when (see [`crate::model::WakeUp`]).
+    idleness: Idleness,
+}
+
+/// Whether a node is active (work executing on it, transfers from or to it), and since when
+/// it is not: what starting work or a transfer costs it with a
+/// [`WakeUp`](crate::model::WakeUp) curve (kept only with one).
+///
+/// Invariant: `active` counts the node's work between its start (`complete`) and the end of
+/// its modeled duration, and its transfers between their start and their arrival, until the
+/// node's kill.
+#[derive(Debug, Default)]
+struct Idleness {
+    /// Work executing on the node, and transfers from or to it.
+    active: u32,
+    /// When it was last active (or killed), if it is not now.
+    since: Nanos,
+    /// The instant it last woke, and what that cost.
+    woke: (Nanos, Nanos),
+}
+
+impl Idleness {
+    /// Work or a transfer starts at `now`: what waking the node costs it.
+    fn start(&mut self, now: Nanos, curve: &crate::model::WakeUp) -> Nanos {
+        let cost = if self.woke.0 == now {
+            // Started with what woke the node (or while it was awake anyway).
+            self.woke.1
+        } else if self.active == 0 {
+            let cost = curve.cost(now.saturating_sub(self.since));
+            self.woke = (now, cost);
+            cost
+        } else {
+            0
+        };
+        self.active += 1;
+        cost
+    }
+
+    /// Work's modeled duration, or a transfer, ends at `now`.
+    fn end(&mut self, now: Nanos) {
+        self.active = self.active.saturating_sub(1);
+        if self.active == 0 {
+            self.since = now;
+        }
+    }
+
+    /// The node is killed at `now`: nothing executes there any more.
+    fn kill(&mut self, now: Nanos) {
+        *self = Idleness {
+            since: now,
+            ..Default::default()
+        };
+    }
 }
 
 /// The state of one cluster: a composition of the components below. See the module
@@ -192,9 +246,9 @@ pub struct Core {
     /// How many times each piece of code was submitted by the driver, by
     /// [`Catalog::code_index`] (runs again are not submissions).
     submitted: Vec<u64>,
-    /// When each piece of work executing ends, with `host_cores` (see
-    /// [`crate::model::ModelOptions::host_cores`]); ends at or before now are dropped lazily.
-    executing: std::collections::BinaryHeap<std::cmp::Reverse<Nanos>>,
+    /// The host's cores shared by the work executing, with `host_cores` (see
+    /// [`crate::model::ModelOptions::host_cores`]).
+    host: Option<host::HostShare>,
     now: Nanos,
 }
 
@@ -262,6 +316,7 @@ impl Core {
                 disk: Default::default(),
                 disk_free_at: 0,
                 lost_disk: Vec::new(),
+                idleness: Idleness::default(),
             })
             .collect();
         let views = spec
@@ -281,6 +336,7 @@ impl Core {
         let keep_args = spec.recovery.reconstruction
             || spec.recovery.actor_restarts > 0
             || faults::has_kills(&spec.faults);
+        let host = config.model.host_cores.map(host::HostShare::new);
         let mut core = Core {
             placer: Placer::new(
                 policy,
@@ -309,7 +365,7 @@ impl Core {
             outbox: Outbox::default(),
             timers: Timers::default(),
             executions: VecDeque::new(),
-            executing: std::collections::BinaryHeap::new(),
+            host,
             now: 0,
         };
         core.schedule_faults();

@@ -237,11 +237,21 @@ impl Core {
         self.nodes[to.index()].store.reserve(object, size);
         self.refresh_store_view(to);
         self.nodes[from.index()].store.pin(object);
+        // Waking either end delays the transfer (the receiver asks, the holder sends).
+        let wake_up = &self.config.model.wake_up;
+        let setup = if wake_up.is_none() {
+            0
+        } else {
+            let sender = self.nodes[from.index()].idleness.start(now, wake_up);
+            let receiver = self.nodes[to.index()].idleness.start(now, wake_up);
+            sender.max(receiver)
+        };
         let request = TransferRequest {
             object,
             from,
             to,
             size,
+            setup,
         };
         let id = self.transport.start(request, now, &mut self.outbox);
         self.transfers.insert(id, request, now);
@@ -271,6 +281,10 @@ impl Core {
                 }
                 TransportEvent::Arrived(id) => {
                     if let Some(t) = self.transfers.detach(id) {
+                        if !self.config.model.wake_up.is_none() {
+                            self.nodes[t.request.from.index()].idleness.end(now);
+                            self.nodes[t.request.to.index()].idleness.end(now);
+                        }
                         arrived
                             .get_or_insert_with(|| std::mem::take(&mut self.transfers.arrived))
                             .push((id, t));
@@ -301,6 +315,7 @@ impl Core {
             from,
             to,
             size,
+            ..
         } = t.request;
         self.nodes[from.index()].store.unpin(object);
         match self.directory.get_mut(object) {
@@ -349,6 +364,7 @@ mod tests {
             from: NodeId(1),
             to: NodeId(0),
             size: 10,
+            setup: 0,
         };
         t.insert(TransferId(4), request, 5);
         assert_eq!(t.find(ObjectId(9), NodeId(0)), Some(TransferId(4)));

@@ -310,6 +310,7 @@ fn every_option_at_once_stays_deterministic() {
             pull_source: cohort_runtime::PullSource::Random,
             host_cores: Some(2),
             hints: cohort_runtime::HintSource::Inferred,
+            wake_up: cohort_runtime::WakeUp::new(&[(100_000, 20_000), (MS, 80_000)]).unwrap(),
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
         let f = c.function("make").unwrap();
@@ -458,9 +459,10 @@ fn a_pull_takes_the_least_busy_holder_or_one_drawn_from_the_seed() {
 }
 
 #[test]
-fn work_beyond_the_hosts_cores_takes_longer_by_the_work_running() {
-    // Four 10 ms tasks at once on 2 nodes of 2 CPUs.
-    let run = |host_cores| {
+fn work_beyond_the_hosts_cores_shares_them() {
+    // Four 10 ms tasks at once on 2 nodes of 2 CPUs (the second pair `later` ns after the
+    // first).
+    let staggered = |host_cores, later| {
         let model = ModelOptions {
             host_cores,
             ..Default::default()
@@ -472,7 +474,10 @@ fn work_beyond_the_hosts_cores_takes_longer_by_the_work_running() {
             model,
         );
         let sleep = c.function("sleep").unwrap();
-        for _ in 0..4 {
+        for i in 0..4 {
+            if i == 2 && later > 0 {
+                c.sleep(later).unwrap();
+            }
             c.submit(Task::new(sleep).arg(sleeper(0, 10 * MS))).unwrap();
         }
         c.run_until_idle().unwrap();
@@ -480,11 +485,72 @@ fn work_beyond_the_hosts_cores_takes_longer_by_the_work_running() {
         done.sort_unstable();
         done
     };
+    let run = |host_cores| staggered(host_cores, 0);
     assert_eq!(run(None), [10 * MS; 4]);
     assert_eq!(run(Some(4)), [10 * MS; 4], "cores enough: nothing changes");
-    // On 2 cores the first two start within them; the third starts with 3 running (x1.5),
-    // the fourth with 4 (x2).
-    assert_eq!(run(Some(2)), [10 * MS, 10 * MS, 15 * MS, 20 * MS]);
-    // One core: x1, x2, x3, x4.
-    assert_eq!(run(Some(1)), [10 * MS, 20 * MS, 30 * MS, 40 * MS]);
+    // On 2 cores the four share them: each runs at half speed, and all end at 20 ms.
+    assert_eq!(run(Some(2)), [20 * MS; 4]);
+    // One core: a quarter each.
+    assert_eq!(run(Some(1)), [40 * MS; 4]);
+    // A start slows the work already running: on 2 cores the first pair runs alone for
+    // 4 ms, then all four at half speed until the first pair ends at 16 ms (the second pair
+    // has 6 ms done by then), which finishes alone at 20 ms.
+    assert_eq!(
+        staggered(Some(2), 4 * MS),
+        [16 * MS, 16 * MS, 20 * MS, 20 * MS]
+    );
+}
+
+#[test]
+fn an_idle_node_pays_its_wake_up_and_so_does_a_transfer_between_idle_nodes() {
+    let wake_up = cohort_runtime::WakeUp::new(&[(MS, 100_000), (10 * MS, 500_000)]).unwrap();
+    let model = ModelOptions {
+        wake_up,
+        ..Default::default()
+    };
+    // 2 nodes of 2 CPUs, no latency, 1 byte a nanosecond.
+    let mut c = cluster(
+        spec(2, 2, 1 << 20, 0),
+        Box::new(Scripted(vec![0, 0, 0, 1])),
+        0,
+        model,
+    );
+    let sleep = c.function("sleep").unwrap();
+    let touch = c.function("touch").unwrap();
+    // At 0 no node has idled: no cost. A ends at 10 ms.
+    c.submit(Task::new(sleep).arg(sleeper(0, 10 * MS))).unwrap();
+    c.sleep(15 * MS).unwrap();
+    // At 15 ms node 0 has idled 5 ms: both tasks starting then pay the 1 ms step.
+    let b = c
+        .submit(Task::new(sleep).arg(sleeper(0, 10 * MS)))
+        .unwrap()
+        .remove(0);
+    c.submit(Task::new(sleep).arg(sleeper(0, 10 * MS))).unwrap();
+    c.run_until_idle().unwrap();
+    let woke = 15 * MS;
+    assert_eq!(c.now(), woke + 10 * MS + 100_000);
+    c.sleep(20 * MS).unwrap();
+    // At 45.1 ms a task on node 1 needs B's output from node 0: both ends have idled over
+    // 10 ms, so the transfer waits 500 us before its bytes (8) flow; the task then starts on
+    // a node active until that instant, and pays nothing.
+    let asked = c.now();
+    c.submit(Task::new(touch).arg(&b)).unwrap();
+    c.run_until_idle().unwrap();
+    let trace = c.take_trace();
+    let ends: Vec<(&str, u64)> = trace.tasks.iter().map(|t| (&*t.name, t.finished)).collect();
+    let arrived = asked + 500_000 + 8;
+    assert_eq!(
+        ends,
+        [
+            ("sleep", 10 * MS),
+            ("sleep", woke + 10 * MS + 100_000),
+            ("sleep", woke + 10 * MS + 100_000),
+            ("touch", arrived + 1_000),
+        ]
+    );
+    let x = &trace.transfers[0];
+    assert_eq!(
+        (x.requested, x.flowing, x.finished),
+        (asked, asked + 500_000, arrived)
+    );
 }

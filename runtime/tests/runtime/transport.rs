@@ -65,7 +65,8 @@ fn an_executor_moves_the_bytes_and_the_core_takes_its_times() {
             object: x,
             from: NodeId(0),
             to: NodeId(1),
-            size: 8
+            size: 8,
+            setup: 0,
         }
     );
     assert_eq!(core.poll_transfer(), None, "one transfer for both tasks");

@@ -578,13 +578,11 @@ impl Transport for ChunkedTransport {
             queued: false,
         };
         self.transfers.insert(id, transfer);
-        if self.latency == 0 {
+        let latency = self.latency.saturating_add(request.setup);
+        if latency == 0 {
             self.enqueue(id, now, out);
         } else {
-            out.wake_at(
-                now.saturating_add(self.latency),
-                ChunkedWake::Queue(id).token(),
-            );
+            out.wake_at(now.saturating_add(latency), ChunkedWake::Queue(id).token());
         }
         id
     }

@@ -55,6 +55,7 @@ impl<T: Transport> Driver<T> {
             from: NodeId(from),
             to: NodeId(to),
             size,
+            setup: 0,
         };
         let id = self.t.start(request, self.now, &mut self.out);
         self.collect();

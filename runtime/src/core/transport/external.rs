@@ -73,6 +73,7 @@ mod tests {
             from: NodeId(0),
             to: NodeId(1),
             size: 10,
+            setup: 0,
         }
     }
 

@@ -1053,10 +1053,11 @@ impl Transport for FluidTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let TransferRequest { from, to, size, .. } = request;
         let id = self.net.start(from, to, size);
-        if self.latency == 0 {
+        let latency = self.latency.saturating_add(request.setup);
+        if latency == 0 {
             self.begin_flowing(id, now, out);
         } else {
-            out.wake_at(now + self.latency, FluidWake::Flow(id).token());
+            out.wake_at(now.saturating_add(latency), FluidWake::Flow(id).token());
         }
         id
     }
@@ -1189,6 +1190,7 @@ mod tests {
             from: NodeId(1),
             to: NodeId(0),
             size: 10,
+            setup: 0,
         };
         let id = t.start(req, 0, &mut out);
         // A tiny timer queue, as the core keeps one: (time, order of asking, token).

@@ -53,6 +53,10 @@ pub struct TransferRequest {
     pub to: NodeId,
     /// Bytes to move.
     pub size: u64,
+    /// Time before the transfer's latency starts: what waking its ends costs (see
+    /// [`crate::model::WakeUp`]). A simulated transport adds it to its latency; 0 unless the
+    /// model charges wake-ups.
+    pub setup: Nanos,
 }
 
 /// What a transport tells the core about a transfer, at the time of the call that reports it.
