@@ -218,7 +218,7 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
 }
 
 /// How many sessions (fresh clusters) a calibration pools.
-pub const SESSIONS: usize = 3;
+pub const SESSIONS: usize = 6;
 
 /// The samples of every session so far.
 #[derive(Default)]

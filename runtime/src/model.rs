@@ -254,7 +254,10 @@ pub struct ModelOptions {
     /// of its own. While `k` pieces of work execute anywhere in the cluster, with `k` above
     /// the cores, each runs at `cores / k` of its speed: the processor sharing a fair
     /// scheduler gives, so a start slows the work already running and an end speeds it up
-    /// (see the core's `host` module). A killed node's work stops sharing the cores at once.
+    /// (see the core's `host` module). A transfer's set-up (the network's latency and its
+    /// wake-up) is work of the host too: on one host the nodes talk over loopback, where
+    /// setting a transfer up is processing, not wire time; its bytes flow when it is done.
+    /// A killed node's work, and the set-up of its transfers, stop sharing the cores at once.
     pub host_cores: Option<u32>,
     /// What work costs to start on an idle node (default: nothing).
     pub wake_up: WakeUp,

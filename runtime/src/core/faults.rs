@@ -125,6 +125,10 @@ impl Core {
             let r = t.request;
             let other = if r.from == node { r.to } else { r.from };
             self.nodes[other.index()].idleness.end(now);
+            if let Some(host) = &mut self.host {
+                let rearm = host.remove(super::host::Work::SetUp(id), now);
+                self.rearm_finish(rearm);
+            }
             if r.from == node {
                 if self.nodes[r.to.index()].up {
                     self.nodes[r.to.index()].store.remove(r.object);
@@ -163,7 +167,7 @@ impl Core {
             }
             // The node's processes are gone: its work no longer shares the host's cores.
             if executed && let Some(host) = &mut self.host {
-                let rearm = host.remove(task, now);
+                let rearm = host.remove(super::host::Work::Task(task), now);
                 self.rearm_finish(rearm);
             }
         }

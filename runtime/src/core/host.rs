@@ -10,7 +10,18 @@
 //! timer for the piece that ends next (*armed*) and moves it whenever the count changes.
 
 use super::{Nanos, TaskId};
+use crate::core::transport::TransferId;
 use std::collections::BTreeMap;
+
+/// A piece of work on the host's cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Work {
+    /// A task's (or a method call's) modeled duration.
+    Task(TaskId),
+    /// A transfer's set-up (its latency and wake-up): on one host the nodes talk over
+    /// loopback, where setting a transfer up is processing, not wire time.
+    SetUp(TransferId),
+}
 
 /// Fixed-point scale of the service counter: ns of work times this (a share of `c / n` of
 /// a nanosecond is then kept to about a millionth).
@@ -30,20 +41,20 @@ pub(super) struct HostShare {
     /// When `served` was last brought up to date.
     at: Nanos,
     /// Executing work by (service at its end, start order).
-    running: BTreeMap<(u128, u64), TaskId>,
+    running: BTreeMap<(u128, u64), Work>,
     /// Pieces started so far (the start order of the next).
     started: u64,
     /// The piece whose finish timer is live, and that timer's time.
-    armed: Option<(TaskId, Nanos)>,
+    armed: Option<(Work, Nanos)>,
 }
 
 /// A change of the armed finish timer, for the core to carry out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Rearm {
     /// The piece whose timer is no longer live, if any (its end is unknown again).
-    pub disarmed: Option<TaskId>,
+    pub disarmed: Option<Work>,
     /// The piece that ends next and when, if its timer must be set.
-    pub armed: Option<(TaskId, Nanos)>,
+    pub armed: Option<(Work, Nanos)>,
 }
 
 impl HostShare {
@@ -68,19 +79,24 @@ impl HostShare {
         self.at = self.at.max(now);
     }
 
-    /// `task` starts `work` ns (more than 0) of work at `now`.
-    pub fn start(&mut self, task: TaskId, work: Nanos, now: Nanos) -> Rearm {
+    /// `piece` starts `work` ns (more than 0) of work at `now`.
+    pub fn start(&mut self, piece: Work, work: Nanos, now: Nanos) -> Rearm {
         debug_assert!(work > 0, "work of no duration does not share the host");
         self.catch_up(now);
         let end = self.served + u128::from(work) * SCALE;
-        self.running.insert((end, self.started), task);
+        self.running.insert((end, self.started), piece);
         self.started += 1;
         self.arm(now)
     }
 
-    /// Whether `task`'s finish timer is the live one: then it ends when that timer fires.
-    pub fn is_armed(&self, task: TaskId) -> bool {
-        self.armed.is_some_and(|(t, _)| t == task)
+    /// Whether `piece`'s timer is the live one: then it ends when that timer fires.
+    pub fn is_armed(&self, piece: Work) -> bool {
+        self.armed.is_some_and(|(p, _)| p == piece)
+    }
+
+    /// Whether `piece`'s timer set for `due` is the live one.
+    pub fn is_armed_at(&self, piece: Work, due: Nanos) -> bool {
+        self.armed == Some((piece, due))
     }
 
     /// The armed piece's timer fired at `now`: it ends, and the next may be armed.
@@ -94,17 +110,17 @@ impl HostShare {
         self.arm(now)
     }
 
-    /// `task`'s work stops at `now` before its end (its node was killed), if it was running.
-    pub fn remove(&mut self, task: TaskId, now: Nanos) -> Rearm {
+    /// `piece` stops at `now` before its end (its node was killed), if it was running.
+    pub fn remove(&mut self, piece: Work, now: Nanos) -> Rearm {
         self.catch_up(now);
-        self.running.retain(|_, t| *t != task);
-        let was_armed = self.is_armed(task);
+        self.running.retain(|_, p| *p != piece);
+        let was_armed = self.is_armed(piece);
         if was_armed {
             self.armed = None;
         }
         let mut rearm = self.arm(now);
         if was_armed {
-            rearm.disarmed = Some(task);
+            rearm.disarmed = Some(piece);
         }
         rearm
     }
@@ -113,7 +129,7 @@ impl HostShare {
     /// starts or ends first; says what changed.
     fn arm(&mut self, now: Nanos) -> Rearm {
         let previous = self.armed.map(|(t, _)| t);
-        let Some((&(end, _), &task)) = self.running.first_key_value() else {
+        let Some((&(end, _), &piece)) = self.running.first_key_value() else {
             self.armed = None;
             return Rearm {
                 disarmed: previous,
@@ -125,16 +141,16 @@ impl HostShare {
         let left = end.saturating_sub(self.served) * n;
         let wait = u64::try_from(left.div_ceil(rate)).unwrap_or(Nanos::MAX);
         let due = now.saturating_add(wait);
-        if self.armed == Some((task, due)) {
+        if self.armed == Some((piece, due)) {
             return Rearm {
                 disarmed: None,
                 armed: None,
             };
         }
-        self.armed = Some((task, due));
+        self.armed = Some((piece, due));
         Rearm {
-            disarmed: previous.filter(|&p| p != task),
-            armed: Some((task, due)),
+            disarmed: previous.filter(|&p| p != piece),
+            armed: Some((piece, due)),
         }
     }
 }
@@ -150,8 +166,8 @@ mod tests {
     fn ends(cores: u32, pieces: &[(Nanos, Nanos)]) -> Vec<Nanos> {
         let mut host = HostShare::new(cores);
         let mut out = vec![None; pieces.len()];
-        let mut timer: Option<(TaskId, Nanos)> = None;
-        let apply = |r: Rearm, timer: &mut Option<(TaskId, Nanos)>| {
+        let mut timer: Option<(Work, Nanos)> = None;
+        let apply = |r: Rearm, timer: &mut Option<(Work, Nanos)>| {
             if let Some(d) = r.disarmed {
                 assert_eq!(timer.map(|t| t.0), Some(d));
                 *timer = None;
@@ -165,12 +181,15 @@ mod tests {
             let start = pieces.get(next).map(|p| p.0);
             match (start, timer) {
                 (Some(s), t) if t.is_none_or(|(_, at)| s < at) => {
-                    let r = host.start(TaskId(next as u64), pieces[next].1, s);
+                    let r = host.start(Work::Task(TaskId(next as u64)), pieces[next].1, s);
                     apply(r, &mut timer);
                     next += 1;
                 }
-                (_, Some((task, at))) => {
-                    assert!(host.is_armed(task));
+                (_, Some((piece, at))) => {
+                    assert!(host.is_armed_at(piece, at));
+                    let Work::Task(task) = piece else {
+                        unreachable!("only tasks here")
+                    };
                     out[task.0 as usize] = Some(at);
                     timer = None;
                     let r = host.finish_armed(at);
@@ -215,29 +234,29 @@ mod tests {
     #[test]
     fn a_removed_piece_stops_using_the_cores() {
         let mut host = HostShare::new(1);
-        let a = host.start(TaskId(0), 10 * MS, 0);
-        assert_eq!(a.armed, Some((TaskId(0), 10 * MS)));
-        let b = host.start(TaskId(1), 10 * MS, 0);
+        let a = host.start(Work::Task(TaskId(0)), 10 * MS, 0);
+        assert_eq!(a.armed, Some((Work::Task(TaskId(0)), 10 * MS)));
+        let b = host.start(Work::Task(TaskId(1)), 10 * MS, 0);
         assert_eq!(
             b,
             Rearm {
                 disarmed: None,
-                armed: Some((TaskId(0), 20 * MS))
+                armed: Some((Work::Task(TaskId(0)), 20 * MS))
             }
         );
         // At 4 ms each has 2 ms done; B goes, A has 8 ms left alone.
-        let r = host.remove(TaskId(1), 4 * MS);
-        assert_eq!(r.armed, Some((TaskId(0), 12 * MS)));
+        let r = host.remove(Work::Task(TaskId(1)), 4 * MS);
+        assert_eq!(r.armed, Some((Work::Task(TaskId(0)), 12 * MS)));
         // Removing the armed piece disarms it and arms nothing.
-        let r = host.remove(TaskId(0), 5 * MS);
+        let r = host.remove(Work::Task(TaskId(0)), 5 * MS);
         assert_eq!(
             r,
             Rearm {
-                disarmed: Some(TaskId(0)),
+                disarmed: Some(Work::Task(TaskId(0))),
                 armed: None
             }
         );
-        assert!(!host.is_armed(TaskId(0)));
+        assert!(!host.is_armed(Work::Task(TaskId(0))));
     }
 
     proptest! {

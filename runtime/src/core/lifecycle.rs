@@ -2,6 +2,7 @@
 //! its node, fetching its arguments, ready, running, executed, finished or failed.
 
 use super::deferral::Waiting;
+use super::host::Work;
 use super::placement::{Ask, Decision};
 use super::tasks::{Phase, TaskEntry};
 use super::transfers::Request;
@@ -162,7 +163,7 @@ impl Core {
             Some(host) if delay > 0 => {
                 // Its end depends on the work that starts and ends meanwhile.
                 entry.finish_at = Nanos::MAX;
-                let rearm = host.start(task, delay, now);
+                let rearm = host.start(Work::Task(task), delay, now);
                 self.rearm_finish(rearm);
             }
             _ => {
@@ -173,18 +174,23 @@ impl Core {
         }
     }
 
-    /// Carries out a change of the host's armed finish timer: the disarmed piece's end is
-    /// unknown again, the armed one's timer is set.
+    /// Carries out a change of the host's armed timer: a disarmed task's end is unknown
+    /// again (a set-up's timer is checked against the host when it fires), the armed
+    /// piece's timer is set.
     pub(super) fn rearm_finish(&mut self, rearm: super::host::Rearm) {
-        if let Some(task) = rearm.disarmed
+        if let Some(Work::Task(task)) = rearm.disarmed
             && let Some(entry) = self.tasks.get_mut(task)
             && entry.phase == Phase::Executed
         {
             entry.finish_at = Nanos::MAX;
         }
-        if let Some((task, at)) = rearm.armed {
-            self.tasks.entry_mut(task).finish_at = at;
-            self.timers.push(at, super::Timer::Finish(task));
+        match rearm.armed {
+            Some((Work::Task(task), at)) => {
+                self.tasks.entry_mut(task).finish_at = at;
+                self.timers.push(at, super::Timer::Finish(task));
+            }
+            Some((Work::SetUp(id), at)) => self.timers.push(at, super::Timer::SetUp(id)),
+            None => {}
         }
     }
 
@@ -526,7 +532,7 @@ impl Core {
             self.nodes[node.index()].idleness.end(now);
         }
         if let Some(host) = &mut self.host
-            && host.is_armed(task)
+            && host.is_armed(Work::Task(task))
         {
             let rearm = host.finish_armed(now);
             self.rearm_finish(rearm);

@@ -529,6 +529,7 @@ impl Core {
             Timer::Rebuild(object) => self.rebuild_stalled(object, now),
             Timer::Heartbeat => self.heartbeat(now),
             Timer::Retry(task) => self.retry(task, at, now),
+            Timer::SetUp(id) => self.set_up(id, at, now),
             Timer::Reask => self.reask_all(now),
         }
     }

@@ -27,6 +27,8 @@ pub(super) enum Timer {
     Retry(TaskId),
     /// A CPU slot freed: ask the policy again about every deferred task.
     Reask,
+    /// A transfer's set-up on the host's cores may be done (see `host`).
+    SetUp(crate::core::transport::TransferId),
 }
 
 /// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
@@ -40,6 +42,8 @@ const REBUILD: u64 = 1 << 63;
 const RETRY: u64 = 1 << 62;
 /// The payload of a re-ask of every deferred task (kind 3).
 const REASK: u64 = 1 << 61;
+/// The payload bit of a transfer's set-up (kind 3; transfer ids never reach it).
+const SETUP: u64 = 1 << 60;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -115,6 +119,9 @@ impl Entry {
             }
             _ if self.payload & RETRY != 0 => Timer::Retry(TaskId(self.payload & !RETRY)),
             _ if self.payload == REASK => Timer::Reask,
+            _ if self.payload & SETUP != 0 => {
+                Timer::SetUp(crate::core::transport::TransferId(self.payload & !SETUP))
+            }
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -165,6 +172,7 @@ impl Timers {
             Timer::Rebuild(object) => (3, REBUILD | object.0),
             Timer::Retry(task) => (3, RETRY | task.0),
             Timer::Reask => (3, REASK),
+            Timer::SetUp(id) => (3, SETUP | id.0),
         };
         self.pending += 1;
         let entry = Entry {
@@ -302,7 +310,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..5), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..6), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -313,6 +321,7 @@ mod tests {
                     1 => Timer::Transport(k as u64),
                     2 => Timer::Fault(k as u64),
                     3 => Timer::Declare(cohort_policy::NodeId(k as u32)),
+                    4 => Timer::SetUp(crate::core::transport::TransferId(k as u64)),
                     _ => Timer::Restore(cohort_policy::ObjectId(k as u64)),
                 };
                 seq += 1;

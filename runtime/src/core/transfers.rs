@@ -1,11 +1,12 @@
 //! The core's side of the transport boundary: asking for an object at a node, merging pulls,
 //! choosing the source, and handling what the transport reports.
 
-use super::Core;
 use super::directory::ObjectState;
+use super::host::Work;
 use super::idmap::IdMap;
 use super::timers::Timer;
 use super::transport::{TransferId, TransferRequest, TransportEvent};
+use super::{ClockMode, Core};
 use crate::model::PullSource;
 use crate::time::Nanos;
 use crate::trace::TransferRecord;
@@ -253,10 +254,41 @@ impl Core {
             size,
             setup,
         };
-        let id = self.transport.start(request, now, &mut self.outbox);
+        let id = match &mut self.host {
+            // On one host, the set-up (latency and wake-up) is work of its cores.
+            Some(host) if self.config.clock == ClockMode::Virtual => {
+                let id = self.transport.start_held(request, now, &mut self.outbox);
+                let work = self.spec.network.latency.saturating_add(setup);
+                if work == 0 {
+                    self.transport.release(id, now, &mut self.outbox);
+                } else {
+                    let rearm = host.start(Work::SetUp(id), work, now);
+                    self.rearm_finish(rearm);
+                }
+                id
+            }
+            _ => self.transport.start(request, now, &mut self.outbox),
+        };
         self.transfers.insert(id, request, now);
         self.handle_outbox(now);
         Ok(Pull::Started(id))
+    }
+
+    /// The host's timer for transfer `id`'s set-up, set for `due`, fired: if it is still the
+    /// live one, the set-up is done and the transfer's bytes start moving.
+    pub(super) fn set_up(&mut self, id: TransferId, due: Nanos, now: Nanos) {
+        let Some(host) = &mut self.host else {
+            return;
+        };
+        if !host.is_armed_at(Work::SetUp(id), due) {
+            return;
+        }
+        let rearm = host.finish_armed(now);
+        self.rearm_finish(rearm);
+        if self.transfers.in_flight.get(id.0).is_some() {
+            self.transport.release(id, now, &mut self.outbox);
+            self.handle_outbox(now);
+        }
     }
 
     /// Schedules the wake-ups the transport asked for, then handles what it reported. Every

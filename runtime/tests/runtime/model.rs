@@ -554,3 +554,51 @@ fn an_idle_node_pays_its_wake_up_and_so_does_a_transfer_between_idle_nodes() {
         (asked, asked + 500_000, arrived)
     );
 }
+
+#[test]
+fn on_one_host_a_transfers_set_up_shares_the_cores_with_the_work() {
+    let model = ModelOptions {
+        host_cores: Some(1),
+        ..Default::default()
+    };
+    // 2 nodes of 2 CPUs on one core; 100 us of latency, 1 byte a nanosecond.
+    let mut c = cluster(
+        spec(2, 2, 1 << 20, 100_000),
+        Box::new(Scripted(vec![0, 0, 1])),
+        0,
+        model,
+    );
+    let make = c.function("make").unwrap();
+    let sleep = c.function("sleep").unwrap();
+    let touch = c.function("touch").unwrap();
+    let a = c
+        .submit(Task::new(make).arg(Payload::from_u64(8)))
+        .unwrap()
+        .remove(0);
+    c.run_until_idle().unwrap();
+    let t0 = c.now();
+    assert_eq!(t0, 1_000);
+    // A 1 ms task on node 0, and a task on node 1 that needs `a` from node 0: the transfer's
+    // 100 us set-up and the task share the core (200 us), the 8 bytes flow alone (8 ns),
+    // then `touch` (1 us) and the task share it (2 us).
+    c.submit(Task::new(sleep).arg(sleeper(0, MS))).unwrap();
+    c.submit(Task::new(touch).arg(&a)).unwrap();
+    c.run_until_idle().unwrap();
+    let trace = c.take_trace();
+    let x = &trace.transfers[0];
+    let set_up = t0 + 200_000;
+    assert_eq!(
+        (x.requested, x.flowing, x.finished),
+        (t0, set_up, set_up + 8)
+    );
+    let ends: Vec<(&str, u64)> = trace.tasks.iter().map(|t| (&*t.name, t.finished)).collect();
+    // The core did 1,101 us of work from t0 without a pause.
+    assert_eq!(
+        ends,
+        [
+            ("make", t0),
+            ("touch", set_up + 8 + 2_000),
+            ("sleep", t0 + 1_101_000)
+        ]
+    );
+}

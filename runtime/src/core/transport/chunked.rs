@@ -562,8 +562,9 @@ impl ChunkedTransport {
     }
 }
 
-impl Transport for ChunkedTransport {
-    fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
+impl ChunkedTransport {
+    /// Registers `request`, not queued yet: its id.
+    fn register(&mut self, request: TransferRequest) -> TransferId {
         let TransferRequest { from, to, size, .. } = request;
         debug_assert_ne!(from, to, "a transfer needs two nodes");
         let id = TransferId(self.next_id);
@@ -578,6 +579,13 @@ impl Transport for ChunkedTransport {
             queued: false,
         };
         self.transfers.insert(id, transfer);
+        id
+    }
+}
+
+impl Transport for ChunkedTransport {
+    fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
+        let id = self.register(request);
         let latency = self.latency.saturating_add(request.setup);
         if latency == 0 {
             self.enqueue(id, now, out);
@@ -585,6 +593,14 @@ impl Transport for ChunkedTransport {
             out.wake_at(now.saturating_add(latency), ChunkedWake::Queue(id).token());
         }
         id
+    }
+
+    fn start_held(&mut self, request: TransferRequest, _: Nanos, _: &mut Outbox) -> TransferId {
+        self.register(request)
+    }
+
+    fn release(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
+        self.enqueue(id, now, out);
     }
 
     fn wake(&mut self, token: u64, now: Nanos, out: &mut Outbox) {

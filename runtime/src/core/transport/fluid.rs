@@ -1062,6 +1062,15 @@ impl Transport for FluidTransport {
         id
     }
 
+    fn start_held(&mut self, request: TransferRequest, _: Nanos, _: &mut Outbox) -> TransferId {
+        let TransferRequest { from, to, size, .. } = request;
+        self.net.start(from, to, size)
+    }
+
+    fn release(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
+        self.begin_flowing(id, now, out);
+    }
+
     fn wake(&mut self, token: u64, now: Nanos, out: &mut Outbox) {
         match FluidWake::of(token) {
             FluidWake::Settle => {

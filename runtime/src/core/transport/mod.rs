@@ -137,6 +137,20 @@ pub trait Transport: std::fmt::Debug + Send {
     /// Begins moving `request` at `now`; returns the transfer's id.
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId;
 
+    /// Registers `request` at `now` without moving it: it waits for [`Transport::release`],
+    /// which ends its set-up instead of the transport's latency (the core spends that time on
+    /// the host's cores; see `ModelOptions::host_cores`). The default starts it at once: a
+    /// transport whose bytes move outside the core spends its set-up for real.
+    fn start_held(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
+        self.start(request, now, out)
+    }
+
+    /// Held transfer `id` is set up at `now`: its bytes start moving, with no further latency.
+    /// An id given up meanwhile is ignored; the default does nothing.
+    fn release(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
+        let _ = (id, now, out);
+    }
+
     /// A wake-up asked for with `token` is due; `now` is its time. Wake-ups come in the order
     /// of `(time, order of asking)`, interleaved with the core's other timers by the same key.
     fn wake(&mut self, token: u64, now: Nanos, out: &mut Outbox);
