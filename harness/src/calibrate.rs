@@ -10,7 +10,10 @@
 //!   round trip;
 //! - transfers from one node to another at several sizes, from request to arrival;
 //! - what waking an idle node costs: the same smallest task, every node running one at once
-//!   after the whole cluster idled for [`IDLE_TIMES`], less its cost back to back.
+//!   after the whole cluster idled for [`IDLE_TIMES`], less its cost back to back;
+//! - what a transfer's copies cost the host's cores: the node processes' CPU time (the
+//!   kernel's per-thread run time) for 16 MiB made on node 0 and read on node 1, less the
+//!   same made and read on node 0, per byte moved.
 //!
 //! It does so in [`SESSIONS`] sessions, each a fresh cluster of node processes, and pools
 //! their samples: how the host's scheduler happens to place a session's threads on its cores
@@ -209,7 +212,8 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
     for session_index in 1..=SESSIONS {
         progress(&format!("session {session_index} of {SESSIONS}"));
         let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
-        let measured = measure(&mut session.cluster, request, &mut m, progress);
+        let pids = session.node_pids();
+        let measured = measure(&mut session.cluster, &pids, request, &mut m, progress);
         let finished = session.finish(Default::default());
         measured?;
         finished?;
@@ -231,11 +235,30 @@ struct Measured {
     copying: Series,
     summing: Series,
     moving: Series,
+    /// Per session: the nodes' CPU time for the local pairs, for the remote ones, and the
+    /// bytes the remote ones moved.
+    copies: Vec<(u64, u64, u64)>,
+}
+
+/// The object size a transfer's copies are measured at.
+const COPY_SIZE: u64 = 16 << 20;
+
+/// CPU time the processes `pids` have run so far, ns: the sum over their threads of the
+/// first field of `/proc/PID/task/TID/schedstat` (time on a CPU, in ns).
+fn cpu_ns(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Measures on the cluster `c`, adding the samples to `m`.
 fn measure(
     c: &mut cohort_runtime::Cluster,
+    pids: &[u32],
     request: &Request,
     m: &mut Measured,
     progress: &mut dyn FnMut(&str),
@@ -321,6 +344,24 @@ fn measure(
             run(c, Task::new(read).arg(&data).arg(header()).hints(on(1)))?;
         }
     }
+    // A transfer's copies: the nodes' CPU for data made on node 0 and read on node 1, less
+    // for the same read on node 0, pairs taken in turn.
+    progress("copies");
+    let src = f(&format!("src_{COPY_SIZE}"), c)?;
+    let (mut local, mut remote) = (0, 0);
+    for _ in 0..k {
+        for (reader, total) in [(0, &mut local), (1, &mut remote)] {
+            let before = cpu_ns(pids);
+            let data = run(c, Task::new(src).arg(header()).hints(on(0)))?;
+            run(
+                c,
+                Task::new(read).arg(&data).arg(header()).hints(on(reader)),
+            )?;
+            *total += cpu_ns(pids).saturating_sub(before);
+        }
+    }
+    m.copies.push((local, remote, k as u64 * COPY_SIZE));
+
     drop(inputs);
     c.run_until_idle()?;
 
@@ -441,6 +482,28 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
         us(gen_fixed)
     );
     let _ = writeln!(p, "wake_up = {wake_up:?}");
+    // A transfer's copies: the CPU the remote pairs took beyond the local ones, per byte.
+    let (local, remote, bytes) = m.copies.iter().fold((0, 0, 0), |(l, r, b), &(l2, r2, b2)| {
+        (l + l2, r + r2, b + b2)
+    });
+    let copy_ns_per_byte = (remote as f64 - local as f64) / (bytes.max(1) as f64);
+    let _ = writeln!(
+        p,
+        "# A transfer's bytes cost the host's cores (the sender's and the receiver's copies): the\n\
+         # nodes' CPU time for 16 MiB made on node 0 and read on node 1, less made and read on\n\
+         # node 0, per session (local ms / remote ms / MiB moved):{}",
+        m.copies
+            .iter()
+            .map(|&(l, r, b)| format!(
+                " {:.1} / {:.1} / {}",
+                l as f64 / 1e6,
+                r as f64 / 1e6,
+                b >> 20
+            ))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let _ = writeln!(p, "transfer_copy_rate = {:?}", rate(copy_ns_per_byte));
     // What was written must read back as a profile.
     cohort_workloads::Profile::parse("the calibrated profile", &p)
         .context("the calibrated profile does not read back")?;

@@ -302,6 +302,11 @@ pub fn start(
 }
 
 impl Session {
+    /// The process ids of the node processes this head started, by node id.
+    pub fn node_pids(&self) -> Vec<u32> {
+        self.children.0.iter().map(|(_, c)| c.id()).collect()
+    }
+
     /// Stops the nodes and reaps the processes; the nodes' counters. Nodes in `gone` (killed
     /// on purpose), and nodes the head declared dead, are not expected to end cleanly.
     pub fn finish(&mut self, gone: BTreeSet<u32>) -> Result<BTreeMap<u32, NodeCounters>> {

@@ -486,6 +486,14 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     assert!(wake_up.starts_with("100.000us:"), "{wake_up}");
     assert_eq!(text.matches("us: median").count(), 6, "{text}");
     assert!(text.contains("after 30000.000us: median"), "{text}");
+    // A transfer's copies: a rate, from one remote and one local sum per session.
+    let copy = p.model["transfer_copy_rate"].as_str().expect("a copy rate");
+    assert!(copy.ends_with("MB/s") || copy == "none", "{copy}");
+    let sessions = text
+        .lines()
+        .find(|l| l.contains("(local ms / remote ms / MiB moved):"))
+        .expect("the copies' measurements");
+    assert_eq!(sessions.matches(" / 32").count(), 6, "{sessions}");
     // The simulator takes it.
     let streaming = shipped("streaming.toml");
     let o = sb.cohort(&[

@@ -261,6 +261,11 @@ pub struct ModelOptions {
     pub host_cores: Option<u32>,
     /// What work costs to start on an idle node (default: nothing).
     pub wake_up: WakeUp,
+    /// With `host_cores`: what a transfer's bytes cost the host's cores, in picoseconds per
+    /// byte (the sender's and the receiver's copies together), as processor-sharing work
+    /// that runs while its bytes flow; the transfer arrives when both are done. 0 (default):
+    /// moving bytes costs the cores nothing.
+    pub transfer_cpu_ps: u64,
     /// Where the placement hints come from (the driver's side; the core sees only the
     /// hints it is given).
     pub hints: HintSource,

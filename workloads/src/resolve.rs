@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 26] = [
+pub const CLUSTER_KEYS: [&str; 27] = [
     "nodes",
     "cpus",
     "store",
@@ -277,6 +277,7 @@ pub const CLUSTER_KEYS: [&str; 26] = [
     "nic_credit",
     "host_cores",
     "wake_up",
+    "transfer_copy_rate",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -1278,6 +1279,15 @@ fn resolve_model(
         )?
         .map(|n| n as u32);
     model.wake_up = r.wake_up("cluster.wake_up", c.wake_up.as_ref())?;
+    model.transfer_cpu_ps =
+        r.per_byte("cluster.transfer_copy_rate", c.transfer_copy_rate.as_ref())?;
+    if model.transfer_cpu_ps > 0 && model.host_cores.is_none() {
+        return Err(r.whole(
+            "cluster.transfer_copy_rate needs cluster.host_cores: the copies are work of the \
+             host's cores, and without host_cores the nodes have cores of their own"
+                .to_string(),
+        ));
+    }
     if model.spill_over && heartbeat == 0 {
         return Err(r.whole(
             "cluster.spill_over = true needs a heartbeat: spill-over happens at each heartbeat \

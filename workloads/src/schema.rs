@@ -144,6 +144,9 @@ pub struct ClusterSection {
     /// What starting work costs a node idle for a while: `"IDLE:COST, ..."` steps of
     /// durations, or `"none"` (default: nothing).
     pub wake_up: Option<Field>,
+    /// With `host_cores`: the rate at which one of the host's cores copies a transfer's bytes
+    /// (rate, or `"none"`: default, moving bytes costs the cores nothing).
+    pub transfer_copy_rate: Option<Field>,
 }
 
 /// `[tasks.NAME]`, and each method of `[actors.NAME.methods]`: what a piece of work produces

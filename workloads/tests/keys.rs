@@ -298,7 +298,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
-         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up)"
+         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -404,6 +404,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.pull_source", "random"),
             ("cluster.host_cores", "2"),
             ("cluster.wake_up", "10ms:200us, 1ms : 60us"),
+            ("cluster.transfer_copy_rate", "1GB/s"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
         ]))
@@ -426,6 +427,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             hints: cohort_runtime::HintSource::Inferred,
             wake_up: cohort_runtime::WakeUp::new(&[(1_000_000, 60_000), (10_000_000, 200_000)])
                 .unwrap(),
+            transfer_cpu_ps: 1_000,
         }
     );
     assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);
@@ -484,6 +486,10 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         .resolve(&sets(&[("cluster.wake_up", "none")]))
         .unwrap();
     assert!(none.model.wake_up.is_none());
+    assert!(
+        message(&tiny(), &[("cluster.transfer_copy_rate", "1GB/s")])
+            .contains("cluster.transfer_copy_rate needs cluster.host_cores")
+    );
     // "none" turns an optional cost off, as if the file did not give it.
     let off = shipped("streaming-ray-v0.6")
         .resolve(&sets(&[

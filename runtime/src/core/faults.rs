@@ -129,6 +129,10 @@ impl Core {
                 let rearm = host.remove(super::host::Work::SetUp(id), now);
                 self.rearm_finish(rearm);
             }
+            if let Some(host) = &mut self.host {
+                let rearm = host.remove(super::host::Work::Copy(id), now);
+                self.rearm_finish(rearm);
+            }
             if r.from == node {
                 if self.nodes[r.to.index()].up {
                     self.nodes[r.to.index()].store.remove(r.object);

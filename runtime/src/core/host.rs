@@ -21,6 +21,8 @@ pub(super) enum Work {
     /// A transfer's set-up (its latency and wake-up): on one host the nodes talk over
     /// loopback, where setting a transfer up is processing, not wire time.
     SetUp(TransferId),
+    /// A transfer's copies of its bytes, while they flow.
+    Copy(TransferId),
 }
 
 /// Fixed-point scale of the service counter: ns of work times this (a share of `c / n` of

@@ -190,6 +190,7 @@ impl Core {
                 self.timers.push(at, super::Timer::Finish(task));
             }
             Some((Work::SetUp(id), at)) => self.timers.push(at, super::Timer::SetUp(id)),
+            Some((Work::Copy(id), at)) => self.timers.push(at, super::Timer::Copied(id)),
             None => {}
         }
     }

@@ -530,6 +530,7 @@ impl Core {
             Timer::Heartbeat => self.heartbeat(now),
             Timer::Retry(task) => self.retry(task, at, now),
             Timer::SetUp(id) => self.set_up(id, at, now),
+            Timer::Copied(id) => self.copied(id, at, now),
             Timer::Reask => self.reask_all(now),
         }
     }

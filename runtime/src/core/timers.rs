@@ -29,6 +29,8 @@ pub(super) enum Timer {
     Reask,
     /// A transfer's set-up on the host's cores may be done (see `host`).
     SetUp(crate::core::transport::TransferId),
+    /// A transfer's copies on the host's cores may be done (see `host`).
+    Copied(crate::core::transport::TransferId),
 }
 
 /// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
@@ -44,6 +46,8 @@ const RETRY: u64 = 1 << 62;
 const REASK: u64 = 1 << 61;
 /// The payload bit of a transfer's set-up (kind 3; transfer ids never reach it).
 const SETUP: u64 = 1 << 60;
+/// The payload bit of a transfer's copies (kind 3; transfer ids never reach it).
+const COPIED: u64 = 1 << 59;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -122,6 +126,9 @@ impl Entry {
             _ if self.payload & SETUP != 0 => {
                 Timer::SetUp(crate::core::transport::TransferId(self.payload & !SETUP))
             }
+            _ if self.payload & COPIED != 0 => {
+                Timer::Copied(crate::core::transport::TransferId(self.payload & !COPIED))
+            }
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -173,6 +180,7 @@ impl Timers {
             Timer::Retry(task) => (3, RETRY | task.0),
             Timer::Reask => (3, REASK),
             Timer::SetUp(id) => (3, SETUP | id.0),
+            Timer::Copied(id) => (3, COPIED | id.0),
         };
         self.pending += 1;
         let entry = Entry {
@@ -310,7 +318,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..6), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..7), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -322,6 +330,7 @@ mod tests {
                     2 => Timer::Fault(k as u64),
                     3 => Timer::Declare(cohort_policy::NodeId(k as u32)),
                     4 => Timer::SetUp(crate::core::transport::TransferId(k as u64)),
+                    5 => Timer::Copied(crate::core::transport::TransferId(k as u64)),
                     _ => Timer::Restore(cohort_policy::ObjectId(k as u64)),
                 };
                 seq += 1;

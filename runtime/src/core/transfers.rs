@@ -45,6 +45,10 @@ pub(super) struct InFlight {
     requested: Nanos,
     /// When its first bytes arrived, once they have.
     flowing: Option<Nanos>,
+    /// Whether its copies still run on the host's cores (see `host`).
+    copying: bool,
+    /// Whether its last byte arrived while its copies still ran.
+    landed_early: bool,
     /// Tasks waiting for it.
     pub(super) waiters: SmallVec<[TaskId; 2]>,
 }
@@ -87,6 +91,8 @@ impl Transfers {
                 request,
                 requested: now,
                 flowing: None,
+                copying: false,
+                landed_early: false,
                 waiters: SmallVec::new(),
             },
         );
@@ -261,11 +267,15 @@ impl Core {
                 let work = self.spec.network.latency.saturating_add(setup);
                 if work == 0 {
                     self.transport.release(id, now, &mut self.outbox);
+                    self.transfers.insert(id, request, now);
+                    self.begin_copies(id, now);
                 } else {
                     let rearm = host.start(Work::SetUp(id), work, now);
                     self.rearm_finish(rearm);
+                    self.transfers.insert(id, request, now);
                 }
-                id
+                self.handle_outbox(now);
+                return Ok(Pull::Started(id));
             }
             _ => self.transport.start(request, now, &mut self.outbox),
         };
@@ -274,19 +284,61 @@ impl Core {
         Ok(Pull::Started(id))
     }
 
-    /// The host's timer for transfer `id`'s set-up, set for `due`, fired: if it is still the
-    /// live one, the set-up is done and the transfer's bytes start moving.
-    pub(super) fn set_up(&mut self, id: TransferId, due: Nanos, now: Nanos) {
-        let Some(host) = &mut self.host else {
+    /// Transfer `id`'s bytes start moving at `now`: with a copy cost, its copies start on the
+    /// host's cores, and it arrives when they are done too.
+    fn begin_copies(&mut self, id: TransferId, now: Nanos) {
+        let ps = self.config.model.transfer_cpu_ps;
+        let (Some(host), Some(t)) = (&mut self.host, self.transfers.in_flight.get_mut(id.0)) else {
             return;
         };
-        if !host.is_armed_at(Work::SetUp(id), due) {
+        let work = u64::try_from(u128::from(t.request.size) * u128::from(ps) / 1_000)
+            .unwrap_or(Nanos::MAX);
+        if work == 0 {
             return;
+        }
+        t.copying = true;
+        let rearm = host.start(Work::Copy(id), work, now);
+        self.rearm_finish(rearm);
+    }
+
+    /// Whether the host's timer for `piece`, set for `due`, is the live one: if so, the piece
+    /// ends at `now` (and the next one's timer is armed).
+    fn host_piece_done(&mut self, piece: Work, due: Nanos, now: Nanos) -> bool {
+        let Some(host) = &mut self.host else {
+            return false;
+        };
+        if !host.is_armed_at(piece, due) {
+            return false;
         }
         let rearm = host.finish_armed(now);
         self.rearm_finish(rearm);
+        true
+    }
+
+    /// The host's timer for transfer `id`'s copies, set for `due`, fired: if it is the live
+    /// one, the copies are done, and the transfer arrives if its last byte has.
+    pub(super) fn copied(&mut self, id: TransferId, due: Nanos, now: Nanos) {
+        if !self.host_piece_done(Work::Copy(id), due, now) {
+            return;
+        }
+        if let Some(t) = self.transfers.in_flight.get_mut(id.0) {
+            t.copying = false;
+            if t.landed_early {
+                self.outbox.report(TransportEvent::Arrived(id));
+                self.handle_outbox(now);
+            }
+        }
+    }
+
+    /// The host's timer for transfer `id`'s set-up, set for `due`, fired: if it is still the
+    /// live one, the set-up is done and the transfer's bytes start moving.
+    pub(super) fn set_up(&mut self, id: TransferId, due: Nanos, now: Nanos) {
+        if !self.host_piece_done(Work::SetUp(id), due, now) {
+            return;
+        }
         if self.transfers.in_flight.get(id.0).is_some() {
             self.transport.release(id, now, &mut self.outbox);
+            self.begin_copies(id, now);
             self.handle_outbox(now);
         }
     }
@@ -312,6 +364,13 @@ impl Core {
                     }
                 }
                 TransportEvent::Arrived(id) => {
+                    if let Some(t) = self.transfers.in_flight.get_mut(id.0)
+                        && t.copying
+                    {
+                        // Its bytes are here, its copies not done: it arrives with them.
+                        t.landed_early = true;
+                        continue;
+                    }
                     if let Some(t) = self.transfers.detach(id) {
                         if !self.config.model.wake_up.is_none() {
                             self.nodes[t.request.from.index()].idleness.end(now);

@@ -311,6 +311,7 @@ fn every_option_at_once_stays_deterministic() {
             host_cores: Some(2),
             hints: cohort_runtime::HintSource::Inferred,
             wake_up: cohort_runtime::WakeUp::new(&[(100_000, 20_000), (MS, 80_000)]).unwrap(),
+            transfer_cpu_ps: 300,
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
         let f = c.function("make").unwrap();
@@ -555,50 +556,86 @@ fn an_idle_node_pays_its_wake_up_and_so_does_a_transfer_between_idle_nodes() {
     );
 }
 
-#[test]
-fn on_one_host_a_transfers_set_up_shares_the_cores_with_the_work() {
-    let model = ModelOptions {
-        host_cores: Some(1),
-        ..Default::default()
-    };
-    // 2 nodes of 2 CPUs on one core; 100 us of latency, 1 byte a nanosecond.
+/// On 2 nodes of 2 CPUs sharing one core, with `latency` and 1 byte a nanosecond: makes
+/// `size` bytes on node 0 (1 us), then at `t0` (1 us) starts a 1 ms task on node 0 and a
+/// `touch` (1 us) on node 1 that needs those bytes. The trace, and `t0`.
+fn a_transfer_beside_a_task(
+    model: ModelOptions,
+    latency: u64,
+    size: u64,
+) -> (cohort_runtime::Trace, u64) {
     let mut c = cluster(
-        spec(2, 2, 1 << 20, 100_000),
+        spec(2, 2, 1 << 20, latency),
         Box::new(Scripted(vec![0, 0, 1])),
         0,
-        model,
+        ModelOptions {
+            host_cores: Some(1),
+            ..model
+        },
     );
     let make = c.function("make").unwrap();
     let sleep = c.function("sleep").unwrap();
     let touch = c.function("touch").unwrap();
     let a = c
-        .submit(Task::new(make).arg(Payload::from_u64(8)))
+        .submit(Task::new(make).arg(Payload::from_u64(size)))
         .unwrap()
         .remove(0);
     c.run_until_idle().unwrap();
     let t0 = c.now();
     assert_eq!(t0, 1_000);
-    // A 1 ms task on node 0, and a task on node 1 that needs `a` from node 0: the transfer's
-    // 100 us set-up and the task share the core (200 us), the 8 bytes flow alone (8 ns),
-    // then `touch` (1 us) and the task share it (2 us).
     c.submit(Task::new(sleep).arg(sleeper(0, MS))).unwrap();
     c.submit(Task::new(touch).arg(&a)).unwrap();
     c.run_until_idle().unwrap();
-    let trace = c.take_trace();
+    (c.take_trace(), t0)
+}
+
+/// Each task's name and end, in the trace's order.
+fn ends(trace: &cohort_runtime::Trace) -> Vec<(&str, u64)> {
+    trace.tasks.iter().map(|t| (&*t.name, t.finished)).collect()
+}
+
+#[test]
+fn on_one_host_a_transfers_set_up_shares_the_cores_with_the_work() {
+    // The transfer's 100 us set-up and the task share the core (200 us), the 8 bytes flow
+    // alone (8 ns), then `touch` (1 us) and the task share it (2 us).
+    let (trace, t0) = a_transfer_beside_a_task(ModelOptions::default(), 100_000, 8);
     let x = &trace.transfers[0];
     let set_up = t0 + 200_000;
     assert_eq!(
         (x.requested, x.flowing, x.finished),
         (t0, set_up, set_up + 8)
     );
-    let ends: Vec<(&str, u64)> = trace.tasks.iter().map(|t| (&*t.name, t.finished)).collect();
     // The core did 1,101 us of work from t0 without a pause.
     assert_eq!(
-        ends,
+        ends(&trace),
         [
             ("make", t0),
             ("touch", set_up + 8 + 2_000),
             ("sleep", t0 + 1_101_000)
         ]
     );
+}
+
+#[test]
+fn on_one_host_a_transfers_copies_share_the_cores_and_it_arrives_when_they_are_done() {
+    // No latency; 1 ns of a core per byte copied. The 1,000 bytes flow in 1 us, but their
+    // copies share the core with the 1 ms task: 2 us. Then `touch` (1 us) shares it: 2 us.
+    let copies = ModelOptions {
+        transfer_cpu_ps: 1_000,
+        ..Default::default()
+    };
+    let (trace, t0) = a_transfer_beside_a_task(copies, 0, 1_000);
+    let x = &trace.transfers[0];
+    assert_eq!((x.requested, x.flowing, x.finished), (t0, t0, t0 + 2_000));
+    assert_eq!(
+        ends(&trace),
+        [
+            ("make", t0),
+            ("touch", t0 + 4_000),
+            ("sleep", t0 + 1_002_000)
+        ]
+    );
+    // Without the copies' cost, the bytes arrive after 1 us and take no core.
+    let (trace, t0) = a_transfer_beside_a_task(ModelOptions::default(), 0, 1_000);
+    assert_eq!(trace.transfers[0].finished, t0 + 1_000);
 }
