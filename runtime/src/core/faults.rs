@@ -125,13 +125,12 @@ impl Core {
             let r = t.request;
             let other = if r.from == node { r.to } else { r.from };
             self.nodes[other.index()].idleness.end(now);
-            if let Some(host) = &mut self.host {
-                let rearm = host.remove(super::host::Work::SetUp(id), now);
-                self.rearm_finish(rearm);
-            }
-            if let Some(host) = &mut self.host {
-                let rearm = host.remove(super::host::Work::Copy(id), now);
-                self.rearm_finish(rearm);
+            // Its set-up or copies no longer share the host's cores.
+            for piece in [super::host::Work::SetUp(id), super::host::Work::Copy(id)] {
+                if let Some(host) = &mut self.host {
+                    let rearm = host.remove(piece, now);
+                    self.rearm_finish(rearm);
+                }
             }
             if r.from == node {
                 if self.nodes[r.to.index()].up {

@@ -260,26 +260,26 @@ impl Core {
             size,
             setup,
         };
-        let id = match &mut self.host {
-            // On one host, the set-up (latency and wake-up) is work of its cores.
-            Some(host) if self.config.clock == ClockMode::Virtual => {
-                let id = self.transport.start_held(request, now, &mut self.outbox);
-                let work = self.spec.network.latency.saturating_add(setup);
-                if work == 0 {
-                    self.transport.release(id, now, &mut self.outbox);
-                    self.transfers.insert(id, request, now);
-                    self.begin_copies(id, now);
-                } else {
-                    let rearm = host.start(Work::SetUp(id), work, now);
-                    self.rearm_finish(rearm);
-                    self.transfers.insert(id, request, now);
-                }
-                self.handle_outbox(now);
-                return Ok(Pull::Started(id));
-            }
-            _ => self.transport.start(request, now, &mut self.outbox),
+        // On one host, the set-up (latency and wake-up) is work of its cores.
+        let held = self.host.is_some() && self.config.clock == ClockMode::Virtual;
+        let id = if held {
+            self.transport.start_held(request, now, &mut self.outbox)
+        } else {
+            self.transport.start(request, now, &mut self.outbox)
         };
         self.transfers.insert(id, request, now);
+        if let Some(host) = &mut self.host
+            && held
+        {
+            let work = self.spec.network.latency.saturating_add(setup);
+            if work == 0 {
+                self.transport.release(id, now, &mut self.outbox);
+                self.begin_copies(id, now);
+            } else {
+                let rearm = host.start(Work::SetUp(id), work, now);
+                self.rearm_finish(rearm);
+            }
+        }
         self.handle_outbox(now);
         Ok(Pull::Started(id))
     }

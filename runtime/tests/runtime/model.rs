@@ -639,3 +639,36 @@ fn on_one_host_a_transfers_copies_share_the_cores_and_it_arrives_when_they_are_d
     let (trace, t0) = a_transfer_beside_a_task(ModelOptions::default(), 0, 1_000);
     assert_eq!(trace.transfers[0].finished, t0 + 1_000);
 }
+
+#[test]
+fn on_one_host_a_killed_nodes_transfer_stops_sharing_the_cores() {
+    // Node 1 makes 8 bytes (0-1 us); node 0 then runs a 1 ms task and needs those bytes, whose
+    // 100 us set-up shares the one core with the task until node 1 dies at 51 us (25 us each
+    // done): the task then has the core to itself, 975 us more.
+    let mut s = spec(2, 2, 1 << 20, 100_000);
+    let kill = cohort_runtime::Fault {
+        kind: cohort_runtime::FaultKind::Kill { node: NodeId(1) },
+        at: 51_000,
+        until: None,
+    };
+    s.faults = cohort_runtime::FaultScript::new(vec![kill], 2).unwrap();
+    let model = ModelOptions {
+        host_cores: Some(1),
+        ..Default::default()
+    };
+    let mut c = cluster(s, Box::new(Scripted(vec![1, 0, 0])), 0, model);
+    let make = c.function("make").unwrap();
+    let sleep = c.function("sleep").unwrap();
+    let touch = c.function("touch").unwrap();
+    let a = c
+        .submit(Task::new(make).arg(Payload::from_u64(8)))
+        .unwrap()
+        .remove(0);
+    c.run_until_idle_or(1_000).unwrap();
+    c.submit(Task::new(sleep).arg(sleeper(0, MS))).unwrap();
+    c.submit(Task::new(touch).arg(&a)).unwrap();
+    c.run_until_idle_or(2 * MS).unwrap();
+    let trace = c.take_trace();
+    let slept = trace.tasks.iter().find(|t| &*t.name == "sleep").unwrap();
+    assert_eq!(slept.finished, 1_026_000);
+}
