@@ -112,19 +112,12 @@ impl HostShare {
         self.arm(now)
     }
 
-    /// `piece` stops at `now` before its end (its node was killed), if it was running.
+    /// `piece` stops at `now` before its end (its node was killed), if it was running. If
+    /// its timer was the live one, the next piece's is armed (or none), which disarms it.
     pub fn remove(&mut self, piece: Work, now: Nanos) -> Rearm {
         self.catch_up(now);
         self.running.retain(|_, p| *p != piece);
-        let was_armed = self.is_armed(piece);
-        if was_armed {
-            self.armed = None;
-        }
-        let mut rearm = self.arm(now);
-        if was_armed {
-            rearm.disarmed = Some(piece);
-        }
-        rearm
+        self.arm(now)
     }
 
     /// Arms the timer of the piece that ends next, at the time it will end if nothing else

@@ -459,6 +459,17 @@ fn a_pull_takes_the_least_busy_holder_or_one_drawn_from_the_seed() {
     assert!(holders.len() >= 3, "{random:?}");
 }
 
+/// 2 nodes of 2 CPUs with 1 MiB stores, `latency` and 1 byte a nanosecond, the work placed
+/// by `script`, a live view.
+fn on_two_nodes(latency: u64, script: Vec<u32>, model: ModelOptions) -> Cluster {
+    cluster(
+        spec(2, 2, 1 << 20, latency),
+        Box::new(Scripted(script)),
+        0,
+        model,
+    )
+}
+
 #[test]
 fn work_beyond_the_hosts_cores_shares_them() {
     // Four 10 ms tasks at once on 2 nodes of 2 CPUs (the second pair `later` ns after the
@@ -468,12 +479,7 @@ fn work_beyond_the_hosts_cores_shares_them() {
             host_cores,
             ..Default::default()
         };
-        let mut c = cluster(
-            spec(2, 2, 1 << 20, 0),
-            Box::new(Scripted(vec![0, 0, 1, 1])),
-            0,
-            model,
-        );
+        let mut c = on_two_nodes(0, vec![0, 0, 1, 1], model);
         let sleep = c.function("sleep").unwrap();
         for i in 0..4 {
             if i == 2 && later > 0 {
@@ -509,13 +515,8 @@ fn an_idle_node_pays_its_wake_up_and_so_does_a_transfer_between_idle_nodes() {
         wake_up,
         ..Default::default()
     };
-    // 2 nodes of 2 CPUs, no latency, 1 byte a nanosecond.
-    let mut c = cluster(
-        spec(2, 2, 1 << 20, 0),
-        Box::new(Scripted(vec![0, 0, 0, 1])),
-        0,
-        model,
-    );
+    // No latency.
+    let mut c = on_two_nodes(0, vec![0, 0, 0, 1], model);
     let sleep = c.function("sleep").unwrap();
     let touch = c.function("touch").unwrap();
     // At 0 no node has idled: no cost. A ends at 10 ms.
@@ -564,10 +565,9 @@ fn a_transfer_beside_a_task(
     latency: u64,
     size: u64,
 ) -> (cohort_runtime::Trace, u64) {
-    let mut c = cluster(
-        spec(2, 2, 1 << 20, latency),
-        Box::new(Scripted(vec![0, 0, 1])),
-        0,
+    let mut c = on_two_nodes(
+        latency,
+        vec![0, 0, 1],
         ModelOptions {
             host_cores: Some(1),
             ..model
