@@ -185,6 +185,13 @@ impl Drop for Children {
 /// (played as SIGKILL) of nodes this head starts, without a restart.
 fn check(spec: &RunSpec, live: &Live) -> Result<()> {
     let w = &spec.resolved;
+    if w.model.delayed_ack > 0 {
+        bail!(
+            "cluster.delayed_ack models Ray v0.6's forwarding stalls: a live run's nodes forward \
+             over real sockets (set it to \"none\", or run `{}` on the in-process cluster)",
+            w.name
+        );
+    }
     for (i, f) in w.spec.faults.faults().iter().enumerate() {
         let FaultKind::Kill { node } = f.kind else {
             bail!(

@@ -939,7 +939,7 @@ struct Extras {
 /// The rows of `cohort repro`'s ablation, after the physical profile and the Ray v0.6 model
 /// with every mechanism: each turns one mechanism of `streaming-ray-v0.6.toml` off (the
 /// `--set`s that do it).
-const ABLATION: [(&str, &[(&str, &str)]); 10] = [
+const ABLATION: [(&str, &[(&str, &str)]); 11] = [
     (
         "without view accounting",
         &[("cluster.view_accounting", "none")],
@@ -971,6 +971,10 @@ const ABLATION: [(&str, &[(&str, &str)]); 10] = [
     (
         "without the pull timeout",
         &[("recovery.pull_timeout", "0s")],
+    ),
+    (
+        "without the forwarding stalls",
+        &[("cluster.delayed_ack", "none")],
     ),
     (
         "without serialization cost",

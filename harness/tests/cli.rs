@@ -1054,6 +1054,7 @@ fn repro_runs_the_write_up_sweep_and_writes_the_report() {
         "without the NIC's token bucket",
         "reference counting instead of LRU",
         "without the pull timeout",
+        "without the forwarding stalls",
         "without serialization cost",
         "without jitter",
     ] {

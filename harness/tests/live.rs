@@ -419,6 +419,19 @@ fn a_live_run_refuses_what_it_cannot_do_clearly() {
     assert_bad(
         &sb.cohort(&[
             "run",
+            &shipped("streaming.toml"),
+            "--policy",
+            "random",
+            "--deploy",
+            "processes",
+            "--set",
+            "cluster.delayed_ack=40ms",
+        ]),
+        "cluster.delayed_ack models Ray v0.6's forwarding stalls",
+    );
+    assert_bad(
+        &sb.cohort(&[
+            "run",
             &shipped("streaming-kill.toml"),
             "--policy",
             "random",

@@ -698,6 +698,10 @@ def model_section(version):
             "chunk_size = \"1000000B\"",
             "# and stores evict in LRU order, no reference counting (plasma's eviction policy).",
             "object_lifetime = \"lru\"",
+            "# Raylets wrote to each other without TCP_NODELAY (set in March 2019, ray-project/ray",
+            "# pull request 4318): a forward written while the last one is unacknowledged waits",
+            "# for the receiver's delayed ACK (Linux: TCP_DELACK_MIN, 40 ms).",
+            "delayed_ack = \"40ms\"",
         ] + host_cores_lines()
     return [
         "",

@@ -1,6 +1,7 @@
 //! Options of the runtime model where runtimes differ: how the placement view counts work
 //! placed between heartbeats, whether queued work spills over to other nodes, how objects
-//! are freed, what serialization costs, and whether durations are jittered.
+//! are freed, what serialization costs, whether durations are jittered, and whether work
+//! forwarded to its node waits for delayed acknowledgements.
 //!
 //! Every option is off by default (the runtime as cohort models it without them). Each one
 //! reproduces a mechanism of Ray v0.6 as it ran in late 2018, with its source on the option;
@@ -266,6 +267,19 @@ pub struct ModelOptions {
     /// that runs while its bytes flow; the transfer arrives when both are done. 0 (default):
     /// moving bytes costs the cores nothing.
     pub transfer_cpu_ps: u64,
+    /// Ray v0.6's forwarding stalls: the delayed acknowledgement of the receiving node's TCP
+    /// stack, in nanoseconds (0, default: off). Ray v0.6's raylets wrote to each other
+    /// without `TCP_NODELAY` (Ray set it on every connection in March 2019, pull request
+    /// 4318, after 0.6.0), so Nagle's algorithm (RFC 896) held a small write while an
+    /// earlier one was unacknowledged, and the receiver delayed its acknowledgement (RFC 1122;
+    /// Linux: at least `TCP_DELACK_MIN`, 40 ms). With it, work placed on a node other than
+    /// the driver's (a submission, an actor's call or constructor, a rebuild) is *forwarded*
+    /// over the driver's node's connection to that node: a forward written while the last
+    /// one sent is unacknowledged waits, with every other forward written meanwhile, until
+    /// that acknowledgement, `delayed_ack` after the last one was sent, and they go as one
+    /// write, acknowledged `delayed_ack` later in turn. A forward itself takes no time; the
+    /// work fetches its arguments only once it has arrived.
+    pub delayed_ack: Nanos,
     /// Where the placement hints come from (the driver's side; the core sees only the
     /// hints it is given).
     pub hints: HintSource,

@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 27] = [
+pub const CLUSTER_KEYS: [&str; 28] = [
     "nodes",
     "cpus",
     "store",
@@ -278,6 +278,7 @@ pub const CLUSTER_KEYS: [&str; 27] = [
     "host_cores",
     "wake_up",
     "transfer_copy_rate",
+    "delayed_ack",
 ];
 
 /// A node's disk bandwidth when a workload spills and does not say: EC2 m5.xlarge's EBS
@@ -1279,6 +1280,13 @@ fn resolve_model(
         )?
         .map(|n| n as u32);
     model.wake_up = r.wake_up("cluster.wake_up", c.wake_up.as_ref())?;
+    model.delayed_ack = r
+        .optional(
+            "cluster.delayed_ack",
+            c.delayed_ack.as_ref(),
+            Quantity::Duration,
+        )?
+        .unwrap_or(0);
     model.transfer_cpu_ps =
         r.per_byte("cluster.transfer_copy_rate", c.transfer_copy_rate.as_ref())?;
     if model.transfer_cpu_ps > 0 && model.host_cores.is_none() {

@@ -298,7 +298,8 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
-         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate)"
+         transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
+         delayed_ack)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -405,6 +406,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.host_cores", "2"),
             ("cluster.wake_up", "10ms:200us, 1ms : 60us"),
             ("cluster.transfer_copy_rate", "1GB/s"),
+            ("cluster.delayed_ack", "40ms"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
         ]))
@@ -428,6 +430,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             wake_up: cohort_runtime::WakeUp::new(&[(1_000_000, 60_000), (10_000_000, 200_000)])
                 .unwrap(),
             transfer_cpu_ps: 1_000,
+            delayed_ack: 40_000_000,
         }
     );
     assert_eq!(r.spec.recovery.pull_timeout, 10_000_000_000);
@@ -486,6 +489,14 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         .resolve(&sets(&[("cluster.wake_up", "none")]))
         .unwrap();
     assert!(none.model.wake_up.is_none());
+    let none = tiny()
+        .resolve(&sets(&[("cluster.delayed_ack", "none")]))
+        .unwrap();
+    assert_eq!(none.model.delayed_ack, 0);
+    assert_eq!(
+        message(&tiny(), &[("cluster.delayed_ack", "40")]),
+        "tiny.toml: --set cluster.delayed_ack=40: 40 has no unit; expected a duration such as \"100ms\""
+    );
     assert!(
         message(&tiny(), &[("cluster.transfer_copy_rate", "1GB/s")])
             .contains("cluster.transfer_copy_rate needs cluster.host_cores")

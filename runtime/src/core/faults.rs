@@ -247,6 +247,7 @@ impl Core {
             self.declare_now(node, now);
         }
         self.nodes[node.index()].up = true;
+        self.reconnect(node);
         self.record.node(node, NodeEvent::Restarted, now);
         self.placer.set_alive(node, true);
     }

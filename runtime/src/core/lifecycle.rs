@@ -5,6 +5,7 @@ use super::deferral::Waiting;
 use super::host::Work;
 use super::placement::{Ask, Decision};
 use super::tasks::{Phase, TaskEntry};
+use super::timers::Timer;
 use super::transfers::Request;
 use super::work::{Arg, ExecOutput, ExecWork, Execution, TaskRequest};
 use super::{ClockMode, Core};
@@ -195,12 +196,19 @@ impl Core {
         }
     }
 
-    /// Registers a placed task and starts fetching its arguments.
+    /// Registers a placed task and starts fetching its arguments, at once or when its
+    /// forward arrives (see `forwarding`).
     #[inline]
     pub(super) fn admit(&mut self, task: TaskId, entry: TaskEntry, now: Nanos) {
+        let node = entry.node;
         self.tasks.insert(task, entry);
         let entry = self.tasks.entry(task);
         self.directory.hold_args(&entry.args);
+        if let Some(at) = self.forward(node, now) {
+            self.tasks.entry_mut(task).phase = Phase::Forwarding;
+            self.timers.push(at, Timer::Forwarded(task));
+            return;
+        }
         self.begin(task, now);
     }
 
@@ -616,11 +624,12 @@ impl Core {
         let node = entry.node;
         debug_assert!(matches!(
             entry.phase,
-            Phase::Fetching | Phase::Ready | Phase::Lost { .. }
+            Phase::Forwarding | Phase::Fetching | Phase::Ready | Phase::Lost { .. }
         ));
-        // Work lost with its node holds nothing there (the node's load and store were reset).
+        // Work lost with its node holds nothing there (the node's load and store were reset),
+        // and work still being forwarded has not reached it.
         let lost = matches!(entry.phase, Phase::Lost { .. });
-        if entry.holds_slot() && !lost {
+        if entry.holds_slot() && !lost && entry.phase != Phase::Forwarding {
             self.placer.node_mut(node).queued -= 1;
             if entry.phase == Phase::Ready {
                 self.nodes[node.index()].ready.retain(|t| *t != task);
@@ -685,7 +694,7 @@ impl Core {
         };
         if self.record.full() {
             let reached = |t: Nanos| {
-                if entry.phase == Phase::Fetching {
+                if matches!(entry.phase, Phase::Forwarding | Phase::Fetching) {
                     now
                 } else {
                     t

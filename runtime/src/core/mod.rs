@@ -36,6 +36,7 @@ mod deferral;
 mod directory;
 mod eviction;
 mod faults;
+mod forwarding;
 mod host;
 mod idmap;
 mod lifecycle;
@@ -149,6 +150,8 @@ struct NodeState {
     lost_disk: Vec<ObjectId>,
     /// Whether it is idle and since when (see [`crate::model::WakeUp`]).
     idleness: Idleness,
+    /// The driver's node's connection to it, for forwards (see `forwarding`).
+    inbound: forwarding::Connection,
 }
 
 /// Whether a node is active (work executing on it, transfers from or to it), and since when
@@ -317,6 +320,7 @@ impl Core {
                 disk_free_at: 0,
                 lost_disk: Vec::new(),
                 idleness: Idleness::default(),
+                inbound: forwarding::Connection::default(),
             })
             .collect();
         let views = spec
@@ -531,6 +535,7 @@ impl Core {
             Timer::Retry(task) => self.retry(task, at, now),
             Timer::SetUp(id) => self.set_up(id, at, now),
             Timer::Copied(id) => self.copied(id, at, now),
+            Timer::Forwarded(task) => self.forwarded(task, now),
             Timer::Reask => self.reask_all(now),
         }
     }

@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
+    /// Placed on a node and forwarded there, not arrived yet (see `forwarding`): it fetches
+    /// nothing until then.
+    Forwarding,
     /// Waiting for `missing` distinct objects to arrive at the node.
     Fetching,
     /// All arguments local (pinned only if some had to be fetched again, see `held`);

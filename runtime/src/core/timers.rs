@@ -31,6 +31,8 @@ pub(super) enum Timer {
     SetUp(crate::core::transport::TransferId),
     /// A transfer's copies on the host's cores may be done (see `host`).
     Copied(crate::core::transport::TransferId),
+    /// A forward of placed work has arrived at its node (see `forwarding`).
+    Forwarded(TaskId),
 }
 
 /// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
@@ -48,6 +50,8 @@ const REASK: u64 = 1 << 61;
 const SETUP: u64 = 1 << 60;
 /// The payload bit of a transfer's copies (kind 3; transfer ids never reach it).
 const COPIED: u64 = 1 << 59;
+/// The payload bit of a forward's arrival (kind 3; task ids never reach it).
+const FORWARDED: u64 = 1 << 58;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -129,6 +133,9 @@ impl Entry {
             _ if self.payload & COPIED != 0 => {
                 Timer::Copied(crate::core::transport::TransferId(self.payload & !COPIED))
             }
+            _ if self.payload & FORWARDED != 0 => {
+                Timer::Forwarded(TaskId(self.payload & !FORWARDED))
+            }
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -181,6 +188,7 @@ impl Timers {
             Timer::Reask => (3, REASK),
             Timer::SetUp(id) => (3, SETUP | id.0),
             Timer::Copied(id) => (3, COPIED | id.0),
+            Timer::Forwarded(task) => (3, FORWARDED | task.0),
         };
         self.pending += 1;
         let entry = Entry {
@@ -318,7 +326,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..7), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..8), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -331,6 +339,7 @@ mod tests {
                     3 => Timer::Declare(cohort_policy::NodeId(k as u32)),
                     4 => Timer::SetUp(crate::core::transport::TransferId(k as u64)),
                     5 => Timer::Copied(crate::core::transport::TransferId(k as u64)),
+                    6 => Timer::Forwarded(TaskId(k as u64)),
                     _ => Timer::Restore(cohort_policy::ObjectId(k as u64)),
                 };
                 seq += 1;

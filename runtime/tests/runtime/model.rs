@@ -312,6 +312,7 @@ fn every_option_at_once_stays_deterministic() {
             hints: cohort_runtime::HintSource::Inferred,
             wake_up: cohort_runtime::WakeUp::new(&[(100_000, 20_000), (MS, 80_000)]).unwrap(),
             transfer_cpu_ps: 300,
+            delayed_ack: 5 * MS,
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
         let f = c.function("make").unwrap();
@@ -671,4 +672,86 @@ fn on_one_host_a_killed_nodes_transfer_stops_sharing_the_cores() {
     let trace = c.take_trace();
     let slept = trace.tasks.iter().find(|t| &*t.name == "sleep").unwrap();
     assert_eq!(slept.finished, 1_026_000);
+}
+
+/// Five 1 ms sleeps on 2 nodes of 2 CPUs (the first on the driver's node 0, the rest on node
+/// 1), submitted at 0, 0, 1, 9 and 41 ms: when each starts, in submission order.
+fn forwarded_starts(delayed_ack: u64) -> Vec<u64> {
+    let model = ModelOptions {
+        delayed_ack,
+        ..Default::default()
+    };
+    let mut c = on_two_nodes(0, vec![0, 1, 1, 1, 1], model);
+    let sleep = c.function("sleep").unwrap();
+    let mut outs = Vec::new();
+    for at in [0, 0, MS, 9 * MS, 41 * MS] {
+        c.sleep(at - c.now()).unwrap();
+        outs.push(
+            c.submit(Task::new(sleep).arg(sleeper(0, MS)))
+                .unwrap()
+                .remove(0),
+        );
+    }
+    c.run_until_idle().unwrap();
+    let mut tasks = c.take_trace().tasks;
+    tasks.sort_by_key(|t| t.task);
+    tasks.iter().map(|t| t.started).collect()
+}
+
+#[test]
+fn work_forwarded_away_from_the_drivers_node_waits_for_the_delayed_ack_before_it() {
+    // Without the option, everything starts when submitted.
+    assert_eq!(forwarded_starts(0), [0, 0, MS, 9 * MS, 41 * MS]);
+    // With 40 ms: node 0's work is not forwarded; node 1's first forward goes at once; those
+    // at 1 and 9 ms wait for its acknowledgement and go together at 40 ms; the one at 41 ms
+    // waits for theirs, at 80 ms.
+    assert_eq!(forwarded_starts(40 * MS), [0, 0, 40 * MS, 40 * MS, 80 * MS]);
+}
+
+#[test]
+fn work_lost_with_its_node_while_forwarded_is_placed_again_once_the_node_is_declared_dead() {
+    // Node 1 is killed at 5 ms, while the forward made at 1 ms waits for the acknowledgement
+    // of the one made at 0 (due at 40 ms). Declared dead at 20 ms, the lost work is placed
+    // again, on node 0, and runs then (50 ms), untouched by its forward's arrival at 40 ms;
+    // the first, done at 1 ms, is not run again.
+    let mut s = spec(2, 2, 1 << 20, 0);
+    s.faults = cohort_runtime::FaultScript::new(
+        vec![cohort_runtime::Fault {
+            kind: cohort_runtime::FaultKind::Kill { node: NodeId(1) },
+            at: 5 * MS,
+            until: None,
+        }],
+        2,
+    )
+    .unwrap();
+    s.recovery = Recovery {
+        heartbeat_period: 10 * MS,
+        missed_heartbeats: 2,
+        ..Recovery::default()
+    };
+    let model = ModelOptions {
+        delayed_ack: 40 * MS,
+        ..Default::default()
+    };
+    let mut c = cluster(s, Box::new(Scripted(vec![1, 1, 0])), 0, model);
+    let sleep = c.function("sleep").unwrap();
+    let first = c
+        .submit(Task::new(sleep).arg(sleeper(0, MS)))
+        .unwrap()
+        .remove(0);
+    c.sleep(MS).unwrap();
+    let second = c
+        .submit(Task::new(sleep).arg(sleeper(0, 50 * MS)))
+        .unwrap()
+        .remove(0);
+    c.get(&first).unwrap();
+    c.get(&second).unwrap();
+    let trace = c.take_trace();
+    let runs: Vec<(u32, u64, u64)> = trace
+        .tasks
+        .iter()
+        .map(|t| (t.node.0, t.started, t.finished))
+        .collect();
+    assert_eq!(runs, [(1, 0, MS), (0, 20 * MS, 70 * MS)]);
+    assert_eq!(c.now(), 70 * MS);
 }
