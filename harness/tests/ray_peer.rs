@@ -109,6 +109,24 @@ fn live_totals(
     actor_totals(&sb.path(&format!("{out}/manifest.toml")))
 }
 
+/// Runs the peer with `python` and `args` in `sb`, tagged so that what it leaves running can
+/// be found: it must succeed and leave no process behind.
+fn run_peer(sb: &Sandbox, python: &Path, version: &str, args: &[String]) {
+    let tag = format!("{}-{version}", sb.dir.display());
+    let o = Command::new(python)
+        .args(args)
+        .current_dir(&sb.dir)
+        .env("COHORT_TEST_TAG", &tag)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "Ray {version}: {}", stderr(&o));
+    assert_eq!(
+        tagged_processes(&format!("COHORT_TEST_TAG={tag}")),
+        Vec::<String>::new(),
+        "Ray {version} left processes behind"
+    );
+}
+
 /// `[actor_totals]` of a manifest, by actor id.
 fn actor_totals(manifest: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(manifest).unwrap();
@@ -140,7 +158,6 @@ fn the_ray_peer_runs_the_same_program_as_cohort() {
             "default,spread,group"
         };
         let out = format!("ray-{version}");
-        let tag = format!("{}-{version}", sb.dir.display());
         let mut args = vec![
             script.display().to_string(),
             workload.display().to_string(),
@@ -152,18 +169,7 @@ fn the_ray_peer_runs_the_same_program_as_cohort() {
             env!("CARGO_BIN_EXE_cohort").into(),
         ];
         args.extend(settings());
-        let o = Command::new(&python)
-            .args(&args)
-            .current_dir(&sb.dir)
-            .env("COHORT_TEST_TAG", &tag)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "Ray {version}: {}", stderr(&o));
-        assert_eq!(
-            tagged_processes(&format!("COHORT_TEST_TAG={tag}")),
-            Vec::<String>::new(),
-            "Ray {version} left processes behind"
-        );
+        run_peer(&sb, &python, &version, &args);
 
         let summary = rows(&read_csv(&sb.path(&format!("{out}/summary.csv"))));
         assert_eq!(
@@ -307,5 +313,62 @@ fn the_ray_peer_runs_the_tree_reduction_and_the_parameter_server() {
                 "{name} on Ray {version}"
             );
         }
+    }
+}
+
+#[test]
+fn the_ray_peers_calibration_writes_a_profile_that_cohort_applies() {
+    let Some(pythons) = rays() else {
+        return;
+    };
+    let sb = Sandbox::new("ray-calibrate", "");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../peers/ray/cohort_ray.py");
+    for (python, version) in pythons {
+        let file = format!("ray-{version}.toml");
+        let args = [
+            &script.display().to_string(),
+            "calibrate",
+            "--out",
+            &file,
+            "--samples",
+            "1",
+        ];
+        run_peer(&sb, &python, &version, &args.map(String::from));
+        let text = std::fs::read_to_string(sb.path(&file)).unwrap();
+        let profile: toml::Table = toml::from_str(&text).unwrap();
+        let model = profile["model"].as_table().unwrap();
+        assert!(model["host_cores"].as_integer().unwrap() >= 1, "{text}");
+        // What a transfer costs Ray's own processes, measured: a rate, or none if nothing.
+        let copy = model["transfer_copy_rate"].as_str().unwrap();
+        assert!(copy == "none" || copy.ends_with("MB/s"), "{copy}");
+        assert!(text.contains("# A transfer's copies"), "{text}");
+        // Ray 0.6's raylets stalled on Nagle's algorithm; current Ray's do not.
+        let stalls = model.get("delayed_ack").and_then(|v| v.as_str());
+        if version.starts_with("0.") {
+            assert_eq!(stalls, Some("40ms"), "{text}");
+        } else {
+            assert_eq!(stalls, None, "{text}");
+        }
+        // The profile simulates the streaming workload.
+        let mut args = vec![
+            "run".to_string(),
+            shipped("streaming.toml"),
+            "--policy".into(),
+            "group".into(),
+            "--profile".into(),
+            file.clone(),
+            "--out".into(),
+            format!("sim-{version}"),
+        ];
+        args.extend(settings());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = sb.cohort(&args);
+        assert!(
+            o.status.success(),
+            "Ray {version}'s profile: {}",
+            stderr(&o)
+        );
+        let summary = rows(&read_csv(&sb.path(&format!("sim-{version}/summary.csv"))));
+        assert_eq!(number(&summary[0], "datapoints"), ITERATIONS * REDUCERS);
     }
 }

@@ -577,6 +577,45 @@ def one_run(job):
 CAL_SIZES = [8, 65536, 1 << 20, 4 << 20, 16 << 20]
 
 
+def ray_own_processes(tag):
+    """The pids of this run's raylets and plasma stores: the processes that move objects
+    between nodes (found by the run's environment `tag`, as `kill_tagged` finds them)."""
+    tag = tag.encode()
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+            if b"raylet" not in cmd and b"plasma_store" not in cmd:
+                continue
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    pids.append(pid)
+        except (OSError, IOError):
+            continue
+    return pids
+
+
+def cpu_ns(pids):
+    """CPU time so far (ns) of every thread of `pids`, from the scheduler's per-thread
+    statistics (/proc/PID/task/TID/schedstat: its first field)."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%s/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%s/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, IOError, ValueError, IndexError):
+                continue
+    return total
+
+
 def calibrate_child(job):
     """Measures, on 2 nodes of 1 CPU, each class of the live code (generate, copy, sum) per
     size as the driver sees it (submission to completion, the input already on the node),
@@ -603,7 +642,9 @@ def calibrate_child(job):
         ray.wait([ref])
         return now_ns() - t, ref
 
-    samples = {"generate": {}, "copy": {}, "sum": {}, "transfer": {}, "submit": []}
+    samples = {"generate": {}, "copy": {}, "sum": {}, "transfer": {}, "transfer_cpu": {},
+               "submit": []}
+    movers = ray_own_processes("COHORT_RAY_RUN=" + os.environ.get("COHORT_RAY_RUN", ""))
     for size in CAL_SIZES:
         _, local = timed(1, "generate", size, [])
         for k in range(job["samples"] + 1):
@@ -613,11 +654,16 @@ def calibrate_child(job):
                 ("sum", timed(1, "sum", 32, [local])[0]),
             ]
             # A fresh object on node 1, read on node 0: the transfer's time is the read's
-            # beyond the same read where the object is.
+            # beyond the same read where the object is, and so is what it costs Ray's own
+            # processes (raylets and plasma stores) of the host's cores.
             _, fresh = timed(1, "generate", size, [])
+            c0 = cpu_ns(movers)
             there = timed(1, "sum", 32, [fresh])[0]
+            c1 = cpu_ns(movers)
             here = timed(0, "sum", 32, [fresh])[0]
+            c2 = cpu_ns(movers)
             results.append(("transfer", here - there))
+            results.append(("transfer_cpu", (c2 - c1) - (c1 - c0)))
             if k == 0:
                 continue  # the first of each size warms the workers' code and buffers
             for name, ns in results:
@@ -712,6 +758,20 @@ def model_section(version):
     ] + host_cores_lines()
 
 
+def copy_lines(by_size):
+    """`transfer_copy_rate` from what transfers cost Ray's own processes of the host's cores:
+    per byte at the largest size (the smaller ones are listed, but are mostly noise)."""
+    comment = ["# A transfer's copies: the CPU time of the raylets and plasma stores for the read on",
+               "# the other node, less the read where the object is (per-thread schedstat):"]
+    largest = max(by_size, key=int)
+    for size in sorted(by_size, key=int):
+        m, p10, p90 = _median_spread(by_size[size])
+        comment.append("#   %s B: median %s (p10 %s, p90 %s), %d samples"
+                       % (size, _us(m), _us(p10), _us(p90), len(by_size[size])))
+    per_byte = _median_spread(by_size[largest])[0] / float(largest)
+    return comment + ["transfer_copy_rate = \"%s\"" % _rate(per_byte)]
+
+
 def host_cores_lines():
     return [
         "# The local cluster's nodes are processes of this host and share its cores.",
@@ -782,7 +842,7 @@ def calibrate(argv):
         fixed, b, comment = _line(s[cls])
         out += ["", "[kinds.%s]" % cls, "# a kind that %s:" % what] + comment + [
             "fixed = \"%s\"" % _us(fixed), "%s = \"%s\"" % (key, _rate(b))]
-    out += model_section(r["ray_version"])
+    out += model_section(r["ray_version"]) + copy_lines(s["transfer_cpu"])
     tmp = a.out + ".tmp-%d" % os.getpid()
     with open(tmp, "w") as f:
         f.write("\n".join(out) + "\n")

@@ -130,7 +130,6 @@ impl Profile {
             path: path.to_string(),
             source,
         };
-        let resolved = w.resolve(sets).map_err(&apply_err)?;
         let mut out = BTreeMap::new();
         let cluster = [
             ("latency", &self.cluster.latency),
@@ -149,6 +148,11 @@ impl Profile {
             };
             out.insert(format!("cluster.{key}"), text);
         }
+        // The task kinds as the workload has them with the profile's cluster and model under
+        // the `--set`s (a `--set` may need a model key the profile gives).
+        let mut under = out.clone();
+        under.extend(sets.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let resolved = w.resolve(&under).map_err(&apply_err)?;
         for (prefix, class) in classes(&resolved) {
             if let Some(costs) = self.kinds.get(class) {
                 let keys = [
@@ -263,6 +267,15 @@ input_rate = "3GB/s"
         assert_eq!(sets["cluster.spill_over"], "true");
         let r = w.resolve(&sets).unwrap();
         assert_eq!(r.model.object_lifetime, cohort_runtime::ObjectLifetime::Lru);
+        // A `--set` that needs a model key the profile gives (the copies need host_cores).
+        let p = Profile::parse("p.toml", "[model]\nhost_cores = 2").unwrap();
+        let copy: BTreeMap<String, String> = [(
+            "cluster.transfer_copy_rate".to_string(),
+            "600MB/s".to_string(),
+        )]
+        .into();
+        let sets = p.apply("p.toml", &w, &copy).unwrap();
+        assert_eq!(w.resolve(&sets).unwrap().model.transfer_cpu_ps, 1_667);
         let bad = Profile::parse("p.toml", "[model]\ntransport = \"pigeons\"").unwrap();
         let e = bad.apply("p.toml", &w, &BTreeMap::new()).unwrap_err();
         assert!(
