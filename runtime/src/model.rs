@@ -274,16 +274,11 @@ pub struct ModelOptions {
     /// earlier one was unacknowledged, and the receiver delayed its acknowledgement (RFC 1122;
     /// Linux: at least `TCP_DELACK_MIN`, 40 ms). With it, work placed on a node other than
     /// the driver's (a submission, an actor's call or constructor, a rebuild) is *forwarded*
-    /// over the driver's node's connection to that node, forwards all of one size. The
-    /// receiver acknowledges a forward when it reads it, except the second of two sent alone
-    /// in a row while its estimate of the sender's segment size is larger than a forward
-    /// (as on a new connection): that one only `delayed_ack` after it was sent. A forward
-    /// written while one is unacknowledged waits for that, with every forward written
-    /// meanwhile, and they go as one segment; two or more make it larger than a forward,
-    /// which raises the estimate again. So every burst of three or more forwards to a node
-    /// stalls after its second, as Ray 0.6's streaming did on Linux (see the core's
-    /// `forwarding` module). A forward itself takes no time; the work fetches its arguments
-    /// only once it has arrived.
+    /// over the driver's node's connection to that node: a forward written while the last
+    /// one sent is unacknowledged waits, with every other forward written meanwhile, until
+    /// that acknowledgement, `delayed_ack` after the last one was sent, and they go as one
+    /// write, acknowledged `delayed_ack` later in turn. A forward itself takes no time; the
+    /// work fetches its arguments only once it has arrived.
     pub delayed_ack: Nanos,
     /// Where the placement hints come from (the driver's side; the core sees only the
     /// hints it is given).
