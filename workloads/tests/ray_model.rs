@@ -127,3 +127,35 @@ fn the_irs_release_removes_every_eviction_of_dead_objects_and_changes_no_latency
         "the same latencies, datapoint for datapoint"
     );
 }
+
+/// The forwarding stalls give group scheduling its floor on the Ray v0.6 model: with them
+/// (the shipped model) every batch waits for a delayed acknowledgement on its way to the
+/// other nodes, ~40 ms; without them the same runs are well under that.
+#[test]
+fn the_forwarding_stalls_give_group_its_floor_of_about_one_delayed_ack() {
+    let mean = |stalls: &str| {
+        let w = ray(
+            &[("data_size", "800000B"), ("cluster.delayed_ack", stalls)],
+            4,
+        );
+        assert_eq!(w.model.delayed_ack > 0, stalls != "none");
+        let (trace, counters, report) = run(&w, Box::new(GroupPolicy::new(1)), 1);
+        assert_eq!((report.unfinished, counters.failed), (0, 0), "{stalls}");
+        let n = trace.datapoints.len() as u64;
+        assert!(n > 0);
+        trace
+            .datapoints
+            .iter()
+            .map(|d| d.arrival - d.ingest)
+            .sum::<u64>()
+            / n
+    };
+    let shipped = ray(&[], 1).model.delayed_ack;
+    assert_eq!(shipped, 40_000_000, "the shipped model has the stalls on");
+    let (with, without) = (mean("40ms"), mean("none"));
+    assert!(without < 20_000_000, "{without}");
+    assert!(
+        with > without + 30_000_000 && with < without + 45_000_000,
+        "{with} against {without}"
+    );
+}
