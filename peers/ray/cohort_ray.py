@@ -579,22 +579,16 @@ CAL_SIZES = [8, 65536, 1 << 20, 4 << 20, 16 << 20]
 
 def ray_own_processes(tag):
     """The pids of this run's raylets and plasma stores: the processes that move objects
-    between nodes (found by the run's environment `tag`, as `kill_tagged` finds them)."""
-    tag = tag.encode()
+    between nodes (found by the run's environment `tag`)."""
     pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in tagged_pids(tag):
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as f:
                 cmd = f.read()
-            if b"raylet" not in cmd and b"plasma_store" not in cmd:
-                continue
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                if tag in f.read().split(b"\0"):
-                    pids.append(pid)
         except (OSError, IOError):
             continue
+        if b"raylet" in cmd or b"plasma_store" in cmd:
+            pids.append(pid)
     return pids
 
 
@@ -977,25 +971,34 @@ def write_csv(path, header, rows):
             w.writerow(r)
 
 
+def tagged_pids(tag):
+    """The pids of every process but this one whose environment holds `tag`."""
+    tag = tag.encode()
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    pids.append(pid)
+        except (OSError, IOError):
+            continue
+    return pids
+
+
 def kill_tagged(tag):
     """Kills every process whose environment holds `tag`: what the run started, including
     the processes Ray starts in sessions of their own."""
-    tag = tag.encode()
     for _ in range(50):
-        found = False
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    if tag not in f.read().split(b"\0"):
-                        continue
-                os.kill(int(pid), signal.SIGKILL)
-                found = True
-            except (OSError, IOError):
-                continue
-        if not found:
+        pids = tagged_pids(tag)
+        if not pids:
             return
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                continue
         time.sleep(0.1)
 
 
