@@ -18,7 +18,11 @@
 //! It does so in [`SESSIONS`] sessions, each a fresh cluster of node processes, and pools
 //! their samples: how the host's scheduler happens to place a session's threads on its cores
 //! moves some of its numbers as a whole (a small transfer's latency was 70 µs in one session,
-//! 155 µs in the next, each tight within itself), so one session alone would not repeat.
+//! 155 µs in the next, each tight within itself; the smallest task's median, 60 µs in one and
+//! 150 µs in another), so one session alone would not repeat. The fixed costs (the 8-byte
+//! tasks and transfers, submissions, wake-ups) are measured in every session, as they move
+//! the most from session to session and cost little; the larger sizes and the copies, whose
+//! rates repeat, only in every [`FULL_EVERY`]th (the first included).
 //!
 //! The fixed cost (or the latency) is the median at the smallest size (8 bytes); the rate is
 //! the least-squares line through the medians at every size with that intercept (a free
@@ -211,9 +215,10 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
     let mut m = Measured::default();
     for session_index in 1..=SESSIONS {
         progress(&format!("session {session_index} of {SESSIONS}"));
+        let full = (session_index - 1) % FULL_EVERY == 0;
         let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
         let pids = session.node_pids();
-        let measured = measure(&mut session.cluster, &pids, request, &mut m, progress);
+        let measured = measure(&mut session.cluster, &pids, request, full, &mut m, progress);
         let finished = session.finish(Default::default());
         measured?;
         finished?;
@@ -222,7 +227,11 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
 }
 
 /// How many sessions (fresh clusters) a calibration pools.
-pub const SESSIONS: usize = 6;
+pub const SESSIONS: usize = 24;
+
+/// Every this many sessions, one measures every size and the copies (the others measure
+/// only the fixed costs): [`SESSIONS`] / `FULL_EVERY` sessions in all.
+pub const FULL_EVERY: usize = 4;
 
 /// The samples of every session so far.
 #[derive(Default)]
@@ -235,8 +244,8 @@ struct Measured {
     copying: Series,
     summing: Series,
     moving: Series,
-    /// Per session: the nodes' CPU time for the local pairs, for the remote ones, and the
-    /// bytes the remote ones moved.
+    /// Per full session: the nodes' CPU time for the local pairs, for the remote ones, and
+    /// the bytes the remote ones moved.
     copies: Vec<(u64, u64, u64)>,
 }
 
@@ -255,11 +264,13 @@ fn cpu_ns(pids: &[u32]) -> u64 {
         .sum()
 }
 
-/// Measures on the cluster `c`, adding the samples to `m`.
+/// Measures on the cluster `c`, adding the samples to `m`: every size and the copies if
+/// `full`, else only the smallest size (the fixed costs), submissions and wake-ups.
 fn measure(
     c: &mut cohort_runtime::Cluster,
     pids: &[u32],
     request: &Request,
+    full: bool,
     m: &mut Measured,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -269,11 +280,6 @@ fn measure(
     let copy = f("copy", c)?;
     let sum = f("sum", c)?;
     let read = f("read", c)?;
-    let run = |c: &mut cohort_runtime::Cluster, task: Task| -> Result<cohort_runtime::ObjectRef> {
-        let out = c.submit(task)?.remove(0);
-        c.get(&out)?;
-        Ok(out)
-    };
 
     progress("submissions");
     for _ in 0..k {
@@ -315,8 +321,9 @@ fn measure(
         }
     }
 
+    let sizes = if full { &SIZES[..] } else { &SIZES[..1] };
     progress("tasks");
-    for &s in &SIZES {
+    for &s in sizes {
         let gen_s = f(&format!("gen_{s}"), c)?;
         for _ in 0..k {
             let data = wave(c, &|n| Task::new(gen_s).arg(header()).hints(on(n)))?;
@@ -337,7 +344,7 @@ fn measure(
     }
 
     progress("transfers");
-    for &s in &SIZES {
+    for &s in sizes {
         let src_s = f(&format!("src_{s}"), c)?;
         for _ in 0..k {
             let data = run(c, Task::new(src_s).arg(header()).hints(on(0)))?;
@@ -346,21 +353,10 @@ fn measure(
     }
     // A transfer's copies: the nodes' CPU for data made on node 0 and read on node 1, less
     // for the same read on node 0, pairs taken in turn.
-    progress("copies");
-    let src = f(&format!("src_{COPY_SIZE}"), c)?;
-    let (mut local, mut remote) = (0, 0);
-    for _ in 0..k {
-        for (reader, total) in [(0, &mut local), (1, &mut remote)] {
-            let before = cpu_ns(pids);
-            let data = run(c, Task::new(src).arg(header()).hints(on(0)))?;
-            run(
-                c,
-                Task::new(read).arg(&data).arg(header()).hints(on(reader)),
-            )?;
-            *total += cpu_ns(pids).saturating_sub(before);
-        }
+    if full {
+        progress("copies");
+        measure_copies(c, pids, k, m)?;
     }
-    m.copies.push((local, remote, k as u64 * COPY_SIZE));
 
     drop(inputs);
     c.run_until_idle()?;
@@ -389,6 +385,39 @@ fn measure(
             .add(x.bytes, x.finished.saturating_sub(x.requested));
     }
     Ok(())
+}
+
+/// Measures a transfer's copies on the cluster `c` (see [`Measured::copies`]): `k` pairs of
+/// 16 MiB made on node 0 and read on node 1, and made and read on node 0, taken in turn.
+fn measure_copies(
+    c: &mut cohort_runtime::Cluster,
+    pids: &[u32],
+    k: usize,
+    m: &mut Measured,
+) -> Result<()> {
+    let src = c.function(&format!("src_{COPY_SIZE}"))?;
+    let read = c.function("read")?;
+    let (mut local, mut remote) = (0, 0);
+    for _ in 0..k {
+        for (reader, total) in [(0, &mut local), (1, &mut remote)] {
+            let before = cpu_ns(pids);
+            let data = run(c, Task::new(src).arg(header()).hints(on(0)))?;
+            run(
+                c,
+                Task::new(read).arg(&data).arg(header()).hints(on(reader)),
+            )?;
+            *total += cpu_ns(pids).saturating_sub(before);
+        }
+    }
+    m.copies.push((local, remote, k as u64 * COPY_SIZE));
+    Ok(())
+}
+
+/// Submits `task` on `c` and waits for its (first) output.
+fn run(c: &mut cohort_runtime::Cluster, task: Task) -> Result<cohort_runtime::ObjectRef> {
+    let out = c.submit(task)?.remove(0);
+    c.get(&out)?;
+    Ok(out)
 }
 
 /// The profile's text from the pooled samples.
@@ -422,7 +451,9 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
          # (apply it with `--profile FILE`). Times are the head's: from handing work out to its\n\
          # completion arriving, so each class's fixed cost includes a dispatch round trip. A fixed\n\
          # cost (or latency) is the median at 8 bytes; a rate, the least-squares line through the\n\
-         # medians at every size from there. Samples are pooled over sessions (fresh clusters)."
+         # medians at every size from there. Samples are pooled over sessions (fresh clusters):\n\
+         # the 8-byte sizes, submissions and wake-ups from every session, the larger sizes and\n\
+         # the copies from the full ones."
     );
     let _ = writeln!(p, "\n[profile]");
     let _ = writeln!(p, "machine = {:?}", machine());
@@ -431,6 +462,7 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let _ = writeln!(p, "nodes = {}", request.nodes);
     let _ = writeln!(p, "samples = {k}");
     let _ = writeln!(p, "sessions = {SESSIONS}");
+    let _ = writeln!(p, "full_sessions = {}", SESSIONS.div_ceil(FULL_EVERY));
     let _ = writeln!(
         p,
         "nic_rate = {:?}",
@@ -491,7 +523,7 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
         p,
         "# A transfer's bytes cost the host's cores (the sender's and the receiver's copies): the\n\
          # nodes' CPU time for 16 MiB made on node 0 and read on node 1, less made and read on\n\
-         # node 0, per session (local ms / remote ms / MiB moved):{}",
+         # node 0, per full session (local ms / remote ms / MiB moved):{}",
         m.copies
             .iter()
             .map(|&(l, r, b)| format!(

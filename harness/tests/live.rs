@@ -492,6 +492,29 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     // 16 MiB: made, copied and moved; read by a sum with its 16-byte batch header.
     assert_eq!(text.matches("16777216 B: median").count(), 3, "{text}");
     assert_eq!(text.matches("16777232 B: median").count(), 1, "{text}");
+    // The fixed costs come from all 24 sessions, the larger sizes from the 6 full ones: 2
+    // transfers per session (and 2 more of 16 MiB in a full one's copies), and 2 tasks on
+    // each of the 2 nodes (transfers first).
+    let samples_of = |line_start: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with(line_start))
+            .map(|l| l.rsplit(", ").next().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        samples_of("#   8 B: median"),
+        ["48 samples", "96 samples", "96 samples"],
+        "{text}"
+    );
+    assert_eq!(
+        samples_of("#   16777216 B: median"),
+        ["24 samples"; 3],
+        "{text}"
+    );
+    assert!(
+        text.contains("sessions = 24\nfull_sessions = 6\n"),
+        "{text}"
+    );
     assert!(text.contains("cohort_commit"), "{text}");
     // The wake-up: one step per idle time, each from its samples (2 per node each).
     let wake_up = p.model["wake_up"].as_str().expect("a wake-up curve");
