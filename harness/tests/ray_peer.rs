@@ -331,7 +331,7 @@ fn the_ray_peers_calibration_writes_a_profile_that_cohort_applies() {
             "--out",
             &file,
             "--samples",
-            "1",
+            "3",
         ];
         run_peer(&sb, &python, &version, &args.map(String::from));
         let text = std::fs::read_to_string(sb.path(&file)).unwrap();
@@ -342,6 +342,18 @@ fn the_ray_peers_calibration_writes_a_profile_that_cohort_applies() {
         let copy = model["transfer_copy_rate"].as_str().unwrap();
         assert!(copy == "none" || copy.ends_with("MB/s"), "{copy}");
         assert!(text.contains("# A transfer's copies"), "{text}");
+        // A transfer is measured as a read on the node the object is not on: 16 MiB does not
+        // cross between two of Ray's processes in under 3 ms (5.6 GB/s; 12-28 ms here).
+        // Current Ray's wait, copying the object to the driver's node first, once made it
+        // look free (a median of 0.2 ms, single samples up to 1.8 ms).
+        let transfer = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# transfers"))
+            .find_map(|l| l.strip_prefix("#   16777216 B: median "))
+            .and_then(|l| l.split("us").next())
+            .and_then(|us| us.parse::<f64>().ok())
+            .expect("the 16 MiB transfers' median");
+        assert!(transfer > 3_000.0, "Ray {version}: {transfer} us\n{text}");
         // Ray 0.6's raylets stalled on Nagle's algorithm; current Ray's do not.
         let stalls = model.get("delayed_ack").and_then(|v| v.as_str());
         if version.starts_with("0.") {
