@@ -15,14 +15,15 @@
 //!   kernel's per-thread run time) for 16 MiB made on node 0 and read on node 1, less the
 //!   same made and read on node 0, per byte moved.
 //!
-//! It does so in [`SESSIONS`] sessions, each a fresh cluster of node processes, and pools
+//! It does so in `--sessions` sessions ([`DEFAULT_SESSIONS`]), each a fresh cluster of node
+//! processes, and pools
 //! their samples: how the host's scheduler happens to place a session's threads on its cores
 //! moves some of its numbers as a whole (a small transfer's latency was 70 µs in one session,
 //! 155 µs in the next, each tight within itself; the smallest task's median, 60 µs in one and
 //! 150 µs in another), so one session alone would not repeat. The fixed costs (the 8-byte
 //! tasks and transfers, submissions, wake-ups) are measured in every session, as they move
 //! the most from session to session and cost little; the larger sizes and the copies, whose
-//! rates repeat, only in every [`FULL_EVERY`]th (the first included).
+//! rates repeat, only in [`FULL_SESSIONS`] of them, spread evenly (the first included).
 //!
 //! The fixed cost (or the latency) is the median at the smallest size (8 bytes); the rate is
 //! the least-squares line through the medians at every size with that intercept (a free
@@ -73,6 +74,8 @@ pub struct Request {
     pub nodes: u32,
     /// Measurements per size.
     pub samples: usize,
+    /// Sessions (fresh clusters) to pool (at least 1).
+    pub sessions: usize,
     /// The NIC rate the nodes emulate (`None`: as fast as the sockets go).
     pub nic_rate: Option<u64>,
 }
@@ -196,6 +199,9 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
     if request.samples == 0 {
         bail!("--samples 0: every number needs at least one measurement");
     }
+    if request.sessions == 0 {
+        bail!("--sessions 0: a calibration needs at least one session");
+    }
     let text = workload(request.nodes);
     let w = Workload::parse("calibration.toml", &text)?;
     let resolved = w.resolve(&BTreeMap::new())?;
@@ -213,9 +219,9 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
         join_timeout: Duration::from_secs(30),
     };
     let mut m = Measured::default();
-    for session_index in 1..=SESSIONS {
-        progress(&format!("session {session_index} of {SESSIONS}"));
-        let full = (session_index - 1) % FULL_EVERY == 0;
+    for index in 0..request.sessions {
+        progress(&format!("session {} of {}", index + 1, request.sessions));
+        let full = is_full(index, request.sessions);
         let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
         let pids = session.node_pids();
         let measured = measure(&mut session.cluster, &pids, request, full, &mut m, progress);
@@ -226,12 +232,19 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
     profile(request, &mut m)
 }
 
-/// How many sessions (fresh clusters) a calibration pools.
-pub const SESSIONS: usize = 24;
+/// How many sessions (fresh clusters) a calibration pools unless asked otherwise.
+pub const DEFAULT_SESSIONS: usize = 24;
 
-/// Every this many sessions, one measures every size and the copies (the others measure
-/// only the fixed costs): [`SESSIONS`] / `FULL_EVERY` sessions in all.
-pub const FULL_EVERY: usize = 4;
+/// How many sessions measure every size and the copies (all of them if there are fewer);
+/// the others measure only the fixed costs.
+pub const FULL_SESSIONS: usize = 6;
+
+/// Whether session `index` (from 0) of `sessions` measures every size: [`FULL_SESSIONS`] of
+/// them (or all), spread evenly, the first among them.
+fn is_full(index: usize, sessions: usize) -> bool {
+    let full = FULL_SESSIONS.min(sessions);
+    (index * full) % sessions < full
+}
 
 /// The samples of every session so far.
 #[derive(Default)]
@@ -461,8 +474,8 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let _ = writeln!(p, "cohort_commit = {:?}", crate::output::GIT_COMMIT);
     let _ = writeln!(p, "nodes = {}", request.nodes);
     let _ = writeln!(p, "samples = {k}");
-    let _ = writeln!(p, "sessions = {SESSIONS}");
-    let _ = writeln!(p, "full_sessions = {}", SESSIONS.div_ceil(FULL_EVERY));
+    let _ = writeln!(p, "sessions = {}", request.sessions);
+    let _ = writeln!(p, "full_sessions = {}", FULL_SESSIONS.min(request.sessions));
     let _ = writeln!(
         p,
         "nic_rate = {:?}",
@@ -559,4 +572,30 @@ fn machine() -> String {
 /// How many cores this process may use.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_sessions_are_six_spread_evenly_the_first_among_them() {
+        for sessions in 1..=200 {
+            let full: Vec<usize> = (0..sessions).filter(|&i| is_full(i, sessions)).collect();
+            assert_eq!(
+                full.len(),
+                FULL_SESSIONS.min(sessions),
+                "{sessions}: {full:?}"
+            );
+            assert_eq!(full[0], 0, "{sessions}");
+            // Evenly: consecutive full sessions are ⌊n/6⌋ or ⌈n/6⌉ apart.
+            let (lo, hi) = (sessions / 6, sessions.div_ceil(6));
+            for w in full.windows(2) {
+                let gap = w[1] - w[0];
+                assert!((lo.max(1)..=hi).contains(&gap), "{sessions}: {full:?}");
+            }
+        }
+        let at_24: Vec<usize> = (0..24).filter(|&i| is_full(i, 24)).collect();
+        assert_eq!(at_24, [0, 4, 8, 12, 16, 20]);
+    }
 }

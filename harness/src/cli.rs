@@ -151,6 +151,12 @@ pub(crate) enum Command {
         /// Measurements per size.
         #[arg(long, default_value_t = 10)]
         samples: usize,
+        /// Sessions (fresh clusters of node processes) to pool. The fixed costs are measured in
+        /// every one and move the most from one to the next, so more sessions repeat better at
+        /// small sizes (each takes under a second); six of them, spread evenly, also measure
+        /// the larger sizes.
+        #[arg(long, default_value_t = crate::calibrate::DEFAULT_SESSIONS)]
+        sessions: usize,
         /// The rate each node sends at, to emulate a NIC (e.g. 10Gbit/s) [default: none,
         /// as fast as the sockets go].
         #[arg(long, value_name = "RATE")]

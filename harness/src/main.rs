@@ -146,9 +146,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             out,
             nodes,
             samples,
+            sessions,
             nic_rate,
             force,
-        } => cmd_calibrate(&out, nodes, samples, nic_rate.as_deref(), force),
+        } => cmd_calibrate(&out, nodes, samples, sessions, nic_rate.as_deref(), force),
         Command::Policies => cmd_policies(),
         Command::Leaderboard(a) => cmd_leaderboard(a),
     }
@@ -660,6 +661,7 @@ fn cmd_calibrate(
     out: &Path,
     nodes: u32,
     samples: usize,
+    sessions: usize,
     nic_rate: Option<&str>,
     force: bool,
 ) -> Result<()> {
@@ -673,6 +675,7 @@ fn cmd_calibrate(
     let request = calibrate::Request {
         nodes,
         samples,
+        sessions,
         nic_rate,
     };
     let profile = calibrate::calibrate(&request, &mut |what| {

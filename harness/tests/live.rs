@@ -473,10 +473,18 @@ fn a_live_run_refuses_what_it_cannot_do_clearly() {
 fn calibrate_writes_a_profile_that_runs_apply() {
     let sb = Sandbox::new("live-calibrate", "");
     let tag = format!("live-calibrate-{}", std::process::id());
-    let args: Vec<String> = ["calibrate", "--out", "p.toml", "--samples", "2"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        "calibrate",
+        "--out",
+        "p.toml",
+        "--samples",
+        "2",
+        "--sessions",
+        "12",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let o = cohort_tagged(&sb, &tag, &args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(left_running(&tag), Vec::<String>::new());
@@ -492,7 +500,7 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     // 16 MiB: made, copied and moved; read by a sum with its 16-byte batch header.
     assert_eq!(text.matches("16777216 B: median").count(), 3, "{text}");
     assert_eq!(text.matches("16777232 B: median").count(), 1, "{text}");
-    // The fixed costs come from all 24 sessions, the larger sizes from the 6 full ones: 2
+    // The fixed costs come from all 12 sessions, the larger sizes from the 6 full ones: 2
     // transfers per session (and 2 more of 16 MiB in a full one's copies), and 2 tasks on
     // each of the 2 nodes (transfers first).
     let samples_of = |line_start: &str| -> Vec<&str> {
@@ -503,7 +511,7 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     };
     assert_eq!(
         samples_of("#   8 B: median"),
-        ["48 samples", "96 samples", "96 samples"],
+        ["24 samples", "48 samples", "48 samples"],
         "{text}"
     );
     assert_eq!(
@@ -512,7 +520,7 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         "{text}"
     );
     assert!(
-        text.contains("sessions = 24\nfull_sessions = 6\n"),
+        text.contains("sessions = 12\nfull_sessions = 6\n"),
         "{text}"
     );
     assert!(text.contains("cohort_commit"), "{text}");
@@ -551,6 +559,10 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     assert_bad(
         &sb.cohort(&["calibrate", "--out", "q.toml", "--nodes", "1"]),
         "--nodes 1: calibration needs at least 2 nodes",
+    );
+    assert_bad(
+        &sb.cohort(&["calibrate", "--out", "q.toml", "--sessions", "0"]),
+        "--sessions 0: a calibration needs at least one session",
     );
     assert_bad(
         &sb.cohort(&["calibrate", "--out", "p.toml"]),
