@@ -16,11 +16,10 @@
 //!   same made and read on node 0, per byte moved.
 //!
 //! It does so in `--sessions` sessions ([`DEFAULT_SESSIONS`]), each a fresh cluster of node
-//! processes, and pools
-//! their samples: how the host's scheduler happens to place a session's threads on its cores
-//! moves some of its numbers as a whole (a small transfer's latency was 70 µs in one session,
-//! 155 µs in the next, each tight within itself; the smallest task's median, 60 µs in one and
-//! 150 µs in another), so one session alone would not repeat. The fixed costs (the 8-byte
+//! processes, and pools their samples: how the host's scheduler happens to place a session's
+//! threads on its cores moves some of its numbers as a whole (a small transfer's latency was
+//! 70 µs in one session, 155 µs in the next, each tight within itself; the smallest task's
+//! median, 60 µs in one and 150 µs in another), so one session alone would not repeat. The fixed costs (the 8-byte
 //! tasks and transfers, submissions, wake-ups) are measured in every session, as they move
 //! the most from session to session and cost little; the larger sizes and the copies, whose
 //! rates repeat, only in [`FULL_SESSIONS`] of them, spread evenly (the first included).
