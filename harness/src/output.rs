@@ -3,7 +3,7 @@
 //! that a failed or interrupted run leaves nothing half-written.
 
 use crate::policy::{PolicySource, sha256_hex, sha256_of};
-use crate::run::{RunOutput, RunSpec};
+use crate::run::{Deploy, RunOutput, RunSpec};
 use crate::stats;
 use anyhow::{Context, Result, anyhow};
 use cohort_policy::{Dependency, WorkKind};
@@ -136,6 +136,15 @@ fn signless_zero(v: f64) -> f64 {
     if v.abs() < 5e-7 { 0.0 } else { v }
 }
 
+/// How a live run was deployed (`--deploy processes`).
+#[derive(Serialize)]
+struct LiveEntry {
+    /// Node processes this head started.
+    spawned: u32,
+    /// The rate each node sent at (`"none"`: as fast as the sockets went).
+    nic_rate: String,
+}
+
 #[derive(Serialize)]
 struct ProfileEntry<'a> {
     file: &'a str,
@@ -167,6 +176,8 @@ struct Manifest<'a> {
     clock: &'a str,
     /// "in-process" (the simulator or the real clock in one process) or "processes" (live).
     deploy: &'a str,
+    /// With "processes": how.
+    live: Option<LiveEntry>,
     cohort_version: &'a str,
     git_commit: &'a str,
     iterations: u64,
@@ -206,6 +217,13 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
         seed: spec.seed,
         clock: spec.clock_name(),
         deploy: spec.deploy_name(),
+        live: match &spec.deploy {
+            Deploy::Processes(l) => Some(LiveEntry {
+                spawned: l.spawn,
+                nic_rate: l.nic_rate.map_or("none".to_string(), |r| format!("{r}B/s")),
+            }),
+            Deploy::InProcess => None,
+        },
         cohort_version: VERSION,
         git_commit: GIT_COMMIT,
         iterations: out.iterations,

@@ -145,6 +145,9 @@ fn live_run(policy: &str) {
     let manifest = manifest(&sb);
     assert_eq!(manifest["deploy"].as_str(), Some("processes"));
     assert_eq!(manifest["clock"].as_str(), Some("real"));
+    // How it was deployed: every node started here, sending at the workload's 10 Gbit/s.
+    assert_eq!(manifest["live"]["spawned"].as_integer(), Some(3));
+    assert_eq!(manifest["live"]["nic_rate"].as_str(), Some("1250000000B/s"));
     let iterations = assert_reducer_totals(&manifest, 7);
     assert!(iterations >= 3, "{iterations} iterations in about a second");
 
