@@ -30,7 +30,11 @@
 //! small objects).
 //!
 //! Every number is written with the measurements it came from (median, p10 and p90 per
-//! size, the samples) in a comment, and the profile records the machine and the commit.
+//! size, the samples, and the range and quartiles of the sessions' own medians) in a
+//! comment, and the profile records the machine and the commit. The sessions' medians show
+//! whether the host held steady: on the 2-core VM this was built on, spells of a few seconds
+//! to minutes in which every small cost doubled came and went (other tenants of the host),
+//! and a calibration that meets one predicts small objects slower.
 
 use crate::live::{self, Live};
 use anyhow::{Context, Result, bail};
@@ -148,15 +152,16 @@ fn rate(ns_per_byte: f64) -> String {
     }
 }
 
-/// One measured quantity: per size, the durations of its samples.
+/// One measured quantity: per size, the durations of its samples, each with the session
+/// that measured it.
 #[derive(Default)]
 struct Series {
-    by_size: BTreeMap<u64, Vec<u64>>,
+    by_size: BTreeMap<u64, Vec<(usize, u64)>>,
 }
 
 impl Series {
-    fn add(&mut self, size: u64, ns: u64) {
-        self.by_size.entry(size).or_default().push(ns);
+    fn add(&mut self, session: usize, size: u64, ns: u64) {
+        self.by_size.entry(size).or_default().push((session, ns));
     }
 
     /// The fitted `(fixed ns, ns per byte)` and a comment giving the measurements.
@@ -165,23 +170,44 @@ impl Series {
         (fit(&points), comment)
     }
 
-    /// The median per size, and a comment giving the measurements, each size as `label`
-    /// writes it.
+    /// The median per size (of the samples of every session, pooled), and a comment giving
+    /// the measurements, each size as `label` writes it. With more than one session, the
+    /// comment also gives how each session's own median varied: a host that was unsteady
+    /// during the calibration shows as quartiles far apart.
     fn medians(&mut self, label: impl Fn(u64) -> String) -> (Vec<(f64, f64)>, String) {
         let mut comment = String::new();
         let mut points = Vec::new();
-        for (size, v) in &mut self.by_size {
-            let n = v.len();
-            let (m, p10, p90) = spread(v);
+        for (size, samples) in &self.by_size {
+            let mut v: Vec<u64> = samples.iter().map(|&(_, ns)| ns).collect();
+            let (m, p10, p90) = spread(&mut v);
             points.push((*size as f64, m as f64));
             let _ = write!(
                 comment,
-                "\n#   {}: median {} (p10 {}, p90 {}), {n} samples",
+                "\n#   {}: median {} (p10 {}, p90 {}), {} samples",
                 label(*size),
                 us(m as f64),
                 us(p10 as f64),
-                us(p90 as f64)
+                us(p90 as f64),
+                v.len()
             );
+            let mut by_session: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+            for &(session, ns) in samples {
+                by_session.entry(session).or_default().push(ns);
+            }
+            if by_session.len() > 1 {
+                let mut own: Vec<u64> = by_session.values_mut().map(|v| spread(v).0).collect();
+                own.sort_unstable();
+                let q = |p: f64| us(quantile(&own, p).unwrap_or(0) as f64);
+                let _ = write!(
+                    comment,
+                    "; per session ({}): medians {} to {}, quartiles {} and {}",
+                    own.len(),
+                    q(0.0),
+                    q(1.0),
+                    q(0.25),
+                    q(0.75)
+                );
+            }
         }
         (points, comment)
     }
@@ -223,6 +249,7 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
         let full = is_full(index, request.sessions);
         let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
         let pids = session.node_pids();
+        m.session = index;
         let measured = measure(&mut session.cluster, &pids, request, full, &mut m, progress);
         let finished = session.finish(Default::default());
         measured?;
@@ -248,6 +275,8 @@ fn is_full(index: usize, sessions: usize) -> bool {
 /// The samples of every session so far.
 #[derive(Default)]
 struct Measured {
+    /// The session whose samples are being added (from 0).
+    session: usize,
     /// Per submission, ns, one per burst.
     submit: Vec<u64>,
     generate: Series,
@@ -374,27 +403,28 @@ fn measure(
     c.run_until_idle()?;
 
     let trace = c.take_trace();
+    let session = m.session;
     for t in &trace.tasks {
         let ns = t.finished.saturating_sub(t.started);
         match &*t.name {
             "noop" => {}
-            "copy" => m.copying.add(t.output_bytes, ns),
+            "copy" => m.copying.add(session, t.output_bytes, ns),
             "wake" => {
                 if let Some(&(_, _, idle)) = blocks
                     .iter()
                     .find(|(from, to, _)| (*from..*to).contains(&t.submitted))
                 {
-                    m.waking.add(idle, ns);
+                    m.waking.add(session, idle, ns);
                 }
             }
-            "sum" => m.summing.add(t.input_bytes, ns),
-            name if name.starts_with("gen_") => m.generate.add(t.output_bytes, ns),
+            "sum" => m.summing.add(session, t.input_bytes, ns),
+            name if name.starts_with("gen_") => m.generate.add(session, t.output_bytes, ns),
             _ => {}
         }
     }
     for x in &trace.transfers {
         m.moving
-            .add(x.bytes, x.finished.saturating_sub(x.requested));
+            .add(session, x.bytes, x.finished.saturating_sub(x.requested));
     }
     Ok(())
 }

@@ -509,7 +509,16 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     let samples_of = |line_start: &str| -> Vec<&str> {
         text.lines()
             .filter(|l| l.starts_with(line_start))
+            .map(|l| l.split("; per session").next().unwrap())
             .map(|l| l.rsplit(", ").next().unwrap())
+            .collect()
+    };
+    // And how many sessions' own medians each line's spread is over.
+    let sessions_of = |line_start: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with(line_start))
+            .map(|l| l.split("; per session (").nth(1).unwrap_or("none)"))
+            .map(|l| l.split(')').next().unwrap())
             .collect()
     };
     assert_eq!(
@@ -522,6 +531,8 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         ["24 samples"; 3],
         "{text}"
     );
+    assert_eq!(sessions_of("#   8 B: median"), ["12"; 3], "{text}");
+    assert_eq!(sessions_of("#   16777216 B: median"), ["6"; 3], "{text}");
     assert!(
         text.contains("sessions = 12\nfull_sessions = 6\n"),
         "{text}"
