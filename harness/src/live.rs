@@ -192,6 +192,14 @@ fn check(spec: &RunSpec, live: &Live) -> Result<()> {
             w.name
         );
     }
+    if w.spec.network.inline_max.is_some() {
+        bail!(
+            "cluster.inline_objects models current Ray's small objects, which skip the object \
+             stores: a live run's nodes move every object over their sockets (set it to \
+             \"none\", or run `{}` on the in-process cluster)",
+            w.name
+        );
+    }
     for (i, f) in w.spec.faults.faults().iter().enumerate() {
         let FaultKind::Kill { node } = f.kind else {
             bail!(

@@ -433,6 +433,15 @@ fn a_live_run_refuses_what_it_cannot_do_clearly() {
         "cluster.delayed_ack models Ray v0.6's forwarding stalls",
     );
     assert_bad(
+        &run(&[
+            "--deploy",
+            "processes",
+            "--set",
+            "cluster.inline_objects=100KiB",
+        ]),
+        "cluster.inline_objects models current Ray's small objects",
+    );
+    assert_bad(
         &sb.cohort(&[
             "run",
             &shipped("streaming-kill.toml"),

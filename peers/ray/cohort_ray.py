@@ -576,6 +576,12 @@ def one_run(job):
 
 CAL_SIZES = [8, 65536, 1 << 20, 4 << 20, 16 << 20]
 
+# Current Ray (1.x and later) returns an object of at most this many bytes inside the task's
+# reply to its owner, and passes it inside the specification of a task that reads it: it never
+# goes through the object stores (max_direct_call_object_size in Ray's
+# src/ray/common/ray_config_def.h, 100 * 1024 by default). Ray 0.6 stored every object.
+INLINE_MAX = 100 * 1024
+
 
 def ray_own_processes(tag):
     """The pids of this run's raylets and plasma stores: the processes that move objects
@@ -687,19 +693,39 @@ def _median_spread(v):
     return quantile(v, 0.5), quantile(v, 0.1), quantile(v, 0.9)
 
 
-def _line(by_size):
-    """Fixed cost (median at the smallest size) and ns per byte (least squares through the
-    medians with that intercept), and a comment with the measurements."""
+def _medians(by_size):
+    """The median per size as (size, ns) points, ascending, and a comment line per size with
+    its measurements."""
     points, comment = [], []
     for size in sorted(by_size, key=int):
         m, p10, p90 = _median_spread(by_size[size])
         points.append((int(size), float(m)))
         comment.append("#   %s B: median %.3fus (p10 %.3fus, p90 %.3fus), %d samples"
                        % (size, m / 1e3, p10 / 1e3, p90 / 1e3, len(by_size[size])))
+    return points, comment
+
+
+def _line(by_size):
+    """Fixed cost (median at the smallest size) and ns per byte (least squares through the
+    medians with that intercept), and a comment with the measurements."""
+    points, comment = _medians(by_size)
     a = points[0][1]
     sxx = sum(x * x for x, _ in points)
     sxy = sum(x * (y - a) for x, y in points)
     return a, max(sxy / sxx if sxx else 0.0, 0.0), comment
+
+
+def _free_line(by_size):
+    """Fixed cost and ns per byte by least squares through the medians, the intercept free
+    (for current Ray's transfers through the stores: there is no small size to take the fixed
+    cost from, the smaller ones moving inline), and a comment with the measurements."""
+    points, comment = _medians(by_size)
+    n = float(len(points))
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    b = max(sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0, 0.0)
+    return max(my - b * mx, 0.0), b, comment
 
 
 def _us(ns):
@@ -721,6 +747,18 @@ def machine():
     except (IOError, OSError):
         pass
     return "%s, %d cores" % (model, os.cpu_count() or 0)
+
+
+def inline_lines(version, by_size):
+    """For current Ray, the `[model]` line that moves small objects inline, and the
+    measurements that show it."""
+    if version.startswith("0."):
+        return []
+    lines = ["# Objects of at most 100 KiB move inline, in the task's reply and the reading task's",
+             "# specification (max_direct_call_object_size): the read on the other node costs",
+             "# what the read where the object is does:"]
+    lines += _medians({k: v for k, v in by_size.items() if int(k) <= INLINE_MAX})[1]
+    return lines + ["inline_objects = \"%dKiB\"" % (INLINE_MAX // 1024)]
 
 
 def model_section(version):
@@ -810,7 +848,15 @@ def calibrate(argv):
                                          stderr=subprocess.DEVNULL).decode().strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    lat, per_byte, tc = _line(s["transfer"])
+    if r["ray_version"].startswith("0."):
+        lat, per_byte, tc = _line(s["transfer"])
+        moving = "# latency) is the median at 8 bytes; a rate, the least-squares line through the medians"
+        moving_2 = "# at every size from there. 2 nodes of 1 CPU each, on loopback."
+    else:
+        stored = {k: v for k, v in s["transfer"].items() if int(k) > INLINE_MAX}
+        lat, per_byte, tc = _free_line(stored)
+        moving = "# latency) is the median at 8 bytes, except a transfer's (the least-squares line through"
+        moving_2 = "# the sizes above 100 KiB: the smaller move inline). 2 nodes of 1 CPU, on loopback."
     sub = _median_spread(s["submit"])
     out = [
         "# A cost profile of Ray %s on this machine, written by peers/ray/cohort_ray.py "
@@ -818,8 +864,8 @@ def calibrate(argv):
         "# (apply it with cohort's `--profile FILE`). Times are the driver's: from submitting a",
         "# task pinned to a node to its completion, with its input already there; a transfer is",
         "# the same read on the other node, less the read where the object is. A fixed cost (or",
-        "# latency) is the median at 8 bytes; a rate, the least-squares line through the medians",
-        "# at every size from there. 2 nodes of 1 CPU each, on loopback.",
+        moving,
+        moving_2,
         "",
         "[profile]",
         "machine = %s" % json.dumps(machine()),
@@ -844,7 +890,8 @@ def calibrate(argv):
         fixed, b, comment = _line(s[cls])
         out += ["", "[kinds.%s]" % cls, "# a kind that %s:" % what] + comment + [
             "fixed = \"%s\"" % _us(fixed), "%s = \"%s\"" % (key, _rate(b))]
-    out += model_section(r["ray_version"]) + copy_lines(s["transfer_cpu"])
+    out += (model_section(r["ray_version"]) + inline_lines(r["ray_version"], s["transfer"])
+            + copy_lines(s["transfer_cpu"]))
     tmp = a.out + ".tmp-%d" % os.getpid()
     with open(tmp, "w") as f:
         f.write("\n".join(out) + "\n")

@@ -60,6 +60,7 @@ fn cluster_on(trace: TraceLevel, clock: Clock) -> Cluster {
                 nic_bandwidth: 1_250_000_000,
                 latency: 100_000,
                 transport: Default::default(),
+                inline_max: None,
             },
         ),
         r,

@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 nic_bandwidth: 1_250_000_000,
                 latency: 100_000,
                 transport: Default::default(),
+                inline_max: None,
             },
         ),
         r,

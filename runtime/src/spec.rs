@@ -22,7 +22,8 @@ pub struct NodeSpec {
 /// share of the sender's egress and the receiver's ingress (see
 /// [`crate::core::transport::fluid`]); with the chunked transport, `latency` and then its
 /// chunks through the sender's queue, `nic_bandwidth` being the NIC's burst rate (see
-/// [`crate::core::transport::chunked`]).
+/// [`crate::core::transport::chunked`]). With `inline_max`, objects of at most that many
+/// bytes skip the latency ([`NetworkSpec::latency_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetworkSpec {
     /// NIC bandwidth per direction, in bytes per second.
@@ -31,6 +32,29 @@ pub struct NetworkSpec {
     pub latency: Nanos,
     /// Which transport moves the bytes.
     pub transport: TransportModel,
+    /// Objects of at most this many bytes move *inline*: current Ray (1.x and later) returns
+    /// a small object to its owner inside the task's reply and passes it inside the
+    /// specification of the task that reads it (below `max_direct_call_object_size`, 100 KiB
+    /// by default), so moving it costs no object-store round trip. Such a transfer skips the
+    /// fixed latency; its bytes still cross the NICs. `None`: every transfer waits the
+    /// latency, as in Ray v0.6, where every object goes through the object stores.
+    pub inline_max: Option<u64>,
+}
+
+impl NetworkSpec {
+    /// The fixed latency of a transfer of `size` bytes: none for an object small enough to
+    /// move inline (`inline_max`), else `latency`.
+    pub fn latency_of(&self, size: u64) -> Nanos {
+        transfer_latency(self.latency, self.inline_max, size)
+    }
+}
+
+/// [`NetworkSpec::latency_of`] from its parts, for the transports that keep them.
+pub(crate) fn transfer_latency(latency: Nanos, inline_max: Option<u64>, size: u64) -> Nanos {
+    match inline_max {
+        Some(max) if size <= max => 0,
+        _ => latency,
+    }
 }
 
 /// Spilling: when a store must make room and only copies that are the last in memory are left
@@ -169,6 +193,7 @@ mod tests {
             nic_bandwidth: 1_000_000_000,
             latency: 0,
             transport: Default::default(),
+            inline_max: None,
         }
     }
     fn node() -> NodeSpec {

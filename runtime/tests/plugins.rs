@@ -273,6 +273,7 @@ fn spec(nodes: usize, cpus: u32) -> ClusterSpec {
             nic_bandwidth: 1_000_000_000,
             latency: 1_000,
             transport: Default::default(),
+            inline_max: None,
         },
     )
 }

@@ -250,12 +250,13 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 28] = [
+pub const CLUSTER_KEYS: [&str; 29] = [
     "nodes",
     "cpus",
     "store",
     "nic_bandwidth",
     "latency",
+    "inline_objects",
     "heartbeat",
     "submit_cost",
     "spilling",
@@ -971,6 +972,11 @@ pub(crate) fn resolve(
             nic_bandwidth: bandwidth,
             latency: r.required("cluster.latency", &c.latency, Quantity::Duration)?,
             transport: Default::default(),
+            inline_max: r.optional(
+                "cluster.inline_objects",
+                c.inline_objects.as_ref(),
+                Quantity::Size,
+            )?,
         },
     );
     let heartbeat = r.key(

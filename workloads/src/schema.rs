@@ -94,6 +94,9 @@ pub struct ClusterSection {
     pub nic_bandwidth: Field,
     /// Fixed latency per transfer (duration).
     pub latency: Field,
+    /// Objects of at most this size move inline, without the latency (size, or `"none"`:
+    /// default, every transfer waits it).
+    pub inline_objects: Option<Field>,
     /// Staleness of the policy's load view (duration; default 0).
     pub heartbeat: Option<Field>,
     /// Driver time per submission (duration; default 0).

@@ -295,7 +295,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
     assert_eq!(
         message(&w, &[("cluster.gpus", "1")]),
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
-         nodes, cpus, store, nic_bandwidth, latency, heartbeat, submit_cost, spilling, \
+         nodes, cpus, store, nic_bandwidth, latency, inline_objects, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
@@ -493,6 +493,25 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         .resolve(&sets(&[("cluster.delayed_ack", "none")]))
         .unwrap();
     assert_eq!(none.model.delayed_ack, 0);
+    // Objects small enough move inline (no latency); none by default, or with "none".
+    let inline = |v: &str| {
+        tiny()
+            .resolve(&sets(&[("cluster.inline_objects", v)]))
+            .map(|r| r.spec.network.inline_max)
+    };
+    assert_eq!(
+        tiny().resolve(&sets(&[])).unwrap().spec.network.inline_max,
+        None
+    );
+    assert_eq!(inline("100KiB").unwrap(), Some(102_400));
+    assert_eq!(inline("none").unwrap(), None);
+    assert_eq!(inline("100").unwrap(), Some(100));
+    let m = message(&tiny(), &[("cluster.inline_objects", "1ms")]);
+    assert!(
+        m.starts_with("tiny.toml: --set cluster.inline_objects=1ms: ")
+            && m.contains("expected a size such as"),
+        "{m}"
+    );
     assert_eq!(
         message(&tiny(), &[("cluster.delayed_ack", "40")]),
         "tiny.toml: --set cluster.delayed_ack=40: 40 has no unit; expected a duration such as \"100ms\""

@@ -204,6 +204,7 @@ fn summing_cluster(
             nic_bandwidth: 1 << 30,
             latency: 0,
             transport: Default::default(),
+            inline_max: None,
         },
     );
     let cluster = Cluster::with_backend(

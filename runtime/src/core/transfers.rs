@@ -271,7 +271,7 @@ impl Core {
         if let Some(host) = &mut self.host
             && held
         {
-            let work = self.spec.network.latency.saturating_add(setup);
+            let work = self.spec.network.latency_of(size).saturating_add(setup);
             if work == 0 {
                 self.transport.release(id, now, &mut self.outbox);
                 self.begin_copies(id, now);

@@ -18,6 +18,7 @@ pub fn spec(n: usize, cpus: u32, store: u64, latency: u64) -> ClusterSpec {
             nic_bandwidth: 1_000_000_000,
             latency,
             transport: Default::default(),
+            inline_max: None,
         },
     )
 }

@@ -71,6 +71,7 @@
 
 use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
+use crate::spec::transfer_latency;
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -324,6 +325,8 @@ pub struct ChunkedTransport {
     /// The NIC's burst rate, bytes per second.
     nic: u64,
     latency: Nanos,
+    /// Objects of at most this many bytes skip the latency.
+    inline_max: Option<u64>,
     next_id: u64,
     transfers: BTreeMap<TransferId, Transfer>,
     nodes: Vec<Node>,
@@ -350,6 +353,7 @@ impl ChunkedTransport {
             spec,
             nic: bandwidth,
             latency,
+            inline_max: None,
             next_id: 0,
             transfers: BTreeMap::new(),
             nodes: (0..nodes)
@@ -370,6 +374,13 @@ impl ChunkedTransport {
             dropped: Vec::new(),
             dispatch_at: None,
         }
+    }
+
+    /// The same, with objects of at most `inline_max` bytes moving without the latency
+    /// ([`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)).
+    pub fn with_inline_max(mut self, inline_max: Option<u64>) -> Self {
+        self.inline_max = inline_max;
+        self
     }
 
     /// Transfers started and neither arrived nor cancelled.
@@ -586,7 +597,8 @@ impl ChunkedTransport {
 impl Transport for ChunkedTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let id = self.register(request);
-        let latency = self.latency.saturating_add(request.setup);
+        let latency = transfer_latency(self.latency, self.inline_max, request.size)
+            .saturating_add(request.setup);
         if latency == 0 {
             self.enqueue(id, now, out);
         } else {
@@ -1017,6 +1029,27 @@ mod tests {
         let b = d.start(1, 0, MB);
         d.run();
         assert_eq!(d.log, vec![(0, Flowing(b)), (800_000, Arrived(b))]);
+    }
+
+    #[test]
+    fn an_object_small_enough_to_move_inline_joins_the_queue_at_once() {
+        // Inline up to 100 KB, latency 250 µs: 1 KB joins its sender's queue at 0 and is
+        // through at 800 ns, 1 MB waits the latency first.
+        let mut d = Driver::new(
+            ChunkedTransport::new(2, NIC, 250_000, ray()).with_inline_max(Some(100_000)),
+        );
+        let large = d.start(0, 1, MB);
+        let small = d.start(0, 1, 1_000);
+        d.run();
+        assert_eq!(
+            d.log,
+            vec![
+                (0, Flowing(small)),
+                (800, Arrived(small)),
+                (250_000, Flowing(large)),
+                (1_050_000, Arrived(large)),
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
+use crate::spec::transfer_latency;
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::cmp::Reverse;
@@ -976,6 +977,8 @@ impl Ord for Share {
 pub struct FluidTransport {
     net: Network,
     latency: Nanos,
+    /// Objects of at most this many bytes skip the latency.
+    inline_max: Option<u64>,
     /// The instant a settle wake-up is pending for, if any.
     settle_at: Option<Nanos>,
     /// Transfers a wake-up completed; empty between calls (kept for its buffer).
@@ -1020,9 +1023,17 @@ impl FluidTransport {
         FluidTransport {
             net: Network::new(nodes, bandwidth),
             latency,
+            inline_max: None,
             settle_at: None,
             completed: Vec::new(),
         }
+    }
+
+    /// The same, with objects of at most `inline_max` bytes moving without the latency
+    /// ([`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)).
+    pub fn with_inline_max(mut self, inline_max: Option<u64>) -> Self {
+        self.inline_max = inline_max;
+        self
     }
 
     /// The latency of `id` has passed: it flows from `now`, the rates recomputed at this
@@ -1053,7 +1064,8 @@ impl Transport for FluidTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let TransferRequest { from, to, size, .. } = request;
         let id = self.net.start(from, to, size);
-        let latency = self.latency.saturating_add(request.setup);
+        let latency =
+            transfer_latency(self.latency, self.inline_max, size).saturating_add(request.setup);
         if latency == 0 {
             self.begin_flowing(id, now, out);
         } else {
@@ -1265,6 +1277,34 @@ mod tests {
     /// drives one.
     fn driver(nodes: usize, latency: Nanos) -> Driver {
         Driver::new(FluidTransport::new(nodes, GB, latency))
+    }
+
+    #[test]
+    fn an_object_small_enough_to_move_inline_skips_the_latency() {
+        // Inline up to 100 bytes, latency 1_000 ns, 1 B/ns: 100 bytes flow at once and
+        // arrive at 100; 101 bytes wait the latency, flow at 1_000 and arrive at 1_101.
+        use TransportEvent::{Arrived, Flowing};
+        let mut d = Driver::new(FluidTransport::new(2, GB, 1_000).with_inline_max(Some(100)));
+        let small = d.start(0, 1, 100);
+        let large = d.start(1, 0, 101);
+        d.run();
+        assert_eq!(
+            d.log,
+            vec![
+                (0, Flowing(small)),
+                (100, Arrived(small)),
+                (1_000, Flowing(large)),
+                (1_101, Arrived(large)),
+            ]
+        );
+        // Without it, both wait.
+        let mut d = driver(2, 1_000);
+        let small = d.start(0, 1, 100);
+        d.run();
+        assert_eq!(
+            d.log,
+            vec![(1_000, Flowing(small)), (1_100, Arrived(small))]
+        );
     }
 
     #[test]

@@ -214,18 +214,15 @@ impl TransportModel {
     /// A transport of this model for a cluster of `nodes` nodes on `network`.
     pub fn build(self, nodes: usize, network: &crate::spec::NetworkSpec) -> Box<dyn Transport> {
         match self {
-            TransportModel::Fluid => Box::new(fluid::FluidTransport::new(
-                nodes,
-                network.nic_bandwidth,
-                network.latency,
-            )),
+            TransportModel::Fluid => Box::new(
+                fluid::FluidTransport::new(nodes, network.nic_bandwidth, network.latency)
+                    .with_inline_max(network.inline_max),
+            ),
             TransportModel::External => Box::new(external::ExternalTransport::default()),
-            TransportModel::Chunked(spec) => Box::new(chunked::ChunkedTransport::new(
-                nodes,
-                network.nic_bandwidth,
-                network.latency,
-                spec,
-            )),
+            TransportModel::Chunked(spec) => Box::new(
+                chunked::ChunkedTransport::new(nodes, network.nic_bandwidth, network.latency, spec)
+                    .with_inline_max(network.inline_max),
+            ),
         }
     }
 }
