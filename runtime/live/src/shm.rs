@@ -68,6 +68,30 @@ pub struct SharedBytes {
     fd: OwnedFd,
 }
 
+/// How many fresh memfds [`SharedBytes::new`] fills before it gives up on sealing one.
+const SEAL_ATTEMPTS: u32 = 4;
+
+/// `make`'s result, made again (after 10 ms, then 20, 30, ...) while it fails with `EBUSY`, up
+/// to `attempts` times in all. Sealing a memfd against writes fails with `EBUSY` while the
+/// kernel sees references to its pages beyond the file's own, which it waits ~150 ms to clear
+/// (`memfd_wait_for_pins`); once, in a CI run on the 2-core VM, they did not clear for a 4 MiB
+/// object just written. A fresh memfd has fresh pages.
+fn unless_busy<T>(
+    attempts: u32,
+    mut make: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let mut attempt = 1;
+    loop {
+        match make() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::EBUSY) && attempt < attempts => {
+                std::thread::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 // SAFETY: the mapping is read-only and its file is sealed against every change, so sharing
 // the pointer across threads shares immutable bytes; `OwnedFd` is Send and Sync.
 unsafe impl Send for SharedBytes {}
@@ -78,19 +102,22 @@ impl SharedBytes {
     /// Copies `bytes` into a new sealed memfd named `name` (shown in `/proc/PID/fd`) and maps
     /// it.
     pub fn new(name: &str, bytes: &[u8]) -> std::io::Result<SharedBytes> {
-        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
-        let mut file = std::fs::File::from(fd);
-        file.write_all(bytes)?;
-        let fd = OwnedFd::from(file);
-        fcntl(
-            &fd,
-            FcntlArg::F_ADD_SEALS(
-                SealFlag::F_SEAL_WRITE
-                    | SealFlag::F_SEAL_SHRINK
-                    | SealFlag::F_SEAL_GROW
-                    | SealFlag::F_SEAL_SEAL,
-            ),
-        )?;
+        let fd = unless_busy(SEAL_ATTEMPTS, || {
+            let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+            let mut file = std::fs::File::from(fd);
+            file.write_all(bytes)?;
+            let fd = OwnedFd::from(file);
+            fcntl(
+                &fd,
+                FcntlArg::F_ADD_SEALS(
+                    SealFlag::F_SEAL_WRITE
+                        | SealFlag::F_SEAL_SHRINK
+                        | SealFlag::F_SEAL_GROW
+                        | SealFlag::F_SEAL_SEAL,
+                ),
+            )?;
+            Ok(fd)
+        })?;
         let Some(length) = NonZeroUsize::new(bytes.len()) else {
             return Ok(SharedBytes {
                 ptr: NonNull::dangling(),
@@ -337,6 +364,34 @@ impl SharedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_memfd_is_made_again_and_other_errors_are_returned_at_once() {
+        let busy = || std::io::Error::from_raw_os_error(nix::libc::EBUSY);
+        // Busy twice, then made: three attempts.
+        let mut calls = 0;
+        let made = unless_busy(4, || {
+            calls += 1;
+            if calls < 3 { Err(busy()) } else { Ok(calls) }
+        });
+        assert_eq!(made.unwrap(), 3);
+        // Busy every time: the last attempt's error, after all of them.
+        let mut calls = 0;
+        let e = unless_busy(4, || -> std::io::Result<()> {
+            calls += 1;
+            Err(busy())
+        })
+        .unwrap_err();
+        assert_eq!((calls, e.raw_os_error()), (4, Some(nix::libc::EBUSY)));
+        // Any other error: at once.
+        let mut calls = 0;
+        let e = unless_busy(4, || -> std::io::Result<()> {
+            calls += 1;
+            Err(std::io::Error::from_raw_os_error(nix::libc::ENOMEM))
+        })
+        .unwrap_err();
+        assert_eq!((calls, e.raw_os_error()), (1, Some(nix::libc::ENOMEM)));
+    }
 
     #[test]
     fn bytes_written_once_are_read_in_place_and_cannot_be_changed() {
