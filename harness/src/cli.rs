@@ -325,8 +325,14 @@ pub(crate) struct RunArgs {
     /// The workload file (TOML).
     pub(crate) workload: PathBuf,
     /// A built-in policy (random, group, locality, spread, hybrid, p2c, ees, delay), a plugin name, or a plugin's path.
-    #[arg(long)]
-    pub(crate) policy: String,
+    #[arg(long, required_unless_present = "replay")]
+    pub(crate) policy: Option<String>,
+    /// Instead of a policy, place the work as a recorded run did: a `placements.csv` (a Ray
+    /// peer's run writes one), or a run directory holding one. Each task goes where the
+    /// recording ran its stage's work of the same iteration and index; the manifest counts
+    /// what it could not find. On the in-process cluster only.
+    #[arg(long, value_name = "PLACEMENTS", conflicts_with = "policy")]
+    pub(crate) replay: Option<PathBuf>,
     /// The policy's configuration, as TOML text.
     #[arg(long, default_value = "")]
     pub(crate) policy_config: String,

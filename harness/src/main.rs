@@ -12,6 +12,7 @@ mod output;
 mod peer;
 mod plan;
 mod policy;
+mod replay;
 mod run;
 mod stats;
 mod sweep;
@@ -367,7 +368,25 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         &overrides,
         loaded.as_ref().map(|(path, p)| (path.as_str(), p)),
     )?;
-    let policy = PolicySource::resolve(&a.policy, &a.policy_config)?;
+    let policy = match (&a.replay, &a.policy) {
+        (Some(path), _) => {
+            if a.deploy != DeployArg::InProcess {
+                bail!(
+                    "--replay runs on the in-process cluster: a live run's placements are its policy's"
+                );
+            }
+            if !a.policy_config.is_empty() {
+                bail!("--policy-config configures a policy, and --replay has none");
+            }
+            let recorded = replay::Recorded::load(path)?;
+            PolicySource::Replay {
+                sha256: policy::sha256_of(&recorded.path)?,
+                recorded: std::sync::Arc::new(recorded),
+            }
+        }
+        (None, Some(name)) => PolicySource::resolve(name, &a.policy_config)?,
+        (None, None) => bail!("--policy or --replay is needed"),
+    };
     if a.check_determinism && matches!(a.clock, ClockArg::Real) {
         bail!("--check-determinism needs the virtual clock: the real clock is not deterministic");
     }

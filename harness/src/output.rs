@@ -136,6 +136,14 @@ fn signless_zero(v: f64) -> f64 {
     if v.abs() < 5e-7 { 0.0 } else { v }
 }
 
+/// How a replay's placements came from its recording (see [`crate::replay::Tally`]).
+#[derive(Serialize)]
+struct ReplayEntry {
+    recorded: u64,
+    from_another_iteration: u64,
+    not_recorded: u64,
+}
+
 /// How a live run was deployed (`--deploy processes`).
 #[derive(Serialize)]
 struct LiveEntry {
@@ -190,6 +198,8 @@ struct Manifest<'a> {
     profile: Option<ProfileEntry<'a>>,
     /// With inferred hints, how they compared with the declared ones.
     hints: Option<HintsEntry>,
+    /// With `--replay`, how the placements came from the recording.
+    replay: Option<ReplayEntry>,
     params: &'a BTreeMap<String, String>,
     param_units: BTreeMap<String, &'static str>,
     /// Every constructed actor's state at the end, by actor id (decimal strings: TOML's
@@ -205,6 +215,10 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
             executable_sha256().to_string(),
         ),
         PolicySource::Plugin { path, sha256, .. } => (path.display().to_string(), sha256.clone()),
+        PolicySource::Replay { recorded, sha256 } => (
+            format!("replayed from {}", recorded.path.display()),
+            sha256.clone(),
+        ),
     };
     let m = Manifest {
         workload: &spec.resolved.name,
@@ -241,6 +255,11 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
             agree_group: h.group,
             agree_index: h.index,
             agree_dependency: h.dependency,
+        }),
+        replay: out.replay.map(|t| ReplayEntry {
+            recorded: t.recorded,
+            from_another_iteration: t.borrowed,
+            not_recorded: t.missing,
         }),
         params: &spec.resolved.params,
         param_units: param_units(spec),

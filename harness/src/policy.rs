@@ -1,5 +1,6 @@
 //! Which policy a run uses: a built-in one, or a plugin found by name or path.
 
+use crate::replay::Recorded;
 use anyhow::{Context, Result, bail};
 use cohort_policy::Policy;
 use cohort_policy::ffi::{PolicyVTable, vtable};
@@ -14,6 +15,7 @@ use cohort_policy_spread::SpreadPolicy;
 use cohort_runtime::plugin::{Plugin, SearchPath, looks_like_path};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The built-in policies (linked into `cohort`, always available): each name with the vtable
 /// it is called through (each policy describes itself for `cohort policies`). Built-in
@@ -83,6 +85,14 @@ pub enum PolicySource {
         /// SHA-256 of the file, hex.
         sha256: String,
     },
+    /// A recorded run's placements, replayed (`cohort run --replay`): made by the run
+    /// itself, which tells it the groups ([`crate::replay`]).
+    Replay {
+        /// The placements.
+        recorded: Arc<Recorded>,
+        /// SHA-256 of their file, hex.
+        sha256: String,
+    },
 }
 
 impl PolicySource {
@@ -123,6 +133,7 @@ impl PolicySource {
         match self {
             PolicySource::Builtin(n) => (*n).to_string(),
             PolicySource::Plugin { name, .. } => name.clone(),
+            PolicySource::Replay { .. } => "replay".to_string(),
         }
     }
 
@@ -133,6 +144,9 @@ impl PolicySource {
             PolicySource::Plugin { path, .. } => {
                 let plugin = Plugin::load(path)?;
                 Ok(Box::new(plugin.create(config_toml, seed)?))
+            }
+            PolicySource::Replay { .. } => {
+                bail!("a replay is placed by `cohort run --replay`, which tells it the groups")
             }
         }
     }

@@ -2,12 +2,15 @@
 
 use crate::live::Live;
 use crate::policy::PolicySource;
+use crate::replay::{Groups, Replay, Tally};
 use anyhow::{Context, Result};
 use cohort_live::message::NodeCounters;
+use cohort_runtime::policy::Policy;
 use cohort_runtime::trace::Counters;
 use cohort_runtime::{Clock, Cluster, ClusterConfig, HintAgreement, Nanos, Trace};
-use cohort_workloads::{Resolved, cluster_config, drive, registry};
+use cohort_workloads::{Resolved, cluster_config, drive_observed, registry};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Everything that defines a run.
@@ -175,6 +178,8 @@ pub struct RunOutput {
     pub actor_totals: BTreeMap<u64, u64>,
     /// With inferred hints, how often they equalled the declared ones.
     pub hints: Option<HintAgreement>,
+    /// With `--replay`, how its placements came from the recording.
+    pub replay: Option<Tally>,
 }
 
 /// Runs `spec`; `progress` is told the cluster's time after each iteration.
@@ -183,10 +188,18 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         return crate::live::execute(spec, live, progress);
     }
     let started = Instant::now();
-    let policy = spec
-        .policy
-        .create(&spec.policy_config, spec.seed)
-        .with_context(|| format!("creating policy `{}`", spec.policy.name()))?;
+    let groups = Groups::default();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let policy: Box<dyn Policy> = match &spec.policy {
+        PolicySource::Replay { recorded, .. } => Box::new(Replay::new(
+            Arc::clone(recorded),
+            Arc::clone(&groups),
+            Arc::clone(&tally),
+        )),
+        other => other
+            .create(&spec.policy_config, spec.seed)
+            .with_context(|| format!("creating policy `{}`", other.name()))?,
+    };
     let w = &spec.resolved;
     let mut cluster = Cluster::new(
         w.spec.clone(),
@@ -197,14 +210,23 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
             ..cluster_config(w, spec.clock)
         },
     )?;
-    let report =
-        drive(w, &mut cluster, &mut |c: &Cluster| progress(c.now())).with_context(|| {
-            format!(
-                "run {} failed at {:.3} s",
-                spec.id(),
-                cluster.now() as f64 / 1e9
-            )
-        })?;
+    let report = drive_observed(
+        w,
+        &mut cluster,
+        &mut |c: &Cluster| progress(c.now()),
+        &mut |group, stage, iteration| {
+            if let Ok(mut g) = groups.lock() {
+                g.insert(group, (stage.to_string(), iteration));
+            }
+        },
+    )
+    .with_context(|| {
+        format!(
+            "run {} failed at {:.3} s",
+            spec.id(),
+            cluster.now() as f64 / 1e9
+        )
+    })?;
     Ok(RunOutput {
         trace: cluster.take_trace(),
         counters: cluster.counters(),
@@ -217,6 +239,8 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         nodes: BTreeMap::new(),
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
+        replay: matches!(spec.policy, PolicySource::Replay { .. })
+            .then(|| *tally.lock().unwrap_or_else(|e| e.into_inner())),
     })
 }
 

@@ -15,7 +15,7 @@
 use crate::resolve::{End, Kind, OutputSize, Resolved, StageOp};
 use crate::schema::{Join, Mode, Scope};
 use cohort_runtime::ir::Pairing;
-use cohort_runtime::policy::Resources;
+use cohort_runtime::policy::{GroupId, Resources};
 use cohort_runtime::{
     ActorId, ActorKind as RuntimeActorKind, Clock, Cluster, ClusterConfig, IrError, IrNode,
     NodeOptions, Payload, Registry, RuntimeError, TaskArg, TaskContext, TraceLevel,
@@ -288,12 +288,27 @@ pub fn drive(
     cluster: &mut Cluster,
     progress: &mut dyn FnMut(&Cluster),
 ) -> Result<DriveReport, RunError> {
+    drive_observed(w, cluster, progress, &mut |_, _, _| {})
+}
+
+/// [`drive`], telling `built` of each stage's node as it is built, before any of its work is
+/// submitted: its group, the stage's name and the iteration (0 for a once-stage). The group
+/// is the stage's work's until the node is dropped, after the iteration; a later node may
+/// get it again. (Of a map with `repeat > 1`, only the last node is told.)
+pub fn drive_observed(
+    w: &Resolved,
+    cluster: &mut Cluster,
+    progress: &mut dyn FnMut(&Cluster),
+    built: &mut dyn FnMut(GroupId, &str, u64),
+) -> Result<DriveReport, RunError> {
     let n = w.stages.len();
     let mut once: Vec<Option<IrNode>> = vec![None; n];
     let setup = header(0, cluster.now());
     for i in 0..n {
         if w.stages[i].scope == Scope::Once {
-            once[i] = Some(build(w, cluster, i, &once, &setup)?);
+            let node = build(w, cluster, i, &once, &setup)?;
+            built(node.group(), &w.stages[i].name, 0);
+            once[i] = Some(node);
         }
     }
     // Fails the run as soon as work failed on an object no store can hold.
@@ -317,16 +332,18 @@ pub fn drive(
             break;
         }
         let head = header(iteration, start);
-        let mut built = once.clone();
+        let mut nodes = once.clone();
         for i in 0..n {
             if w.stages[i].scope == Scope::Iteration {
-                built[i] = Some(build(w, cluster, i, &built, &head)?);
+                let node = build(w, cluster, i, &nodes, &head)?;
+                built(node.group(), &w.stages[i].name, iteration);
+                nodes[i] = Some(node);
             }
         }
-        for node in built.iter().flatten() {
+        for node in nodes.iter().flatten() {
             node.force(cluster)?;
         }
-        drop(built);
+        drop(nodes);
         iteration += 1;
         let wait = match w.schedule.mode {
             Mode::FixedDelay => w.schedule.period,

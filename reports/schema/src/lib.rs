@@ -98,7 +98,8 @@ pub use file::{
 pub use quantile::quantile;
 pub use rows::{
     CompareRow, DependencyKind, EvictionRow, FaultRow, HintsRow, LatencyRow, LeaderboardRow,
-    NodeRow, RUN_CSVS, Row, SummaryRow, TaskKind, TaskRow, TransferRow, UtilizationRow,
+    NodeRow, PlacementRow, RUN_CSVS, Row, SummaryRow, TaskKind, TaskRow, TransferRow,
+    UtilizationRow,
 };
 pub use staging::{Existing, Staging, abandon_all};
 pub use values::Fixed6;

@@ -149,6 +149,33 @@ impl Row for TaskRow {
     const FILE: &'static str = "tasks.csv";
 }
 
+/// One row of `placements.csv`, which a peer's run writes (the Ray peer, `peers/ray/`): where
+/// one piece of work ran, named by its workload stage, iteration and index rather than by
+/// cohort's ids. `cohort run --replay` places work as such a file says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementRow {
+    /// The workload stage it belongs to; `call` for an actor's method call.
+    pub stage: String,
+    /// Its task kind, or the method called.
+    pub kind: String,
+    /// The iteration (0 for work done once).
+    pub iteration: u64,
+    /// Its index in the stage; for a method call, the actor's index in its pool.
+    pub index: u32,
+    /// The node it ran on (negative: a node the peer could not name).
+    pub node: i64,
+    /// When it started, ns from the run's start (negative: before it).
+    pub started_ns: i64,
+    /// When it finished, ns from the run's start.
+    pub finished_ns: i64,
+    /// CPU slots it held (0 for a method call).
+    pub cpus: u32,
+}
+
+impl Row for PlacementRow {
+    const FILE: &'static str = "placements.csv";
+}
+
 /// One row of `transfers.csv`: one completed object transfer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRow {

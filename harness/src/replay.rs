@@ -1,0 +1,204 @@
+//! `cohort run WORKLOAD --replay PLACEMENTS`: the workload placed as a recorded run placed
+//! it, so that the simulator's costs can be judged apart from a policy's decisions. The
+//! recording is a `placements.csv` (a peer's run writes one: `peers/ray/`), which names each
+//! piece of work by its stage, iteration and index rather than by cohort's ids.
+//!
+//! The driver tells the [`Replay`] policy which stage and iteration each group it builds is
+//! ([`cohort_workloads::drive_observed`]); the policy places each task on the node the
+//! recording gives for its stage, iteration and index. A task the recording has at another
+//! iteration only (the replay ran longer) takes the node of the latest recorded iteration
+//! before its own, else of the first. An actor goes where the recording ran its pool's work
+//! of the same index: rows of its pool's stage, else the peer's `call` rows (which name no
+//! pool: right for a workload with one actor pool). Work the recording does not have at all
+//! goes to node `index % nodes`, and is counted ([`Tally`]).
+
+use anyhow::{Context, Result};
+use cohort_runtime::policy::{GroupId, NodeId, Placement, PlacementView, Policy, WorkKind};
+use cohort_schema::{CsvReader, PlacementRow, Row};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The stage the peer's rows of actor method calls name.
+const CALL: &str = "call";
+
+/// A recorded run's placements: by stage and index, the node at each recorded iteration.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    nodes: BTreeMap<(String, u32), BTreeMap<u64, u32>>,
+    /// The file they were read from.
+    pub path: PathBuf,
+}
+
+impl Recorded {
+    /// Reads `path`: a `placements.csv` (or `.csv.gz`), or a run directory holding one. Rows
+    /// whose node the peer could not name (negative) are left out.
+    pub fn load(path: &Path) -> Result<Recorded> {
+        let (dir, file) = if path.is_dir() {
+            (path.to_path_buf(), path.join(PlacementRow::FILE))
+        } else {
+            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !file_name.starts_with(PlacementRow::FILE) {
+                anyhow::bail!(
+                    "--replay {}: expected a {} (or a run directory holding one)",
+                    path.display(),
+                    PlacementRow::FILE
+                );
+            }
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (dir, path.to_path_buf())
+        };
+        let mut reader = CsvReader::<PlacementRow>::open(&dir)
+            .with_context(|| format!("--replay {}", path.display()))?;
+        let mut recorded = Recorded {
+            path: file,
+            ..Recorded::default()
+        };
+        for row in reader.rows() {
+            let (_, r) = row.with_context(|| format!("--replay {}", path.display()))?;
+            let Ok(node) = u32::try_from(r.node) else {
+                continue;
+            };
+            recorded
+                .nodes
+                .entry((r.stage, r.index))
+                .or_default()
+                .insert(r.iteration, node);
+        }
+        if recorded.nodes.is_empty() {
+            anyhow::bail!(
+                "--replay {}: no placement in it to replay",
+                recorded.path.display()
+            );
+        }
+        Ok(recorded)
+    }
+
+    /// The node of `stage`'s work `index` at `iteration`: exact, or of another recorded
+    /// iteration (see the module's documentation) and then `false`.
+    fn task(&self, stage: &str, iteration: u64, index: u32) -> Option<(u32, bool)> {
+        let by_iteration = self.nodes.get(&(stage.to_string(), index))?;
+        if let Some(&node) = by_iteration.get(&iteration) {
+            return Some((node, true));
+        }
+        let (_, &node) = by_iteration
+            .range(..iteration)
+            .next_back()
+            .or_else(|| by_iteration.iter().next())?;
+        Some((node, false))
+    }
+
+    /// The node of actor `index` of the pool built by `stage`.
+    fn actor(&self, stage: &str, index: u32) -> Option<u32> {
+        [stage, CALL].iter().find_map(|s| {
+            let by_iteration = self.nodes.get(&(s.to_string(), index))?;
+            by_iteration.values().next().copied()
+        })
+    }
+}
+
+/// Which stage and iteration each live group is, as the driver tells it.
+pub type Groups = Arc<Mutex<BTreeMap<GroupId, (String, u64)>>>;
+
+/// How a replay went: placements as recorded, from another recorded iteration, and not in
+/// the recording.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Placed as recorded (actors: as their pool's work of their index was).
+    pub recorded: u64,
+    /// Placed as the same stage and index at another iteration.
+    pub borrowed: u64,
+    /// Not in the recording: placed on node `index % nodes`.
+    pub missing: u64,
+}
+
+/// The replaying policy. See the module's documentation.
+pub struct Replay {
+    recorded: Arc<Recorded>,
+    groups: Groups,
+    tally: Arc<Mutex<Tally>>,
+}
+
+impl Replay {
+    /// A replay of `recorded`, told the groups through `groups`, counting into `tally`.
+    pub fn new(recorded: Arc<Recorded>, groups: Groups, tally: Arc<Mutex<Tally>>) -> Replay {
+        Replay {
+            recorded,
+            groups,
+            tally,
+        }
+    }
+}
+
+impl Policy for Replay {
+    fn name(&self) -> &str {
+        "replay"
+    }
+
+    fn place(&mut self, view: &PlacementView<'_>) -> Placement {
+        let nodes = view.nodes.len().max(1) as u32;
+        let index = view.hints.index;
+        let group = self
+            .groups
+            .lock()
+            .ok()
+            .and_then(|g| g.get(&view.hints.group).cloned());
+        let found = group.and_then(|(stage, iteration)| match view.kind {
+            WorkKind::ActorCreation => self.recorded.actor(&stage, index).map(|n| (n, true)),
+            _ => self.recorded.task(&stage, iteration, index),
+        });
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let node = match found.filter(|(n, _)| *n < nodes) {
+            Some((node, true)) => {
+                tally.recorded += 1;
+                node
+            }
+            Some((node, false)) => {
+                tally.borrowed += 1;
+                node
+            }
+            None => {
+                tally.missing += 1;
+                index % nodes
+            }
+        };
+        Placement::Node(NodeId(node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(rows: &[(&str, u64, u32, u32)]) -> Recorded {
+        let mut r = Recorded::default();
+        for &(stage, iteration, index, node) in rows {
+            r.nodes
+                .entry((stage.to_string(), index))
+                .or_default()
+                .insert(iteration, node);
+        }
+        r
+    }
+
+    #[test]
+    fn a_task_takes_its_recorded_node_else_an_earlier_iterations_else_the_first() {
+        let r = recorded(&[("maps", 1, 0, 2), ("maps", 3, 0, 1), ("maps", 1, 1, 0)]);
+        assert_eq!(r.task("maps", 1, 0), Some((2, true)));
+        assert_eq!(r.task("maps", 3, 0), Some((1, true)));
+        assert_eq!(r.task("maps", 2, 0), Some((2, false)));
+        assert_eq!(r.task("maps", 9, 0), Some((1, false)));
+        assert_eq!(r.task("maps", 0, 0), Some((2, false)));
+        assert_eq!(r.task("maps", 0, 2), None);
+        assert_eq!(r.task("shuffled", 1, 0), None);
+    }
+
+    #[test]
+    fn an_actor_takes_its_pools_node_else_the_peers_calls() {
+        let r = recorded(&[("call", 4, 1, 2), ("call", 2, 1, 0), ("pool", 0, 0, 1)]);
+        assert_eq!(r.actor("pool", 0), Some(1));
+        // The earliest recorded call of actor 1.
+        assert_eq!(r.actor("pool", 1), Some(0));
+        assert_eq!(r.actor("pool", 5), None);
+    }
+}
