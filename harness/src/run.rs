@@ -188,6 +188,8 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         return crate::live::execute(spec, live, progress);
     }
     let started = Instant::now();
+    // A replay is told which stage and iteration each group is; other policies need not be.
+    let replaying = matches!(spec.policy, PolicySource::Replay { .. });
     let groups = Groups::default();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let policy: Box<dyn Policy> = match &spec.policy {
@@ -215,7 +217,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         &mut cluster,
         &mut |c: &Cluster| progress(c.now()),
         &mut |group, stage, iteration| {
-            if let Ok(mut g) = groups.lock() {
+            if replaying && let Ok(mut g) = groups.lock() {
                 g.insert(group, (stage.to_string(), iteration));
             }
         },
@@ -239,8 +241,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         nodes: BTreeMap::new(),
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
-        replay: matches!(spec.policy, PolicySource::Replay { .. })
-            .then(|| *tally.lock().unwrap_or_else(|e| e.into_inner())),
+        replay: replaying.then(|| *tally.lock().unwrap_or_else(|e| e.into_inner())),
     })
 }
 
