@@ -34,8 +34,8 @@ impl Recorded {
     /// Reads `path`: a `placements.csv` (or `.csv.gz`), or a run directory holding one. Rows
     /// whose node the peer could not name (negative) are left out.
     pub fn load(path: &Path) -> Result<Recorded> {
-        let (dir, file) = if path.is_dir() {
-            (path.to_path_buf(), path.join(PlacementRow::FILE))
+        let dir = if path.is_dir() {
+            path.to_path_buf()
         } else {
             let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if !file_name.starts_with(PlacementRow::FILE) {
@@ -45,13 +45,13 @@ impl Recorded {
                     PlacementRow::FILE
                 );
             }
-            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            (dir, path.to_path_buf())
+            path.parent().unwrap_or(Path::new(".")).to_path_buf()
         };
         let mut reader = CsvReader::<PlacementRow>::open(&dir)
             .with_context(|| format!("--replay {}", path.display()))?;
+        // The file read (plain or gzipped), which the manifest names and hashes.
         let mut recorded = Recorded {
-            path: file,
+            path: reader.path().to_path_buf(),
             ..Recorded::default()
         };
         for row in reader.rows() {
