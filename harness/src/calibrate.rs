@@ -165,7 +165,7 @@ impl Series {
     }
 
     /// The fitted `(fixed ns, ns per byte)` and a comment giving the measurements.
-    fn line(&mut self) -> ((f64, f64), String) {
+    fn line(&self) -> ((f64, f64), String) {
         let (points, comment) = self.medians(|size| format!("{size} B"));
         (fit(&points), comment)
     }
@@ -174,7 +174,7 @@ impl Series {
     /// the measurements, each size as `label` writes it. With more than one session, the
     /// comment also gives how each session's own median varied: a host that was unsteady
     /// during the calibration shows as quartiles far apart.
-    fn medians(&mut self, label: impl Fn(u64) -> String) -> (Vec<(f64, f64)>, String) {
+    fn medians(&self, label: impl Fn(u64) -> String) -> (Vec<(f64, f64)>, String) {
         let mut comment = String::new();
         let mut points = Vec::new();
         for (size, samples) in &self.by_size {
@@ -396,7 +396,7 @@ fn measure(
     // for the same read on node 0, pairs taken in turn.
     if full {
         progress("copies");
-        measure_copies(c, pids, k, m)?;
+        measure_copies(c, pids, k, read, m)?;
     }
 
     drop(inputs);
@@ -430,15 +430,16 @@ fn measure(
 }
 
 /// Measures a transfer's copies on the cluster `c` (see [`Measured::copies`]): `k` pairs of
-/// 16 MiB made on node 0 and read on node 1, and made and read on node 0, taken in turn.
+/// 16 MiB made on node 0 and read on node 1 by `read`, and made and read on node 0, taken in
+/// turn.
 fn measure_copies(
     c: &mut cohort_runtime::Cluster,
     pids: &[u32],
     k: usize,
+    read: cohort_runtime::core::work::FnId,
     m: &mut Measured,
 ) -> Result<()> {
     let src = c.function(&format!("src_{COPY_SIZE}"))?;
-    let read = c.function("read")?;
     let (mut local, mut remote) = (0, 0);
     for _ in 0..k {
         for (reader, total) in [(0, &mut local), (1, &mut remote)] {

@@ -136,14 +136,6 @@ fn signless_zero(v: f64) -> f64 {
     if v.abs() < 5e-7 { 0.0 } else { v }
 }
 
-/// How a replay's placements came from its recording (see [`crate::replay::Tally`]).
-#[derive(Serialize)]
-struct ReplayEntry {
-    recorded: u64,
-    from_another_iteration: u64,
-    not_recorded: u64,
-}
-
 /// How a live run was deployed (`--deploy processes`).
 #[derive(Serialize)]
 struct LiveEntry {
@@ -199,7 +191,7 @@ struct Manifest<'a> {
     /// With inferred hints, how they compared with the declared ones.
     hints: Option<HintsEntry>,
     /// With `--replay`, how the placements came from the recording.
-    replay: Option<ReplayEntry>,
+    replay: Option<crate::replay::Tally>,
     params: &'a BTreeMap<String, String>,
     param_units: BTreeMap<String, &'static str>,
     /// Every constructed actor's state at the end, by actor id (decimal strings: TOML's
@@ -256,11 +248,7 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
             agree_index: h.index,
             agree_dependency: h.dependency,
         }),
-        replay: out.replay.map(|t| ReplayEntry {
-            recorded: t.recorded,
-            from_another_iteration: t.borrowed,
-            not_recorded: t.missing,
-        }),
+        replay: out.replay,
         params: &spec.resolved.params,
         param_units: param_units(spec),
         actor_totals: out

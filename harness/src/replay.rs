@@ -101,15 +101,15 @@ impl Recorded {
 pub type Groups = Arc<Mutex<BTreeMap<GroupId, (String, u64)>>>;
 
 /// How a replay went: placements as recorded, from another recorded iteration, and not in
-/// the recording.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// the recording. The run's manifest holds it as its `[replay]` table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     /// Placed as recorded (actors: as their pool's work of their index was).
     pub recorded: u64,
     /// Placed as the same stage and index at another iteration.
-    pub borrowed: u64,
+    pub from_another_iteration: u64,
     /// Not in the recording: placed on node `index % nodes`.
-    pub missing: u64,
+    pub not_recorded: u64,
 }
 
 /// The replaying policy. See the module's documentation.
@@ -154,11 +154,11 @@ impl Policy for Replay {
                 node
             }
             Some((node, false)) => {
-                tally.borrowed += 1;
+                tally.from_another_iteration += 1;
                 node
             }
             None => {
-                tally.missing += 1;
+                tally.not_recorded += 1;
                 index % nodes
             }
         };
