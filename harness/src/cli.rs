@@ -168,8 +168,14 @@ pub(crate) enum Command {
     /// Runs a workload on the simulator with a cost profile and live on node processes, run
     /// for run, and writes both (`sim/`, `live/`, sweeps that `cohort report` draws),
     /// `compare.csv` (each run's latency and bytes side by side, with the simulator's error),
-    /// `compare.md` (the same as a table, and the error per policy) and `report/` (every
-    /// source on the same figures).
+    /// `compare.md` (the same as a table, the error per policy, where the time went, and the
+    /// runs still settling after their warm-up) and `report/` (every source on the same
+    /// figures).
+    ///
+    /// With `--replay SWEEP_DIR` the reference is a recorded sweep instead (a Ray peer's):
+    /// nothing runs live, and each of its runs is simulated with the values it ran with, its
+    /// seed and its own placements (as `cohort run --replay`), so that the error is the cost
+    /// model's alone.
     Compare {
         /// The workload file (TOML).
         workload: PathBuf,
@@ -180,11 +186,17 @@ pub(crate) enum Command {
         #[arg(long, value_delimiter = ',')]
         policies: Vec<String>,
         /// Seeds [default: 1].
-        #[arg(long, value_delimiter = ',', default_value = "1")]
+        #[arg(long, value_delimiter = ',')]
         seeds: Vec<u64>,
         /// Fixes a value for every run (repeatable), as for `cohort sweep`.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// A recorded sweep of the same workload to compare against (a Ray peer's, with its
+        /// runs' `placements.csv`): each of its runs is simulated as it was placed. Takes the
+        /// runs, their values and seeds from the sweep (`--set` may add values, not change
+        /// them), so not `--policies`, `--seeds`, `--sweep`, `--vary` or `--nic-rate`.
+        #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["policies", "seeds", "sweep", "vary", "nic_rate"])]
+        replay: Option<PathBuf>,
         /// Run the workload's whole sweep grid [default: its default point only].
         #[arg(long)]
         sweep: bool,

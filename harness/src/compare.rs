@@ -1,16 +1,28 @@
-//! `cohort compare`: the simulator's runs beside the live ones, as `compare.csv` rows.
+//! `cohort compare`: the simulator's runs beside their reference (the same runs live, or a
+//! recorded sweep's runs, each replayed with its placements), as `compare.csv` rows and
+//! `compare.md`.
 
-use cohort_schema::{CompareRow, CsvReader, Fixed6, SummaryRow, TaskRow, TransferRow};
+use cohort_schema::{CompareRow, CsvReader, Fixed6, LatencyRow, SummaryRow, TaskRow, TransferRow};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// `(simulated - live) / live`, or NaN (written `NaN`) when the live value is 0: a live run
-/// without a measured datapoint has no latency to be off from.
+/// `(simulated - live) / live` (live: the reference, live or recorded), or NaN (written
+/// `NaN`) when the live value is 0.
 fn error(sim: f64, live: f64) -> f64 {
     if live == 0.0 {
         f64::NAN
     } else {
         (sim - live) / live
+    }
+}
+
+/// [`error`], or NaN when a side measured no datapoint: a run that has none (it fell so far
+/// behind that nothing arrived after its warm-up) has no latency to be off by.
+fn latency_error(sim: &SummaryRow, live: &SummaryRow, of: impl Fn(&SummaryRow) -> f64) -> f64 {
+    if sim.datapoints == 0 || live.datapoints == 0 {
+        f64::NAN
+    } else {
+        error(of(sim), of(live))
     }
 }
 
@@ -43,7 +55,8 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 impl Detail {
     /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`; `None` without `tasks.csv` (a run
-    /// written without its detail files) or when a file does not read.
+    /// written without its detail files, or a peer's, whose `placements.csv` times only its
+    /// tasks' code, which a simulated task's time is not) or when a file does not read.
     pub fn read(run_dir: &Path) -> Option<Detail> {
         cohort_schema::stored::<TaskRow>(run_dir)?;
         let mut placements = BTreeMap::new();
@@ -78,6 +91,73 @@ impl Detail {
         };
         Some(Detail { placements, costs })
     }
+}
+
+/// How a run's latency moved over its measured datapoints (those after the warm-up), in ingest
+/// order: the mean of the earlier half and of the later half, ms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settling {
+    /// The earlier half's mean latency, ms.
+    pub earlier_ms: f64,
+    /// The later half's, ms.
+    pub later_ms: f64,
+}
+
+/// How much higher the earlier half's mean must be than the later half's for a run to count
+/// as still settling after its warm-up.
+const SETTLING: f64 = 1.5;
+
+/// The fewest measured datapoints a run is judged on.
+const SETTLING_POINTS: usize = 10;
+
+impl Settling {
+    /// Reads `run_dir`'s `latencies.csv`; `None` with fewer than [`SETTLING_POINTS`]
+    /// measured datapoints or when it does not read.
+    pub fn read(run_dir: &Path) -> Option<Settling> {
+        let mut reader = CsvReader::<LatencyRow>::open(run_dir).ok()?;
+        let mut points = Vec::new();
+        for row in reader.rows() {
+            let (_, l) = row.ok()?;
+            if !l.warmup {
+                points.push((l.ingest_ns, l.latency_ns));
+            }
+        }
+        Settling::of(points)
+    }
+
+    /// Of `(ingest_ns, latency_ns)` datapoints, in any order.
+    fn of(mut points: Vec<(u64, u64)>) -> Option<Settling> {
+        if points.len() < SETTLING_POINTS {
+            return None;
+        }
+        points.sort_unstable();
+        let mean_ms = |half: &[(u64, u64)]| {
+            half.iter().map(|p| p.1 as f64).sum::<f64>() / half.len() as f64 / 1e6
+        };
+        let (earlier, later) = points.split_at(points.len() / 2);
+        Some(Settling {
+            earlier_ms: mean_ms(earlier),
+            later_ms: mean_ms(later),
+        })
+    }
+
+    /// Whether the run was still settling after its warm-up: the earlier half's mean more
+    /// than [`SETTLING`] times the later half's (a run falling behind climbs instead).
+    pub fn still(&self) -> bool {
+        self.earlier_ms > SETTLING * self.later_ms
+    }
+}
+
+/// One simulated run and its reference, with their run directories.
+pub struct Pair<'a> {
+    /// The simulated run's summary.
+    pub sim: &'a SummaryRow,
+    /// The reference's.
+    pub reference: &'a SummaryRow,
+    /// The simulated run's directory.
+    pub sim_dir: PathBuf,
+    /// The reference's.
+    pub reference_dir: PathBuf,
 }
 
 /// The share of the work both runs placed that they placed on the same node; `None` when
@@ -115,45 +195,77 @@ pub fn cost_ratios(sim: &Detail, live: &Detail) -> Vec<(String, f64)> {
     out
 }
 
-/// A row per run that both sides finished, in the simulated side's order; `agree` gives a
-/// run's placement agreement by its id.
-pub fn rows(
-    sim: &[SummaryRow],
-    live: &[SummaryRow],
-    agree: impl Fn(&str) -> Option<f64>,
-) -> Vec<CompareRow> {
+/// The pairs of runs both sides finished, by run id, in the simulated side's order: `sim`
+/// from the directory `sim_runs`, `live` from `live_runs`.
+pub fn same_ids<'a>(
+    sim: &'a [SummaryRow],
+    live: &'a [SummaryRow],
+    sim_runs: &Path,
+    live_runs: &Path,
+) -> Vec<Pair<'a>> {
     sim.iter()
         .filter_map(|s| {
             let l = live.iter().find(|l| l.run == s.run)?;
-            Some(CompareRow {
-                run: s.run.clone(),
-                policy: s.policy.clone(),
-                seed: s.seed,
-                params: s.params.clone(),
-                sim_mean_ms: s.mean_ms,
-                live_mean_ms: l.mean_ms,
-                mean_error: Fixed6(error(s.mean_ms.0, l.mean_ms.0)),
-                sim_p50_ms: s.p50_ms,
-                live_p50_ms: l.p50_ms,
-                p50_error: Fixed6(error(s.p50_ms.0, l.p50_ms.0)),
-                sim_p99_ms: s.p99_ms,
-                live_p99_ms: l.p99_ms,
-                p99_error: Fixed6(error(s.p99_ms.0, l.p99_ms.0)),
-                sim_bytes: s.bytes_transferred,
-                live_bytes: l.bytes_transferred,
-                placement_agreement: agree(&s.run).map(Fixed6),
+            Some(Pair {
+                sim: s,
+                reference: l,
+                sim_dir: sim_runs.join(&s.run),
+                reference_dir: live_runs.join(&l.run),
             })
         })
         .collect()
 }
 
+/// A row per pair, named by the reference's run id and policy; `agree` gives a pair's
+/// placement agreement by that id.
+pub fn rows(pairs: &[Pair<'_>], agree: impl Fn(&str) -> Option<f64>) -> Vec<CompareRow> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (s, l) = (p.sim, p.reference);
+            CompareRow {
+                run: l.run.clone(),
+                policy: l.policy.clone(),
+                seed: s.seed,
+                params: s.params.clone(),
+                sim_mean_ms: s.mean_ms,
+                live_mean_ms: l.mean_ms,
+                mean_error: Fixed6(latency_error(s, l, |r| r.mean_ms.0)),
+                sim_p50_ms: s.p50_ms,
+                live_p50_ms: l.p50_ms,
+                p50_error: Fixed6(latency_error(s, l, |r| r.p50_ms.0)),
+                sim_p99_ms: s.p99_ms,
+                live_p99_ms: l.p99_ms,
+                p99_error: Fixed6(latency_error(s, l, |r| r.p99_ms.0)),
+                sim_bytes: s.bytes_transferred,
+                live_bytes: l.bytes_transferred,
+                placement_agreement: agree(&l.run).map(Fixed6),
+            }
+        })
+        .collect()
+}
+
+/// What `compare.md` says of one pair besides its numbers.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// Where the time went: [`cost_ratios`].
+    pub ratios: Vec<(String, f64)>,
+    /// How the simulated run's latency moved after its warm-up.
+    pub sim: Option<Settling>,
+    /// How the reference's did.
+    pub reference: Option<Settling>,
+}
+
 /// `compare.md`: the simulator's error at every point, then per policy the mean and the
-/// largest absolute error of the mean latency. `param_names` are the `param.*` columns;
-/// a point is named by the parameters whose values differ between rows.
+/// largest absolute error of the mean latency, then the `notes` by run id (where the time
+/// went, runs still settling after their warm-up). `reference` names the other side (`live`,
+/// or what ran a replayed sweep). `param_names` are the `param.*` columns; a point is named
+/// by the parameters whose values differ between rows.
 pub fn markdown(
     rows: &[CompareRow],
     param_names: &[String],
-    ratios: &BTreeMap<String, Vec<(String, f64)>>,
+    reference: &str,
+    notes: &BTreeMap<String, Notes>,
 ) -> String {
     let varying: Vec<usize> = (0..param_names.len())
         .filter(|&i| {
@@ -192,10 +304,11 @@ pub fn markdown(
             "no datapoint".to_string()
         }
     };
-    let mut out = String::from(
-        "# Simulated against live\n\nError = (simulated - live) / live, per run (seed).\n\n\
-         | policy | point | seed | live mean ms | sim mean ms | mean error | p50 error | \
-         p99 error | live bytes | sim bytes | placements agree |\n\
+    let mut out = format!(
+        "# Simulated against {reference}\n\nError = (simulated - {reference}) / {reference}, \
+         per run (seed).\n\n\
+         | policy | point | seed | {reference} mean ms | sim mean ms | mean error | p50 error | \
+         p99 error | {reference} bytes | sim bytes | placements agree |\n\
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in rows {
@@ -217,7 +330,7 @@ pub fn markdown(
     }
     out.push_str(
         "\n| policy | runs compared | mean abs. mean error | largest abs. mean error | \
-         runs without a live datapoint |\n",
+         runs without a datapoint on a side |\n",
     );
     out.push_str("| --- | ---: | ---: | ---: | ---: |\n");
     let mut policies: Vec<&str> = Vec::new();
@@ -251,16 +364,17 @@ pub fn markdown(
     }
     let explained: Vec<&CompareRow> = rows
         .iter()
-        .filter(|r| ratios.get(&r.run).is_some_and(|v| !v.is_empty()))
+        .filter(|r| notes.get(&r.run).is_some_and(|n| !n.ratios.is_empty()))
         .collect();
     if !explained.is_empty() {
-        out.push_str(
-            "\n## Where the time goes\n\nLive over simulated, medians per run: each kind of \
-             work's duration, a small transfer's time (request to arrival, under 64 KiB) and \
-             a large one's time per byte. Above 1: a cost the model leaves out or prices low.\n\n| policy | point | seed | live ÷ simulated |\n| --- | --- | ---: | --- |\n",
-        );
+        out.push_str(&format!(
+            "\n## Where the time goes\n\n{reference} over simulated, medians per run: each kind \
+             of work's duration, a small transfer's time (request to arrival, under 64 KiB) and \
+             a large one's time per byte. Above 1: a cost the model leaves out or prices low.\n\n| policy | point | seed | {reference} ÷ simulated |\n| --- | --- | ---: | --- |\n",
+        ));
         for r in explained {
-            let parts: Vec<String> = ratios[&r.run]
+            let parts: Vec<String> = notes[&r.run]
+                .ratios
                 .iter()
                 .map(|(what, x)| format!("{what} ×{x:.2}"))
                 .collect();
@@ -270,6 +384,39 @@ pub fn markdown(
                 point(r),
                 r.seed,
                 parts.join(", ")
+            ));
+        }
+    }
+    let settling: Vec<(&CompareRow, &str, Settling)> = rows
+        .iter()
+        .flat_map(|r| {
+            let n = notes.get(&r.run);
+            [
+                (reference, n.and_then(|n| n.reference)),
+                ("sim", n.and_then(|n| n.sim)),
+            ]
+            .into_iter()
+            .filter_map(move |(side, s)| Some((r, side, s.filter(Settling::still)?)))
+        })
+        .collect();
+    if !settling.is_empty() {
+        out.push_str(&format!(
+            "\n## Still settling after the warm-up\n\nRuns whose mean latency over the earlier \
+             half of their measured datapoints was more than {SETTLING}× the later half's: the \
+             warm-up did not cover their start, and their mean counts it. The model starts \
+             warm, while a real system may still be starting workers or draining what queued \
+             meanwhile: lengthen `warmup` to compare steady states.\n\n\
+             | side | policy | point | seed | earlier half mean ms | later half mean ms |\n\
+             | --- | --- | --- | ---: | ---: | ---: |\n",
+        ));
+        for (r, side, s) in settling {
+            out.push_str(&format!(
+                "| {side} | {} | {} | {} | {:.3} | {:.3} |\n",
+                r.policy,
+                point(r),
+                r.seed,
+                s.earlier_ms,
+                s.later_ms
             ));
         }
     }
@@ -289,11 +436,15 @@ mod tests {
             p50_ms: Fixed6(mean),
             p99_ms: Fixed6(mean * 2.0),
             bytes_transferred: bytes,
+            datapoints: 10,
             ..SummaryRow::default()
         };
         let sim = [row("a", 1.0, 10), row("b", 3.0, 20), row("c", 1.0, 0)];
         let live = [row("b", 4.0, 25), row("a", 2.0, 10)];
-        let r = rows(&sim, &live, |run| (run == "a").then_some(0.75));
+        let pairs = same_ids(&sim, &live, Path::new("s"), Path::new("l"));
+        assert_eq!(pairs[1].sim_dir, Path::new("s/b"));
+        assert_eq!(pairs[1].reference_dir, Path::new("l/b"));
+        let r = rows(&pairs, |run| (run == "a").then_some(0.75));
         assert_eq!(r.len(), 2, "c did not finish live");
         assert_eq!((r[0].run.as_str(), r[0].mean_error.0), ("a", -0.5));
         assert_eq!((r[1].run.as_str(), r[1].mean_error.0), ("b", -0.25));
@@ -301,19 +452,31 @@ mod tests {
         assert_eq!(r[0].placement_agreement, Some(Fixed6(0.75)));
         assert_eq!(r[1].placement_agreement, None);
         assert!(error(1.0, 0.0).is_nan(), "no live datapoint: no error");
+        let behind = SummaryRow {
+            datapoints: 0,
+            ..row("b", 0.0, 20)
+        };
+        let none = rows(
+            &same_ids(&[behind], &live, Path::new("s"), Path::new("l")),
+            |_| None,
+        );
+        assert!(none[0].mean_error.0.is_nan() && none[0].p99_error.0.is_nan());
 
         let names = ["data_size".to_string(), "width".to_string()];
         let mut r = r;
         r[0].params = vec![1000, 6];
         r[1].params = vec![2000, 6];
-        let ratios = BTreeMap::from([(
+        let notes = BTreeMap::from([(
             "a".to_string(),
-            vec![
-                ("map_step".to_string(), 2.5),
-                ("small transfer".to_string(), 3.0),
-            ],
+            Notes {
+                ratios: vec![
+                    ("map_step".to_string(), 2.5),
+                    ("small transfer".to_string(), 3.0),
+                ],
+                ..Notes::default()
+            },
         )]);
-        let md = markdown(&r, &names, &ratios);
+        let md = markdown(&r, &names, "live", &notes);
         assert!(
             md.contains("| p | data_size=1000 | 0 | 2.000 | 1.000 | -50.0 % |"),
             "{md}"
@@ -329,12 +492,73 @@ mod tests {
         assert!(md.contains("| p | 2 | 37.5 % | 50.0 % | 0 |"), "{md}");
         r[1].live_mean_ms = Fixed6(0.0);
         r[1].mean_error = Fixed6(error(3.0, 0.0));
-        let md = markdown(&r, &names, &BTreeMap::new());
+        let md = markdown(&r, &names, "live", &BTreeMap::new());
         assert!(!md.contains("Where the time goes"), "{md}");
+        assert!(!md.contains("Still settling"), "{md}");
         assert!(
             md.contains("| p | data_size=2000 | 0 | no datapoint | 3.000 | – |"),
             "{md}"
         );
         assert!(md.contains("| p | 1 | 50.0 % | 50.0 % | 1 |"), "{md}");
+
+        // A reference still settling is listed with its halves; one that is not, is not.
+        let settled = Settling {
+            earlier_ms: 10.0,
+            later_ms: 9.0,
+        };
+        let notes = BTreeMap::from([
+            (
+                "a".to_string(),
+                Notes {
+                    reference: Some(Settling {
+                        earlier_ms: 40.0,
+                        later_ms: 20.0,
+                    }),
+                    sim: Some(settled),
+                    ..Notes::default()
+                },
+            ),
+            (
+                "b".to_string(),
+                Notes {
+                    reference: Some(settled),
+                    ..Notes::default()
+                },
+            ),
+        ]);
+        let md = markdown(&r, &names, "ray", &notes);
+        assert!(md.starts_with("# Simulated against ray"), "{md}");
+        assert!(md.contains("| ray mean ms | sim mean ms |"), "{md}");
+        assert!(
+            md.contains("| ray | p | data_size=1000 | 0 | 40.000 | 20.000 |"),
+            "{md}"
+        );
+        assert_eq!(md.matches("| sim | p |").count(), 0, "{md}");
+        assert!(!md.contains("data_size=2000 | 0 | 10.000"), "{md}");
+    }
+
+    #[test]
+    fn a_run_is_settling_when_its_earlier_half_is_well_above_its_later() {
+        let ms = 1_000_000;
+        // Ten datapoints out of ingest order: 60, 50, .., 20 ms, then 10 ms five times.
+        let falling: Vec<(u64, u64)> = (0..10u64)
+            .rev()
+            .map(|i| (i, if i < 5 { (6 - i) * 10 * ms } else { 10 * ms }))
+            .collect();
+        let s = Settling::of(falling).unwrap();
+        assert_eq!((s.earlier_ms, s.later_ms), (40.0, 10.0));
+        assert!(s.still());
+        let level: Vec<(u64, u64)> = (0..10).map(|i| (i, (14 + i % 2) * ms)).collect();
+        let s = Settling::of(level).unwrap();
+        assert!(!s.still(), "{s:?}");
+        // Climbing (a run falling behind) is not settling; too few datapoints say nothing.
+        let climbing: Vec<(u64, u64)> = (0..10).map(|i| (i, (i + 1) * 10 * ms)).collect();
+        assert!(!Settling::of(climbing).unwrap().still());
+        assert_eq!(Settling::of(vec![(0, 90 * ms); 9]), None);
+        // Exactly 1.5x is not above it.
+        let edge: Vec<(u64, u64)> = (0..10)
+            .map(|i| (i, if i < 5 { 15 * ms } else { 10 * ms }))
+            .collect();
+        assert!(!Settling::of(edge).unwrap().still());
     }
 }

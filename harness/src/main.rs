@@ -124,25 +124,31 @@ fn dispatch(cli: Cli) -> Result<()> {
             policies,
             seeds,
             set,
+            replay,
             sweep,
             nic_rate,
             vary,
             with,
             out,
             force,
-        } => cmd_compare(
-            &workload,
-            &profile,
-            policies,
-            seeds,
-            &set,
-            sweep,
-            nic_rate.as_deref(),
-            &vary,
-            &with,
-            out,
-            force,
-        ),
+        } => match replay {
+            Some(recorded) => {
+                cmd_compare_replay(&workload, &profile, &set, &recorded, &with, out, force)
+            }
+            None => cmd_compare(
+                &workload,
+                &profile,
+                policies,
+                seeds,
+                &set,
+                sweep,
+                nic_rate.as_deref(),
+                &vary,
+                &with,
+                out,
+                force,
+            ),
+        },
         Command::Calibrate {
             out,
             nodes,
@@ -576,7 +582,7 @@ fn cmd_compare(
         workload: &w,
         shown_path: &shown,
         policies,
-        seeds,
+        seeds: if seeds.is_empty() { vec![1] } else { seeds },
         fixed: &fixed,
         configs: &configs,
         detail: true,
@@ -613,54 +619,145 @@ fn cmd_compare(
         false,
         &dir.join("live"),
     )?;
-    let runs_of = |side: &str, run: &str| staging.path().join(side).join("runs").join(run);
-    // Each run's detail files, read once on each side.
-    let details: BTreeMap<String, (compare::Detail, compare::Detail)> = sim
+    let pairs = compare::same_ids(
+        &sim,
+        &live,
+        &staging.path().join("sim/runs"),
+        &staging.path().join("live/runs"),
+    );
+    let mut others = vec![staging.path().join("live")];
+    others.extend(with.iter().cloned());
+    let rows = write_comparison(staging.path(), &pairs, &param_names, "live", others)?;
+    staging.commit()?;
+    print_comparison(&rows, "live")?;
+    writeln!(std::io::stdout().lock(), "wrote {}", dir.display())?;
+    Ok(())
+}
+
+/// `cohort compare --replay`: each run of the recorded sweep `recorded`, simulated with its
+/// own placements under `profile`, against the recorded run.
+fn cmd_compare_replay(
+    workload: &Path,
+    profile: &Path,
+    set: &[String],
+    recorded: &Path,
+    with: &[PathBuf],
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    let w = Workload::load(workload)?;
+    let shown = workload.display().to_string();
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
+    let (profile_shown, p) = load_profile(profile)?;
+    let sweep = replay::RecordedSweep::load(recorded)?;
+    let plan = plan::Plan::replaying(
+        &w,
+        &shown,
+        &sweep,
+        &parse_sets(set)?,
+        Some((profile_shown.as_str(), &p)),
+    )?;
+    let ids = plan.ids();
+    let param_names = output::param_names(&plan.specs[0]);
+    let staging = output::stage(&dir, force)?;
+    let sim = run_plan(
+        plan,
+        None,
+        None,
+        &staging.path().join("sim"),
+        false,
+        &dir.join("sim"),
+    )?;
+    let pairs: Vec<compare::Pair<'_>> = ids
         .iter()
-        .filter_map(|s| {
-            let side = |name: &str| compare::Detail::read(&runs_of(name, &s.run));
-            Some((s.run.clone(), (side("sim")?, side("live")?)))
+        .zip(&sweep.runs)
+        .filter_map(|(id, run)| {
+            Some(compare::Pair {
+                sim: sim.iter().find(|s| s.run == *id)?,
+                reference: &run.summary,
+                sim_dir: staging.path().join("sim/runs").join(id),
+                reference_dir: sweep.dir.join("runs").join(&run.summary.run),
+            })
         })
         .collect();
-    let rows = compare::rows(&sim, &live, |run| {
+    let mut others = vec![sweep.dir.clone()];
+    others.extend(with.iter().cloned());
+    let rows = write_comparison(staging.path(), &pairs, &param_names, &sweep.runtime, others)?;
+    staging.commit()?;
+    print_comparison(&rows, &sweep.runtime)?;
+    writeln!(std::io::stdout().lock(), "wrote {}", dir.display())?;
+    Ok(())
+}
+
+/// Writes into `into` the comparison of `pairs` (simulated, reference): `compare.csv`,
+/// `compare.md` (`reference` naming the reference's side) and `report/` (the simulated sweep
+/// `into/sim` with the sweeps `others` on the same figures); returns the rows.
+fn write_comparison(
+    into: &Path,
+    pairs: &[compare::Pair<'_>],
+    param_names: &[String],
+    reference: &str,
+    others: Vec<PathBuf>,
+) -> Result<Vec<cohort_schema::CompareRow>> {
+    // Each run's detail files, read once on each side.
+    let details: BTreeMap<&str, (compare::Detail, compare::Detail)> = pairs
+        .iter()
+        .filter_map(|p| {
+            let sim = compare::Detail::read(&p.sim_dir)?;
+            let reference = compare::Detail::read(&p.reference_dir)?;
+            Some((p.reference.run.as_str(), (sim, reference)))
+        })
+        .collect();
+    let rows = compare::rows(pairs, |run| {
         details.get(run).and_then(|(s, l)| compare::agreement(s, l))
     });
-    let mut writer = CsvWriter::<cohort_schema::CompareRow>::create(staging.path(), &param_names)?;
+    let mut writer = CsvWriter::<cohort_schema::CompareRow>::create(into, param_names)?;
     for row in &rows {
         writer.write(row)?;
     }
     writer.finish()?;
-    let ratios = rows
+    let notes = pairs
         .iter()
-        .map(|r| {
+        .map(|p| {
+            let run = p.reference.run.clone();
             let ratios = details
-                .get(&r.run)
+                .get(run.as_str())
                 .map_or_else(Vec::new, |(s, l)| compare::cost_ratios(s, l));
-            (r.run.clone(), ratios)
+            let notes = compare::Notes {
+                ratios,
+                sim: compare::Settling::read(&p.sim_dir),
+                reference: compare::Settling::read(&p.reference_dir),
+            };
+            (run, notes)
         })
         .collect();
-    let table = compare::markdown(&rows, &param_names, &ratios);
-    std::fs::write(staging.path().join("compare.md"), table).context("writing compare.md")?;
+    let table = compare::markdown(&rows, param_names, reference, &notes);
+    std::fs::write(into.join("compare.md"), table).context("writing compare.md")?;
     // One report with every source on the same figures.
-    let mut others = vec![staging.path().join("live")];
-    others.extend(with.iter().cloned());
     cohort_reports::render(
-        &staging.path().join("sim"),
-        &staging.path().join("report"),
+        &into.join("sim"),
+        &into.join("report"),
         &cohort_reports::ReportOptions {
             with: others,
             ..Default::default()
         },
     )
     .context("drawing the report")?;
-    staging.commit()?;
+    Ok(rows)
+}
+
+/// Prints each compared run's mean latency on both sides and the simulator's error.
+fn print_comparison(rows: &[cohort_schema::CompareRow], reference: &str) -> Result<()> {
     let mut o = std::io::stdout().lock();
     writeln!(
         o,
         "{:<60} {:>12} {:>12} {:>9}",
-        "run", "live mean ms", "sim mean ms", "error"
+        "run",
+        format!("{reference} mean ms"),
+        "sim mean ms",
+        "error"
     )?;
-    for r in &rows {
+    for r in rows {
         let error = if r.mean_error.0.is_nan() {
             "–".to_string()
         } else {
@@ -672,7 +769,6 @@ fn cmd_compare(
             r.run, r.live_mean_ms.0, r.sim_mean_ms.0, error
         )?;
     }
-    writeln!(o, "wrote {}", dir.display())?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 use crate::output;
 use crate::policy::PolicySource;
+use crate::replay::RecordedSweep;
 use crate::run::RunSpec;
 use anyhow::{Context, Result, bail};
 use cohort_runtime::Clock;
@@ -224,35 +225,112 @@ impl Plan {
         // the first.
         let mut seen = std::collections::BTreeSet::new();
         specs.retain(|s| seen.insert(s.id()));
-        let first = &specs[0];
-        let manifest = SweepManifest {
-            workload: w.name().to_string(),
-            workload_file: request.shown_path.to_string(),
-            policies: sources.iter().map(PolicySource::name).collect(),
-            seeds,
-            cohort_version: output::VERSION.to_string(),
-            git_commit: output::GIT_COMMIT.to_string(),
-            runs: specs.len(),
-            failed: Vec::new(),
-            detail: request.detail,
-            reproduces: first.resolved.reproduces.clone(),
-            swept: sweep
-                .swept
-                .iter()
-                .filter(|p| !request.fixed.contains_key(*p))
-                .cloned()
-                .collect(),
-            params: grid,
-            fixed: request.fixed.clone(),
-            policy_config: request.configs.clone(),
-            param_units: output::param_units(first)
-                .into_iter()
-                .map(|(k, v)| (k, v.to_string()))
-                .collect(),
-            shard: None,
-        };
+        let swept = sweep
+            .swept
+            .iter()
+            .filter(|p| !request.fixed.contains_key(*p))
+            .cloned()
+            .collect();
+        let mut manifest = SweepManifest::of(w, request.shown_path, &specs, swept, grid);
+        manifest.policies = sources.iter().map(PolicySource::name).collect();
+        manifest.seeds = seeds;
+        manifest.detail = request.detail;
+        manifest.fixed = request.fixed.clone();
+        manifest.policy_config = request.configs.clone();
         Ok(Plan {
             asked: policies,
+            specs,
+            manifest,
+        })
+    }
+
+    /// A plan that simulates every run of a recorded sweep as it was placed (`cohort compare
+    /// --replay`), in the sweep's order: each run with the values it ran with, its seed and
+    /// its placements, under `profile`. `fixed` may add values to every run but not change
+    /// one a run was recorded with.
+    pub fn replaying(
+        w: &Workload,
+        shown_path: &str,
+        sweep: &RecordedSweep,
+        fixed: &BTreeMap<String, String>,
+        profile: Option<(&str, &cohort_workloads::Profile)>,
+    ) -> Result<Plan> {
+        if sweep.workload != w.name() {
+            bail!(
+                "--replay {}: its runs are of workload `{}`, not `{}`",
+                sweep.dir.display(),
+                sweep.workload,
+                w.name()
+            );
+        }
+        let mut specs: Vec<RunSpec> = Vec::new();
+        let mut grid: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for run in &sweep.runs {
+            let mut overrides = run.manifest.set.clone();
+            for (k, v) in fixed {
+                if let Some(old) = overrides.insert(k.clone(), v.clone())
+                    && old != *v
+                {
+                    bail!(
+                        "--set {k}={v}: run {} of the replayed sweep ran with {k}={old}",
+                        run.summary.run
+                    );
+                }
+            }
+            for k in &sweep.swept {
+                if let Some(v) = overrides.get(k) {
+                    let values = grid.entry(k.clone()).or_default();
+                    if !values.contains(v) {
+                        values.push(v.clone());
+                    }
+                }
+            }
+            let (resolved, profile) = crate::run::resolve(w, &overrides, profile)?;
+            let spec = RunSpec {
+                workload_source: w.source().to_string(),
+                workload_path: shown_path.to_string(),
+                resolved,
+                overrides,
+                profile,
+                policy: PolicySource::Replay {
+                    sha256: crate::policy::sha256_of(&run.recorded.path)?,
+                    recorded: run.recorded.clone(),
+                },
+                policy_config: String::new(),
+                seed: run.manifest.seed,
+                clock: Clock::Virtual,
+                deploy: crate::run::Deploy::InProcess,
+            };
+            if let Some(twin) = specs.iter().position(|s| s.id() == spec.id()) {
+                bail!(
+                    "--replay {}: runs {} and {} would replay under one name ({})",
+                    sweep.dir.display(),
+                    sweep.runs[twin].summary.run,
+                    run.summary.run,
+                    spec.id()
+                );
+            }
+            specs.push(spec);
+        }
+        // Every run's value of a parameter the sweep did not vary.
+        let mut common = specs[0].overrides.clone();
+        common.retain(|k, v| {
+            !sweep.swept.contains(k) && specs.iter().all(|s| s.overrides.get(k) == Some(v))
+        });
+        let mut manifest = SweepManifest::of(w, shown_path, &specs, sweep.swept.clone(), grid);
+        for s in &specs {
+            let name = s.policy.name();
+            if !manifest.policies.contains(&name) {
+                manifest.policies.push(name);
+            }
+            if !manifest.seeds.contains(&s.seed) {
+                manifest.seeds.push(s.seed);
+            }
+        }
+        manifest.detail = true;
+        manifest.fixed = common;
+        Ok(Plan {
+            asked: manifest.policies.clone(),
             specs,
             manifest,
         })
@@ -261,6 +339,41 @@ impl Plan {
     /// The run ids, in plan order.
     pub fn ids(&self) -> Vec<String> {
         self.specs.iter().map(RunSpec::id).collect()
+    }
+}
+
+impl SweepManifest {
+    /// The manifest of a plan of `specs` (at least one) of `w`, swept over `swept` with the
+    /// values `params`; no policy, seed, fixed value or configuration yet, and no detail.
+    fn of(
+        w: &Workload,
+        shown_path: &str,
+        specs: &[RunSpec],
+        swept: Vec<String>,
+        params: BTreeMap<String, Vec<String>>,
+    ) -> SweepManifest {
+        let first = &specs[0];
+        SweepManifest {
+            workload: w.name().to_string(),
+            workload_file: shown_path.to_string(),
+            policies: Vec::new(),
+            seeds: Vec::new(),
+            cohort_version: output::VERSION.to_string(),
+            git_commit: output::GIT_COMMIT.to_string(),
+            runs: specs.len(),
+            failed: Vec::new(),
+            detail: false,
+            reproduces: first.resolved.reproduces.clone(),
+            swept,
+            params,
+            fixed: BTreeMap::new(),
+            policy_config: BTreeMap::new(),
+            param_units: output::param_units(first)
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect(),
+            shard: None,
+        }
     }
 }
 

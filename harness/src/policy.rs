@@ -133,7 +133,7 @@ impl PolicySource {
         match self {
             PolicySource::Builtin(n) => (*n).to_string(),
             PolicySource::Plugin { name, .. } => name.clone(),
-            PolicySource::Replay { .. } => "replay".to_string(),
+            PolicySource::Replay { recorded, .. } => recorded.name(),
         }
     }
 

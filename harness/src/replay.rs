@@ -14,7 +14,7 @@
 
 use anyhow::{Context, Result};
 use cohort_runtime::policy::{GroupId, NodeId, Placement, PlacementView, Policy, WorkKind};
-use cohort_schema::{CsvReader, PlacementRow, Row};
+use cohort_schema::{CsvReader, PlacementRow, Row, SummaryRow};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,6 +28,9 @@ pub struct Recorded {
     nodes: BTreeMap<(String, u32), BTreeMap<u64, u32>>,
     /// The file they were read from.
     pub path: PathBuf,
+    /// The recorded run's policy, as the `manifest.toml` beside the file names it (`None`
+    /// without one).
+    pub policy: Option<String>,
 }
 
 impl Recorded {
@@ -52,6 +55,7 @@ impl Recorded {
         // The file read (plain or gzipped), which the manifest names and hashes.
         let mut recorded = Recorded {
             path: reader.path().to_path_buf(),
+            policy: RunManifest::read(&dir)?.map(|m| m.policy),
             ..Recorded::default()
         };
         for row in reader.rows() {
@@ -74,6 +78,13 @@ impl Recorded {
         Ok(recorded)
     }
 
+    /// What a replay of it is called: `replay-` and the recorded policy, or `replay`.
+    pub fn name(&self) -> String {
+        self.policy
+            .as_deref()
+            .map_or_else(|| "replay".to_string(), |p| format!("replay-{p}"))
+    }
+
     /// The node of `stage`'s work `index` at `iteration`: exact, or of another recorded
     /// iteration (see the module's documentation) and then `false`.
     fn task(&self, stage: &str, iteration: u64, index: u32) -> Option<(u32, bool)> {
@@ -93,6 +104,112 @@ impl Recorded {
         [stage, CALL].iter().find_map(|s| {
             let by_iteration = self.nodes.get(&(s.to_string(), index))?;
             by_iteration.values().next().copied()
+        })
+    }
+}
+
+/// What a recorded run's `manifest.toml` says that a replay needs.
+#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct RunManifest {
+    /// The policy that placed the run.
+    pub policy: String,
+    /// Its seed.
+    pub seed: u64,
+    /// The values set for it (`--set`, or a sweep's point): what it ran with besides the
+    /// workload's own.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+impl RunManifest {
+    /// Reads `dir/manifest.toml`; `None` when there is none.
+    pub fn read(dir: &Path) -> Result<Option<RunManifest>> {
+        let path = dir.join("manifest.toml");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let m = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        Ok(Some(m))
+    }
+}
+
+/// A sweep directory of recorded runs, each with its `placements.csv` (a peer's sweep:
+/// `peers/ray/`), which `cohort compare --replay` simulates run by run.
+#[derive(Debug)]
+pub struct RecordedSweep {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The workload its runs ran.
+    pub workload: String,
+    /// What ran them, as its `sweep.toml` says (`runtime`, e.g. `ray`); `recorded` if it
+    /// does not say.
+    pub runtime: String,
+    /// The parameters it swept.
+    pub swept: Vec<String>,
+    /// Its runs, in its `summary.csv`'s order.
+    pub runs: Vec<RecordedRun>,
+}
+
+/// One run of a [`RecordedSweep`].
+#[derive(Debug)]
+pub struct RecordedRun {
+    /// Its row of the sweep's `summary.csv`.
+    pub summary: SummaryRow,
+    /// What its manifest says.
+    pub manifest: RunManifest,
+    /// Its placements.
+    pub recorded: Arc<Recorded>,
+}
+
+/// The part of a `sweep.toml` a replay reads.
+#[derive(serde::Deserialize)]
+struct SweepHead {
+    workload: String,
+    #[serde(default)]
+    swept: Vec<String>,
+    runtime: Option<String>,
+}
+
+impl RecordedSweep {
+    /// Reads the sweep in `dir`: its `sweep.toml`, its `summary.csv`, and each run's
+    /// manifest and placements.
+    pub fn load(dir: &Path) -> Result<RecordedSweep> {
+        let shown = || format!("--replay {}", dir.display());
+        let head = dir.join("sweep.toml");
+        let text = std::fs::read_to_string(&head).with_context(|| {
+            format!(
+                "{}: not a sweep directory (no readable sweep.toml)",
+                shown()
+            )
+        })?;
+        let head: SweepHead =
+            toml::from_str(&text).with_context(|| format!("{}", head.display()))?;
+        let mut reader = CsvReader::<SummaryRow>::open(dir).with_context(shown)?;
+        let mut runs = Vec::new();
+        for row in reader.rows() {
+            let (_, summary) = row.with_context(shown)?;
+            let run_dir = dir.join("runs").join(&summary.run);
+            let manifest = RunManifest::read(&run_dir)?.with_context(|| {
+                format!("{}: run {} has no manifest.toml", shown(), summary.run)
+            })?;
+            let recorded = Arc::new(Recorded::load(&run_dir)?);
+            runs.push(RecordedRun {
+                summary,
+                manifest,
+                recorded,
+            });
+        }
+        if runs.is_empty() {
+            anyhow::bail!("{}: its summary.csv has no run to replay", shown());
+        }
+        Ok(RecordedSweep {
+            dir: dir.to_path_buf(),
+            workload: head.workload,
+            runtime: head.runtime.unwrap_or_else(|| "recorded".to_string()),
+            swept: head.swept,
+            runs,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! `cohort run --replay`: the workload placed as a recorded run's `placements.csv` says,
 //! stage by stage, iteration by iteration; what it could not find counted in the manifest;
-//! a recording that is not one refused by name.
+//! a recording that is not one refused by name. `cohort compare --replay`: every run of a
+//! recorded sweep replayed and compared with it.
 
 mod common;
 
@@ -8,8 +9,14 @@ use common::{Sandbox, assert_bad, number, read_csv, rows, shipped, stderr};
 
 /// The streaming workload, small: 3 nodes, 6-wide stages, 2 reducers, 1 s.
 fn small() -> Vec<String> {
+    let mut sets = vec!["--set".to_string(), "data_size=80KB".to_string()];
+    sets.extend(small_but_the_size());
+    sets
+}
+
+/// [`small`] without its data size.
+fn small_but_the_size() -> Vec<String> {
     [
-        "data_size=80KB",
         "cluster.nodes=3",
         "cluster.cpus=2",
         "cluster.store=64MB",
@@ -155,4 +162,176 @@ fn a_replay_without_a_recording_or_with_a_policy_is_refused_by_name() {
         "--replay runs on the in-process cluster",
     );
     assert!(!sb.path("run").exists(), "nothing is written");
+}
+
+/// Rewrites the measured latencies of the run in `dir` (its `latencies.csv`, plain or
+/// gzipped) as 40 ms for those ingested before the middle one and 10 ms after: a run still
+/// settling after its warm-up.
+fn settle(dir: &std::path::Path) {
+    let text = read_csv(&dir.join("latencies.csv"));
+    let _ = std::fs::remove_file(dir.join("latencies.csv.gz"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (ingest, latency, arrival) = (col("ingest_ns"), col("latency_ns"), col("arrival_ns"));
+    let mut cells: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let mut ingests: Vec<u64> = cells.iter().map(|c| c[ingest].parse().unwrap()).collect();
+    ingests.sort_unstable();
+    let middle = ingests[ingests.len() / 2];
+    for c in &mut cells {
+        let at: u64 = c[ingest].parse().unwrap();
+        let ms: u64 = if at < middle { 40 } else { 10 };
+        c[latency] = (ms * 1_000_000).to_string();
+        c[arrival] = (at + ms * 1_000_000).to_string();
+    }
+    let mut out = header.join(",") + "\n";
+    for c in cells {
+        out.push_str(&(c.join(",") + "\n"));
+    }
+    std::fs::write(dir.join("latencies.csv"), out).unwrap();
+}
+
+#[test]
+fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_recording() {
+    let sb = Sandbox::new("compare-replay", "");
+    let streaming = shipped("streaming.toml");
+    let profile = format!(
+        "{}/../peers/ray/profiles/ray-2-local.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // The recorded sweep: two policies at two sizes, each run given the recording.
+    let mut args = vec![
+        "sweep",
+        &streaming,
+        "--policies",
+        "group,random",
+        "--vary",
+        "data_size=80KB,160KB",
+        "--seeds",
+        "1",
+        "--out",
+        "rec",
+    ];
+    let sets = small_but_the_size();
+    args.extend(sets.iter().map(String::as_str));
+    let o = sb.cohort(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recorded = rows(&read_csv(&sb.path("rec/summary.csv")));
+    assert_eq!(recorded.len(), 4);
+    for r in &recorded {
+        std::fs::write(
+            sb.path(&format!("rec/runs/{}/placements.csv", r["run"])),
+            recording(),
+        )
+        .unwrap();
+    }
+    let settling = recorded
+        .iter()
+        .find(|r| r["policy"] == "group" && r["param.data_size"] == "80000")
+        .unwrap();
+    settle(&sb.path(&format!("rec/runs/{}", settling["run"])));
+
+    let o = sb.cohort(&[
+        "compare",
+        &streaming,
+        "--profile",
+        &profile,
+        "--replay",
+        "rec",
+        "--out",
+        "cmp",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!sb.path("cmp/live").exists(), "nothing runs live");
+    let compared = rows(&read_csv(&sb.path("cmp/compare.csv")));
+    assert_eq!(compared.len(), 4);
+    for (c, r) in compared.iter().zip(&recorded) {
+        assert_eq!((&c["run"], &c["policy"]), (&r["run"], &r["policy"]));
+        assert_eq!(c["live_mean_ms"], r["mean_ms"], "the recording's own mean");
+        // The simulated side is the run replayed on its own, with the values it ran with.
+        let one = format!("one-{}", r["run"]);
+        let size = match r["param.data_size"].as_str() {
+            "80000" => "data_size=80KB",
+            "160000" => "data_size=160KB",
+            other => panic!("a size not swept: {other}"),
+        };
+        let run_dir = format!("rec/runs/{}", r["run"]);
+        let mut args = vec![
+            "run",
+            &streaming,
+            "--replay",
+            &run_dir,
+            "--profile",
+            &profile,
+            "--set",
+            size,
+            "--out",
+            &one,
+        ];
+        args.extend(sets.iter().map(String::as_str));
+        let o = sb.cohort(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let alone = rows(&read_csv(&sb.path(&format!("{one}/summary.csv"))));
+        assert_eq!(c["sim_mean_ms"], alone[0]["mean_ms"], "{}", r["run"]);
+        assert_eq!(alone[0]["policy"], format!("replay-{}", r["policy"]));
+        let (sim, live): (f64, f64) = (
+            c["sim_mean_ms"].parse().unwrap(),
+            c["live_mean_ms"].parse().unwrap(),
+        );
+        let error: f64 = c["mean_error"].parse().unwrap();
+        assert!((error - (sim - live) / live).abs() < 1e-6, "{c:?}");
+        assert!(
+            sb.path(&format!("cmp/sim/runs/replay-{}", r["run"]))
+                .is_dir(),
+            "the simulated run is the recorded one's replay"
+        );
+    }
+    let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
+    assert!(md.starts_with("# Simulated against recorded"), "{md}");
+    // A peer's recording times its tasks' code only: no kinds of work set against the model's.
+    assert!(!md.contains("Where the time goes"), "{md}");
+    // Only the run made to settle is listed as the recording's.
+    assert_eq!(md.matches("| recorded | ").count(), 1, "{md}");
+    assert!(
+        md.contains("| recorded | group | data_size=80000 | 1 | ")
+            && md.contains("| 40.000 | 10.000 |"),
+        "{md}"
+    );
+    assert!(sb.path("cmp/report").is_dir());
+
+    // Refused by name, nothing written: with a choice of runs of its own, a directory that is
+    // not a sweep, another workload's sweep, a value the recording ran otherwise.
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["compare", streaming.as_str(), "--profile", &profile];
+        args.extend_from_slice(extra);
+        args.extend(["--out", "bad"]);
+        sb.cohort(&args)
+    };
+    assert_bad(
+        &compare(&["--replay", "rec", "--policies", "group"]),
+        "cannot be used with",
+    );
+    assert_bad(
+        &compare(&["--replay", "cmp/sim/runs"]),
+        "not a sweep directory",
+    );
+    assert_bad(
+        &compare(&["--replay", "rec", "--set", "data_size=1MiB"]),
+        "ran with data_size=",
+    );
+    let tree = shipped("tree-reduce.toml");
+    let o = sb.cohort(&[
+        "compare",
+        &tree,
+        "--profile",
+        &profile,
+        "--replay",
+        "rec",
+        "--out",
+        "bad",
+    ]);
+    assert_bad(&o, "its runs are of workload `streaming`");
+    assert!(!sb.path("bad").exists(), "nothing is written");
 }

@@ -384,12 +384,15 @@ impl Row for SummaryRow {
 
 /// One row of `compare.csv` (written by `cohort compare`): one run of the plan, simulated
 /// with a cost profile and run live, side by side. An error is `(simulated - live) / live`:
-/// negative when the simulator is too fast.
+/// negative when the simulator is too fast. With `cohort compare --replay`, "live" is the
+/// recorded run the simulated one replayed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CompareRow {
-    /// The run's id (the same in `sim/runs/` and `live/runs/`).
+    /// The run's id: the same in `sim/runs/` and `live/runs/`; with `--replay`, the recorded
+    /// run's (its replay in `sim/runs/` is named `replay-` and that id when the replay adds no
+    /// value of its own).
     pub run: String,
-    /// The policy.
+    /// The policy (with `--replay`, the recorded run's).
     pub policy: String,
     /// The seed.
     pub seed: u64,
