@@ -2,7 +2,12 @@
 //! recorded sweep's runs, each replayed with its placements), as `compare.csv` rows and
 //! `compare.md`.
 
-use cohort_schema::{CompareRow, CsvReader, Fixed6, LatencyRow, SummaryRow, TaskRow, TransferRow};
+use cohort_schema::{
+    CompareRow, CsvReader, DependencyKind, Fixed6, LatencyRow, PlacementRow, SummaryRow, TaskRow,
+    TransferRow,
+};
+use cohort_workloads::resolve::{Stage, StageOp};
+use cohort_workloads::schema::Scope;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -37,12 +42,50 @@ pub struct Detail {
 /// Where a run's time went, as medians in ns: each kind of work's duration (start to end,
 /// by name), a small transfer's time (request to arrival, under 64 KiB) and a large one's
 /// per byte. Whole transfers, because a live run learns of a transfer's first bytes only
-/// with its last.
+/// with its last. And per kind of task that waits for one task of another, its hand-off:
+/// from that task's end to its own start, over the tasks started after the warm-up.
 #[derive(Debug, Default, PartialEq)]
 struct Costs {
     by_kind: BTreeMap<String, f64>,
     small: Option<f64>,
     per_byte: Option<f64>,
+    handoff: BTreeMap<String, f64>,
+}
+
+/// A stage each of whose tasks waits for the task of the same index and iteration of its
+/// input stage: where a hand-off can be timed from a peer's `placements.csv`, which names
+/// work by stage rather than by what it waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapStage {
+    /// The stage.
+    pub stage: String,
+    /// Its task kind.
+    pub task: String,
+    /// The stage it reads.
+    pub input: String,
+}
+
+/// The [`MapStage`]s of `stages`: per-iteration maps of one input, neither chained nor
+/// fanned in, over a per-iteration stage.
+pub fn map_stages(stages: &[Stage]) -> Vec<MapStage> {
+    stages
+        .iter()
+        .filter_map(|s| match &s.op {
+            StageOp::Map {
+                task,
+                input,
+                repeat: 1,
+                fan_in: 1,
+            } if s.scope == Scope::Iteration && stages.get(*input)?.scope == Scope::Iteration => {
+                Some(MapStage {
+                    stage: s.name.clone(),
+                    task: task.clone(),
+                    input: stages[*input].name.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The size from which a transfer counts as large (its time is mostly bytes).
@@ -54,19 +97,38 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 impl Detail {
-    /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`; `None` without `tasks.csv` (a run
-    /// written without its detail files, or a peer's, whose `placements.csv` times only its
-    /// tasks' code, which a simulated task's time is not) or when a file does not read.
-    pub fn read(run_dir: &Path) -> Option<Detail> {
-        cohort_schema::stored::<TaskRow>(run_dir)?;
+    /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`, or a peer's `placements.csv` (then
+    /// only its hand-offs into `maps`: its durations time its tasks' code alone, which a
+    /// simulated task's do not); `None` without either file or when a file does not read.
+    /// Hand-offs count tasks started from `warmup_ns` on.
+    pub fn read(run_dir: &Path, warmup_ns: u64, maps: &[MapStage]) -> Option<Detail> {
+        if cohort_schema::stored::<TaskRow>(run_dir).is_none() {
+            return Detail::of_peer(run_dir, warmup_ns, maps);
+        }
         let mut placements = BTreeMap::new();
         let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut ends: BTreeMap<(u64, u32), u64> = BTreeMap::new();
+        let mut waits: Vec<(String, (u64, u32), u64)> = Vec::new();
         let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
         for row in reader.rows() {
             let (_, t) = row.ok()?;
             placements.insert(t.task, t.node);
             let ns = t.finished_ns.saturating_sub(t.started_ns) as f64;
+            ends.insert((t.group, t.index), t.finished_ns);
+            if let (DependencyKind::Task, Some(group), Some(index)) =
+                (t.dependency, t.dependency_group, t.dependency_index)
+                && t.started_ns >= warmup_ns
+            {
+                waits.push((t.name.clone(), (group, index), t.started_ns));
+            }
             durations.entry(t.name).or_default().push(ns);
+        }
+        let mut handoffs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (name, on, started) in waits {
+            if let Some(&end) = ends.get(&on) {
+                let ns = started.saturating_sub(end) as f64;
+                handoffs.entry(name).or_default().push(ns);
+            }
         }
         let (mut small, mut per_byte) = (Vec::new(), Vec::new());
         if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
@@ -82,15 +144,58 @@ impl Detail {
             }
         }
         let costs = Costs {
-            by_kind: durations
-                .into_iter()
-                .filter_map(|(k, v)| median(v).map(|m| (k, m)))
-                .collect(),
+            by_kind: medians(durations),
             small: median(small),
             per_byte: median(per_byte),
+            handoff: medians(handoffs),
         };
         Some(Detail { placements, costs })
     }
+
+    /// A peer's run: its hand-offs into `maps`, from its `placements.csv`.
+    fn of_peer(run_dir: &Path, warmup_ns: u64, maps: &[MapStage]) -> Option<Detail> {
+        cohort_schema::stored::<PlacementRow>(run_dir)?;
+        let mut rows: BTreeMap<(String, u64, u32), (i64, i64)> = BTreeMap::new();
+        let mut reader = CsvReader::<PlacementRow>::open(run_dir).ok()?;
+        for row in reader.rows() {
+            let (_, p) = row.ok()?;
+            rows.insert(
+                (p.stage, p.iteration, p.index),
+                (p.started_ns, p.finished_ns),
+            );
+        }
+        let mut handoffs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for m in maps {
+            let stage = rows
+                .range((m.stage.clone(), 0, 0)..)
+                .take_while(|((s, ..), _)| *s == m.stage);
+            for ((_, iteration, index), &(started, _)) in stage {
+                let input = rows.get(&(m.input.clone(), *iteration, *index));
+                if let Some(&(_, end)) = input
+                    && started >= 0
+                    && started as u64 >= warmup_ns
+                {
+                    let ns = started.saturating_sub(end).max(0) as f64;
+                    handoffs.entry(m.task.clone()).or_default().push(ns);
+                }
+            }
+        }
+        Some(Detail {
+            placements: BTreeMap::new(),
+            costs: Costs {
+                handoff: medians(handoffs),
+                ..Costs::default()
+            },
+        })
+    }
+}
+
+/// The median of each list.
+fn medians(lists: BTreeMap<String, Vec<f64>>) -> BTreeMap<String, f64> {
+    lists
+        .into_iter()
+        .filter_map(|(k, v)| median(v).map(|m| (k, m)))
+        .collect()
 }
 
 /// How a run's latency moved over its measured datapoints (those after the warm-up), in ingest
@@ -148,6 +253,16 @@ impl Settling {
     }
 }
 
+/// Each kind of task's median hand-off on both sides, where both have one, as `(kind, live
+/// ns, simulated ns)`: see [`Detail::read`].
+pub fn handoffs(sim: &Detail, live: &Detail) -> Vec<(String, f64, f64)> {
+    live.costs
+        .handoff
+        .iter()
+        .filter_map(|(k, l)| Some((k.clone(), *l, *sim.costs.handoff.get(k)?)))
+        .collect()
+}
+
 /// One simulated run and its reference, with their run directories.
 pub struct Pair<'a> {
     /// The simulated run's summary.
@@ -158,6 +273,10 @@ pub struct Pair<'a> {
     pub sim_dir: PathBuf,
     /// The reference's.
     pub reference_dir: PathBuf,
+    /// The run's warm-up, ns.
+    pub warmup_ns: u64,
+    /// Its workload's [`MapStage`]s, by which a peer's hand-offs are timed.
+    pub maps: Vec<MapStage>,
 }
 
 /// The share of the work both runs placed that they placed on the same node; `None` when
@@ -196,12 +315,14 @@ pub fn cost_ratios(sim: &Detail, live: &Detail) -> Vec<(String, f64)> {
 }
 
 /// The pairs of runs both sides finished, by run id, in the simulated side's order: `sim`
-/// from the directory `sim_runs`, `live` from `live_runs`.
+/// from the directory `sim_runs`, `live` from `live_runs`; `warmup_ns` gives a run's warm-up
+/// by its id.
 pub fn same_ids<'a>(
     sim: &'a [SummaryRow],
     live: &'a [SummaryRow],
     sim_runs: &Path,
     live_runs: &Path,
+    warmup_ns: impl Fn(&str) -> u64,
 ) -> Vec<Pair<'a>> {
     sim.iter()
         .filter_map(|s| {
@@ -211,6 +332,8 @@ pub fn same_ids<'a>(
                 reference: l,
                 sim_dir: sim_runs.join(&s.run),
                 reference_dir: live_runs.join(&l.run),
+                warmup_ns: warmup_ns(&s.run),
+                maps: Vec::new(),
             })
         })
         .collect()
@@ -250,6 +373,8 @@ pub fn rows(pairs: &[Pair<'_>], agree: impl Fn(&str) -> Option<f64>) -> Vec<Comp
 pub struct Notes {
     /// Where the time went: [`cost_ratios`].
     pub ratios: Vec<(String, f64)>,
+    /// Hand-offs: [`handoffs`].
+    pub handoffs: Vec<(String, f64, f64)>,
     /// How the simulated run's latency moved after its warm-up.
     pub sim: Option<Settling>,
     /// How the reference's did.
@@ -364,19 +489,35 @@ pub fn markdown(
     }
     let explained: Vec<&CompareRow> = rows
         .iter()
-        .filter(|r| notes.get(&r.run).is_some_and(|n| !n.ratios.is_empty()))
+        .filter(|r| {
+            notes
+                .get(&r.run)
+                .is_some_and(|n| !n.ratios.is_empty() || !n.handoffs.is_empty())
+        })
         .collect();
     if !explained.is_empty() {
         out.push_str(&format!(
             "\n## Where the time goes\n\n{reference} over simulated, medians per run: each kind \
              of work's duration, a small transfer's time (request to arrival, under 64 KiB) and \
-             a large one's time per byte. Above 1: a cost the model leaves out or prices low.\n\n| policy | point | seed | {reference} ÷ simulated |\n| --- | --- | ---: | --- |\n",
+             a large one's time per byte. Above 1: a cost the model leaves out or prices low. \
+             Then each kind of task's hand-off, from the end of the task it waits for to its own \
+             start (tasks started after the warm-up), {reference} against simulated; a peer's \
+             run gives only these (its durations time its tasks' code alone).\n\n\
+             | policy | point | seed | {reference} ÷ simulated |\n| --- | --- | ---: | --- |\n",
         ));
         for r in explained {
-            let parts: Vec<String> = notes[&r.run]
+            let n = &notes[&r.run];
+            let parts: Vec<String> = n
                 .ratios
                 .iter()
                 .map(|(what, x)| format!("{what} ×{x:.2}"))
+                .chain(n.handoffs.iter().map(|(what, l, s)| {
+                    format!(
+                        "hand-off to {what} {:.3} ms against {:.3} ms",
+                        l / 1e6,
+                        s / 1e6
+                    )
+                }))
                 .collect();
             out.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
@@ -441,7 +582,10 @@ mod tests {
         };
         let sim = [row("a", 1.0, 10), row("b", 3.0, 20), row("c", 1.0, 0)];
         let live = [row("b", 4.0, 25), row("a", 2.0, 10)];
-        let pairs = same_ids(&sim, &live, Path::new("s"), Path::new("l"));
+        let pairs = same_ids(&sim, &live, Path::new("s"), Path::new("l"), |run| {
+            if run == "a" { 7 } else { 0 }
+        });
+        assert_eq!((pairs[0].warmup_ns, pairs[1].warmup_ns), (7, 0));
         assert_eq!(pairs[1].sim_dir, Path::new("s/b"));
         assert_eq!(pairs[1].reference_dir, Path::new("l/b"));
         let r = rows(&pairs, |run| (run == "a").then_some(0.75));
@@ -457,7 +601,7 @@ mod tests {
             ..row("b", 0.0, 20)
         };
         let none = rows(
-            &same_ids(&[behind], &live, Path::new("s"), Path::new("l")),
+            &same_ids(&[behind], &live, Path::new("s"), Path::new("l"), |_| 0),
             |_| None,
         );
         assert!(none[0].mean_error.0.is_nan() && none[0].p99_error.0.is_nan());
@@ -535,6 +679,42 @@ mod tests {
         );
         assert_eq!(md.matches("| sim | p |").count(), 0, "{md}");
         assert!(!md.contains("data_size=2000 | 0 | 10.000"), "{md}");
+    }
+
+    #[test]
+    fn a_map_stage_is_one_that_waits_for_one_task_of_a_per_iteration_stage() {
+        let stage = |name: &str, op: StageOp, scope: Scope| Stage {
+            name: name.to_string(),
+            op,
+            scope,
+        };
+        let map = |input: usize, repeat: usize, fan_in: usize| StageOp::Map {
+            task: "t".to_string(),
+            input,
+            repeat,
+            fan_in,
+        };
+        let broadcast = StageOp::Broadcast {
+            task: "b".to_string(),
+            width: 2,
+        };
+        let stages = [
+            stage("data", broadcast, Scope::Once),
+            stage("maps", map(0, 1, 1), Scope::Iteration),
+            stage("shuffled", map(1, 1, 1), Scope::Iteration),
+            stage("chained", map(1, 2, 1), Scope::Iteration),
+            stage("fanned", map(1, 1, 2), Scope::Iteration),
+            stage("once", map(1, 1, 1), Scope::Once),
+        ];
+        // `maps` reads a stage built once: its inputs were ready long before.
+        assert_eq!(
+            map_stages(&stages),
+            vec![MapStage {
+                stage: "shuffled".to_string(),
+                task: "t".to_string(),
+                input: "maps".to_string(),
+            }]
+        );
     }
 
     #[test]

@@ -601,6 +601,11 @@ fn cmd_compare(
         });
     }
     let param_names = output::param_names(&sim_plan.specs[0]);
+    let warmups: BTreeMap<String, u64> = sim_plan
+        .specs
+        .iter()
+        .map(|s| (s.id(), s.resolved.schedule.warmup))
+        .collect();
     let staging = output::stage(&dir, force)?;
     let sim = run_plan(
         sim_plan,
@@ -624,6 +629,7 @@ fn cmd_compare(
         &live,
         &staging.path().join("sim/runs"),
         &staging.path().join("live/runs"),
+        |run| warmups.get(run).copied().unwrap_or(0),
     );
     let mut others = vec![staging.path().join("live")];
     others.extend(with.iter().cloned());
@@ -658,6 +664,14 @@ fn cmd_compare_replay(
         Some((profile_shown.as_str(), &p)),
     )?;
     let ids = plan.ids();
+    let runs: Vec<(u64, Vec<compare::MapStage>)> = plan
+        .specs
+        .iter()
+        .map(|s| {
+            let r = &s.resolved;
+            (r.schedule.warmup, compare::map_stages(&r.stages))
+        })
+        .collect();
     let param_names = output::param_names(&plan.specs[0]);
     let staging = output::stage(&dir, force)?;
     let sim = run_plan(
@@ -671,12 +685,15 @@ fn cmd_compare_replay(
     let pairs: Vec<compare::Pair<'_>> = ids
         .iter()
         .zip(&sweep.runs)
-        .filter_map(|(id, run)| {
+        .zip(runs)
+        .filter_map(|((id, run), (warmup_ns, maps))| {
             Some(compare::Pair {
                 sim: sim.iter().find(|s| s.run == *id)?,
                 reference: &run.summary,
                 sim_dir: staging.path().join("sim/runs").join(id),
                 reference_dir: sweep.dir.join("runs").join(&run.summary.run),
+                warmup_ns,
+                maps,
             })
         })
         .collect();
@@ -703,8 +720,8 @@ fn write_comparison(
     let details: BTreeMap<&str, (compare::Detail, compare::Detail)> = pairs
         .iter()
         .filter_map(|p| {
-            let sim = compare::Detail::read(&p.sim_dir)?;
-            let reference = compare::Detail::read(&p.reference_dir)?;
+            let sim = compare::Detail::read(&p.sim_dir, p.warmup_ns, &p.maps)?;
+            let reference = compare::Detail::read(&p.reference_dir, p.warmup_ns, &p.maps)?;
             Some((p.reference.run.as_str(), (sim, reference)))
         })
         .collect();
@@ -720,11 +737,14 @@ fn write_comparison(
         .iter()
         .map(|p| {
             let run = p.reference.run.clone();
-            let ratios = details
+            let (ratios, handoffs) = details
                 .get(run.as_str())
-                .map_or_else(Vec::new, |(s, l)| compare::cost_ratios(s, l));
+                .map_or_else(Default::default, |(s, l)| {
+                    (compare::cost_ratios(s, l), compare::handoffs(s, l))
+                });
             let notes = compare::Notes {
                 ratios,
+                handoffs,
                 sim: compare::Settling::read(&p.sim_dir),
                 reference: compare::Settling::read(&p.reference_dir),
             };

@@ -656,6 +656,7 @@ fn compare_runs_both_sides_and_writes_their_errors() {
     let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
     assert!(md.contains("## Where the time goes"), "{md}");
     assert!(md.contains("map_step ×"), "{md}");
+    assert!(md.contains("hand-off to shuffle "), "{md}");
     for c in &cmp {
         assert!(md.contains(&format!("| {} |", c["policy"])), "{md}");
     }

@@ -42,16 +42,24 @@ fn reducer_node(j: u64) -> u64 {
 }
 
 /// A recording of iterations 0 to 4 (the run makes more: those take iteration 4's nodes),
-/// as the Ray peer writes one, with a row of a node the peer could not name.
+/// as the Ray peer writes one, with a row of a node the peer could not name. Each shuffle
+/// starts 7 ms after its map's code ends.
 fn recording() -> String {
     let mut t = String::from("stage,kind,iteration,index,node,started_ns,finished_ns,cpus\n");
     t.push_str("data,generate,0,0,2,-5,10,1\n");
     for it in 0..5 {
+        let at = it * 100_000_000;
         for i in 0..6 {
-            t.push_str(&format!("maps,map_step,{it},{i},{},0,0,1\n", map_node(i)));
             t.push_str(&format!(
-                "shuffled,shuffle,{it},{i},{},0,0,1\n",
-                shuffle_node(i)
+                "maps,map_step,{it},{i},{},{at},{},1\n",
+                map_node(i),
+                at + 3_000_000
+            ));
+            t.push_str(&format!(
+                "shuffled,shuffle,{it},{i},{},{},{},1\n",
+                shuffle_node(i),
+                at + 10_000_000,
+                at + 11_000_000
             ));
         }
         for j in 0..2 {
@@ -290,8 +298,15 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
     }
     let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
     assert!(md.starts_with("# Simulated against recorded"), "{md}");
-    // A peer's recording times its tasks' code only: no kinds of work set against the model's.
-    assert!(!md.contains("Where the time goes"), "{md}");
+    // A peer's recording times its tasks' code only: no kinds of work set against the
+    // model's, only the hand-off from each map to its shuffle, in every run.
+    assert!(!md.contains("map_step ×"), "{md}");
+    assert_eq!(
+        md.matches("| hand-off to shuffle 7.000 ms against ")
+            .count(),
+        4,
+        "{md}"
+    );
     // Only the run made to settle is listed as the recording's.
     assert_eq!(md.matches("| recorded | ").count(), 1, "{md}");
     assert!(
