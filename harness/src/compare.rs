@@ -152,7 +152,9 @@ impl Detail {
         Some(Detail { placements, costs })
     }
 
-    /// A peer's run: its hand-offs into `maps`, from its `placements.csv`.
+    /// A peer's run: its hand-offs into `maps`, from its `placements.csv`. Its times come
+    /// from the clocks of several processes: a task seen to start before the one it waits
+    /// for ended counts as a hand-off of 0.
     fn of_peer(run_dir: &Path, warmup_ns: u64, maps: &[MapStage]) -> Option<Detail> {
         cohort_schema::stored::<PlacementRow>(run_dir)?;
         let mut rows: BTreeMap<(String, u64, u32), (i64, i64)> = BTreeMap::new();
