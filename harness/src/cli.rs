@@ -193,8 +193,8 @@ pub(crate) enum Command {
         set: Vec<String>,
         /// A recorded sweep of the same workload to compare against (a Ray peer's, with its
         /// runs' `placements.csv`): each of its runs is simulated as it was placed. Takes the
-        /// runs, their values and seeds from the sweep (`--set` may add values, not change
-        /// them), so not `--policies`, `--seeds`, `--sweep`, `--vary` or `--nic-rate`.
+        /// runs, their values and seeds from the sweep (`--set` may add cluster and model
+        /// keys, not change a value a run ran with), so not `--policies`, `--seeds`, `--sweep`, `--vary` or `--nic-rate`.
         #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["policies", "seeds", "sweep", "vary", "nic_rate"])]
         replay: Option<PathBuf>,
         /// Run the workload's whole sweep grid [default: its default point only].

@@ -42,8 +42,8 @@ pub struct Detail {
 /// Where a run's time went, as medians in ns: each kind of work's duration (start to end,
 /// by name), a small transfer's time (request to arrival, under 64 KiB) and a large one's
 /// per byte. Whole transfers, because a live run learns of a transfer's first bytes only
-/// with its last. And per kind of task that waits for one task of another, its hand-off:
-/// from that task's end to its own start, over the tasks started after the warm-up.
+/// with its last. And per kind of task of a [`MapStage`], its hand-off: from the end of the
+/// task it waits for to its own start, over the tasks started after the warm-up.
 #[derive(Debug, Default, PartialEq)]
 struct Costs {
     by_kind: BTreeMap<String, f64>,
@@ -53,8 +53,8 @@ struct Costs {
 }
 
 /// A stage each of whose tasks waits for the task of the same index and iteration of its
-/// input stage: where a hand-off can be timed from a peer's `placements.csv`, which names
-/// work by stage rather than by what it waits for.
+/// input stage: where a hand-off is timed, on both sides alike (a peer's `placements.csv`
+/// names work by stage rather than by what it waits for).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapStage {
     /// The stage.
@@ -66,8 +66,14 @@ pub struct MapStage {
 }
 
 /// The [`MapStage`]s of `stages`: per-iteration maps of one input, neither chained nor
-/// fanned in, over a per-iteration stage.
+/// fanned in, over a per-iteration map or join (whose tasks have indices).
 pub fn map_stages(stages: &[Stage]) -> Vec<MapStage> {
+    let by_index = |i: usize| {
+        stages.get(i).is_some_and(|s| {
+            s.scope == Scope::Iteration
+                && matches!(s.op, StageOp::Map { .. } | StageOp::Join { .. })
+        })
+    };
     stages
         .iter()
         .filter_map(|s| match &s.op {
@@ -76,13 +82,11 @@ pub fn map_stages(stages: &[Stage]) -> Vec<MapStage> {
                 input,
                 repeat: 1,
                 fan_in: 1,
-            } if s.scope == Scope::Iteration && stages.get(*input)?.scope == Scope::Iteration => {
-                Some(MapStage {
-                    stage: s.name.clone(),
-                    task: task.clone(),
-                    input: stages[*input].name.clone(),
-                })
-            }
+            } if s.scope == Scope::Iteration && by_index(*input) => Some(MapStage {
+                stage: s.name.clone(),
+                task: task.clone(),
+                input: stages[*input].name.clone(),
+            }),
             _ => None,
         })
         .collect()
@@ -98,38 +102,27 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 impl Detail {
     /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`, or a peer's `placements.csv` (then
-    /// only its hand-offs into `maps`: its durations time its tasks' code alone, which a
-    /// simulated task's do not); `None` without either file or when a file does not read.
-    /// Hand-offs count tasks started from `warmup_ns` on.
+    /// only its hand-offs: its durations time its tasks' code alone, which a simulated
+    /// task's do not); `None` without either file or when a file does not read. Hand-offs
+    /// are timed into the tasks of `maps` that succeeded and started from `warmup_ns` on,
+    /// each from the latest successful end, before its start, of the task it waits for (a
+    /// lost output rebuilt runs that task again).
     pub fn read(run_dir: &Path, warmup_ns: u64, maps: &[MapStage]) -> Option<Detail> {
         if cohort_schema::stored::<TaskRow>(run_dir).is_none() {
             return Detail::of_peer(run_dir, warmup_ns, maps);
         }
         let mut placements = BTreeMap::new();
         let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        let mut ends: BTreeMap<(u64, u32), u64> = BTreeMap::new();
-        let mut waits: Vec<(String, (u64, u32), u64)> = Vec::new();
+        let mut tasks = Vec::new();
         let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
         for row in reader.rows() {
             let (_, t) = row.ok()?;
             placements.insert(t.task, t.node);
             let ns = t.finished_ns.saturating_sub(t.started_ns) as f64;
-            ends.insert((t.group, t.index), t.finished_ns);
-            if let (DependencyKind::Task, Some(group), Some(index)) =
-                (t.dependency, t.dependency_group, t.dependency_index)
-                && t.started_ns >= warmup_ns
-            {
-                waits.push((t.name.clone(), (group, index), t.started_ns));
-            }
-            durations.entry(t.name).or_default().push(ns);
+            durations.entry(t.name.clone()).or_default().push(ns);
+            tasks.push(t);
         }
-        let mut handoffs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for (name, on, started) in waits {
-            if let Some(&end) = ends.get(&on) {
-                let ns = started.saturating_sub(end) as f64;
-                handoffs.entry(name).or_default().push(ns);
-            }
-        }
+        let handoffs = task_handoffs(&tasks, warmup_ns, maps);
         let (mut small, mut per_byte) = (Vec::new(), Vec::new());
         if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
             let mut reader = CsvReader::<TransferRow>::open(run_dir).ok()?;
@@ -190,6 +183,41 @@ impl Detail {
             },
         })
     }
+}
+
+/// The hand-offs of `tasks` (a `tasks.csv`), by kind: see [`Detail::read`].
+fn task_handoffs(
+    tasks: &[TaskRow],
+    warmup_ns: u64,
+    maps: &[MapStage],
+) -> BTreeMap<String, Vec<f64>> {
+    let mut ends: BTreeMap<(u64, u32), Vec<u64>> = BTreeMap::new();
+    for t in tasks.iter().filter(|t| t.ok) {
+        ends.entry((t.group, t.index))
+            .or_default()
+            .push(t.finished_ns);
+    }
+    let mut handoffs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for t in tasks {
+        let (DependencyKind::Task, Some(group), Some(index)) =
+            (t.dependency, t.dependency_group, t.dependency_index)
+        else {
+            continue;
+        };
+        if !t.ok || t.started_ns < warmup_ns || !maps.iter().any(|m| m.task == t.name) {
+            continue;
+        }
+        let end = ends
+            .get(&(group, index))
+            .and_then(|e| e.iter().filter(|&&e| e <= t.started_ns).max());
+        if let Some(&end) = end {
+            handoffs
+                .entry(t.name.clone())
+                .or_default()
+                .push((t.started_ns - end) as f64);
+        }
+    }
+    handoffs
 }
 
 /// The median of each list.
@@ -317,25 +345,26 @@ pub fn cost_ratios(sim: &Detail, live: &Detail) -> Vec<(String, f64)> {
 }
 
 /// The pairs of runs both sides finished, by run id, in the simulated side's order: `sim`
-/// from the directory `sim_runs`, `live` from `live_runs`; `warmup_ns` gives a run's warm-up
-/// by its id.
+/// from the directory `sim_runs`, `live` from `live_runs`; `hand_offs` gives a run's
+/// warm-up and map stages by its id.
 pub fn same_ids<'a>(
     sim: &'a [SummaryRow],
     live: &'a [SummaryRow],
     sim_runs: &Path,
     live_runs: &Path,
-    warmup_ns: impl Fn(&str) -> u64,
+    hand_offs: impl Fn(&str) -> (u64, Vec<MapStage>),
 ) -> Vec<Pair<'a>> {
     sim.iter()
         .filter_map(|s| {
             let l = live.iter().find(|l| l.run == s.run)?;
+            let (warmup_ns, maps) = hand_offs(&s.run);
             Some(Pair {
                 sim: s,
                 reference: l,
                 sim_dir: sim_runs.join(&s.run),
                 reference_dir: live_runs.join(&l.run),
-                warmup_ns: warmup_ns(&s.run),
-                maps: Vec::new(),
+                warmup_ns,
+                maps,
             })
         })
         .collect()
@@ -585,7 +614,7 @@ mod tests {
         let sim = [row("a", 1.0, 10), row("b", 3.0, 20), row("c", 1.0, 0)];
         let live = [row("b", 4.0, 25), row("a", 2.0, 10)];
         let pairs = same_ids(&sim, &live, Path::new("s"), Path::new("l"), |run| {
-            if run == "a" { 7 } else { 0 }
+            (if run == "a" { 7 } else { 0 }, Vec::new())
         });
         assert_eq!((pairs[0].warmup_ns, pairs[1].warmup_ns), (7, 0));
         assert_eq!(pairs[1].sim_dir, Path::new("s/b"));
@@ -603,7 +632,9 @@ mod tests {
             ..row("b", 0.0, 20)
         };
         let none = rows(
-            &same_ids(&[behind], &live, Path::new("s"), Path::new("l"), |_| 0),
+            &same_ids(&[behind], &live, Path::new("s"), Path::new("l"), |_| {
+                (0, Vec::new())
+            }),
             |_| None,
         );
         assert!(none[0].mean_error.0.is_nan() && none[0].p99_error.0.is_nan());
@@ -684,6 +715,50 @@ mod tests {
     }
 
     #[test]
+    fn a_hand_off_is_timed_from_the_latest_successful_end_before_the_start() {
+        let task = |name: &str, group, index, ok, started_ns, finished_ns| TaskRow {
+            name: name.to_string(),
+            group,
+            index,
+            ok,
+            started_ns,
+            finished_ns,
+            ..TaskRow::default()
+        };
+        let waits = |t: TaskRow, index| TaskRow {
+            dependency: DependencyKind::Task,
+            dependency_group: Some(1),
+            dependency_index: Some(index),
+            ..t
+        };
+        let tasks = [
+            task("map", 1, 0, true, 0, 10),
+            task("map", 1, 0, false, 20, 30),
+            // Rebuilt after its output was lost.
+            task("map", 1, 0, true, 45, 50),
+            task("map", 1, 1, true, 0, 12),
+            waits(task("shuffle", 2, 0, true, 40, 41), 0),
+            waits(task("shuffle", 2, 0, true, 60, 61), 0),
+            waits(task("shuffle", 2, 1, false, 70, 71), 1),
+            // Started in the warm-up.
+            waits(task("shuffle", 2, 1, true, 4, 5), 1),
+            // Of a kind no map stage runs.
+            waits(task("other", 3, 0, true, 90, 91), 0),
+        ];
+        let maps = [MapStage {
+            stage: "shuffled".to_string(),
+            task: "shuffle".to_string(),
+            input: "maps".to_string(),
+        }];
+        let h = task_handoffs(&tasks, 5, &maps);
+        assert_eq!(
+            h,
+            BTreeMap::from([("shuffle".to_string(), vec![30.0, 10.0])])
+        );
+        assert!(task_handoffs(&tasks, 5, &[]).is_empty());
+    }
+
+    #[test]
     fn a_map_stage_is_one_that_waits_for_one_task_of_a_per_iteration_stage() {
         let stage = |name: &str, op: StageOp, scope: Scope| Stage {
             name: name.to_string(),
@@ -696,19 +771,22 @@ mod tests {
             repeat,
             fan_in,
         };
-        let broadcast = StageOp::Broadcast {
+        let broadcast = || StageOp::Broadcast {
             task: "b".to_string(),
             width: 2,
         };
         let stages = [
-            stage("data", broadcast, Scope::Once),
+            stage("data", broadcast(), Scope::Once),
             stage("maps", map(0, 1, 1), Scope::Iteration),
             stage("shuffled", map(1, 1, 1), Scope::Iteration),
             stage("chained", map(1, 2, 1), Scope::Iteration),
             stage("fanned", map(1, 1, 2), Scope::Iteration),
             stage("once", map(1, 1, 1), Scope::Once),
+            stage("fresh", broadcast(), Scope::Iteration),
+            stage("over_fresh", map(6, 1, 1), Scope::Iteration),
         ];
-        // `maps` reads a stage built once: its inputs were ready long before.
+        // `maps` reads a stage built once: its inputs were ready long before; `over_fresh`
+        // a broadcast, whose tasks it does not wait for one by one.
         assert_eq!(
             map_stages(&stages),
             vec![MapStage {

@@ -601,10 +601,10 @@ fn cmd_compare(
         });
     }
     let param_names = output::param_names(&sim_plan.specs[0]);
-    let warmups: BTreeMap<String, u64> = sim_plan
+    let hand_offs: BTreeMap<String, (u64, Vec<compare::MapStage>)> = sim_plan
         .specs
         .iter()
-        .map(|s| (s.id(), s.resolved.schedule.warmup))
+        .map(|s| (s.id(), hand_offs_of(s)))
         .collect();
     let staging = output::stage(&dir, force)?;
     let sim = run_plan(
@@ -629,7 +629,7 @@ fn cmd_compare(
         &live,
         &staging.path().join("sim/runs"),
         &staging.path().join("live/runs"),
-        |run| warmups.get(run).copied().unwrap_or(0),
+        |run| hand_offs.get(run).cloned().unwrap_or_default(),
     );
     let mut others = vec![staging.path().join("live")];
     others.extend(with.iter().cloned());
@@ -656,6 +656,22 @@ fn cmd_compare_replay(
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
     let (profile_shown, p) = load_profile(profile)?;
     let sweep = replay::RecordedSweep::load(recorded)?;
+    let text = policy::sha256_hex(w.source().as_bytes());
+    if let Some(other) = sweep.runs.iter().find_map(|r| {
+        r.manifest
+            .workload_sha256
+            .as_ref()
+            .filter(|h| **h != text)
+            .map(|_| &r.summary.run)
+    }) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: run {other} of {} ran another text of {} (its manifest's workload_sha256 \
+             differs): a default it did not set may have changed",
+            recorded.display(),
+            workload.display()
+        );
+    }
     let plan = plan::Plan::replaying(
         &w,
         &shown,
@@ -664,14 +680,7 @@ fn cmd_compare_replay(
         Some((profile_shown.as_str(), &p)),
     )?;
     let ids = plan.ids();
-    let runs: Vec<(u64, Vec<compare::MapStage>)> = plan
-        .specs
-        .iter()
-        .map(|s| {
-            let r = &s.resolved;
-            (r.schedule.warmup, compare::map_stages(&r.stages))
-        })
-        .collect();
+    let runs: Vec<(u64, Vec<compare::MapStage>)> = plan.specs.iter().map(hand_offs_of).collect();
     let param_names = output::param_names(&plan.specs[0]);
     let staging = output::stage(&dir, force)?;
     let sim = run_plan(
@@ -704,6 +713,12 @@ fn cmd_compare_replay(
     print_comparison(&rows, &sweep.runtime)?;
     writeln!(std::io::stdout().lock(), "wrote {}", dir.display())?;
     Ok(())
+}
+
+/// A run's warm-up and its workload's map stages: what its hand-offs are timed over.
+fn hand_offs_of(spec: &RunSpec) -> (u64, Vec<compare::MapStage>) {
+    let r = &spec.resolved;
+    (r.schedule.warmup, compare::map_stages(&r.stages))
 }
 
 /// Writes into `into` the comparison of `pairs` (simulated, reference): `compare.csv`,
@@ -769,13 +784,12 @@ fn write_comparison(
 /// Prints each compared run's mean latency on both sides and the simulator's error.
 fn print_comparison(rows: &[cohort_schema::CompareRow], reference: &str) -> Result<()> {
     let mut o = std::io::stdout().lock();
+    let label = format!("{reference} mean ms");
+    let width = label.len().max(12);
     writeln!(
         o,
-        "{:<60} {:>12} {:>12} {:>9}",
-        "run",
-        format!("{reference} mean ms"),
-        "sim mean ms",
-        "error"
+        "{:<60} {label:>width$} {:>12} {:>9}",
+        "run", "sim mean ms", "error"
     )?;
     for r in rows {
         let error = if r.mean_error.0.is_nan() {
@@ -785,7 +799,7 @@ fn print_comparison(rows: &[cohort_schema::CompareRow], reference: &str) -> Resu
         };
         writeln!(
             o,
-            "{:<60} {:>12.3} {:>12.3} {:>9}",
+            "{:<60} {:>width$.3} {:>12.3} {:>9}",
             r.run, r.live_mean_ms.0, r.sim_mean_ms.0, error
         )?;
     }

@@ -246,8 +246,9 @@ impl Plan {
 
     /// A plan that simulates every run of a recorded sweep as it was placed (`cohort compare
     /// --replay`), in the sweep's order: each run with the values it ran with, its seed and
-    /// its placements, under `profile`. `fixed` may add values to every run but not change
-    /// one a run was recorded with.
+    /// its placements, under `profile`. `fixed` may add values to every run (cluster and
+    /// model keys) but not change one a run was recorded with: neither one it was given nor
+    /// a workload parameter's (its manifest's `[params]`).
     pub fn replaying(
         w: &Workload,
         shown_path: &str,
@@ -268,14 +269,16 @@ impl Plan {
         for run in &sweep.runs {
             let mut overrides = run.manifest.set.clone();
             for (k, v) in fixed {
-                if let Some(old) = overrides.insert(k.clone(), v.clone())
-                    && old != *v
+                let recorded = run.manifest.set.get(k).or(run.manifest.params.get(k));
+                if let Some(old) = recorded
+                    && old != v
                 {
                     bail!(
                         "--set {k}={v}: run {} of the replayed sweep ran with {k}={old}",
                         run.summary.run
                     );
                 }
+                overrides.insert(k.clone(), v.clone());
             }
             for k in &sweep.swept {
                 if let Some(v) = overrides.get(k) {

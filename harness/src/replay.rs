@@ -55,7 +55,8 @@ impl Recorded {
         // The file read (plain or gzipped), which the manifest names and hashes.
         let mut recorded = Recorded {
             path: reader.path().to_path_buf(),
-            policy: RunManifest::read(&dir)?.map(|m| m.policy),
+            // Only to name the replay: a manifest that does not read names nothing.
+            policy: RunManifest::read(&dir).ok().flatten().map(|m| m.policy),
             ..Recorded::default()
         };
         for row in reader.rows() {
@@ -119,6 +120,12 @@ pub struct RunManifest {
     /// workload's own.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Every workload parameter's value in the run, as written.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// SHA-256 of the workload file's text it ran, hex.
+    #[serde(default)]
+    pub workload_sha256: Option<String>,
 }
 
 impl RunManifest {
@@ -190,6 +197,18 @@ impl RecordedSweep {
         let mut runs = Vec::new();
         for row in reader.rows() {
             let (_, summary) = row.with_context(shown)?;
+            let plain = Path::new(&summary.run).components().count() == 1
+                && matches!(
+                    Path::new(&summary.run).components().next(),
+                    Some(std::path::Component::Normal(_))
+                );
+            if !plain {
+                anyhow::bail!(
+                    "{}: its summary.csv names a run `{}`, which is not a directory name",
+                    shown(),
+                    summary.run
+                );
+            }
             let run_dir = dir.join("runs").join(&summary.run);
             let manifest = RunManifest::read(&run_dir)?.with_context(|| {
                 format!("{}: run {} has no manifest.toml", shown(), summary.run)

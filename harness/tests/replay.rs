@@ -30,36 +30,45 @@ fn small_but_the_size() -> Vec<String> {
     .collect()
 }
 
-/// Where the recording puts each map (by index), each shuffle, and reducer `j`.
-fn map_node(index: u64) -> u64 {
-    (index + 1) % 3
+/// Where a recording shifted by `shift` puts each map (by index), each shuffle, and
+/// reducer `j`.
+fn map_node(index: u64, shift: u64) -> u64 {
+    (index + 1 + shift) % 3
 }
-fn shuffle_node(index: u64) -> u64 {
-    (index + 2) % 3
+fn shuffle_node(index: u64, shift: u64) -> u64 {
+    (index + 2 + shift) % 3
 }
 fn reducer_node(j: u64) -> u64 {
     1 - j
 }
 
-/// A recording of iterations 0 to 4 (the run makes more: those take iteration 4's nodes),
-/// as the Ray peer writes one, with a row of a node the peer could not name. Each shuffle
-/// starts 7 ms after its map's code ends.
+/// A recording of iterations 0 to 4 (the run makes more: those take iteration 4's nodes):
+/// [`recording_of`] unshifted.
 fn recording() -> String {
+    recording_of(0, 5)
+}
+
+/// A recording of `iterations` iterations with nodes shifted by `shift`, as the Ray peer
+/// writes one, with a row of a node the peer could not name. Iteration `it` starts at
+/// `it` × 100 ms; a shuffle starts 1 ms after its map's code ends in iterations 0 and 1,
+/// 7 ms after in later ones.
+fn recording_of(shift: u64, iterations: u64) -> String {
     let mut t = String::from("stage,kind,iteration,index,node,started_ns,finished_ns,cpus\n");
     t.push_str("data,generate,0,0,2,-5,10,1\n");
-    for it in 0..5 {
+    for it in 0..iterations {
         let at = it * 100_000_000;
+        let handoff = if it < 2 { 1_000_000 } else { 7_000_000 };
         for i in 0..6 {
             t.push_str(&format!(
                 "maps,map_step,{it},{i},{},{at},{},1\n",
-                map_node(i),
+                map_node(i, shift),
                 at + 3_000_000
             ));
             t.push_str(&format!(
                 "shuffled,shuffle,{it},{i},{},{},{},1\n",
-                shuffle_node(i),
-                at + 10_000_000,
-                at + 11_000_000
+                shuffle_node(i, shift),
+                at + 3_000_000 + handoff,
+                at + 4_000_000 + handoff
             ));
         }
         for j in 0..2 {
@@ -99,8 +108,8 @@ fn a_replay_places_every_piece_of_work_as_the_recording_did() {
         let (index, node) = (number(t, "index"), number(t, "node"));
         let want = match (t["kind"].as_str(), t["name"].as_str()) {
             ("task", "generate") => 2,
-            ("task", "map_step") => map_node(index),
-            ("task", "shuffle") => shuffle_node(index),
+            ("task", "map_step") => map_node(index, 0),
+            ("task", "shuffle") => shuffle_node(index, 0),
             ("actor_creation", "Reducer") => reducer_node(index),
             ("actor_method", _) => continue,
             other => panic!("unexpected work {other:?}"),
@@ -173,7 +182,7 @@ fn a_replay_without_a_recording_or_with_a_policy_is_refused_by_name() {
 }
 
 /// Rewrites the measured latencies of the run in `dir` (its `latencies.csv`, plain or
-/// gzipped) as 40 ms for those ingested before the middle one and 10 ms after: a run still
+/// gzipped): 40 ms for the earlier half by ingest time, 10 ms for the later half, a run still
 /// settling after its warm-up.
 fn settle(dir: &std::path::Path) {
     let text = read_csv(&dir.join("latencies.csv"));
@@ -181,18 +190,30 @@ fn settle(dir: &std::path::Path) {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let (ingest, latency, arrival) = (col("ingest_ns"), col("latency_ns"), col("arrival_ns"));
+    let (ingest, latency, arrival, warmup) = (
+        col("ingest_ns"),
+        col("latency_ns"),
+        col("arrival_ns"),
+        col("warmup"),
+    );
     let mut cells: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(String::from).collect())
         .collect();
-    let mut ingests: Vec<u64> = cells.iter().map(|c| c[ingest].parse().unwrap()).collect();
-    ingests.sort_unstable();
-    let middle = ingests[ingests.len() / 2];
-    for c in &mut cells {
-        let at: u64 = c[ingest].parse().unwrap();
-        let ms: u64 = if at < middle { 40 } else { 10 };
+    let at = |c: &Vec<String>| -> u64 { c[ingest].parse().unwrap() };
+    let mut measured: Vec<usize> = (0..cells.len())
+        .filter(|&k| cells[k][warmup] == "0")
+        .collect();
+    measured.sort_by_key(|&k| at(&cells[k]));
+    let half = measured.len() / 2;
+    assert!(
+        measured.len() % 2 == 0 && at(&cells[measured[half - 1]]) < at(&cells[measured[half]]),
+        "the halves must part between two ingest times"
+    );
+    for (rank, &k) in measured.iter().enumerate() {
+        let ms: u64 = if rank < half { 40 } else { 10 };
+        let c = &mut cells[k];
         c[latency] = (ms * 1_000_000).to_string();
-        c[arrival] = (at + ms * 1_000_000).to_string();
+        c[arrival] = (at(c) + ms * 1_000_000).to_string();
     }
     let mut out = header.join(",") + "\n";
     for c in cells {
@@ -222,16 +243,29 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
         "--out",
         "rec",
     ];
-    let sets = small_but_the_size();
+    // A warm-up of 200 ms: the recordings' first two iterations (their 1 ms hand-offs) are
+    // in it.
+    let sets: Vec<String> = small_but_the_size()
+        .into_iter()
+        .map(|s| {
+            if s == "warmup=0s" {
+                "warmup=200ms".to_string()
+            } else {
+                s
+            }
+        })
+        .collect();
     args.extend(sets.iter().map(String::as_str));
     let o = sb.cohort(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let recorded = rows(&read_csv(&sb.path("rec/summary.csv")));
     assert_eq!(recorded.len(), 4);
+    // Each policy's runs get a recording of their own: a replay of the wrong one would show.
     for r in &recorded {
+        let shift = if r["policy"] == "group" { 0 } else { 1 };
         std::fs::write(
             sb.path(&format!("rec/runs/{}/placements.csv", r["run"])),
-            recording(),
+            recording_of(shift, 4),
         )
         .unwrap();
     }
@@ -296,10 +330,20 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
             "the simulated run is the recorded one's replay"
         );
     }
+    // The two recordings place differently enough to tell apart at every size.
+    for size in ["80000", "160000"] {
+        let at: Vec<&str> = compared
+            .iter()
+            .filter(|c| c["param.data_size"] == size)
+            .map(|c| c["sim_mean_ms"].as_str())
+            .collect();
+        assert!(at.len() == 2 && at[0] != at[1], "{at:?}");
+    }
     let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
     assert!(md.starts_with("# Simulated against recorded"), "{md}");
     // A peer's recording times its tasks' code only: no kinds of work set against the
-    // model's, only the hand-off from each map to its shuffle, in every run.
+    // model's, only the hand-off from each map to its shuffle, in every run, after the
+    // warm-up only (with the warm-up's, the median would be 1 ms).
     assert!(!md.contains("map_step ×"), "{md}");
     assert_eq!(
         md.matches("| hand-off to shuffle 7.000 ms against ")
@@ -310,8 +354,7 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
     // Only the run made to settle is listed as the recording's.
     assert_eq!(md.matches("| recorded | ").count(), 1, "{md}");
     assert!(
-        md.contains("| recorded | group | data_size=80000 | 1 | ")
-            && md.contains("| 40.000 | 10.000 |"),
+        md.contains("| recorded | group | data_size=80000 | 1 | 40.000 | 10.000 |"),
         "{md}"
     );
     assert!(sb.path("cmp/report").is_dir());
@@ -335,6 +378,11 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
     assert_bad(
         &compare(&["--replay", "rec", "--set", "data_size=1MiB"]),
         "ran with data_size=",
+    );
+    // A parameter the recording did not set, but ran with at its default.
+    assert_bad(
+        &compare(&["--replay", "rec", "--set", "heartbeat=0ms"]),
+        "ran with heartbeat=100ms",
     );
     let tree = shipped("tree-reduce.toml");
     let o = sb.cohort(&[
