@@ -607,23 +607,9 @@ fn cmd_compare(
         .map(|s| (s.id(), hand_offs_of(s)))
         .collect();
     let staging = output::stage(&dir, force)?;
-    let sim = run_plan(
-        sim_plan,
-        None,
-        None,
-        &staging.path().join("sim"),
-        false,
-        &dir.join("sim"),
-    )?;
+    let sim = run_side(sim_plan, None, staging.path(), &dir, "sim")?;
     // Live runs one at a time: each has the machine to itself.
-    let live = run_plan(
-        live_plan,
-        None,
-        Some(1),
-        &staging.path().join("live"),
-        false,
-        &dir.join("live"),
-    )?;
+    let live = run_side(live_plan, Some(1), staging.path(), &dir, "live")?;
     let pairs = compare::same_ids(
         &sim,
         &live,
@@ -683,14 +669,7 @@ fn cmd_compare_replay(
     let runs: Vec<(u64, Vec<compare::MapStage>)> = plan.specs.iter().map(hand_offs_of).collect();
     let param_names = output::param_names(&plan.specs[0]);
     let staging = output::stage(&dir, force)?;
-    let sim = run_plan(
-        plan,
-        None,
-        None,
-        &staging.path().join("sim"),
-        false,
-        &dir.join("sim"),
-    )?;
+    let sim = run_side(plan, None, staging.path(), &dir, "sim")?;
     let pairs: Vec<compare::Pair<'_>> = ids
         .iter()
         .zip(&sweep.runs)
@@ -713,6 +692,25 @@ fn cmd_compare_replay(
     print_comparison(&rows, &sweep.runtime)?;
     writeln!(std::io::stdout().lock(), "wrote {}", dir.display())?;
     Ok(())
+}
+
+/// Runs one side of a comparison, `plan` with `jobs` at a time, into the sweep directory
+/// `side` of the comparison staged in `staging` (to be `dir`).
+fn run_side(
+    plan: plan::Plan,
+    jobs: Option<usize>,
+    staging: &Path,
+    dir: &Path,
+    side: &str,
+) -> Result<Vec<SummaryRow>> {
+    run_plan(
+        plan,
+        None,
+        jobs,
+        &staging.join(side),
+        false,
+        &dir.join(side),
+    )
 }
 
 /// A run's warm-up and its workload's map stages: what its hand-offs are timed over.

@@ -197,12 +197,11 @@ impl RecordedSweep {
         let mut runs = Vec::new();
         for row in reader.rows() {
             let (_, summary) = row.with_context(shown)?;
-            let plain = Path::new(&summary.run).components().count() == 1
-                && matches!(
-                    Path::new(&summary.run).components().next(),
-                    Some(std::path::Component::Normal(_))
-                );
-            if !plain {
+            let mut parts = Path::new(&summary.run).components();
+            if !matches!(
+                (parts.next(), parts.next()),
+                (Some(std::path::Component::Normal(_)), None)
+            ) {
                 anyhow::bail!(
                     "{}: its summary.csv names a run `{}`, which is not a directory name",
                     shown(),
