@@ -552,9 +552,7 @@ fn cmd_compare(
     out: Option<PathBuf>,
     force: bool,
 ) -> Result<()> {
-    let w = Workload::load(workload)?;
-    let shown = workload.display().to_string();
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
+    let (w, shown, dir) = compare_start(workload, out)?;
     let mut fixed = parse_sets(set)?;
     // Both sides at the emulated NIC rate: the simulator's NIC too, unless set otherwise.
     nic_rate_of(nic_rate, None)?;
@@ -626,6 +624,14 @@ fn cmd_compare(
     Ok(())
 }
 
+/// What both kinds of `cohort compare` start from: the workload, its path as given, and the
+/// directory to write (`out`, else `out/NAME-compare`).
+fn compare_start(workload: &Path, out: Option<PathBuf>) -> Result<(Workload, String, PathBuf)> {
+    let w = Workload::load(workload)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
+    Ok((w, workload.display().to_string(), dir))
+}
+
 /// `cohort compare --replay`: each run of the recorded sweep `recorded`, simulated with its
 /// own placements under `profile`, against the recorded run.
 fn cmd_compare_replay(
@@ -637,9 +643,7 @@ fn cmd_compare_replay(
     out: Option<PathBuf>,
     force: bool,
 ) -> Result<()> {
-    let w = Workload::load(workload)?;
-    let shown = workload.display().to_string();
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-compare", w.name())));
+    let (w, shown, dir) = compare_start(workload, out)?;
     let (profile_shown, p) = load_profile(profile)?;
     let sweep = replay::RecordedSweep::load(recorded)?;
     let text = policy::sha256_hex(w.source().as_bytes());

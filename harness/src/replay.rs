@@ -50,13 +50,19 @@ impl Recorded {
             }
             path.parent().unwrap_or(Path::new(".")).to_path_buf()
         };
-        let mut reader = CsvReader::<PlacementRow>::open(&dir)
+        // Only to name the replay: a manifest that does not read names nothing.
+        let policy = RunManifest::read(&dir).ok().flatten().map(|m| m.policy);
+        Recorded::read(&dir, path, policy)
+    }
+
+    /// Reads the placements in `dir` (asked for as `path`) of a run placed by `policy`.
+    fn read(dir: &Path, path: &Path, policy: Option<String>) -> Result<Recorded> {
+        let mut reader = CsvReader::<PlacementRow>::open(dir)
             .with_context(|| format!("--replay {}", path.display()))?;
         // The file read (plain or gzipped), which the manifest names and hashes.
         let mut recorded = Recorded {
             path: reader.path().to_path_buf(),
-            // Only to name the replay: a manifest that does not read names nothing.
-            policy: RunManifest::read(&dir).ok().flatten().map(|m| m.policy),
+            policy,
             ..Recorded::default()
         };
         for row in reader.rows() {
@@ -212,7 +218,8 @@ impl RecordedSweep {
             let manifest = RunManifest::read(&run_dir)?.with_context(|| {
                 format!("{}: run {} has no manifest.toml", shown(), summary.run)
             })?;
-            let recorded = Arc::new(Recorded::load(&run_dir)?);
+            let placed_by = Some(manifest.policy.clone());
+            let recorded = Arc::new(Recorded::read(&run_dir, &run_dir, placed_by)?);
             runs.push(RecordedRun {
                 summary,
                 manifest,
