@@ -592,7 +592,8 @@ impl Core {
         let mut sealed: SmallVec<[ObjectId; 2]> = SmallVec::new();
         match result {
             Ok(values) => {
-                let mut wake = Vec::new();
+                // Outputs have a waiter or two: no allocation for them.
+                let mut wake: SmallVec<[(ObjectId, TaskId); 4]> = SmallVec::new();
                 for (o, v) in outputs.iter().zip(values) {
                     if self.seal_output(*o, v, node, &mut wake) {
                         sealed.push(*o);

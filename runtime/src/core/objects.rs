@@ -117,7 +117,7 @@ impl Core {
         id: ObjectId,
         value: Payload,
         node: NodeId,
-        wake: &mut Vec<(ObjectId, TaskId)>,
+        wake: &mut impl Extend<(ObjectId, TaskId)>,
     ) -> bool {
         let size = value.size();
         let lru_stores = self.lru();
