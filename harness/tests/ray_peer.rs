@@ -66,6 +66,17 @@ fn ray_version(python: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Held by each test while it runs Ray: one Ray cluster at a time on the machine, and no test
+/// sees another's scratch directories as left behind.
+static ONE_RAY_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other tests to be done with Ray (see [`ONE_RAY_AT_A_TIME`]).
+fn one_ray_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_RAY_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Every Ray environment to test with its Ray's version; `None`, having said so, without any.
 fn rays() -> Option<Vec<(PathBuf, String)>> {
     let found: Vec<(PathBuf, String)> = ray_pythons()
@@ -141,6 +152,7 @@ fn actor_totals(manifest: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn the_ray_peer_runs_the_same_program_as_cohort() {
+    let _ray = one_ray_at_a_time();
     let Some(pythons) = rays() else {
         return;
     };
@@ -256,6 +268,7 @@ fn check_group_pinning(placements: &Path) {
 /// cohort run's.
 #[test]
 fn the_ray_peer_runs_the_tree_reduction_and_the_parameter_server() {
+    let _ray = one_ray_at_a_time();
     let Some(pythons) = rays() else {
         return;
     };
@@ -318,6 +331,7 @@ fn the_ray_peer_runs_the_tree_reduction_and_the_parameter_server() {
 
 #[test]
 fn the_ray_peers_calibration_writes_a_profile_that_cohort_applies() {
+    let _ray = one_ray_at_a_time();
     let Some(pythons) = rays() else {
         return;
     };
