@@ -2,11 +2,12 @@
 //! recorded sweep's runs, each replayed with its placements), as `compare.csv` rows and
 //! `compare.md`.
 
+use crate::timeline::{Timeline, TimelineStage, parting, timeline_stages};
 use cohort_schema::{
     CompareRow, CsvReader, DependencyKind, Fixed6, LatencyRow, PlacementRow, SummaryRow, TaskRow,
     TransferRow,
 };
-use cohort_workloads::resolve::{Stage, StageOp};
+use cohort_workloads::resolve::{Resolved, Stage, StageOp};
 use cohort_workloads::schema::Scope;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -303,10 +304,31 @@ pub struct Pair<'a> {
     pub sim_dir: PathBuf,
     /// The reference's.
     pub reference_dir: PathBuf,
-    /// The run's warm-up, ns.
+    /// What their details are read over.
+    pub shape: Shape,
+}
+
+/// What a run's details are read over: its warm-up, and its workload's stages that hand-offs
+/// and the iteration's timeline follow.
+#[derive(Clone, Debug, Default)]
+pub struct Shape {
+    /// The warm-up, ns.
     pub warmup_ns: u64,
-    /// Its workload's [`MapStage`]s, by which a peer's hand-offs are timed.
+    /// The [`MapStage`]s, by which hand-offs are timed.
     pub maps: Vec<MapStage>,
+    /// The stages built every iteration (see [`crate::timeline`]).
+    pub stages: Vec<TimelineStage>,
+}
+
+impl Shape {
+    /// The shape of a run of `w`.
+    pub fn of(w: &Resolved) -> Shape {
+        Shape {
+            warmup_ns: w.schedule.warmup,
+            maps: map_stages(&w.stages),
+            stages: timeline_stages(&w.stages),
+        }
+    }
 }
 
 /// The share of the work both runs placed that they placed on the same node; `None` when
@@ -345,26 +367,24 @@ pub fn cost_ratios(sim: &Detail, live: &Detail) -> Vec<(String, f64)> {
 }
 
 /// The pairs of runs both sides finished, by run id, in the simulated side's order: `sim`
-/// from the directory `sim_runs`, `live` from `live_runs`; `hand_offs` gives a run's
-/// warm-up and map stages by its id.
+/// from the directory `sim_runs`, `live` from `live_runs`; `shape` gives a run's
+/// [`Shape`] by its id.
 pub fn same_ids<'a>(
     sim: &'a [SummaryRow],
     live: &'a [SummaryRow],
     sim_runs: &Path,
     live_runs: &Path,
-    hand_offs: impl Fn(&str) -> (u64, Vec<MapStage>),
+    shape: impl Fn(&str) -> Shape,
 ) -> Vec<Pair<'a>> {
     sim.iter()
         .filter_map(|s| {
             let l = live.iter().find(|l| l.run == s.run)?;
-            let (warmup_ns, maps) = hand_offs(&s.run);
             Some(Pair {
                 sim: s,
                 reference: l,
                 sim_dir: sim_runs.join(&s.run),
                 reference_dir: live_runs.join(&l.run),
-                warmup_ns,
-                maps,
+                shape: shape(&s.run),
             })
         })
         .collect()
@@ -410,6 +430,8 @@ pub struct Notes {
     pub sim: Option<Settling>,
     /// How the reference's did.
     pub reference: Option<Settling>,
+    /// An iteration's timeline on both sides, `(simulated, reference)`.
+    pub timeline: Option<(Timeline, Timeline)>,
 }
 
 /// `compare.md`: the simulator's error at every point, then per policy the mean and the
@@ -559,6 +581,7 @@ pub fn markdown(
             ));
         }
     }
+    out.push_str(&timeline_section(rows, reference, notes, &point));
     let settling: Vec<(&CompareRow, &str, Settling)> = rows
         .iter()
         .flat_map(|r| {
@@ -595,6 +618,70 @@ pub fn markdown(
     out
 }
 
+/// The section of `compare.md` on an iteration's timeline (see [`crate::timeline`]): empty
+/// when no pair has one on both sides.
+fn timeline_section(
+    rows: &[CompareRow],
+    reference: &str,
+    notes: &BTreeMap<String, Notes>,
+    point: &dyn Fn(&CompareRow) -> String,
+) -> String {
+    let timed: Vec<(&CompareRow, &(Timeline, Timeline))> = rows
+        .iter()
+        .filter_map(|r| Some((r, notes.get(&r.run)?.timeline.as_ref()?)))
+        .collect();
+    if timed.is_empty() {
+        return String::new();
+    }
+    // The stages any side ran, in the order first seen (the workload's).
+    let mut stages: Vec<&str> = Vec::new();
+    for (_, (sim, other)) in &timed {
+        for s in sim.spans.iter().chain(&other.spans) {
+            if !stages.contains(&s.stage.as_str()) {
+                stages.push(&s.stage);
+            }
+        }
+    }
+    let mut out = format!(
+        "\n## An iteration's timeline\n\nMilliseconds from an iteration's ingest to each stage's \
+         first start and last end, and to its last datapoint's arrival: medians over the \
+         iterations measured after the warm-up, {reference} / simulated. Then where the sides part \
+         most: of the moments from the ingest to the first stage's start and to each stage's \
+         end, the two consecutive ones between which {reference}'s time less the model's is \
+         furthest from 0: time the model is missing there (+), or adds (−).\n\n| policy | point | seed |",
+    );
+    for s in &stages {
+        out.push_str(&format!(" {s} |"));
+    }
+    out.push_str(" arrival | parts most |\n| --- | --- | ---: |");
+    out.push_str(&" ---: |".repeat(stages.len() + 1));
+    out.push_str(" --- |\n");
+    let span = |t: &Timeline, stage: &str| {
+        t.spans
+            .iter()
+            .find(|s| s.stage == stage)
+            .map_or("–".to_string(), |s| {
+                format!("{:.1}–{:.1}", s.start_ms, s.end_ms)
+            })
+    };
+    let arrival = |t: &Timeline| t.arrival_ms.map_or("–".to_string(), |a| format!("{a:.1}"));
+    for (r, (sim, other)) in timed {
+        out.push_str(&format!("| {} | {} | {} |", r.policy, point(r), r.seed));
+        for s in &stages {
+            out.push_str(&format!(" {} / {} |", span(other, s), span(sim, s)));
+        }
+        let parts = parting(sim, other).map_or("–".to_string(), |(from, to, ms)| {
+            format!("{from} → {to} {ms:+.1} ms")
+        });
+        out.push_str(&format!(
+            " {} / {} | {parts} |\n",
+            arrival(other),
+            arrival(sim)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,10 +700,11 @@ mod tests {
         };
         let sim = [row("a", 1.0, 10), row("b", 3.0, 20), row("c", 1.0, 0)];
         let live = [row("b", 4.0, 25), row("a", 2.0, 10)];
-        let pairs = same_ids(&sim, &live, Path::new("s"), Path::new("l"), |run| {
-            (if run == "a" { 7 } else { 0 }, Vec::new())
+        let pairs = same_ids(&sim, &live, Path::new("s"), Path::new("l"), |run| Shape {
+            warmup_ns: if run == "a" { 7 } else { 0 },
+            ..Shape::default()
         });
-        assert_eq!((pairs[0].warmup_ns, pairs[1].warmup_ns), (7, 0));
+        assert_eq!((pairs[0].shape.warmup_ns, pairs[1].shape.warmup_ns), (7, 0));
         assert_eq!(pairs[1].sim_dir, Path::new("s/b"));
         assert_eq!(pairs[1].reference_dir, Path::new("l/b"));
         let r = rows(&pairs, |run| (run == "a").then_some(0.75));
@@ -633,7 +721,7 @@ mod tests {
         };
         let none = rows(
             &same_ids(&[behind], &live, Path::new("s"), Path::new("l"), |_| {
-                (0, Vec::new())
+                Shape::default()
             }),
             |_| None,
         );

@@ -4,14 +4,14 @@
 //! killed and reaped when the run ends, fails or is interrupted; others may join from other
 //! hosts with `cohort node --head HOST:PORT`.
 
-use crate::run::{RunOutput, RunSpec};
+use crate::run::{RunOutput, RunSpec, StageOfGroup};
 use anyhow::{Context, Result, bail};
 use cohort_live::head::{HeadOptions, HeadReport, LiveBackend};
 use cohort_live::message::NodeCounters;
 use cohort_live::node::{LoadedRun, NodeOptions, die_with_parent, run_node};
 use cohort_runtime::FaultKind;
 use cohort_runtime::{Clock, Cluster, ClusterConfig, Nanos};
-use cohort_workloads::{LiveSetup, cluster_config, drive, registry_live};
+use cohort_workloads::{LiveSetup, cluster_config, drive_observed, registry_live};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -361,9 +361,15 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
     };
     let mut session = start(w, &setup, live, policy)?;
     let killer = Killer::start(spec, &session.children, session.started);
-    let driven = drive(w, &mut session.cluster, &mut |c: &Cluster| {
-        progress(c.now())
-    });
+    let mut stages = StageOfGroup::new();
+    let driven = drive_observed(
+        w,
+        &mut session.cluster,
+        &mut |c: &Cluster| progress(c.now()),
+        &mut |b| {
+            stages.insert(b.group.0, (b.stage.to_string(), b.iteration));
+        },
+    );
     let killed = killer.finish();
     let finished = session.finish(killed);
     let cluster = &mut session.cluster;
@@ -388,6 +394,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         actor_totals: run.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
         replay: None,
+        stages,
     })
 }
 

@@ -17,6 +17,7 @@ mod run;
 mod stats;
 mod sweep;
 mod table;
+mod timeline;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -599,10 +600,10 @@ fn cmd_compare(
         });
     }
     let param_names = output::param_names(&sim_plan.specs[0]);
-    let hand_offs: BTreeMap<String, (u64, Vec<compare::MapStage>)> = sim_plan
+    let shapes: BTreeMap<String, compare::Shape> = sim_plan
         .specs
         .iter()
-        .map(|s| (s.id(), hand_offs_of(s)))
+        .map(|s| (s.id(), compare::Shape::of(&s.resolved)))
         .collect();
     let staging = output::stage(&dir, force)?;
     let sim = run_side(sim_plan, None, staging.path(), &dir, "sim")?;
@@ -613,7 +614,7 @@ fn cmd_compare(
         &live,
         &staging.path().join("sim/runs"),
         &staging.path().join("live/runs"),
-        |run| hand_offs.get(run).cloned().unwrap_or_default(),
+        |run| shapes.get(run).cloned().unwrap_or_default(),
     );
     let mut others = vec![staging.path().join("live")];
     others.extend(with.iter().cloned());
@@ -670,22 +671,25 @@ fn cmd_compare_replay(
         Some((profile_shown.as_str(), &p)),
     )?;
     let ids = plan.ids();
-    let runs: Vec<(u64, Vec<compare::MapStage>)> = plan.specs.iter().map(hand_offs_of).collect();
+    let shapes: Vec<compare::Shape> = plan
+        .specs
+        .iter()
+        .map(|s| compare::Shape::of(&s.resolved))
+        .collect();
     let param_names = output::param_names(&plan.specs[0]);
     let staging = output::stage(&dir, force)?;
     let sim = run_side(plan, None, staging.path(), &dir, "sim")?;
     let pairs: Vec<compare::Pair<'_>> = ids
         .iter()
         .zip(&sweep.runs)
-        .zip(runs)
-        .filter_map(|((id, run), (warmup_ns, maps))| {
+        .zip(shapes)
+        .filter_map(|((id, run), shape)| {
             Some(compare::Pair {
                 sim: sim.iter().find(|s| s.run == *id)?,
                 reference: &run.summary,
                 sim_dir: staging.path().join("sim/runs").join(id),
                 reference_dir: sweep.dir.join("runs").join(&run.summary.run),
-                warmup_ns,
-                maps,
+                shape,
             })
         })
         .collect();
@@ -717,12 +721,6 @@ fn run_side(
     )
 }
 
-/// A run's warm-up and its workload's map stages: what its hand-offs are timed over.
-fn hand_offs_of(spec: &RunSpec) -> (u64, Vec<compare::MapStage>) {
-    let r = &spec.resolved;
-    (r.schedule.warmup, compare::map_stages(&r.stages))
-}
-
 /// Writes into `into` the comparison of `pairs` (simulated, reference): `compare.csv`,
 /// `compare.md` (`reference` naming the reference's side) and `report/` (the simulated sweep
 /// `into/sim` with the sweeps `others` on the same figures); returns the rows.
@@ -737,8 +735,9 @@ fn write_comparison(
     let details: BTreeMap<&str, (compare::Detail, compare::Detail)> = pairs
         .iter()
         .filter_map(|p| {
-            let sim = compare::Detail::read(&p.sim_dir, p.warmup_ns, &p.maps)?;
-            let reference = compare::Detail::read(&p.reference_dir, p.warmup_ns, &p.maps)?;
+            let sim = compare::Detail::read(&p.sim_dir, p.shape.warmup_ns, &p.shape.maps)?;
+            let reference =
+                compare::Detail::read(&p.reference_dir, p.shape.warmup_ns, &p.shape.maps)?;
             Some((p.reference.run.as_str(), (sim, reference)))
         })
         .collect();
@@ -764,6 +763,8 @@ fn write_comparison(
                 handoffs,
                 sim: compare::Settling::read(&p.sim_dir),
                 reference: compare::Settling::read(&p.reference_dir),
+                timeline: timeline::Timeline::read(&p.sim_dir, &p.shape.stages)
+                    .zip(timeline::Timeline::read(&p.reference_dir, &p.shape.stages)),
             };
             (run, notes)
         })

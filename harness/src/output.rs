@@ -3,7 +3,7 @@
 //! that a failed or interrupted run leaves nothing half-written.
 
 use crate::policy::{PolicySource, sha256_hex, sha256_of};
-use crate::run::{Deploy, RunOutput, RunSpec};
+use crate::run::{Deploy, RunOutput, RunSpec, StageOfGroup};
 use crate::stats;
 use anyhow::{Context, Result, anyhow};
 use cohort_policy::{Dependency, WorkKind};
@@ -278,12 +278,14 @@ fn executable_sha256() -> &'static str {
     })
 }
 
-fn task_row(r: &TaskRecord) -> TaskRow {
+/// `r` as a row, named by the stage and iteration its group has in `stages`.
+fn task_row(r: &TaskRecord, stages: &StageOfGroup) -> TaskRow {
     let (dependency, dependency_group, dependency_index) = match r.hints.dependency {
         Dependency::None => (DependencyKind::None, None, None),
         Dependency::Group(g) => (DependencyKind::Group, Some(g.0), None),
         Dependency::Task(g, i) => (DependencyKind::Task, Some(g.0), Some(i)),
     };
+    let stage = stages.get(&r.hints.group.0);
     TaskRow {
         task: r.task.0,
         kind: match r.kind {
@@ -306,6 +308,8 @@ fn task_row(r: &TaskRecord) -> TaskRow {
         input_bytes: r.input_bytes,
         output_bytes: r.output_bytes,
         ok: r.ok,
+        stage: stage.map_or_else(String::new, |(s, _)| s.clone()),
+        iteration: stage.map(|&(_, i)| i),
     }
 }
 
@@ -389,7 +393,11 @@ pub fn write_run(dir: &Path, spec: &RunSpec, out: &RunOutput, detail: Detail) ->
         }),
     )?;
     if detail == Detail::Full {
-        write_csv(dir, &[], out.trace.tasks.iter().map(task_row))?;
+        write_csv(
+            dir,
+            &[],
+            out.trace.tasks.iter().map(|t| task_row(t, &out.stages)),
+        )?;
         write_csv(
             dir,
             &[],

@@ -180,7 +180,13 @@ pub struct RunOutput {
     pub hints: Option<HintAgreement>,
     /// With `--replay`, how its placements came from the recording.
     pub replay: Option<Tally>,
+    /// The stage and iteration of each group of work the workload's driver built, by group
+    /// id (`tasks.csv` names each task's).
+    pub stages: StageOfGroup,
 }
+
+/// The stage (by name) and iteration of each group the workload's driver built, by group id.
+pub type StageOfGroup = BTreeMap<u64, (String, u64)>;
 
 /// Runs `spec`; `progress` is told the cluster's time after each iteration.
 pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
@@ -188,9 +194,10 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         return crate::live::execute(spec, live, progress);
     }
     let started = Instant::now();
-    // A replay is told which stage and iteration each group is; other policies need not be.
+    // A replay is told which stage and iteration each group is; `tasks.csv` names them too.
     let replaying = matches!(spec.policy, PolicySource::Replay { .. });
     let groups = Groups::default();
+    let mut stages = StageOfGroup::new();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let policy: Box<dyn Policy> = match &spec.policy {
         PolicySource::Replay { recorded, .. } => Box::new(Replay::new(
@@ -216,9 +223,14 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         w,
         &mut cluster,
         &mut |c: &Cluster| progress(c.now()),
-        &mut |group, stage, iteration| {
-            if replaying && let Ok(mut g) = groups.lock() {
-                g.insert(group, (stage.to_string(), iteration));
+        &mut |b| {
+            let stage = (b.stage.to_string(), b.iteration);
+            stages.insert(b.group.0, stage.clone());
+            // A replay places by the stage outputs' groups only, as a peer records them.
+            if b.output
+                && let Ok(mut g) = groups.lock()
+            {
+                g.insert(b.group, stage);
             }
         },
     )
@@ -242,6 +254,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
         replay: replaying.then(|| *tally.lock().unwrap_or_else(|e| e.into_inner())),
+        stages,
     })
 }
 

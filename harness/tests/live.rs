@@ -660,6 +660,32 @@ fn compare_runs_both_sides_and_writes_their_errors() {
     for c in &cmp {
         assert!(md.contains(&format!("| {} |", c["policy"])), "{md}");
     }
+    // Both sides' tasks name their stage and iteration, so an iteration's timeline is read
+    // alike from each: every stage, on both sides, and where they part most.
+    let live_tasks = rows(&read_csv(
+        &sb.path(&format!("cmp/live/runs/{}/tasks.csv", cmp[0]["run"])),
+    ));
+    assert!(
+        live_tasks
+            .iter()
+            .any(|t| t["stage"] == "shuffled" && t["iteration"] == "3"),
+        "{live_tasks:?}"
+    );
+    assert!(
+        md.contains("| maps | shuffled | reduce | arrival | parts most |"),
+        "{md}"
+    );
+    for c in &cmp {
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} | ", c["policy"])) && l.contains(" → "))
+            .unwrap_or_else(|| panic!("no timeline of {}: {md}", c["policy"]));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        for cell in &cells[3..7] {
+            let sides: Vec<&str> = cell.split(" / ").collect();
+            assert!(sides.len() == 2 && !sides.contains(&"–"), "{row}");
+        }
+    }
     let report = std::fs::read_to_string(sb.path("cmp/report/report.md")).unwrap();
     for series in [
         "random (cohort sim)",

@@ -72,7 +72,12 @@ fn recording_of(shift: u64, iterations: u64) -> String {
             ));
         }
         for j in 0..2 {
-            t.push_str(&format!("call,reduce,{it},{j},{},0,0,0\n", reducer_node(j)));
+            t.push_str(&format!(
+                "call,reduce,{it},{j},{},{},{},0\n",
+                reducer_node(j),
+                at + 12_000_000,
+                at + 12_100_000
+            ));
         }
     }
     t.push_str("maps,map_step,9,0,-1,0,0,1\n");
@@ -357,6 +362,76 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
         md.contains("| recorded | group | data_size=80000 | 1 | 40.000 | 10.000 |"),
         "{md}"
     );
+    // An iteration's timeline, from each ingest, over the iterations measured (2 to 9): the
+    // recording's maps at 0-3 ms into their 100 ms (its odd row at iteration 9 counts too),
+    // its shuffles 7 ms after, its calls at 12 ms; the settled run's arrivals at 40 ms for
+    // iterations 2 to 5 and 10 ms for 6 to 9. Medians by nearest rank (of two, the lower).
+    let ingests = |dir: &std::path::Path| -> std::collections::BTreeMap<u64, u64> {
+        rows(&read_csv(&dir.join("latencies.csv")))
+            .iter()
+            .map(|l| (number(l, "iteration"), number(l, "ingest_ns")))
+            .collect()
+    };
+    let recorded_ingests = ingests(&sb.path(&format!("rec/runs/{}", settling["run"])));
+    let since = |k: u64, ms: f64| ms - recorded_ingests[&k] as f64 / 1e6;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len().div_ceil(2) - 1]
+    };
+    let span =
+        |starts: Vec<f64>, ends: Vec<f64>| format!("{:.1}–{:.1}", median(starts), median(ends));
+    let maps = span(
+        vec![since(2, 200.0), since(3, 300.0), since(9, 0.0)],
+        vec![since(2, 203.0), since(3, 303.0), since(9, 0.0)],
+    );
+    let shuffled = span(
+        vec![since(2, 210.0), since(3, 310.0)],
+        vec![since(2, 211.0), since(3, 311.0)],
+    );
+    let calls = span(
+        vec![since(2, 212.0), since(3, 312.0)],
+        vec![since(2, 212.1), since(3, 312.1)],
+    );
+    let settled = md
+        .lines()
+        .find(|l| l.starts_with("| group | data_size=80000 | 1 | ") && l.contains(" → "))
+        .unwrap_or_else(|| panic!("no timeline of the settled run: {md}"));
+    let cells: Vec<&str> = settled.split(" | ").collect();
+    let reference = |k: usize| cells[k].split(" / ").next().unwrap().to_string();
+    assert_eq!(reference(3), maps, "{settled}");
+    assert_eq!(reference(4), shuffled, "{settled}");
+    assert_eq!(reference(5), calls, "{settled}");
+    assert_eq!(reference(6), "10.0", "{settled}");
+    // The simulated side is read from its own run's `tasks.csv`, by stage and iteration:
+    // the maps' first start, median over the measured iterations.
+    let sim_dir = sb.path(&format!("cmp/sim/runs/replay-{}", settling["run"]));
+    let sim_ingests = ingests(&sim_dir);
+    let tasks = rows(&read_csv(&sim_dir.join("tasks.csv")));
+    let mut starts: Vec<u64> = (2..10)
+        .filter_map(|k: u64| {
+            tasks
+                .iter()
+                .filter(|t| t["stage"] == "maps" && t["iteration"] == k.to_string())
+                .map(|t| number(t, "started_ns") - sim_ingests[&k])
+                .min()
+        })
+        .collect();
+    assert_eq!(starts.len(), 8);
+    starts.sort_unstable();
+    let want = format!("{:.1}–", starts[3] as f64 / 1e6);
+    assert!(
+        cells[3]
+            .split(" / ")
+            .nth(1)
+            .is_some_and(|s| s.starts_with(&want)),
+        "{settled}: {want}"
+    );
+    // Where the sides part most is named in every row.
+    let named = md
+        .lines()
+        .filter(|l| l.contains(" → ") && l.ends_with(" ms |"))
+        .count();
+    assert_eq!(named, 4, "{md}");
     assert!(sb.path("cmp/report").is_dir());
 
     // Refused by name, nothing written: with a choice of runs of its own, a directory that is

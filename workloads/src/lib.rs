@@ -19,7 +19,7 @@ pub mod units;
 pub use error::WorkloadError;
 pub use live::{LiveSetup, registry_live};
 pub use profile::{Profile, ProfileError};
-pub use program::{DriveReport, RunError, cluster_config, drive, drive_observed, registry};
+pub use program::{Built, DriveReport, RunError, cluster_config, drive, drive_observed, registry};
 pub use resolve::{
     End, KEY_PATHS, Kind, OutputSize, Quantity, Resolved, Stage, StageOp, is_key_path,
 };

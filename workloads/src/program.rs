@@ -204,12 +204,15 @@ fn header(iteration: u64, ingest: u64) -> TaskArg {
 }
 
 /// Builds the IR node(s) of stage `i`; `built` holds the nodes of the stages before it.
+/// Returns the stage's output node; `level` is told the group of each node built before it
+/// (the repetitions of a map but its last).
 fn build(
     w: &Resolved,
     cluster: &Cluster,
     i: usize,
     built: &[Option<IrNode>],
     head: &TaskArg,
+    level: &mut dyn FnMut(GroupId),
 ) -> Result<IrNode, RunError> {
     let ir = cluster.ir();
     let options = |task: &str| {
@@ -239,7 +242,10 @@ fn build(
             fan_in,
         } => {
             let mut current = node(*input);
-            for _ in 0..*repeat {
+            for r in 0..*repeat {
+                if r > 0 {
+                    level(current.group());
+                }
                 let args = vec![head.clone()];
                 current = ir.map_chunks_shared(task, &current, *fan_in, args, options(task))?;
             }
@@ -288,27 +294,57 @@ pub fn drive(
     cluster: &mut Cluster,
     progress: &mut dyn FnMut(&Cluster),
 ) -> Result<DriveReport, RunError> {
-    drive_observed(w, cluster, progress, &mut |_, _, _| {})
+    drive_observed(w, cluster, progress, &mut |_| {})
 }
 
-/// [`drive`], telling `built` of each stage's node as it is built, before any of its work is
-/// submitted: its group, the stage's name and the iteration (0 for a once-stage). The group
-/// is the stage's work's until the node is dropped, after the iteration; a later node may
-/// get it again. (Of a map with `repeat > 1`, only the last node is told.)
+/// A group of work the driver built (see [`drive_observed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Built<'a> {
+    /// The group, which its work's hints name. A run never hands a group id out twice.
+    pub group: GroupId,
+    /// The stage's name.
+    pub stage: &'a str,
+    /// The iteration (0 for a stage built once).
+    pub iteration: u64,
+    /// Whether it is the stage's output, which later stages read: a map with `repeat > 1`
+    /// builds a group per repetition, and only the last is.
+    pub output: bool,
+}
+
+/// [`drive`], telling `built` of each group of work as it is built, before any of its work is
+/// submitted.
 pub fn drive_observed(
     w: &Resolved,
     cluster: &mut Cluster,
     progress: &mut dyn FnMut(&Cluster),
-    built: &mut dyn FnMut(GroupId, &str, u64),
+    built: &mut dyn FnMut(Built<'_>),
 ) -> Result<DriveReport, RunError> {
     let n = w.stages.len();
     let mut once: Vec<Option<IrNode>> = vec![None; n];
     let setup = header(0, cluster.now());
+    // Builds stage `i` of `iteration` over `nodes`, telling `built` of each group.
+    let mut stage = |cluster: &Cluster,
+                     i: usize,
+                     iteration: u64,
+                     nodes: &[Option<IrNode>],
+                     head: &TaskArg|
+     -> Result<IrNode, RunError> {
+        let name = w.stages[i].name.as_str();
+        let mut tell = |group, output| {
+            built(Built {
+                group,
+                stage: name,
+                iteration,
+                output,
+            })
+        };
+        let node = build(w, cluster, i, nodes, head, &mut |g| tell(g, false))?;
+        tell(node.group(), true);
+        Ok(node)
+    };
     for i in 0..n {
         if w.stages[i].scope == Scope::Once {
-            let node = build(w, cluster, i, &once, &setup)?;
-            built(node.group(), &w.stages[i].name, 0);
-            once[i] = Some(node);
+            once[i] = Some(stage(cluster, i, 0, &once, &setup)?);
         }
     }
     // Fails the run as soon as work failed on an object no store can hold.
@@ -335,9 +371,7 @@ pub fn drive_observed(
         let mut nodes = once.clone();
         for i in 0..n {
             if w.stages[i].scope == Scope::Iteration {
-                let node = build(w, cluster, i, &nodes, &head)?;
-                built(node.group(), &w.stages[i].name, iteration);
-                nodes[i] = Some(node);
+                nodes[i] = Some(stage(cluster, i, iteration, &nodes, &head)?);
             }
         }
         for node in nodes.iter().flatten() {

@@ -447,3 +447,58 @@ fn the_shipped_join_zips_features_with_labels_where_the_features_are() {
         "group moved a features partition"
     );
 }
+
+#[test]
+fn the_driver_tells_of_every_group_it_builds_and_which_is_each_stages_output() {
+    let sets = BTreeMap::from([
+        ("schedule.duration".to_string(), "300ms".to_string()),
+        ("schedule.warmup".to_string(), "0s".to_string()),
+    ]);
+    let w = Workload::parse("tree-reduce.toml", cohort_workloads::SHIPPED[1].1)
+        .unwrap()
+        .resolve(&sets)
+        .unwrap();
+    let mut c = Cluster::new(
+        w.spec.clone(),
+        registry(&w).unwrap(),
+        Box::new(RandomPolicy::new(1)),
+        cluster_config(&w, Clock::Virtual),
+    )
+    .unwrap();
+    let mut built: Vec<(u64, String, u64, bool)> = Vec::new();
+    cohort_workloads::drive_observed(&w, &mut c, &mut |_| {}, &mut |b| {
+        built.push((b.group.0, b.stage.to_string(), b.iteration, b.output))
+    })
+    .unwrap();
+    let trace = c.take_trace();
+    // Three iterations of four stages; the tree, a map repeated `levels` (5) times, builds a
+    // group per level and only the last is its output.
+    for iteration in 0..3 {
+        let of = |stage: &str| -> Vec<bool> {
+            built
+                .iter()
+                .filter(|b| b.1 == stage && b.2 == iteration)
+                .map(|b| b.3)
+                .collect()
+        };
+        assert_eq!(of("batch"), [true]);
+        assert_eq!(of("grads"), [true]);
+        assert_eq!(of("tree"), [false, false, false, false, true]);
+        assert_eq!(of("root"), [true]);
+    }
+    assert_eq!(built.len(), 3 * 8);
+    // Group ids are never told twice, and every task's group was told.
+    let groups: BTreeMap<u64, &str> = built.iter().map(|b| (b.0, b.1.as_str())).collect();
+    assert_eq!(groups.len(), built.len());
+    for t in &trace.tasks {
+        let stage = groups.get(&t.hints.group.0);
+        let want = match &*t.name {
+            "batch" => "batch",
+            "gradient" => "grads",
+            "sum" => "tree",
+            "apply" => "root",
+            other => panic!("unexpected task {other}"),
+        };
+        assert_eq!(stage, Some(&want), "{t:?}");
+    }
+}

@@ -309,7 +309,7 @@ pub struct CsvReader<R: Row> {
 impl<R: Row> CsvReader<R> {
     /// Opens `dir/R::FILE`, or `dir/R::FILE.gz` when only that exists, and checks its header:
     /// the columns of `R` in order, with any number of `param.<name>` columns where `R` has
-    /// them.
+    /// them, and without [`Row::ADDED`] in a file written before them.
     pub fn open(dir: &Path) -> Result<CsvReader<R>, SchemaError> {
         let (path, encoding) =
             stored::<R>(dir).unwrap_or_else(|| (dir.join(R::FILE), Encoding::Plain));
@@ -325,7 +325,16 @@ impl<R: Row> CsvReader<R> {
             Ok(h) => h.clone(),
             Err(e) => return Err(csv_error(&path, None, e)),
         };
-        let (param_at, param_names) = check_header(&path, field_names::<R>(), &header)?;
+        let fields = field_names::<R>();
+        debug_assert!(fields.ends_with(R::ADDED), "added columns come last");
+        // A file written before the columns added last ends without them.
+        let older = !R::ADDED.is_empty() && !header.iter().any(|h| R::ADDED.contains(&h));
+        let fields = if older {
+            &fields[..fields.len() - R::ADDED.len()]
+        } else {
+            fields
+        };
+        let (param_at, param_names) = check_header(&path, fields, &header)?;
         Ok(CsvReader {
             path,
             reader,

@@ -18,7 +18,7 @@
 //! | file              | row type           | columns |
 //! |-------------------|--------------------|---------|
 //! | `latencies.csv`   | [`LatencyRow`]     | `policy,seed,param.*,iteration,reducer,node,ingest_ns,arrival_ns,latency_ns,warmup` |
-//! | `tasks.csv`       | [`TaskRow`]        | `task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok` |
+//! | `tasks.csv`       | [`TaskRow`]        | `task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok,stage,iteration` |
 //! | `transfers.csv`   | [`TransferRow`]    | `object,bytes,from,to,requested_ns,flowing_ns,finished_ns` |
 //! | `evictions.csv`   | [`EvictionRow`]    | `object,node,bytes,at_ns,last_copy` |
 //! | `utilization.csv` | [`UtilizationRow`] | `node,window_start_ns,window_ns,busy_fraction` |

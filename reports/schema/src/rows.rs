@@ -16,6 +16,11 @@ pub trait Row: Serialize + DeserializeOwned {
     /// The file's name inside a run (or sweep) directory, e.g. `"latencies.csv"`.
     const FILE: &'static str;
 
+    /// The contract's last columns, when they were added after files were written without
+    /// them: a file may end before all of them (and they read as their serde defaults), or
+    /// have them all.
+    const ADDED: &'static [&'static str] = &[];
+
     /// The values of the `param.*` columns, for the row types that have them.
     fn params(&self) -> Option<&[u64]> {
         None
@@ -143,10 +148,19 @@ pub struct TaskRow {
     /// Whether it succeeded (`1`) or failed (`0`).
     #[serde(with = "flag")]
     pub ok: bool,
+    /// The name of the workload stage whose work it is, method calls included (empty for
+    /// work no stage built, and in files written before this column).
+    #[serde(default)]
+    pub stage: String,
+    /// The iteration of that stage it belongs to (0 for a stage built once; empty where
+    /// `stage` is).
+    #[serde(default)]
+    pub iteration: Option<u64>,
 }
 
 impl Row for TaskRow {
     const FILE: &'static str = "tasks.csv";
+    const ADDED: &'static [&'static str] = &["stage", "iteration"];
 }
 
 /// One row of `placements.csv`, which a peer's run writes (the Ray peer, `peers/ray/`): where
@@ -583,6 +597,8 @@ mod tests {
             input_bytes: 1_048_576,
             output_bytes: 0,
             ok: true,
+            stage: "maps".into(),
+            iteration: Some(3),
         };
         let rows = [
             base.clone(),
@@ -591,6 +607,8 @@ mod tests {
                 name: "Sink".into(),
                 dependency: DependencyKind::Group,
                 dependency_group: Some(4),
+                stage: "sinks".into(),
+                iteration: Some(0),
                 ..base.clone()
             },
             TaskRow {
@@ -600,6 +618,8 @@ mod tests {
                 dependency_group: Some(4),
                 dependency_index: Some(3),
                 ok: false,
+                stage: String::new(),
+                iteration: None,
                 ..base
             },
         ];
@@ -607,11 +627,36 @@ mod tests {
             "tasks",
             &[],
             &rows,
-            "task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok\n\
-             12,task,\"make, then pass\",5,2,none,,,1,2,10,20,30,40,1048576,0,1\n\
-             12,actor_creation,Sink,5,2,group,4,,1,2,10,20,30,40,1048576,0,1\n\
-             12,actor_method,Sink.take,5,2,task,4,3,1,2,10,20,30,40,1048576,0,0\n",
+            "task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok,stage,iteration\n\
+             12,task,\"make, then pass\",5,2,none,,,1,2,10,20,30,40,1048576,0,1,maps,3\n\
+             12,actor_creation,Sink,5,2,group,4,,1,2,10,20,30,40,1048576,0,1,sinks,0\n\
+             12,actor_method,Sink.take,5,2,task,4,3,1,2,10,20,30,40,1048576,0,0,,\n",
         );
+    }
+
+    #[test]
+    fn tasks_written_before_the_stage_columns_read_without_them() {
+        let s = Scratch::new("tasks-old");
+        std::fs::write(
+            s.path().join(TaskRow::FILE),
+            "task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok\n\
+             12,task,make,5,2,none,,,1,2,10,20,30,40,64,0,1\n",
+        )
+        .expect("write");
+        let mut reader = CsvReader::<TaskRow>::open(s.path()).expect("open");
+        let rows: Vec<(u64, TaskRow)> = reader.rows().collect::<Result<_, _>>().expect("rows");
+        assert_eq!(rows.len(), 1);
+        let (_, t) = &rows[0];
+        assert_eq!((t.task, t.name.as_str(), t.ok), (12, "make", true));
+        assert_eq!((t.stage.as_str(), t.iteration), ("", None));
+        // One of them without the other is no file cohort wrote.
+        std::fs::write(
+            s.path().join(TaskRow::FILE),
+            "task,kind,name,group,index,dependency,dependency_group,dependency_index,node,cpus,submitted_ns,args_local_ns,started_ns,finished_ns,input_bytes,output_bytes,ok,stage\n",
+        )
+        .expect("write");
+        let e = CsvReader::<TaskRow>::open(s.path()).expect_err("half the added columns");
+        assert!(e.to_string().contains("`iteration`"), "{e}");
     }
 
     #[test]
