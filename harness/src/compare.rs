@@ -436,7 +436,7 @@ pub struct Notes {
 
 /// `compare.md`: the simulator's error at every point, then per policy the mean and the
 /// largest absolute error of the mean latency, then the `notes` by run id (where the time
-/// went, runs still settling after their warm-up). `reference` names the other side (`live`,
+/// went, an iteration's timeline, runs still settling after their warm-up). `reference` names the other side (`live`,
 /// or what ran a replayed sweep). `param_names` are the `param.*` columns; a point is named
 /// by the parameters whose values differ between rows.
 pub fn markdown(
@@ -626,19 +626,30 @@ fn timeline_section(
     notes: &BTreeMap<String, Notes>,
     point: &dyn Fn(&CompareRow) -> String,
 ) -> String {
+    // Runs with a stage timed on a side (files written before `tasks.csv` named stages
+    // time none).
     let timed: Vec<(&CompareRow, &(Timeline, Timeline))> = rows
         .iter()
         .filter_map(|r| Some((r, notes.get(&r.run)?.timeline.as_ref()?)))
+        .filter(|(_, (sim, other))| !sim.spans.is_empty() || !other.spans.is_empty())
         .collect();
     if timed.is_empty() {
         return String::new();
     }
-    // The stages any side ran, in the order first seen (the workload's).
+    // The stages any side ran, in the workload's order: each timeline's are in that order,
+    // so one not seen yet goes after the stage before it there.
     let mut stages: Vec<&str> = Vec::new();
     for (_, (sim, other)) in &timed {
-        for s in sim.spans.iter().chain(&other.spans) {
-            if !stages.contains(&s.stage.as_str()) {
-                stages.push(&s.stage);
+        for spans in [&sim.spans, &other.spans] {
+            let mut at = 0;
+            for s in spans {
+                match stages.iter().position(|&n| n == s.stage) {
+                    Some(k) => at = k + 1,
+                    None => {
+                        stages.insert(at, &s.stage);
+                        at += 1;
+                    }
+                }
             }
         }
     }
@@ -648,7 +659,7 @@ fn timeline_section(
          iterations measured after the warm-up, {reference} / simulated. Then where the sides part \
          most: of the moments from the ingest to the first stage's start and to each stage's \
          end, the two consecutive ones between which {reference}'s time less the model's is \
-         furthest from 0: time the model is missing there (+), or adds (−).\n\n| policy | point | seed |",
+         furthest from 0: time the model is missing there (+), or adds (-).\n\n| policy | point | seed |",
     );
     for s in &stages {
         out.push_str(&format!(" {s} |"));
@@ -800,6 +811,82 @@ mod tests {
         );
         assert_eq!(md.matches("| sim | p |").count(), 0, "{md}");
         assert!(!md.contains("data_size=2000 | 0 | 10.000"), "{md}");
+    }
+
+    #[test]
+    fn the_timeline_keeps_the_workloads_order_and_leaves_out_runs_with_no_stage_timed() {
+        use crate::timeline::Span;
+        let span = |stage: &str, start_ms, end_ms| Span {
+            stage: stage.to_string(),
+            start_ms,
+            end_ms,
+        };
+        let timeline = |spans: Vec<Span>| Timeline {
+            spans,
+            arrival_ms: Some(30.0),
+        };
+        let row = |run: &str| CompareRow {
+            run: run.to_string(),
+            policy: run.to_string(),
+            ..CompareRow::default()
+        };
+        let rows = [row("a"), row("b"), row("c")];
+        let timed = |sim, reference| Notes {
+            timeline: Some((sim, reference)),
+            ..Notes::default()
+        };
+        // The first run has only the shuffles timed; the second has maps before them and,
+        // simulated, the reducers after; the third (files without stages) has none.
+        let notes = BTreeMap::from([
+            (
+                "a".to_string(),
+                timed(
+                    timeline(vec![span("shuffled", 5.0, 9.0)]),
+                    timeline(vec![span("shuffled", 6.0, 9.0)]),
+                ),
+            ),
+            (
+                "b".to_string(),
+                timed(
+                    timeline(vec![
+                        span("maps", 0.5, 4.0),
+                        span("shuffled", 4.0, 9.0),
+                        span("reduce", 9.0, 10.0),
+                    ]),
+                    timeline(vec![span("maps", 2.0, 4.0), span("shuffled", 4.0, 12.0)]),
+                ),
+            ),
+            (
+                "c".to_string(),
+                timed(Timeline::default(), Timeline::default()),
+            ),
+        ]);
+        let md = markdown(&rows, &[], "ray", &notes);
+        let (_, section) = md
+            .split_once("## An iteration's timeline")
+            .expect("a timeline");
+        assert!(
+            section.contains(
+                "| policy | point | seed | maps | shuffled | reduce | arrival | parts most |"
+            ),
+            "{md}"
+        );
+        // Ties go to the earlier pair of moments.
+        assert!(
+            section.contains(
+                "| a | the default point | 0 | – / – | 6.0–9.0 / 5.0–9.0 | – / – | 30.0 / 30.0 | \
+                 ingest → shuffled start +1.0 ms |"
+            ),
+            "{md}"
+        );
+        assert!(
+            section.contains(
+                "| b | the default point | 0 | 2.0–4.0 / 0.5–4.0 | 4.0–12.0 / 4.0–9.0 | \
+                 – / 9.0–10.0 | 30.0 / 30.0 | maps end → shuffled end +3.0 ms |"
+            ),
+            "{md}"
+        );
+        assert!(!section.contains("| c |"), "{md}");
     }
 
     #[test]

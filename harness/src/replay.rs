@@ -3,8 +3,9 @@
 //! recording is a `placements.csv` (a peer's run writes one: `peers/ray/`), which names each
 //! piece of work by its stage, iteration and index rather than by cohort's ids.
 //!
-//! The driver tells the [`Replay`] policy which stage and iteration each group it builds is
-//! ([`cohort_workloads::drive_observed`]); the policy places each task on the node the
+//! The driver tells the [`Replay`] policy which stage and iteration each stage's output group
+//! is ([`cohort_workloads::drive_observed`]; not the levels of a repeated map before its last,
+//! which a peer's recording names by the stage alone); the policy places each task on the node the
 //! recording gives for its stage, iteration and index. A task the recording has at another
 //! iteration only (the replay ran longer) takes the node of the latest recorded iteration
 //! before its own, else of the first. An actor goes where the recording ran its pool's work

@@ -226,8 +226,10 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         &mut |b| {
             let stage = (b.stage.to_string(), b.iteration);
             stages.insert(b.group.0, stage.clone());
-            // A replay places by the stage outputs' groups only, as a peer records them.
-            if b.output
+            // A replay places the work of stage outputs only: a peer names the levels of a
+            // repeated map by the stage alone, so their indices would meet in its recording.
+            if replaying
+                && b.output
                 && let Ok(mut g) = groups.lock()
             {
                 g.insert(b.group, stage);

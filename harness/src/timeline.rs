@@ -6,7 +6,8 @@
 //! `latencies.csv`, whose datapoints give each iteration's ingest and arrivals. So the
 //! timeline is read alike from a simulated run, a live one and a real Ray's, and it needs no
 //! durations: a peer times its tasks' code alone, while the model's task includes what it
-//! costs to start it.
+//! costs to start it. (A peer's `call` rows name no stage: in a workload with two stages of
+//! method calls, the peer's side shows both stages' calls under each.)
 
 use cohort_schema::{CsvReader, LatencyRow, PlacementRow, TaskRow};
 use cohort_workloads::resolve::{Stage, StageOp};
@@ -67,7 +68,7 @@ pub struct Timeline {
 
 /// One piece of work as the timeline sees it: `(stage, iteration, started ns, finished
 /// ns)`, the stage named as its file names it.
-type Work = (String, u64, i64, i64);
+type Work = (String, u64, i128, i128);
 
 impl Timeline {
     /// Reads `run_dir`'s `latencies.csv` and its `tasks.csv` (successful work named by stage
@@ -87,14 +88,15 @@ impl Timeline {
             let mut reader = CsvReader::<PlacementRow>::open(run_dir).ok()?;
             for row in reader.rows() {
                 let (_, p) = row.ok()?;
-                work.push((p.stage, p.iteration, p.started_ns, p.finished_ns));
+                let (started, finished) = (i128::from(p.started_ns), i128::from(p.finished_ns));
+                work.push((p.stage, p.iteration, started, finished));
             }
         } else {
             let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
             for row in reader.rows() {
                 let (_, t) = row.ok()?;
                 if let (true, Some(iteration)) = (t.ok, t.iteration) {
-                    let (started, finished) = (t.started_ns as i64, t.finished_ns as i64);
+                    let (started, finished) = (i128::from(t.started_ns), i128::from(t.finished_ns));
                     work.push((t.stage, iteration, started, finished));
                 }
             }
@@ -124,7 +126,7 @@ impl Timeline {
         for stage in stages {
             let name = if peer { &stage.peer } else { &stage.name };
             // Each measured iteration's first start and last end.
-            let mut by_iteration: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+            let mut by_iteration: BTreeMap<u64, (i128, i128)> = BTreeMap::new();
             for (_, iteration, started, finished) in work.iter().filter(|w| w.0 == *name) {
                 if !iterations.get(iteration).is_some_and(|it| it.2) {
                     continue;
@@ -135,12 +137,10 @@ impl Timeline {
                 span.0 = span.0.min(*started);
                 span.1 = span.1.max(*finished);
             }
-            let since_ingest = |at: fn(&(i64, i64)) -> i64| {
+            let since_ingest = |at: fn(&(i128, i128)) -> i128| {
                 let values = by_iteration
                     .iter()
-                    .map(|(iteration, span)| {
-                        ms(i128::from(at(span)) - i128::from(iterations[iteration].0))
-                    })
+                    .map(|(iteration, span)| ms(at(span) - i128::from(iterations[iteration].0)))
                     .collect();
                 median(values)
             };
@@ -229,7 +229,7 @@ mod tests {
             .collect()
     }
 
-    fn work(stage: &str, iteration: u64, started_ms: i64, finished_ms: i64) -> Work {
+    fn work(stage: &str, iteration: u64, started_ms: i128, finished_ms: i128) -> Work {
         (
             stage.to_string(),
             iteration,
@@ -309,12 +309,12 @@ mod tests {
         assert_eq!(t, want);
         // Read as a peer's: the reduce stage's work is the `call` rows.
         w.push(work("call", 1, 120, 121));
-        w.push(work("reduce", 3, 320, 321));
+        w.push(work("reduce", 3, 330, 335));
         let peer = Timeline::of(&points, &w, &stages(), true);
         assert_eq!(peer.spans[2].stage, "reduce");
         assert_eq!((peer.spans[2].start_ms, peer.spans[2].end_ms), (20.0, 21.0));
         let own = Timeline::of(&points, &w, &stages(), false);
-        assert_eq!((own.spans[2].start_ms, own.spans[2].end_ms), (20.0, 21.0));
+        assert_eq!((own.spans[2].start_ms, own.spans[2].end_ms), (30.0, 35.0));
         assert_eq!(own.spans.len(), 3);
     }
 
