@@ -356,6 +356,12 @@ fn the_ray_peers_calibration_writes_a_profile_that_cohort_applies() {
         let copy = model["transfer_copy_rate"].as_str().unwrap();
         assert!(copy == "none" || copy.ends_with("MB/s"), "{copy}");
         assert!(text.contains("# A transfer's copies"), "{text}");
+        // What starting work costs the cluster after it idled: a step per idle time, from
+        // 100 us to 100 ms, each with its measurements.
+        let wake = model["wake_up"].as_str().unwrap();
+        assert_eq!(wake.split(", ").count(), 6, "{wake}");
+        assert!(wake.starts_with("100.000us:"), "{wake}");
+        assert!(text.contains("#   after 100000.000us: median "), "{text}");
         // A transfer is measured as a read on the node the object is not on: 16 MiB does not
         // cross between two of Ray's processes in under 3 ms (5.6 GB/s; 12-28 ms here).
         // Current Ray's wait, copying the object to the driver's node first, once made it

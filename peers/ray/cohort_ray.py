@@ -582,6 +582,10 @@ CAL_SIZES = [8, 65536, 1 << 20, 4 << 20, 16 << 20]
 # src/ray/common/ray_config_def.h, 100 * 1024 by default). Ray 0.6 stored every object.
 INLINE_MAX = 100 * 1024
 
+# Idle times after which the smallest task is timed, for `wake_up` (as cohort's own
+# calibration: what starting work costs a cluster that has had none for a while), in ns.
+WAKE_IDLES = [100000, 1000000, 3000000, 10000000, 30000000, 100000000]
+
 
 def ray_own_processes(tag):
     """The pids of this run's raylets and plasma stores: the processes that move objects
@@ -651,7 +655,7 @@ def calibrate_child(job):
         return now_ns() - t, ref
 
     samples = {"generate": {}, "copy": {}, "sum": {}, "transfer": {}, "transfer_cpu": {},
-               "submit": []}
+               "submit": [], "wake": {}}
     movers = ray_own_processes("COHORT_RAY_RUN=" + os.environ.get("COHORT_RAY_RUN", ""))
     for size in CAL_SIZES:
         _, local = timed(1, "generate", size, [])
@@ -681,6 +685,14 @@ def calibrate_child(job):
         refs = [submit(1, "generate", 8, []) for _ in range(100)]
         samples["submit"].append((now_ns() - t) / 100.0)
         wait(refs)
+    # The smallest task after the cluster idled, the idle times taken in turn so that a drift
+    # of the host reaches each alike.
+    for k in range(job["samples"] + 1):
+        for idle in WAKE_IDLES:
+            time.sleep(idle / 1e9)
+            ns = timed(1, "generate", 8, [])[0]
+            if k > 0:
+                samples["wake"].setdefault(str(idle), []).append(ns)
     result = {"samples": samples, "ray_version": ray.__version__,
               "python": sys.version.split()[0]}
     with open(job["result"], "w") as f:
@@ -812,6 +824,21 @@ def copy_lines(by_size):
     return comment + ["transfer_copy_rate = \"%s\"" % _rate(per_byte)]
 
 
+def wake_lines(by_idle, fixed):
+    """`wake_up` from the smallest task's time after each idle time, less its time back to
+    back (`fixed`, ns), with the measurements."""
+    comment = ["# Work starting on a cluster that idled costs more (Ray's processes wake, and the",
+               "# host's halted cores under them): the smallest task after the cluster idled (back",
+               "# to back it took %s):" % _us(fixed)]
+    steps = []
+    for idle in sorted(by_idle, key=int):
+        m, p10, p90 = _median_spread(by_idle[idle])
+        comment.append("#   after %s: median %s (p10 %s, p90 %s), %d samples"
+                       % (_us(int(idle)), _us(m), _us(p10), _us(p90), len(by_idle[idle])))
+        steps.append("%s:%s" % (_us(int(idle)), _us(m - fixed)))
+    return comment + ["wake_up = \"%s\"" % ", ".join(steps)]
+
+
 def host_cores_lines():
     return [
         "# The local cluster's nodes are processes of this host and share its cores.",
@@ -890,8 +917,9 @@ def calibrate(argv):
         fixed, b, comment = _line(s[cls])
         out += ["", "[kinds.%s]" % cls, "# a kind that %s:" % what] + comment + [
             "fixed = \"%s\"" % _us(fixed), "%s = \"%s\"" % (key, _rate(b))]
+    smallest = _line(s["generate"])[0]
     out += (model_section(r["ray_version"]) + inline_lines(r["ray_version"], s["transfer"])
-            + copy_lines(s["transfer_cpu"]))
+            + copy_lines(s["transfer_cpu"]) + wake_lines(s["wake"], smallest))
     tmp = a.out + ".tmp-%d" % os.getpid()
     with open(tmp, "w") as f:
         f.write("\n".join(out) + "\n")
