@@ -2,7 +2,8 @@
 //! recorded sweep's runs, each replayed with its placements), as `compare.csv` rows and
 //! `compare.md`.
 
-use crate::timeline::{Timeline, TimelineStage, parting, timeline_stages};
+use crate::stats::median;
+use crate::timeline::{Timeline, TimelineStage, Work, parting, timeline_stages};
 use cohort_schema::{
     CompareRow, CsvReader, DependencyKind, Fixed6, LatencyRow, PlacementRow, SummaryRow, TaskRow,
     TransferRow,
@@ -33,11 +34,14 @@ fn latency_error(sim: &SummaryRow, live: &SummaryRow, of: impl Fn(&SummaryRow) -
 }
 
 /// What a run directory's detail files say, read once: each piece of work's node (its last
-/// placement, by id) and where the run's time went.
+/// placement, by id), where the run's time went, and its iteration's timeline (`None` when
+/// its datapoints do not read).
 #[derive(Debug, Default, PartialEq)]
 pub struct Detail {
     placements: BTreeMap<u64, u32>,
     costs: Costs,
+    /// See [`crate::timeline`].
+    pub timeline: Option<Timeline>,
 }
 
 /// Where a run's time went, as medians in ns: each kind of work's duration (start to end,
@@ -96,21 +100,16 @@ pub fn map_stages(stages: &[Stage]) -> Vec<MapStage> {
 /// The size from which a transfer counts as large (its time is mostly bytes).
 const LARGE: u64 = 1 << 16;
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    cohort_schema::quantile(&v, 0.5)
-}
-
 impl Detail {
     /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`, or a peer's `placements.csv` (then
     /// only its hand-offs: its durations time its tasks' code alone, which a simulated
     /// task's do not); `None` without either file or when a file does not read. Hand-offs
-    /// are timed into the tasks of `maps` that succeeded and started from `warmup_ns` on,
-    /// each from the latest successful end, before its start, of the task it waits for (a
-    /// lost output rebuilt runs that task again).
-    pub fn read(run_dir: &Path, warmup_ns: u64, maps: &[MapStage]) -> Option<Detail> {
+    /// are timed into the tasks of `shape`'s maps that succeeded and started from its warm-up
+    /// on, each from the latest successful end, before its start, of the task it waits for
+    /// (a lost output rebuilt runs that task again). The timeline follows `shape`'s stages.
+    pub fn read(run_dir: &Path, shape: &Shape) -> Option<Detail> {
         if cohort_schema::stored::<TaskRow>(run_dir).is_none() {
-            return Detail::of_peer(run_dir, warmup_ns, maps);
+            return Detail::of_peer(run_dir, shape);
         }
         let mut placements = BTreeMap::new();
         let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -123,7 +122,15 @@ impl Detail {
             durations.entry(t.name.clone()).or_default().push(ns);
             tasks.push(t);
         }
-        let handoffs = task_handoffs(&tasks, warmup_ns, maps);
+        let handoffs = task_handoffs(&tasks, shape.warmup_ns, &shape.maps);
+        let work: Vec<Work> = tasks
+            .iter()
+            .filter_map(|t| {
+                let iteration = t.iteration.filter(|_| t.ok)?;
+                let (started, finished) = (i128::from(t.started_ns), i128::from(t.finished_ns));
+                Some((t.stage.clone(), iteration, started, finished))
+            })
+            .collect();
         let (mut small, mut per_byte) = (Vec::new(), Vec::new());
         if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
             let mut reader = CsvReader::<TransferRow>::open(run_dir).ok()?;
@@ -143,25 +150,32 @@ impl Detail {
             per_byte: median(per_byte),
             handoff: medians(handoffs),
         };
-        Some(Detail { placements, costs })
+        Some(Detail {
+            placements,
+            costs,
+            timeline: Timeline::read(run_dir, &work, &shape.stages, false),
+        })
     }
 
     /// A peer's run: its hand-offs into `maps`, from its `placements.csv`. Its times come
     /// from the clocks of several processes: a task seen to start before the one it waits
     /// for ended counts as a hand-off of 0.
-    fn of_peer(run_dir: &Path, warmup_ns: u64, maps: &[MapStage]) -> Option<Detail> {
+    fn of_peer(run_dir: &Path, shape: &Shape) -> Option<Detail> {
         cohort_schema::stored::<PlacementRow>(run_dir)?;
         let mut rows: BTreeMap<(String, u64, u32), (i64, i64)> = BTreeMap::new();
+        let mut work: Vec<Work> = Vec::new();
         let mut reader = CsvReader::<PlacementRow>::open(run_dir).ok()?;
         for row in reader.rows() {
             let (_, p) = row.ok()?;
+            let (started, finished) = (i128::from(p.started_ns), i128::from(p.finished_ns));
+            work.push((p.stage.clone(), p.iteration, started, finished));
             rows.insert(
                 (p.stage, p.iteration, p.index),
                 (p.started_ns, p.finished_ns),
             );
         }
         let mut handoffs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for m in maps {
+        for m in &shape.maps {
             let stage = rows
                 .range((m.stage.clone(), 0, 0)..)
                 .take_while(|((s, ..), _)| *s == m.stage);
@@ -169,7 +183,7 @@ impl Detail {
                 let input = rows.get(&(m.input.clone(), *iteration, *index));
                 if let Some(&(_, end)) = input
                     && started >= 0
-                    && started as u64 >= warmup_ns
+                    && started as u64 >= shape.warmup_ns
                 {
                     let ns = started.saturating_sub(end).max(0) as f64;
                     handoffs.entry(m.task.clone()).or_default().push(ns);
@@ -182,6 +196,7 @@ impl Detail {
                 handoff: medians(handoffs),
                 ..Costs::default()
             },
+            timeline: Timeline::read(run_dir, &work, &shape.stages, true),
         })
     }
 }

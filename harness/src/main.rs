@@ -735,9 +735,8 @@ fn write_comparison(
     let details: BTreeMap<&str, (compare::Detail, compare::Detail)> = pairs
         .iter()
         .filter_map(|p| {
-            let sim = compare::Detail::read(&p.sim_dir, p.shape.warmup_ns, &p.shape.maps)?;
-            let reference =
-                compare::Detail::read(&p.reference_dir, p.shape.warmup_ns, &p.shape.maps)?;
+            let sim = compare::Detail::read(&p.sim_dir, &p.shape)?;
+            let reference = compare::Detail::read(&p.reference_dir, &p.shape)?;
             Some((p.reference.run.as_str(), (sim, reference)))
         })
         .collect();
@@ -763,8 +762,9 @@ fn write_comparison(
                 handoffs,
                 sim: compare::Settling::read(&p.sim_dir),
                 reference: compare::Settling::read(&p.reference_dir),
-                timeline: timeline::Timeline::read(&p.sim_dir, &p.shape.stages)
-                    .zip(timeline::Timeline::read(&p.reference_dir, &p.shape.stages)),
+                timeline: details
+                    .get(run.as_str())
+                    .and_then(|(s, l)| Some((s.timeline.clone()?, l.timeline.clone()?))),
             };
             (run, notes)
         })

@@ -157,6 +157,12 @@ pub fn utilization_windows(
     rows
 }
 
+/// The median of `values` (nearest rank: of two, the lower), `None` if there are none.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    quantile(&values, 0.5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

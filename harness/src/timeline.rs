@@ -9,7 +9,8 @@
 //! costs to start it. (A peer's `call` rows name no stage: in a workload with two stages of
 //! method calls, the peer's side shows both stages' calls under each.)
 
-use cohort_schema::{CsvReader, LatencyRow, PlacementRow, TaskRow};
+use crate::stats::median;
+use cohort_schema::{CsvReader, LatencyRow};
 use cohort_workloads::resolve::{Stage, StageOp};
 use cohort_workloads::schema::Scope;
 use std::collections::BTreeMap;
@@ -67,41 +68,26 @@ pub struct Timeline {
 }
 
 /// One piece of work as the timeline sees it: `(stage, iteration, started ns, finished
-/// ns)`, the stage named as its file names it.
-type Work = (String, u64, i128, i128);
+/// ns)`, the stage named as its file names it (a cohort run's successful work in `tasks.csv`,
+/// or a peer's in `placements.csv`).
+pub type Work = (String, u64, i128, i128);
 
 impl Timeline {
-    /// Reads `run_dir`'s `latencies.csv` and its `tasks.csv` (successful work named by stage
-    /// and iteration), or a peer's `placements.csv`; `None` without a datapoint file or
-    /// either work file, or when one does not read.
-    pub fn read(run_dir: &Path, stages: &[TimelineStage]) -> Option<Timeline> {
+    /// The timeline of `work` (read from `run_dir`, a peer's if `peer`) by `run_dir`'s
+    /// `latencies.csv`; `None` when that does not read.
+    pub fn read(
+        run_dir: &Path,
+        work: &[Work],
+        stages: &[TimelineStage],
+        peer: bool,
+    ) -> Option<Timeline> {
         let mut reader = CsvReader::<LatencyRow>::open(run_dir).ok()?;
         let mut points = Vec::new();
         for row in reader.rows() {
             let (_, l) = row.ok()?;
             points.push((l.iteration, l.ingest_ns, l.arrival_ns, l.warmup));
         }
-        let mut work: Vec<Work> = Vec::new();
-        let peer = cohort_schema::stored::<TaskRow>(run_dir).is_none();
-        if peer {
-            cohort_schema::stored::<PlacementRow>(run_dir)?;
-            let mut reader = CsvReader::<PlacementRow>::open(run_dir).ok()?;
-            for row in reader.rows() {
-                let (_, p) = row.ok()?;
-                let (started, finished) = (i128::from(p.started_ns), i128::from(p.finished_ns));
-                work.push((p.stage, p.iteration, started, finished));
-            }
-        } else {
-            let mut reader = CsvReader::<TaskRow>::open(run_dir).ok()?;
-            for row in reader.rows() {
-                let (_, t) = row.ok()?;
-                if let (true, Some(iteration)) = (t.ok, t.iteration) {
-                    let (started, finished) = (i128::from(t.started_ns), i128::from(t.finished_ns));
-                    work.push((t.stage, iteration, started, finished));
-                }
-            }
-        }
-        Some(Timeline::of(&points, &work, stages, peer))
+        Some(Timeline::of(&points, work, stages, peer))
     }
 
     /// The timeline of datapoints `(iteration, ingest ns, arrival ns, in the warm-up)` and
@@ -181,12 +167,6 @@ impl Timeline {
             )
             .collect()
     }
-}
-
-/// The median of `values`, `None` if there are none.
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    cohort_schema::quantile(&values, 0.5)
 }
 
 /// Where `reference` and `sim` part the most: of the moments both have (the ingest, the first
