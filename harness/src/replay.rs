@@ -15,7 +15,7 @@
 
 use anyhow::{Context, Result};
 use cohort_runtime::policy::{GroupId, NodeId, Placement, PlacementView, Policy, WorkKind};
-use cohort_schema::{CsvReader, PlacementRow, Row, SummaryRow};
+use cohort_schema::{CsvReader, PlacementRow, Row, SummaryRow, TaskRow};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,8 +35,9 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// Reads `path`: a `placements.csv` (or `.csv.gz`), or a run directory holding one. Rows
-    /// whose node the peer could not name (negative) are left out.
+    /// Reads `path`: a `placements.csv` (or `.csv.gz`), or a run directory holding one, or a
+    /// cohort run's directory (its `tasks.csv`). Rows whose node the peer could not name
+    /// (negative) are left out.
     pub fn load(path: &Path) -> Result<Recorded> {
         let dir = if path.is_dir() {
             path.to_path_buf()
@@ -56,8 +57,14 @@ impl Recorded {
         Recorded::read(&dir, path, policy)
     }
 
-    /// Reads the placements in `dir` (asked for as `path`) of a run placed by `policy`.
+    /// Reads the placements in `dir` (asked for as `path`) of a run placed by `policy`: its
+    /// `placements.csv`, or a cohort run's `tasks.csv` (each task's stage and iteration).
     fn read(dir: &Path, path: &Path, policy: Option<String>) -> Result<Recorded> {
+        if cohort_schema::stored::<PlacementRow>(dir).is_none()
+            && cohort_schema::stored::<TaskRow>(dir).is_some()
+        {
+            return Recorded::of_tasks(dir, path, policy);
+        }
         let mut reader = CsvReader::<PlacementRow>::open(dir)
             .with_context(|| format!("--replay {}", path.display()))?;
         // The file read (plain or gzipped), which the manifest names and hashes.
@@ -80,6 +87,36 @@ impl Recorded {
         if recorded.nodes.is_empty() {
             anyhow::bail!(
                 "--replay {}: no placement in it to replay",
+                recorded.path.display()
+            );
+        }
+        Ok(recorded)
+    }
+
+    /// [`Recorded::read`] of a cohort run: each task named by stage and iteration (work no
+    /// stage built, and files written before those columns, name none), at the node of its
+    /// last attempt.
+    fn of_tasks(dir: &Path, path: &Path, policy: Option<String>) -> Result<Recorded> {
+        let mut reader = CsvReader::<TaskRow>::open(dir)
+            .with_context(|| format!("--replay {}", path.display()))?;
+        let mut recorded = Recorded {
+            path: reader.path().to_path_buf(),
+            policy,
+            ..Recorded::default()
+        };
+        for row in reader.rows() {
+            let (_, t) = row.with_context(|| format!("--replay {}", path.display()))?;
+            if let Some(iteration) = t.iteration {
+                recorded
+                    .nodes
+                    .entry((t.stage, t.index))
+                    .or_default()
+                    .insert(iteration, t.node);
+            }
+        }
+        if recorded.nodes.is_empty() {
+            anyhow::bail!(
+                "--replay {}: no task in it names its stage (written before tasks.csv did)",
                 recorded.path.display()
             );
         }

@@ -473,3 +473,81 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
     assert_bad(&o, "its runs are of workload `streaming`");
     assert!(!sb.path("bad").exists(), "nothing is written");
 }
+
+#[test]
+fn a_cohort_run_replayed_from_its_tasks_runs_again_as_it_ran() {
+    let sb = Sandbox::new("replay-cohort", "");
+    let streaming = shipped("streaming.toml");
+    let sets: Vec<String> = small_but_the_size()
+        .into_iter()
+        .map(|s| {
+            if s == "warmup=0s" {
+                "warmup=200ms".to_string()
+            } else {
+                s
+            }
+        })
+        .chain(["--set".to_string(), "data_size=80KB".to_string()])
+        .collect();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", streaming.as_str()];
+        args.extend_from_slice(extra);
+        args.extend(sets.iter().map(String::as_str));
+        sb.cohort(&args)
+    };
+    let o = run(&["--policy", "random", "--out", "rec"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The run's own directory is the recording: its tasks.csv names each task's stage and
+    // iteration, and there is no placements.csv.
+    assert!(!sb.path("rec/placements.csv").exists());
+    let o = run(&["--replay", "rec", "--out", "rep"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: toml::Table = std::fs::read_to_string(sb.path("rep/manifest.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tally = manifest["replay"].as_table().unwrap();
+    assert!(tally["recorded"].as_integer().unwrap() > 100, "{tally:?}");
+    assert_eq!(tally["from_another_iteration"].as_integer(), Some(0));
+    assert_eq!(tally["not_recorded"].as_integer(), Some(0));
+    assert_eq!(manifest["policy"].as_str(), Some("replay-random"));
+    // Every task where it ran, so the whole run again: the same datapoints to the
+    // nanosecond (on the virtual clock), under the replay's name.
+    let nodes = |dir: &str| -> Vec<(String, String, String, String)> {
+        let mut v: Vec<_> = rows(&read_csv(&sb.path(&format!("{dir}/tasks.csv"))))
+            .into_iter()
+            .map(|t| {
+                (
+                    t["stage"].clone(),
+                    t["iteration"].clone(),
+                    t["index"].clone(),
+                    t["node"].clone(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(nodes("rep"), nodes("rec"));
+    let points = |dir: &str| -> Vec<String> {
+        read_csv(&sb.path(&format!("{dir}/latencies.csv")))
+            .lines()
+            .map(|l| l.split_once(',').unwrap().1.to_string())
+            .collect()
+    };
+    assert_eq!(points("rep"), points("rec"));
+
+    // A tasks.csv from before the stage columns names nothing to replay: refused by name.
+    let old: String = read_csv(&sb.path("rec/tasks.csv"))
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            format!("{}\n", cells[..cells.len() - 2].join(","))
+        })
+        .collect();
+    std::fs::create_dir(sb.path("old")).unwrap();
+    std::fs::write(sb.path("old/tasks.csv"), old).unwrap();
+    let o = run(&["--replay", "old", "--out", "never"]);
+    assert_bad(&o, "no task in it names its stage");
+    assert!(!sb.path("never").exists());
+}
