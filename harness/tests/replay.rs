@@ -30,6 +30,20 @@ fn small_but_the_size() -> Vec<String> {
     .collect()
 }
 
+/// [`small_but_the_size`] with a warm-up of 200 ms (two iterations).
+fn small_warmed_but_the_size() -> Vec<String> {
+    small_but_the_size()
+        .into_iter()
+        .map(|s| {
+            if s == "warmup=0s" {
+                "warmup=200ms".to_string()
+            } else {
+                s
+            }
+        })
+        .collect()
+}
+
 /// Where a recording shifted by `shift` puts each map (by index), each shuffle, and
 /// reducer `j`.
 fn map_node(index: u64, shift: u64) -> u64 {
@@ -250,16 +264,7 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
     ];
     // A warm-up of 200 ms: the recordings' first two iterations (their 1 ms hand-offs) are
     // in it.
-    let sets: Vec<String> = small_but_the_size()
-        .into_iter()
-        .map(|s| {
-            if s == "warmup=0s" {
-                "warmup=200ms".to_string()
-            } else {
-                s
-            }
-        })
-        .collect();
+    let sets = small_warmed_but_the_size();
     args.extend(sets.iter().map(String::as_str));
     let o = sb.cohort(&args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -478,17 +483,8 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
 fn a_cohort_run_replayed_from_its_tasks_runs_again_as_it_ran() {
     let sb = Sandbox::new("replay-cohort", "");
     let streaming = shipped("streaming.toml");
-    let sets: Vec<String> = small_but_the_size()
-        .into_iter()
-        .map(|s| {
-            if s == "warmup=0s" {
-                "warmup=200ms".to_string()
-            } else {
-                s
-            }
-        })
-        .chain(["--set".to_string(), "data_size=80KB".to_string()])
-        .collect();
+    let mut sets = small_warmed_but_the_size();
+    sets.extend(["--set".to_string(), "data_size=80KB".to_string()]);
     let run = |extra: &[&str]| {
         let mut args = vec!["run", streaming.as_str()];
         args.extend_from_slice(extra);
