@@ -58,15 +58,42 @@ impl Recorded {
     }
 
     /// Reads the placements in `dir` (asked for as `path`) of a run placed by `policy`: its
-    /// `placements.csv`, or a cohort run's `tasks.csv` (each task's stage and iteration).
+    /// `placements.csv` (rows whose node the peer could not name left out), or a cohort
+    /// run's `tasks.csv` (each task named by stage and iteration, at the node of its last
+    /// attempt; work no stage built, and files written before those columns, name none).
     fn read(dir: &Path, path: &Path, policy: Option<String>) -> Result<Recorded> {
         if cohort_schema::stored::<PlacementRow>(dir).is_none()
             && cohort_schema::stored::<TaskRow>(dir).is_some()
         {
-            return Recorded::of_tasks(dir, path, policy);
+            return Recorded::gather(
+                dir,
+                path,
+                policy,
+                "task in it names its stage (written \
+                before tasks.csv did)",
+                |t: TaskRow| Some((t.stage, t.index, t.iteration?, t.node)),
+            );
         }
-        let mut reader = CsvReader::<PlacementRow>::open(dir)
-            .with_context(|| format!("--replay {}", path.display()))?;
+        Recorded::gather(
+            dir,
+            path,
+            policy,
+            "placement in it to replay",
+            |r: PlacementRow| Some((r.stage, r.index, r.iteration, u32::try_from(r.node).ok()?)),
+        )
+    }
+
+    /// The placements `place` finds in the rows of `dir`'s `R` file, each as `(stage,
+    /// index, iteration, node)`; refused as having "no `what`" when there are none.
+    fn gather<R: Row>(
+        dir: &Path,
+        path: &Path,
+        policy: Option<String>,
+        what: &str,
+        place: impl Fn(R) -> Option<(String, u32, u64, u32)>,
+    ) -> Result<Recorded> {
+        let mut reader =
+            CsvReader::<R>::open(dir).with_context(|| format!("--replay {}", path.display()))?;
         // The file read (plain or gzipped), which the manifest names and hashes.
         let mut recorded = Recorded {
             path: reader.path().to_path_buf(),
@@ -75,50 +102,16 @@ impl Recorded {
         };
         for row in reader.rows() {
             let (_, r) = row.with_context(|| format!("--replay {}", path.display()))?;
-            let Ok(node) = u32::try_from(r.node) else {
-                continue;
-            };
-            recorded
-                .nodes
-                .entry((r.stage, r.index))
-                .or_default()
-                .insert(r.iteration, node);
-        }
-        if recorded.nodes.is_empty() {
-            anyhow::bail!(
-                "--replay {}: no placement in it to replay",
-                recorded.path.display()
-            );
-        }
-        Ok(recorded)
-    }
-
-    /// [`Recorded::read`] of a cohort run: each task named by stage and iteration (work no
-    /// stage built, and files written before those columns, name none), at the node of its
-    /// last attempt.
-    fn of_tasks(dir: &Path, path: &Path, policy: Option<String>) -> Result<Recorded> {
-        let mut reader = CsvReader::<TaskRow>::open(dir)
-            .with_context(|| format!("--replay {}", path.display()))?;
-        let mut recorded = Recorded {
-            path: reader.path().to_path_buf(),
-            policy,
-            ..Recorded::default()
-        };
-        for row in reader.rows() {
-            let (_, t) = row.with_context(|| format!("--replay {}", path.display()))?;
-            if let Some(iteration) = t.iteration {
+            if let Some((stage, index, iteration, node)) = place(r) {
                 recorded
                     .nodes
-                    .entry((t.stage, t.index))
+                    .entry((stage, index))
                     .or_default()
-                    .insert(iteration, t.node);
+                    .insert(iteration, node);
             }
         }
         if recorded.nodes.is_empty() {
-            anyhow::bail!(
-                "--replay {}: no task in it names its stage (written before tasks.csv did)",
-                recorded.path.display()
-            );
+            anyhow::bail!("--replay {}: no {what}", recorded.path.display());
         }
         Ok(recorded)
     }
