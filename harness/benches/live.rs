@@ -6,7 +6,7 @@
 //! process is the head.
 
 use cohort_live::control::Connection;
-use cohort_live::data::{pull, serve};
+use cohort_live::data::{SocketBytes, pull, serve};
 use cohort_live::head::{HeadOptions, LiveBackend};
 use cohort_live::shm::SharedStore;
 use cohort_runtime::{Cluster, ClusterConfig, Payload, Task, TaskArg};
@@ -195,7 +195,8 @@ fn transfer(c: &mut Criterion) {
                     let (s, _) = listener.accept().await.unwrap();
                     s.set_nodelay(true).ok();
                     let mut conn = Connection::new(s);
-                    let _ = serve(&mut conn, &served, 1_000_000, None, &AtomicU64::new(0)).await;
+                    let (objects, socket) = (AtomicU64::new(0), SocketBytes::default());
+                    let _ = serve(&mut conn, &served, 1_000_000, None, &objects, &socket).await;
                 });
                 let s = tokio::net::TcpStream::connect(addr).await.unwrap();
                 s.set_nodelay(true).ok();

@@ -136,19 +136,44 @@ pub fn units(bytes: &[u8]) -> u64 {
 }
 
 /// `objects`' values, concatenated, cut into `size / 8` contiguous parts (as equal as they
-/// can be, the first ones longer), each part summed; then zeros up to `size`.
+/// can be, the first ones longer), each part summed in order; then zeros up to `size`. One
+/// pass over the arguments where they are, as NumPy sums the slices of an array: no copy
+/// of them is made.
 fn split_sums(objects: &[Payload], size: u64) -> Vec<u8> {
     let parts = (size / 8) as usize;
-    let all: Vec<f64> = objects.iter().flat_map(|o| values(o.bytes())).collect();
+    if parts == 0 {
+        return vec![0; size as usize];
+    }
+    let count: usize = objects.iter().map(|o| o.bytes().len() / 8).sum();
+    let base = count.checked_div(parts).unwrap_or(0);
+    let extra = count.checked_rem(parts).unwrap_or(0);
+    let len = |p: usize| base + usize::from(p < extra);
+    // The sum of no values, as `Sum` starts it, so that each part is added exactly as
+    // `[f64]::iter().sum()` would.
+    let empty: f64 = std::iter::empty::<f64>().sum();
     let mut out = Vec::with_capacity(size as usize);
-    let base = all.len().checked_div(parts).unwrap_or(0);
-    let extra = all.len().checked_rem(parts).unwrap_or(0);
-    let mut at = 0;
-    for p in 0..parts {
-        let len = base + usize::from(p < extra);
-        let sum: f64 = all[at..at + len].iter().sum();
-        at += len;
+    let (mut part, mut sum, mut left) = (0, empty, len(0));
+    for o in objects {
+        let bytes: &[u8] = o.bytes();
+        let mut rest = &bytes[..bytes.len() / 8 * 8];
+        while !rest.is_empty() {
+            let take = left.min(rest.len() / 8);
+            let (now, later) = rest.split_at(take * 8);
+            sum = values(now).fold(sum, |a, v| a + v);
+            rest = later;
+            left -= take;
+            while left == 0 && part < parts {
+                out.extend_from_slice(&sum.to_le_bytes());
+                part += 1;
+                (sum, left) = (empty, len(part));
+            }
+        }
+    }
+    // Parts left with no values (more parts than values).
+    while part < parts {
         out.extend_from_slice(&sum.to_le_bytes());
+        part += 1;
+        sum = empty;
     }
     out.resize(size as usize, 0);
     out
@@ -200,6 +225,45 @@ pub fn registry_live(w: &Resolved, seed: u64) -> Result<Registry, RuntimeError> 
 mod tests {
     use super::*;
 
+    /// [`split_sums`] by its definition: the values concatenated, then each part summed.
+    fn split_sums_by_definition(objects: &[Payload], size: u64) -> Vec<u8> {
+        let parts = (size / 8) as usize;
+        let all: Vec<f64> = objects.iter().flat_map(|o| values(o.bytes())).collect();
+        let mut out = Vec::new();
+        let (base, extra) = (all.len().checked_div(parts), all.len().checked_rem(parts));
+        let mut at = 0;
+        for p in 0..parts {
+            let len = base.unwrap_or(0) + usize::from(p < extra.unwrap_or(0));
+            let sum: f64 = all[at..at + len].iter().sum();
+            at += len;
+            out.extend_from_slice(&sum.to_le_bytes());
+        }
+        out.resize(size as usize, 0);
+        out
+    }
+
+    #[test]
+    fn split_sums_add_each_part_as_its_definition_does_bit_for_bit() {
+        for (sizes, seed) in [
+            (&[8 * 1000][..], 1),
+            (&[8 * 999 + 3, 5, 8 * 17], 2),
+            (&[], 3),
+        ] {
+            let args: Vec<Payload> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| Payload::from_bytes(generated(seed, 0, i as u32, n)))
+                .collect();
+            for size in [0, 7, 8, 32, 8 * 333 + 1, 8 * 1000, 8 * 2000] {
+                assert_eq!(
+                    split_sums(&args, size),
+                    split_sums_by_definition(&args, size),
+                    "{sizes:?} into {size} bytes"
+                );
+            }
+        }
+    }
+
     #[test]
     fn generated_data_is_seeded_sized_and_in_whole_units() {
         let a = generated(1, 2, 3, 8 * 1000 + 5);
@@ -226,6 +290,32 @@ mod tests {
         // 1001 values in 4 parts: 251, 250, 250, 250.
         let first: f64 = values(data.bytes()).take(251).sum();
         assert_eq!(values(&parts).next(), Some(first));
+    }
+
+    #[test]
+    fn split_sums_cut_the_arguments_as_one_sequence_across_their_boundaries() {
+        // 3 + 2 + 4 values (the second argument's partial value ignored) in 3 parts of 3:
+        // the second part takes the second argument's two values and the third's first.
+        let f = |v: &[f64], tail: usize| {
+            let mut b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            b.extend(std::iter::repeat_n(0xff, tail));
+            Payload::from_bytes(b)
+        };
+        let args = [
+            f(&[1.0, 2.0, 4.0], 0),
+            f(&[8.0, 16.0], 3),
+            f(&[32.0, 64.0, 128.0, 256.0], 0),
+        ];
+        let parts = split_sums(&args, 3 * 8 + 5);
+        assert_eq!(values(&parts).collect::<Vec<_>>(), [7.0, 56.0, 448.0]);
+        assert_eq!(&parts[24..], &[0; 5]);
+        // More parts than values: the last parts are empty sums.
+        assert_eq!(split_sums(&args, 7), [0; 7]);
+        let parts = split_sums(&args[..1], 5 * 8);
+        assert_eq!(
+            values(&parts).collect::<Vec<_>>(),
+            [1.0, 2.0, 4.0, 0.0, 0.0]
+        );
     }
 
     #[test]

@@ -1,19 +1,55 @@
 //! The data plane between nodes (tokio): a node pulls an object from a peer, which sends it
 //! in chunks, in order, paced by an optional token bucket so that a machine can emulate a
-//! slower NIC (e.g. 1.25 or 10 Gbit/s on loopback).
+//! slower NIC (e.g. 1.25 or 10 Gbit/s on loopback). Connections stay open between pulls
+//! ([`Pool`]).
 //!
-//! The frames and their bytes are counted on each [`Connection`]
-//! ([`Connection::bytes_sent`], [`Connection::bytes_received`]): the socket bytes a live run
-//! reports beside the transfers its core recorded.
+//! The frames and their bytes are counted as each pull is answered or arrives
+//! ([`SocketBytes`]): the socket bytes a live run reports beside the transfers its core
+//! recorded.
 
 use crate::control::{Connection, ControlError, brief};
 use crate::message::Message;
 use crate::shm::SharedStore;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+/// The socket bytes (frames whole: headers included) a node's data plane has sent and
+/// received, over every connection, serving and pulling.
+///
+/// Invariant: a connection's bytes are added once each, as each pull is answered (serving)
+/// or its answer has arrived (pulling), and what is left when a served connection closes;
+/// so a connection kept open between pulls is counted before it closes.
+#[derive(Debug, Default)]
+pub struct SocketBytes {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl SocketBytes {
+    /// Bytes sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Adds what `conn` has sent and received since `mark` (its counts then), and moves
+    /// `mark` to its counts now.
+    fn add<S: AsyncRead + AsyncWrite + Unpin>(&self, conn: &Connection<S>, mark: &mut (u64, u64)) {
+        let now = (conn.bytes_sent(), conn.bytes_received());
+        self.sent.fetch_add(now.0 - mark.0, Ordering::Relaxed);
+        self.received.fetch_add(now.1 - mark.1, Ordering::Relaxed);
+        *mark = now;
+    }
+}
 
 /// The most bytes a send takes from a [`RateLimit`] at once: a large send takes its tokens
 /// a quantum at a time, so that a small send on another connection waits for at most a
@@ -83,54 +119,82 @@ impl RateLimit {
 
 /// Serves a peer's pulls from `store` until it closes the connection: each object in chunks
 /// of `chunk` bytes (at least 1), each paced by `limit` if there is one. Adds the object
-/// bytes it sends to `served`.
+/// bytes it sends to `served`, and the connection's bytes to `socket`.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     store: &Mutex<SharedStore>,
     chunk: usize,
     limit: Option<&RateLimit>,
     served: &AtomicU64,
+    socket: &SocketBytes,
 ) -> Result<(), ControlError> {
     let chunk = chunk.max(1);
-    while let Some(m) = conn.recv().await? {
-        let Message::Pull { object } = m else {
-            return Err(ControlError::Unexpected {
-                expected: "a pull",
-                got: brief(&m),
-            });
-        };
-        let held = store.lock().expect("not poisoned").get(object);
-        let Some(bytes) = held else {
-            conn.send(&Message::Missing { object }).await?;
-            continue;
-        };
-        let total = bytes.len() as u64;
-        let mut offset = 0;
-        loop {
-            let end = (offset + chunk).min(bytes.len());
-            if let Some(l) = limit {
-                l.take((end - offset) as u64).await;
-            }
-            conn.send(&Message::Chunk {
-                object,
-                offset: offset as u64,
-                total,
-                bytes: bytes[offset..end].to_vec(),
-            })
-            .await?;
-            served.fetch_add((end - offset) as u64, Ordering::Relaxed);
-            offset = end;
-            if offset >= bytes.len() {
-                break;
-            }
+    let mut mark = (conn.bytes_sent(), conn.bytes_received());
+    loop {
+        let answered = answer(conn, store, chunk, limit, served).await;
+        socket.add(conn, &mut mark);
+        if !answered? {
+            return Ok(());
         }
     }
-    Ok(())
+}
+
+/// Answers the next pull on `conn` (see [`serve`]): false if the peer closed the
+/// connection instead.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+    store: &Mutex<SharedStore>,
+    chunk: usize,
+    limit: Option<&RateLimit>,
+    served: &AtomicU64,
+) -> Result<bool, ControlError> {
+    let Some(m) = conn.recv().await? else {
+        return Ok(false);
+    };
+    let Message::Pull { object } = m else {
+        return Err(ControlError::Unexpected {
+            expected: "a pull",
+            got: brief(&m),
+        });
+    };
+    let held = store.lock().expect("not poisoned").get(object);
+    let Some(bytes) = held else {
+        conn.send(&Message::Missing { object }).await?;
+        return Ok(true);
+    };
+    let total = bytes.len() as u64;
+    let mut offset = 0;
+    loop {
+        let end = (offset + chunk).min(bytes.len());
+        if let Some(l) = limit {
+            l.take((end - offset) as u64).await;
+        }
+        conn.send(&Message::Chunk {
+            object,
+            offset: offset as u64,
+            total,
+            bytes: bytes[offset..end].to_vec(),
+        })
+        .await?;
+        served.fetch_add((end - offset) as u64, Ordering::Relaxed);
+        offset = end;
+        if offset >= bytes.len() {
+            return Ok(true);
+        }
+    }
 }
 
 /// Why a pull got no object.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
+    /// No connection to the peer could be opened.
+    #[error("cannot reach peer {target}: {source}")]
+    Connect {
+        /// The peer's address.
+        target: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The connection failed.
     #[error(transparent)]
     Control(#[from] ControlError),
@@ -153,6 +217,98 @@ pub enum PullError {
         /// The offset expected.
         expected: u64,
     },
+}
+
+/// Connections to peers' data planes, kept open between pulls: a pull takes an idle one to
+/// its peer, or opens one, and gives it back once the peer has answered in full (the object
+/// whole, or word that it is missing). Opening a connection per object would cost every
+/// transfer a handshake and the peer's accept: more round trips, and more threads woken on
+/// both sides, than the request itself (Ray's object managers keep theirs open too).
+///
+/// Invariant: an idle connection is between answers (nothing of a pull left to read on it).
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: Mutex<HashMap<String, Vec<Connection<TcpStream>>>>,
+}
+
+impl Pool {
+    /// Pulls `object` from the peer at `target` (`host:port`): its bytes, whole, counting
+    /// the socket bytes in `socket`. An idle connection the peer has closed meanwhile is
+    /// dropped, and the pull made again on a new one.
+    pub async fn pull(
+        &self,
+        target: &str,
+        object: u64,
+        socket: &SocketBytes,
+    ) -> Result<Vec<u8>, PullError> {
+        if let Some(mut conn) = self.take(target) {
+            match pull_counted(&mut conn, object, socket).await {
+                (Err(PullError::Control(_)), _) => {}
+                (result, keep) => {
+                    if keep {
+                        self.give_back(target, conn);
+                    }
+                    return result;
+                }
+            }
+        }
+        let stream = TcpStream::connect(target)
+            .await
+            .map_err(|source| PullError::Connect {
+                target: target.to_string(),
+                source,
+            })?;
+        stream.set_nodelay(true).ok();
+        let mut conn = Connection::new(stream);
+        let (result, keep) = pull_counted(&mut conn, object, socket).await;
+        if keep {
+            self.give_back(target, conn);
+        }
+        result
+    }
+
+    /// An idle connection to `target`, if there is one.
+    fn take(&self, target: &str) -> Option<Connection<TcpStream>> {
+        self.idle
+            .lock()
+            .expect("not poisoned")
+            .get_mut(target)
+            .and_then(Vec::pop)
+    }
+
+    /// Keeps `conn` (between answers) for the next pull from `target`.
+    fn give_back(&self, target: &str, conn: Connection<TcpStream>) {
+        self.idle
+            .lock()
+            .expect("not poisoned")
+            .entry(target.to_string())
+            .or_default()
+            .push(conn);
+    }
+
+    /// Idle connections kept, to every peer.
+    pub fn idle(&self) -> usize {
+        self.idle
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+/// [`pull`], adding `conn`'s bytes to `socket`: the result, and whether `conn` is between
+/// answers again (the object arrived, or the peer said it is missing).
+async fn pull_counted<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+    object: u64,
+    socket: &SocketBytes,
+) -> (Result<Vec<u8>, PullError>, bool) {
+    let mut mark = (conn.bytes_sent(), conn.bytes_received());
+    let result = pull(conn, object).await;
+    socket.add(conn, &mut mark);
+    let keep = matches!(result, Ok(_) | Err(PullError::Missing(_)));
+    (result, keep)
 }
 
 /// Pulls `object` from the peer at the other end of `conn`: its bytes, whole.
@@ -230,14 +386,15 @@ mod tests {
             let mut conn = Connection::new(stream);
             let store = Mutex::new(store);
             let served = AtomicU64::new(0);
-            serve(&mut conn, &store, chunk, limit.as_ref(), &served)
+            let socket = SocketBytes::default();
+            serve(&mut conn, &store, chunk, limit.as_ref(), &served, &socket)
                 .await
                 .unwrap();
-            (
-                conn.bytes_sent(),
-                conn.bytes_received(),
-                served.into_inner(),
-            )
+            assert_eq!(
+                (socket.sent(), socket.received()),
+                (conn.bytes_sent(), conn.bytes_received())
+            );
+            (socket.sent(), socket.received(), served.into_inner())
         });
         let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
         (conn, server)
@@ -266,6 +423,154 @@ mod tests {
             // each frame's header and encoding.
             assert!(received > data.len() as u64, "{received}");
             assert!(received < data.len() as u64 + 1_000, "{received}");
+        });
+    }
+
+    /// A data plane on loopback serving `store` to every connection, until `keep` of them
+    /// have been accepted, each closed by the server after `pulls` answered pulls (or when
+    /// the peer closes it); its address, how many connections it accepted, and its socket
+    /// bytes.
+    async fn plane(
+        store: SharedStore,
+        pulls: usize,
+    ) -> (
+        String,
+        std::sync::Arc<AtomicU64>,
+        std::sync::Arc<SocketBytes>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = std::sync::Arc::new(AtomicU64::new(0));
+        let socket = std::sync::Arc::new(SocketBytes::default());
+        let store = std::sync::Arc::new(Mutex::new(store));
+        let (a, b) = (accepted.clone(), socket.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                a.fetch_add(1, Ordering::Relaxed);
+                let (store, socket) = (store.clone(), b.clone());
+                tokio::spawn(async move {
+                    let mut conn = Connection::new(stream);
+                    // A server that answers `pulls` pulls, then closes: a limited peer.
+                    let mut mark = (0, 0);
+                    for _ in 0..pulls {
+                        let Ok(Some(Message::Pull { object })) = conn.recv().await else {
+                            break;
+                        };
+                        let bytes = store.lock().unwrap().get(object).unwrap();
+                        let total = bytes.len() as u64;
+                        conn.send(&Message::Chunk {
+                            object,
+                            offset: 0,
+                            total,
+                            bytes: bytes.to_vec(),
+                        })
+                        .await
+                        .unwrap();
+                        socket.add(&conn, &mut mark);
+                    }
+                });
+            }
+        });
+        (addr, accepted, socket)
+    }
+
+    #[test]
+    fn a_pool_pulls_one_object_after_another_on_one_connection() {
+        run(async {
+            let mut store = SharedStore::new(1 << 30);
+            for i in 1..=3u64 {
+                store.put(i, &vec![i as u8; 1000 * i as usize]).unwrap();
+            }
+            let (addr, accepted, served) = plane(store, usize::MAX).await;
+            let pool = Pool::default();
+            let socket = SocketBytes::default();
+            for i in 1..=3u64 {
+                let bytes = pool.pull(&addr, i, &socket).await.unwrap();
+                assert_eq!(bytes, vec![i as u8; 1000 * i as usize]);
+                assert_eq!(pool.idle(), 1);
+            }
+            assert_eq!(accepted.load(Ordering::Relaxed), 1);
+            // Both sides counted every pull's bytes while the connection stayed open: the
+            // three pulls and their answers, more than the 6,000 object bytes.
+            assert_eq!(
+                (socket.sent(), socket.received()),
+                (served.received(), served.sent())
+            );
+            assert!((6_000..7_000).contains(&socket.received()), "{socket:?}");
+        });
+    }
+
+    #[test]
+    fn a_pool_replaces_a_connection_its_peer_closed_and_opens_one_per_pull_at_once() {
+        run(async {
+            let mut store = SharedStore::new(1 << 30);
+            store.put(1, b"one").unwrap();
+            store.put(2, b"two").unwrap();
+            // The peer closes each connection after one answer.
+            let (addr, accepted, _) = plane(store, 1).await;
+            let pool = Pool::default();
+            let socket = SocketBytes::default();
+            assert_eq!(pool.pull(&addr, 1, &socket).await.unwrap(), b"one");
+            assert_eq!(pool.idle(), 1);
+            // The idle connection is closed: the pull goes again on a new one.
+            assert_eq!(pool.pull(&addr, 2, &socket).await.unwrap(), b"two");
+            assert_eq!(accepted.load(Ordering::Relaxed), 2);
+            assert_eq!(pool.idle(), 1);
+            // Two pulls at once take a connection each (the idle one, closed, and a new
+            // one for the first; a new one for the second).
+            let (a, b) = tokio::join!(pool.pull(&addr, 1, &socket), pool.pull(&addr, 2, &socket));
+            assert_eq!((a.unwrap(), b.unwrap()), (b"one".to_vec(), b"two".to_vec()));
+            assert_eq!(accepted.load(Ordering::Relaxed), 4);
+            assert_eq!(pool.idle(), 2);
+        });
+    }
+
+    #[test]
+    fn a_pool_names_a_peer_it_cannot_reach_and_keeps_a_connection_whose_object_was_missing() {
+        run(async {
+            // A port nobody listens on: bound, then closed.
+            let addr = {
+                let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                l.local_addr().unwrap().to_string()
+            };
+            let pool = Pool::default();
+            let e = pool
+                .pull(&addr, 1, &SocketBytes::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(e, PullError::Connect { .. }), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("cannot reach peer {addr}: ")),
+                "{e}"
+            );
+            // A missing object leaves the connection between answers: it is kept.
+            let addr = {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap().to_string();
+                tokio::spawn(async move {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let mut conn = Connection::new(stream);
+                    let store = Mutex::new(SharedStore::new(1 << 20));
+                    let _ = serve(
+                        &mut conn,
+                        &store,
+                        1000,
+                        None,
+                        &AtomicU64::new(0),
+                        &SocketBytes::default(),
+                    )
+                    .await;
+                });
+                addr
+            };
+            let e = pool
+                .pull(&addr, 9, &SocketBytes::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(e, PullError::Missing(9)), "{e}");
+            assert_eq!(pool.idle(), 1);
         });
     }
 
@@ -372,7 +677,13 @@ mod tests {
                     let (stream, _) = listener.accept().await.unwrap();
                     let mut conn = Connection::new(stream);
                     let store = Mutex::new(SharedStore::new(1 << 20));
-                    serve(&mut conn, &store, 1000, None, &AtomicU64::new(0)).await
+                    let socket = SocketBytes::default();
+                    let objects = AtomicU64::new(0);
+                    let result = serve(&mut conn, &store, 1000, None, &objects, &socket).await;
+                    // What arrived before the refusal is counted all the same.
+                    assert!(socket.received() > 0);
+                    assert_eq!(socket.received(), conn.bytes_received());
+                    result
                 });
                 let mut peer = TcpStream::connect(addr).await.unwrap();
                 peer.write_all(&bad).await.unwrap();

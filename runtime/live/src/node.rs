@@ -8,7 +8,7 @@
 //! runs its calls one at a time, in the order they are assigned).
 
 use crate::control::{Connection, ControlError, join};
-use crate::data::{RateLimit, pull, serve};
+use crate::data::{Pool, PullError, RateLimit, SocketBytes, serve};
 use crate::link::{Link, Writer};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
 use crate::shm::{SMALL, SharedStore, put_shared};
@@ -101,8 +101,8 @@ pub enum NodeError {
 /// Counters shared by the node's tasks.
 #[derive(Debug, Default)]
 struct Counts {
-    data_sent: AtomicU64,
-    data_received: AtomicU64,
+    /// The data plane's socket bytes, serving and pulling.
+    socket: SocketBytes,
     objects_sent: AtomicU64,
     objects_received: AtomicU64,
     executions: AtomicU64,
@@ -119,6 +119,8 @@ struct Counts {
 struct Shared {
     store: Mutex<SharedStore>,
     counts: Counts,
+    /// Connections to the peers' data planes, open between pulls.
+    pool: Pool,
     runner: Runner,
     node: NodeId,
     start: Instant,
@@ -286,6 +288,7 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
         // store's worth in flight.
         store: Mutex::new(SharedStore::new(run.store.saturating_mul(2))),
         counts: Counts::default(),
+        pool: Pool::default(),
         runner: Runner::new(run.registry),
         node: NodeId(welcome.node),
         start: Instant::now(),
@@ -401,8 +404,8 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
     let c = &shared.counts;
     let mut w = writer.lock().map_err(|_| NodeError::HeadGone)?;
     let counters = NodeCounters {
-        data_sent: c.data_sent.load(Ordering::Relaxed),
-        data_received: c.data_received.load(Ordering::Relaxed),
+        data_sent: c.socket.sent(),
+        data_received: c.socket.received(),
         objects_sent: c.objects_sent.load(Ordering::Relaxed),
         objects_received: c.objects_received.load(Ordering::Relaxed),
         control_sent: w.bytes_sent(),
@@ -527,16 +530,9 @@ async fn serve_peers(
                 chunk,
                 limit.as_deref(),
                 &shared.counts.objects_sent,
+                &shared.counts.socket,
             )
             .await;
-            shared
-                .counts
-                .data_sent
-                .fetch_add(c.bytes_sent(), Ordering::Relaxed);
-            shared
-                .counts
-                .data_received
-                .fetch_add(c.bytes_received(), Ordering::Relaxed);
         });
     }
 }
@@ -625,8 +621,13 @@ fn control_loop(
                 })?;
             }
             Message::Remove { object } => {
-                if let Ok(mut s) = shared.store.lock() {
-                    s.remove(object);
+                let taken = shared.store.lock().ok().and_then(|mut s| s.take(object));
+                // Freeing a large object's memory (unmapping it, its pages given back, every
+                // core running one of the process's threads told to forget the mapping)
+                // took this thread from the head's next message for a millisecond or more
+                // per 15 MiB object: it is done on the side.
+                if let Some(bytes) = taken.filter(|b| b.len() >= SMALL) {
+                    handle.spawn_blocking(move || drop(bytes));
                 }
             }
             Message::Spill { object } => {
@@ -731,20 +732,12 @@ fn actor_lane(
 /// serving and pulling meanwhile.
 async fn fetch(target: Option<String>, object: u64, shared: Arc<Shared>) -> Result<u64, String> {
     let target = target.ok_or_else(|| "the head named a node that is no peer".to_string())?;
-    let stream = TcpStream::connect(&target)
-        .await
-        .map_err(|e| format!("cannot reach peer {target}: {e}"))?;
-    stream.set_nodelay(true).ok();
-    let mut c = Connection::new(stream);
-    let result = pull(&mut c, object).await;
     let counts = &shared.counts;
-    counts
-        .data_sent
-        .fetch_add(c.bytes_sent(), Ordering::Relaxed);
-    counts
-        .data_received
-        .fetch_add(c.bytes_received(), Ordering::Relaxed);
-    let bytes = result.map_err(|e| format!("pulling object {object} from {target}: {e}"))?;
+    let bytes = match shared.pool.pull(&target, object, &counts.socket).await {
+        Ok(bytes) => bytes,
+        Err(e @ PullError::Connect { .. }) => return Err(e.to_string()),
+        Err(e) => return Err(format!("pulling object {object} from {target}: {e}")),
+    };
     counts
         .objects_received
         .fetch_add(bytes.len() as u64, Ordering::Relaxed);

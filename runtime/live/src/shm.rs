@@ -351,13 +351,15 @@ impl SharedStore {
     /// Drops object `id`; returns whether it was held. Its memory is freed when the last
     /// handle goes.
     pub fn remove(&mut self, id: u64) -> bool {
-        match self.objects.remove(&id) {
-            Some(o) => {
-                self.used -= o.len() as u64;
-                true
-            }
-            None => false,
-        }
+        self.take(id).is_some()
+    }
+
+    /// Takes object `id` out of the store (its room is free at once), handing over the
+    /// store's handle: its memory is freed where and when the last handle is dropped.
+    pub fn take(&mut self, id: u64) -> Option<Bytes> {
+        let o = self.objects.remove(&id)?;
+        self.used -= o.len() as u64;
+        Some(o)
     }
 }
 
@@ -425,6 +427,11 @@ mod tests {
         assert_eq!(s.used(), 4);
         assert!(s.get(1).is_none());
         assert_eq!(&s.get(2).unwrap()[..], &[2; 4]);
+        // Taken out: its room is free at once, its bytes go with the handle.
+        let taken = s.take(2).unwrap();
+        assert_eq!((s.used(), s.len(), &taken[..]), (0, 0, &[2u8; 4][..]));
+        assert!(s.take(2).is_none() && s.get(2).is_none());
+        s.put(3, &[3; 10]).unwrap();
     }
 
     #[test]
