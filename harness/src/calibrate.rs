@@ -21,8 +21,9 @@
 //! 70 µs in one session, 155 µs in the next, each tight within itself; the smallest task's
 //! median, 60 µs in one and 150 µs in another), so one session alone would not repeat. The fixed costs (the 8-byte
 //! tasks and transfers, submissions, wake-ups) are measured in every session, as they move
-//! the most from session to session and cost little; the larger sizes and the copies, whose
-//! rates repeat, only in [`FULL_SESSIONS`] of them, spread evenly (the first included).
+//! the most from session to session and cost little; the larger sizes and the copies in
+//! `--full-sessions` of them ([`DEFAULT_FULL_SESSIONS`]: by default, all), spread evenly
+//! (the first included).
 //!
 //! The fixed cost (or the latency) is the median at the smallest size (8 bytes); the rate is
 //! the least-squares line through the medians at every size with that intercept (a free
@@ -79,6 +80,9 @@ pub struct Request {
     pub samples: usize,
     /// Sessions (fresh clusters) to pool (at least 1).
     pub sessions: usize,
+    /// How many of them also measure the larger sizes and the copies (at least 1; all of
+    /// them if there are fewer).
+    pub full_sessions: usize,
     /// The NIC rate the nodes emulate (`None`: as fast as the sockets go).
     pub nic_rate: Option<u64>,
 }
@@ -227,6 +231,9 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
     if request.sessions == 0 {
         bail!("--sessions 0: a calibration needs at least one session");
     }
+    if request.full_sessions == 0 {
+        bail!("--full-sessions 0: the larger sizes need at least one session");
+    }
     let text = workload(request.nodes);
     let w = Workload::parse("calibration.toml", &text)?;
     let resolved = w.resolve(&BTreeMap::new())?;
@@ -246,7 +253,7 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
     let mut m = Measured::default();
     for index in 0..request.sessions {
         progress(&format!("session {} of {}", index + 1, request.sessions));
-        let full = is_full(index, request.sessions);
+        let full = is_full(index, request.sessions, request.full_sessions);
         let mut session = live::start(&resolved, &setup, &live, Box::new(Pinned(request.nodes)))?;
         let pids = session.node_pids();
         m.session = index;
@@ -261,14 +268,17 @@ pub fn calibrate(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<St
 /// How many sessions (fresh clusters) a calibration pools unless asked otherwise.
 pub const DEFAULT_SESSIONS: usize = 24;
 
-/// How many sessions measure every size and the copies (all of them if there are fewer);
-/// the others measure only the fixed costs.
-pub const FULL_SESSIONS: usize = 6;
+/// How many sessions measure every size and the copies unless asked otherwise (all of them
+/// if there are fewer); the others measure only the fixed costs. The rates move from
+/// session to session too (a 16 MiB copy's per-session medians spread 27 % between their
+/// quartiles in one calibration): with 6 such sessions, three calibrations minutes apart
+/// predicted the streaming means 12–13 % apart from 1 MiB up; with 24, 1–5 %.
+pub const DEFAULT_FULL_SESSIONS: usize = 24;
 
-/// Whether session `index` (from 0) of `sessions` measures every size: [`FULL_SESSIONS`] of
-/// them (or all), spread evenly, the first among them.
-fn is_full(index: usize, sessions: usize) -> bool {
-    let full = FULL_SESSIONS.min(sessions);
+/// Whether session `index` (from 0) of `sessions` measures every size: `full` of them (or
+/// all), spread evenly, the first among them.
+fn is_full(index: usize, sessions: usize, full: usize) -> bool {
+    let full = full.min(sessions);
     (index * full) % sessions < full
 }
 
@@ -505,7 +515,11 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let _ = writeln!(p, "nodes = {}", request.nodes);
     let _ = writeln!(p, "samples = {k}");
     let _ = writeln!(p, "sessions = {}", request.sessions);
-    let _ = writeln!(p, "full_sessions = {}", FULL_SESSIONS.min(request.sessions));
+    let _ = writeln!(
+        p,
+        "full_sessions = {}",
+        request.full_sessions.min(request.sessions)
+    );
     let _ = writeln!(
         p,
         "nic_rate = {:?}",
@@ -609,23 +623,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn full_sessions_are_six_spread_evenly_the_first_among_them() {
-        for sessions in 1..=200 {
-            let full: Vec<usize> = (0..sessions).filter(|&i| is_full(i, sessions)).collect();
-            assert_eq!(
-                full.len(),
-                FULL_SESSIONS.min(sessions),
-                "{sessions}: {full:?}"
-            );
-            assert_eq!(full[0], 0, "{sessions}");
-            // Evenly: consecutive full sessions are ⌊n/6⌋ or ⌈n/6⌉ apart.
-            let (lo, hi) = (sessions / 6, sessions.div_ceil(6));
-            for w in full.windows(2) {
-                let gap = w[1] - w[0];
-                assert!((lo.max(1)..=hi).contains(&gap), "{sessions}: {full:?}");
+    fn full_sessions_are_as_many_as_asked_spread_evenly_the_first_among_them() {
+        for want in [1, 6, DEFAULT_FULL_SESSIONS] {
+            for sessions in 1..=200 {
+                let full: Vec<usize> = (0..sessions)
+                    .filter(|&i| is_full(i, sessions, want))
+                    .collect();
+                assert_eq!(full.len(), want.min(sessions), "{sessions}: {full:?}");
+                assert_eq!(full[0], 0, "{sessions}");
+                // Evenly: consecutive full sessions are ⌊n/want⌋ or ⌈n/want⌉ apart.
+                let (lo, hi) = (sessions / want, sessions.div_ceil(want));
+                for w in full.windows(2) {
+                    let gap = w[1] - w[0];
+                    assert!((lo.max(1)..=hi).contains(&gap), "{sessions}: {full:?}");
+                }
             }
         }
-        let at_24: Vec<usize> = (0..24).filter(|&i| is_full(i, 24)).collect();
+        let at_24: Vec<usize> = (0..24).filter(|&i| is_full(i, 24, 6)).collect();
         assert_eq!(at_24, [0, 4, 8, 12, 16, 20]);
+        assert!((0..24).all(|i| is_full(i, 24, DEFAULT_FULL_SESSIONS)));
     }
 }

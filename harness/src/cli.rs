@@ -153,10 +153,13 @@ pub(crate) enum Command {
         samples: usize,
         /// Sessions (fresh clusters of node processes) to pool. The fixed costs are measured in
         /// every one and move the most from one to the next, so more sessions repeat better at
-        /// small sizes (each takes under a second); six of them, spread evenly, also measure
-        /// the larger sizes.
+        /// small sizes (each takes under a second).
         #[arg(long, default_value_t = crate::calibrate::DEFAULT_SESSIONS)]
         sessions: usize,
+        /// How many of the sessions, spread evenly, also measure the larger sizes and a
+        /// transfer's copies (each takes a few seconds); the rates repeat better with more.
+        #[arg(long, default_value_t = crate::calibrate::DEFAULT_FULL_SESSIONS)]
+        full_sessions: usize,
         /// The rate each node sends at, to emulate a NIC (e.g. 10Gbit/s) [default: none,
         /// as fast as the sockets go].
         #[arg(long, value_name = "RATE")]

@@ -155,9 +155,20 @@ fn dispatch(cli: Cli) -> Result<()> {
             nodes,
             samples,
             sessions,
+            full_sessions,
             nic_rate,
             force,
-        } => cmd_calibrate(&out, nodes, samples, sessions, nic_rate.as_deref(), force),
+        } => cmd_calibrate(
+            &out,
+            calibrate::Request {
+                nodes,
+                samples,
+                sessions,
+                full_sessions,
+                nic_rate: nic_rate_of(nic_rate.as_deref(), None)?,
+            },
+            force,
+        ),
         Command::Policies => cmd_policies(),
         Command::Leaderboard(a) => cmd_leaderboard(a),
     }
@@ -809,27 +820,13 @@ fn print_comparison(rows: &[cohort_schema::CompareRow], reference: &str) -> Resu
     Ok(())
 }
 
-fn cmd_calibrate(
-    out: &Path,
-    nodes: u32,
-    samples: usize,
-    sessions: usize,
-    nic_rate: Option<&str>,
-    force: bool,
-) -> Result<()> {
+fn cmd_calibrate(out: &Path, request: calibrate::Request, force: bool) -> Result<()> {
     if out.exists() && !force {
         bail!(
             "{} already exists (pass --force to replace it)",
             out.display()
         );
     }
-    let nic_rate = nic_rate_of(nic_rate, None)?;
-    let request = calibrate::Request {
-        nodes,
-        samples,
-        sessions,
-        nic_rate,
-    };
     let profile = calibrate::calibrate(&request, &mut |what| {
         let _ = writeln!(std::io::stderr(), "calibrating: {what}");
     })?;

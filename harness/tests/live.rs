@@ -493,6 +493,8 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         "2",
         "--sessions",
         "12",
+        "--full-sessions",
+        "6",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -586,6 +588,10 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     assert_bad(
         &sb.cohort(&["calibrate", "--out", "q.toml", "--sessions", "0"]),
         "--sessions 0: a calibration needs at least one session",
+    );
+    assert_bad(
+        &sb.cohort(&["calibrate", "--out", "q.toml", "--full-sessions", "0"]),
+        "--full-sessions 0: the larger sizes need at least one session",
     );
     assert_bad(
         &sb.cohort(&["calibrate", "--out", "p.toml"]),
