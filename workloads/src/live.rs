@@ -145,8 +145,7 @@ fn split_sums(objects: &[Payload], size: u64) -> Vec<u8> {
         return vec![0; size as usize];
     }
     let count: usize = objects.iter().map(|o| o.bytes().len() / 8).sum();
-    let base = count.checked_div(parts).unwrap_or(0);
-    let extra = count.checked_rem(parts).unwrap_or(0);
+    let (base, extra) = (count / parts, count % parts);
     let len = |p: usize| base + usize::from(p < extra);
     // The sum of no values, as `Sum` starts it, so that each part is added exactly as
     // `[f64]::iter().sum()` would.

@@ -426,9 +426,9 @@ mod tests {
         });
     }
 
-    /// A data plane on loopback serving `store` to every connection, until `keep` of them
-    /// have been accepted, each closed by the server after `pulls` answered pulls (or when
-    /// the peer closes it); its address, how many connections it accepted, and its socket
+    /// A data plane on loopback serving `store` to every connection it accepts, each closed
+    /// by the server after `pulls` answered pulls (or when the peer closes it, or sends
+    /// something else); its address, how many connections it accepted, and its socket
     /// bytes.
     async fn plane(
         store: SharedStore,
