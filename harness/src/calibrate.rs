@@ -30,6 +30,14 @@
 //! intercept swings with the noise at the large sizes, and two calibrations would disagree on
 //! small objects).
 //!
+//! A transfer is measured as the model prices it, net of waking: the simulator charges a
+//! transfer its latency plus the wake-up of whichever end had idled (`cluster.wake_up`, by
+//! how long), and in the calibration the reading node has idled while the object was made
+//! (~100 µs or more). Each transfer's time is taken less the wake-up this calibration
+//! measured for its two ends' idle times (found in the trace, as the model counts them), so
+//! the model given the profile gives the measured time back, and a transfer between busy
+//! nodes is not charged a wake-up twice. The comment gives the times before and after.
+//!
 //! Every number is written with the measurements it came from (median, p10 and p90 per
 //! size, the samples, and the range and quartiles of the sessions' own medians) in a
 //! comment, and the profile records the machine and the commit. The sessions' medians show
@@ -39,8 +47,9 @@
 
 use crate::live::{self, Live};
 use anyhow::{Context, Result, bail};
+use cohort_runtime::model::WakeUp;
 use cohort_runtime::policy::{Hints, NodeId, Placement, PlacementView, Policy};
-use cohort_runtime::{Payload, Task, TaskArg};
+use cohort_runtime::{Nanos, Payload, Task, TaskArg};
 use cohort_schema::quantile;
 use cohort_workloads::{LiveSetup, Workload};
 use std::collections::BTreeMap;
@@ -294,7 +303,9 @@ struct Measured {
     waking: Series,
     copying: Series,
     summing: Series,
-    moving: Series,
+    /// Transfers: `(session, bytes, ns request to arrival, how long the sender and the
+    /// receiver had idled at the request)`, taken net of waking once its cost is known.
+    moving: Vec<(usize, u64, u64, Nanos, Nanos)>,
     /// Per full session: the nodes' CPU time for the local pairs, for the remote ones, and
     /// the bytes the remote ones moved.
     copies: Vec<(u64, u64, u64)>,
@@ -432,11 +443,88 @@ fn measure(
             _ => {}
         }
     }
+    let activity = Activity::of(&trace, request.nodes as usize);
     for x in &trace.transfers {
-        m.moving
-            .add(session, x.bytes, x.finished.saturating_sub(x.requested));
+        m.moving.push((
+            session,
+            x.bytes,
+            x.finished.saturating_sub(x.requested),
+            activity.idle(x.from.index(), x.requested),
+            activity.idle(x.to.index(), x.requested),
+        ));
     }
     Ok(())
+}
+
+/// When each node was busy in a trace, as the model's wake-up counts it: work from its start
+/// to its finish, and transfers from or to the node from request to arrival.
+struct Activity {
+    /// Per node, the busy intervals `(from, to)`, sorted by their start.
+    busy: Vec<Vec<(Nanos, Nanos)>>,
+}
+
+impl Activity {
+    fn of(trace: &cohort_runtime::Trace, nodes: usize) -> Activity {
+        let mut busy = vec![Vec::new(); nodes];
+        for t in &trace.tasks {
+            if let Some(b) = busy.get_mut(t.node.index()) {
+                b.push((t.started, t.finished));
+            }
+        }
+        for x in &trace.transfers {
+            for node in [x.from, x.to] {
+                if let Some(b) = busy.get_mut(node.index()) {
+                    b.push((x.requested, x.finished));
+                }
+            }
+        }
+        for b in &mut busy {
+            b.sort_unstable();
+        }
+        Activity { busy }
+    }
+
+    /// How long `node` had idled at `at`: 0 if busy then (an interval that began earlier and
+    /// ends later), else the time since its last busy interval ended (since 0 if none had).
+    fn idle(&self, node: usize, at: Nanos) -> Nanos {
+        let Some(b) = self.busy.get(node) else {
+            return 0;
+        };
+        let before = &b[..b.partition_point(|&(from, _)| from < at)];
+        let last_end = before.iter().map(|&(_, to)| to).max().unwrap_or(0);
+        at.saturating_sub(last_end)
+    }
+}
+
+/// `moving`'s transfer times less what the model charges for waking either end (`wake`, by
+/// how long each had idled), and the comment's note on how much that took off the smallest
+/// size's (which gives the latency).
+fn net_of_waking(moving: &[(usize, u64, u64, Nanos, Nanos)], wake: &WakeUp) -> (Series, String) {
+    let smallest = moving.iter().map(|m| m.1).min().unwrap_or(0);
+    let mut net = Series::default();
+    let mut charged: Vec<u64> = Vec::new();
+    let mut idled: Vec<u64> = Vec::new();
+    for &(session, bytes, ns, from_idle, to_idle) in moving {
+        let cost = wake.cost(from_idle).max(wake.cost(to_idle));
+        net.add(session, bytes, ns.saturating_sub(cost));
+        if bytes == smallest {
+            charged.push(cost);
+            idled.push(from_idle.max(to_idle));
+        }
+    }
+    let (idle_median, idle_p10, idle_p90) = spread(&mut idled);
+    let (cost_median, cost_p10, cost_p90) = spread(&mut charged);
+    let note = format!(
+        "\n# less the wake-up the model charges the more idle end: at {smallest} B it had idled {} \
+         by median (p10 {}, p90 {}),\n# a wake-up of {} by median (p10 {}, p90 {})",
+        us(idle_median as f64),
+        us(idle_p10 as f64),
+        us(idle_p90 as f64),
+        us(cost_median as f64),
+        us(cost_p10 as f64),
+        us(cost_p90 as f64)
+    );
+    (net, note)
 }
 
 /// Measures a transfer's copies on the cluster `c` (see [`Measured::copies`]): `k` pairs of
@@ -480,17 +568,33 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let ((gen_fixed, gen_per), gen_note) = m.generate.line();
     let ((copy_fixed, copy_per), copy_note) = m.copying.line();
     let ((sum_fixed, sum_per), sum_note) = m.summing.line();
-    let ((latency, per_byte), moving_note) = m.moving.line();
     let (submit_ns, submit_p10, submit_p90) = spread(&mut m.submit);
     // A wake-up costs what the smallest task costs after idling, less its cost back to back.
     let (waking, wake_note) = m
         .waking
         .medians(|idle| format!("after {}", us(idle as f64)));
-    let wake_up = waking
+    // As the profile writes it (whole nanoseconds), so the transfers are taken net of the
+    // very curve the model will charge.
+    let steps: Vec<(Nanos, Nanos)> = waking
         .iter()
-        .map(|&(idle, ns)| format!("{}:{}", us(idle), us(ns - gen_fixed)))
+        .map(|&(idle, ns)| (idle as Nanos, (ns - gen_fixed).max(0.0) as Nanos))
+        .collect();
+    let wake_up = steps
+        .iter()
+        .map(|&(idle, cost)| format!("{}:{}", us(idle as f64), us(cost as f64)))
         .collect::<Vec<_>>()
         .join(", ");
+    let curve = WakeUp::new(&steps).context("the wake-up steps do not make a curve")?;
+    let raw = {
+        let mut raw = Series::default();
+        for &(session, bytes, ns, _, _) in &m.moving {
+            raw.add(session, bytes, ns);
+        }
+        raw
+    };
+    let (_, raw_note) = raw.medians(|size| format!("{size} B"));
+    let (net, net_note) = net_of_waking(&m.moving, &curve);
+    let ((latency, per_byte), moving_note) = net.line();
     let bandwidth = if per_byte > 0.0 {
         format!("{:.3}Gbit/s", 8.0 / per_byte)
     } else {
@@ -504,9 +608,10 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
          # (apply it with `--profile FILE`). Times are the head's: from handing work out to its\n\
          # completion arriving, so each class's fixed cost includes a dispatch round trip. A fixed\n\
          # cost (or latency) is the median at 8 bytes; a rate, the least-squares line through the\n\
-         # medians at every size from there. Samples are pooled over sessions (fresh clusters):\n\
-         # the 8-byte sizes, submissions and wake-ups from every session, the larger sizes and\n\
-         # the copies from the full ones."
+         # medians at every size from there. Transfers are taken net of the wake-up (`wake_up`)\n\
+         # the model charges either end for having idled, which the model adds back. Samples\n\
+         # are pooled over sessions (fresh clusters): the 8-byte sizes, submissions and\n\
+         # wake-ups from every session, the larger sizes and the copies from the full ones."
     );
     let _ = writeln!(p, "\n[profile]");
     let _ = writeln!(p, "machine = {:?}", machine());
@@ -528,7 +633,10 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
             .map_or("none".to_string(), |r| format!("{r}B/s"))
     );
     let _ = writeln!(p, "\n[cluster]");
-    let _ = writeln!(p, "# transfers, request to arrival:{moving_note}");
+    let _ = writeln!(
+        p,
+        "# transfers, request to arrival:{raw_note}{net_note}:{moving_note}"
+    );
     let _ = writeln!(p, "latency = {:?}", us(latency));
     let _ = writeln!(p, "nic_bandwidth = {bandwidth:?}");
     let _ = writeln!(
@@ -642,5 +750,98 @@ mod tests {
         let at_24: Vec<usize> = (0..24).filter(|&i| is_full(i, 24, 6)).collect();
         assert_eq!(at_24, [0, 4, 8, 12, 16, 20]);
         assert!((0..24).all(|i| is_full(i, 24, DEFAULT_FULL_SESSIONS)));
+    }
+
+    fn task(node: u32, started: Nanos, finished: Nanos) -> cohort_runtime::trace::TaskRecord {
+        cohort_runtime::trace::TaskRecord {
+            task: cohort_runtime::policy::TaskId(u64::from(node)),
+            kind: cohort_runtime::policy::WorkKind::Task,
+            name: "src".into(),
+            hints: Hints::NONE,
+            node: NodeId(node),
+            cpus: 1,
+            submitted: started,
+            args_local: started,
+            started,
+            finished,
+            input_bytes: 0,
+            output_bytes: 8,
+            ok: true,
+        }
+    }
+
+    fn transfer(
+        from: u32,
+        to: u32,
+        requested: Nanos,
+        finished: Nanos,
+    ) -> cohort_runtime::trace::TransferRecord {
+        cohort_runtime::trace::TransferRecord {
+            object: cohort_runtime::policy::ObjectId(1),
+            bytes: 8,
+            from: NodeId(from),
+            to: NodeId(to),
+            requested,
+            flowing: requested,
+            finished,
+        }
+    }
+
+    #[test]
+    fn a_node_idles_from_the_end_of_its_last_work_or_transfer_to_the_instant_asked() {
+        let trace = cohort_runtime::Trace {
+            tasks: vec![
+                task(0, 1_000, 2_000),
+                task(1, 1_500, 5_000),
+                task(0, 2_050, 2_500),
+            ],
+            transfers: vec![transfer(0, 1, 3_000, 3_200)],
+            ..Default::default()
+        };
+        let a = Activity::of(&trace, 3);
+        // Node 0: tasks to 2,500, then the transfer from it 3,000..3,200.
+        assert_eq!(a.idle(0, 2_800), 300);
+        assert_eq!(
+            a.idle(0, 3_000),
+            500,
+            "the transfer starting then is not before it"
+        );
+        assert_eq!(a.idle(0, 3_100), 0, "busy sending");
+        assert_eq!(a.idle(0, 4_000), 800);
+        // Node 1: a task running 1,500..5,000 holds it busy across the transfer.
+        assert_eq!(a.idle(1, 3_000), 0);
+        assert_eq!(a.idle(1, 6_000), 1_000);
+        // Node 2 never worked: idle since 0; a node the trace does not have: never idle.
+        assert_eq!(a.idle(2, 4_000), 4_000);
+        assert_eq!(a.idle(7, 4_000), 0);
+    }
+
+    #[test]
+    fn a_transfer_is_taken_less_the_wake_up_the_model_charges_its_more_idle_end() {
+        let wake = WakeUp::new(&[(100_000, 40_000), (1_000_000, 90_000)]).unwrap();
+        let moving = [
+            // Neither end idled 100 µs: nothing to take off.
+            (0, 8, 150_000, 50_000, 99_999),
+            // The receiver idled 300 µs: the 100 µs step.
+            (0, 8, 150_000, 10_000, 300_000),
+            // The sender idled 2 ms, the receiver 300 µs: the larger, 90 µs.
+            (1, 8, 150_000, 2_000_000, 300_000),
+            // Never below zero.
+            (1, 1 << 20, 30_000, 0, 5_000_000),
+        ];
+        let (net, note) = net_of_waking(&moving, &wake);
+        let at = |size: u64| -> Vec<(usize, u64)> { net.by_size[&size].clone() };
+        assert_eq!(at(8), [(0, 150_000), (0, 110_000), (1, 60_000)]);
+        assert_eq!(at(1 << 20), [(1, 0)]);
+        // At 8 B (nearest rank): the more idle end had idled 300 µs by median (99.999 µs to
+        // 2 ms), and a wake-up of 40 µs was taken off (0 to 90 µs).
+        assert!(
+            note.contains("at 8 B it had idled 300.000us by median (p10 99.999us, p90 2000.000us)"),
+            "{note}"
+        );
+        assert!(
+            note.contains("a wake-up of 40.000us by median (p10 0.000us, p90 90.000us)"),
+            "{note}"
+        );
     }
 }
