@@ -303,12 +303,21 @@ struct Measured {
     waking: Series,
     copying: Series,
     summing: Series,
-    /// Transfers: `(session, bytes, ns request to arrival, how long the sender and the
-    /// receiver had idled at the request)`, taken net of waking once its cost is known.
-    moving: Vec<(usize, u64, u64, Nanos, Nanos)>,
+    /// Transfers, taken net of waking once its cost is known.
+    moving: Vec<Moved>,
     /// Per full session: the nodes' CPU time for the local pairs, for the remote ones, and
     /// the bytes the remote ones moved.
     copies: Vec<(u64, u64, u64)>,
+}
+
+/// One transfer measured: request to arrival, and how long its ends had idled then.
+#[derive(Clone, Copy, Debug)]
+struct Moved {
+    session: usize,
+    bytes: u64,
+    ns: u64,
+    sender_idle: Nanos,
+    receiver_idle: Nanos,
 }
 
 /// The object size a transfer's copies are measured at.
@@ -445,13 +454,13 @@ fn measure(
     }
     let activity = Activity::of(&trace, request.nodes as usize);
     for x in &trace.transfers {
-        m.moving.push((
+        m.moving.push(Moved {
             session,
-            x.bytes,
-            x.finished.saturating_sub(x.requested),
-            activity.idle(x.from.index(), x.requested),
-            activity.idle(x.to.index(), x.requested),
-        ));
+            bytes: x.bytes,
+            ns: x.finished.saturating_sub(x.requested),
+            sender_idle: activity.idle(x.from.index(), x.requested),
+            receiver_idle: activity.idle(x.to.index(), x.requested),
+        });
     }
     Ok(())
 }
@@ -496,20 +505,21 @@ impl Activity {
     }
 }
 
-/// `moving`'s transfer times less what the model charges for waking either end (`wake`, by
-/// how long each had idled), and the comment's note on how much that took off the smallest
-/// size's (which gives the latency).
-fn net_of_waking(moving: &[(usize, u64, u64, Nanos, Nanos)], wake: &WakeUp) -> (Series, String) {
-    let smallest = moving.iter().map(|m| m.1).min().unwrap_or(0);
-    let mut net = Series::default();
+/// `moving`'s transfer times as measured, the same less what the model charges for waking
+/// either end (`wake`, by how long each had idled), and the comment's note on how much that
+/// took off the smallest size's (which gives the latency).
+fn net_of_waking(moving: &[Moved], wake: &WakeUp) -> (Series, Series, String) {
+    let smallest = moving.iter().map(|m| m.bytes).min().unwrap_or(0);
+    let (mut raw, mut net) = (Series::default(), Series::default());
     let mut charged: Vec<u64> = Vec::new();
     let mut idled: Vec<u64> = Vec::new();
-    for &(session, bytes, ns, from_idle, to_idle) in moving {
-        let cost = wake.cost(from_idle).max(wake.cost(to_idle));
-        net.add(session, bytes, ns.saturating_sub(cost));
-        if bytes == smallest {
+    for m in moving {
+        let cost = wake.cost(m.sender_idle).max(wake.cost(m.receiver_idle));
+        raw.add(m.session, m.bytes, m.ns);
+        net.add(m.session, m.bytes, m.ns.saturating_sub(cost));
+        if m.bytes == smallest {
             charged.push(cost);
-            idled.push(from_idle.max(to_idle));
+            idled.push(m.sender_idle.max(m.receiver_idle));
         }
     }
     let (idle_median, idle_p10, idle_p90) = spread(&mut idled);
@@ -524,7 +534,7 @@ fn net_of_waking(moving: &[(usize, u64, u64, Nanos, Nanos)], wake: &WakeUp) -> (
         us(cost_p10 as f64),
         us(cost_p90 as f64)
     );
-    (net, note)
+    (raw, net, note)
 }
 
 /// Measures a transfer's copies on the cluster `c` (see [`Measured::copies`]): `k` pairs of
@@ -585,15 +595,8 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
         .collect::<Vec<_>>()
         .join(", ");
     let curve = WakeUp::new(&steps).context("the wake-up steps do not make a curve")?;
-    let raw = {
-        let mut raw = Series::default();
-        for &(session, bytes, ns, _, _) in &m.moving {
-            raw.add(session, bytes, ns);
-        }
-        raw
-    };
+    let (raw, net, net_note) = net_of_waking(&m.moving, &curve);
     let (_, raw_note) = raw.medians(|size| format!("{size} B"));
-    let (net, net_note) = net_of_waking(&m.moving, &curve);
     let ((latency, per_byte), moving_note) = net.line();
     let bandwidth = if per_byte > 0.0 {
         format!("{:.3}Gbit/s", 8.0 / per_byte)
@@ -819,17 +822,25 @@ mod tests {
     #[test]
     fn a_transfer_is_taken_less_the_wake_up_the_model_charges_its_more_idle_end() {
         let wake = WakeUp::new(&[(100_000, 40_000), (1_000_000, 90_000)]).unwrap();
+        let moved = |session, bytes, ns, sender_idle, receiver_idle| Moved {
+            session,
+            bytes,
+            ns,
+            sender_idle,
+            receiver_idle,
+        };
         let moving = [
             // Neither end idled 100 µs: nothing to take off.
-            (0, 8, 150_000, 50_000, 99_999),
+            moved(0, 8, 150_000, 50_000, 99_999),
             // The receiver idled 300 µs: the 100 µs step.
-            (0, 8, 150_000, 10_000, 300_000),
+            moved(0, 8, 150_000, 10_000, 300_000),
             // The sender idled 2 ms, the receiver 300 µs: the larger, 90 µs.
-            (1, 8, 150_000, 2_000_000, 300_000),
+            moved(1, 8, 150_000, 2_000_000, 300_000),
             // Never below zero.
-            (1, 1 << 20, 30_000, 0, 5_000_000),
+            moved(1, 1 << 20, 30_000, 0, 5_000_000),
         ];
-        let (net, note) = net_of_waking(&moving, &wake);
+        let (raw, net, note) = net_of_waking(&moving, &wake);
+        assert_eq!(raw.by_size[&8], [(0, 150_000), (0, 150_000), (1, 150_000)]);
         let at = |size: u64| -> Vec<(usize, u64)> { net.by_size[&size].clone() };
         assert_eq!(at(8), [(0, 150_000), (0, 110_000), (1, 60_000)]);
         assert_eq!(at(1 << 20), [(1, 0)]);
