@@ -167,13 +167,19 @@ impl Core {
         }
     }
 
-    /// Removes an unreferenced object from every store and the directory.
+    /// Removes an unreferenced object from every store and the directory. A copy that a
+    /// transfer in flight is reading stays until the transfer lands (`land` removes it then):
+    /// its bytes are still being sent, and where they are real, removing them would leave
+    /// the receiver nothing to read.
     pub(super) fn free_object(&mut self, id: ObjectId) {
         let Some(o) = self.directory.get(id) else {
             return;
         };
         for h in &o.holders {
             let store = &mut self.nodes[h.index()].store;
+            if store.is_pinned(id) && self.transfers.sends(id, *h) {
+                continue;
+            }
             store.remove(id);
             self.placer.node_mut(*h).store_used = store.used();
         }

@@ -152,6 +152,12 @@ impl ObjectStore {
         ids
     }
 
+    /// Whether `object` is here and pinned.
+    #[inline]
+    pub fn is_pinned(&self, object: ObjectId) -> bool {
+        self.entries.get(object.0).is_some_and(|e| e.pins > 0)
+    }
+
     /// Whether `object` is here at all (sealed or still arriving).
     pub fn contains(&self, object: ObjectId) -> bool {
         self.entries.contains(object.0)

@@ -103,6 +103,13 @@ impl Transfers {
         self.by_destination.get(&(object, to)).copied()
     }
 
+    /// Whether a transfer in flight takes `object`'s bytes from `from`.
+    pub(super) fn sends(&self, object: ObjectId, from: NodeId) -> bool {
+        self.in_flight
+            .iter()
+            .any(|(_, t)| t.request.object == object && t.request.from == from)
+    }
+
     fn wait_for(&mut self, id: TransferId, task: TaskId) {
         if let Some(t) = self.in_flight.get_mut(id.0) {
             t.waiters.push(task);
@@ -409,16 +416,24 @@ impl Core {
             ..
         } = t.request;
         self.nodes[from.index()].store.unpin(object);
-        match self.directory.get_mut(object) {
+        let source_kept = match self.directory.get_mut(object) {
             Some(o) => {
                 self.nodes[to.index()].store.seal(object);
                 o.add_holder(to);
+                !o.holders.contains(&from)
             }
             None => {
                 // Freed while in flight (every task that wanted it failed): drop the copy.
                 self.nodes[to.index()].store.remove(object);
                 self.refresh_store_view(to);
+                true
             }
+        };
+        // The source's copy, kept for this transfer after its object was freed (see
+        // `free_object`), goes once no transfer reads it.
+        if source_kept && !self.nodes[from.index()].store.is_pinned(object) {
+            self.nodes[from.index()].store.remove(object);
+            self.refresh_store_view(from);
         }
         self.record.transfer(TransferRecord {
             object,

@@ -1,6 +1,6 @@
 //! Object stores and the directory: eviction order, freeing, capacity errors.
 
-use crate::common::{Fixed, Scripted, basic_registry, make, spec};
+use crate::common::{Fixed, Scripted, basic_registry, make, sleeper, spec};
 use cohort_runtime::policy::{NodeId, ObjectId};
 use cohort_runtime::{Cluster, Payload, RuntimeError, Task};
 
@@ -69,6 +69,51 @@ fn objects_are_freed_everywhere_when_nothing_refers_to_them() {
     assert_eq!(c.live_objects(), 0);
     assert!(c.nodes().iter().all(|n| n.store_used == 0));
     assert!(c.holders(id).is_empty());
+}
+
+#[test]
+fn a_copy_being_sent_stays_in_its_store_until_its_transfer_lands_though_its_object_is_freed() {
+    let mut c = Cluster::new(
+        spec(2, 2, 1 << 30, 0),
+        basic_registry(),
+        Box::new(Scripted(vec![0, 0, 1])),
+        Default::default(),
+    )
+    .unwrap();
+    let (sleep, fail, touch) = (
+        c.function("sleep").unwrap(),
+        c.function("fail").unwrap(),
+        c.function("touch").unwrap(),
+    );
+    const MS: u64 = 1_000_000;
+    let x = c.put(Payload::modeled(&b""[..], 100_000_000)).unwrap();
+    let x_id = x.id();
+    // A producer that fails after 10 ms, on node 0; work on node 1 that needs its output and
+    // `x`, whose 100 MB start moving to node 1 at once.
+    let slow = c.submit(Task::new(sleep).arg(sleeper(1, 10 * MS))).unwrap();
+    let failing = c.submit(Task::new(fail).arg(&slow[0])).unwrap();
+    let reader = c.submit(Task::new(touch).arg(x).arg(&failing[0])).unwrap();
+    drop((slow, failing, reader));
+    // At 10 ms the reader fails with its argument, and nothing refers to `x` any more, while
+    // its bytes are still on their way: node 0 keeps the copy they are read from.
+    c.sleep(20 * MS).unwrap();
+    assert!(c.holders(x_id).is_empty());
+    assert_eq!(c.nodes()[0].store_used, 100_000_000);
+    assert_eq!(c.transfers_in_flight(), 1);
+    // Once they have landed, neither end keeps a copy.
+    c.run_until_idle().unwrap();
+    assert!(c.nodes().iter().all(|n| n.store_used == 0));
+    let landed: Vec<u64> = c
+        .take_trace()
+        .transfers
+        .iter()
+        .filter(|t| t.object == x_id)
+        .map(|t| t.finished)
+        .collect();
+    assert!(
+        landed.len() == 1 && landed[0] > 20 * MS,
+        "the transfer landed after the free: {landed:?}"
+    );
 }
 
 #[test]
