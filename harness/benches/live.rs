@@ -6,7 +6,7 @@
 //! process is the head.
 
 use cohort_live::control::Connection;
-use cohort_live::data::{SocketBytes, pull, serve};
+use cohort_live::data::{CHUNK, SocketBytes, pull, serve};
 use cohort_live::head::{HeadOptions, LiveBackend};
 use cohort_live::shm::SharedStore;
 use cohort_runtime::{Cluster, ClusterConfig, Payload, Task, TaskArg};
@@ -168,8 +168,9 @@ fn live(c: &mut Criterion) {
     g.finish();
 }
 
-/// A 16 MiB object pulled through the data plane (chunks of 1,000,000 bytes, into a
-/// shared-memory store), and the same bytes through a plain TCP socket.
+/// A 16 MiB object pulled through the data plane (in its chunks, `CHUNK`, into a
+/// shared-memory store; and in the 1,000,000-byte chunks it used before), and the same bytes
+/// through a plain TCP socket.
 fn transfer(c: &mut Criterion) {
     const SIZE: usize = 16 << 20;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -182,39 +183,41 @@ fn transfer(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(SIZE as u64));
     let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
 
-    g.bench_function("data_plane", |b| {
-        b.iter_custom(|iters| {
-            let mut store = SharedStore::new(1 << 30);
-            store.put(1, &data).expect("stored");
-            let store = std::sync::Arc::new(Mutex::new(store));
-            rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let served = std::sync::Arc::clone(&store);
-                let server = tokio::spawn(async move {
-                    let (s, _) = listener.accept().await.unwrap();
+    for (name, chunk) in [("data_plane", CHUNK), ("data_plane_1MB_chunks", 1_000_000)] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut store = SharedStore::new(1 << 30);
+                store.put(1, &data).expect("stored");
+                let store = std::sync::Arc::new(Mutex::new(store));
+                rt.block_on(async {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let addr = listener.local_addr().unwrap();
+                    let served = std::sync::Arc::clone(&store);
+                    let server = tokio::spawn(async move {
+                        let (s, _) = listener.accept().await.unwrap();
+                        s.set_nodelay(true).ok();
+                        let mut conn = Connection::new(s);
+                        let (objects, socket) = (AtomicU64::new(0), SocketBytes::default());
+                        let _ = serve(&mut conn, &served, chunk, None, &objects, &socket).await;
+                    });
+                    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
                     s.set_nodelay(true).ok();
                     let mut conn = Connection::new(s);
-                    let (objects, socket) = (AtomicU64::new(0), SocketBytes::default());
-                    let _ = serve(&mut conn, &served, 1_000_000, None, &objects, &socket).await;
-                });
-                let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-                s.set_nodelay(true).ok();
-                let mut conn = Connection::new(s);
-                let mut into = SharedStore::new(1 << 30);
-                let t = Instant::now();
-                for i in 0..iters {
-                    let bytes = pull(&mut conn, 1).await.unwrap();
-                    into.put(i, &bytes).unwrap();
-                    into.remove(i);
-                }
-                let took = t.elapsed();
-                drop(conn);
-                server.await.unwrap();
-                took
+                    let mut into = SharedStore::new(1 << 30);
+                    let t = Instant::now();
+                    for i in 0..iters {
+                        let bytes = pull(&mut conn, 1).await.unwrap();
+                        into.put(i, &bytes).unwrap();
+                        into.remove(i);
+                    }
+                    let took = t.elapsed();
+                    drop(conn);
+                    server.await.unwrap();
+                    took
+                })
             })
-        })
-    });
+        });
+    }
 
     g.bench_function("plain_tcp", |b| {
         b.iter_custom(|iters| {

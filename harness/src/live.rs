@@ -30,9 +30,6 @@ pub struct Live {
     pub join_timeout: Duration,
 }
 
-/// Bytes per chunk on the data plane: Ray v0.6's object manager's chunk size.
-pub const CHUNK: usize = 1_000_000;
-
 /// Scratch directories to remove if the process is interrupted (see [`remove_scratch`]).
 static SCRATCH: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -480,7 +477,7 @@ pub fn node(
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         store: u64::MAX,
         data_bind: data,
-        chunk: CHUNK,
+        chunk: cohort_live::data::CHUNK,
         connect_timeout,
         spill_parent,
     };

@@ -6,6 +6,7 @@
 
 mod common;
 
+use cohort_live::data::CHUNK;
 use cohort_live::message::Message;
 use cohort_workloads::live::{generated, units};
 use common::{Sandbox, assert_bad, number, read_csv, rows, shipped, stderr, tagged_processes};
@@ -169,7 +170,7 @@ fn live_run(policy: &str) {
     assert_eq!(total("objects_sent"), recorded);
     let wire: u64 = transfers
         .iter()
-        .map(|t| wire_bytes(number(t, "object"), number(t, "bytes"), 1_000_000))
+        .map(|t| wire_bytes(number(t, "object"), number(t, "bytes"), CHUNK as u64))
         .sum();
     assert_eq!(total("data_received"), wire);
     assert_eq!(total("data_sent"), wire);

@@ -80,9 +80,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Sends `message` (whole, then flushed).
     pub async fn send(&mut self, message: &Message) -> Result<(), ControlError> {
         let frame = message.to_frame();
-        self.stream.write_all(&frame).await?;
+        self.send_piece(&frame).await
+    }
+
+    /// Writes `piece` of a frame and flushes it: a caller that sends a frame in pieces (as
+    /// a paced NIC lets its bytes go) writes them all, in order, before anything else.
+    pub async fn send_piece(&mut self, piece: &[u8]) -> Result<(), ControlError> {
+        self.stream.write_all(piece).await?;
         self.stream.flush().await?;
-        self.sent += frame.len() as u64;
+        self.sent += piece.len() as u64;
         Ok(())
     }
 

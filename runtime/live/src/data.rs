@@ -57,11 +57,19 @@ impl SocketBytes {
 /// is the largest segment a NIC with TCP segmentation offload is handed at once.
 pub const QUANTUM: u64 = 64 * 1024;
 
+/// Bytes per chunk a node's data plane sends: a chunk's frame (its header and fields take
+/// under 64 bytes) fits one [`QUANTUM`], so that both ends work on an object a quantum at a
+/// time as its bytes go, rather than make or take apart a whole large frame before its first
+/// byte leaves or after its last arrives. (A paced frame larger than a quantum is written a
+/// quantum at a time.)
+pub const CHUNK: usize = QUANTUM as usize - 64;
+
 /// A token bucket: sends at most `rate` bytes per second on average, and at most `burst`
 /// bytes at once after a pause.
 ///
-/// Invariant: `tokens` (bytes that may go now) never exceeds `burst`; it may go negative by
-/// a [`QUANTUM`] per sender waiting (the debt is waited off before the sender's next take).
+/// Invariant: the tokens (bytes that may go now) never exceed `burst`; they may go negative
+/// by a [`QUANTUM`] per sender waiting (the debt is waited off before the sender's next
+/// take). Bytes beyond the burst go to a send that was owed them ([`Pacing`]) or are lost.
 #[derive(Debug)]
 pub struct RateLimit {
     rate: u64,
@@ -80,13 +88,26 @@ impl RateLimit {
         }
     }
 
-    /// Waits until `bytes` may be sent, taking them from the bucket a [`QUANTUM`] at a time
-    /// (a take of 0 bytes waits off any debt).
+    /// The bucket of a NIC sending at `rate` bytes per second: a [`QUANTUM`] (one segment
+    /// handed to the NIC) goes at once after a pause, everything else at the rate. What the
+    /// sending thread loses to timers and the scheduler in the middle of a send is made up
+    /// ([`Pacing`]), so the bucket needs no burst to keep its rate.
+    pub fn nic(rate: u64) -> Self {
+        RateLimit::new(rate, QUANTUM)
+    }
+
+    /// Waits until `bytes` may be sent, as a send of their own (see [`RateLimit::pace`]).
     pub async fn take(&self, bytes: u64) {
+        self.pace(bytes, &mut Pacing::default()).await;
+    }
+
+    /// Waits until `bytes`, the next of the send `pacing` follows, may be sent, taking them
+    /// from the bucket a [`QUANTUM`] at a time (a take of 0 bytes waits off any debt).
+    pub async fn pace(&self, bytes: u64, pacing: &mut Pacing) {
         let mut left = bytes;
         loop {
             let now = left.min(QUANTUM);
-            self.take_at_once(now).await;
+            self.take_at_once(now, pacing).await;
             left -= now;
             if left == 0 {
                 return;
@@ -94,27 +115,55 @@ impl RateLimit {
         }
     }
 
-    /// Takes `bytes` from the bucket, then waits until its debt, if any, is paid off.
-    async fn take_at_once(&self, bytes: u64) {
+    /// Takes `bytes` from `pacing`'s credit, then the bucket, then waits until the bucket's
+    /// debt, if any, is paid off.
+    async fn take_at_once(&self, bytes: u64, pacing: &mut Pacing) {
+        let per_ns = |d: Duration| d.as_nanos() as i128 * i128::from(self.rate) / 1_000_000_000;
         let wait = {
             let mut s = self.state.lock().expect("not poisoned");
             let now = Instant::now();
-            let refill =
-                now.duration_since(s.1).as_nanos() as i128 * i128::from(self.rate) / 1_000_000_000;
-            s.0 = (s.0 + refill).min(i128::from(self.burst));
+            let filled = s.0 + per_ns(now.duration_since(s.1));
+            let burst = i128::from(self.burst);
+            // What the rate would have sent since the send's wait was due, out of what no one
+            // took meanwhile (beyond the burst, which the bucket keeps).
+            let owed = pacing
+                .due
+                .map_or(0, |due| per_ns(now.saturating_duration_since(due)));
+            pacing.credit += owed.min(filled - burst).max(0);
+            s.0 = filled.min(burst);
             s.1 = now;
-            s.0 -= i128::from(bytes);
-            if s.0 >= 0 {
-                None
+            let from_credit = pacing.credit.min(i128::from(bytes));
+            pacing.credit -= from_credit;
+            s.0 -= i128::from(bytes) - from_credit;
+            let wait = if s.0 >= 0 {
+                Duration::ZERO
             } else {
                 let ns = (-s.0) * 1_000_000_000 / i128::from(self.rate);
-                Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
-            }
+                Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+            };
+            pacing.due = Some(now + wait);
+            wait
         };
-        if let Some(d) = wait {
-            tokio::time::sleep(d).await;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// One send's place in a [`RateLimit`], across its takes: when its last take's wait was
+/// due to end, and the bytes it is owed. A NIC with a send's bytes queued sends them at its
+/// rate whatever the sending thread does, so a send whose thread comes back later than that
+/// (tokio's timer fires up to a millisecond late, the host's scheduler runs the thread later
+/// still on busy cores, and the thread writes each chunk to its socket between takes) is owed
+/// the bytes the rate would have sent meanwhile, out of those no other send took: its credit,
+/// spent before the bucket's tokens. A pause between sends is not owed: the credit ends with
+/// the send, and the next starts from the bucket's burst.
+///
+/// Invariant: `credit` is at least 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pacing {
+    due: Option<Instant>,
+    credit: i128,
 }
 
 /// Serves a peer's pulls from `store` until it closes the connection: each object in chunks
@@ -164,18 +213,26 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let total = bytes.len() as u64;
     let mut offset = 0;
+    let mut pacing = Pacing::default();
     loop {
         let end = (offset + chunk).min(bytes.len());
-        if let Some(l) = limit {
-            l.take((end - offset) as u64).await;
-        }
-        conn.send(&Message::Chunk {
+        let message = Message::Chunk {
             object,
             offset: offset as u64,
             total,
             bytes: bytes[offset..end].to_vec(),
-        })
-        .await?;
+        };
+        match limit {
+            // Each quantum of the frame goes as soon as its tokens are taken (a NIC sends
+            // what it has been handed at its rate; it does not wait for a whole chunk).
+            Some(l) => {
+                for piece in message.to_frame().chunks(QUANTUM as usize) {
+                    l.pace(piece.len() as u64, &mut pacing).await;
+                    conn.send_piece(piece).await?;
+                }
+            }
+            None => conn.send(&message).await?,
+        }
         served.fetch_add((end - offset) as u64, Ordering::Relaxed);
         offset = end;
         if offset >= bytes.len() {
@@ -400,6 +457,30 @@ mod tests {
         (conn, server)
     }
 
+    /// Runs `f` on tokio's paused clock (time jumps to the next timer when all wait).
+    fn run_paused<F: std::future::Future<Output = ()>>(f: F) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(f);
+    }
+
+    /// [`peer`] with a store holding `data` as object 1, paced by `limit`.
+    async fn peer_holding(
+        data: &[u8],
+        chunk: usize,
+        limit: RateLimit,
+    ) -> (
+        Connection<TcpStream>,
+        tokio::task::JoinHandle<(u64, u64, u64)>,
+    ) {
+        let mut store = SharedStore::new(1 << 30);
+        store.put(1, data).unwrap();
+        peer(store, chunk, Some(limit)).await
+    }
+
     #[test]
     fn an_object_arrives_whole_in_chunks_and_every_socket_byte_is_counted() {
         run(async {
@@ -578,11 +659,9 @@ mod tests {
     fn a_rate_limit_paces_the_chunks() {
         run(async {
             let data = vec![7u8; 2_000_000];
-            let mut store = SharedStore::new(1 << 30);
-            store.put(1, &data).unwrap();
             // 20 MB/s with a 100 KB burst: 2 MB take at least (2 MB - 100 KB) / 20 MB/s = 95 ms.
             let (mut conn, _server) =
-                peer(store, 100_000, Some(RateLimit::new(20_000_000, 100_000))).await;
+                peer_holding(&data, 100_000, RateLimit::new(20_000_000, 100_000)).await;
             let started = Instant::now();
             assert_eq!(pull(&mut conn, 1).await.unwrap().len(), data.len());
             assert!(
@@ -594,44 +673,120 @@ mod tests {
     }
 
     #[test]
+    fn a_chunks_frame_fits_one_quantum_whatever_its_fields() {
+        let frame = Message::Chunk {
+            object: u64::MAX,
+            offset: u64::MAX,
+            total: u64::MAX,
+            bytes: vec![0; CHUNK],
+        }
+        .to_frame();
+        assert!(frame.len() as u64 <= QUANTUM, "{}", frame.len());
+    }
+
+    #[test]
+    fn a_paced_chunk_leaves_a_quantum_at_a_time_not_once_all_its_tokens_are_taken() {
+        use tokio::io::AsyncReadExt;
+        run(async {
+            let data = vec![7u8; 1_000_000];
+            // 10 MB/s: the chunk's frame takes (frame - 64 KiB) / 10 MB/s, about 93.4 ms, of
+            // tokens; its first quantum goes at once, not after them.
+            let (mut conn, _server) =
+                peer_holding(&data, 1_000_000, RateLimit::nic(10_000_000)).await;
+            let frame = Message::Chunk {
+                object: 1,
+                offset: 0,
+                total: 1_000_000,
+                bytes: data,
+            }
+            .to_frame()
+            .len();
+            conn.send(&Message::Pull { object: 1 }).await.unwrap();
+            let started = Instant::now();
+            let (mut stream, ..) = conn.into_parts();
+            let mut buf = vec![0; 1 << 16];
+            let mut read = stream.read(&mut buf).await.unwrap();
+            let first = started.elapsed();
+            assert!(
+                read > 0 && first < Duration::from_millis(60),
+                "{read} bytes after {first:?}"
+            );
+            while read < frame {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the peer closed after {read} of {frame} bytes");
+                read += n;
+            }
+            let wait = Duration::from_nanos((frame as u64 - QUANTUM) * 100);
+            assert!(started.elapsed() >= wait, "{:?}", started.elapsed());
+        });
+    }
+
+    #[test]
     fn a_small_send_waits_for_a_quantum_of_a_large_one_not_for_all_of_it() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap()
-            .block_on(async {
-                // 1 MB/s and no burst: every byte is waited for, on tokio's paused clock.
-                let limit = std::sync::Arc::new(RateLimit::new(1_000_000, 0));
+        run_paused(async {
+            // 1 MB/s and no burst: every byte is waited for, on tokio's paused clock.
+            let limit = std::sync::Arc::new(RateLimit::new(1_000_000, 0));
+            let start = Instant::now();
+            let large = {
+                let limit = limit.clone();
+                tokio::spawn(async move {
+                    limit.take(1_000_000).await;
+                    start.elapsed()
+                })
+            };
+            // The large send takes its first quantum and waits it off.
+            tokio::task::yield_now().await;
+            limit.take(100).await;
+            let small = start.elapsed();
+            let large = large.await.unwrap();
+            // The small send waits for the large one's first quantum and its own bytes
+            // (65.636 ms; tokio's timer rounds up to the millisecond), not for its whole
+            // megabyte.
+            assert!(
+                (Duration::from_micros(65_636)..Duration::from_millis(70)).contains(&small),
+                "{small:?}"
+            );
+            // The large one gets the rate, no more and no less: a second for 1 MB and the
+            // 100 bytes that went between, and the timer's last late wake-up; the earlier
+            // ones are made up (without that, up to a millisecond per quantum).
+            assert!(
+                (Duration::from_micros(1_000_100)..Duration::from_millis(1_002)).contains(&large),
+                "{large:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_nic_sends_a_quantum_at_once_after_a_pause_and_makes_up_late_wake_ups() {
+        run_paused(async {
+            // 10 MB/s: 1 MB after a pause takes (1 MB - 64 KiB) / 10 MB/s = 93.4464 ms,
+            // not nothing (as a burst of a whole chunk would let it).
+            let slow = RateLimit::nic(10_000_000);
+            let start = Instant::now();
+            slow.take(1_000_000).await;
+            let took = start.elapsed();
+            assert!(
+                (Duration::from_nanos(93_446_400)..Duration::from_millis(95)).contains(&took),
+                "{took:?}"
+            );
+            // 10 Gbit/s: 1.25 MB takes (1.25 MB - 64 KiB) / 1.25 GB/s = 947.6 us. tokio's
+            // timer wakes the send a millisecond late at each wait, and what the rate
+            // would have sent meanwhile is made up: it is done at the first wake-up, not
+            // one late wake-up per quantum (18 ms).
+            let fast = RateLimit::nic(1_250_000_000);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            for _ in 0..2 {
                 let start = Instant::now();
-                let large = {
-                    let limit = limit.clone();
-                    tokio::spawn(async move {
-                        limit.take(1_000_000).await;
-                        start.elapsed()
-                    })
-                };
-                // The large send takes its first quantum and waits it off.
-                tokio::task::yield_now().await;
-                limit.take(100).await;
-                let small = start.elapsed();
-                let large = large.await.unwrap();
-                // The small send waits for the large one's first quantum and its own bytes
-                // (65.636 ms; tokio's timer rounds up to the millisecond), not for its whole
-                // megabyte.
+                fast.take(1_250_000).await;
+                let took = start.elapsed();
                 assert!(
-                    (Duration::from_micros(65_636)..Duration::from_millis(70)).contains(&small),
-                    "{small:?}"
+                    (Duration::from_nanos(947_571)..Duration::from_millis(2)).contains(&took),
+                    "{took:?}"
                 );
-                // The large one still gets no more than the rate: a second for 1 MB and the
-                // 100 bytes that went between (and at most a millisecond per quantum lost
-                // to the timer's rounding, as the bucket holds no burst).
-                assert!(
-                    (Duration::from_micros(1_000_100)..Duration::from_millis(1_020))
-                        .contains(&large),
-                    "{large:?}"
-                );
-            });
+                // A pause between sends is not made up: the next starts from the burst.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
     }
 
     #[test]

@@ -294,9 +294,7 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
         start: Instant::now(),
     });
     let peers: Arc<HashMap<u32, Peer>> = Arc::new(peers.into_iter().map(|p| (p.node, p)).collect());
-    let limit = run
-        .rate
-        .map(|r| Arc::new(RateLimit::new(r, options.chunk as u64)));
+    let limit = run.rate.map(|r| Arc::new(RateLimit::nic(r)));
 
     // The data plane: serve every peer that connects, on tokio's own thread.
     let handle = rt.handle().clone();
