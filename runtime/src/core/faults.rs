@@ -140,7 +140,7 @@ impl Core {
                 let parked = t.waiters.iter().map(|&w| (w, r.object));
                 self.nodes[node.index()].parked.extend(parked);
             } else if self.nodes[r.from.index()].up {
-                self.nodes[r.from.index()].store.unpin(r.object);
+                self.release_source(r.object, r.from);
             }
             released.push(if r.from == node { r.to } else { r.from });
         }

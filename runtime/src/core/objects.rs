@@ -168,9 +168,9 @@ impl Core {
     }
 
     /// Removes an unreferenced object from every store and the directory. A copy that a
-    /// transfer in flight is reading stays until the transfer lands (`land` removes it then):
-    /// its bytes are still being sent, and where they are real, removing them would leave
-    /// the receiver nothing to read.
+    /// transfer in flight is reading stays until the transfer ends (`release_source` removes
+    /// it then): its bytes are still being sent, and where they are real, removing them
+    /// would leave the receiver nothing to read.
     pub(super) fn free_object(&mut self, id: ObjectId) {
         let Some(o) = self.directory.get(id) else {
             return;

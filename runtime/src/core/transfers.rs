@@ -415,26 +415,18 @@ impl Core {
             size,
             ..
         } = t.request;
-        self.nodes[from.index()].store.unpin(object);
-        let source_kept = match self.directory.get_mut(object) {
+        match self.directory.get_mut(object) {
             Some(o) => {
                 self.nodes[to.index()].store.seal(object);
                 o.add_holder(to);
-                !o.holders.contains(&from)
             }
             None => {
                 // Freed while in flight (every task that wanted it failed): drop the copy.
                 self.nodes[to.index()].store.remove(object);
                 self.refresh_store_view(to);
-                true
             }
-        };
-        // The source's copy, kept for this transfer after its object was freed (see
-        // `free_object`), goes once no transfer reads it.
-        if source_kept && !self.nodes[from.index()].store.is_pinned(object) {
-            self.nodes[from.index()].store.remove(object);
-            self.refresh_store_view(from);
         }
+        self.release_source(object, from);
         self.record.transfer(TransferRecord {
             object,
             bytes: size,
@@ -444,6 +436,22 @@ impl Core {
             flowing: t.flowing.unwrap_or(now),
             finished: now,
         });
+    }
+
+    /// A transfer from `from` no longer reads `object` there: its pin goes, and so does the
+    /// copy if it was only kept for transfers after its object was freed or lost (see
+    /// `free_object`) and no other reads it.
+    pub(super) fn release_source(&mut self, object: ObjectId, from: NodeId) {
+        let store = &mut self.nodes[from.index()].store;
+        store.unpin(object);
+        let held = self
+            .directory
+            .get(object)
+            .is_some_and(|o| o.holders.contains(&from));
+        if !held && store.contains(object) && !store.is_pinned(object) {
+            store.remove(object);
+            self.refresh_store_view(from);
+        }
     }
 
     /// A landed transfer wakes its waiters, and its ends' stores may let waiting work in.

@@ -45,6 +45,36 @@ fn cluster(s: ClusterSpec, registry: Registry, policy: Box<dyn Policy>) -> Clust
 }
 
 #[test]
+fn a_copy_kept_for_a_transfer_after_its_object_is_freed_goes_when_the_receiver_dies() {
+    let mut c = cluster(
+        killing(2, vec![kill(1, 50 * MS, None)], recovery()),
+        basic_registry(),
+        Box::new(Scripted(vec![0, 0, 1])),
+    );
+    let (sleep, fail, touch) = (
+        c.function("sleep").unwrap(),
+        c.function("fail").unwrap(),
+        c.function("touch").unwrap(),
+    );
+    // 100 MB from node 0 to node 1 (100 ms); the only work that wants them fails at 10 ms.
+    let x = c.put(Payload::modeled(&b""[..], 100_000_000)).unwrap();
+    let slow = c.submit(Task::new(sleep).arg(sleeper(1, 10 * MS))).unwrap();
+    let failing = c.submit(Task::new(fail).arg(&slow[0])).unwrap();
+    let reader = c.submit(Task::new(touch).arg(x).arg(&failing[0])).unwrap();
+    drop((slow, failing, reader));
+    c.sleep(20 * MS).unwrap();
+    assert_eq!(
+        c.nodes()[0].store_used,
+        100_000_000,
+        "kept for the transfer"
+    );
+    // The receiver dies at 50 ms: the transfer stops, and the copy kept for it goes.
+    c.sleep(40 * MS).unwrap();
+    assert_eq!(c.transfers_in_flight(), 0);
+    assert_eq!(c.nodes()[0].store_used, 0);
+}
+
+#[test]
 fn a_kill_is_noticed_only_after_the_missed_heartbeats() {
     let r = recovery();
     assert_eq!(r.declared_dead_at(250 * MS), 500 * MS);
