@@ -211,7 +211,7 @@ impl Idleness {
 /// Invariants: every object's `holders` are exactly the nodes whose store has a sealed copy,
 /// and its `spilled` node the one whose disk has one (save for a killed node not declared
 /// dead yet, whose copies the directory still lists, and a copy a transfer in flight reads
-/// after its object was freed or lost, which stays until the transfer ends); an object
+/// after its object left the directory, which stays until the transfer ends); an object
 /// whose reference count drops to zero is removed from every store and disk; the placer's
 /// live view of a node that runs agrees with its slots, queue and store; nothing depends on
 /// hash-map iteration order.

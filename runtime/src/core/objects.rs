@@ -167,17 +167,20 @@ impl Core {
         }
     }
 
-    /// Removes an unreferenced object from every store and the directory. A copy that a
-    /// transfer in flight is reading stays until the transfer ends (`release_source` removes
-    /// it then): its bytes are still being sent, and where they are real, removing them
-    /// would leave the receiver nothing to read.
+    /// Removes an unreferenced object from every store and the directory. If it leaves the
+    /// directory (no lineage needs its entry, so its id is never used again), a copy that a
+    /// transfer in flight is reading stays until the transfer ends (`release_source`
+    /// removes it then): its bytes are still being sent, and where they are real, removing
+    /// them would leave the receiver nothing to read.
     pub(super) fn free_object(&mut self, id: ObjectId) {
         let Some(o) = self.directory.get(id) else {
             return;
         };
+        let leaves = o.lineage == 0;
         for h in &o.holders {
             let store = &mut self.nodes[h.index()].store;
-            if store.is_pinned(id) && self.transfers.sends(id, *h) {
+            if leaves && store.is_pinned(id) && self.transfers.sends(id, *h) {
+                store.keep_while_read(id);
                 continue;
             }
             store.remove(id);

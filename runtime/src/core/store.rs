@@ -14,6 +14,9 @@ struct Entry {
     last_use: u64,
     /// False while an incoming transfer is still writing it.
     sealed: bool,
+    /// Freed, and here only for the outgoing transfers still reading it (their pins): it
+    /// goes with the last ([`ObjectStore::release_read`]).
+    kept: bool,
 }
 
 /// What happened to a copy in a store, for an executor whose stores hold real bytes and must
@@ -158,6 +161,25 @@ impl ObjectStore {
         self.entries.get(object.0).is_some_and(|e| e.pins > 0)
     }
 
+    /// `object` was freed while transfers read it: it stays until the last of their pins
+    /// is released ([`ObjectStore::release_read`]).
+    pub fn keep_while_read(&mut self, object: ObjectId) {
+        if let Some(e) = self.entries.get_mut(object.0) {
+            e.kept = true;
+        }
+    }
+
+    /// An outgoing transfer stopped reading `object`: releases its pin, and removes a copy
+    /// kept only for such transfers once none is left. Returns whether it removed it.
+    pub fn release_read(&mut self, object: ObjectId) -> bool {
+        self.unpin(object);
+        let done = self
+            .entries
+            .get(object.0)
+            .is_some_and(|e| e.kept && e.pins == 0);
+        done && self.remove(object).is_some()
+    }
+
     /// Whether `object` is here at all (sealed or still arriving).
     pub fn contains(&self, object: ObjectId) -> bool {
         self.entries.contains(object.0)
@@ -296,6 +318,7 @@ impl ObjectStore {
                 pins,
                 last_use,
                 sealed,
+                kept: false,
             },
         );
         assert!(vacant, "{object} inserted twice into one store");
@@ -347,6 +370,24 @@ mod tests {
         assert_eq!(ids(&s.plan_room(20, last).unwrap()), vec![3]);
         assert_eq!(ids(&s.plan_room(60, last).unwrap()), vec![3, 5, 1]);
         assert_eq!(ids(&s.plan_room(80, last).unwrap()), vec![3, 5, 1, 2]);
+    }
+
+    #[test]
+    fn a_copy_kept_for_reads_goes_with_the_last_read_and_only_such_a_copy() {
+        let mut s = ObjectStore::new(100);
+        s.insert_sealed(ObjectId(1), 10);
+        s.pin(ObjectId(1));
+        s.pin(ObjectId(1));
+        s.keep_while_read(ObjectId(1));
+        assert!(!s.release_read(ObjectId(1)));
+        assert!(s.contains(ObjectId(1)));
+        assert!(s.release_read(ObjectId(1)));
+        assert!(!s.contains(ObjectId(1)));
+        assert_eq!(s.used(), 0);
+        s.insert_sealed(ObjectId(2), 10);
+        s.pin(ObjectId(2));
+        assert!(!s.release_read(ObjectId(2)));
+        assert!(s.has_sealed(ObjectId(2)) && !s.is_pinned(ObjectId(2)));
     }
 
     #[test]

@@ -105,9 +105,11 @@ impl Transfers {
 
     /// Whether a transfer in flight takes `object`'s bytes from `from`.
     pub(super) fn sends(&self, object: ObjectId, from: NodeId) -> bool {
-        self.in_flight
-            .iter()
-            .any(|(_, t)| t.request.object == object && t.request.from == from)
+        self.outgoing[from.index()] > 0
+            && self
+                .in_flight
+                .iter()
+                .any(|(_, t)| t.request.object == object && t.request.from == from)
     }
 
     fn wait_for(&mut self, id: TransferId, task: TaskId) {
@@ -439,17 +441,10 @@ impl Core {
     }
 
     /// A transfer from `from` no longer reads `object` there: its pin goes, and so does the
-    /// copy if it was only kept for transfers after its object was freed or lost (see
+    /// copy if it was only kept for such transfers after its object was freed (see
     /// `free_object`) and no other reads it.
     pub(super) fn release_source(&mut self, object: ObjectId, from: NodeId) {
-        let store = &mut self.nodes[from.index()].store;
-        store.unpin(object);
-        let held = self
-            .directory
-            .get(object)
-            .is_some_and(|o| o.holders.contains(&from));
-        if !held && store.contains(object) && !store.is_pinned(object) {
-            store.remove(object);
+        if self.nodes[from.index()].store.release_read(object) {
             self.refresh_store_view(from);
         }
     }
