@@ -46,9 +46,11 @@ pub struct Detail {
 
 /// Where a run's time went, as medians in ns: each kind of work's duration (start to end,
 /// by name), a small transfer's time (request to arrival, under 64 KiB) and a large one's
-/// per byte. Whole transfers, because a live run learns of a transfer's first bytes only
-/// with its last. And per kind of task of a [`MapStage`], its hand-off: from the end of the
-/// task it waits for to its own start, over the tasks started after the warm-up.
+/// per byte, over the transfers asked for from the warm-up on, when there are at least
+/// [`MIN_TRANSFERS`] (a run of group may move one large object, at its start). Whole
+/// transfers, because a live run learns of a transfer's first bytes only with its last. And
+/// per kind of task of a [`MapStage`], its hand-off: from the end of the task it waits for
+/// to its own start, over the tasks started after the warm-up.
 #[derive(Debug, Default, PartialEq)]
 struct Costs {
     by_kind: BTreeMap<String, f64>,
@@ -100,6 +102,25 @@ pub fn map_stages(stages: &[Stage]) -> Vec<MapStage> {
 /// The size from which a transfer counts as large (its time is mostly bytes).
 const LARGE: u64 = 1 << 16;
 
+/// The fewest transfers of a size class whose median time [`Costs`] takes.
+const MIN_TRANSFERS: usize = 10;
+
+/// A small transfer's median time and a large one's per byte, ns, over the `transfers` asked
+/// for from `warmup_ns` on; each `None` with fewer than [`MIN_TRANSFERS`] of its class.
+fn transfer_costs(transfers: &[TransferRow], warmup_ns: u64) -> (Option<f64>, Option<f64>) {
+    let (mut small, mut per_byte) = (Vec::new(), Vec::new());
+    for x in transfers.iter().filter(|x| x.requested_ns >= warmup_ns) {
+        let ns = x.finished_ns.saturating_sub(x.requested_ns) as f64;
+        if x.bytes < LARGE {
+            small.push(ns);
+        } else {
+            per_byte.push(ns / x.bytes as f64);
+        }
+    }
+    let enough = |v: Vec<f64>| (v.len() >= MIN_TRANSFERS).then(|| median(v)).flatten();
+    (enough(small), enough(per_byte))
+}
+
 impl Detail {
     /// Reads `run_dir`'s `tasks.csv` and `transfers.csv`, or a peer's `placements.csv` (then
     /// only its hand-offs: its durations time its tasks' code alone, which a simulated
@@ -131,23 +152,19 @@ impl Detail {
                 Some((t.stage.clone(), iteration, started, finished))
             })
             .collect();
-        let (mut small, mut per_byte) = (Vec::new(), Vec::new());
+        let mut transfers = Vec::new();
         if cohort_schema::stored::<TransferRow>(run_dir).is_some() {
             let mut reader = CsvReader::<TransferRow>::open(run_dir).ok()?;
             for row in reader.rows() {
                 let (_, x) = row.ok()?;
-                let ns = x.finished_ns.saturating_sub(x.requested_ns) as f64;
-                if x.bytes < LARGE {
-                    small.push(ns);
-                } else {
-                    per_byte.push(ns / x.bytes as f64);
-                }
+                transfers.push(x);
             }
         }
+        let (small, per_byte) = transfer_costs(&transfers, shape.warmup_ns);
         let costs = Costs {
             by_kind: medians(durations),
-            small: median(small),
-            per_byte: median(per_byte),
+            small,
+            per_byte,
             handoff: medians(handoffs),
         };
         Some(Detail {
@@ -567,7 +584,8 @@ pub fn markdown(
         out.push_str(&format!(
             "\n## Where the time goes\n\n{reference} over simulated, medians per run: each kind \
              of work's duration, a small transfer's time (request to arrival, under 64 KiB) and \
-             a large one's time per byte. Above 1: a cost the model leaves out or prices low. \
+             a large one's time per byte (transfers asked for after the warm-up, where each side \
+             has at least {MIN_TRANSFERS}). Above 1: a cost the model leaves out or prices low. \
              Then each kind of task's hand-off, from the end of the task it waits for to its own \
              start (tasks started after the warm-up), {reference} against simulated; a peer's \
              run gives only these (its durations time its tasks' code alone).\n\n\
@@ -946,6 +964,35 @@ mod tests {
             BTreeMap::from([("shuffle".to_string(), vec![30.0, 10.0])])
         );
         assert!(task_handoffs(&tasks, 5, &[]).is_empty());
+    }
+
+    #[test]
+    fn transfer_costs_take_the_transfers_from_the_warm_up_on_and_need_ten_of_a_class() {
+        let x = |bytes, requested_ns, finished_ns| TransferRow {
+            object: 1,
+            bytes,
+            from: 0,
+            to: 1,
+            requested_ns,
+            flowing_ns: requested_ns,
+            finished_ns,
+        };
+        // Ten small ones of 100 to 1,000 ns after the warm-up (1,000 ns), ten large ones of
+        // 1 ns a byte; before the warm-up, one of each far slower.
+        let mut all: Vec<TransferRow> = (1..=10)
+            .flat_map(|i| {
+                [
+                    x(8, 1_000, 1_000 + 100 * i),
+                    x(1 << 20, 1_000, 1_000 + (1 << 20)),
+                ]
+            })
+            .collect();
+        all.extend([x(8, 0, 1_000_000_000), x(1 << 20, 0, 1 << 30)]);
+        // (The median is the nearest rank's: the fifth of ten.)
+        assert_eq!(transfer_costs(&all, 1_000), (Some(500.0), Some(1.0)));
+        // With nine of a class after the warm-up, no median for it.
+        all.retain(|t| !(t.bytes == 8 && t.finished_ns == 2_000));
+        assert_eq!(transfer_costs(&all, 1_000), (None, Some(1.0)));
     }
 
     #[test]
