@@ -423,12 +423,18 @@ pub fn same_ids<'a>(
 }
 
 /// A row per pair, named by the reference's run id and policy; `agree` gives a pair's
-/// placement agreement by that id.
-pub fn rows(pairs: &[Pair<'_>], agree: impl Fn(&str) -> Option<f64>) -> Vec<CompareRow> {
+/// placement agreement by that id, and `kept_up` whether its `(simulated, reference)` runs
+/// kept up.
+pub fn rows(
+    pairs: &[Pair<'_>],
+    agree: impl Fn(&str) -> Option<f64>,
+    kept_up: impl Fn(&Pair<'_>) -> (bool, bool),
+) -> Vec<CompareRow> {
     pairs
         .iter()
         .map(|p| {
             let (s, l) = (p.sim, p.reference);
+            let (sim_kept_up, live_kept_up) = kept_up(p);
             CompareRow {
                 run: l.run.clone(),
                 policy: l.policy.clone(),
@@ -446,6 +452,8 @@ pub fn rows(pairs: &[Pair<'_>], agree: impl Fn(&str) -> Option<f64>) -> Vec<Comp
                 sim_bytes: s.bytes_transferred,
                 live_bytes: l.bytes_transferred,
                 placement_agreement: agree(&l.run).map(Fixed6),
+                sim_kept_up,
+                live_kept_up,
             }
         })
         .collect()
@@ -517,13 +525,28 @@ pub fn markdown(
     let mut out = format!(
         "# Simulated against {reference}\n\nError = (simulated - {reference}) / {reference}, \
          per run (seed).\n\n\
+         A run kept up unless work was unfinished when it stopped, it has no measured \
+         datapoint, or its latency rose by more than its own mean over the measured window \
+         (the report's stability rule).\n\n\
          | policy | point | seed | {reference} mean ms | sim mean ms | mean error | p50 error | \
-         p99 error | {reference} bytes | sim bytes | placements agree |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+         p99 error | {reference} bytes | sim bytes | placements agree | kept up: {reference} / \
+         sim |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
+    let yes = |b: bool| if b { "yes" } else { "no" };
     for r in rows {
+        let verdicts = format!(
+            "{} / {}{}",
+            yes(r.live_kept_up),
+            yes(r.sim_kept_up),
+            if r.live_kept_up == r.sim_kept_up {
+                ""
+            } else {
+                " (differ)"
+            }
+        );
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {verdicts} |\n",
             r.policy,
             point(r),
             r.seed,
@@ -540,9 +563,9 @@ pub fn markdown(
     }
     out.push_str(
         "\n| policy | runs compared | mean abs. mean error | largest abs. mean error | \
-         runs without a datapoint on a side |\n",
+         runs without a datapoint on a side | runs whose sides differ on keeping up |\n",
     );
-    out.push_str("| --- | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: |\n");
     let mut policies: Vec<&str> = Vec::new();
     for r in rows {
         if !policies.contains(&r.policy.as_str()) {
@@ -566,8 +589,12 @@ pub fn markdown(
                 format!("{:.1} %", largest * 100.0),
             )
         };
+        let differ = rows
+            .iter()
+            .filter(|r| r.policy == p && r.live_kept_up != r.sim_kept_up)
+            .count();
         out.push_str(&format!(
-            "| {p} | {} | {mean} | {largest} | {} |\n",
+            "| {p} | {} | {mean} | {largest} | {} | {differ} |\n",
             errors.len(),
             all.len() - errors.len()
         ));
@@ -751,13 +778,22 @@ mod tests {
         assert_eq!((pairs[0].shape.warmup_ns, pairs[1].shape.warmup_ns), (7, 0));
         assert_eq!(pairs[1].sim_dir, Path::new("s/b"));
         assert_eq!(pairs[1].reference_dir, Path::new("l/b"));
-        let r = rows(&pairs, |run| (run == "a").then_some(0.75));
+        // Run b's simulated side alone falls behind.
+        let r = rows(
+            &pairs,
+            |run| (run == "a").then_some(0.75),
+            |p| (p.sim.run != "b", true),
+        );
         assert_eq!(r.len(), 2, "c did not finish live");
         assert_eq!((r[0].run.as_str(), r[0].mean_error.0), ("a", -0.5));
         assert_eq!((r[1].run.as_str(), r[1].mean_error.0), ("b", -0.25));
         assert_eq!((r[1].sim_bytes, r[1].live_bytes), (20, 25));
         assert_eq!(r[0].placement_agreement, Some(Fixed6(0.75)));
         assert_eq!(r[1].placement_agreement, None);
+        assert_eq!(
+            [r[0].sim_kept_up, r[0].live_kept_up, r[1].sim_kept_up],
+            [true, true, false]
+        );
         assert!(error(1.0, 0.0).is_nan(), "no live datapoint: no error");
         let behind = SummaryRow {
             datapoints: 0,
@@ -768,6 +804,7 @@ mod tests {
                 Shape::default()
             }),
             |_| None,
+            |_| (false, true),
         );
         assert!(none[0].mean_error.0.is_nan() && none[0].p99_error.0.is_nan());
 
@@ -790,6 +827,8 @@ mod tests {
             md.contains("| p | data_size=1000 | 0 | 2.000 | 1.000 | -50.0 % |"),
             "{md}"
         );
+        assert!(md.contains("| 75.0 % | yes / yes |\n"), "{md}");
+        assert!(md.contains("| – | yes / no (differ) |\n"), "{md}");
         assert!(
             md.contains("| p | data_size=1000 | 0 | map_step ×2.50, small transfer ×3.00 |"),
             "{md}"
@@ -798,7 +837,7 @@ mod tests {
             md.contains("| p | data_size=2000 | 0 | 4.000 | 3.000 | -25.0 % |"),
             "{md}"
         );
-        assert!(md.contains("| p | 2 | 37.5 % | 50.0 % | 0 |"), "{md}");
+        assert!(md.contains("| p | 2 | 37.5 % | 50.0 % | 0 | 1 |"), "{md}");
         r[1].live_mean_ms = Fixed6(0.0);
         r[1].mean_error = Fixed6(error(3.0, 0.0));
         let md = markdown(&r, &names, "live", &BTreeMap::new());
@@ -808,7 +847,7 @@ mod tests {
             md.contains("| p | data_size=2000 | 0 | no datapoint | 3.000 | – |"),
             "{md}"
         );
-        assert!(md.contains("| p | 1 | 50.0 % | 50.0 % | 1 |"), "{md}");
+        assert!(md.contains("| p | 1 | 50.0 % | 50.0 % | 1 | 1 |"), "{md}");
 
         // A reference still settling is listed with its halves; one that is not, is not.
         let settled = Settling {

@@ -751,9 +751,21 @@ fn write_comparison(
             Some((p.reference.run.as_str(), (sim, reference)))
         })
         .collect();
-    let rows = compare::rows(pairs, |run| {
-        details.get(run).and_then(|(s, l)| compare::agreement(s, l))
-    });
+    // Whether each side kept up, by the report's rule (read before the rows: it may fail).
+    let kept_up: BTreeMap<&str, (bool, bool)> = pairs
+        .iter()
+        .map(|p| {
+            let sim = cohort_reports::kept_up(p.sim, &p.sim_dir)?;
+            let reference = cohort_reports::kept_up(p.reference, &p.reference_dir)?;
+            Ok((p.reference.run.as_str(), (sim, reference)))
+        })
+        .collect::<Result<_>>()
+        .context("reading whether the runs kept up")?;
+    let rows = compare::rows(
+        pairs,
+        |run| details.get(run).and_then(|(s, l)| compare::agreement(s, l)),
+        |p| kept_up[p.reference.run.as_str()],
+    );
     let mut writer = CsvWriter::<cohort_schema::CompareRow>::create(into, param_names)?;
     for row in &rows {
         writer.write(row)?;

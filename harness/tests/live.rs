@@ -672,6 +672,17 @@ fn compare_runs_both_sides_and_writes_their_errors() {
         assert_eq!(c["live_bytes"], l["bytes_transferred"]);
         let agree: f64 = c["placement_agreement"].parse().unwrap();
         assert!((0.0..=1.0).contains(&agree), "{c:?}");
+        // The simulated side of these short runs keeps up; a live run without a datapoint,
+        // or with work unfinished, did not (one with them may have, by its growth).
+        assert_eq!(c["sim_kept_up"], "true", "{c:?}");
+        if l["datapoints"] == "0" || l["unfinished"] != "0" {
+            assert_eq!(c["live_kept_up"], "false", "{c:?}");
+        } else {
+            assert!(
+                ["true", "false"].contains(&c["live_kept_up"].as_str()),
+                "{c:?}"
+            );
+        }
     }
     // The live side really ran live, the simulated side with the profile.
     let live_manifest: toml::Table =

@@ -198,6 +198,7 @@ pub use published::{
     CdfReadoff, CdfStatistic, PUBLISHED_DATA_SETS, PublishedPoint, published_cdf,
     published_eval_line,
 };
+pub use stability::kept_up;
 pub use text::Finding;
 
 /// What to draw: which parameter is the x axis, which run's utilization to show, and whether

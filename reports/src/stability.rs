@@ -14,6 +14,7 @@
 //!   queue that grows from empty (`a ≈ 0`) always is, and a steady run (`g ≈ 0`) never is.
 
 use cohort_schema::SummaryRow;
+use std::path::Path;
 
 use crate::ReportError;
 use crate::input::{Sweep, read_measured_window_s};
@@ -75,16 +76,27 @@ pub(crate) fn assess(sweep: &Sweep) -> Result<Vec<RunStability>, ReportError> {
     sweep
         .rows
         .iter()
-        .map(|row| {
-            let growth = row.growth_ms_per_s.get();
-            let window = if row.datapoints > 0 && growth.is_finite() && growth > 0.0 {
-                read_measured_window_s(&sweep.run_dir(row))?
-            } else {
-                f64::NAN
-            };
-            Ok(RunStability::of(row, window))
-        })
+        .map(|row| assess_run(row, &sweep.run_dir(row)))
         .collect()
+}
+
+/// The stability of the run `row` summarizes, whose directory is `run_dir` (its
+/// `latencies.csv` is read only when the growth rule can hold).
+fn assess_run(row: &SummaryRow, run_dir: &Path) -> Result<RunStability, ReportError> {
+    let growth = row.growth_ms_per_s.get();
+    let window = if row.datapoints > 0 && growth.is_finite() && growth > 0.0 {
+        read_measured_window_s(run_dir)?
+    } else {
+        f64::NAN
+    };
+    Ok(RunStability::of(row, window))
+}
+
+/// Whether the run `row` summarizes, in `run_dir`, kept up: it is not unstable by the
+/// report's rule (no work unfinished, a measured datapoint, latency not rising by more than
+/// its own mean over the measured window). For tools that compare runs (`cohort compare`).
+pub fn kept_up(row: &SummaryRow, run_dir: &Path) -> Result<bool, ReportError> {
+    Ok(!assess_run(row, run_dir)?.unstable())
 }
 
 #[cfg(test)]
@@ -100,6 +112,34 @@ mod tests {
             unfinished,
             ..SummaryRow::default()
         }
+    }
+
+    #[test]
+    fn a_run_kept_up_unless_the_rule_flags_it_and_its_window_is_read_only_when_needed() {
+        use cohort_schema::{CsvWriter, LatencyRow};
+        let dir = crate::tests::fixture::TempDir::new("kept-up");
+        // No latencies.csv is read where the growth cannot flag the run.
+        assert!(kept_up(&row(10, 100.0, -1.0, 0), dir.path()).unwrap());
+        assert!(!kept_up(&row(0, 0.0, 0.0, 0), dir.path()).unwrap());
+        assert!(!kept_up(&row(10, 100.0, 0.0, 3), dir.path()).unwrap());
+        assert!(kept_up(&row(10, 100.0, 2.0, 0), dir.path()).is_err(), "no window to read");
+        // Growing 2 ms/s from a 100 ms mean: over 75 s of measured ingests it did not keep up,
+        // over 25 s it did (a warm-up datapoint does not widen the window).
+        let window = |last_s: u64| {
+            let mut w = CsvWriter::<LatencyRow>::create(dir.path(), &[]).unwrap();
+            for (ingest_s, warmup) in [(0, true), (10, false), (10 + last_s, false)] {
+                let datapoint = LatencyRow {
+                    ingest_ns: ingest_s * 1_000_000_000,
+                    warmup,
+                    ..LatencyRow::default()
+                };
+                w.write(&datapoint).unwrap();
+            }
+            w.finish().unwrap();
+            kept_up(&row(10, 100.0, 2.0, 0), dir.path()).unwrap()
+        };
+        assert!(!window(75));
+        assert!(window(25));
     }
 
     #[test]

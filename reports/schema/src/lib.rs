@@ -24,7 +24,7 @@
 //! | `utilization.csv` | [`UtilizationRow`] | `node,window_start_ns,window_ns,busy_fraction` |
 //! | `faults.csv`      | [`FaultRow`]       | `kind,node,peer,factor,at_ns,until_ns,declared_ns` |
 //! | `nodes.csv`       | [`NodeRow`]        | `node,data_sent,data_received,objects_sent,objects_received,control_sent,control_received,executions,store_peak,spilled_bytes,restored_bytes` |
-//! | `compare.csv`     | [`CompareRow`]     | `run,policy,seed,param.*,sim_mean_ms,live_mean_ms,mean_error,sim_p50_ms,live_p50_ms,p50_error,sim_p99_ms,live_p99_ms,p99_error,sim_bytes,live_bytes,placement_agreement` |
+//! | `compare.csv`     | [`CompareRow`]     | `run,policy,seed,param.*,sim_mean_ms,live_mean_ms,mean_error,sim_p50_ms,live_p50_ms,p50_error,sim_p99_ms,live_p99_ms,p99_error,sim_bytes,live_bytes,placement_agreement,sim_kept_up,live_kept_up` |
 //! | `leaderboard.csv` | [`LeaderboardRow`] | `workload,policy,rank,runs,missing,relative_mean,relative_min,relative_max` |
 //! | `hints.csv`       | [`HintsRow`]       | `workload,point,seed,policy,compared,agree,agree_group,agree_index,agree_dependency` |
 //! | `summary.csv`     | [`SummaryRow`]     | `run,policy,seed,param.*,datapoints,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,bytes_transferred,transfers,evictions,tasks,failed,cpu_util_mean,cpu_util_min,cpu_util_max,reexecuted,reconstructed,actor_restarts,spilled_bytes,restored_bytes,datapoints_lost,recovery_first_ms,recovery_last_ms,unfinished,growth_ms_per_s` |

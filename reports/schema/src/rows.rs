@@ -439,6 +439,12 @@ pub struct CompareRow {
     /// its last placement), in [0, 1]: 1 for a policy that decided alike on both sides; empty
     /// when a side has no `tasks.csv`.
     pub placement_agreement: Option<Fixed6>,
+    /// Whether the simulated run kept up: no work unfinished when it stopped, a measured
+    /// datapoint, and latency not rising by more than its own mean over the measured window
+    /// (the report's stability rule, `cohort_reports::kept_up`).
+    pub sim_kept_up: bool,
+    /// Whether the live run (or the other side's) kept up, by the same rule.
+    pub live_kept_up: bool,
 }
 
 /// One row of `leaderboard.csv` (written by `cohort leaderboard`): one policy on one workload
