@@ -122,7 +122,10 @@ mod tests {
         assert!(kept_up(&row(10, 100.0, -1.0, 0), dir.path()).unwrap());
         assert!(!kept_up(&row(0, 0.0, 0.0, 0), dir.path()).unwrap());
         assert!(!kept_up(&row(10, 100.0, 0.0, 3), dir.path()).unwrap());
-        assert!(kept_up(&row(10, 100.0, 2.0, 0), dir.path()).is_err(), "no window to read");
+        assert!(
+            kept_up(&row(10, 100.0, 2.0, 0), dir.path()).is_err(),
+            "no window to read"
+        );
         // Growing 2 ms/s from a 100 ms mean: over 75 s of measured ingests it did not keep up,
         // over 25 s it did (a warm-up datapoint does not widen the window).
         let window = |last_s: u64| {
