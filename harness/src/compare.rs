@@ -527,7 +527,8 @@ pub fn markdown(
          per run (seed).\n\n\
          A run kept up unless work was unfinished when it stopped, it has no measured \
          datapoint, or its latency rose by more than its own mean over the measured window \
-         (the report's stability rule).\n\n\
+         (the report's stability rule; it judges the measured window alone, so a run already \
+         behind when its warm-up ended passes unless its latency then triples).\n\n\
          | policy | point | seed | {reference} mean ms | sim mean ms | mean error | p50 error | \
          p99 error | {reference} bytes | sim bytes | placements agree | kept up: {reference} / \
          sim |\n\
