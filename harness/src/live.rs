@@ -343,6 +343,7 @@ impl Session {
 /// Runs `spec` live; `progress` is told the head's clock after each iteration.
 pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
     let started = Instant::now();
+    let cpu_at_start = cohort_live::process_cpu_ns();
     let w = &spec.resolved;
     check(spec, live)?;
     let policy = spec
@@ -388,6 +389,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         first_failure: run.first_failure,
         wall: started.elapsed(),
         nodes,
+        head_cpu_ns: Some(cohort_live::process_cpu_ns().saturating_sub(cpu_at_start)),
         actor_totals: run.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
         replay: None,
@@ -514,6 +516,7 @@ pub fn node_rows(nodes: &BTreeMap<u32, NodeCounters>) -> Vec<cohort_schema::Node
             store_peak: c.store_peak,
             spilled_bytes: c.spilled,
             restored_bytes: c.restored,
+            cpu_ns: c.cpu_ns,
         })
         .collect()
 }

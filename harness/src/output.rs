@@ -143,6 +143,8 @@ struct LiveEntry {
     spawned: u32,
     /// The rate each node sent at (`"none"`: as fast as the sockets went).
     nic_rate: String,
+    /// The CPU time the head's process used over the run, ns (see `RunOutput::head_cpu_ns`).
+    head_cpu_ns: u64,
 }
 
 #[derive(Serialize)]
@@ -227,6 +229,7 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
             Deploy::Processes(l) => Some(LiveEntry {
                 spawned: l.spawn,
                 nic_rate: l.nic_rate.map_or("none".to_string(), |r| format!("{r}B/s")),
+                head_cpu_ns: out.head_cpu_ns.unwrap_or(0),
             }),
             Deploy::InProcess => None,
         },

@@ -174,6 +174,9 @@ pub struct RunOutput {
     pub wall: Duration,
     /// A live run's nodes' counters, by node id (empty for a run in this process).
     pub nodes: BTreeMap<u32, NodeCounters>,
+    /// A live run's head: the CPU time this process used over the run, all threads (the
+    /// driver, the core and the head's I/O share one), ns; `None` for a run in this process.
+    pub head_cpu_ns: Option<u64>,
     /// Every constructed actor's total at the end (see `cohort_workloads::program`), by id.
     pub actor_totals: BTreeMap<u64, u64>,
     /// With inferred hints, how often they equalled the declared ones.
@@ -253,6 +256,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         first_failure: report.first_failure,
         wall: started.elapsed(),
         nodes: BTreeMap::new(),
+        head_cpu_ns: None,
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
         replay: replaying.then(|| *tally.lock().unwrap_or_else(|e| e.into_inner())),

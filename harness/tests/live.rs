@@ -157,6 +157,16 @@ fn live_run(policy: &str) {
     let transfers = rows(&read_csv(&sb.path("run/transfers.csv")));
     let nodes = rows(&read_csv(&sb.path("run/nodes.csv")));
     assert_eq!(nodes.len(), 3);
+    // The head's and each node's CPU time: some, and no more than every core's worth of the
+    // run's wall time plus a second of set-up.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let most = cores * (manifest["wall_s"].as_float().unwrap() * 1e9) as u64 + 1_000_000_000;
+    let head_cpu = manifest["live"]["head_cpu_ns"].as_integer().unwrap() as u64;
+    assert!(head_cpu > 0 && head_cpu < most, "{head_cpu} {most}");
+    for n in &nodes {
+        let cpu = number(n, "cpu_ns");
+        assert!(cpu > 0 && cpu < most, "{n:?} {most}");
+    }
     let recorded: u64 = transfers.iter().map(|t| number(t, "bytes")).sum();
     assert_eq!(number(&summary[0], "bytes_transferred"), recorded);
     assert_eq!(number(&summary[0], "failed"), 0);

@@ -23,7 +23,7 @@
 //! | `evictions.csv`   | [`EvictionRow`]    | `object,node,bytes,at_ns,last_copy` |
 //! | `utilization.csv` | [`UtilizationRow`] | `node,window_start_ns,window_ns,busy_fraction` |
 //! | `faults.csv`      | [`FaultRow`]       | `kind,node,peer,factor,at_ns,until_ns,declared_ns` |
-//! | `nodes.csv`       | [`NodeRow`]        | `node,data_sent,data_received,objects_sent,objects_received,control_sent,control_received,executions,store_peak,spilled_bytes,restored_bytes` |
+//! | `nodes.csv`       | [`NodeRow`]        | `node,data_sent,data_received,objects_sent,objects_received,control_sent,control_received,executions,store_peak,spilled_bytes,restored_bytes,cpu_ns` |
 //! | `compare.csv`     | [`CompareRow`]     | `run,policy,seed,param.*,sim_mean_ms,live_mean_ms,mean_error,sim_p50_ms,live_p50_ms,p50_error,sim_p99_ms,live_p99_ms,p99_error,sim_bytes,live_bytes,placement_agreement,sim_kept_up,live_kept_up` |
 //! | `leaderboard.csv` | [`LeaderboardRow`] | `workload,policy,rank,runs,missing,relative_mean,relative_min,relative_max` |
 //! | `hints.csv`       | [`HintsRow`]       | `workload,point,seed,policy,compared,agree,agree_group,agree_index,agree_dependency` |

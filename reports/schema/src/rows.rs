@@ -378,6 +378,8 @@ pub struct NodeRow {
     pub spilled_bytes: u64,
     /// Bytes it read back from its disk.
     pub restored_bytes: u64,
+    /// CPU time its process used, all threads, from its start to its stop, ns.
+    pub cpu_ns: u64,
 }
 
 impl Row for NodeRow {

@@ -478,7 +478,7 @@ mod tests {
                 s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
                 let mut rest = Vec::new();
                 let _ = s.read_to_end(&mut rest).await;
-                // A node of the next protocol version: its hello's frame says 2.
+                // A node of the next protocol version, as its hello's frame says.
                 let mut frame = hello(None).to_frame();
                 frame[4..6].copy_from_slice(&(PROTOCOL_VERSION + 1).to_le_bytes());
                 let mut s = TcpStream::connect(addr).await.unwrap();

@@ -24,8 +24,9 @@ use thiserror::Error;
 pub const MAGIC: [u8; 4] = *b"CHRT";
 
 /// The version of the wire protocol this build speaks. A frame of another version is refused:
-/// head and nodes must be the same build of cohort.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// head and nodes must be the same build of cohort. (2: a node's counters carry its CPU
+/// time.)
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Bytes of a frame's header.
 pub const HEADER_LEN: usize = 16;
@@ -247,7 +248,7 @@ mod tests {
     fn a_frame_is_its_header_then_its_payload() {
         let f = encode(b"hello");
         assert_eq!(&f[..4], b"CHRT");
-        assert_eq!(&f[4..6], &[1, 0]);
+        assert_eq!(&f[4..6], &[2, 0]);
         assert_eq!(&f[6..8], &[0, 0]);
         assert_eq!(&f[8..12], &[5, 0, 0, 0]);
         assert_eq!(&f[12..16], &crc32fast::hash(b"hello").to_le_bytes());
@@ -301,10 +302,10 @@ mod tests {
         let mut f = encode(b"hi");
         f[4..6].copy_from_slice(&7u16.to_le_bytes());
         let e = decode_all(&f[..6]).unwrap_err();
-        assert_eq!(e, FrameError::Version { ours: 1, theirs: 7 });
+        assert_eq!(e, FrameError::Version { ours: 2, theirs: 7 });
         assert_eq!(
             e.to_string(),
-            "the peer speaks wire protocol version 7, this cohort speaks 1: run the same build \
+            "the peer speaks wire protocol version 7, this cohort speaks 2: run the same build \
              of cohort on the head and every node"
         );
     }

@@ -34,5 +34,14 @@ pub mod spill;
 mod testing;
 
 pub use frame::{FrameDecoder, FrameError, PROTOCOL_VERSION};
+
+/// The CPU time this process has used so far, all its threads, ns (the kernel's
+/// `CLOCK_PROCESS_CPUTIME_ID`); 0 where that clock cannot be read.
+pub fn process_cpu_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).map_or(0, |t| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    })
+}
 pub use message::{Message, MessageDecoder, WireError};
 pub use shm::{SharedBytes, SharedStore, StoreError};

@@ -257,6 +257,8 @@ pub struct NodeCounters {
     pub spilled: u64,
     /// Bytes it read back from its disk.
     pub restored: u64,
+    /// CPU time its process used, all threads, from its start to its stop, ns.
+    pub cpu_ns: u64,
 }
 
 /// Why bytes are not a message.

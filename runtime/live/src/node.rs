@@ -412,6 +412,7 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
         store_peak: c.store_peak.load(Ordering::Relaxed),
         spilled: c.spilled.load(Ordering::Relaxed),
         restored: c.restored.load(Ordering::Relaxed),
+        cpu_ns: crate::process_cpu_ns(),
     };
     w.send(&Message::Stopped { counters })
         .map_err(ControlError::from)?;
