@@ -5,8 +5,8 @@
 use crate::stats::median;
 use crate::timeline::{Timeline, TimelineStage, Work, parting, timeline_stages};
 use cohort_schema::{
-    CompareRow, CsvReader, DependencyKind, Fixed6, LatencyRow, PlacementRow, SummaryRow, TaskRow,
-    TransferRow,
+    CompareRow, CsvReader, DependencyKind, Fixed6, LatencyRow, NodeRow, PlacementRow, SummaryRow,
+    TaskRow, TransferRow,
 };
 use cohort_workloads::resolve::{Resolved, Stage, StageOp};
 use cohort_workloads::schema::Scope;
@@ -215,6 +215,70 @@ impl Detail {
             },
             timeline: Timeline::read(run_dir, &work, &shape.stages, true),
         })
+    }
+}
+
+/// The CPU time a run used, read from its manifest (and, live, its `nodes.csv`).
+///
+/// Live, each process's CPU time as the kernel counted it: the nodes' (from their start,
+/// so their start-up is in it) and the head's, which runs the driver, the core and its I/O
+/// and has no counterpart in the model. Simulated, the work the model charged the host's
+/// cores (`cluster.host_cores`), by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cpu {
+    /// The run's length, ns: from its start to its end (live, on the wall clock).
+    pub span_ns: u64,
+    /// The nodes' CPU time, ns.
+    pub nodes_ns: u64,
+    /// Live: the head's CPU time, ns.
+    pub head_ns: Option<u64>,
+    /// Simulated: the nodes' by kind, ns: tasks, transfers' set-ups, their copies.
+    pub kinds: Option<[u64; 3]>,
+}
+
+impl Cpu {
+    /// `run_dir`'s CPU time: `None` for a run that recorded none (a simulated run whose
+    /// model does not share the host's cores, a peer's, or files that do not read).
+    pub fn read(run_dir: &Path) -> Option<Cpu> {
+        let text = std::fs::read_to_string(run_dir.join("manifest.toml")).ok()?;
+        let manifest: toml::Table = text.parse().ok()?;
+        let span_ns = (manifest.get("virtual_end_s")?.as_float()? * 1e9).round() as u64;
+        let ns = |table: &toml::Value, key: &str| {
+            table
+                .get(key)?
+                .as_integer()
+                .and_then(|v| u64::try_from(v).ok())
+        };
+        if let Some(host) = manifest.get("host") {
+            let kinds = [
+                ns(host, "tasks_ns")?,
+                ns(host, "set_ups_ns")?,
+                ns(host, "copies_ns")?,
+            ];
+            return Some(Cpu {
+                span_ns,
+                nodes_ns: kinds.iter().sum(),
+                head_ns: None,
+                kinds: Some(kinds),
+            });
+        }
+        let head_ns = ns(manifest.get("live")?, "head_cpu_ns")?;
+        let mut nodes_ns = 0;
+        let mut reader = CsvReader::<NodeRow>::open(run_dir).ok()?;
+        for row in reader.rows() {
+            nodes_ns += row.ok()?.1.cpu_ns;
+        }
+        Some(Cpu {
+            span_ns,
+            nodes_ns,
+            head_ns: Some(head_ns),
+            kinds: None,
+        })
+    }
+
+    /// `ns` as cores busy on average over the run.
+    fn cores(&self, ns: u64) -> f64 {
+        ns as f64 / self.span_ns.max(1) as f64
     }
 }
 
@@ -472,6 +536,8 @@ pub struct Notes {
     pub reference: Option<Settling>,
     /// An iteration's timeline on both sides, `(simulated, reference)`.
     pub timeline: Option<(Timeline, Timeline)>,
+    /// The CPU time of both sides, `(simulated, reference)`, when both recorded it.
+    pub cpu: Option<(Cpu, Cpu)>,
 }
 
 /// `compare.md`: the simulator's error at every point, then per policy the mean and the
@@ -642,6 +708,7 @@ pub fn markdown(
             ));
         }
     }
+    out.push_str(&cpu_section(rows, reference, notes, &point));
     out.push_str(&timeline_section(rows, reference, notes, &point));
     let settling: Vec<(&CompareRow, &str, Settling)> = rows
         .iter()
@@ -675,6 +742,63 @@ pub fn markdown(
                 s.later_ms
             ));
         }
+    }
+    out
+}
+
+/// The section of `compare.md` on the CPU time each side used (see [`Cpu`]): empty when no
+/// pair has it on both sides.
+fn cpu_section(
+    rows: &[CompareRow],
+    reference: &str,
+    notes: &BTreeMap<String, Notes>,
+    point: &dyn Fn(&CompareRow) -> String,
+) -> String {
+    let timed: Vec<(&CompareRow, Cpu, Cpu)> = rows
+        .iter()
+        .filter_map(|r| {
+            let (s, l) = notes.get(&r.run)?.cpu?;
+            Some((r, s, l))
+        })
+        .collect();
+    if timed.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n## CPU time\n\nCores busy on average over each run (CPU time over the run's \
+         length). {reference}: each node process's CPU time, and the head's (the driver, the \
+         core and their I/O: the model has no head, so its work has no simulated \
+         counterpart). Simulated: the work the model charged the host's cores, in all and by \
+         kind. Nodes above simulated: the {reference} nodes did work the model leaves out or \
+         prices low; at or below it while {reference} latency is higher: the time went to \
+         waiting, not to work.\n\n\
+         | policy | point | seed | {reference} nodes | {reference} head | simulated | \
+         simulated tasks / set-ups / copies | nodes ÷ simulated |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |\n",
+    );
+    for (r, s, l) in timed {
+        let (nodes, sim) = (l.cores(l.nodes_ns), s.cores(s.nodes_ns));
+        let head = l
+            .head_ns
+            .map_or_else(|| "–".to_string(), |h| format!("{:.3}", l.cores(h)));
+        let kinds = s.kinds.map_or_else(
+            || "–".to_string(),
+            |k| {
+                let k: Vec<String> = k.iter().map(|&v| format!("{:.3}", s.cores(v))).collect();
+                k.join(" / ")
+            },
+        );
+        let ratio = if sim > 0.0 {
+            format!("×{:.2}", nodes / sim)
+        } else {
+            "–".to_string()
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {nodes:.3} | {head} | {sim:.3} | {kinds} | {ratio} |\n",
+            r.policy,
+            point(r),
+            r.seed,
+        ));
     }
     out
 }
@@ -1004,6 +1128,75 @@ mod tests {
             BTreeMap::from([("shuffle".to_string(), vec![30.0, 10.0])])
         );
         assert!(task_handoffs(&tasks, 5, &[]).is_empty());
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_either_side_and_set_side_by_side_in_cores() {
+        let dir = std::env::temp_dir().join(format!("cohort-cpu-{}", std::process::id()));
+        let (sim, live, peer) = (dir.join("sim"), dir.join("live"), dir.join("peer"));
+        for d in [&sim, &live, &peer] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(
+            sim.join("manifest.toml"),
+            "virtual_end_s = 2.0\n[host]\ncores = 2\ntasks_ns = 1000000000\n\
+             set_ups_ns = 200000000\ncopies_ns = 800000000\n",
+        )
+        .unwrap();
+        std::fs::write(
+            live.join("manifest.toml"),
+            "virtual_end_s = 4.0\n[live]\nspawned = 2\nhead_cpu_ns = 400000000\n",
+        )
+        .unwrap();
+        let mut nodes = cohort_schema::CsvWriter::<NodeRow>::create(&live, &[]).unwrap();
+        for (node, cpu_ns) in [(0, 3_000_000_000), (1, 2_000_000_000)] {
+            let row = NodeRow {
+                node,
+                cpu_ns,
+                ..NodeRow::default()
+            };
+            nodes.write(&row).unwrap();
+        }
+        nodes.finish().unwrap();
+        std::fs::write(peer.join("manifest.toml"), "virtual_end_s = 4.0\n").unwrap();
+        let (s, l) = (Cpu::read(&sim).unwrap(), Cpu::read(&live).unwrap());
+        assert_eq!(Cpu::read(&peer), None, "no CPU time recorded");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            s,
+            Cpu {
+                span_ns: 2_000_000_000,
+                nodes_ns: 2_000_000_000,
+                head_ns: None,
+                kinds: Some([1_000_000_000, 200_000_000, 800_000_000]),
+            }
+        );
+        assert_eq!(
+            (l.nodes_ns, l.head_ns, l.kinds),
+            (5e9 as u64, Some(4e8 as u64), None)
+        );
+        let row = CompareRow {
+            run: "a".to_string(),
+            policy: "p".to_string(),
+            ..CompareRow::default()
+        };
+        let notes = BTreeMap::from([(
+            "a".to_string(),
+            Notes {
+                cpu: Some((s, l)),
+                ..Notes::default()
+            },
+        )]);
+        let md = markdown(std::slice::from_ref(&row), &[], "live", &notes);
+        // Live nodes 5 s over 4 s, simulated 2 s over 2 s: 1.25 cores against 1.
+        assert!(
+            md.contains(
+                "| p | the default point | 0 | 1.250 | 0.100 | 1.000 | 0.500 / 0.100 / 0.400 | ×1.25 |"
+            ),
+            "{md}"
+        );
+        let md = markdown(&[row], &[], "live", &BTreeMap::new());
+        assert!(!md.contains("CPU time"), "{md}");
     }
 
     #[test]

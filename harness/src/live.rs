@@ -390,6 +390,7 @@ pub fn execute(spec: &RunSpec, live: &Live, progress: &mut dyn FnMut(Nanos)) -> 
         wall: started.elapsed(),
         nodes,
         head_cpu_ns: Some(cohort_live::process_cpu_ns().saturating_sub(cpu_at_start)),
+        host_work: None,
         actor_totals: run.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
         replay: None,

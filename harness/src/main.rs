@@ -788,6 +788,7 @@ fn write_comparison(
                 timeline: details
                     .get(run.as_str())
                     .and_then(|(s, l)| Some((s.timeline.clone()?, l.timeline.clone()?))),
+                cpu: compare::Cpu::read(&p.sim_dir).zip(compare::Cpu::read(&p.reference_dir)),
             };
             (run, notes)
         })

@@ -147,6 +147,16 @@ struct LiveEntry {
     head_cpu_ns: u64,
 }
 
+/// The work a simulated run charged to the host's cores (`cluster.host_cores`), ns of one
+/// core by kind: the CPU time the model gives the nodes.
+#[derive(Serialize)]
+struct HostEntry {
+    cores: u32,
+    tasks_ns: u64,
+    set_ups_ns: u64,
+    copies_ns: u64,
+}
+
 #[derive(Serialize)]
 struct ProfileEntry<'a> {
     file: &'a str,
@@ -180,6 +190,8 @@ struct Manifest<'a> {
     deploy: &'a str,
     /// With "processes": how.
     live: Option<LiveEntry>,
+    /// With the host's cores shared (`cluster.host_cores`): the work charged to them.
+    host: Option<HostEntry>,
     cohort_version: &'a str,
     git_commit: &'a str,
     iterations: u64,
@@ -233,6 +245,15 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
             }),
             Deploy::InProcess => None,
         },
+        host: out
+            .host_work
+            .zip(spec.resolved.model.host_cores)
+            .map(|(w, cores)| HostEntry {
+                cores,
+                tasks_ns: w.tasks_ns,
+                set_ups_ns: w.set_ups_ns,
+                copies_ns: w.copies_ns,
+            }),
         cohort_version: VERSION,
         git_commit: GIT_COMMIT,
         iterations: out.iterations,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use cohort_live::message::NodeCounters;
 use cohort_runtime::policy::Policy;
 use cohort_runtime::trace::Counters;
-use cohort_runtime::{Clock, Cluster, ClusterConfig, HintAgreement, Nanos, Trace};
+use cohort_runtime::{Clock, Cluster, ClusterConfig, HintAgreement, HostWork, Nanos, Trace};
 use cohort_workloads::{Resolved, cluster_config, drive_observed, registry};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -177,6 +177,10 @@ pub struct RunOutput {
     /// A live run's head: the CPU time this process used over the run, all threads (the
     /// driver, the core and the head's I/O share one), ns; `None` for a run in this process.
     pub head_cpu_ns: Option<u64>,
+    /// A simulated run's work charged to the host's cores, when its model shares them
+    /// (`cluster.host_cores`): the CPU time the model gives the nodes, to set against a live
+    /// run's; `None` otherwise and for a live run.
+    pub host_work: Option<HostWork>,
     /// Every constructed actor's total at the end (see `cohort_workloads::program`), by id.
     pub actor_totals: BTreeMap<u64, u64>,
     /// With inferred hints, how often they equalled the declared ones.
@@ -257,6 +261,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
         wall: started.elapsed(),
         nodes: BTreeMap::new(),
         head_cpu_ns: None,
+        host_work: cluster.host_work(),
         actor_totals: report.actor_totals.iter().map(|(a, t)| (a.0, *t)).collect(),
         hints: cluster.hint_agreement(),
         replay: replaying.then(|| *tally.lock().unwrap_or_else(|e| e.into_inner())),

@@ -1135,6 +1135,10 @@ fixed = "2ms"
     assert_eq!(set["actors.Sink.methods.take.fixed"].as_str(), Some("2ms"));
     assert_eq!(set["cluster.latency"].as_str(), Some("1ms"));
     assert_eq!(manifest["set"]["size"].as_str(), Some("256KiB"));
+    assert!(
+        !manifest.contains_key("host"),
+        "no shared host cores in the model, so no work charged to them"
+    );
     // The priced tasks took their profile's time: a make task 7 ms, a pass task 3 ms plus
     // 256 KiB at 1 GB/s (262,144 ns).
     let tasks = common::read_csv(&sb.path("run/tasks.csv"));
@@ -1353,6 +1357,13 @@ fn the_shipped_ray_profiles_simulate_their_ray_with_its_mechanisms() {
             manifest["profile"]["set"]["cluster.host_cores"].as_str(),
             Some("2")
         );
+        // The model shares the host's 2 cores, so the manifest says what it charged them:
+        // the maps' and the transfers' work of a 1 MB run.
+        let host = manifest["host"].as_table().expect("a [host] table");
+        assert_eq!(host["cores"].as_integer(), Some(2), "{file}");
+        for kind in ["tasks_ns", "set_ups_ns", "copies_ns"] {
+            assert!(host[kind].as_integer().unwrap() > 0, "{file}: {kind}");
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::payload::Payload;
 use crate::registry::Registry;
 use crate::spec::ClusterSpec;
 use crate::time::Nanos;
-use crate::trace::{Counters, Trace, TraceLevel};
+use crate::trace::{Counters, HostWork, Trace, TraceLevel};
 use cohort_policy::{
     Dependency, GroupId, Hints, NodeId, NodeView, ObjectId, Policy, Resources, TaskId,
 };
@@ -511,6 +511,12 @@ impl Cluster {
     /// again, objects rebuilt, actors restarted, nodes declared dead.
     pub fn counters(&self) -> Counters {
         self.core.counters()
+    }
+
+    /// The work charged to the host's cores so far, by kind, when the model shares them
+    /// (`ModelOptions::host_cores`); `None` otherwise.
+    pub fn host_work(&self) -> Option<HostWork> {
+        self.core.host_work()
     }
 
     /// Applies `read` to the state of `actor` as its code left it (of the latest construction,

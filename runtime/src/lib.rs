@@ -49,4 +49,4 @@ pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
 pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError, Spilling};
 pub use time::{MILLISECOND, Nanos, SECOND};
-pub use trace::{Datapoint, NodeEvent, NodeRecord, Trace, TraceLevel};
+pub use trace::{Datapoint, HostWork, NodeEvent, NodeRecord, Trace, TraceLevel};

@@ -125,6 +125,27 @@ impl Datapoint {
     }
 }
 
+/// The work charged to the host's cores over a run (`ModelOptions::host_cores`), ns of one
+/// core by kind: what each piece asked for when it started, so a piece stopped early by a
+/// kill counts whole. Their sum is the CPU time the model says the run's nodes used, to set
+/// against a live run's measured CPU time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostWork {
+    /// Tasks' and method calls' modeled durations.
+    pub tasks_ns: u64,
+    /// Transfers' set-ups (latency and wake-up).
+    pub set_ups_ns: u64,
+    /// Transfers' copies of their bytes.
+    pub copies_ns: u64,
+}
+
+impl HostWork {
+    /// All of it.
+    pub fn total_ns(&self) -> u64 {
+        self.tasks_ns + self.set_ups_ns + self.copies_ns
+    }
+}
+
 /// Running totals kept at every trace level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {

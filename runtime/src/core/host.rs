@@ -11,6 +11,7 @@
 
 use super::{Nanos, TaskId};
 use crate::core::transport::TransferId;
+use crate::trace::HostWork;
 use std::collections::BTreeMap;
 
 /// A piece of work on the host's cores.
@@ -48,6 +49,8 @@ pub(super) struct HostShare {
     started: u64,
     /// The piece whose finish timer is live, and that timer's time.
     armed: Option<(Work, Nanos)>,
+    /// The work started so far, by kind.
+    charged: HostWork,
 }
 
 /// A change of the armed finish timer, for the core to carry out.
@@ -69,7 +72,13 @@ impl HostShare {
             running: BTreeMap::new(),
             started: 0,
             armed: None,
+            charged: HostWork::default(),
         }
+    }
+
+    /// The work started so far, by kind.
+    pub fn charged(&self) -> HostWork {
+        self.charged
     }
 
     /// Brings the service counter up to `now`.
@@ -85,6 +94,12 @@ impl HostShare {
     pub fn start(&mut self, piece: Work, work: Nanos, now: Nanos) -> Rearm {
         debug_assert!(work > 0, "work of no duration does not share the host");
         self.catch_up(now);
+        let kind = match piece {
+            Work::Task(_) => &mut self.charged.tasks_ns,
+            Work::SetUp(_) => &mut self.charged.set_ups_ns,
+            Work::Copy(_) => &mut self.charged.copies_ns,
+        };
+        *kind += work;
         let end = self.served + u128::from(work) * SCALE;
         self.running.insert((end, self.started), piece);
         self.started += 1;
@@ -252,6 +267,23 @@ mod tests {
             }
         );
         assert!(!host.is_armed(Work::Task(TaskId(0))));
+    }
+
+    #[test]
+    fn the_work_charged_is_what_each_piece_asked_for_by_kind() {
+        let mut host = HostShare::new(1);
+        host.start(Work::Task(TaskId(0)), 10 * MS, 0);
+        host.start(Work::SetUp(TransferId(0)), 2 * MS, 0);
+        host.start(Work::Copy(TransferId(0)), 3 * MS, MS);
+        host.start(Work::Task(TaskId(1)), 4 * MS, MS);
+        // A piece stopped early counts whole: the charge is what it asked for.
+        host.remove(Work::Task(TaskId(1)), 2 * MS);
+        let w = host.charged();
+        assert_eq!(
+            (w.tasks_ns, w.set_ups_ns, w.copies_ns),
+            (14 * MS, 2 * MS, 3 * MS)
+        );
+        assert_eq!(w.total_ns(), 19 * MS);
     }
 
     proptest! {

@@ -54,7 +54,7 @@ mod transfers;
 use crate::error::{ActorId, RuntimeError};
 use crate::spec::ClusterSpec;
 use crate::time::Nanos;
-use crate::trace::{Counters, Trace, TraceLevel};
+use crate::trace::{Counters, HostWork, Trace, TraceLevel};
 use actors::ActorTable;
 use cohort_policy::{NodeId, NodeView, ObjectId, Policy, TaskId};
 use directory::Directory;
@@ -414,6 +414,11 @@ impl Core {
     /// Running totals.
     pub fn counters(&self) -> Counters {
         self.record.counters
+    }
+
+    /// The work charged to the host's cores so far, with `host_cores` (`None` without).
+    pub fn host_work(&self) -> Option<HostWork> {
+        self.host.as_ref().map(host::HostShare::charged)
     }
 
     /// The records gathered so far.
