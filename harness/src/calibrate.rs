@@ -15,6 +15,13 @@
 //!   kernel's per-thread run time) for 16 MiB made on node 0 and read on node 1, less the
 //!   same made and read on node 0, per byte moved.
 //!
+//! Each session first writes and frees the largest objects once on every node, unrecorded,
+//! and every sample frees its objects when done with them: a node's store reuses its pages
+//! from object to object (`cohort_live::shm::arena`), as it does through a run, so the
+//! samples pay for warm pages, not for the kernel's fresh ones (which on the VM this was
+//! built on cost ~0.4 ns a byte to zero, and up to three times that for memory new to the
+//! VM).
+//!
 //! It does so in `--sessions` sessions ([`DEFAULT_SESSIONS`]), each a fresh cluster of node
 //! processes, and pools their samples: how the host's scheduler happens to place a session's
 //! threads on its cores moves some of its numbers as a whole (a small transfer's latency was
@@ -356,6 +363,20 @@ fn measure(
     let sum = f("sum", c)?;
     let read = f("read", c)?;
 
+    // The nodes' stores reuse their pages from object to object (see
+    // `cohort_live::shm::arena`), as they do through a run once it has warmed up: write and
+    // free the largest objects once on every node, out of the record, so that the samples
+    // find warm pages rather than the kernel's fresh ones.
+    let sizes = if full { &SIZES[..] } else { &SIZES[..1] };
+    let largest = sizes[sizes.len() - 1];
+    let warm = f(&format!("gen_{largest}"), c)?;
+    for n in 0..request.nodes {
+        let data = run(c, Task::new(warm).arg(header()).hints(on(n)))?;
+        run(c, Task::new(copy).arg(&data).arg(header()).hints(on(n)))?;
+    }
+    c.run_until_idle()?;
+    c.take_trace();
+
     progress("submissions");
     for _ in 0..k {
         let t = Instant::now();
@@ -370,7 +391,6 @@ fn measure(
     // Every node works at once, as in a run: a task's time includes sharing the machine with
     // the others, which is what the simulator's per-node CPU slots leave out.
     let nodes = request.nodes;
-    let mut inputs = Vec::new();
     let wave = |c: &mut cohort_runtime::Cluster,
                 make: &dyn Fn(u32) -> Task|
      -> Result<Vec<cohort_runtime::ObjectRef>> {
@@ -396,7 +416,6 @@ fn measure(
         }
     }
 
-    let sizes = if full { &SIZES[..] } else { &SIZES[..1] };
     progress("tasks");
     for &s in sizes {
         let gen_s = f(&format!("gen_{s}"), c)?;
@@ -414,7 +433,8 @@ fn measure(
                     .arg(header())
                     .hints(on(n))
             })?;
-            inputs.extend(data);
+            // Freed now, as a run frees what it has used: the next sample reuses the pages.
+            drop(data);
         }
     }
 
@@ -433,7 +453,6 @@ fn measure(
         measure_copies(c, pids, k, read, m)?;
     }
 
-    drop(inputs);
     c.run_until_idle()?;
 
     let trace = c.take_trace();

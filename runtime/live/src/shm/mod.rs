@@ -1,21 +1,29 @@
 //! A node's object store of real bytes in shared memory: each object of at least
-//! [`SMALL`] bytes is a sealed memfd (Linux `memfd_create`), mapped read-only, so that the
-//! node's workers read it in place; a smaller one lives on the node's heap (a memfd, its seals
-//! and its mapping cost a few system calls, more than copying a few kilobytes), read in place
-//! just the same. Either way the store lends out [`Bytes`], whose clones share the bytes.
+//! [`SMALL`] bytes lives in the store's [`arena`], one memfd as large as the store whose
+//! pages are reused from object to object, so that the node's workers read it in place; when
+//! the arena has no free range long enough (objects still read after the store dropped them
+//! hold theirs), in a sealed memfd of its own (Linux `memfd_create`), mapped read-only. A
+//! smaller one lives on the node's heap (a memfd, its seals and its mapping cost a few system
+//! calls, more than copying a few kilobytes), read in place just the same. Either way the
+//! store lends out [`Bytes`], whose clones share the bytes.
 //!
 //! The store only holds bytes: what to keep and what to evict is the head's decision, made by
 //! the same core as in the simulator (its accounting of each node's store). The store refuses
 //! what would exceed its capacity rather than evict on its own.
 //!
 //! This module is the crate's one use of `unsafe`: mapping a file and reading the mapping.
-//! It is sound because an object's memfd is sealed (no write, no shrink, no grow, no further
-//! seals) before it is mapped: no one, in this process or another holding the descriptor,
-//! can change or truncate the bytes a [`SharedBytes`] lends out, and the mapping lives as long
-//! as the value (it is unmapped on drop).
+//! An object's own memfd is sound because it is sealed (no write, no shrink, no grow, no
+//! further seals) before it is mapped: no one, in this process or another holding the
+//! descriptor, can change or truncate the bytes a [`SharedBytes`] lends out, and the mapping
+//! lives as long as the value (it is unmapped on drop). The arena is sound because a range
+//! is written once, before its [`arena::Slot`] exists, and is free to be written again only
+//! when that slot is dropped (see its module).
 
 #![allow(unsafe_code)]
 
+pub mod arena;
+
+use arena::Arena;
 use bytes::Bytes;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
@@ -204,6 +212,17 @@ pub struct SharedStore {
     used: u64,
     objects: BTreeMap<u64, Bytes>,
     writing: BTreeMap<u64, u64>,
+    /// The arena of its large objects, made with the first (`Unmade` until then).
+    arena: ArenaState,
+}
+
+/// Whether a store has made its arena.
+#[derive(Debug)]
+enum ArenaState {
+    /// Not yet: no large object has been written.
+    Unmade,
+    /// Made (`None`: it could not be, so large objects get memfds of their own).
+    Made(Option<Arc<Arena>>),
 }
 
 /// Room taken in a [`SharedStore`] for an object being written; give it to
@@ -218,8 +237,16 @@ pub struct Reservation {
 /// An object's bytes as the store lends them out: on the heap below [`SMALL`] bytes, else
 /// in a sealed memfd of their own. Copies `bytes`; takes no lock.
 pub fn make(id: u64, bytes: &[u8]) -> Result<Bytes, StoreError> {
+    make_in(None, id, bytes)
+}
+
+/// [`make`], but an object of [`SMALL`] bytes or more goes into a range of `arena` when it
+/// has one free.
+fn make_in(arena: Option<&Arc<Arena>>, id: u64, bytes: &[u8]) -> Result<Bytes, StoreError> {
     if bytes.len() < SMALL {
         Ok(Bytes::copy_from_slice(bytes))
+    } else if let Some(slot) = arena.and_then(|a| a.write(bytes)) {
+        Ok(Bytes::from_owner(slot))
     } else {
         SharedBytes::new(&format!("cohort-object-{id}"), bytes)
             .map(|b| Bytes::from_owner(Mapped(Arc::new(b))))
@@ -264,8 +291,12 @@ impl Access for &std::sync::Mutex<SharedStore> {
 /// Writes object `id`: takes its room, copies `bytes` between steps, then adds it (or gives
 /// the room back). Returns the object and the bytes the store then held.
 fn write(mut at: impl Access, id: u64, bytes: &[u8]) -> Result<(Bytes, u64), StoreError> {
-    let reservation = at.step(|s| s.reserve(id, bytes.len() as u64))?;
-    match make(id, bytes) {
+    let (reservation, arena) = at.step(|s| {
+        let reservation = s.reserve(id, bytes.len() as u64)?;
+        let arena = if bytes.len() < SMALL { None } else { s.arena() };
+        Ok::<_, StoreError>((reservation, arena))
+    })?;
+    match make_in(arena.as_ref(), id, bytes) {
         Ok(object) => {
             let used = at.step(|s| {
                 s.commit(reservation, object.clone());
@@ -288,6 +319,19 @@ impl SharedStore {
             used: 0,
             objects: BTreeMap::new(),
             writing: BTreeMap::new(),
+            arena: ArenaState::Unmade,
+        }
+    }
+
+    /// The arena of its large objects, made now if it has not been: as large as the store.
+    fn arena(&mut self) -> Option<Arc<Arena>> {
+        if let ArenaState::Unmade = self.arena {
+            let made = Arena::new(self.capacity).ok().flatten().map(Arc::new);
+            self.arena = ArenaState::Made(made);
+        }
+        match &self.arena {
+            ArenaState::Made(arena) => arena.clone(),
+            ArenaState::Unmade => None,
         }
     }
 
@@ -495,25 +539,41 @@ mod tests {
     }
 
     #[test]
-    fn small_objects_live_on_the_heap_and_large_ones_in_a_memfd() {
-        let mut s = SharedStore::new(1 << 20);
+    fn small_objects_live_on_the_heap_and_large_ones_in_the_arena_or_a_memfd() {
+        let mut s = SharedStore::new(2 * SMALL as u64);
         let small = s.put(1, &[5; SMALL - 1]).unwrap();
         let large = s.put(2, &[6; SMALL]).unwrap();
+        // This process's memfds of objects of their own.
         let memfds = || {
             std::fs::read_dir("/proc/self/fd")
                 .unwrap()
                 .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
-                .filter(|l| l.to_string_lossy().contains("cohort-object-"))
                 .map(|l| l.to_string_lossy().to_string())
+                .filter(|l| l.contains("cohort-object-"))
                 .collect::<Vec<_>>()
         };
-        assert!(memfds().iter().any(|l| l.contains("cohort-object-2")));
+        assert!(!memfds().iter().any(|l| l.contains("cohort-object-2 ")));
         assert!(!memfds().iter().any(|l| l.contains("cohort-object-1 ")));
         assert_eq!(
             (&small[..], &large[..]),
             (&[5; SMALL - 1][..], &[6; SMALL][..])
         );
         assert_eq!(s.used(), 2 * SMALL as u64 - 1);
+        // Object 2 leaves the store but is still read: its range stays taken, so object 3,
+        // which fits the store, does not fit the arena beside it and gets a memfd of its own;
+        // once 2's last handle goes, object 4 reuses its range.
+        assert!(s.remove(1) && s.remove(2));
+        let third = s.put(3, &[7; SMALL + 1]).unwrap();
+        assert!(memfds().iter().any(|l| l.contains("cohort-object-3 ")));
+        assert_eq!(
+            (&large[..], &third[..]),
+            (&[6; SMALL][..], &[7; SMALL + 1][..])
+        );
+        drop(large);
+        assert!(s.remove(3));
+        let fourth = s.put(4, &[8; SMALL]).unwrap();
+        assert!(!memfds().iter().any(|l| l.contains("cohort-object-4 ")));
+        assert_eq!(&fourth[..], &[8; SMALL][..]);
     }
 
     #[test]
