@@ -13,10 +13,12 @@
 //!   after the whole cluster idled for [`IDLE_TIMES`], less its cost back to back;
 //! - what a transfer's copies cost the host's cores: the node processes' CPU time (the
 //!   kernel's per-thread run time) for 16 MiB made on node 0 and read on node 1, less the
-//!   same made and read on node 0, per byte moved.
+//!   same made and read on node 0, per byte moved;
+//! - what a node's memory costs the first time its store reaches it: the largest generate
+//!   and copy tasks on memory new to each node's store, less the same tasks warm, per byte.
 //!
-//! Each session first writes and frees the largest objects once on every node, unrecorded,
-//! and every sample frees its objects when done with them: a node's store reuses its pages
+//! Each session first writes and frees the largest objects once on every node (timed only
+//! for the last item above), and every sample frees its objects when done with them: a node's store reuses its pages
 //! from object to object (`cohort_live::shm::arena`), as it does through a run, so the
 //! samples pay for warm pages, not for the kernel's fresh ones (which on the VM this was
 //! built on cost ~0.4 ns a byte to zero, and up to three times that for memory new to the
@@ -310,6 +312,10 @@ struct Measured {
     waking: Series,
     copying: Series,
     summing: Series,
+    /// The largest generate and copy tasks reaching memory new to their node's store, after
+    /// two rounds of the same (the store's warm-up, full sessions only).
+    cold_generate: Series,
+    cold_copying: Series,
     /// Transfers, taken net of waking once its cost is known.
     moving: Vec<Moved>,
     /// Per full session: the nodes' CPU time for the local pairs, for the remote ones, and
@@ -326,6 +332,10 @@ struct Moved {
     sender_idle: Nanos,
     receiver_idle: Nanos,
 }
+
+/// Rounds of the largest generate and copy tasks that warm a session's stores up; the last
+/// is timed (see [`Measured::cold_generate`]).
+const WARM_ROUNDS: usize = 3;
 
 /// How long the copies' measurement waits after dropping a pair's objects, for the nodes
 /// to free them (on threads of their own) before their CPU time is read.
@@ -369,13 +379,40 @@ fn measure(
     // find warm pages rather than the kernel's fresh ones.
     let sizes = if full { &SIZES[..] } else { &SIZES[..1] };
     let largest = sizes[sizes.len() - 1];
+    // Objects are held until the last round, so each round's reach new memory of the store;
+    // the last round's are timed, when the processes' own heaps (which the tasks' code
+    // allocates its output in before the store copies it) have warmed up.
     let warm = f(&format!("gen_{largest}"), c)?;
-    for n in 0..request.nodes {
-        let data = run(c, Task::new(warm).arg(header()).hints(on(n)))?;
-        run(c, Task::new(copy).arg(&data).arg(header()).hints(on(n)))?;
+    let mut held = Vec::new();
+    for round in 0..WARM_ROUNDS {
+        if round + 1 == WARM_ROUNDS {
+            c.run_until_idle()?;
+            c.take_trace();
+        }
+        for n in 0..request.nodes {
+            let data = run(c, Task::new(warm).arg(header()).hints(on(n)))?;
+            held.push(run(
+                c,
+                Task::new(copy).arg(&data).arg(header()).hints(on(n)),
+            )?);
+            held.push(data);
+        }
     }
+    drop(held);
     c.run_until_idle()?;
-    c.take_trace();
+    let first = c.take_trace();
+    if full {
+        for t in &first.tasks {
+            let ns = t.finished.saturating_sub(t.started);
+            match &*t.name {
+                "copy" => m.cold_copying.add(m.session, t.output_bytes, ns),
+                name if name.starts_with("gen_") => {
+                    m.cold_generate.add(m.session, t.output_bytes, ns);
+                }
+                _ => {}
+            }
+        }
+    }
 
     progress("submissions");
     for _ in 0..k {
@@ -712,6 +749,41 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
         us(gen_fixed)
     );
     let _ = writeln!(p, "wake_up = {wake_up:?}");
+    // Memory a store reaches for the first time: what the largest generate and copy tasks
+    // cost on a fresh store beyond what they cost on a warm one, per byte.
+    let at = |s: &Series| -> Option<f64> {
+        let (points, _) = s.medians(|_| String::new());
+        points.iter().find(|p| p.0 == COPY_SIZE as f64).map(|p| p.1)
+    };
+    let pairs = [
+        ("generate", &m.cold_generate, &m.generate),
+        ("copy", &m.cold_copying, &m.copying),
+    ];
+    let extra: Vec<(&str, f64, f64)> = pairs
+        .iter()
+        .filter_map(|(kind, cold, warm)| Some((*kind, at(cold)?, at(warm)?)))
+        .collect();
+    let first_touch = if extra.is_empty() {
+        0.0
+    } else {
+        extra
+            .iter()
+            .map(|(_, c, w)| (c - w) / COPY_SIZE as f64)
+            .sum::<f64>()
+            / extra.len() as f64
+    };
+    let _ = writeln!(
+        p,
+        "# A node's memory the first time its store reaches it (pages the kernel makes ready and\n\
+         # the store then keeps): the 16 MiB tasks on memory new to the store (after two rounds\n\
+         # of the same), less on warm memory, medians over the full sessions (kind: new / warm):{}",
+        extra
+            .iter()
+            .map(|(kind, c, w)| format!(" {kind} {} / {}", us(*c), us(*w)))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let _ = writeln!(p, "first_touch_rate = {:?}", rate(first_touch));
     // A transfer's copies: the CPU the remote pairs took beyond the local ones, per byte.
     let (local, remote, bytes) = m.copies.iter().fold((0, 0, 0), |(l, r, b), &(l2, r2, b2)| {
         (l + l2, r + r2, b + b2)

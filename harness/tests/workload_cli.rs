@@ -173,7 +173,8 @@ fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
          store, nic_bandwidth, latency, inline_objects, heartbeat, submit_cost, spilling, disk_bandwidth, \
          view_accounting, spill_over, object_lifetime, hints, serialize_fixed, serialize_rate, jitter, \
          jitter_spread, pull_source, transport, chunk_size, transfer_threads, flow_cap, \
-         nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, delayed_ack)",
+         nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, first_touch_rate, \
+         delayed_ack)",
     );
     bad(
         "stage.left.width=2",

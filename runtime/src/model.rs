@@ -267,6 +267,14 @@ pub struct ModelOptions {
     /// that runs while its bytes flow; the transfer arrives when both are done. 0 (default):
     /// moving bytes costs the cores nothing.
     pub transfer_cpu_ps: u64,
+    /// With `host_cores`: what a node's memory costs the host's cores the first time its
+    /// store reaches it, in picoseconds per byte: the kernel allocating and zeroing pages a
+    /// live node then keeps and reuses. Each node keeps the high-water mark of its store's
+    /// use (outputs counted from when their work executes, a transfer's object from when it
+    /// is asked for); work that raises it is charged the bytes above it, a task in its
+    /// duration and a transfer in its copies. A killed node's mark starts again from 0, as a
+    /// restarted process's memory does. 0 (default): no charge.
+    pub first_touch_ps: u64,
     /// Ray v0.6's forwarding stalls: the delayed acknowledgement of the receiving node's TCP
     /// stack, in nanoseconds (0, default: off). Ray v0.6's raylets wrote to each other
     /// without `TCP_NODELAY` (Ray set it on every connection in March 2019, pull request

@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 29] = [
+pub const CLUSTER_KEYS: [&str; 30] = [
     "nodes",
     "cpus",
     "store",
@@ -279,6 +279,7 @@ pub const CLUSTER_KEYS: [&str; 29] = [
     "host_cores",
     "wake_up",
     "transfer_copy_rate",
+    "first_touch_rate",
     "delayed_ack",
 ];
 
@@ -1295,12 +1296,17 @@ fn resolve_model(
         .unwrap_or(0);
     model.transfer_cpu_ps =
         r.per_byte("cluster.transfer_copy_rate", c.transfer_copy_rate.as_ref())?;
-    if model.transfer_cpu_ps > 0 && model.host_cores.is_none() {
-        return Err(r.whole(
-            "cluster.transfer_copy_rate needs cluster.host_cores: the copies are work of the \
-             host's cores, and without host_cores the nodes have cores of their own"
-                .to_string(),
-        ));
+    model.first_touch_ps = r.per_byte("cluster.first_touch_rate", c.first_touch_rate.as_ref())?;
+    for (key, set) in [
+        ("transfer_copy_rate", model.transfer_cpu_ps > 0),
+        ("first_touch_rate", model.first_touch_ps > 0),
+    ] {
+        if set && model.host_cores.is_none() {
+            return Err(r.whole(format!(
+                "cluster.{key} needs cluster.host_cores: its cost is work of the host's cores, \
+                 and without host_cores the nodes have cores of their own"
+            )));
+        }
     }
     if model.spill_over && heartbeat == 0 {
         return Err(r.whole(

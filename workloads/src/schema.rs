@@ -150,6 +150,9 @@ pub struct ClusterSection {
     /// With `host_cores`: the rate at which one of the host's cores copies a transfer's bytes
     /// (rate, or `"none"`: default, moving bytes costs the cores nothing).
     pub transfer_copy_rate: Option<Field>,
+    /// With `host_cores`: the rate at which one of the host's cores makes a node's memory
+    /// ready the first time its store reaches it (rate, or `"none"`: default, no charge).
+    pub first_touch_rate: Option<Field>,
     /// Ray v0.6's forwarding stalls: the receiver's delayed acknowledgement (duration, or
     /// `"none"`: default, work placed away from the driver's node gets there at once).
     pub delayed_ack: Option<Field>,

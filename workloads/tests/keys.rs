@@ -299,7 +299,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
-         delayed_ack)"
+         first_touch_rate, delayed_ack)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -406,6 +406,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.host_cores", "2"),
             ("cluster.wake_up", "10ms:200us, 1ms : 60us"),
             ("cluster.transfer_copy_rate", "1GB/s"),
+            ("cluster.first_touch_rate", "2GB/s"),
             ("cluster.delayed_ack", "40ms"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
@@ -430,6 +431,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             wake_up: cohort_runtime::WakeUp::new(&[(1_000_000, 60_000), (10_000_000, 200_000)])
                 .unwrap(),
             transfer_cpu_ps: 1_000,
+            first_touch_ps: 500,
             delayed_ack: 40_000_000,
         }
     );
@@ -519,6 +521,10 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
     assert!(
         message(&tiny(), &[("cluster.transfer_copy_rate", "1GB/s")])
             .contains("cluster.transfer_copy_rate needs cluster.host_cores")
+    );
+    assert!(
+        message(&tiny(), &[("cluster.first_touch_rate", "1GB/s")])
+            .contains("cluster.first_touch_rate needs cluster.host_cores")
     );
     // "none" turns an optional cost off, as if the file did not give it.
     let off = shipped("streaming-ray-v0.6")

@@ -111,6 +111,7 @@ impl Core {
         state.up = false;
         state.ready.clear();
         state.finishing.clear();
+        state.touched = 0;
         let empty = state.store.emptied();
         let store = std::mem::replace(&mut state.store, empty);
         state.lost = store.sealed_objects();

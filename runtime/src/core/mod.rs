@@ -152,6 +152,20 @@ struct NodeState {
     idleness: Idleness,
     /// The driver's node's connection to it, for forwards (see `forwarding`).
     inbound: forwarding::Connection,
+    /// The most its store has held so far, bytes: memory written at least once (see
+    /// [`crate::model::ModelOptions::first_touch_ps`]).
+    touched: u64,
+}
+
+impl NodeState {
+    /// What its store reaching `bytes` costs the host's cores for memory it has not
+    /// touched before, at `ps` picoseconds a byte, ns (see
+    /// [`crate::model::ModelOptions::first_touch_ps`]); raises its high-water mark to `bytes`.
+    fn first_touch(&mut self, bytes: u64, ps: u64) -> Nanos {
+        let fresh = bytes.saturating_sub(self.touched);
+        self.touched = self.touched.max(bytes);
+        u64::try_from(u128::from(fresh) * u128::from(ps) / 1_000).unwrap_or(Nanos::MAX)
+    }
 }
 
 /// Whether a node is active (work executing on it, transfers from or to it), and since when
@@ -323,6 +337,7 @@ impl Core {
                 lost_disk: Vec::new(),
                 idleness: Idleness::default(),
                 inbound: forwarding::Connection::default(),
+                touched: 0,
             })
             .collect();
         let views = spec

@@ -296,12 +296,17 @@ impl Core {
     /// Transfer `id`'s bytes start moving at `now`: with a copy cost, its copies start on the
     /// host's cores, and it arrives when they are done too.
     fn begin_copies(&mut self, id: TransferId, now: Nanos) {
-        let ps = self.config.model.transfer_cpu_ps;
+        let model = &self.config.model;
         let (Some(host), Some(t)) = (&mut self.host, self.transfers.in_flight.get_mut(id.0)) else {
             return;
         };
-        let work = u64::try_from(u128::from(t.request.size) * u128::from(ps) / 1_000)
-            .unwrap_or(Nanos::MAX);
+        let copies =
+            u64::try_from(u128::from(t.request.size) * u128::from(model.transfer_cpu_ps) / 1_000)
+                .unwrap_or(Nanos::MAX);
+        // The receiver's store took the object's room when it was asked for.
+        let to = &mut self.nodes[t.request.to.index()];
+        let reach = to.store.used();
+        let work = copies.saturating_add(to.first_touch(reach, model.first_touch_ps));
         if work == 0 {
             return;
         }

@@ -312,6 +312,7 @@ fn every_option_at_once_stays_deterministic() {
             hints: cohort_runtime::HintSource::Inferred,
             wake_up: cohort_runtime::WakeUp::new(&[(100_000, 20_000), (MS, 80_000)]).unwrap(),
             transfer_cpu_ps: 300,
+            first_touch_ps: 200,
             delayed_ack: 5 * MS,
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
@@ -639,6 +640,93 @@ fn on_one_host_a_transfers_copies_share_the_cores_and_it_arrives_when_they_are_d
     // Without the copies' cost, the bytes arrive after 1 us and take no core.
     let (trace, t0) = a_transfer_beside_a_task(ModelOptions::default(), 0, 1_000);
     assert_eq!(trace.transfers[0].finished, t0 + 1_000);
+}
+
+#[test]
+fn memory_a_nodes_store_reaches_for_the_first_time_costs_the_work_that_reaches_it() {
+    // 3 ns of a core per byte of a node's store reached for the first time; `make` takes
+    // 1 us and makes 1,000 bytes.
+    let model = ModelOptions {
+        host_cores: Some(1),
+        first_touch_ps: 3_000,
+        ..Default::default()
+    };
+    let mut c = on_two_nodes(0, vec![0, 0, 0, 1], model);
+    let make = c.function("make").unwrap();
+    let touch = c.function("touch").unwrap();
+    let thousand = || Task::new(make).arg(Payload::from_u64(1_000));
+    // The first two, each held, take node 0's store to 1,000 and 2,000 bytes: 1 + 3 us each.
+    let a = c.submit(thousand()).unwrap().remove(0);
+    c.run_until_idle().unwrap();
+    let b = c.submit(thousand()).unwrap().remove(0);
+    c.run_until_idle().unwrap();
+    // Both freed, the third reaches 1,000 bytes again: no charge.
+    drop((a, b));
+    c.run_until_idle().unwrap();
+    let third = c.submit(thousand()).unwrap().remove(0);
+    c.run_until_idle().unwrap();
+    // Read on node 1, whose store is new: the transfer's copies cost 3 us, more than its
+    // bytes' 1 us on the wire.
+    let t0 = c.now();
+    c.submit(Task::new(touch).arg(&third)).unwrap();
+    c.run_until_idle().unwrap();
+    let trace = c.take_trace();
+    let took: Vec<u64> = trace
+        .tasks
+        .iter()
+        .filter(|t| &*t.name == "make")
+        .map(|t| t.finished - t.started)
+        .collect();
+    assert_eq!(took, [4_000, 4_000, 1_000]);
+    let x = &trace.transfers[0];
+    assert_eq!((x.requested, x.finished), (t0, t0 + 3_000));
+    // Nothing ran beside anything else: the work charged is the tasks' durations, and the
+    // copies' first touch.
+    let work = c.host_work().expect("the host's cores are shared");
+    let durations: u64 = trace.tasks.iter().map(|t| t.finished - t.started).sum();
+    assert_eq!((work.tasks_ns, work.copies_ns), (durations, 3_000));
+}
+
+#[test]
+fn a_restarted_nodes_memory_is_new_again() {
+    // As above, node 1 makes 1,000 bytes (1 us + 3 us), is killed at 10 us and back at
+    // 20 us, and makes them again: 4 us again. Without the kill the second would take 1 us.
+    let took = |kill: bool| {
+        let mut s = spec(2, 2, 1 << 20, 0);
+        if kill {
+            let fault = cohort_runtime::Fault {
+                kind: cohort_runtime::FaultKind::Kill { node: NodeId(1) },
+                at: 10_000,
+                until: Some(20_000),
+            };
+            s.faults = cohort_runtime::FaultScript::new(vec![fault], 2).unwrap();
+        }
+        let model = ModelOptions {
+            host_cores: Some(1),
+            first_touch_ps: 3_000,
+            ..Default::default()
+        };
+        let mut c = cluster(s, Box::new(Scripted(vec![1, 1])), 0, model);
+        let make = c.function("make").unwrap();
+        for at in [0, 30_000] {
+            c.sleep(at - c.now()).unwrap();
+            let out = c
+                .submit(Task::new(make).arg(Payload::from_u64(1_000)))
+                .unwrap();
+            c.run_until_idle_or(at + 9_000).unwrap();
+            drop(out);
+        }
+        let trace = c.take_trace();
+        let made: Vec<u64> = trace
+            .tasks
+            .iter()
+            .filter(|t| t.node == NodeId(1))
+            .map(|t| t.finished - t.started)
+            .collect();
+        made
+    };
+    assert_eq!(took(false), [4_000, 1_000]);
+    assert_eq!(took(true), [4_000, 4_000]);
 }
 
 #[test]
