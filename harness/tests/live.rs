@@ -607,13 +607,18 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     assert_eq!(sessions.matches(" / 32").count(), 6, "{sessions}");
     // Memory a store reaches for the first time: a rate from the generate and copy tasks,
     // new against warm.
-    let touch = p.model["first_touch_rate"].as_str().expect("a first-touch rate");
+    let touch = p.model["first_touch_rate"]
+        .as_str()
+        .expect("a first-touch rate");
     assert!(touch.ends_with("MB/s") || touch == "none", "{touch}");
     let kinds = text
         .lines()
         .find(|l| l.contains("(kind: new / warm):"))
         .expect("the first touch's measurements");
-    assert!(kinds.contains(" generate ") && kinds.contains(" copy "), "{kinds}");
+    assert!(
+        kinds.contains(" generate ") && kinds.contains(" copy "),
+        "{kinds}"
+    );
     // The simulator takes it.
     let streaming = shipped("streaming.toml");
     let o = sb.cohort(&[

@@ -293,8 +293,9 @@ impl Core {
         Ok(Pull::Started(id))
     }
 
-    /// Transfer `id`'s bytes start moving at `now`: with a copy cost, its copies start on the
-    /// host's cores, and it arrives when they are done too.
+    /// Transfer `id`'s bytes start moving at `now`: with a copy cost (or memory new to the
+    /// receiver's store, with a first-touch cost), its copies start on the host's cores, and
+    /// it arrives when they are done too.
     fn begin_copies(&mut self, id: TransferId, now: Nanos) {
         let model = &self.config.model;
         let (Some(host), Some(t)) = (&mut self.host, self.transfers.in_flight.get_mut(id.0)) else {
