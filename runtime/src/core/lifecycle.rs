@@ -155,12 +155,8 @@ impl Core {
             modeled.saturating_add(node.idleness.start(now, &model.wake_up))
         };
         // So is memory its outputs take that the node's store has never reached.
-        let modeled = if model.first_touch_ps == 0 {
-            modeled
-        } else {
-            let reach = node.store.used() + output_bytes;
-            modeled.saturating_add(node.first_touch(reach, model.first_touch_ps))
-        };
+        let reach = node.store.used() + output_bytes;
+        let modeled = modeled.saturating_add(node.first_touch(reach, model.first_touch_ps));
         let delay = match self.config.clock {
             ClockMode::Virtual | ClockMode::Real { add_modeled: true } => modeled,
             ClockMode::Real { add_modeled: false } | ClockMode::External => 0,

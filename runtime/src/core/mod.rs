@@ -161,7 +161,11 @@ impl NodeState {
     /// What its store reaching `bytes` costs the host's cores for memory it has not
     /// touched before, at `ps` picoseconds a byte, ns (see
     /// [`crate::model::ModelOptions::first_touch_ps`]); raises its high-water mark to `bytes`.
+    /// Nothing, and no mark kept, when `ps` is 0.
     fn first_touch(&mut self, bytes: u64, ps: u64) -> Nanos {
+        if ps == 0 {
+            return 0;
+        }
         let fresh = bytes.saturating_sub(self.touched);
         self.touched = self.touched.max(bytes);
         u64::try_from(u128::from(fresh) * u128::from(ps) / 1_000).unwrap_or(Nanos::MAX)
