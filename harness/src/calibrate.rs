@@ -39,6 +39,18 @@
 //! intercept swings with the noise at the large sizes, and two calibrations would disagree on
 //! small objects).
 //!
+//! Each class's medians are also written as a cost curve by size (`cost_by_output_size` or
+//! `cost_by_input_size`, linear between the sizes), commented out, with how far the line is
+//! from each median. The line does not fit them: with warm pages, a copy here cost about
+//! twice as much a byte at 16 MiB as at 1 MiB, and the line priced a 1 MiB copy at 1.8 times
+//! its median. The curve is not the default because it predicted runs worse: in seven
+//! rounds of the README's comparison (3 nodes), the copies of group's maps took about 1.4
+//! times their calibrated medians at 1 and 4 MiB inside the runs, which the line's
+//! overpricing happened to cover (with the curve, group's mean at 4 MiB came out 16–33 %
+//! low, against 15 % low to 5 % high with the line). On 4 nodes the curve did better (group
+//! within 8 % at 1 and 4 MiB, against 19–23 % high). To use it, uncomment it and remove the
+//! class's `fixed` and rate.
+//!
 //! A transfer is measured as the model prices it, net of waking: the simulator charges a
 //! transfer its latency plus the wake-up of whichever end had idled (`cluster.wake_up`, by
 //! how long), and in the calibration the reading node has idled while the object was made
@@ -190,6 +202,36 @@ impl Series {
     fn line(&self) -> ((f64, f64), String) {
         let (points, comment) = self.medians(|size| format!("{size} B"));
         (fit(&points), comment)
+    }
+
+    /// The fitted `(fixed ns, ns per byte)`, a comment giving the measurements, and the
+    /// medians as a cost curve by `by` (input or output) size, commented out, after how far
+    /// the line is from each median.
+    fn line_and_curve(&self, by: &str) -> ((f64, f64), String, String) {
+        let (points, comment) = self.medians(|size| format!("{size} B"));
+        let (a, b) = fit(&points);
+        let off: Vec<String> = points
+            .iter()
+            .map(|&(x, y)| format!("{:+.0} %", ((a + b * x) / y.max(1.0) - 1.0) * 100.0))
+            .collect();
+        let points: Vec<String> = points
+            .iter()
+            .map(|&(x, y)| format!("{}B:{}", x as u64, us(y.round())))
+            .collect();
+        let rate_key = if by == "input" {
+            "input_rate"
+        } else {
+            "output_rate"
+        };
+        let curve = format!(
+            "# The line is off its medians by {} at these sizes. The medians as a curve, linear\n\
+             # between them (to price the class by it, uncomment it and remove `fixed` and\n\
+             # `{rate_key}`; the README's calibration section says when it predicts better):\n\
+             # cost_by_{by}_size = \"{}\"",
+            off.join(", "),
+            points.join(", ")
+        );
+        ((a, b), comment, curve)
     }
 
     /// The median per size (of the samples of every session, pooled), and a comment giving
@@ -344,6 +386,29 @@ const FREE_SETTLE: Nanos = 20_000_000;
 /// The object size a transfer's copies are measured at.
 const COPY_SIZE: u64 = 16 << 20;
 
+/// How much older data of each node a copy or a sum reads past, at least (see
+/// [`pool_bytes`]): half again this machine's 32 MiB last-level cache.
+const POOL_BYTES: u64 = 48 << 20;
+
+/// The most objects of one size a node's pool holds (the smallest sizes would otherwise need
+/// millions to reach [`POOL_BYTES`]; their cost is their fixed part either way).
+const MAX_POOL: u64 = 48;
+
+/// How much older data of each node a copy or a sum reads past: so much that the host's
+/// last-level cache no longer holds its argument, as in a run, where a task reads an object
+/// made by others, or long before (the broadcast's data), while other work passed through
+/// the caches. Reading the object just made instead, as this calibration first did, gave a
+/// 4 MiB copy 723 µs where group's maps took 1.1–1.5 ms (for one core) in runs, while at
+/// 16 MiB, which no cache holds, the two agreed. [`POOL_BYTES`], or half again the cache
+/// the kernel reports, if larger.
+fn pool_bytes() -> u64 {
+    let llc = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+        .ok()
+        .and_then(|t| t.trim().strip_suffix('K')?.parse::<u64>().ok())
+        .map_or(0, |k| k << 10);
+    POOL_BYTES.max(llc + llc / 2)
+}
+
 /// CPU time the processes `pids` have run so far, ns: the sum over their threads of the
 /// first field of `/proc/PID/task/TID/schedstat` (time on a CPU, in ns).
 fn cpu_ns(pids: &[u32]) -> u64 {
@@ -454,25 +519,39 @@ fn measure(
     }
 
     progress("tasks");
+    let pool_bytes = pool_bytes();
     for &s in sizes {
         let gen_s = f(&format!("gen_{s}"), c)?;
+        // A copy and a sum read objects made long enough before that the caches no longer
+        // hold them (see `pool_bytes`): a pool of each node's older objects, first made by
+        // the `src` kind (which is not recorded), then by the samples' own generate tasks.
+        let src_s = f(&format!("src_{s}"), c)?;
+        let pool_len = (pool_bytes / s).clamp(2, MAX_POOL) as usize;
+        let mut pool = std::collections::VecDeque::with_capacity(pool_len + 1);
+        for _ in 0..pool_len {
+            pool.push_back(wave(c, &|n| Task::new(src_s).arg(header()).hints(on(n)))?);
+        }
         for _ in 0..k {
             let data = wave(c, &|n| Task::new(gen_s).arg(header()).hints(on(n)))?;
+            let oldest = pool.pop_front().unwrap_or_default();
             wave(c, &|n| {
                 Task::new(copy)
-                    .arg(&data[n as usize])
+                    .arg(&oldest[n as usize])
                     .arg(header())
                     .hints(on(n))
             })?;
+            let middle = &pool[pool.len() / 2];
             wave(c, &|n| {
                 Task::new(sum)
-                    .arg(&data[n as usize])
+                    .arg(&middle[n as usize])
                     .arg(header())
                     .hints(on(n))
             })?;
+            pool.push_back(data);
             // Freed now, as a run frees what it has used: the next sample reuses the pages.
-            drop(data);
+            drop(oldest);
         }
+        drop(pool);
     }
 
     progress("transfers");
@@ -642,9 +721,9 @@ fn run(c: &mut cohort_runtime::Cluster, task: Task) -> Result<cohort_runtime::Ob
 fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let k = request.samples;
     let bursts = m.submit.len();
-    let ((gen_fixed, gen_per), gen_note) = m.generate.line();
-    let ((copy_fixed, copy_per), copy_note) = m.copying.line();
-    let ((sum_fixed, sum_per), sum_note) = m.summing.line();
+    let ((gen_fixed, gen_per), gen_note, gen_curve) = m.generate.line_and_curve("output");
+    let ((copy_fixed, copy_per), copy_note, copy_curve) = m.copying.line_and_curve("output");
+    let ((sum_fixed, sum_per), sum_note, sum_curve) = m.summing.line_and_curve("input");
     let (submit_ns, submit_p10, submit_p90) = spread(&mut m.submit);
     // A wake-up costs what the smallest task costs after idling, less its cost back to back.
     let (waking, wake_note) = m
@@ -723,18 +802,21 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     );
     let _ = writeln!(p, "fixed = {:?}", us(gen_fixed));
     let _ = writeln!(p, "output_rate = {:?}", rate(gen_per));
+    let _ = writeln!(p, "{gen_curve}");
     let _ = writeln!(
         p,
         "\n[kinds.copy]\n# a kind that copies its argument (by output size):{copy_note}"
     );
     let _ = writeln!(p, "fixed = {:?}", us(copy_fixed));
     let _ = writeln!(p, "output_rate = {:?}", rate(copy_per));
+    let _ = writeln!(p, "{copy_curve}");
     let _ = writeln!(
         p,
         "\n[kinds.sum]\n# a kind that reads its arguments and sums them (by input size):{sum_note}"
     );
     let _ = writeln!(p, "fixed = {:?}", us(sum_fixed));
     let _ = writeln!(p, "input_rate = {:?}", rate(sum_per));
+    let _ = writeln!(p, "{sum_curve}");
     let _ = writeln!(
         p,
         "\n[model]\n# The nodes were processes of this host and shared its cores, as a live run's \

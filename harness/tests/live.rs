@@ -521,6 +521,60 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     }
     assert!(p.kinds["generate"].output_rate.is_some());
     assert!(p.kinds["sum"].input_rate.is_some());
+    // Each class's medians at the five sizes, from 8 bytes up (the sum's with its header), as
+    // a curve commented out, which reads as the workload's key once uncommented.
+    for (class, by) in [("generate", "output"), ("copy", "output"), ("sum", "input")] {
+        let section = text
+            .split(&format!("[kinds.{class}]"))
+            .nth(1)
+            .and_then(|t| t.split("\n[").next())
+            .unwrap();
+        let key = format!("# cost_by_{by}_size = ");
+        let line = section
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .unwrap_or_else(|| panic!("{class}: {section}"));
+        let curve: String = toml::from_str::<toml::Value>(&format!("c = {line}")).unwrap()["c"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let want = if class == "sum" {
+            ["24B", "65552B", "1048592B", "4194320B", "16777232B"]
+        } else {
+            ["8B", "65536B", "1048576B", "4194304B", "16777216B"]
+        };
+        let sizes: Vec<&str> = curve
+            .split(", ")
+            .map(|point| point.split_once(':').unwrap().0)
+            .collect();
+        assert_eq!(sizes, want, "{class}");
+        // Each point is the median its comment gives.
+        for size in want {
+            let bytes = size.trim_end_matches('B');
+            let median = section
+                .split(&format!("#   {bytes} B: median "))
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .unwrap_or_else(|| panic!("{class} {size}: {section}"));
+            assert!(
+                curve.contains(&format!("{size}:{median}")),
+                "{class}: {section}"
+            );
+        }
+        assert!(
+            section.contains(&format!(
+                "uncomment it and remove `fixed` and\n# `{by}_rate`"
+            )),
+            "{section}"
+        );
+        let uncommented = text.replace(&key, &format!("cost_by_{by}_size = "));
+        let p = cohort_workloads::Profile::parse("p.toml", &uncommented).unwrap();
+        let got = match by {
+            "input" => &p.kinds[class].cost_by_input_size,
+            _ => &p.kinds[class].cost_by_output_size,
+        };
+        assert_eq!(got.as_deref(), Some(curve.as_str()), "{class}");
+    }
     assert!(p.cluster.latency.is_some() && p.cluster.nic_bandwidth.is_some());
     // 16 MiB: made, copied and moved (the transfers as measured, then net of waking); read
     // by a sum with its 16-byte batch header.

@@ -36,7 +36,7 @@ pub use cluster::{
     WaitResult,
 };
 pub use cohort_policy as policy;
-pub use cost::CostModel;
+pub use cost::{CostModel, SizeCurve};
 pub use error::{ActorId, RuntimeError};
 pub use fault::{Fault, FaultError, FaultKind, FaultScript, Recovery, RecoveryError, Slowdown};
 pub use infer::HintAgreement;

@@ -3,7 +3,8 @@
 //!
 //! A profile gives the network's (`[cluster]`: `latency`, `nic_bandwidth`, `submit_cost`) and
 //! the cost of each class of task code (`[kinds.CLASS]`: `fixed`, `input_rate`,
-//! `output_rate`), by what the live code of a kind does ([`crate::live`]):
+//! `output_rate`, `cost_by_input_size`, `cost_by_output_size`), by what the live code of a
+//! kind does ([`crate::live`]):
 //!
 //! - `generate`: a kind with a fixed output size that no stage gives an object (a broadcast's
 //!   task): it makes its data;
@@ -18,8 +19,9 @@
 //! mechanisms with its costs.
 //!
 //! Applied to a workload, a profile becomes `--set` values (key paths such as
-//! `tasks.map_step.fixed`): a class's three keys replace the kind's (an absent rate is
-//! `"none"`, no per-byte cost). Values the user sets win over the profile's.
+//! `tasks.map_step.fixed`): a class's five keys replace the kind's (an absent `fixed` is 0; an
+//! absent rate or curve is `"none"`, no cost by size). Values the user sets win over the
+//! profile's.
 
 use crate::resolve::{OutputSize, Resolved, StageOp};
 use crate::{Workload, WorkloadError};
@@ -70,6 +72,10 @@ pub struct KindCosts {
     pub input_rate: Option<String>,
     /// Rate at which it writes its outputs.
     pub output_rate: Option<String>,
+    /// Its duration by the bytes it reads, e.g. `"8B:65us, 1MiB:230us"`.
+    pub cost_by_input_size: Option<String>,
+    /// Its duration by the bytes it writes.
+    pub cost_by_output_size: Option<String>,
 }
 
 /// Why a profile cannot be used.
@@ -159,6 +165,8 @@ impl Profile {
                     ("fixed", &costs.fixed, "0us"),
                     ("input_rate", &costs.input_rate, "none"),
                     ("output_rate", &costs.output_rate, "none"),
+                    ("cost_by_input_size", &costs.cost_by_input_size, "none"),
+                    ("cost_by_output_size", &costs.cost_by_output_size, "none"),
                 ];
                 for (key, value, absent) in keys {
                     let v = value.clone().unwrap_or_else(|| absent.to_string());
@@ -254,6 +262,42 @@ input_rate = "3GB/s"
         assert_eq!(r.tasks["generate"].cost.per_input_byte_ps, 0);
         assert_eq!(r.tasks["generate"].cost.per_output_byte_ps, 1000);
         assert_eq!(r.submit_cost, 2_000);
+    }
+
+    #[test]
+    fn a_profiles_curve_replaces_the_kinds_line_and_a_line_clears_a_curve() {
+        let (name, text) = crate::SHIPPED[0];
+        let w = Workload::parse(name, text).unwrap();
+        let curve = "[kinds.copy]\ncost_by_output_size = \"8B:60us, 1MiB:180us\"";
+        let p = Profile::parse("p.toml", curve).unwrap();
+        let sets = p.apply("p.toml", &w, &BTreeMap::new()).unwrap();
+        assert_eq!(sets["tasks.map_step.fixed"], "0us");
+        assert_eq!(sets["tasks.map_step.output_rate"], "none");
+        let cost = w.resolve(&sets).unwrap().tasks["map_step"].cost;
+        assert_eq!(
+            (cost.fixed_ns, cost.per_output_byte_ps),
+            (0, 0),
+            "the workload's own line is gone"
+        );
+        assert_eq!(
+            cost.by_output_size.points(),
+            &[(8, 60_000), (1 << 20, 180_000)]
+        );
+        assert!(cost.by_input_size.is_none());
+        // A profile with a line clears a curve; the user's own curve still wins.
+        let line = Profile::parse("p.toml", PROFILE).unwrap();
+        let sets = line.apply("p.toml", &w, &BTreeMap::new()).unwrap();
+        assert_eq!(sets["tasks.map_step.cost_by_output_size"], "none");
+        let user = BTreeMap::from([(
+            "tasks.map_step.cost_by_output_size".to_string(),
+            "1KB:1ms".to_string(),
+        )]);
+        let sets = line.apply("p.toml", &w, &user).unwrap();
+        let r = w.resolve(&sets).unwrap();
+        assert_eq!(
+            r.tasks["map_step"].cost.by_output_size.points(),
+            &[(1_000, 1_000_000)]
+        );
     }
 
     #[test]

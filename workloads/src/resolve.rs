@@ -17,8 +17,8 @@ use cohort_runtime::core::transport::TransportModel;
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, HintSource, Jitter,
-    ModelOptions, NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery, Serialization,
-    Slowdown, Spilling, TokenBucket, ViewAccounting, WakeUp,
+    ModelOptions, Nanos, NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery,
+    Serialization, SizeCurve, Slowdown, Spilling, TokenBucket, ViewAccounting, WakeUp,
 };
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -288,23 +288,34 @@ pub const CLUSTER_KEYS: [&str; 30] = [
 /// instances").
 const DEFAULT_DISK_BANDWIDTH: u64 = 4_750_000_000 / 8;
 /// The settable keys of a task kind.
-pub const TASK_KEYS: [&str; 6] = [
+pub const TASK_KEYS: [&str; 8] = [
     "outputs",
     "output_size",
     "cpus",
     "fixed",
     "input_rate",
     "output_rate",
+    "cost_by_input_size",
+    "cost_by_output_size",
 ];
 /// The settable keys of an actor's `creation` (its other keys are ignored).
-pub const CREATION_KEYS: [&str; 4] = ["cpus", "fixed", "input_rate", "output_rate"];
+pub const CREATION_KEYS: [&str; 6] = [
+    "cpus",
+    "fixed",
+    "input_rate",
+    "output_rate",
+    "cost_by_input_size",
+    "cost_by_output_size",
+];
 /// The settable keys of an actor's method (`cpus` is ignored for methods).
-pub const METHOD_KEYS: [&str; 5] = [
+pub const METHOD_KEYS: [&str; 7] = [
     "outputs",
     "output_size",
     "fixed",
     "input_rate",
     "output_rate",
+    "cost_by_input_size",
+    "cost_by_output_size",
 ];
 /// The settable keys of a `[[fault]]` (the `N`th of the file, from 1).
 pub const FAULT_KEYS: [&str; 4] = ["node", "at", "until", "by"];
@@ -637,38 +648,67 @@ impl<'a> Resolver<'a> {
     /// The wake-up curve `key`: `"IDLE:COST, ..."` (durations), or none when absent or
     /// `"none"`.
     fn wake_up(&self, key: &str, file: Option<&Field>) -> Result<WakeUp, WorkloadError> {
-        let Some(v) = self.val(key, file) else {
+        let expected = "steps `IDLE:COST, ...` of durations (e.g. \"1ms:60us, 10ms:200us\")";
+        let steps = Pairs {
+            item: "step",
+            first: units::parse_duration,
+            most: WakeUp::MAX_STEPS,
+        };
+        let Some((v, steps)) = self.pairs(key, file, &steps, expected)? else {
             return Ok(WakeUp::default());
         };
+        WakeUp::new(&steps).ok_or_else(|| self.fail(&v, key, "two steps with the same idle time"))
+    }
+
+    /// The cost curve `key`: `"SIZE:DURATION, ..."`, or none when absent or `"none"`.
+    fn size_curve(&self, key: &str, file: Option<&Field>) -> Result<SizeCurve, WorkloadError> {
+        let expected = "points `SIZE:DURATION, ...` (e.g. \"8B:65us, 1MiB:190us, 16MiB:4.5ms\")";
+        let points = Pairs {
+            item: "point",
+            first: units::parse_size,
+            most: SizeCurve::MAX_POINTS,
+        };
+        let Some((v, points)) = self.pairs(key, file, &points, expected)? else {
+            return Ok(SizeCurve::NONE);
+        };
+        SizeCurve::new(&points).ok_or_else(|| self.fail(&v, key, "two points with the same size"))
+    }
+
+    /// The value of `key` with its `A:DURATION, ...` pairs as `of` reads them, or `None`
+    /// when absent or `"none"`; `expected` says what the key takes.
+    fn pairs<'f>(
+        &self,
+        key: &str,
+        file: Option<&'f Field>,
+        of: &Pairs,
+        expected: &str,
+    ) -> Result<Option<Read<'f>>, WorkloadError> {
+        let Pairs { item, first, most } = *of;
+        let Some(v) = self.val(key, file) else {
+            return Ok(None);
+        };
         if v.is_none() {
-            return Ok(WakeUp::default());
+            return Ok(None);
         }
-        let expected = "expected steps `IDLE:COST, ...` of durations (e.g. \"1ms:60us, 10ms:200us\"), or \"none\"";
+        let expected = format!("expected {expected}, or \"none\"");
         let Raw::Str(text) = v.raw() else {
             return Err(self.fail(&v, key, format!("`{}`: {expected}", v.raw())));
         };
-        let mut steps = Vec::new();
-        for step in text.split(',') {
-            let step = step.trim();
-            let parsed = step.split_once(':').and_then(|(idle, cost)| {
-                Some((
-                    units::parse_duration(idle.trim()).ok()?,
-                    units::parse_duration(cost.trim()).ok()?,
-                ))
+        let mut out = Vec::new();
+        for pair in text.split(',') {
+            let pair = pair.trim();
+            let parsed = pair.split_once(':').and_then(|(a, d)| {
+                Some((first(a.trim()).ok()?, units::parse_duration(d.trim()).ok()?))
             });
             match parsed {
-                Some(s) => steps.push(s),
-                None => return Err(self.fail(&v, key, format!("step `{step}`: {expected}"))),
+                Some(p) => out.push(p),
+                None => return Err(self.fail(&v, key, format!("{item} `{pair}`: {expected}"))),
             }
         }
-        if steps.len() > WakeUp::MAX_STEPS {
-            return Err(self.fail(
-                &v,
-                key,
-                format!("{} steps, at most {}", steps.len(), WakeUp::MAX_STEPS),
-            ));
+        if out.len() > most {
+            return Err(self.fail(&v, key, format!("{} {item}s, at most {most}", out.len())));
         }
-        WakeUp::new(&steps).ok_or_else(|| self.fail(&v, key, "two steps with the same idle time"))
+        Ok(Some((v, out)))
     }
 
     /// Picoseconds per byte for the rate `key` (0 when absent or `"none"`: free).
@@ -707,10 +747,28 @@ impl<'a> Resolver<'a> {
                 fixed_ns: self.key(&key("fixed"), k.fixed.as_ref(), Quantity::Duration, 0)?,
                 per_input_byte_ps: self.per_byte(&key("input_rate"), k.input_rate.as_ref())?,
                 per_output_byte_ps: self.per_byte(&key("output_rate"), k.output_rate.as_ref())?,
+                by_input_size: self
+                    .size_curve(&key("cost_by_input_size"), k.cost_by_input_size.as_ref())?,
+                by_output_size: self
+                    .size_curve(&key("cost_by_output_size"), k.cost_by_output_size.as_ref())?,
             },
             record: k.record,
         })
     }
+}
+
+/// A key of `A:DURATION, ...` pairs, read: its value (for messages) and its pairs.
+type Read<'f> = (Val<'f>, Vec<(u64, Nanos)>);
+
+/// How a key of `A:DURATION, ...` pairs is read (see `Resolver::pairs`).
+#[derive(Clone, Copy)]
+struct Pairs {
+    /// What a pair is called in messages.
+    item: &'static str,
+    /// Reads a pair's `A`.
+    first: fn(&str) -> Result<u64, UnitError>,
+    /// The most pairs the key takes.
+    most: usize,
 }
 
 /// Checks that every key override names a settable key of this file.

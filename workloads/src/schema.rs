@@ -163,7 +163,8 @@ pub struct ClusterSection {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a table of costs (outputs, output_size, cpus, fixed, input_rate, output_rate, record)"
+    expecting = "a table of costs (outputs, output_size, cpus, fixed, input_rate, output_rate, \
+                 cost_by_input_size, cost_by_output_size, record)"
 )]
 pub struct TaskKindSection {
     /// Objects returned (count; default 1).
@@ -179,6 +180,11 @@ pub struct TaskKindSection {
     pub input_rate: Option<Field>,
     /// Rate at which outputs are written (rate; default: free).
     pub output_rate: Option<Field>,
+    /// A duration by the bytes read, added to the rest: `"SIZE:DURATION, ..."`, linear
+    /// between the points (default `"none"`).
+    pub cost_by_input_size: Option<Field>,
+    /// A duration by the bytes written, added to the rest, as `cost_by_input_size`.
+    pub cost_by_output_size: Option<Field>,
     /// Record a datapoint (ingest time of the data → now) each time this runs.
     #[serde(default)]
     pub record: bool,

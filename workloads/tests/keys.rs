@@ -123,7 +123,9 @@ fn every_numeric_key_can_be_set_on_the_command_line() {
             ("tasks.pass.fixed", "2ms"),
             ("tasks.pass.input_rate", "1GB/s"),
             ("tasks.pass.output_rate", "2GB/s"),
+            ("tasks.pass.cost_by_output_size", "1MiB:1ms, 8B : 10us"),
             ("actors.Sink.creation.fixed", "5ms"),
+            ("actors.Sink.methods.take.cost_by_input_size", "1KB:2us"),
             ("actors.Sink.creation.cpus", "2"),
             ("actors.Sink.methods.take.fixed", "3ms"),
             ("actors.Sink.methods.take.outputs", "1"),
@@ -182,12 +184,21 @@ fn every_numeric_key_can_be_set_on_the_command_line() {
     assert_eq!(pass.cost.fixed_ns, 2_000_000);
     assert_eq!(pass.cost.per_input_byte_ps, 1_000);
     assert_eq!(pass.cost.per_output_byte_ps, 500);
+    assert_eq!(
+        pass.cost.by_output_size.points(),
+        &[(8, 10_000), (1 << 20, 1_000_000)]
+    );
+    assert!(pass.cost.by_input_size.is_none());
     let sink = &r.actors["Sink"];
     assert_eq!(
         (sink.creation_cost.fixed_ns, sink.creation_cpus),
         (5_000_000, 2)
     );
     assert_eq!(sink.methods["take"].cost.fixed_ns, 3_000_000);
+    assert_eq!(
+        sink.methods["take"].cost.by_input_size.points(),
+        &[(1_000, 2_000)]
+    );
     assert_eq!(sink.methods["take"].outputs, 1);
     assert!(matches!(
         r.stages[0].op,
@@ -309,7 +320,8 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
     assert_eq!(
         message(&w, &[("tasks.pass.record", "true")]),
         "tiny.toml: --set tasks.pass.record=true: [tasks.pass] has no settable key `record` \
-         (its keys: outputs, output_size, cpus, fixed, input_rate, output_rate)"
+         (its keys: outputs, output_size, cpus, fixed, input_rate, output_rate, \
+         cost_by_input_size, cost_by_output_size)"
     );
     assert_eq!(
         message(&w, &[("tasks.fly.fixed", "1ms")]),
@@ -324,7 +336,8 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
     assert_eq!(
         message(&w, &[("actors.Sink.creation.outputs", "1")]),
         "tiny.toml: --set actors.Sink.creation.outputs=1: actors.Sink.creation has no settable \
-         key `outputs` (its keys: cpus, fixed, input_rate, output_rate)"
+         key `outputs` (its keys: cpus, fixed, input_rate, output_rate, cost_by_input_size, \
+         cost_by_output_size)"
     );
     assert_eq!(
         message(&w, &[("actors.Sunk.creation.fixed", "1ms")]),
@@ -491,6 +504,24 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         .resolve(&sets(&[("cluster.wake_up", "none")]))
         .unwrap();
     assert!(none.model.wake_up.is_none());
+    for (bad, why) in [
+        ("1MiB", "point `1MiB`: expected points `SIZE:DURATION, ...`"),
+        ("1MiB:60", "point `1MiB:60`: expected points"),
+        ("1ms:60us", "point `1ms:60us`: expected points"),
+        ("1KiB:6us, 1024B:7us", "two points with the same size"),
+        ("3", "`3`: expected points"),
+        (
+            "1B:1us, 2B:1us, 3B:1us, 4B:1us, 5B:1us, 6B:1us, 7B:1us, 8B:1us, 9B:1us",
+            "9 points, at most 8",
+        ),
+    ] {
+        let key = "tasks.pass.cost_by_input_size";
+        let m = message(&tiny(), &[(key, bad)]);
+        assert!(
+            m.starts_with(&format!("tiny.toml: --set {key}={bad}: ")) && m.contains(why),
+            "{m}"
+        );
+    }
     let none = tiny()
         .resolve(&sets(&[("cluster.delayed_ack", "none")]))
         .unwrap();

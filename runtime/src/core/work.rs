@@ -96,12 +96,12 @@ impl Catalog {
 
     /// The cost model of `work`'s code.
     #[inline]
-    pub fn cost(&self, work: &ExecWork) -> CostModel {
+    pub fn cost(&self, work: &ExecWork) -> &CostModel {
         match *work {
-            ExecWork::Function(f) => self.functions[f.0 as usize].cost,
-            ExecWork::CreateActor { kind, .. } => self.actor_kinds[kind.0 as usize].creation_cost,
+            ExecWork::Function(f) => &self.functions[f.0 as usize].cost,
+            ExecWork::CreateActor { kind, .. } => &self.actor_kinds[kind.0 as usize].creation_cost,
             ExecWork::Method { kind, method, .. } => {
-                self.actor_kinds[kind.0 as usize].methods[method.0 as usize].cost
+                &self.actor_kinds[kind.0 as usize].methods[method.0 as usize].cost
             }
         }
     }

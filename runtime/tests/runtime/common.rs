@@ -197,6 +197,7 @@ pub fn basic_registry() -> Registry {
             fixed_ns: 0,
             per_input_byte_ps: 1_000,
             per_output_byte_ps: 0,
+            ..CostModel::default()
         },
         |_, args: &[Payload]| Ok(vec![Payload::from_u64(word(&args[0])?)]),
     )

@@ -19,6 +19,7 @@ pub fn registry() -> Registry {
         fixed_ns: 2_000,
         per_input_byte_ps: 500,
         per_output_byte_ps: 500,
+        ..CostModel::default()
     };
     r.function("square_partition", per_byte, |_, args: &[Payload]| {
         let mut sums = vec![0i64; REDUCERS as usize];

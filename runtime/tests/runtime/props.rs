@@ -58,6 +58,7 @@ fn registry() -> Registry {
             fixed_ns: 1_000,
             per_input_byte_ps: 100,
             per_output_byte_ps: 100,
+            ..CostModel::default()
         },
         |ctx, args: &[Payload]| {
             let header = args[0].as_i64s();
