@@ -7,13 +7,16 @@
 //! - each class of task code at several sizes (generate, copy, sum), every node running one
 //!   at once (as in a run, sharing the machine), from the trace: the time from the head
 //!   handing a task out to its completion arriving, so the fixed part includes the dispatch
-//!   round trip;
+//!   round trip; a copy and a sum read an object made long before (see [`pool_bytes`]);
 //! - transfers from one node to another at several sizes, from request to arrival;
 //! - what waking an idle node costs: the same smallest task, every node running one at once
 //!   after the whole cluster idled for [`IDLE_TIMES`], less its cost back to back;
 //! - what a transfer's copies cost the host's cores: the node processes' CPU time (the
 //!   kernel's per-thread run time) for 16 MiB made on node 0 and read on node 1, less the
 //!   same made and read on node 0, per byte moved;
+//! - how much of a transfer's set-up is work of the host's cores: the same, the head's CPU
+//!   time counted too, for 8-byte objects read [`SET_UP_BATCH`] at a time, per transfer
+//!   (about 50 µs of a latency of 110–130 µs here: the rest is waiting);
 //! - what a node's memory costs the first time its store reaches it: the largest generate
 //!   and copy tasks on memory new to each node's store, less the same tasks warm, per byte.
 //!
@@ -41,15 +44,17 @@
 //!
 //! Each class's medians are also written as a cost curve by size (`cost_by_output_size` or
 //! `cost_by_input_size`, linear between the sizes), commented out, with how far the line is
-//! from each median. The line does not fit them: with warm pages, a copy here cost about
-//! twice as much a byte at 16 MiB as at 1 MiB, and the line priced a 1 MiB copy at 1.8 times
-//! its median. The curve is not the default because it predicted runs worse: in seven
-//! rounds of the README's comparison (3 nodes), the copies of group's maps took about 1.4
-//! times their calibrated medians at 1 and 4 MiB inside the runs, which the line's
-//! overpricing happened to cover (with the curve, group's mean at 4 MiB came out 16–33 %
-//! low, against 15 % low to 5 % high with the line). On 4 nodes the curve did better (group
-//! within 8 % at 1 and 4 MiB, against 19–23 % high). To use it, uncomment it and remove the
-//! class's `fixed` and rate.
+//! from each median. To use it, uncomment it and remove the class's `fixed` and rate. It is
+//! not the default, because the line predicted the README's comparison (3 nodes) better:
+//! - While the copies read the object just made (cache-warm), a copy cost about twice as
+//!   much a byte at 16 MiB as at 1 MiB, and the line priced a 1 MiB copy at 1.8 times its
+//!   median. But in runs, group's maps took about 1.4 times those medians, and the line's
+//!   overpricing covered that: re-simulating seven rounds with their own calibrations' curves
+//!   put group's mean at 4 MiB 16–33 % low, where the line was 15 % low to 5 % high (on 4
+//!   nodes, and on 2 nodes of 1 CPU, in one round each, the curve did better).
+//! - Read from older objects (see [`pool_bytes`]), the medians lie closer to a line (a 4 MiB
+//!   copy at 892–1,084 µs, not 723 µs), and in three rounds the curve put group's mean at
+//!   4 MiB 12–19 % low, the line 1–10 % low; every other point moved by 2 % at most.
 //!
 //! A transfer is measured as the model prices it, net of waking: the simulator charges a
 //! transfer its latency plus the wake-up of whichever end had idled (`cluster.wake_up`, by
@@ -363,6 +368,9 @@ struct Measured {
     /// Per full session: the nodes' CPU time for the local pairs, for the remote ones, and
     /// the bytes the remote ones moved.
     copies: Vec<(u64, u64, u64)>,
+    /// Per session: the nodes' and the head's CPU time for the smallest local pairs, for the
+    /// remote ones, and how many remote ones there were.
+    set_ups: Vec<(u64, u64, u64)>,
 }
 
 /// One transfer measured: request to arrival, and how long its ends had idled then.
@@ -385,6 +393,9 @@ const FREE_SETTLE: Nanos = 20_000_000;
 
 /// The object size a transfer's copies are measured at.
 const COPY_SIZE: u64 = 16 << 20;
+
+/// Transfers a set-up's work is measured over at once (see [`cpu_of_pairs`]).
+const SET_UP_BATCH: usize = 32;
 
 /// How much older data of each node a copy or a sum reads past, at least (see
 /// [`pool_bytes`]): half again this machine's 32 MiB last-level cache.
@@ -496,13 +507,7 @@ fn measure(
     let wave = |c: &mut cohort_runtime::Cluster,
                 make: &dyn Fn(u32) -> Task|
      -> Result<Vec<cohort_runtime::ObjectRef>> {
-        let outs: Vec<_> = (0..nodes)
-            .map(|n| c.submit(make(n)).map(|mut o| o.remove(0)))
-            .collect::<Result<_, _>>()?;
-        for o in &outs {
-            c.get(o)?;
-        }
-        Ok(outs)
+        all_of(c, nodes as usize, &|n| make(n as u32))
     };
     // After idling: the idle times in turn, so that a slow phase of the host spreads over
     // all of them; `(from, to, idle time)` of each task's submission.
@@ -566,7 +571,8 @@ fn measure(
     // for the same read on node 0, pairs taken in turn.
     if full {
         progress("copies");
-        measure_copies(c, pids, k, read, m)?;
+        let (local, remote) = cpu_of_pairs(c, pids, (k, 1), read, COPY_SIZE)?;
+        m.copies.push((local, remote, k as u64 * COPY_SIZE));
     }
 
     c.run_until_idle()?;
@@ -601,6 +607,17 @@ fn measure(
             receiver_idle: activity.idle(x.to.index(), x.requested),
         });
     }
+
+    // A transfer's set-up: as the copies, at the smallest size, the head's CPU counted too
+    // (it directs the pull), in every session, as the small costs move from one to the next.
+    // Its transfers queue behind each other, so they are left out of the others' record.
+    progress("set-ups");
+    let mut with_head = pids.to_vec();
+    with_head.push(std::process::id());
+    let (local, remote) = cpu_of_pairs(c, &with_head, (k, SET_UP_BATCH), read, SIZES[0])?;
+    m.set_ups.push((local, remote, (k * SET_UP_BATCH) as u64));
+    c.run_until_idle()?;
+    c.take_trace();
     Ok(())
 }
 
@@ -676,26 +693,34 @@ fn net_of_waking(moving: &[Moved], wake: &WakeUp) -> (Series, Series, String) {
     (raw, net, note)
 }
 
-/// Measures a transfer's copies on the cluster `c` (see [`Measured::copies`]): `k` pairs of
-/// 16 MiB made on node 0 and read on node 1 by `read`, and made and read on node 0, taken in
-/// turn.
-fn measure_copies(
+/// The CPU time of the processes `pids` on the cluster `c` for `k` rounds of `batch` objects
+/// of `size` bytes made on node 0, then read by `read` on node 0 (local), and on node 1
+/// (remote), taken in turn: `(local, remote)`, ns. What the remote rounds took beyond the
+/// local ones is what their transfers cost the host's cores. A batch of reads keeps the
+/// nodes busy, as in a run: one read at a time from idle nodes also counts what waking
+/// them costs (each session's set-up came out at -135 to +685 us, for a latency of 107 us).
+fn cpu_of_pairs(
     c: &mut cohort_runtime::Cluster,
     pids: &[u32],
-    k: usize,
+    (k, batch): (usize, usize),
     read: cohort_runtime::core::work::FnId,
-    m: &mut Measured,
-) -> Result<()> {
-    let src = c.function(&format!("src_{COPY_SIZE}"))?;
+    size: u64,
+) -> Result<(u64, u64)> {
+    let src = c.function(&format!("src_{size}"))?;
     let (mut local, mut remote) = (0, 0);
+    let all =
+        |c: &mut cohort_runtime::Cluster, make: &dyn Fn(usize) -> Task| all_of(c, batch, make);
     for _ in 0..k {
         for (reader, total) in [(0, &mut local), (1, &mut remote)] {
             let before = cpu_ns(pids);
-            let data = run(c, Task::new(src).arg(header()).hints(on(0)))?;
-            run(
-                c,
-                Task::new(read).arg(&data).arg(header()).hints(on(reader)),
-            )?;
+            let data = all(c, &|_| Task::new(src).arg(header()).hints(on(0)))?;
+            let reads = all(c, &|i| {
+                Task::new(read)
+                    .arg(&data[i])
+                    .arg(header())
+                    .hints(on(reader))
+            })?;
+            drop(reads);
             // Each pair's copies are freed inside its own window, as a run frees what it
             // moved: left to the next window, a remote pair's two copies would be charged to
             // the local pair after it and its one to the remote pair, and the difference would
@@ -706,8 +731,23 @@ fn measure_copies(
             *total += cpu_ns(pids).saturating_sub(before);
         }
     }
-    m.copies.push((local, remote, k as u64 * COPY_SIZE));
-    Ok(())
+    Ok((local, remote))
+}
+
+/// Submits tasks `make(0)` to `make(n - 1)` on `c` at once, and waits for their (first)
+/// outputs.
+fn all_of(
+    c: &mut cohort_runtime::Cluster,
+    n: usize,
+    make: &dyn Fn(usize) -> Task,
+) -> Result<Vec<cohort_runtime::ObjectRef>> {
+    let outs: Vec<_> = (0..n)
+        .map(|i| c.submit(make(i)).map(|mut o| o.remove(0)))
+        .collect::<Result<_, _>>()?;
+    for o in &outs {
+        c.get(o)?;
+    }
+    Ok(outs)
 }
 
 /// Submits `task` on `c` and waits for its (first) output.
@@ -889,6 +929,33 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
             .join(",")
     );
     let _ = writeln!(p, "transfer_copy_rate = {:?}", rate(copy_ns_per_byte));
+    // A transfer's set-up: what the remote pairs of the smallest size took beyond the local
+    // ones, per transfer, the median of the sessions' own.
+    let mut per_session: Vec<f64> = m
+        .set_ups
+        .iter()
+        .map(|&(l, r, n)| (r as f64 - l as f64) / n.max(1) as f64)
+        .collect();
+    per_session.sort_by(f64::total_cmp);
+    let set_up_work = per_session
+        .get(per_session.len() / 2)
+        .copied()
+        .unwrap_or(0.0)
+        .clamp(0.0, latency);
+    let _ = writeln!(
+        p,
+        "# Of a transfer's set-up (its latency), the part that is work of the host's cores (the\n\
+         # rest is waiting: messages in flight, threads woken): the nodes' and the head's CPU\n\
+         # time for 8-byte objects made on node 0 and read on node 1, less made and read on\n\
+         # node 0, {SET_UP_BATCH} at a time, per transfer, the median of the sessions' (at most the\n\
+         # latency); per session (us):{}",
+        per_session
+            .iter()
+            .map(|ns| format!(" {:.1}", ns / 1e3))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let _ = writeln!(p, "set_up_work = {:?}", us(set_up_work));
     // What was written must read back as a profile.
     cohort_workloads::Profile::parse("the calibrated profile", &p)
         .context("the calibrated profile does not read back")?;

@@ -673,6 +673,19 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         kinds.contains(" generate ") && kinds.contains(" copy "),
         "{kinds}"
     );
+    // A transfer's set-up work: from every session's remote and local rounds, at most the
+    // latency.
+    let work = p.model["set_up_work"].as_str().expect("a set-up's work");
+    let us_of = |d: &str| d.strip_suffix("us").unwrap().parse::<f64>().unwrap();
+    assert!(
+        us_of(work) >= 0.0 && us_of(work) <= latency,
+        "{work} {latency}"
+    );
+    let sessions = text
+        .lines()
+        .find(|l| l.contains("latency); per session (us):"))
+        .expect("the set-ups' measurements");
+    assert_eq!(sessions.matches(',').count(), 11, "{sessions}");
     // The simulator takes it.
     let streaming = shipped("streaming.toml");
     let o = sb.cohort(&[

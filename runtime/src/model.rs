@@ -257,11 +257,18 @@ pub struct ModelOptions {
     /// scheduler gives, so a start slows the work already running and an end speeds it up
     /// (see the core's `host` module). A transfer's set-up (the network's latency and its
     /// wake-up) is work of the host too: on one host the nodes talk over loopback, where
-    /// setting a transfer up is processing, not wire time; its bytes flow when it is done.
+    /// setting a transfer up is processing, not wire time (or, with `set_up_work`, partly
+    /// processing and partly waiting); its bytes flow when it is done.
     /// A killed node's work, and the set-up of its transfers, stop sharing the cores at once.
     pub host_cores: Option<u32>,
     /// What work costs to start on an idle node (default: nothing).
     pub wake_up: WakeUp,
+    /// With `host_cores`: how much of a transfer's set-up (its latency) is work of the host's
+    /// cores, in nanoseconds; the rest of the latency is waiting that takes no core (a
+    /// message in flight, a thread woken), which a busy host does not stretch. The work
+    /// comes first, shared with all other work; then the wait; then the bytes flow. A waking
+    /// end's extra cost (`wake_up`) stays work. `None` (default): all of the latency is work.
+    pub set_up_work: Option<Nanos>,
     /// With `host_cores`: what a transfer's bytes cost the host's cores, in picoseconds per
     /// byte (the sender's and the receiver's copies together), as processor-sharing work
     /// that runs while its bytes flow; the transfer arrives when both are done. 0 (default):

@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 30] = [
+pub const CLUSTER_KEYS: [&str; 31] = [
     "nodes",
     "cpus",
     "store",
@@ -280,6 +280,7 @@ pub const CLUSTER_KEYS: [&str; 30] = [
     "wake_up",
     "transfer_copy_rate",
     "first_touch_rate",
+    "set_up_work",
     "delayed_ack",
 ];
 
@@ -1355,9 +1356,15 @@ fn resolve_model(
     model.transfer_cpu_ps =
         r.per_byte("cluster.transfer_copy_rate", c.transfer_copy_rate.as_ref())?;
     model.first_touch_ps = r.per_byte("cluster.first_touch_rate", c.first_touch_rate.as_ref())?;
+    model.set_up_work = r.optional(
+        "cluster.set_up_work",
+        c.set_up_work.as_ref(),
+        Quantity::Duration,
+    )?;
     for (key, set) in [
         ("transfer_copy_rate", model.transfer_cpu_ps > 0),
         ("first_touch_rate", model.first_touch_ps > 0),
+        ("set_up_work", model.set_up_work.is_some()),
     ] {
         if set && model.host_cores.is_none() {
             return Err(r.whole(format!(

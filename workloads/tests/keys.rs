@@ -310,7 +310,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
-         first_touch_rate, delayed_ack)"
+         first_touch_rate, set_up_work, delayed_ack)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -420,6 +420,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.wake_up", "10ms:200us, 1ms : 60us"),
             ("cluster.transfer_copy_rate", "1GB/s"),
             ("cluster.first_touch_rate", "2GB/s"),
+            ("cluster.set_up_work", "40us"),
             ("cluster.delayed_ack", "40ms"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
@@ -445,6 +446,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
                 .unwrap(),
             transfer_cpu_ps: 1_000,
             first_touch_ps: 500,
+            set_up_work: Some(40_000),
             delayed_ack: 40_000_000,
         }
     );
@@ -557,6 +559,14 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         message(&tiny(), &[("cluster.first_touch_rate", "1GB/s")])
             .contains("cluster.first_touch_rate needs cluster.host_cores")
     );
+    assert!(
+        message(&tiny(), &[("cluster.set_up_work", "50us")])
+            .contains("cluster.set_up_work needs cluster.host_cores")
+    );
+    let none = tiny()
+        .resolve(&sets(&[("cluster.set_up_work", "none")]))
+        .unwrap();
+    assert_eq!(none.model.set_up_work, None);
     // "none" turns an optional cost off, as if the file did not give it.
     let off = shipped("streaming-ray-v0.6")
         .resolve(&sets(&[

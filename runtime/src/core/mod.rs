@@ -561,6 +561,7 @@ impl Core {
             Timer::Retry(task) => self.retry(task, at, now),
             Timer::SetUp(id) => self.set_up(id, at, now),
             Timer::Copied(id) => self.copied(id, at, now),
+            Timer::SetUpWaited(id) => self.set_up_waited(id, now),
             Timer::Forwarded(task) => self.forwarded(task, now),
             Timer::Reask => self.reask_all(now),
         }

@@ -31,6 +31,8 @@ pub(super) enum Timer {
     SetUp(crate::core::transport::TransferId),
     /// A transfer's copies on the host's cores may be done (see `host`).
     Copied(crate::core::transport::TransferId),
+    /// A transfer's set-up has waited out what of it is not work (see `host`).
+    SetUpWaited(crate::core::transport::TransferId),
     /// A forward of placed work has arrived at its node (see `forwarding`).
     Forwarded(TaskId),
 }
@@ -52,6 +54,8 @@ const SETUP: u64 = 1 << 60;
 const COPIED: u64 = 1 << 59;
 /// The payload bit of a forward's arrival (kind 3; task ids never reach it).
 const FORWARDED: u64 = 1 << 58;
+/// The payload bit of a transfer's set-up waited out (kind 3; transfer ids never reach it).
+const SETUP_WAITED: u64 = 1 << 57;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -136,6 +140,9 @@ impl Entry {
             _ if self.payload & FORWARDED != 0 => {
                 Timer::Forwarded(TaskId(self.payload & !FORWARDED))
             }
+            _ if self.payload & SETUP_WAITED != 0 => Timer::SetUpWaited(
+                crate::core::transport::TransferId(self.payload & !SETUP_WAITED),
+            ),
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -189,6 +196,7 @@ impl Timers {
             Timer::SetUp(id) => (3, SETUP | id.0),
             Timer::Copied(id) => (3, COPIED | id.0),
             Timer::Forwarded(task) => (3, FORWARDED | task.0),
+            Timer::SetUpWaited(id) => (3, SETUP_WAITED | id.0),
         };
         self.pending += 1;
         let entry = Entry {
@@ -326,7 +334,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..8), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..9), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -340,6 +348,7 @@ mod tests {
                     4 => Timer::SetUp(crate::core::transport::TransferId(k as u64)),
                     5 => Timer::Copied(crate::core::transport::TransferId(k as u64)),
                     6 => Timer::Forwarded(TaskId(k as u64)),
+                    7 => Timer::SetUpWaited(crate::core::transport::TransferId(k as u64)),
                     _ => Timer::Restore(cohort_policy::ObjectId(k as u64)),
                 };
                 seq += 1;

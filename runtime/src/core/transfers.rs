@@ -277,20 +277,51 @@ impl Core {
             self.transport.start(request, now, &mut self.outbox)
         };
         self.transfers.insert(id, request, now);
-        if let Some(host) = &mut self.host
-            && held
-        {
-            let work = self.spec.network.latency_of(size).saturating_add(setup);
-            if work == 0 {
-                self.transport.release(id, now, &mut self.outbox);
-                self.begin_copies(id, now);
-            } else {
-                let rearm = host.start(Work::SetUp(id), work, now);
-                self.rearm_finish(rearm);
+        if held {
+            let work = self.set_up_parts(size).0.saturating_add(setup);
+            match &mut self.host {
+                Some(host) if work > 0 => {
+                    let rearm = host.start(Work::SetUp(id), work, now);
+                    self.rearm_finish(rearm);
+                }
+                _ => self.set_up_worked(id, size, now),
             }
         }
         self.handle_outbox(now);
         Ok(Pull::Started(id))
+    }
+
+    /// A held transfer's set-up of an object of `size` bytes, split into the work of the
+    /// host's cores and the waiting after it (see
+    /// [`crate::model::ModelOptions::set_up_work`]); a waking end's cost is work on top.
+    fn set_up_parts(&self, size: u64) -> (Nanos, Nanos) {
+        let latency = self.spec.network.latency_of(size);
+        match self.config.model.set_up_work {
+            Some(work) => (latency.min(work), latency - latency.min(work)),
+            None => (latency, 0),
+        }
+    }
+
+    /// Transfer `id`'s set-up has done its work: its bytes start moving, or, if part of the
+    /// set-up is waiting, once that is over.
+    fn set_up_worked(&mut self, id: TransferId, size: u64, now: Nanos) {
+        match self.set_up_parts(size).1 {
+            0 => {
+                self.transport.release(id, now, &mut self.outbox);
+                self.begin_copies(id, now);
+            }
+            wait => self.timers.push(now + wait, Timer::SetUpWaited(id)),
+        }
+    }
+
+    /// Transfer `id`'s set-up has waited out its wait: if it is still in flight, its bytes
+    /// start moving.
+    pub(super) fn set_up_waited(&mut self, id: TransferId, now: Nanos) {
+        if self.transfers.in_flight.get(id.0).is_some() {
+            self.transport.release(id, now, &mut self.outbox);
+            self.begin_copies(id, now);
+            self.handle_outbox(now);
+        }
     }
 
     /// Transfer `id`'s bytes start moving at `now`: with a copy cost (or memory new to the
@@ -351,9 +382,9 @@ impl Core {
         if !self.host_piece_done(Work::SetUp(id), due, now) {
             return;
         }
-        if self.transfers.in_flight.get(id.0).is_some() {
-            self.transport.release(id, now, &mut self.outbox);
-            self.begin_copies(id, now);
+        if let Some(t) = self.transfers.in_flight.get(id.0) {
+            let size = t.request.size;
+            self.set_up_worked(id, size, now);
             self.handle_outbox(now);
         }
     }

@@ -313,6 +313,7 @@ fn every_option_at_once_stays_deterministic() {
             wake_up: cohort_runtime::WakeUp::new(&[(100_000, 20_000), (MS, 80_000)]).unwrap(),
             transfer_cpu_ps: 300,
             first_touch_ps: 200,
+            set_up_work: Some(30),
             delayed_ack: 5 * MS,
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
@@ -600,22 +601,50 @@ fn ends(trace: &cohort_runtime::Trace) -> Vec<(&str, u64)> {
 fn on_one_host_a_transfers_set_up_shares_the_cores_with_the_work() {
     // The transfer's 100 us set-up and the task share the core (200 us), the 8 bytes flow
     // alone (8 ns), then `touch` (1 us) and the task share it (2 us).
+    // The core did 1,101 us of work from t0 without a pause.
     let (trace, t0) = a_transfer_beside_a_task(ModelOptions::default(), 100_000, 8);
+    assert_set_up_then_8_bytes(&trace, t0, t0 + 200_000, t0 + 1_101_000);
+}
+
+/// Asserts that `trace`'s one transfer of 8 bytes, asked for at `t0`, flowed at `set_up`
+/// (arriving 8 ns later), that `touch` then shared the core with `sleep` (2 us), and that
+/// `sleep` ended at `slept`.
+fn assert_set_up_then_8_bytes(trace: &cohort_runtime::Trace, t0: u64, set_up: u64, slept: u64) {
     let x = &trace.transfers[0];
-    let set_up = t0 + 200_000;
     assert_eq!(
         (x.requested, x.flowing, x.finished),
         (t0, set_up, set_up + 8)
     );
-    // The core did 1,101 us of work from t0 without a pause.
     assert_eq!(
-        ends(&trace),
+        ends(trace),
         [
             ("make", t0),
             ("touch", set_up + 8 + 2_000),
-            ("sleep", t0 + 1_101_000)
+            ("sleep", slept)
         ]
     );
+}
+
+#[test]
+fn on_one_host_only_a_set_ups_work_shares_the_cores_and_its_wait_does_not() {
+    // Of the 100 us set-up, 40 us are work: it shares the core with the task (80 us), then
+    // waits 60 us alone; the 8 bytes flow (8 ns); `touch` shares the core (2 us). The core
+    // did 1,041 us of work from t0 without a pause.
+    let split = |work| ModelOptions {
+        set_up_work: Some(work),
+        ..Default::default()
+    };
+    let (trace, t0) = a_transfer_beside_a_task(split(40_000), 100_000, 8);
+    assert_set_up_then_8_bytes(&trace, t0, t0 + 80_000 + 60_000, t0 + 1_041_000);
+    // No work: the set-up waits its 100 us and takes no core.
+    let (trace, t0) = a_transfer_beside_a_task(split(0), 100_000, 8);
+    assert_eq!(trace.transfers[0].flowing, t0 + 100_000);
+    assert_eq!(ends(&trace)[2], ("sleep", t0 + 1_001_000));
+    // Work beyond the latency: all of it is work, as without the option.
+    let (whole, _) = a_transfer_beside_a_task(split(500_000), 100_000, 8);
+    let (default, _) = a_transfer_beside_a_task(ModelOptions::default(), 100_000, 8);
+    assert_eq!(whole.transfers, default.transfers);
+    assert_eq!(ends(&whole), ends(&default));
 }
 
 #[test]
@@ -729,11 +758,9 @@ fn a_restarted_nodes_memory_is_new_again() {
     assert_eq!(took(true), [4_000, 4_000]);
 }
 
-#[test]
-fn on_one_host_a_killed_nodes_transfer_stops_sharing_the_cores() {
-    // Node 1 makes 8 bytes (0-1 us); node 0 then runs a 1 ms task and needs those bytes, whose
-    // 100 us set-up shares the one core with the task until node 1 dies at 51 us (25 us each
-    // done): the task then has the core to itself, 975 us more.
+/// On 2 nodes of 2 CPUs sharing one core, with a 100 us latency: node 1 makes 8 bytes (0-1
+/// us); node 0 then runs a 1 ms task and needs those bytes; node 1 dies at 51 us. The trace.
+fn a_source_killed_beside_a_task(model: ModelOptions) -> cohort_runtime::Trace {
     let mut s = spec(2, 2, 1 << 20, 100_000);
     let kill = cohort_runtime::Fault {
         kind: cohort_runtime::FaultKind::Kill { node: NodeId(1) },
@@ -743,7 +770,7 @@ fn on_one_host_a_killed_nodes_transfer_stops_sharing_the_cores() {
     s.faults = cohort_runtime::FaultScript::new(vec![kill], 2).unwrap();
     let model = ModelOptions {
         host_cores: Some(1),
-        ..Default::default()
+        ..model
     };
     let mut c = cluster(s, Box::new(Scripted(vec![1, 0, 0])), 0, model);
     let make = c.function("make").unwrap();
@@ -757,9 +784,37 @@ fn on_one_host_a_killed_nodes_transfer_stops_sharing_the_cores() {
     c.submit(Task::new(sleep).arg(sleeper(0, MS))).unwrap();
     c.submit(Task::new(touch).arg(&a)).unwrap();
     c.run_until_idle_or(2 * MS).unwrap();
-    let trace = c.take_trace();
-    let slept = trace.tasks.iter().find(|t| &*t.name == "sleep").unwrap();
-    assert_eq!(slept.finished, 1_026_000);
+    c.take_trace()
+}
+
+/// When the trace's `sleep` ended.
+fn slept(trace: &cohort_runtime::Trace) -> u64 {
+    trace
+        .tasks
+        .iter()
+        .find(|t| &*t.name == "sleep")
+        .unwrap()
+        .finished
+}
+
+#[test]
+fn on_one_host_a_killed_nodes_transfer_stops_sharing_the_cores() {
+    // The transfer's 100 us set-up shares the one core with the task until node 1 dies at
+    // 51 us (25 us each done): the task then has the core to itself, 975 us more.
+    let trace = a_source_killed_beside_a_task(ModelOptions::default());
+    assert_eq!(slept(&trace), 1_026_000);
+}
+
+#[test]
+fn a_transfer_whose_source_dies_while_its_set_up_waits_never_arrives() {
+    // The set-up is all waiting: the task has the core to itself (1 ms from 1 us), and the
+    // transfer, whose wait would end at 101 us, is gone with node 1 at 51 us.
+    let trace = a_source_killed_beside_a_task(ModelOptions {
+        set_up_work: Some(0),
+        ..Default::default()
+    });
+    assert_eq!(slept(&trace), 1_001_000);
+    assert_eq!(trace.transfers, [], "nothing arrived");
 }
 
 /// Five 1 ms sleeps on 2 nodes of 2 CPUs (the first on the driver's node 0, the rest on node
