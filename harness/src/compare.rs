@@ -710,16 +710,26 @@ pub fn markdown(
     }
     out.push_str(&cpu_section(rows, reference, notes, &point));
     out.push_str(&timeline_section(rows, reference, notes, &point));
-    let settling: Vec<(&CompareRow, &str, Settling)> = rows
+    let settling: Vec<(&CompareRow, &str, Settling, String)> = rows
         .iter()
         .flat_map(|r| {
             let n = notes.get(&r.run);
-            [
-                (reference, n.and_then(|n| n.reference)),
-                ("sim", n.and_then(|n| n.sim)),
-            ]
-            .into_iter()
-            .filter_map(move |(side, s)| Some((r, side, s.filter(Settling::still)?)))
+            let (of_reference, of_sim) = (n.and_then(|n| n.reference), n.and_then(|n| n.sim));
+            // The two later halves side by side: the error once both have settled.
+            let later = match (of_sim, of_reference) {
+                (Some(s), Some(l)) if l.later_ms > 0.0 => format!(
+                    "{:+.1} % ({:.3} against {:.3})",
+                    (s.later_ms - l.later_ms) / l.later_ms * 100.0,
+                    s.later_ms,
+                    l.later_ms
+                ),
+                _ => "–".to_string(),
+            };
+            [(reference, of_reference), ("sim", of_sim)]
+                .into_iter()
+                .filter_map(move |(side, s)| {
+                    Some((r, side, s.filter(Settling::still)?, later.clone()))
+                })
         })
         .collect();
     if !settling.is_empty() {
@@ -728,13 +738,15 @@ pub fn markdown(
              half of their measured datapoints was more than {SETTLING}× the later half's: the \
              warm-up did not cover their start, and their mean counts it. The model starts \
              warm, while a real system may still be starting workers or draining what queued \
-             meanwhile: lengthen `warmup` to compare steady states.\n\n\
-             | side | policy | point | seed | earlier half mean ms | later half mean ms |\n\
-             | --- | --- | --- | ---: | ---: | ---: |\n",
+             meanwhile: lengthen `warmup` to compare steady states. The last column sets the \
+             two sides' later halves side by side: the error once both have settled.\n\n\
+             | side | policy | point | seed | earlier half mean ms | later half mean ms | \
+             later halves: simulated against {reference}, ms |\n\
+             | --- | --- | --- | ---: | ---: | ---: | --- |\n",
         ));
-        for (r, side, s) in settling {
+        for (r, side, s, later) in settling {
             out.push_str(&format!(
-                "| {side} | {} | {} | {} | {:.3} | {:.3} |\n",
+                "| {side} | {} | {} | {} | {:.3} | {:.3} | {later} |\n",
                 r.policy,
                 point(r),
                 r.seed,
@@ -1003,7 +1015,14 @@ mod tests {
         assert!(md.starts_with("# Simulated against ray"), "{md}");
         assert!(md.contains("| ray mean ms | sim mean ms |"), "{md}");
         assert!(
-            md.contains("| ray | p | data_size=1000 | 0 | 40.000 | 20.000 |"),
+            md.contains(
+                "| ray | p | data_size=1000 | 0 | 40.000 | 20.000 | -55.0 % (9.000 against \
+                 20.000) |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| later halves: simulated against ray, ms |"),
             "{md}"
         );
         assert_eq!(md.matches("| sim | p |").count(), 0, "{md}");

@@ -367,6 +367,12 @@ fn compare_replays_every_run_of_a_recorded_sweep_and_compares_it_with_the_record
         md.contains("| recorded | group | data_size=80000 | 1 | 40.000 | 10.000 |"),
         "{md}"
     );
+    // With the two later halves side by side (the recording's settled at 10 ms).
+    let listed = md
+        .lines()
+        .find(|l| l.starts_with("| recorded | group | data_size=80000 | 1 | 40.000 |"))
+        .unwrap();
+    assert!(listed.ends_with(" against 10.000) |"), "{listed}");
     // An iteration's timeline, from each ingest, over the iterations measured (2 to 9): the
     // recording's maps at 0-3 ms into their 100 ms (its odd row at iteration 9 counts too),
     // its shuffles 7 ms after, its calls at 12 ms; the settled run's arrivals at 40 ms for
