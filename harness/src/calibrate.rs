@@ -411,13 +411,14 @@ const MAX_POOL: u64 = 48;
 /// the caches. Reading the object just made instead, as this calibration first did, gave a
 /// 4 MiB copy 723 µs where group's maps took 1.1–1.5 ms (for one core) in runs, while at
 /// 16 MiB, which no cache holds, the two agreed. [`POOL_BYTES`], or half again the cache
-/// the kernel reports, if larger.
+/// the kernel reports, if larger, up to half the calibration's 1 GiB stores (a pool, the
+/// sample's new object and its copy must fit).
 fn pool_bytes() -> u64 {
     let llc = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
         .ok()
         .and_then(|t| t.trim().strip_suffix('K')?.parse::<u64>().ok())
         .map_or(0, |k| k << 10);
-    POOL_BYTES.max(llc + llc / 2)
+    POOL_BYTES.max(llc + llc / 2).min(512 << 20)
 }
 
 /// CPU time the processes `pids` have run so far, ns: the sum over their threads of the
