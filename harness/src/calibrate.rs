@@ -709,13 +709,11 @@ fn cpu_of_pairs(
 ) -> Result<(u64, u64)> {
     let src = c.function(&format!("src_{size}"))?;
     let (mut local, mut remote) = (0, 0);
-    let all =
-        |c: &mut cohort_runtime::Cluster, make: &dyn Fn(usize) -> Task| all_of(c, batch, make);
     for _ in 0..k {
         for (reader, total) in [(0, &mut local), (1, &mut remote)] {
             let before = cpu_ns(pids);
-            let data = all(c, &|_| Task::new(src).arg(header()).hints(on(0)))?;
-            let reads = all(c, &|i| {
+            let data = all_of(c, batch, &|_| Task::new(src).arg(header()).hints(on(0)))?;
+            let reads = all_of(c, batch, &|i| {
                 Task::new(read)
                     .arg(&data[i])
                     .arg(header())

@@ -45,9 +45,6 @@ impl CostModel {
             self.fixed_ns
                 .saturating_add(u64::try_from(ns).unwrap_or(u64::MAX))
         };
-        if self.by_input_size.is_none() && self.by_output_size.is_none() {
-            return linear;
-        }
         linear
             .saturating_add(self.by_input_size.at(input_bytes))
             .saturating_add(self.by_output_size.at(output_bytes))
@@ -59,15 +56,11 @@ impl CostModel {
 /// the line through the last two continued (level if it falls, or with one point). What
 /// `cohort calibrate` writes for a class of task code: its medians at each size it measured,
 /// where one line through them all would misprice the sizes between (a copy's cost per byte
-/// grows once the data no longer fits the caches).
-///
-/// Invariant: the first `len` points are sorted by size, strictly increasing; the rest are
-/// `(0, 0)`. Empty (the default): 0 at every size.
+/// grows once the data no longer fits the caches). Empty (the default): 0 at every size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SizeCurve {
     /// `(bytes, duration in ns)`.
-    points: [(u64, Nanos); SizeCurve::MAX_POINTS],
-    len: u8,
+    points: Points<{ SizeCurve::MAX_POINTS }>,
 }
 
 impl SizeCurve {
@@ -76,33 +69,23 @@ impl SizeCurve {
 
     /// No curve: 0 at every size.
     pub const NONE: SizeCurve = SizeCurve {
-        points: [(0, 0); SizeCurve::MAX_POINTS],
-        len: 0,
+        points: Points::EMPTY,
     };
 
     /// The curve through `(bytes, duration)` points in any order; `None` if two share a size
     /// or there are more than [`SizeCurve::MAX_POINTS`].
     pub fn new(points: &[(u64, Nanos)]) -> Option<SizeCurve> {
-        if points.len() > Self::MAX_POINTS {
-            return None;
-        }
-        let mut c = SizeCurve {
-            points: [(0, 0); Self::MAX_POINTS],
-            len: points.len() as u8,
-        };
-        c.points[..points.len()].copy_from_slice(points);
-        c.points[..points.len()].sort_unstable();
-        c.points().windows(2).all(|p| p[0].0 < p[1].0).then_some(c)
+        Points::new(points).map(|points| SizeCurve { points })
     }
 
     /// The points, by size.
     pub fn points(&self) -> &[(u64, Nanos)] {
-        &self.points[..usize::from(self.len)]
+        self.points.get()
     }
 
     /// Whether it has no point (0 at every size).
     pub fn is_none(&self) -> bool {
-        self.len == 0
+        self.points.get().is_empty()
     }
 
     /// The duration at `bytes`, rounded up to a whole nanosecond.
@@ -136,6 +119,51 @@ impl SizeCurve {
         let more = u128::from(d1 - d0) * u128::from(bytes - s1);
         let ns = more.div_ceil(u128::from(s1 - s0));
         d1.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+}
+
+/// At most `N` points `(x, y)`, kept in a fixed array so that the curves holding them are
+/// `Copy` (see [`SizeCurve`] and [`crate::model::WakeUp`]).
+///
+/// Invariant: the first `len` points are sorted by `x`, strictly increasing; the rest are
+/// `(0, 0)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Points<const N: usize> {
+    points: [(u64, u64); N],
+    len: u8,
+}
+
+impl<const N: usize> Default for Points<N> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl<const N: usize> Points<N> {
+    /// No point.
+    pub(crate) const EMPTY: Self = Points {
+        points: [(0, 0); N],
+        len: 0,
+    };
+
+    /// `points` in any order, sorted; `None` if two share an `x` or there are more than `N`
+    /// (or more than 255).
+    pub(crate) fn new(points: &[(u64, u64)]) -> Option<Self> {
+        let len = u8::try_from(points.len())
+            .ok()
+            .filter(|_| points.len() <= N)?;
+        let mut p = Points {
+            points: [(0, 0); N],
+            len,
+        };
+        p.points[..points.len()].copy_from_slice(points);
+        p.points[..points.len()].sort_unstable();
+        p.get().windows(2).all(|w| w[0].0 < w[1].0).then_some(p)
+    }
+
+    /// The points, by `x`.
+    pub(crate) fn get(&self) -> &[(u64, u64)] {
+        &self.points[..usize::from(self.len)]
     }
 }
 

@@ -8,6 +8,7 @@
 //! a workload turns them on one by one (`[cluster]` keys; see `workloads/README.md`), so
 //! that an ablation can tell which mechanism produces which part of a result.
 
+use crate::cost::Points;
 use crate::time::Nanos;
 
 /// How the policy's view of a node's load changes between two heartbeats.
@@ -176,13 +177,10 @@ impl Serialization {
 /// A step function: the cost of the longest listed idle time the node's idleness reaches.
 /// Work that starts while other work executes on the node pays nothing; work that starts
 /// at the same instant as the work that woke it pays the same.
-///
-/// Invariant: the first `len` steps are sorted by idle time, strictly increasing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct WakeUp {
     /// `(idle time, cost)`, ns.
-    steps: [(Nanos, Nanos); WakeUp::MAX_STEPS],
-    len: usize,
+    steps: Points<{ WakeUp::MAX_STEPS }>,
 }
 
 impl WakeUp {
@@ -192,29 +190,17 @@ impl WakeUp {
     /// The curve through `(idle time, cost)` steps in any order; `None` if two share an idle
     /// time or there are more than [`WakeUp::MAX_STEPS`].
     pub fn new(steps: &[(Nanos, Nanos)]) -> Option<WakeUp> {
-        if steps.len() > Self::MAX_STEPS {
-            return None;
-        }
-        let mut w = WakeUp {
-            steps: [(0, 0); Self::MAX_STEPS],
-            len: steps.len(),
-        };
-        w.steps[..steps.len()].copy_from_slice(steps);
-        w.steps[..w.len].sort_unstable();
-        w.steps[..w.len]
-            .windows(2)
-            .all(|p| p[0].0 < p[1].0)
-            .then_some(w)
+        Points::new(steps).map(|steps| WakeUp { steps })
     }
 
     /// The steps, by idle time.
     pub fn steps(&self) -> &[(Nanos, Nanos)] {
-        &self.steps[..self.len]
+        self.steps.get()
     }
 
     /// Whether starting work never costs extra (the default).
     pub fn is_none(&self) -> bool {
-        self.len == 0
+        self.steps().is_empty()
     }
 
     /// The extra cost of work starting on a node idle for `idle` ns.
