@@ -936,9 +936,7 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
         .map(|&(l, r, n)| (r as f64 - l as f64) / n.max(1) as f64)
         .collect();
     per_session.sort_by(f64::total_cmp);
-    let set_up_work = per_session
-        .get(per_session.len() / 2)
-        .copied()
+    let set_up_work = crate::stats::median(per_session.clone())
         .unwrap_or(0.0)
         .clamp(0.0, latency);
     let _ = writeln!(
