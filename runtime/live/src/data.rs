@@ -292,14 +292,18 @@ impl Pool {
     /// Pulls `object` from the peer at `target` (`host:port`): its bytes, whole, counting
     /// the socket bytes in `socket`. An idle connection the peer has closed meanwhile is
     /// dropped, and the pull made again on a new one.
-    pub async fn pull(
+    ///
+    /// The bytes go to a sink that `sink` makes (a new one for each attempt), which is
+    /// returned full.
+    pub async fn pull<K: Sink>(
         &self,
         target: &str,
         object: u64,
         socket: &SocketBytes,
-    ) -> Result<Vec<u8>, PullError> {
+        sink: impl Fn() -> K,
+    ) -> Result<K, PullError> {
         if let Some(mut conn) = self.take(target) {
-            match pull_counted(&mut conn, object, socket).await {
+            match pull_counted(&mut conn, object, socket, sink()).await {
                 (Err(PullError::Control(_)), _) => {}
                 (result, keep) => {
                     if keep {
@@ -317,7 +321,7 @@ impl Pool {
             })?;
         stream.set_nodelay(true).ok();
         let mut conn = Connection::new(stream);
-        let (result, keep) = pull_counted(&mut conn, object, socket).await;
+        let (result, keep) = pull_counted(&mut conn, object, socket, sink()).await;
         if keep {
             self.give_back(target, conn);
         }
@@ -356,16 +360,36 @@ impl Pool {
 
 /// [`pull`], adding `conn`'s bytes to `socket`: the result, and whether `conn` is between
 /// answers again (the object arrived, or the peer said it is missing).
-async fn pull_counted<S: AsyncRead + AsyncWrite + Unpin>(
+async fn pull_counted<S: AsyncRead + AsyncWrite + Unpin, K: Sink>(
     conn: &mut Connection<S>,
     object: u64,
     socket: &SocketBytes,
-) -> (Result<Vec<u8>, PullError>, bool) {
+    mut sink: K,
+) -> (Result<K, PullError>, bool) {
     let mut mark = (conn.bytes_sent(), conn.bytes_received());
-    let result = pull(conn, object).await;
+    let result = pull_into(conn, object, &mut sink).await.map(|()| sink);
     socket.add(conn, &mut mark);
     let keep = matches!(result, Ok(_) | Err(PullError::Missing(_)));
     (result, keep)
+}
+
+/// Where [`pull_into`] puts an object's bytes: told the object's size with its first chunk,
+/// then given every chunk, in order, each within that size.
+pub trait Sink {
+    /// The object has `total` bytes: called once, before any chunk.
+    fn begin(&mut self, total: u64);
+    /// The next chunk's bytes.
+    fn extend(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn begin(&mut self, total: u64) {
+        self.reserve_exact(usize::try_from(total).unwrap_or(0));
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
 }
 
 /// Pulls `object` from the peer at the other end of `conn`: its bytes, whole.
@@ -373,8 +397,22 @@ pub async fn pull<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     object: u64,
 ) -> Result<Vec<u8>, PullError> {
+    let mut out = Vec::new();
+    pull_into(conn, object, &mut out).await?;
+    Ok(out)
+}
+
+/// Pulls `object` from the peer at the other end of `conn` into `sink`, whole (on an error,
+/// `sink` holds what arrived before it).
+pub async fn pull_into<S: AsyncRead + AsyncWrite + Unpin, K: Sink>(
+    conn: &mut Connection<S>,
+    object: u64,
+    sink: &mut K,
+) -> Result<(), PullError> {
     conn.send(&Message::Pull { object }).await?;
-    let mut out: Vec<u8> = Vec::new();
+    // The size the first chunk announced, and the bytes received so far.
+    let mut announced: Option<u64> = None;
+    let mut received: u64 = 0;
     loop {
         match conn.expect("an object's chunks").await? {
             Message::Missing { object: o } if o == object => {
@@ -386,23 +424,26 @@ pub async fn pull<S: AsyncRead + AsyncWrite + Unpin>(
                 total,
                 bytes,
             } if o == object => {
-                let expected = out.len() as u64;
-                let fits = offset == expected && offset + bytes.len() as u64 <= total;
+                let fits = offset == received
+                    && offset + bytes.len() as u64 <= total
+                    && announced.is_none_or(|t| t == total);
                 if !fits {
                     return Err(PullError::OutOfOrder {
                         object,
                         offset,
                         len: bytes.len(),
                         total,
-                        expected,
+                        expected: received,
                     });
                 }
-                if out.is_empty() {
-                    out.reserve_exact(usize::try_from(total).unwrap_or(0));
+                if announced.is_none() {
+                    announced = Some(total);
+                    sink.begin(total);
                 }
-                out.extend_from_slice(&bytes);
-                if out.len() as u64 == total {
-                    return Ok(out);
+                sink.extend(&bytes);
+                received += bytes.len() as u64;
+                if received == total {
+                    return Ok(());
                 }
             }
             other => {
@@ -567,7 +608,7 @@ mod tests {
             let pool = Pool::default();
             let socket = SocketBytes::default();
             for i in 1..=3u64 {
-                let bytes = pool.pull(&addr, i, &socket).await.unwrap();
+                let bytes = pool.pull(&addr, i, &socket, Vec::new).await.unwrap();
                 assert_eq!(bytes, vec![i as u8; 1000 * i as usize]);
                 assert_eq!(pool.idle(), 1);
             }
@@ -592,15 +633,24 @@ mod tests {
             let (addr, accepted, _) = plane(store, 1).await;
             let pool = Pool::default();
             let socket = SocketBytes::default();
-            assert_eq!(pool.pull(&addr, 1, &socket).await.unwrap(), b"one");
+            assert_eq!(
+                pool.pull(&addr, 1, &socket, Vec::new).await.unwrap(),
+                b"one"
+            );
             assert_eq!(pool.idle(), 1);
             // The idle connection is closed: the pull goes again on a new one.
-            assert_eq!(pool.pull(&addr, 2, &socket).await.unwrap(), b"two");
+            assert_eq!(
+                pool.pull(&addr, 2, &socket, Vec::new).await.unwrap(),
+                b"two"
+            );
             assert_eq!(accepted.load(Ordering::Relaxed), 2);
             assert_eq!(pool.idle(), 1);
             // Two pulls at once take a connection each (the idle one, closed, and a new
             // one for the first; a new one for the second).
-            let (a, b) = tokio::join!(pool.pull(&addr, 1, &socket), pool.pull(&addr, 2, &socket));
+            let (a, b) = tokio::join!(
+                pool.pull(&addr, 1, &socket, Vec::new),
+                pool.pull(&addr, 2, &socket, Vec::new)
+            );
             assert_eq!((a.unwrap(), b.unwrap()), (b"one".to_vec(), b"two".to_vec()));
             assert_eq!(accepted.load(Ordering::Relaxed), 4);
             assert_eq!(pool.idle(), 2);
@@ -617,7 +667,7 @@ mod tests {
             };
             let pool = Pool::default();
             let e = pool
-                .pull(&addr, 1, &SocketBytes::default())
+                .pull(&addr, 1, &SocketBytes::default(), Vec::new)
                 .await
                 .unwrap_err();
             assert!(matches!(e, PullError::Connect { .. }), "{e}");
@@ -647,7 +697,7 @@ mod tests {
                 addr
             };
             let e = pool
-                .pull(&addr, 9, &SocketBytes::default())
+                .pull(&addr, 9, &SocketBytes::default(), Vec::new)
                 .await
                 .unwrap_err();
             assert!(matches!(e, PullError::Missing(9)), "{e}");
@@ -791,30 +841,43 @@ mod tests {
 
     #[test]
     fn a_peer_that_sends_chunks_out_of_order_is_refused() {
-        run(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let bad = tokio::spawn(async move {
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut conn = Connection::new(stream);
-                conn.recv().await.unwrap();
-                conn.send(&Message::Chunk {
-                    object: 1,
-                    offset: 5,
-                    total: 10,
-                    bytes: vec![0; 5],
-                })
-                .await
-                .unwrap();
+        // (offset, total) of each chunk of 5 bytes, and the error.
+        let cases: [(&[(u64, u64)], &str); 2] = [
+            (
+                &[(5, 10)],
+                "object 1: a chunk at 5 (5 bytes) of 10 where 0 was next",
+            ),
+            // A size that changes after the first chunk.
+            (
+                &[(0, 10), (5, 20)],
+                "object 1: a chunk at 5 (5 bytes) of 20 where 5 was next",
+            ),
+        ];
+        for (chunks, error) in cases {
+            run(async {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let bad = tokio::spawn(async move {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let mut conn = Connection::new(stream);
+                    conn.recv().await.unwrap();
+                    for &(offset, total) in chunks {
+                        conn.send(&Message::Chunk {
+                            object: 1,
+                            offset,
+                            total,
+                            bytes: vec![0; 5],
+                        })
+                        .await
+                        .unwrap();
+                    }
+                });
+                let mut conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+                let e = pull(&mut conn, 1).await.unwrap_err();
+                assert_eq!(e.to_string(), error);
+                bad.await.unwrap();
             });
-            let mut conn = Connection::new(TcpStream::connect(addr).await.unwrap());
-            let e = pull(&mut conn, 1).await.unwrap_err();
-            assert_eq!(
-                e.to_string(),
-                "object 1: a chunk at 5 (5 bytes) of 10 where 0 was next"
-            );
-            bad.await.unwrap();
-        });
+        }
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! runs its calls one at a time, in the order they are assigned).
 
 use crate::control::{Connection, ControlError, join};
-use crate::data::{Pool, PullError, RateLimit, SocketBytes, serve};
+use crate::data::{Pool, PullError, RateLimit, Sink, SocketBytes, serve};
 use crate::link::{Link, Writer};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
-use crate::shm::{SMALL, SharedStore, put_shared};
+use crate::shm::{Landing, SMALL, SharedStore, put_landed, put_shared};
 use crate::spill::SpillDir;
 use cohort_runtime::core::work::{ExecWork, Execution, FnId, KindId, MethodId};
 use cohort_runtime::exec::Runner;
@@ -23,7 +23,7 @@ use nix::unistd::{Pid, getppid};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -131,6 +131,13 @@ impl Shared {
     /// that other threads' reads and writes do not wait for its copy.
     fn put(&self, id: u64, bytes: &[u8]) -> Result<(), String> {
         let (_, used) = put_shared(&self.store, id, bytes).map_err(|e| e.to_string())?;
+        self.counts.store_peak.fetch_max(used, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stores a pulled object from where it landed ([`put_landed`]).
+    fn put_landed(&self, id: u64, landing: Landing) -> Result<(), String> {
+        let (_, used) = put_landed(&self.store, id, landing).map_err(|e| e.to_string())?;
         self.counts.store_peak.fetch_max(used, Ordering::Relaxed);
         Ok(())
     }
@@ -726,27 +733,69 @@ fn actor_lane(
     tx
 }
 
-/// Pulls `object` from the peer at `target` into the store; its size. A large object is
-/// copied into the store on a blocking thread, so that the data plane's thread goes on
-/// serving and pulling meanwhile.
+/// A pulled object's bytes, landing in the store as they arrive ([`Landing`]): a large
+/// object's in a range of the store's arena, where it stays.
+struct Landed<'a> {
+    store: &'a Mutex<SharedStore>,
+    landing: Option<Landing>,
+    /// A chunk did not fit where the object landed (the peer sent more than it announced).
+    overflow: bool,
+}
+
+impl Sink for Landed<'_> {
+    fn begin(&mut self, total: u64) {
+        let landing = self
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .landing(total);
+        self.landing = Some(landing);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let pushed = self.landing.as_mut().is_some_and(|l| l.push(bytes));
+        self.overflow |= !pushed;
+    }
+}
+
+/// Pulls `object` from the peer at `target` into the store; its size. A large object's
+/// chunks are written into the store's arena as they arrive; one that lands in a buffer
+/// instead (no arena range free) is copied into the store on a blocking thread, so that the
+/// data plane's thread goes on serving and pulling meanwhile.
 async fn fetch(target: Option<String>, object: u64, shared: Arc<Shared>) -> Result<u64, String> {
     let target = target.ok_or_else(|| "the head named a node that is no peer".to_string())?;
     let counts = &shared.counts;
-    let bytes = match shared.pool.pull(&target, object, &counts.socket).await {
-        Ok(bytes) => bytes,
+    let sink = || Landed {
+        store: &shared.store,
+        landing: None,
+        overflow: false,
+    };
+    let landing = match shared
+        .pool
+        .pull(&target, object, &counts.socket, sink)
+        .await
+    {
+        Ok(Landed {
+            overflow: false,
+            landing: Some(landing),
+            ..
+        }) => landing,
+        Ok(_) => {
+            return Err(format!(
+                "pulling object {object} from {target}: a chunk beyond its size"
+            ));
+        }
         Err(e @ PullError::Connect { .. }) => return Err(e.to_string()),
         Err(e) => return Err(format!("pulling object {object} from {target}: {e}")),
     };
-    counts
-        .objects_received
-        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    let size = bytes.len() as u64;
-    if bytes.len() < SMALL {
-        shared.put(object, &bytes)?;
-    } else {
-        tokio::task::spawn_blocking(move || shared.put(object, &bytes))
+    let size = landing.len() as u64;
+    counts.objects_received.fetch_add(size, Ordering::Relaxed);
+    if matches!(&landing, Landing::Buffer(b) if b.len() >= SMALL) {
+        tokio::task::spawn_blocking(move || shared.put_landed(object, landing))
             .await
             .map_err(|e| format!("storing object {object}: {e}"))??;
+    } else {
+        shared.put_landed(object, landing)?;
     }
     Ok(size)
 }

@@ -85,8 +85,8 @@ impl FreeRanges {
 /// when the last goes.
 ///
 /// Invariant: `ptr` maps `len` bytes of `_fd`'s file for reading and writing from
-/// construction to drop; every range not in `free` is owned by exactly one live [`Slot`]
-/// (or is being written by [`Arena::write`] before its slot exists).
+/// construction to drop; every range not in `free` is owned by exactly one live [`Slot`],
+/// which a [`Filling`] holds while the range is being written.
 #[derive(Debug)]
 pub struct Arena {
     ptr: NonNull<c_void>,
@@ -96,9 +96,9 @@ pub struct Arena {
     free: Mutex<FreeRanges>,
 }
 
-// SAFETY: the mapping is shared memory of this process; its ranges are written only by the
-// one thread that took them from `free` (under its lock) before any reader exists, and read
-// only through the slot owning them, so sharing the pointer across threads shares no data
+// SAFETY: the mapping is shared memory of this process; its ranges are written only through
+// the one filling that took them from `free` (under its lock), before any reader exists, and
+// read only through the slot owning them, so sharing the pointer across threads shares no data
 // race. `OwnedFd` is Send and Sync.
 unsafe impl Send for Arena {}
 // SAFETY: as above.
@@ -140,30 +140,33 @@ impl Arena {
         }))
     }
 
-    /// Copies `bytes` (at least one) into a range of the arena and hands it over as a slot;
-    /// `None` if no free range is long enough (the caller keeps the object elsewhere).
+    /// Copies `bytes` into a range of the arena and hands it over as a slot; `None` if no
+    /// free range is long enough (the caller keeps the object elsewhere).
     pub fn write(self: &Arc<Arena>, bytes: &[u8]) -> Option<Slot> {
-        let span = bytes.len().max(1).div_ceil(PAGE) * PAGE;
+        let mut filling = self.begin(bytes.len())?;
+        filling.push(bytes);
+        filling.finish().ok()
+    }
+
+    /// Takes a range for an object of `len` bytes, to be written in order, piece by piece,
+    /// as it arrives (a pulled object's chunks, written in place); `None` if no free range is
+    /// long enough.
+    pub fn begin(self: &Arc<Arena>, len: usize) -> Option<Filling> {
+        let span = len.max(1).div_ceil(PAGE) * PAGE;
         let offset = self
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(span)?;
         debug_assert!(offset + span <= self.len);
-        // SAFETY: `offset..offset + span` lies within the mapping and was just taken from
-        // the free ranges, so no slot owns it and no one reads or writes it but this call.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.ptr.as_ptr().cast::<u8>().add(offset),
-                bytes.len(),
-            );
-        }
-        Some(Slot {
-            arena: Arc::clone(self),
-            offset,
-            len: bytes.len(),
-            span,
+        Some(Filling {
+            slot: Slot {
+                arena: Arc::clone(self),
+                offset,
+                len,
+                span,
+            },
+            written: 0,
         })
     }
 
@@ -182,11 +185,71 @@ impl Drop for Arena {
     }
 }
 
+/// An object's range of an [`Arena`] being written, in order, before anyone reads it: a
+/// [`Slot`] once every byte is there ([`Filling::finish`]); dropped unfinished, its range
+/// goes back to the arena.
+///
+/// Invariant: `slot`'s range is owned by this filling alone and read by no one; its first
+/// `written` bytes (at most `slot.len`) are the object's.
+#[derive(Debug)]
+pub struct Filling {
+    slot: Slot,
+    written: usize,
+}
+
+impl Filling {
+    /// Writes `bytes` after those written so far; false, writing nothing, if they go beyond
+    /// the object's length.
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() > self.slot.len - self.written {
+            return false;
+        }
+        let Slot { arena, offset, .. } = &self.slot;
+        // SAFETY: `offset + written .. + bytes.len()` lies within the slot's range (checked
+        // above), which is within the mapping and owned by this filling alone: no one else
+        // reads or writes it until `finish` hands it over.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                arena.ptr.as_ptr().cast::<u8>().add(offset + self.written),
+                bytes.len(),
+            );
+        }
+        self.written += bytes.len();
+        true
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// The object's length: the bytes to write in all.
+    pub fn len(&self) -> usize {
+        self.slot.len
+    }
+
+    /// Whether the object has no bytes (it is whole at once).
+    pub fn is_empty(&self) -> bool {
+        self.slot.len == 0
+    }
+
+    /// The object's slot, once all its bytes are written; else the filling, unchanged.
+    pub fn finish(self) -> Result<Slot, Filling> {
+        if self.written == self.slot.len {
+            Ok(self.slot)
+        } else {
+            Err(self)
+        }
+    }
+}
+
 /// An object's bytes in an [`Arena`]: written once, then only read; the range goes back to
 /// the arena when the slot is dropped.
 ///
 /// Invariant: `offset..offset + span` is a range of the arena owned by this slot alone, and
-/// its first `len` bytes are the object's.
+/// once the slot is handed out (by [`Filling::finish`]) its first `len` bytes are the
+/// object's and are no longer written.
 #[derive(Debug)]
 pub struct Slot {
     arena: Arc<Arena>,
@@ -245,6 +308,33 @@ mod tests {
         assert_eq!(arena.free_bytes(), 4 * PAGE);
         assert_eq!(arena.write(&[6; 4 * PAGE]).unwrap().offset, 0);
         assert!(Arena::new(0).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_range_written_piece_by_piece_is_a_slot_only_when_whole() {
+        let arena = Arc::new(Arena::new(4 * PAGE as u64).unwrap().unwrap());
+        let mut f = arena.begin(PAGE + 10).unwrap();
+        assert!(f.push(&[1; PAGE]));
+        // Unfinished: no slot; too much: refused, nothing written.
+        let mut f = f.finish().unwrap_err();
+        assert!(!f.push(&[2; 11]));
+        assert_eq!(f.written(), PAGE);
+        assert!(f.push(&[2; 10]));
+        let slot = f.finish().unwrap();
+        let mut want = vec![1u8; PAGE];
+        want.extend([2u8; 10]);
+        assert_eq!(
+            (slot.offset, slot.span, slot.as_ref()),
+            (0, 2 * PAGE, &want[..])
+        );
+        // A filling dropped unfinished gives its range back.
+        let g = arena.begin(2 * PAGE).unwrap();
+        assert_eq!(arena.free_bytes(), 0);
+        drop(g);
+        assert_eq!(arena.free_bytes(), 2 * PAGE);
+        // An empty object takes a page, and is whole at once.
+        let empty = arena.begin(0).unwrap().finish().unwrap();
+        assert_eq!((empty.offset, empty.as_ref()), (2 * PAGE, &[][..]));
     }
 
     #[test]

@@ -18,12 +18,16 @@
 //! lives as long as the value (it is unmapped on drop). The arena is sound because a range
 //! is written once, before its [`arena::Slot`] exists, and is free to be written again only
 //! when that slot is dropped (see its module).
+//!
+//! An object pulled from a peer lands where it will stay ([`Landing`]): its chunks are
+//! written into an arena range as they arrive, so a large object crosses memory once, with
+//! no buffer of its own to allocate (fresh pages, zeroed by the kernel) and copy from.
 
 #![allow(unsafe_code)]
 
 pub mod arena;
 
-use arena::Arena;
+use arena::{Arena, Filling};
 use bytes::Bytes;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
@@ -53,6 +57,16 @@ pub enum StoreError {
     /// The store holds an object of that id already (objects are written once).
     #[error("object {0} is in the store already")]
     Exists(u64),
+    /// A pulled object was stored before all its bytes had arrived.
+    #[error("object {id} is incomplete: {written} of its {size} bytes arrived")]
+    Incomplete {
+        /// The object.
+        id: u64,
+        /// Bytes written.
+        written: u64,
+        /// The object's size.
+        size: u64,
+    },
     /// The operating system refused to make or map the shared memory.
     #[error("shared memory for an object of {size} bytes: {source}")]
     Memory {
@@ -268,6 +282,72 @@ pub fn put_shared(
     write(store, id, bytes)
 }
 
+/// Where a pulled object's bytes land as they arrive (see [`SharedStore::landing`]): a range
+/// of the store's arena, written in place, for an object of [`SMALL`] bytes or more when the
+/// arena has one free; else a buffer, copied into the store once the object is whole.
+/// [`put_landed`] stores it.
+#[derive(Debug)]
+pub enum Landing {
+    /// In place, in the arena.
+    Arena(Filling),
+    /// In a buffer of its own.
+    Buffer(Vec<u8>),
+}
+
+impl Landing {
+    /// Writes `bytes` after those landed so far; false, writing nothing, if an arena range
+    /// has no room left for them.
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            Landing::Arena(f) => f.push(bytes),
+            Landing::Buffer(v) => {
+                v.extend_from_slice(bytes);
+                true
+            }
+        }
+    }
+
+    /// Bytes landed so far.
+    pub fn len(&self) -> usize {
+        match self {
+            Landing::Arena(f) => f.written(),
+            Landing::Buffer(v) => v.len(),
+        }
+    }
+
+    /// Whether no byte has landed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Stores object `id` from where its bytes landed, holding the store's lock only to take the
+/// room and to add the object: an arena range is stored as it is, a buffer copied as
+/// [`put_shared`] copies. Returns the object and the bytes the store then held. Refuses an
+/// arena range not written to its end ([`StoreError::Incomplete`]).
+pub fn put_landed(
+    store: &std::sync::Mutex<SharedStore>,
+    id: u64,
+    landing: Landing,
+) -> Result<(Bytes, u64), StoreError> {
+    let filling = match landing {
+        Landing::Buffer(bytes) => return write(store, id, &bytes),
+        Landing::Arena(filling) => filling,
+    };
+    let slot = filling.finish().map_err(|f| StoreError::Incomplete {
+        id,
+        written: f.written() as u64,
+        size: f.len() as u64,
+    })?;
+    let object = Bytes::from_owner(slot);
+    let mut at = store;
+    let reservation = at.step(|s| s.reserve(id, object.len() as u64))?;
+    Ok(at.step(|s| {
+        s.commit(reservation, object.clone());
+        (object, s.used())
+    }))
+}
+
 /// Where a store is reached one step at a time: the store itself, or a store behind a lock,
 /// locked for each step only.
 trait Access {
@@ -321,6 +401,18 @@ impl SharedStore {
             writing: BTreeMap::new(),
             arena: ArenaState::Unmade,
         }
+    }
+
+    /// Where an object of `size` bytes about to arrive should land: a range of the arena for
+    /// an object of [`SMALL`] bytes or more, if one is free; else a buffer of its size.
+    pub fn landing(&mut self, size: u64) -> Landing {
+        let len = usize::try_from(size).unwrap_or(usize::MAX);
+        if len >= SMALL
+            && let Some(filling) = self.arena().and_then(|a| a.begin(len))
+        {
+            return Landing::Arena(filling);
+        }
+        Landing::Buffer(Vec::with_capacity(len))
     }
 
     /// The arena of its large objects, made now if it has not been: as large as the store.
@@ -574,6 +666,54 @@ mod tests {
         let fourth = s.put(4, &[8; SMALL]).unwrap();
         assert!(!memfds().iter().any(|l| l.contains("cohort-object-4 ")));
         assert_eq!(&fourth[..], &[8; SMALL][..]);
+    }
+
+    #[test]
+    fn a_pulled_object_lands_in_the_arena_in_place_or_in_a_buffer() {
+        let store = std::sync::Mutex::new(SharedStore::new(3 * SMALL as u64));
+        let land = |size: usize| store.lock().unwrap().landing(size as u64);
+        // A large object lands in the arena, chunk by chunk, and is stored as it is.
+        let mut big = land(SMALL + 5);
+        assert!(matches!(big, Landing::Arena(_)));
+        assert!(big.push(&[1; SMALL]));
+        // Stored before its end: refused, and its room not taken.
+        let e = put_landed(&store, 1, big).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "object 1 is incomplete: {SMALL} of its {} bytes arrived",
+                SMALL + 5
+            )
+        );
+        assert_eq!(store.lock().unwrap().used(), 0);
+        let mut big = land(SMALL + 5);
+        assert!(big.push(&[1; SMALL]) && big.push(&[2; 5]));
+        assert!(!big.push(&[3]), "a byte beyond the object");
+        let (object, used) = put_landed(&store, 1, big).unwrap();
+        assert_eq!(used, SMALL as u64 + 5);
+        assert_eq!(
+            (&object[..SMALL], &object[SMALL..]),
+            (&[1; SMALL][..], &[2; 5][..])
+        );
+        assert_eq!(store.lock().unwrap().get(1).unwrap(), object);
+        // A small one lands in a buffer, copied in as a put is; so does a large one when
+        // the arena (as large as this store) has no range free: the 31 pages left are taken.
+        let mut small = land(10);
+        assert!(matches!(small, Landing::Buffer(_)) && small.push(&[4; 10]));
+        assert_eq!(&put_landed(&store, 2, small).unwrap().0[..], &[4; 10][..]);
+        let held = land(31 * 4096);
+        assert!(matches!(held, Landing::Arena(_)));
+        let mut late = land(SMALL);
+        assert!(matches!(late, Landing::Buffer(_)) && late.push(&[5; SMALL]));
+        assert_eq!(&put_landed(&store, 3, late).unwrap().0[..], &[5; SMALL][..]);
+        // A landing dropped unstored gives its range back; a store too full for what
+        // landed refuses it.
+        drop(held);
+        let mut over = land(SMALL);
+        assert!(matches!(over, Landing::Arena(_)) && over.push(&[6; SMALL]));
+        let e = put_landed(&store, 4, over).unwrap_err();
+        assert!(matches!(e, StoreError::Full { .. }), "{e}");
+        assert_eq!(store.lock().unwrap().used(), 2 * SMALL as u64 + 15);
     }
 
     #[test]
