@@ -573,6 +573,13 @@ fn cmd_compare(
             .entry("cluster.nic_bandwidth".to_string())
             .or_insert_with(|| rate.to_string());
     }
+    // Paced live nodes pace only what they send, so the simulator's NICs limit sending only,
+    // unless set otherwise.
+    if nic_rate != Some("none") {
+        fixed
+            .entry("cluster.nic_limits".to_string())
+            .or_insert_with(|| "send".to_string());
+    }
     let grid = grid_of(vary)?;
     if grid.is_some() && sweep {
         bail!("--vary and --sweep both choose the grid: pass one");

@@ -792,6 +792,12 @@ fn compare_runs_both_sides_and_writes_their_errors() {
         sim_manifest["profile"]["set"]["tasks.map_step.fixed"].as_str(),
         Some("100us")
     );
+    // The live nodes pace what they send at the workload's NIC rate, and the simulator's
+    // NICs limit sending only, as theirs do.
+    assert_eq!(
+        sim_manifest["set"]["cluster.nic_limits"].as_str(),
+        Some("send")
+    );
     // The table of errors, and one report with both sides on the same figures.
     let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
     assert!(md.contains("## Where the time goes"), "{md}");

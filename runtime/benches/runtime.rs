@@ -61,6 +61,7 @@ fn cluster_on(trace: TraceLevel, clock: Clock) -> Cluster {
                 latency: 100_000,
                 transport: Default::default(),
                 inline_max: None,
+                nic_limits: Default::default(),
             },
         ),
         r,

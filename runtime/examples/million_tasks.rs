@@ -53,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 latency: 100_000,
                 transport: Default::default(),
                 inline_max: None,
+                nic_limits: Default::default(),
             },
         ),
         r,

@@ -47,6 +47,6 @@ pub use model::{
 };
 pub use payload::Payload;
 pub use registry::{ActorKind, Registry, TaskContext};
-pub use spec::{ClusterSpec, NetworkSpec, NodeSpec, SpecError, Spilling};
+pub use spec::{ClusterSpec, NetworkSpec, NicLimits, NodeSpec, SpecError, Spilling};
 pub use time::{MILLISECOND, Nanos, SECOND};
 pub use trace::{Datapoint, HostWork, NodeEvent, NodeRecord, Trace, TraceLevel};

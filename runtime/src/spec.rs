@@ -15,9 +15,25 @@ pub struct NodeSpec {
     pub store_capacity: u64,
 }
 
+/// Which directions of a node's NIC its bandwidth limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NicLimits {
+    /// Both: a full-duplex NIC moves `nic_bandwidth` bytes per second each way, so what a
+    /// node receives from several senders at once shares its ingress (the default).
+    #[default]
+    Both,
+    /// Only what a node sends: a node receives from several senders at once, each at its
+    /// share of its own sender's NIC. What the live runtime's emulated NIC does (it paces
+    /// each node's outgoing chunks with a token bucket and reads whatever arrives), so that a
+    /// simulation compared with a live run at an emulated rate models the same network. The
+    /// chunked transport does not take it.
+    Send,
+}
+
 /// The network: how bytes move between nodes, and the model's parameters.
 ///
-/// Every node has one NIC with the same bandwidth in each direction. With the fluid transport
+/// Every node has one NIC with the same bandwidth in each direction (or, with
+/// [`NicLimits::Send`], limited in the sending direction only). With the fluid transport
 /// (the default) a transfer of `S` bytes costs `latency` plus `S` bytes at a max-min fair
 /// share of the sender's egress and the receiver's ingress (see
 /// [`crate::core::transport::fluid`]); with the chunked transport, `latency` and then its
@@ -39,6 +55,8 @@ pub struct NetworkSpec {
     /// fixed latency; its bytes still cross the NICs. `None`: every transfer waits the
     /// latency, as in Ray v0.6, where every object goes through the object stores.
     pub inline_max: Option<u64>,
+    /// Which directions of each NIC `nic_bandwidth` limits (both by default).
+    pub nic_limits: NicLimits,
 }
 
 impl NetworkSpec {
@@ -81,7 +99,8 @@ impl Spilling {
 /// Invariant once [`ClusterSpec::validate`] has passed: at least one node, every node has at
 /// least one CPU and a non-zero store, the NIC bandwidth (and the disk bandwidth, if spilling)
 /// is non-zero, a chunked transport's parameters pass
-/// [`ChunkedSpec::check`](crate::ChunkedSpec::check), every fault names nodes of the cluster,
+/// [`ChunkedSpec::check`](crate::ChunkedSpec::check), NICs limited in one direction only
+/// ([`NicLimits::Send`]) do not go with the chunked transport, every fault names nodes of the cluster,
 /// and the recovery settings hold their invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterSpec {
@@ -122,6 +141,13 @@ pub enum SpecError {
     /// Spilling is on with a disk bandwidth of zero.
     #[error("spilling is on, but the disk bandwidth is zero")]
     ZeroDiskBandwidth,
+    /// NICs limited in one direction with the chunked transport, whose receive threads and
+    /// ingress buckets model a NIC's receiving side.
+    #[error(
+        "NICs limited in the sending direction only (nic_limits = \"send\") need the fluid \
+         transport; the chunked transport models both directions"
+    )]
+    OneWayNicNeedsFluid,
     /// The chunked transport's parameters are invalid (the message names the field).
     #[error(transparent)]
     Chunked(#[from] ChunkedError),
@@ -173,6 +199,11 @@ impl ClusterSpec {
         if let TransportModel::Chunked(chunked) = self.network.transport {
             chunked.check()?;
         }
+        if self.network.nic_limits == NicLimits::Send
+            && matches!(self.network.transport, TransportModel::Chunked(_))
+        {
+            return Err(SpecError::OneWayNicNeedsFluid);
+        }
         self.faults.check(self.nodes.len())?;
         self.recovery.check()?;
         Ok(())
@@ -194,6 +225,7 @@ mod tests {
             latency: 0,
             transport: Default::default(),
             inline_max: None,
+            nic_limits: NicLimits::Both,
         }
     }
     fn node() -> NodeSpec {
@@ -225,6 +257,14 @@ mod tests {
         let err = s.validate().unwrap_err();
         assert_eq!(err, SpecError::Chunked(ChunkedError::ZeroRecvThreads));
         assert!(err.to_string().contains("recv_threads"), "{err}");
+        s.network.transport = TransportModel::Chunked(crate::ChunkedSpec::ray_v0_6(4));
+        s.network.nic_limits = NicLimits::Send;
+        assert_eq!(s.validate(), Err(SpecError::OneWayNicNeedsFluid));
+        // An executor's transport moves real bytes and ignores the model's NIC.
+        s.network.transport = TransportModel::External;
+        assert_eq!(s.validate(), Ok(()));
+        s.network.transport = TransportModel::Fluid;
+        assert_eq!(s.validate(), Ok(()));
         assert_eq!(ClusterSpec::uniform(3, node(), net()).validate(), Ok(()));
     }
 }

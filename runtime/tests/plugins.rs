@@ -274,6 +274,7 @@ fn spec(nodes: usize, cpus: u32) -> ClusterSpec {
             latency: 1_000,
             transport: Default::default(),
             inline_max: None,
+            nic_limits: Default::default(),
         },
     )
 }

@@ -17,7 +17,7 @@ use cohort_runtime::core::transport::TransportModel;
 use cohort_runtime::policy::NodeId;
 use cohort_runtime::{
     ChunkedSpec, ClusterSpec, CostModel, Fault, FaultKind, FaultScript, HintSource, Jitter,
-    ModelOptions, Nanos, NetworkSpec, NodeSpec, ObjectLifetime, PullSource, Recovery,
+    ModelOptions, Nanos, NetworkSpec, NicLimits, NodeSpec, ObjectLifetime, PullSource, Recovery,
     Serialization, SizeCurve, Slowdown, Spilling, TokenBucket, ViewAccounting, WakeUp,
 };
 use std::collections::BTreeMap;
@@ -250,13 +250,14 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 31] = [
+pub const CLUSTER_KEYS: [&str; 32] = [
     "nodes",
     "cpus",
     "store",
     "nic_bandwidth",
     "latency",
     "inline_objects",
+    "nic_limits",
     "heartbeat",
     "submit_cost",
     "spilling",
@@ -1037,6 +1038,8 @@ pub(crate) fn resolve(
                 c.inline_objects.as_ref(),
                 Quantity::Size,
             )?,
+            // Resolved with the transport, below.
+            nic_limits: NicLimits::Both,
         },
     );
     let heartbeat = r.key(
@@ -1067,6 +1070,7 @@ pub(crate) fn resolve(
     }
     let model = resolve_model(&mut r, c, heartbeat)?;
     spec.network.transport = resolve_transport(&mut r, c, cpus)?;
+    spec.network.nic_limits = resolve_nic_limits(&r, c, spec.network.transport)?;
 
     // Kinds.
     let mut tasks = BTreeMap::new();
@@ -1548,6 +1552,30 @@ fn resolve_transport(
         }
     };
     Ok(TransportModel::Chunked(spec))
+}
+
+/// `cluster.nic_limits`: both directions of each NIC unless `"send"`, which the chunked
+/// transport does not take (its receive threads and ingress buckets model the receiving side).
+fn resolve_nic_limits(
+    r: &Resolver<'_>,
+    c: &schema::ClusterSection,
+    transport: TransportModel,
+) -> Result<NicLimits, WorkloadError> {
+    const KEY: &str = "cluster.nic_limits";
+    if r.keyword(KEY, c.nic_limits.as_ref(), &["both", "send"])? != Some(1) {
+        return Ok(NicLimits::Both);
+    }
+    if matches!(transport, TransportModel::Chunked(_))
+        && let Some(v) = r.val(KEY, c.nic_limits.as_ref())
+    {
+        return Err(r.fail(
+            &v,
+            KEY,
+            "\"send\" needs the fluid transport (the chunked transport models a NIC's \
+             receiving side with its receive threads)",
+        ));
+    }
+    Ok(NicLimits::Send)
 }
 
 /// `[recovery]`: each key given (in the file or by `recovery.KEY`) replaces the runtime's

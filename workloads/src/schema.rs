@@ -97,6 +97,9 @@ pub struct ClusterSection {
     /// Objects of at most this size move inline, without the latency (size, or `"none"`:
     /// default, every transfer waits it).
     pub inline_objects: Option<Field>,
+    /// Which directions the NIC bandwidth limits: `"both"` (default) or `"send"` (what a
+    /// node sends only, as the live runtime's emulated NIC paces; the fluid transport only).
+    pub nic_limits: Option<Field>,
     /// Staleness of the policy's load view (duration; default 0).
     pub heartbeat: Option<Field>,
     /// Driver time per submission (duration; default 0).

@@ -306,7 +306,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
     assert_eq!(
         message(&w, &[("cluster.gpus", "1")]),
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
-         nodes, cpus, store, nic_bandwidth, latency, inline_objects, heartbeat, submit_cost, spilling, \
+         nodes, cpus, store, nic_bandwidth, latency, inline_objects, nic_limits, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
@@ -640,6 +640,33 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ]
         )
         .contains("between 1 and")
+    );
+    // NICs limit both directions unless "send"; the chunked transport refuses "send".
+    let limits = |v: &[(&str, &str)]| tiny().resolve(&sets(v)).map(|r| r.spec.network.nic_limits);
+    assert_eq!(limits(&[]).unwrap(), cohort_runtime::NicLimits::Both);
+    assert_eq!(
+        limits(&[("cluster.nic_limits", "both")]).unwrap(),
+        cohort_runtime::NicLimits::Both
+    );
+    assert_eq!(
+        limits(&[("cluster.nic_limits", "send")]).unwrap(),
+        cohort_runtime::NicLimits::Send
+    );
+    assert_eq!(
+        message(&tiny(), &[("cluster.nic_limits", "receive")]),
+        "tiny.toml: --set cluster.nic_limits=receive: `receive` is not one of both, send"
+    );
+    assert!(
+        message(
+            &tiny(),
+            &[
+                ("cluster.transport", "chunked"),
+                ("cluster.nic_limits", "send")
+            ]
+        )
+        .starts_with(
+            "tiny.toml: --set cluster.nic_limits=send: \"send\" needs the fluid transport"
+        )
     );
     assert!(message(&tiny(), &[("recovery.pull_timeout", "10")]).contains("no unit"));
 }

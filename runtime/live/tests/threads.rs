@@ -205,6 +205,7 @@ fn summing_cluster(
             latency: 0,
             transport: Default::default(),
             inline_max: None,
+            nic_limits: Default::default(),
         },
     );
     let cluster = Cluster::with_backend(

@@ -19,6 +19,7 @@ pub fn spec(n: usize, cpus: u32, store: u64, latency: u64) -> ClusterSpec {
             latency,
             transport: Default::default(),
             inline_max: None,
+            nic_limits: Default::default(),
         },
     )
 }

@@ -5,14 +5,16 @@
 //! egress and B's ingress, and all flowing transfers get the max-min fair rates of those links
 //! (progressive filling). Rates are recomputed whenever a transfer starts or stops flowing, so
 //! between two such moments every rate is constant and completion times are exact up to the
-//! rounding of the final nanosecond (always rounded up).
+//! rounding of the final nanosecond (always rounded up). With
+//! [`NicLimits::Send`](crate::NicLimits::Send) the ingress links have no capacity limit: a
+//! transfer's rate is its share of its sender's egress alone.
 //!
 //! `Network` is the model; [`FluidTransport`] puts it behind the core's
 //! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
 use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
-use crate::spec::transfer_latency;
+use crate::spec::{NicLimits, transfer_latency};
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::cmp::Reverse;
@@ -96,10 +98,13 @@ impl Flow {
 #[derive(Debug)]
 pub(crate) struct Network {
     /// Each link's capacity in bytes per nanosecond: node `n`'s egress is link `n`, its
-    /// ingress link `nodes + n`.
+    /// ingress link `nodes + n` (infinite when the NICs limit sending only, so an ingress
+    /// never bounds a share).
     caps: Vec<f64>,
     /// A NIC's capacity when nothing slows it, in bytes per nanosecond.
     nic: f64,
+    /// Whether the NICs limit what a node receives too.
+    limits: NicLimits,
     nodes: usize,
     /// Transfers waiting out their latency, by id (ascending).
     waiting: VecDeque<Waiting>,
@@ -187,6 +192,7 @@ impl Network {
         Network {
             caps: vec![nic; 2 * nodes],
             nic,
+            limits: NicLimits::Both,
             nodes,
             waiting: VecDeque::new(),
             flows: Vec::new(),
@@ -410,8 +416,24 @@ impl Network {
             None => self.nic,
         };
         self.caps[node.index()] = cap;
-        self.caps[self.nodes + node.index()] = cap;
+        self.caps[self.nodes + node.index()] = self.ingress(cap);
         self.dirty = true;
+    }
+
+    /// The NICs limit the directions `limits` says (both as built). Call before any flow.
+    fn set_limits(&mut self, limits: NicLimits) {
+        self.limits = limits;
+        for n in 0..self.nodes {
+            self.caps[self.nodes + n] = self.ingress(self.caps[n]);
+        }
+    }
+
+    /// An ingress link's capacity for a NIC of capacity `cap`.
+    fn ingress(&self, cap: f64) -> f64 {
+        match self.limits {
+            NicLimits::Both => cap,
+            NicLimits::Send => f64::INFINITY,
+        }
     }
 
     /// Recomputes the rates if they are out of date (see `dirty`), and returns the next wake-up.
@@ -1036,6 +1058,13 @@ impl FluidTransport {
         self
     }
 
+    /// The same, with the NICs limiting the directions `limits` says
+    /// ([`NetworkSpec::nic_limits`](crate::NetworkSpec::nic_limits)).
+    pub fn with_nic_limits(mut self, limits: NicLimits) -> Self {
+        self.net.set_limits(limits);
+        self
+    }
+
     /// The latency of `id` has passed: it flows from `now`, the rates recomputed at this
     /// instant. A transfer given up meanwhile is no longer waiting: nothing happens.
     fn begin_flowing(&mut self, id: TransferId, now: Nanos, out: &mut Outbox) {
@@ -1175,6 +1204,33 @@ mod tests {
             .map(|id| net.get(*id).unwrap().rate_bytes_per_sec())
             .collect();
         assert_eq!(rates, vec![0.5e9, 0.5e9, 0.5e9]);
+    }
+
+    #[test]
+    fn nics_that_limit_sending_only_let_a_node_receive_from_two_at_once() {
+        // 0->2 and 1->2: node 2's ingress halves both with full-duplex NICs; with send-only
+        // NICs each moves at its sender's full rate.
+        for (limits, end) in [(NicLimits::Both, 2_000_000), (NicLimits::Send, 1_000_000)] {
+            let mut t = FluidTransport::new(3, GB, 0).with_nic_limits(limits);
+            let net = &mut t.net;
+            let a = net.start(NodeId(0), NodeId(2), 1_000_000);
+            let b = net.start(NodeId(1), NodeId(2), 1_000_000);
+            net.begin_flow(a, 0);
+            let wake = net.begin_flow(b, 0);
+            assert_eq!(run(net, wake), vec![(0, end), (1, end)], "{limits:?}");
+        }
+        // A sender's egress is still shared, and slowing the receiver's NIC slows only what
+        // it sends: 0->1 and 0->2 at half the rate each, 1->2 (node 1 slowed 4x) at a quarter.
+        let mut net = Network::new(3, GB);
+        net.set_limits(NicLimits::Send);
+        net.slow_nic(NodeId(1), Slowdown::from_milli(4_000));
+        net.slow_nic(NodeId(2), Slowdown::from_milli(4_000));
+        let ids = [(0, 1), (0, 2), (1, 2)].map(|(a, b)| net.start(NodeId(a), NodeId(b), 1_000));
+        for id in ids {
+            net.begin_flow(id, 0);
+        }
+        let rates = ids.map(|id| net.get(id).unwrap().rate_bytes_per_sec());
+        assert_eq!(rates, [0.5e9, 0.5e9, 0.25e9]);
     }
 
     #[test]
@@ -1648,8 +1704,14 @@ mod tests {
         assert_eq!(later.at, 2_000);
     }
 
-    /// Rates from one filling strategy, as bits, for flows given as (from, to) node pairs.
-    fn fill_with(nodes: usize, pairs: &[(usize, usize)], filling: Filling) -> Vec<u64> {
+    /// Rates from one filling strategy, as bits, for flows given as (from, to) node pairs
+    /// (with `send_only`, the ingress links unlimited).
+    fn fill_with(
+        nodes: usize,
+        pairs: &[(usize, usize)],
+        filling: Filling,
+        send_only: bool,
+    ) -> Vec<u64> {
         let mut sc = Scratch {
             flows: pairs
                 .iter()
@@ -1658,7 +1720,11 @@ mod tests {
                 .collect(),
             ..Scratch::default()
         };
-        sc.fill(&vec![1.25; 2 * nodes], filling);
+        let mut caps = vec![1.25; 2 * nodes];
+        if send_only {
+            caps[nodes..].fill(f64::INFINITY);
+        }
+        sc.fill(&caps, filling);
         sc.rate.iter().map(|r| r.to_bits()).collect()
     }
 
@@ -1755,15 +1821,17 @@ mod tests {
         fn scan_and_heap_agree(
             nodes in 2usize..40,
             raw in proptest::collection::vec((0usize..40, 1usize..40), 1..120),
+            send_only in proptest::bool::ANY,
         ) {
             let pairs: Vec<(usize, usize)> = raw
                 .iter()
                 .map(|&(a, d)| (a % nodes, (a % nodes + d % (nodes - 1) + 1) % nodes))
                 .collect();
-            let heap = fill_with(nodes, &pairs, Filling::Heap);
-            proptest::prop_assert_eq!(&heap, &fill_with(nodes, &pairs, Filling::Auto));
+            let fill = |filling| fill_with(nodes, &pairs, filling, send_only);
+            let heap = fill(Filling::Heap);
+            proptest::prop_assert_eq!(&heap, &fill(Filling::Auto));
             if nodes <= 16 && pairs.len() <= SCAN_MAX_FLOWS {
-                proptest::prop_assert_eq!(&heap, &fill_with(nodes, &pairs, Filling::Scan));
+                proptest::prop_assert_eq!(&heap, &fill(Filling::Scan));
             }
         }
 
@@ -1816,16 +1884,21 @@ mod tests {
 
         /// With faults: slowed NICs and dropped links. A dropped link's flows stand still;
         /// every other flow is max-min fair over the links' reduced capacities. On 6 nodes
-        /// (the filling on bit sets) and on 20 (the general filling).
+        /// (the filling on bit sets) and on 20 (the general filling). With NICs that limit
+        /// sending only, an ingress is never a bottleneck: every flow's is its sender's egress.
         #[test]
         fn rates_are_max_min_fair_with_faults(
             big in proptest::bool::ANY,
+            send_only in proptest::bool::ANY,
             pairs in proptest::collection::vec((0u32..6, 0u32..6), 1..40),
             slow in proptest::collection::vec((0u32..6, 1_000u32..4_000), 0..4),
             drops in proptest::collection::vec((0u32..6, 0u32..6), 0..3),
         ) {
             let nodes = if big { 20 } else { 6 };
             let mut net = Network::new(nodes, GB);
+            if send_only {
+                net.set_limits(NicLimits::Send);
+            }
             for &(n, milli) in &slow {
                 net.slow_nic(NodeId(n), Slowdown::from_milli(milli));
             }

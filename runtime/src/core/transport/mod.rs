@@ -216,7 +216,8 @@ impl TransportModel {
         match self {
             TransportModel::Fluid => Box::new(
                 fluid::FluidTransport::new(nodes, network.nic_bandwidth, network.latency)
-                    .with_inline_max(network.inline_max),
+                    .with_inline_max(network.inline_max)
+                    .with_nic_limits(network.nic_limits),
             ),
             TransportModel::External => Box::new(external::ExternalTransport::default()),
             TransportModel::Chunked(spec) => Box::new(
