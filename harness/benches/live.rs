@@ -6,9 +6,9 @@
 //! process is the head.
 
 use cohort_live::control::Connection;
-use cohort_live::data::{CHUNK, SocketBytes, pull, serve};
+use cohort_live::data::{CHUNK, IntoStore, SocketBytes, pull_into, serve};
 use cohort_live::head::{HeadOptions, LiveBackend};
-use cohort_live::shm::SharedStore;
+use cohort_live::shm::{SharedStore, put_landed};
 use cohort_runtime::{Cluster, ClusterConfig, Payload, Task, TaskArg};
 use cohort_workloads::{LiveSetup, Workload, registry_live};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -168,9 +168,9 @@ fn live(c: &mut Criterion) {
     g.finish();
 }
 
-/// A 16 MiB object pulled through the data plane (in its chunks, `CHUNK`, into a
-/// shared-memory store; and in the 1,000,000-byte chunks it used before), and the same bytes
-/// through a plain TCP socket.
+/// A 16 MiB object pulled through the data plane (in its chunks, `CHUNK`, landing in a
+/// shared-memory store's arena as a node's pulls do; and in the 1,000,000-byte chunks it used
+/// before), and the same bytes through a plain TCP socket.
 fn transfer(c: &mut Criterion) {
     const SIZE: usize = 16 << 20;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -203,12 +203,14 @@ fn transfer(c: &mut Criterion) {
                     let s = tokio::net::TcpStream::connect(addr).await.unwrap();
                     s.set_nodelay(true).ok();
                     let mut conn = Connection::new(s);
-                    let mut into = SharedStore::new(1 << 30);
+                    // As a node pulls: the chunks land in the store's arena as they arrive.
+                    let into = Mutex::new(SharedStore::new(1 << 30));
                     let t = Instant::now();
                     for i in 0..iters {
-                        let bytes = pull(&mut conn, 1).await.unwrap();
-                        into.put(i, &bytes).unwrap();
-                        into.remove(i);
+                        let mut sink = IntoStore::new(&into);
+                        pull_into(&mut conn, 1, &mut sink).await.unwrap();
+                        put_landed(&into, i, sink.landed().unwrap()).unwrap();
+                        into.lock().unwrap().remove(i);
                     }
                     let took = t.elapsed();
                     drop(conn);

@@ -9,10 +9,10 @@
 
 use crate::control::{Connection, ControlError, brief};
 use crate::message::Message;
-use crate::shm::SharedStore;
+use crate::shm::{Landing, SharedStore};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -392,6 +392,50 @@ impl Sink for Vec<u8> {
     }
 }
 
+/// A sink that lands a pulled object in a store as it arrives ([`SharedStore::landing`]):
+/// an object of 64 KiB or more in a range of the store's arena, where it stays, when one is
+/// free. [`put_landed`](crate::shm::put_landed) then stores it.
+#[derive(Debug)]
+pub struct IntoStore<'a> {
+    store: &'a Mutex<SharedStore>,
+    landing: Option<Landing>,
+    /// A chunk did not fit where the object landed (more bytes than announced).
+    overflow: bool,
+}
+
+impl<'a> IntoStore<'a> {
+    /// A sink into `store`.
+    pub fn new(store: &'a Mutex<SharedStore>) -> Self {
+        IntoStore {
+            store,
+            landing: None,
+            overflow: false,
+        }
+    }
+
+    /// Where the object landed, once [`pull_into`] has put it all there; `None` if a chunk
+    /// did not fit, or none came.
+    pub fn landed(self) -> Option<Landing> {
+        self.landing.filter(|_| !self.overflow)
+    }
+}
+
+impl Sink for IntoStore<'_> {
+    fn begin(&mut self, total: u64) {
+        let landing = self
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .landing(total);
+        self.landing = Some(landing);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let pushed = self.landing.as_mut().is_some_and(|l| l.push(bytes));
+        self.overflow |= !pushed;
+    }
+}
+
 /// Pulls `object` from the peer at the other end of `conn`: its bytes, whole.
 pub async fn pull<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
@@ -546,6 +590,44 @@ mod tests {
             assert!(received > data.len() as u64, "{received}");
             assert!(received < data.len() as u64 + 1_000, "{received}");
         });
+    }
+
+    #[test]
+    fn a_pulled_object_lands_in_the_pulling_stores_arena() {
+        run(async {
+            let data: Vec<u8> = (0..3_000_001u32).map(|i| (i % 241) as u8).collect();
+            let mut store = SharedStore::new(1 << 30);
+            store.put(1, &data).unwrap();
+            store.put(2, b"small").unwrap();
+            let (mut conn, server) = peer(store, CHUNK, None).await;
+            let into = Mutex::new(SharedStore::new(1 << 30));
+            for (id, want) in [(1, &data[..]), (2, &b"small"[..])] {
+                let mut sink = IntoStore::new(&into);
+                pull_into(&mut conn, id, &mut sink).await.unwrap();
+                let landing = sink.landed().unwrap();
+                // The large object in place in the arena, the small one in a buffer.
+                assert_eq!(matches!(landing, Landing::Arena(_)), id == 1);
+                let (object, _) = crate::shm::put_landed(&into, id, landing).unwrap();
+                assert_eq!(&object[..], want);
+                assert_eq!(&into.lock().unwrap().get(id).unwrap()[..], want);
+            }
+            // A sink that got no chunk has landed nothing.
+            let mut sink = IntoStore::new(&into);
+            assert!(matches!(
+                pull_into(&mut conn, 3, &mut sink).await,
+                Err(PullError::Missing(3))
+            ));
+            assert!(sink.landed().is_none());
+            drop(conn);
+            server.await.unwrap();
+        });
+        // More bytes than announced, where the range has no room for them: nothing landed.
+        let into = Mutex::new(SharedStore::new(1 << 20));
+        let mut sink = IntoStore::new(&into);
+        sink.begin(1 << 16);
+        sink.extend(&[1; 1 << 16]);
+        sink.extend(&[2]);
+        assert!(sink.landed().is_none());
     }
 
     /// A data plane on loopback serving `store` to every connection it accepts, each closed

@@ -8,7 +8,7 @@
 //! runs its calls one at a time, in the order they are assigned).
 
 use crate::control::{Connection, ControlError, join};
-use crate::data::{Pool, PullError, RateLimit, Sink, SocketBytes, serve};
+use crate::data::{IntoStore, Pool, PullError, RateLimit, SocketBytes, serve};
 use crate::link::{Link, Writer};
 use crate::message::{Input, Message, NodeCounters, Outcome, Peer, Work};
 use crate::shm::{Landing, SMALL, SharedStore, put_landed, put_shared};
@@ -23,7 +23,7 @@ use nix::unistd::{Pid, getppid};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -733,31 +733,6 @@ fn actor_lane(
     tx
 }
 
-/// A pulled object's bytes, landing in the store as they arrive ([`Landing`]): a large
-/// object's in a range of the store's arena, where it stays.
-struct Landed<'a> {
-    store: &'a Mutex<SharedStore>,
-    landing: Option<Landing>,
-    /// A chunk did not fit where the object landed (the peer sent more than it announced).
-    overflow: bool,
-}
-
-impl Sink for Landed<'_> {
-    fn begin(&mut self, total: u64) {
-        let landing = self
-            .store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .landing(total);
-        self.landing = Some(landing);
-    }
-
-    fn extend(&mut self, bytes: &[u8]) {
-        let pushed = self.landing.as_mut().is_some_and(|l| l.push(bytes));
-        self.overflow |= !pushed;
-    }
-}
-
 /// Pulls `object` from the peer at `target` into the store; its size. A large object's
 /// chunks are written into the store's arena as they arrive; one that lands in a buffer
 /// instead (no arena range free) is copied into the store on a blocking thread, so that the
@@ -765,22 +740,15 @@ impl Sink for Landed<'_> {
 async fn fetch(target: Option<String>, object: u64, shared: Arc<Shared>) -> Result<u64, String> {
     let target = target.ok_or_else(|| "the head named a node that is no peer".to_string())?;
     let counts = &shared.counts;
-    let sink = || Landed {
-        store: &shared.store,
-        landing: None,
-        overflow: false,
-    };
+    let sink = || IntoStore::new(&shared.store);
     let landing = match shared
         .pool
         .pull(&target, object, &counts.socket, sink)
         .await
+        .map(IntoStore::landed)
     {
-        Ok(Landed {
-            overflow: false,
-            landing: Some(landing),
-            ..
-        }) => landing,
-        Ok(_) => {
+        Ok(Some(landing)) => landing,
+        Ok(None) => {
             return Err(format!(
                 "pulling object {object} from {target}: a chunk beyond its size"
             ));
