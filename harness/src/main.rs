@@ -573,13 +573,6 @@ fn cmd_compare(
             .entry("cluster.nic_bandwidth".to_string())
             .or_insert_with(|| rate.to_string());
     }
-    // Paced live nodes pace only what they send, so the simulator's NICs limit sending only,
-    // unless set otherwise.
-    if nic_rate != Some("none") {
-        fixed
-            .entry("cluster.nic_limits".to_string())
-            .or_insert_with(|| "send".to_string());
-    }
     let grid = grid_of(vary)?;
     if grid.is_some() && sweep {
         bail!("--vary and --sweep both choose the grid: pass one");
@@ -594,6 +587,16 @@ fn cmd_compare(
         }
     }
     let (profile_shown, p) = load_profile(profile)?;
+    // Paced live nodes pace only what they send, so the simulator's NICs limit sending only,
+    // unless set otherwise, where its transport is the fluid one (a profile of Ray v0.6's
+    // chunked transport keeps that model's receiving side).
+    if nic_rate != Some("none") && !fixed.contains_key("cluster.nic_limits") {
+        let applied = p.apply(&profile_shown, &w, &fixed)?;
+        let transport = w.resolve(&applied)?.spec.network.transport;
+        if transport == cohort_runtime::core::transport::TransportModel::Fluid {
+            fixed.insert("cluster.nic_limits".to_string(), "send".to_string());
+        }
+    }
     let configs = BTreeMap::new();
     let request = plan::Request {
         workload: &w,

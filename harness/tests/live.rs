@@ -723,6 +723,52 @@ fn calibrate_writes_a_profile_that_runs_apply() {
 }
 
 #[test]
+fn compare_with_a_chunked_profile_keeps_its_nics_both_ways() {
+    // Ray v0.6's profile: the chunked transport, which models a NIC's receiving side, so
+    // `compare` leaves its NICs as they are (and the live side runs without its stalls).
+    let sb = Sandbox::new("live-compare-chunked", "");
+    let tag = format!("live-compare-chunked-{}", std::process::id());
+    let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../peers/ray/profiles/ray-v0.6-local.toml")
+        .display()
+        .to_string();
+    let streaming = shipped("streaming.toml");
+    let mut args: Vec<String> = [
+        "compare",
+        &streaming,
+        "--profile",
+        &profile,
+        "--policies",
+        "random",
+        "--set",
+        "cluster.delayed_ack=none",
+        "--out",
+        "cmp",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(small("0.5s"));
+    let o = cohort_tagged(&sb, &tag, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(left_running(&tag), Vec::<String>::new());
+    let cmp = rows(&read_csv(&sb.path("cmp/compare.csv")));
+    let sim_manifest: toml::Table =
+        std::fs::read_to_string(sb.path(&format!("cmp/sim/runs/{}/manifest.toml", cmp[0]["run"])))
+            .unwrap()
+            .parse()
+            .unwrap();
+    assert_eq!(
+        sim_manifest["profile"]["set"]["cluster.transport"].as_str(),
+        Some("chunked")
+    );
+    assert!(
+        sim_manifest["set"].get("cluster.nic_limits").is_none(),
+        "{sim_manifest:?}"
+    );
+}
+
+#[test]
 fn compare_runs_both_sides_and_writes_their_errors() {
     let sb = Sandbox::new("live-compare", "");
     let tag = format!("live-compare-{}", std::process::id());
