@@ -207,7 +207,8 @@ pub(crate) enum Command {
         /// `cluster.nic_bandwidth` unless `--set` gives one; or `none`: the live nodes send
         /// as fast as the sockets go [default: the workload's nic_bandwidth, with the
         /// profile's applied]. Paced live nodes limit only what they send, so the simulator
-        /// runs with `cluster.nic_limits = "send"` unless `--set` says otherwise.
+        /// runs with `cluster.nic_limits = "send"` (with the fluid transport) unless `--set`
+        /// says otherwise.
         #[arg(long, value_name = "RATE")]
         nic_rate: Option<String>,
         /// Runs each value of a parameter (repeatable: every combination) instead of the
