@@ -10,9 +10,10 @@
 //! object reuses them, as a plasma store reuses its one mapping.
 //!
 //! Ranges are handed out first fit, in whole pages, and coalesced when freed. A range is
-//! written once, by [`Arena::write`], before any reader can see it; it is read only through
-//! the [`Slot`] that owns it, and goes back to the free ranges when that slot is dropped, so
-//! no range is written while a reader holds it.
+//! written once, in order, through the [`Filling`] that took it ([`Arena::begin`], or
+//! [`Arena::write`] at once), before any reader can see it; it is read only through the
+//! [`Slot`] that filling hands out when whole, and goes back to the free ranges when that
+//! slot (or an unfinished filling) is dropped, so no range is written while a reader holds it.
 
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};

@@ -16,8 +16,9 @@
 //! further seals) before it is mapped: no one, in this process or another holding the
 //! descriptor, can change or truncate the bytes a [`SharedBytes`] lends out, and the mapping
 //! lives as long as the value (it is unmapped on drop). The arena is sound because a range
-//! is written once, before its [`arena::Slot`] exists, and is free to be written again only
-//! when that slot is dropped (see its module).
+//! is written once, through the [`arena::Filling`] that took it, before its [`arena::Slot`]
+//! is handed out, and is free to be written again only when that slot is dropped (see its
+//! module).
 //!
 //! An object pulled from a peer lands where it will stay ([`Landing`]): its chunks are
 //! written into an arena range as they arrive, so a large object crosses memory once, with
