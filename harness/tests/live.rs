@@ -722,6 +722,37 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     );
 }
 
+/// Runs `cohort compare` of the streaming workload live in `sb` (tagged `tag`), with
+/// `profile`, the `extra` arguments and the small cluster of [`small`] for `duration`, into
+/// `cmp/`; checks that it succeeded and left no process behind, and returns `compare.csv`.
+fn compare_live(
+    sb: &Sandbox,
+    tag: &str,
+    profile: &str,
+    extra: &[&str],
+    duration: &str,
+) -> Vec<BTreeMap<String, String>> {
+    let streaming = shipped("streaming.toml");
+    let mut args: Vec<String> = ["compare", &streaming, "--profile", profile, "--out", "cmp"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(small(duration));
+    let o = cohort_tagged(sb, tag, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(left_running(tag), Vec::<String>::new());
+    rows(&read_csv(&sb.path("cmp/compare.csv")))
+}
+
+/// The manifest of `compare`'s run `run` on `side` (`sim` or `live`).
+fn compared_manifest(sb: &Sandbox, side: &str, run: &str) -> toml::Table {
+    std::fs::read_to_string(sb.path(&format!("cmp/{side}/runs/{run}/manifest.toml")))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn compare_with_a_chunked_profile_keeps_its_nics_both_ways() {
     // Ray v0.6's profile: the chunked transport, which models a NIC's receiving side, so
@@ -732,32 +763,9 @@ fn compare_with_a_chunked_profile_keeps_its_nics_both_ways() {
         .join("../peers/ray/profiles/ray-v0.6-local.toml")
         .display()
         .to_string();
-    let streaming = shipped("streaming.toml");
-    let mut args: Vec<String> = [
-        "compare",
-        &streaming,
-        "--profile",
-        &profile,
-        "--policies",
-        "random",
-        "--set",
-        "cluster.delayed_ack=none",
-        "--out",
-        "cmp",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(small("0.5s"));
-    let o = cohort_tagged(&sb, &tag, &args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(left_running(&tag), Vec::<String>::new());
-    let cmp = rows(&read_csv(&sb.path("cmp/compare.csv")));
-    let sim_manifest: toml::Table =
-        std::fs::read_to_string(sb.path(&format!("cmp/sim/runs/{}/manifest.toml", cmp[0]["run"])))
-            .unwrap()
-            .parse()
-            .unwrap();
+    let extra = ["--policies", "random", "--set", "cluster.delayed_ack=none"];
+    let cmp = compare_live(&sb, &tag, &profile, &extra, "0.5s");
+    let sim_manifest = compared_manifest(&sb, "sim", &cmp[0]["run"]);
     assert_eq!(
         sim_manifest["profile"]["set"]["cluster.transport"].as_str(),
         Some("chunked")
@@ -776,27 +784,9 @@ fn compare_runs_both_sides_and_writes_their_errors() {
         "p.toml",
         "[cluster]\nlatency = \"200us\"\n[kinds.copy]\nfixed = \"100us\"\noutput_rate = \"2GB/s\"\n",
     );
-    let streaming = shipped("streaming.toml");
-    let mut args: Vec<String> = [
-        "compare",
-        &streaming,
-        "--profile",
-        "p.toml",
-        "--policies",
-        "random,group",
-        "--out",
-        "cmp",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(small("1s"));
-    let o = cohort_tagged(&sb, &tag, &args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(left_running(&tag), Vec::<String>::new());
+    let cmp = compare_live(&sb, &tag, "p.toml", &["--policies", "random,group"], "1s");
     let sim = rows(&read_csv(&sb.path("cmp/sim/summary.csv")));
     let live = rows(&read_csv(&sb.path("cmp/live/summary.csv")));
-    let cmp = rows(&read_csv(&sb.path("cmp/compare.csv")));
     assert_eq!((sim.len(), live.len(), cmp.len()), (2, 2, 2));
     for c in &cmp {
         let s = sim.iter().find(|r| r["run"] == c["run"]).unwrap();
@@ -822,17 +812,9 @@ fn compare_runs_both_sides_and_writes_their_errors() {
         }
     }
     // The live side really ran live, the simulated side with the profile.
-    let live_manifest: toml::Table =
-        std::fs::read_to_string(sb.path(&format!("cmp/live/runs/{}/manifest.toml", cmp[0]["run"])))
-            .unwrap()
-            .parse()
-            .unwrap();
+    let live_manifest = compared_manifest(&sb, "live", &cmp[0]["run"]);
     assert_eq!(live_manifest["deploy"].as_str(), Some("processes"));
-    let sim_manifest: toml::Table =
-        std::fs::read_to_string(sb.path(&format!("cmp/sim/runs/{}/manifest.toml", cmp[0]["run"])))
-            .unwrap()
-            .parse()
-            .unwrap();
+    let sim_manifest = compared_manifest(&sb, "sim", &cmp[0]["run"]);
     assert_eq!(sim_manifest["deploy"].as_str(), Some("in-process"));
     assert_eq!(
         sim_manifest["profile"]["set"]["tasks.map_step.fixed"].as_str(),

@@ -322,9 +322,8 @@ impl Landing {
     }
 }
 
-/// Stores object `id` from where its bytes landed, holding the store's lock only to take the
-/// room and to add the object: an arena range is stored as it is, a buffer copied as
-/// [`put_shared`] copies. Returns the object and the bytes the store then held. Refuses an
+/// Stores object `id` from where its bytes landed: an arena range as it is, under one hold
+/// of the store's lock (no bytes are copied), a buffer copied as [`put_shared`] copies. Returns the object and the bytes the store then held. Refuses an
 /// arena range not written to its end ([`StoreError::Incomplete`]).
 pub fn put_landed(
     store: &std::sync::Mutex<SharedStore>,
@@ -340,13 +339,14 @@ pub fn put_landed(
         written: f.written() as u64,
         size: f.len() as u64,
     })?;
+    // Its bytes are in place: room is taken and the object added under one lock.
     let object = Bytes::from_owner(slot);
-    let mut at = store;
-    let reservation = at.step(|s| s.reserve(id, object.len() as u64))?;
-    Ok(at.step(|s| {
-        s.commit(reservation, object.clone());
-        (object, s.used())
-    }))
+    let mut s = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let reservation = s.reserve(id, object.len() as u64)?;
+    s.commit(reservation, object.clone());
+    Ok((object, s.used()))
 }
 
 /// Where a store is reached one step at a time: the store itself, or a store behind a lock,
