@@ -239,6 +239,18 @@ impl Series {
         ((a, b), comment, curve)
     }
 
+    /// Every sample over the median of its size (all sessions pooled): the spread of the
+    /// samples around the median, whatever their size.
+    fn ratios(&self) -> Vec<f64> {
+        let mut out = Vec::new();
+        for samples in self.by_size.values() {
+            let mut v: Vec<u64> = samples.iter().map(|&(_, ns)| ns).collect();
+            let median = spread(&mut v).0.max(1) as f64;
+            out.extend(v.iter().map(|&ns| ns as f64 / median));
+        }
+        out
+    }
+
     /// The median per size (of the samples of every session, pooled), and a comment giving
     /// the measurements, each size as `label` writes it. With more than one session, the
     /// comment also gives how each session's own median varied: a host that was unsteady
@@ -662,6 +674,28 @@ impl Activity {
     }
 }
 
+/// A standard normal's 90th percentile.
+const Z90: f64 = 1.281_551_565_545;
+
+/// The log-normal spread (`sigma`, see `cluster.jitter = "lognormal"`) of samples given as
+/// `ratios` to their medians: the one whose 90th percentile is the samples', as a factor of
+/// the median (the slow tail is what moves a mean; the fast side of these samples is
+/// bounded by the work itself). Also a comment's numbers: the samples' p10 and p90, and
+/// their mean, each as a factor of the median, with the mean the spread implies.
+fn log_spread(mut ratios: Vec<f64>) -> (f64, String) {
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| quantile(&ratios, p).unwrap_or(1.0);
+    let (p10, p50, p90) = (q(0.1), q(0.5), q(0.9));
+    let sigma = ((p90 / p50.max(f64::MIN_POSITIVE)).ln() / Z90).max(0.0);
+    let mean = ratios.iter().sum::<f64>() / ratios.len().max(1) as f64;
+    let note = format!(
+        "{} samples: p10 x{p10:.2}, p90 x{p90:.2}, mean x{mean:.2} (the spread's: x{:.2})",
+        ratios.len(),
+        (sigma * sigma / 2.0).exp()
+    );
+    (sigma, note)
+}
+
 /// `moving`'s transfer times as measured, the same less what the model charges for waking
 /// either end (`wake`, by how long each had idled), and the comment's note on how much that
 /// took off the smallest size's (which gives the latency).
@@ -782,6 +816,19 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let curve = WakeUp::new(&steps).context("the wake-up steps do not make a curve")?;
     let (raw, net, net_note) = net_of_waking(&m.moving, &curve);
     let (_, raw_note) = raw.medians(|size| format!("{size} B"));
+    // The spreads: of every task sample around its size's median, and of the smallest
+    // transfers (their latency) around theirs.
+    let tasks: Vec<f64> = [&m.generate, &m.copying, &m.summing]
+        .iter()
+        .flat_map(|s| s.ratios())
+        .collect();
+    let (task_spread, task_spread_note) = log_spread(tasks);
+    let smallest = net.by_size.keys().next().copied().unwrap_or(0);
+    let mut smallest_net = Series::default();
+    for &(session, ns) in net.by_size.get(&smallest).into_iter().flatten() {
+        smallest_net.add(session, smallest, ns);
+    }
+    let (latency_spread, latency_spread_note) = log_spread(smallest_net.ratios());
     let ((latency, per_byte), moving_note) = net.line();
     let bandwidth = if per_byte > 0.0 {
         format!("{:.3}Gbit/s", 8.0 / per_byte)
@@ -953,6 +1000,18 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
             .join(",")
     );
     let _ = writeln!(p, "set_up_work = {:?}", us(set_up_work));
+    let _ = writeln!(
+        p,
+        "# The same work is sometimes much slower than its median: each duration, and each\n\
+         # transfer's latency, is its median times e^(sigma Z), Z a standard normal draw from\n\
+         # the run's seed; sigma is the one that gives the samples' 90th percentile (fitted on\n\
+         # the slow side, which moves a mean). The samples, as factors of their size's median:\n\
+         #   tasks, every size: {task_spread_note}\n\
+         #   {smallest}-byte transfers, net of waking: {latency_spread_note}"
+    );
+    let _ = writeln!(p, "jitter = \"lognormal\"");
+    let _ = writeln!(p, "jitter_spread = {task_spread:.3}");
+    let _ = writeln!(p, "latency_jitter_spread = {latency_spread:.3}");
     // What was written must read back as a profile.
     cohort_workloads::Profile::parse("the calibrated profile", &p)
         .context("the calibrated profile does not read back")?;
@@ -981,6 +1040,30 @@ fn cores() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spread_of_samples_is_the_log_normal_one_with_their_90th_percentile() {
+        // Samples of two sizes, each around its own median with a log-normal noise of 0.4:
+        // pooled as ratios to their size's median, the spread comes back.
+        let noise = cohort_runtime::Jitter::LogNormal { sigma_ppm: 400_000 };
+        let mut s = Series::default();
+        for task in 0..20_000 {
+            let size = if task % 2 == 0 { 8 } else { 1 << 20 };
+            let median = if size == 8 { 50_000 } else { 2_000_000 };
+            s.add(task as usize % 3, size, noise.apply(median, 9, task));
+        }
+        let (sigma, note) = log_spread(s.ratios());
+        assert!((sigma - 0.4).abs() < 0.01, "{sigma}");
+        assert!(note.starts_with("20000 samples: p10 x0.6"), "{note}");
+        assert!(note.ends_with("(the spread's: x1.08)"), "{note}");
+        // Samples that do not vary: no spread.
+        let mut same = Series::default();
+        for session in 0..10 {
+            same.add(session, 8, 1_000);
+        }
+        assert_eq!(log_spread(same.ratios()).0, 0.0);
+        assert_eq!(log_spread(Vec::new()).0, 0.0);
+    }
 
     #[test]
     fn full_sessions_are_as_many_as_asked_spread_evenly_the_first_among_them() {

@@ -686,6 +686,17 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         .find(|l| l.contains("latency); per session (us):"))
         .expect("the set-ups' measurements");
     assert_eq!(sessions.matches(',').count(), 11, "{sessions}");
+    // The noise: a log-normal spread for durations and one for latencies, each from its
+    // samples (every task's, and the 8-byte transfers').
+    assert_eq!(p.model["jitter"].as_str(), Some("lognormal"), "{text}");
+    for key in ["jitter_spread", "latency_jitter_spread"] {
+        let sigma = p.model[key].as_float().expect("a spread");
+        assert!((0.0..=3.0).contains(&sigma), "{key} = {sigma}");
+    }
+    assert!(
+        text.contains("#   8-byte transfers, net of waking: 24 samples: p10 x"),
+        "{text}"
+    );
     // The simulator takes it.
     let streaming = shipped("streaming.toml");
     let o = sb.cohort(&[

@@ -172,7 +172,7 @@ fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
         "--set cluster.gpus=2: [cluster] has no settable key `gpus` (its keys: nodes, cpus, \
          store, nic_bandwidth, latency, inline_objects, nic_limits, heartbeat, submit_cost, spilling, disk_bandwidth, \
          view_accounting, spill_over, object_lifetime, hints, serialize_fixed, serialize_rate, jitter, \
-         jitter_spread, pull_source, transport, chunk_size, transfer_threads, flow_cap, \
+         jitter_spread, latency_jitter_spread, pull_source, transport, chunk_size, transfer_threads, flow_cap, \
          nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, first_touch_rate, \
          set_up_work, delayed_ack)",
     );

@@ -91,6 +91,14 @@ pub enum Jitter {
         /// Half the width of the factor's range, in millionths.
         spread_ppm: u32,
     },
+    /// Each duration is multiplied by `e^(sigma Z)`, `Z` a standard normal draw: a log-normal
+    /// factor of median 1 and mean `e^(sigma^2 / 2)`, skewed to the slow side as measured
+    /// costs are (a piece of work is sometimes much slower than its median, never much
+    /// faster). `sigma_ppm` is `sigma` in millionths.
+    LogNormal {
+        /// The standard deviation of the factor's logarithm, in millionths.
+        sigma_ppm: u32,
+    },
 }
 
 impl Jitter {
@@ -108,8 +116,34 @@ impl Jitter {
                 let ns = (u128::from(duration) * u128::from(factor)).div_ceil(1_000_000);
                 u64::try_from(ns).unwrap_or(Nanos::MAX)
             }
+            Jitter::LogNormal { sigma_ppm: 0 } => duration,
+            Jitter::LogNormal { sigma_ppm } => {
+                let draw = mix(seed ^ mix(task));
+                let sigma = f64::from(sigma_ppm) / 1e6;
+                let ns = (duration as f64 * (sigma * standard_normal(draw)).exp()).ceil();
+                // `as` saturates: a factor beyond `u64` is the longest duration.
+                ns as Nanos
+            }
         }
     }
+
+    /// A transfer's `latency` with the noise drawn for `object` moving to node `to` under
+    /// `seed` (a stream of draws apart from the durations'). Pulling the same object to the
+    /// same node again draws the same noise.
+    pub fn apply_to_transfer(self, latency: Nanos, seed: u64, object: u64, to: u32) -> Nanos {
+        // "transfer" in ASCII: the transfers' stream.
+        const TRANSFERS: u64 = 0x7472_616e_7366_6572;
+        self.apply(latency, mix(seed ^ TRANSFERS), mix(object) ^ u64::from(to))
+    }
+}
+
+/// A standard normal value from the 64 random bits of `draw` (Box and Muller's transform;
+/// its tails stop at about 8.6 standard deviations, beyond what a run's draws reach).
+fn standard_normal(draw: u64) -> f64 {
+    // A uniform in (0, 1] (never 0, whose logarithm is infinite), and one in [0, 1).
+    let u1 = ((draw >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    let u2 = mix(draw) as f64 / 2f64.powi(64);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Which holder of an object a pull takes its bytes from.
@@ -234,6 +268,9 @@ pub struct ModelOptions {
     pub serialization: Option<Serialization>,
     /// Noise on durations.
     pub jitter: Jitter,
+    /// Noise on each transfer's latency (its set-up), of the same kind as `jitter`'s; drawn
+    /// from the run's seed, the object and its destination (see [`Jitter::apply_to_transfer`]).
+    pub latency_jitter: Jitter,
     /// Which holder a pull takes an object from.
     pub pull_source: PullSource,
     /// The cores every node shares, when the whole cluster runs on one host (a live cluster
@@ -337,6 +374,64 @@ mod tests {
         let total: u64 = (0..100_000).map(|t| j.apply(1_000_000, 3, t)).sum();
         let mean = total as f64 / 100_000.0;
         assert!((mean - 1_000_000.0).abs() < 2_000.0, "{mean}");
+    }
+
+    #[test]
+    fn log_normal_jitter_has_median_one_its_quantiles_and_its_mean() {
+        let sigma: f64 = 0.5;
+        let j = Jitter::LogNormal { sigma_ppm: 500_000 };
+        let n = 100_000;
+        let mut d: Vec<u64> = (0..n).map(|t| j.apply(1_000_000, 11, t)).collect();
+        let mean = d.iter().sum::<u64>() as f64 / n as f64 / 1e6;
+        d.sort_unstable();
+        let q = |p: f64| d[(p * n as f64) as usize] as f64 / 1e6;
+        // A standard normal's 10th, 50th and 90th percentiles: -1.2816, 0, 1.2816.
+        for (p, want) in [
+            (0.1, (-1.2816 * sigma).exp()),
+            (0.5, 1.0),
+            (0.9, (1.2816 * sigma).exp()),
+        ] {
+            assert!(
+                (q(p) / want - 1.0).abs() < 0.01,
+                "p{p}: {} against {want}",
+                q(p)
+            );
+        }
+        let want = (sigma * sigma / 2.0).exp();
+        assert!(
+            (mean / want - 1.0).abs() < 0.01,
+            "mean {mean} against {want}"
+        );
+        // The draw depends on the seed and the task only.
+        assert_eq!(j.apply(1_000_000, 11, 7), j.apply(1_000_000, 11, 7));
+        assert_ne!(
+            (0..20)
+                .map(|t| j.apply(1_000_000, 12, t))
+                .collect::<Vec<_>>(),
+            (0..20)
+                .map(|t| j.apply(1_000_000, 11, t))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(Jitter::LogNormal { sigma_ppm: 0 }.apply(123, 7, 1), 123);
+        // Saturates rather than wrapping.
+        let wide = Jitter::LogNormal {
+            sigma_ppm: 3_000_000,
+        };
+        assert!((0..10_000).all(|t| wide.apply(Nanos::MAX / 2, 1, t) >= 1));
+    }
+
+    #[test]
+    fn a_transfer_draws_from_a_stream_of_its_own_by_object_and_destination() {
+        let j = Jitter::LogNormal { sigma_ppm: 600_000 };
+        let t = |object: u64, to: u32| j.apply_to_transfer(1_000_000, 5, object, to);
+        assert_eq!(t(3, 1), t(3, 1));
+        let objects: Vec<Nanos> = (0..20).map(|o| t(o, 1)).collect();
+        let nodes: Vec<Nanos> = (0..20).map(|n| t(3, n)).collect();
+        let tasks: Vec<Nanos> = (0..20).map(|k| j.apply(1_000_000, 5, k)).collect();
+        assert!(objects.windows(2).any(|w| w[0] != w[1]));
+        assert!(nodes.windows(2).any(|w| w[0] != w[1]));
+        assert_ne!(objects, tasks, "the durations' stream is another");
+        assert_eq!(Jitter::None.apply_to_transfer(77, 5, 3, 1), 77);
     }
 
     #[test]

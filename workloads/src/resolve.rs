@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 32] = [
+pub const CLUSTER_KEYS: [&str; 33] = [
     "nodes",
     "cpus",
     "store",
@@ -270,6 +270,7 @@ pub const CLUSTER_KEYS: [&str; 32] = [
     "serialize_rate",
     "jitter",
     "jitter_spread",
+    "latency_jitter_spread",
     "pull_source",
     "transport",
     "chunk_size",
@@ -1430,45 +1431,88 @@ fn resolve_model(
     )? {
         model.pull_source = [PullSource::FewestOutgoing, PullSource::Random][i];
     }
-    let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &["none", "uniform"])?;
-    let spread_val = r
-        .val("cluster.jitter_spread", c.jitter_spread.as_ref())
-        .filter(|v| !v.is_none());
-    // A `--set` of no jitter (an ablation) leaves the file's spread unused.
-    let spread_val =
-        spread_val.filter(|_| !(kind == Some(0) && r.keys.contains_key("cluster.jitter")));
-    match (kind, spread_val) {
-        (Some(1), Some(v)) => {
-            let thousandths = r.quantity(&v, "cluster.jitter_spread", Quantity::Factor)?;
+    (model.jitter, model.latency_jitter) = resolve_jitter(r, c)?;
+    Ok(model)
+}
+
+/// The noise of `[cluster]`: on durations (`jitter_spread`) and on transfers' latencies
+/// (`latency_jitter_spread`), both of the kind `jitter` names. A kind needs a spread; a spread
+/// needs a kind, except that a `--set` of no jitter (an ablation) leaves the file's spreads
+/// unused.
+fn resolve_jitter(
+    r: &mut Resolver<'_>,
+    c: &schema::ClusterSection,
+) -> Result<(Jitter, Jitter), WorkloadError> {
+    let kinds = ["none", "uniform", "lognormal"];
+    let kind = r.keyword("cluster.jitter", c.jitter.as_ref(), &kinds)?;
+    let ablated = kind == Some(0) && r.keys.contains_key("cluster.jitter");
+    let mut spreads = [
+        ("cluster.jitter_spread", c.jitter_spread.as_ref()),
+        (
+            "cluster.latency_jitter_spread",
+            c.latency_jitter_spread.as_ref(),
+        ),
+    ]
+    .map(|(key, field)| {
+        let v = r.val(key, field).filter(|v| !v.is_none() && !ablated);
+        (key, v)
+    });
+    let kind = match kind {
+        Some(k @ (1 | 2)) => k,
+        _ => {
+            if let Some((key, Some(v))) = spreads.iter().find(|(_, v)| v.is_some()) {
+                return Err(r.fail(
+                    v,
+                    key,
+                    "a spread without cluster.jitter = \"uniform\" or \"lognormal\"",
+                ));
+            }
+            return Ok((Jitter::None, Jitter::None));
+        }
+    };
+    if spreads.iter().all(|(_, v)| v.is_none()) {
+        let example = if kind == 1 {
+            "e.g. 0.1: each duration times a factor from 0.9 to 1.1"
+        } else {
+            "e.g. 0.4: each duration times e^(0.4 Z), Z a standard normal draw"
+        };
+        return Err(r.whole(format!(
+            "cluster.jitter = \"{}\" needs cluster.jitter_spread or \
+             cluster.latency_jitter_spread ({example})",
+            kinds[kind]
+        )));
+    }
+    let mut jitters = [Jitter::None; 2];
+    for (jitter, (key, v)) in jitters.iter_mut().zip(&mut spreads) {
+        let Some(v) = v.take() else { continue };
+        let thousandths = r.quantity(&v, key, Quantity::Factor)?;
+        *jitter = if kind == 1 {
             if thousandths >= 1000 {
                 return Err(r.fail(
                     &v,
-                    "cluster.jitter_spread",
+                    key,
                     "a spread of 1 or more would make durations zero or negative; give a \
                      fraction below 1, e.g. 0.1",
                 ));
             }
-            model.jitter = Jitter::Uniform {
+            Jitter::Uniform {
                 spread_ppm: (thousandths * 1000) as u32,
-            };
-        }
-        (Some(1), None) => {
-            return Err(r.whole(
-                "cluster.jitter = \"uniform\" needs cluster.jitter_spread (e.g. 0.1: each \
-                 duration times a factor from 0.9 to 1.1)"
-                    .to_string(),
-            ));
-        }
-        (_, Some(v)) => {
-            return Err(r.fail(
-                &v,
-                "cluster.jitter_spread",
-                "a spread without cluster.jitter = \"uniform\"",
-            ));
-        }
-        _ => {}
+            }
+        } else {
+            if thousandths > 3000 {
+                return Err(r.fail(
+                    &v,
+                    key,
+                    "a log-normal spread above 3 would make one draw in a hundred over a \
+                     thousand times its median; measured spreads are below 1",
+                ));
+            }
+            Jitter::LogNormal {
+                sigma_ppm: (thousandths * 1000) as u32,
+            }
+        };
     }
-    Ok(model)
+    Ok((jitters[0], jitters[1]))
 }
 
 /// The transport of `[cluster]`: the fluid model unless `transport = "chunked"`, whose

@@ -123,10 +123,13 @@ pub struct ClusterSection {
     pub serialize_fixed: Option<Field>,
     /// Serialization rate of output bytes (rate; default: none).
     pub serialize_rate: Option<Field>,
-    /// Noise on durations: `"none"` (default) or `"uniform"`.
+    /// Noise on durations and latencies: `"none"` (default), `"uniform"` or `"lognormal"`.
     pub jitter: Option<Field>,
-    /// The uniform jitter's half-width, as a fraction of the duration (factor below 1).
+    /// The noise on durations: the uniform jitter's half-width, as a fraction of the
+    /// duration (factor below 1), or the log-normal jitter's sigma.
     pub jitter_spread: Option<Field>,
+    /// The noise on transfers' latencies, as `jitter_spread` is on durations.
+    pub latency_jitter_spread: Option<Field>,
     /// Which holder a pull takes an object from: `"fewest_outgoing"` (default) or
     /// `"random"`.
     pub pull_source: Option<Field>,

@@ -308,7 +308,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
         "tiny.toml: --set cluster.gpus=1: [cluster] has no settable key `gpus` (its keys: \
          nodes, cpus, store, nic_bandwidth, latency, inline_objects, nic_limits, heartbeat, submit_cost, spilling, \
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
-         serialize_rate, jitter, jitter_spread, pull_source, transport, chunk_size, \
+         serialize_rate, jitter, jitter_spread, latency_jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
          first_touch_rate, set_up_work, delayed_ack)"
     );
@@ -415,6 +415,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.serialize_rate", "1GB/s"),
             ("cluster.jitter", "uniform"),
             ("cluster.jitter_spread", "0.1"),
+            ("cluster.latency_jitter_spread", "0.25"),
             ("cluster.pull_source", "random"),
             ("cluster.host_cores", "2"),
             ("cluster.wake_up", "10ms:200us, 1ms : 60us"),
@@ -438,6 +439,9 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             }),
             jitter: Jitter::Uniform {
                 spread_ppm: 100_000
+            },
+            latency_jitter: Jitter::Uniform {
+                spread_ppm: 250_000
             },
             pull_source: cohort_runtime::PullSource::Random,
             host_cores: Some(2),
@@ -464,11 +468,17 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         message(&tiny(), &[("cluster.spill_over", "true")]).contains("needs a heartbeat"),
         "the tiny file has no heartbeat"
     );
-    assert!(
-        message(&tiny(), &[("cluster.jitter", "uniform")]).contains("needs cluster.jitter_spread")
-    );
+    assert!(message(&tiny(), &[("cluster.jitter", "uniform")]).contains(
+        "cluster.jitter = \"uniform\" needs cluster.jitter_spread or \
+             cluster.latency_jitter_spread"
+    ));
     assert!(
         message(&tiny(), &[("cluster.jitter_spread", "0.1")]).contains("without cluster.jitter")
+    );
+    assert_eq!(
+        message(&tiny(), &[("cluster.latency_jitter_spread", "0.1")]),
+        "tiny.toml: --set cluster.latency_jitter_spread=0.1: a spread without cluster.jitter = \
+         \"uniform\" or \"lognormal\""
     );
     assert!(
         message(
@@ -669,4 +679,75 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
         )
     );
     assert!(message(&tiny(), &[("recovery.pull_timeout", "10")]).contains("no unit"));
+}
+
+#[test]
+fn a_log_normal_jitter_takes_a_spread_for_durations_and_one_for_latencies() {
+    use cohort_runtime::Jitter;
+    let r = tiny()
+        .resolve(&sets(&[
+            ("cluster.jitter", "lognormal"),
+            ("cluster.jitter_spread", "0.4"),
+            ("cluster.latency_jitter_spread", "0.612"),
+        ]))
+        .unwrap();
+    assert_eq!(r.model.jitter, Jitter::LogNormal { sigma_ppm: 400_000 });
+    assert_eq!(
+        r.model.latency_jitter,
+        Jitter::LogNormal { sigma_ppm: 612_000 }
+    );
+    // Either spread alone: the other kind of noise is off.
+    let latency_only = tiny()
+        .resolve(&sets(&[
+            ("cluster.jitter", "lognormal"),
+            ("cluster.latency_jitter_spread", "0.5"),
+        ]))
+        .unwrap();
+    assert_eq!(latency_only.model.jitter, Jitter::None);
+    assert_eq!(
+        latency_only.model.latency_jitter,
+        Jitter::LogNormal { sigma_ppm: 500_000 }
+    );
+    assert_eq!(
+        message(&tiny(), &[("cluster.jitter", "lognormal")]),
+        "tiny.toml: cluster.jitter = \"lognormal\" needs cluster.jitter_spread or \
+         cluster.latency_jitter_spread (e.g. 0.4: each duration times e^(0.4 Z), Z a standard \
+         normal draw)"
+    );
+    assert!(
+        message(
+            &tiny(),
+            &[
+                ("cluster.jitter", "lognormal"),
+                ("cluster.latency_jitter_spread", "3.5")
+            ]
+        )
+        .contains("--set cluster.latency_jitter_spread=3.5: a log-normal spread above 3")
+    );
+    // A spread of 1 or more is a log-normal spread, not an error.
+    assert_eq!(
+        tiny()
+            .resolve(&sets(&[
+                ("cluster.jitter", "lognormal"),
+                ("cluster.jitter_spread", "1.5"),
+            ]))
+            .unwrap()
+            .model
+            .jitter,
+        Jitter::LogNormal {
+            sigma_ppm: 1_500_000
+        }
+    );
+    // An ablation's `--set` of no jitter leaves both spreads unused.
+    let ablated = tiny()
+        .resolve(&sets(&[
+            ("cluster.jitter", "none"),
+            ("cluster.jitter_spread", "0.4"),
+            ("cluster.latency_jitter_spread", "0.6"),
+        ]))
+        .unwrap();
+    assert_eq!(
+        (ablated.model.jitter, ablated.model.latency_jitter),
+        (Jitter::None, Jitter::None)
+    );
 }

@@ -65,7 +65,7 @@ use store::ObjectStore;
 use tasks::TaskTable;
 use timers::{Timer, Timers};
 use transfers::Transfers;
-use transport::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
+use transport::{LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use work::{Catalog, ExecWork, Execution};
 
 pub use directory::ObjectStatus;
@@ -296,10 +296,14 @@ impl Core {
         config: CoreConfig,
         policy: Box<dyn Policy>,
     ) -> Result<Core, RuntimeError> {
-        let transport = spec
-            .network
-            .transport
-            .build(spec.nodes.len(), &spec.network);
+        let transport = spec.network.transport.build(
+            spec.nodes.len(),
+            &spec.network,
+            LatencyNoise {
+                jitter: config.model.latency_jitter,
+                seed: config.seed,
+            },
+        );
         Core::with_transport(spec, catalog, config, policy, transport)
     }
 

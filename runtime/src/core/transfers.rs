@@ -5,7 +5,7 @@ use super::directory::ObjectState;
 use super::host::Work;
 use super::idmap::IdMap;
 use super::timers::Timer;
-use super::transport::{TransferId, TransferRequest, TransportEvent};
+use super::transport::{LatencyNoise, TransferId, TransferRequest, TransportEvent};
 use super::{ClockMode, Core};
 use crate::model::PullSource;
 use crate::time::Nanos;
@@ -278,24 +278,28 @@ impl Core {
         };
         self.transfers.insert(id, request, now);
         if held {
-            let work = self.set_up_parts(size).0.saturating_add(setup);
+            let work = self.set_up_parts(&request).0.saturating_add(setup);
             match &mut self.host {
                 Some(host) if work > 0 => {
                     let rearm = host.start(Work::SetUp(id), work, now);
                     self.rearm_finish(rearm);
                 }
-                _ => self.set_up_worked(id, size, now),
+                _ => self.set_up_worked(id, &request, now),
             }
         }
         self.handle_outbox(now);
         Ok(Pull::Started(id))
     }
 
-    /// A held transfer's set-up of an object of `size` bytes, split into the work of the
-    /// host's cores and the waiting after it (see
+    /// A held transfer's set-up (its latency, with the model's noise), split into the work
+    /// of the host's cores and the waiting after it (see
     /// [`crate::model::ModelOptions::set_up_work`]); a waking end's cost is work on top.
-    fn set_up_parts(&self, size: u64) -> (Nanos, Nanos) {
-        let latency = self.spec.network.latency_of(size);
+    fn set_up_parts(&self, request: &TransferRequest) -> (Nanos, Nanos) {
+        let noise = LatencyNoise {
+            jitter: self.config.model.latency_jitter,
+            seed: self.config.seed,
+        };
+        let latency = noise.apply(self.spec.network.latency_of(request.size), request);
         match self.config.model.set_up_work {
             Some(work) => (latency.min(work), latency - latency.min(work)),
             None => (latency, 0),
@@ -304,8 +308,8 @@ impl Core {
 
     /// Transfer `id`'s set-up has done its work: its bytes start moving, or, if part of the
     /// set-up is waiting, once that is over.
-    fn set_up_worked(&mut self, id: TransferId, size: u64, now: Nanos) {
-        match self.set_up_parts(size).1 {
+    fn set_up_worked(&mut self, id: TransferId, request: &TransferRequest, now: Nanos) {
+        match self.set_up_parts(request).1 {
             0 => {
                 self.transport.release(id, now, &mut self.outbox);
                 self.begin_copies(id, now);
@@ -383,8 +387,8 @@ impl Core {
             return;
         }
         if let Some(t) = self.transfers.in_flight.get(id.0) {
-            let size = t.request.size;
-            self.set_up_worked(id, size, now);
+            let request = t.request;
+            self.set_up_worked(id, &request, now);
             self.handle_outbox(now);
         }
     }

@@ -304,9 +304,8 @@ fn every_option_at_once_stays_deterministic() {
                 per_object: 100,
                 per_byte_ps: 500,
             }),
-            jitter: Jitter::Uniform {
-                spread_ppm: 200_000,
-            },
+            jitter: Jitter::LogNormal { sigma_ppm: 300_000 },
+            latency_jitter: Jitter::LogNormal { sigma_ppm: 500_000 },
             pull_source: cohort_runtime::PullSource::Random,
             host_cores: Some(2),
             hints: cohort_runtime::HintSource::Inferred,
@@ -645,6 +644,30 @@ fn on_one_host_only_a_set_ups_work_shares_the_cores_and_its_wait_does_not() {
     let (default, _) = a_transfer_beside_a_task(ModelOptions::default(), 100_000, 8);
     assert_eq!(whole.transfers, default.transfers);
     assert_eq!(ends(&whole), ends(&default));
+}
+
+#[test]
+fn on_one_host_a_transfers_set_up_is_its_latency_with_the_noise_drawn_for_it() {
+    // As above (40 us of the set-up is work, shared with the task), with a log-normal noise
+    // on the latency, drawn from the seed (1), the object and its destination (node 1).
+    let noisy = ModelOptions {
+        set_up_work: Some(40_000),
+        latency_jitter: Jitter::LogNormal { sigma_ppm: 800_000 },
+        ..Default::default()
+    };
+    let (trace, t0) = a_transfer_beside_a_task(noisy, 100_000, 8);
+    let x = &trace.transfers[0];
+    let latency = noisy
+        .latency_jitter
+        .apply_to_transfer(100_000, 1, x.object.0, x.to.0);
+    assert_ne!(latency, 100_000);
+    let work = latency.min(40_000);
+    assert_set_up_then_8_bytes(
+        &trace,
+        t0,
+        t0 + 2 * work + (latency - work),
+        t0 + 1_001_000 + work,
+    );
 }
 
 #[test]

@@ -69,7 +69,7 @@
 //!
 //! The model is deterministic: ordered maps and queues only, no clock, no randomness.
 
-use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
+use super::{LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
 use crate::spec::transfer_latency;
 use crate::time::Nanos;
@@ -327,6 +327,8 @@ pub struct ChunkedTransport {
     latency: Nanos,
     /// Objects of at most this many bytes skip the latency.
     inline_max: Option<u64>,
+    /// The noise on each transfer's latency.
+    noise: LatencyNoise,
     next_id: u64,
     transfers: BTreeMap<TransferId, Transfer>,
     nodes: Vec<Node>,
@@ -354,6 +356,7 @@ impl ChunkedTransport {
             nic: bandwidth,
             latency,
             inline_max: None,
+            noise: LatencyNoise::default(),
             next_id: 0,
             transfers: BTreeMap::new(),
             nodes: (0..nodes)
@@ -380,6 +383,12 @@ impl ChunkedTransport {
     /// ([`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)).
     pub fn with_inline_max(mut self, inline_max: Option<u64>) -> Self {
         self.inline_max = inline_max;
+        self
+    }
+
+    /// The same, with `noise` on each transfer's latency.
+    pub fn with_latency_noise(mut self, noise: LatencyNoise) -> Self {
+        self.noise = noise;
         self
     }
 
@@ -597,7 +606,12 @@ impl ChunkedTransport {
 impl Transport for ChunkedTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let id = self.register(request);
-        let latency = transfer_latency(self.latency, self.inline_max, request.size)
+        let latency = self
+            .noise
+            .apply(
+                transfer_latency(self.latency, self.inline_max, request.size),
+                &request,
+            )
             .saturating_add(request.setup);
         if latency == 0 {
             self.enqueue(id, now, out);

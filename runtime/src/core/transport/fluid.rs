@@ -12,7 +12,7 @@
 //! `Network` is the model; [`FluidTransport`] puts it behind the core's
 //! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
-use super::{Outbox, TransferId, TransferRequest, Transport, TransportEvent};
+use super::{LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
 use crate::spec::{NicLimits, transfer_latency};
 use crate::time::Nanos;
@@ -1001,6 +1001,8 @@ pub struct FluidTransport {
     latency: Nanos,
     /// Objects of at most this many bytes skip the latency.
     inline_max: Option<u64>,
+    /// The noise on each transfer's latency.
+    noise: LatencyNoise,
     /// The instant a settle wake-up is pending for, if any.
     settle_at: Option<Nanos>,
     /// Transfers a wake-up completed; empty between calls (kept for its buffer).
@@ -1046,6 +1048,7 @@ impl FluidTransport {
             net: Network::new(nodes, bandwidth),
             latency,
             inline_max: None,
+            noise: LatencyNoise::default(),
             settle_at: None,
             completed: Vec::new(),
         }
@@ -1055,6 +1058,12 @@ impl FluidTransport {
     /// ([`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)).
     pub fn with_inline_max(mut self, inline_max: Option<u64>) -> Self {
         self.inline_max = inline_max;
+        self
+    }
+
+    /// The same, with `noise` on each transfer's latency.
+    pub fn with_latency_noise(mut self, noise: LatencyNoise) -> Self {
+        self.noise = noise;
         self
     }
 
@@ -1093,8 +1102,13 @@ impl Transport for FluidTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let TransferRequest { from, to, size, .. } = request;
         let id = self.net.start(from, to, size);
-        let latency =
-            transfer_latency(self.latency, self.inline_max, size).saturating_add(request.setup);
+        let latency = self
+            .noise
+            .apply(
+                transfer_latency(self.latency, self.inline_max, size),
+                &request,
+            )
+            .saturating_add(request.setup);
         if latency == 0 {
             self.begin_flowing(id, now, out);
         } else {

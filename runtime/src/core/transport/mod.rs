@@ -35,6 +35,7 @@ pub mod external;
 pub mod fluid;
 
 use crate::fault::Slowdown;
+use crate::model::Jitter;
 use crate::time::Nanos;
 use cohort_policy::{NodeId, ObjectId};
 
@@ -57,6 +58,26 @@ pub struct TransferRequest {
     /// [`crate::model::WakeUp`]). A simulated transport adds it to its latency; 0 unless the
     /// model charges wake-ups.
     pub setup: Nanos,
+}
+
+/// The noise a simulated transport puts on each transfer's latency: the model's
+/// [`crate::model::ModelOptions::latency_jitter`] under the run's seed. The draw depends on
+/// the seed, the object and its destination only (see [`Jitter::apply_to_transfer`]), so the
+/// held path, where the core times the set-up itself, draws the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyNoise {
+    /// The kind and size of the noise.
+    pub jitter: Jitter,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+impl LatencyNoise {
+    /// `latency` with the noise drawn for `request`.
+    pub fn apply(self, latency: Nanos, request: &TransferRequest) -> Nanos {
+        self.jitter
+            .apply_to_transfer(latency, self.seed, request.object.0, request.to.0)
+    }
 }
 
 /// What a transport tells the core about a transfer, at the time of the call that reports it.
@@ -211,19 +232,81 @@ pub enum TransportModel {
 }
 
 impl TransportModel {
-    /// A transport of this model for a cluster of `nodes` nodes on `network`.
-    pub fn build(self, nodes: usize, network: &crate::spec::NetworkSpec) -> Box<dyn Transport> {
+    /// A transport of this model for a cluster of `nodes` nodes on `network`, whose
+    /// latencies carry `noise`.
+    pub fn build(
+        self,
+        nodes: usize,
+        network: &crate::spec::NetworkSpec,
+        noise: LatencyNoise,
+    ) -> Box<dyn Transport> {
         match self {
             TransportModel::Fluid => Box::new(
                 fluid::FluidTransport::new(nodes, network.nic_bandwidth, network.latency)
                     .with_inline_max(network.inline_max)
-                    .with_nic_limits(network.nic_limits),
+                    .with_nic_limits(network.nic_limits)
+                    .with_latency_noise(noise),
             ),
             TransportModel::External => Box::new(external::ExternalTransport::default()),
             TransportModel::Chunked(spec) => Box::new(
                 chunked::ChunkedTransport::new(nodes, network.nic_bandwidth, network.latency, spec)
-                    .with_inline_max(network.inline_max),
+                    .with_inline_max(network.inline_max)
+                    .with_latency_noise(noise),
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{NetworkSpec, NicLimits};
+
+    #[test]
+    fn each_simulated_transport_waits_the_latency_with_its_noise_then_the_set_up() {
+        let noise = LatencyNoise {
+            jitter: Jitter::LogNormal { sigma_ppm: 600_000 },
+            seed: 3,
+        };
+        for model in [
+            TransportModel::Fluid,
+            TransportModel::Chunked(chunked::ChunkedSpec::ray_v0_6(4)),
+        ] {
+            let network = NetworkSpec {
+                nic_bandwidth: 1_000_000_000,
+                latency: 100_000,
+                transport: model,
+                inline_max: None,
+                nic_limits: NicLimits::Both,
+            };
+            let mut waits = Vec::new();
+            for object in 0..8 {
+                let request = TransferRequest {
+                    object: ObjectId(object),
+                    from: NodeId(0),
+                    to: NodeId(1),
+                    size: 1_000,
+                    setup: 7,
+                };
+                let mut t = model.build(2, &network, noise);
+                let mut out = Outbox::default();
+                t.start(request, 1_000, &mut out);
+                let first = out.drain_wakes().map(|w| w.at).min().unwrap();
+                assert_eq!(
+                    first,
+                    1_000 + noise.apply(100_000, &request) + 7,
+                    "{model:?}, object {object}"
+                );
+                waits.push(first);
+                // Without noise, the latency itself.
+                let mut t = model.build(2, &network, LatencyNoise::default());
+                t.start(request, 1_000, &mut out);
+                assert_eq!(out.drain_wakes().map(|w| w.at).min(), Some(101_007));
+            }
+            assert!(
+                waits.windows(2).any(|w| w[0] != w[1]),
+                "{model:?}: every object drew the same"
+            );
         }
     }
 }
