@@ -106,6 +106,16 @@ pub struct CoreConfig {
     pub seed: u64,
 }
 
+impl CoreConfig {
+    /// The noise on transfers' latencies: the model's, under the run's seed.
+    fn latency_noise(&self) -> LatencyNoise {
+        LatencyNoise {
+            jitter: self.model.latency_jitter,
+            seed: self.seed,
+        }
+    }
+}
+
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
@@ -296,14 +306,10 @@ impl Core {
         config: CoreConfig,
         policy: Box<dyn Policy>,
     ) -> Result<Core, RuntimeError> {
-        let transport = spec.network.transport.build(
-            spec.nodes.len(),
-            &spec.network,
-            LatencyNoise {
-                jitter: config.model.latency_jitter,
-                seed: config.seed,
-            },
-        );
+        let transport =
+            spec.network
+                .transport
+                .build(spec.nodes.len(), &spec.network, config.latency_noise());
         Core::with_transport(spec, catalog, config, policy, transport)
     }
 

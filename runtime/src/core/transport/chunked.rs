@@ -69,9 +69,10 @@
 //!
 //! The model is deterministic: ordered maps and queues only, no clock, no randomness.
 
-use super::{LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
+use super::{
+    Latency, LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent,
+};
 use crate::fault::Slowdown;
-use crate::spec::transfer_latency;
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -324,11 +325,8 @@ pub struct ChunkedTransport {
     spec: ChunkedSpec,
     /// The NIC's burst rate, bytes per second.
     nic: u64,
-    latency: Nanos,
-    /// Objects of at most this many bytes skip the latency.
-    inline_max: Option<u64>,
-    /// The noise on each transfer's latency.
-    noise: LatencyNoise,
+    /// What a transfer waits before its bytes move.
+    latency: Latency,
     next_id: u64,
     transfers: BTreeMap<TransferId, Transfer>,
     nodes: Vec<Node>,
@@ -354,9 +352,10 @@ impl ChunkedTransport {
         ChunkedTransport {
             spec,
             nic: bandwidth,
-            latency,
-            inline_max: None,
-            noise: LatencyNoise::default(),
+            latency: Latency {
+                fixed: latency,
+                ..Latency::default()
+            },
             next_id: 0,
             transfers: BTreeMap::new(),
             nodes: (0..nodes)
@@ -382,13 +381,13 @@ impl ChunkedTransport {
     /// The same, with objects of at most `inline_max` bytes moving without the latency
     /// ([`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)).
     pub fn with_inline_max(mut self, inline_max: Option<u64>) -> Self {
-        self.inline_max = inline_max;
+        self.latency.inline_max = inline_max;
         self
     }
 
     /// The same, with `noise` on each transfer's latency.
     pub fn with_latency_noise(mut self, noise: LatencyNoise) -> Self {
-        self.noise = noise;
+        self.latency.noise = noise;
         self
     }
 
@@ -606,13 +605,7 @@ impl ChunkedTransport {
 impl Transport for ChunkedTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let id = self.register(request);
-        let latency = self
-            .noise
-            .apply(
-                transfer_latency(self.latency, self.inline_max, request.size),
-                &request,
-            )
-            .saturating_add(request.setup);
+        let latency = self.latency.before(&request);
         if latency == 0 {
             self.enqueue(id, now, out);
         } else {

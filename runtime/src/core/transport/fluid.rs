@@ -12,9 +12,11 @@
 //! `Network` is the model; [`FluidTransport`] puts it behind the core's
 //! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
-use super::{LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
+use super::{
+    Latency, LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent,
+};
 use crate::fault::Slowdown;
-use crate::spec::{NicLimits, transfer_latency};
+use crate::spec::NicLimits;
 use crate::time::Nanos;
 use cohort_policy::NodeId;
 use std::cmp::Reverse;
@@ -998,11 +1000,8 @@ impl Ord for Share {
 #[derive(Debug)]
 pub struct FluidTransport {
     net: Network,
-    latency: Nanos,
-    /// Objects of at most this many bytes skip the latency.
-    inline_max: Option<u64>,
-    /// The noise on each transfer's latency.
-    noise: LatencyNoise,
+    /// What a transfer waits before its bytes move.
+    latency: Latency,
     /// The instant a settle wake-up is pending for, if any.
     settle_at: Option<Nanos>,
     /// Transfers a wake-up completed; empty between calls (kept for its buffer).
@@ -1046,9 +1045,10 @@ impl FluidTransport {
     pub fn new(nodes: usize, bandwidth: u64, latency: Nanos) -> Self {
         FluidTransport {
             net: Network::new(nodes, bandwidth),
-            latency,
-            inline_max: None,
-            noise: LatencyNoise::default(),
+            latency: Latency {
+                fixed: latency,
+                ..Latency::default()
+            },
             settle_at: None,
             completed: Vec::new(),
         }
@@ -1057,13 +1057,13 @@ impl FluidTransport {
     /// The same, with objects of at most `inline_max` bytes moving without the latency
     /// ([`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)).
     pub fn with_inline_max(mut self, inline_max: Option<u64>) -> Self {
-        self.inline_max = inline_max;
+        self.latency.inline_max = inline_max;
         self
     }
 
     /// The same, with `noise` on each transfer's latency.
     pub fn with_latency_noise(mut self, noise: LatencyNoise) -> Self {
-        self.noise = noise;
+        self.latency.noise = noise;
         self
     }
 
@@ -1102,13 +1102,7 @@ impl Transport for FluidTransport {
     fn start(&mut self, request: TransferRequest, now: Nanos, out: &mut Outbox) -> TransferId {
         let TransferRequest { from, to, size, .. } = request;
         let id = self.net.start(from, to, size);
-        let latency = self
-            .noise
-            .apply(
-                transfer_latency(self.latency, self.inline_max, size),
-                &request,
-            )
-            .saturating_add(request.setup);
+        let latency = self.latency.before(&request);
         if latency == 0 {
             self.begin_flowing(id, now, out);
         } else {

@@ -80,6 +80,30 @@ impl LatencyNoise {
     }
 }
 
+/// What a simulated transport waits before a transfer's bytes move: the network's fixed
+/// latency (none for an object of at most `inline_max` bytes, see
+/// [`NetworkSpec::latency_of`](crate::NetworkSpec::latency_of)) with its noise, then the
+/// request's `setup`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// The fixed latency.
+    pub fixed: Nanos,
+    /// Objects of at most this many bytes skip it.
+    pub inline_max: Option<u64>,
+    /// The noise on it.
+    pub noise: LatencyNoise,
+}
+
+impl Latency {
+    /// What `request` waits before its bytes move.
+    pub fn before(&self, request: &TransferRequest) -> Nanos {
+        let fixed = crate::spec::transfer_latency(self.fixed, self.inline_max, request.size);
+        self.noise
+            .apply(fixed, request)
+            .saturating_add(request.setup)
+    }
+}
+
 /// What a transport tells the core about a transfer, at the time of the call that reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportEvent {
