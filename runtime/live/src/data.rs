@@ -214,6 +214,7 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     let total = bytes.len() as u64;
     let mut offset = 0;
     let mut pacing = Pacing::default();
+    let asked = Instant::now();
     loop {
         let end = (offset + chunk).min(bytes.len());
         let message = Message::Chunk {
@@ -234,8 +235,23 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
             None => conn.send(&message).await?,
         }
         served.fetch_add((end - offset) as u64, Ordering::Relaxed);
+        if offset == 0 {
+            // How long a pull waited for its first chunk to go (`RUST_LOG=cohort_live=debug`).
+            tracing::debug!(
+                object,
+                total,
+                first_us = asked.elapsed().as_micros() as u64,
+                "first chunk sent"
+            );
+        }
         offset = end;
         if offset >= bytes.len() {
+            tracing::debug!(
+                object,
+                total,
+                served_us = asked.elapsed().as_micros() as u64,
+                "served"
+            );
             return Ok(true);
         }
     }

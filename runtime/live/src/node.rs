@@ -261,14 +261,24 @@ struct Job {
     outputs: Vec<u64>,
 }
 
+/// Threads of a node's data plane (tokio's workers). More than one, so that a pull is not
+/// held behind another's copies: on one thread, at the start of a random run at 15 MiB
+/// (3 nodes of a 2-core host), a 32-byte pull waited up to 27 ms for the thread, and took
+/// up to 400 ms in all, behind 15 MiB objects being copied into fresh pages; on two, the
+/// large transfers took what the model gives them once the run settled (see the README).
+const DATA_THREADS: usize = 2;
+
 /// Runs a node process until the head stops it; returns what it counted. `load` turns the
 /// head's workload (opaque bytes) into the run's code.
 ///
 /// Joining runs on tokio; then this thread reads the control connection (blocking) and does
 /// what it is told, worker threads write their completions to the connection themselves, a
-/// thread sends the heartbeats, and tokio runs the data plane on a thread of its own.
+/// thread sends the heartbeats, and tokio runs the data plane on [`DATA_THREADS`] threads of
+/// its own.
 pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters, NodeError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(DATA_THREADS)
+        .thread_name("cohort-node-data")
         .enable_io()
         .enable_time()
         .build()
@@ -303,7 +313,8 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
     let peers: Arc<HashMap<u32, Peer>> = Arc::new(peers.into_iter().map(|p| (p.node, p)).collect());
     let limit = run.rate.map(|r| Arc::new(RateLimit::nic(r)));
 
-    // The data plane: serve every peer that connects, on tokio's own thread.
+    // The data plane: serve every peer that connects, on tokio's own threads. A thread of
+    // ours owns the runtime until the stop.
     let handle = rt.handle().clone();
     rt.spawn(serve_peers(
         listener,
@@ -313,14 +324,14 @@ pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters,
     ));
     let (stop_data, data_stopped) = tokio::sync::oneshot::channel::<()>();
     let data = std::thread::Builder::new()
-        .name("cohort-node-data".to_string())
+        .name("cohort-node-data-owner".to_string())
         .spawn(move || {
             rt.block_on(async {
                 let _ = data_stopped.await;
             });
         })
         .map_err(|source| NodeError::Bind {
-            addr: "the data plane's thread".to_string(),
+            addr: "the data plane's owner thread".to_string(),
             source,
         })?;
 
@@ -613,12 +624,25 @@ fn control_loop(
                 let target = peers.get(&from).map(|p| format!("{}:{}", p.host, p.port));
                 let shared = Arc::clone(shared);
                 let writer = Arc::clone(writer);
+                let asked = Instant::now();
                 handle.spawn(async move {
+                    let began = Instant::now();
                     let answer = match fetch(target, object, shared).await {
                         Ok(bytes) => Message::Fetched { transfer, bytes },
                         Err(reason) => Message::FetchFailed { transfer, reason },
                     };
+                    let fetched = Instant::now();
                     say(&writer, &answer);
+                    // Where a fetch's time went on this node (`RUST_LOG=cohort_live=debug`):
+                    // waiting for a data-plane thread, pulling and storing, answering.
+                    tracing::debug!(
+                        object,
+                        from,
+                        waited_us = began.duration_since(asked).as_micros() as u64,
+                        fetched_us = fetched.duration_since(began).as_micros() as u64,
+                        answered_us = fetched.elapsed().as_micros() as u64,
+                        "fetch"
+                    );
                 });
             }
             Message::Put { object, bytes } => {
@@ -736,7 +760,7 @@ fn actor_lane(
 /// Pulls `object` from the peer at `target` into the store; its size. A large object's
 /// chunks are written into the store's arena as they arrive; one that lands in a buffer
 /// instead (no arena range free) is copied into the store on a blocking thread, so that the
-/// data plane's thread goes on serving and pulling meanwhile.
+/// data plane's threads go on serving and pulling meanwhile.
 async fn fetch(target: Option<String>, object: u64, shared: Arc<Shared>) -> Result<u64, String> {
     let target = target.ok_or_else(|| "the head named a node that is no peer".to_string())?;
     let counts = &shared.counts;
