@@ -18,7 +18,10 @@
 //!   time counted too, for 8-byte objects read [`SET_UP_BATCH`] at a time, per transfer
 //!   (about 50 µs of a latency of 110–130 µs here: the rest is waiting);
 //! - what a node's memory costs the first time its store reaches it: the largest generate
-//!   and copy tasks on memory new to each node's store, less the same tasks warm, per byte.
+//!   and copy tasks on memory new to each node's store, less the same tasks warm, per byte;
+//! - how far the same work strays from its median: a log-normal spread (`jitter_spread`)
+//!   fitted to the 90th percentile of every task sample over its size's median, and one
+//!   (`latency_jitter_spread`) to the 8-byte transfers', net of waking.
 //!
 //! Each session first writes and frees the largest objects once on every node (timed only
 //! for the last item above), and every sample frees its objects when done with them: a node's store reuses its pages
