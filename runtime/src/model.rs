@@ -133,6 +133,10 @@ impl Jitter {
     pub fn apply_to_transfer(self, latency: Nanos, seed: u64, object: u64, to: u32) -> Nanos {
         // "transfer" in ASCII: the transfers' stream.
         const TRANSFERS: u64 = 0x7472_616e_7366_6572;
+        if self == Jitter::None {
+            // Every transfer asks: no hashing when there is nothing to draw.
+            return latency;
+        }
         self.apply(latency, mix(seed ^ TRANSFERS), mix(object) ^ u64::from(to))
     }
 }
