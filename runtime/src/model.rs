@@ -73,8 +73,10 @@ pub enum HintSource {
     None,
 }
 
-/// Seeded noise on every piece of work's duration, so that work that would finish at exactly
-/// the same instants (lockstep) does not.
+/// Seeded noise on every piece of work's duration (and, as
+/// [`ModelOptions::latency_jitter`], on every transfer's latency): so that work that would
+/// finish at exactly the same instants (lockstep) does not, and so that the model has the
+/// stragglers measured costs have.
 ///
 /// The draw for a piece of work depends only on the run's seed and the work's task id (a
 /// counter-based hash, no random-number state): the same run gives the same durations
@@ -92,9 +94,8 @@ pub enum Jitter {
         spread_ppm: u32,
     },
     /// Each duration is multiplied by `e^(sigma Z)`, `Z` a standard normal draw: a log-normal
-    /// factor of median 1 and mean `e^(sigma^2 / 2)`, skewed to the slow side as measured
-    /// costs are (a piece of work is sometimes much slower than its median, never much
-    /// faster). `sigma_ppm` is `sigma` in millionths.
+    /// factor of median 1 and mean `e^(sigma^2 / 2)`, its slow tail longer than its fast one,
+    /// as measured costs' are. `sigma_ppm` is `sigma` in millionths.
     LogNormal {
         /// The standard deviation of the factor's logarithm, in millionths.
         sigma_ppm: u32,
