@@ -1,7 +1,7 @@
 //! Hints inferred from plain submissions: group scheduling without the IR.
 //!
 //! The write-up's future work asks for the IR's hints to be recovered from ordinary Ray code.
-//! [`Inference`] does it at run time, from what a driver submits and nothing else (no IR, no
+//! `Inference` does it at run time, from what a driver submits and nothing else (no IR, no
 //! look-ahead), so the hints a policy sees for a task are decided when it is submitted, as
 //! declared ones are:
 //!

@@ -82,7 +82,7 @@ pub enum ClockMode {
         add_modeled: bool,
     },
     /// An executor outside this process runs the code and moves the bytes (a live
-    /// deployment): durations are the real ones, each [`Execution`](work::Execution) names
+    /// deployment): durations are the real ones, each [`Execution`] names
     /// its objects, and every store logs the copies it removes
     /// ([`Core::take_store_ops`]), so that the executor does the same to the real bytes.
     External,

@@ -6,7 +6,7 @@
 //! (progressive filling). Rates are recomputed whenever a transfer starts or stops flowing, so
 //! between two such moments every rate is constant and completion times are exact up to the
 //! rounding of the final nanosecond (always rounded up). With
-//! [`NicLimits::Send`](crate::NicLimits::Send) the ingress links have no capacity limit: a
+//! [`NicLimits::Send`] the ingress links have no capacity limit: a
 //! transfer's rate is its share of its sender's egress alone.
 //!
 //! `Network` is the model; [`FluidTransport`] puts it behind the core's
