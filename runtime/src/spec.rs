@@ -39,7 +39,7 @@ pub enum NicLimits {
 /// [`crate::core::transport::fluid`]); with the chunked transport, `latency` and then its
 /// chunks through the sender's queue, `nic_bandwidth` being the NIC's burst rate (see
 /// [`crate::core::transport::chunked`]). With `inline_max`, objects of at most that many
-/// bytes skip the latency ([`NetworkSpec::latency_of`]).
+/// bytes skip the latency ([`crate::core::transport::Latency`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetworkSpec {
     /// NIC bandwidth per direction, in bytes per second.
@@ -57,22 +57,6 @@ pub struct NetworkSpec {
     pub inline_max: Option<u64>,
     /// Which directions of each NIC `nic_bandwidth` limits (both by default).
     pub nic_limits: NicLimits,
-}
-
-impl NetworkSpec {
-    /// The fixed latency of a transfer of `size` bytes: none for an object small enough to
-    /// move inline (`inline_max`), else `latency`.
-    pub fn latency_of(&self, size: u64) -> Nanos {
-        transfer_latency(self.latency, self.inline_max, size)
-    }
-}
-
-/// [`NetworkSpec::latency_of`] from its parts, for the transports that keep them.
-pub(crate) fn transfer_latency(latency: Nanos, inline_max: Option<u64>, size: u64) -> Nanos {
-    match inline_max {
-        Some(max) if size <= max => 0,
-        _ => latency,
-    }
 }
 
 /// Spilling: when a store must make room and only copies that are the last in memory are left

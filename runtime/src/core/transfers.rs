@@ -5,7 +5,7 @@ use super::directory::ObjectState;
 use super::host::Work;
 use super::idmap::IdMap;
 use super::timers::Timer;
-use super::transport::{TransferId, TransferRequest, TransportEvent};
+use super::transport::{Latency, TransferId, TransferRequest, TransportEvent};
 use super::{ClockMode, Core};
 use crate::model::PullSource;
 use crate::time::Nanos;
@@ -295,10 +295,8 @@ impl Core {
     /// of the host's cores and the waiting after it (see
     /// [`crate::model::ModelOptions::set_up_work`]); a waking end's cost is work on top.
     fn set_up_parts(&self, request: &TransferRequest) -> (Nanos, Nanos) {
-        let latency = self
-            .config
-            .latency_noise()
-            .apply(self.spec.network.latency_of(request.size), request);
+        let latency =
+            Latency::of_network(&self.spec.network, self.config.latency_noise()).of(request);
         match self.config.model.set_up_work {
             Some(work) => (latency.min(work), latency - latency.min(work)),
             None => (latency, 0),

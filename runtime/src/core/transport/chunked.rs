@@ -69,9 +69,7 @@
 //!
 //! The model is deterministic: ordered maps and queues only, no clock, no randomness.
 
-use super::{
-    Latency, LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent,
-};
+use super::{Latency, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
 use crate::time::Nanos;
 use cohort_policy::NodeId;
@@ -385,9 +383,10 @@ impl ChunkedTransport {
         self
     }
 
-    /// The same, with `noise` on each transfer's latency.
-    pub fn with_latency_noise(mut self, noise: LatencyNoise) -> Self {
-        self.latency.noise = noise;
+    /// The same, with `latency` before each transfer (its fixed part, inline exemption and
+    /// noise replacing those given before).
+    pub fn with_latency(mut self, latency: Latency) -> Self {
+        self.latency = latency;
         self
     }
 

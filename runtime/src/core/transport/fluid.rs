@@ -12,9 +12,7 @@
 //! `Network` is the model; [`FluidTransport`] puts it behind the core's
 //! [`Transport`] boundary (its latency timers and wake-ups become the core's timers).
 
-use super::{
-    Latency, LatencyNoise, Outbox, TransferId, TransferRequest, Transport, TransportEvent,
-};
+use super::{Latency, Outbox, TransferId, TransferRequest, Transport, TransportEvent};
 use crate::fault::Slowdown;
 use crate::spec::NicLimits;
 use crate::time::Nanos;
@@ -1061,9 +1059,10 @@ impl FluidTransport {
         self
     }
 
-    /// The same, with `noise` on each transfer's latency.
-    pub fn with_latency_noise(mut self, noise: LatencyNoise) -> Self {
-        self.latency.noise = noise;
+    /// The same, with `latency` before each transfer (its fixed part, inline exemption and
+    /// noise replacing those given before).
+    pub fn with_latency(mut self, latency: Latency) -> Self {
+        self.latency = latency;
         self
     }
 

@@ -80,10 +80,11 @@ impl LatencyNoise {
     }
 }
 
-/// What a simulated transport waits before a transfer's bytes move: the network's fixed
-/// latency (none for an object of at most `inline_max` bytes, see
-/// [`NetworkSpec::latency_of`](crate::NetworkSpec::latency_of)) with its noise, then the
-/// request's `setup`.
+/// A transfer's latency: the network's fixed latency, none for an object small enough to move
+/// inline (at most `inline_max` bytes, see
+/// [`NetworkSpec::inline_max`](crate::NetworkSpec::inline_max)), with its noise. What a
+/// simulated transport waits before a transfer's bytes move is that, then the request's
+/// `setup`; the core times a held transfer's set-up from it too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Latency {
     /// The fixed latency.
@@ -95,12 +96,26 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// What `request` waits before its bytes move.
+    /// `network`'s latency, with `noise` on it.
+    pub fn of_network(network: &crate::spec::NetworkSpec, noise: LatencyNoise) -> Latency {
+        Latency {
+            fixed: network.latency,
+            inline_max: network.inline_max,
+            noise,
+        }
+    }
+
+    /// `request`'s latency, with its noise (its set-up not included).
+    pub fn of(&self, request: &TransferRequest) -> Nanos {
+        match self.inline_max {
+            Some(max) if request.size <= max => 0,
+            _ => self.noise.apply(self.fixed, request),
+        }
+    }
+
+    /// What `request` waits before its bytes move: its latency, then its set-up.
     pub fn before(&self, request: &TransferRequest) -> Nanos {
-        let fixed = crate::spec::transfer_latency(self.fixed, self.inline_max, request.size);
-        self.noise
-            .apply(fixed, request)
-            .saturating_add(request.setup)
+        self.of(request).saturating_add(request.setup)
     }
 }
 
@@ -264,18 +279,17 @@ impl TransportModel {
         network: &crate::spec::NetworkSpec,
         noise: LatencyNoise,
     ) -> Box<dyn Transport> {
+        let latency = Latency::of_network(network, noise);
         match self {
             TransportModel::Fluid => Box::new(
                 fluid::FluidTransport::new(nodes, network.nic_bandwidth, network.latency)
-                    .with_inline_max(network.inline_max)
-                    .with_nic_limits(network.nic_limits)
-                    .with_latency_noise(noise),
+                    .with_latency(latency)
+                    .with_nic_limits(network.nic_limits),
             ),
             TransportModel::External => Box::new(external::ExternalTransport::default()),
             TransportModel::Chunked(spec) => Box::new(
                 chunked::ChunkedTransport::new(nodes, network.nic_bandwidth, network.latency, spec)
-                    .with_inline_max(network.inline_max)
-                    .with_latency_noise(noise),
+                    .with_latency(latency),
             ),
         }
     }
