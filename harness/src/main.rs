@@ -25,6 +25,7 @@ use cli::{
     Cli, ClockArg, Command, DeployArg, LeaderboardArgs, NodeArgs, RunArgs, SweepArgs, clock_of,
     parse_policy_configs, parse_sets,
 };
+use cohort_runtime::Trace;
 use cohort_schema::{CsvWriter, SummaryRow};
 use cohort_workloads::{End, Workload};
 use live::Live;
@@ -878,13 +879,17 @@ fn run_and_write(spec: &RunSpec, dir: &Path, check: bool) -> Result<SummaryRow> 
         End::Iterations(n) => n * spec.resolved.schedule.period / 1_000_000,
     };
     let mut progress = sweep::Progress::new(total, "virtual ms");
-    let out = run::execute(spec, &mut |now| progress.set(now / 1_000_000))?;
+    let out = run::execute(
+        spec,
+        &mut |now| progress.set(now / 1_000_000),
+        Trace::default(),
+    )?;
     progress.finish();
     output::write_run(dir, spec, &out, output::Detail::Full)?;
     if check {
         // Never committed: dropping it removes the second run's files.
         let second = output::stage(&dir.with_extension("check"), true)?;
-        let again = run::execute(spec, &mut |_| {})?;
+        let again = run::execute(spec, &mut |_| {}, Trace::default())?;
         output::write_run(second.path(), spec, &again, output::Detail::Full)?;
         let differ = output::differing_csvs(dir, second.path())?;
         if !differ.is_empty() {

@@ -195,8 +195,10 @@ pub struct RunOutput {
 /// The stage (by name) and iteration of each group the workload's driver built, by group id.
 pub type StageOfGroup = BTreeMap<u64, (String, u64)>;
 
-/// Runs `spec`; `progress` is told the cluster's time after each iteration.
-pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOutput> {
+/// Runs `spec`; `progress` is told the cluster's time after each iteration. A simulated run
+/// records into `spare`'s memory (an earlier run's trace, written out; see
+/// [`Trace::recycle`]); pass `Trace::default()` when there is none.
+pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos), spare: Trace) -> Result<RunOutput> {
     if let Deploy::Processes(live) = &spec.deploy {
         return crate::live::execute(spec, live, progress);
     }
@@ -226,6 +228,7 @@ pub fn execute(spec: &RunSpec, progress: &mut dyn FnMut(Nanos)) -> Result<RunOut
             ..cluster_config(w, spec.clock)
         },
     )?;
+    cluster.recycle_trace(spare);
     let report = drive_observed(
         w,
         &mut cluster,

@@ -4,6 +4,7 @@
 use crate::output::{self, Detail};
 use crate::run::{RunSpec, execute};
 use anyhow::Result;
+use cohort_runtime::Trace;
 use cohort_schema::SummaryRow;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::VecDeque;
@@ -80,10 +81,12 @@ pub fn run_all(
             let queue = Arc::clone(&queue);
             let tx = tx.clone();
             scope.spawn(move || {
+                // Each run records into the memory of this worker's last one.
+                let mut spare = Trace::default();
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                     let Some((index, spec)) = next else { return };
-                    let result = run_into(&spec, &runs_dir.join(spec.id()), detail);
+                    let result = run_into(&spec, &runs_dir.join(spec.id()), detail, &mut spare);
                     let done = Finished {
                         index,
                         result: result.map_err(|e| format!("{e:#}")),
@@ -106,11 +109,19 @@ pub fn run_all(
     results
 }
 
-/// Executes one run and writes its directory atomically; returns its summary row.
-pub fn run_into(spec: &RunSpec, dir: &Path, detail: Detail) -> Result<SummaryRow> {
-    let out = execute(spec, &mut |_| {})?;
+/// Executes one run and writes its directory atomically; returns its summary row. The run
+/// records into `spare`'s memory, and leaves its own trace there for the next run.
+pub fn run_into(
+    spec: &RunSpec,
+    dir: &Path,
+    detail: Detail,
+    spare: &mut Trace,
+) -> Result<SummaryRow> {
+    let out = execute(spec, &mut |_| {}, std::mem::take(spare))?;
     let staging = output::stage(dir, false)?;
     output::write_run(staging.path(), spec, &out, detail)?;
     staging.commit()?;
-    Ok(output::summary_row(spec, &out))
+    let row = output::summary_row(spec, &out);
+    *spare = out.trace;
+    Ok(row)
 }

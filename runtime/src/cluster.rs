@@ -603,6 +603,13 @@ impl Cluster {
         self.core.take_trace()
     }
 
+    /// Records into `spare`, an earlier run's trace once it is written out, instead of
+    /// growing new lists (see [`Trace::recycle`]): a sweep running many runs on one thread
+    /// passes each run's trace on to the next. What is recorded does not change.
+    pub fn recycle_trace(&mut self, spare: Trace) {
+        self.core.recycle_trace(spare);
+    }
+
     #[inline]
     fn sync(&mut self) {
         self.tracker.swap_out(&mut self.ops);

@@ -4,7 +4,7 @@
 use cohort_policy::Policy;
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_random::RandomPolicy;
-use cohort_runtime::{Clock, Cluster};
+use cohort_runtime::{Clock, Cluster, Trace};
 use cohort_workloads::{End, Resolved, SHIPPED, Workload, cluster_config, drive, registry};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::BTreeMap;
@@ -38,7 +38,9 @@ fn ray_v0_6(sets: &[(&str, &str)], virtual_s: u64) -> Resolved {
     r
 }
 
-fn run(w: &Resolved, policy: Box<dyn Policy>) {
+/// One run, recording into `spare` (the last run's trace), as a sweep's worker does; leaves
+/// this run's trace there for the next.
+fn run(w: &Resolved, policy: Box<dyn Policy>, spare: &mut Trace) {
     let mut c = Cluster::new(
         w.spec.clone(),
         registry(w).expect("registers"),
@@ -46,7 +48,9 @@ fn run(w: &Resolved, policy: Box<dyn Policy>) {
         cluster_config(w, Clock::Virtual),
     )
     .expect("valid cluster");
+    c.recycle_trace(std::mem::take(spare));
     drive(w, &mut c, &mut |_| {}).expect("runs");
+    *spare = c.take_trace();
 }
 
 fn end_to_end(c: &mut Criterion) {
@@ -62,7 +66,8 @@ fn end_to_end(c: &mut Criterion) {
         let five = streaming(5, &[("data_size", size)], 20);
         for name in ["random", "group"] {
             g.bench_with_input(BenchmarkId::new(name, label), &five, |b, w| {
-                b.iter(|| run(w, policy(name)));
+                let mut spare = Trace::default();
+                b.iter(|| run(w, policy(name), &mut spare));
             });
         }
     }
@@ -79,12 +84,18 @@ fn end_to_end(c: &mut Criterion) {
         g.bench_with_input(
             BenchmarkId::new(name, "5_nodes_15.26MiB_chunked"),
             &chunked,
-            |b, w| b.iter(|| run(w, policy(name))),
+            |b, w| {
+                let mut spare = Trace::default();
+                b.iter(|| run(w, policy(name), &mut spare))
+            },
         );
         g.bench_with_input(
             BenchmarkId::new(name, "5_nodes_15.26MiB_ray_v0.6"),
             &ray,
-            |b, w| b.iter(|| run(w, policy(name))),
+            |b, w| {
+                let mut spare = Trace::default();
+                b.iter(|| run(w, policy(name), &mut spare))
+            },
         );
     }
     // 1,000 nodes, 4,000-wide stages, 10 virtual seconds. 1 MiB per batch and a live view:
@@ -103,7 +114,8 @@ fn end_to_end(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(60));
     for name in ["random", "group"] {
         g.bench_with_input(BenchmarkId::new(name, "1000_nodes"), &big, |b, w| {
-            b.iter(|| run(w, policy(name)));
+            let mut spare = Trace::default();
+            b.iter(|| run(w, policy(name), &mut spare));
         });
     }
     g.finish();

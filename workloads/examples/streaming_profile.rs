@@ -18,7 +18,7 @@
 use cohort_policy::Policy;
 use cohort_policy_group::GroupPolicy;
 use cohort_policy_random::RandomPolicy;
-use cohort_runtime::{Clock, Cluster};
+use cohort_runtime::{Clock, Cluster, Trace};
 use cohort_workloads::{End, SHIPPED, Workload, cluster_config, drive, registry};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -79,6 +79,8 @@ fn run() -> Result<(), String> {
 
     let mut walls = Vec::new();
     let mut counters = Default::default();
+    // Each run records into the last one's trace, as a sweep's worker does.
+    let mut spare = Trace::default();
     for _ in 0..reps {
         let p: Box<dyn Policy> = match policy.as_str() {
             "random" => Box::new(RandomPolicy::new(1)),
@@ -92,9 +94,11 @@ fn run() -> Result<(), String> {
         let mut cluster =
             Cluster::new(w.spec.clone(), reg, p, config).map_err(|e| e.to_string())?;
         let start = Instant::now();
+        cluster.recycle_trace(std::mem::take(&mut spare));
         drive(&w, &mut cluster, &mut |_| {}).map_err(|e| e.to_string())?;
         walls.push(start.elapsed().as_secs_f64());
         counters = cluster.counters();
+        spare = cluster.take_trace();
     }
     walls.sort_by(f64::total_cmp);
     let (min, median) = (walls[0], walls[walls.len() / 2]);

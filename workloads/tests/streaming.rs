@@ -135,3 +135,27 @@ fn ten_thousand_iterations_stay_bounded() {
         .count();
     assert_eq!(reduces, 4 * 10_000);
 }
+
+#[test]
+fn a_run_recording_into_a_recycled_trace_records_the_same_in_the_same_memory() {
+    let mut w = streaming(&[("data_size", "1MiB")]);
+    w.schedule.end = End::Duration(1_000_000_000);
+    let first = run(&w, Box::new(RandomPolicy::new(3)), &mut |_| {});
+    assert!(!first.tasks.is_empty() && !first.transfers.is_empty());
+    let spare = first.clone();
+    let (tasks_at, transfers_at) = (spare.tasks.as_ptr(), spare.transfers.as_ptr());
+    let mut c = Cluster::new(
+        w.spec.clone(),
+        registry(&w).unwrap(),
+        Box::new(RandomPolicy::new(3)),
+        cluster_config(&w, Clock::Virtual),
+    )
+    .unwrap();
+    c.recycle_trace(spare);
+    drive(&w, &mut c, &mut |_| {}).unwrap();
+    let again = c.take_trace();
+    assert_eq!(again, first, "recycling changes nothing recorded");
+    // The same run fits in the spare's room, so its records went there.
+    assert_eq!(again.tasks.as_ptr(), tasks_at);
+    assert_eq!(again.transfers.as_ptr(), transfers_at);
+}

@@ -460,6 +460,11 @@ impl Core {
         self.record.trace.take()
     }
 
+    /// Records into `spare`'s memory from now on (see [`Trace::recycle`]).
+    pub fn recycle_trace(&mut self, spare: Trace) {
+        self.record.trace.recycle(spare);
+    }
+
     /// Number of tasks, method calls and actor creations not finished yet.
     pub fn live_tasks(&self) -> usize {
         self.tasks.len() + self.deferred.len()
