@@ -10,6 +10,7 @@
 use crate::control::{Connection, ControlError, brief};
 use crate::message::Message;
 use crate::shm::{Landing, SharedStore};
+use crate::timer::Timer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -96,18 +97,22 @@ impl RateLimit {
         RateLimit::new(rate, QUANTUM)
     }
 
-    /// Waits until `bytes` may be sent, as a send of their own (see [`RateLimit::pace`]).
+    /// Waits until `bytes` may be sent, as a send of their own (see [`RateLimit::pace`]), on
+    /// tokio's timer ([`Timer::coarse`], which follows a paused test clock).
     pub async fn take(&self, bytes: u64) {
-        self.pace(bytes, &mut Pacing::default()).await;
+        self.pace(bytes, &mut Pacing::default(), &mut Timer::coarse())
+            .await;
     }
 
     /// Waits until `bytes`, the next of the send `pacing` follows, may be sent, taking them
-    /// from the bucket a [`QUANTUM`] at a time (a take of 0 bytes waits off any debt).
-    pub async fn pace(&self, bytes: u64, pacing: &mut Pacing) {
+    /// from the bucket a [`QUANTUM`] at a time (a take of 0 bytes waits off any debt). Waits
+    /// on `timer`, which should be precise ([`Timer`]): a wait that ends late delays the
+    /// send's last bytes.
+    pub async fn pace(&self, bytes: u64, pacing: &mut Pacing, timer: &mut Timer) {
         let mut left = bytes;
         loop {
             let now = left.min(QUANTUM);
-            self.take_at_once(now, pacing).await;
+            self.take_at_once(now, pacing, timer).await;
             left -= now;
             if left == 0 {
                 return;
@@ -117,7 +122,7 @@ impl RateLimit {
 
     /// Takes `bytes` from `pacing`'s credit, then the bucket, then waits until the bucket's
     /// debt, if any, is paid off.
-    async fn take_at_once(&self, bytes: u64, pacing: &mut Pacing) {
+    async fn take_at_once(&self, bytes: u64, pacing: &mut Pacing, timer: &mut Timer) {
         let per_ns = |d: Duration| d.as_nanos() as i128 * i128::from(self.rate) / 1_000_000_000;
         let wait = {
             let mut s = self.state.lock().expect("not poisoned");
@@ -144,17 +149,15 @@ impl RateLimit {
             pacing.due = Some(now + wait);
             wait
         };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        timer.sleep(wait).await;
     }
 }
 
 /// One send's place in a [`RateLimit`], across its takes: when its last take's wait was
 /// due to end, and the bytes it is owed. A NIC with a send's bytes queued sends them at its
 /// rate whatever the sending thread does, so a send whose thread comes back later than that
-/// (tokio's timer fires up to a millisecond late, the host's scheduler runs the thread later
-/// still on busy cores, and the thread writes each chunk to its socket between takes) is owed
+/// (its timer fires late, the host's scheduler runs the thread later still on busy cores,
+/// and the thread writes each chunk to its socket between takes) is owed
 /// the bytes the rate would have sent meanwhile, out of those no other send took: its credit,
 /// spent before the bucket's tokens. A pause between sends is not owed: the credit ends with
 /// the send, and the next starts from the bucket's burst.
@@ -179,8 +182,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), ControlError> {
     let chunk = chunk.max(1);
     let mut mark = (conn.bytes_sent(), conn.bytes_received());
+    let mut timer = Timer::precise();
     loop {
-        let answered = answer(conn, store, chunk, limit, served).await;
+        let answered = answer(conn, store, chunk, (limit, &mut timer), served).await;
         socket.add(conn, &mut mark);
         if !answered? {
             return Ok(());
@@ -194,7 +198,7 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     store: &Mutex<SharedStore>,
     chunk: usize,
-    limit: Option<&RateLimit>,
+    (limit, timer): (Option<&RateLimit>, &mut Timer),
     served: &AtomicU64,
 ) -> Result<bool, ControlError> {
     let Some(m) = conn.recv().await? else {
@@ -228,7 +232,7 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
             // what it has been handed at its rate; it does not wait for a whole chunk).
             Some(l) => {
                 for piece in message.to_frame().chunks(QUANTUM as usize) {
-                    l.pace(piece.len() as u64, &mut pacing).await;
+                    l.pace(piece.len() as u64, &mut pacing, timer).await;
                     conn.send_piece(piece).await?;
                 }
             }

@@ -10,9 +10,12 @@
 //!   that acts on it (blocking, or many polled at once);
 //! - [`data`]: the data plane between nodes (tokio): pulling an object from a peer in
 //!   chunks, paced by an optional token bucket, every socket byte counted;
+//! - [`timer`]: the precise one-shot timer the paced NIC waits on (tokio's fires on
+//!   millisecond ticks);
 //! - [`shm`]: a node's object store of real bytes, objects of 64 KiB or more in one memfd as
 //!   large as the store whose pages are reused (a sealed memfd of their own when it has no
-//!   room), read in place (the crate's one module allowed `unsafe`);
+//!   room), read in place (the crate's one module allowed `unsafe`, but for registering
+//!   [`timer`]'s timerfd with tokio's reactor);
 //! - [`spill`]: a node's directory of spilled objects, removed with the node;
 //! - [`node`]: a node process: workers running the run's code on the store's bytes, the data
 //!   plane, heartbeats, the head's orders in order;
@@ -33,6 +36,7 @@ pub mod shm;
 pub mod spill;
 #[cfg(test)]
 mod testing;
+pub mod timer;
 
 pub use frame::{FrameDecoder, FrameError, PROTOCOL_VERSION};
 
