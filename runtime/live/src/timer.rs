@@ -20,6 +20,8 @@ use tokio::io::unix::AsyncFd;
 #[derive(Debug)]
 pub struct Timer {
     fd: Option<AsyncFd<Fd>>,
+    /// Waits it has made on its timerfd.
+    precise_waits: u64,
 }
 
 /// A timerfd as tokio's reactor takes it.
@@ -54,12 +56,18 @@ impl Timer {
             let registered = unsafe { AsyncFd::register(Fd(fd)) };
             registered.ok()
         });
-        Timer { fd }
+        Timer {
+            fd,
+            precise_waits: 0,
+        }
     }
 
     /// A timer on tokio's own (millisecond ticks; it follows a paused test clock).
     pub fn coarse() -> Timer {
-        Timer { fd: None }
+        Timer {
+            fd: None,
+            precise_waits: 0,
+        }
     }
 
     /// Whether it waits on a timerfd (else on tokio's timer).
@@ -67,11 +75,17 @@ impl Timer {
         self.fd.is_some()
     }
 
+    /// How many waits it has made on its timerfd.
+    pub fn precise_waits(&self) -> u64 {
+        self.precise_waits
+    }
+
     /// Waits `wait` (at least; a zero wait returns at once).
     pub async fn sleep(&mut self, wait: Duration) {
         if wait.is_zero() {
             return;
         }
+        let deadline = tokio::time::Instant::now() + wait;
         let armed = self.fd.as_ref().is_some_and(|fd| {
             // Arming resets the timer's count of expirations, so an earlier wait given up
             // before it fired cannot end this one.
@@ -85,6 +99,7 @@ impl Timer {
         });
         match &self.fd {
             Some(fd) if armed => {
+                self.precise_waits += 1;
                 loop {
                     let Ok(mut ready) = fd.readable().await else {
                         break;
@@ -99,9 +114,9 @@ impl Timer {
                 }
                 // The timerfd failed: what is left of the wait on tokio's timer.
                 self.fd = None;
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep_until(deadline).await;
             }
-            _ => tokio::time::sleep(wait).await,
+            _ => tokio::time::sleep_until(deadline).await,
         }
     }
 }
