@@ -5,7 +5,9 @@
 //! late on average, where a timerfd woke 27–56 µs late (BENCHMARKS.md). A paced send makes up
 //! a late wake in its middle (its credit, [`crate::data::Pacing`]) but not after its last
 //! quantum's wait, so every paced transfer ended up to a millisecond after its bytes were
-//! due. A [`Timer`] waits on a Linux timerfd registered with tokio's reactor instead.
+//! due. A [`Timer`] waits on a Linux timerfd registered with tokio's reactor instead; the
+//! data plane uses it for a send's last waits only ([`crate::data::PRECISE_TAIL`]), as each
+//! of its wake-ups costs the host's cores.
 
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
