@@ -273,8 +273,8 @@ const DATA_THREADS: usize = 2;
 ///
 /// Joining runs on tokio; then this thread reads the control connection (blocking) and does
 /// what it is told, worker threads write their completions to the connection themselves, a
-/// thread sends the heartbeats, and tokio runs the data plane on [`DATA_THREADS`] threads of
-/// its own.
+/// thread sends the heartbeats, and tokio runs the data plane on two threads of its own
+/// (`DATA_THREADS`).
 pub fn run_node(options: &NodeOptions, load: Loader<'_>) -> Result<NodeCounters, NodeError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(DATA_THREADS)
