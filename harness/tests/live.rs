@@ -647,10 +647,11 @@ fn calibrate_writes_a_profile_that_runs_apply() {
     assert!(text.contains("cohort_commit"), "{text}");
     // The wake-up: one step per idle time, each from its samples (2 per node each).
     let wake_up = p.model["wake_up"].as_str().expect("a wake-up curve");
-    assert_eq!(wake_up.split(',').count(), 6, "{wake_up}");
+    assert_eq!(wake_up.split(',').count(), 7, "{wake_up}");
     assert!(wake_up.starts_with("100.000us:"), "{wake_up}");
-    assert_eq!(text.matches("us: median").count(), 6, "{text}");
+    assert_eq!(text.matches("us: median").count(), 7, "{text}");
     assert!(text.contains("after 30000.000us: median"), "{text}");
+    assert!(text.contains("after 100000.000us: median"), "{text}");
     // A transfer's copies: a rate, from one remote and one local sum per session.
     let copy = p.model["transfer_copy_rate"].as_str().expect("a copy rate");
     assert!(copy.ends_with("MB/s") || copy == "none", "{copy}");
