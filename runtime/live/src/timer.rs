@@ -128,18 +128,23 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    fn on_runtime<F: std::future::Future<Output = ()>>(io: bool, f: F) {
-        let mut b = tokio::runtime::Builder::new_current_thread();
-        b.enable_time();
-        if io {
-            b.enable_io();
-        }
-        b.build().expect("a runtime").block_on(f);
+    /// On the crate's bounded test runtime (I/O and time).
+    fn on_runtime<F: std::future::Future<Output = ()>>(f: F) {
+        crate::testing::run_bounded(Duration::from_secs(20), f);
+    }
+
+    /// On a runtime with a timer and no reactor.
+    fn without_io<F: std::future::Future<Output = ()>>(f: F) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(f);
     }
 
     #[test]
     fn a_timer_waits_at_least_its_wait_on_a_timerfd() {
-        on_runtime(true, async {
+        on_runtime(async {
             let mut t = Timer::precise();
             assert!(t.is_precise(), "Linux gives a timerfd");
             for us in [50, 300, 2_000] {
@@ -158,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_wait_given_up_does_not_end_the_next_one_early() {
-        on_runtime(true, async {
+        on_runtime(async {
             let mut t = Timer::precise();
             // Given up before it fires; then let the abandoned expiry pass.
             let gave_up = tokio::time::timeout(
@@ -180,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_coarse_timer_sleeps_on_tokios_timer() {
-        on_runtime(false, async {
+        without_io(async {
             let mut t = Timer::coarse();
             assert!(!t.is_precise());
             let started = Instant::now();
@@ -191,7 +196,7 @@ mod tests {
 
     #[test]
     fn timers_wait_side_by_side() {
-        on_runtime(true, async {
+        on_runtime(async {
             let started = Instant::now();
             let after = |us: u64| async move {
                 let mut t = Timer::precise();
