@@ -16,7 +16,14 @@
 //!   same made and read on node 0, per byte moved;
 //! - how much of a transfer's set-up is work of the host's cores: the same, the head's CPU
 //!   time counted too, for 8-byte objects read [`SET_UP_BATCH`] at a time, per transfer
-//!   (about 50 µs of a latency of 110–130 µs here: the rest is waiting);
+//!   (about 50 µs of a latency of 110–130 µs here: the rest is waiting), and as a check, the
+//!   same from the batches' wall time (what the remote batches took beyond the local ones,
+//!   times the host's cores, per transfer: near the CPU time's if the set-up's work is what
+//!   the cores share; 51 µs against 45 µs in one calibration here);
+//! - the head's work per task: the nodes' and the head's CPU time per task in those local
+//!   batches, less the fixed cost the model already charges such a task as work (about
+//!   26 µs of 76 µs here: a task's fixed cost holds the head's time as part of a round trip,
+//!   not the cores the head takes from other work while many tasks run);
 //! - what a node's memory costs the first time its store reaches it: the largest generate
 //!   and copy tasks on memory new to each node's store, less the same tasks warm, per byte;
 //! - how far the same work strays from its median: a log-normal spread (`jitter_spread`)
@@ -394,6 +401,12 @@ struct Measured {
     /// Per session: the nodes' and the head's CPU time for the smallest local pairs, for the
     /// remote ones, and how many remote ones there were.
     set_ups: Vec<(u64, u64, u64)>,
+    /// Per session: the wall time of the smallest local pairs' reads, of the remote ones',
+    /// and how many remote ones there were.
+    set_up_walls: Vec<(u64, u64, u64)>,
+    /// Per session: the nodes' and the head's CPU time for the smallest local pairs' batches
+    /// alone, and how many tasks they ran.
+    batch_cpu: Vec<(u64, u64)>,
 }
 
 /// One transfer measured: request to arrival, and how long its ends had idled then.
@@ -595,8 +608,9 @@ fn measure(
     // for the same read on node 0, pairs taken in turn.
     if full {
         progress("copies");
-        let (local, remote) = cpu_of_pairs(c, pids, (k, 1), read, COPY_SIZE)?;
-        m.copies.push((local, remote, k as u64 * COPY_SIZE));
+        let pairs = cpu_of_pairs(c, pids, (k, 1), read, COPY_SIZE)?;
+        m.copies
+            .push((pairs.local, pairs.remote, k as u64 * COPY_SIZE));
     }
 
     c.run_until_idle()?;
@@ -638,8 +652,12 @@ fn measure(
     progress("set-ups");
     let mut with_head = pids.to_vec();
     with_head.push(std::process::id());
-    let (local, remote) = cpu_of_pairs(c, &with_head, (k, SET_UP_BATCH), read, SIZES[0])?;
-    m.set_ups.push((local, remote, (k * SET_UP_BATCH) as u64));
+    let pairs = cpu_of_pairs(c, &with_head, (k, SET_UP_BATCH), read, SIZES[0])?;
+    let transfers = (k * SET_UP_BATCH) as u64;
+    m.set_ups.push((pairs.local, pairs.remote, transfers));
+    m.set_up_walls
+        .push((pairs.local_wall, pairs.remote_wall, transfers));
+    m.batch_cpu.push((pairs.local_batches, pairs.local_tasks));
     c.run_until_idle()?;
     c.take_trace();
     Ok(())
@@ -751,19 +769,23 @@ fn cpu_of_pairs(
     (k, batch): (usize, usize),
     read: cohort_runtime::core::work::FnId,
     size: u64,
-) -> Result<(u64, u64)> {
+) -> Result<Pairs> {
     let src = c.function(&format!("src_{size}"))?;
-    let (mut local, mut remote) = (0, 0);
+    let mut pairs = Pairs::default();
     for _ in 0..k {
-        for (reader, total) in [(0, &mut local), (1, &mut remote)] {
+        for reader in [0, 1] {
             let before = cpu_ns(pids);
             let data = all_of(c, batch, &|_| Task::new(src).arg(header()).hints(on(0)))?;
+            let began = c.now();
             let reads = all_of(c, batch, &|i| {
                 Task::new(read)
                     .arg(&data[i])
                     .arg(header())
                     .hints(on(reader))
             })?;
+            let wall = c.now().saturating_sub(began);
+            // The time for the batches alone (freeing and settling come after).
+            let batch_cpu = cpu_ns(pids).saturating_sub(before);
             drop(reads);
             // Each pair's copies are freed inside its own window, as a run frees what it
             // moved: left to the next window, a remote pair's two copies would be charged to
@@ -772,10 +794,50 @@ fn cpu_of_pairs(
             drop(data);
             c.run_until_idle()?;
             c.sleep(FREE_SETTLE)?;
-            *total += cpu_ns(pids).saturating_sub(before);
+            let cpu = cpu_ns(pids).saturating_sub(before);
+            if reader == 0 {
+                pairs.local += cpu;
+                pairs.local_wall += wall;
+                pairs.local_batches += batch_cpu;
+                pairs.local_tasks += 2 * batch as u64;
+            } else {
+                pairs.remote += cpu;
+                pairs.remote_wall += wall;
+            }
         }
     }
-    Ok((local, remote))
+    Ok(pairs)
+}
+
+/// What [`cpu_of_pairs`] measured, summed over its rounds (ns).
+#[derive(Clone, Copy, Debug, Default)]
+struct Pairs {
+    /// The processes' CPU time for the local pairs.
+    local: u64,
+    /// The processes' CPU time for the remote pairs.
+    remote: u64,
+    /// The reads' wall time (submission to the last output) in the local pairs.
+    local_wall: u64,
+    /// The same in the remote pairs.
+    remote_wall: u64,
+    /// The processes' CPU time for the local pairs' two batches alone (submission to the
+    /// last output).
+    local_batches: u64,
+    /// The tasks the local pairs ran (each makes or reads one object).
+    local_tasks: u64,
+}
+
+/// The median of per-session values (ns), and the values in order, in microseconds, for a
+/// profile's comment (` 1.2, 3.4`).
+fn session_median(values: impl Iterator<Item = f64>) -> (f64, String) {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let listed = values
+        .iter()
+        .map(|ns| format!(" {:.1}", ns / 1e3))
+        .collect::<Vec<_>>()
+        .join(",");
+    (crate::stats::median(values).unwrap_or(0.0), listed)
 }
 
 /// Submits tasks `make(0)` to `make(n - 1)` on `c` at once, and waits for their (first)
@@ -988,29 +1050,56 @@ fn profile(request: &Request, m: &mut Measured) -> Result<String> {
     let _ = writeln!(p, "transfer_copy_rate = {:?}", rate(copy_ns_per_byte));
     // A transfer's set-up: what the remote pairs of the smallest size took beyond the local
     // ones, per transfer, the median of the sessions' own.
-    let mut per_session: Vec<f64> = m
-        .set_ups
-        .iter()
-        .map(|&(l, r, n)| (r as f64 - l as f64) / n.max(1) as f64)
-        .collect();
-    per_session.sort_by(f64::total_cmp);
-    let set_up_work = crate::stats::median(per_session.clone())
-        .unwrap_or(0.0)
-        .clamp(0.0, latency);
+    let (set_up_work, per_session) = session_median(
+        m.set_ups
+            .iter()
+            .map(|&(l, r, n)| (r as f64 - l as f64) / n.max(1) as f64),
+    );
+    let set_up_work = set_up_work.clamp(0.0, latency);
     let _ = writeln!(
         p,
         "# Of a transfer's set-up (its latency), the part that is work of the host's cores (the\n\
          # rest is waiting: messages in flight, threads woken): the nodes' and the head's CPU\n\
          # time for 8-byte objects made on node 0 and read on node 1, less made and read on\n\
          # node 0, {SET_UP_BATCH} at a time, per transfer, the median of the sessions' (at most the\n\
-         # latency); per session (us):{}",
-        per_session
+         # latency); per session (us):{per_session}"
+    );
+    // The same set-up from the reads' wall time: if it is work that the host's cores share,
+    // a batch of remote reads takes `batch * work / cores` longer than the local one.
+    let (wall_work, per_session) = session_median(
+        m.set_up_walls
             .iter()
-            .map(|ns| format!(" {:.1}", ns / 1e3))
-            .collect::<Vec<_>>()
-            .join(",")
+            .map(|&(l, r, n)| cores() as f64 * (r as f64 - l as f64) / n.max(1) as f64),
+    );
+    let _ = writeln!(
+        p,
+        "# A check of that split: the remote batches' wall time beyond the local ones', times the\n\
+         # host's cores, per transfer, gives {} (near set_up_work if the set-up's work is what\n\
+         # the cores share); per session (us):{per_session}",
+        us(wall_work)
     );
     let _ = writeln!(p, "set_up_work = {:?}", us(set_up_work));
+    // The head's work per task: the CPU time per task of the local batches, nodes' and
+    // head's, beyond what the model charges those tasks as work (their kinds' fixed cost).
+    let (cpu_per_task, per_session) = session_median(
+        m.batch_cpu
+            .iter()
+            .map(|&(ns, tasks)| ns as f64 / tasks.max(1) as f64),
+    );
+    let charged = (gen_fixed + sum_fixed) / 2.0;
+    let head_work = (cpu_per_task - charged).max(0.0);
+    let _ = writeln!(
+        p,
+        "# The head's work per task (the driver, the core and the sockets' work: a task's fixed\n\
+         # cost holds the head's time as a round trip, not the cores it takes from other work):\n\
+         # the nodes' and the head's CPU time per task in the local batches of that measurement\n\
+         # (making and reading 8-byte objects, {SET_UP_BATCH} at a time), {} by median over the sessions,\n\
+         # less the {} the model charges such a task as work (its kind's fixed cost); per\n\
+         # session (us):{per_session}",
+        us(cpu_per_task),
+        us(charged)
+    );
+    let _ = writeln!(p, "head_work = {:?}", us(head_work));
     let _ = writeln!(
         p,
         "# The same work is sometimes much slower than its median: each duration, and each\n\

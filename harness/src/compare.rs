@@ -230,7 +230,8 @@ pub struct Cpu {
     pub span_ns: u64,
     /// The nodes' CPU time, ns.
     pub nodes_ns: u64,
-    /// Live: the head's CPU time, ns.
+    /// The head's CPU time, ns: live, measured; simulated, the head's work the model charged
+    /// (`cluster.head_work`), if it charged any.
     pub head_ns: Option<u64>,
     /// Simulated: the nodes' by kind, ns: tasks, transfers' set-ups, their copies.
     pub kinds: Option<[u64; 3]>,
@@ -258,7 +259,7 @@ impl Cpu {
             return Some(Cpu {
                 span_ns,
                 nodes_ns: kinds.iter().sum(),
-                head_ns: None,
+                head_ns: ns(host, "head_ns"),
                 kinds: Some(kinds),
             });
         }
@@ -779,20 +780,22 @@ fn cpu_section(
     let mut out = format!(
         "\n## CPU time\n\nCores busy on average over each run (CPU time over the run's \
          length). {reference}: each node process's CPU time, and the head's (the driver, the \
-         core and their I/O: the model has no head, so its work has no simulated \
-         counterpart). Simulated: the work the model charged the host's cores, in all and by \
-         kind. Nodes above simulated: the {reference} nodes did work the model leaves out or \
+         core and their I/O). Simulated: the work the model charged the host's cores for the \
+         nodes, in all and by kind, and for the head (`cluster.head_work`, per task; a \
+         transfer's is in its set-up). Nodes above simulated: the {reference} nodes did work the model leaves out or \
          prices low; at or below it while {reference} latency is higher: the time went to \
          waiting, not to work.\n\n\
          | policy | point | seed | {reference} nodes | {reference} head | simulated | \
-         simulated tasks / set-ups / copies | nodes ÷ simulated |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |\n",
+         simulated tasks / set-ups / copies | simulated head | nodes ÷ simulated |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n",
     );
     for (r, s, l) in timed {
         let (nodes, sim) = (l.cores(l.nodes_ns), s.cores(s.nodes_ns));
-        let head = l
-            .head_ns
-            .map_or_else(|| "–".to_string(), |h| format!("{:.3}", l.cores(h)));
+        let head = |c: &Cpu| {
+            c.head_ns
+                .map_or_else(|| "–".to_string(), |h| format!("{:.3}", c.cores(h)))
+        };
+        let (head, sim_head) = (head(&l), head(&s));
         let kinds = s.kinds.map_or_else(
             || "–".to_string(),
             |k| {
@@ -806,7 +809,7 @@ fn cpu_section(
             "–".to_string()
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {nodes:.3} | {head} | {sim:.3} | {kinds} | {ratio} |\n",
+            "| {} | {} | {} | {nodes:.3} | {head} | {sim:.3} | {kinds} | {sim_head} | {ratio} |\n",
             r.policy,
             point(r),
             r.seed,
@@ -1159,7 +1162,7 @@ mod tests {
         std::fs::write(
             sim.join("manifest.toml"),
             "virtual_end_s = 2.0\n[host]\ncores = 2\ntasks_ns = 1000000000\n\
-             set_ups_ns = 200000000\ncopies_ns = 800000000\n",
+             set_ups_ns = 200000000\ncopies_ns = 800000000\nhead_ns = 300000000\n",
         )
         .unwrap();
         std::fs::write(
@@ -1186,7 +1189,7 @@ mod tests {
             Cpu {
                 span_ns: 2_000_000_000,
                 nodes_ns: 2_000_000_000,
-                head_ns: None,
+                head_ns: Some(300_000_000),
                 kinds: Some([1_000_000_000, 200_000_000, 800_000_000]),
             }
         );
@@ -1207,10 +1210,12 @@ mod tests {
             },
         )]);
         let md = markdown(std::slice::from_ref(&row), &[], "live", &notes);
-        // Live nodes 5 s over 4 s, simulated 2 s over 2 s: 1.25 cores against 1.
+        // Live nodes 5 s over 4 s, simulated 2 s over 2 s: 1.25 cores against 1; the heads
+        // 0.4 s over 4 s and 0.3 s over 2 s.
         assert!(
             md.contains(
-                "| p | the default point | 0 | 1.250 | 0.100 | 1.000 | 0.500 / 0.100 / 0.400 | ×1.25 |"
+                "| p | the default point | 0 | 1.250 | 0.100 | 1.000 | 0.500 / 0.100 / 0.400 | \
+                 0.150 | ×1.25 |"
             ),
             "{md}"
         );

@@ -155,6 +155,14 @@ struct HostEntry {
     tasks_ns: u64,
     set_ups_ns: u64,
     copies_ns: u64,
+    /// The head's work (`cluster.head_work`), written only when there is some.
+    #[serde(skip_serializing_if = "is_zero")]
+    head_ns: u64,
+}
+
+/// Whether `n` is 0 (a field to leave out).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -253,6 +261,7 @@ fn manifest(spec: &RunSpec, out: &RunOutput) -> Result<String> {
                 tasks_ns: w.tasks_ns,
                 set_ups_ns: w.set_ups_ns,
                 copies_ns: w.copies_ns,
+                head_ns: w.head_ns,
             }),
         cohort_version: VERSION,
         git_commit: GIT_COMMIT,

@@ -174,7 +174,7 @@ fn every_numeric_key_can_be_set_and_bad_keys_are_named() {
          view_accounting, spill_over, object_lifetime, hints, serialize_fixed, serialize_rate, jitter, \
          jitter_spread, latency_jitter_spread, pull_source, transport, chunk_size, transfer_threads, flow_cap, \
          nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, first_touch_rate, \
-         set_up_work, delayed_ack)",
+         set_up_work, head_work, delayed_ack)",
     );
     bad(
         "stage.left.width=2",

@@ -297,6 +297,14 @@ pub struct ModelOptions {
     /// comes first, shared with all other work; then the wait; then the bytes flow. A waking
     /// end's extra cost (`wake_up`) stays work. `None` (default): all of the latency is work.
     pub set_up_work: Option<Nanos>,
+    /// With `host_cores`: the head's work for each task, in nanoseconds (0, default: none).
+    /// A live cluster's head (the driver, the core and the sockets' work, on one thread)
+    /// takes its share of the host's cores as it hands work out and takes completions in;
+    /// a task's calibrated duration already holds the head's time when nothing else runs,
+    /// but not the cores the head takes from other work while many tasks run at once. It is
+    /// processor-sharing work that starts with each task's execution and delays nothing
+    /// directly. A transfer's head work is in `set_up_work`.
+    pub head_work: Nanos,
     /// With `host_cores`: what a transfer's bytes cost the host's cores, in picoseconds per
     /// byte (the sender's and the receiver's copies together), as processor-sharing work
     /// that runs while its bytes flow; the transfer arrives when both are done. 0 (default):

@@ -137,10 +137,13 @@ pub struct HostWork {
     pub set_ups_ns: u64,
     /// Transfers' copies of their bytes.
     pub copies_ns: u64,
+    /// The head's work for tasks (`ModelOptions::head_work`): not the nodes', so not in
+    /// [`HostWork::total_ns`].
+    pub head_ns: u64,
 }
 
 impl HostWork {
-    /// All of it.
+    /// All of the nodes' work (the head's is apart).
     pub fn total_ns(&self) -> u64 {
         self.tasks_ns + self.set_ups_ns + self.copies_ns
     }

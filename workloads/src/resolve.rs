@@ -250,7 +250,7 @@ pub const KEY_PATHS: [&str; 8] = [
 ];
 
 /// The settable keys of `[cluster]`.
-pub const CLUSTER_KEYS: [&str; 33] = [
+pub const CLUSTER_KEYS: [&str; 34] = [
     "nodes",
     "cpus",
     "store",
@@ -283,6 +283,7 @@ pub const CLUSTER_KEYS: [&str; 33] = [
     "transfer_copy_rate",
     "first_touch_rate",
     "set_up_work",
+    "head_work",
     "delayed_ack",
 ];
 
@@ -631,6 +632,11 @@ impl<'a> Resolver<'a> {
                 format!("`{text}` is not one of {}", choices.join(", ")),
             )),
         }
+    }
+
+    /// An optional duration ([`Self::optional`]), 0 when not given.
+    fn duration_or_zero(&mut self, key: &str, file: Option<&Field>) -> Result<u64, WorkloadError> {
+        Ok(self.optional(key, file, Quantity::Duration)?.unwrap_or(0))
     }
 
     /// The quantity `key` as a `q`, or `None` if neither the file nor a `--set` gives it, or
@@ -1351,13 +1357,7 @@ fn resolve_model(
         )?
         .map(|n| n as u32);
     model.wake_up = r.wake_up("cluster.wake_up", c.wake_up.as_ref())?;
-    model.delayed_ack = r
-        .optional(
-            "cluster.delayed_ack",
-            c.delayed_ack.as_ref(),
-            Quantity::Duration,
-        )?
-        .unwrap_or(0);
+    model.delayed_ack = r.duration_or_zero("cluster.delayed_ack", c.delayed_ack.as_ref())?;
     model.transfer_cpu_ps =
         r.per_byte("cluster.transfer_copy_rate", c.transfer_copy_rate.as_ref())?;
     model.first_touch_ps = r.per_byte("cluster.first_touch_rate", c.first_touch_rate.as_ref())?;
@@ -1366,10 +1366,12 @@ fn resolve_model(
         c.set_up_work.as_ref(),
         Quantity::Duration,
     )?;
+    model.head_work = r.duration_or_zero("cluster.head_work", c.head_work.as_ref())?;
     for (key, set) in [
         ("transfer_copy_rate", model.transfer_cpu_ps > 0),
         ("first_touch_rate", model.first_touch_ps > 0),
         ("set_up_work", model.set_up_work.is_some()),
+        ("head_work", model.head_work > 0),
     ] {
         if set && model.host_cores.is_none() {
             return Err(r.whole(format!(

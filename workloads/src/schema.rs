@@ -162,6 +162,9 @@ pub struct ClusterSection {
     /// With `host_cores`: how much of a transfer's set-up is work of the host's cores
     /// (duration, or `"none"`: default, all of its latency).
     pub set_up_work: Option<Field>,
+    /// With `host_cores`: the head's work for each task, shared with the nodes' work on the
+    /// host's cores (duration, or `"none"`: default, none).
+    pub head_work: Option<Field>,
     /// Ray v0.6's forwarding stalls: the receiver's delayed acknowledgement (duration, or
     /// `"none"`: default, work placed away from the driver's node gets there at once).
     pub delayed_ack: Option<Field>,

@@ -310,7 +310,7 @@ fn unknown_key_paths_are_named_with_the_valid_keys() {
          disk_bandwidth, view_accounting, spill_over, object_lifetime, hints, serialize_fixed, \
          serialize_rate, jitter, jitter_spread, latency_jitter_spread, pull_source, transport, chunk_size, \
          transfer_threads, flow_cap, nic_baseline, nic_credit, host_cores, wake_up, transfer_copy_rate, \
-         first_touch_rate, set_up_work, delayed_ack)"
+         first_touch_rate, set_up_work, head_work, delayed_ack)"
     );
     assert_eq!(
         message(&w, &[("schedule.mode", "fixed-rate")]),
@@ -422,6 +422,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             ("cluster.transfer_copy_rate", "1GB/s"),
             ("cluster.first_touch_rate", "2GB/s"),
             ("cluster.set_up_work", "40us"),
+            ("cluster.head_work", "25us"),
             ("cluster.delayed_ack", "40ms"),
             ("recovery.pull_timeout", "10s"),
             ("schedule.drain", "30s"),
@@ -451,6 +452,7 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
             transfer_cpu_ps: 1_000,
             first_touch_ps: 500,
             set_up_work: Some(40_000),
+            head_work: 25_000,
             delayed_ack: 40_000_000,
         }
     );
@@ -572,6 +574,10 @@ fn the_runtime_model_options_resolve_from_cluster_keys_with_clear_errors() {
     assert!(
         message(&tiny(), &[("cluster.set_up_work", "50us")])
             .contains("cluster.set_up_work needs cluster.host_cores")
+    );
+    assert!(
+        message(&tiny(), &[("cluster.head_work", "20us")])
+            .contains("cluster.head_work needs cluster.host_cores")
     );
     let none = tiny()
         .resolve(&sets(&[("cluster.set_up_work", "none")]))

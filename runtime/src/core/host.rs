@@ -24,6 +24,9 @@ pub(super) enum Work {
     SetUp(TransferId),
     /// A transfer's copies of its bytes, while they flow.
     Copy(TransferId),
+    /// The head's work for a task (`ModelOptions::head_work`): it runs beside the task from
+    /// its start and ends nothing but itself.
+    Head(TaskId),
 }
 
 /// Fixed-point scale of the service counter: ns of work times this (a share of `c / n` of
@@ -98,6 +101,7 @@ impl HostShare {
             Work::Task(_) => &mut self.charged.tasks_ns,
             Work::SetUp(_) => &mut self.charged.set_ups_ns,
             Work::Copy(_) => &mut self.charged.copies_ns,
+            Work::Head(_) => &mut self.charged.head_ns,
         };
         *kind += work;
         let end = self.served + u128::from(work) * SCALE;
@@ -276,13 +280,15 @@ mod tests {
         host.start(Work::SetUp(TransferId(0)), 2 * MS, 0);
         host.start(Work::Copy(TransferId(0)), 3 * MS, MS);
         host.start(Work::Task(TaskId(1)), 4 * MS, MS);
+        host.start(Work::Head(TaskId(1)), 5 * MS, MS);
         // A piece stopped early counts whole: the charge is what it asked for.
         host.remove(Work::Task(TaskId(1)), 2 * MS);
         let w = host.charged();
         assert_eq!(
-            (w.tasks_ns, w.set_ups_ns, w.copies_ns),
-            (14 * MS, 2 * MS, 3 * MS)
+            (w.tasks_ns, w.set_ups_ns, w.copies_ns, w.head_ns),
+            (14 * MS, 2 * MS, 3 * MS, 5 * MS)
         );
+        // The nodes' work: the head's is apart.
         assert_eq!(w.total_ns(), 19 * MS);
     }
 

@@ -169,12 +169,23 @@ impl Core {
                 entry.finish_at = Nanos::MAX;
                 let rearm = host.start(Work::Task(task), delay, now);
                 self.rearm_finish(rearm);
+                self.start_head_work(task, now);
             }
             _ => {
                 entry.finish_at = now.saturating_add(delay);
                 self.timers
                     .push(entry.finish_at, super::Timer::Finish(task));
             }
+        }
+    }
+
+    /// Starts the head's work for `task`, which has just started executing, on the host's
+    /// cores (`ModelOptions::head_work`, if any): it delays nothing, it takes its share.
+    fn start_head_work(&mut self, task: TaskId, now: Nanos) {
+        let work = self.config.model.head_work;
+        if let (Some(host), true) = (&mut self.host, work > 0) {
+            let rearm = host.start(Work::Head(task), work, now);
+            self.rearm_finish(rearm);
         }
     }
 
@@ -195,6 +206,7 @@ impl Core {
             }
             Some((Work::SetUp(id), at)) => self.timers.push(at, super::Timer::SetUp(id)),
             Some((Work::Copy(id), at)) => self.timers.push(at, super::Timer::Copied(id)),
+            Some((Work::Head(task), at)) => self.timers.push(at, super::Timer::HeadWorked(task)),
             None => {}
         }
     }

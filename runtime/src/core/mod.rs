@@ -578,6 +578,9 @@ impl Core {
             Timer::Copied(id) => self.copied(id, at, now),
             Timer::SetUpWaited(id) => self.set_up_waited(id, now),
             Timer::Forwarded(task) => self.forwarded(task, now),
+            Timer::HeadWorked(task) => {
+                self.host_piece_done(host::Work::Head(task), at, now);
+            }
             Timer::Reask => self.reask_all(now),
         }
     }

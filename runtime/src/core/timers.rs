@@ -35,6 +35,8 @@ pub(super) enum Timer {
     SetUpWaited(crate::core::transport::TransferId),
     /// A forward of placed work has arrived at its node (see `forwarding`).
     Forwarded(TaskId),
+    /// The head's work for a task on the host's cores may be done (see `host`).
+    HeadWorked(TaskId),
 }
 
 /// The payload bit telling a declaration from a fault's edge (both are timers of kind 2, the
@@ -56,6 +58,8 @@ const COPIED: u64 = 1 << 59;
 const FORWARDED: u64 = 1 << 58;
 /// The payload bit of a transfer's set-up waited out (kind 3; transfer ids never reach it).
 const SETUP_WAITED: u64 = 1 << 57;
+/// The payload bit of the head's work for a task (kind 3; task ids never reach it).
+const HEAD_WORKED: u64 = 1 << 56;
 
 /// Timers ordered by `(time, order of scheduling)`: two timers at one instant fire in the
 /// order they were scheduled, so the order never depends on what the timers are.
@@ -143,6 +147,9 @@ impl Entry {
             _ if self.payload & SETUP_WAITED != 0 => Timer::SetUpWaited(
                 crate::core::transport::TransferId(self.payload & !SETUP_WAITED),
             ),
+            _ if self.payload & HEAD_WORKED != 0 => {
+                Timer::HeadWorked(TaskId(self.payload & !HEAD_WORKED))
+            }
             _ => Timer::Restore(cohort_policy::ObjectId(self.payload)),
         }
     }
@@ -197,6 +204,7 @@ impl Timers {
             Timer::Copied(id) => (3, COPIED | id.0),
             Timer::Forwarded(task) => (3, FORWARDED | task.0),
             Timer::SetUpWaited(id) => (3, SETUP_WAITED | id.0),
+            Timer::HeadWorked(task) => (3, HEAD_WORKED | task.0),
         };
         self.pending += 1;
         let entry = Entry {
@@ -334,7 +342,7 @@ mod tests {
         /// `(time, order of scheduling)`: the same timers in the same order.
         #[test]
         fn same_order_as_a_sorted_list(
-            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..9), 1..300),
+            ops in proptest::collection::vec((0u64..6, 0u64..50, 0u8..10), 1..300),
         ) {
             let mut t = Timers::default();
             let mut reference: Vec<(Nanos, u64, Timer)> = Vec::new();
@@ -349,6 +357,7 @@ mod tests {
                     5 => Timer::Copied(crate::core::transport::TransferId(k as u64)),
                     6 => Timer::Forwarded(TaskId(k as u64)),
                     7 => Timer::SetUpWaited(crate::core::transport::TransferId(k as u64)),
+                    8 => Timer::HeadWorked(TaskId(k as u64)),
                     _ => Timer::Restore(cohort_policy::ObjectId(k as u64)),
                 };
                 seq += 1;

@@ -350,7 +350,7 @@ impl Core {
 
     /// Whether the host's timer for `piece`, set for `due`, is the live one: if so, the piece
     /// ends at `now` (and the next one's timer is armed).
-    fn host_piece_done(&mut self, piece: Work, due: Nanos, now: Nanos) -> bool {
+    pub(super) fn host_piece_done(&mut self, piece: Work, due: Nanos, now: Nanos) -> bool {
         let Some(host) = &mut self.host else {
             return false;
         };

@@ -313,6 +313,7 @@ fn every_option_at_once_stays_deterministic() {
             transfer_cpu_ps: 300,
             first_touch_ps: 200,
             set_up_work: Some(30),
+            head_work: 40,
             delayed_ack: 5 * MS,
         };
         let mut c = cluster(s, Box::new(crate::common::Seeded(5)), MS, model);
@@ -594,6 +595,30 @@ fn a_transfer_beside_a_task(
 /// Each task's name and end, in the trace's order.
 fn ends(trace: &cohort_runtime::Trace) -> Vec<(&str, u64)> {
     trace.tasks.iter().map(|t| (&*t.name, t.finished)).collect()
+}
+
+#[test]
+fn on_one_host_the_heads_work_for_a_task_shares_the_cores_beside_it() {
+    // One 10 ms task on a host of one core, the head's work for it 4 ms: the two share the
+    // core until the head's is done (8 ms), then the task runs alone (6 ms left: 14 ms).
+    // On two cores each has one: the task ends at 10 ms, as without the head's work.
+    let run = |host_cores, head_work| {
+        let model = ModelOptions {
+            host_cores: Some(host_cores),
+            head_work,
+            ..Default::default()
+        };
+        let mut c = on_two_nodes(0, vec![0], model);
+        let sleep = c.function("sleep").unwrap();
+        c.submit(Task::new(sleep).arg(sleeper(0, 10 * MS))).unwrap();
+        c.run_until_idle().unwrap();
+        let work = c.host_work().expect("a host");
+        let t = &c.take_trace().tasks[0];
+        (t.finished - t.started, work.head_ns, work.total_ns())
+    };
+    assert_eq!(run(1, 4 * MS), (14 * MS, 4 * MS, 10 * MS));
+    assert_eq!(run(2, 4 * MS), (10 * MS, 4 * MS, 10 * MS));
+    assert_eq!(run(1, 0), (10 * MS, 0, 10 * MS));
 }
 
 #[test]
