@@ -41,7 +41,7 @@ pub(crate) enum DeployArg {
 pub(crate) enum Command {
     /// Runs one workload with one policy and writes a run directory.
     Run(RunArgs),
-    /// Runs policies x parameter points x seeds (the workload's [sweep] by default).
+    /// Runs policies x parameter points x seeds (the workload's `[sweep]` by default).
     ///
     /// Per-run CSVs are gzip-compressed (`*.csv.gz`); the per-task, per-transfer and
     /// per-eviction files are written only with `--detail`. A sweep too big for one machine

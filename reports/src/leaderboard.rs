@@ -164,7 +164,7 @@ fn geometric_mean(values: &[f64]) -> Option<f64> {
         .then(|| (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leaderboard {
     /// The files written, inside the output directory, sorted by name.
