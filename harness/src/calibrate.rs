@@ -657,7 +657,8 @@ fn measure(
     m.set_ups.push((pairs.local, pairs.remote, transfers));
     m.set_up_walls
         .push((pairs.local_wall, pairs.remote_wall, transfers));
-    m.batch_cpu.push((pairs.local_batches, pairs.local_tasks));
+    // Each local pair ran a batch of sources and a batch of reads.
+    m.batch_cpu.push((pairs.local_batches, 2 * transfers));
     c.run_until_idle()?;
     c.take_trace();
     Ok(())
@@ -799,7 +800,6 @@ fn cpu_of_pairs(
                 pairs.local += cpu;
                 pairs.local_wall += wall;
                 pairs.local_batches += batch_cpu;
-                pairs.local_tasks += 2 * batch as u64;
             } else {
                 pairs.remote += cpu;
                 pairs.remote_wall += wall;
@@ -823,8 +823,6 @@ struct Pairs {
     /// The processes' CPU time for the local pairs' two batches alone (submission to the
     /// last output).
     local_batches: u64,
-    /// The tasks the local pairs ran (each makes or reads one object).
-    local_tasks: u64,
 }
 
 /// The median of per-session values (ns), and the values in order, in microseconds, for a
