@@ -682,25 +682,21 @@ fn calibrate_writes_a_profile_that_runs_apply() {
         us_of(work) >= 0.0 && us_of(work) <= latency,
         "{work} {latency}"
     );
-    let sessions = text
-        .lines()
-        .find(|l| l.contains("latency); per session (us):"))
-        .expect("the set-ups' measurements");
-    assert_eq!(sessions.matches(',').count(), 11, "{sessions}");
+    // Each per-session list (12 sessions): the line that ends with `marker` and its values.
+    let listed = |marker: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no line with {marker:?}: {text}"));
+        assert_eq!(line.matches(',').count(), 11, "{line}");
+    };
+    listed("latency); per session (us):");
     // The same set-up from the batches' wall time, as a check, per session.
-    let walls = text
-        .lines()
-        .find(|l| l.contains("the cores share); per session (us):"))
-        .expect("the set-ups' wall times");
-    assert_eq!(walls.matches(',').count(), 11, "{walls}");
+    listed("the cores share); per session (us):");
     // The head's work per task: the batches' CPU per task beyond the fixed cost, per session.
     let head = p.model["head_work"].as_str().expect("the head's work");
     assert!(us_of(head) >= 0.0, "{head}");
-    let sessions = text
-        .lines()
-        .find(|l| l.starts_with("# session (us):"))
-        .expect("the head's measurements");
-    assert_eq!(sessions.matches(',').count(), 11, "{sessions}");
+    listed("# session (us):");
     // The noise: a log-normal spread for durations and one for latencies, each from its
     // samples (every task's, and the 8-byte transfers').
     assert_eq!(p.model["jitter"].as_str(), Some("lognormal"), "{text}");
